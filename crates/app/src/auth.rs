@@ -1,0 +1,323 @@
+//! Accounts, passwords and sessions.
+//!
+//! Passwords are hashed with argon2id. A session is a row in the store plus
+//! a signed, expiring token (HS256) that names it; the same token works as a
+//! Bearer token for the API and as an HttpOnly cookie for pages. Every
+//! request re-reads the session and the user's memberships, so logging out
+//! or losing a staff role takes effect at once.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ordertrack_store::{NewSession, NewUser, User};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{App, AppError};
+
+pub use ordertrack_store::Identity as Caller;
+
+/// Failed sign-ins allowed per email within [`THROTTLE_WINDOW`].
+const MAX_FAILED_LOGINS: u32 = 10;
+const THROTTLE_WINDOW: Duration = Duration::from_secs(60);
+/// Shortest and longest accepted passwords.
+const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
+
+/// How tokens are signed and how long they live.
+#[derive(Clone)]
+pub struct AuthConfig {
+    /// HMAC key for tokens (at least 32 bytes).
+    pub secret: Vec<u8>,
+    /// Lifetime of a session and its token.
+    pub token_ttl: time::Duration,
+}
+
+pub(crate) struct Auth {
+    config: AuthConfig,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    failed_logins: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Auth {
+    pub(crate) fn new(config: AuthConfig) -> Self {
+        Auth {
+            encoding: EncodingKey::from_secret(&config.secret),
+            decoding: DecodingKey::from_secret(&config.secret),
+            config,
+            failed_logins: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn throttled(&self, email: &str) -> bool {
+        let Ok(mut failed) = self.failed_logins.lock() else {
+            return false;
+        };
+        failed.retain(|_, (_, since)| since.elapsed() < THROTTLE_WINDOW);
+        failed
+            .get(email)
+            .is_some_and(|(count, _)| *count >= MAX_FAILED_LOGINS)
+    }
+
+    fn record_failure(&self, email: &str) {
+        if let Ok(mut failed) = self.failed_logins.lock() {
+            let entry = failed
+                .entry(email.to_owned())
+                .or_insert((0, Instant::now()));
+            entry.0 += 1;
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// User id.
+    sub: i64,
+    /// Session id.
+    sid: String,
+    exp: i64,
+    iat: i64,
+}
+
+/// A new session: the token to present and the user it belongs to.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub token: String,
+    pub user: User,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Hashes a password with argon2id (slow on purpose: run it off the async threads).
+pub fn hash_password(password: &str) -> Result<String, AppError> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| AppError::Internal(e.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// A hash to verify against when the email is unknown, so that a wrong
+/// email takes as long as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password for unknown emails").unwrap_or_default())
+}
+
+fn check_email(email: &str) -> Result<String, AppError> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email.chars().any(char::is_whitespace);
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::invalid(
+            "invalid_email",
+            "enter a valid email address",
+        ))
+    }
+}
+
+fn check_password(password: &str) -> Result<(), AppError> {
+    if PASSWORD_CHARS.contains(&password.chars().count()) {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "invalid_password",
+            "a password needs 8 to 128 characters",
+        ))
+    }
+}
+
+/// Trims a display name and checks its length (1–100 characters).
+pub fn check_name(name: &str) -> Result<String, AppError> {
+    let name = name.trim();
+    if (1..=100).contains(&name.chars().count()) {
+        Ok(name.to_owned())
+    } else {
+        Err(AppError::invalid(
+            "invalid_name",
+            "a name needs 1 to 100 characters",
+        ))
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+impl App {
+    /// Creates an account (customers register themselves; staff accounts are
+    /// made by an owner or the CLI and then given a role).
+    pub async fn create_user(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+        is_admin: bool,
+    ) -> Result<User, AppError> {
+        let email = check_email(email)?;
+        check_password(password)?;
+        let name = check_name(name)?;
+        let password = password.to_owned();
+        let password_hash = blocking(move || hash_password(&password)).await??;
+        Ok(self
+            .store
+            .create_user(NewUser {
+                email,
+                name,
+                password_hash,
+                is_admin,
+            })
+            .await?)
+    }
+
+    /// Creates a customer account and signs it in.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+    ) -> Result<SignedIn, AppError> {
+        let user = self.create_user(email, password, name, false).await?;
+        self.start_session(user).await
+    }
+
+    /// Signs in with email and password.
+    pub async fn login(&self, email: &str, password: &str) -> Result<SignedIn, AppError> {
+        let email = email.trim().to_lowercase();
+        if self.auth.throttled(&email) {
+            return Err(AppError::TooManyAttempts);
+        }
+        let credentials = self.store.user_credentials(&email).await?;
+        let password = password.to_owned();
+        let (user, hash) = match credentials {
+            Some(c) => (Some(c.user), c.password_hash),
+            None => (None, decoy_hash().to_owned()),
+        };
+        let matches = blocking(move || verify_password(&password, &hash)).await?;
+        match (user, matches) {
+            (Some(user), true) => self.start_session(user).await,
+            _ => {
+                self.auth.record_failure(&email);
+                Err(AppError::BadCredentials)
+            }
+        }
+    }
+
+    async fn start_session(&self, user: User) -> Result<SignedIn, AppError> {
+        let now = OffsetDateTime::now_utc();
+        let expires_at = now + self.auth.config.token_ttl;
+        let mut id = [0u8; 16];
+        rand::rng().fill_bytes(&mut id);
+        let session_id = hex::encode(id);
+        self.store
+            .create_session(NewSession {
+                id: session_id.clone(),
+                user_id: user.id,
+                expires_at,
+            })
+            .await?;
+        let claims = Claims {
+            sub: user.id,
+            sid: session_id,
+            exp: expires_at.unix_timestamp(),
+            iat: now.unix_timestamp(),
+        };
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.auth.encoding)
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok(SignedIn {
+            token,
+            user,
+            expires_at,
+        })
+    }
+
+    /// Ends the caller's session: its token stops working at once.
+    pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
+        Ok(self.store.delete_session(&caller.session_id).await?)
+    }
+
+    /// Who presents this token, as of now (signature, expiry, session and
+    /// memberships all checked).
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, AppError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.auth.decoding, &validation)
+            .map_err(|_| AppError::Unauthenticated)?
+            .claims;
+        let identity = self
+            .store
+            .session_identity(&claims.sid, OffsetDateTime::now_utc())
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        if identity.user.id != claims.sub {
+            return Err(AppError::Unauthenticated);
+        }
+        Ok(identity)
+    }
+
+    /// How long new sessions live.
+    pub fn session_ttl(&self) -> time::Duration {
+        self.auth.config.token_ttl
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_against_their_own_hash() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            check_email(" Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
+        for bad in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "a b@example.com",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

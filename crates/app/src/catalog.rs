@@ -1,0 +1,277 @@
+//! Stores, their products and their staff.
+
+use ordertrack_domain::{Currency, ProductId, Role};
+use ordertrack_store::{NewProduct, NewStore, Product, ProductPatch, StaffMember, StoreRecord};
+
+use crate::{App, AppError, Caller};
+
+/// Longest product name and station, in characters.
+const MAX_NAME_CHARS: usize = 100;
+/// Highest price a product may have, in minor units (one million).
+pub const MAX_PRICE_MINOR: i64 = 100_000_000;
+
+/// A store and its catalog.
+#[derive(Debug, Clone)]
+pub struct StoreWithProducts {
+    pub store: StoreRecord,
+    pub products: Vec<Product>,
+}
+
+/// A product as an owner or manager describes it.
+#[derive(Debug, Clone, Default)]
+pub struct ProductInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub price_minor: Option<i64>,
+    pub station: Option<String>,
+    pub available: Option<bool>,
+}
+
+fn check_text(
+    value: Option<String>,
+    field: &'static str,
+    max: usize,
+) -> Result<Option<String>, AppError> {
+    match value.map(|v| v.trim().to_owned()) {
+        Some(v) if v.is_empty() || v.chars().count() > max => Err(AppError::invalid(
+            "invalid_product",
+            format!("{field} needs 1 to {max} characters"),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn check_product(input: ProductInput) -> Result<ProductPatch, AppError> {
+    if let Some(price) = input.price_minor
+        && !(0..=MAX_PRICE_MINOR).contains(&price)
+    {
+        return Err(AppError::invalid(
+            "invalid_product",
+            format!("price_minor must be between 0 and {MAX_PRICE_MINOR}"),
+        ));
+    }
+    let description = match input.description {
+        Some(d) if d.chars().count() > 1000 => {
+            return Err(AppError::invalid(
+                "invalid_product",
+                "description is too long",
+            ));
+        }
+        other => other,
+    };
+    Ok(ProductPatch {
+        name: check_text(input.name, "name", MAX_NAME_CHARS)?,
+        description,
+        price_minor: input.price_minor,
+        station: check_text(input.station.map(|s| s.to_lowercase()), "station", 40)?,
+        available: input.available,
+    })
+}
+
+/// Checks a store slug: lower-case letters, digits and dashes, 2–60 characters.
+pub fn check_slug(slug: &str) -> Result<(), AppError> {
+    let ok = (2..=60).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid(
+            "invalid_slug",
+            "a store slug has 2-60 lower-case letters, digits and dashes",
+        ))
+    }
+}
+
+impl App {
+    /// Every store (public).
+    pub async fn stores(&self) -> Result<Vec<StoreRecord>, AppError> {
+        Ok(self.store.stores().await?)
+    }
+
+    /// A store by slug, or 404.
+    pub async fn store_by_slug(&self, slug: &str) -> Result<StoreRecord, AppError> {
+        self.store
+            .store_by_slug(slug)
+            .await?
+            .ok_or(AppError::NotFound("store"))
+    }
+
+    /// A store with its catalog (public).
+    pub async fn store_with_products(&self, slug: &str) -> Result<StoreWithProducts, AppError> {
+        let store = self.store_by_slug(slug).await?;
+        let products = self.store.products(store.id).await?;
+        Ok(StoreWithProducts { store, products })
+    }
+
+    /// Creates a store (platform admins, and the CLI/demo via `admin_create_store`).
+    pub async fn create_store(
+        &self,
+        caller: &Caller,
+        new: NewStore,
+    ) -> Result<StoreRecord, AppError> {
+        if !caller.user.is_admin {
+            return Err(AppError::Forbidden(
+                "only platform admins create stores".into(),
+            ));
+        }
+        self.admin_create_store(new).await
+    }
+
+    /// Creates a store without a caller (operator tools).
+    pub async fn admin_create_store(&self, new: NewStore) -> Result<StoreRecord, AppError> {
+        check_slug(&new.slug)?;
+        Currency::parse(&new.currency)
+            .map_err(|e| AppError::invalid("invalid_currency", e.to_string()))?;
+        if !self.workflows.contains(&new.workflow) {
+            return Err(AppError::invalid(
+                "unknown_workflow",
+                format!("no workflow named `{}`", new.workflow),
+            ));
+        }
+        Ok(self.store.create_store(new).await?)
+    }
+
+    /// The caller's role in a store, treating platform admins as owners.
+    /// Staff of other stores and customers get 404: a store's back office
+    /// does not exist for them.
+    pub fn staff_role(&self, caller: &Caller, store: &StoreRecord) -> Result<Role, AppError> {
+        if let Some(role) = caller.role_in(store.id) {
+            return Ok(role);
+        }
+        if caller.user.is_admin {
+            return Ok(Role::Admin);
+        }
+        Err(AppError::Forbidden(
+            "you are not staff of this store".into(),
+        ))
+    }
+
+    /// Adds a product (owner, manager).
+    pub async fn create_product(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        input: ProductInput,
+    ) -> Result<Product, AppError> {
+        let store = self.store_by_slug(slug).await?;
+        self.require_catalog_role(caller, &store)?;
+        let missing =
+            |field: &str| AppError::invalid("invalid_product", format!("{field} is required"));
+        let patch = check_product(input)?;
+        let new = NewProduct {
+            name: patch.name.ok_or_else(|| missing("name"))?,
+            description: patch.description.unwrap_or_default(),
+            price_minor: patch.price_minor.ok_or_else(|| missing("price_minor"))?,
+            station: patch.station.unwrap_or_else(|| "counter".to_owned()),
+            available: patch.available.unwrap_or(true),
+        };
+        Ok(self.store.create_product(store.id, new).await?)
+    }
+
+    /// Changes a product (owner, manager).
+    pub async fn update_product(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        product: ProductId,
+        input: ProductInput,
+    ) -> Result<Product, AppError> {
+        let store = self.store_by_slug(slug).await?;
+        self.require_catalog_role(caller, &store)?;
+        let patch = check_product(input)?;
+        self.store
+            .update_product(store.id, product, patch)
+            .await?
+            .ok_or(AppError::NotFound("product"))
+    }
+
+    fn require_catalog_role(&self, caller: &Caller, store: &StoreRecord) -> Result<(), AppError> {
+        if self.staff_role(caller, store)?.manages_catalog() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "only owners and managers change the catalog".into(),
+            ))
+        }
+    }
+
+    fn require_staff_manager(&self, caller: &Caller, store: &StoreRecord) -> Result<(), AppError> {
+        if self.staff_role(caller, store)?.manages_staff() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden("only owners manage staff".into()))
+        }
+    }
+
+    /// A store's staff (owner).
+    pub async fn staff(&self, caller: &Caller, slug: &str) -> Result<Vec<StaffMember>, AppError> {
+        let store = self.store_by_slug(slug).await?;
+        self.require_staff_manager(caller, &store)?;
+        Ok(self.store.staff(store.id).await?)
+    }
+
+    /// Gives an existing account a staff role in a store (owner).
+    pub async fn add_staff(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        email: &str,
+        role: Role,
+    ) -> Result<StaffMember, AppError> {
+        let store = self.store_by_slug(slug).await?;
+        self.require_staff_manager(caller, &store)?;
+        if !role.is_staff() {
+            return Err(AppError::invalid(
+                "invalid_role",
+                "staff roles are owner, manager, cashier, kitchen and driver",
+            ));
+        }
+        let user = self
+            .store
+            .user_credentials(&email.trim().to_lowercase())
+            .await?
+            .ok_or(AppError::NotFound("user"))?
+            .user;
+        self.store.set_membership(user.id, store.id, role).await?;
+        Ok(StaffMember { user, role })
+    }
+
+    /// Removes someone from a store's staff (owner); their access ends at once.
+    pub async fn remove_staff(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        user_id: i64,
+    ) -> Result<(), AppError> {
+        let store = self.store_by_slug(slug).await?;
+        self.require_staff_manager(caller, &store)?;
+        if user_id == caller.user.id {
+            return Err(AppError::conflict(
+                "cannot_remove_self",
+                "owners cannot remove themselves",
+            ));
+        }
+        if self.store.remove_membership(user_id, store.id).await? {
+            Ok(())
+        } else {
+            Err(AppError::NotFound("staff member"))
+        }
+    }
+
+    /// Gives a staff role without a caller (CLI, demo).
+    pub async fn admin_set_membership(
+        &self,
+        user: i64,
+        store: i64,
+        role: Role,
+    ) -> Result<(), AppError> {
+        if !role.is_staff() {
+            return Err(AppError::invalid("invalid_role", "not a staff role"));
+        }
+        Ok(self.store.set_membership(user, store, role).await?)
+    }
+}

@@ -1,0 +1,87 @@
+//! The use cases' error type: what went wrong, in terms a client can act on.
+
+use ordertrack_domain::ItemId;
+use ordertrack_store::StoreError;
+
+/// Why a use case refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No valid credentials were presented.
+    #[error("sign in first")]
+    Unauthenticated,
+    /// Email and password did not match.
+    #[error("email or password is wrong")]
+    BadCredentials,
+    /// Too many failed sign-ins; try again later.
+    #[error("too many failed sign-ins; try again in a minute")]
+    TooManyAttempts,
+    /// The caller is known but may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The thing does not exist, or the caller may not know that it does.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request is well-formed but its content is not acceptable.
+    #[error("{message}")]
+    Invalid {
+        /// Stable machine-readable code, e.g. `unknown_status`.
+        code: &'static str,
+        message: String,
+    },
+    /// The request conflicts with the current state.
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        /// The order's current version, for version conflicts.
+        current_version: Option<i64>,
+        /// Items still not ready, when a state requires all items ready.
+        pending_items: Vec<ItemId>,
+    },
+    /// The idempotency key was already used for a different request.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyMismatch,
+    /// Something failed on our side.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// An [`AppError::Invalid`].
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An [`AppError::Conflict`] without version or items.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::Conflict {
+            code,
+            message: message.into(),
+            current_version: None,
+            pending_items: Vec::new(),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict(what) => {
+                AppError::conflict("already_exists", format!("{what} already exists"))
+            }
+            StoreError::VersionConflict { current } => AppError::Conflict {
+                code: "version_conflict",
+                message: format!("the order has changed; version {current} is current"),
+                current_version: Some(current),
+                pending_items: Vec::new(),
+            },
+            StoreError::NotFound(what) => AppError::NotFound(what),
+            StoreError::IdempotencyMismatch => AppError::IdempotencyMismatch,
+            StoreError::Database(message) => AppError::Internal(message),
+            StoreError::Unavailable => AppError::Internal("store unavailable".into()),
+        }
+    }
+}

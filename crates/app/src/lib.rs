@@ -1,0 +1,48 @@
+//! The order desk's use cases: sign in, place an order, move it through its
+//! workflow, manage a store. Every function here checks who may do what
+//! (tenant, owner, role) before it touches the store; the web layer only
+//! translates HTTP to these calls and their errors to HTTP.
+
+pub mod auth;
+pub mod catalog;
+pub mod demo;
+mod error;
+pub mod orders;
+mod workflows;
+
+use std::sync::Arc;
+
+use ordertrack_store::Store;
+
+pub use auth::{AuthConfig, Caller};
+pub use error::AppError;
+pub use workflows::Workflows;
+
+/// The application: the store plus everything the use cases need.
+#[derive(Clone)]
+pub struct App {
+    store: Arc<dyn Store>,
+    workflows: Arc<Workflows>,
+    auth: Arc<auth::Auth>,
+}
+
+impl App {
+    /// Builds the application over a store.
+    pub fn new(store: Arc<dyn Store>, auth: AuthConfig) -> Self {
+        App {
+            store,
+            workflows: Arc::new(Workflows::builtin()),
+            auth: Arc::new(auth::Auth::new(auth)),
+        }
+    }
+
+    /// The store (for streams and health checks).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The workflows stores may use.
+    pub fn workflows(&self) -> &Workflows {
+        &self.workflows
+    }
+}

@@ -1,0 +1,471 @@
+//! Placing, reading and moving orders.
+//!
+//! Access rule for every read and write: the customer who owns the order,
+//! the staff of its store and platform admins may see it; for anyone else it
+//! does not exist (404, never 403, so ids cannot be probed).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ordertrack_domain::{
+    Actor, Fulfilment, HistoryEntry, ItemId, ItemStatus, Order, OrderId, OrderRequestError,
+    RequestedLine, Role, TransitionDenied, TransitionError, Workflow, check_order_request,
+    plan_item_status, plan_transition,
+};
+use ordertrack_store::{
+    NewOrder, NewOrderLine, OrderPage, OrderQuery, OrderScope, PlacedOrder, StoreError, StoreRecord,
+};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::{App, AppError, Caller};
+
+/// Longest accepted Idempotency-Key.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// Largest page of orders.
+pub const MAX_PAGE: u32 = 100;
+/// How often a transition without an expected version is re-decided after
+/// losing a race, before reporting the conflict.
+const RETRIES: usize = 5;
+
+/// An order request as the customer sent it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderRequest {
+    pub store: String,
+    pub items: Vec<RequestedLine>,
+    pub fulfilment: Fulfilment,
+    pub notes: Option<String>,
+}
+
+/// An order together with its store's workflow (what views need to show it).
+#[derive(Debug, Clone)]
+pub struct OrderView {
+    pub order: Order,
+    pub workflow: Arc<Workflow>,
+    /// The role the caller sees it in (`None` for a guest with the tracking link).
+    pub role: Option<Role>,
+}
+
+/// Which orders a caller asks for.
+#[derive(Debug, Clone, Default)]
+pub struct OrderListRequest {
+    /// Staff: the store whose orders to list. Without it: the caller's own orders.
+    pub store: Option<String>,
+    pub status: Option<String>,
+    pub search: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// A page of orders and the cursor of the next one.
+#[derive(Debug, Clone)]
+pub struct OrderList {
+    pub orders: Vec<OrderView>,
+    pub next_cursor: Option<String>,
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+impl From<OrderRequestError> for AppError {
+    fn from(error: OrderRequestError) -> Self {
+        let code = match error {
+            OrderRequestError::UnknownProduct(_) => "unknown_product",
+            OrderRequestError::UnavailableProduct(_) => "unavailable_product",
+            _ => "invalid_order",
+        };
+        AppError::invalid(code, error.to_string())
+    }
+}
+
+impl From<TransitionError> for AppError {
+    fn from(error: TransitionError) -> Self {
+        let message = error.to_string();
+        match error {
+            TransitionError::Denied(TransitionDenied::UnknownStatus { .. }) => {
+                AppError::invalid("unknown_status", message)
+            }
+            TransitionError::Denied(TransitionDenied::RoleNotAllowed { .. }) => {
+                AppError::Forbidden(message)
+            }
+            TransitionError::Denied(TransitionDenied::FromTerminal { .. }) => {
+                AppError::conflict("terminal_status", message)
+            }
+            TransitionError::Denied(TransitionDenied::NotAllowedFromHere { .. }) => {
+                AppError::conflict("transition_not_allowed", message)
+            }
+            TransitionError::ItemsNotReady { pending, .. } => AppError::Conflict {
+                code: "items_not_ready",
+                message,
+                current_version: None,
+                pending_items: pending,
+            },
+            TransitionError::StaleVersion { current, .. } => AppError::Conflict {
+                code: "version_conflict",
+                message,
+                current_version: Some(current),
+                pending_items: Vec::new(),
+            },
+            TransitionError::NoteTooLong => AppError::invalid("invalid_note", message),
+        }
+    }
+}
+
+impl App {
+    /// Places an order for the caller. The customer is always the caller;
+    /// prices, names and stations come from the store's catalog.
+    pub async fn place_order(
+        &self,
+        caller: &Caller,
+        request: OrderRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<PlacedOrder, AppError> {
+        let idempotency = match idempotency_key {
+            Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY => {
+                return Err(AppError::invalid(
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must have 1 to 255 characters",
+                ));
+            }
+            Some(key) => {
+                let body =
+                    serde_json::to_vec(&request).map_err(|e| AppError::Internal(e.to_string()))?;
+                Some((key.to_owned(), hex::encode(Sha256::digest(&body))))
+            }
+            None => None,
+        };
+        check_order_request(&request.items, &request.fulfilment, &request.notes)?;
+        let store = self.store_by_slug(&request.store).await?;
+        let workflow = self.workflows.get(&store.workflow)?;
+        let catalog: HashMap<_, _> = self
+            .store
+            .products(store.id)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let mut lines = Vec::with_capacity(request.items.len());
+        for line in &request.items {
+            let product = catalog
+                .get(&line.product)
+                .ok_or(OrderRequestError::UnknownProduct(line.product))?;
+            if !product.available {
+                return Err(OrderRequestError::UnavailableProduct(line.product).into());
+            }
+            lines.push(NewOrderLine {
+                product: product.id,
+                name: product.name.clone(),
+                // Bounds were checked by `check_order_request`.
+                quantity: u32::try_from(line.quantity)
+                    .map_err(|_| OrderRequestError::BadQuantity)?,
+                unit_price_minor: product.price_minor,
+                notes: line.notes.clone().filter(|n| !n.trim().is_empty()),
+                station: product.station.clone(),
+            });
+        }
+        let initial = workflow.initial();
+        let fulfilment = Fulfilment {
+            kind: request.fulfilment.kind,
+            address: match request.fulfilment.kind {
+                ordertrack_domain::FulfilmentKind::Delivery => request.fulfilment.address.clone(),
+                ordertrack_domain::FulfilmentKind::Pickup => None,
+            },
+        };
+        let new = NewOrder {
+            store_id: store.id,
+            customer_id: caller.user.id,
+            placed_by: Actor {
+                id: caller.user.id,
+                role: Role::Customer,
+            },
+            lines,
+            summary: ordertrack_domain::OrderSummary::of(
+                &workflow,
+                "",
+                &initial.key,
+                fulfilment.kind,
+            ),
+            fulfilment,
+            notes: request.notes.clone().filter(|n| !n.trim().is_empty()),
+            currency: store.currency.clone(),
+            status: initial.key.clone(),
+            tracking_token: random_token(),
+            idempotency,
+            at: OffsetDateTime::now_utc(),
+        };
+        Ok(self.store.place_order(new).await?)
+    }
+
+    /// The role in which the caller may see `order`, or 404.
+    fn access(&self, caller: &Caller, order: &Order) -> Result<Role, AppError> {
+        if let Some(role) = caller.role_in(order.store_id) {
+            return Ok(role);
+        }
+        if order.customer_id == caller.user.id {
+            return Ok(Role::Customer);
+        }
+        if caller.user.is_admin {
+            return Ok(Role::Admin);
+        }
+        Err(AppError::NotFound("order"))
+    }
+
+    async fn load(&self, id: OrderId) -> Result<(Order, Arc<Workflow>), AppError> {
+        let order = self
+            .store
+            .order(id)
+            .await?
+            .ok_or(AppError::NotFound("order"))?;
+        let store = self
+            .store
+            .store(order.store_id)
+            .await?
+            .ok_or(AppError::NotFound("store"))?;
+        let workflow = self.workflows.get(&store.workflow)?;
+        Ok((order, workflow))
+    }
+
+    /// An order the caller may see.
+    pub async fn order(&self, caller: &Caller, id: OrderId) -> Result<OrderView, AppError> {
+        let (order, workflow) = self.load(id).await?;
+        let role = self.access(caller, &order)?;
+        Ok(OrderView {
+            order,
+            workflow,
+            role: Some(role),
+        })
+    }
+
+    /// The guest view of one order, by its tracking token.
+    pub async fn track(&self, token: &str) -> Result<OrderView, AppError> {
+        // Tokens are 32 hex characters; anything else cannot match.
+        if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AppError::NotFound("order"));
+        }
+        let order = self
+            .store
+            .order_by_tracking_token(token)
+            .await?
+            .ok_or(AppError::NotFound("order"))?;
+        let (order, workflow) = self.load(order.id).await?;
+        Ok(OrderView {
+            order,
+            workflow,
+            role: None,
+        })
+    }
+
+    /// An order's status history, for those who may see the order.
+    pub async fn history(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+    ) -> Result<Vec<HistoryEntry>, AppError> {
+        self.order(caller, id).await?;
+        Ok(self.store.history(id).await?)
+    }
+
+    /// An order's status history by tracking token.
+    pub async fn tracked_history(
+        &self,
+        token: &str,
+    ) -> Result<(OrderView, Vec<HistoryEntry>), AppError> {
+        let view = self.track(token).await?;
+        let history = self.store.history(view.order.id).await?;
+        Ok((view, history))
+    }
+
+    /// Lists orders: a customer's own across stores, or (staff) one store's.
+    pub async fn orders(
+        &self,
+        caller: &Caller,
+        request: OrderListRequest,
+    ) -> Result<OrderList, AppError> {
+        let limit = request.limit.unwrap_or(20).clamp(1, MAX_PAGE);
+        let before = match request.cursor.as_deref() {
+            None | Some("") => None,
+            Some(cursor) => Some(cursor.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(
+                || AppError::invalid("invalid_cursor", "the cursor is not one we gave out"),
+            )?),
+        };
+        let (scope, store) = match request.store.as_deref() {
+            Some(slug) => {
+                let store = self.store_by_slug(slug).await?;
+                self.staff_role(caller, &store)?;
+                (OrderScope::Store(store.id), Some(store))
+            }
+            None => (OrderScope::Customer(caller.user.id), None),
+        };
+        if let (Some(status), Some(store)) = (&request.status, &store) {
+            let workflow = self.workflows.get(&store.workflow)?;
+            if workflow.state(status).is_none() {
+                return Err(AppError::invalid(
+                    "unknown_status",
+                    format!("`{status}` is not a status of this store"),
+                ));
+            }
+        }
+        let search = request.search.filter(|s| !s.trim().is_empty());
+        if search.as_ref().is_some_and(|s| s.chars().count() > 100) {
+            return Err(AppError::invalid(
+                "invalid_search",
+                "search text is too long",
+            ));
+        }
+        let page: OrderPage = self
+            .store
+            .orders(OrderQuery {
+                scope,
+                status: request.status,
+                search: if store.is_some() { search } else { None },
+                before,
+                limit,
+            })
+            .await?;
+        let mut stores: HashMap<i64, Arc<Workflow>> = HashMap::new();
+        let mut orders = Vec::with_capacity(page.orders.len());
+        for order in page.orders {
+            let workflow = match stores.get(&order.store_id) {
+                Some(workflow) => workflow.clone(),
+                None => {
+                    let record = self
+                        .store
+                        .store(order.store_id)
+                        .await?
+                        .ok_or(AppError::NotFound("store"))?;
+                    let workflow = self.workflows.get(&record.workflow)?;
+                    stores.insert(order.store_id, workflow.clone());
+                    workflow
+                }
+            };
+            let role = self.access(caller, &order).ok();
+            orders.push(OrderView {
+                order,
+                workflow,
+                role,
+            });
+        }
+        Ok(OrderList {
+            orders,
+            next_cursor: page.next_before.map(|id| id.to_string()),
+        })
+    }
+
+    /// How many of a store's orders are in each status (staff).
+    pub async fn status_counts(
+        &self,
+        caller: &Caller,
+        store: &StoreRecord,
+    ) -> Result<Vec<(String, i64)>, AppError> {
+        self.staff_role(caller, store)?;
+        Ok(self.store.status_counts(store.id).await?)
+    }
+
+    /// Moves an order to `to`, if the workflow lets the caller's role do so.
+    pub async fn transition(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        to: &str,
+        note: Option<String>,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        let note = note.filter(|n| !n.trim().is_empty());
+        for _ in 0..RETRIES {
+            let (order, workflow) = self.load(id).await?;
+            let role = self.access(caller, &order)?;
+            let actor = Actor {
+                id: caller.user.id,
+                role,
+            };
+            let change = plan_transition(
+                &workflow,
+                &order,
+                actor,
+                to,
+                note.clone(),
+                expected_version,
+                OffsetDateTime::now_utc(),
+            )?;
+            match self.store.apply_status_change(change).await {
+                Ok(order) => {
+                    return Ok(OrderView {
+                        order,
+                        workflow,
+                        role: Some(role),
+                    });
+                }
+                // Someone else changed it between our read and write. If the
+                // client named a version, it must see the conflict; otherwise
+                // decide again on the fresh state.
+                Err(StoreError::VersionConflict { .. }) if expected_version.is_none() => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(AppError::conflict(
+            "busy",
+            "the order keeps changing; try again",
+        ))
+    }
+
+    /// Changes one item's kitchen status; when the last item becomes ready
+    /// the order may advance by itself (workflow `on_items_ready`).
+    pub async fn set_item_status(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        item: ItemId,
+        status: ItemStatus,
+    ) -> Result<OrderView, AppError> {
+        for _ in 0..RETRIES {
+            let (order, workflow) = self.load(id).await?;
+            let role = self.access(caller, &order)?;
+            let actor = Actor {
+                id: caller.user.id,
+                role,
+            };
+            let change = plan_item_status(
+                &workflow,
+                &order,
+                actor,
+                item,
+                status,
+                OffsetDateTime::now_utc(),
+            )
+            .map_err(|error| match error {
+                ordertrack_domain::ItemChangeError::UnknownItem(_) => {
+                    AppError::NotFound("order item")
+                }
+                ordertrack_domain::ItemChangeError::RoleNotAllowed => {
+                    AppError::Forbidden(error.to_string())
+                }
+                ordertrack_domain::ItemChangeError::OrderFinished => {
+                    AppError::conflict("order_finished", error.to_string())
+                }
+                ordertrack_domain::ItemChangeError::Unchanged(_) => {
+                    AppError::conflict("item_unchanged", error.to_string())
+                }
+            })?;
+            match self.store.apply_item_change(change).await {
+                Ok(order) => {
+                    return Ok(OrderView {
+                        order,
+                        workflow,
+                        role: Some(role),
+                    });
+                }
+                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(AppError::conflict(
+            "busy",
+            "the order keeps changing; try again",
+        ))
+    }
+}

@@ -1,0 +1,17 @@
+//! The order desk's domain: orders, items, money, roles and the workflow engine.
+//!
+//! Everything here is pure: no IO, no async, no clocks. Callers pass in the
+//! current time and the current state; functions answer with decisions and
+//! the changes to persist.
+
+pub mod fulfilment;
+pub mod money;
+pub mod order;
+pub mod role;
+pub mod workflow;
+
+pub use fulfilment::FulfilmentKind;
+pub use money::{Currency, Money};
+pub use order::*;
+pub use role::Role;
+pub use workflow::{State, TransitionDenied, TransitionRule, Workflow, WorkflowError};

@@ -1,0 +1,91 @@
+//! Money as integer minor units plus an ISO 4217 currency code. Never floats.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A three-letter upper-case ISO 4217 currency code such as `EUR`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency(String);
+
+/// The text was not a three-letter upper-case currency code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a three-letter currency code such as EUR")]
+pub struct InvalidCurrency(pub String);
+
+impl Currency {
+    /// Parses a code such as `EUR`.
+    pub fn parse(code: &str) -> Result<Self, InvalidCurrency> {
+        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(Currency(code.to_owned()))
+        } else {
+            Err(InvalidCurrency(code.to_owned()))
+        }
+    }
+
+    /// The code, e.g. `EUR`.
+    pub fn code(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = InvalidCurrency;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Currency::parse(&value)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(value: Currency) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An amount in minor units (cents) of a currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    /// Formats as `12.50 EUR` (two decimals; the currencies we ship use two).
+    pub fn display(&self) -> String {
+        format_minor(self.minor, &self.currency)
+    }
+}
+
+/// Formats minor units as `12.50 EUR`.
+pub fn format_minor(minor: i64, currency: &Currency) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currency_codes_are_three_upper_case_letters() {
+        assert!(Currency::parse("EUR").is_ok());
+        assert!(Currency::parse("eur").is_err());
+        assert!(Currency::parse("EURO").is_err());
+    }
+
+    #[test]
+    fn minor_units_format_with_two_decimals() {
+        let eur = Currency::parse("EUR").unwrap();
+        assert_eq!(format_minor(1250, &eur), "12.50 EUR");
+        assert_eq!(format_minor(5, &eur), "0.05 EUR");
+        assert_eq!(format_minor(-199, &eur), "-1.99 EUR");
+    }
+}

@@ -1,0 +1,577 @@
+//! Orders, their line items, status history and events, and the rules for
+//! changing them. Functions here decide; the store persists what they decide.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::fulfilment::FulfilmentKind;
+use crate::role::Role;
+use crate::workflow::{TransitionDenied, Workflow};
+
+/// Database id of a user.
+pub type UserId = i64;
+/// Database id of a store.
+pub type StoreId = i64;
+/// Database id of a product.
+pub type ProductId = i64;
+/// Database id of an order.
+pub type OrderId = i64;
+/// Database id of an order's line item.
+pub type ItemId = i64;
+
+/// Most line items one order may have.
+pub const MAX_ITEMS_PER_ORDER: usize = 50;
+/// Most units of one product in one line.
+pub const MAX_QUANTITY: u32 = 99;
+/// Longest note (order, item or transition), in characters.
+pub const MAX_NOTE_CHARS: usize = 500;
+/// Longest delivery address, in characters.
+pub const MAX_ADDRESS_CHARS: usize = 300;
+
+/// Kitchen progress of one line item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    Queued,
+    Preparing,
+    Ready,
+}
+
+impl ItemStatus {
+    /// The stable lowercase name used in APIs and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Queued => "queued",
+            ItemStatus::Preparing => "preparing",
+            ItemStatus::Ready => "ready",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "queued" => Some(ItemStatus::Queued),
+            "preparing" => Some(ItemStatus::Preparing),
+            "ready" => Some(ItemStatus::Ready),
+            _ => None,
+        }
+    }
+}
+
+/// How the order reaches the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fulfilment {
+    #[serde(rename = "type")]
+    pub kind: FulfilmentKind,
+    /// Delivery address; `None` for pickup.
+    pub address: Option<String>,
+}
+
+/// One line of an order. Name, price and station are copied from the product
+/// when the order is placed, so later catalog edits never change old orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub id: ItemId,
+    pub product: ProductId,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_price_minor: i64,
+    pub notes: Option<String>,
+    pub station: String,
+    pub status: ItemStatus,
+}
+
+/// An order as stored: the current state of one customer's purchase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    /// Human number, unique per store, e.g. `R-000123`.
+    pub number: String,
+    pub store_id: StoreId,
+    pub store_slug: String,
+    pub customer_id: UserId,
+    pub customer_name: String,
+    pub status: String,
+    /// Incremented on every change; clients send it back to detect conflicts.
+    pub version: i64,
+    pub items: Vec<OrderItem>,
+    pub total_minor: i64,
+    pub currency: String,
+    pub fulfilment: Fulfilment,
+    pub notes: Option<String>,
+    /// 128 random bits, hex; grants read access to a guest tracking view.
+    pub tracking_token: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+impl Order {
+    /// Items that are not ready yet.
+    pub fn pending_items(&self) -> Vec<ItemId> {
+        self.items
+            .iter()
+            .filter(|item| item.status != ItemStatus::Ready)
+            .map(|item| item.id)
+            .collect()
+    }
+}
+
+/// Formats a per-store order number: prefix and a zero-padded sequence.
+pub fn order_number(prefix: &str, sequence: i64) -> String {
+    format!("{prefix}-{sequence:06}")
+}
+
+/// Who made a change: a user acting in a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub id: UserId,
+    pub role: Role,
+}
+
+/// One append-only entry of an order's status history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// `None` for the entry that records the order's creation.
+    pub from: Option<String>,
+    pub to: String,
+    pub actor: Actor,
+    pub note: Option<String>,
+    pub at: OffsetDateTime,
+}
+
+/// What kind of change an event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    OrderCreated,
+    StatusChanged,
+    ItemStatusChanged,
+    NoteAdded,
+    OrderCancelled,
+}
+
+impl EventKind {
+    /// The stable name used in streams and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::OrderCreated => "order_created",
+            EventKind::StatusChanged => "status_changed",
+            EventKind::ItemStatusChanged => "item_status_changed",
+            EventKind::NoteAdded => "note_added",
+            EventKind::OrderCancelled => "order_cancelled",
+        }
+    }
+}
+
+/// What a customer sees of an order's progress; carried by every event so a
+/// watcher never needs a second request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSummary {
+    pub number: String,
+    pub status: String,
+    pub label: String,
+    pub icon: String,
+    pub progress: u8,
+    pub customer_message: String,
+    /// Expected minutes until done, from the workflow; `None` once terminal.
+    pub eta_minutes: Option<u32>,
+    pub terminal: bool,
+}
+
+impl OrderSummary {
+    /// The summary of an order in `status` under `workflow`.
+    pub fn of(workflow: &Workflow, number: &str, status: &str, fulfilment: FulfilmentKind) -> Self {
+        let state = workflow.state(status);
+        OrderSummary {
+            number: number.to_owned(),
+            status: status.to_owned(),
+            label: state.map_or_else(|| status.to_owned(), |s| s.label.clone()),
+            icon: state.map(|s| s.icon.clone()).unwrap_or_default(),
+            progress: state.map_or(0, |s| s.progress),
+            customer_message: state
+                .map(|s| s.customer_message.clone())
+                .unwrap_or_default(),
+            eta_minutes: workflow.expected_minutes_remaining(status, fulfilment),
+            terminal: workflow.is_terminal(status),
+        }
+    }
+}
+
+/// A line item's change, as carried by an item event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemChange {
+    pub id: ItemId,
+    pub name: String,
+    pub station: String,
+    pub from: ItemStatus,
+    pub to: ItemStatus,
+}
+
+/// A change to an order, written in the same transaction as the change itself.
+/// The store assigns its resume position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    pub store_id: StoreId,
+    pub order_id: OrderId,
+    pub customer_id: UserId,
+    /// The order's version after this change.
+    pub order_version: i64,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub actor: Option<Actor>,
+    pub note: Option<String>,
+    pub item: Option<ItemChange>,
+    /// Stations of the order's items (lets kitchen streams filter by station).
+    pub stations: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    pub summary: OrderSummary,
+}
+
+/// Why a status change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error(transparent)]
+    Denied(#[from] TransitionDenied),
+    #[error("the order cannot become `{to}` while items are not ready")]
+    ItemsNotReady { to: String, pending: Vec<ItemId> },
+    #[error("the order has changed: version {current} is current, not {expected}")]
+    StaleVersion { expected: i64, current: i64 },
+    #[error("a note may have at most {MAX_NOTE_CHARS} characters")]
+    NoteTooLong,
+}
+
+/// A decided status change, ready to persist with a version check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    pub order_id: OrderId,
+    /// The version the change was decided on; the store applies it only if
+    /// the order still has this version.
+    pub expected_version: i64,
+    pub from: String,
+    pub to: String,
+    pub history: HistoryEntry,
+    pub event: NewEvent,
+}
+
+fn check_note(note: &Option<String>) -> Result<(), TransitionError> {
+    match note {
+        Some(text) if text.chars().count() > MAX_NOTE_CHARS => Err(TransitionError::NoteTooLong),
+        _ => Ok(()),
+    }
+}
+
+/// Decides whether `actor` may move `order` to `to`, and if so, what to write.
+///
+/// `expected_version` is the version the client saw; `None` means "whatever
+/// is current" (the store still guards against a concurrent change).
+pub fn plan_transition(
+    workflow: &Workflow,
+    order: &Order,
+    actor: Actor,
+    to: &str,
+    note: Option<String>,
+    expected_version: Option<i64>,
+    now: OffsetDateTime,
+) -> Result<StatusChange, TransitionError> {
+    check_note(&note)?;
+    let target = workflow.check(actor.role, &order.status, to, order.fulfilment.kind)?;
+    if let Some(expected) = expected_version
+        && expected != order.version
+    {
+        return Err(TransitionError::StaleVersion {
+            expected,
+            current: order.version,
+        });
+    }
+    if target.requires_items_ready {
+        let pending = order.pending_items();
+        if !pending.is_empty() {
+            return Err(TransitionError::ItemsNotReady {
+                to: to.to_owned(),
+                pending,
+            });
+        }
+    }
+    let kind = if workflow.is_cancelled(to) {
+        EventKind::OrderCancelled
+    } else {
+        EventKind::StatusChanged
+    };
+    Ok(status_change(
+        workflow,
+        order,
+        actor,
+        to,
+        note,
+        kind,
+        order.version + 1,
+        now,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn status_change(
+    workflow: &Workflow,
+    order: &Order,
+    actor: Actor,
+    to: &str,
+    note: Option<String>,
+    kind: EventKind,
+    new_version: i64,
+    now: OffsetDateTime,
+) -> StatusChange {
+    StatusChange {
+        order_id: order.id,
+        expected_version: new_version - 1,
+        from: order.status.clone(),
+        to: to.to_owned(),
+        history: HistoryEntry {
+            from: Some(order.status.clone()),
+            to: to.to_owned(),
+            actor,
+            note: note.clone(),
+            at: now,
+        },
+        event: NewEvent {
+            kind,
+            store_id: order.store_id,
+            order_id: order.id,
+            customer_id: order.customer_id,
+            order_version: new_version,
+            from: Some(order.status.clone()),
+            to: Some(to.to_owned()),
+            actor: Some(actor),
+            note,
+            item: None,
+            stations: stations_of(&order.items),
+            at: now,
+            summary: OrderSummary::of(workflow, &order.number, to, order.fulfilment.kind),
+        },
+    }
+}
+
+/// The distinct stations of some items, sorted.
+pub fn stations_of(items: &[OrderItem]) -> Vec<String> {
+    let mut stations: Vec<String> = items.iter().map(|item| item.station.clone()).collect();
+    stations.sort();
+    stations.dedup();
+    stations
+}
+
+/// Why an item status change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ItemChangeError {
+    #[error("the order has no item {0}")]
+    UnknownItem(ItemId),
+    #[error("the order is finished; its items can no longer change")]
+    OrderFinished,
+    #[error("only kitchen staff, cashiers, managers and owners change item status")]
+    RoleNotAllowed,
+    #[error("the item is already {0}")]
+    Unchanged(&'static str),
+}
+
+/// A decided item status change, plus the order's automatic advance when the
+/// last item became ready and the workflow says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemStatusChange {
+    pub order_id: OrderId,
+    pub expected_version: i64,
+    pub item: ItemChange,
+    pub event: NewEvent,
+    pub then: Option<StatusChange>,
+}
+
+/// Decides an item status change by `actor` and what follows from it.
+pub fn plan_item_status(
+    workflow: &Workflow,
+    order: &Order,
+    actor: Actor,
+    item_id: ItemId,
+    to: ItemStatus,
+    now: OffsetDateTime,
+) -> Result<ItemStatusChange, ItemChangeError> {
+    if !matches!(
+        actor.role,
+        Role::Admin | Role::Owner | Role::Manager | Role::Cashier | Role::Kitchen
+    ) {
+        return Err(ItemChangeError::RoleNotAllowed);
+    }
+    if workflow.is_terminal(&order.status) {
+        return Err(ItemChangeError::OrderFinished);
+    }
+    let item = order
+        .items
+        .iter()
+        .find(|item| item.id == item_id)
+        .ok_or(ItemChangeError::UnknownItem(item_id))?;
+    if item.status == to {
+        return Err(ItemChangeError::Unchanged(to.as_str()));
+    }
+    let change = ItemChange {
+        id: item.id,
+        name: item.name.clone(),
+        station: item.station.clone(),
+        from: item.status,
+        to,
+    };
+    let new_version = order.version + 1;
+    let event = NewEvent {
+        kind: EventKind::ItemStatusChanged,
+        store_id: order.store_id,
+        order_id: order.id,
+        customer_id: order.customer_id,
+        order_version: new_version,
+        from: None,
+        to: None,
+        actor: Some(actor),
+        note: None,
+        item: Some(change.clone()),
+        stations: vec![item.station.clone()],
+        at: now,
+        summary: OrderSummary::of(
+            workflow,
+            &order.number,
+            &order.status,
+            order.fulfilment.kind,
+        ),
+    };
+
+    let all_ready_after = order.items.iter().all(|other| {
+        if other.id == item_id {
+            to == ItemStatus::Ready
+        } else {
+            other.status == ItemStatus::Ready
+        }
+    });
+    let then = match workflow.on_items_ready(&order.status) {
+        Some(target) if all_ready_after => {
+            let mut updated = order.clone();
+            updated.version = new_version;
+            for other in &mut updated.items {
+                if other.id == item_id {
+                    other.status = to;
+                }
+            }
+            Some(status_change(
+                workflow,
+                &updated,
+                actor,
+                &target.key,
+                Some("all items ready".to_owned()),
+                EventKind::StatusChanged,
+                new_version + 1,
+                now,
+            ))
+        }
+        _ => None,
+    };
+    Ok(ItemStatusChange {
+        order_id: order.id,
+        expected_version: order.version,
+        item: change,
+        event,
+        then,
+    })
+}
+
+/// Why an order could not be placed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderRequestError {
+    #[error("an order needs at least one item")]
+    NoItems,
+    #[error("an order may have at most {MAX_ITEMS_PER_ORDER} lines")]
+    TooManyItems,
+    #[error("quantity must be between 1 and {MAX_QUANTITY}")]
+    BadQuantity,
+    #[error("a note may have at most {MAX_NOTE_CHARS} characters")]
+    NoteTooLong,
+    #[error("delivery needs an address of at most {MAX_ADDRESS_CHARS} characters")]
+    BadAddress,
+    #[error("product {0} is not on this store's menu")]
+    UnknownProduct(ProductId),
+    #[error("product {0} is not available right now")]
+    UnavailableProduct(ProductId),
+}
+
+/// A line as requested by a customer: which product and how many, never a price.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestedLine {
+    pub product: ProductId,
+    pub quantity: i64,
+    pub notes: Option<String>,
+}
+
+/// Checks the bounds of an order request (before products are looked up).
+pub fn check_order_request(
+    lines: &[RequestedLine],
+    fulfilment: &Fulfilment,
+    notes: &Option<String>,
+) -> Result<(), OrderRequestError> {
+    if lines.is_empty() {
+        return Err(OrderRequestError::NoItems);
+    }
+    if lines.len() > MAX_ITEMS_PER_ORDER {
+        return Err(OrderRequestError::TooManyItems);
+    }
+    let too_long = |text: &Option<String>| {
+        text.as_ref()
+            .is_some_and(|t| t.chars().count() > MAX_NOTE_CHARS)
+    };
+    for line in lines {
+        if line.quantity < 1 || line.quantity > i64::from(MAX_QUANTITY) {
+            return Err(OrderRequestError::BadQuantity);
+        }
+        if too_long(&line.notes) {
+            return Err(OrderRequestError::NoteTooLong);
+        }
+    }
+    if too_long(notes) {
+        return Err(OrderRequestError::NoteTooLong);
+    }
+    if fulfilment.kind == FulfilmentKind::Delivery {
+        match &fulfilment.address {
+            Some(address)
+                if !address.trim().is_empty() && address.chars().count() <= MAX_ADDRESS_CHARS => {}
+            _ => return Err(OrderRequestError::BadAddress),
+        }
+    }
+    Ok(())
+}
+
+/// The history entry and event that record an order's creation.
+///
+/// `summary` is the order's summary in its initial state; its number is
+/// replaced by the order's.
+pub fn order_created(
+    order: &Order,
+    mut summary: OrderSummary,
+    actor: Actor,
+) -> (HistoryEntry, NewEvent) {
+    summary.number = order.number.clone();
+    let history = HistoryEntry {
+        from: None,
+        to: order.status.clone(),
+        actor,
+        note: order.notes.clone(),
+        at: order.created_at,
+    };
+    let event = NewEvent {
+        kind: EventKind::OrderCreated,
+        store_id: order.store_id,
+        order_id: order.id,
+        customer_id: order.customer_id,
+        order_version: order.version,
+        from: None,
+        to: Some(order.status.clone()),
+        actor: Some(actor),
+        note: order.notes.clone(),
+        item: None,
+        stations: stations_of(&order.items),
+        at: order.created_at,
+        summary,
+    };
+    (history, event)
+}

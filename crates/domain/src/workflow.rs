@@ -1,0 +1,1315 @@
+//! Workflows are data: an order's state machine, loaded from TOML or JSON and
+//! validated on load, so a store's process can change without a code change.
+//!
+//! A [`Workflow`] says which states an order can be in, who may move it
+//! between them (per role and per fulfilment), which states count as done or
+//! cancelled, and how long each state usually takes (for the ETA until a store
+//! has its own data).
+
+use std::collections::{HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fulfilment::FulfilmentKind;
+use crate::role::Role;
+
+/// Every fulfilment kind; validation walks the machine once per kind because
+/// transitions may be restricted to one of them.
+const FULFILMENTS: [FulfilmentKind; 2] = [FulfilmentKind::Pickup, FulfilmentKind::Delivery];
+
+/// One state an order can be in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// Stable key stored on orders and used in APIs (`"ready"`).
+    pub key: String,
+    /// Human name shown to staff and customers (`"Ready"`).
+    pub label: String,
+    /// Short icon, usually one emoji.
+    #[serde(default)]
+    pub icon: String,
+    /// How far along the order is, 0–100, for the customer's progress bar.
+    pub progress: u8,
+    /// What the tracking page tells the customer while the order is here.
+    #[serde(default)]
+    pub customer_message: String,
+    /// How long an order usually stays here; the ETA falls back to this until
+    /// the store has data of its own.
+    #[serde(default)]
+    pub expected_minutes: u32,
+    /// New orders start here; exactly one state has it.
+    #[serde(default)]
+    pub initial: bool,
+    /// Orders never leave this state.
+    #[serde(default)]
+    pub terminal: bool,
+    /// An order may only enter this state once every item is ready.
+    #[serde(default)]
+    pub requires_items_ready: bool,
+    /// When the last item becomes ready while the order is here, it moves on
+    /// to this state by itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_items_ready: Option<String>,
+}
+
+/// Who may move an order from one state to another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRule {
+    /// Key of the state the order is in.
+    pub from: String,
+    /// Key of the state the order moves to.
+    pub to: String,
+    /// Roles that may make this move; an admin may do whatever an owner may.
+    pub roles: Vec<Role>,
+    /// When set, the rule only applies to orders with this fulfilment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfilment: Option<FulfilmentKind>,
+}
+
+impl TransitionRule {
+    /// Whether this rule applies to orders with `fulfilment`.
+    pub fn applies_to(&self, fulfilment: FulfilmentKind) -> bool {
+        self.fulfilment.is_none_or(|only| only == fulfilment)
+    }
+
+    /// Whether `role` may use this rule. Admins act as owners so that platform
+    /// staff can fix any store's orders without being listed in every file.
+    pub fn allows(&self, role: Role) -> bool {
+        self.roles.contains(&role) || (role == Role::Admin && self.roles.contains(&Role::Owner))
+    }
+}
+
+/// Why a status change was refused; checked in the order of the variants.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionDenied {
+    /// The status is not a state of this workflow.
+    #[error("unknown status `{status}`")]
+    UnknownStatus { status: String },
+    /// The order is in a terminal state and can't change any more.
+    #[error("the order is already `{from}`, which is final")]
+    FromTerminal { from: String },
+    /// The move exists (or the role has no say over the target at all) but
+    /// this role may not make it.
+    #[error("a {role} may not move an order from `{from}` to `{to}`")]
+    RoleNotAllowed {
+        role: Role,
+        from: String,
+        to: String,
+    },
+    /// The role could move orders to `to`, just not from `from` (or not with
+    /// this order's fulfilment).
+    #[error("an order can't move from `{from}` to `{to}`")]
+    NotAllowedFromHere { from: String, to: String },
+}
+
+/// Why a workflow file was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkflowError {
+    /// The text is not valid TOML/JSON or doesn't have the workflow's shape.
+    #[error("invalid workflow file: {0}")]
+    Parse(String),
+    /// `name` is empty.
+    #[error("the workflow has no name")]
+    EmptyName,
+    /// A state has an empty `key`.
+    #[error("a state has an empty key")]
+    EmptyStateKey,
+    /// Two states share a key.
+    #[error("state `{key}` is defined more than once")]
+    DuplicateState { key: String },
+    /// No state has `initial = true`.
+    #[error("no state is marked `initial = true`")]
+    NoInitialState,
+    /// More than one state has `initial = true`.
+    #[error("more than one initial state: `{first}` and `{second}`")]
+    MultipleInitialStates { first: String, second: String },
+    /// `progress` is above 100.
+    #[error("state `{state}` has progress {progress}, but progress is a percentage (0–100)")]
+    ProgressOutOfRange { state: String, progress: u8 },
+    /// `cancelled` or `done` names a state that doesn't exist.
+    #[error("`{list}` lists unknown state `{state}`")]
+    UnknownListedState { list: &'static str, state: String },
+    /// A state is listed as both cancelled and done.
+    #[error("state `{state}` is listed as both cancelled and done")]
+    CancelledAndDone { state: String },
+    /// A transition names a state that doesn't exist.
+    #[error("transition `{from}` → `{to}` refers to unknown state `{state}`")]
+    UnknownTransitionState {
+        from: String,
+        to: String,
+        state: String,
+    },
+    /// A transition goes from a state to itself.
+    #[error("transition `{state}` → `{state}` goes nowhere")]
+    SelfTransition { state: String },
+    /// A transition lists no roles, so nobody could ever use it.
+    #[error("transition `{from}` → `{to}` lists no roles")]
+    EmptyRoles { from: String, to: String },
+    /// A transition names a role that doesn't exist.
+    #[error(
+        "transition `{from}` → `{to}` names unknown role `{role}` (known roles: admin, owner, manager, cashier, kitchen, driver, customer)"
+    )]
+    UnknownRole {
+        role: String,
+        from: String,
+        to: String,
+    },
+    /// A transition's `fulfilment` is neither `pickup` nor `delivery`.
+    #[error(
+        "transition `{from}` → `{to}` has unknown fulfilment `{value}` (expected `pickup` or `delivery`)"
+    )]
+    UnknownFulfilment {
+        value: String,
+        from: String,
+        to: String,
+    },
+    /// A terminal state has an outgoing transition.
+    #[error("state `{state}` is terminal but has a transition to `{to}`")]
+    TerminalHasExit { state: String, to: String },
+    /// A non-terminal state has no outgoing transition.
+    #[error("state `{state}` is not terminal but has no transition out of it")]
+    NoWayOut { state: String },
+    /// For one fulfilment, a reachable non-terminal state has no applicable
+    /// outgoing transition, so such orders would get stuck there.
+    #[error("{fulfilment} orders can reach state `{state}` but have no transition out of it")]
+    DeadEnd {
+        state: String,
+        fulfilment: &'static str,
+    },
+    /// For one fulfilment, orders can reach a state from which no terminal
+    /// state can be reached (they would loop forever).
+    #[error("{fulfilment} orders that reach state `{state}` can never reach a terminal state")]
+    NeverFinishes {
+        state: String,
+        fulfilment: &'static str,
+    },
+    /// A state can't be reached from the initial state.
+    #[error("state `{state}` can't be reached from the initial state")]
+    Unreachable { state: String },
+    /// `on_items_ready` names a state that doesn't exist.
+    #[error("state `{state}` has on_items_ready = `{target}`, which is not a state")]
+    UnknownItemsReadyTarget { state: String, target: String },
+    /// `on_items_ready` names a state that orders can't move to from here
+    /// (for every fulfilment), so the automatic move would break the rules.
+    #[error(
+        "state `{state}` has on_items_ready = `{target}`, but there is no transition `{state}` → `{target}` for every fulfilment"
+    )]
+    ItemsReadyWithoutTransition { state: String, target: String },
+}
+
+/// A validated order state machine. Build one with [`Workflow::from_toml`],
+/// [`Workflow::from_json`] or [`Workflow::builtin`]; deserializing also
+/// validates, and serializing gives back the file format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "WorkflowFile")]
+pub struct Workflow {
+    name: String,
+    label: String,
+    cancelled: Vec<String>,
+    done: Vec<String>,
+    states: Vec<State>,
+    transitions: Vec<TransitionRule>,
+}
+
+/// The file as written, before validation. Roles and fulfilments stay text
+/// here so that a typo gets a clear message instead of serde's variant list.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkflowFile {
+    name: String,
+    label: String,
+    #[serde(default)]
+    cancelled: Vec<String>,
+    #[serde(default)]
+    done: Vec<String>,
+    states: Vec<State>,
+    #[serde(default)]
+    transitions: Vec<FileTransition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTransition {
+    from: String,
+    to: String,
+    roles: Vec<String>,
+    #[serde(default)]
+    fulfilment: Option<String>,
+}
+
+impl TryFrom<WorkflowFile> for Workflow {
+    type Error = WorkflowError;
+
+    fn try_from(file: WorkflowFile) -> Result<Self, Self::Error> {
+        validate(file)
+    }
+}
+
+impl Workflow {
+    /// Names accepted by [`Workflow::builtin`].
+    pub const BUILTIN_NAMES: [&'static str; 3] = ["restaurant", "kitchen", "retail"];
+
+    /// Loads and validates a workflow written in TOML.
+    pub fn from_toml(text: &str) -> Result<Workflow, WorkflowError> {
+        let file: WorkflowFile =
+            toml::from_str(text).map_err(|e| WorkflowError::Parse(e.to_string()))?;
+        validate(file)
+    }
+
+    /// Loads and validates a workflow written in JSON (same structure as TOML).
+    pub fn from_json(text: &str) -> Result<Workflow, WorkflowError> {
+        let file: WorkflowFile =
+            serde_json::from_str(text).map_err(|e| WorkflowError::Parse(e.to_string()))?;
+        validate(file)
+    }
+
+    /// One of the workflows shipped with the program (see
+    /// [`Workflow::BUILTIN_NAMES`]), or `None` for any other name.
+    pub fn builtin(name: &str) -> Option<Workflow> {
+        let text = match name {
+            "restaurant" => include_str!("../workflows/restaurant.toml"),
+            "kitchen" => include_str!("../workflows/kitchen.toml"),
+            "retail" => include_str!("../workflows/retail.toml"),
+            _ => return None,
+        };
+        // The files are part of the program and covered by tests, so a
+        // failure here is a bug to surface, not a condition to handle.
+        Some(Workflow::from_toml(text).expect("built-in workflow is valid"))
+    }
+
+    /// Stable name (`"restaurant"`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Human name (`"Restaurant"`).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// All states, in file order.
+    pub fn states(&self) -> &[State] {
+        &self.states
+    }
+
+    /// All transition rules, in file order.
+    pub fn transitions(&self) -> &[TransitionRule] {
+        &self.transitions
+    }
+
+    /// The state new orders start in.
+    pub fn initial(&self) -> &State {
+        self.states
+            .iter()
+            .find(|s| s.initial)
+            .expect("validation guarantees exactly one initial state")
+    }
+
+    /// The state with this key.
+    pub fn state(&self, key: &str) -> Option<&State> {
+        self.states.iter().find(|s| s.key == key)
+    }
+
+    /// Whether orders in this state count as cancelled.
+    pub fn is_cancelled(&self, key: &str) -> bool {
+        self.cancelled.iter().any(|k| k == key)
+    }
+
+    /// Whether orders in this state count as done (successfully finished).
+    pub fn is_done(&self, key: &str) -> bool {
+        self.done.iter().any(|k| k == key)
+    }
+
+    /// Whether orders in this state can't change any more; `false` for
+    /// unknown keys.
+    pub fn is_terminal(&self, key: &str) -> bool {
+        self.state(key).is_some_and(|s| s.terminal)
+    }
+
+    /// May `role` move an order (with this fulfilment) from `from` to `to`?
+    /// Returns the target state, or why not (see [`TransitionDenied`] for the
+    /// order in which reasons are checked).
+    pub fn check(
+        &self,
+        role: Role,
+        from: &str,
+        to: &str,
+        fulfilment: FulfilmentKind,
+    ) -> Result<&State, TransitionDenied> {
+        let target = self
+            .state(to)
+            .ok_or_else(|| TransitionDenied::UnknownStatus {
+                status: to.to_owned(),
+            })?;
+        let source = self
+            .state(from)
+            .ok_or_else(|| TransitionDenied::UnknownStatus {
+                status: from.to_owned(),
+            })?;
+        if source.terminal {
+            return Err(TransitionDenied::FromTerminal {
+                from: from.to_owned(),
+            });
+        }
+        let not_from_here = || TransitionDenied::NotAllowedFromHere {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        };
+        let role_not_allowed = || TransitionDenied::RoleNotAllowed {
+            role,
+            from: from.to_owned(),
+            to: to.to_owned(),
+        };
+        if from == to {
+            return Err(not_from_here());
+        }
+
+        let mut applicable = self
+            .rules_from(from, fulfilment)
+            .filter(|rule| rule.to == to)
+            .peekable();
+        if applicable.peek().is_some() {
+            return if applicable.any(|rule| rule.allows(role)) {
+                Ok(target)
+            } else {
+                Err(role_not_allowed())
+            };
+        }
+        // Someone who may move orders to `to` in general is better served by
+        // "not from here" than by "not your job".
+        if self
+            .transitions
+            .iter()
+            .any(|rule| rule.to == to && rule.allows(role))
+        {
+            Err(not_from_here())
+        } else {
+            Err(role_not_allowed())
+        }
+    }
+
+    /// The states `role` may move an order to from `from` (for one-click
+    /// buttons), in the order of the transitions in the file, without
+    /// duplicates. Empty for terminal or unknown states.
+    pub fn next_states(&self, role: Role, from: &str, fulfilment: FulfilmentKind) -> Vec<&State> {
+        if self.state(from).is_none_or(|s| s.terminal) {
+            return Vec::new();
+        }
+        let mut next: Vec<&State> = Vec::new();
+        for rule in self.rules_from(from, fulfilment) {
+            if rule.allows(role)
+                && let Some(state) = self.state(&rule.to)
+                && !next.iter().any(|s| s.key == state.key)
+            {
+                next.push(state);
+            }
+        }
+        next
+    }
+
+    /// The state an order moves to by itself when its last item becomes
+    /// ready while it is in `from`, if any.
+    pub fn on_items_ready(&self, from: &str) -> Option<&State> {
+        let target = self.state(from)?.on_items_ready.as_deref()?;
+        self.state(target)
+    }
+
+    /// Expected minutes until an order in `from` reaches a done state: the sum
+    /// of `expected_minutes` of the states on the quickest path, counting
+    /// `from` itself. The done state's own minutes don't count, since the
+    /// customer's wait ends on arrival; so a non-terminal done state gives
+    /// `Some(0)`. `None` if `from` is unknown or terminal, or no done state
+    /// can be reached with this fulfilment.
+    pub fn expected_minutes_remaining(
+        &self,
+        from: &str,
+        fulfilment: FulfilmentKind,
+    ) -> Option<u32> {
+        let start = self.index(from)?;
+        if self.states[start].terminal {
+            return None;
+        }
+        // Dijkstra with the weight on the state being left; workflows are a
+        // handful of states, so a linear scan for the minimum is plenty.
+        let n = self.states.len();
+        let mut best: Vec<Option<u32>> = vec![None; n];
+        let mut settled = vec![false; n];
+        best[start] = Some(0);
+        loop {
+            let (i, minutes) = (0..n)
+                .filter(|&i| !settled[i])
+                .filter_map(|i| best[i].map(|m| (i, m)))
+                .min_by_key(|&(_, m)| m)?;
+            let state = &self.states[i];
+            if self.is_done(&state.key) {
+                return Some(minutes);
+            }
+            settled[i] = true;
+            let leaving = minutes.saturating_add(state.expected_minutes);
+            for rule in self.rules_from(&state.key, fulfilment) {
+                if let Some(j) = self.index(&rule.to)
+                    && !settled[j]
+                    && best[j].is_none_or(|m| leaving < m)
+                {
+                    best[j] = Some(leaving);
+                }
+            }
+        }
+    }
+
+    fn index(&self, key: &str) -> Option<usize> {
+        self.states.iter().position(|s| s.key == key)
+    }
+
+    fn rules_from<'a>(
+        &'a self,
+        from: &'a str,
+        fulfilment: FulfilmentKind,
+    ) -> impl Iterator<Item = &'a TransitionRule> + 'a {
+        self.transitions
+            .iter()
+            .filter(move |rule| rule.from == from && rule.applies_to(fulfilment))
+    }
+}
+
+/// Checks everything a running desk relies on, so that the rest of the code
+/// can trust any `Workflow` it is given.
+fn validate(file: WorkflowFile) -> Result<Workflow, WorkflowError> {
+    if file.name.trim().is_empty() {
+        return Err(WorkflowError::EmptyName);
+    }
+
+    let mut keys: HashSet<&str> = HashSet::new();
+    for state in &file.states {
+        if state.key.is_empty() {
+            return Err(WorkflowError::EmptyStateKey);
+        }
+        if !keys.insert(&state.key) {
+            return Err(WorkflowError::DuplicateState {
+                key: state.key.clone(),
+            });
+        }
+        if state.progress > 100 {
+            return Err(WorkflowError::ProgressOutOfRange {
+                state: state.key.clone(),
+                progress: state.progress,
+            });
+        }
+    }
+
+    let mut initials = file.states.iter().filter(|s| s.initial);
+    let initial = initials.next().ok_or(WorkflowError::NoInitialState)?;
+    if let Some(second) = initials.next() {
+        return Err(WorkflowError::MultipleInitialStates {
+            first: initial.key.clone(),
+            second: second.key.clone(),
+        });
+    }
+
+    for (list, keys_in_list) in [("cancelled", &file.cancelled), ("done", &file.done)] {
+        if let Some(unknown) = keys_in_list.iter().find(|k| !keys.contains(k.as_str())) {
+            return Err(WorkflowError::UnknownListedState {
+                list,
+                state: unknown.clone(),
+            });
+        }
+    }
+    if let Some(both) = file.cancelled.iter().find(|k| file.done.contains(k)) {
+        return Err(WorkflowError::CancelledAndDone {
+            state: both.clone(),
+        });
+    }
+
+    let mut transitions = Vec::with_capacity(file.transitions.len());
+    for raw in &file.transitions {
+        transitions.push(parse_transition(raw, &keys)?);
+    }
+
+    let state = |key: &str| file.states.iter().find(|s| s.key == key);
+    for rule in &transitions {
+        if state(&rule.from).is_some_and(|s| s.terminal) {
+            return Err(WorkflowError::TerminalHasExit {
+                state: rule.from.clone(),
+                to: rule.to.clone(),
+            });
+        }
+    }
+    for s in file.states.iter().filter(|s| !s.terminal) {
+        if !transitions.iter().any(|rule| rule.from == s.key) {
+            return Err(WorkflowError::NoWayOut {
+                state: s.key.clone(),
+            });
+        }
+    }
+
+    for s in &file.states {
+        let Some(target) = &s.on_items_ready else {
+            continue;
+        };
+        if !keys.contains(target.as_str()) {
+            return Err(WorkflowError::UnknownItemsReadyTarget {
+                state: s.key.clone(),
+                target: target.clone(),
+            });
+        }
+        // The automatic move has no fulfilment to hand, so it must be legal
+        // for every order that can be in this state.
+        let covered = FULFILMENTS.iter().all(|&f| {
+            transitions
+                .iter()
+                .any(|rule| rule.from == s.key && &rule.to == target && rule.applies_to(f))
+        });
+        if !covered {
+            return Err(WorkflowError::ItemsReadyWithoutTransition {
+                state: s.key.clone(),
+                target: target.clone(),
+            });
+        }
+    }
+
+    let reachable = reachable_from(&initial.key, &transitions, None);
+    if let Some(s) = file
+        .states
+        .iter()
+        .find(|s| !reachable.contains(s.key.as_str()))
+    {
+        return Err(WorkflowError::Unreachable {
+            state: s.key.clone(),
+        });
+    }
+
+    for fulfilment in FULFILMENTS {
+        let reachable = reachable_from(&initial.key, &transitions, Some(fulfilment));
+        let can_finish = can_reach_terminal(&file.states, &transitions, fulfilment);
+        for s in file
+            .states
+            .iter()
+            .filter(|s| reachable.contains(s.key.as_str()))
+        {
+            if s.terminal {
+                continue;
+            }
+            let has_exit = transitions
+                .iter()
+                .any(|rule| rule.from == s.key && rule.applies_to(fulfilment));
+            if !has_exit {
+                return Err(WorkflowError::DeadEnd {
+                    state: s.key.clone(),
+                    fulfilment: fulfilment.as_str(),
+                });
+            }
+            if !can_finish.contains(s.key.as_str()) {
+                return Err(WorkflowError::NeverFinishes {
+                    state: s.key.clone(),
+                    fulfilment: fulfilment.as_str(),
+                });
+            }
+        }
+    }
+
+    Ok(Workflow {
+        name: file.name,
+        label: file.label,
+        cancelled: file.cancelled,
+        done: file.done,
+        states: file.states,
+        transitions,
+    })
+}
+
+fn parse_transition(
+    raw: &FileTransition,
+    keys: &HashSet<&str>,
+) -> Result<TransitionRule, WorkflowError> {
+    for key in [&raw.from, &raw.to] {
+        if !keys.contains(key.as_str()) {
+            return Err(WorkflowError::UnknownTransitionState {
+                from: raw.from.clone(),
+                to: raw.to.clone(),
+                state: key.clone(),
+            });
+        }
+    }
+    if raw.from == raw.to {
+        return Err(WorkflowError::SelfTransition {
+            state: raw.from.clone(),
+        });
+    }
+    if raw.roles.is_empty() {
+        return Err(WorkflowError::EmptyRoles {
+            from: raw.from.clone(),
+            to: raw.to.clone(),
+        });
+    }
+    let roles = raw
+        .roles
+        .iter()
+        .map(|name| {
+            name.parse::<Role>()
+                .map_err(|_| WorkflowError::UnknownRole {
+                    role: name.clone(),
+                    from: raw.from.clone(),
+                    to: raw.to.clone(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let fulfilment = raw
+        .fulfilment
+        .as_deref()
+        .map(|value| {
+            FulfilmentKind::parse(value).ok_or_else(|| WorkflowError::UnknownFulfilment {
+                value: value.to_owned(),
+                from: raw.from.clone(),
+                to: raw.to.clone(),
+            })
+        })
+        .transpose()?;
+    Ok(TransitionRule {
+        from: raw.from.clone(),
+        to: raw.to.clone(),
+        roles,
+        fulfilment,
+    })
+}
+
+/// States reachable from `start`, following rules for `fulfilment` (or all
+/// rules when `None`).
+fn reachable_from<'a>(
+    start: &'a str,
+    transitions: &'a [TransitionRule],
+    fulfilment: Option<FulfilmentKind>,
+) -> HashSet<&'a str> {
+    let mut seen = HashSet::from([start]);
+    let mut queue = VecDeque::from([start]);
+    while let Some(current) = queue.pop_front() {
+        for rule in transitions {
+            if rule.from == current
+                && fulfilment.is_none_or(|f| rule.applies_to(f))
+                && seen.insert(rule.to.as_str())
+            {
+                queue.push_back(&rule.to);
+            }
+        }
+    }
+    seen
+}
+
+/// States from which some terminal state can be reached with `fulfilment`
+/// (searching backwards from the terminal states).
+fn can_reach_terminal<'a>(
+    states: &'a [State],
+    transitions: &'a [TransitionRule],
+    fulfilment: FulfilmentKind,
+) -> HashSet<&'a str> {
+    let mut seen: HashSet<&str> = states
+        .iter()
+        .filter(|s| s.terminal)
+        .map(|s| s.key.as_str())
+        .collect();
+    let mut queue: VecDeque<&str> = seen.iter().copied().collect();
+    while let Some(current) = queue.pop_front() {
+        for rule in transitions {
+            if rule.to == current && rule.applies_to(fulfilment) && seen.insert(rule.from.as_str())
+            {
+                queue.push_back(&rule.from);
+            }
+        }
+    }
+    seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use FulfilmentKind::{Delivery, Pickup};
+
+    fn restaurant() -> Workflow {
+        Workflow::builtin("restaurant").unwrap()
+    }
+
+    /// A small valid workflow that the error tests break one piece at a time.
+    const MINI: &str = r#"
+name = "mini"
+label = "Mini"
+cancelled = ["cancelled"]
+done = ["done"]
+
+[[states]]
+key = "new"
+label = "New"
+progress = 0
+expected_minutes = 4
+initial = true
+
+[[states]]
+key = "done"
+label = "Done"
+progress = 100
+terminal = true
+
+[[states]]
+key = "cancelled"
+label = "Cancelled"
+progress = 0
+terminal = true
+
+[[transitions]]
+from = "new"
+to = "done"
+roles = ["cashier"]
+
+[[transitions]]
+from = "new"
+to = "cancelled"
+roles = ["customer", "cashier"]
+"#;
+
+    fn mini_with(extra: &str) -> Result<Workflow, WorkflowError> {
+        Workflow::from_toml(&format!("{MINI}\n{extra}"))
+    }
+
+    fn mini_replacing(from: &str, to: &str) -> Result<Workflow, WorkflowError> {
+        assert!(MINI.contains(from), "test fixture lacks {from:?}");
+        Workflow::from_toml(&MINI.replacen(from, to, 1))
+    }
+
+    #[test]
+    fn every_builtin_loads_and_validates() {
+        for name in Workflow::BUILTIN_NAMES {
+            let workflow = Workflow::builtin(name).unwrap();
+            assert_eq!(workflow.name(), name);
+            assert!(!workflow.label().is_empty());
+            assert!(workflow.initial().initial);
+            assert_eq!(workflow.initial().key, "pending");
+            assert!(workflow.is_cancelled("cancelled"));
+            assert!(workflow.is_terminal("cancelled"));
+            assert_eq!(workflow.state("cancelled").unwrap().progress, 0);
+            for state in workflow.states() {
+                assert!(!state.icon.is_empty(), "{name}/{} has no icon", state.key);
+                assert!(!state.customer_message.is_empty(), "{name}/{}", state.key);
+            }
+        }
+        assert!(Workflow::builtin("bakery").is_none());
+    }
+
+    #[test]
+    fn builtin_progress_increases_along_the_main_path() {
+        let paths: [(&str, &[&str]); 4] = [
+            (
+                "restaurant",
+                &[
+                    "pending",
+                    "confirmed",
+                    "preparing",
+                    "cooking",
+                    "ready",
+                    "out_for_delivery",
+                    "delivered",
+                    "completed",
+                ],
+            ),
+            (
+                "restaurant",
+                &[
+                    "pending",
+                    "confirmed",
+                    "preparing",
+                    "cooking",
+                    "ready",
+                    "completed",
+                ],
+            ),
+            (
+                "kitchen",
+                &["pending", "confirmed", "preparing", "ready", "completed"],
+            ),
+            (
+                "retail",
+                &["pending", "confirmed", "processing", "shipped", "delivered"],
+            ),
+        ];
+        for (name, path) in paths {
+            let workflow = Workflow::builtin(name).unwrap();
+            let fulfilment = if path.contains(&"out_for_delivery") || name == "retail" {
+                Delivery
+            } else {
+                Pickup
+            };
+            for pair in path.windows(2) {
+                let from = workflow.state(pair[0]).unwrap();
+                let to = workflow
+                    .check(Role::Owner, pair[0], pair[1], fulfilment)
+                    .unwrap();
+                assert!(to.progress > from.progress, "{name}: {pair:?}");
+            }
+            let last = path.last().unwrap();
+            assert!(
+                workflow.is_terminal(last) && workflow.is_done(last),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn restaurant_flags_match_the_design() {
+        let workflow = restaurant();
+        assert!(workflow.state("ready").unwrap().requires_items_ready);
+        assert_eq!(workflow.on_items_ready("cooking").unwrap().key, "ready");
+        assert_eq!(workflow.on_items_ready("preparing").unwrap().key, "ready");
+        assert!(workflow.on_items_ready("pending").is_none());
+        assert!(workflow.on_items_ready("nowhere").is_none());
+        assert!(workflow.is_done("delivered") && workflow.is_done("completed"));
+        assert!(!workflow.is_done("ready"));
+        assert!(!workflow.is_terminal("delivered"));
+        assert!(!workflow.is_terminal("nowhere"));
+
+        let kitchen = Workflow::builtin("kitchen").unwrap();
+        assert!(kitchen.state("ready").unwrap().requires_items_ready);
+        assert_eq!(kitchen.on_items_ready("preparing").unwrap().key, "ready");
+    }
+
+    #[test]
+    fn check_precedence() {
+        let workflow = restaurant();
+        assert_eq!(
+            workflow.check(Role::Customer, "pending", "confirmed", Pickup),
+            Err(TransitionDenied::RoleNotAllowed {
+                role: Role::Customer,
+                from: "pending".into(),
+                to: "confirmed".into()
+            })
+        );
+        assert_eq!(
+            workflow.check(Role::Kitchen, "pending", "ready", Pickup),
+            Err(TransitionDenied::NotAllowedFromHere {
+                from: "pending".into(),
+                to: "ready".into()
+            })
+        );
+        assert_eq!(
+            workflow.check(Role::Owner, "completed", "pending", Pickup),
+            Err(TransitionDenied::FromTerminal {
+                from: "completed".into()
+            })
+        );
+        assert_eq!(
+            workflow.check(Role::Owner, "pending", "teleported", Pickup),
+            Err(TransitionDenied::UnknownStatus {
+                status: "teleported".into()
+            })
+        );
+        assert_eq!(
+            workflow.check(Role::Owner, "teleported", "pending", Pickup),
+            Err(TransitionDenied::UnknownStatus {
+                status: "teleported".into()
+            })
+        );
+        // Unknown beats terminal.
+        assert!(matches!(
+            workflow.check(Role::Owner, "completed", "teleported", Pickup),
+            Err(TransitionDenied::UnknownStatus { .. })
+        ));
+        assert_eq!(
+            workflow
+                .check(Role::Driver, "ready", "out_for_delivery", Delivery)
+                .map(|s| &s.key[..]),
+            Ok("out_for_delivery")
+        );
+        assert_eq!(
+            workflow.check(Role::Driver, "ready", "out_for_delivery", Pickup),
+            Err(TransitionDenied::NotAllowedFromHere {
+                from: "ready".into(),
+                to: "out_for_delivery".into()
+            })
+        );
+        // The driver never moves anything to `cooking`.
+        assert!(matches!(
+            workflow.check(Role::Driver, "ready", "cooking", Delivery),
+            Err(TransitionDenied::RoleNotAllowed { .. })
+        ));
+        assert!(matches!(
+            workflow.check(Role::Owner, "ready", "ready", Delivery),
+            Err(TransitionDenied::NotAllowedFromHere { .. })
+        ));
+        assert!(
+            workflow
+                .check(Role::Customer, "pending", "cancelled", Delivery)
+                .is_ok()
+        );
+        // The rule confirmed → cancelled exists, just not for customers.
+        assert!(matches!(
+            workflow.check(Role::Customer, "confirmed", "cancelled", Delivery),
+            Err(TransitionDenied::RoleNotAllowed { .. })
+        ));
+    }
+
+    #[test]
+    fn admin_may_do_what_an_owner_may() {
+        let workflow = restaurant();
+        assert!(
+            workflow
+                .check(Role::Admin, "pending", "confirmed", Pickup)
+                .is_ok()
+        );
+        assert!(
+            workflow
+                .check(Role::Admin, "ready", "completed", Pickup)
+                .is_ok()
+        );
+        assert_eq!(
+            workflow.next_states(Role::Admin, "ready", Delivery),
+            workflow.next_states(Role::Owner, "ready", Delivery)
+        );
+    }
+
+    #[test]
+    fn next_states_follow_role_and_fulfilment() {
+        let workflow = restaurant();
+        let keys = |role, from, fulfilment| -> Vec<String> {
+            workflow
+                .next_states(role, from, fulfilment)
+                .into_iter()
+                .map(|s| s.key.clone())
+                .collect()
+        };
+        assert_eq!(
+            keys(Role::Cashier, "ready", Delivery),
+            ["out_for_delivery", "cancelled"]
+        );
+        assert_eq!(
+            keys(Role::Cashier, "ready", Pickup),
+            ["completed", "cancelled"]
+        );
+        assert_eq!(
+            keys(Role::Kitchen, "preparing", Pickup),
+            ["cooking", "ready"]
+        );
+        assert_eq!(keys(Role::Customer, "pending", Pickup), ["cancelled"]);
+        assert!(keys(Role::Driver, "ready", Pickup).is_empty());
+        assert!(keys(Role::Owner, "completed", Pickup).is_empty());
+        assert!(keys(Role::Owner, "teleported", Pickup).is_empty());
+    }
+
+    #[test]
+    fn expected_minutes_follow_the_quickest_path_for_the_fulfilment() {
+        let workflow = restaurant();
+        // pending 3 + confirmed 5 + preparing 8 + ready 5 (skipping cooking).
+        assert_eq!(
+            workflow.expected_minutes_remaining("pending", Pickup),
+            Some(21)
+        );
+        // ... + out_for_delivery 20, arriving at `delivered` (done).
+        assert_eq!(
+            workflow.expected_minutes_remaining("pending", Delivery),
+            Some(41)
+        );
+        assert_eq!(
+            workflow.expected_minutes_remaining("cooking", Pickup),
+            Some(17)
+        );
+        assert_eq!(
+            workflow.expected_minutes_remaining("delivered", Delivery),
+            Some(0)
+        );
+        assert_eq!(
+            workflow.expected_minutes_remaining("completed", Pickup),
+            None
+        );
+        assert_eq!(
+            workflow.expected_minutes_remaining("cancelled", Pickup),
+            None
+        );
+        assert_eq!(
+            workflow.expected_minutes_remaining("teleported", Pickup),
+            None
+        );
+
+        let no_done = mini_replacing(r#"done = ["done"]"#, "done = []").unwrap();
+        assert_eq!(no_done.expected_minutes_remaining("new", Pickup), None);
+        let mini = mini_with("").unwrap();
+        assert_eq!(mini.expected_minutes_remaining("new", Pickup), Some(4));
+    }
+
+    #[test]
+    fn json_loads_the_same_structure() {
+        let json = r#"{
+            "name": "mini",
+            "label": "Mini",
+            "cancelled": ["cancelled"],
+            "done": ["done"],
+            "states": [
+                {"key": "new", "label": "New", "icon": "🆕", "progress": 0, "initial": true},
+                {"key": "done", "label": "Done", "progress": 100, "terminal": true},
+                {"key": "cancelled", "label": "Cancelled", "progress": 0, "terminal": true}
+            ],
+            "transitions": [
+                {"from": "new", "to": "done", "roles": ["cashier"], "fulfilment": "pickup"},
+                {"from": "new", "to": "done", "roles": ["driver"], "fulfilment": "delivery"},
+                {"from": "new", "to": "cancelled", "roles": ["customer"]}
+            ]
+        }"#;
+        let workflow = Workflow::from_json(json).unwrap();
+        assert_eq!(workflow.name(), "mini");
+        assert_eq!(workflow.initial().icon, "🆕");
+        assert_eq!(workflow.transitions()[1].fulfilment, Some(Delivery));
+        assert!(
+            workflow
+                .check(Role::Driver, "new", "done", Delivery)
+                .is_ok()
+        );
+        assert!(workflow.check(Role::Driver, "new", "done", Pickup).is_err());
+
+        assert!(matches!(
+            Workflow::from_json("{"),
+            Err(WorkflowError::Parse(_))
+        ));
+        assert!(matches!(
+            Workflow::from_json(
+                &json.replace("\"initial\": true", "\"initial\": true, \"colour\": 1")
+            ),
+            Err(WorkflowError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn serializing_round_trips_and_deserializing_validates() {
+        for name in Workflow::BUILTIN_NAMES {
+            let workflow = Workflow::builtin(name).unwrap();
+            let json = serde_json::to_string(&workflow).unwrap();
+            assert_eq!(Workflow::from_json(&json).unwrap(), workflow);
+            assert_eq!(serde_json::from_str::<Workflow>(&json).unwrap(), workflow);
+            let toml_text = toml::to_string(&workflow).unwrap();
+            assert_eq!(Workflow::from_toml(&toml_text).unwrap(), workflow);
+        }
+        let broken = serde_json::json!({"name": "", "label": "x", "states": []});
+        assert!(serde_json::from_value::<Workflow>(broken).is_err());
+    }
+
+    #[test]
+    fn syntax_and_shape_errors_are_parse_errors() {
+        assert!(matches!(
+            Workflow::from_toml("name = "),
+            Err(WorkflowError::Parse(_))
+        ));
+        assert!(matches!(
+            Workflow::from_toml(""),
+            Err(WorkflowError::Parse(_))
+        ));
+        assert!(matches!(
+            mini_with("colour = \"red\""),
+            Err(WorkflowError::Parse(_))
+        ));
+        assert!(matches!(
+            mini_replacing(
+                "expected_minutes = 4",
+                "expected_minutes = 4\nsmell = \"good\""
+            ),
+            Err(WorkflowError::Parse(_))
+        ));
+        // Too large for a u8 is a shape error; 101..=255 is a validation error.
+        assert!(matches!(
+            mini_replacing("progress = 0", "progress = 300"),
+            Err(WorkflowError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn validation_errors() {
+        use WorkflowError as E;
+
+        assert_eq!(
+            mini_replacing(r#"name = "mini""#, r#"name = " ""#),
+            Err(E::EmptyName)
+        );
+        assert_eq!(
+            mini_replacing(r#"key = "new""#, r#"key = """#),
+            Err(E::EmptyStateKey)
+        );
+        assert_eq!(
+            mini_replacing(r#"key = "cancelled""#, r#"key = "done""#),
+            Err(E::DuplicateState { key: "done".into() })
+        );
+        assert_eq!(mini_replacing("initial = true", ""), Err(E::NoInitialState));
+        assert_eq!(
+            mini_replacing("progress = 100", "progress = 100\ninitial = true"),
+            Err(E::MultipleInitialStates {
+                first: "new".into(),
+                second: "done".into()
+            })
+        );
+        assert_eq!(
+            mini_replacing("progress = 100", "progress = 101"),
+            Err(E::ProgressOutOfRange {
+                state: "done".into(),
+                progress: 101
+            })
+        );
+        assert_eq!(
+            mini_replacing(r#"cancelled = ["cancelled"]"#, r#"cancelled = ["voided"]"#),
+            Err(E::UnknownListedState {
+                list: "cancelled",
+                state: "voided".into()
+            })
+        );
+        assert_eq!(
+            mini_replacing(r#"done = ["done"]"#, r#"done = ["finished"]"#),
+            Err(E::UnknownListedState {
+                list: "done",
+                state: "finished".into()
+            })
+        );
+        assert_eq!(
+            mini_replacing(r#"done = ["done"]"#, r#"done = ["cancelled"]"#),
+            Err(E::CancelledAndDone {
+                state: "cancelled".into()
+            })
+        );
+        assert_eq!(
+            mini_with("[[transitions]]\nfrom = \"new\"\nto = \"limbo\"\nroles = [\"owner\"]"),
+            Err(E::UnknownTransitionState {
+                from: "new".into(),
+                to: "limbo".into(),
+                state: "limbo".into()
+            })
+        );
+        assert_eq!(
+            mini_with("[[transitions]]\nfrom = \"new\"\nto = \"new\"\nroles = [\"owner\"]"),
+            Err(E::SelfTransition {
+                state: "new".into()
+            })
+        );
+        assert_eq!(
+            mini_replacing(r#"roles = ["cashier"]"#, "roles = []"),
+            Err(E::EmptyRoles {
+                from: "new".into(),
+                to: "done".into()
+            })
+        );
+        let unknown_role = mini_replacing(r#"roles = ["cashier"]"#, r#"roles = ["chef"]"#);
+        assert_eq!(
+            unknown_role,
+            Err(E::UnknownRole {
+                role: "chef".into(),
+                from: "new".into(),
+                to: "done".into()
+            })
+        );
+        assert!(unknown_role.unwrap_err().to_string().contains("`chef`"));
+        assert_eq!(
+            mini_replacing(
+                r#"roles = ["cashier"]"#,
+                "roles = [\"cashier\"]\nfulfilment = \"drone\""
+            ),
+            Err(E::UnknownFulfilment {
+                value: "drone".into(),
+                from: "new".into(),
+                to: "done".into()
+            })
+        );
+        assert_eq!(
+            mini_with("[[transitions]]\nfrom = \"done\"\nto = \"new\"\nroles = [\"owner\"]"),
+            Err(E::TerminalHasExit {
+                state: "done".into(),
+                to: "new".into()
+            })
+        );
+        assert_eq!(
+            mini_with(
+                "[[states]]\nkey = \"stuck\"\nlabel = \"Stuck\"\nprogress = 50\n\
+                 [[transitions]]\nfrom = \"new\"\nto = \"stuck\"\nroles = [\"owner\"]"
+            ),
+            Err(E::NoWayOut {
+                state: "stuck".into()
+            })
+        );
+        assert_eq!(
+            mini_with(
+                "[[states]]\nkey = \"lost\"\nlabel = \"Lost\"\nprogress = 50\n\
+                 [[transitions]]\nfrom = \"lost\"\nto = \"done\"\nroles = [\"owner\"]"
+            ),
+            Err(E::Unreachable {
+                state: "lost".into()
+            })
+        );
+        assert_eq!(
+            mini_replacing("expected_minutes = 4", "on_items_ready = \"served\""),
+            Err(E::UnknownItemsReadyTarget {
+                state: "new".into(),
+                target: "served".into()
+            })
+        );
+        // A state that exists but can't be moved to from here.
+        assert_eq!(
+            mini_with(
+                "[[states]]\nkey = \"side\"\nlabel = \"Side\"\nprogress = 50\non_items_ready = \"new\"\n\
+                 [[transitions]]\nfrom = \"new\"\nto = \"side\"\nroles = [\"owner\"]\n\
+                 [[transitions]]\nfrom = \"side\"\nto = \"done\"\nroles = [\"owner\"]"
+            ),
+            Err(E::ItemsReadyWithoutTransition {
+                state: "side".into(),
+                target: "new".into()
+            })
+        );
+        // A transition that exists, but only for one fulfilment.
+        let pickup_only = MINI
+            .replacen("expected_minutes = 4", "on_items_ready = \"done\"", 1)
+            .replacen(
+                r#"roles = ["cashier"]"#,
+                "roles = [\"cashier\"]\nfulfilment = \"pickup\"",
+                1,
+            );
+        assert_eq!(
+            Workflow::from_toml(&pickup_only),
+            Err(E::ItemsReadyWithoutTransition {
+                state: "new".into(),
+                target: "done".into()
+            })
+        );
+        // `waiting` has an exit, but not one delivery orders may take.
+        assert_eq!(
+            mini_with(
+                "[[states]]\nkey = \"waiting\"\nlabel = \"Waiting\"\nprogress = 50\n\
+                 [[transitions]]\nfrom = \"new\"\nto = \"waiting\"\nroles = [\"owner\"]\n\
+                 [[transitions]]\nfrom = \"waiting\"\nto = \"done\"\nroles = [\"owner\"]\nfulfilment = \"pickup\""
+            ),
+            Err(E::DeadEnd {
+                state: "waiting".into(),
+                fulfilment: "delivery"
+            })
+        );
+        assert_eq!(
+            mini_with(
+                "[[states]]\nkey = \"ping\"\nlabel = \"Ping\"\nprogress = 50\n\
+                 [[states]]\nkey = \"pong\"\nlabel = \"Pong\"\nprogress = 50\n\
+                 [[transitions]]\nfrom = \"new\"\nto = \"ping\"\nroles = [\"owner\"]\n\
+                 [[transitions]]\nfrom = \"ping\"\nto = \"pong\"\nroles = [\"owner\"]\n\
+                 [[transitions]]\nfrom = \"pong\"\nto = \"ping\"\nroles = [\"owner\"]"
+            ),
+            Err(E::NeverFinishes {
+                state: "ping".into(),
+                fulfilment: "pickup"
+            })
+        );
+    }
+
+    #[test]
+    fn errors_read_well() {
+        let denied = TransitionDenied::RoleNotAllowed {
+            role: Role::Driver,
+            from: "ready".into(),
+            to: "completed".into(),
+        };
+        assert_eq!(
+            denied.to_string(),
+            "a driver may not move an order from `ready` to `completed`"
+        );
+        let error = WorkflowError::Unreachable {
+            state: "lost".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "state `lost` can't be reached from the initial state"
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! Settings: one clap struct, each flag also an `ORDERTRACK_*` variable.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use rand::RngCore;
+
+/// Where and how to serve, and where the data lives.
+#[derive(Args, Clone)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ORDERTRACK_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Folder for the embedded database and the generated secret.
+    #[arg(long, env = "ORDERTRACK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL: `sqlite:///path/to/file.db` (default: a file in the data dir).
+    #[arg(long, env = "ORDERTRACK_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Secret for signing session tokens (at least 32 characters).
+    /// Default: generated on first run and kept in the data dir.
+    #[arg(long, env = "ORDERTRACK_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+}
+
+/// The database to use.
+pub enum Database {
+    Sqlite(PathBuf),
+}
+
+impl ServerArgs {
+    /// The demo keeps its data apart from a real store's.
+    pub fn demo_defaults(mut self) -> Self {
+        if self.data_dir.is_none() {
+            self.data_dir = Some(PathBuf::from("data/demo"));
+        }
+        self
+    }
+
+    fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        let dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("data"));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating data dir {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// The database selected by `--database-url`, else the data dir's SQLite file.
+    pub fn database(&self) -> anyhow::Result<Database> {
+        match self.database_url.as_deref() {
+            None => Ok(Database::Sqlite(self.data_dir()?.join("ordertrack.db"))),
+            Some(url) => {
+                if let Some(path) = url.strip_prefix("sqlite://") {
+                    let path = PathBuf::from(path);
+                    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    Ok(Database::Sqlite(path))
+                } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    bail!(
+                        "PostgreSQL is not supported by this build yet; use sqlite:// or the data dir"
+                    )
+                } else {
+                    bail!("unsupported database URL `{url}`: use sqlite:///path/to/file.db")
+                }
+            }
+        }
+    }
+
+    /// The token-signing secret: given, or kept in the data dir (created on first run).
+    pub fn secret(&self) -> anyhow::Result<Vec<u8>> {
+        if let Some(secret) = &self.secret {
+            if secret.len() < 32 {
+                bail!("the secret needs at least 32 characters");
+            }
+            return Ok(secret.as_bytes().to_vec());
+        }
+        let path = self.data_dir()?.join("secret");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => hex::decode(text.trim())
+                .with_context(|| format!("{} does not hold a hex secret", path.display())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let mut secret = vec![0u8; 32];
+                rand::rng().fill_bytes(&mut secret);
+                write_private(&path, &hex::encode(&secret))?;
+                Ok(secret)
+            }
+            Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("creating {}", path.display()))
+}

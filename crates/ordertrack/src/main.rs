@@ -1,0 +1,181 @@
+//! `ordertrack`: the order desk in one binary.
+
+mod config;
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use ordertrack_app::demo::{DEMO_ACCOUNTS, DEMO_PASSWORD};
+use ordertrack_app::{App, AuthConfig};
+use ordertrack_domain::Role;
+use ordertrack_store::SqliteStore;
+use ordertrack_store::sqlite::SqliteOptions;
+use ordertrack_web::AppState;
+use tracing_subscriber::EnvFilter;
+
+use config::{Database, ServerArgs};
+
+/// The order desk: customers order, staff move orders through their steps,
+/// everyone sees every change live.
+#[derive(Parser)]
+#[command(name = "ordertrack", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the order desk (never creates demo accounts).
+    Serve(ServerArgs),
+    /// Serve with a seeded demo store, menu and one account per role.
+    Demo(ServerArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(ServerArgs),
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account, optionally as staff of a store or as platform admin.
+    Create {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// The password (or set ORDERTRACK_NEW_PASSWORD).
+        #[arg(long, env = "ORDERTRACK_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Make the account a platform administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Store (slug) to add the account to as staff.
+        #[arg(long, requires = "role")]
+        store: Option<String>,
+        /// Staff role in that store: owner, manager, cashier, kitchen or driver.
+        #[arg(long, requires = "store")]
+        role: Option<Role>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("ORDERTRACK_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => run_server(args, false).await,
+        Command::Demo(args) => run_server(args.demo_defaults(), true).await,
+        Command::Migrate(args) => migrate(args),
+        Command::User {
+            command:
+                UserCommand::Create {
+                    server,
+                    email,
+                    name,
+                    password,
+                    admin,
+                    store,
+                    role,
+                },
+        } => {
+            let app = open_app(&server)?;
+            let user = app.create_user(&email, &password, &name, admin).await?;
+            if let (Some(slug), Some(role)) = (store, role) {
+                let store = app.store_by_slug(&slug).await?;
+                app.admin_set_membership(user.id, store.id, role).await?;
+                println!("created {} ({}) as {role} of {slug}", user.email, user.id);
+            } else {
+                println!("created {} ({})", user.email, user.id);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn migrate(args: ServerArgs) -> anyhow::Result<()> {
+    match args.database()? {
+        Database::Sqlite(path) => {
+            let applied = SqliteStore::migrate(&path)
+                .with_context(|| format!("migrating {}", path.display()))?;
+            println!("{}: {applied} migration(s) applied", path.display());
+            Ok(())
+        }
+    }
+}
+
+fn open_app(args: &ServerArgs) -> anyhow::Result<App> {
+    let secret = args.secret()?;
+    let store = match args.database()? {
+        Database::Sqlite(path) => SqliteStore::open(&path, SqliteOptions::default())
+            .with_context(|| format!("opening {}", path.display()))?,
+    };
+    Ok(App::new(
+        Arc::new(store),
+        AuthConfig {
+            secret,
+            token_ttl: time::Duration::days(7),
+        },
+    ))
+}
+
+async fn run_server(args: ServerArgs, demo: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let app = open_app(&args)?;
+    if demo && ordertrack_app::demo::seed(&app).await? {
+        tracing::info!("demo stores and accounts created");
+    }
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("binding {}", args.bind))?;
+    let address = listener.local_addr()?;
+    if address.port() == 0 {
+        bail!("could not bind a port");
+    }
+    println!("ordertrack listening on http://{address}");
+    if demo {
+        println!("demo logins (password `{DEMO_PASSWORD}` for every account):");
+        for (email, _, what) in DEMO_ACCOUNTS {
+            println!("  {email:<20} {what}");
+        }
+    }
+    tracing::info!(
+        ready_in_ms = started.elapsed().as_millis() as u64,
+        "serving"
+    );
+    ordertrack_web::serve(listener, AppState { app }, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

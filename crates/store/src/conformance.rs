@@ -1,0 +1,1 @@
+//! The conformance suite every [`Store`](crate::Store) implementation must pass.

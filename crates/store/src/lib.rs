@@ -1,0 +1,116 @@
+//! Persistence for the order desk.
+//!
+//! [`Store`] is the one trait the application talks to. [`sqlite`] is the
+//! embedded implementation; every implementation must pass the suite in
+//! [`conformance`] (enabled with the `conformance` feature).
+
+mod error;
+mod records;
+pub mod sqlite;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use async_trait::async_trait;
+use ordertrack_domain::{
+    HistoryEntry, ItemStatusChange, Order, OrderId, ProductId, Role, StatusChange, StoreId, UserId,
+};
+use time::OffsetDateTime;
+
+pub use error::StoreError;
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+/// Everything the order desk persists. Implementations must write every
+/// order change and its event in one transaction, assign event positions
+/// that are gap-free in commit order, and acknowledge only durable commits.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- users and sessions ----
+
+    /// Creates a user; a taken email is [`StoreError::Conflict`].
+    async fn create_user(&self, new: NewUser) -> Result<User, StoreError>;
+    /// A user and their password hash, by email (case-insensitive).
+    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError>;
+    /// A user by id.
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// Records a signed-in session.
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
+    /// Ends a session (logout). Unknown ids are ignored.
+    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError>;
+    /// The user behind a live session, with their current memberships:
+    /// looked up on every request so a removed staff member loses access at once.
+    async fn session_identity(
+        &self,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Identity>, StoreError>;
+
+    // ---- stores, staff and products ----
+
+    /// Creates a store; a taken slug is [`StoreError::Conflict`].
+    async fn create_store(&self, new: NewStore) -> Result<StoreRecord, StoreError>;
+    /// All stores, by name.
+    async fn stores(&self) -> Result<Vec<StoreRecord>, StoreError>;
+    /// A store by slug.
+    async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>, StoreError>;
+    /// A store by id.
+    async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>, StoreError>;
+    /// Gives `user` the staff `role` in `store`, replacing any role they had there.
+    async fn set_membership(
+        &self,
+        user: UserId,
+        store: StoreId,
+        role: Role,
+    ) -> Result<(), StoreError>;
+    /// Removes `user` from `store`'s staff; false if they were not staff.
+    async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool, StoreError>;
+    /// The staff of a store.
+    async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>, StoreError>;
+    /// Adds a product to a store's catalog.
+    async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product, StoreError>;
+    /// Changes a product; `None` if the store has no such product.
+    async fn update_product(
+        &self,
+        store: StoreId,
+        product: ProductId,
+        patch: ProductPatch,
+    ) -> Result<Option<Product>, StoreError>;
+    /// A store's catalog, in the order products were added.
+    async fn products(&self, store: StoreId) -> Result<Vec<Product>, StoreError>;
+
+    // ---- orders ----
+
+    /// Places an order: numbers it, writes its items, first history entry and
+    /// event. With an idempotency key already used by this customer it returns
+    /// the original order (same request) or [`StoreError::IdempotencyMismatch`].
+    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError>;
+    /// An order by id.
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// An order by its tracking token.
+    async fn order_by_tracking_token(&self, token: &str) -> Result<Option<Order>, StoreError>;
+    /// A page of orders, newest first.
+    async fn orders(&self, query: OrderQuery) -> Result<OrderPage, StoreError>;
+    /// How many of a store's orders are in each status.
+    async fn status_counts(&self, store: StoreId) -> Result<Vec<(String, i64)>, StoreError>;
+    /// An order's status history, oldest first.
+    async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// Applies a decided status change if the order still has the version it
+    /// was decided on; otherwise [`StoreError::VersionConflict`].
+    async fn apply_status_change(&self, change: StatusChange) -> Result<Order, StoreError>;
+    /// Applies a decided item change (and the automatic advance that may
+    /// follow it) under the same version check.
+    async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError>;
+
+    // ---- events ----
+
+    /// Events after position `after` that match `filter`, oldest first.
+    async fn events_after(
+        &self,
+        filter: EventFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The position of the newest event (0 when there is none).
+    async fn last_event_position(&self) -> Result<i64, StoreError>;
+}

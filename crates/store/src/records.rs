@@ -1,0 +1,217 @@
+//! Plain records passed to and from a [`Store`](crate::Store).
+
+use ordertrack_domain::{
+    Actor, Fulfilment, NewEvent, Order, OrderSummary, ProductId, Role, StoreId, UserId,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// A person with an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    /// Platform administrator.
+    pub is_admin: bool,
+}
+
+/// A user with their password hash, for signing in.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// A user to create. The email is stored lower-cased.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+}
+
+/// A signed-in session; its id is carried inside the signed token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id: String,
+    pub user_id: UserId,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A staff role held in one store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Membership {
+    pub store_id: StoreId,
+    pub store_slug: String,
+    pub role: Role,
+}
+
+/// Who is calling, as of this request.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user: User,
+    pub session_id: String,
+    pub memberships: Vec<Membership>,
+}
+
+impl Identity {
+    /// The staff role this user holds in `store`, if any.
+    pub fn role_in(&self, store: StoreId) -> Option<Role> {
+        self.memberships
+            .iter()
+            .find(|m| m.store_id == store)
+            .map(|m| m.role)
+    }
+}
+
+/// A store (tenant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreRecord {
+    pub id: StoreId,
+    pub slug: String,
+    pub name: String,
+    pub currency: String,
+    pub workflow: String,
+    /// Prefix of order numbers, e.g. `R` for `R-000123`.
+    pub order_prefix: String,
+}
+
+/// A store to create.
+#[derive(Debug, Clone)]
+pub struct NewStore {
+    pub slug: String,
+    pub name: String,
+    pub currency: String,
+    pub workflow: String,
+    pub order_prefix: String,
+}
+
+/// A staff member of a store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaffMember {
+    pub user: User,
+    pub role: Role,
+}
+
+/// A product of a store's catalog.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Product {
+    pub id: ProductId,
+    pub store_id: StoreId,
+    pub name: String,
+    pub description: String,
+    pub price_minor: i64,
+    /// Kitchen station that prepares it, e.g. `grill`.
+    pub station: String,
+    pub available: bool,
+}
+
+/// A product to add.
+#[derive(Debug, Clone)]
+pub struct NewProduct {
+    pub name: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub station: String,
+    pub available: bool,
+}
+
+/// Changes to a product; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub price_minor: Option<i64>,
+    pub station: Option<String>,
+    pub available: Option<bool>,
+}
+
+/// A priced line of a new order (name, price and station copied from the product).
+#[derive(Debug, Clone)]
+pub struct NewOrderLine {
+    pub product: ProductId,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_price_minor: i64,
+    pub notes: Option<String>,
+    pub station: String,
+}
+
+/// An order to place. The store assigns id and number.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub store_id: StoreId,
+    pub customer_id: UserId,
+    /// The role the customer placed it in (a cashier may place one at the counter).
+    pub placed_by: Actor,
+    pub lines: Vec<NewOrderLine>,
+    pub fulfilment: Fulfilment,
+    pub notes: Option<String>,
+    pub currency: String,
+    /// The workflow's initial status.
+    pub status: String,
+    /// Summary of the initial status (its number is filled in by the store).
+    pub summary: OrderSummary,
+    pub tracking_token: String,
+    /// `(key, hash of the request)` when the client sent an Idempotency-Key.
+    pub idempotency: Option<(String, String)>,
+    pub at: OffsetDateTime,
+}
+
+/// The result of placing an order.
+#[derive(Debug, Clone)]
+pub struct PlacedOrder {
+    pub order: Order,
+    /// False when an idempotent retry returned the original order.
+    pub created: bool,
+}
+
+/// Which orders to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderScope {
+    /// One customer's orders across all stores.
+    Customer(UserId),
+    /// One store's orders.
+    Store(StoreId),
+}
+
+/// A page request for orders, newest first.
+#[derive(Debug, Clone)]
+pub struct OrderQuery {
+    pub scope: OrderScope,
+    pub status: Option<String>,
+    /// Matches the order number or the customer's name (case-insensitive substring).
+    pub search: Option<String>,
+    /// Only orders older than this id (the previous page's cursor).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// One page of orders.
+#[derive(Debug, Clone)]
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    /// Id to pass as `before` for the next page; `None` on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// Which events a stream wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventFilter {
+    Order(ordertrack_domain::OrderId),
+    Customer(UserId),
+    Store(StoreId),
+}
+
+/// An event as stored, with its positions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Global position: gap-free in commit order; streams resume from it.
+    pub id: i64,
+    /// Position within the store's own sequence.
+    pub store_seq: i64,
+    #[serde(flatten)]
+    pub event: NewEvent,
+}

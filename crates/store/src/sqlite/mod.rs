@@ -1,0 +1,302 @@
+//! The embedded SQLite store.
+//!
+//! One writer thread owns the only write connection and commits in groups:
+//! it takes every request waiting (up to [`MAX_BATCH`]), runs each in its own
+//! SAVEPOINT inside one transaction, commits once (`synchronous=FULL`, so the
+//! commit is on disk), and only then answers the requests and hands the
+//! batch's events to the commit listener. Because one thread assigns event
+//! ids and commits in order, event ids are gap-free in commit order.
+//! Reads go to a few reader threads with read-only connections (WAL lets
+//! them run beside the writer).
+
+mod migrate;
+mod queries;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ordertrack_domain::{
+    HistoryEntry, ItemStatusChange, Order, OrderId, ProductId, Role, StatusChange, StoreId, UserId,
+};
+use rusqlite::{Connection, OpenFlags};
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+
+use crate::{
+    Credentials, EventFilter, Identity, NewOrder, NewProduct, NewSession, NewStore, NewUser,
+    OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember, Store, StoreError,
+    StoreRecord, StoredEvent, User,
+};
+pub use writer::MAX_BATCH;
+use writer::{WriteJob, WriteTx};
+
+/// Receives every committed batch of events, in commit order, right after
+/// the commit (before the writers are answered).
+pub trait CommitListener: Send + Sync + 'static {
+    /// Called on the writer thread: must be quick and must not block.
+    fn committed(&self, events: &[StoredEvent]);
+}
+
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// How to open a [`SqliteStore`].
+pub struct SqliteOptions {
+    /// Number of reader threads (read-only connections).
+    pub readers: usize,
+    /// Receives committed events.
+    pub listener: Option<Arc<dyn CommitListener>>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            readers: 4,
+            listener: None,
+        }
+    }
+}
+
+/// The embedded store: a SQLite database file in WAL mode.
+pub struct SqliteStore {
+    writer: flume::Sender<WriteJob>,
+    readers: flume::Sender<ReadJob>,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, runs pending
+    /// migrations and starts the writer and reader threads.
+    pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
+        let mut write_conn = Connection::open(path)?;
+        configure(&write_conn)?;
+        migrate::run(&mut write_conn)?;
+
+        let (writer, write_jobs) = flume::unbounded::<WriteJob>();
+        let listener = options.listener;
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer::run(write_conn, write_jobs, listener))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+
+        let (readers, read_jobs) = flume::unbounded::<ReadJob>();
+        for n in 0..options.readers.max(1) {
+            let conn = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            let jobs = read_jobs.clone();
+            std::thread::Builder::new()
+                .name(format!("sqlite-reader-{n}"))
+                .spawn(move || {
+                    while let Ok(job) = jobs.recv() {
+                        job(&conn);
+                    }
+                })
+                .map_err(|e| StoreError::Database(e.to_string()))?;
+        }
+        Ok(SqliteStore {
+            writer,
+            readers,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Runs pending migrations on the database at `path` and returns how many ran.
+    pub fn migrate(path: &Path) -> Result<usize, StoreError> {
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        migrate::run(&mut conn)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job: ReadJob = Box::new(move |conn| {
+            let _ = reply.send(f(conn));
+        });
+        self.readers
+            .send(job)
+            .map_err(|_| StoreError::Unavailable)?;
+        answer.await.map_err(|_| StoreError::Unavailable)?
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut WriteTx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(writer::job(f, reply))
+            .map_err(|_| StoreError::Unavailable)?;
+        answer.await.map_err(|_| StoreError::Unavailable)?
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // WAL lets readers run beside the writer; FULL syncs the WAL on every
+    // commit so an acknowledged change survives a crash or power loss.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+        self.write(move |tx| queries::create_user(tx.conn(), &new))
+            .await
+    }
+
+    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
+        let email = email.to_lowercase();
+        self.read(move |conn| queries::user_credentials(conn, &email))
+            .await
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.read(move |conn| queries::user(conn, id)).await
+    }
+
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
+        self.write(move |tx| queries::create_session(tx.conn(), &session))
+            .await
+    }
+
+    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
+        let id = session_id.to_owned();
+        self.write(move |tx| queries::delete_session(tx.conn(), &id))
+            .await
+    }
+
+    async fn session_identity(
+        &self,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Identity>, StoreError> {
+        let id = session_id.to_owned();
+        self.read(move |conn| queries::session_identity(conn, &id, now))
+            .await
+    }
+
+    async fn create_store(&self, new: NewStore) -> Result<StoreRecord, StoreError> {
+        self.write(move |tx| queries::create_store(tx.conn(), &new))
+            .await
+    }
+
+    async fn stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
+        self.read(queries::stores).await
+    }
+
+    async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>, StoreError> {
+        let slug = slug.to_owned();
+        self.read(move |conn| queries::store_by_slug(conn, &slug))
+            .await
+    }
+
+    async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>, StoreError> {
+        self.read(move |conn| queries::store(conn, id)).await
+    }
+
+    async fn set_membership(
+        &self,
+        user: UserId,
+        store: StoreId,
+        role: Role,
+    ) -> Result<(), StoreError> {
+        self.write(move |tx| queries::set_membership(tx.conn(), user, store, role))
+            .await
+    }
+
+    async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool, StoreError> {
+        self.write(move |tx| queries::remove_membership(tx.conn(), user, store))
+            .await
+    }
+
+    async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>, StoreError> {
+        self.read(move |conn| queries::staff(conn, store)).await
+    }
+
+    async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product, StoreError> {
+        self.write(move |tx| queries::create_product(tx.conn(), store, &new))
+            .await
+    }
+
+    async fn update_product(
+        &self,
+        store: StoreId,
+        product: ProductId,
+        patch: ProductPatch,
+    ) -> Result<Option<Product>, StoreError> {
+        self.write(move |tx| queries::update_product(tx.conn(), store, product, &patch))
+            .await
+    }
+
+    async fn products(&self, store: StoreId) -> Result<Vec<Product>, StoreError> {
+        self.read(move |conn| queries::products(conn, store)).await
+    }
+
+    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError> {
+        self.write(move |tx| queries::place_order(tx, new)).await
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.read(move |conn| queries::order(conn, id)).await
+    }
+
+    async fn order_by_tracking_token(&self, token: &str) -> Result<Option<Order>, StoreError> {
+        let token = token.to_owned();
+        self.read(move |conn| queries::order_by_tracking_token(conn, &token))
+            .await
+    }
+
+    async fn orders(&self, query: OrderQuery) -> Result<OrderPage, StoreError> {
+        self.read(move |conn| queries::orders(conn, &query)).await
+    }
+
+    async fn status_counts(&self, store: StoreId) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(move |conn| queries::status_counts(conn, store))
+            .await
+    }
+
+    async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.read(move |conn| queries::history(conn, order)).await
+    }
+
+    async fn apply_status_change(&self, change: StatusChange) -> Result<Order, StoreError> {
+        self.write(move |tx| queries::apply_status_change(tx, change))
+            .await
+    }
+
+    async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError> {
+        self.write(move |tx| queries::apply_item_change(tx, change))
+            .await
+    }
+
+    async fn events_after(
+        &self,
+        filter: EventFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |conn| queries::events_after(conn, &filter, after, limit))
+            .await
+    }
+
+    async fn last_event_position(&self) -> Result<i64, StoreError> {
+        self.read(queries::last_event_position).await
+    }
+}

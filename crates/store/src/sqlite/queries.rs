@@ -1,0 +1,851 @@
+//! The SQL of the SQLite store. Every function runs on a connection (or the
+//! writer's transaction) handed to it by a worker thread.
+
+use ordertrack_domain::{
+    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemStatus, ItemStatusChange, NewEvent, Order,
+    OrderId, OrderItem, ProductId, Role, StatusChange, StoreId, UserId, order_created,
+    order_number,
+};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
+use time::OffsetDateTime;
+
+use super::writer::WriteTx;
+use crate::{
+    Credentials, EventFilter, Identity, Membership, NewOrder, NewProduct, NewSession, NewStore,
+    NewUser, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product, ProductPatch, StaffMember,
+    StoreError, StoreRecord, StoredEvent, User,
+};
+
+/// Microseconds since the Unix epoch: how times are stored.
+pub fn micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+fn from_micros(value: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000)
+        .map_err(|e| StoreError::Database(format!("bad stored time {value}: {e}")))
+}
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Database(format!("unreadable stored {what} `{value}`"))
+}
+
+/// Maps a uniqueness violation to [`StoreError::Conflict`].
+fn unique(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |error| match error.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(what),
+        _ => error.into(),
+    }
+}
+
+// ---- users and sessions ----
+
+const USER_COLUMNS: &str = "id, email, name, is_admin";
+
+fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        email: row.get(1)?,
+        name: row.get(2)?,
+        is_admin: row.get(3)?,
+    })
+}
+
+pub fn create_user(conn: &Connection, new: &NewUser) -> Result<User, StoreError> {
+    let email = new.email.to_lowercase();
+    conn.prepare_cached(
+        "INSERT INTO users (email, name, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        email,
+        new.name,
+        new.password_hash,
+        new.is_admin,
+        micros(OffsetDateTime::now_utc())
+    ])
+    .map_err(unique("a user with this email"))?;
+    Ok(User {
+        id: conn.last_insert_rowid(),
+        email,
+        name: new.name.clone(),
+        is_admin: new.is_admin,
+    })
+}
+
+pub fn user_credentials(conn: &Connection, email: &str) -> Result<Option<Credentials>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?1"
+        ))?
+        .query_row([email], |row| {
+            Ok(Credentials {
+                user: user_row(row)?,
+                password_hash: row.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
+pub fn user(conn: &Connection, id: UserId) -> Result<Option<User>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+        .query_row([id], user_row)
+        .optional()?)
+}
+
+pub fn create_session(conn: &Connection, session: &NewSession) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO sessions (id, user_id, expires_at, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        session.id,
+        session.user_id,
+        micros(session.expires_at),
+        micros(OffsetDateTime::now_utc())
+    ])?;
+    Ok(())
+}
+
+pub fn delete_session(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+pub fn session_identity(
+    conn: &Connection,
+    session_id: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Identity>, StoreError> {
+    let user = conn
+        .prepare_cached(
+            "SELECT u.id, u.email, u.name, u.is_admin FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.id = ?1 AND s.expires_at > ?2",
+        )?
+        .query_row(params![session_id, micros(now)], user_row)
+        .optional()?;
+    let Some(user) = user else { return Ok(None) };
+    let memberships = memberships(conn, user.id)?;
+    Ok(Some(Identity {
+        user,
+        session_id: session_id.to_owned(),
+        memberships,
+    }))
+}
+
+fn memberships(conn: &Connection, user: UserId) -> Result<Vec<Membership>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT m.store_id, s.slug, m.role FROM memberships m JOIN stores s ON s.id = m.store_id
+         WHERE m.user_id = ?1 ORDER BY s.slug",
+    )?;
+    let rows = statement.query_map([user], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut result = Vec::new();
+    for row in rows {
+        let (store_id, store_slug, role) = row?;
+        let role = role.parse().map_err(|_| corrupt("role", &role))?;
+        result.push(Membership {
+            store_id,
+            store_slug,
+            role,
+        });
+    }
+    Ok(result)
+}
+
+// ---- stores, staff, products ----
+
+const STORE_COLUMNS: &str = "id, slug, name, currency, workflow, order_prefix";
+
+fn store_row(row: &Row<'_>) -> rusqlite::Result<StoreRecord> {
+    Ok(StoreRecord {
+        id: row.get(0)?,
+        slug: row.get(1)?,
+        name: row.get(2)?,
+        currency: row.get(3)?,
+        workflow: row.get(4)?,
+        order_prefix: row.get(5)?,
+    })
+}
+
+pub fn create_store(conn: &Connection, new: &NewStore) -> Result<StoreRecord, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO stores (slug, name, currency, workflow, order_prefix, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        new.slug,
+        new.name,
+        new.currency,
+        new.workflow,
+        new.order_prefix,
+        micros(OffsetDateTime::now_utc())
+    ])
+    .map_err(unique("a store with this slug"))?;
+    Ok(StoreRecord {
+        id: conn.last_insert_rowid(),
+        slug: new.slug.clone(),
+        name: new.name.clone(),
+        currency: new.currency.clone(),
+        workflow: new.workflow.clone(),
+        order_prefix: new.order_prefix.clone(),
+    })
+}
+
+pub fn stores(conn: &Connection) -> Result<Vec<StoreRecord>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {STORE_COLUMNS} FROM stores ORDER BY name, id"
+    ))?;
+    let rows = statement.query_map([], store_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn store_by_slug(conn: &Connection, slug: &str) -> Result<Option<StoreRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {STORE_COLUMNS} FROM stores WHERE slug = ?1"
+        ))?
+        .query_row([slug], store_row)
+        .optional()?)
+}
+
+pub fn store(conn: &Connection, id: StoreId) -> Result<Option<StoreRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {STORE_COLUMNS} FROM stores WHERE id = ?1"))?
+        .query_row([id], store_row)
+        .optional()?)
+}
+
+pub fn set_membership(
+    conn: &Connection,
+    user: UserId,
+    store: StoreId,
+    role: Role,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO memberships (user_id, store_id, role, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (user_id, store_id) DO UPDATE SET role = excluded.role",
+    )?
+    .execute(params![
+        user,
+        store,
+        role.as_str(),
+        micros(OffsetDateTime::now_utc())
+    ])
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(ErrorCode::ConstraintViolation) => StoreError::NotFound("user or store"),
+        _ => e.into(),
+    })?;
+    Ok(())
+}
+
+pub fn remove_membership(
+    conn: &Connection,
+    user: UserId,
+    store: StoreId,
+) -> Result<bool, StoreError> {
+    let removed = conn
+        .prepare_cached("DELETE FROM memberships WHERE user_id = ?1 AND store_id = ?2")?
+        .execute([user, store])?;
+    Ok(removed > 0)
+}
+
+pub fn staff(conn: &Connection, store: StoreId) -> Result<Vec<StaffMember>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT u.id, u.email, u.name, u.is_admin, m.role FROM memberships m
+         JOIN users u ON u.id = m.user_id WHERE m.store_id = ?1 ORDER BY u.name, u.id",
+    )?;
+    let rows = statement.query_map([store], |row| {
+        Ok((user_row(row)?, row.get::<_, String>(4)?))
+    })?;
+    let mut result = Vec::new();
+    for row in rows {
+        let (user, role) = row?;
+        let role = role.parse().map_err(|_| corrupt("role", &role))?;
+        result.push(StaffMember { user, role });
+    }
+    Ok(result)
+}
+
+const PRODUCT_COLUMNS: &str = "id, store_id, name, description, price_minor, station, available";
+
+fn product_row(row: &Row<'_>) -> rusqlite::Result<Product> {
+    Ok(Product {
+        id: row.get(0)?,
+        store_id: row.get(1)?,
+        name: row.get(2)?,
+        description: row.get(3)?,
+        price_minor: row.get(4)?,
+        station: row.get(5)?,
+        available: row.get(6)?,
+    })
+}
+
+pub fn create_product(
+    conn: &Connection,
+    store: StoreId,
+    new: &NewProduct,
+) -> Result<Product, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO products (store_id, name, description, price_minor, station, available, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        store,
+        new.name,
+        new.description,
+        new.price_minor,
+        new.station,
+        new.available,
+        micros(OffsetDateTime::now_utc())
+    ])?;
+    Ok(Product {
+        id: conn.last_insert_rowid(),
+        store_id: store,
+        name: new.name.clone(),
+        description: new.description.clone(),
+        price_minor: new.price_minor,
+        station: new.station.clone(),
+        available: new.available,
+    })
+}
+
+pub fn update_product(
+    conn: &Connection,
+    store: StoreId,
+    product: ProductId,
+    patch: &ProductPatch,
+) -> Result<Option<Product>, StoreError> {
+    conn.prepare_cached(
+        "UPDATE products SET
+            name = COALESCE(?3, name),
+            description = COALESCE(?4, description),
+            price_minor = COALESCE(?5, price_minor),
+            station = COALESCE(?6, station),
+            available = COALESCE(?7, available)
+         WHERE id = ?1 AND store_id = ?2",
+    )?
+    .execute(params![
+        product,
+        store,
+        patch.name,
+        patch.description,
+        patch.price_minor,
+        patch.station,
+        patch.available
+    ])?;
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1 AND store_id = ?2"
+        ))?
+        .query_row([product, store], product_row)
+        .optional()?)
+}
+
+pub fn products(conn: &Connection, store: StoreId) -> Result<Vec<Product>, StoreError> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products WHERE store_id = ?1 ORDER BY id"
+    ))?;
+    let rows = statement.query_map([store], product_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+// ---- orders ----
+
+const ORDER_SELECT: &str =
+    "SELECT o.id, o.number, o.store_id, s.slug, o.customer_id, u.name, o.status,
+        o.version, o.total_minor, o.currency, o.fulfilment, o.address, o.notes, o.tracking_token,
+        o.created_at, o.updated_at
+    FROM orders o JOIN stores s ON s.id = o.store_id JOIN users u ON u.id = o.customer_id";
+
+struct OrderRow {
+    order: Order,
+    fulfilment: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn order_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
+    Ok(OrderRow {
+        order: Order {
+            id: row.get(0)?,
+            number: row.get(1)?,
+            store_id: row.get(2)?,
+            store_slug: row.get(3)?,
+            customer_id: row.get(4)?,
+            customer_name: row.get(5)?,
+            status: row.get(6)?,
+            version: row.get(7)?,
+            items: Vec::new(),
+            total_minor: row.get(8)?,
+            currency: row.get(9)?,
+            fulfilment: Fulfilment {
+                kind: FulfilmentKind::Pickup,
+                address: row.get(11)?,
+            },
+            notes: row.get(12)?,
+            tracking_token: row.get(13)?,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+        },
+        fulfilment: row.get(10)?,
+        created_at: row.get(14)?,
+        updated_at: row.get(15)?,
+    })
+}
+
+fn finish_order(row: OrderRow) -> Result<Order, StoreError> {
+    let mut order = row.order;
+    order.fulfilment.kind = FulfilmentKind::parse(&row.fulfilment)
+        .ok_or_else(|| corrupt("fulfilment", &row.fulfilment))?;
+    order.created_at = from_micros(row.created_at)?;
+    order.updated_at = from_micros(row.updated_at)?;
+    Ok(order)
+}
+
+fn item_row(row: &Row<'_>) -> rusqlite::Result<(OrderId, OrderItem, String)> {
+    Ok((
+        row.get(0)?,
+        OrderItem {
+            id: row.get(1)?,
+            product: row.get(2)?,
+            name: row.get(3)?,
+            quantity: row.get(4)?,
+            unit_price_minor: row.get(5)?,
+            notes: row.get(6)?,
+            station: row.get(7)?,
+            status: ItemStatus::Queued,
+        },
+        row.get(8)?,
+    ))
+}
+
+const ITEM_SELECT: &str =
+    "SELECT order_id, id, product_id, name, quantity, unit_price_minor, notes,
+    station, status FROM order_items";
+
+/// Loads the items of `orders` (in place), in their original line order.
+fn attach_items(conn: &Connection, orders: &mut [Order]) -> Result<(), StoreError> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
+    // Ids are integers from the database, so inlining them is safe.
+    let sql = format!(
+        "{ITEM_SELECT} WHERE order_id IN ({}) ORDER BY order_id, position",
+        ids.join(",")
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map([], item_row)?;
+    for row in rows {
+        let (order_id, mut item, status) = row?;
+        item.status = ItemStatus::parse(&status).ok_or_else(|| corrupt("item status", &status))?;
+        if let Some(order) = orders.iter_mut().find(|o| o.id == order_id) {
+            order.items.push(item);
+        }
+    }
+    Ok(())
+}
+
+fn load_order_where(
+    conn: &Connection,
+    condition: &str,
+    value: &dyn rusqlite::ToSql,
+) -> Result<Option<Order>, StoreError> {
+    let row = conn
+        .prepare_cached(&format!("{ORDER_SELECT} WHERE {condition}"))?
+        .query_row([value], order_row)
+        .optional()?;
+    let Some(row) = row else { return Ok(None) };
+    let mut orders = [finish_order(row)?];
+    attach_items(conn, &mut orders)?;
+    let [order] = orders;
+    Ok(Some(order))
+}
+
+pub fn order(conn: &Connection, id: OrderId) -> Result<Option<Order>, StoreError> {
+    load_order_where(conn, "o.id = ?1", &id)
+}
+
+pub fn order_by_tracking_token(
+    conn: &Connection,
+    token: &str,
+) -> Result<Option<Order>, StoreError> {
+    load_order_where(conn, "o.tracking_token = ?1", &token)
+}
+
+pub fn orders(conn: &Connection, query: &OrderQuery) -> Result<OrderPage, StoreError> {
+    let mut sql = format!("{ORDER_SELECT} WHERE ");
+    let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    match query.scope {
+        OrderScope::Customer(customer) => {
+            sql.push_str("o.customer_id = ?");
+            values.push(Box::new(customer));
+        }
+        OrderScope::Store(store) => {
+            sql.push_str("o.store_id = ?");
+            values.push(Box::new(store));
+        }
+    }
+    if let Some(status) = &query.status {
+        sql.push_str(" AND o.status = ?");
+        values.push(Box::new(status.clone()));
+    }
+    if let Some(search) = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        sql.push_str(" AND (o.number LIKE ? ESCAPE '\\' OR u.name LIKE ? ESCAPE '\\')");
+        let pattern = format!("%{}%", escape_like(search));
+        values.push(Box::new(pattern.clone()));
+        values.push(Box::new(pattern));
+    }
+    if let Some(before) = query.before {
+        sql.push_str(" AND o.id < ?");
+        values.push(Box::new(before));
+    }
+    sql.push_str(" ORDER BY o.id DESC LIMIT ?");
+    // One extra row tells whether another page follows.
+    values.push(Box::new(i64::from(query.limit) + 1));
+
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(values.iter()), order_row)?;
+    let mut orders = Vec::new();
+    for row in rows {
+        orders.push(finish_order(row?)?);
+    }
+    let next_before = if orders.len() > query.limit as usize {
+        orders.truncate(query.limit as usize);
+        orders.last().map(|o| o.id)
+    } else {
+        None
+    };
+    attach_items(conn, &mut orders)?;
+    Ok(OrderPage {
+        orders,
+        next_before,
+    })
+}
+
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+pub fn status_counts(conn: &Connection, store: StoreId) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT status, COUNT(*) FROM orders WHERE store_id = ?1 GROUP BY status ORDER BY status",
+    )?;
+    let rows = statement.query_map([store], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn history(conn: &Connection, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT from_status, to_status, actor_id, actor_role, note, at FROM status_history
+         WHERE order_id = ?1 ORDER BY id",
+    )?;
+    let rows = statement.query_map([order], |row| {
+        Ok((
+            row.get::<_, Option<String>>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, i64>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, Option<String>>(4)?,
+            row.get::<_, i64>(5)?,
+        ))
+    })?;
+    let mut entries = Vec::new();
+    for row in rows {
+        let (from, to, actor_id, role, note, at) = row?;
+        entries.push(HistoryEntry {
+            from,
+            to,
+            actor: Actor {
+                id: actor_id,
+                role: role.parse().map_err(|_| corrupt("role", &role))?,
+            },
+            note,
+            at: from_micros(at)?,
+        });
+    }
+    Ok(entries)
+}
+
+fn append_history(
+    conn: &Connection,
+    order: OrderId,
+    entry: &HistoryEntry,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO status_history (order_id, from_status, to_status, actor_id, actor_role, note, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        order,
+        entry.from,
+        entry.to,
+        entry.actor.id,
+        entry.actor.role.as_str(),
+        entry.note,
+        micros(entry.at)
+    ])?;
+    Ok(())
+}
+
+fn append_event(tx: &mut WriteTx<'_>, event: NewEvent) -> Result<(), StoreError> {
+    let conn = tx.conn();
+    let store_seq: i64 = conn
+        .prepare_cached(
+            "UPDATE stores SET last_event_seq = last_event_seq + 1 WHERE id = ?1 RETURNING last_event_seq",
+        )?
+        .query_row([event.store_id], |row| row.get(0))?;
+    let payload = serde_json::to_string(&event).map_err(|e| StoreError::Database(e.to_string()))?;
+    conn.prepare_cached(
+        "INSERT INTO events (store_id, store_seq, order_id, customer_id, kind, order_version, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        event.store_id,
+        store_seq,
+        event.order_id,
+        event.customer_id,
+        event.kind.as_str(),
+        event.order_version,
+        payload,
+        micros(event.at)
+    ])?;
+    let id = conn.last_insert_rowid();
+    tx.published(StoredEvent {
+        id,
+        store_seq,
+        event,
+    });
+    Ok(())
+}
+
+pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, StoreError> {
+    let conn = tx.conn();
+    if let Some((key, hash)) = &new.idempotency {
+        let earlier: Option<(String, OrderId)> = conn
+            .prepare_cached(
+                "SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![new.customer_id, key], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        if let Some((earlier_hash, order_id)) = earlier {
+            if &earlier_hash != hash {
+                return Err(StoreError::IdempotencyMismatch);
+            }
+            let order = order(conn, order_id)?.ok_or(StoreError::NotFound("order"))?;
+            return Ok(PlacedOrder {
+                order,
+                created: false,
+            });
+        }
+    }
+
+    let (sequence, prefix): (i64, String) = conn
+        .prepare_cached(
+            "UPDATE stores SET last_order_seq = last_order_seq + 1 WHERE id = ?1
+             RETURNING last_order_seq, order_prefix",
+        )?
+        .query_row([new.store_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?
+        .ok_or(StoreError::NotFound("store"))?;
+    let number = order_number(&prefix, sequence);
+    let mut total_minor: i64 = 0;
+    for line in &new.lines {
+        total_minor = line
+            .unit_price_minor
+            .checked_mul(i64::from(line.quantity))
+            .and_then(|amount| total_minor.checked_add(amount))
+            .ok_or_else(|| StoreError::Database("order total out of range".into()))?;
+    }
+    let at = micros(new.at);
+    conn.prepare_cached(
+        "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
+            fulfilment, address, notes, tracking_token, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+    )?
+    .execute(params![
+        new.store_id,
+        number,
+        new.customer_id,
+        new.status,
+        total_minor,
+        new.currency,
+        new.fulfilment.kind.as_str(),
+        new.fulfilment.address,
+        new.notes,
+        new.tracking_token,
+        at
+    ])
+    .map_err(unique("an order with this number or tracking token"))?;
+    let order_id = conn.last_insert_rowid();
+    {
+        let mut insert_item = conn.prepare_cached(
+            "INSERT INTO order_items (order_id, position, product_id, name, quantity, unit_price_minor,
+                notes, station, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued')",
+        )?;
+        for (position, line) in new.lines.iter().enumerate() {
+            insert_item.execute(params![
+                order_id,
+                position as i64,
+                line.product,
+                line.name,
+                line.quantity,
+                line.unit_price_minor,
+                line.notes,
+                line.station
+            ])?;
+        }
+    }
+    if let Some((key, hash)) = &new.idempotency {
+        conn.prepare_cached(
+            "INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![new.customer_id, key, hash, order_id, at])?;
+    }
+    let order = order(conn, order_id)?.ok_or(StoreError::NotFound("order"))?;
+    let (history, event) = order_created(&order, new.summary, new.placed_by);
+    append_history(conn, order_id, &history)?;
+    append_event(tx, event)?;
+    Ok(PlacedOrder {
+        order,
+        created: true,
+    })
+}
+
+/// Bumps the order's version if it is still `expected`; otherwise reports
+/// the current version.
+fn bump_version(
+    conn: &Connection,
+    order: OrderId,
+    expected: i64,
+    status: Option<&str>,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE orders SET version = version + 1, status = COALESCE(?3, status), updated_at = ?4
+             WHERE id = ?1 AND version = ?2",
+        )?
+        .execute(params![order, expected, status, micros(at)])?;
+    if changed == 1 {
+        return Ok(());
+    }
+    let current: Option<i64> = conn
+        .prepare_cached("SELECT version FROM orders WHERE id = ?1")?
+        .query_row([order], |row| row.get(0))
+        .optional()?;
+    match current {
+        Some(current) => Err(StoreError::VersionConflict { current }),
+        None => Err(StoreError::NotFound("order")),
+    }
+}
+
+fn write_status_change(tx: &mut WriteTx<'_>, change: StatusChange) -> Result<(), StoreError> {
+    bump_version(
+        tx.conn(),
+        change.order_id,
+        change.expected_version,
+        Some(&change.to),
+        change.history.at,
+    )?;
+    append_history(tx.conn(), change.order_id, &change.history)?;
+    append_event(tx, change.event)
+}
+
+pub fn apply_status_change(
+    tx: &mut WriteTx<'_>,
+    change: StatusChange,
+) -> Result<Order, StoreError> {
+    let order_id = change.order_id;
+    write_status_change(tx, change)?;
+    order(tx.conn(), order_id)?.ok_or(StoreError::NotFound("order"))
+}
+
+pub fn apply_item_change(
+    tx: &mut WriteTx<'_>,
+    change: ItemStatusChange,
+) -> Result<Order, StoreError> {
+    let order_id = change.order_id;
+    bump_version(
+        tx.conn(),
+        order_id,
+        change.expected_version,
+        None,
+        change.event.at,
+    )?;
+    let updated = tx
+        .conn()
+        .prepare_cached("UPDATE order_items SET status = ?1 WHERE id = ?2 AND order_id = ?3")?
+        .execute(params![change.item.to.as_str(), change.item.id, order_id])?;
+    if updated != 1 {
+        return Err(StoreError::NotFound("order item"));
+    }
+    append_event(tx, change.event)?;
+    if let Some(then) = change.then {
+        write_status_change(tx, then)?;
+    }
+    order(tx.conn(), order_id)?.ok_or(StoreError::NotFound("order"))
+}
+
+// ---- events ----
+
+pub fn events_after(
+    conn: &Connection,
+    filter: &EventFilter,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let (column, value) = match filter {
+        EventFilter::Order(id) => ("order_id", *id),
+        EventFilter::Customer(id) => ("customer_id", *id),
+        EventFilter::Store(id) => ("store_id", *id),
+    };
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT id, store_seq, payload FROM events WHERE {column} = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    ))?;
+    let rows = statement.query_map(params![value, after, limit], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut events = Vec::new();
+    for row in rows {
+        let (id, store_seq, payload) = row?;
+        let event: NewEvent =
+            serde_json::from_str(&payload).map_err(|_| corrupt("event", &payload))?;
+        events.push(StoredEvent {
+            id,
+            store_seq,
+            event,
+        });
+    }
+    Ok(events)
+}
+
+pub fn last_event_position(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM events")?
+        .query_row([], |row| row.get(0))?)
+}

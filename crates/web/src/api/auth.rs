@@ -1,0 +1,137 @@
+//! `/auth`: register, login, logout, me.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ordertrack_app::auth::SignedIn;
+use serde::{Deserialize, Serialize};
+
+use super::views::UserBody;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, AuthCaller, SESSION_COOKIE};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/register", post(register))
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/auth/me", get(me))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    email: String,
+    password: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct SessionBody {
+    token: String,
+    user: UserBody,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: time::OffsetDateTime,
+}
+
+/// The session cookie pages use; HttpOnly so scripts cannot read it,
+/// SameSite=Lax so other sites cannot post with it.
+pub fn session_cookie(token: &str, max_age_seconds: i64) -> HeaderValue {
+    let value = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}"
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn session_response(status: StatusCode, signed_in: SignedIn, ttl: time::Duration) -> Response {
+    let cookie = session_cookie(&signed_in.token, ttl.whole_seconds());
+    let body = SessionBody {
+        user: UserBody::from(&signed_in.user),
+        token: signed_in.token,
+        expires_at: signed_in.expires_at,
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, cookie);
+    (status, headers, Json(body)).into_response()
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RegisterBody>,
+) -> Result<Response, ApiError> {
+    let signed_in = state
+        .app
+        .register(&body.email, &body.password, &body.name)
+        .await?;
+    Ok(session_response(
+        StatusCode::CREATED,
+        signed_in,
+        state.app.session_ttl(),
+    ))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let signed_in = state.app.login(&body.email, &body.password).await?;
+    Ok(session_response(
+        StatusCode::OK,
+        signed_in,
+        state.app.session_ttl(),
+    ))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+) -> Result<Response, ApiError> {
+    state.app.logout(&caller).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::SET_COOKIE, session_cookie("", 0));
+    Ok((StatusCode::NO_CONTENT, headers).into_response())
+}
+
+#[derive(Serialize)]
+struct MeBody {
+    id: i64,
+    email: String,
+    name: String,
+    is_admin: bool,
+    memberships: Vec<MembershipBody>,
+}
+
+#[derive(Serialize)]
+struct MembershipBody {
+    store: String,
+    store_id: i64,
+    role: ordertrack_domain::Role,
+}
+
+async fn me(AuthCaller(caller): AuthCaller) -> Json<MeBody> {
+    Json(MeBody {
+        id: caller.user.id,
+        email: caller.user.email.clone(),
+        name: caller.user.name.clone(),
+        is_admin: caller.user.is_admin,
+        memberships: caller
+            .memberships
+            .iter()
+            .map(|m| MembershipBody {
+                store: m.store_slug.clone(),
+                store_id: m.store_id,
+                role: m.role,
+            })
+            .collect(),
+    })
+}

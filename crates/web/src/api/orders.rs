@@ -1,0 +1,203 @@
+//! `/orders` and `/track`: place, list, read and move orders.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, patch, post};
+use axum::{Json, Router};
+use ordertrack_app::orders::{OrderListRequest, OrderRequest};
+use ordertrack_domain::{Fulfilment, FulfilmentKind, ItemStatus, RequestedLine};
+use serde::{Deserialize, Serialize};
+
+use super::views::{HistoryBody, OrderBody, TrackedOrderBody};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthCaller};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders", post(place).get(list))
+        .route("/orders/{id}", get(show))
+        .route("/orders/{id}/transitions", post(transition))
+        .route("/orders/{id}/history", get(history))
+        .route("/orders/{id}/items/{item_id}", patch(set_item_status))
+        .route("/track/{token}", get(track))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceOrderBody {
+    store: String,
+    items: Vec<LineBody>,
+    fulfilment: FulfilmentBody,
+    #[serde(default)]
+    notes: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    product: i64,
+    quantity: i64,
+    #[serde(default)]
+    notes: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FulfilmentBody {
+    #[serde(rename = "type")]
+    kind: FulfilmentKind,
+    #[serde(default)]
+    address: Option<String>,
+}
+
+async fn place(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PlaceOrderBody>,
+) -> Result<(StatusCode, Json<OrderBody>), ApiError> {
+    let key = match headers.get("idempotency-key") {
+        Some(value) => Some(value.to_str().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be visible ASCII",
+            )
+        })?),
+        None => None,
+    };
+    let request = OrderRequest {
+        store: body.store,
+        items: body
+            .items
+            .into_iter()
+            .map(|line| RequestedLine {
+                product: line.product,
+                quantity: line.quantity,
+                notes: line.notes,
+            })
+            .collect(),
+        fulfilment: Fulfilment {
+            kind: body.fulfilment.kind,
+            address: body.fulfilment.address,
+        },
+        notes: body.notes,
+    };
+    let placed = state.app.place_order(&caller, request, key).await?;
+    let view = state.app.order(&caller, placed.order.id).await?;
+    let status = if placed.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(OrderBody::from(&view))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    store: Option<String>,
+    status: Option<String>,
+    q: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct OrderListBody {
+    items: Vec<OrderBody>,
+    next_cursor: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<OrderListBody>, ApiError> {
+    let list = state
+        .app
+        .orders(
+            &caller,
+            OrderListRequest {
+                store: query.store,
+                status: query.status,
+                search: query.q,
+                cursor: query.cursor,
+                limit: query.limit,
+            },
+        )
+        .await?;
+    Ok(Json(OrderListBody {
+        items: list.orders.iter().map(OrderBody::from).collect(),
+        next_cursor: list.next_cursor,
+    }))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let view = state.app.order(&caller, id).await?;
+    Ok(Json(OrderBody::from(&view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransitionBody {
+    to: String,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+async fn transition(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<TransitionBody>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let view = state
+        .app
+        .transition(&caller, id, &body.to, body.note, body.expected_version)
+        .await?;
+    Ok(Json(OrderBody::from(&view)))
+}
+
+async fn history(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<HistoryBody>>, ApiError> {
+    let history = state.app.history(&caller, id).await?;
+    Ok(Json(history.iter().map(HistoryBody::from).collect()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemStatusBody {
+    status: ItemStatus,
+}
+
+async fn set_item_status(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath((id, item_id)): ApiPath<(i64, i64)>,
+    ApiJson(body): ApiJson<ItemStatusBody>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let view = state
+        .app
+        .set_item_status(&caller, id, item_id, body.status)
+        .await?;
+    Ok(Json(OrderBody::from(&view)))
+}
+
+async fn track(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Json<TrackedOrderBody>, ApiError> {
+    let (view, history) = state.app.tracked_history(&token).await?;
+    Ok(Json(TrackedOrderBody::new(&view, &history)))
+}

@@ -1,0 +1,297 @@
+//! What the API sends: response bodies built from domain and store records.
+
+use ordertrack_app::orders::OrderView;
+use ordertrack_domain::{Fulfilment, HistoryEntry, OrderItem, Role, State};
+use ordertrack_store::{Product, StoreRecord, User};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// A user, as shown to themselves.
+#[derive(Serialize)]
+pub struct UserBody {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub is_admin: bool,
+}
+
+impl From<&User> for UserBody {
+    fn from(user: &User) -> Self {
+        UserBody {
+            id: user.id,
+            email: user.email.clone(),
+            name: user.name.clone(),
+            is_admin: user.is_admin,
+        }
+    }
+}
+
+/// A store in the public list.
+#[derive(Serialize)]
+pub struct StoreBody {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub currency: String,
+    pub workflow: String,
+}
+
+impl From<&StoreRecord> for StoreBody {
+    fn from(store: &StoreRecord) -> Self {
+        StoreBody {
+            id: store.id,
+            slug: store.slug.clone(),
+            name: store.name.clone(),
+            currency: store.currency.clone(),
+            workflow: store.workflow.clone(),
+        }
+    }
+}
+
+/// A product of a catalog.
+#[derive(Serialize)]
+pub struct ProductBody {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub price_minor: i64,
+    pub station: String,
+    pub available: bool,
+}
+
+impl From<&Product> for ProductBody {
+    fn from(product: &Product) -> Self {
+        ProductBody {
+            id: product.id,
+            name: product.name.clone(),
+            description: product.description.clone(),
+            price_minor: product.price_minor,
+            station: product.station.clone(),
+            available: product.available,
+        }
+    }
+}
+
+/// A workflow state, as clients need it to draw trackers and buttons.
+#[derive(Serialize)]
+pub struct StatusBody {
+    pub key: String,
+    pub label: String,
+    pub icon: String,
+    pub progress: u8,
+    pub customer_message: String,
+    pub expected_minutes: u32,
+    pub terminal: bool,
+}
+
+impl From<&State> for StatusBody {
+    fn from(state: &State) -> Self {
+        StatusBody {
+            key: state.key.clone(),
+            label: state.label.clone(),
+            icon: state.icon.clone(),
+            progress: state.progress,
+            customer_message: state.customer_message.clone(),
+            expected_minutes: state.expected_minutes,
+            terminal: state.terminal,
+        }
+    }
+}
+
+/// An order, as its customer and the store's staff see it.
+#[derive(Serialize)]
+pub struct OrderBody {
+    pub id: i64,
+    pub number: String,
+    pub store: String,
+    pub customer_id: i64,
+    pub customer_name: String,
+    pub status: String,
+    pub status_label: String,
+    pub status_icon: String,
+    pub progress: u8,
+    pub customer_message: String,
+    pub eta_minutes: Option<u32>,
+    pub version: i64,
+    pub items: Vec<OrderItem>,
+    pub total_minor: i64,
+    pub currency: String,
+    pub fulfilment: Fulfilment,
+    pub notes: Option<String>,
+    pub tracking_token: String,
+    /// Statuses the caller may move this order to now.
+    pub next_statuses: Vec<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<&OrderView> for OrderBody {
+    fn from(view: &OrderView) -> Self {
+        let order = &view.order;
+        let state = view.workflow.state(&order.status);
+        let next_statuses = view
+            .role
+            .map(|role| {
+                view.workflow
+                    .next_states(role, &order.status, order.fulfilment.kind)
+                    .into_iter()
+                    .map(|s| s.key.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        OrderBody {
+            id: order.id,
+            number: order.number.clone(),
+            store: order.store_slug.clone(),
+            customer_id: order.customer_id,
+            customer_name: order.customer_name.clone(),
+            status: order.status.clone(),
+            status_label: state.map(|s| s.label.clone()).unwrap_or_default(),
+            status_icon: state.map(|s| s.icon.clone()).unwrap_or_default(),
+            progress: state.map_or(0, |s| s.progress),
+            customer_message: state
+                .map(|s| s.customer_message.clone())
+                .unwrap_or_default(),
+            eta_minutes: view
+                .workflow
+                .expected_minutes_remaining(&order.status, order.fulfilment.kind),
+            version: order.version,
+            items: order.items.clone(),
+            total_minor: order.total_minor,
+            currency: order.currency.clone(),
+            fulfilment: order.fulfilment.clone(),
+            notes: order.notes.clone(),
+            tracking_token: order.tracking_token.clone(),
+            next_statuses,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        }
+    }
+}
+
+/// An order as a guest with the tracking link sees it: progress and items,
+/// no customer identity, address or notes.
+#[derive(Serialize)]
+pub struct TrackedOrderBody {
+    pub id: i64,
+    pub number: String,
+    pub store: String,
+    pub status: String,
+    pub status_label: String,
+    pub status_icon: String,
+    pub progress: u8,
+    pub customer_message: String,
+    pub eta_minutes: Option<u32>,
+    pub version: i64,
+    pub items: Vec<TrackedItemBody>,
+    pub total_minor: i64,
+    pub currency: String,
+    pub fulfilment: String,
+    pub history: Vec<TrackedHistoryBody>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// A line item in the guest view.
+#[derive(Serialize)]
+pub struct TrackedItemBody {
+    pub id: i64,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_price_minor: i64,
+    pub status: ordertrack_domain::ItemStatus,
+}
+
+/// A history entry in the guest view (the role, not the person).
+#[derive(Serialize)]
+pub struct TrackedHistoryBody {
+    pub from: Option<String>,
+    pub to: String,
+    pub role: Role,
+    pub note: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+impl TrackedOrderBody {
+    /// The guest view of an order and its history.
+    pub fn new(view: &OrderView, history: &[HistoryEntry]) -> Self {
+        let full = OrderBody::from(view);
+        TrackedOrderBody {
+            id: full.id,
+            number: full.number,
+            store: full.store,
+            status: full.status,
+            status_label: full.status_label,
+            status_icon: full.status_icon,
+            progress: full.progress,
+            customer_message: full.customer_message,
+            eta_minutes: full.eta_minutes,
+            version: full.version,
+            items: view
+                .order
+                .items
+                .iter()
+                .map(|item| TrackedItemBody {
+                    id: item.id,
+                    name: item.name.clone(),
+                    quantity: item.quantity,
+                    unit_price_minor: item.unit_price_minor,
+                    status: item.status,
+                })
+                .collect(),
+            total_minor: full.total_minor,
+            currency: full.currency,
+            fulfilment: view.order.fulfilment.kind.as_str().to_owned(),
+            history: history
+                .iter()
+                .map(|entry| TrackedHistoryBody {
+                    from: entry.from.clone(),
+                    to: entry.to.clone(),
+                    role: entry.actor.role,
+                    note: entry.note.clone(),
+                    at: entry.at,
+                })
+                .collect(),
+            created_at: full.created_at,
+            updated_at: full.updated_at,
+        }
+    }
+}
+
+/// One status history entry.
+#[derive(Serialize)]
+pub struct HistoryBody {
+    pub from: Option<String>,
+    pub to: String,
+    pub actor: ActorBody,
+    pub note: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// Who made a change.
+#[derive(Serialize)]
+pub struct ActorBody {
+    pub id: i64,
+    pub role: Role,
+}
+
+impl From<&HistoryEntry> for HistoryBody {
+    fn from(entry: &HistoryEntry) -> Self {
+        HistoryBody {
+            from: entry.from.clone(),
+            to: entry.to.clone(),
+            actor: ActorBody {
+                id: entry.actor.id,
+                role: entry.actor.role,
+            },
+            note: entry.note.clone(),
+            at: entry.at,
+        }
+    }
+}

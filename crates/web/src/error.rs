@@ -1,0 +1,193 @@
+//! The one place errors become HTTP: RFC 9457 problem+json with a stable `code`.
+
+use std::any::Any;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ordertrack_app::AppError;
+use serde::Serialize;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    current_version: Option<i64>,
+    pending_items: Vec<i64>,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_version: Option<i64>,
+    #[serde(skip_serializing_if = "<[i64]>::is_empty")]
+    pending_items: &'a [i64],
+}
+
+impl ApiError {
+    /// A problem with this status, code and human-readable detail.
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+            current_version: None,
+            pending_items: Vec::new(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The human-readable detail.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        let detail = error.to_string();
+        match error {
+            AppError::Unauthenticated => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+            }
+            AppError::BadCredentials => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", detail)
+            }
+            AppError::TooManyAttempts => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", detail)
+            }
+            AppError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            AppError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", detail),
+            AppError::Invalid { code, .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
+            }
+            AppError::Conflict {
+                code,
+                current_version,
+                pending_items,
+                ..
+            } => ApiError {
+                current_version,
+                pending_items,
+                ..ApiError::new(StatusCode::CONFLICT, code, detail)
+            },
+            AppError::IdempotencyMismatch => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                detail,
+            ),
+            AppError::Internal(message) => {
+                tracing::error!(error = %message, "internal error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "something went wrong on our side; it has been logged",
+                )
+            }
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let (code, detail) = match &rejection {
+            JsonRejection::JsonDataError(e) => ("invalid_body", e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => ("malformed_json", e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => (
+                "unsupported_media_type",
+                "send the body as application/json".to_owned(),
+            ),
+            JsonRejection::BytesRejection(_) => (
+                "body_too_large",
+                format!("the body must be at most {} bytes", crate::MAX_BODY_BYTES),
+            ),
+            other => ("invalid_body", other.body_text()),
+        };
+        ApiError::new(rejection.status(), code, detail)
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            rejection.body_text(),
+        )
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            rejection.body_text(),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        let problem = Problem {
+            kind: format!("https://ordertrack.invalid/problems/{}", self.code),
+            title,
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+            current_version: self.current_version,
+            pending_items: &self.pending_items,
+        };
+        let mut response = (self.status, Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// Unknown paths.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+}
+
+/// A handler panicked: answer 500 without details (the panic is logged).
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = message, "handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "something went wrong on our side; it has been logged",
+    )
+    .into_response()
+}
