@@ -232,7 +232,7 @@ impl App {
     }
 
     async fn start_session(&self, user: User) -> Result<SignedIn, AppError> {
-        let now = OffsetDateTime::now_utc();
+        let now = crate::now();
         let expires_at = now + self.auth.config.token_ttl;
         let mut id = [0u8; 16];
         rand::rng().fill_bytes(&mut id);
@@ -262,7 +262,9 @@ impl App {
 
     /// Ends the caller's session: its token stops working at once.
     pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
-        Ok(self.store.delete_session(&caller.session_id).await?)
+        self.store.delete_session(&caller.session_id).await?;
+        self.hub.close_session(&caller.session_id);
+        Ok(())
     }
 
     /// Who presents this token, as of now (signature, expiry, session and
@@ -275,7 +277,7 @@ impl App {
             .claims;
         let identity = self
             .store
-            .session_identity(&claims.sid, OffsetDateTime::now_utc())
+            .session_identity(&claims.sid, crate::now())
             .await?
             .ok_or(AppError::Unauthenticated)?;
         if identity.user.id != claims.sub {

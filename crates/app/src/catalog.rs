@@ -256,6 +256,9 @@ impl App {
             ));
         }
         if self.store.remove_membership(user_id, store.id).await? {
+            // Open streams were authorised with the old role: end them; the
+            // client reconnects and is authorised afresh.
+            self.hub.close_user(user_id);
             Ok(())
         } else {
             Err(AppError::NotFound("staff member"))

@@ -12,6 +12,7 @@ mod workflows;
 
 use std::sync::Arc;
 
+use ordertrack_realtime::Hub;
 use ordertrack_store::Store;
 
 pub use auth::{AuthConfig, Caller};
@@ -24,16 +25,23 @@ pub struct App {
     store: Arc<dyn Store>,
     workflows: Arc<Workflows>,
     auth: Arc<auth::Auth>,
+    hub: Hub,
 }
 
 impl App {
-    /// Builds the application over a store.
-    pub fn new(store: Arc<dyn Store>, auth: AuthConfig) -> Self {
+    /// Builds the application over a store whose commits feed `hub`.
+    pub fn new(store: Arc<dyn Store>, hub: Hub, auth: AuthConfig) -> Self {
         App {
             store,
             workflows: Arc::new(Workflows::builtin()),
             auth: Arc::new(auth::Auth::new(auth)),
+            hub,
         }
+    }
+
+    /// The live fan-out (streams subscribe here).
+    pub fn hub(&self) -> &Hub {
+        &self.hub
     }
 
     /// The store (for streams and health checks).
@@ -45,4 +53,12 @@ impl App {
     pub fn workflows(&self) -> &Workflows {
         &self.workflows
     }
+}
+
+/// The current time, at the precision the stores keep (microseconds), so a
+/// value reads back exactly as it was written.
+pub fn now() -> time::OffsetDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
 }

@@ -18,7 +18,6 @@ use ordertrack_store::{
 use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use time::OffsetDateTime;
 
 use crate::{App, AppError, Caller};
 
@@ -196,7 +195,7 @@ impl App {
             status: initial.key.clone(),
             tracking_token: random_token(),
             idempotency,
-            at: OffsetDateTime::now_utc(),
+            at: crate::now(),
         };
         Ok(self.store.place_order(new).await?)
     }
@@ -390,7 +389,7 @@ impl App {
                 to,
                 note.clone(),
                 expected_version,
-                OffsetDateTime::now_utc(),
+                crate::now(),
             )?;
             match self.store.apply_status_change(change).await {
                 Ok(order) => {
@@ -435,7 +434,7 @@ impl App {
                 actor,
                 item,
                 status,
-                OffsetDateTime::now_utc(),
+                crate::now(),
             )
             .map_err(|error| match error {
                 ordertrack_domain::ItemChangeError::UnknownItem(_) => {
@@ -467,5 +466,46 @@ impl App {
             "busy",
             "the order keeps changing; try again",
         ))
+    }
+}
+
+impl App {
+    /// The current state behind a stream topic, for clients too far behind
+    /// to replay: the order, or the newest orders of a customer or store.
+    /// Callers authorise the topic first.
+    pub async fn snapshot(&self, topic: &ordertrack_realtime::Topic) -> Result<Vec<OrderView>, AppError> {
+        use ordertrack_realtime::Topic;
+        let scope = match *topic {
+            Topic::Order(id) => {
+                let (order, workflow) = self.load(id).await?;
+                return Ok(vec![OrderView {
+                    order,
+                    workflow,
+                    role: None,
+                }]);
+            }
+            Topic::Customer(id) => OrderScope::Customer(id),
+            Topic::Store(id) => OrderScope::Store(id),
+        };
+        let page = self
+            .store
+            .orders(OrderQuery {
+                scope,
+                status: None,
+                search: None,
+                before: None,
+                limit: MAX_PAGE,
+            })
+            .await?;
+        let mut views = Vec::with_capacity(page.orders.len());
+        for order in page.orders {
+            let (_, workflow) = self.load(order.id).await?;
+            views.push(OrderView {
+                order,
+                workflow,
+                role: None,
+            });
+        }
+        Ok(views)
     }
 }

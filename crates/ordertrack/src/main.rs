@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use ordertrack_app::demo::{DEMO_ACCOUNTS, DEMO_PASSWORD};
 use ordertrack_app::{App, AuthConfig};
 use ordertrack_domain::Role;
+use ordertrack_realtime::Hub;
 use ordertrack_store::SqliteStore;
 use ordertrack_store::sqlite::SqliteOptions;
 use ordertrack_web::AppState;
@@ -116,12 +117,20 @@ fn migrate(args: ServerArgs) -> anyhow::Result<()> {
 
 fn open_app(args: &ServerArgs) -> anyhow::Result<App> {
     let secret = args.secret()?;
+    let hub = Hub::new();
     let store = match args.database()? {
-        Database::Sqlite(path) => SqliteStore::open(&path, SqliteOptions::default())
-            .with_context(|| format!("opening {}", path.display()))?,
+        Database::Sqlite(path) => SqliteStore::open(
+            &path,
+            SqliteOptions {
+                listener: Some(Arc::new(hub.clone())),
+                ..SqliteOptions::default()
+            },
+        )
+        .with_context(|| format!("opening {}", path.display()))?,
     };
     Ok(App::new(
         Arc::new(store),
+        hub,
         AuthConfig {
             secret,
             token_ttl: time::Duration::days(7),

@@ -1,1 +1,1870 @@
 //! The conformance suite every [`Store`](crate::Store) implementation must pass.
+//!
+//! The suite is written once, against the trait only, so every backend runs
+//! the same cases. Each case is a `pub async fn case(store: Arc<dyn Store>)`
+//! that panics when the backend breaks the contract; it expects a fresh,
+//! empty, migrated store. A backend's test file provides a factory and
+//! expands [`conformance_tests!`](crate::conformance_tests), which makes one
+//! `#[tokio::test]` per case (the test crate needs `tokio` with the `macros`
+//! and `rt-multi-thread` features):
+//!
+//! ```ignore
+//! async fn sqlite() -> ordertrack_store::conformance::Backend {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let store = SqliteStore::open(&dir.path().join("t.db"), Default::default()).unwrap();
+//!     ordertrack_store::conformance::Backend::new(Arc::new(store), dir)
+//! }
+//! ordertrack_store::conformance_tests!(sqlite);
+//! ```
+//!
+//! Orders and their changes are decided with the domain's own functions
+//! (`plan_transition`, `plan_item_status`, `OrderSummary::of`), as the
+//! application does, so the cases exercise exactly what the store is given
+//! in production.
+
+use std::any::Any;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration as StdDuration, Instant};
+
+use ordertrack_domain::{
+    Actor, EventKind, Fulfilment, FulfilmentKind, ItemStatus, Order, OrderSummary, Role,
+    StatusChange, Workflow, order_created, plan_item_status, plan_transition,
+};
+use time::{Duration, OffsetDateTime};
+
+use crate::{
+    EventFilter, NewOrder, NewOrderLine, NewProduct, NewSession, NewStore, NewUser, OrderPage,
+    OrderQuery, OrderScope, PlacedOrder, Product, ProductPatch, Store, StoreError, StoreRecord,
+    StoredEvent, User,
+};
+
+/// A store under test plus whatever keeps its data alive (a temporary
+/// directory, a throw-away database schema, ...) until the test ends.
+pub struct Backend {
+    // Field order matters: the store is dropped before its guard.
+    store: Arc<dyn Store>,
+    _guard: Box<dyn Any + Send>,
+}
+
+impl Backend {
+    /// A fresh, empty, migrated store and the guard that cleans up after it.
+    pub fn new(store: Arc<dyn Store>, guard: impl Any + Send) -> Self {
+        Backend {
+            store,
+            _guard: Box::new(guard),
+        }
+    }
+
+    /// The store under test.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+}
+
+/// Expands to one `#[tokio::test]` per conformance case, in a module named
+/// `store_conformance`. `$factory` is the path of an
+/// `async fn() -> ordertrack_store::conformance::Backend` that returns a
+/// fresh, empty store for each test.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:path) => {
+        $crate::conformance_tests!(@cases $factory;
+            users,
+            sessions,
+            stores,
+            memberships,
+            products,
+            place_order,
+            idempotency,
+            orders_scopes,
+            orders_status_filter,
+            orders_search,
+            orders_search_wildcards_are_literal,
+            orders_paging,
+            status_counts,
+            apply_status_change,
+            apply_item_change,
+            events_after,
+            last_event_position,
+            failed_requests_write_nothing,
+            concurrent_writers_keep_events_gap_free,
+            concurrent_changes_with_same_version,
+        );
+    };
+    (@cases $factory:path; $($case:ident),+ $(,)?) => {
+        /// The backend-independent store conformance suite.
+        mod store_conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let backend = $factory().await;
+                    $crate::conformance::$case(backend.store()).await;
+                    drop(backend);
+                }
+            )+
+        }
+    };
+}
+
+// ---- fixtures ----
+
+/// The current time, truncated to microseconds (what every backend keeps).
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .expect("a valid nanosecond")
+}
+
+fn restaurant() -> Workflow {
+    Workflow::builtin("restaurant").expect("the built-in restaurant workflow")
+}
+
+/// 32 hex characters, unique within the process.
+fn tracking_token() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    format!("{nanos:016x}{count:016x}")
+}
+
+async fn user(store: &dyn Store, email: &str, name: &str) -> User {
+    store
+        .create_user(NewUser {
+            email: email.into(),
+            name: name.into(),
+            password_hash: format!("hash-of-{email}"),
+            is_admin: false,
+        })
+        .await
+        .expect("create_user")
+}
+
+async fn shop(store: &dyn Store, slug: &str, name: &str, prefix: &str) -> StoreRecord {
+    store
+        .create_store(NewStore {
+            slug: slug.into(),
+            name: name.into(),
+            currency: "EUR".into(),
+            workflow: "restaurant".into(),
+            order_prefix: prefix.into(),
+        })
+        .await
+        .expect("create_store")
+}
+
+async fn product(
+    store: &dyn Store,
+    shop: &StoreRecord,
+    name: &str,
+    price_minor: i64,
+    station: &str,
+) -> Product {
+    store
+        .create_product(
+            shop.id,
+            NewProduct {
+                name: name.into(),
+                description: format!("{name}, freshly made"),
+                price_minor,
+                station: station.into(),
+                available: true,
+            },
+        )
+        .await
+        .expect("create_product")
+}
+
+/// A restaurant with a small menu, a customer and a cashier.
+struct Fixture {
+    shop: StoreRecord,
+    menu: Vec<Product>,
+    customer: User,
+    cashier: User,
+}
+
+impl Fixture {
+    async fn new(store: &dyn Store) -> Self {
+        let shop = shop(store, "rosso", "Rosso", "R").await;
+        let menu = vec![
+            product(store, &shop, "Burger", 950, "grill").await,
+            product(store, &shop, "Fries", 390, "fryer").await,
+            product(store, &shop, "Lemonade", 350, "drinks").await,
+        ];
+        let customer = user(store, "alice@example.test", "Alice Anders").await;
+        let cashier = user(store, "cashier@example.test", "Cass Cashier").await;
+        store
+            .set_membership(cashier.id, shop.id, Role::Cashier)
+            .await
+            .expect("set_membership");
+        Fixture {
+            shop,
+            menu,
+            customer,
+            cashier,
+        }
+    }
+
+    fn cashier(&self) -> Actor {
+        Actor {
+            id: self.cashier.id,
+            role: Role::Cashier,
+        }
+    }
+
+    /// Burger ×2 and Fries ×1.
+    fn lines(&self) -> Vec<(&Product, u32)> {
+        vec![(&self.menu[0], 2), (&self.menu[1], 1)]
+    }
+}
+
+fn customer_actor(customer: &User) -> Actor {
+    Actor {
+        id: customer.id,
+        role: Role::Customer,
+    }
+}
+
+/// An order request as the application builds it.
+fn new_order(shop: &StoreRecord, customer: &User, lines: &[(&Product, u32)]) -> NewOrder {
+    let workflow = restaurant();
+    let initial = workflow.initial().key.clone();
+    NewOrder {
+        store_id: shop.id,
+        customer_id: customer.id,
+        placed_by: customer_actor(customer),
+        lines: lines
+            .iter()
+            .map(|(product, quantity)| NewOrderLine {
+                product: product.id,
+                name: product.name.clone(),
+                quantity: *quantity,
+                unit_price_minor: product.price_minor,
+                notes: None,
+                station: product.station.clone(),
+            })
+            .collect(),
+        fulfilment: Fulfilment {
+            kind: FulfilmentKind::Pickup,
+            address: None,
+        },
+        notes: None,
+        currency: shop.currency.clone(),
+        summary: OrderSummary::of(&workflow, "", &initial, FulfilmentKind::Pickup),
+        status: initial,
+        tracking_token: tracking_token(),
+        idempotency: None,
+        at: now(),
+    }
+}
+
+async fn place(
+    store: &dyn Store,
+    shop: &StoreRecord,
+    customer: &User,
+    lines: &[(&Product, u32)],
+) -> Order {
+    let placed = store
+        .place_order(new_order(shop, customer, lines))
+        .await
+        .expect("place_order");
+    assert!(placed.created, "a new order is reported as created");
+    placed.order
+}
+
+/// Decides a status change the way the application does.
+fn plan(order: &Order, actor: Actor, to: &str) -> StatusChange {
+    plan_transition(&restaurant(), order, actor, to, None, Some(order.version), now())
+        .unwrap_or_else(|e| panic!("{} -> {to} must be allowed: {e}", order.status))
+}
+
+/// Decides and applies a status change.
+async fn advance(store: &dyn Store, order: &Order, actor: Actor, to: &str) -> Order {
+    store
+        .apply_status_change(plan(order, actor, to))
+        .await
+        .unwrap_or_else(|e| panic!("apply_status_change {} -> {to}: {e}", order.status))
+}
+
+async fn events(store: &dyn Store, filter: EventFilter) -> Vec<StoredEvent> {
+    store
+        .events_after(filter, 0, 10_000)
+        .await
+        .expect("events_after")
+}
+
+async fn order_ids(store: &dyn Store, query: OrderQuery) -> Vec<i64> {
+    store
+        .orders(query)
+        .await
+        .expect("orders")
+        .orders
+        .iter()
+        .map(|o| o.id)
+        .collect()
+}
+
+fn query(scope: OrderScope) -> OrderQuery {
+    OrderQuery {
+        scope,
+        status: None,
+        search: None,
+        before: None,
+        limit: 100,
+    }
+}
+
+fn search(shop: &StoreRecord, text: &str) -> OrderQuery {
+    OrderQuery {
+        search: Some(text.into()),
+        ..query(OrderScope::Store(shop.id))
+    }
+}
+
+fn assert_strictly_increasing(events: &[StoredEvent]) {
+    for pair in events.windows(2) {
+        assert!(
+            pair[0].id < pair[1].id,
+            "event ids must increase: {} then {}",
+            pair[0].id,
+            pair[1].id
+        );
+    }
+}
+
+fn assert_store_seq_gap_free(events: &[StoredEvent]) {
+    let seqs: Vec<i64> = events.iter().map(|e| e.store_seq).collect();
+    let expected: Vec<i64> = (1..=events.len() as i64).collect();
+    assert_eq!(seqs, expected, "store_seq must be exactly 1..=n in id order");
+}
+
+// ---- users and sessions ----
+
+/// Users: create, unique email (case-insensitive), lookups.
+pub async fn users(store: Arc<dyn Store>) {
+    let store = &*store;
+    let alice = store
+        .create_user(NewUser {
+            email: "Alice@Example.TEST".into(),
+            name: "Alice Anders".into(),
+            password_hash: "hash-a".into(),
+            is_admin: false,
+        })
+        .await
+        .expect("create_user");
+    assert_eq!(alice.email, "alice@example.test", "emails are lower-cased");
+    assert_eq!(alice.name, "Alice Anders");
+    assert!(!alice.is_admin);
+
+    let admin = store
+        .create_user(NewUser {
+            email: "root@example.test".into(),
+            name: "Root".into(),
+            password_hash: "hash-r".into(),
+            is_admin: true,
+        })
+        .await
+        .expect("create admin");
+    assert!(admin.is_admin);
+    assert_ne!(admin.id, alice.id);
+
+    for email in ["alice@example.test", "ALICE@example.test"] {
+        let duplicate = store
+            .create_user(NewUser {
+                email: email.into(),
+                name: "Another Alice".into(),
+                password_hash: "hash-b".into(),
+                is_admin: false,
+            })
+            .await;
+        assert!(
+            matches!(duplicate, Err(StoreError::Conflict(_))),
+            "a taken email ({email}) is a Conflict, got {duplicate:?}"
+        );
+    }
+
+    for email in ["alice@example.test", "ALICE@EXAMPLE.TEST", "Alice@Example.Test"] {
+        let credentials = store
+            .user_credentials(email)
+            .await
+            .expect("user_credentials")
+            .unwrap_or_else(|| panic!("{email} finds alice"));
+        assert_eq!(credentials.user, alice);
+        assert_eq!(credentials.password_hash, "hash-a");
+    }
+    assert!(
+        store
+            .user_credentials("nobody@example.test")
+            .await
+            .expect("user_credentials")
+            .is_none()
+    );
+
+    assert_eq!(store.user(alice.id).await.expect("user"), Some(alice.clone()));
+    assert_eq!(store.user(admin.id).await.expect("user"), Some(admin.clone()));
+    assert_eq!(
+        store.user(alice.id.max(admin.id) + 1000).await.expect("user"),
+        None
+    );
+}
+
+/// Sessions: a live session yields the identity with its memberships;
+/// expired and deleted sessions yield nothing.
+pub async fn sessions(store: Arc<dyn Store>) {
+    let store = &*store;
+    let alice = user(store, "alice@example.test", "Alice").await;
+    let shop = shop(store, "rosso", "Rosso", "R").await;
+    let at = now();
+    store
+        .create_session(NewSession {
+            id: "session-live".into(),
+            user_id: alice.id,
+            expires_at: at + Duration::hours(1),
+        })
+        .await
+        .expect("create_session");
+    store
+        .create_session(NewSession {
+            id: "session-expired".into(),
+            user_id: alice.id,
+            expires_at: at - Duration::seconds(1),
+        })
+        .await
+        .expect("create_session");
+
+    let identity = store
+        .session_identity("session-live", at)
+        .await
+        .expect("session_identity")
+        .expect("a live session has an identity");
+    assert_eq!(identity.user, alice);
+    assert_eq!(identity.session_id, "session-live");
+    assert!(identity.memberships.is_empty());
+    assert_eq!(identity.role_in(shop.id), None);
+
+    store
+        .set_membership(alice.id, shop.id, Role::Kitchen)
+        .await
+        .expect("set_membership");
+    let identity = store
+        .session_identity("session-live", at)
+        .await
+        .expect("session_identity")
+        .expect("identity");
+    assert_eq!(identity.memberships.len(), 1);
+    assert_eq!(identity.memberships[0].store_id, shop.id);
+    assert_eq!(identity.memberships[0].store_slug, "rosso");
+    assert_eq!(identity.memberships[0].role, Role::Kitchen);
+    assert_eq!(identity.role_in(shop.id), Some(Role::Kitchen));
+
+    assert!(
+        store
+            .session_identity("session-expired", at)
+            .await
+            .expect("session_identity")
+            .is_none(),
+        "an expired session has no identity"
+    );
+    assert!(
+        store
+            .session_identity("session-live", at + Duration::hours(2))
+            .await
+            .expect("session_identity")
+            .is_none(),
+        "a session is dead once its expiry has passed"
+    );
+    assert!(
+        store
+            .session_identity("no-such-session", at)
+            .await
+            .expect("session_identity")
+            .is_none()
+    );
+
+    store
+        .delete_session("session-live")
+        .await
+        .expect("delete_session");
+    assert!(
+        store
+            .session_identity("session-live", at)
+            .await
+            .expect("session_identity")
+            .is_none(),
+        "a deleted session has no identity"
+    );
+    store
+        .delete_session("no-such-session")
+        .await
+        .expect("deleting an unknown session is not an error");
+}
+
+// ---- stores, staff and products ----
+
+/// Stores: create, unique slug, list by name, lookups.
+pub async fn stores(store: Arc<dyn Store>) {
+    let store = &*store;
+    assert!(store.stores().await.expect("stores").is_empty());
+    let bravo = shop(store, "bravo-bar", "Bravo Bar", "B").await;
+    let alpha = store
+        .create_store(NewStore {
+            slug: "alpha-shop".into(),
+            name: "Alpha Shop".into(),
+            currency: "USD".into(),
+            workflow: "retail".into(),
+            order_prefix: "A".into(),
+        })
+        .await
+        .expect("create_store");
+    assert_eq!(alpha.slug, "alpha-shop");
+    assert_eq!(alpha.name, "Alpha Shop");
+    assert_eq!(alpha.currency, "USD");
+    assert_eq!(alpha.workflow, "retail");
+    assert_eq!(alpha.order_prefix, "A");
+    assert_ne!(alpha.id, bravo.id);
+
+    let duplicate = store
+        .create_store(NewStore {
+            slug: "bravo-bar".into(),
+            name: "Another Bravo".into(),
+            currency: "EUR".into(),
+            workflow: "restaurant".into(),
+            order_prefix: "X".into(),
+        })
+        .await;
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(_))),
+        "a taken slug is a Conflict, got {duplicate:?}"
+    );
+
+    assert_eq!(
+        store.stores().await.expect("stores"),
+        vec![alpha.clone(), bravo.clone()],
+        "stores are listed by name"
+    );
+    assert_eq!(
+        store.store_by_slug("alpha-shop").await.expect("by slug"),
+        Some(alpha.clone())
+    );
+    assert_eq!(store.store_by_slug("nope").await.expect("by slug"), None);
+    assert_eq!(store.store(bravo.id).await.expect("by id"), Some(bravo.clone()));
+    assert_eq!(
+        store
+            .store(alpha.id.max(bravo.id) + 1000)
+            .await
+            .expect("by id"),
+        None
+    );
+}
+
+/// Memberships: set, replace, remove; staff lists and identities follow at once.
+pub async fn memberships(store: Arc<dyn Store>) {
+    let store = &*store;
+    let rosso = shop(store, "rosso", "Rosso", "R").await;
+    let verde = shop(store, "verde", "Verde", "V").await;
+    let kim = user(store, "kim@example.test", "Kim").await;
+    let lee = user(store, "lee@example.test", "Lee").await;
+    let at = now();
+    store
+        .create_session(NewSession {
+            id: "kim-session".into(),
+            user_id: kim.id,
+            expires_at: at + Duration::hours(1),
+        })
+        .await
+        .expect("create_session");
+    let roles_of_kim = || async {
+        let identity = store
+            .session_identity("kim-session", at)
+            .await
+            .expect("session_identity")
+            .expect("identity");
+        identity
+            .memberships
+            .iter()
+            .map(|m| (m.store_slug.clone(), m.role))
+            .collect::<BTreeMap<_, _>>()
+    };
+
+    store
+        .set_membership(kim.id, rosso.id, Role::Cashier)
+        .await
+        .expect("set");
+    store
+        .set_membership(lee.id, rosso.id, Role::Kitchen)
+        .await
+        .expect("set");
+    store
+        .set_membership(kim.id, verde.id, Role::Driver)
+        .await
+        .expect("set");
+
+    let staff: BTreeMap<_, _> = store
+        .staff(rosso.id)
+        .await
+        .expect("staff")
+        .into_iter()
+        .map(|m| (m.user.email.clone(), (m.user, m.role)))
+        .collect();
+    assert_eq!(staff.len(), 2);
+    assert_eq!(staff["kim@example.test"], (kim.clone(), Role::Cashier));
+    assert_eq!(staff["lee@example.test"], (lee.clone(), Role::Kitchen));
+    assert_eq!(
+        roles_of_kim().await,
+        BTreeMap::from([
+            ("rosso".to_owned(), Role::Cashier),
+            ("verde".to_owned(), Role::Driver)
+        ])
+    );
+
+    // Setting again replaces the role instead of adding a second one.
+    store
+        .set_membership(kim.id, rosso.id, Role::Manager)
+        .await
+        .expect("replace");
+    let kims: Vec<_> = store
+        .staff(rosso.id)
+        .await
+        .expect("staff")
+        .into_iter()
+        .filter(|m| m.user.id == kim.id)
+        .collect();
+    assert_eq!(kims.len(), 1, "one membership per user and store");
+    assert_eq!(kims[0].role, Role::Manager);
+    assert_eq!(roles_of_kim().await["rosso"], Role::Manager);
+
+    assert!(store.remove_membership(kim.id, rosso.id).await.expect("remove"));
+    assert!(
+        !store.remove_membership(kim.id, rosso.id).await.expect("remove"),
+        "removing a non-member reports false"
+    );
+    let staff = store.staff(rosso.id).await.expect("staff");
+    assert_eq!(staff.len(), 1);
+    assert_eq!(staff[0].user, lee);
+    assert_eq!(
+        roles_of_kim().await,
+        BTreeMap::from([("verde".to_owned(), Role::Driver)]),
+        "the identity reflects a removal on the very next lookup"
+    );
+    assert_eq!(
+        store.staff(verde.id).await.expect("staff").len(),
+        1,
+        "other stores are untouched"
+    );
+
+    let unknown = store
+        .set_membership(kim.id.max(lee.id) + 1000, rosso.id, Role::Cashier)
+        .await;
+    assert!(
+        unknown.is_err(),
+        "a membership for an unknown user must fail"
+    );
+}
+
+/// Products: create, partial update, tenant isolation, catalog order.
+pub async fn products(store: Arc<dyn Store>) {
+    let store = &*store;
+    let rosso = shop(store, "rosso", "Rosso", "R").await;
+    let verde = shop(store, "verde", "Verde", "V").await;
+    let names = ["Pizza", "Antipasti", "Zucchini", "Bread"];
+    let mut created = Vec::new();
+    for (n, name) in names.iter().enumerate() {
+        let made = product(store, &rosso, name, 100 * (n as i64 + 1), "oven").await;
+        assert_eq!(made.store_id, rosso.id);
+        assert_eq!(made.name, *name);
+        assert_eq!(made.description, format!("{name}, freshly made"));
+        assert_eq!(made.price_minor, 100 * (n as i64 + 1));
+        assert_eq!(made.station, "oven");
+        assert!(made.available);
+        created.push(made);
+    }
+    let other = product(store, &verde, "Salad", 700, "cold").await;
+    assert_eq!(
+        store.products(rosso.id).await.expect("products"),
+        created,
+        "a catalog is in the order products were added"
+    );
+    assert_eq!(store.products(verde.id).await.expect("products"), vec![other.clone()]);
+
+    let updated = store
+        .update_product(
+            rosso.id,
+            created[1].id,
+            ProductPatch {
+                price_minor: Some(1234),
+                available: Some(false),
+                ..ProductPatch::default()
+            },
+        )
+        .await
+        .expect("update_product")
+        .expect("the product exists");
+    let expected = Product {
+        price_minor: 1234,
+        available: false,
+        ..created[1].clone()
+    };
+    assert_eq!(updated, expected, "fields not in the patch keep their values");
+
+    let renamed = store
+        .update_product(
+            rosso.id,
+            created[1].id,
+            ProductPatch {
+                name: Some("Antipasti misti".into()),
+                description: Some("For two".into()),
+                station: Some("cold".into()),
+                ..ProductPatch::default()
+            },
+        )
+        .await
+        .expect("update_product")
+        .expect("the product exists");
+    let expected = Product {
+        name: "Antipasti misti".into(),
+        description: "For two".into(),
+        station: "cold".into(),
+        ..expected
+    };
+    assert_eq!(renamed, expected);
+    let unchanged = store
+        .update_product(rosso.id, created[1].id, ProductPatch::default())
+        .await
+        .expect("update_product");
+    assert_eq!(unchanged, Some(expected.clone()), "an empty patch changes nothing");
+
+    // Another store's product is not found, and stays as it was.
+    let foreign = store
+        .update_product(
+            rosso.id,
+            other.id,
+            ProductPatch {
+                price_minor: Some(1),
+                ..ProductPatch::default()
+            },
+        )
+        .await
+        .expect("update_product");
+    assert_eq!(foreign, None);
+    assert_eq!(store.products(verde.id).await.expect("products"), vec![other]);
+    let missing = store
+        .update_product(
+            rosso.id,
+            created.iter().map(|p| p.id).max().unwrap_or(0) + 1000,
+            ProductPatch {
+                price_minor: Some(1),
+                ..ProductPatch::default()
+            },
+        )
+        .await
+        .expect("update_product");
+    assert_eq!(missing, None);
+
+    let mut catalog = created.clone();
+    catalog[1] = expected;
+    assert_eq!(
+        store.products(rosso.id).await.expect("products"),
+        catalog,
+        "updates keep the catalog order"
+    );
+}
+
+// ---- orders ----
+
+/// Placing an order: numbering, totals, items, first history entry, event, token.
+pub async fn place_order(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let verde = shop(store, "verde", "Verde", "V").await;
+    let salad = product(store, &verde, "Salad", 700, "cold").await;
+
+    let mut request = new_order(&f.shop, &f.customer, &f.lines());
+    request.fulfilment = Fulfilment {
+        kind: FulfilmentKind::Delivery,
+        address: Some("1 Main Street".into()),
+    };
+    request.notes = Some("ring twice".into());
+    request.lines[0].notes = Some("no onions".into());
+    let token = request.tracking_token.clone();
+    let at = request.at;
+    let summary = request.summary.clone();
+    let placed = store.place_order(request).await.expect("place_order");
+    assert!(placed.created);
+    let first = placed.order;
+
+    assert_eq!(first.number, "R-000001");
+    assert_eq!(first.store_id, f.shop.id);
+    assert_eq!(first.store_slug, "rosso");
+    assert_eq!(first.customer_id, f.customer.id);
+    assert_eq!(first.customer_name, "Alice Anders");
+    assert_eq!(first.status, "pending");
+    assert_eq!(first.version, 1);
+    assert_eq!(first.total_minor, 2 * 950 + 390, "total = sum of price × quantity");
+    assert_eq!(first.currency, "EUR");
+    assert_eq!(
+        first.fulfilment,
+        Fulfilment {
+            kind: FulfilmentKind::Delivery,
+            address: Some("1 Main Street".into())
+        }
+    );
+    assert_eq!(first.notes.as_deref(), Some("ring twice"));
+    assert_eq!(first.tracking_token, token);
+    assert_eq!(first.created_at, at);
+    assert_eq!(first.updated_at, at);
+    assert_eq!(first.items.len(), 2);
+    for (item, (product, quantity)) in first.items.iter().zip(f.lines()) {
+        assert_eq!(item.product, product.id);
+        assert_eq!(item.name, product.name);
+        assert_eq!(item.quantity, quantity);
+        assert_eq!(item.unit_price_minor, product.price_minor);
+        assert_eq!(item.station, product.station);
+        assert_eq!(item.status, ItemStatus::Queued, "new items are queued");
+    }
+    assert_eq!(first.items[0].notes.as_deref(), Some("no onions"));
+    assert_eq!(first.items[1].notes, None);
+    assert_ne!(first.items[0].id, first.items[1].id);
+
+    assert_eq!(
+        store.order(first.id).await.expect("order"),
+        Some(first.clone()),
+        "the placed order reads back as returned"
+    );
+
+    let history = store.history(first.id).await.expect("history");
+    assert_eq!(history.len(), 1, "one history entry for the creation");
+    assert_eq!(history[0].from, None);
+    assert_eq!(history[0].to, "pending");
+    assert_eq!(history[0].actor, customer_actor(&f.customer));
+    assert_eq!(history[0].at, at);
+
+    let created = events(store, EventFilter::Order(first.id)).await;
+    assert_eq!(created.len(), 1, "one event for the creation");
+    assert_eq!(created[0].event.kind, EventKind::OrderCreated);
+    assert_eq!(created[0].event.kind.as_str(), "order_created");
+    assert_eq!(created[0].event.order_version, 1);
+    assert_eq!(created[0].event.summary.number, "R-000001");
+    assert_eq!(created[0].store_seq, 1);
+    let (expected_history, expected_event) =
+        order_created(&first, summary, customer_actor(&f.customer));
+    assert_eq!(history[0], expected_history);
+    assert_eq!(created[0].event, expected_event);
+
+    // Numbers count per store, independently.
+    let second = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let third = place(store, &verde, &f.customer, &[(&salad, 1)]).await;
+    let fourth = place(store, &f.shop, &f.customer, &[(&f.menu[2], 3)]).await;
+    let fifth = place(store, &verde, &f.customer, &[(&salad, 2)]).await;
+    assert_eq!(second.number, "R-000002");
+    assert_eq!(third.number, "V-000001");
+    assert_eq!(fourth.number, "R-000003");
+    assert_eq!(fifth.number, "V-000002");
+    assert_eq!(fourth.total_minor, 3 * 350);
+    assert_eq!(fifth.total_minor, 1400);
+    assert_eq!(third.currency, "EUR");
+    assert_eq!(third.store_slug, "verde");
+    let ids: HashSet<i64> = [&first, &second, &third, &fourth, &fifth]
+        .iter()
+        .map(|o| o.id)
+        .collect();
+    assert_eq!(ids.len(), 5, "order ids are unique");
+
+    let tracked = store
+        .order_by_tracking_token(&first.tracking_token)
+        .await
+        .expect("order_by_tracking_token")
+        .expect("the token finds the order");
+    assert_eq!(tracked, first);
+    assert_eq!(
+        store
+            .order_by_tracking_token(&fifth.tracking_token)
+            .await
+            .expect("order_by_tracking_token")
+            .map(|o| o.id),
+        Some(fifth.id)
+    );
+    assert_eq!(
+        store
+            .order_by_tracking_token("0123456789abcdef0123456789abcdef")
+            .await
+            .expect("order_by_tracking_token"),
+        None
+    );
+    assert_eq!(store.order(fifth.id + 1000).await.expect("order"), None);
+
+    let unknown_store = store
+        .place_order(NewOrder {
+            store_id: f.shop.id.max(verde.id) + 1000,
+            ..new_order(&f.shop, &f.customer, &f.lines())
+        })
+        .await;
+    assert!(unknown_store.is_err(), "an order for an unknown store fails");
+}
+
+/// Idempotency keys: replay returns the original, a changed request is refused,
+/// keys are per customer.
+pub async fn idempotency(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let bob = user(store, "bob@example.test", "Bob Brown").await;
+    let keyed = |customer: &User, key: &str, hash: &str| NewOrder {
+        idempotency: Some((key.into(), hash.into())),
+        ..new_order(&f.shop, customer, &f.lines())
+    };
+
+    let original = store
+        .place_order(keyed(&f.customer, "key-1", "hash-1"))
+        .await
+        .expect("place_order");
+    assert!(original.created);
+    assert_eq!(original.order.number, "R-000001");
+
+    for _ in 0..3 {
+        let replay: PlacedOrder = store
+            .place_order(keyed(&f.customer, "key-1", "hash-1"))
+            .await
+            .expect("an idempotent replay succeeds");
+        assert!(!replay.created, "a replay is not a new order");
+        assert_eq!(replay.order, original.order, "a replay returns the original order");
+    }
+    let mismatch = store
+        .place_order(keyed(&f.customer, "key-1", "hash-2"))
+        .await;
+    assert!(
+        matches!(mismatch, Err(StoreError::IdempotencyMismatch)),
+        "the same key with another request is refused, got {mismatch:?}"
+    );
+
+    let shop_events = events(store, EventFilter::Store(f.shop.id)).await;
+    assert_eq!(shop_events.len(), 1, "replays write no events");
+    assert_eq!(
+        store
+            .orders(query(OrderScope::Store(f.shop.id)))
+            .await
+            .expect("orders")
+            .orders
+            .len(),
+        1,
+        "replays create no orders"
+    );
+    assert_eq!(store.history(original.order.id).await.expect("history").len(), 1);
+
+    // Keys belong to a customer: bob's identical key is independent.
+    let bobs = store
+        .place_order(keyed(&bob, "key-1", "hash-1"))
+        .await
+        .expect("place_order");
+    assert!(bobs.created);
+    assert_ne!(bobs.order.id, original.order.id);
+    assert_eq!(bobs.order.customer_id, bob.id);
+    assert_eq!(
+        bobs.order.number, "R-000002",
+        "replays and refused requests use up no order numbers"
+    );
+    let bobs_other_hash = store.place_order(keyed(&bob, "key-1", "hash-2")).await;
+    assert!(matches!(
+        bobs_other_hash,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+
+    // A new key is a new order; no key is always a new order.
+    let second = store
+        .place_order(keyed(&f.customer, "key-2", "hash-1"))
+        .await
+        .expect("place_order");
+    assert!(second.created);
+    assert_ne!(second.order.id, original.order.id);
+    let a = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let b = place(store, &f.shop, &f.customer, &f.lines()).await;
+    assert_ne!(a.id, b.id);
+    assert_eq!(events(store, EventFilter::Store(f.shop.id)).await.len(), 5);
+}
+
+/// Order lists: a customer's across stores, a store's own, newest first.
+pub async fn orders_scopes(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let verde = shop(store, "verde", "Verde", "V").await;
+    let salad = product(store, &verde, "Salad", 700, "cold").await;
+    let bob = user(store, "bob@example.test", "Bob Brown").await;
+
+    let a1 = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let b1 = place(store, &f.shop, &bob, &f.lines()).await;
+    let a2 = place(store, &verde, &f.customer, &[(&salad, 1)]).await;
+    let b2 = place(store, &verde, &bob, &[(&salad, 1)]).await;
+    let a3 = place(store, &f.shop, &f.customer, &f.lines()).await;
+
+    assert_eq!(
+        order_ids(store, query(OrderScope::Customer(f.customer.id))).await,
+        vec![a3.id, a2.id, a1.id],
+        "a customer's orders across stores, newest first"
+    );
+    assert_eq!(
+        order_ids(store, query(OrderScope::Customer(bob.id))).await,
+        vec![b2.id, b1.id]
+    );
+    assert_eq!(
+        order_ids(store, query(OrderScope::Store(f.shop.id))).await,
+        vec![a3.id, b1.id, a1.id],
+        "a store's orders, newest first"
+    );
+    assert_eq!(
+        order_ids(store, query(OrderScope::Store(verde.id))).await,
+        vec![b2.id, a2.id]
+    );
+    assert!(
+        order_ids(store, query(OrderScope::Customer(f.cashier.id)))
+            .await
+            .is_empty()
+    );
+
+    // Listed orders are complete, items included.
+    let page = store
+        .orders(query(OrderScope::Store(f.shop.id)))
+        .await
+        .expect("orders");
+    assert_eq!(page.next_before, None);
+    assert_eq!(page.orders[0], a3);
+    assert_eq!(page.orders[2], a1);
+}
+
+/// Order lists filtered by status.
+pub async fn orders_status_filter(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let o1 = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let o2 = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let o3 = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let o2 = advance(store, &o2, f.cashier(), "confirmed").await;
+    let o3 = advance(store, &o3, f.cashier(), "cancelled").await;
+
+    let with_status = |scope: OrderScope, status: &str| OrderQuery {
+        status: Some(status.into()),
+        ..query(scope)
+    };
+    assert_eq!(
+        order_ids(store, with_status(OrderScope::Store(f.shop.id), "pending")).await,
+        vec![o1.id]
+    );
+    assert_eq!(
+        order_ids(store, with_status(OrderScope::Store(f.shop.id), "confirmed")).await,
+        vec![o2.id]
+    );
+    assert_eq!(
+        order_ids(
+            store,
+            with_status(OrderScope::Customer(f.customer.id), "cancelled")
+        )
+        .await,
+        vec![o3.id]
+    );
+    assert!(
+        order_ids(store, with_status(OrderScope::Store(f.shop.id), "ready"))
+            .await
+            .is_empty()
+    );
+}
+
+/// Search matches the order number or the customer's name, case-insensitively,
+/// within the scope.
+pub async fn orders_search(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let verde = shop(store, "verde", "Verde", "V").await;
+    let salad = product(store, &verde, "Salad", 700, "cold").await;
+    let bob = user(store, "bob@example.test", "Bob Brown").await;
+
+    let r1 = place(store, &f.shop, &f.customer, &f.lines()).await; // R-000001 Alice
+    let r2 = place(store, &f.shop, &bob, &f.lines()).await; // R-000002 Bob
+    let _v1 = place(store, &verde, &bob, &[(&salad, 1)]).await; // V-000001 Bob
+    let _v2 = place(store, &verde, &f.customer, &[(&salad, 1)]).await; // V-000002 Alice
+    let r3 = place(store, &f.shop, &f.customer, &f.lines()).await; // R-000003 Alice
+
+    assert_eq!(order_ids(store, search(&f.shop, "R-000002")).await, vec![r2.id]);
+    assert_eq!(
+        order_ids(store, search(&f.shop, "r-000002")).await,
+        vec![r2.id],
+        "number search ignores case"
+    );
+    assert_eq!(
+        order_ids(store, search(&f.shop, "000002")).await,
+        vec![r2.id],
+        "a number fragment matches, and only in the scope's store"
+    );
+    assert_eq!(
+        order_ids(store, search(&f.shop, "alice")).await,
+        vec![r3.id, r1.id]
+    );
+    assert_eq!(
+        order_ids(store, search(&f.shop, "ALICE anders")).await,
+        vec![r3.id, r1.id],
+        "name search ignores case"
+    );
+    assert_eq!(order_ids(store, search(&f.shop, "rown")).await, vec![r2.id]);
+    assert!(order_ids(store, search(&f.shop, "carol")).await.is_empty());
+    assert!(order_ids(store, search(&f.shop, "V-000001")).await.is_empty());
+
+    let pending_alice = OrderQuery {
+        status: Some("pending".into()),
+        ..search(&f.shop, "alice")
+    };
+    let r3 = advance(store, &r3, f.cashier(), "confirmed").await;
+    assert_eq!(
+        order_ids(store, pending_alice).await,
+        vec![r1.id],
+        "search and status filter combine"
+    );
+    assert_eq!(r3.status, "confirmed");
+}
+
+/// `%` and `_` in a search are literal characters, not wildcards.
+pub async fn orders_search_wildcards_are_literal(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let odd = user(store, "odd@example.test", "Per_Cent 100%").await;
+    let plain = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let special = place(store, &f.shop, &odd, &f.lines()).await;
+
+    assert_eq!(
+        order_ids(store, search(&f.shop, "%")).await,
+        vec![special.id],
+        "`%` only matches a literal percent sign"
+    );
+    assert_eq!(
+        order_ids(store, search(&f.shop, "_")).await,
+        vec![special.id],
+        "`_` only matches a literal underscore"
+    );
+    assert_eq!(
+        order_ids(store, search(&f.shop, "0%")).await,
+        vec![special.id]
+    );
+    assert_eq!(
+        order_ids(store, search(&f.shop, "r_cent")).await,
+        vec![special.id]
+    );
+    assert!(
+        order_ids(store, search(&f.shop, "R-00000_")).await.is_empty(),
+        "`_` does not stand for any one character"
+    );
+    assert!(
+        order_ids(store, search(&f.shop, "A%e")).await.is_empty(),
+        "`%` does not stand for any run of characters"
+    );
+    assert!(order_ids(store, search(&f.shop, "\\")).await.is_empty());
+    assert_eq!(
+        order_ids(store, search(&f.shop, "R-000001")).await,
+        vec![plain.id]
+    );
+}
+
+/// Cursor paging: newest first, `limit` per page, `next_before` until the last page.
+pub async fn orders_paging(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let mut placed = Vec::new();
+    for _ in 0..7 {
+        placed.push(place(store, &f.shop, &f.customer, &f.lines()).await.id);
+    }
+    let newest_first: Vec<i64> = placed.iter().rev().copied().collect();
+
+    for scope in [
+        OrderScope::Store(f.shop.id),
+        OrderScope::Customer(f.customer.id),
+    ] {
+        for limit in [1_u32, 2, 3, 7, 10] {
+            let mut seen = Vec::new();
+            let mut before = None;
+            let mut pages = 0;
+            loop {
+                let page: OrderPage = store
+                    .orders(OrderQuery {
+                        before,
+                        limit,
+                        ..query(scope.clone())
+                    })
+                    .await
+                    .expect("orders");
+                pages += 1;
+                assert!(page.orders.len() <= limit as usize, "a page holds at most `limit`");
+                seen.extend(page.orders.iter().map(|o| o.id));
+                match page.next_before {
+                    Some(next) => {
+                        assert_eq!(
+                            page.orders.len(),
+                            limit as usize,
+                            "only the last page may be short"
+                        );
+                        before = Some(next);
+                    }
+                    None => break,
+                }
+                assert!(pages <= 10, "paging must end");
+            }
+            assert_eq!(
+                seen, newest_first,
+                "pages of {limit} cover every order once, newest first"
+            );
+            assert_eq!(pages, 7_usize.div_ceil(limit as usize).max(1));
+        }
+    }
+
+    let older = store
+        .orders(OrderQuery {
+            before: Some(placed[3]),
+            limit: 100,
+            ..query(OrderScope::Store(f.shop.id))
+        })
+        .await
+        .expect("orders");
+    assert_eq!(
+        older.orders.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![placed[2], placed[1], placed[0]],
+        "`before` is exclusive"
+    );
+    assert_eq!(older.next_before, None);
+}
+
+/// Status counts per store.
+pub async fn status_counts(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let verde = shop(store, "verde", "Verde", "V").await;
+    assert!(store.status_counts(f.shop.id).await.expect("counts").is_empty());
+    let mut orders = Vec::new();
+    for _ in 0..5 {
+        orders.push(place(store, &f.shop, &f.customer, &f.lines()).await);
+    }
+    advance(store, &orders[0], f.cashier(), "confirmed").await;
+    advance(store, &orders[1], f.cashier(), "confirmed").await;
+    advance(store, &orders[2], f.cashier(), "cancelled").await;
+
+    let counts: BTreeMap<String, i64> = store
+        .status_counts(f.shop.id)
+        .await
+        .expect("counts")
+        .into_iter()
+        .collect();
+    assert_eq!(
+        counts,
+        BTreeMap::from([
+            ("cancelled".to_owned(), 1),
+            ("confirmed".to_owned(), 2),
+            ("pending".to_owned(), 2),
+        ])
+    );
+    assert!(store.status_counts(verde.id).await.expect("counts").is_empty());
+}
+
+/// Status changes: version check, history, event.
+pub async fn apply_status_change(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let workflow = restaurant();
+    let order = place(store, &f.shop, &f.customer, &f.lines()).await;
+
+    let change = plan_transition(
+        &workflow,
+        &order,
+        f.cashier(),
+        "confirmed",
+        Some("thanks!".into()),
+        Some(1),
+        now(),
+    )
+    .expect("pending -> confirmed");
+    let at = change.history.at;
+    let confirmed = store
+        .apply_status_change(change.clone())
+        .await
+        .expect("apply_status_change");
+    assert_eq!(confirmed.status, "confirmed");
+    assert_eq!(confirmed.version, 2);
+    assert_eq!(confirmed.updated_at, at);
+    assert_eq!(confirmed.created_at, order.created_at);
+    assert_eq!(confirmed.items, order.items);
+    assert_eq!(confirmed.number, order.number);
+    assert_eq!(store.order(order.id).await.expect("order"), Some(confirmed.clone()));
+
+    let history = store.history(order.id).await.expect("history");
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1], change.history);
+    assert_eq!(history[1].from.as_deref(), Some("pending"));
+    assert_eq!(history[1].to, "confirmed");
+    assert_eq!(history[1].actor, f.cashier());
+    assert_eq!(history[1].note.as_deref(), Some("thanks!"));
+
+    let order_events = events(store, EventFilter::Order(order.id)).await;
+    assert_eq!(order_events.len(), 2);
+    assert_eq!(order_events[1].event, change.event);
+    assert_eq!(order_events[1].event.kind, EventKind::StatusChanged);
+    assert_eq!(order_events[1].event.order_version, 2);
+    assert_eq!(order_events[1].store_seq, 2);
+
+    // Deciding on the old version again is stale.
+    let stale = store
+        .apply_status_change(plan(&order, f.cashier(), "cancelled"))
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { current: 2 })),
+        "a stale expected version reports the current one, got {stale:?}"
+    );
+    assert_eq!(store.order(order.id).await.expect("order"), Some(confirmed.clone()));
+
+    // Cancelling records an order_cancelled event.
+    let cancel = plan(&confirmed, f.cashier(), "cancelled");
+    let cancelled = store
+        .apply_status_change(cancel.clone())
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status, "cancelled");
+    assert_eq!(cancelled.version, 3);
+    let order_events = events(store, EventFilter::Order(order.id)).await;
+    assert_eq!(order_events.len(), 3);
+    assert_eq!(order_events[2].event.kind, EventKind::OrderCancelled);
+    assert_eq!(order_events[2].event, cancel.event);
+    let path: Vec<_> = store
+        .history(order.id)
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|h| (h.from, h.to))
+        .collect();
+    assert_eq!(
+        path,
+        vec![
+            (None, "pending".to_owned()),
+            (Some("pending".to_owned()), "confirmed".to_owned()),
+            (Some("confirmed".to_owned()), "cancelled".to_owned()),
+        ]
+    );
+
+    // An order that does not exist.
+    let mut ghost = plan(&confirmed, f.cashier(), "preparing");
+    ghost.order_id = order.id + 1000;
+    ghost.event.order_id = order.id + 1000;
+    let missing = store.apply_status_change(ghost).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "a change to an unknown order is NotFound, got {missing:?}"
+    );
+    assert_eq!(events(store, EventFilter::Store(f.shop.id)).await.len(), 3);
+}
+
+/// Item changes: item status, version, event; the automatic advance when
+/// the last item becomes ready is applied in the same transaction.
+pub async fn apply_item_change(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let workflow = restaurant();
+    let kitchen = user(store, "kai@example.test", "Kai Kitchen").await;
+    let cook = Actor {
+        id: kitchen.id,
+        role: Role::Kitchen,
+    };
+    let order = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let order = advance(store, &order, f.cashier(), "confirmed").await;
+    let order = advance(store, &order, cook, "preparing").await;
+    assert_eq!(order.version, 3);
+    let (burger, fries) = (order.items[0].id, order.items[1].id);
+
+    let change = plan_item_status(&workflow, &order, cook, burger, ItemStatus::Preparing, now())
+        .expect("queued -> preparing");
+    assert!(change.then.is_none());
+    let order = store
+        .apply_item_change(change.clone())
+        .await
+        .expect("apply_item_change");
+    assert_eq!(order.version, 4);
+    assert_eq!(order.status, "preparing");
+    assert_eq!(order.items[0].status, ItemStatus::Preparing);
+    assert_eq!(order.items[1].status, ItemStatus::Queued);
+    assert_eq!(order.updated_at, change.event.at);
+    let order_events = events(store, EventFilter::Order(order.id)).await;
+    assert_eq!(order_events.len(), 4);
+    assert_eq!(order_events[3].event, change.event);
+    assert_eq!(order_events[3].event.kind, EventKind::ItemStatusChanged);
+    assert_eq!(store.history(order.id).await.expect("history").len(), 3);
+
+    let change = plan_item_status(&workflow, &order, cook, burger, ItemStatus::Ready, now())
+        .expect("preparing -> ready");
+    assert!(change.then.is_none(), "fries are not ready yet");
+    let order = store.apply_item_change(change).await.expect("burger ready");
+    assert_eq!(order.version, 5);
+
+    // A stale item change changes nothing.
+    let stale_base = order.clone();
+    let change = plan_item_status(&workflow, &order, cook, fries, ItemStatus::Ready, now())
+        .expect("queued -> ready");
+    let then = change
+        .then
+        .clone()
+        .expect("the last item ready advances the order");
+    assert_eq!(then.to, "ready");
+    let order = store
+        .apply_item_change(change.clone())
+        .await
+        .expect("fries ready");
+    assert_eq!(order.version, 7, "the item change and the advance are two versions");
+    assert_eq!(order.status, "ready");
+    assert!(order.items.iter().all(|i| i.status == ItemStatus::Ready));
+    let order_events = events(store, EventFilter::Order(order.id)).await;
+    assert_eq!(order_events.len(), 7);
+    assert_eq!(order_events[5].event, change.event);
+    assert_eq!(order_events[5].event.order_version, 6);
+    assert_eq!(order_events[6].event, then.event);
+    assert_eq!(order_events[6].event.kind, EventKind::StatusChanged);
+    assert_eq!(order_events[6].event.order_version, 7);
+    assert!(order_events[5].id < order_events[6].id);
+    let history = store.history(order.id).await.expect("history");
+    assert_eq!(history.len(), 4);
+    assert_eq!(history[3], then.history);
+    assert_eq!(history[3].from.as_deref(), Some("preparing"));
+    assert_eq!(history[3].to, "ready");
+
+    let stale = store
+        .apply_item_change(
+            plan_item_status(&workflow, &stale_base, cook, fries, ItemStatus::Preparing, now())
+                .expect("plan"),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { current: 7 })),
+        "a stale item change reports the current version, got {stale:?}"
+    );
+    assert_eq!(store.order(order.id).await.expect("order"), Some(order.clone()));
+    assert_eq!(events(store, EventFilter::Order(order.id)).await.len(), 7);
+}
+
+// ---- events ----
+
+/// Event reads: filters, id order, exclusive `after`, limit, per-store sequences.
+pub async fn events_after(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let verde = shop(store, "verde", "Verde", "V").await;
+    let salad = product(store, &verde, "Salad", 700, "cold").await;
+    let bob = user(store, "bob@example.test", "Bob Brown").await;
+
+    // (order, kind) in the order the changes are made.
+    let a1 = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let b1 = place(store, &f.shop, &bob, &f.lines()).await;
+    let a2 = place(store, &verde, &f.customer, &[(&salad, 1)]).await;
+    advance(store, &a1, f.cashier(), "confirmed").await;
+    advance(store, &b1, customer_actor(&bob), "cancelled").await;
+    advance(store, &a2, f.cashier(), "confirmed").await;
+    let made = [
+        (a1.id, EventKind::OrderCreated),
+        (b1.id, EventKind::OrderCreated),
+        (a2.id, EventKind::OrderCreated),
+        (a1.id, EventKind::StatusChanged),
+        (b1.id, EventKind::OrderCancelled),
+        (a2.id, EventKind::StatusChanged),
+    ];
+    let summary = |events: &[StoredEvent]| {
+        events
+            .iter()
+            .map(|e| (e.event.order_id, e.event.kind))
+            .collect::<Vec<_>>()
+    };
+    let pick = |wanted: &dyn Fn(i64) -> bool| {
+        made.iter()
+            .filter(|(order, _)| wanted(*order))
+            .copied()
+            .collect::<Vec<_>>()
+    };
+
+    let rosso_events = events(store, EventFilter::Store(f.shop.id)).await;
+    let verde_events = events(store, EventFilter::Store(verde.id)).await;
+    assert_eq!(summary(&rosso_events), pick(&|o| o == a1.id || o == b1.id));
+    assert_eq!(summary(&verde_events), pick(&|o| o == a2.id));
+    assert!(rosso_events.iter().all(|e| e.event.store_id == f.shop.id));
+    assert_store_seq_gap_free(&rosso_events);
+    assert_store_seq_gap_free(&verde_events);
+
+    let alice_events = events(store, EventFilter::Customer(f.customer.id)).await;
+    assert_eq!(summary(&alice_events), pick(&|o| o == a1.id || o == a2.id));
+    assert!(alice_events.iter().all(|e| e.event.customer_id == f.customer.id));
+    let bob_events = events(store, EventFilter::Customer(bob.id)).await;
+    assert_eq!(summary(&bob_events), pick(&|o| o == b1.id));
+    let a1_events = events(store, EventFilter::Order(a1.id)).await;
+    assert_eq!(summary(&a1_events), pick(&|o| o == a1.id));
+    assert_eq!(
+        a1_events
+            .iter()
+            .map(|e| e.event.order_version)
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert!(
+        events(store, EventFilter::Customer(f.cashier.id))
+            .await
+            .is_empty()
+    );
+
+    // Every event, in id order, is the order the changes were made in.
+    let mut all: Vec<StoredEvent> = rosso_events
+        .iter()
+        .chain(verde_events.iter())
+        .cloned()
+        .collect();
+    all.sort_by_key(|e| e.id);
+    assert_eq!(summary(&all), made.to_vec(), "ids follow commit order");
+    assert_strictly_increasing(&all);
+    for filtered in [&rosso_events, &alice_events, &a1_events] {
+        assert_strictly_increasing(filtered);
+    }
+
+    // `after` is exclusive; `limit` caps the page; paging loses nothing.
+    let after = store
+        .events_after(EventFilter::Store(f.shop.id), rosso_events[1].id, 100)
+        .await
+        .expect("events_after");
+    assert_eq!(after, rosso_events[2..].to_vec());
+    let first_two = store
+        .events_after(EventFilter::Store(f.shop.id), 0, 2)
+        .await
+        .expect("events_after");
+    assert_eq!(first_two, rosso_events[..2].to_vec());
+    let last = rosso_events.last().expect("events").id;
+    assert!(
+        store
+            .events_after(EventFilter::Store(f.shop.id), last, 100)
+            .await
+            .expect("events_after")
+            .is_empty()
+    );
+    let mut paged = Vec::new();
+    let mut position = 0;
+    loop {
+        let page = store
+            .events_after(EventFilter::Customer(f.customer.id), position, 1)
+            .await
+            .expect("events_after");
+        let Some(event) = page.last() else { break };
+        assert_eq!(page.len(), 1);
+        position = event.id;
+        paged.extend(page);
+    }
+    assert_eq!(paged, alice_events);
+
+    assert_eq!(
+        store.last_event_position().await.expect("position"),
+        all.last().expect("events").id
+    );
+}
+
+/// The newest event's position.
+pub async fn last_event_position(store: Arc<dyn Store>) {
+    let store = &*store;
+    assert_eq!(
+        store.last_event_position().await.expect("position"),
+        0,
+        "an empty store is at 0"
+    );
+    let f = Fixture::new(store).await;
+    assert_eq!(
+        store.last_event_position().await.expect("position"),
+        0,
+        "users, stores and products are not order events"
+    );
+    let order = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let created = events(store, EventFilter::Order(order.id)).await;
+    assert_eq!(
+        store.last_event_position().await.expect("position"),
+        created[0].id
+    );
+    assert!(created[0].id > 0);
+    let order = advance(store, &order, f.cashier(), "confirmed").await;
+    let position = store.last_event_position().await.expect("position");
+    assert_eq!(position, events(store, EventFilter::Order(order.id)).await[1].id);
+    assert!(position > created[0].id);
+
+    // A refused change does not move it.
+    let stale = store
+        .apply_status_change(plan(
+            &Order {
+                version: 1,
+                ..order.clone()
+            },
+            f.cashier(),
+            "preparing",
+        ))
+        .await;
+    assert!(stale.is_err());
+    assert_eq!(store.last_event_position().await.expect("position"), position);
+}
+
+/// A failing request writes nothing: no order, history, event or sequence number.
+pub async fn failed_requests_write_nothing(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let workflow = restaurant();
+    let order = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let confirmed = advance(store, &order, f.cashier(), "confirmed").await;
+    let before_events = events(store, EventFilter::Store(f.shop.id)).await;
+    let before_history = store.history(order.id).await.expect("history");
+    let position = store.last_event_position().await.expect("position");
+
+    // A stale status change.
+    let stale = store
+        .apply_status_change(plan(&order, f.cashier(), "cancelled"))
+        .await;
+    assert!(matches!(stale, Err(StoreError::VersionConflict { current: 2 })));
+
+    // An order line for a product that does not exist.
+    let mut bad_line = new_order(&f.shop, &f.customer, &f.lines());
+    bad_line.lines[1].product = f.menu.iter().map(|p| p.id).max().unwrap_or(0) + 1000;
+    assert!(
+        store.place_order(bad_line).await.is_err(),
+        "an order line must refer to an existing product"
+    );
+
+    // An idempotency mismatch.
+    let keyed = |hash: &str| NewOrder {
+        idempotency: Some(("k".into(), hash.into())),
+        ..new_order(&f.shop, &f.customer, &f.lines())
+    };
+    let keyed_order = store.place_order(keyed("h1")).await.expect("keyed order");
+    assert!(keyed_order.created);
+    assert_eq!(keyed_order.order.number, "R-000002", "the failed order used no number");
+    assert!(matches!(
+        store.place_order(keyed("h2")).await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+
+    // An item change on an item of another order.
+    let mut foreign_item = plan_item_status(
+        &workflow,
+        &confirmed,
+        f.cashier(),
+        confirmed.items[0].id,
+        ItemStatus::Preparing,
+        now(),
+    )
+    .expect("plan");
+    foreign_item.order_id = keyed_order.order.id;
+    foreign_item.expected_version = keyed_order.order.version;
+    foreign_item.event.order_id = keyed_order.order.id;
+    assert!(
+        store.apply_item_change(foreign_item).await.is_err(),
+        "an item change must name an item of that order"
+    );
+    assert_eq!(
+        store.order(keyed_order.order.id).await.expect("order"),
+        Some(keyed_order.order.clone()),
+        "the refused item change left the order's version alone"
+    );
+
+    // An item change whose automatic advance is stale: neither part is applied.
+    let preparing = advance(store, &confirmed, f.cashier(), "preparing").await;
+    let one_item = place(store, &f.shop, &f.customer, &[(&f.menu[2], 1)]).await;
+    let one_item = advance(store, &one_item, f.cashier(), "confirmed").await;
+    let one_item = advance(store, &one_item, f.cashier(), "preparing").await;
+    let mut change = plan_item_status(
+        &workflow,
+        &one_item,
+        f.cashier(),
+        one_item.items[0].id,
+        ItemStatus::Ready,
+        now(),
+    )
+    .expect("plan");
+    let then = change.then.as_mut().expect("the only item ready advances");
+    then.expected_version += 10;
+    let checkpoint = events(store, EventFilter::Store(f.shop.id)).await;
+    let failed = store.apply_item_change(change).await;
+    assert!(failed.is_err(), "a failing advance fails the whole item change");
+    assert_eq!(
+        store.order(one_item.id).await.expect("order"),
+        Some(one_item.clone()),
+        "the item change was rolled back with its advance"
+    );
+    assert_eq!(store.history(one_item.id).await.expect("history").len(), 3);
+    assert_eq!(
+        events(store, EventFilter::Store(f.shop.id)).await,
+        checkpoint,
+        "no events from the failed item change"
+    );
+
+    // Only the successful requests left traces, and sequences have no holes.
+    assert_eq!(store.history(order.id).await.expect("history").len(), 3);
+    assert_eq!(
+        store.history(order.id).await.expect("history")[..2],
+        before_history[..]
+    );
+    let after_events = events(store, EventFilter::Store(f.shop.id)).await;
+    assert_eq!(after_events[..before_events.len()], before_events[..]);
+    assert_eq!(
+        after_events
+            .iter()
+            .map(|e| (e.event.order_id, e.event.kind))
+            .collect::<Vec<_>>(),
+        vec![
+            (order.id, EventKind::OrderCreated),
+            (order.id, EventKind::StatusChanged),
+            (keyed_order.order.id, EventKind::OrderCreated),
+            (order.id, EventKind::StatusChanged),
+            (one_item.id, EventKind::OrderCreated),
+            (one_item.id, EventKind::StatusChanged),
+            (one_item.id, EventKind::StatusChanged),
+        ]
+    );
+    assert_store_seq_gap_free(&after_events);
+    assert!(after_events[2].id > position);
+    assert_eq!(preparing.version, 3);
+    assert_eq!(
+        store
+            .orders(query(OrderScope::Store(f.shop.id)))
+            .await
+            .expect("orders")
+            .orders
+            .len(),
+        3,
+        "failed requests created no orders"
+    );
+}
+
+// ---- concurrency ----
+
+const WRITERS: usize = 8;
+const CHANGES_PER_WRITER: usize = 50;
+
+/// Many writers on one store: every event is stored once, ids are unique and
+/// increasing, the store's sequence is exactly 1..=N, and a reader that keeps
+/// resuming from the last id it saw while the writers run misses nothing.
+pub async fn concurrent_writers_keep_events_gap_free(store: Arc<dyn Store>) {
+    let f = Arc::new(Fixture::new(&*store).await);
+    let total = WRITERS * CHANGES_PER_WRITER * 2;
+
+    let reader = {
+        let store = store.clone();
+        let shop = f.shop.id;
+        tokio::spawn(async move {
+            let deadline = Instant::now() + StdDuration::from_secs(60);
+            let mut seen: Vec<StoredEvent> = Vec::new();
+            while seen.len() < total && Instant::now() < deadline {
+                let after = seen.last().map_or(0, |e| e.id);
+                let page = store
+                    .events_after(EventFilter::Store(shop), after, 64)
+                    .await
+                    .expect("events_after");
+                if page.is_empty() {
+                    tokio::time::sleep(StdDuration::from_millis(2)).await;
+                }
+                seen.extend(page);
+            }
+            seen
+        })
+    };
+
+    let mut writers = Vec::new();
+    for _ in 0..WRITERS {
+        let store = store.clone();
+        let f = f.clone();
+        writers.push(tokio::spawn(async move {
+            let mut orders = Vec::new();
+            for _ in 0..CHANGES_PER_WRITER {
+                let order = place(&*store, &f.shop, &f.customer, &f.lines()).await;
+                let order = advance(&*store, &order, f.cashier(), "confirmed").await;
+                orders.push(order.id);
+            }
+            orders
+        }));
+    }
+    let mut orders = Vec::new();
+    for writer in writers {
+        orders.extend(writer.await.expect("writer task"));
+    }
+    let streamed = reader.await.expect("reader task");
+
+    let stored = store
+        .events_after(EventFilter::Store(f.shop.id), 0, (total * 2) as u32)
+        .await
+        .expect("events_after");
+    assert_eq!(stored.len(), total, "exactly the committed events");
+    assert_strictly_increasing(&stored);
+    assert_store_seq_gap_free(&stored);
+    let ids: HashSet<i64> = stored.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), total, "event ids are unique");
+    assert_eq!(
+        streamed, stored,
+        "a reader resuming from the last id it saw gets every event, once, in order"
+    );
+
+    let distinct: HashSet<i64> = orders.iter().copied().collect();
+    assert_eq!(distinct.len(), WRITERS * CHANGES_PER_WRITER);
+    let mut per_order: BTreeMap<i64, Vec<(EventKind, i64)>> = BTreeMap::new();
+    for event in &stored {
+        per_order
+            .entry(event.event.order_id)
+            .or_default()
+            .push((event.event.kind, event.event.order_version));
+    }
+    assert_eq!(per_order.len(), distinct.len());
+    for (order, kinds) in &per_order {
+        assert!(distinct.contains(order));
+        assert_eq!(
+            kinds,
+            &vec![(EventKind::OrderCreated, 1), (EventKind::StatusChanged, 2)],
+            "order {order}: created, then confirmed"
+        );
+    }
+    let numbers: HashSet<String> = store
+        .orders(OrderQuery {
+            limit: 1000,
+            ..query(OrderScope::Store(f.shop.id))
+        })
+        .await
+        .expect("orders")
+        .orders
+        .into_iter()
+        .map(|o| o.number)
+        .collect();
+    let expected: HashSet<String> = (1..=distinct.len())
+        .map(|n| format!("R-{n:06}"))
+        .collect();
+    assert_eq!(numbers, expected, "order numbers are unique and gap-free");
+    assert_eq!(
+        store.last_event_position().await.expect("position"),
+        stored.last().expect("events").id
+    );
+}
+
+/// Many changes decided on the same version of one order: exactly one wins.
+pub async fn concurrent_changes_with_same_version(store: Arc<dyn Store>) {
+    let f = Fixture::new(&*store).await;
+    let order = place(&*store, &f.shop, &f.customer, &f.lines()).await;
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let store = store.clone();
+        let to = if n % 2 == 0 { "confirmed" } else { "cancelled" };
+        let change = plan(&order, f.cashier(), to);
+        tasks.push(tokio::spawn(async move {
+            store.apply_status_change(change.clone()).await.map(|_| change)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(change) => winners.push(change),
+            Err(StoreError::VersionConflict { current }) => assert_eq!(current, 2),
+            Err(other) => panic!("a losing change is a VersionConflict, got {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one change with the same version wins");
+    let winner = &winners[0];
+    let now_order = store.order(order.id).await.expect("order").expect("order");
+    assert_eq!(now_order.version, 2);
+    assert_eq!(now_order.status, winner.to);
+    let history = store.history(order.id).await.expect("history");
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1], winner.history);
+    let order_events = events(&*store, EventFilter::Order(order.id)).await;
+    assert_eq!(order_events.len(), 2);
+    assert_eq!(order_events[1].event, winner.event);
+    assert_store_seq_gap_free(&events(&*store, EventFilter::Store(f.shop.id)).await);
+}

@@ -21,6 +21,13 @@ pub use error::StoreError;
 pub use records::*;
 pub use sqlite::SqliteStore;
 
+/// Receives every committed batch of events, in commit order, right after
+/// the commit and before the writers are answered.
+pub trait CommitListener: Send + Sync + 'static {
+    /// Called on the writer: must be quick and must not block.
+    fn committed(&self, events: &[StoredEvent]);
+}
+
 /// Everything the order desk persists. Implementations must write every
 /// order change and its event in one transaction, assign event positions
 /// that are gap-free in commit order, and acknowledge only durable commits.

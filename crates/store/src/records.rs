@@ -53,6 +53,8 @@ pub struct Membership {
 pub struct Identity {
     pub user: User,
     pub session_id: String,
+    /// When the session (and its token) stops working.
+    pub session_expires_at: OffsetDateTime,
     pub memberships: Vec<Membership>,
 }
 

@@ -9,6 +9,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod streams;
 
 use std::future::Future;
 
@@ -24,6 +25,9 @@ use tower_http::trace::TraceLayer;
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// How often idle streams get a heartbeat comment.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -34,7 +38,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
-        .nest("/api/v1", api::router())
+        .nest("/api/v1", api::router().merge(streams::router()))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(error::panic_response))
@@ -67,7 +71,17 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let hub = state.app.hub().clone();
+    let heartbeat = hub.start_heartbeat(HEARTBEAT);
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            // Streams never finish by themselves: tell their clients to
+            // reconnect (elsewhere) and end them, so in-flight requests can
+            // drain and the server can stop.
+            hub.close_all();
+        })
+        .await;
+    heartbeat.abort();
+    result
 }

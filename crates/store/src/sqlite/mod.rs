@@ -25,19 +25,12 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use crate::{
-    Credentials, EventFilter, Identity, NewOrder, NewProduct, NewSession, NewStore, NewUser,
+    CommitListener, Credentials, EventFilter, Identity, NewOrder, NewProduct, NewSession, NewStore, NewUser,
     OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember, Store, StoreError,
     StoreRecord, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
-
-/// Receives every committed batch of events, in commit order, right after
-/// the commit (before the writers are answered).
-pub trait CommitListener: Send + Sync + 'static {
-    /// Called on the writer thread: must be quick and must not block.
-    fn committed(&self, events: &[StoredEvent]);
-}
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 

@@ -117,18 +117,23 @@ pub fn session_identity(
     session_id: &str,
     now: OffsetDateTime,
 ) -> Result<Option<Identity>, StoreError> {
-    let user = conn
+    let found = conn
         .prepare_cached(
-            "SELECT u.id, u.email, u.name, u.is_admin FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.id = ?1 AND s.expires_at > ?2",
+            "SELECT u.id, u.email, u.name, u.is_admin, s.expires_at FROM sessions s
+             JOIN users u ON u.id = s.user_id WHERE s.id = ?1 AND s.expires_at > ?2",
         )?
-        .query_row(params![session_id, micros(now)], user_row)
+        .query_row(params![session_id, micros(now)], |row| {
+            Ok((user_row(row)?, row.get::<_, i64>(4)?))
+        })
         .optional()?;
-    let Some(user) = user else { return Ok(None) };
+    let Some((user, expires_at)) = found else {
+        return Ok(None);
+    };
     let memberships = memberships(conn, user.id)?;
     Ok(Some(Identity {
         user,
         session_id: session_id.to_owned(),
+        session_expires_at: from_micros(expires_at)?,
         memberships,
     }))
 }

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use super::CommitListener;
-use crate::{StoreError, StoredEvent};
+use crate::{CommitListener, StoreError, StoredEvent};
 
 /// Most requests committed together. Bounds the latency a request waits
 /// behind others, and the work lost to one failed commit.

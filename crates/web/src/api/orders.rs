@@ -1,7 +1,10 @@
 //! `/orders` and `/track`: place, list, read and move orders.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use std::hash::{Hash, Hasher};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use ordertrack_app::orders::{OrderListRequest, OrderRequest};
@@ -114,7 +117,8 @@ async fn list(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<OrderListBody>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let list = state
         .app
         .orders(
@@ -128,19 +132,53 @@ async fn list(
             },
         )
         .await?;
-    Ok(Json(OrderListBody {
+    let body = OrderListBody {
         items: list.orders.iter().map(OrderBody::from).collect(),
         next_cursor: list.next_cursor,
-    }))
+    };
+    json_with_etag(&headers, &body)
 }
 
 async fn show(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<OrderBody>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let view = state.app.order(&caller, id).await?;
-    Ok(Json(OrderBody::from(&view)))
+    json_with_etag(&headers, &OrderBody::from(&view))
+}
+
+/// A JSON response with a strong ETag (a hash of the exact body), or 304
+/// when the client's `If-None-Match` already names it: cheap for pollers.
+fn json_with_etag<T: Serialize>(request: &HeaderMap, body: &T) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body)
+        .map_err(|e| ApiError::from(ordertrack_app::AppError::Internal(e.to_string())))?;
+    let mut hasher = std::hash::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    let etag = format!("\"{:016x}{:08x}\"", hasher.finish(), bytes.len());
+    let matches = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
+    let etag_value = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+    let cache = HeaderValue::from_static("private, no-cache");
+    if matches {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag_value), (header::CACHE_CONTROL, cache)],
+        )
+            .into_response());
+    }
+    Ok((
+        [
+            (header::ETAG, etag_value),
+            (header::CACHE_CONTROL, cache),
+            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]

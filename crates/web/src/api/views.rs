@@ -295,3 +295,54 @@ impl From<&HistoryEntry> for HistoryBody {
         }
     }
 }
+
+/// An order's current state in a stream snapshot.
+#[derive(Serialize)]
+pub struct OrderSnapshotBody {
+    pub id: i64,
+    pub number: String,
+    pub store: String,
+    pub status: String,
+    pub status_label: String,
+    pub status_icon: String,
+    pub progress: u8,
+    pub eta_minutes: Option<u32>,
+    pub version: i64,
+    pub items: Vec<SnapshotItemBody>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// An item's status in a stream snapshot.
+#[derive(Serialize)]
+pub struct SnapshotItemBody {
+    pub id: i64,
+    pub status: ordertrack_domain::ItemStatus,
+}
+
+impl From<&OrderView> for OrderSnapshotBody {
+    fn from(view: &OrderView) -> Self {
+        let full = OrderBody::from(view);
+        OrderSnapshotBody {
+            id: full.id,
+            number: full.number,
+            store: full.store,
+            status: full.status,
+            status_label: full.status_label,
+            status_icon: full.status_icon,
+            progress: full.progress,
+            eta_minutes: full.eta_minutes,
+            version: full.version,
+            items: view
+                .order
+                .items
+                .iter()
+                .map(|item| SnapshotItemBody {
+                    id: item.id,
+                    status: item.status,
+                })
+                .collect(),
+            updated_at: full.updated_at,
+        }
+    }
+}

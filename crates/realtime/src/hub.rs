@@ -1,0 +1,256 @@
+//! The in-process hub: topics, subscribers and their bounded queues.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use ordertrack_store::StoredEvent;
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use crate::LiveEvent;
+
+/// Deliveries a subscriber may have waiting before it counts as too slow
+/// and is dropped.
+pub const QUEUE_CAPACITY: usize = 256;
+
+/// What a watcher follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// One order.
+    Order(i64),
+    /// All orders of one customer.
+    Customer(i64),
+    /// All orders of one store.
+    Store(i64),
+}
+
+/// What a subscriber receives.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// A committed event.
+    Event(Arc<LiveEvent>),
+    /// Nothing happened; keep the connection warm.
+    Heartbeat,
+    /// The server is going away: reconnect (elsewhere) and resume.
+    Reconnect,
+}
+
+/// Who subscribes, so the hub can end their streams when access ends.
+#[derive(Debug, Clone, Default)]
+pub struct SubscribeOptions {
+    /// The signed-in user (none for guest tracking links).
+    pub user_id: Option<i64>,
+    /// The session the stream was opened with.
+    pub session_id: Option<String>,
+    /// When the user's session expires.
+    pub expires_at: Option<OffsetDateTime>,
+    /// Only events touching this kitchen station (store topics).
+    pub station: Option<String>,
+}
+
+struct Subscriber {
+    queue: mpsc::Sender<Delivery>,
+    options: SubscribeOptions,
+}
+
+#[derive(Default)]
+struct Inner {
+    topics: Mutex<HashMap<Topic, HashMap<u64, Subscriber>>>,
+    next_id: AtomicU64,
+    closed: AtomicBool,
+    dropped_slow: AtomicU64,
+}
+
+impl Inner {
+    fn topics(&self) -> MutexGuard<'_, HashMap<Topic, HashMap<u64, Subscriber>>> {
+        // A panic while holding the lock leaves the map itself consistent.
+        self.topics.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The in-process fan-out. Cheap to clone (shared).
+#[derive(Clone, Default)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+/// A live subscription; dropping it unsubscribes.
+pub struct Subscription {
+    id: u64,
+    topic: Topic,
+    queue: mpsc::Receiver<Delivery>,
+    hub: Weak<Inner>,
+}
+
+impl Subscription {
+    /// The next delivery; `None` once the hub dropped this subscriber (too
+    /// slow, access revoked, server shutting down).
+    pub async fn recv(&mut self) -> Option<Delivery> {
+        self.queue.recv().await
+    }
+
+    /// The topic followed.
+    pub fn topic(&self) -> Topic {
+        self.topic
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(inner) = self.hub.upgrade() {
+            let mut topics = inner.topics();
+            if let Some(subscribers) = topics.get_mut(&self.topic) {
+                subscribers.remove(&self.id);
+                if subscribers.is_empty() {
+                    topics.remove(&self.topic);
+                }
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        Hub::default()
+    }
+
+    /// Starts the one task that sends heartbeats to every subscriber and
+    /// ends streams whose session expired (no per-connection timers).
+    pub fn start_heartbeat(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let hub = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(inner) = hub.upgrade() else { return };
+                let now = OffsetDateTime::now_utc();
+                let mut topics = inner.topics();
+                for subscribers in topics.values_mut() {
+                    subscribers.retain(|_, subscriber| {
+                        if subscriber.options.expires_at.is_some_and(|at| at <= now) {
+                            return false;
+                        }
+                        // A full queue means the subscriber is busy anyway.
+                        !matches!(
+                            subscriber.queue.try_send(Delivery::Heartbeat),
+                            Err(TrySendError::Closed(_))
+                        )
+                    });
+                }
+                topics.retain(|_, subscribers| !subscribers.is_empty());
+            }
+        })
+    }
+
+    /// Publishes committed events (in commit order) to their watchers.
+    pub fn publish(&self, events: &[StoredEvent]) {
+        for stored in events {
+            self.publish_live(Arc::new(LiveEvent::new(stored)));
+        }
+    }
+
+    /// Routes one serialised event to the subscribers of its order, its
+    /// customer and its store.
+    pub fn publish_live(&self, event: Arc<LiveEvent>) {
+        let mut topics = self.inner.topics();
+        for topic in [
+            Topic::Order(event.order_id),
+            Topic::Customer(event.customer_id),
+            Topic::Store(event.store_id),
+        ] {
+            let Some(subscribers) = topics.get_mut(&topic) else {
+                continue;
+            };
+            subscribers.retain(|_, subscriber| {
+                if let Some(station) = &subscriber.options.station
+                    && !event.concerns_station(station)
+                {
+                    return true;
+                }
+                match subscriber.queue.try_send(Delivery::Event(event.clone())) {
+                    Ok(()) => true,
+                    Err(TrySendError::Full(_)) => {
+                        // Too slow: drop it; it resumes from its last id.
+                        self.inner.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                        false
+                    }
+                    Err(TrySendError::Closed(_)) => false,
+                }
+            });
+            if subscribers.is_empty() {
+                topics.remove(&topic);
+            }
+        }
+    }
+
+    /// Subscribes to a topic. Subscribe *before* reading the replay from the
+    /// database, then drop replayed ids at the seam: nothing falls between.
+    pub fn subscribe(&self, topic: Topic, options: SubscribeOptions) -> Subscription {
+        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        if !self.inner.closed.load(Ordering::Acquire) {
+            self.inner
+                .topics()
+                .entry(topic)
+                .or_default()
+                .insert(id, Subscriber { queue, options });
+        }
+        Subscription {
+            id,
+            topic,
+            queue: receiver,
+            hub: Arc::downgrade(&self.inner),
+        }
+    }
+
+    /// Ends every stream of `user` (logged out, removed from a store's staff).
+    /// Their clients reconnect and are authorised afresh.
+    pub fn close_user(&self, user: i64) {
+        let mut topics = self.inner.topics();
+        for subscribers in topics.values_mut() {
+            subscribers.retain(|_, s| s.options.user_id != Some(user));
+        }
+        topics.retain(|_, subscribers| !subscribers.is_empty());
+    }
+
+    /// Ends every stream opened with `session` (logged out).
+    pub fn close_session(&self, session: &str) {
+        let mut topics = self.inner.topics();
+        for subscribers in topics.values_mut() {
+            subscribers.retain(|_, s| s.options.session_id.as_deref() != Some(session));
+        }
+        topics.retain(|_, subscribers| !subscribers.is_empty());
+    }
+
+    /// Shutting down: tells every subscriber to reconnect and ends all streams.
+    pub fn close_all(&self) {
+        self.inner.closed.store(true, Ordering::Release);
+        let mut topics = self.inner.topics();
+        for (_, subscribers) in topics.drain() {
+            for (_, subscriber) in subscribers {
+                let _ = subscriber.queue.try_send(Delivery::Reconnect);
+            }
+        }
+    }
+
+    /// Current number of subscriptions.
+    pub fn subscriber_count(&self) -> usize {
+        self.inner.topics().values().map(HashMap::len).sum()
+    }
+
+    /// How many subscribers were dropped for falling behind, since start.
+    pub fn dropped_slow(&self) -> u64 {
+        self.inner.dropped_slow.load(Ordering::Relaxed)
+    }
+}
+
+impl ordertrack_store::CommitListener for Hub {
+    fn committed(&self, events: &[StoredEvent]) {
+        self.publish(events);
+    }
+}

@@ -1,0 +1,30 @@
+//! Live fan-out of committed order events.
+//!
+//! The store hands every committed batch to [`Hub::publish`] in commit
+//! order. The hub serialises each event once ([`LiveEvent`]: the JSON and
+//! the ready-to-send SSE frame, shared by reference) and routes it to the
+//! subscribers of its topics: the order, its customer, its store. Every
+//! subscriber has a bounded queue; one that falls behind is dropped (its
+//! stream ends and the client resumes from its last event id), so a slow
+//! reader never grows server memory or delays anyone else.
+
+mod event;
+mod hub;
+
+pub use event::{LiveEvent, PublicEvent};
+pub use hub::{Delivery, Hub, SubscribeOptions, Subscription, Topic, QUEUE_CAPACITY};
+
+use ordertrack_store::StoredEvent;
+
+/// Where committed events go to reach watchers: the in-process [`Hub`], or
+/// (scaled out) a message bus that feeds every instance's hub.
+pub trait EventBus: Send + Sync + 'static {
+    /// Publishes committed events, in commit order.
+    fn publish(&self, events: &[StoredEvent]);
+}
+
+impl EventBus for Hub {
+    fn publish(&self, events: &[StoredEvent]) {
+        Hub::publish(self, events);
+    }
+}

@@ -1,0 +1,19 @@
+//! Live streams: Server-Sent Events and WebSocket over the same resume logic.
+//!
+//! Every stream is authorised exactly like a read of what it shows, then
+//! [`resume::open`] subscribes to the hub, replays what the client missed
+//! from the database, and continues with the live tail — no gap, no
+//! duplicate at the seam.
+
+pub mod resume;
+mod sse;
+mod ws;
+
+use axum::Router;
+
+use crate::AppState;
+
+/// The stream routes (mounted under `/api/v1`).
+pub fn router() -> Router<AppState> {
+    sse::router().merge(ws::router())
+}

@@ -1,0 +1,142 @@
+//! Server-Sent Events endpoints.
+
+use std::convert::Infallible;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+
+use super::resume::{self, StreamItem, StreamSpec};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiPath, ApiQuery, AuthCaller};
+
+/// How long a client waits before reconnecting (the `retry:` hint), in ms.
+const RETRY_MS: u32 = 2000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders/{id}/events", get(order_events))
+        .route("/track/{token}/events", get(tracking_events))
+        .route("/me/events", get(my_events))
+        .route("/stores/{slug}/events", get(store_events))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResumeQuery {
+    last_event_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreStreamQuery {
+    last_event_id: Option<String>,
+    station: Option<String>,
+}
+
+/// The resume position: the `Last-Event-ID` header, else `?last_event_id=`.
+fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let raw = match headers.get("last-event-id") {
+        Some(value) => Some(value.to_str().unwrap_or("invalid")),
+        None => query,
+    };
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse::<i64>().ok().filter(|id| *id >= 0).map(Some).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_last_event_id",
+                "Last-Event-ID must be an event id this server sent",
+            )
+        }),
+    }
+}
+
+async fn order_events(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(query): ApiQuery<ResumeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let after = last_event_id(&headers, query.last_event_id.as_deref())?;
+    let spec = resume::order_spec(&state.app, &caller, id).await?;
+    event_stream(&state, spec, after).await
+}
+
+async fn tracking_events(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ResumeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let after = last_event_id(&headers, query.last_event_id.as_deref())?;
+    let spec = resume::tracking_spec(&state.app, &token).await?;
+    event_stream(&state, spec, after).await
+}
+
+async fn my_events(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiQuery(query): ApiQuery<ResumeQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let after = last_event_id(&headers, query.last_event_id.as_deref())?;
+    event_stream(&state, resume::customer_spec(&caller), after).await
+}
+
+async fn store_events(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(slug): ApiPath<String>,
+    ApiQuery(query): ApiQuery<StoreStreamQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let after = last_event_id(&headers, query.last_event_id.as_deref())?;
+    let spec = resume::store_spec(&state.app, &caller, &slug, query.station).await?;
+    event_stream(&state, spec, after).await
+}
+
+async fn event_stream(state: &AppState, spec: StreamSpec, after: Option<i64>) -> Result<Response, ApiError> {
+    let items = resume::open(&state.app, spec, after).await?;
+    Ok(sse_response(items))
+}
+
+/// Encodes stream items as SSE frames; event frames are shared bytes,
+/// serialised once for all watchers.
+fn frame(item: StreamItem) -> Bytes {
+    match item {
+        StreamItem::Event(event) => event.sse.clone(),
+        StreamItem::Ready { position } => {
+            Bytes::from(format!("id: {position}\nevent: ready\ndata: {{\"position\":{position}}}\n\n"))
+        }
+        StreamItem::Snapshot { position, json } => {
+            let mut frame = format!("id: {position}\nevent: snapshot\ndata: ").into_bytes();
+            frame.extend_from_slice(&json);
+            frame.extend_from_slice(b"\n\n");
+            Bytes::from(frame)
+        }
+        StreamItem::Heartbeat => Bytes::from_static(b": heartbeat\n\n"),
+        StreamItem::Reconnect => Bytes::from_static(b"event: reconnect\ndata: {}\n\n"),
+    }
+}
+
+fn sse_response(items: impl Stream<Item = StreamItem> + Send + 'static) -> Response {
+    let retry = Bytes::from(format!("retry: {RETRY_MS}\n\n"));
+    let body = futures::stream::once(async move { retry })
+        .chain(items.map(frame))
+        .map(Ok::<_, Infallible>);
+    let mut response = Body::from_stream(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}

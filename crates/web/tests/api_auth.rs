@@ -1,0 +1,215 @@
+//! Accounts and sessions: register, login, logout, me.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_customer_registers_and_is_signed_in_at_once() {
+    let app = spawn_app().await;
+    let response = app
+        .post(
+            "/auth/register",
+            ANON,
+            &json!({"email": "Carol@Example.com", "password": PASSWORD, "name": "Carol"}),
+        )
+        .await;
+    let session = response.expect(201);
+    let token = session["token"].as_str().expect("token");
+    assert_eq!(session["user"]["email"], "carol@example.com");
+    assert_eq!(session["user"]["name"], "Carol");
+    assert!(session["user"]["id"].is_i64());
+    assert!(session["user"].get("password_hash").is_none());
+
+    let me = app.get("/auth/me", token).await.expect(200);
+    assert_eq!(me["id"], session["user"]["id"]);
+    assert_eq!(me["email"], "carol@example.com");
+    assert_eq!(me["name"], "Carol");
+    assert_eq!(me["memberships"], json!([]));
+}
+
+#[tokio::test]
+async fn login_returns_a_working_token_and_an_http_only_cookie() {
+    let app = spawn_app().await;
+    let response = app.login_response("cashier@demo.test", PASSWORD).await;
+    let cookie = response
+        .headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie")
+        .to_owned();
+    let session = response.expect(200);
+    let token = session["token"].as_str().expect("token").to_owned();
+    assert_eq!(session["user"]["email"], "cashier@demo.test");
+    assert!(cookie.starts_with(&format!("ordertrack_session={token}")));
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite="), "{cookie}");
+
+    let me = app.get("/auth/me", &token).await.expect(200);
+    assert_eq!(me["email"], "cashier@demo.test");
+    assert_eq!(
+        me["memberships"],
+        json!([{"store": RESTAURANT, "store_id": me["memberships"][0]["store_id"], "role": "cashier"}])
+    );
+
+    // The same token works as the cookie pages send.
+    let by_cookie = app
+        .send(
+            app.client
+                .get(app.url("/auth/me"))
+                .header("cookie", format!("ordertrack_session={token}")),
+        )
+        .await
+        .expect(200);
+    assert_eq!(by_cookie["id"], me["id"]);
+}
+
+#[tokio::test]
+async fn me_lists_every_membership() {
+    let app = spawn_app().await;
+    let seller = app.login("seller@demo.test").await;
+    let me = app.get("/auth/me", &seller).await.expect(200);
+    assert_eq!(me["memberships"][0]["store"], SHOP);
+    assert_eq!(me["memberships"][0]["role"], "owner");
+    assert_eq!(me["memberships"].as_array().map(Vec::len), Some(1));
+
+    let alice = app.login("alice@demo.test").await;
+    let me = app.get("/auth/me", &alice).await.expect(200);
+    assert_eq!(me["memberships"], json!([]));
+}
+
+#[tokio::test]
+async fn wrong_password_or_unknown_email_is_401() {
+    let app = spawn_app().await;
+    app.login_response("alice@demo.test", "not-the-password")
+        .await
+        .expect_problem(401, "bad_credentials");
+    app.login_response("nobody@demo.test", PASSWORD)
+        .await
+        .expect_problem(401, "bad_credentials");
+    // The right password still works.
+    app.login_response("alice@demo.test", PASSWORD)
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled() {
+    let app = spawn_app().await;
+    let mut throttled = false;
+    for _ in 0..12 {
+        let response = app.login_response("bob@demo.test", "guessing-again").await;
+        match response.status.as_u16() {
+            401 => assert!(!throttled, "401 after 429: {}", response.text),
+            429 => {
+                response.expect_problem(429, "too_many_attempts");
+                throttled = true;
+            }
+            other => panic!("unexpected {other}: {}", response.text),
+        }
+    }
+    assert!(throttled, "12 wrong passwords in a row were never throttled");
+    // While throttled, even the right password is refused.
+    app.login_response("bob@demo.test", PASSWORD)
+        .await
+        .expect_problem(429, "too_many_attempts");
+    // Other accounts are not affected.
+    app.login_response("alice@demo.test", PASSWORD)
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn a_taken_email_cannot_register_again() {
+    let app = spawn_app().await;
+    for email in ["alice@demo.test", "ALICE@demo.test", " alice@demo.test "] {
+        app.post(
+            "/auth/register",
+            ANON,
+            &json!({"email": email, "password": "another-password", "name": "Mallory"}),
+        )
+        .await
+        .expect_problem(409, "already_exists");
+    }
+    // Alice's account is untouched.
+    let alice = app.alice().await;
+    assert_eq!(alice.name, "Alice Customer");
+}
+
+#[tokio::test]
+async fn registration_checks_email_password_and_name() {
+    let app = spawn_app().await;
+    for (body, code) in [
+        (
+            json!({"email": "not-an-email", "password": PASSWORD, "name": "X"}),
+            "invalid_email",
+        ),
+        (
+            json!({"email": "x@example.com", "password": "short", "name": "X"}),
+            "invalid_password",
+        ),
+        (
+            json!({"email": "x@example.com", "password": PASSWORD, "name": "   "}),
+            "invalid_name",
+        ),
+        (
+            json!({"email": "x@example.com", "password": PASSWORD, "name": "X", "is_admin": true}),
+            "invalid_body",
+        ),
+        (
+            json!({"email": "x@example.com", "password": PASSWORD}),
+            "invalid_body",
+        ),
+    ] {
+        app.post("/auth/register", ANON, &body)
+            .await
+            .expect_problem(422, code);
+    }
+    app.login_response("x@example.com", PASSWORD)
+        .await
+        .expect_problem(401, "bad_credentials");
+}
+
+#[tokio::test]
+async fn logout_makes_the_token_stop_working() {
+    let app = spawn_app().await;
+    let alice = app.alice().await;
+    let other_session = app.login("alice@demo.test").await;
+    app.place_simple(&alice.token, RESTAURANT).await;
+
+    let response = app.post_empty("/auth/logout", &alice.token).await;
+    assert_eq!(response.status, 204, "{}", response.text);
+    let cleared = response
+        .headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(cleared.contains("Max-Age=0"), "cookie not cleared: {cleared}");
+
+    app.get("/auth/me", &alice.token)
+        .await
+        .expect_problem(401, "unauthenticated");
+    app.get("/orders", &alice.token)
+        .await
+        .expect_problem(401, "unauthenticated");
+    app.post_empty("/auth/logout", &alice.token)
+        .await
+        .expect_problem(401, "unauthenticated");
+
+    // Only that session ended.
+    assert_eq!(app.my_orders(&other_session).await.len(), 1);
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused() {
+    // Sessions that expire the moment they start.
+    let app = spawn_app_with_ttl(time::Duration::seconds(-5)).await;
+    let token = app.login("alice@demo.test").await;
+    app.get("/auth/me", &token)
+        .await
+        .expect_problem(401, "unauthenticated");
+    app.get("/orders", &token)
+        .await
+        .expect_problem(401, "unauthenticated");
+}
