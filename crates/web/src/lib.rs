@@ -9,6 +9,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod pages;
 pub mod streams;
 
 use std::future::Future;
@@ -38,6 +39,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(pages::router())
         .nest("/api/v1", api::router().merge(streams::router()))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,6 +1,7 @@
 //! The JSON API, `/api/v1`. Paths and field names are a contract: add, never rename.
 
 mod auth;
+pub use auth::session_cookie;
 mod orders;
 mod stores;
 pub mod views;

@@ -160,8 +160,13 @@ fn json_with_etag<T: Serialize>(request: &HeaderMap, body: &T) -> Result<Respons
     let matches = request
         .get(header::IF_NONE_MATCH)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
-    let etag_value = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+        .is_some_and(|value| {
+            value
+                .split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        });
+    let etag_value =
+        HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
     let cache = HeaderValue::from_static("private, no-cache");
     if matches {
         return Ok((
@@ -174,7 +179,10 @@ fn json_with_etag<T: Serialize>(request: &HeaderMap, body: &T) -> Result<Respons
         [
             (header::ETAG, etag_value),
             (header::CACHE_CONTROL, cache),
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
         ],
         bytes,
     )

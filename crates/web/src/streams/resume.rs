@@ -137,14 +137,22 @@ pub async fn open(
                 Vec::new()
             };
             if after > position || events.len() > REPLAY_LIMIT as usize {
-                let reason = if after > position { "unknown_position" } else { "too_far_behind" };
+                let reason = if after > position {
+                    "unknown_position"
+                } else {
+                    "too_far_behind"
+                };
                 let orders = app.snapshot(&spec.topic).await?;
                 let body = SnapshotBody {
                     position,
                     reason,
-                    orders: orders.iter().map(crate::api::views::OrderSnapshotBody::from).collect(),
+                    orders: orders
+                        .iter()
+                        .map(crate::api::views::OrderSnapshotBody::from)
+                        .collect(),
                 };
-                let json = serde_json::to_vec(&body).map_err(|e| AppError::Internal(e.to_string()))?;
+                let json =
+                    serde_json::to_vec(&body).map_err(|e| AppError::Internal(e.to_string()))?;
                 queue.push_back(StreamItem::Snapshot {
                     position,
                     json: Bytes::from(json),
@@ -153,7 +161,11 @@ pub async fn open(
                 last_sent = after;
                 for event in &events {
                     let live = LiveEvent::new(event);
-                    if spec.station.as_deref().is_none_or(|s| live.concerns_station(s)) {
+                    if spec
+                        .station
+                        .as_deref()
+                        .is_none_or(|s| live.concerns_station(s))
+                    {
                         queue.push_back(StreamItem::Event(Arc::new(live)));
                     }
                     last_sent = event.id;

@@ -49,13 +49,18 @@ fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<i64>
     };
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(text) => text.parse::<i64>().ok().filter(|id| *id >= 0).map(Some).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_last_event_id",
-                "Last-Event-ID must be an event id this server sent",
-            )
-        }),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id >= 0)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_last_event_id",
+                    "Last-Event-ID must be an event id this server sent",
+                )
+            }),
     }
 }
 
@@ -104,7 +109,11 @@ async fn store_events(
     event_stream(&state, spec, after).await
 }
 
-async fn event_stream(state: &AppState, spec: StreamSpec, after: Option<i64>) -> Result<Response, ApiError> {
+async fn event_stream(
+    state: &AppState,
+    spec: StreamSpec,
+    after: Option<i64>,
+) -> Result<Response, ApiError> {
     let items = resume::open(&state.app, spec, after).await?;
     Ok(sse_response(items))
 }
@@ -114,9 +123,9 @@ async fn event_stream(state: &AppState, spec: StreamSpec, after: Option<i64>) ->
 fn frame(item: StreamItem) -> Bytes {
     match item {
         StreamItem::Event(event) => event.sse.clone(),
-        StreamItem::Ready { position } => {
-            Bytes::from(format!("id: {position}\nevent: ready\ndata: {{\"position\":{position}}}\n\n"))
-        }
+        StreamItem::Ready { position } => Bytes::from(format!(
+            "id: {position}\nevent: ready\ndata: {{\"position\":{position}}}\n\n"
+        )),
         StreamItem::Snapshot { position, json } => {
             let mut frame = format!("id: {position}\nevent: snapshot\ndata: ").into_bytes();
             frame.extend_from_slice(&json);
@@ -135,7 +144,10 @@ fn sse_response(items: impl Stream<Item = StreamItem> + Send + 'static) -> Respo
         .map(Ok::<_, Infallible>);
     let mut response = Body::from_stream(body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response

@@ -121,9 +121,18 @@ async fn session(socket: WebSocket, state: AppState, caller: Option<Caller>) {
     let _ = writer.await;
 }
 
-async fn authorise(state: &AppState, caller: Option<&Caller>, message: &ClientMessage) -> Result<StreamSpec, ApiError> {
+async fn authorise(
+    state: &AppState,
+    caller: Option<&Caller>,
+    message: &ClientMessage,
+) -> Result<StreamSpec, ApiError> {
     let signed_in = || caller.ok_or(AppError::Unauthenticated);
-    let missing = |field: &str| AppError::invalid("invalid_message", format!("`{field}` is required for this topic"));
+    let missing = |field: &str| {
+        AppError::invalid(
+            "invalid_message",
+            format!("`{field}` is required for this topic"),
+        )
+    };
     let spec = match message.topic.as_deref() {
         Some("order") => {
             let id = message.order_id.ok_or_else(|| missing("order_id"))?;
@@ -138,7 +147,13 @@ async fn authorise(state: &AppState, caller: Option<&Caller>, message: &ClientMe
             let slug = message.store.as_deref().ok_or_else(|| missing("store"))?;
             resume::store_spec(&state.app, signed_in()?, slug, message.station.clone()).await?
         }
-        _ => return Err(AppError::invalid("unknown_topic", "topic must be order, track, me or store").into()),
+        _ => {
+            return Err(AppError::invalid(
+                "unknown_topic",
+                "topic must be order, track, me or store",
+            )
+            .into());
+        }
     };
     Ok(spec)
 }
@@ -172,7 +187,9 @@ async fn forward(
     }
     // The hub dropped this subscription (too slow, access ended, shutdown).
     let _ = outbox
-        .send(Utf8Bytes::from(format!(r#"{{"type":"closed","id":{quoted}}}"#)))
+        .send(Utf8Bytes::from(format!(
+            r#"{{"type":"closed","id":{quoted}}}"#
+        )))
         .await;
 }
 

@@ -1,0 +1,274 @@
+// ordertrack live updates: one EventSource per page, HTML fragments
+// refreshed in place, no framework. Pages work without this file.
+
+const CHANGE_EVENTS = ["order_created", "status_changed", "item_status_changed", "note_added", "order_cancelled"];
+const KEY_STATES = ["ready", "out_for_delivery", "delivered"];
+
+// ---- small helpers -------------------------------------------------------
+
+function localTimes(root = document) {
+  for (const el of root.querySelectorAll("time[data-local]")) {
+    const at = new Date(el.getAttribute("datetime"));
+    if (!isNaN(at)) el.textContent = at.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+  }
+}
+
+function toast(text) {
+  const box = document.getElementById("toasts");
+  if (!box || !text) return;
+  const el = document.createElement("div");
+  el.className = "toast";
+  el.setAttribute("role", "status");
+  el.textContent = text;
+  box.append(el);
+  setTimeout(() => el.remove(), 6000);
+}
+
+function ago(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 90) return `${s} s ago`;
+  const m = Math.round(s / 60);
+  return m < 90 ? `${m} min ago` : `${Math.round(m / 60)} h ago`;
+}
+
+async function refreshFragments() {
+  const fragments = [...document.querySelectorAll("[data-fragment]")];
+  await Promise.all(fragments.map(async (el) => {
+    try {
+      const response = await fetch(el.dataset.fragment, { headers: { "X-Requested-With": "fetch" }, cache: "no-store" });
+      if (!response.ok) return;
+      const template = document.createElement("template");
+      template.innerHTML = (await response.text()).trim();
+      const fresh = template.content.firstElementChild;
+      if (fresh && el.isConnected) {
+        el.replaceWith(fresh);
+        localTimes(fresh);
+      }
+    } catch (_) { /* the stream's state tells the user */ }
+  }));
+  kitchenAges();
+}
+
+let refreshTimer = null;
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refreshFragments, 30);
+}
+
+// ---- sound and notifications ----------------------------------------------
+
+let chimeOn = localStorage.getItem("ordertrack.chime") === "on";
+function chime() {
+  if (!chimeOn) return;
+  try {
+    const ctx = new AudioContext();
+    const osc = ctx.createOscillator();
+    const gain = ctx.createGain();
+    osc.frequency.value = 880;
+    gain.gain.setValueAtTime(0.2, ctx.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.6);
+    osc.connect(gain).connect(ctx.destination);
+    osc.start();
+    osc.stop(ctx.currentTime + 0.6);
+  } catch (_) { /* no audio */ }
+}
+
+function notify(title, body) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  if (localStorage.getItem("ordertrack.notify") !== "on") return;
+  try { new Notification(title, { body }); } catch (_) { /* ignored */ }
+}
+
+// ---- the live stream ------------------------------------------------------
+
+function live(anchor) {
+  const indicator = document.querySelector("[data-live-indicator]");
+  const text = indicator?.querySelector("[data-live-text]");
+  const toggle = indicator?.querySelector("[data-live-toggle]");
+  const chimeKind = anchor.dataset.chime;
+  let lastId = anchor.dataset.lastEventId || "";
+  let lastUpdate = Date.now();
+  let source = null;
+  let state = "connecting"; // on | down | paused | connecting
+  let wasDown = false;
+  let reopenTimer = null;
+
+  function show() {
+    if (!indicator) return;
+    indicator.classList.toggle("on", state === "on");
+    indicator.classList.toggle("down", state === "down" || state === "connecting");
+    indicator.classList.toggle("paused", state === "paused");
+    const since = ago(Date.now() - lastUpdate);
+    text.textContent =
+      state === "on" ? `Live · updated ${since}` :
+      state === "paused" ? `Paused · last update ${since}` :
+      `Reconnecting — last update ${since}`;
+    for (const el of document.querySelectorAll("[data-fragment]")) el.classList.toggle("stale", state !== "on");
+  }
+
+  function open() {
+    clearTimeout(reopenTimer);
+    const url = new URL(anchor.dataset.stream, location.href);
+    if (lastId !== "") url.searchParams.set("last_event_id", lastId);
+    source = new EventSource(url);
+    source.onopen = () => {
+      state = "on";
+      lastUpdate = Date.now();
+      if (wasDown) { wasDown = false; scheduleRefresh(); }
+      show();
+    };
+    source.onerror = () => {
+      if (state === "paused") return;
+      state = "down";
+      wasDown = true;
+      show();
+      if (source.readyState === EventSource.CLOSED) reopenLater();
+    };
+    const onEvent = (event) => {
+      if (event.lastEventId) lastId = event.lastEventId;
+      lastUpdate = Date.now();
+      if (state !== "on") { state = "on"; show(); }
+      let data = null;
+      try { data = JSON.parse(event.data); } catch (_) { /* ready has no body we need */ }
+      if (event.type === "snapshot") { scheduleRefresh(); return; }
+      if (!CHANGE_EVENTS.includes(event.type) || !data) return;
+      scheduleRefresh();
+      const summary = data.summary || {};
+      let message = `${summary.number}: ${summary.icon || ""} ${summary.label || ""}`;
+      if (data.item) message = `${summary.number}: ${data.item.name} ${data.item.to}`;
+      if (event.type === "order_created") message = `New order ${summary.number}`;
+      toast(message);
+      if (anchor.hasAttribute("data-notify") && data.to && KEY_STATES.includes(data.to)) {
+        notify(`Order ${summary.number}`, `${summary.label}. ${summary.customer_message || ""}`);
+      }
+      if (chimeKind && event.type === chimeKind) chime();
+    };
+    for (const kind of [...CHANGE_EVENTS, "ready", "snapshot"]) source.addEventListener(kind, onEvent);
+    source.addEventListener("reconnect", () => { source.close(); state = "down"; wasDown = true; show(); reopenLater(); });
+  }
+
+  function reopenLater() {
+    if (source) source.close();
+    clearTimeout(reopenTimer);
+    reopenTimer = setTimeout(() => { if (state !== "paused") open(); }, 2000);
+  }
+
+  if (toggle) {
+    toggle.hidden = false;
+    toggle.addEventListener("click", () => {
+      if (state === "paused") {
+        toggle.textContent = "Pause live updates";
+        state = "connecting";
+        wasDown = true;
+        open();
+      } else {
+        toggle.textContent = "Resume live updates";
+        if (source) source.close();
+        clearTimeout(reopenTimer);
+        state = "paused";
+      }
+      show();
+    });
+  }
+  setInterval(show, 1000);
+  show();
+  open();
+}
+
+// ---- forms ----------------------------------------------------------------
+
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (form.dataset.confirm && !confirm(form.dataset.confirm)) { event.preventDefault(); return; }
+  if (!form.hasAttribute("data-enhance")) return;
+  event.preventDefault();
+  const body = new URLSearchParams(new FormData(form, event.submitter));
+  for (const button of form.querySelectorAll("button")) button.disabled = true;
+  try {
+    const response = await fetch(form.action, { method: "POST", body, headers: { "X-Requested-With": "fetch" } });
+    const flash = new URL(response.url).searchParams.get("flash");
+    if (!response.ok) {
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      toast(page.querySelector("main p")?.textContent || "That didn't work.");
+    } else if (flash === "conflict") {
+      toast("Someone else changed this order first — showing its current state.");
+    } else if (flash === "items_not_ready") {
+      toast("Not every item is ready yet.");
+    } else if (flash === "not_allowed") {
+      toast("That step is not possible from the order's current state.");
+    }
+  } catch (_) {
+    toast("Could not reach the server — try again.");
+  }
+  await refreshFragments();
+});
+
+// ---- cart total -----------------------------------------------------------
+
+function cart() {
+  const form = document.querySelector("[data-cart]");
+  const total = form?.querySelector("[data-cart-total]");
+  if (!form || !total) return;
+  const update = () => {
+    let minor = 0;
+    for (const input of form.querySelectorAll("input[name^=qty_]")) {
+      const price = Number(input.closest(".product")?.querySelector("[data-price]")?.dataset.price || 0);
+      minor += price * Math.max(0, Number(input.value) || 0);
+    }
+    total.textContent = `${(minor / 100).toFixed(2)} ${total.dataset.currency}`;
+  };
+  form.addEventListener("input", update);
+  update();
+}
+
+// ---- kitchen ticket ages --------------------------------------------------
+
+function kitchenAges() {
+  for (const ticket of document.querySelectorAll("[data-created-at]")) {
+    const age = Date.now() - new Date(ticket.dataset.createdAt).getTime();
+    const expected = Number(ticket.dataset.expectedMinutes || 15) * 60000;
+    const minutes = Math.floor(age / 60000);
+    const seconds = Math.floor((age % 60000) / 1000);
+    const label = ticket.querySelector("[data-age]");
+    if (label) label.textContent = `${minutes}:${String(seconds).padStart(2, "0")}`;
+    ticket.classList.toggle("age-amber", age >= expected && age < 2 * expected);
+    ticket.classList.toggle("age-red", age >= 2 * expected);
+  }
+}
+
+// ---- toggles ----------------------------------------------------------------
+
+function toggles() {
+  for (const button of document.querySelectorAll("[data-chime-toggle]")) {
+    const label = () => { button.textContent = `${button.textContent.split(":")[0]}: ${chimeOn ? "on" : "off"}`; };
+    button.hidden = false;
+    label();
+    button.addEventListener("click", () => {
+      chimeOn = !chimeOn;
+      localStorage.setItem("ordertrack.chime", chimeOn ? "on" : "off");
+      label();
+      if (chimeOn) chime();
+    });
+  }
+  for (const button of document.querySelectorAll("[data-notify-toggle]")) {
+    if (!("Notification" in window)) continue;
+    button.hidden = false;
+    const on = () => Notification.permission === "granted" && localStorage.getItem("ordertrack.notify") === "on";
+    const label = () => { button.textContent = on() ? "Notifications on (turn off)" : "Notify me when it's ready"; };
+    label();
+    button.addEventListener("click", async () => {
+      if (on()) { localStorage.setItem("ordertrack.notify", "off"); label(); return; }
+      const permission = await Notification.requestPermission();
+      if (permission === "granted") localStorage.setItem("ordertrack.notify", "on");
+      label();
+    });
+  }
+}
+
+localTimes();
+cart();
+toggles();
+kitchenAges();
+setInterval(kitchenAges, 1000);
+const anchor = document.querySelector("[data-stream]");
+if (anchor) live(anchor);

@@ -1,0 +1,494 @@
+//! Customer pages: stores, menu and checkout, the live order page, My Orders,
+//! and the guest tracking page.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{Markup, html};
+use ordertrack_app::orders::{OrderListRequest, OrderRequest, OrderView};
+use ordertrack_domain::{Fulfilment, FulfilmentKind, HistoryEntry, RequestedLine};
+use serde::Deserialize;
+
+use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
+use super::{PageContext, PageError, layout, see_other};
+use crate::AppState;
+use crate::extract::ApiPath;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(stores))
+        .route("/stores/{slug}", get(menu))
+        .route("/stores/{slug}/checkout", post(checkout))
+        .route("/orders", get(my_orders))
+        .route("/orders/list", get(my_orders_fragment))
+        .route("/orders/{id}", get(order_page))
+        .route("/orders/{id}/tracker", get(order_tracker))
+        .route("/orders/{id}/cancel", post(cancel))
+        .route("/track/{token}", get(tracking_page))
+        .route("/track/{token}/tracker", get(tracking_tracker))
+}
+
+async fn stores(State(state): State<AppState>, ctx: PageContext) -> Result<Response, PageError> {
+    let stores = state.app.stores().await?;
+    let body = html! {
+        h1 { "Order from" }
+        @if stores.is_empty() { p.muted { "No stores yet." } }
+        ul.cards {
+            @for store in &stores {
+                li.card {
+                    h2 { a href={ "/stores/" (store.slug) } { (store.name) } }
+                    p.muted { (store.workflow) " · prices in " (store.currency) }
+                    a.button href={ "/stores/" (store.slug) } { "See the menu" }
+                }
+            }
+        }
+    };
+    Ok(ctx.page(layout("Stores", ctx.caller.as_ref(), &ctx.csrf, None, body)))
+}
+
+#[derive(Deserialize)]
+struct FlashQuery {
+    flash: Option<String>,
+}
+
+async fn menu(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+    Query(query): Query<FlashQuery>,
+) -> Result<Response, PageError> {
+    let found = state.app.store_with_products(&slug).await?;
+    let store = &found.store;
+    let mut by_station: BTreeMap<&str, Vec<_>> = BTreeMap::new();
+    for product in &found.products {
+        by_station
+            .entry(product.station.as_str())
+            .or_default()
+            .push(product);
+    }
+    // A fresh key per rendered form: a double submit places one order.
+    let idempotency_key = {
+        use rand::RngCore;
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        hex::encode(bytes)
+    };
+    let body = html! {
+        h1 { (store.name) }
+        form.checkout method="post" action={ "/stores/" (store.slug) "/checkout" } data-cart {
+            input type="hidden" name="csrf" value=(ctx.csrf);
+            input type="hidden" name="idempotency_key" value=(idempotency_key);
+            @for (station, products) in &by_station {
+                section.card {
+                    h2 { (station) }
+                    ul.menu {
+                        @for product in products {
+                            li.product {
+                                div {
+                                    strong { (product.name) }
+                                    p.muted { (product.description) }
+                                }
+                                span.price data-price=(product.price_minor) { (money(product.price_minor, &store.currency)) }
+                                @if product.available {
+                                    label.qty {
+                                        span.visually-hidden { "Quantity of " (product.name) }
+                                        input type="number" name={ "qty_" (product.id) } min="0" max="99" value="0" inputmode="numeric" data-product-name=(product.name);
+                                    }
+                                } @else {
+                                    span.muted { "Sold out" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card {
+                h2 { "Checkout" }
+                p { "Total: " strong data-cart-total data-currency=(store.currency) { "—" } }
+                fieldset {
+                    legend { "How do you get it?" }
+                    label.choice { input type="radio" name="fulfilment" value="pickup" checked; " Pickup at the counter" }
+                    label.choice { input type="radio" name="fulfilment" value="delivery"; " Delivery" }
+                }
+                label { "Delivery address " span.muted { "(for delivery)" } textarea name="address" maxlength="300" rows="2" {} }
+                label { "Notes for the store " span.muted { "(optional)" } textarea name="notes" maxlength="500" rows="2" {} }
+                @if ctx.caller.is_some() {
+                    button type="submit" { "Place order" }
+                } @else {
+                    p { a href={ "/login?next=/stores/" (store.slug) } { "Sign in" } " or " a href={ "/register?next=/stores/" (store.slug) } { "register" } " to order." }
+                }
+            }
+        }
+    };
+    Ok(ctx.page(layout(
+        &store.name,
+        ctx.caller.as_ref(),
+        &ctx.csrf,
+        Flash::from_code(query.flash.as_deref()),
+        body,
+    )))
+}
+
+async fn checkout(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+    Form(form): Form<BTreeMap<String, String>>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
+    let mut items = Vec::new();
+    for (field, value) in &form {
+        if let Some(id) = field.strip_prefix("qty_") {
+            let quantity: i64 = value.trim().parse().unwrap_or(-1);
+            let product: i64 = id.parse().unwrap_or(-1);
+            if quantity != 0 {
+                items.push(RequestedLine {
+                    product,
+                    quantity,
+                    notes: None,
+                });
+            }
+        }
+    }
+    let kind = match form.get("fulfilment").map(String::as_str) {
+        Some("delivery") => FulfilmentKind::Delivery,
+        _ => FulfilmentKind::Pickup,
+    };
+    let text = |name: &str| {
+        form.get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let request = OrderRequest {
+        store: slug.clone(),
+        items,
+        fulfilment: Fulfilment {
+            kind,
+            address: text("address"),
+        },
+        notes: text("notes"),
+    };
+    let key = text("idempotency_key");
+    match state.app.place_order(caller, request, key.as_deref()).await {
+        Ok(placed) => Ok(see_other(&format!(
+            "/orders/{}?flash=placed",
+            placed.order.id
+        ))),
+        Err(error @ ordertrack_app::AppError::Invalid { .. }) => {
+            let body = html! {
+                section.card.error {
+                    h1 { "We couldn't place that order" }
+                    p { (error.to_string()) }
+                    p { a href={ "/stores/" (slug) } { "Back to the menu" } }
+                }
+            };
+            let mut response = ctx.page(layout("Checkout", Some(caller), &ctx.csrf, None, body));
+            *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(response)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The live tracker of one order: status, progress, ETA, timeline, items.
+pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -> Markup {
+    let order = &view.order;
+    let workflow = &view.workflow;
+    let state = workflow.state(&order.status);
+    let label = state
+        .map(|s| s.label.as_str())
+        .unwrap_or(order.status.as_str());
+    let icon = state.map(|s| s.icon.as_str()).unwrap_or("");
+    let progress = state.map_or(0, |s| s.progress);
+    let eta = workflow.expected_minutes_remaining(&order.status, order.fulfilment.kind);
+    html! {
+        section #tracker.card.tracker data-fragment=(fragment_url) data-version=(order.version) data-status=(order.status) {
+            div.status-card.{ "status-" (order.status) } {
+                span.status-icon aria-hidden="true" { (icon) }
+                div {
+                    p.status-label data-status-label { (label) }
+                    p.muted { (state.map(|s| s.customer_message.as_str()).unwrap_or("")) }
+                }
+            }
+            div.progress role="progressbar" aria-label="Order progress" aria-valuemin="0" aria-valuemax="100" aria-valuenow=(progress) {
+                div.bar style={ "width: " (progress) "%" } {}
+            }
+            @if let Some(minutes) = eta {
+                @if !workflow.is_terminal(&order.status) && minutes > 0 {
+                    p.eta { "Expected in about " strong { (minutes) " min" } }
+                }
+            }
+            h2 { "Timeline" }
+            ol.timeline {
+                @for entry in history {
+                    li {
+                        @let step = workflow.state(&entry.to);
+                        span aria-hidden="true" { (step.map(|s| s.icon.as_str()).unwrap_or("•")) }
+                        " "
+                        strong { (step.map(|s| s.label.as_str()).unwrap_or(entry.to.as_str())) }
+                        " · " (time_tag(entry.at))
+                        @if let Some(note) = &entry.note { p.note { "“" (note) "”" } }
+                    }
+                }
+            }
+            h2 { "Items" }
+            ul.items {
+                @for item in &order.items {
+                    li {
+                        span { (item.quantity) " × " (item.name) }
+                        span.badge.{ "item-" (item.status.as_str()) } { (item.status.as_str()) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn order_page(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(id): ApiPath<i64>,
+    Query(query): Query<FlashQuery>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    // The position is read before the order: the stream resumes from it, so
+    // nothing that happens after this read is missed.
+    let position = state
+        .app
+        .store()
+        .last_event_position()
+        .await
+        .map_err(ordertrack_app::AppError::from)?;
+    let view = state.app.order(caller, id).await?;
+    let history = state.app.history(caller, id).await?;
+    let order = &view.order;
+    let can_cancel = view.role.is_some_and(|role| {
+        view.workflow
+            .next_states(role, &order.status, order.fulfilment.kind)
+            .iter()
+            .any(|s| view.workflow.is_cancelled(&s.key))
+    });
+    let cancel_to = view.role.and_then(|role| {
+        view.workflow
+            .next_states(role, &order.status, order.fulfilment.kind)
+            .into_iter()
+            .find(|s| view.workflow.is_cancelled(&s.key))
+            .map(|s| s.key.clone())
+    });
+    let body = html! {
+        div.page-head {
+            h1 { "Order " (order.number) }
+            (live_indicator())
+        }
+        div data-stream={ "/api/v1/orders/" (order.id) "/events" } data-last-event-id=(position) data-notify {}
+        (tracker(&view, &history, &format!("/orders/{}/tracker", order.id)))
+        section.card {
+            h2 { "Details" }
+            p { (order.store_slug) " · placed " (time_tag(order.created_at)) }
+            p { "Total " strong { (money(order.total_minor, &order.currency)) } }
+            p {
+                @match order.fulfilment.kind {
+                    FulfilmentKind::Pickup => { "Pickup at the counter" }
+                    FulfilmentKind::Delivery => { "Delivery to " (order.fulfilment.address.as_deref().unwrap_or("")) }
+                }
+            }
+            @if let Some(notes) = &order.notes { p { "Your notes: " (notes) } }
+            p.muted {
+                "Share this private link to let someone follow the order without an account: "
+                a href={ "/track/" (order.tracking_token) } data-tracking-link { "/track/" (order.tracking_token) }
+            }
+            button.secondary type="button" data-notify-toggle hidden { "Notify me when it's ready" }
+            @if let (true, Some(to)) = (can_cancel, cancel_to) {
+                form method="post" action={ "/orders/" (order.id) "/cancel" } data-confirm="Cancel this order?" {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    input type="hidden" name="to" value=(to);
+                    input type="hidden" name="expected_version" value=(order.version);
+                    button.danger type="submit" { "Cancel order" }
+                }
+            }
+        }
+    };
+    Ok(ctx.page(layout(
+        &format!("Order {}", order.number),
+        Some(caller),
+        &ctx.csrf,
+        Flash::from_code(query.flash.as_deref()),
+        body,
+    )))
+}
+
+async fn order_tracker(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    let view = state.app.order(caller, id).await?;
+    let history = state.app.history(caller, id).await?;
+    Ok(tracker(&view, &history, &format!("/orders/{id}/tracker")).into_response())
+}
+
+#[derive(Deserialize)]
+struct CancelForm {
+    csrf: String,
+    to: String,
+    expected_version: Option<i64>,
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(id): ApiPath<i64>,
+    Form(form): Form<CancelForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    match state
+        .app
+        .transition(
+            caller,
+            id,
+            &form.to,
+            Some("cancelled by the customer".to_owned()),
+            form.expected_version,
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/orders/{id}?flash=cancelled"))),
+        Err(ordertrack_app::AppError::Conflict { .. }) => {
+            Ok(see_other(&format!("/orders/{id}?flash=conflict")))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    cursor: Option<String>,
+}
+
+fn orders_list(views: &[OrderView], next_cursor: Option<&str>, fragment_url: &str) -> Markup {
+    html! {
+        section #my-orders data-fragment=(fragment_url) {
+            @if views.is_empty() { p.muted { "No orders yet. " a href="/" { "Find something good." } } }
+            ul.order-list {
+                @for view in views {
+                    @let order = &view.order;
+                    @let state = view.workflow.state(&order.status);
+                    li.card.order-row data-order-id=(order.id) {
+                        a href={ "/orders/" (order.id) } { strong { (order.number) } }
+                        span.muted { (order.store_slug) }
+                        (status_badge(&order.status, state.map(|s| s.label.as_str()).unwrap_or(&order.status), state.map(|s| s.icon.as_str()).unwrap_or("")))
+                        span { (money(order.total_minor, &order.currency)) }
+                        span.muted { (time_tag(order.created_at)) }
+                    }
+                }
+            }
+            @if let Some(cursor) = next_cursor {
+                p { a.button.secondary href={ "/orders?cursor=" (cursor) } { "Older orders" } }
+            }
+        }
+    }
+}
+
+async fn my_orders(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    let position = state
+        .app
+        .store()
+        .last_event_position()
+        .await
+        .map_err(ordertrack_app::AppError::from)?;
+    let list = state
+        .app
+        .orders(
+            caller,
+            OrderListRequest {
+                cursor: query.cursor.clone(),
+                ..OrderListRequest::default()
+            },
+        )
+        .await?;
+    let fragment = match &query.cursor {
+        Some(cursor) => format!("/orders/list?cursor={}", super::encode_component(cursor)),
+        None => "/orders/list".to_owned(),
+    };
+    let body = html! {
+        div.page-head {
+            h1 { "My orders" }
+            (live_indicator())
+        }
+        div data-stream="/api/v1/me/events" data-last-event-id=(position) {}
+        (orders_list(&list.orders, list.next_cursor.as_deref(), &fragment))
+    };
+    Ok(ctx.page(layout("My orders", Some(caller), &ctx.csrf, None, body)))
+}
+
+async fn my_orders_fragment(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    let list = state
+        .app
+        .orders(
+            caller,
+            OrderListRequest {
+                cursor: query.cursor.clone(),
+                ..OrderListRequest::default()
+            },
+        )
+        .await?;
+    let fragment = match &query.cursor {
+        Some(cursor) => format!("/orders/list?cursor={}", super::encode_component(cursor)),
+        None => "/orders/list".to_owned(),
+    };
+    Ok(orders_list(&list.orders, list.next_cursor.as_deref(), &fragment).into_response())
+}
+
+async fn tracking_page(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Response, PageError> {
+    let position = state
+        .app
+        .store()
+        .last_event_position()
+        .await
+        .map_err(ordertrack_app::AppError::from)?;
+    let (view, history) = state.app.tracked_history(&token).await?;
+    let body = html! {
+        div.page-head {
+            h1 { "Order " (view.order.number) }
+            (live_indicator())
+        }
+        div data-stream={ "/api/v1/track/" (token) "/events" } data-last-event-id=(position) data-notify {}
+        (tracker(&view, &history, &format!("/track/{token}/tracker")))
+        button.secondary type="button" data-notify-toggle hidden { "Notify me when it's ready" }
+    };
+    Ok(ctx.page(layout(
+        &format!("Order {}", view.order.number),
+        ctx.caller.as_ref(),
+        &ctx.csrf,
+        None,
+        body,
+    )))
+}
+
+async fn tracking_tracker(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Response, PageError> {
+    let (view, history) = state.app.tracked_history(&token).await?;
+    Ok(tracker(&view, &history, &format!("/track/{token}/tracker")).into_response())
+}

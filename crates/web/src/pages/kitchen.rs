@@ -1,0 +1,527 @@
+//! The kitchen display: tickets per station, oldest first, with item taps,
+//! bump and recall; and the expo view, where every station's items of an
+//! order come together and the order is handed off only when all are ready.
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{Markup, html};
+use ordertrack_app::AppError;
+use ordertrack_app::orders::{OrderListRequest, OrderView};
+use ordertrack_domain::{ItemStatus, Role, Workflow};
+use ordertrack_store::StoreRecord;
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+
+use super::layout::live_indicator;
+use super::{PageContext, PageError, encode_component, layout, see_other};
+use crate::AppState;
+use crate::extract::ApiPath;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/kitchen/{slug}", get(display))
+        .route("/kitchen/{slug}/tickets", get(tickets_fragment))
+        .route("/kitchen/{slug}/expo", get(expo))
+        .route("/kitchen/{slug}/expo/tickets", get(expo_fragment))
+        .route(
+            "/kitchen/{slug}/orders/{id}/items/{item_id}",
+            post(tap_item),
+        )
+        .route("/kitchen/{slug}/orders/{id}/bump", post(bump))
+        .route("/kitchen/{slug}/orders/{id}/handoff", post(hand_off))
+}
+
+#[derive(Deserialize, Default)]
+struct KitchenQuery {
+    station: Option<String>,
+    recall: Option<String>,
+}
+
+impl KitchenQuery {
+    fn station(&self) -> Option<&str> {
+        self.station.as_deref().filter(|s| !s.is_empty())
+    }
+
+    fn suffix(&self) -> String {
+        match self.station() {
+            Some(station) => format!("?station={}", encode_component(station)),
+            None => String::new(),
+        }
+    }
+}
+
+/// States in which an order is on the kitchen's screen: those the kitchen
+/// role can move it out of.
+fn kitchen_states(workflow: &Workflow) -> Vec<String> {
+    workflow
+        .states()
+        .iter()
+        .filter(|state| {
+            !state.terminal
+                && workflow
+                    .transitions()
+                    .iter()
+                    .any(|t| t.from == state.key && t.roles.contains(&Role::Kitchen))
+        })
+        .map(|state| state.key.clone())
+        .collect()
+}
+
+/// The state an order is handed off to: where kitchen transitions lead that
+/// requires every item to be ready.
+fn hand_off_state(workflow: &Workflow) -> Option<String> {
+    workflow
+        .states()
+        .iter()
+        .find(|s| s.requires_items_ready)
+        .map(|s| s.key.clone())
+}
+
+struct Screen {
+    store: StoreRecord,
+    workflow: std::sync::Arc<Workflow>,
+    tickets: Vec<OrderView>,
+    recalled: Option<OrderView>,
+    stations: Vec<String>,
+}
+
+async fn screen(
+    state: &AppState,
+    ctx: &PageContext,
+    slug: &str,
+    query: &KitchenQuery,
+) -> Result<Screen, PageError> {
+    let caller = ctx.require_caller()?;
+    let store = state.app.store_by_slug(slug).await?;
+    state
+        .app
+        .staff_role(caller, &store)
+        .map_err(|_| AppError::NotFound("store"))?;
+    let workflow = state.app.workflows().get(&store.workflow)?;
+    let mut tickets = Vec::new();
+    for status in kitchen_states(&workflow) {
+        let list = state
+            .app
+            .orders(
+                caller,
+                OrderListRequest {
+                    store: Some(store.slug.clone()),
+                    status: Some(status),
+                    limit: Some(100),
+                    ..OrderListRequest::default()
+                },
+            )
+            .await?;
+        tickets.extend(list.orders);
+    }
+    let station = query.station();
+    if let Some(station) = station {
+        // A station sees tickets with its own items still to do.
+        tickets.retain(|view| {
+            view.order
+                .items
+                .iter()
+                .any(|item| item.station == station && item.status != ItemStatus::Ready)
+        });
+    }
+    tickets.sort_by_key(|view| (view.order.created_at, view.order.id));
+    let recalled = if query.recall.is_some() {
+        let handed_off = hand_off_state(&workflow);
+        match handed_off {
+            Some(status) => state
+                .app
+                .orders(
+                    caller,
+                    OrderListRequest {
+                        store: Some(store.slug.clone()),
+                        status: Some(status),
+                        limit: Some(20),
+                        ..OrderListRequest::default()
+                    },
+                )
+                .await?
+                .orders
+                .into_iter()
+                .filter(|view| {
+                    station.is_none_or(|s| view.order.items.iter().any(|i| i.station == s))
+                })
+                .max_by_key(|view| view.order.updated_at),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let mut stations: Vec<String> = state
+        .app
+        .store_with_products(&store.slug)
+        .await?
+        .products
+        .into_iter()
+        .map(|p| p.station)
+        .collect();
+    stations.sort();
+    stations.dedup();
+    Ok(Screen {
+        store,
+        workflow,
+        tickets,
+        recalled,
+        stations,
+    })
+}
+
+/// Expected minutes from placing to hand-off, for colouring tickets by age.
+fn expected_kitchen_minutes(workflow: &Workflow) -> u32 {
+    let handed_off = hand_off_state(workflow);
+    let mut total = 0;
+    for state in workflow.states() {
+        if Some(&state.key) == handed_off.as_ref() {
+            break;
+        }
+        total += state.expected_minutes;
+    }
+    total.max(1)
+}
+
+fn ticket(
+    ctx: &PageContext,
+    screen: &Screen,
+    view: &OrderView,
+    station: Option<&str>,
+    expo: bool,
+    recalled: bool,
+) -> Markup {
+    let order = &view.order;
+    let slug = &screen.store.slug;
+    let items: Vec<_> = order
+        .items
+        .iter()
+        .filter(|item| expo || station.is_none_or(|s| item.station == s))
+        .collect();
+    let all_ready = order.items.iter().all(|i| i.status == ItemStatus::Ready);
+    let station_ready = items.iter().all(|i| i.status == ItemStatus::Ready);
+    let created = order.created_at.format(&Rfc3339).unwrap_or_default();
+    let state = screen.workflow.state(&order.status);
+    let back = if expo {
+        format!("/kitchen/{slug}/expo")
+    } else {
+        format!(
+            "/kitchen/{slug}{}",
+            station
+                .map(|s| format!("?station={}", encode_component(s)))
+                .unwrap_or_default()
+        )
+    };
+    html! {
+        article.ticket.recalled[recalled] data-order-id=(order.id) data-created-at=(created) data-expected-minutes=(expected_kitchen_minutes(&screen.workflow)) {
+            header {
+                h2 { (order.number) }
+                span.age data-age { "" }
+                span.muted { (state.map(|s| s.label.as_str()).unwrap_or(&order.status)) " · " (order.fulfilment.kind.as_str()) }
+            }
+            @if let Some(notes) = &order.notes { p.note { (notes) } }
+            @if expo {
+                @let stations = ordertrack_domain::stations_of(&order.items);
+                ul.stations {
+                    @for s in &stations {
+                        @let done = order.items.iter().filter(|i| &i.station == s).all(|i| i.status == ItemStatus::Ready);
+                        li.done[done] data-station=(s) { (s) ": " @if done { "✓ done" } @else { "… in progress" } }
+                    }
+                }
+            }
+            ul.ticket-items {
+                @for item in &items {
+                    li {
+                        form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/items/" (item.id) } data-enhance {
+                            input type="hidden" name="csrf" value=(ctx.csrf);
+                            input type="hidden" name="back" value=(back);
+                            button.item.{ "item-" (item.status.as_str()) } type="submit" disabled[recalled || item.status == ItemStatus::Ready] data-item-id=(item.id) data-item-status=(item.status.as_str()) {
+                                span.qty { (item.quantity) "×" } " " (item.name)
+                                @if expo { span.muted { " · " (item.station) } }
+                                span.state { (match item.status { ItemStatus::Queued => "queued", ItemStatus::Preparing => "preparing", ItemStatus::Ready => "ready ✓" }) }
+                            }
+                        }
+                        @if let Some(notes) = &item.notes { p.note { (notes) } }
+                    }
+                }
+            }
+            @if !recalled {
+                @if expo {
+                    form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/handoff" } data-enhance {
+                        input type="hidden" name="csrf" value=(ctx.csrf);
+                        input type="hidden" name="back" value=(back);
+                        button.bump type="submit" disabled[!all_ready] data-handoff { @if all_ready { "Hand off" } @else { "Waiting for every station" } }
+                    }
+                } @else {
+                    form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/bump" } data-enhance {
+                        input type="hidden" name="csrf" value=(ctx.csrf);
+                        input type="hidden" name="back" value=(back);
+                        @if let Some(s) = station { input type="hidden" name="station" value=(s); }
+                        button.bump type="submit" data-bump { @if station_ready { "Bump" } @else { "Bump (all ready)" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn tickets(ctx: &PageContext, screen: &Screen, query: &KitchenQuery, expo: bool) -> Markup {
+    let station = query.station();
+    let url = if expo {
+        format!("/kitchen/{}/expo/tickets", screen.store.slug)
+    } else {
+        let mut url = format!("/kitchen/{}/tickets{}", screen.store.slug, query.suffix());
+        if query.recall.is_some() {
+            url.push_str(if url.contains('?') {
+                "&recall=1"
+            } else {
+                "?recall=1"
+            });
+        }
+        url
+    };
+    html! {
+        section #tickets.tickets data-fragment=(url) {
+            @if let Some(view) = &screen.recalled {
+                div.recall-slot { p.muted { "Recalled (last bumped)" } (ticket(ctx, screen, view, station, expo, true)) }
+            }
+            @if screen.tickets.is_empty() { p.muted.empty { "No tickets. " span aria-hidden="true" { "🎉" } } }
+            @for view in &screen.tickets {
+                (ticket(ctx, screen, view, station, expo, false))
+            }
+        }
+    }
+}
+
+fn kitchen_page(
+    ctx: &PageContext,
+    screen: &Screen,
+    query: &KitchenQuery,
+    expo: bool,
+    position: i64,
+) -> Markup {
+    let slug = &screen.store.slug;
+    let station = query.station();
+    let stream = match (expo, station) {
+        (false, Some(s)) => format!(
+            "/api/v1/stores/{slug}/events?station={}",
+            encode_component(s)
+        ),
+        _ => format!("/api/v1/stores/{slug}/events"),
+    };
+    html! {
+        div.page-head.kitchen-head {
+            h1 { @if expo { "Expo" } @else { "Kitchen" } " · " (screen.store.name) @if let Some(s) = station { " · " (s) } }
+            (live_indicator())
+        }
+        nav.tabs aria-label="Stations" {
+            a.tab.active[!expo && station.is_none()] href={ "/kitchen/" (slug) } { "All stations" }
+            @for s in &screen.stations {
+                a.tab.active[!expo && station == Some(s.as_str())] href={ "/kitchen/" (slug) "?station=" (s) } { (s) }
+            }
+            a.tab.active[expo] href={ "/kitchen/" (slug) "/expo" } { "Expo" }
+            @if !expo { a.tab href={ "/kitchen/" (slug) (if query.recall.is_some() { query.suffix() } else if station.is_some() { format!("{}&recall=1", query.suffix()) } else { "?recall=1".to_owned() }) } { @if query.recall.is_some() { "Hide recall" } @else { "Recall last bumped" } } }
+            button.secondary type="button" data-chime-toggle hidden { "Chime: off" }
+        }
+        div data-stream=(stream) data-last-event-id=(position) data-chime="order_created" {}
+        (tickets(ctx, screen, query, expo))
+    }
+}
+
+async fn display(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+    Query(query): Query<KitchenQuery>,
+) -> Result<Response, PageError> {
+    let position = state
+        .app
+        .store()
+        .last_event_position()
+        .await
+        .map_err(AppError::from)?;
+    let screen = screen(&state, &ctx, &slug, &query).await?;
+    let body = kitchen_page(&ctx, &screen, &query, false, position);
+    Ok(ctx.page(layout(
+        "Kitchen",
+        ctx.caller.as_ref(),
+        &ctx.csrf,
+        None,
+        html! { div.kitchen { (body) } },
+    )))
+}
+
+async fn tickets_fragment(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+    Query(query): Query<KitchenQuery>,
+) -> Result<Response, PageError> {
+    let screen = screen(&state, &ctx, &slug, &query).await?;
+    Ok(tickets(&ctx, &screen, &query, false).into_response())
+}
+
+async fn expo(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<Response, PageError> {
+    let position = state
+        .app
+        .store()
+        .last_event_position()
+        .await
+        .map_err(AppError::from)?;
+    let query = KitchenQuery::default();
+    let screen = screen(&state, &ctx, &slug, &query).await?;
+    let body = kitchen_page(&ctx, &screen, &query, true, position);
+    Ok(ctx.page(layout(
+        "Expo",
+        ctx.caller.as_ref(),
+        &ctx.csrf,
+        None,
+        html! { div.kitchen { (body) } },
+    )))
+}
+
+async fn expo_fragment(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<Response, PageError> {
+    let query = KitchenQuery::default();
+    let screen = screen(&state, &ctx, &slug, &query).await?;
+    Ok(tickets(&ctx, &screen, &query, true).into_response())
+}
+
+#[derive(Deserialize)]
+struct KitchenForm {
+    csrf: String,
+    back: Option<String>,
+    station: Option<String>,
+}
+
+fn back_to(form: &KitchenForm, slug: &str) -> Response {
+    let fallback = format!("/kitchen/{slug}");
+    let target = form
+        .back
+        .as_deref()
+        .filter(|b| b.starts_with(&fallback))
+        .unwrap_or(&fallback);
+    see_other(target)
+}
+
+async fn tap_item(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath((slug, id, item_id)): ApiPath<(String, i64, i64)>,
+    Form(form): Form<KitchenForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    let view = state.app.order(caller, id).await?;
+    let item = view
+        .order
+        .items
+        .iter()
+        .find(|i| i.id == item_id)
+        .ok_or(AppError::NotFound("order item"))?;
+    let next = match item.status {
+        ItemStatus::Queued => ItemStatus::Preparing,
+        ItemStatus::Preparing | ItemStatus::Ready => ItemStatus::Ready,
+    };
+    if item.status != next {
+        match state.app.set_item_status(caller, id, item_id, next).await {
+            Ok(_) | Err(AppError::Conflict { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(back_to(&form, &slug))
+}
+
+async fn bump(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    Form(form): Form<KitchenForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    let view = state.app.order(caller, id).await?;
+    let station = form.station.as_deref().filter(|s| !s.is_empty());
+    // Bump: every item of this station (or of the order) is done.
+    for item in &view.order.items {
+        if station.is_none_or(|s| item.station == s) && item.status != ItemStatus::Ready {
+            match state
+                .app
+                .set_item_status(caller, id, item.id, ItemStatus::Ready)
+                .await
+            {
+                Ok(_) | Err(AppError::Conflict { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+    if station.is_none() {
+        hand_off_order(&state, caller, id).await?;
+    }
+    Ok(back_to(&form, &slug))
+}
+
+/// Moves an order to its hand-off state along the steps the caller may
+/// take; refused while any item is not ready.
+async fn hand_off_order(
+    state: &AppState,
+    caller: &ordertrack_app::Caller,
+    id: i64,
+) -> Result<(), PageError> {
+    for _ in 0..4 {
+        let view = state.app.order(caller, id).await?;
+        let Some(target) = hand_off_state(&view.workflow) else {
+            return Ok(());
+        };
+        if view.order.status == target || view.workflow.is_terminal(&view.order.status) {
+            return Ok(());
+        }
+        if !view.order.pending_items().is_empty() {
+            return Err(AppError::conflict(
+                "items_not_ready",
+                "every station must be done before the hand-off",
+            )
+            .into());
+        }
+        let Some(role) = view.role else { return Ok(()) };
+        let next = view
+            .workflow
+            .next_states(role, &view.order.status, view.order.fulfilment.kind);
+        let step = next
+            .iter()
+            .find(|s| s.key == target)
+            .or_else(|| next.iter().find(|s| !view.workflow.is_cancelled(&s.key)))
+            .map(|s| s.key.clone());
+        let Some(step) = step else { return Ok(()) };
+        match state
+            .app
+            .transition(caller, id, &step, None, Some(view.order.version))
+            .await
+        {
+            Ok(_) | Err(AppError::Conflict { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn hand_off(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    Form(form): Form<KitchenForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    hand_off_order(&state, caller, id).await?;
+    Ok(back_to(&form, &slug))
+}

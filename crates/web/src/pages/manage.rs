@@ -1,0 +1,273 @@
+//! Owner and manager pages: the catalog and the staff.
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::html;
+use ordertrack_app::AppError;
+use ordertrack_app::catalog::ProductInput;
+use ordertrack_domain::Role;
+use serde::Deserialize;
+
+use super::layout::{Flash, money};
+use super::{PageContext, PageError, layout, see_other};
+use crate::AppState;
+use crate::extract::ApiPath;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/manage/{slug}", get(manage))
+        .route("/manage/{slug}/products", post(add_product))
+        .route("/manage/{slug}/products/{id}", post(edit_product))
+        .route("/manage/{slug}/staff", post(add_staff))
+        .route("/manage/{slug}/staff/{user_id}/remove", post(remove_staff))
+}
+
+#[derive(Deserialize)]
+struct FlashQuery {
+    flash: Option<String>,
+}
+
+/// Parses a price typed as `9.50` (or `9,50`, or `9`) into minor units.
+fn parse_price(text: &str) -> Option<i64> {
+    let text = text.trim().replace(',', ".");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    if whole.is_empty()
+        || fraction.len() > 2
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok()?;
+    let cents: i64 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<2}").parse().ok()?
+    };
+    whole.checked_mul(100)?.checked_add(cents)
+}
+
+async fn manage(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+    Query(query): Query<FlashQuery>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    let store = state.app.store_by_slug(&slug).await?;
+    let role = state
+        .app
+        .staff_role(caller, &store)
+        .map_err(|_| AppError::NotFound("store"))?;
+    if !role.manages_catalog() {
+        return Err(AppError::Forbidden("only owners and managers manage the store".into()).into());
+    }
+    let products = state.app.store_with_products(&slug).await?.products;
+    let staff = if role.manages_staff() {
+        Some(state.app.staff(caller, &slug).await?)
+    } else {
+        None
+    };
+    let body = html! {
+        h1 { "Manage " (store.name) }
+        section.card {
+            h2 { "Products" }
+            table.manage {
+                thead { tr { th { "Name" } th { "Price (" (store.currency) ")" } th { "Station" } th { "Available" } th {} } }
+                tbody {
+                    @for product in &products {
+                        tr {
+                            td colspan="5" {
+                                form.row method="post" action={ "/manage/" (slug) "/products/" (product.id) } {
+                                    input type="hidden" name="csrf" value=(ctx.csrf);
+                                    label { span.visually-hidden { "Name" } input type="text" name="name" value=(product.name) required maxlength="100"; }
+                                    label { span.visually-hidden { "Price" } input type="text" name="price" value=(money(product.price_minor, "").trim()) inputmode="decimal" required size="7"; }
+                                    label { span.visually-hidden { "Station" } input type="text" name="station" value=(product.station) required maxlength="40" size="9"; }
+                                    label.choice { input type="checkbox" name="available" value="on" checked[product.available]; " available" }
+                                    button type="submit" { "Save" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { "Add a product" }
+            form.row method="post" action={ "/manage/" (slug) "/products" } {
+                input type="hidden" name="csrf" value=(ctx.csrf);
+                label { "Name" input type="text" name="name" required maxlength="100"; }
+                label { "Price" input type="text" name="price" inputmode="decimal" required size="7" placeholder="9.50"; }
+                label { "Station" input type="text" name="station" required maxlength="40" size="9" placeholder="grill"; }
+                input type="hidden" name="available" value="on";
+                button type="submit" { "Add" }
+            }
+        }
+        @if let Some(staff) = &staff {
+            section.card {
+                h2 { "Staff" }
+                ul.staff {
+                    @for member in staff {
+                        li {
+                            strong { (member.user.name) } " · " (member.user.email) " · " (member.role.as_str())
+                            @if member.user.id != caller.user.id {
+                                form.inline method="post" action={ "/manage/" (slug) "/staff/" (member.user.id) "/remove" } data-confirm="Remove this person from the staff?" {
+                                    input type="hidden" name="csrf" value=(ctx.csrf);
+                                    button.danger type="submit" { "Remove" }
+                                }
+                            }
+                        }
+                    }
+                }
+                h3 { "Add staff" }
+                p.muted { "The person needs an account first (they can register)." }
+                form.row method="post" action={ "/manage/" (slug) "/staff" } {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    label { "Email" input type="email" name="email" required; }
+                    label { "Role"
+                        select name="role" {
+                            @for role in Role::STAFF { option value=(role.as_str()) { (role.as_str()) } }
+                        }
+                    }
+                    button type="submit" { "Add" }
+                }
+            }
+        }
+    };
+    Ok(ctx.page(layout(
+        "Manage",
+        Some(caller),
+        &ctx.csrf,
+        Flash::from_code(query.flash.as_deref()),
+        body,
+    )))
+}
+
+#[derive(Deserialize)]
+struct ProductForm {
+    csrf: String,
+    name: String,
+    price: String,
+    station: String,
+    available: Option<String>,
+}
+
+impl ProductForm {
+    fn input(&self) -> Option<ProductInput> {
+        Some(ProductInput {
+            name: Some(self.name.clone()),
+            description: None,
+            price_minor: Some(parse_price(&self.price)?),
+            station: Some(self.station.clone()),
+            available: Some(self.available.is_some()),
+        })
+    }
+}
+
+fn saved(slug: &str, result: Result<(), AppError>) -> Result<Response, PageError> {
+    match result {
+        Ok(()) => Ok(see_other(&format!("/manage/{slug}?flash=saved"))),
+        Err(AppError::Invalid { .. }) => Ok(see_other(&format!("/manage/{slug}?flash=invalid"))),
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn add_product(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+    Form(form): Form<ProductForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    let Some(input) = form.input() else {
+        return saved(&slug, Err(AppError::invalid("invalid_price", "bad price")));
+    };
+    saved(
+        &slug,
+        state
+            .app
+            .create_product(caller, &slug, input)
+            .await
+            .map(|_| ()),
+    )
+}
+
+async fn edit_product(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    Form(form): Form<ProductForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    let Some(input) = form.input() else {
+        return saved(&slug, Err(AppError::invalid("invalid_price", "bad price")));
+    };
+    saved(
+        &slug,
+        state
+            .app
+            .update_product(caller, &slug, id, input)
+            .await
+            .map(|_| ()),
+    )
+}
+
+#[derive(Deserialize)]
+struct StaffForm {
+    csrf: String,
+    email: String,
+    role: Role,
+}
+
+async fn add_staff(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+    Form(form): Form<StaffForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    saved(
+        &slug,
+        state
+            .app
+            .add_staff(caller, &slug, &form.email, form.role)
+            .await
+            .map(|_| ()),
+    )
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn remove_staff(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath((slug, user_id)): ApiPath<(String, i64)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    state.app.remove_staff(caller, &slug, user_id).await?;
+    Ok(see_other(&format!("/manage/{slug}?flash=removed")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_price;
+
+    #[test]
+    fn prices_parse_into_minor_units() {
+        assert_eq!(parse_price("9.50"), Some(950));
+        assert_eq!(parse_price("9,5"), Some(950));
+        assert_eq!(parse_price("12"), Some(1200));
+        assert_eq!(parse_price("0.05"), Some(5));
+        for bad in ["", "-1", "1.234", "abc", "1.x", ".5"] {
+            assert_eq!(parse_price(bad), None, "{bad}");
+        }
+    }
+}

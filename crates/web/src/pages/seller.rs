@@ -1,0 +1,356 @@
+//! The seller dashboard: a store's orders with live status tabs and search,
+//! and the order detail with one button per step this person may take.
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{Markup, html};
+use ordertrack_app::AppError;
+use ordertrack_app::orders::{OrderListRequest, OrderView};
+use ordertrack_domain::{FulfilmentKind, Role};
+use ordertrack_store::StoreRecord;
+use serde::Deserialize;
+
+use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
+use super::{PageContext, PageError, encode_component, layout, see_other};
+use crate::AppState;
+use crate::extract::ApiPath;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/dashboard/{slug}", get(dashboard))
+        .route("/dashboard/{slug}/list", get(dashboard_list))
+        .route("/dashboard/{slug}/orders/{id}", get(detail))
+        .route("/dashboard/{slug}/orders/{id}/panel", get(detail_panel))
+        .route("/dashboard/{slug}/orders/{id}/transition", post(transition))
+}
+
+#[derive(Deserialize, Default)]
+struct ListQuery {
+    status: Option<String>,
+    q: Option<String>,
+    cursor: Option<String>,
+}
+
+struct Board {
+    store: StoreRecord,
+    workflow: std::sync::Arc<ordertrack_domain::Workflow>,
+    role: Role,
+    orders: Vec<OrderView>,
+    counts: Vec<(String, i64)>,
+    next_cursor: Option<String>,
+}
+
+async fn board(
+    state: &AppState,
+    ctx: &PageContext,
+    slug: &str,
+    query: &ListQuery,
+) -> Result<Board, PageError> {
+    let caller = ctx.require_caller()?;
+    let store = state.app.store_by_slug(slug).await?;
+    let role = state
+        .app
+        .staff_role(caller, &store)
+        .map_err(|_| AppError::NotFound("store"))?;
+    let status = query.status.clone().filter(|s| !s.is_empty());
+    let list = state
+        .app
+        .orders(
+            caller,
+            OrderListRequest {
+                store: Some(store.slug.clone()),
+                status,
+                search: query.q.clone(),
+                cursor: query.cursor.clone(),
+                limit: Some(50),
+            },
+        )
+        .await?;
+    let counts = state.app.status_counts(caller, &store).await?;
+    let mut orders = list.orders;
+    if role == Role::Driver {
+        orders.retain(|view| view.order.fulfilment.kind == FulfilmentKind::Delivery);
+    }
+    let workflow = state.app.workflows().get(&store.workflow)?;
+    Ok(Board {
+        workflow,
+        store,
+        role,
+        orders,
+        counts,
+        next_cursor: list.next_cursor,
+    })
+}
+
+fn list_url(slug: &str, query: &ListQuery) -> String {
+    let mut url = format!("/dashboard/{slug}/list?");
+    if let Some(status) = &query.status {
+        url.push_str(&format!("status={}&", encode_component(status)));
+    }
+    if let Some(q) = &query.q {
+        url.push_str(&format!("q={}&", encode_component(q)));
+    }
+    url
+}
+
+fn board_list(board: &Board, query: &ListQuery) -> Markup {
+    let slug = &board.store.slug;
+    let total: i64 = board.counts.iter().map(|(_, n)| n).sum();
+    let current = query.status.clone().unwrap_or_default();
+    html! {
+        section #board data-fragment=(list_url(slug, query)) {
+            nav.tabs aria-label="Filter by status" {
+                a.tab.active[current.is_empty()] href={ "/dashboard/" (slug) } aria-current=[current.is_empty().then_some("page")] {
+                    "All " span.count data-count="all" { (total) }
+                }
+                @for state in board.workflow.states() {
+                    @let count = board.counts.iter().find(|(s, _)| s == &state.key).map_or(0, |(_, n)| *n);
+                    a.tab.active[current == state.key] href={ "/dashboard/" (slug) "?status=" (state.key) } aria-current=[(current == state.key).then_some("page")] {
+                        span aria-hidden="true" { (state.icon) } " " (state.label) " " span.count data-count=(state.key) { (count) }
+                    }
+                }
+            }
+            @if board.orders.is_empty() { p.muted { "No orders here." } }
+            table.orders {
+                thead { tr { th { "Order" } th { "Customer" } th { "Status" } th { "Total" } th { "Type" } th { "Placed" } } }
+                tbody {
+                    @for view in &board.orders {
+                        @let order = &view.order;
+                        @let state = view.workflow.state(&order.status);
+                        tr data-order-id=(order.id) {
+                            td { a href={ "/dashboard/" (slug) "/orders/" (order.id) } { strong { (order.number) } } }
+                            td { (order.customer_name) }
+                            td { (status_badge(&order.status, state.map(|s| s.label.as_str()).unwrap_or(&order.status), state.map(|s| s.icon.as_str()).unwrap_or(""))) }
+                            td { (money(order.total_minor, &order.currency)) }
+                            td { (order.fulfilment.kind.as_str()) }
+                            td { (time_tag(order.created_at)) }
+                        }
+                    }
+                }
+            }
+            @if let Some(cursor) = &board.next_cursor {
+                p { a.button.secondary href={ "/dashboard/" (slug) "?cursor=" (cursor) (query.status.as_ref().map(|s| format!("&status={s}")).unwrap_or_default()) } { "Older orders" } }
+            }
+        }
+    }
+}
+
+async fn dashboard(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let position = state
+        .app
+        .store()
+        .last_event_position()
+        .await
+        .map_err(AppError::from)?;
+    let board = board(&state, &ctx, &slug, &query).await?;
+    let body = html! {
+        div.page-head {
+            h1 { (board.store.name) " — orders" @if board.role == Role::Driver { " (deliveries)" } }
+            (live_indicator())
+        }
+        div data-stream={ "/api/v1/stores/" (slug) "/events" } data-last-event-id=(position) data-chime="order_created" {}
+        form.search method="get" action={ "/dashboard/" (slug) } role="search" {
+            @if let Some(status) = &query.status { input type="hidden" name="status" value=(status); }
+            label { span.visually-hidden { "Search by number or customer" }
+                input type="search" name="q" value=(query.q.clone().unwrap_or_default()) placeholder="Order number or customer";
+            }
+            button type="submit" { "Search" }
+            button.secondary type="button" data-chime-toggle hidden { "Sound on new orders: off" }
+        }
+        (board_list(&board, &query))
+    };
+    Ok(ctx.page(layout(
+        "Dashboard",
+        ctx.caller.as_ref(),
+        &ctx.csrf,
+        None,
+        body,
+    )))
+}
+
+async fn dashboard_list(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let board = board(&state, &ctx, &slug, &query).await?;
+    Ok(board_list(&board, &query).into_response())
+}
+
+async fn load_detail(
+    state: &AppState,
+    ctx: &PageContext,
+    slug: &str,
+    id: i64,
+) -> Result<(OrderView, Vec<ordertrack_domain::HistoryEntry>, Role), PageError> {
+    let caller = ctx.require_caller()?;
+    let store = state.app.store_by_slug(slug).await?;
+    let role = state
+        .app
+        .staff_role(caller, &store)
+        .map_err(|_| AppError::NotFound("order"))?;
+    let view = state.app.order(caller, id).await?;
+    if view.order.store_id != store.id {
+        return Err(AppError::NotFound("order").into());
+    }
+    let history = state.app.history(caller, id).await?;
+    Ok((view, history, role))
+}
+
+fn panel(
+    ctx: &PageContext,
+    slug: &str,
+    view: &OrderView,
+    history: &[ordertrack_domain::HistoryEntry],
+    role: Role,
+) -> Markup {
+    let order = &view.order;
+    let workflow = &view.workflow;
+    let next = workflow.next_states(role, &order.status, order.fulfilment.kind);
+    let (cancels, steps): (Vec<_>, Vec<_>) = next
+        .into_iter()
+        .partition(|s| workflow.is_cancelled(&s.key));
+    let action = format!("/dashboard/{slug}/orders/{}/transition", order.id);
+    html! {
+        div #panel data-fragment={ "/dashboard/" (slug) "/orders/" (order.id) "/panel" } data-version=(order.version) {
+            section.card {
+                h2 { "Move this order" }
+                @if steps.is_empty() && cancels.is_empty() {
+                    p.muted { "Nothing for you to do on this order right now." }
+                }
+                @if !steps.is_empty() {
+                    form method="post" action=(action) data-enhance {
+                        input type="hidden" name="csrf" value=(ctx.csrf);
+                        input type="hidden" name="expected_version" value=(order.version);
+                        label { "Note " span.muted { "(optional, the customer sees it)" } input type="text" name="note" maxlength="500"; }
+                        div.actions {
+                            @for step in &steps {
+                                button type="submit" name="to" value=(step.key) data-transition=(step.key) {
+                                    span aria-hidden="true" { (step.icon) } " " (step.label)
+                                }
+                            }
+                        }
+                    }
+                }
+                @for cancel in &cancels {
+                    form method="post" action=(action) data-enhance data-confirm="Cancel this order?" {
+                        input type="hidden" name="csrf" value=(ctx.csrf);
+                        input type="hidden" name="expected_version" value=(order.version);
+                        input type="hidden" name="to" value=(cancel.key);
+                        label { "Reason for cancelling" input type="text" name="note" maxlength="500" required; }
+                        button.danger type="submit" data-transition=(cancel.key) { "Cancel order" }
+                    }
+                }
+            }
+            (super::customer::tracker(view, history, &format!("/dashboard/{slug}/orders/{}/panel", order.id)))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct FlashQuery {
+    flash: Option<String>,
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    Query(query): Query<FlashQuery>,
+) -> Result<Response, PageError> {
+    let position = state
+        .app
+        .store()
+        .last_event_position()
+        .await
+        .map_err(AppError::from)?;
+    let (view, history, role) = load_detail(&state, &ctx, &slug, id).await?;
+    let order = &view.order;
+    let body = html! {
+        div.page-head {
+            h1 { "Order " (order.number) }
+            (live_indicator())
+        }
+        p { a href={ "/dashboard/" (slug) } { "← All orders" } }
+        div data-stream={ "/api/v1/orders/" (order.id) "/events" } data-last-event-id=(position) {}
+        section.card {
+            h2 { "Customer" }
+            p { strong { (order.customer_name) } }
+            p {
+                @match order.fulfilment.kind {
+                    FulfilmentKind::Pickup => { "Pickup" }
+                    FulfilmentKind::Delivery => { "Delivery to " (order.fulfilment.address.as_deref().unwrap_or("")) }
+                }
+            }
+            @if let Some(notes) = &order.notes { p { "Notes: " (notes) } }
+            table.lines {
+                @for item in &order.items {
+                    tr {
+                        td { (item.quantity) " × " (item.name) @if let Some(n) = &item.notes { br; span.muted { (n) } } }
+                        td { (item.station) }
+                        td { (money(item.unit_price_minor * i64::from(item.quantity), &order.currency)) }
+                    }
+                }
+                tr { th colspan="2" { "Total" } th { (money(order.total_minor, &order.currency)) } }
+            }
+        }
+        (panel(&ctx, &slug, &view, &history, role))
+    };
+    Ok(ctx.page(layout(
+        &format!("Order {}", order.number),
+        ctx.caller.as_ref(),
+        &ctx.csrf,
+        Flash::from_code(query.flash.as_deref()),
+        body,
+    )))
+}
+
+async fn detail_panel(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+) -> Result<Response, PageError> {
+    let (view, history, role) = load_detail(&state, &ctx, &slug, id).await?;
+    Ok(panel(&ctx, &slug, &view, &history, role).into_response())
+}
+
+#[derive(Deserialize)]
+struct TransitionForm {
+    csrf: String,
+    to: String,
+    expected_version: Option<i64>,
+    note: Option<String>,
+}
+
+async fn transition(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    Form(form): Form<TransitionForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    load_detail(&state, &ctx, &slug, id).await?;
+    let back = |flash: &str| see_other(&format!("/dashboard/{slug}/orders/{id}?flash={flash}"));
+    match state
+        .app
+        .transition(caller, id, &form.to, form.note, form.expected_version)
+        .await
+    {
+        Ok(_) => Ok(back("moved")),
+        Err(AppError::Conflict { code, .. }) => Ok(back(match code {
+            "version_conflict" | "busy" => "conflict",
+            "items_not_ready" => "items_not_ready",
+            _ => "not_allowed",
+        })),
+        Err(error) => Err(error.into()),
+    }
+}
