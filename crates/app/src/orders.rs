@@ -428,28 +428,21 @@ impl App {
                 id: caller.user.id,
                 role,
             };
-            let change = plan_item_status(
-                &workflow,
-                &order,
-                actor,
-                item,
-                status,
-                crate::now(),
-            )
-            .map_err(|error| match error {
-                ordertrack_domain::ItemChangeError::UnknownItem(_) => {
-                    AppError::NotFound("order item")
-                }
-                ordertrack_domain::ItemChangeError::RoleNotAllowed => {
-                    AppError::Forbidden(error.to_string())
-                }
-                ordertrack_domain::ItemChangeError::OrderFinished => {
-                    AppError::conflict("order_finished", error.to_string())
-                }
-                ordertrack_domain::ItemChangeError::Unchanged(_) => {
-                    AppError::conflict("item_unchanged", error.to_string())
-                }
-            })?;
+            let change = plan_item_status(&workflow, &order, actor, item, status, crate::now())
+                .map_err(|error| match error {
+                    ordertrack_domain::ItemChangeError::UnknownItem(_) => {
+                        AppError::NotFound("order item")
+                    }
+                    ordertrack_domain::ItemChangeError::RoleNotAllowed => {
+                        AppError::Forbidden(error.to_string())
+                    }
+                    ordertrack_domain::ItemChangeError::OrderFinished => {
+                        AppError::conflict("order_finished", error.to_string())
+                    }
+                    ordertrack_domain::ItemChangeError::Unchanged(_) => {
+                        AppError::conflict("item_unchanged", error.to_string())
+                    }
+                })?;
             match self.store.apply_item_change(change).await {
                 Ok(order) => {
                     return Ok(OrderView {
@@ -473,7 +466,10 @@ impl App {
     /// The current state behind a stream topic, for clients too far behind
     /// to replay: the order, or the newest orders of a customer or store.
     /// Callers authorise the topic first.
-    pub async fn snapshot(&self, topic: &ordertrack_realtime::Topic) -> Result<Vec<OrderView>, AppError> {
+    pub async fn snapshot(
+        &self,
+        topic: &ordertrack_realtime::Topic,
+    ) -> Result<Vec<OrderView>, AppError> {
         use ordertrack_realtime::Topic;
         let scope = match *topic {
             Topic::Order(id) => {

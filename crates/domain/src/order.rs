@@ -276,7 +276,8 @@ pub fn plan_transition(
     now: OffsetDateTime,
 ) -> Result<StatusChange, TransitionError> {
     check_note(&note)?;
-    let target = workflow.check(actor.role, &order.status, to, order.fulfilment.kind)?;
+    // A stale version first: the client decided on a state that is gone, and
+    // must see the fresh one whatever else is wrong with its request.
     if let Some(expected) = expected_version
         && expected != order.version
     {
@@ -285,6 +286,7 @@ pub fn plan_transition(
             current: order.version,
         });
     }
+    let target = workflow.check(actor.role, &order.status, to, order.fulfilment.kind)?;
     if target.requires_items_ready {
         let pending = order.pending_items();
         if !pending.is_empty() {
@@ -551,11 +553,13 @@ pub fn order_created(
     actor: Actor,
 ) -> (HistoryEntry, NewEvent) {
     summary.number = order.number.clone();
+    // The order's own notes stay on the order: history and events travel to
+    // guest tracking views, which must not show what the customer wrote.
     let history = HistoryEntry {
         from: None,
         to: order.status.clone(),
         actor,
-        note: order.notes.clone(),
+        note: None,
         at: order.created_at,
     };
     let event = NewEvent {
@@ -567,7 +571,7 @@ pub fn order_created(
         from: None,
         to: Some(order.status.clone()),
         actor: Some(actor),
-        note: order.notes.clone(),
+        note: None,
         item: None,
         stations: stations_of(&order.items),
         at: order.created_at,

@@ -12,7 +12,7 @@ mod event;
 mod hub;
 
 pub use event::{LiveEvent, PublicEvent};
-pub use hub::{Delivery, Hub, SubscribeOptions, Subscription, Topic, QUEUE_CAPACITY};
+pub use hub::{Delivery, Hub, QUEUE_CAPACITY, SubscribeOptions, Subscription, Topic};
 
 use ordertrack_store::StoredEvent;
 

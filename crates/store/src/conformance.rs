@@ -8,7 +8,7 @@
 //! `#[tokio::test]` per case (the test crate needs `tokio` with the `macros`
 //! and `rt-multi-thread` features):
 //!
-//! ```ignore
+//! ```text
 //! async fn sqlite() -> ordertrack_store::conformance::Backend {
 //!     let dir = tempfile::tempdir().unwrap();
 //!     let store = SqliteStore::open(&dir.path().join("t.db"), Default::default()).unwrap();
@@ -277,8 +277,16 @@ async fn place(
 
 /// Decides a status change the way the application does.
 fn plan(order: &Order, actor: Actor, to: &str) -> StatusChange {
-    plan_transition(&restaurant(), order, actor, to, None, Some(order.version), now())
-        .unwrap_or_else(|e| panic!("{} -> {to} must be allowed: {e}", order.status))
+    plan_transition(
+        &restaurant(),
+        order,
+        actor,
+        to,
+        None,
+        Some(order.version),
+        now(),
+    )
+    .unwrap_or_else(|e| panic!("{} -> {to} must be allowed: {e}", order.status))
 }
 
 /// Decides and applies a status change.
@@ -338,7 +346,10 @@ fn assert_strictly_increasing(events: &[StoredEvent]) {
 fn assert_store_seq_gap_free(events: &[StoredEvent]) {
     let seqs: Vec<i64> = events.iter().map(|e| e.store_seq).collect();
     let expected: Vec<i64> = (1..=events.len() as i64).collect();
-    assert_eq!(seqs, expected, "store_seq must be exactly 1..=n in id order");
+    assert_eq!(
+        seqs, expected,
+        "store_seq must be exactly 1..=n in id order"
+    );
 }
 
 // ---- users and sessions ----
@@ -386,7 +397,11 @@ pub async fn users(store: Arc<dyn Store>) {
         );
     }
 
-    for email in ["alice@example.test", "ALICE@EXAMPLE.TEST", "Alice@Example.Test"] {
+    for email in [
+        "alice@example.test",
+        "ALICE@EXAMPLE.TEST",
+        "Alice@Example.Test",
+    ] {
         let credentials = store
             .user_credentials(email)
             .await
@@ -403,10 +418,19 @@ pub async fn users(store: Arc<dyn Store>) {
             .is_none()
     );
 
-    assert_eq!(store.user(alice.id).await.expect("user"), Some(alice.clone()));
-    assert_eq!(store.user(admin.id).await.expect("user"), Some(admin.clone()));
     assert_eq!(
-        store.user(alice.id.max(admin.id) + 1000).await.expect("user"),
+        store.user(alice.id).await.expect("user"),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.user(admin.id).await.expect("user"),
+        Some(admin.clone())
+    );
+    assert_eq!(
+        store
+            .user(alice.id.max(admin.id) + 1000)
+            .await
+            .expect("user"),
         None
     );
 }
@@ -550,7 +574,10 @@ pub async fn stores(store: Arc<dyn Store>) {
         Some(alpha.clone())
     );
     assert_eq!(store.store_by_slug("nope").await.expect("by slug"), None);
-    assert_eq!(store.store(bravo.id).await.expect("by id"), Some(bravo.clone()));
+    assert_eq!(
+        store.store(bravo.id).await.expect("by id"),
+        Some(bravo.clone())
+    );
     assert_eq!(
         store
             .store(alpha.id.max(bravo.id) + 1000)
@@ -636,9 +663,17 @@ pub async fn memberships(store: Arc<dyn Store>) {
     assert_eq!(kims[0].role, Role::Manager);
     assert_eq!(roles_of_kim().await["rosso"], Role::Manager);
 
-    assert!(store.remove_membership(kim.id, rosso.id).await.expect("remove"));
     assert!(
-        !store.remove_membership(kim.id, rosso.id).await.expect("remove"),
+        store
+            .remove_membership(kim.id, rosso.id)
+            .await
+            .expect("remove")
+    );
+    assert!(
+        !store
+            .remove_membership(kim.id, rosso.id)
+            .await
+            .expect("remove"),
         "removing a non-member reports false"
     );
     let staff = store.staff(rosso.id).await.expect("staff");
@@ -687,7 +722,10 @@ pub async fn products(store: Arc<dyn Store>) {
         created,
         "a catalog is in the order products were added"
     );
-    assert_eq!(store.products(verde.id).await.expect("products"), vec![other.clone()]);
+    assert_eq!(
+        store.products(verde.id).await.expect("products"),
+        vec![other.clone()]
+    );
 
     let updated = store
         .update_product(
@@ -707,7 +745,10 @@ pub async fn products(store: Arc<dyn Store>) {
         available: false,
         ..created[1].clone()
     };
-    assert_eq!(updated, expected, "fields not in the patch keep their values");
+    assert_eq!(
+        updated, expected,
+        "fields not in the patch keep their values"
+    );
 
     let renamed = store
         .update_product(
@@ -734,7 +775,11 @@ pub async fn products(store: Arc<dyn Store>) {
         .update_product(rosso.id, created[1].id, ProductPatch::default())
         .await
         .expect("update_product");
-    assert_eq!(unchanged, Some(expected.clone()), "an empty patch changes nothing");
+    assert_eq!(
+        unchanged,
+        Some(expected.clone()),
+        "an empty patch changes nothing"
+    );
 
     // Another store's product is not found, and stays as it was.
     let foreign = store
@@ -749,7 +794,10 @@ pub async fn products(store: Arc<dyn Store>) {
         .await
         .expect("update_product");
     assert_eq!(foreign, None);
-    assert_eq!(store.products(verde.id).await.expect("products"), vec![other]);
+    assert_eq!(
+        store.products(verde.id).await.expect("products"),
+        vec![other]
+    );
     let missing = store
         .update_product(
             rosso.id,
@@ -802,7 +850,11 @@ pub async fn place_order(store: Arc<dyn Store>) {
     assert_eq!(first.customer_name, "Alice Anders");
     assert_eq!(first.status, "pending");
     assert_eq!(first.version, 1);
-    assert_eq!(first.total_minor, 2 * 950 + 390, "total = sum of price × quantity");
+    assert_eq!(
+        first.total_minor,
+        2 * 950 + 390,
+        "total = sum of price × quantity"
+    );
     assert_eq!(first.currency, "EUR");
     assert_eq!(
         first.fulfilment,
@@ -901,7 +953,10 @@ pub async fn place_order(store: Arc<dyn Store>) {
             ..new_order(&f.shop, &f.customer, &f.lines())
         })
         .await;
-    assert!(unknown_store.is_err(), "an order for an unknown store fails");
+    assert!(
+        unknown_store.is_err(),
+        "an order for an unknown store fails"
+    );
 }
 
 /// Idempotency keys: replay returns the original, a changed request is refused,
@@ -928,7 +983,10 @@ pub async fn idempotency(store: Arc<dyn Store>) {
             .await
             .expect("an idempotent replay succeeds");
         assert!(!replay.created, "a replay is not a new order");
-        assert_eq!(replay.order, original.order, "a replay returns the original order");
+        assert_eq!(
+            replay.order, original.order,
+            "a replay returns the original order"
+        );
     }
     let mismatch = store
         .place_order(keyed(&f.customer, "key-1", "hash-2"))
@@ -950,7 +1008,14 @@ pub async fn idempotency(store: Arc<dyn Store>) {
         1,
         "replays create no orders"
     );
-    assert_eq!(store.history(original.order.id).await.expect("history").len(), 1);
+    assert_eq!(
+        store
+            .history(original.order.id)
+            .await
+            .expect("history")
+            .len(),
+        1
+    );
 
     // Keys belong to a customer: bob's identical key is independent.
     let bobs = store
@@ -1050,7 +1115,11 @@ pub async fn orders_status_filter(store: Arc<dyn Store>) {
         vec![o1.id]
     );
     assert_eq!(
-        order_ids(store, with_status(OrderScope::Store(f.shop.id), "confirmed")).await,
+        order_ids(
+            store,
+            with_status(OrderScope::Store(f.shop.id), "confirmed")
+        )
+        .await,
         vec![o2.id]
     );
     assert_eq!(
@@ -1083,7 +1152,10 @@ pub async fn orders_search(store: Arc<dyn Store>) {
     let _v2 = place(store, &verde, &f.customer, &[(&salad, 1)]).await; // V-000002 Alice
     let r3 = place(store, &f.shop, &f.customer, &f.lines()).await; // R-000003 Alice
 
-    assert_eq!(order_ids(store, search(&f.shop, "R-000002")).await, vec![r2.id]);
+    assert_eq!(
+        order_ids(store, search(&f.shop, "R-000002")).await,
+        vec![r2.id]
+    );
     assert_eq!(
         order_ids(store, search(&f.shop, "r-000002")).await,
         vec![r2.id],
@@ -1105,7 +1177,11 @@ pub async fn orders_search(store: Arc<dyn Store>) {
     );
     assert_eq!(order_ids(store, search(&f.shop, "rown")).await, vec![r2.id]);
     assert!(order_ids(store, search(&f.shop, "carol")).await.is_empty());
-    assert!(order_ids(store, search(&f.shop, "V-000001")).await.is_empty());
+    assert!(
+        order_ids(store, search(&f.shop, "V-000001"))
+            .await
+            .is_empty()
+    );
 
     let pending_alice = OrderQuery {
         status: Some("pending".into()),
@@ -1147,7 +1223,9 @@ pub async fn orders_search_wildcards_are_literal(store: Arc<dyn Store>) {
         vec![special.id]
     );
     assert!(
-        order_ids(store, search(&f.shop, "R-00000_")).await.is_empty(),
+        order_ids(store, search(&f.shop, "R-00000_"))
+            .await
+            .is_empty(),
         "`_` does not stand for any one character"
     );
     assert!(
@@ -1189,7 +1267,10 @@ pub async fn orders_paging(store: Arc<dyn Store>) {
                     .await
                     .expect("orders");
                 pages += 1;
-                assert!(page.orders.len() <= limit as usize, "a page holds at most `limit`");
+                assert!(
+                    page.orders.len() <= limit as usize,
+                    "a page holds at most `limit`"
+                );
                 seen.extend(page.orders.iter().map(|o| o.id));
                 match page.next_before {
                     Some(next) => {
@@ -1233,7 +1314,13 @@ pub async fn status_counts(store: Arc<dyn Store>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let verde = shop(store, "verde", "Verde", "V").await;
-    assert!(store.status_counts(f.shop.id).await.expect("counts").is_empty());
+    assert!(
+        store
+            .status_counts(f.shop.id)
+            .await
+            .expect("counts")
+            .is_empty()
+    );
     let mut orders = Vec::new();
     for _ in 0..5 {
         orders.push(place(store, &f.shop, &f.customer, &f.lines()).await);
@@ -1256,7 +1343,13 @@ pub async fn status_counts(store: Arc<dyn Store>) {
             ("pending".to_owned(), 2),
         ])
     );
-    assert!(store.status_counts(verde.id).await.expect("counts").is_empty());
+    assert!(
+        store
+            .status_counts(verde.id)
+            .await
+            .expect("counts")
+            .is_empty()
+    );
 }
 
 /// Status changes: version check, history, event.
@@ -1287,7 +1380,10 @@ pub async fn apply_status_change(store: Arc<dyn Store>) {
     assert_eq!(confirmed.created_at, order.created_at);
     assert_eq!(confirmed.items, order.items);
     assert_eq!(confirmed.number, order.number);
-    assert_eq!(store.order(order.id).await.expect("order"), Some(confirmed.clone()));
+    assert_eq!(
+        store.order(order.id).await.expect("order"),
+        Some(confirmed.clone())
+    );
 
     let history = store.history(order.id).await.expect("history");
     assert_eq!(history.len(), 2);
@@ -1312,7 +1408,10 @@ pub async fn apply_status_change(store: Arc<dyn Store>) {
         matches!(stale, Err(StoreError::VersionConflict { current: 2 })),
         "a stale expected version reports the current one, got {stale:?}"
     );
-    assert_eq!(store.order(order.id).await.expect("order"), Some(confirmed.clone()));
+    assert_eq!(
+        store.order(order.id).await.expect("order"),
+        Some(confirmed.clone())
+    );
 
     // Cancelling records an order_cancelled event.
     let cancel = plan(&confirmed, f.cashier(), "cancelled");
@@ -1371,8 +1470,15 @@ pub async fn apply_item_change(store: Arc<dyn Store>) {
     assert_eq!(order.version, 3);
     let (burger, fries) = (order.items[0].id, order.items[1].id);
 
-    let change = plan_item_status(&workflow, &order, cook, burger, ItemStatus::Preparing, now())
-        .expect("queued -> preparing");
+    let change = plan_item_status(
+        &workflow,
+        &order,
+        cook,
+        burger,
+        ItemStatus::Preparing,
+        now(),
+    )
+    .expect("queued -> preparing");
     assert!(change.then.is_none());
     let order = store
         .apply_item_change(change.clone())
@@ -1408,7 +1514,10 @@ pub async fn apply_item_change(store: Arc<dyn Store>) {
         .apply_item_change(change.clone())
         .await
         .expect("fries ready");
-    assert_eq!(order.version, 7, "the item change and the advance are two versions");
+    assert_eq!(
+        order.version, 7,
+        "the item change and the advance are two versions"
+    );
     assert_eq!(order.status, "ready");
     assert!(order.items.iter().all(|i| i.status == ItemStatus::Ready));
     let order_events = events(store, EventFilter::Order(order.id)).await;
@@ -1427,15 +1536,25 @@ pub async fn apply_item_change(store: Arc<dyn Store>) {
 
     let stale = store
         .apply_item_change(
-            plan_item_status(&workflow, &stale_base, cook, fries, ItemStatus::Preparing, now())
-                .expect("plan"),
+            plan_item_status(
+                &workflow,
+                &stale_base,
+                cook,
+                fries,
+                ItemStatus::Preparing,
+                now(),
+            )
+            .expect("plan"),
         )
         .await;
     assert!(
         matches!(stale, Err(StoreError::VersionConflict { current: 7 })),
         "a stale item change reports the current version, got {stale:?}"
     );
-    assert_eq!(store.order(order.id).await.expect("order"), Some(order.clone()));
+    assert_eq!(
+        store.order(order.id).await.expect("order"),
+        Some(order.clone())
+    );
     assert_eq!(events(store, EventFilter::Order(order.id)).await.len(), 7);
 }
 
@@ -1487,7 +1606,11 @@ pub async fn events_after(store: Arc<dyn Store>) {
 
     let alice_events = events(store, EventFilter::Customer(f.customer.id)).await;
     assert_eq!(summary(&alice_events), pick(&|o| o == a1.id || o == a2.id));
-    assert!(alice_events.iter().all(|e| e.event.customer_id == f.customer.id));
+    assert!(
+        alice_events
+            .iter()
+            .all(|e| e.event.customer_id == f.customer.id)
+    );
     let bob_events = events(store, EventFilter::Customer(bob.id)).await;
     assert_eq!(summary(&bob_events), pick(&|o| o == b1.id));
     let a1_events = events(store, EventFilter::Order(a1.id)).await;
@@ -1580,7 +1703,10 @@ pub async fn last_event_position(store: Arc<dyn Store>) {
     assert!(created[0].id > 0);
     let order = advance(store, &order, f.cashier(), "confirmed").await;
     let position = store.last_event_position().await.expect("position");
-    assert_eq!(position, events(store, EventFilter::Order(order.id)).await[1].id);
+    assert_eq!(
+        position,
+        events(store, EventFilter::Order(order.id)).await[1].id
+    );
     assert!(position > created[0].id);
 
     // A refused change does not move it.
@@ -1595,7 +1721,10 @@ pub async fn last_event_position(store: Arc<dyn Store>) {
         ))
         .await;
     assert!(stale.is_err());
-    assert_eq!(store.last_event_position().await.expect("position"), position);
+    assert_eq!(
+        store.last_event_position().await.expect("position"),
+        position
+    );
 }
 
 /// A failing request writes nothing: no order, history, event or sequence number.
@@ -1613,7 +1742,10 @@ pub async fn failed_requests_write_nothing(store: Arc<dyn Store>) {
     let stale = store
         .apply_status_change(plan(&order, f.cashier(), "cancelled"))
         .await;
-    assert!(matches!(stale, Err(StoreError::VersionConflict { current: 2 })));
+    assert!(matches!(
+        stale,
+        Err(StoreError::VersionConflict { current: 2 })
+    ));
 
     // An order line for a product that does not exist.
     let mut bad_line = new_order(&f.shop, &f.customer, &f.lines());
@@ -1630,7 +1762,10 @@ pub async fn failed_requests_write_nothing(store: Arc<dyn Store>) {
     };
     let keyed_order = store.place_order(keyed("h1")).await.expect("keyed order");
     assert!(keyed_order.created);
-    assert_eq!(keyed_order.order.number, "R-000002", "the failed order used no number");
+    assert_eq!(
+        keyed_order.order.number, "R-000002",
+        "the failed order used no number"
+    );
     assert!(matches!(
         store.place_order(keyed("h2")).await,
         Err(StoreError::IdempotencyMismatch)
@@ -1677,7 +1812,10 @@ pub async fn failed_requests_write_nothing(store: Arc<dyn Store>) {
     then.expected_version += 10;
     let checkpoint = events(store, EventFilter::Store(f.shop.id)).await;
     let failed = store.apply_item_change(change).await;
-    assert!(failed.is_err(), "a failing advance fails the whole item change");
+    assert!(
+        failed.is_err(),
+        "a failing advance fails the whole item change"
+    );
     assert_eq!(
         store.order(one_item.id).await.expect("order"),
         Some(one_item.clone()),
@@ -1824,9 +1962,7 @@ pub async fn concurrent_writers_keep_events_gap_free(store: Arc<dyn Store>) {
         .into_iter()
         .map(|o| o.number)
         .collect();
-    let expected: HashSet<String> = (1..=distinct.len())
-        .map(|n| format!("R-{n:06}"))
-        .collect();
+    let expected: HashSet<String> = (1..=distinct.len()).map(|n| format!("R-{n:06}")).collect();
     assert_eq!(numbers, expected, "order numbers are unique and gap-free");
     assert_eq!(
         store.last_event_position().await.expect("position"),
@@ -1844,7 +1980,10 @@ pub async fn concurrent_changes_with_same_version(store: Arc<dyn Store>) {
         let to = if n % 2 == 0 { "confirmed" } else { "cancelled" };
         let change = plan(&order, f.cashier(), to);
         tasks.push(tokio::spawn(async move {
-            store.apply_status_change(change.clone()).await.map(|_| change)
+            store
+                .apply_status_change(change.clone())
+                .await
+                .map(|_| change)
         }));
     }
     let mut winners = Vec::new();
@@ -1855,7 +1994,11 @@ pub async fn concurrent_changes_with_same_version(store: Arc<dyn Store>) {
             Err(other) => panic!("a losing change is a VersionConflict, got {other:?}"),
         }
     }
-    assert_eq!(winners.len(), 1, "exactly one change with the same version wins");
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one change with the same version wins"
+    );
     let winner = &winners[0];
     let now_order = store.order(order.id).await.expect("order").expect("order");
     assert_eq!(now_order.version, 2);

@@ -9,10 +9,10 @@ use ordertrack_domain::{
     Actor, EventKind, Fulfilment, FulfilmentKind, OrderSummary, Role, Workflow, plan_transition,
 };
 use ordertrack_store::conformance::Backend;
-use ordertrack_store::sqlite::{CommitListener, SqliteOptions};
+use ordertrack_store::sqlite::SqliteOptions;
 use ordertrack_store::{
-    EventFilter, NewOrder, NewOrderLine, NewProduct, NewStore, NewUser, SqliteStore, Store,
-    StoreError, StoredEvent,
+    CommitListener, EventFilter, NewOrder, NewOrderLine, NewProduct, NewStore, NewUser,
+    SqliteStore, Store, StoreError, StoredEvent,
 };
 use time::OffsetDateTime;
 

@@ -176,6 +176,15 @@ pub async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
 }
 
+/// Known paths, wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this resource does not support that method",
+    )
+}
+
 /// A handler panicked: answer 500 without details (the panic is logged).
 pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     let message = panic

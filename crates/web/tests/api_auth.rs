@@ -109,7 +109,10 @@ async fn repeated_failed_logins_are_throttled() {
             other => panic!("unexpected {other}: {}", response.text),
         }
     }
-    assert!(throttled, "12 wrong passwords in a row were never throttled");
+    assert!(
+        throttled,
+        "12 wrong passwords in a row were never throttled"
+    );
     // While throttled, even the right password is refused.
     app.login_response("bob@demo.test", PASSWORD)
         .await
@@ -185,7 +188,10 @@ async fn logout_makes_the_token_stop_working() {
         .get("set-cookie")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    assert!(cleared.contains("Max-Age=0"), "cookie not cleared: {cleared}");
+    assert!(
+        cleared.contains("Max-Age=0"),
+        "cookie not cleared: {cleared}"
+    );
 
     app.get("/auth/me", &alice.token)
         .await

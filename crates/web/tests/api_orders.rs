@@ -133,7 +133,9 @@ async fn prices_and_totals_cannot_come_from_the_client() {
         .expect_problem(422, "invalid_body");
     assert!(app.my_orders(&alice.token).await.is_empty());
 
-    let order = app.place_order(&alice.token, RESTAURANT, &[(product, 3)]).await;
+    let order = app
+        .place_order(&alice.token, RESTAURANT, &[(product, 3)])
+        .await;
     assert_eq!(order["total_minor"], 3 * 1690);
 }
 
@@ -143,7 +145,9 @@ async fn catalog_changes_do_not_change_placed_orders() {
     let alice = app.alice().await;
     let owner = app.login("owner@demo.test").await;
     let product = app.product_id(RESTAURANT, "Lemonade").await;
-    let order = app.place_order(&alice.token, RESTAURANT, &[(product, 2)]).await;
+    let order = app
+        .place_order(&alice.token, RESTAURANT, &[(product, 2)])
+        .await;
 
     app.patch(
         &format!("/stores/{RESTAURANT}/products/{product}"),
@@ -157,7 +161,9 @@ async fn catalog_changes_do_not_change_placed_orders() {
     assert_eq!(old["items"][0]["name"], "Lemonade");
     assert_eq!(old["items"][0]["unit_price_minor"], 350);
     assert_eq!(old["total_minor"], 700);
-    let new = app.place_order(&alice.token, RESTAURANT, &[(product, 2)]).await;
+    let new = app
+        .place_order(&alice.token, RESTAURANT, &[(product, 2)])
+        .await;
     assert_eq!(new["items"][0]["name"], "Pink Lemonade");
     assert_eq!(new["total_minor"], 1998);
 }
@@ -393,7 +399,10 @@ async fn orders_are_paged_newest_first_without_duplicates() {
     let pages = all_pages(&app, &cashier, &format!("?store={RESTAURANT}&limit=10")).await;
     let seen: Vec<i64> = pages.iter().flat_map(|page| ids(page)).collect();
     assert_eq!(seen.len(), 30);
-    assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seen:?}"
+    );
 }
 
 #[tokio::test]
@@ -405,7 +414,10 @@ async fn new_orders_do_not_shift_a_page_in_progress() {
         placed.push(id(&app.place_simple(&alice.token, RESTAURANT).await));
     }
     let first = app.get("/orders?limit=3", &alice.token).await.expect(200);
-    let cursor = first["next_cursor"].as_str().expect("a next page").to_owned();
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
     app.place_simple(&alice.token, RESTAURANT).await;
     let second = app
         .get(&format!("/orders?limit=3&cursor={cursor}"), &alice.token)
@@ -432,7 +444,9 @@ async fn staff_filter_store_orders_by_status_and_search_by_number_or_customer() 
 
     let store = format!("?store={RESTAURANT}");
     assert_eq!(
-        ids(&app.list(&cashier, &format!("{store}&status=confirmed")).await),
+        ids(&app
+            .list(&cashier, &format!("{store}&status=confirmed"))
+            .await),
         vec![id(&b2), id(&a1)]
     );
     assert_eq!(
@@ -469,13 +483,23 @@ async fn staff_filter_store_orders_by_status_and_search_by_number_or_customer() 
     );
     // Combined with a status.
     assert_eq!(
-        ids(&app.list(&cashier, &format!("{store}&q=Alice&status=pending")).await),
+        ids(&app
+            .list(&cashier, &format!("{store}&q=Alice&status=pending"))
+            .await),
         vec![id(&a2)]
     );
     // Wildcards are literal.
-    assert!(app.list(&cashier, &format!("{store}&q=%25")).await.is_empty());
+    assert!(
+        app.list(&cashier, &format!("{store}&q=%25"))
+            .await
+            .is_empty()
+    );
     assert!(app.list(&cashier, &format!("{store}&q=_")).await.is_empty());
-    assert!(app.list(&cashier, &format!("{store}&q=nobody")).await.is_empty());
+    assert!(
+        app.list(&cashier, &format!("{store}&q=nobody"))
+            .await
+            .is_empty()
+    );
 }
 
 // ---- the guest tracking view ----
@@ -525,7 +549,10 @@ async fn tracking_link_works_without_sign_in_and_hides_personal_data() {
         );
     }
     for entry in tracked["history"].as_array().unwrap() {
-        assert!(entry.get("actor").is_none(), "the guest view names people: {text}");
+        assert!(
+            entry.get("actor").is_none(),
+            "the guest view names people: {text}"
+        );
     }
     for secret in ["42 Secret Lane", "Alice", "alice@demo.test", "gate code"] {
         assert!(
@@ -550,10 +577,7 @@ async fn unknown_tracking_tokens_are_404() {
     let order = app.place_simple(&alice.token, RESTAURANT).await;
     let real = order["tracking_token"].as_str().unwrap().to_owned();
     let mut wrong = real.clone();
-    wrong.replace_range(
-        0..1,
-        if real.starts_with('0') { "1" } else { "0" },
-    );
+    wrong.replace_range(0..1, if real.starts_with('0') { "1" } else { "0" });
     for token in [
         wrong.as_str(),
         "00000000000000000000000000000000",

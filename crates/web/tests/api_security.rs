@@ -57,9 +57,14 @@ async fn customer_may_cancel_only_while_the_workflow_allows_it() {
     let second = app.place_simple(&alice.token, RESTAURANT).await;
     assert_eq!(second["next_statuses"], json!(["cancelled"]));
     let confirmed = app.advance(&cashier, &second, "confirmed").await;
-    app.transition(&alice.token, id(&confirmed), "cancelled", version(&confirmed))
-        .await
-        .expect_problem(403, "forbidden");
+    app.transition(
+        &alice.token,
+        id(&confirmed),
+        "cancelled",
+        version(&confirmed),
+    )
+    .await
+    .expect_problem(403, "forbidden");
     let seen = app.order(&alice.token, id(&confirmed)).await;
     assert_eq!(status(&seen), "confirmed");
     assert_eq!(seen["next_statuses"], json!([]));
@@ -124,7 +129,13 @@ async fn unknown_status_is_rejected_and_changes_nothing() {
     let owner = app.login("owner@demo.test").await;
     let order = app.place_simple(&alice.token, RESTAURANT).await;
 
-    for to in ["teleported", "", "CONFIRMED", "shipped", "confirmed; DROP TABLE orders"] {
+    for to in [
+        "teleported",
+        "",
+        "CONFIRMED",
+        "shipped",
+        "confirmed; DROP TABLE orders",
+    ] {
         let response = app
             .transition(&owner, id(&order), to, version(&order))
             .await;

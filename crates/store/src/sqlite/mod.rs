@@ -25,9 +25,9 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use crate::{
-    CommitListener, Credentials, EventFilter, Identity, NewOrder, NewProduct, NewSession, NewStore, NewUser,
-    OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember, Store, StoreError,
-    StoreRecord, StoredEvent, User,
+    CommitListener, Credentials, EventFilter, Identity, NewOrder, NewProduct, NewSession, NewStore,
+    NewUser, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember, Store,
+    StoreError, StoreRecord, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};

@@ -17,4 +17,5 @@ pub fn router() -> Router<AppState> {
         .merge(stores::router())
         .merge(orders::router())
         .fallback(crate::error::not_found)
+        .method_not_allowed_fallback(crate::error::method_not_allowed)
 }

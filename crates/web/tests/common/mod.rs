@@ -70,7 +70,9 @@ pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
         },
     );
     assert!(
-        ordertrack_app::demo::seed(&app).await.expect("seed the demo"),
+        ordertrack_app::demo::seed(&app)
+            .await
+            .expect("seed the demo"),
         "a fresh database is seeded"
     );
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -319,7 +321,12 @@ pub fn steps(history: &[Value]) -> Vec<Step> {
 
 /// A step for comparing with [`steps`].
 pub fn step(from: Option<&str>, to: &str, role: &str, actor: &User) -> Step {
-    (from.map(str::to_owned), to.to_owned(), role.to_owned(), actor.id)
+    (
+        from.map(str::to_owned),
+        to.to_owned(),
+        role.to_owned(),
+        actor.id,
+    )
 }
 
 /// Asserts that consecutive history entries chain (`to` of one is `from`
@@ -587,7 +594,13 @@ impl TestApp {
     }
 
     /// `POST /orders/{id}/transitions`; the raw response.
-    pub async fn transition(&self, token: &str, order: i64, to: &str, expected_version: i64) -> Resp {
+    pub async fn transition(
+        &self,
+        token: &str,
+        order: i64,
+        to: &str,
+        expected_version: i64,
+    ) -> Resp {
         self.post(
             &format!("/orders/{order}/transitions"),
             token,
