@@ -463,6 +463,12 @@ impl App {
 }
 
 impl App {
+    /// The newest event position: read it *before* loading what a page
+    /// shows, and resume the page's stream from it, so nothing is missed.
+    pub async fn event_position(&self) -> Result<i64, AppError> {
+        Ok(self.store.last_event_position().await?)
+    }
+
     /// The current state behind a stream topic, for clients too far behind
     /// to replay: the order, or the newest orders of a customer or store.
     /// Callers authorise the topic first.

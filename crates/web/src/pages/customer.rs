@@ -257,12 +257,7 @@ async fn order_page(
     let caller = ctx.require_caller()?;
     // The position is read before the order: the stream resumes from it, so
     // nothing that happens after this read is missed.
-    let position = state
-        .app
-        .store()
-        .last_event_position()
-        .await
-        .map_err(ordertrack_app::AppError::from)?;
+    let position = state.app.event_position().await?;
     let view = state.app.order(caller, id).await?;
     let history = state.app.history(caller, id).await?;
     let order = &view.order;
@@ -395,39 +390,48 @@ fn orders_list(views: &[OrderView], next_cursor: Option<&str>, fragment_url: &st
     }
 }
 
+/// The caller's orders list (one page), as a refreshable fragment.
+async fn my_orders_section(
+    state: &AppState,
+    caller: &ordertrack_app::Caller,
+    cursor: Option<String>,
+) -> Result<Markup, PageError> {
+    let fragment = match &cursor {
+        Some(cursor) => format!("/orders/list?cursor={}", super::encode_component(cursor)),
+        None => "/orders/list".to_owned(),
+    };
+    let list = state
+        .app
+        .orders(
+            caller,
+            OrderListRequest {
+                cursor,
+                ..OrderListRequest::default()
+            },
+        )
+        .await?;
+    Ok(orders_list(
+        &list.orders,
+        list.next_cursor.as_deref(),
+        &fragment,
+    ))
+}
+
 async fn my_orders(
     State(state): State<AppState>,
     ctx: PageContext,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
-    let position = state
-        .app
-        .store()
-        .last_event_position()
-        .await
-        .map_err(ordertrack_app::AppError::from)?;
-    let list = state
-        .app
-        .orders(
-            caller,
-            OrderListRequest {
-                cursor: query.cursor.clone(),
-                ..OrderListRequest::default()
-            },
-        )
-        .await?;
-    let fragment = match &query.cursor {
-        Some(cursor) => format!("/orders/list?cursor={}", super::encode_component(cursor)),
-        None => "/orders/list".to_owned(),
-    };
+    let position = state.app.event_position().await?;
+    let list = my_orders_section(&state, caller, query.cursor).await?;
     let body = html! {
         div.page-head {
             h1 { "My orders" }
             (live_indicator())
         }
         div data-stream="/api/v1/me/events" data-last-event-id=(position) {}
-        (orders_list(&list.orders, list.next_cursor.as_deref(), &fragment))
+        (list)
     };
     Ok(ctx.page(layout("My orders", Some(caller), &ctx.csrf, None, body)))
 }
@@ -438,21 +442,9 @@ async fn my_orders_fragment(
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
-    let list = state
-        .app
-        .orders(
-            caller,
-            OrderListRequest {
-                cursor: query.cursor.clone(),
-                ..OrderListRequest::default()
-            },
-        )
-        .await?;
-    let fragment = match &query.cursor {
-        Some(cursor) => format!("/orders/list?cursor={}", super::encode_component(cursor)),
-        None => "/orders/list".to_owned(),
-    };
-    Ok(orders_list(&list.orders, list.next_cursor.as_deref(), &fragment).into_response())
+    Ok(my_orders_section(&state, caller, query.cursor)
+        .await?
+        .into_response())
 }
 
 async fn tracking_page(
@@ -460,12 +452,7 @@ async fn tracking_page(
     ctx: PageContext,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Response, PageError> {
-    let position = state
-        .app
-        .store()
-        .last_event_position()
-        .await
-        .map_err(ordertrack_app::AppError::from)?;
+    let position = state.app.event_position().await?;
     let (view, history) = state.app.tracked_history(&token).await?;
     let body = html! {
         div.page-head {

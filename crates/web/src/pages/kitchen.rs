@@ -330,27 +330,46 @@ fn kitchen_page(
     }
 }
 
+/// A full kitchen page: a station (or all stations) view, or the expo view.
+async fn full_page(
+    state: &AppState,
+    ctx: &PageContext,
+    slug: &str,
+    query: &KitchenQuery,
+    expo: bool,
+) -> Result<Response, PageError> {
+    let position = state.app.event_position().await?;
+    let screen = screen(state, ctx, slug, query).await?;
+    let body = kitchen_page(ctx, &screen, query, expo, position);
+    let title = if expo { "Expo" } else { "Kitchen" };
+    Ok(ctx.page(layout(
+        title,
+        ctx.caller.as_ref(),
+        &ctx.csrf,
+        None,
+        html! { div.kitchen { (body) } },
+    )))
+}
+
+/// Just the tickets, for live refresh.
+async fn tickets_only(
+    state: &AppState,
+    ctx: &PageContext,
+    slug: &str,
+    query: &KitchenQuery,
+    expo: bool,
+) -> Result<Response, PageError> {
+    let screen = screen(state, ctx, slug, query).await?;
+    Ok(tickets(ctx, &screen, query, expo).into_response())
+}
+
 async fn display(
     State(state): State<AppState>,
     ctx: PageContext,
     ApiPath(slug): ApiPath<String>,
     Query(query): Query<KitchenQuery>,
 ) -> Result<Response, PageError> {
-    let position = state
-        .app
-        .store()
-        .last_event_position()
-        .await
-        .map_err(AppError::from)?;
-    let screen = screen(&state, &ctx, &slug, &query).await?;
-    let body = kitchen_page(&ctx, &screen, &query, false, position);
-    Ok(ctx.page(layout(
-        "Kitchen",
-        ctx.caller.as_ref(),
-        &ctx.csrf,
-        None,
-        html! { div.kitchen { (body) } },
-    )))
+    full_page(&state, &ctx, &slug, &query, false).await
 }
 
 async fn tickets_fragment(
@@ -359,8 +378,7 @@ async fn tickets_fragment(
     ApiPath(slug): ApiPath<String>,
     Query(query): Query<KitchenQuery>,
 ) -> Result<Response, PageError> {
-    let screen = screen(&state, &ctx, &slug, &query).await?;
-    Ok(tickets(&ctx, &screen, &query, false).into_response())
+    tickets_only(&state, &ctx, &slug, &query, false).await
 }
 
 async fn expo(
@@ -368,22 +386,7 @@ async fn expo(
     ctx: PageContext,
     ApiPath(slug): ApiPath<String>,
 ) -> Result<Response, PageError> {
-    let position = state
-        .app
-        .store()
-        .last_event_position()
-        .await
-        .map_err(AppError::from)?;
-    let query = KitchenQuery::default();
-    let screen = screen(&state, &ctx, &slug, &query).await?;
-    let body = kitchen_page(&ctx, &screen, &query, true, position);
-    Ok(ctx.page(layout(
-        "Expo",
-        ctx.caller.as_ref(),
-        &ctx.csrf,
-        None,
-        html! { div.kitchen { (body) } },
-    )))
+    full_page(&state, &ctx, &slug, &KitchenQuery::default(), true).await
 }
 
 async fn expo_fragment(
@@ -391,9 +394,7 @@ async fn expo_fragment(
     ctx: PageContext,
     ApiPath(slug): ApiPath<String>,
 ) -> Result<Response, PageError> {
-    let query = KitchenQuery::default();
-    let screen = screen(&state, &ctx, &slug, &query).await?;
-    Ok(tickets(&ctx, &screen, &query, true).into_response())
+    tickets_only(&state, &ctx, &slug, &KitchenQuery::default(), true).await
 }
 
 #[derive(Deserialize)]

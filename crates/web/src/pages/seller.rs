@@ -143,12 +143,7 @@ async fn dashboard(
     ApiPath(slug): ApiPath<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let position = state
-        .app
-        .store()
-        .last_event_position()
-        .await
-        .map_err(AppError::from)?;
+    let position = state.app.event_position().await?;
     let board = board(&state, &ctx, &slug, &query).await?;
     let body = html! {
         div.page-head {
@@ -266,12 +261,7 @@ async fn detail(
     ApiPath((slug, id)): ApiPath<(String, i64)>,
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
-    let position = state
-        .app
-        .store()
-        .last_event_position()
-        .await
-        .map_err(AppError::from)?;
+    let position = state.app.event_position().await?;
     let (view, history, role) = load_detail(&state, &ctx, &slug, id).await?;
     let order = &view.order;
     let body = html! {
