@@ -15,9 +15,18 @@ pub struct ServerArgs {
     /// Folder for the embedded database and the generated secret.
     #[arg(long, env = "ORDERTRACK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Database URL: `sqlite:///path/to/file.db` (default: a file in the data dir).
-    #[arg(long, env = "ORDERTRACK_DATABASE_URL")]
+    /// Database URL: `sqlite:///path/to/file.db` (default: a file in the data
+    /// dir) or `postgres://user:password@host:5432/database`.
+    #[arg(long, env = "ORDERTRACK_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL: connections in the read pool (the writer has one more).
+    #[arg(long, env = "ORDERTRACK_DB_POOL_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub db_pool_size: u32,
+    /// PostgreSQL: seconds to wait for a connection, or for one statement.
+    #[arg(long, env = "ORDERTRACK_DB_TIMEOUT_SECS", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub db_timeout_secs: u64,
     /// Secret for signing session tokens (at least 32 characters).
     /// Default: generated on first run and kept in the data dir.
     #[arg(long, env = "ORDERTRACK_SECRET", hide_env_values = true)]
@@ -27,6 +36,8 @@ pub struct ServerArgs {
 /// The database to use.
 pub enum Database {
     Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
 }
 
 impl ServerArgs {
@@ -60,14 +71,19 @@ impl ServerArgs {
                     }
                     Ok(Database::Sqlite(path))
                 } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-                    bail!(
-                        "PostgreSQL is not supported by this build yet; use sqlite:// or the data dir"
-                    )
+                    Ok(Database::Postgres(url.to_owned()))
                 } else {
-                    bail!("unsupported database URL `{url}`: use sqlite:///path/to/file.db")
+                    bail!(
+                        "unsupported database URL: use sqlite:///path/to/file.db or postgres://user@host/database"
+                    )
                 }
             }
         }
+    }
+
+    /// How long to wait for a database connection or statement.
+    pub fn db_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.db_timeout_secs)
     }
 
     /// The token-signing secret: given, or kept in the data dir (created on first run).

@@ -10,8 +10,9 @@ use ordertrack_app::demo::{DEMO_ACCOUNTS, DEMO_PASSWORD};
 use ordertrack_app::{App, AuthConfig};
 use ordertrack_domain::Role;
 use ordertrack_realtime::Hub;
-use ordertrack_store::SqliteStore;
+use ordertrack_store::postgres::PostgresOptions;
 use ordertrack_store::sqlite::SqliteOptions;
+use ordertrack_store::{PostgresStore, SqliteStore, Store};
 use ordertrack_web::AppState;
 use tracing_subscriber::EnvFilter;
 
@@ -77,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => run_server(args, false).await,
         Command::Demo(args) => run_server(args.demo_defaults(), true).await,
-        Command::Migrate(args) => migrate(args),
+        Command::Migrate(args) => migrate(args).await,
         Command::User {
             command:
                 UserCommand::Create {
@@ -90,7 +91,7 @@ async fn main() -> anyhow::Result<()> {
                     role,
                 },
         } => {
-            let app = open_app(&server)?;
+            let app = open_app(&server).await?;
             let user = app.create_user(&email, &password, &name, admin).await?;
             if let (Some(slug), Some(role)) = (store, role) {
                 let store = app.store_by_slug(&slug).await?;
@@ -104,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-fn migrate(args: ServerArgs) -> anyhow::Result<()> {
+async fn migrate(args: ServerArgs) -> anyhow::Result<()> {
     match args.database()? {
         Database::Sqlite(path) => {
             let applied = SqliteStore::migrate(&path)
@@ -112,24 +113,56 @@ fn migrate(args: ServerArgs) -> anyhow::Result<()> {
             println!("{}: {applied} migration(s) applied", path.display());
             Ok(())
         }
+        Database::Postgres(url) => {
+            let applied = PostgresStore::migrate(&url, args.db_timeout())
+                .await
+                .context("migrating the PostgreSQL database")?;
+            println!("PostgreSQL: {applied} migration(s) applied");
+            Ok(())
+        }
     }
 }
 
-fn open_app(args: &ServerArgs) -> anyhow::Result<App> {
+async fn open_app(args: &ServerArgs) -> anyhow::Result<App> {
     let secret = args.secret()?;
     let hub = Hub::new();
-    let store = match args.database()? {
-        Database::Sqlite(path) => SqliteStore::open(
-            &path,
-            SqliteOptions {
-                listener: Some(Arc::new(hub.clone())),
-                ..SqliteOptions::default()
-            },
-        )
-        .with_context(|| format!("opening {}", path.display()))?,
+    let store: Arc<dyn Store> = match args.database()? {
+        Database::Sqlite(path) => Arc::new(
+            SqliteStore::open(
+                &path,
+                SqliteOptions {
+                    listener: Some(Arc::new(hub.clone())),
+                    ..SqliteOptions::default()
+                },
+            )
+            .with_context(|| format!("opening {}", path.display()))?,
+        ),
+        Database::Postgres(url) => {
+            let store = PostgresStore::connect(
+                &url,
+                PostgresOptions {
+                    pool_size: args.db_pool_size,
+                    timeout: args.db_timeout(),
+                    listener: Some(Arc::new(hub.clone())),
+                },
+            )
+            .await
+            .context("opening the PostgreSQL database")?;
+            tracing::info!(
+                pool_size = args.db_pool_size,
+                timeout_secs = args.db_timeout_secs,
+                "using PostgreSQL"
+            );
+            tracing::warn!(
+                "no event bus: this PostgreSQL deployment runs as one instance; \
+                 live updates reach only this instance's clients, so do not run \
+                 more than one instance on this database"
+            );
+            Arc::new(store)
+        }
     };
     Ok(App::new(
-        Arc::new(store),
+        store,
         hub,
         AuthConfig {
             secret,
@@ -140,7 +173,7 @@ fn open_app(args: &ServerArgs) -> anyhow::Result<App> {
 
 async fn run_server(args: ServerArgs, demo: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let app = open_app(&args)?;
+    let app = open_app(&args).await?;
     if demo && ordertrack_app::demo::seed(&app).await? {
         tracing::info!("demo stores and accounts created");
     }

@@ -28,3 +28,16 @@ impl From<rusqlite::Error> for StoreError {
         StoreError::Database(error.to_string())
     }
 }
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            // 23505: unique_violation.
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+                StoreError::Conflict("a record with the same key")
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => StoreError::Unavailable,
+            _ => StoreError::Database(error.to_string()),
+        }
+    }
+}

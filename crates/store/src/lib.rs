@@ -1,10 +1,12 @@
 //! Persistence for the order desk.
 //!
 //! [`Store`] is the one trait the application talks to. [`sqlite`] is the
-//! embedded implementation; every implementation must pass the suite in
-//! [`conformance`] (enabled with the `conformance` feature).
+//! embedded implementation, [`postgres`] the one for running many instances;
+//! every implementation must pass the suite in [`conformance`] (enabled with
+//! the `conformance` feature).
 
 mod error;
+pub mod postgres;
 mod records;
 pub mod sqlite;
 
@@ -18,6 +20,7 @@ use ordertrack_domain::{
 use time::OffsetDateTime;
 
 pub use error::StoreError;
+pub use postgres::PostgresStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
 

@@ -1,0 +1,83 @@
+//! Embedded migrations, applied in order; each runs in its own transaction,
+//! all of them under one advisory lock so that instances starting together
+//! do not race (the second waits, then finds nothing left to do).
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{Connection, Row};
+
+use super::queries::micros;
+use crate::StoreError;
+
+/// `(version, sql)`, in order. Never edit a shipped migration: add a new one.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+/// The advisory lock held while migrating ("ordertrk" in ASCII). Advisory
+/// locks are per database, so stores in other schemas of the same database
+/// wait for each other too, which is harmless.
+const LOCK_KEY: i64 = 0x6f72_6465_7274_726b;
+
+/// Applies the migrations the database has not seen; returns how many ran.
+/// Uses its own connection (closed at the end, which also frees the lock).
+pub async fn run(connect: &PgConnectOptions, timeout: Duration) -> Result<usize, StoreError> {
+    let mut conn = tokio::time::timeout(
+        timeout.max(Duration::from_secs(1)),
+        PgConnection::connect_with(connect),
+    )
+    .await
+    .map_err(|_| {
+        StoreError::Database(format!(
+            "could not connect to PostgreSQL at {}:{} within {timeout:?}",
+            connect.get_host(),
+            connect.get_port()
+        ))
+    })??;
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut conn)
+        .await?;
+    let result = apply(&mut conn).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(LOCK_KEY)
+        .execute(&mut conn)
+        .await;
+    let closed = conn.close().await;
+    let applied = result?;
+    unlocked?;
+    closed?;
+    Ok(applied)
+}
+
+async fn apply(conn: &mut PgConnection) -> Result<usize, StoreError> {
+    sqlx::raw_sql(
+        "SET client_min_messages = warning;
+         CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    BIGINT PRIMARY KEY,
+             applied_at BIGINT NOT NULL
+         )",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let mut applied = 0;
+    for &(version, sql) in MIGRATIONS {
+        let mut tx = conn.begin().await?;
+        let done: bool =
+            sqlx::query("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)")
+                .bind(version)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        if !done {
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(micros(time::OffsetDateTime::now_utc()))
+                .execute(&mut *tx)
+                .await?;
+            applied += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(applied)
+}

@@ -1,0 +1,328 @@
+//! The PostgreSQL store, for running several instances on one database.
+//!
+//! **Writes** go through one writer task per instance that owns one
+//! connection and commits in groups, like the SQLite writer: it takes every
+//! request waiting (up to [`MAX_BATCH`]) and runs them in one transaction:
+//! first it locks the rows of the stores the batch touches (in id order, so
+//! batches of two instances queue instead of deadlocking); then it applies
+//! the status changes of distinct orders together with a few multi-row
+//! statements (version-checked update, history, read-back); every other
+//! request runs alone in a savepoint, so a failing request rolls back only
+//! itself; last it writes the batch's events, commits once, and only then
+//! hands the events to the commit listener and answers the requests.
+//!
+//! **Event positions** are gap-free in commit order across every instance
+//! and connection: the global `id` comes from the single `event_log_head`
+//! row and the per-store `store_seq` from the store's row, both bumped in the
+//! batch's transaction right before its commit. The row locks are held until
+//! commit, so the next writer (any instance) waits and continues from the
+//! committed value; a sequence would hand out numbers that commit out of
+//! order, and a reader resuming "after N" could miss a later-committed N-1.
+//! Bumping the global counter last keeps its lock held only for the last
+//! statements of a batch.
+//!
+//! **The commit listener** of an instance sees that instance's batches in
+//! commit order (one writer, so commit order is id order); events committed
+//! by other instances reach it only through a bus.
+//!
+//! **Retries**: a deadlock or serialization failure rolls the batch back and
+//! runs it again (a few times); every other error fails only its request.
+//! A failed COMMIT is never retried (its outcome may be unknown).
+//!
+//! **Reads** use a pool of read-only connections; every read is a single
+//! statement, so it sees one consistent snapshot (an order with its items).
+
+mod migrate;
+mod queries;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ordertrack_domain::{
+    HistoryEntry, ItemStatusChange, Order, OrderId, ProductId, Role, StatusChange, StoreId, UserId,
+};
+pub use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    CommitListener, Credentials, EventFilter, Identity, NewOrder, NewProduct, NewSession, NewStore,
+    NewUser, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember, Store,
+    StoreError, StoreRecord, StoredEvent, User,
+};
+pub use writer::MAX_BATCH;
+use writer::{Job, Write, Written};
+
+/// How to open a [`PostgresStore`].
+pub struct PostgresOptions {
+    /// Connections for reads. The writer has one more of its own.
+    pub pool_size: u32,
+    /// How long to wait for a connection, and for any one statement.
+    pub timeout: Duration,
+    /// Receives committed events.
+    pub listener: Option<Arc<dyn CommitListener>>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            pool_size: 16,
+            timeout: Duration::from_secs(5),
+            listener: None,
+        }
+    }
+}
+
+/// The store on a PostgreSQL database (`postgres://…`).
+pub struct PostgresStore {
+    writer: mpsc::UnboundedSender<Job>,
+    readers: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url`, runs pending migrations and starts
+    /// the writer task. Must be called inside a Tokio runtime.
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
+        Self::connect_with(parse_url(url)?, options).await
+    }
+
+    /// Like [`connect`](Self::connect), with parsed connection options (for
+    /// settings a URL cannot carry, e.g. a `search_path`).
+    pub async fn connect_with(
+        connect: PgConnectOptions,
+        options: PostgresOptions,
+    ) -> Result<Self, StoreError> {
+        migrate::run(&connect, options.timeout).await?;
+
+        let timeout = options.timeout.max(Duration::from_millis(1));
+        let connect = match connect.get_application_name() {
+            Some(_) => connect,
+            None => connect.application_name("ordertrack"),
+        };
+        let session =
+            connect.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
+        let readers = PgPoolOptions::new()
+            .max_connections(options.pool_size.max(1))
+            .acquire_timeout(timeout)
+            .connect_with(
+                session
+                    .clone()
+                    .options([("default_transaction_read_only", "on")]),
+            )
+            .await?;
+        let write_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(timeout)
+            .connect_with(session)
+            .await?;
+        let (writer, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(writer::run(write_pool, jobs, options.listener));
+        Ok(PostgresStore { writer, readers })
+    }
+
+    /// Runs pending migrations on the database at `url` and returns how many
+    /// ran. Safe to run from several instances at once (an advisory lock
+    /// serialises them).
+    pub async fn migrate(url: &str, timeout: Duration) -> Result<usize, StoreError> {
+        migrate::run(&parse_url(url)?, timeout).await
+    }
+
+    /// Like [`migrate`](Self::migrate), with parsed connection options.
+    pub async fn migrate_with(
+        connect: &PgConnectOptions,
+        timeout: Duration,
+    ) -> Result<usize, StoreError> {
+        migrate::run(connect, timeout).await
+    }
+
+    async fn write(&self, write: Write) -> Result<Written, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Job { write, reply })
+            .map_err(|_| StoreError::Unavailable)?;
+        answer.await.map_err(|_| StoreError::Unavailable)?
+    }
+
+    async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+        Ok(self.readers.acquire().await?)
+    }
+}
+
+fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
+    url.parse::<PgConnectOptions>()
+        .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))
+}
+
+/// The writer answered with another kind of result than the request asked for.
+fn mismatch() -> StoreError {
+    StoreError::Database("internal error: unexpected writer result".into())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+        match self.write(Write::CreateUser(new)).await? {
+            Written::User(user) => Ok(user),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
+        let email = email.to_lowercase();
+        Ok(queries::user_credentials(&mut *self.read().await?, &email).await?)
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(queries::user(&mut *self.read().await?, id).await?)
+    }
+
+    async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
+        match self.write(Write::CreateSession(session)).await? {
+            Written::Nothing => Ok(()),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
+        match self
+            .write(Write::DeleteSession(session_id.to_owned()))
+            .await?
+        {
+            Written::Nothing => Ok(()),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn session_identity(
+        &self,
+        session_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Identity>, StoreError> {
+        Ok(queries::session_identity(&mut *self.read().await?, session_id, now).await?)
+    }
+
+    async fn create_store(&self, new: NewStore) -> Result<StoreRecord, StoreError> {
+        match self.write(Write::CreateStore(new)).await? {
+            Written::Store(store) => Ok(store),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
+        Ok(queries::stores(&mut *self.read().await?).await?)
+    }
+
+    async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>, StoreError> {
+        Ok(queries::store_by_slug(&mut *self.read().await?, slug).await?)
+    }
+
+    async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>, StoreError> {
+        Ok(queries::store(&mut *self.read().await?, id).await?)
+    }
+
+    async fn set_membership(
+        &self,
+        user: UserId,
+        store: StoreId,
+        role: Role,
+    ) -> Result<(), StoreError> {
+        match self.write(Write::SetMembership(user, store, role)).await? {
+            Written::Nothing => Ok(()),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool, StoreError> {
+        match self.write(Write::RemoveMembership(user, store)).await? {
+            Written::Removed(removed) => Ok(removed),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>, StoreError> {
+        Ok(queries::staff(&mut *self.read().await?, store).await?)
+    }
+
+    async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product, StoreError> {
+        match self.write(Write::CreateProduct(store, new)).await? {
+            Written::Product(product) => Ok(product),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn update_product(
+        &self,
+        store: StoreId,
+        product: ProductId,
+        patch: ProductPatch,
+    ) -> Result<Option<Product>, StoreError> {
+        match self
+            .write(Write::UpdateProduct(store, product, patch))
+            .await?
+        {
+            Written::MaybeProduct(product) => Ok(product),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn products(&self, store: StoreId) -> Result<Vec<Product>, StoreError> {
+        Ok(queries::products(&mut *self.read().await?, store).await?)
+    }
+
+    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError> {
+        match self.write(Write::PlaceOrder(Box::new(new))).await? {
+            Written::Placed(placed) => Ok(placed),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        Ok(queries::order(&mut *self.read().await?, id).await?)
+    }
+
+    async fn order_by_tracking_token(&self, token: &str) -> Result<Option<Order>, StoreError> {
+        Ok(queries::order_by_tracking_token(&mut *self.read().await?, token).await?)
+    }
+
+    async fn orders(&self, query: OrderQuery) -> Result<OrderPage, StoreError> {
+        Ok(queries::orders(&mut *self.read().await?, &query).await?)
+    }
+
+    async fn status_counts(&self, store: StoreId) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(queries::status_counts(&mut *self.read().await?, store).await?)
+    }
+
+    async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+        Ok(queries::history(&mut *self.read().await?, order).await?)
+    }
+
+    async fn apply_status_change(&self, change: StatusChange) -> Result<Order, StoreError> {
+        match self.write(Write::StatusChange(Box::new(change))).await? {
+            Written::Order(order) => Ok(order),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError> {
+        match self.write(Write::ItemChange(Box::new(change))).await? {
+            Written::Order(order) => Ok(order),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn events_after(
+        &self,
+        filter: EventFilter,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(queries::events_after(&mut *self.read().await?, &filter, after, limit).await?)
+    }
+
+    async fn last_event_position(&self) -> Result<i64, StoreError> {
+        Ok(queries::last_event_position(&mut *self.read().await?).await?)
+    }
+}

@@ -1,0 +1,913 @@
+//! The PostgreSQL store: the shared conformance suite, plus what only a
+//! server database shared by several instances needs (migrations under a
+//! lock, gap-free event positions across instances, idempotent placement
+//! across instances, the commit listener, append-only history).
+//!
+//! Every test gets a throw-away schema in the database at
+//! `ORDERTRACK_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`), dropped when it ends.
+//! Where no PostgreSQL is reachable each test says `SKIPPED` on stderr and
+//! passes, except with `CI=true`, where it fails.
+
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ordertrack_domain::{
+    Actor, EventKind, Fulfilment, FulfilmentKind, OrderSummary, Role, Workflow, plan_transition,
+};
+use ordertrack_store::conformance::Backend;
+use ordertrack_store::postgres::{PgConnectOptions, PostgresOptions};
+use ordertrack_store::{
+    CommitListener, EventFilter, NewOrder, NewOrderLine, NewProduct, NewStore, NewUser,
+    PostgresStore, Product, Store, StoreError, StoreRecord, StoredEvent, User,
+};
+use sqlx::{Connection, PgConnection, Row};
+use time::OffsetDateTime;
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn server_url() -> String {
+    std::env::var("ORDERTRACK_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_URL.to_owned())
+}
+
+fn server_options() -> PgConnectOptions {
+    server_url()
+        .parse()
+        .expect("ORDERTRACK_TEST_DATABASE_URL is not a PostgreSQL URL")
+}
+
+/// Where the server is, without any password the URL may hold.
+fn server_name(options: &PgConnectOptions) -> String {
+    format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    )
+}
+
+/// Skips the test (loudly, past the test harness's output capture), or
+/// fails it under CI, where PostgreSQL must be there.
+fn unreachable(options: &PgConnectOptions, why: &str) {
+    let message = format!(
+        "PostgreSQL not reachable at {} ({why}); set ORDERTRACK_TEST_DATABASE_URL to run these tests",
+        server_name(options)
+    );
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        panic!("{message} — CI=true: the PostgreSQL tests must not be skipped");
+    }
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {message}");
+}
+
+async fn connect_server(options: &PgConnectOptions) -> Result<PgConnection, String> {
+    match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(options)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+/// A throw-away schema; dropped (with everything in it) when this is.
+struct Schema {
+    server: PgConnectOptions,
+    name: String,
+}
+
+impl Schema {
+    /// A new empty schema, or `None` (after saying why) without a server.
+    async fn create() -> Option<Schema> {
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let server = server_options();
+        let mut conn = match connect_server(&server).await {
+            Ok(conn) => conn,
+            Err(why) => {
+                unreachable(&server, &why);
+                return None;
+            }
+        };
+        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+        let name = format!(
+            "t_{}_{}_{:x}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed),
+            nanos & 0xffff_ffff
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create a test schema");
+        let _ = conn.close().await;
+        Some(Schema { server, name })
+    }
+
+    /// Connection options whose tables live in this schema.
+    fn options(&self) -> PgConnectOptions {
+        self.server
+            .clone()
+            .options([("search_path", self.name.as_str())])
+    }
+
+    async fn open(&self, listener: Option<Arc<dyn CommitListener>>) -> PostgresStore {
+        PostgresStore::connect_with(
+            // Named after the schema, so a test can find its own connections.
+            self.options().application_name(&self.name),
+            PostgresOptions {
+                pool_size: 4,
+                timeout: Duration::from_secs(10),
+                listener,
+            },
+        )
+        .await
+        .expect("open the postgres store")
+    }
+
+    /// A plain connection into the schema, for looking under the store.
+    async fn raw(&self) -> PgConnection {
+        PgConnection::connect_with(&self.options())
+            .await
+            .expect("raw connection")
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        // Dropping needs a runtime, and this may run inside one: use a fresh
+        // thread with its own.
+        let server = self.server.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let mut conn = connect_server(&server).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = conn.close().await;
+                Ok::<(), String>(())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop test schema {}: {error}", self.name);
+        }
+    }
+}
+
+/// A fresh PostgreSQL store in its own schema, or `None` without a server.
+async fn postgres() -> Option<Backend> {
+    let schema = Schema::create().await?;
+    let store = schema.open(None).await;
+    Some(Backend::new(Arc::new(store), schema))
+}
+
+ordertrack_store::conformance_tests!(postgres);
+
+// ---- PostgreSQL only ----
+
+/// Records what a store's writer reports after each commit.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<StoredEvent>>);
+
+impl CommitListener for Recorder {
+    fn committed(&self, events: &[StoredEvent]) {
+        self.0.lock().expect("lock").extend_from_slice(events);
+    }
+}
+
+impl Recorder {
+    fn ids(&self) -> Vec<i64> {
+        self.0.lock().expect("lock").iter().map(|e| e.id).collect()
+    }
+}
+
+struct Shop {
+    shop: StoreRecord,
+    burger: Product,
+    customer: User,
+}
+
+async fn shop(store: &dyn Store) -> Shop {
+    let shop = store
+        .create_store(NewStore {
+            slug: "rosso".into(),
+            name: "Rosso".into(),
+            currency: "EUR".into(),
+            workflow: "restaurant".into(),
+            order_prefix: "R".into(),
+        })
+        .await
+        .expect("create_store");
+    let burger = store
+        .create_product(
+            shop.id,
+            NewProduct {
+                name: "Burger".into(),
+                description: String::new(),
+                price_minor: 950,
+                station: "grill".into(),
+                available: true,
+            },
+        )
+        .await
+        .expect("create_product");
+    let customer = store
+        .create_user(NewUser {
+            email: "alice@example.test".into(),
+            name: "Alice".into(),
+            password_hash: "hash".into(),
+            is_admin: false,
+        })
+        .await
+        .expect("create_user");
+    Shop {
+        shop,
+        burger,
+        customer,
+    }
+}
+
+fn tracking_token() -> String {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    format!("{nanos:016x}{:016x}", COUNT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn new_order(f: &Shop, idempotency: Option<(&str, &str)>) -> NewOrder {
+    let workflow = Workflow::builtin("restaurant").expect("workflow");
+    NewOrder {
+        store_id: f.shop.id,
+        customer_id: f.customer.id,
+        placed_by: Actor {
+            id: f.customer.id,
+            role: Role::Customer,
+        },
+        lines: vec![NewOrderLine {
+            product: f.burger.id,
+            name: f.burger.name.clone(),
+            quantity: 2,
+            unit_price_minor: f.burger.price_minor,
+            notes: None,
+            station: f.burger.station.clone(),
+        }],
+        fulfilment: Fulfilment {
+            kind: FulfilmentKind::Pickup,
+            address: None,
+        },
+        notes: None,
+        currency: "EUR".into(),
+        status: "pending".into(),
+        summary: OrderSummary::of(&workflow, "", "pending", FulfilmentKind::Pickup),
+        tracking_token: tracking_token(),
+        idempotency: idempotency.map(|(key, hash)| (key.into(), hash.into())),
+        at: OffsetDateTime::now_utc(),
+    }
+}
+
+/// Places an order and confirms it: two events.
+async fn place_and_confirm(store: &dyn Store, f: &Shop) {
+    let placed = store
+        .place_order(new_order(f, None))
+        .await
+        .expect("place_order");
+    let workflow = Workflow::builtin("restaurant").expect("workflow");
+    let cashier = Actor {
+        id: f.customer.id,
+        role: Role::Cashier,
+    };
+    let change = plan_transition(
+        &workflow,
+        &placed.order,
+        cashier,
+        "confirmed",
+        None,
+        Some(placed.order.version),
+        OffsetDateTime::now_utc(),
+    )
+    .expect("plan");
+    store
+        .apply_status_change(change)
+        .await
+        .expect("apply_status_change");
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let timeout = Duration::from_secs(10);
+    let first = PostgresStore::migrate_with(&schema.options(), timeout)
+        .await
+        .expect("first migrate");
+    assert!(first >= 1, "a fresh database gets every migration");
+    assert_eq!(
+        PostgresStore::migrate_with(&schema.options(), timeout)
+            .await
+            .expect("second migrate"),
+        0,
+        "a migrated database needs nothing"
+    );
+    // Opening runs migrations too, and finds nothing to do.
+    let store = schema.open(None).await;
+    let f = shop(&store).await;
+    place_and_confirm(&store, &f).await;
+    assert_eq!(
+        PostgresStore::migrate_with(&schema.options(), timeout)
+            .await
+            .expect("third migrate"),
+        0
+    );
+    assert_eq!(store.last_event_position().await.expect("position"), 2);
+    let recorded: i64 = sqlx::query("SELECT COUNT(*) FROM schema_migrations")
+        .fetch_one(&mut schema.raw().await)
+        .await
+        .expect("schema_migrations")
+        .get(0);
+    assert_eq!(recorded, first as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn instances_starting_together_migrate_once() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let mut starting = Vec::new();
+    for _ in 0..6 {
+        let options = schema.options();
+        starting.push(tokio::spawn(async move {
+            PostgresStore::migrate_with(&options, Duration::from_secs(30)).await
+        }));
+    }
+    let mut applied = 0;
+    for start in starting {
+        applied += start
+            .await
+            .expect("task")
+            .expect("concurrent migrations must not fail");
+    }
+    let recorded: i64 = sqlx::query("SELECT COUNT(*) FROM schema_migrations")
+        .fetch_one(&mut schema.raw().await)
+        .await
+        .expect("schema_migrations")
+        .get(0);
+    assert_eq!(applied as i64, recorded, "each migration ran exactly once");
+}
+
+const WRITERS: usize = 8;
+const CHANGES_PER_WRITER: usize = 500;
+
+/// 8 tasks × 500 changes on one store, through two instances (two writers,
+/// two connections, committing concurrently), while a reader keeps resuming
+/// from the last id it saw: it sees every event exactly once, in order, and
+/// the ids it sees are consecutive. Each instance's listener gets its own
+/// commits in id order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_on_two_instances_resume_gap_free() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let recorders = [Arc::new(Recorder::default()), Arc::new(Recorder::default())];
+    let instances: Vec<Arc<PostgresStore>> = vec![
+        Arc::new(schema.open(Some(recorders[0].clone())).await),
+        Arc::new(schema.open(Some(recorders[1].clone())).await),
+    ];
+    let f = Arc::new(shop(&*instances[0]).await);
+    let total = WRITERS * CHANGES_PER_WRITER;
+
+    let reader = {
+        let store = instances[1].clone();
+        let shop = f.shop.id;
+        tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(240);
+            let mut seen: Vec<StoredEvent> = Vec::new();
+            let mut resumes = 0;
+            while seen.len() < total && Instant::now() < deadline {
+                let after = seen.last().map_or(0, |e| e.id);
+                let page = store
+                    .events_after(EventFilter::Store(shop), after, 100)
+                    .await
+                    .expect("events_after");
+                resumes += 1;
+                if let Some(first) = page.first() {
+                    assert_eq!(
+                        first.id,
+                        after + 1,
+                        "resuming after {after} must continue at the next id"
+                    );
+                }
+                for pair in page.windows(2) {
+                    assert_eq!(pair[1].id, pair[0].id + 1, "ids are consecutive");
+                }
+                if page.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                seen.extend(page);
+            }
+            (seen, resumes)
+        })
+    };
+
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for n in 0..WRITERS {
+        let store = instances[n % 2].clone();
+        let f = f.clone();
+        writers.push(tokio::spawn(async move {
+            for _ in 0..CHANGES_PER_WRITER / 2 {
+                place_and_confirm(&*store, &f).await;
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer task");
+    }
+    let elapsed = started.elapsed();
+    let (streamed, resumes) = reader.await.expect("reader task");
+    eprintln!(
+        "{total} changes by {WRITERS} writers on 2 instances in {elapsed:?}; the reader resumed {resumes} times"
+    );
+
+    let stored = instances[0]
+        .events_after(EventFilter::Store(f.shop.id), 0, (total * 2) as u32)
+        .await
+        .expect("events_after");
+    assert_eq!(stored.len(), total, "exactly the committed events");
+    assert_eq!(
+        stored.iter().map(|e| e.id).collect::<Vec<_>>(),
+        (1..=total as i64).collect::<Vec<_>>(),
+        "ids are 1..=N: gap-free, in commit order"
+    );
+    assert_eq!(
+        stored.iter().map(|e| e.store_seq).collect::<Vec<_>>(),
+        (1..=total as i64).collect::<Vec<_>>(),
+        "the store's sequence is 1..=N"
+    );
+    assert_eq!(
+        streamed, stored,
+        "a reader resuming from the last id it saw gets every event, once, in order"
+    );
+    for event in &stored {
+        let expected = match event.event.kind {
+            EventKind::OrderCreated => 1,
+            EventKind::StatusChanged => 2,
+            other => panic!("unexpected event {other:?}"),
+        };
+        assert_eq!(event.event.order_version, expected);
+    }
+    assert_eq!(
+        instances[1].last_event_position().await.expect("position"),
+        total as i64
+    );
+
+    // Each listener saw its own instance's commits, in id order; together,
+    // every event exactly once.
+    let mut all = Vec::new();
+    for recorder in &recorders {
+        let ids = recorder.ids();
+        assert!(!ids.is_empty(), "both instances wrote");
+        assert!(
+            ids.windows(2).all(|pair| pair[0] < pair[1]),
+            "a listener gets its commits in id order"
+        );
+        all.extend(ids);
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=total as i64).collect::<Vec<_>>());
+}
+
+/// 20 identical requests with one idempotency key, sent at once through
+/// two instances: one order, one event; every request gets that order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotent_placement_across_instances() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let instances: Vec<Arc<PostgresStore>> = vec![
+        Arc::new(schema.open(None).await),
+        Arc::new(schema.open(None).await),
+    ];
+    let f = Arc::new(shop(&*instances[0]).await);
+    let request = new_order(&f, Some(("key-1", "hash-1")));
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let store = instances[n % 2].clone();
+        let request = request.clone();
+        tasks.push(tokio::spawn(
+            async move { store.place_order(request).await },
+        ));
+    }
+    let mut created = 0;
+    let mut ids = HashSet::new();
+    for task in tasks {
+        let placed = task
+            .await
+            .expect("task")
+            .expect("an identical request succeeds");
+        created += usize::from(placed.created);
+        ids.insert(placed.order.id);
+    }
+    assert_eq!(created, 1, "exactly one request creates the order");
+    assert_eq!(ids.len(), 1, "every request gets the same order");
+    let events = instances[1]
+        .events_after(EventFilter::Store(f.shop.id), 0, 100)
+        .await
+        .expect("events");
+    assert_eq!(events.len(), 1, "one order_created event");
+    assert!(matches!(
+        instances[1]
+            .place_order(new_order(&f, Some(("key-1", "hash-2"))))
+            .await,
+        Err(StoreError::IdempotencyMismatch)
+    ));
+    // The next order gets the next number: the losers used none.
+    let next = instances[0]
+        .place_order(new_order(&f, None))
+        .await
+        .expect("place_order");
+    assert_eq!(next.order.number, "R-000002");
+}
+
+/// Many status changes at once land in one batch, where changes of
+/// distinct orders are applied together: each still succeeds or fails on
+/// its own (stale, unknown order, unknown actor, same order twice), and
+/// only the successful ones leave history and events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_changes_in_one_batch_fail_alone() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let recorder = Arc::new(Recorder::default());
+    let store = Arc::new(schema.open(Some(recorder.clone())).await);
+    let f = shop(&*store).await;
+    let workflow = Workflow::builtin("restaurant").expect("workflow");
+    let cashier = Actor {
+        id: f.customer.id,
+        role: Role::Cashier,
+    };
+    for round in 0..5 {
+        let mut orders = Vec::new();
+        for _ in 0..12 {
+            orders.push(
+                store
+                    .place_order(new_order(&f, None))
+                    .await
+                    .expect("place_order")
+                    .order,
+            );
+        }
+        let plan = |order: &ordertrack_domain::Order| {
+            plan_transition(
+                &workflow,
+                order,
+                cashier,
+                "confirmed",
+                None,
+                Some(order.version),
+                OffsetDateTime::now_utc(),
+            )
+            .expect("plan")
+        };
+        // (change, what must come of it)
+        let mut requests = Vec::new();
+        for order in &orders[..8] {
+            requests.push((plan(order), "ok"));
+        }
+        requests.push((plan(&orders[0]), "conflict")); // the same order twice
+        let mut stale = plan(&orders[8]);
+        stale.expected_version = 7;
+        requests.push((stale, "stale"));
+        let mut ghost = plan(&orders[9]);
+        ghost.order_id += 1_000_000;
+        requests.push((ghost, "not found"));
+        let mut stranger = plan(&orders[10]);
+        stranger.history.actor.id += 1_000_000;
+        requests.push((stranger, "error"));
+        for order in &orders[11..] {
+            requests.push((plan(order), "ok"));
+        }
+
+        let before = store
+            .events_after(EventFilter::Store(f.shop.id), 0, 10_000)
+            .await
+            .expect("events")
+            .len();
+        let mut tasks = Vec::new();
+        for (change, expected) in requests {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                (
+                    store.apply_status_change(change.clone()).await,
+                    change,
+                    expected,
+                )
+            }));
+        }
+        let mut applied = 0;
+        for task in tasks {
+            let (result, change, expected) = task.await.expect("task");
+            match (expected, &result) {
+                ("ok", Ok(order)) => {
+                    applied += 1;
+                    assert_eq!(order.id, change.order_id);
+                    assert_eq!(order.version, 2);
+                    assert_eq!(order.status, "confirmed");
+                }
+                // The duplicate may run first; then the planned "ok" one conflicts.
+                ("conflict", Err(StoreError::VersionConflict { current: 2 }))
+                | ("conflict", Ok(_))
+                | ("stale", Err(StoreError::VersionConflict { current: 1 }))
+                | ("not found", Err(StoreError::NotFound(_)))
+                | ("error", Err(_)) => applied += usize::from(result.is_ok()),
+                ("ok", Err(StoreError::VersionConflict { current: 2 }))
+                    if change.order_id == orders[0].id => {}
+                _ => panic!("round {round}: expected {expected}, got {result:?}"),
+            }
+        }
+        assert_eq!(applied, 9, "round {round}: 9 orders confirmed once each");
+        for (n, order) in orders.iter().enumerate() {
+            let now = store.order(order.id).await.expect("order").expect("order");
+            let history = store.history(order.id).await.expect("history");
+            let changed = n < 8 || n == 11;
+            assert_eq!(now.version, if changed { 2 } else { 1 }, "order {n}");
+            assert_eq!(history.len(), if changed { 2 } else { 1 }, "order {n}");
+        }
+        let events = store
+            .events_after(EventFilter::Store(f.shop.id), 0, 10_000)
+            .await
+            .expect("events");
+        assert_eq!(
+            events.len(),
+            before + 9,
+            "round {round}: one event per change"
+        );
+        assert_eq!(
+            events.iter().map(|e| e.store_seq).collect::<Vec<_>>(),
+            (1..=events.len() as i64).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            (1..=events.len() as i64).collect::<Vec<_>>()
+        );
+    }
+    let stored = store
+        .events_after(EventFilter::Store(f.shop.id), 0, 10_000)
+        .await
+        .expect("events");
+    assert_eq!(*recorder.0.lock().expect("lock"), stored);
+}
+
+/// One customer's idempotency key raced by two instances for two different
+/// stores (which they do not lock against each other): the unique key
+/// decides, one order is placed, every other request replays it or is
+/// refused as a mismatch, and nothing else is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotency_key_races_across_stores() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let instances: Vec<Arc<PostgresStore>> = vec![
+        Arc::new(schema.open(None).await),
+        Arc::new(schema.open(None).await),
+    ];
+    let rosso = shop(&*instances[0]).await;
+    let verde_shop = instances[0]
+        .create_store(NewStore {
+            slug: "verde".into(),
+            name: "Verde".into(),
+            currency: "EUR".into(),
+            workflow: "restaurant".into(),
+            order_prefix: "V".into(),
+        })
+        .await
+        .expect("create_store");
+    let salad = instances[0]
+        .create_product(
+            verde_shop.id,
+            NewProduct {
+                name: "Salad".into(),
+                description: String::new(),
+                price_minor: 700,
+                station: "cold".into(),
+                available: true,
+            },
+        )
+        .await
+        .expect("create_product");
+    let verde = Shop {
+        shop: verde_shop,
+        burger: salad,
+        customer: rosso.customer.clone(),
+    };
+    for round in 0..5 {
+        let key = format!("key-{round}");
+        let mut tasks = Vec::new();
+        for n in 0..20 {
+            let store = instances[n % 2].clone();
+            let (shop, hash) = if n % 2 == 0 {
+                (&rosso, "hash-rosso")
+            } else {
+                (&verde, "hash-verde")
+            };
+            let request = new_order(shop, Some((&key, hash)));
+            tasks.push(tokio::spawn(
+                async move { store.place_order(request).await },
+            ));
+        }
+        let mut created = 0;
+        let mut orders = HashSet::new();
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(placed) => {
+                    created += usize::from(placed.created);
+                    orders.insert(placed.order.id);
+                }
+                Err(StoreError::IdempotencyMismatch) => {}
+                Err(other) => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!(created, 1, "round {round}: one order is placed");
+        assert_eq!(orders.len(), 1, "round {round}: replays get that order");
+    }
+    let mut total = 0;
+    for shop in [&rosso, &verde] {
+        let events = instances[1]
+            .events_after(EventFilter::Store(shop.shop.id), 0, 100)
+            .await
+            .expect("events");
+        assert_eq!(
+            events.iter().map(|e| e.store_seq).collect::<Vec<_>>(),
+            (1..=events.len() as i64).collect::<Vec<_>>()
+        );
+        total += events.len();
+    }
+    assert_eq!(total, 5, "one order (and event) per key");
+}
+
+#[tokio::test]
+async fn commit_listener_sees_exactly_the_committed_events() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let recorder = Arc::new(Recorder::default());
+    let store = schema.open(Some(recorder.clone())).await;
+    let f = shop(&store).await;
+    place_and_confirm(&store, &f).await;
+    let order = store
+        .orders(ordertrack_store::OrderQuery {
+            scope: ordertrack_store::OrderScope::Store(f.shop.id),
+            status: None,
+            search: None,
+            before: None,
+            limit: 10,
+        })
+        .await
+        .expect("orders")
+        .orders
+        .remove(0);
+
+    // A refused change publishes nothing.
+    let workflow = Workflow::builtin("restaurant").expect("workflow");
+    let actor = Actor {
+        id: order.customer_id,
+        role: Role::Cashier,
+    };
+    let mut stale = plan_transition(
+        &workflow,
+        &order,
+        actor,
+        "preparing",
+        None,
+        None,
+        OffsetDateTime::now_utc(),
+    )
+    .expect("plan");
+    stale.expected_version = 1;
+    assert!(matches!(
+        store.apply_status_change(stale).await,
+        Err(StoreError::VersionConflict { current: 2 })
+    ));
+
+    let stored = store
+        .events_after(EventFilter::Order(order.id), 0, 100)
+        .await
+        .expect("events");
+    let published = recorder.0.lock().expect("lock").clone();
+    assert_eq!(published, stored);
+    assert_eq!(
+        published.iter().map(|e| e.event.kind).collect::<Vec<_>>(),
+        vec![EventKind::OrderCreated, EventKind::StatusChanged]
+    );
+}
+
+#[tokio::test]
+async fn status_history_is_append_only() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let store = schema.open(None).await;
+    let f = shop(&store).await;
+    place_and_confirm(&store, &f).await;
+    let mut conn = schema.raw().await;
+    for sql in [
+        "UPDATE status_history SET to_status = 'completed'",
+        "DELETE FROM status_history",
+        "TRUNCATE status_history",
+    ] {
+        let error = sqlx::query(sql)
+            .execute(&mut conn)
+            .await
+            .expect_err("changing status history must fail");
+        assert!(
+            error.to_string().contains("append-only"),
+            "unexpected error: {error}"
+        );
+    }
+    let rows: i64 = sqlx::query("SELECT COUNT(*) FROM status_history")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(rows, 2);
+}
+
+/// The database drops the store's connections (a restart, a failover, an
+/// idle timeout): the next writes and reads work on new connections.
+#[tokio::test]
+async fn lost_connections_are_replaced() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let store = schema.open(None).await;
+    let f = shop(&store).await;
+    place_and_confirm(&store, &f).await;
+    let mut conn = schema.raw().await;
+    let killed: i64 = sqlx::query(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&schema.name)
+    .fetch_one(&mut conn)
+    .await
+    .expect("terminate")
+    .get(0);
+    assert!(
+        killed >= 2,
+        "the writer's and a reader's connection were dropped"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    place_and_confirm(&store, &f).await;
+    assert_eq!(store.last_event_position().await.expect("position"), 4);
+    let events = store
+        .events_after(EventFilter::Store(f.shop.id), 0, 100)
+        .await
+        .expect("events");
+    assert_eq!(
+        events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+}
+
+#[tokio::test]
+async fn data_survives_reconnect() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let store = schema.open(None).await;
+    let f = shop(&store).await;
+    place_and_confirm(&store, &f).await;
+    let events = store
+        .events_after(EventFilter::Store(f.shop.id), 0, 100)
+        .await
+        .expect("events");
+    drop(store);
+
+    let reopened = schema.open(None).await;
+    assert_eq!(
+        reopened
+            .events_after(EventFilter::Store(f.shop.id), 0, 100)
+            .await
+            .expect("events"),
+        events
+    );
+    // Positions continue where they were.
+    place_and_confirm(&reopened, &f).await;
+    assert_eq!(reopened.last_event_position().await.expect("position"), 4);
+    assert!(
+        reopened
+            .user_credentials("ALICE@example.test")
+            .await
+            .expect("credentials")
+            .is_some()
+    );
+}
