@@ -13,8 +13,14 @@ use tokio::sync::mpsc::error::TrySendError;
 use crate::LiveEvent;
 
 /// Deliveries a subscriber may have waiting before it counts as too slow
-/// and is dropped.
-pub const QUEUE_CAPACITY: usize = 256;
+/// and is dropped. Larger than the biggest commit batch (512 on SQLite), so
+/// one burst committed together never drops a watcher that reads promptly.
+/// Queues allocate as they fill, so an idle subscriber costs no more.
+pub const QUEUE_CAPACITY: usize = 1024;
+const _: () = assert!(
+    QUEUE_CAPACITY > ordertrack_store::sqlite::MAX_BATCH
+        && QUEUE_CAPACITY > ordertrack_store::postgres::MAX_BATCH
+);
 
 /// What a watcher follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -10,9 +10,11 @@
 
 mod event;
 mod hub;
+pub mod nats;
 
 pub use event::{LiveEvent, PublicEvent};
 pub use hub::{Delivery, Hub, QUEUE_CAPACITY, SubscribeOptions, Subscription, Topic};
+pub use nats::{Feeder, NatsBus, NatsOptions, RelayListener, RelayQueue, relay_channel};
 
 use ordertrack_store::StoredEvent;
 

@@ -13,13 +13,15 @@ pub fn router() -> Router<AppState> {
         .route("/readyz", get(ready))
 }
 
-/// Ready when the database answers.
+/// Ready when the database answers and the event bus (if any) is connected.
 async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.app.store().last_event_position().await {
-        Ok(_) => (StatusCode::OK, "ready"),
-        Err(error) => {
-            tracing::warn!(%error, "not ready");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
+    if let Err(error) = state.app.store().last_event_position().await {
+        tracing::warn!(%error, "not ready");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
     }
+    if state.app.bus_ready() == Some(false) {
+        tracing::warn!("not ready: event bus unreachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "event bus unavailable");
+    }
+    (StatusCode::OK, "ready")
 }

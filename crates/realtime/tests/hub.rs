@@ -1,0 +1,374 @@
+//! The hub on its own: routing by topic and station, bounded queues that drop
+//! a slow subscriber (and only it), ending streams by user, session and on
+//! shutdown, heartbeats, and unsubscribing on drop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordertrack_domain::{Actor, EventKind, NewEvent, OrderSummary, Role};
+use ordertrack_realtime::{
+    Delivery, EventBus, Hub, LiveEvent, QUEUE_CAPACITY, SubscribeOptions, Subscription, Topic,
+};
+use ordertrack_store::{CommitListener, StoredEvent};
+use time::OffsetDateTime;
+
+/// Generous bound for anything that should happen at once.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A committed event of `order` (of `customer`, in `store`) touching `stations`.
+fn event(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> StoredEvent {
+    StoredEvent {
+        id,
+        store_seq: id,
+        event: NewEvent {
+            kind: EventKind::StatusChanged,
+            store_id: store,
+            order_id: order,
+            customer_id: customer,
+            order_version: id + 1,
+            from: Some("pending".into()),
+            to: Some("confirmed".into()),
+            actor: Some(Actor {
+                id: 99,
+                role: Role::Cashier,
+            }),
+            note: None,
+            item: None,
+            stations: stations.iter().map(|s| (*s).to_owned()).collect(),
+            at: OffsetDateTime::now_utc(),
+            summary: OrderSummary {
+                number: format!("R-{order:06}"),
+                status: "confirmed".into(),
+                label: "Confirmed".into(),
+                icon: "✅".into(),
+                progress: 15,
+                customer_message: "Your order is confirmed.".into(),
+                eta_minutes: Some(20),
+                terminal: false,
+            },
+        },
+    }
+}
+
+fn user(id: i64, session: &str) -> SubscribeOptions {
+    SubscribeOptions {
+        user_id: Some(id),
+        session_id: Some(session.to_owned()),
+        expires_at: None,
+        station: None,
+    }
+}
+
+fn station(name: &str) -> SubscribeOptions {
+    SubscribeOptions {
+        station: Some(name.to_owned()),
+        ..SubscribeOptions::default()
+    }
+}
+
+/// The next delivery, which must come promptly.
+async fn next(subscription: &mut Subscription) -> Option<Delivery> {
+    tokio::time::timeout(WAIT, subscription.recv())
+        .await
+        .expect("a delivery (or the end) arrives promptly")
+}
+
+/// The id of the next delivery, which must be an event.
+async fn next_id(subscription: &mut Subscription) -> i64 {
+    match next(subscription).await {
+        Some(Delivery::Event(event)) => event.id,
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+/// Asserts the subscription has ended (its queue drained first).
+async fn assert_ended(subscription: &mut Subscription) {
+    loop {
+        match next(subscription).await {
+            None => return,
+            Some(Delivery::Heartbeat) => continue,
+            Some(other) => panic!("expected the end of the subscription, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn events_reach_the_subscribers_of_their_order_customer_and_store_only() {
+    let hub = Hub::new();
+    let mut order = hub.subscribe(Topic::Order(1), SubscribeOptions::default());
+    let mut customer = hub.subscribe(Topic::Customer(10), SubscribeOptions::default());
+    let mut store = hub.subscribe(Topic::Store(100), SubscribeOptions::default());
+    let mut other_order = hub.subscribe(Topic::Order(2), SubscribeOptions::default());
+    let mut other_customer = hub.subscribe(Topic::Customer(20), SubscribeOptions::default());
+    let mut other_store = hub.subscribe(Topic::Store(200), SubscribeOptions::default());
+    assert_eq!(hub.subscriber_count(), 6);
+    assert_eq!(order.topic(), Topic::Order(1));
+
+    hub.publish(&[event(1, 1, 10, 100, &["grill"])]);
+    // Sentinels, one per other topic: if event 1 had leaked to them, it would come first.
+    hub.publish(&[
+        event(2, 2, 11, 101, &["grill"]),
+        event(3, 3, 20, 102, &["grill"]),
+        event(4, 4, 12, 200, &["grill"]),
+    ]);
+
+    assert_eq!(next_id(&mut order).await, 1);
+    assert_eq!(next_id(&mut customer).await, 1);
+    assert_eq!(next_id(&mut store).await, 1);
+    assert_eq!(next_id(&mut other_order).await, 2);
+    assert_eq!(next_id(&mut other_customer).await, 3);
+    assert_eq!(next_id(&mut other_store).await, 4);
+}
+
+#[tokio::test]
+async fn one_event_reaches_every_subscriber_of_a_topic_in_publish_order() {
+    let hub = Hub::new();
+    let mut subscribers: Vec<_> = (0..50)
+        .map(|_| hub.subscribe(Topic::Store(7), SubscribeOptions::default()))
+        .collect();
+    // Published one batch at a time and in one batch: order is kept either way.
+    hub.publish(&[event(1, 1, 1, 7, &[])]);
+    hub.publish(&[event(2, 1, 1, 7, &[]), event(3, 2, 1, 7, &[])]);
+    for subscriber in &mut subscribers {
+        assert_eq!(next_id(subscriber).await, 1);
+        assert_eq!(next_id(subscriber).await, 2);
+        assert_eq!(next_id(subscriber).await, 3);
+    }
+}
+
+#[tokio::test]
+async fn a_station_filtered_store_subscriber_gets_only_events_touching_its_station() {
+    let hub = Hub::new();
+    let mut grill = hub.subscribe(Topic::Store(1), station("grill"));
+    let mut drinks = hub.subscribe(Topic::Store(1), station("drinks"));
+    let mut everything = hub.subscribe(Topic::Store(1), SubscribeOptions::default());
+
+    hub.publish(&[
+        event(1, 1, 1, 1, &["grill"]),
+        event(2, 2, 1, 1, &["drinks"]),
+        event(3, 3, 1, 1, &["fryer", "grill"]),
+        event(4, 4, 1, 1, &[]),
+        event(5, 5, 1, 1, &["grill", "drinks"]),
+    ]);
+
+    for id in [1, 3, 5] {
+        assert_eq!(next_id(&mut grill).await, id);
+    }
+    for id in [2, 5] {
+        assert_eq!(next_id(&mut drinks).await, id);
+    }
+    for id in 1..=5 {
+        assert_eq!(next_id(&mut everything).await, id);
+    }
+    // Filtered-out events do not count against a subscriber's queue either.
+    assert_eq!(hub.subscriber_count(), 3);
+    assert_eq!(hub.dropped_slow(), 0);
+}
+
+#[tokio::test]
+async fn a_subscriber_whose_queue_is_full_is_dropped_while_others_keep_receiving() {
+    let hub = Hub::new();
+    let mut fast = hub.subscribe(Topic::Store(1), SubscribeOptions::default());
+    let mut slow = hub.subscribe(Topic::Store(1), SubscribeOptions::default());
+    let mut id = 0;
+
+    // Exactly a full queue: the slow subscriber is still in.
+    for _ in 0..QUEUE_CAPACITY {
+        id += 1;
+        hub.publish(&[event(id, id, 1, 1, &[])]);
+        assert_eq!(next_id(&mut fast).await, id);
+    }
+    assert_eq!(hub.subscriber_count(), 2);
+    assert_eq!(hub.dropped_slow(), 0);
+
+    // One more does not fit: the slow one is dropped, the fast one gets it.
+    for _ in 0..10 {
+        id += 1;
+        hub.publish(&[event(id, id, 1, 1, &[])]);
+        assert_eq!(next_id(&mut fast).await, id);
+    }
+    assert_eq!(hub.dropped_slow(), 1, "dropped once, not once per event");
+    assert_eq!(hub.subscriber_count(), 1);
+
+    // The slow subscriber still gets what was queued, in order, then its end
+    // (its client resumes from the last id it saw).
+    for expected in 1..=QUEUE_CAPACITY as i64 {
+        assert_eq!(next_id(&mut slow).await, expected);
+    }
+    assert_ended(&mut slow).await;
+}
+
+#[tokio::test]
+async fn a_slow_subscriber_of_one_topic_does_not_affect_other_topics() {
+    let hub = Hub::new();
+    let _slow_store = hub.subscribe(Topic::Store(1), SubscribeOptions::default());
+    let mut order = hub.subscribe(Topic::Order(5), SubscribeOptions::default());
+    for id in 1..=(QUEUE_CAPACITY as i64 + 1) {
+        // Store 1 floods; the order watcher sees only its own order's events.
+        hub.publish(&[event(id, 1000 + id, 1, 1, &[])]);
+    }
+    hub.publish(&[event(QUEUE_CAPACITY as i64 + 2, 5, 1, 2, &[])]);
+    assert_eq!(next_id(&mut order).await, QUEUE_CAPACITY as i64 + 2);
+    assert_eq!(hub.dropped_slow(), 1);
+    assert_eq!(hub.subscriber_count(), 1);
+}
+
+#[tokio::test]
+async fn close_user_ends_every_stream_of_that_user_only() {
+    let hub = Hub::new();
+    let mut a_store = hub.subscribe(Topic::Store(1), user(1, "s1"));
+    let mut a_me = hub.subscribe(Topic::Customer(1), user(1, "s2"));
+    let mut b_store = hub.subscribe(Topic::Store(1), user(2, "s3"));
+    let mut guest = hub.subscribe(Topic::Order(9), SubscribeOptions::default());
+    assert_eq!(hub.subscriber_count(), 4);
+
+    hub.close_user(1);
+    assert_eq!(hub.subscriber_count(), 2);
+    assert_ended(&mut a_store).await;
+    assert_ended(&mut a_me).await;
+
+    hub.publish(&[event(1, 9, 1, 1, &[])]);
+    assert_eq!(next_id(&mut b_store).await, 1);
+    assert_eq!(next_id(&mut guest).await, 1);
+}
+
+#[tokio::test]
+async fn close_session_ends_the_streams_of_that_session_only() {
+    let hub = Hub::new();
+    let mut first = hub.subscribe(Topic::Customer(1), user(1, "old"));
+    let mut first_order = hub.subscribe(Topic::Order(3), user(1, "old"));
+    let mut second = hub.subscribe(Topic::Customer(1), user(1, "new"));
+    let mut guest = hub.subscribe(Topic::Order(3), SubscribeOptions::default());
+
+    hub.close_session("old");
+    assert_eq!(hub.subscriber_count(), 2);
+    assert_ended(&mut first).await;
+    assert_ended(&mut first_order).await;
+
+    hub.publish(&[event(1, 3, 1, 1, &[])]);
+    assert_eq!(next_id(&mut second).await, 1);
+    assert_eq!(next_id(&mut guest).await, 1);
+}
+
+#[tokio::test]
+async fn close_all_tells_every_subscriber_to_reconnect_then_ends_them() {
+    let hub = Hub::new();
+    let mut subscribers = vec![
+        hub.subscribe(Topic::Order(1), user(1, "a")),
+        hub.subscribe(Topic::Customer(1), user(1, "a")),
+        hub.subscribe(Topic::Store(1), station("grill")),
+        hub.subscribe(Topic::Order(1), SubscribeOptions::default()),
+    ];
+    hub.publish(&[event(1, 1, 1, 1, &["grill"])]);
+    hub.close_all();
+    assert_eq!(hub.subscriber_count(), 0);
+    for subscriber in &mut subscribers {
+        // Whatever was queued comes first, then the reconnect, then the end.
+        assert_eq!(next_id(subscriber).await, 1);
+        assert!(matches!(next(subscriber).await, Some(Delivery::Reconnect)));
+        assert_ended(subscriber).await;
+    }
+
+    // Once closed, new subscriptions end at once and nothing is delivered.
+    let mut late = hub.subscribe(Topic::Order(1), SubscribeOptions::default());
+    assert_eq!(hub.subscriber_count(), 0);
+    hub.publish(&[event(2, 1, 1, 1, &[])]);
+    assert_ended(&mut late).await;
+}
+
+#[tokio::test]
+async fn dropping_a_subscription_unsubscribes_it() {
+    let hub = Hub::new();
+    let first = hub.subscribe(Topic::Order(1), SubscribeOptions::default());
+    let mut second = hub.subscribe(Topic::Order(1), SubscribeOptions::default());
+    let third = hub.subscribe(Topic::Store(1), SubscribeOptions::default());
+    assert_eq!(hub.subscriber_count(), 3);
+    drop(first);
+    assert_eq!(hub.subscriber_count(), 2);
+    drop(third);
+    assert_eq!(hub.subscriber_count(), 1);
+    hub.publish(&[event(1, 1, 1, 1, &[])]);
+    assert_eq!(next_id(&mut second).await, 1);
+    drop(second);
+    assert_eq!(hub.subscriber_count(), 0);
+    // Publishing to nobody is fine, and dropped subscribers never count as slow.
+    for id in 2..(QUEUE_CAPACITY as i64 + 10) {
+        hub.publish(&[event(id, 1, 1, 1, &[])]);
+    }
+    assert_eq!(hub.dropped_slow(), 0);
+
+    // A subscription outliving its hub drops cleanly.
+    let orphan = {
+        let hub = Hub::new();
+        hub.subscribe(Topic::Order(1), SubscribeOptions::default())
+    };
+    drop(orphan);
+}
+
+#[tokio::test]
+async fn the_heartbeat_task_keeps_streams_warm_and_ends_expired_sessions() {
+    let hub = Hub::new();
+    let mut live = hub.subscribe(
+        Topic::Customer(1),
+        SubscribeOptions {
+            expires_at: Some(OffsetDateTime::now_utc() + time::Duration::hours(1)),
+            ..user(1, "live")
+        },
+    );
+    let mut expired = hub.subscribe(
+        Topic::Customer(1),
+        SubscribeOptions {
+            expires_at: Some(OffsetDateTime::now_utc() - time::Duration::seconds(1)),
+            ..user(1, "expired")
+        },
+    );
+    let heartbeat = hub.start_heartbeat(Duration::from_millis(20));
+
+    assert!(matches!(next(&mut live).await, Some(Delivery::Heartbeat)));
+    assert_ended(&mut expired).await;
+    assert_eq!(hub.subscriber_count(), 1);
+    heartbeat.abort();
+}
+
+#[tokio::test]
+async fn the_hub_hears_commits_as_a_commit_listener_and_as_an_event_bus() {
+    let hub = Hub::new();
+    let mut order = hub.subscribe(Topic::Order(1), SubscribeOptions::default());
+    let listener: Arc<dyn CommitListener> = Arc::new(hub.clone());
+    listener.committed(&[event(1, 1, 1, 1, &[])]);
+    let bus: Arc<dyn EventBus> = Arc::new(hub.clone());
+    bus.publish(&[event(2, 1, 1, 1, &[])]);
+    assert_eq!(next_id(&mut order).await, 1);
+    assert_eq!(next_id(&mut order).await, 2);
+}
+
+#[test]
+fn a_live_event_is_one_sse_frame_carrying_the_public_json() {
+    let stored = event(42, 7, 3, 2, &["grill", "fryer"]);
+    let live = LiveEvent::new(&stored);
+    assert_eq!(live.id, 42);
+    assert!(live.concerns_station("fryer"));
+    assert!(!live.concerns_station("drinks"));
+
+    let json: serde_json::Value = serde_json::from_slice(&live.json).expect("JSON");
+    assert_eq!(json["id"], 42);
+    assert_eq!(json["type"], "status_changed");
+    assert_eq!(json["order_id"], 7);
+    assert_eq!(json["customer_id"], 3);
+    assert_eq!(json["store_id"], 2);
+    assert_eq!(json["order_version"], 43);
+    assert_eq!(json["to"], "confirmed");
+    assert_eq!(json["actor_role"], "cashier");
+    assert_eq!(json["summary"]["status"], "confirmed");
+    assert_eq!(json["stations"], serde_json::json!(["grill", "fryer"]));
+    // The actor's identity is not published, only their role.
+    assert!(json.get("actor").is_none());
+
+    let frame = std::str::from_utf8(&live.sse).expect("UTF-8");
+    let expected = format!(
+        "id: 42\nevent: status_changed\ndata: {}\n\n",
+        std::str::from_utf8(&live.json).expect("UTF-8")
+    );
+    assert_eq!(frame, expected);
+    assert_eq!(frame.matches('\n').count(), 4, "the data is one line");
+}
