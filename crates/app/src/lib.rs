@@ -26,6 +26,7 @@ pub struct App {
     workflows: Arc<Workflows>,
     auth: Arc<auth::Auth>,
     hub: Hub,
+    bus_ready: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
 }
 
 impl App {
@@ -36,7 +37,19 @@ impl App {
             workflows: Arc::new(Workflows::builtin()),
             auth: Arc::new(auth::Auth::new(auth)),
             hub,
+            bus_ready: None,
         }
+    }
+
+    /// Adds a readiness check for the event bus (scaled out) to `/readyz`.
+    pub fn with_bus_check(mut self, ready: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.bus_ready = Some(Arc::new(ready));
+        self
+    }
+
+    /// Whether the event bus is reachable; `None` without a bus.
+    pub fn bus_ready(&self) -> Option<bool> {
+        self.bus_ready.as_ref().map(|ready| ready())
     }
 
     /// The live fan-out (streams subscribe here).

@@ -27,6 +27,17 @@ pub struct ServerArgs {
     #[arg(long, env = "ORDERTRACK_DB_TIMEOUT_SECS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub db_timeout_secs: u64,
+    /// NATS server for fanning events out across instances
+    /// (`nats://host:4222`). Needs a PostgreSQL database.
+    #[arg(long, env = "ORDERTRACK_NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<String>,
+    /// NATS subject the instances of one deployment share.
+    #[arg(
+        long,
+        env = "ORDERTRACK_NATS_SUBJECT",
+        default_value = "ordertrack.events"
+    )]
+    pub nats_subject: String,
     /// Secret for signing session tokens (at least 32 characters).
     /// Default: generated on first run and kept in the data dir.
     #[arg(long, env = "ORDERTRACK_SECRET", hide_env_values = true)]

@@ -108,6 +108,7 @@ macro_rules! conformance_tests {
             apply_status_change,
             apply_item_change,
             events_after,
+            events_since,
             last_event_position,
             failed_requests_write_nothing,
             concurrent_writers_keep_events_gap_free,
@@ -1708,6 +1709,58 @@ pub async fn events_after(store: Arc<dyn Store>) {
 }
 
 /// The newest event's position.
+pub async fn events_since(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let verde = shop(store, "verde", "Verde", "V").await;
+    let salad = product(store, &verde, "Salad", 700, "cold").await;
+    let start = store.last_event_position().await.expect("position");
+    let a1 = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let a2 = place(store, &verde, &f.customer, &[(&salad, 1)]).await;
+    advance(store, &a1, f.cashier(), "confirmed").await;
+    advance(store, &a2, f.cashier(), "confirmed").await;
+
+    // Every store's events, in id order, gap-free.
+    let all = store.events_since(start, 100).await.expect("events_since");
+    assert_eq!(
+        all.iter()
+            .map(|e| (e.event.order_id, e.event.store_id))
+            .collect::<Vec<_>>(),
+        vec![
+            (a1.id, f.shop.id),
+            (a2.id, verde.id),
+            (a1.id, f.shop.id),
+            (a2.id, verde.id)
+        ]
+    );
+    for (offset, event) in all.iter().enumerate() {
+        assert_eq!(event.id, start + 1 + offset as i64, "gap-free ids");
+    }
+    assert_eq!(
+        all.last().map(|e| e.id),
+        Some(store.last_event_position().await.expect("position"))
+    );
+    // `after` is exclusive, `limit` caps the page, paging loses nothing.
+    let page = store.events_since(all[0].id, 2).await.expect("page");
+    assert_eq!(page, all[1..3].to_vec());
+    let mut paged = Vec::new();
+    let mut after = start;
+    loop {
+        let page = store.events_since(after, 1).await.expect("page");
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    assert!(
+        store
+            .events_since(all[3].id, 10)
+            .await
+            .expect("empty")
+            .is_empty()
+    );
+}
+
 pub async fn last_event_position(store: Arc<dyn Store>) {
     let store = &*store;
     assert_eq!(

@@ -121,6 +121,9 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Every event (all stores) after position `after`, oldest first: what a
+    /// bus subscriber backfills from when it notices a gap.
+    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
     /// The position of the newest event (0 when there is none).
     async fn last_event_position(&self) -> Result<i64, StoreError>;
 }

@@ -322,6 +322,10 @@ impl Store for PostgresStore {
         Ok(queries::events_after(&mut *self.read().await?, &filter, after, limit).await?)
     }
 
+    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        Ok(queries::events_since(&mut *self.read().await?, after, limit).await?)
+    }
+
     async fn last_event_position(&self) -> Result<i64, StoreError> {
         Ok(queries::last_event_position(&mut *self.read().await?).await?)
     }

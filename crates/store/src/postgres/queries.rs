@@ -1173,13 +1173,31 @@ pub async fn events_after(
             *id,
         ),
     };
-    sqlx::query(sql)
+    let rows = sqlx::query(sql)
         .bind(value)
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(&mut *conn)
-        .await?
-        .iter()
+        .await?;
+    stored_events(&rows)
+}
+
+pub async fn events_since(
+    conn: &mut PgConnection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    let rows =
+        sqlx::query("SELECT id, store_seq, payload FROM events WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *conn)
+            .await?;
+    stored_events(&rows)
+}
+
+fn stored_events(rows: &[PgRow]) -> Result<Vec<StoredEvent>> {
+    rows.iter()
         .map(|row| {
             let payload: String = row.try_get(2)?;
             let event: NewEvent =

@@ -289,6 +289,11 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        self.read(move |conn| queries::events_since(conn, after, limit))
+            .await
+    }
+
     async fn last_event_position(&self) -> Result<i64, StoreError> {
         self.read(queries::last_event_position).await
     }

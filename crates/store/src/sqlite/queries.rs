@@ -828,13 +828,29 @@ pub fn events_after(
     let mut statement = conn.prepare_cached(&format!(
         "SELECT id, store_seq, payload FROM events WHERE {column} = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
     ))?;
-    let rows = statement.query_map(params![value, after, limit], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, i64>(1)?,
-            row.get::<_, String>(2)?,
-        ))
-    })?;
+    let rows = statement.query_map(params![value, after, limit], event_row)?;
+    stored_events(rows)
+}
+
+pub fn events_since(
+    conn: &Connection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, store_seq, payload FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = statement.query_map(params![after, limit], event_row)?;
+    stored_events(rows)
+}
+
+fn event_row(row: &Row<'_>) -> rusqlite::Result<(i64, i64, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+}
+
+fn stored_events(
+    rows: impl Iterator<Item = rusqlite::Result<(i64, i64, String)>>,
+) -> Result<Vec<StoredEvent>, StoreError> {
     let mut events = Vec::new();
     for row in rows {
         let (id, store_seq, payload) = row?;

@@ -1,0 +1,1017 @@
+//! The scenarios. Each returns [`Outcome`]s for the table and the JSON.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::{Client, Url};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::{Mutex, Semaphore, watch};
+
+use crate::api::{Api, OrderInfo, STORE};
+use crate::server::Server;
+use crate::sse::{FrameParser, event_stamp, now_micros};
+use crate::stats::{Summary, summarize};
+
+/// One row of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub scenario: String,
+    pub params: Value,
+    /// Operations per second (see `unit`).
+    pub throughput: Option<f64>,
+    pub unit: String,
+    pub latency: Option<Summary>,
+    /// Against the ceiling of the same run; `ratio_basis` says how.
+    pub ratio: Option<f64>,
+    pub ratio_basis: String,
+    pub metrics: Map<String, Value>,
+    pub notes: Vec<String>,
+}
+
+impl Outcome {
+    pub fn new(scenario: &str, params: Value) -> Self {
+        Outcome {
+            scenario: scenario.to_owned(),
+            params,
+            throughput: None,
+            unit: String::new(),
+            latency: None,
+            ratio: None,
+            ratio_basis: String::new(),
+            metrics: Map::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    fn metric(&mut self, key: &str, value: impl Into<Value>) {
+        self.metrics.insert(key.to_owned(), value.into());
+    }
+}
+
+/// The ceiling figures other scenarios are compared with.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Ceiling {
+    pub healthz_per_s: f64,
+    pub healthz_p50_us: u64,
+    /// One client, one request at a time: the bare HTTP round trip.
+    pub healthz_serial_p50_us: u64,
+    pub healthz_serial_p99_us: u64,
+    pub fsync_per_s: f64,
+}
+
+/// When the k-th of a fixed-rate series is due, from the series' start.
+pub fn scheduled_offset(k: u64, rate_per_s: f64) -> Duration {
+    Duration::from_secs_f64(k as f64 / rate_per_s)
+}
+
+/// How many changes a publisher makes at `rate_per_s` for `seconds`.
+pub fn events_for(rate_per_s: f64, seconds: u64) -> usize {
+    (rate_per_s * seconds as f64).round().max(1.0) as usize
+}
+
+/// Source addresses for `connections` when one address carries at most
+/// `per_address`: none (the default route) when one is enough, else
+/// 127.0.0.2, 127.0.0.3, …
+pub fn source_addresses(connections: usize, per_address: usize) -> Vec<Option<IpAddr>> {
+    if connections <= per_address {
+        return vec![None];
+    }
+    let n = connections.div_ceil(per_address.max(1)).min(250);
+    (0..n)
+        .map(|i| Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i as u8))))
+        .collect()
+}
+
+/// Parses `tps = 2412.5 (without initial connection time)` from pgbench.
+pub fn parse_pgbench_tps(output: &str) -> Option<f64> {
+    output
+        .lines()
+        .filter(|line| line.trim_start().starts_with("tps = "))
+        .find(|line| !line.contains("including"))
+        .or_else(|| {
+            output
+                .lines()
+                .find(|line| line.trim_start().starts_with("tps = "))
+        })
+        .and_then(|line| {
+            line.trim_start()["tps = ".len()..]
+                .split_whitespace()
+                .next()
+        })
+        .and_then(|n| n.parse().ok())
+}
+
+// ---------------------------------------------------------------- ceiling
+
+async fn healthz_load(api: &Api, concurrency: usize, duration: Duration) -> (f64, Vec<u64>, u64) {
+    let url = api.url("/healthz");
+    let started = Instant::now();
+    let deadline = started + duration;
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, errors) = (api.client.clone(), url.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                let ok = match client.get(url.clone()).send().await {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    latencies.push(t0.elapsed().as_micros() as u64);
+                } else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    (
+        all.len() as f64 / elapsed,
+        all,
+        errors.load(Ordering::Relaxed),
+    )
+}
+
+/// 4 KiB write + fdatasync, `n` times (at most `max` long).
+pub fn fsync_rate(dir: &Path, n: usize, max: Duration) -> anyhow::Result<(f64, Summary)> {
+    use std::io::Write;
+    let path = dir.join("fsync-probe.bin");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)?;
+    let block = [0x5au8; 4096];
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        file.write_all(&block)?;
+        file.sync_data()?;
+        latencies.push(t0.elapsed().as_micros() as u64);
+        if started.elapsed() > max {
+            break;
+        }
+    }
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    Ok((rate, summarize(&mut latencies)))
+}
+
+pub struct CeilingArgs<'a> {
+    pub concurrency: usize,
+    pub duration: Duration,
+    pub fsync_dir: &'a Path,
+    pub pgbench: bool,
+    pub pg_url: Option<&'a str>,
+}
+
+pub async fn ceiling(api: &Api, args: CeilingArgs<'_>) -> anyhow::Result<(Ceiling, Vec<Outcome>)> {
+    let mut out = Vec::new();
+    // Warm the pool.
+    healthz_load(api, args.concurrency, Duration::from_millis(300)).await;
+    let (rate, mut latencies, errors) = healthz_load(api, args.concurrency, args.duration).await;
+    let summary = summarize(&mut latencies);
+    let mut o = Outcome::new(
+        "ceiling: GET /healthz",
+        json!({ "concurrency": args.concurrency, "seconds": args.duration.as_secs_f64() }),
+    );
+    o.throughput = Some(rate);
+    o.unit = "req/s".into();
+    o.latency = Some(summary);
+    o.ratio = Some(1.0);
+    o.ratio_basis = "is the ceiling".into();
+    o.metric("errors", errors);
+    out.push(o);
+
+    let (_, mut serial, _) = healthz_load(api, 1, Duration::from_secs(2)).await;
+    let serial = summarize(&mut serial);
+    let mut o = Outcome::new(
+        "ceiling: GET /healthz, 1 client",
+        json!({ "concurrency": 1, "seconds": 2 }),
+    );
+    o.throughput = Some(serial.count as f64 / 2.0);
+    o.unit = "req/s".into();
+    o.latency = Some(serial);
+    o.ratio_basis = "bare round trip".into();
+    out.push(o);
+
+    let dir = args.fsync_dir.to_path_buf();
+    let (fsync, fsync_summary) =
+        tokio::task::spawn_blocking(move || fsync_rate(&dir, 5000, Duration::from_secs(5)))
+            .await??;
+    let mut o = Outcome::new(
+        "ceiling: 4 KiB write+fdatasync",
+        json!({ "dir": args.fsync_dir.display().to_string() }),
+    );
+    o.throughput = Some(fsync);
+    o.unit = "fsync/s".into();
+    o.latency = Some(fsync_summary);
+    o.ratio_basis = "disk ceiling".into();
+    out.push(o);
+
+    if args.pgbench {
+        out.push(pgbench(args.pg_url, args.duration).await);
+    }
+
+    Ok((
+        Ceiling {
+            healthz_per_s: rate,
+            healthz_p50_us: summary.p50_us,
+            healthz_serial_p50_us: serial.p50_us,
+            healthz_serial_p99_us: serial.p99_us,
+            fsync_per_s: fsync,
+        },
+        out,
+    ))
+}
+
+async fn pgbench(pg_url: Option<&str>, duration: Duration) -> Outcome {
+    let mut o = Outcome::new(
+        "ceiling: pgbench TPC-B",
+        json!({ "clients": 8, "threads": 2 }),
+    );
+    o.unit = "tps".into();
+    o.ratio_basis = "PostgreSQL ceiling".into();
+    let Some(url) = pg_url else {
+        o.notes.push("skipped: no --pg-url".into());
+        return o;
+    };
+    if let Err(e) = crate::server::check_loopback_pg(url) {
+        o.notes.push(format!("skipped: {e}"));
+        return o;
+    }
+    let run = |args: Vec<String>| async move {
+        tokio::process::Command::new("pgbench")
+            .args(args)
+            .output()
+            .await
+    };
+    match run(vec!["-i".into(), "-q".into(), url.into()]).await {
+        Err(e) => {
+            o.notes.push(format!("skipped: pgbench not runnable ({e})"));
+            return o;
+        }
+        Ok(init) if !init.status.success() => {
+            o.notes.push(format!(
+                "skipped: pgbench -i failed: {}",
+                String::from_utf8_lossy(&init.stderr).trim()
+            ));
+            return o;
+        }
+        Ok(_) => {}
+    }
+    let secs = duration.as_secs().max(1).to_string();
+    match run(vec![
+        "-c".into(),
+        "8".into(),
+        "-j".into(),
+        "2".into(),
+        "-T".into(),
+        secs,
+        url.into(),
+    ])
+    .await
+    {
+        Ok(output) => {
+            let text = String::from_utf8_lossy(&output.stdout);
+            o.throughput = parse_pgbench_tps(&text);
+            if o.throughput.is_none() {
+                o.notes.push("could not read tps from pgbench".into());
+            }
+        }
+        Err(e) => o.notes.push(format!("pgbench failed: {e}")),
+    }
+    o
+}
+
+// ---------------------------------------------------------------- orders
+
+/// Demo products: one grill item for the workflow, a drink for variety.
+pub async fn menu(api: &Api) -> anyhow::Result<(i64, i64)> {
+    let products = api.products().await?;
+    let grill = products
+        .iter()
+        .find(|p| p.station == "grill")
+        .context("no grill product")?
+        .id;
+    let drink = products
+        .iter()
+        .find(|p| p.station == "drinks")
+        .map_or(grill, |p| p.id);
+    Ok((grill, drink))
+}
+
+/// Places `n` orders of `items` with `concurrency` customers in parallel.
+pub async fn precreate(
+    api: &Api,
+    customers: &[String],
+    items: &[i64],
+    n: usize,
+    concurrency: usize,
+) -> anyhow::Result<Vec<OrderInfo>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let (api, next) = (api.clone(), next.clone());
+        let token = customers[w % customers.len()].clone();
+        let items = items.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut placed = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                placed.push(api.place(&token, &items).await?);
+            }
+            Ok::<_, anyhow::Error>(placed)
+        }));
+    }
+    let mut all = Vec::with_capacity(n);
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    all.sort_by_key(|o| o.id);
+    Ok(all)
+}
+
+pub async fn customers(api: &Api) -> anyhow::Result<Vec<String>> {
+    Ok(vec![
+        api.login("alice@demo.test").await?,
+        api.login("bob@demo.test").await?,
+    ])
+}
+
+pub async fn create(
+    api: &Api,
+    concurrency: usize,
+    duration: Duration,
+    ceiling: &Ceiling,
+) -> anyhow::Result<Outcome> {
+    let tokens = customers(api).await?;
+    let (grill, drink) = menu(api).await?;
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let api = api.clone();
+        let token = tokens[w % tokens.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut latencies, mut errors) = (Vec::new(), Vec::new());
+            while Instant::now() < deadline {
+                let t0 = Instant::now();
+                match api.place(&token, &[grill, drink]).await {
+                    Ok(_) => latencies.push(t0.elapsed().as_micros() as u64),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let (mut all, mut errors) = (Vec::new(), Vec::new());
+    for task in tasks {
+        let (l, e) = task.await?;
+        all.extend(l);
+        errors.extend(e);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut o = Outcome::new(
+        "create",
+        json!({ "concurrency": concurrency, "seconds": duration.as_secs_f64(), "items_per_order": 2 }),
+    );
+    o.throughput = Some(all.len() as f64 / elapsed);
+    o.unit = "orders/s".into();
+    o.latency = Some(summarize(&mut all));
+    o.ratio = Some(o.throughput.unwrap_or(0.0) / ceiling.healthz_per_s);
+    o.ratio_basis = "÷ healthz req/s".into();
+    o.metric("errors", errors.len());
+    if let Some(first) = errors.first() {
+        o.notes.push(format!("first error: {first}"));
+    }
+    o.metric(
+        "per_fsync",
+        o.throughput.unwrap_or(0.0) / ceiling.fsync_per_s.max(1.0),
+    );
+    Ok(o)
+}
+
+// ---------------------------------------------------------------- transitions
+
+/// The steps a cashier takes an order through: confirmed, preparing,
+/// cooking, the item ready (which moves the order to ready by itself),
+/// completed. Every step is one durable, acknowledged write.
+pub const STEPS: [&str; 5] = [
+    "confirmed",
+    "preparing",
+    "cooking",
+    "item:ready",
+    "completed",
+];
+
+pub async fn transitions(
+    api: &Api,
+    concurrency: usize,
+    duration: Duration,
+    orders: usize,
+    ceiling: &Ceiling,
+) -> anyhow::Result<Outcome> {
+    let cashier = api.login("cashier@demo.test").await?;
+    let tokens = customers(api).await?;
+    let (grill, _) = menu(api).await?;
+    let t0 = Instant::now();
+    let pool = precreate(api, &tokens, &[grill], orders, 32).await?;
+    let precreate_s = t0.elapsed().as_secs_f64();
+    let pool = Arc::new(Mutex::new(pool));
+    let exhausted = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (api, pool, token, exhausted) = (
+            api.clone(),
+            pool.clone(),
+            cashier.clone(),
+            exhausted.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let (mut latencies, mut errors) = (Vec::new(), Vec::new());
+            'orders: while Instant::now() < deadline {
+                let Some(mut order) = pool.lock().await.pop() else {
+                    exhausted.store(true, Ordering::Relaxed);
+                    break;
+                };
+                for step in STEPS {
+                    if Instant::now() >= deadline {
+                        break 'orders;
+                    }
+                    let t = Instant::now();
+                    let result = match step.strip_prefix("item:") {
+                        Some(status) => {
+                            api.item_status(&token, order.id, order.items[0].id, status)
+                                .await
+                        }
+                        None => api.transition(&token, order.id, step, order.version).await,
+                    };
+                    match result {
+                        Ok(next) => {
+                            latencies.push(t.elapsed().as_micros() as u64);
+                            order = next;
+                        }
+                        Err(e) => {
+                            errors.push(format!("{step}: {e}"));
+                            continue 'orders;
+                        }
+                    }
+                    if step.starts_with("item:") && order.status != "ready" {
+                        errors.push(format!("item ready left the order {}", order.status));
+                        continue 'orders;
+                    }
+                }
+            }
+            (latencies, errors, Instant::now())
+        }));
+    }
+    let (mut all, mut errors) = (Vec::new(), Vec::new());
+    let mut last = started;
+    for task in tasks {
+        let (l, e, end) = task.await?;
+        all.extend(l);
+        errors.extend(e);
+        last = last.max(end);
+    }
+    let elapsed = (last - started).as_secs_f64();
+    let mut o = Outcome::new(
+        "transitions",
+        json!({ "concurrency": concurrency, "seconds": duration.as_secs_f64(), "orders": orders,
+                "steps": STEPS }),
+    );
+    let rate = all.len() as f64 / elapsed;
+    o.throughput = Some(rate);
+    o.unit = "transitions/s".into();
+    o.latency = Some(summarize(&mut all));
+    o.ratio = Some(rate / ceiling.healthz_per_s);
+    o.ratio_basis = "÷ healthz req/s".into();
+    o.metric("errors", errors.len());
+    o.metric("elapsed_s", elapsed);
+    o.metric("precreate_s", precreate_s);
+    o.metric("per_fsync", rate / ceiling.fsync_per_s.max(1.0));
+    if exhausted.load(Ordering::Relaxed) {
+        o.notes.push(format!(
+            "order pool ran out after {elapsed:.1} s (raise --tx-orders)"
+        ));
+    }
+    if let Some(first) = errors.first() {
+        o.notes.push(format!("first error: {first}"));
+    }
+    Ok(o)
+}
+
+// ---------------------------------------------------------------- SSE subscribers
+
+/// CPU seconds (user + system) a process has used so far.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_ticks(&stat).map(|ticks| {
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+        ticks as f64 / hz as f64
+    })
+}
+
+/// utime + stime (fields 14 and 15) from `/proc/<pid>/stat`.
+pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces: count after its `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+struct Shared {
+    index: HashMap<i64, u32>,
+    events: usize,
+    ready: AtomicUsize,
+    received: AtomicU64,
+    connect: Semaphore,
+}
+
+#[derive(Default)]
+struct SubResult {
+    latencies: Vec<u32>,
+    negative: u64,
+    error: Option<String>,
+    ended: bool,
+}
+
+const MISSING: u32 = u32::MAX;
+
+async fn subscriber(
+    client: Client,
+    url: Url,
+    token: String,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> SubResult {
+    let mut result = SubResult {
+        latencies: vec![MISSING; shared.events],
+        ..SubResult::default()
+    };
+    let mut permit = match shared.connect.acquire().await {
+        Ok(p) => Some(p),
+        Err(_) => return result,
+    };
+    let mut response = match client.get(url).bearer_auth(&token).send().await {
+        Ok(r) if r.status().is_success() => r,
+        Ok(r) => {
+            result.error = Some(format!("status {}", r.status()));
+            return result;
+        }
+        Err(e) => {
+            result.error = Some(format!("{e:?}"));
+            return result;
+        }
+    };
+    let mut parser = FrameParser::default();
+    let mut frames = Vec::new();
+    loop {
+        tokio::select! {
+            chunk = response.chunk() => match chunk {
+                Ok(Some(bytes)) => {
+                    let now = now_micros();
+                    parser.push(&bytes, &mut frames);
+                    for frame in frames.drain(..) {
+                        match frame.event.as_deref() {
+                            Some("ready") | Some("snapshot") => {
+                                if permit.take().is_some() {
+                                    shared.ready.fetch_add(1, Ordering::Relaxed);
+                                }
+                                continue;
+                            }
+                            Some("reconnect") => result.ended = true,
+                            _ => {}
+                        }
+                        let Some(stamp) = event_stamp(&frame.data) else { continue };
+                        if stamp.order_version != 2 {
+                            continue;
+                        }
+                        if let Some(&i) = shared.index.get(&stamp.order_id) {
+                            let slot = &mut result.latencies[i as usize];
+                            if *slot == MISSING {
+                                let d = now - stamp.at_us;
+                                if d < 0 {
+                                    result.negative += 1;
+                                }
+                                *slot = d.clamp(0, i64::from(MISSING - 1)) as u32;
+                                shared.received.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                Ok(None) => { result.ended = true; break; }
+                Err(e) => { result.error = Some(format!("{e:?}")); break; }
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    result
+}
+
+struct Subscribers {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<SubResult>>,
+    connect_s: f64,
+    connected: usize,
+}
+
+async fn open_subscribers(
+    api: &Api,
+    token: &str,
+    n: usize,
+    per_address: usize,
+    index: HashMap<i64, u32>,
+    events: usize,
+) -> anyhow::Result<Subscribers> {
+    let url = api.url(&format!("/api/v1/stores/{STORE}/events"));
+    let loopback_v4 = matches!(api.base.host_str(), Some(h) if h.starts_with("127."));
+    let addresses = if loopback_v4 {
+        source_addresses(n, per_address)
+    } else {
+        vec![None]
+    };
+    let clients: Vec<Client> = addresses
+        .iter()
+        .map(|a| crate::api::stream_client(*a))
+        .collect();
+    let shared = Arc::new(Shared {
+        index,
+        events,
+        ready: AtomicUsize::new(0),
+        received: AtomicU64::new(0),
+        connect: Semaphore::new(256),
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        tasks.push(tokio::spawn(subscriber(
+            clients[i % clients.len()].clone(),
+            url.clone(),
+            token.to_owned(),
+            shared.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    // Wait until every subscriber has its `ready` (or has failed).
+    let limit = Instant::now() + Duration::from_secs(180);
+    loop {
+        let ready = shared.ready.load(Ordering::Relaxed);
+        let finished = tasks.iter().filter(|t| t.is_finished()).count();
+        if ready + finished >= n || Instant::now() > limit {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let connected = shared.ready.load(Ordering::Relaxed);
+    Ok(Subscribers {
+        shared,
+        stop,
+        tasks,
+        connect_s: started.elapsed().as_secs_f64(),
+        connected,
+    })
+}
+
+impl Subscribers {
+    async fn close(self) -> Vec<SubResult> {
+        let _ = self.stop.send(true);
+        let mut results = Vec::with_capacity(self.tasks.len());
+        for task in self.tasks {
+            results.push(task.await.unwrap_or_default());
+        }
+        results
+    }
+}
+
+pub struct FanoutArgs {
+    pub subscribers: usize,
+    pub rate: f64,
+    pub duration: Duration,
+    pub per_address: usize,
+}
+
+pub async fn fanout(
+    api: &Api,
+    server: &Server,
+    args: FanoutArgs,
+    ceiling: &Ceiling,
+) -> anyhow::Result<Outcome> {
+    let cashier = api.login("cashier@demo.test").await?;
+    let tokens = customers(api).await?;
+    let (grill, _) = menu(api).await?;
+    let events = events_for(args.rate, args.duration.as_secs());
+    let orders = precreate(api, &tokens, &[grill], events, 16).await?;
+    let index: HashMap<i64, u32> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.id, i as u32))
+        .collect();
+    let rss_before = server.rss_kib().ok();
+    let subs = open_subscribers(
+        api,
+        &cashier,
+        args.subscribers,
+        args.per_address,
+        index,
+        events,
+    )
+    .await?;
+    if subs.connected < args.subscribers {
+        let connected = subs.connected;
+        let results = subs.close().await;
+        let first = results
+            .iter()
+            .find_map(|r| r.error.clone())
+            .unwrap_or_default();
+        bail!(
+            "only {connected} of {} subscribers connected (first error: {first})",
+            args.subscribers
+        );
+    }
+    let rss_connected = server.rss_kib().ok();
+
+    // Publisher: one transition (pending → confirmed) per order, on schedule.
+    let published: Arc<Vec<AtomicBool>> =
+        Arc::new((0..events).map(|_| AtomicBool::new(false)).collect());
+    let server_cpu0 = server.pid.and_then(cpu_seconds);
+    let bench_cpu0 = cpu_seconds(std::process::id());
+    let started = tokio::time::Instant::now();
+    let mut sends = Vec::with_capacity(events);
+    for (k, order) in orders.iter().enumerate() {
+        tokio::time::sleep_until(started + scheduled_offset(k as u64, args.rate)).await;
+        let (api, token, published, id) =
+            (api.clone(), cashier.clone(), published.clone(), order.id);
+        sends.push(tokio::spawn(async move {
+            if api.transition(&token, id, "confirmed", 1).await.is_ok() {
+                published[k].store(true, Ordering::Relaxed);
+            }
+        }));
+    }
+    for send in sends {
+        send.await?;
+    }
+    let publish_s = started.elapsed().as_secs_f64();
+    let ok: Vec<usize> = (0..events)
+        .filter(|&k| published[k].load(Ordering::Relaxed))
+        .collect();
+    let expected = (ok.len() * subs.connected) as u64;
+    let drain_limit = Instant::now() + Duration::from_secs(15);
+    while subs.shared.received.load(Ordering::Relaxed) < expected && Instant::now() < drain_limit {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rss_after = server.rss_kib().ok();
+    let busy_s = started.elapsed().as_secs_f64();
+    let server_cpu = server
+        .pid
+        .and_then(cpu_seconds)
+        .zip(server_cpu0)
+        .map(|(b, a)| b - a);
+    let bench_cpu = cpu_seconds(std::process::id())
+        .zip(bench_cpu0)
+        .map(|(b, a)| b - a);
+    let connect_s = subs.connect_s;
+    let connected = subs.connected;
+    let results = subs.close().await;
+
+    let mut latencies = Vec::with_capacity(expected as usize);
+    let (mut missed, mut negative, mut ended, mut failed) = (0u64, 0u64, 0usize, 0usize);
+    for r in &results {
+        negative += r.negative;
+        ended += usize::from(r.ended);
+        failed += usize::from(r.error.is_some());
+        for &k in &ok {
+            match r.latencies[k] {
+                MISSING => missed += 1,
+                us => latencies.push(u64::from(us)),
+            }
+        }
+    }
+    let summary = summarize(&mut latencies);
+    let mut o = Outcome::new(
+        "fanout",
+        json!({ "subscribers": args.subscribers, "rate_per_s": args.rate,
+                "seconds": args.duration.as_secs_f64(), "stream": format!("/api/v1/stores/{STORE}/events") }),
+    );
+    let deliveries_per_s = latencies.len() as f64 / publish_s;
+    o.throughput = Some(deliveries_per_s);
+    o.unit = "deliveries/s".into();
+    o.latency = Some(summary);
+    o.ratio = Some(summary.p99_us as f64 / ceiling.healthz_serial_p99_us.max(1) as f64);
+    o.ratio_basis = "p99 ÷ serial healthz p99".into();
+    o.metric("missed", missed);
+    o.metric("published", ok.len());
+    o.metric("publish_errors", events - ok.len());
+    o.metric("connected", connected);
+    o.metric("connect_s", connect_s);
+    o.metric("subscriber_errors", failed);
+    o.metric("streams_ended", ended);
+    o.metric("negative_latencies", negative);
+    if let Some(cpu) = server_cpu {
+        o.metric("server_cpu_cores", cpu / busy_s);
+    }
+    if let Some(cpu) = bench_cpu {
+        o.metric("bench_cpu_cores", cpu / busy_s);
+    }
+    if let (Some(b), Some(c), Some(a)) = (rss_before, rss_connected, rss_after) {
+        o.metric("server_rss_before_kib", b);
+        o.metric("server_rss_connected_kib", c);
+        o.metric("server_rss_after_kib", a);
+    }
+    if missed > 0 {
+        o.notes
+            .push(format!("{missed} (subscriber, event) pairs missed"));
+    }
+    Ok(o)
+}
+
+pub async fn idle(
+    api: &Api,
+    server: &Server,
+    connections: usize,
+    per_address: usize,
+) -> anyhow::Result<Outcome> {
+    let cashier = api.login("cashier@demo.test").await?;
+    // Warm-up: one stream and a few requests, so one-time allocations
+    // (thread stacks, caches) land in the baseline.
+    let warm = open_subscribers(api, &cashier, 8, per_address, HashMap::new(), 0).await?;
+    warm.close().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = server.rss_kib()?;
+    let subs = open_subscribers(api, &cashier, connections, per_address, HashMap::new(), 0).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = server.rss_kib()?;
+    let connected = subs.connected;
+    let connect_s = subs.connect_s;
+    let results = subs.close().await;
+    let first_error = results.iter().find_map(|r| r.error.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let closed = server.rss_kib()?;
+    let per_conn_kib = (after.saturating_sub(before)) as f64 / connected.max(1) as f64;
+    let mut o = Outcome::new("idle", json!({ "connections": connections }));
+    o.unit = "KiB/conn".into();
+    o.throughput = Some(per_conn_kib);
+    o.ratio_basis = "n/a".into();
+    o.metric("connected", connected);
+    o.metric("connect_s", connect_s);
+    o.metric("server_rss_before_kib", before);
+    o.metric("server_rss_connected_kib", after);
+    o.metric("server_rss_after_close_kib", closed);
+    o.metric("kib_per_connection", per_conn_kib);
+    if let Some(e) = first_error {
+        o.notes.push(format!("first error: {e}"));
+    }
+    if connected < connections {
+        o.notes
+            .push(format!("only {connected} of {connections} connected"));
+    }
+    Ok(o)
+}
+
+// ---------------------------------------------------------------- history
+
+pub async fn history(
+    api: &Api,
+    server: &mut Server,
+    orders: usize,
+    samples: usize,
+    ceiling: &Ceiling,
+) -> anyhow::Result<Vec<Outcome>> {
+    if !server.managed() {
+        bail!(
+            "history bulk-loads the database file: let the benchmark start the server (no --url)"
+        );
+    }
+    server.stop().await?;
+    let db = server.db_path();
+    let stats =
+        tokio::task::spawn_blocking(move || crate::bulk::load(&db, STORE, orders)).await??;
+    server.start().await?;
+    let restart_ms = server.start_times_ms.last().copied().unwrap_or(0.0);
+    let api = Api::new(api.client.clone(), server.base.clone());
+    let alice = api.login("alice@demo.test").await?;
+    let cashier = api.login("cashier@demo.test").await?;
+    let pages = [
+        (
+            "history: customer page",
+            alice,
+            "/api/v1/orders?limit=20".to_owned(),
+        ),
+        (
+            "history: staff status page",
+            cashier,
+            format!("/api/v1/orders?store={STORE}&status=confirmed&limit=20"),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, token, path) in pages {
+        for _ in 0..50 {
+            api.get_ok(Some(&token), &path).await?;
+        }
+        let mut latencies = Vec::with_capacity(samples);
+        let started = Instant::now();
+        let mut bytes = 0;
+        for _ in 0..samples {
+            let t = Instant::now();
+            bytes = api.get_ok(Some(&token), &path).await?;
+            latencies.push(t.elapsed().as_micros() as u64);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let summary = summarize(&mut latencies);
+        let mut o = Outcome::new(
+            name,
+            json!({ "path": path, "samples": samples, "orders_stored": orders, "concurrency": 1 }),
+        );
+        o.throughput = Some(samples as f64 / elapsed);
+        o.unit = "pages/s".into();
+        o.latency = Some(summary);
+        o.ratio = Some(summary.p99_us as f64 / ceiling.healthz_serial_p99_us.max(1) as f64);
+        o.ratio_basis = "p99 ÷ serial healthz p99".into();
+        o.metric("body_bytes", bytes);
+        o.metric("bulk_load_s", stats.seconds);
+        o.metric("db_bytes", stats.db_bytes);
+        o.metric("alice_orders", stats.alice_orders);
+        o.metric("confirmed_orders", stats.confirmed_orders);
+        o.metric("order_items", stats.items);
+        o.metric("restart_ms", restart_ms);
+        out.push(o);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_rate_schedule() {
+        assert_eq!(scheduled_offset(0, 100.0), Duration::ZERO);
+        assert_eq!(scheduled_offset(100, 100.0), Duration::from_secs(1));
+        assert_eq!(scheduled_offset(1, 4.0), Duration::from_millis(250));
+        assert_eq!(events_for(100.0, 10), 1000);
+        assert_eq!(events_for(0.5, 3), 2);
+        assert_eq!(events_for(0.0, 10), 1);
+        // The last of a series is due just before the duration ends.
+        let n = events_for(250.0, 4) as u64;
+        assert!(scheduled_offset(n - 1, 250.0) < Duration::from_secs(4));
+    }
+
+    #[test]
+    fn source_addresses_spread_connections() {
+        assert_eq!(source_addresses(1000, 4000), vec![None]);
+        let many = source_addresses(10_000, 4000);
+        assert_eq!(many.len(), 3);
+        assert_eq!(many[0], Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))));
+        assert_eq!(many[2], Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4))));
+        assert!(many.iter().all(|a| a.is_some_and(|ip| ip.is_loopback())));
+    }
+
+    #[test]
+    fn reads_cpu_ticks() {
+        let stat = "4242 (ordertrack (x)) S 1 2 3 4 5 6 7 8 9 10 150 25 0 0 20 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(175));
+        assert!(cpu_seconds(std::process::id()).is_some());
+    }
+
+    #[test]
+    fn reads_pgbench_tps() {
+        let out = "number of transactions actually processed: 24000\n\
+                   latency average = 3.3 ms\n\
+                   initial connection time = 12.1 ms\n\
+                   tps = 2412.345678 (without initial connection time)\n";
+        assert_eq!(parse_pgbench_tps(out), Some(2412.345678));
+        let old = "tps = 2400.1 (including connections establishing)\n\
+                   tps = 2410.5 (excluding connections establishing)\n";
+        assert_eq!(parse_pgbench_tps(old), Some(2410.5));
+        assert_eq!(parse_pgbench_tps("nothing"), None);
+    }
+
+    #[test]
+    fn workflow_steps_are_the_restaurant_path() {
+        assert_eq!(STEPS.len(), 5);
+        assert_eq!(STEPS[0], "confirmed");
+        assert_eq!(STEPS[STEPS.len() - 1], "completed");
+    }
+}

@@ -1,0 +1,284 @@
+//! The server under test: loopback check, starting/stopping `ordertrack demo`,
+//! its memory, and the open-file limit.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::Url;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Parses `url` and refuses anything that is not loopback (127.0.0.0/8, ::1,
+/// `localhost`): the benchmark must never load someone else's server.
+pub fn check_loopback(url: &str) -> anyhow::Result<Url> {
+    let parsed = Url::parse(url).with_context(|| format!("invalid URL {url}"))?;
+    if !is_loopback_url(&parsed) {
+        bail!(
+            "refusing to run against {url}: only loopback (127.0.0.0/8, ::1, localhost) is allowed"
+        );
+    }
+    Ok(parsed)
+}
+
+pub fn is_loopback_url(url: &Url) -> bool {
+    url.host_str().is_some_and(host_is_loopback)
+}
+
+/// `localhost` (or a `*.localhost` name), 127.0.0.0/8 or ::1.
+pub fn host_is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let lower = host.to_ascii_lowercase();
+    lower == "localhost"
+        || lower.ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks a `postgres://` URL's host the same way (for `pgbench`).
+pub fn check_loopback_pg(url: &str) -> anyhow::Result<()> {
+    let parsed = Url::parse(url).with_context(|| format!("invalid URL {url}"))?;
+    // No host: a Unix socket, local by definition.
+    let host_ok = parsed
+        .host_str()
+        .is_none_or(|host| host.is_empty() || host_is_loopback(host));
+    if !host_ok {
+        bail!("refusing to run pgbench against {url}: only loopback is allowed");
+    }
+    Ok(())
+}
+
+/// A server this process started (or one given by `--url`).
+pub struct Server {
+    pub base: Url,
+    pub pid: Option<u32>,
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+    bin: Option<PathBuf>,
+    _temp: Option<tempfile::TempDir>,
+    /// Spawn → first `/healthz` 200, per start.
+    pub start_times_ms: Vec<f64>,
+}
+
+impl Server {
+    /// An already running server.
+    pub fn external(url: &str, pid: Option<u32>, data_dir: PathBuf) -> anyhow::Result<Self> {
+        Ok(Server {
+            base: check_loopback(url)?,
+            pid,
+            data_dir,
+            child: None,
+            bin: None,
+            _temp: None,
+            start_times_ms: Vec::new(),
+        })
+    }
+
+    /// Starts `bin demo` on a free loopback port with a fresh data dir under `root`.
+    pub async fn start_fresh(bin: &Path, root: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(root)?;
+        let temp = tempfile::Builder::new()
+            .prefix("ordertrack-bench-")
+            .tempdir_in(root)?;
+        let mut server = Server {
+            base: Url::parse("http://127.0.0.1:1/")?,
+            pid: None,
+            data_dir: temp.path().to_path_buf(),
+            child: None,
+            bin: Some(bin.to_path_buf()),
+            _temp: Some(temp),
+            start_times_ms: Vec::new(),
+        };
+        server.start().await?;
+        Ok(server)
+    }
+
+    pub fn managed(&self) -> bool {
+        self.bin.is_some()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("ordertrack.db")
+    }
+
+    /// (Re)starts the managed server on the same data dir.
+    pub async fn start(&mut self) -> anyhow::Result<()> {
+        let Some(bin) = self.bin.clone() else {
+            bail!("this server was not started by the benchmark");
+        };
+        let started = Instant::now();
+        let mut child = Command::new(&bin)
+            .arg("demo")
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("ORDERTRACK_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let address = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    return Ok::<_, anyhow::Error>(rest.trim().to_owned());
+                }
+            }
+            bail!("the server exited before listening")
+        })
+        .await
+        .context("the server did not start within 60 s")??;
+        // Keep draining its output so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.base = check_loopback(&address)?;
+        self.pid = child.id();
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        let health = self.base.join("/healthz")?;
+        loop {
+            if let Ok(response) = client.get(health.clone()).send().await
+                && response.status().is_success()
+            {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                bail!("/healthz did not answer within 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        self.start_times_ms
+            .push(started.elapsed().as_secs_f64() * 1000.0);
+        Ok(())
+    }
+
+    /// Stops the managed server gracefully (SIGTERM; SIGKILL after 15 s).
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        if let Some(pid) = child.id() {
+            // SAFETY: signalling our own child by its id.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(15), child.wait()).await {
+            Ok(status) => {
+                status?;
+            }
+            Err(_) => {
+                child.kill().await?;
+            }
+        }
+        self.pid = None;
+        Ok(())
+    }
+
+    /// The server's resident memory, KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        let pid = self
+            .pid
+            .context("the server's pid is unknown: pass --server-pid")?;
+        rss_kib(pid)
+    }
+}
+
+/// `VmRSS` of a process, KiB.
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    parse_vmrss(&status).context("no VmRSS line")
+}
+
+pub fn parse_vmrss(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+}
+
+/// Raises RLIMIT_NOFILE (soft, and hard when permitted) towards `want`;
+/// returns the soft limit in force. Children (the server) inherit it.
+pub fn raise_nofile(want: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a valid struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        if limit.rlim_max < want {
+            let raised = libc::rlimit {
+                rlim_cur: want,
+                rlim_max: want,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return want;
+            }
+        }
+        let soft = libc::rlimit {
+            rlim_cur: want.min(limit.rlim_max),
+            rlim_max: limit.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &soft) == 0 {
+            return soft.rlim_cur;
+        }
+        limit.rlim_cur
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_loopback() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://127.3.2.1/",
+            "http://localhost:1234/x",
+            "http://LOCALHOST",
+            "http://[::1]:8080/",
+        ] {
+            assert!(check_loopback(url).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        for url in [
+            "http://10.0.0.1:8080",
+            "http://example.com",
+            "http://localhost.example.com",
+            "http://[2001:db8::1]/",
+            "http://0.0.0.0:8080",
+            "not a url",
+        ] {
+            assert!(check_loopback(url).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn pg_urls() {
+        assert!(check_loopback_pg("postgres://u:p@127.0.0.1:5432/db").is_ok());
+        assert!(check_loopback_pg("postgres://u@localhost/db").is_ok());
+        assert!(check_loopback_pg("postgres://u@[::1]/db").is_ok());
+        assert!(check_loopback_pg("postgres://u@db.example.com/db").is_err());
+    }
+
+    #[test]
+    fn reads_vmrss() {
+        let status = "Name:\tordertrack\nVmPeak:\t  9000 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
+        assert_eq!(parse_vmrss(status), Some(12345));
+        assert_eq!(parse_vmrss("Name: x\n"), None);
+        // Our own process has one.
+        assert!(rss_kib(std::process::id()).unwrap() > 0);
+    }
+}

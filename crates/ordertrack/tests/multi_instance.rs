@@ -1,0 +1,670 @@
+//! Two instances on one PostgreSQL database and one NATS server: a change
+//! made through instance A reaches SSE subscribers on instance B in order,
+//! with no gaps; killing A mid-stream and resuming its clients on B with
+//! `Last-Event-ID` loses and duplicates nothing.
+//!
+//! Needs PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres; `psql`)
+//! and NATS at 127.0.0.1:4222. Without them the test says SKIPPED, unless
+//! `CI=true`, where it fails.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use ordertrack_realtime::{Delivery, Feeder, Hub, SubscribeOptions, Topic};
+use ordertrack_store::postgres::PostgresOptions;
+use ordertrack_store::{PostgresStore, Store};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ordertrack");
+const DEMO_PASSWORD: &str = "demo-password";
+const SECRET: &str = "multi-instance-test-secret-0123456789abcdef";
+const STORE: &str = "demo-restaurant";
+
+fn reachable(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
+}
+
+/// `None` (after saying so) when the services are missing outside CI.
+fn services() -> Option<()> {
+    let missing: Vec<&str> = [
+        ("PostgreSQL at 127.0.0.1:5432", 5432),
+        ("NATS at 127.0.0.1:4222", 4222),
+    ]
+    .into_iter()
+    .filter(|(_, port)| !reachable(*port))
+    .map(|(name, _)| name)
+    .collect();
+    if missing.is_empty() {
+        return Some(());
+    }
+    let message = format!("{} not reachable", missing.join(" and "));
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true and {message}");
+    }
+    eprintln!("\n*** SKIPPED multi_instance: {message} ***\n");
+    None
+}
+
+fn psql(sql: &str) {
+    let status = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-q",
+            "-c",
+            sql,
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .expect("run psql");
+    assert!(status.success(), "psql {sql}");
+}
+
+/// A throw-away database, dropped at the end.
+struct Database {
+    name: String,
+}
+
+impl Database {
+    fn create() -> Database {
+        let name = format!(
+            "ordertrack_multi_{}_{}",
+            std::process::id(),
+            time_nanos() % 1_000_000_000
+        );
+        psql(&format!("CREATE DATABASE {name}"));
+        Database { name }
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-q",
+                "-c",
+            ])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn time_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos()
+}
+
+/// A running `ordertrack demo` on PostgreSQL + NATS, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    output: Arc<Mutex<Vec<String>>>,
+}
+
+fn forward(
+    stream: impl Read + Send + 'static,
+    lines: std_mpsc::Sender<String>,
+    output: Arc<Mutex<Vec<String>>>,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            output.lock().expect("output").push(line.clone());
+            let _ = lines.send(line);
+        }
+    });
+}
+
+impl Server {
+    fn start(database: &Database, subject: &str, data_dir: &std::path::Path) -> Server {
+        Server::start_with(database, subject, data_dir, "nats://127.0.0.1:4222")
+    }
+
+    fn start_with(
+        database: &Database,
+        subject: &str,
+        data_dir: &std::path::Path,
+        nats: &str,
+    ) -> Server {
+        let mut command = Command::new(BIN);
+        command
+            .args(["demo", "--bind", "127.0.0.1:0", "--database-url"])
+            .arg(database.url())
+            .args(["--nats-url", nats, "--nats-subject", subject])
+            .args(["--secret", SECRET, "--data-dir"])
+            .arg(data_dir);
+        for name in [
+            "ORDERTRACK_BIND",
+            "ORDERTRACK_DATA_DIR",
+            "ORDERTRACK_DATABASE_URL",
+            "ORDERTRACK_SECRET",
+            "ORDERTRACK_NATS_URL",
+            "ORDERTRACK_NATS_SUBJECT",
+        ] {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .env("NO_COLOR", "1")
+            .env("ORDERTRACK_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ordertrack");
+        let (sender, lines) = std_mpsc::channel();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        forward(
+            child.stdout.take().expect("stdout"),
+            sender.clone(),
+            output.clone(),
+        );
+        forward(child.stderr.take().expect("stderr"), sender, output.clone());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            let line = lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "ordertrack never said where it listens:\n{}",
+                        output.lock().expect("output").join("\n")
+                    )
+                });
+            if let Some(url) = line.trim().strip_prefix("ordertrack listening on ") {
+                break url.trim_end_matches('/').to_owned();
+            }
+        };
+        Server {
+            child,
+            base,
+            output,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn output(&self) -> String {
+        self.output.lock().expect("output").join("\n")
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One event as an SSE client saw it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Seen {
+    id: i64,
+    order: i64,
+    version: i64,
+}
+
+/// Opens the store stream of `base` (from `after`, if given). Once the
+/// headers are in, the server has subscribed: nothing committed later is
+/// missed. Then spawns a reader that sends every event, until the
+/// connection ends.
+async fn follow(
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    after: Option<i64>,
+    events: mpsc::UnboundedSender<Seen>,
+) -> tokio::task::JoinHandle<()> {
+    let mut request = client
+        .get(format!("{base}/api/v1/stores/{STORE}/events"))
+        .bearer_auth(&token);
+    if let Some(after) = after {
+        request = request.header("Last-Event-ID", after.to_string());
+    }
+    let response = request.send().await.expect("open the store stream");
+    assert_eq!(response.status(), StatusCode::OK, "store stream");
+    tokio::spawn(read(response, events))
+}
+
+async fn read(response: reqwest::Response, events: mpsc::UnboundedSender<Seen>) {
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue;
+            };
+            let Ok(event) = serde_json::from_str::<Value>(data) else {
+                continue;
+            };
+            let (Some(id), Some(order), Some(version)) = (
+                event["id"].as_i64(),
+                event["order_id"].as_i64(),
+                event["order_version"].as_i64(),
+            ) else {
+                continue;
+            };
+            if events.send(Seen { id, order, version }).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+async fn token(client: &reqwest::Client, server: &Server, email: &str) -> String {
+    let response = client
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({ "email": email, "password": DEMO_PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(response.status(), StatusCode::OK, "login {email}");
+    let body: Value = response.json().await.expect("login body");
+    body["token"].as_str().expect("token").to_owned()
+}
+
+struct Writer {
+    client: reqwest::Client,
+    base: String,
+    alice: String,
+    cashier: String,
+    products: Vec<i64>,
+}
+
+impl Writer {
+    /// Places an order and confirms it: the (order, version) pairs made.
+    async fn change(&self, n: usize) -> Option<Vec<(i64, i64)>> {
+        let response = self
+            .client
+            .post(format!("{}/api/v1/orders", self.base))
+            .bearer_auth(&self.alice)
+            .json(&json!({
+                "store": STORE,
+                "items": [{ "product": self.products[n % self.products.len()], "quantity": 1 }],
+                "fulfilment": { "type": "pickup" }
+            }))
+            .send()
+            .await
+            .ok()?;
+        if response.status() != StatusCode::CREATED {
+            return None;
+        }
+        let order: Value = response.json().await.ok()?;
+        let id = order["id"].as_i64()?;
+        let response = self
+            .client
+            .post(format!("{}/api/v1/orders/{id}/transitions", self.base))
+            .bearer_auth(&self.cashier)
+            .json(&json!({ "to": "confirmed", "expected_version": 1 }))
+            .send()
+            .await
+            .ok()?;
+        if response.status() != StatusCode::OK {
+            return Some(vec![(id, 1)]);
+        }
+        Some(vec![(id, 1), (id, 2)])
+    }
+}
+
+/// Receives until every expected (order, version) was seen (or times out).
+async fn collect(
+    events: &mut mpsc::UnboundedReceiver<Seen>,
+    seen: &mut Vec<Seen>,
+    expected: &BTreeSet<(i64, i64)>,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let have: BTreeSet<(i64, i64)> = seen.iter().map(|s| (s.order, s.version)).collect();
+        if expected.is_subset(&have) {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(event)) => seen.push(event),
+            _ => return,
+        }
+    }
+}
+
+/// In id order, every id once; exactly the expected changes among `mine`.
+fn check(what: &str, seen: &[Seen], expected: &BTreeSet<(i64, i64)>, mine: &BTreeSet<i64>) {
+    for pair in seen.windows(2) {
+        assert!(
+            pair[0].id < pair[1].id,
+            "{what}: ids out of order or duplicated: {pair:?}"
+        );
+    }
+    let ours: Vec<(i64, i64)> = seen
+        .iter()
+        .filter(|s| mine.contains(&s.order))
+        .map(|s| (s.order, s.version))
+        .collect();
+    let unique: BTreeSet<(i64, i64)> = ours.iter().copied().collect();
+    assert_eq!(unique.len(), ours.len(), "{what}: duplicated changes");
+    let missing: Vec<_> = expected.difference(&unique).collect();
+    assert!(missing.is_empty(), "{what}: missing changes {missing:?}");
+    // Every change of this store is ours, so ids are consecutive.
+    for pair in seen.windows(2) {
+        assert_eq!(pair[0].id + 1, pair[1].id, "{what}: gap between {pair:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
+    let Some(()) = services() else { return };
+    let database = Database::create();
+    let subject = format!("ordertrack.test.{}.{}", std::process::id(), time_nanos());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut a = Server::start(&database, &subject, dir.path());
+    let b = Server::start(&database, &subject, dir.path());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let stream_client = reqwest::Client::new();
+    for server in [&a, &b] {
+        // The bus connects in the background: ready within a few seconds.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ready = client
+                .get(server.url("/readyz"))
+                .send()
+                .await
+                .expect("readyz");
+            if ready.status() == StatusCode::OK {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never ready: {}",
+                server.output()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let cashier = token(&client, &a, "cashier@demo.test").await;
+    let alice = token(&client, &a, "alice@demo.test").await;
+    let menu: Value = client
+        .get(a.url(&format!("/api/v1/stores/{STORE}")))
+        .send()
+        .await
+        .expect("menu")
+        .json()
+        .await
+        .expect("menu body");
+    let products: Vec<i64> = menu["products"]
+        .as_array()
+        .expect("products")
+        .iter()
+        .map(|p| p["id"].as_i64().expect("id"))
+        .collect();
+
+    // Subscribers: one on B, one on A.
+    let (to_b, mut on_b) = mpsc::unbounded_channel();
+    follow(
+        stream_client.clone(),
+        b.base.clone(),
+        cashier.clone(),
+        None,
+        to_b,
+    )
+    .await;
+    let (to_a, mut on_a) = mpsc::unbounded_channel();
+    let a_stream = follow(
+        stream_client.clone(),
+        a.base.clone(),
+        cashier.clone(),
+        None,
+        to_a,
+    )
+    .await;
+
+    // Part 1: changes through A reach B.
+    let through_a = Writer {
+        client: client.clone(),
+        base: a.base.clone(),
+        alice: alice.clone(),
+        cashier: cashier.clone(),
+        products: products.clone(),
+    };
+    let mut expected = BTreeSet::new();
+    let mut mine = BTreeSet::new();
+    for n in 0..20 {
+        let made = through_a.change(n).await.expect("change through A");
+        for (order, version) in made {
+            mine.insert(order);
+            expected.insert((order, version));
+        }
+    }
+    let mut seen_b = Vec::new();
+    collect(&mut on_b, &mut seen_b, &expected).await;
+    check("B after changes through A", &seen_b, &expected, &mine);
+    let mut seen_a = Vec::new();
+    collect(&mut on_a, &mut seen_a, &expected).await;
+    check("A after changes through A", &seen_a, &expected, &mine);
+
+    // Part 2: changes continue through B while A is killed; A's client
+    // resumes on B with Last-Event-ID.
+    let stop = Arc::new(AtomicBool::new(false));
+    let through_b = Arc::new(Writer {
+        client: client.clone(),
+        base: b.base.clone(),
+        alice,
+        cashier: cashier.clone(),
+        products,
+    });
+    let load = {
+        let stop = stop.clone();
+        let through_b = through_b.clone();
+        tokio::spawn(async move {
+            let mut made = Vec::new();
+            let mut n = 1000;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                made.extend(through_b.change(n).await.expect("change through B"));
+            }
+            made
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    a.kill();
+    let _ = a_stream.await;
+    while let Ok(event) = on_a.try_recv() {
+        seen_a.push(event);
+    }
+    let resume_from = seen_a.last().map(|s| s.id).expect("A's client saw events");
+    let (to_resumed, mut on_resumed) = mpsc::unbounded_channel();
+    follow(
+        stream_client.clone(),
+        b.base.clone(),
+        cashier.clone(),
+        Some(resume_from),
+        to_resumed,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stop.store(true, Ordering::SeqCst);
+    for (order, version) in load.await.expect("load") {
+        mine.insert(order);
+        expected.insert((order, version));
+    }
+    assert!(expected.len() > 40, "the load through B made changes");
+
+    collect(&mut on_b, &mut seen_b, &expected).await;
+    check("B's subscriber throughout", &seen_b, &expected, &mine);
+    let mut resumed = Vec::new();
+    collect(
+        &mut on_resumed,
+        &mut resumed,
+        &expected
+            .iter()
+            .copied()
+            .filter(|change| !seen_a.iter().any(|s| (s.order, s.version) == *change))
+            .collect(),
+    )
+    .await;
+    let mut joined = seen_a.clone();
+    joined.extend(resumed);
+    check("A's client, resumed on B", &joined, &expected, &mine);
+    assert_eq!(
+        joined.iter().map(|s| s.id).collect::<Vec<_>>(),
+        seen_b.iter().map(|s| s.id).collect::<Vec<_>>(),
+        "the resumed client saw exactly what B's own subscriber saw"
+    );
+    drop(b);
+
+    feeder_backfills_gaps_and_drops_duplicates(&database).await;
+}
+
+/// The subscriber side on its own, against the events just made: fed ids
+/// N, N+1, N+4 (and repeats), it reads N+2 and N+3 from the database and
+/// hands the hub N..N+4 exactly once, in order; a catch-up reads the rest.
+async fn feeder_backfills_gaps_and_drops_duplicates(database: &Database) {
+    let store = PostgresStore::connect(&database.url(), PostgresOptions::default())
+        .await
+        .expect("connect");
+    let all = store.events_since(0, 100_000).await.expect("events");
+    assert!(all.len() > 10);
+    let window = &all[all.len() - 10..];
+    let shop = window[0].event.store_id;
+    assert!(window.iter().all(|e| e.event.store_id == shop));
+    let store: Arc<dyn Store> = Arc::new(store);
+    let hub = Hub::new();
+    let mut subscription = hub.subscribe(Topic::Store(shop), SubscribeOptions::default());
+    let mut feeder = Feeder::new(store, hub.clone(), window[0].id - 1);
+    for i in [0, 1, 4, 2, 4, 1, 0] {
+        feeder.receive(window[i].clone()).await.expect("receive");
+    }
+    assert_eq!(feeder.last(), window[4].id);
+    feeder.catch_up().await.expect("catch up");
+    assert_eq!(feeder.last(), window[9].id);
+    let mut fed = Vec::new();
+    while fed.len() < window.len() {
+        match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
+            Ok(Some(Delivery::Event(event))) => fed.push(event.id),
+            Ok(Some(_)) => {}
+            _ => break,
+        }
+    }
+    assert_eq!(fed, window.iter().map(|e| e.id).collect::<Vec<_>>());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), subscription.recv())
+            .await
+            .is_err(),
+        "nothing fed twice"
+    );
+}
+
+/// A publisher whose NATS is unreachable (a closed port) keeps committing;
+/// an instance on the real NATS still sees every change, from the database
+/// (periodic catch-up), and the publisher's `/readyz` reports the bus down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changes_reach_other_instances_when_the_publishers_bus_is_down() {
+    let Some(()) = services() else { return };
+    let database = Database::create();
+    let subject = format!(
+        "ordertrack.test.down.{}.{}",
+        std::process::id(),
+        time_nanos()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    let closed_port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let a = Server::start_with(
+        &database,
+        &subject,
+        dir.path(),
+        &format!("nats://127.0.0.1:{closed_port}"),
+    );
+    let b = Server::start(&database, &subject, dir.path());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let ready = client.get(a.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.text().await.expect("text"), "event bus unavailable");
+    let cashier = token(&client, &a, "cashier@demo.test").await;
+    let alice = token(&client, &a, "alice@demo.test").await;
+    let menu: Value = client
+        .get(a.url(&format!("/api/v1/stores/{STORE}")))
+        .send()
+        .await
+        .expect("menu")
+        .json()
+        .await
+        .expect("menu body");
+    let products: Vec<i64> = menu["products"]
+        .as_array()
+        .expect("products")
+        .iter()
+        .map(|p| p["id"].as_i64().expect("id"))
+        .collect();
+    let (to_b, mut on_b) = mpsc::unbounded_channel();
+    follow(
+        reqwest::Client::new(),
+        b.base.clone(),
+        cashier.clone(),
+        None,
+        to_b,
+    )
+    .await;
+    let through_a = Writer {
+        client: client.clone(),
+        base: a.base.clone(),
+        alice,
+        cashier,
+        products,
+    };
+    let mut expected = BTreeSet::new();
+    let mut mine = BTreeSet::new();
+    for n in 0..10 {
+        let made = tokio::time::timeout(Duration::from_secs(10), through_a.change(n))
+            .await
+            .expect("commits do not wait for the bus")
+            .expect("change through A");
+        for (order, version) in made {
+            mine.insert(order);
+            expected.insert((order, version));
+        }
+    }
+    let mut seen_b = Vec::new();
+    collect(&mut on_b, &mut seen_b, &expected).await;
+    check("B while A's bus is down", &seen_b, &expected, &mine);
+}
