@@ -326,28 +326,9 @@ impl App {
                 limit,
             })
             .await?;
-        let mut stores: HashMap<i64, Arc<Workflow>> = HashMap::new();
-        let mut orders = Vec::with_capacity(page.orders.len());
-        for order in page.orders {
-            let workflow = match stores.get(&order.store_id) {
-                Some(workflow) => workflow.clone(),
-                None => {
-                    let record = self
-                        .store
-                        .store(order.store_id)
-                        .await?
-                        .ok_or(AppError::NotFound("store"))?;
-                    let workflow = self.workflows.get(&record.workflow)?;
-                    stores.insert(order.store_id, workflow.clone());
-                    workflow
-                }
-            };
-            let role = self.access(caller, &order).ok();
-            orders.push(OrderView {
-                order,
-                workflow,
-                role,
-            });
+        let mut orders = self.views(page.orders).await?;
+        for view in &mut orders {
+            view.role = self.access(caller, &view.order).ok();
         }
         Ok(OrderList {
             orders,
@@ -499,9 +480,27 @@ impl App {
                 limit: MAX_PAGE,
             })
             .await?;
-        let mut views = Vec::with_capacity(page.orders.len());
-        for order in page.orders {
-            let (_, workflow) = self.load(order.id).await?;
+        self.views(page.orders).await
+    }
+
+    /// Pairs orders with their stores' workflows, reading each store once.
+    async fn views(&self, orders: Vec<Order>) -> Result<Vec<OrderView>, AppError> {
+        let mut workflows: HashMap<i64, Arc<Workflow>> = HashMap::new();
+        let mut views = Vec::with_capacity(orders.len());
+        for order in orders {
+            let workflow = match workflows.get(&order.store_id) {
+                Some(workflow) => workflow.clone(),
+                None => {
+                    let record = self
+                        .store
+                        .store(order.store_id)
+                        .await?
+                        .ok_or(AppError::NotFound("store"))?;
+                    let workflow = self.workflows.get(&record.workflow)?;
+                    workflows.insert(order.store_id, workflow.clone());
+                    workflow
+                }
+            };
             views.push(OrderView {
                 order,
                 workflow,
