@@ -2091,3 +2091,164 @@ pub async fn concurrent_changes_with_same_version(store: Arc<dyn Store>) {
     assert_eq!(order_events[1].event, winner.event);
     assert_store_seq_gap_free(&events(&*store, EventFilter::Store(f.shop.id)).await);
 }
+
+// ---- Throw-away PostgreSQL schemas, for tests against a real server ----
+
+/// The server tests use unless `ORDERTRACK_TEST_DATABASE_URL` names another.
+pub const DEFAULT_TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The PostgreSQL server tests use: `ORDERTRACK_TEST_DATABASE_URL`, or
+/// [`DEFAULT_TEST_DATABASE_URL`].
+pub fn test_server_options() -> crate::postgres::PgConnectOptions {
+    std::env::var("ORDERTRACK_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_TEST_DATABASE_URL.to_owned())
+        .parse()
+        .expect("ORDERTRACK_TEST_DATABASE_URL is not a PostgreSQL URL")
+}
+
+/// Where the server is, without any password the URL may hold.
+fn server_name(options: &crate::postgres::PgConnectOptions) -> String {
+    format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default()
+    )
+}
+
+async fn connect_server(
+    options: &crate::postgres::PgConnectOptions,
+) -> Result<sqlx::PgConnection, String> {
+    use sqlx::Connection as _;
+    match tokio::time::timeout(
+        StdDuration::from_secs(5),
+        sqlx::PgConnection::connect_with(options),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+/// A throw-away schema on the test server, with a unique name; dropped
+/// (with everything in it) when this is.
+pub struct TestSchema {
+    server: crate::postgres::PgConnectOptions,
+    name: String,
+}
+
+impl TestSchema {
+    /// A new empty schema, or why the server could not be reached.
+    pub async fn create() -> Result<TestSchema, String> {
+        use sqlx::Connection as _;
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let server = test_server_options();
+        let mut conn = connect_server(&server).await.map_err(|why| {
+            format!(
+                "PostgreSQL not reachable at {} ({why}); set ORDERTRACK_TEST_DATABASE_URL",
+                server_name(&server)
+            )
+        })?;
+        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+        let name = format!(
+            "t_{}_{}_{:x}",
+            std::process::id(),
+            COUNT.fetch_add(1, Ordering::Relaxed),
+            nanos & 0xffff_ffff
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create a test schema");
+        let _ = conn.close().await;
+        Ok(TestSchema { server, name })
+    }
+
+    /// A new empty schema; or, without a server, `None` after a loud
+    /// `SKIPPED` on stderr — except with `CI=true`, where it panics.
+    pub async fn create_or_skip() -> Option<TestSchema> {
+        use std::io::Write as _;
+        match TestSchema::create().await {
+            Ok(schema) => Some(schema),
+            Err(message) => {
+                if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+                    panic!("{message} — CI=true: the PostgreSQL tests must not be skipped");
+                }
+                let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {message}");
+                None
+            }
+        }
+    }
+
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Connection options whose tables live in this schema.
+    pub fn options(&self) -> crate::postgres::PgConnectOptions {
+        self.server
+            .clone()
+            .options([("search_path", self.name.as_str())])
+    }
+
+    /// A migrated store in this schema, its connections named after the
+    /// schema (so a test can find them).
+    pub async fn open(
+        &self,
+        pool_size: u32,
+        listener: Option<Arc<dyn crate::CommitListener>>,
+    ) -> crate::PostgresStore {
+        crate::PostgresStore::connect_with(
+            self.options().application_name(&self.name),
+            crate::postgres::PostgresOptions {
+                pool_size,
+                timeout: StdDuration::from_secs(10),
+                listener,
+            },
+        )
+        .await
+        .expect("open the postgres store")
+    }
+
+    /// A plain connection into the schema, for looking under the store.
+    pub async fn raw(&self) -> sqlx::PgConnection {
+        use sqlx::Connection as _;
+        sqlx::PgConnection::connect_with(&self.options())
+            .await
+            .expect("raw connection")
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        // Dropping needs a runtime, and this may run inside one: use a fresh
+        // thread with its own.
+        let server = self.server.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                use sqlx::Connection as _;
+                let mut conn = connect_server(&server).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = conn.close().await;
+                Ok::<(), String>(())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop test schema {}: {error}", self.name);
+        }
+    }
+}

@@ -10,7 +10,6 @@
 //! passes, except with `CI=true`, where it fails.
 
 use std::collections::HashSet;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,148 +17,40 @@ use std::time::{Duration, Instant};
 use ordertrack_domain::{
     Actor, EventKind, Fulfilment, FulfilmentKind, OrderSummary, Role, Workflow, plan_transition,
 };
-use ordertrack_store::conformance::Backend;
-use ordertrack_store::postgres::{PgConnectOptions, PostgresOptions};
+use ordertrack_store::conformance::{Backend, TestSchema};
+use ordertrack_store::postgres::PgConnectOptions;
 use ordertrack_store::{
     CommitListener, EventFilter, NewOrder, NewOrderLine, NewProduct, NewStore, NewUser,
     PostgresStore, Product, Store, StoreError, StoreRecord, StoredEvent, User,
 };
-use sqlx::{Connection, PgConnection, Row};
+use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
 
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-fn server_url() -> String {
-    std::env::var("ORDERTRACK_TEST_DATABASE_URL")
-        .ok()
-        .filter(|url| !url.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_URL.to_owned())
-}
-
-fn server_options() -> PgConnectOptions {
-    server_url()
-        .parse()
-        .expect("ORDERTRACK_TEST_DATABASE_URL is not a PostgreSQL URL")
-}
-
-/// Where the server is, without any password the URL may hold.
-fn server_name(options: &PgConnectOptions) -> String {
-    format!(
-        "{}:{}/{}",
-        options.get_host(),
-        options.get_port(),
-        options.get_database().unwrap_or_default()
-    )
-}
-
-/// Skips the test (loudly, past the test harness's output capture), or
-/// fails it under CI, where PostgreSQL must be there.
-fn unreachable(options: &PgConnectOptions, why: &str) {
-    let message = format!(
-        "PostgreSQL not reachable at {} ({why}); set ORDERTRACK_TEST_DATABASE_URL to run these tests",
-        server_name(options)
-    );
-    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-        panic!("{message} — CI=true: the PostgreSQL tests must not be skipped");
-    }
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {message}");
-}
-
-async fn connect_server(options: &PgConnectOptions) -> Result<PgConnection, String> {
-    match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect_with(options)).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("timed out".into()),
-    }
-}
-
-/// A throw-away schema; dropped (with everything in it) when this is.
-struct Schema {
-    server: PgConnectOptions,
-    name: String,
-}
+/// The shared throw-away schema, opened the way these tests open stores.
+struct Schema(TestSchema);
 
 impl Schema {
     /// A new empty schema, or `None` (after saying why) without a server.
     async fn create() -> Option<Schema> {
-        static COUNT: AtomicU64 = AtomicU64::new(0);
-        let server = server_options();
-        let mut conn = match connect_server(&server).await {
-            Ok(conn) => conn,
-            Err(why) => {
-                unreachable(&server, &why);
-                return None;
-            }
-        };
-        let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
-        let name = format!(
-            "t_{}_{}_{:x}",
-            std::process::id(),
-            COUNT.fetch_add(1, Ordering::Relaxed),
-            nanos & 0xffff_ffff
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("create a test schema");
-        let _ = conn.close().await;
-        Some(Schema { server, name })
+        TestSchema::create_or_skip().await.map(Schema)
+    }
+
+    fn name(&self) -> &str {
+        self.0.name()
     }
 
     /// Connection options whose tables live in this schema.
     fn options(&self) -> PgConnectOptions {
-        self.server
-            .clone()
-            .options([("search_path", self.name.as_str())])
+        self.0.options()
     }
 
     async fn open(&self, listener: Option<Arc<dyn CommitListener>>) -> PostgresStore {
-        PostgresStore::connect_with(
-            // Named after the schema, so a test can find its own connections.
-            self.options().application_name(&self.name),
-            PostgresOptions {
-                pool_size: 4,
-                timeout: Duration::from_secs(10),
-                listener,
-            },
-        )
-        .await
-        .expect("open the postgres store")
+        self.0.open(4, listener).await
     }
 
     /// A plain connection into the schema, for looking under the store.
     async fn raw(&self) -> PgConnection {
-        PgConnection::connect_with(&self.options())
-            .await
-            .expect("raw connection")
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        // Dropping needs a runtime, and this may run inside one: use a fresh
-        // thread with its own.
-        let server = self.server.clone();
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let mut conn = connect_server(&server).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&mut conn)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let _ = conn.close().await;
-                Ok::<(), String>(())
-            })
-        })
-        .join();
-        if let Ok(Err(error)) = dropped {
-            eprintln!("could not drop test schema {}: {error}", self.name);
-        }
+        self.0.raw().await
     }
 }
 
@@ -855,7 +746,7 @@ async fn lost_connections_are_replaced() {
         "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
          WHERE application_name = $1 AND pid <> pg_backend_pid()",
     )
-    .bind(&schema.name)
+    .bind(schema.name())
     .fetch_one(&mut conn)
     .await
     .expect("terminate")

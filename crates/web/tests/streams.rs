@@ -1719,13 +1719,9 @@ async fn shutting_down_tells_stream_clients_to_reconnect_ends_their_streams_and_
         .expect("serve returns Ok");
     println!("shut down in {:?}", shutting_down.elapsed());
 
-    // The acknowledged order is on disk: a fresh store over the same file has it.
-    let reopened = ordertrack_store::SqliteStore::open(
-        &server.db_path,
-        ordertrack_store::sqlite::SqliteOptions::default(),
-    )
-    .expect("reopen");
-    use ordertrack_store::Store;
+    // The acknowledged order is durable: a fresh store over the same
+    // database (file or schema) has it.
+    let reopened = server.reopen_store().await;
     let stored = reopened.order(id).await.expect("read").expect("the order");
     assert_eq!(stored.number, order["number"].as_str().expect("number"));
     let events = reopened

@@ -1,5 +1,7 @@
-//! Test harness: a real order desk on an ephemeral port with a fresh SQLite
-//! database, and helpers that speak its HTTP API.
+//! Test harness: a real order desk on an ephemeral port with a fresh
+//! database (SQLite in a temporary directory; or, with
+//! `ORDERTRACK_TEST_BACKEND=postgres`, PostgreSQL in a throw-away schema),
+//! and helpers that speak its HTTP API.
 //!
 //! Every test file includes this module and uses a different subset of it.
 #![allow(dead_code)]
@@ -9,8 +11,11 @@ use std::sync::Arc;
 use ordertrack_app::{App, AuthConfig};
 use ordertrack_domain::Role;
 use ordertrack_realtime::Hub;
+use ordertrack_store::conformance::TestSchema;
 use ordertrack_store::sqlite::SqliteOptions;
-use ordertrack_store::{NewProduct, NewStore, Product, SqliteStore, StoreRecord};
+use ordertrack_store::{
+    CommitListener, NewProduct, NewStore, Product, SqliteStore, Store, StoreRecord,
+};
 use ordertrack_web::AppState;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -40,7 +45,40 @@ pub struct TestApp {
     /// The application behind the server (for setting up stores and staff).
     pub app: App,
     _shutdown: oneshot::Sender<()>,
-    _dir: TempDir,
+    _db: TestDb,
+}
+
+/// What keeps a test's database alive; dropping it deletes the database.
+pub enum TestDb {
+    Sqlite(TempDir),
+    Postgres(Box<TestSchema>),
+}
+
+/// A fresh, migrated store on the backend `ORDERTRACK_TEST_BACKEND` names
+/// (`sqlite`, the default, or `postgres`), reporting commits to `listener`.
+pub async fn open_test_store(listener: Arc<dyn CommitListener>) -> (Arc<dyn Store>, TestDb) {
+    match std::env::var("ORDERTRACK_TEST_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let schema = TestSchema::create()
+                .await
+                .unwrap_or_else(|why| panic!("ORDERTRACK_TEST_BACKEND=postgres but {why}"));
+            let store = schema.open(8, Some(listener)).await;
+            (Arc::new(store), TestDb::Postgres(Box::new(schema)))
+        }
+        Ok("sqlite") | Ok("") | Err(_) => {
+            let dir = tempfile::tempdir().expect("create a temporary directory");
+            let store = SqliteStore::open(
+                &dir.path().join("ordertrack.db"),
+                SqliteOptions {
+                    listener: Some(listener),
+                    ..SqliteOptions::default()
+                },
+            )
+            .expect("open the database");
+            (Arc::new(store), TestDb::Sqlite(dir))
+        }
+        Ok(other) => panic!("ORDERTRACK_TEST_BACKEND={other}: expected sqlite or postgres"),
+    }
 }
 
 /// A server with the demo seeded.
@@ -50,19 +88,11 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server with the demo seeded, whose sessions live for `token_ttl`.
 pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
-    let dir = tempfile::tempdir().expect("create a temporary directory");
     // Wired like the binary: the hub hears every commit.
     let hub = Hub::new();
-    let store = SqliteStore::open(
-        &dir.path().join("ordertrack.db"),
-        SqliteOptions {
-            listener: Some(Arc::new(hub.clone())),
-            ..SqliteOptions::default()
-        },
-    )
-    .expect("open the database");
+    let (store, db) = open_test_store(Arc::new(hub.clone())).await;
     let app = App::new(
-        Arc::new(store),
+        store,
         hub,
         AuthConfig {
             secret: SECRET.to_vec(),
@@ -95,7 +125,7 @@ pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
             .expect("build an HTTP client"),
         app,
         _shutdown: shutdown,
-        _dir: dir,
+        _db: db,
     }
 }
 

@@ -1,9 +1,10 @@
 //! Harness for the stream tests: a real server on an ephemeral port over a
-//! fresh SQLite database, an SSE client that parses frames off the wire,
-//! and small helpers for the calls the tests make.
+//! fresh database (SQLite in a temporary directory; or, with
+//! `ORDERTRACK_TEST_BACKEND=postgres`, PostgreSQL in a throw-away schema),
+//! an SSE client that parses frames off the wire, and small helpers for the
+//! calls the tests make.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +14,9 @@ use ordertrack_app::orders::OrderRequest;
 use ordertrack_app::{App, AuthConfig, Caller};
 use ordertrack_domain::{Fulfilment, FulfilmentKind, ItemStatus, RequestedLine};
 use ordertrack_realtime::Hub;
+use ordertrack_store::conformance::TestSchema;
 use ordertrack_store::sqlite::SqliteOptions;
-use ordertrack_store::{EventFilter, SqliteStore, StoredEvent};
+use ordertrack_store::{CommitListener, EventFilter, SqliteStore, Store, StoredEvent};
 use ordertrack_web::AppState;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
@@ -41,10 +43,45 @@ pub struct Server {
     pub client: reqwest::Client,
     /// The application behind the server (its hub, its store).
     pub app: App,
-    pub db_path: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     served: Option<JoinHandle<std::io::Result<()>>>,
-    _dir: TempDir,
+    db: TestDb,
+}
+
+/// Where a server's data lives; dropping it deletes the database.
+pub enum TestDb {
+    /// The directory holding `ordertrack.db`.
+    Sqlite(TempDir),
+    Postgres(Box<TestSchema>),
+}
+
+const SQLITE_FILE: &str = "ordertrack.db";
+
+/// A fresh, migrated store on the backend `ORDERTRACK_TEST_BACKEND` names
+/// (`sqlite`, the default, or `postgres`), reporting commits to `listener`.
+pub async fn open_test_store(listener: Arc<dyn CommitListener>) -> (Arc<dyn Store>, TestDb) {
+    match std::env::var("ORDERTRACK_TEST_BACKEND").as_deref() {
+        Ok("postgres") => {
+            let schema = TestSchema::create()
+                .await
+                .unwrap_or_else(|why| panic!("ORDERTRACK_TEST_BACKEND=postgres but {why}"));
+            let store = schema.open(8, Some(listener)).await;
+            (Arc::new(store), TestDb::Postgres(Box::new(schema)))
+        }
+        Ok("sqlite") | Ok("") | Err(_) => {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let store = SqliteStore::open(
+                &dir.path().join(SQLITE_FILE),
+                SqliteOptions {
+                    listener: Some(listener),
+                    ..SqliteOptions::default()
+                },
+            )
+            .expect("open the database");
+            (Arc::new(store), TestDb::Sqlite(dir))
+        }
+        Ok(other) => panic!("ORDERTRACK_TEST_BACKEND={other}: expected sqlite or postgres"),
+    }
 }
 
 /// A seeded server whose sessions last an hour.
@@ -54,20 +91,11 @@ pub async fn spawn() -> Server {
 
 /// A seeded server whose sessions last `token_ttl`.
 pub async fn spawn_with_ttl(token_ttl: time::Duration) -> Server {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let db_path = dir.path().join("ordertrack.db");
     // Wired exactly like the binary's `open_app`: the hub hears every commit.
     let hub = Hub::new();
-    let store = SqliteStore::open(
-        &db_path,
-        SqliteOptions {
-            listener: Some(Arc::new(hub.clone())),
-            ..SqliteOptions::default()
-        },
-    )
-    .expect("open the database");
+    let (store, db) = open_test_store(Arc::new(hub.clone())).await;
     let app = App::new(
-        Arc::new(store),
+        store,
         hub,
         AuthConfig {
             secret: SECRET.to_vec(),
@@ -93,10 +121,9 @@ pub async fn spawn_with_ttl(token_ttl: time::Duration) -> Server {
             .build()
             .expect("client"),
         app,
-        db_path,
         shutdown: Some(shutdown),
         served: Some(served),
-        _dir: dir,
+        db,
     }
 }
 
@@ -107,6 +134,18 @@ impl Server {
 
     pub fn hub(&self) -> &Hub {
         self.app.hub()
+    }
+
+    /// A second, independent store over this server's database (the same
+    /// SQLite file, or the same PostgreSQL schema), as after a restart.
+    pub async fn reopen_store(&self) -> Arc<dyn Store> {
+        match &self.db {
+            TestDb::Sqlite(dir) => Arc::new(
+                SqliteStore::open(&dir.path().join(SQLITE_FILE), SqliteOptions::default())
+                    .expect("reopen"),
+            ),
+            TestDb::Postgres(schema) => Arc::new(schema.open(1, None).await),
+        }
     }
 
     /// Starts the graceful shutdown; returns the serve task to await.
