@@ -668,3 +668,144 @@ async fn changes_reach_other_instances_when_the_publishers_bus_is_down() {
     collect(&mut on_b, &mut seen_b, &expected).await;
     check("B while A's bus is down", &seen_b, &expected, &mine);
 }
+
+/// A NATS server of this test's own, on a port no other test uses, so it can
+/// be stopped and started again without disturbing anyone.
+struct PrivateNats {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateNats {
+    const BIN: &'static str = "/usr/sbin/nats-server";
+
+    fn start() -> PrivateNats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut nats = PrivateNats { port, child: None };
+        nats.restart();
+        nats
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new(Self::BIN)
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !reachable(self.port) {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// NATS stopped for a moment: changes keep committing, and subscribers on
+/// the other instance have every change, in order and once, after it returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changes_commit_while_nats_is_stopped_and_subscribers_catch_up_when_it_returns() {
+    let Some(()) = services() else { return };
+    if !std::path::Path::new(PrivateNats::BIN).exists() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true and {} is missing", PrivateNats::BIN);
+        }
+        eprintln!(
+            "\n*** SKIPPED multi_instance: {} is missing ***\n",
+            PrivateNats::BIN
+        );
+        return;
+    }
+    let mut nats = PrivateNats::start();
+    let database = Database::create();
+    let subject = format!(
+        "ordertrack.test.outage.{}.{}",
+        std::process::id(),
+        time_nanos()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = Server::start_with(&database, &subject, dir.path(), &nats.url());
+    let b = Server::start_with(&database, &subject, dir.path(), &nats.url());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let cashier = token(&client, &a, "cashier@demo.test").await;
+    let alice = token(&client, &a, "alice@demo.test").await;
+    let menu: Value = client
+        .get(a.url(&format!("/api/v1/stores/{STORE}")))
+        .send()
+        .await
+        .expect("menu")
+        .json()
+        .await
+        .expect("menu body");
+    let products: Vec<i64> = menu["products"]
+        .as_array()
+        .expect("products")
+        .iter()
+        .map(|p| p["id"].as_i64().expect("id"))
+        .collect();
+    let (to_b, mut on_b) = mpsc::unbounded_channel();
+    follow(
+        reqwest::Client::new(),
+        b.base.clone(),
+        cashier.clone(),
+        None,
+        to_b,
+    )
+    .await;
+    let through_a = Writer {
+        client: client.clone(),
+        base: a.base.clone(),
+        alice,
+        cashier,
+        products,
+    };
+    let mut expected = BTreeSet::new();
+    let mut mine = BTreeSet::new();
+    let mut make = async |range: std::ops::Range<usize>, what: &str| {
+        for n in range {
+            let made = tokio::time::timeout(Duration::from_secs(10), through_a.change(n))
+                .await
+                .unwrap_or_else(|_| panic!("{what}: a change waited for the bus"))
+                .unwrap_or_else(|| panic!("{what}: change {n} through A failed"));
+            for (order, version) in made {
+                mine.insert(order);
+                expected.insert((order, version));
+            }
+        }
+    };
+    make(0..5, "before the outage").await;
+    nats.stop();
+    make(5..10, "during the outage").await;
+    nats.restart();
+    make(10..15, "after the outage").await;
+
+    let mut seen_b = Vec::new();
+    collect(&mut on_b, &mut seen_b, &expected).await;
+    check("B across a NATS outage", &seen_b, &expected, &mine);
+    assert_eq!(expected.len(), 30, "15 orders placed and confirmed");
+}
