@@ -308,6 +308,33 @@ struct Writer {
 }
 
 impl Writer {
+    /// Alice places and the cashier confirms, through `server`.
+    async fn signed_in(client: &reqwest::Client, server: &Server) -> Writer {
+        let cashier = token(client, server, "cashier@demo.test").await;
+        let alice = token(client, server, "alice@demo.test").await;
+        let menu: Value = client
+            .get(server.url(&format!("/api/v1/stores/{STORE}")))
+            .send()
+            .await
+            .expect("menu")
+            .json()
+            .await
+            .expect("menu body");
+        let products = menu["products"]
+            .as_array()
+            .expect("products")
+            .iter()
+            .map(|p| p["id"].as_i64().expect("id"))
+            .collect();
+        Writer {
+            client: client.clone(),
+            base: server.base.clone(),
+            alice,
+            cashier,
+            products,
+        }
+    }
+
     /// Places an order and confirms it: the (order, version) pairs made.
     async fn change(&self, n: usize) -> Option<Vec<(i64, i64)>> {
         let response = self
@@ -620,38 +647,16 @@ async fn changes_reach_other_instances_when_the_publishers_bus_is_down() {
     let ready = client.get(a.url("/readyz")).send().await.expect("readyz");
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.text().await.expect("text"), "event bus unavailable");
-    let cashier = token(&client, &a, "cashier@demo.test").await;
-    let alice = token(&client, &a, "alice@demo.test").await;
-    let menu: Value = client
-        .get(a.url(&format!("/api/v1/stores/{STORE}")))
-        .send()
-        .await
-        .expect("menu")
-        .json()
-        .await
-        .expect("menu body");
-    let products: Vec<i64> = menu["products"]
-        .as_array()
-        .expect("products")
-        .iter()
-        .map(|p| p["id"].as_i64().expect("id"))
-        .collect();
+    let through_a = Writer::signed_in(&client, &a).await;
     let (to_b, mut on_b) = mpsc::unbounded_channel();
     follow(
         reqwest::Client::new(),
         b.base.clone(),
-        cashier.clone(),
+        through_a.cashier.clone(),
         None,
         to_b,
     )
     .await;
-    let through_a = Writer {
-        client: client.clone(),
-        base: a.base.clone(),
-        alice,
-        cashier,
-        products,
-    };
     let mut expected = BTreeSet::new();
     let mut mine = BTreeSet::new();
     for n in 0..10 {
@@ -752,38 +757,16 @@ async fn changes_commit_while_nats_is_stopped_and_subscribers_catch_up_when_it_r
         .timeout(Duration::from_secs(60))
         .build()
         .expect("client");
-    let cashier = token(&client, &a, "cashier@demo.test").await;
-    let alice = token(&client, &a, "alice@demo.test").await;
-    let menu: Value = client
-        .get(a.url(&format!("/api/v1/stores/{STORE}")))
-        .send()
-        .await
-        .expect("menu")
-        .json()
-        .await
-        .expect("menu body");
-    let products: Vec<i64> = menu["products"]
-        .as_array()
-        .expect("products")
-        .iter()
-        .map(|p| p["id"].as_i64().expect("id"))
-        .collect();
+    let through_a = Writer::signed_in(&client, &a).await;
     let (to_b, mut on_b) = mpsc::unbounded_channel();
     follow(
         reqwest::Client::new(),
         b.base.clone(),
-        cashier.clone(),
+        through_a.cashier.clone(),
         None,
         to_b,
     )
     .await;
-    let through_a = Writer {
-        client: client.clone(),
-        base: a.base.clone(),
-        alice,
-        cashier,
-        products,
-    };
     let mut expected = BTreeSet::new();
     let mut mine = BTreeSet::new();
     let mut make = async |range: std::ops::Range<usize>, what: &str| {
