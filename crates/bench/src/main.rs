@@ -4,9 +4,18 @@
 //! loopback port with a fresh data dir), so it knows its pid, can stop it
 //! for the bulk load and restart it. `--url` points it at a running server
 //! instead (loopback only, always).
+//!
+//! `--database-url postgres://…` (an admin URL, loopback only) runs every
+//! server on PostgreSQL instead: each fresh server gets its own scratch
+//! database (`ordertrack_bench_<pid>_<n>`, created on that URL and dropped
+//! when its scenario ends), pgbench runs with every ceiling, and the `nats`
+//! scenario (two instances, one database, one NATS subject) becomes
+//! available.
 
 mod api;
 mod bulk;
+mod bulk_pg;
+mod pg;
 mod scenarios;
 mod server;
 mod sse;
@@ -15,13 +24,15 @@ mod stats;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use serde_json::json;
 
 use api::Api;
+use pg::{PgAdmin, ScratchDb};
 use scenarios::{Ceiling, CeilingArgs, FanoutArgs, Outcome};
-use server::Server;
+use server::{Launch, Server};
 use stats::ms;
 
 #[derive(Parser)]
@@ -52,6 +63,9 @@ enum Scenario {
     Idle,
     /// Bulk-load orders, then time history pages.
     History,
+    /// Two instances over NATS (PostgreSQL only): fan-out to subscribers on
+    /// the other instance vs on the publishing one.
+    Nats,
 }
 
 #[derive(Args, Clone)]
@@ -107,11 +121,21 @@ struct Opts {
     /// ceiling: scratch PostgreSQL database for pgbench (loopback only).
     #[arg(long, global = true)]
     pg_url: Option<String>,
+    /// Run every server on PostgreSQL: an admin URL (loopback only) on which
+    /// the bench creates (and drops) one scratch database per server and
+    /// one for pgbench, e.g. postgres://postgres@127.0.0.1:5432/postgres.
+    #[arg(long, global = true, conflicts_with = "url")]
+    database_url: Option<String>,
+    /// nats: the NATS server both instances use (loopback only).
+    #[arg(long, global = true, default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
 }
 
 #[derive(Serialize)]
 struct Report {
     scenario: String,
+    /// `sqlite` or `postgresql`, with the server version for PostgreSQL.
+    backend: serde_json::Value,
     command: String,
     started_at: String,
     machine: serde_json::Value,
@@ -143,27 +167,163 @@ fn machine() -> serde_json::Value {
     })
 }
 
+/// Which database the servers run on.
+enum Backend {
+    Sqlite,
+    Postgres { admin: PgAdmin, version: String },
+}
+
+impl Backend {
+    fn admin(&self) -> Option<&PgAdmin> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres { admin, .. } => Some(admin),
+        }
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        match self {
+            Backend::Sqlite => json!({ "kind": "sqlite" }),
+            Backend::Postgres { admin, version } => {
+                // Host and port only: the admin URL may hold a password.
+                let host = reqwest::Url::parse(&admin.url).ok().and_then(|u| {
+                    u.host_str()
+                        .map(|h| format!("{h}:{}", u.port().unwrap_or(5432)))
+                });
+                json!({
+                    "kind": "postgresql",
+                    "version": version,
+                    "host": host,
+                    "scratch_databases":
+                        "one per server (ordertrack_bench_<pid>_<n>), dropped after each scenario",
+                })
+            }
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            Backend::Sqlite => "SQLite (one file per server)".into(),
+            Backend::Postgres { version, .. } => format!(
+                "PostgreSQL ({}; one scratch database per server)",
+                version.split(" on ").next().unwrap_or(version)
+            ),
+        }
+    }
+}
+
 struct Run {
     opts: Opts,
     server: Server,
     api: Api,
+    /// The scratch database of this run's server(s), PostgreSQL only.
+    scratch: Option<ScratchDb>,
+    /// `nats`: the second instance, on the same database.
+    peer: Option<(Server, Api)>,
+}
+
+fn nats_subject(n: usize) -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    pg::unique_subject(std::process::id(), ms, n)
+}
+
+fn random_secret() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    // 64 hex characters from the std hasher's random keys (no extra crate).
+    (0..4)
+        .map(|i| {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_usize(i);
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
+            format!("{:016x}", h.finish())
+        })
+        .collect()
 }
 
 impl Run {
-    async fn start(opts: &Opts) -> anyhow::Result<Run> {
-        let server = match &opts.url {
-            Some(url) => Server::external(url, opts.server_pid, opts.data_root.clone())?,
-            None => Server::start_fresh(&opts.server_bin, &opts.data_root).await?,
+    /// A fresh server (on a fresh scratch database with PostgreSQL); with
+    /// `nats`, two instances A and B on that database and one new subject.
+    async fn start(opts: &Opts, backend: &Backend, nats: bool) -> anyhow::Result<Run> {
+        if let Some(url) = &opts.url {
+            let server = Server::external(url, opts.server_pid, opts.data_root.clone())?;
+            let api = Api::new(api::client(None), server.base.clone());
+            return Ok(Run {
+                opts: opts.clone(),
+                server,
+                api,
+                scratch: None,
+                peer: None,
+            });
+        }
+        let scratch = match backend.admin() {
+            Some(admin) => Some(admin.create_db().await?),
+            None => None,
         };
-        let api = Api::new(api::client(None), server.base.clone());
-        Ok(Run {
-            opts: opts.clone(),
-            server,
-            api,
-        })
+        let started = Self::start_servers(opts, scratch.as_ref(), nats).await;
+        match started {
+            Ok((server, peer)) => {
+                let api = Api::new(api::client(None), server.base.clone());
+                Ok(Run {
+                    opts: opts.clone(),
+                    server,
+                    api,
+                    scratch,
+                    peer,
+                })
+            }
+            Err(e) => {
+                if let (Some(admin), Some(db)) = (backend.admin(), &scratch) {
+                    admin.drop_quietly(db).await;
+                }
+                Err(e)
+            }
+        }
     }
 
-    async fn ceiling(&self, seconds: u64) -> anyhow::Result<(Ceiling, Vec<Outcome>)> {
+    async fn start_servers(
+        opts: &Opts,
+        scratch: Option<&ScratchDb>,
+        nats: bool,
+    ) -> anyhow::Result<(Server, Option<(Server, Api)>)> {
+        let mut launch = Launch {
+            database_url: scratch.map(|db| db.url.clone()),
+            ..Launch::default()
+        };
+        if !nats {
+            let server = Server::start_fresh(&opts.server_bin, &opts.data_root, launch).await?;
+            return Ok((server, None));
+        }
+        launch.nats = Some((opts.nats_url.clone(), nats_subject(0)));
+        launch.secret = Some(random_secret());
+        let mut a = Server::start_fresh(&opts.server_bin, &opts.data_root, launch.clone()).await?;
+        // B: `demo` again on the seeded database (seeding is skipped when the
+        // demo store exists); its own data dir, the same database, subject
+        // and secret.
+        match Server::start_fresh(&opts.server_bin, &opts.data_root, launch).await {
+            Ok(b) => {
+                let api = Api::new(api::client(None), b.base.clone());
+                Ok((a, Some((b, api))))
+            }
+            Err(e) => {
+                a.stop().await.ok();
+                Err(e.context("starting the second instance (B)"))
+            }
+        }
+    }
+
+    async fn ceiling(
+        &self,
+        seconds: u64,
+        backend: &Backend,
+    ) -> anyhow::Result<(Ceiling, Vec<Outcome>)> {
         std::fs::create_dir_all(&self.server.data_dir)?;
         scenarios::ceiling(
             &self.api,
@@ -173,26 +333,65 @@ impl Run {
                 fsync_dir: &self.server.data_dir,
                 pgbench: self.opts.pgbench,
                 pg_url: self.opts.pg_url.as_deref(),
+                pg_admin: backend.admin(),
             },
         )
         .await
     }
 
-    async fn stop(mut self) -> anyhow::Result<Vec<f64>> {
-        self.server.stop().await?;
-        Ok(self.server.start_times_ms)
+    /// Stops the server(s) and drops the scratch database.
+    async fn stop(mut self, backend: &Backend) -> anyhow::Result<Vec<f64>> {
+        let mut starts = Vec::new();
+        let mut result = Ok(());
+        if let Some((mut peer, _)) = self.peer.take() {
+            result = peer.stop().await;
+            starts.extend(peer.start_times_ms.iter().copied());
+        }
+        let stopped = self.server.stop().await;
+        if let (Some(admin), Some(db)) = (backend.admin(), &self.scratch) {
+            admin.drop_quietly(db).await;
+        }
+        stopped?;
+        result?;
+        let mut all = self.server.start_times_ms;
+        all.extend(starts);
+        Ok(all)
     }
+}
+
+/// Why `nats` cannot run with these options, if it cannot.
+fn nats_unavailable(opts: &Opts, backend: &Backend) -> Option<String> {
+    if opts.url.is_some() {
+        return Some("nats starts its own two instances: drop --url".into());
+    }
+    if matches!(backend, Backend::Sqlite) {
+        return Some(
+            "nats needs PostgreSQL (the server refuses --nats-url on SQLite): pass --database-url postgres://…"
+                .into(),
+        );
+    }
+    None
 }
 
 async fn run_scenario(
     scenario: Scenario,
     opts: &Opts,
+    backend: &Backend,
     ceiling: &Ceiling,
     out: &mut Vec<Outcome>,
     starts: &mut Vec<f64>,
 ) -> anyhow::Result<()> {
     let duration = Duration::from_secs(opts.duration);
-    let mut run = Run::start(opts).await?;
+    if scenario == Scenario::Nats
+        && let Some(reason) = nats_unavailable(opts, backend)
+    {
+        eprintln!("[bench] nats skipped: {reason}");
+        let mut o = Outcome::new("nats", json!({}));
+        o.notes.push(format!("skipped: {reason}"));
+        out.push(o);
+        return Ok(());
+    }
+    let mut run = Run::start(opts, backend, scenario == Scenario::Nats).await?;
     eprintln!("[bench] {scenario:?} on {}", run.server.base);
     let result = match scenario {
         Scenario::Create => scenarios::create(&run.api, opts.concurrency, duration, ceiling)
@@ -235,9 +434,26 @@ async fn run_scenario(
             )
             .await
         }
+        Scenario::Nats => match &run.peer {
+            Some((peer, peer_api)) => {
+                scenarios::nats(
+                    (&run.api, &run.server),
+                    (peer_api, peer),
+                    FanoutArgs {
+                        subscribers: opts.subscribers,
+                        rate: opts.rate,
+                        duration,
+                        per_address: opts.per_address,
+                    },
+                    ceiling,
+                )
+                .await
+            }
+            None => Err(anyhow::anyhow!("the second instance is missing")),
+        },
         Scenario::All | Scenario::Ceiling => Ok(Vec::new()),
     };
-    starts.extend(run.stop().await?);
+    starts.extend(run.stop(backend).await?);
     match result {
         Ok(outcomes) => out.extend(outcomes),
         Err(e) => {
@@ -249,7 +465,7 @@ async fn run_scenario(
     Ok(())
 }
 
-fn print_table(report: &Report) {
+fn print_table(report: &Report, backend: &str) {
     println!(
         "\nordertrack-bench — {} — {} CPUs ({}), load {}",
         report.scenario,
@@ -257,6 +473,7 @@ fn print_table(report: &Report) {
         report.machine["cpu"].as_str().unwrap_or(""),
         report.machine["loadavg"].as_str().unwrap_or("")
     );
+    println!("backend: {backend}");
     println!(
         "{:<34} {:>16} {:<14} {:>9} {:>9} {:>9} {:>9}  notes",
         "scenario", "throughput", "unit", "p50 ms", "p99 ms", "max ms", "ratio"
@@ -280,6 +497,9 @@ fn print_table(report: &Report) {
                         | "bulk_load_s"
                         | "restart_ms"
                         | "publish_errors"
+                        | "per_pgbench_tps"
+                        | "added_p50_ms"
+                        | "added_p99_ms"
                 )
             })
             .map(|(k, v)| match v.as_f64() {
@@ -301,11 +521,16 @@ fn print_table(report: &Report) {
         );
     }
     println!(
-        "ceiling: {:.0} req/s /healthz (p50 {} ms), serial p99 {} ms, {:.0} fsync/s; server start {:?} ms",
+        "ceiling: {:.0} req/s /healthz (p50 {} ms), serial p99 {} ms, {:.0} fsync/s{}; server start {:?} ms",
         report.ceiling.healthz_per_s,
         ms(report.ceiling.healthz_p50_us),
         ms(report.ceiling.healthz_serial_p99_us),
         report.ceiling.fsync_per_s,
+        report
+            .ceiling
+            .pgbench_tps
+            .map(|t| format!(", pgbench {t:.0} tps"))
+            .unwrap_or_default(),
         report
             .server_start_ms
             .iter()
@@ -333,6 +558,25 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_default();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
 
+    pg::check_loopback_nats(&opts.nats_url)?;
+    let backend = match &opts.database_url {
+        Some(url) => {
+            let (admin, version) = PgAdmin::new(url)
+                .await
+                .context("--database-url: the PostgreSQL admin connection")?;
+            Backend::Postgres { admin, version }
+        }
+        None => Backend::Sqlite,
+    };
+    eprintln!("[bench] backend: {}", backend.label());
+    if cli.scenario == Scenario::Nats
+        && let Some(reason) = nats_unavailable(&opts, &backend)
+    {
+        eprintln!("[bench] nats skipped: {reason}");
+        println!("nats skipped: {reason}");
+        return Ok(());
+    }
+
     let mut results = Vec::new();
     let mut starts = Vec::new();
     // The ceiling, on its own fresh server.
@@ -340,17 +584,19 @@ async fn main() -> anyhow::Result<()> {
         Scenario::All | Scenario::Ceiling => opts.duration,
         _ => opts.ceiling_secs,
     };
-    let run = Run::start(&opts).await?;
+    let run = Run::start(&opts, &backend, false).await?;
     eprintln!("[bench] ceiling on {}", run.server.base);
-    let (ceiling, outcomes) = run.ceiling(seconds).await?;
+    let ceiling = run.ceiling(seconds, &backend).await;
+    starts.extend(run.stop(&backend).await?);
+    let (ceiling, outcomes) = ceiling?;
     results.extend(outcomes);
-    starts.extend(run.stop().await?);
 
     let plan: &[Scenario] = match cli.scenario {
         Scenario::All => &[
             Scenario::Create,
             Scenario::Transitions,
             Scenario::Fanout,
+            Scenario::Nats,
             Scenario::Idle,
             Scenario::History,
         ],
@@ -358,11 +604,20 @@ async fn main() -> anyhow::Result<()> {
         ref one => std::slice::from_ref(one),
     };
     for scenario in plan {
-        run_scenario(*scenario, &opts, &ceiling, &mut results, &mut starts).await?;
+        run_scenario(
+            *scenario,
+            &opts,
+            &backend,
+            &ceiling,
+            &mut results,
+            &mut starts,
+        )
+        .await?;
     }
 
     let report = Report {
         scenario: format!("{:?}", cli.scenario).to_lowercase(),
+        backend: backend.describe(),
         command,
         started_at,
         machine: machine(),
@@ -370,7 +625,7 @@ async fn main() -> anyhow::Result<()> {
         server_start_ms: starts,
         results,
     };
-    print_table(&report);
+    print_table(&report, &backend.label());
     if let Some(path) = &opts.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
         eprintln!("[bench] wrote {}", path.display());

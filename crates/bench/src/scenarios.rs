@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, Semaphore, watch};
 
 use crate::api::{Api, OrderInfo, STORE};
+use crate::pg::PgAdmin;
 use crate::server::Server;
 use crate::sse::{FrameParser, event_stamp, now_micros};
 use crate::stats::{Summary, summarize};
@@ -63,6 +64,8 @@ pub struct Ceiling {
     pub healthz_serial_p50_us: u64,
     pub healthz_serial_p99_us: u64,
     pub fsync_per_s: f64,
+    /// pgbench TPC-B (8 clients) when it ran: the PostgreSQL ceiling.
+    pub pgbench_tps: Option<f64>,
 }
 
 /// When the k-th of a fixed-rate series is due, from the series' start.
@@ -179,6 +182,8 @@ pub struct CeilingArgs<'a> {
     pub fsync_dir: &'a Path,
     pub pgbench: bool,
     pub pg_url: Option<&'a str>,
+    /// PostgreSQL backend: pgbench always runs, in its own scratch database.
+    pub pg_admin: Option<&'a PgAdmin>,
 }
 
 pub async fn ceiling(api: &Api, args: CeilingArgs<'_>) -> anyhow::Result<(Ceiling, Vec<Outcome>)> {
@@ -225,9 +230,19 @@ pub async fn ceiling(api: &Api, args: CeilingArgs<'_>) -> anyhow::Result<(Ceilin
     o.ratio_basis = "disk ceiling".into();
     out.push(o);
 
-    if args.pgbench {
+    if let Some(admin) = args.pg_admin {
+        let db = admin.create_db().await?;
+        let mut o = pgbench(Some(&db.url), args.duration).await;
+        admin.drop_quietly(&db).await;
+        o.params["database"] = json!("scratch");
+        out.push(o);
+    } else if args.pgbench {
         out.push(pgbench(args.pg_url, args.duration).await);
     }
+    let pgbench_tps = out
+        .iter()
+        .find(|o| o.scenario == PGBENCH)
+        .and_then(|o| o.throughput);
 
     Ok((
         Ceiling {
@@ -236,16 +251,16 @@ pub async fn ceiling(api: &Api, args: CeilingArgs<'_>) -> anyhow::Result<(Ceilin
             healthz_serial_p50_us: serial.p50_us,
             healthz_serial_p99_us: serial.p99_us,
             fsync_per_s: fsync,
+            pgbench_tps,
         },
         out,
     ))
 }
 
+const PGBENCH: &str = "ceiling: pgbench TPC-B";
+
 async fn pgbench(pg_url: Option<&str>, duration: Duration) -> Outcome {
-    let mut o = Outcome::new(
-        "ceiling: pgbench TPC-B",
-        json!({ "clients": 8, "threads": 2 }),
-    );
+    let mut o = Outcome::new(PGBENCH, json!({ "clients": 8, "threads": 2 }));
     o.unit = "tps".into();
     o.ratio_basis = "PostgreSQL ceiling".into();
     let Some(url) = pg_url else {
@@ -404,6 +419,12 @@ pub async fn create(
         "per_fsync",
         o.throughput.unwrap_or(0.0) / ceiling.fsync_per_s.max(1.0),
     );
+    if let Some(tps) = ceiling.pgbench_tps {
+        o.metric(
+            "per_pgbench_tps",
+            o.throughput.unwrap_or(0.0) / tps.max(1.0),
+        );
+    }
     Ok(o)
 }
 
@@ -507,6 +528,9 @@ pub async fn transitions(
     o.metric("elapsed_s", elapsed);
     o.metric("precreate_s", precreate_s);
     o.metric("per_fsync", rate / ceiling.fsync_per_s.max(1.0));
+    if let Some(tps) = ceiling.pgbench_tps {
+        o.metric("per_pgbench_tps", rate / tps.max(1.0));
+    }
     if exhausted.load(Ordering::Relaxed) {
         o.notes.push(format!(
             "order pool ran out after {elapsed:.1} s (raise --tx-orders)"
@@ -719,7 +743,29 @@ pub async fn fanout(
     args: FanoutArgs,
     ceiling: &Ceiling,
 ) -> anyhow::Result<Outcome> {
+    measure_fanout("fanout", api, api, server, &args, ceiling).await
+}
+
+/// The fan-out measurement behind `fanout` and `nats`: orders placed and
+/// moved `pending → confirmed` through `publisher` at `args.rate`, with
+/// `args.subscribers` store-stream subscribers on `listener` (whose server
+/// is `listener_server`, for RSS and CPU); latency = arrival − the event's
+/// `at` (commit time, same clock).
+pub async fn measure_fanout(
+    name: &str,
+    publisher: &Api,
+    listener: &Api,
+    listener_server: &Server,
+    args: &FanoutArgs,
+    ceiling: &Ceiling,
+) -> anyhow::Result<Outcome> {
+    let (api, server) = (publisher, listener_server);
     let cashier = api.login("cashier@demo.test").await?;
+    let listener_cashier = if listener.base == publisher.base {
+        cashier.clone()
+    } else {
+        listener.login("cashier@demo.test").await?
+    };
     let tokens = customers(api).await?;
     let (grill, _) = menu(api).await?;
     let events = events_for(args.rate, args.duration.as_secs());
@@ -731,8 +777,8 @@ pub async fn fanout(
         .collect();
     let rss_before = server.rss_kib().ok();
     let subs = open_subscribers(
-        api,
-        &cashier,
+        listener,
+        &listener_cashier,
         args.subscribers,
         args.per_address,
         index,
@@ -811,9 +857,10 @@ pub async fn fanout(
     }
     let summary = summarize(&mut latencies);
     let mut o = Outcome::new(
-        "fanout",
+        name,
         json!({ "subscribers": args.subscribers, "rate_per_s": args.rate,
-                "seconds": args.duration.as_secs_f64(), "stream": format!("/api/v1/stores/{STORE}/events") }),
+                "seconds": args.duration.as_secs_f64(), "stream": format!("/api/v1/stores/{STORE}/events"),
+                "publisher": publisher.base.as_str(), "subscribers_on": listener.base.as_str() }),
     );
     let deliveries_per_s = latencies.len() as f64 / publish_s;
     o.throughput = Some(deliveries_per_s);
@@ -845,6 +892,70 @@ pub async fn fanout(
             .push(format!("{missed} (subscriber, event) pairs missed"));
     }
     Ok(o)
+}
+
+// ---------------------------------------------------------------- nats
+
+/// Waits until `/readyz` answers 200 (database and event bus up).
+pub async fn wait_ready(api: &Api, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(r) = api.client.get(api.url("/readyz")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{} /readyz did not answer 200 within {limit:?}", api.base);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What crossing instances adds: `cross − single` for p50 and p99, in ms.
+pub fn added_latency(single: &Summary, cross: &Summary) -> (f64, f64) {
+    let ms = |a: u64, b: u64| (a as f64 - b as f64) / 1000.0;
+    (
+        ms(cross.p50_us, single.p50_us),
+        ms(cross.p99_us, single.p99_us),
+    )
+}
+
+/// Two instances A and B on one database and one NATS subject. The
+/// publisher works through A; the same fan-out measurement runs with the
+/// subscribers on A (single instance), then on B (cross-instance). A feeds
+/// its own hub from NATS too (every instance does), so the difference is
+/// what reaching another instance adds; `fanout` on PostgreSQL is the
+/// no-NATS baseline.
+pub async fn nats(
+    a: (&Api, &Server),
+    b: (&Api, &Server),
+    args: FanoutArgs,
+    ceiling: &Ceiling,
+) -> anyhow::Result<Vec<Outcome>> {
+    wait_ready(a.0, Duration::from_secs(30)).await?;
+    wait_ready(b.0, Duration::from_secs(30)).await?;
+    let single =
+        measure_fanout("nats: single instance (A→A)", a.0, a.0, a.1, &args, ceiling).await?;
+    let cross = measure_fanout("nats: cross-instance (A→B)", a.0, b.0, b.1, &args, ceiling).await?;
+    let mut added = Outcome::new(
+        "nats: added (cross − single)",
+        json!({ "subscribers": args.subscribers, "rate_per_s": args.rate,
+                "seconds": args.duration.as_secs_f64() }),
+    );
+    if let (Some(s), Some(c)) = (single.latency, cross.latency) {
+        let (p50, p99) = added_latency(&s, &c);
+        added.throughput = Some(p99);
+        added.unit = "ms p99 added".into();
+        added.ratio = Some(p99 / 10.0);
+        added.ratio_basis = "added p99 ÷ 10 ms (DESIGN §7 target)".into();
+        added.metric("added_p50_ms", p50);
+        added.metric("added_p99_ms", p99);
+        added.metric("added_max_ms", (c.max_us as f64 - s.max_us as f64) / 1000.0);
+    }
+    let missed = |o: &Outcome| o.metrics.get("missed").and_then(Value::as_u64).unwrap_or(0);
+    added.metric("missed", missed(&single) + missed(&cross));
+    Ok(vec![single, cross, added])
 }
 
 pub async fn idle(
@@ -905,9 +1016,13 @@ pub async fn history(
         );
     }
     server.stop().await?;
-    let db = server.db_path();
-    let stats =
-        tokio::task::spawn_blocking(move || crate::bulk::load(&db, STORE, orders)).await??;
+    let stats = match server.database_url() {
+        Some(url) => crate::bulk_pg::load(url, STORE, orders).await?,
+        None => {
+            let db = server.db_path();
+            tokio::task::spawn_blocking(move || crate::bulk::load(&db, STORE, orders)).await??
+        }
+    };
     server.start().await?;
     let restart_ms = server.start_times_ms.last().copied().unwrap_or(0.0);
     let api = Api::new(api.client.clone(), server.base.clone());
@@ -1006,6 +1121,24 @@ mod tests {
                    tps = 2410.5 (excluding connections establishing)\n";
         assert_eq!(parse_pgbench_tps(old), Some(2410.5));
         assert_eq!(parse_pgbench_tps("nothing"), None);
+    }
+
+    #[test]
+    fn added_latency_is_cross_minus_single() {
+        let single = Summary {
+            count: 10,
+            p50_us: 1_000,
+            p99_us: 4_000,
+            max_us: 5_000,
+            mean_us: 1_200.0,
+        };
+        let cross = Summary {
+            p50_us: 1_500,
+            p99_us: 6_500,
+            ..single
+        };
+        assert_eq!(added_latency(&single, &cross), (0.5, 2.5));
+        assert_eq!(added_latency(&cross, &single), (-0.5, -2.5));
     }
 
     #[test]

@@ -36,17 +36,74 @@ pub fn host_is_loopback(host: &str) -> bool {
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Checks a `postgres://` URL's host the same way (for `pgbench`).
+/// Checks a `postgres://` URL's host the same way (pgbench, `--database-url`).
 pub fn check_loopback_pg(url: &str) -> anyhow::Result<()> {
     let parsed = Url::parse(url).with_context(|| format!("invalid URL {url}"))?;
     // No host: a Unix socket, local by definition.
     let host_ok = parsed
         .host_str()
         .is_none_or(|host| host.is_empty() || host_is_loopback(host));
-    if !host_ok {
-        bail!("refusing to run pgbench against {url}: only loopback is allowed");
+    // A `host=` parameter overrides the URL's host (libpq, sqlx).
+    let param_ok = parsed
+        .query_pairs()
+        .filter(|(k, _)| k == "host" || k == "hostaddr")
+        .all(|(_, v)| v.starts_with('/') || v.split(',').all(host_is_loopback));
+    if !host_ok || !param_ok {
+        bail!("refusing to use PostgreSQL at {url}: only loopback is allowed");
     }
     Ok(())
+}
+
+/// How the bench starts a server: the command (`demo` seeds, `serve` does
+/// not) and the flags that pick its backend and event bus.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub command: &'static str,
+    /// `--database-url` (PostgreSQL); none: SQLite in the data dir.
+    pub database_url: Option<String>,
+    /// `--nats-url` and `--nats-subject`.
+    pub nats: Option<(String, String)>,
+    /// `--secret` (instances sharing a database share it).
+    pub secret: Option<String>,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Launch {
+            command: "demo",
+            database_url: None,
+            nats: None,
+            secret: None,
+        }
+    }
+}
+
+impl Launch {
+    /// The arguments after the binary (the data dir comes from the server).
+    pub fn args(&self, data_dir: &Path) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            self.command.into(),
+            "--bind".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            data_dir.into(),
+        ];
+        if let Some(url) = &self.database_url {
+            args.extend(["--database-url".into(), url.into()]);
+        }
+        if let Some((url, subject)) = &self.nats {
+            args.extend([
+                "--nats-url".into(),
+                url.into(),
+                "--nats-subject".into(),
+                subject.into(),
+            ]);
+        }
+        if let Some(secret) = &self.secret {
+            args.extend(["--secret".into(), secret.into()]);
+        }
+        args
+    }
 }
 
 /// A server this process started (or one given by `--url`).
@@ -57,6 +114,7 @@ pub struct Server {
     child: Option<Child>,
     bin: Option<PathBuf>,
     _temp: Option<tempfile::TempDir>,
+    launch: Launch,
     /// Spawn → first `/healthz` 200, per start.
     pub start_times_ms: Vec<f64>,
 }
@@ -71,12 +129,14 @@ impl Server {
             child: None,
             bin: None,
             _temp: None,
+            launch: Launch::default(),
             start_times_ms: Vec::new(),
         })
     }
 
-    /// Starts `bin demo` on a free loopback port with a fresh data dir under `root`.
-    pub async fn start_fresh(bin: &Path, root: &Path) -> anyhow::Result<Self> {
+    /// Starts `bin demo` (or `launch.command`) on a free loopback port with a
+    /// fresh data dir under `root`.
+    pub async fn start_fresh(bin: &Path, root: &Path, launch: Launch) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root)?;
         let temp = tempfile::Builder::new()
             .prefix("ordertrack-bench-")
@@ -88,6 +148,7 @@ impl Server {
             child: None,
             bin: Some(bin.to_path_buf()),
             _temp: Some(temp),
+            launch,
             start_times_ms: Vec::new(),
         };
         server.start().await?;
@@ -102,6 +163,11 @@ impl Server {
         self.data_dir.join("ordertrack.db")
     }
 
+    /// The PostgreSQL database it runs on, if any.
+    pub fn database_url(&self) -> Option<&str> {
+        self.launch.database_url.as_deref()
+    }
+
     /// (Re)starts the managed server on the same data dir.
     pub async fn start(&mut self) -> anyhow::Result<()> {
         let Some(bin) = self.bin.clone() else {
@@ -109,11 +175,7 @@ impl Server {
         };
         let started = Instant::now();
         let mut child = Command::new(&bin)
-            .arg("demo")
-            .arg("--bind")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&self.data_dir)
+            .args(self.launch.args(&self.data_dir))
             .env("ORDERTRACK_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -271,6 +333,39 @@ mod tests {
         assert!(check_loopback_pg("postgres://u@localhost/db").is_ok());
         assert!(check_loopback_pg("postgres://u@[::1]/db").is_ok());
         assert!(check_loopback_pg("postgres://u@db.example.com/db").is_err());
+        assert!(check_loopback_pg("postgres://u@localhost/db?host=/var/run/postgresql").is_ok());
+        assert!(check_loopback_pg("postgres://u@127.0.0.1/db?host=db.example.com").is_err());
+    }
+
+    #[test]
+    fn launch_arguments() {
+        let dir = Path::new("/tmp/d");
+        let plain: Vec<String> = Launch::default()
+            .args(dir)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            plain,
+            ["demo", "--bind", "127.0.0.1:0", "--data-dir", "/tmp/d"]
+        );
+        let full = Launch {
+            command: "serve",
+            database_url: Some("postgres://u@127.0.0.1/db".into()),
+            nats: Some(("nats://127.0.0.1:4222".into(), "s.x".into())),
+            secret: Some("k".repeat(40)),
+        };
+        let args: Vec<String> = full
+            .args(dir)
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(args[0], "serve");
+        let after = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
+        assert_eq!(after("--database-url"), "postgres://u@127.0.0.1/db");
+        assert_eq!(after("--nats-url"), "nats://127.0.0.1:4222");
+        assert_eq!(after("--nats-subject"), "s.x");
+        assert_eq!(after("--secret").len(), 40);
     }
 
     #[test]
