@@ -10,7 +10,10 @@ pub mod error;
 pub mod extract;
 mod health;
 pub mod pages;
+mod server;
 pub mod streams;
+
+pub use server::SHUTDOWN_GRACE;
 
 use std::future::Future;
 
@@ -67,10 +70,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// How long in-flight requests get to finish after the shutdown signal.
-/// A client that never reads its socket would otherwise hold shutdown forever.
-pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Serves the order desk on `listener` until `shutdown` resolves, then tells
 /// stream clients to reconnect and lets in-flight requests finish (for at
 /// most [`SHUTDOWN_GRACE`]).
@@ -81,28 +80,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let hub = state.app.hub().clone();
     let heartbeat = hub.start_heartbeat(HEARTBEAT);
-    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
-        shutdown.await;
-        // Streams never finish by themselves: tell their clients to
-        // reconnect (elsewhere) and end them, so in-flight requests can
-        // drain and the server can stop.
-        hub.close_all();
-        let _ = signalled.send(());
-    });
-    let grace_expired = async move {
-        match on_signal.await {
-            Ok(()) => tokio::time::sleep(SHUTDOWN_GRACE).await,
-            Err(_) => std::future::pending().await,
-        }
-    };
-    let result = tokio::select! {
-        result = server => result,
-        () = grace_expired => {
-            tracing::warn!("shutdown grace period over; closing the remaining connections");
-            Ok(())
-        }
-    };
+    // Streams never finish by themselves: on shutdown, tell their clients
+    // to reconnect (elsewhere) and end them, so in-flight requests drain.
+    server::run(listener, router(state), shutdown, || hub.close_all()).await;
     heartbeat.abort();
-    result
+    Ok(())
 }
