@@ -79,6 +79,7 @@ impl SqliteStore {
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
+            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             let jobs = read_jobs.clone();
             std::thread::Builder::new()
@@ -137,7 +138,13 @@ impl SqliteStore {
     }
 }
 
+/// Statements each connection keeps prepared. Larger than the number of
+/// distinct statements the store runs, so none is ever parsed twice (the
+/// default of 16 made busy paths re-parse their SQL on every call).
+const STATEMENT_CACHE: usize = 128;
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // WAL lets readers run beside the writer; FULL syncs the WAL on every
     // commit so an acknowledged change survives a crash or power loss.

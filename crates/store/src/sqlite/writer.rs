@@ -118,21 +118,27 @@ fn run_batch(
     batch: &mut Vec<WriteJob>,
     outcomes: &mut Vec<Outcome>,
 ) -> Result<(), StoreError> {
-    tx.conn.execute_batch("BEGIN IMMEDIATE")?;
+    run_cached(tx.conn, "BEGIN IMMEDIATE")?;
     for job in batch.drain(..) {
-        tx.conn.execute_batch("SAVEPOINT request")?;
+        run_cached(tx.conn, "SAVEPOINT request")?;
         let events_before = tx.events.len();
         let outcome = job(tx);
         if outcome.succeeded {
-            tx.conn.execute_batch("RELEASE request")?;
+            run_cached(tx.conn, "RELEASE request")?;
         } else {
             // A failing request undoes only its own writes.
-            tx.conn
-                .execute_batch("ROLLBACK TO request; RELEASE request")?;
+            run_cached(tx.conn, "ROLLBACK TO request")?;
+            run_cached(tx.conn, "RELEASE request")?;
             tx.events.truncate(events_before);
         }
         outcomes.push(outcome);
     }
-    tx.conn.execute_batch("COMMIT")?;
+    run_cached(tx.conn, "COMMIT")?;
+    Ok(())
+}
+
+/// Runs one transaction-control statement, prepared once per connection.
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)?.execute([])?;
     Ok(())
 }
