@@ -79,7 +79,7 @@ impl SqliteStore {
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
-            conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+            keep_plans(&conn)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             let jobs = read_jobs.clone();
             std::thread::Builder::new()
@@ -143,8 +143,21 @@ impl SqliteStore {
 /// default of 16 made busy paths re-parse their SQL on every call).
 const STATEMENT_CACHE: usize = 128;
 
-fn configure(conn: &Connection) -> Result<(), StoreError> {
+/// Prepares each statement once and keeps its plan: a cache larger than
+/// the statements the store runs, and the query planner stability
+/// guarantee, without which binding a new value (a `LIMIT`, an id) can send
+/// a statement back through the parser on its next step.
+fn keep_plans(conn: &Connection) -> Result<(), StoreError> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    keep_plans(conn)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // WAL lets readers run beside the writer; FULL syncs the WAL on every
     // commit so an acknowledged change survives a crash or power loss.

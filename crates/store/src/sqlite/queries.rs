@@ -439,14 +439,15 @@ fn attach_items(conn: &Connection, orders: &mut [Order]) -> Result<(), StoreErro
     if orders.is_empty() {
         return Ok(());
     }
+    // One prepared statement for any number of orders: the ids travel as
+    // one JSON array parameter.
     let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
-    // Ids are integers from the database, so inlining them is safe.
-    let sql = format!(
-        "{ITEM_SELECT} WHERE order_id IN ({}) ORDER BY order_id, position",
-        ids.join(",")
-    );
-    let mut statement = conn.prepare(&sql)?;
-    let rows = statement.query_map([], item_row)?;
+    let ids = format!("[{}]", ids.join(","));
+    let mut statement = conn.prepare_cached(&format!(
+        "{ITEM_SELECT} WHERE order_id IN (SELECT value FROM json_each(?1))
+         ORDER BY order_id, position"
+    ))?;
+    let rows = statement.query_map([ids], item_row)?;
     for row in rows {
         let (order_id, mut item, status) = row?;
         item.status = ItemStatus::parse(&status).ok_or_else(|| corrupt("item status", &status))?;
