@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use ordertrack_domain::{
-    Actor, EventKind, Fulfilment, FulfilmentKind, ItemStatus, Order, OrderSummary, Role,
-    StatusChange, Workflow, order_created, plan_item_status, plan_transition,
+    Actor, EventKind, Fulfilment, FulfilmentKind, ItemStatus, ItemStatusChange, Order,
+    OrderSummary, Role, StatusChange, Workflow, order_created, plan_item_status, plan_transition,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -113,6 +113,7 @@ macro_rules! conformance_tests {
             failed_requests_write_nothing,
             concurrent_writers_keep_events_gap_free,
             concurrent_changes_with_same_version,
+            concurrent_mixed_changes,
         );
     };
     (@cases $factory:path; $($case:ident),+ $(,)?) => {
@@ -2090,6 +2091,163 @@ pub async fn concurrent_changes_with_same_version(store: Arc<dyn Store>) {
     assert_eq!(order_events.len(), 2);
     assert_eq!(order_events[1].event, winner.event);
     assert_store_seq_gap_free(&events(&*store, EventFilter::Store(f.shop.id)).await);
+}
+
+/// Item and status changes of many orders at once (a server store takes
+/// them in one batch): each request gets its own result, the applied ones
+/// their events in order, the refused ones nothing.
+pub async fn concurrent_mixed_changes(store: Arc<dyn Store>) {
+    let f = Fixture::new(&*store).await;
+    let workflow = restaurant();
+    let kitchen = user(&*store, "kai@example.test", "Kai Kitchen").await;
+    let cook = Actor {
+        id: kitchen.id,
+        role: Role::Kitchen,
+    };
+    // An order in the kitchen: version 3, burger and fries queued.
+    let in_kitchen = || async {
+        let order = place(&*store, &f.shop, &f.customer, &f.lines()).await;
+        let order = advance(&*store, &order, f.cashier(), "confirmed").await;
+        advance(&*store, &order, cook, "preparing").await
+    };
+    let item = |order: &Order, n: usize, to: ItemStatus| {
+        plan_item_status(&workflow, order, cook, order.items[n].id, to, now()).expect("plan")
+    };
+
+    // What each request expects: Ok(version, status, event kinds) or an error.
+    enum Want {
+        Applied(i64, &'static str, Vec<EventKind>),
+        Conflict(i64),
+        NotFound(&'static str),
+    }
+    enum Request {
+        Item(Box<ItemStatusChange>),
+        Status(Box<StatusChange>),
+    }
+    let mut requests: Vec<(i64, Request, Want)> = Vec::new();
+    for _ in 0..6 {
+        let order = in_kitchen().await;
+        let change = item(&order, 0, ItemStatus::Preparing);
+        let want = Want::Applied(4, "preparing", vec![EventKind::ItemStatusChanged]);
+        requests.push((order.id, Request::Item(Box::new(change)), want));
+    }
+    for _ in 0..3 {
+        // The last item ready: the order advances too.
+        let order = in_kitchen().await;
+        let order = store
+            .apply_item_change(item(&order, 0, ItemStatus::Ready))
+            .await
+            .expect("burger ready");
+        let change = item(&order, 1, ItemStatus::Ready);
+        assert!(change.then.is_some());
+        let want = Want::Applied(
+            6,
+            "ready",
+            vec![EventKind::ItemStatusChanged, EventKind::StatusChanged],
+        );
+        requests.push((order.id, Request::Item(Box::new(change)), want));
+    }
+    for _ in 0..4 {
+        let order = place(&*store, &f.shop, &f.customer, &f.lines()).await;
+        let change = plan(&order, f.cashier(), "confirmed");
+        let want = Want::Applied(2, "confirmed", vec![EventKind::StatusChanged]);
+        requests.push((order.id, Request::Status(Box::new(change)), want));
+    }
+    {
+        // A stale item change.
+        let order = in_kitchen().await;
+        let stale = item(&order, 1, ItemStatus::Preparing);
+        store
+            .apply_item_change(item(&order, 0, ItemStatus::Preparing))
+            .await
+            .expect("burger preparing");
+        requests.push((order.id, Request::Item(Box::new(stale)), Want::Conflict(4)));
+    }
+    {
+        // An item the order does not have.
+        let order = in_kitchen().await;
+        let mut change = item(&order, 0, ItemStatus::Preparing);
+        change.item.id = i64::MAX;
+        requests.push((
+            order.id,
+            Request::Item(Box::new(change)),
+            Want::NotFound("order item"),
+        ));
+    }
+    {
+        // A stale status change.
+        let order = place(&*store, &f.shop, &f.customer, &f.lines()).await;
+        let stale = plan(&order, f.cashier(), "cancelled");
+        advance(&*store, &order, f.cashier(), "confirmed").await;
+        requests.push((
+            order.id,
+            Request::Status(Box::new(stale)),
+            Want::Conflict(2),
+        ));
+    }
+    let before = events(&*store, EventFilter::Store(f.shop.id)).await.len();
+
+    let mut tasks = Vec::new();
+    for (order_id, request, want) in requests {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let result = match request {
+                Request::Item(change) => store.apply_item_change(*change).await,
+                Request::Status(change) => store.apply_status_change(*change).await,
+            };
+            (order_id, result, want)
+        }));
+    }
+    let mut applied = 0;
+    for task in tasks {
+        let (order_id, result, want) = task.await.expect("task");
+        let stored = store.order(order_id).await.expect("order").expect("order");
+        let kinds: Vec<EventKind> = events(&*store, EventFilter::Order(order_id))
+            .await
+            .iter()
+            .map(|e| e.event.kind)
+            .collect();
+        match (result, want) {
+            (Ok(order), Want::Applied(version, status, tail)) => {
+                assert_eq!(order, stored, "the result is the order as stored");
+                assert_eq!(order.version, version);
+                assert_eq!(order.status, status);
+                assert!(kinds.ends_with(&tail), "order {order_id}: {kinds:?}");
+                assert_eq!(kinds.len() as i64, version, "one event per version");
+                applied += tail.len();
+            }
+            (Err(StoreError::VersionConflict { current }), Want::Conflict(want)) => {
+                assert_eq!(current, want);
+                assert_eq!(stored.version, want, "a refused change writes nothing");
+                assert_eq!(kinds.len() as i64, want);
+            }
+            (Err(StoreError::NotFound(what)), Want::NotFound(want)) => {
+                assert_eq!(what, want);
+                assert_eq!(stored.version, 3, "a refused change writes nothing");
+                assert!(stored.items.iter().all(|i| i.status == ItemStatus::Queued));
+                assert_eq!(kinds.len(), 3);
+            }
+            (result, _) => panic!("order {order_id}: unexpected {result:?}"),
+        }
+    }
+    let stored = events(&*store, EventFilter::Store(f.shop.id)).await;
+    assert_eq!(stored.len(), before + applied, "exactly the applied events");
+    assert_strictly_increasing(&stored);
+    assert_store_seq_gap_free(&stored);
+    let mut versions: BTreeMap<i64, i64> = BTreeMap::new();
+    for event in &stored {
+        let last = versions.entry(event.event.order_id).or_default();
+        assert_eq!(
+            event.event.order_version,
+            *last + 1,
+            "an order's events in version order"
+        );
+        *last = event.event.order_version;
+    }
+    let all = store.events_since(0, 100_000).await.expect("events_since");
+    for pair in all.windows(2) {
+        assert_eq!(pair[0].id + 1, pair[1].id, "event ids are gap-free");
+    }
 }
 
 // ---- Throw-away PostgreSQL schemas, for tests against a real server ----

@@ -915,58 +915,193 @@ pub async fn apply_item_change(
         .ok_or_else(|| StoreError::NotFound("order").into())
 }
 
-/// Applies status changes of distinct orders together: one version-checked
-/// update for all, one history insert, one read of the changed orders.
-/// Returns each change's outcome, in order, and records the events of
-/// those applied. An error means nothing may be kept (roll back).
-pub async fn bulk_status_changes(
+/// A change of one order taken in bulk: a status change, or an item status
+/// change (with the status change it may bring about).
+#[derive(Clone, Copy)]
+pub enum BulkChange<'a> {
+    Status(&'a StatusChange),
+    Item(&'a ItemStatusChange),
+}
+
+impl BulkChange<'_> {
+    fn order_id(self) -> OrderId {
+        match self {
+            BulkChange::Status(change) => change.order_id,
+            BulkChange::Item(change) => change.order_id,
+        }
+    }
+
+    fn expected_version(self) -> i64 {
+        match self {
+            BulkChange::Status(change) => change.expected_version,
+            BulkChange::Item(change) => change.expected_version,
+        }
+    }
+
+    /// The status change written: the change itself, or the item change's
+    /// auto-advance.
+    fn status_change(&self) -> Option<&StatusChange> {
+        match self {
+            BulkChange::Status(change) => Some(change),
+            BulkChange::Item(change) => change.then.as_ref(),
+        }
+    }
+
+    /// By how much the order's version moves.
+    fn bump(&self) -> i64 {
+        match self {
+            BulkChange::Status(_) => 1,
+            BulkChange::Item(change) => 1 + i64::from(change.then.is_some()),
+        }
+    }
+
+    /// The order's `updated_at` afterwards: the time of its last write.
+    fn at(&self) -> i64 {
+        match self {
+            BulkChange::Status(change) => micros(change.history.at),
+            BulkChange::Item(change) => match &change.then {
+                Some(then) => micros(then.history.at),
+                None => micros(change.event.at),
+            },
+        }
+    }
+}
+
+/// Whether an item change can be written in bulk: one statement can apply
+/// it and its auto-advance only if the auto-advance expects the version the
+/// item change makes (which is how the domain plans it).
+pub fn bulk_item_change_ok(change: &ItemStatusChange) -> bool {
+    change.then.as_ref().is_none_or(|then| {
+        then.order_id == change.order_id && then.expected_version == change.expected_version + 1
+    })
+}
+
+/// Applies changes of distinct orders together: one version-checked update
+/// of the orders and their changed items, one history insert, one read of
+/// the changed orders. Returns each change's outcome, in order, and records
+/// the events of those applied (an item change's before its auto-advance's).
+/// An error means nothing may be kept (roll back); one that is not a retry
+/// also means the changes should be run one by one.
+pub async fn bulk_changes(
     conn: &mut PgConnection,
-    changes: &[&StatusChange],
+    changes: &[BulkChange<'_>],
     events: &mut Vec<NewEvent>,
 ) -> Result<Vec<std::result::Result<Order, StoreError>>> {
-    let ids: Vec<i64> = changes.iter().map(|c| c.order_id).collect();
-    let expected: Vec<i64> = changes.iter().map(|c| c.expected_version).collect();
-    let statuses: Vec<&str> = changes.iter().map(|c| c.to.as_str()).collect();
-    let times: Vec<i64> = changes.iter().map(|c| micros(c.history.at)).collect();
-    let applied: HashSet<i64> = sqlx::query_scalar(
-        "UPDATE orders AS o
-         SET version = o.version + 1, status = c.to_status, updated_at = c.at
-         FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[]) AS c(id, expected, to_status, at)
-         WHERE o.id = c.id AND o.version = c.expected
-         RETURNING o.id",
+    let ids: Vec<i64> = changes.iter().map(|c| c.order_id()).collect();
+    let expected: Vec<i64> = changes.iter().map(|c| c.expected_version()).collect();
+    let bumps: Vec<i64> = changes.iter().map(|c| c.bump()).collect();
+    let statuses: Vec<Option<&str>> = changes
+        .iter()
+        .map(|c| c.status_change().map(|s| s.to.as_str()))
+        .collect();
+    let times: Vec<i64> = changes.iter().map(|c| c.at()).collect();
+    let items: Vec<Option<i64>> = changes
+        .iter()
+        .map(|c| match c {
+            BulkChange::Item(change) => Some(change.item.id),
+            BulkChange::Status(_) => None,
+        })
+        .collect();
+    let item_statuses: Vec<Option<&str>> = changes
+        .iter()
+        .map(|c| match c {
+            BulkChange::Item(change) => Some(change.item.to.as_str()),
+            BulkChange::Status(_) => None,
+        })
+        .collect();
+    // The orders are updated only where the version matches and the item
+    // (if any) belongs to the order; the items only of the orders updated.
+    let rows = sqlx::query(
+        "WITH c AS (
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[],
+                                  $6::int8[], $7::text[])
+                 AS c(id, expected, bump, to_status, at, item_id, item_status)
+         ), o AS (
+             UPDATE orders AS o
+             SET version = o.version + c.bump, status = COALESCE(c.to_status, o.status),
+                 updated_at = c.at
+             FROM c
+             WHERE o.id = c.id AND o.version = c.expected
+               AND (c.item_id IS NULL OR EXISTS (
+                   SELECT 1 FROM order_items i WHERE i.id = c.item_id AND i.order_id = c.id))
+             RETURNING o.id
+         ), i AS (
+             UPDATE order_items AS i SET status = c.item_status
+             FROM c JOIN o ON o.id = c.id
+             WHERE c.item_id IS NOT NULL AND i.id = c.item_id AND i.order_id = c.id
+             RETURNING i.id
+         )
+         SELECT o.id, (SELECT COUNT(*) FROM i) FROM o",
     )
     .bind(&ids)
     .bind(&expected)
+    .bind(&bumps)
     .bind(&statuses)
     .bind(&times)
+    .bind(&items)
+    .bind(&item_statuses)
     .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .collect();
-
-    // Why the others were refused: a newer version, or no such order.
-    let refused: Vec<i64> = ids
+    .await?;
+    let mut applied: HashSet<i64> = HashSet::with_capacity(rows.len());
+    let mut items_updated: i64 = 0;
+    for row in &rows {
+        applied.insert(row.try_get(0)?);
+        items_updated = row.try_get(1)?;
+    }
+    let items_applied = changes
         .iter()
-        .copied()
-        .filter(|id| !applied.contains(id))
+        .filter(|c| matches!(c, BulkChange::Item(_)) && applied.contains(&c.order_id()))
+        .count();
+    if usize::try_from(items_updated).ok() != Some(items_applied) {
+        return Err(
+            StoreError::Database("bulk item update did not match its orders".into()).into(),
+        );
+    }
+
+    // Why the others were refused: a newer version, no such order, or no
+    // such item in it.
+    let refused: Vec<usize> = (0..changes.len())
+        .filter(|&n| !applied.contains(&ids[n]))
         .collect();
-    let mut current: HashMap<i64, i64> = HashMap::new();
+    let mut found: HashMap<i64, (Option<i64>, bool)> = HashMap::new();
     if !refused.is_empty() {
-        for row in sqlx::query("SELECT id, version FROM orders WHERE id = ANY($1)")
-            .bind(&refused)
-            .fetch_all(&mut *conn)
-            .await?
+        for row in sqlx::query(
+            "SELECT c.id, o.version, EXISTS (
+                 SELECT 1 FROM order_items i WHERE i.id = c.item_id AND i.order_id = c.id)
+             FROM UNNEST($1::int8[], $2::int8[]) AS c(id, item_id)
+             LEFT JOIN orders o ON o.id = c.id",
+        )
+        .bind(refused.iter().map(|&n| ids[n]).collect::<Vec<_>>())
+        .bind(refused.iter().map(|&n| items[n]).collect::<Vec<_>>())
+        .fetch_all(&mut *conn)
+        .await?
         {
-            current.insert(row.try_get(0)?, row.try_get(1)?);
+            found.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?));
         }
+    }
+    let mut refusals: HashMap<usize, StoreError> = HashMap::new();
+    for &n in &refused {
+        let error = match found.get(&ids[n]) {
+            None | Some((None, _)) => StoreError::NotFound("order"),
+            Some(&(Some(current), _)) if current != expected[n] => {
+                StoreError::VersionConflict { current }
+            }
+            Some((Some(_), false)) if items[n].is_some() => StoreError::NotFound("order item"),
+            // Nothing explains the refusal: let the one-by-one path decide.
+            _ => {
+                return Err(
+                    StoreError::Database("bulk change refused for no reason".into()).into(),
+                );
+            }
+        };
+        refusals.insert(n, error);
     }
 
     let done: Vec<&StatusChange> = changes
         .iter()
-        .copied()
-        .filter(|c| applied.contains(&c.order_id))
+        .filter(|c| applied.contains(&c.order_id()))
+        .filter_map(|c| c.status_change())
         .collect();
-    let mut orders: HashMap<i64, Order> = HashMap::new();
     if !done.is_empty() {
         let entries: Vec<&HistoryEntry> = done.iter().map(|c| &c.history).collect();
         sqlx::query(
@@ -999,11 +1134,14 @@ pub async fn bulk_status_changes(
         .bind(entries.iter().map(|e| micros(e.at)).collect::<Vec<_>>())
         .execute(&mut *conn)
         .await?;
+    }
 
+    let mut orders: HashMap<i64, Order> = HashMap::new();
+    if !applied.is_empty() {
         let mut query = QueryBuilder::<Postgres>::new(ORDER_SELECT);
         query
             .push(" WHERE o.id = ANY(")
-            .push_bind(done.iter().map(|c| c.order_id).collect::<Vec<_>>())
+            .push_bind(applied.iter().copied().collect::<Vec<_>>())
             .push(")");
         for row in query.build().fetch_all(&mut *conn).await? {
             let order = order_row(&row)?;
@@ -1012,19 +1150,24 @@ pub async fn bulk_status_changes(
     }
 
     let mut outcomes = Vec::with_capacity(changes.len());
-    for change in changes {
-        if applied.contains(&change.order_id) {
-            let order = orders
-                .remove(&change.order_id)
-                .ok_or(StoreError::NotFound("order"))?;
-            events.push(change.event.clone());
-            outcomes.push(Ok(order));
-        } else {
-            outcomes.push(Err(match current.get(&change.order_id) {
-                Some(&current) => StoreError::VersionConflict { current },
-                None => StoreError::NotFound("order"),
-            }));
+    for (n, change) in changes.iter().enumerate() {
+        if let Some(error) = refusals.remove(&n) {
+            outcomes.push(Err(error));
+            continue;
         }
+        let order = orders
+            .remove(&change.order_id())
+            .ok_or(StoreError::NotFound("order"))?;
+        match change {
+            BulkChange::Status(change) => events.push(change.event.clone()),
+            BulkChange::Item(change) => {
+                events.push(change.event.clone());
+                if let Some(then) = &change.then {
+                    events.push(then.event.clone());
+                }
+            }
+        }
+        outcomes.push(Ok(order));
     }
     Ok(outcomes)
 }

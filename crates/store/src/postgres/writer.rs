@@ -1,17 +1,19 @@
 //! The group-commit writer: one task, one connection, one commit per batch.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordertrack_domain::{ItemStatusChange, NewEvent, Order, ProductId, Role, StatusChange};
+use ordertrack_domain::{
+    ItemStatusChange, NewEvent, Order, OrderId, ProductId, Role, StatusChange,
+};
 use ordertrack_domain::{StoreId, UserId};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Connection, Postgres};
 use tokio::sync::{mpsc, oneshot};
 
-use super::queries::{self, Fail};
+use super::queries::{self, BulkChange, Fail};
 use crate::{
     CommitListener, NewOrder, NewProduct, NewSession, NewStore, NewUser, PlacedOrder, Product,
     ProductPatch, StoreError, StoreRecord, StoredEvent, User,
@@ -259,11 +261,11 @@ async fn run_batch(conn: &mut PgConnection, batch: &[Job]) -> Attempt {
 /// Runs the batch's requests, then writes the events of those that
 /// succeeded. An error returned here fails the whole batch.
 ///
-/// Status changes (the hot path: one per tap on a kitchen screen) of
-/// distinct orders are applied together, with a few multi-row statements
-/// for all of them. Every other request, and any status change the bulk
-/// path could not take, runs alone inside a savepoint, so that a failing
-/// request undoes only its own writes.
+/// Status and item status changes (the hot path: one per tap on a kitchen
+/// screen) of distinct orders are applied together, with a few multi-row
+/// statements for all of them. Every other request, and any change the
+/// bulk path could not take, runs alone inside a savepoint, so that a
+/// failing request undoes only its own writes.
 async fn run_requests(
     tx: &mut PgConnection,
     batch: &[Job],
@@ -278,25 +280,38 @@ async fn run_requests(
     queries::lock_stores(tx, &stores).await?;
 
     let mut pending: Vec<NewEvent> = Vec::new();
+    // Item changes go in bulk only when nothing else in the batch touches
+    // their order (so nothing can depend on running before or after them);
+    // status changes, the first of each order.
+    let mut touches: HashMap<OrderId, usize> = HashMap::new();
+    for job in batch {
+        match &job.write {
+            Write::StatusChange(change) => *touches.entry(change.order_id).or_default() += 1,
+            Write::ItemChange(change) => *touches.entry(change.order_id).or_default() += 1,
+            _ => {}
+        }
+    }
     let mut orders = HashSet::new();
-    let bulk: Vec<usize> = batch
+    let (bulk, changes): (Vec<usize>, Vec<BulkChange>) = batch
         .iter()
         .enumerate()
         .filter_map(|(n, job)| match &job.write {
-            Write::StatusChange(change) if orders.insert(change.order_id) => Some(n),
+            Write::StatusChange(change) if orders.insert(change.order_id) => {
+                Some((n, BulkChange::Status(change)))
+            }
+            Write::ItemChange(change)
+                if touches.get(&change.order_id) == Some(&1)
+                    && queries::bulk_item_change_ok(change)
+                    && orders.insert(change.order_id) =>
+            {
+                Some((n, BulkChange::Item(change)))
+            }
             _ => None,
         })
-        .collect();
+        .unzip();
     if bulk.len() >= 2 {
-        let changes: Vec<&StatusChange> = bulk
-            .iter()
-            .map(|&n| match &batch[n].write {
-                Write::StatusChange(change) => &**change,
-                _ => unreachable!("only status changes are taken in bulk"),
-            })
-            .collect();
         savepoint(tx, "SAVEPOINT bulk").await?;
-        match queries::bulk_status_changes(tx, &changes, &mut pending).await {
+        match queries::bulk_changes(tx, &changes, &mut pending).await {
             Ok(outcomes) => {
                 for (&n, outcome) in bulk.iter().zip(outcomes) {
                     results[n] = Some(outcome.map(Written::Order));
@@ -307,7 +322,7 @@ async fn run_requests(
             Err(failure) => {
                 // Something in there is bad (say, an unknown actor): undo
                 // the lot and run each alone, to fail only the bad one.
-                tracing::debug!(error = %failure.error, "bulk status changes fall back to one by one");
+                tracing::debug!(error = %failure.error, "bulk changes fall back to one by one");
                 pending.clear();
                 savepoint(tx, "ROLLBACK TO SAVEPOINT bulk; RELEASE SAVEPOINT bulk").await?;
             }
