@@ -5,17 +5,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
+use flume::TrySendError;
 use ordertrack_store::StoredEvent;
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
 
 use crate::LiveEvent;
 
 /// Deliveries a subscriber may have waiting before it counts as too slow
 /// and is dropped. Larger than the biggest commit batch (512 on SQLite), so
 /// one burst committed together never drops a watcher that reads promptly.
-/// Queues allocate as they fill, so an idle subscriber costs no more.
+/// Queues allocate as they fill, so an idle subscriber costs a few hundred
+/// bytes, not a queue's worth.
 pub const QUEUE_CAPACITY: usize = 1024;
 const _: () = assert!(
     QUEUE_CAPACITY > ordertrack_store::sqlite::MAX_BATCH
@@ -58,7 +58,7 @@ pub struct SubscribeOptions {
 }
 
 struct Subscriber {
-    queue: mpsc::Sender<Delivery>,
+    queue: flume::Sender<Delivery>,
     options: SubscribeOptions,
 }
 
@@ -89,7 +89,7 @@ pub struct Hub {
 pub struct Subscription {
     id: u64,
     topic: Topic,
-    queue: mpsc::Receiver<Delivery>,
+    queue: flume::Receiver<Delivery>,
     hub: Weak<Inner>,
 }
 
@@ -97,7 +97,7 @@ impl Subscription {
     /// The next delivery; `None` once the hub dropped this subscriber (too
     /// slow, access revoked, server shutting down).
     pub async fn recv(&mut self) -> Option<Delivery> {
-        self.queue.recv().await
+        self.queue.recv_async().await.ok()
     }
 
     /// The topic followed.
@@ -146,7 +146,7 @@ impl Hub {
                         // A full queue means the subscriber is busy anyway.
                         !matches!(
                             subscriber.queue.try_send(Delivery::Heartbeat),
-                            Err(TrySendError::Closed(_))
+                            Err(TrySendError::Disconnected(_))
                         )
                     });
                 }
@@ -187,7 +187,7 @@ impl Hub {
                         self.inner.dropped_slow.fetch_add(1, Ordering::Relaxed);
                         false
                     }
-                    Err(TrySendError::Closed(_)) => false,
+                    Err(TrySendError::Disconnected(_)) => false,
                 }
             });
             if subscribers.is_empty() {
@@ -199,7 +199,7 @@ impl Hub {
     /// Subscribes to a topic. Subscribe *before* reading the replay from the
     /// database, then drop replayed ids at the seam: nothing falls between.
     pub fn subscribe(&self, topic: Topic, options: SubscribeOptions) -> Subscription {
-        let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let (queue, receiver) = flume::bounded(QUEUE_CAPACITY);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         if !self.inner.closed.load(Ordering::Acquire) {
             self.inner
