@@ -393,6 +393,12 @@ async fn run_scenario(
     }
     let mut run = Run::start(opts, backend, scenario == Scenario::Nats).await?;
     eprintln!("[bench] {scenario:?} on {}", run.server.base);
+    let fanout_args = FanoutArgs {
+        subscribers: opts.subscribers,
+        rate: opts.rate,
+        duration,
+        per_address: opts.per_address,
+    };
     let result = match scenario {
         Scenario::Create => scenarios::create(&run.api, opts.concurrency, duration, ceiling)
             .await
@@ -406,19 +412,9 @@ async fn run_scenario(
         )
         .await
         .map(|o| vec![o]),
-        Scenario::Fanout => scenarios::fanout(
-            &run.api,
-            &run.server,
-            FanoutArgs {
-                subscribers: opts.subscribers,
-                rate: opts.rate,
-                duration,
-                per_address: opts.per_address,
-            },
-            ceiling,
-        )
-        .await
-        .map(|o| vec![o]),
+        Scenario::Fanout => scenarios::fanout(&run.api, &run.server, fanout_args, ceiling)
+            .await
+            .map(|o| vec![o]),
         Scenario::Idle => {
             scenarios::idle(&run.api, &run.server, opts.connections, opts.per_address)
                 .await
@@ -439,12 +435,7 @@ async fn run_scenario(
                 scenarios::nats(
                     (&run.api, &run.server),
                     (peer_api, peer),
-                    FanoutArgs {
-                        subscribers: opts.subscribers,
-                        rate: opts.rate,
-                        duration,
-                        per_address: opts.per_address,
-                    },
+                    fanout_args,
                     ceiling,
                 )
                 .await

@@ -51,6 +51,15 @@ impl Write {
             _ => None,
         }
     }
+
+    /// The existing order whose status or items the request changes.
+    fn changed_order(&self) -> Option<OrderId> {
+        match self {
+            Write::StatusChange(change) => Some(change.order_id),
+            Write::ItemChange(change) => Some(change.order_id),
+            _ => None,
+        }
+    }
 }
 
 /// What a write request produced.
@@ -284,12 +293,8 @@ async fn run_requests(
     // their order (so nothing can depend on running before or after them);
     // status changes, the first of each order.
     let mut touches: HashMap<OrderId, usize> = HashMap::new();
-    for job in batch {
-        match &job.write {
-            Write::StatusChange(change) => *touches.entry(change.order_id).or_default() += 1,
-            Write::ItemChange(change) => *touches.entry(change.order_id).or_default() += 1,
-            _ => {}
-        }
+    for order in batch.iter().filter_map(|job| job.write.changed_order()) {
+        *touches.entry(order).or_default() += 1;
     }
     let mut orders = HashSet::new();
     let (bulk, changes): (Vec<usize>, Vec<BulkChange>) = batch
