@@ -3,12 +3,14 @@
 //! [`Store`] is the one trait the application talks to. [`sqlite`] is the
 //! embedded implementation, [`postgres`] the one for running many instances;
 //! every implementation must pass the suite in [`conformance`] (enabled with
-//! the `conformance` feature).
+//! the `conformance` feature). [`statements`] counts the SQL statements
+//! either backend runs (its `tracing` layer with the `statements` feature).
 
 mod error;
 pub mod postgres;
 mod records;
 pub mod sqlite;
+pub mod statements;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -31,6 +31,11 @@
 //!
 //! **Reads** use a pool of read-only connections; every read is a single
 //! statement, so it sees one consistent snapshot (an order with its items).
+//!
+//! **Statements** are reported to `tracing` at DEBUG by sqlx (set here, so
+//! the level is known whatever the caller's options said), and BEGIN and
+//! SAVEPOINT, which sqlx sends without a report, by the store itself (see
+//! [`statements`](crate::statements)).
 
 mod migrate;
 mod queries;
@@ -43,6 +48,7 @@ use async_trait::async_trait;
 use ordertrack_domain::{
     HistoryEntry, ItemStatusChange, Order, OrderId, ProductId, Role, StatusChange, StoreId, UserId,
 };
+use sqlx::ConnectOptions;
 pub use sqlx::postgres::PgConnectOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use time::OffsetDateTime;
@@ -102,8 +108,9 @@ impl PostgresStore {
             Some(_) => connect,
             None => connect.application_name("ordertrack"),
         };
-        let session =
-            connect.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
+        let session = connect
+            .options([("statement_timeout", format!("{}ms", timeout.as_millis()))])
+            .log_statements(log::LevelFilter::Debug);
         let readers = PgPoolOptions::new()
             .max_connections(options.pool_size.max(1))
             .acquire_timeout(timeout)
@@ -149,6 +156,13 @@ impl PostgresStore {
     async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
         Ok(self.readers.acquire().await?)
     }
+}
+
+/// Reports a BEGIN or SAVEPOINT that sqlx just sent: sqlx reports every
+/// other statement it runs (COMMIT, ROLLBACK and RELEASE included), but not
+/// these, though each is a round trip.
+fn opened(statement: &'static str) {
+    tracing::debug!(target: crate::statements::STATEMENT_TARGET, statement);
 }
 
 fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {

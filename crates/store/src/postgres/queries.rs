@@ -698,6 +698,8 @@ pub async fn place_order(
     // row makes our insert wait for its commit; then ours does nothing and
     // the request is a replay of the order it placed.
     let mut attempt = conn.begin().await?;
+    // Inside the batch's transaction sqlx opens a savepoint of this name.
+    super::opened("SAVEPOINT _sqlx_savepoint_1");
     let mut created = Vec::new();
     let placed = insert_order(&mut attempt, new, &mut created).await?;
     let inserted = sqlx::query(

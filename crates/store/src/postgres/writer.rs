@@ -247,6 +247,7 @@ async fn run_batch(conn: &mut PgConnection, batch: &[Job]) -> Attempt {
         Ok(tx) => tx,
         Err(error) => return Attempt::failed(results, error),
     };
+    super::opened("BEGIN");
     let events = match run_requests(&mut tx, batch, &mut results).await {
         Ok(events) => events,
         Err(failure) => {

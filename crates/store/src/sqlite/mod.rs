@@ -8,6 +8,10 @@
 //! ids and commits in order, event ids are gap-free in commit order.
 //! Reads go to a few reader threads with read-only connections (WAL lets
 //! them run beside the writer).
+//!
+//! Every connection reports each statement it runs to `tracing` when the
+//! store's statement target is enabled as it opens (see
+//! [`statements`](crate::statements)); otherwise no callback is registered.
 
 mod migrate;
 mod queries;
@@ -20,10 +24,12 @@ use async_trait::async_trait;
 use ordertrack_domain::{
     HistoryEntry, ItemStatusChange, Order, OrderId, ProductId, Role, StatusChange, StoreId, UserId,
 };
+use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
+use crate::statements::STATEMENT_TARGET;
 use crate::{
     CommitListener, Credentials, EventFilter, Identity, NewOrder, NewProduct, NewSession, NewStore,
     NewUser, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember, Store,
@@ -65,6 +71,7 @@ impl SqliteStore {
         let mut write_conn = Connection::open(path)?;
         configure(&write_conn)?;
         migrate::run(&mut write_conn)?;
+        report_statements(&mut write_conn)?;
 
         let (writer, write_jobs) = flume::unbounded::<WriteJob>();
         let listener = options.listener;
@@ -75,11 +82,12 @@ impl SqliteStore {
 
         let (readers, read_jobs) = flume::unbounded::<ReadJob>();
         for n in 0..options.readers.max(1) {
-            let conn = Connection::open_with_flags(
+            let mut conn = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             keep_plans(&conn)?;
+            report_statements(&mut conn)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             let jobs = read_jobs.clone();
             std::thread::Builder::new()
@@ -152,6 +160,28 @@ fn keep_plans(conn: &Connection) -> Result<(), StoreError> {
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
+    )?;
+    Ok(())
+}
+
+/// Reports every statement `conn` runs as a DEBUG event of
+/// [`STATEMENT_TARGET`], if that target is enabled now: the callback is
+/// registered only then, so a store opened without it pays nothing.
+fn report_statements(conn: &mut Connection) -> Result<(), StoreError> {
+    if !tracing::enabled!(target: STATEMENT_TARGET, tracing::Level::DEBUG) {
+        return Ok(());
+    }
+    conn.trace_v2(
+        TraceEventCodes::SQLITE_TRACE_STMT,
+        Some(|event: TraceEvent<'_>| {
+            // A trigger program reports itself as `-- TRIGGER name`: it is
+            // part of the statement that fired it, not one of its own.
+            if let TraceEvent::Stmt(_, sql) = event
+                && !sql.starts_with("--")
+            {
+                tracing::debug!(target: STATEMENT_TARGET, statement = sql);
+            }
+        }),
     )?;
     Ok(())
 }
