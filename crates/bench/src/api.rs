@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use reqwest::{Client, Url};
+use reqwest::{Client, RequestBuilder, Url};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -104,18 +104,19 @@ impl Api {
 
     /// Places an order of `products` (one of each), pickup.
     pub async fn place(&self, token: &str, products: &[i64]) -> anyhow::Result<OrderInfo> {
+        expect_order(self.place_request(token, products).send().await?).await
+    }
+
+    /// The request [`place`](Self::place) sends.
+    pub fn place_request(&self, token: &str, products: &[i64]) -> RequestBuilder {
         let items: Vec<_> = products
             .iter()
             .map(|p| json!({ "product": p, "quantity": 1 }))
             .collect();
-        let response = self
-            .client
+        self.client
             .post(self.url("/api/v1/orders"))
             .bearer_auth(token)
             .json(&json!({ "store": STORE, "items": items, "fulfilment": { "type": "pickup" } }))
-            .send()
-            .await?;
-        expect_order(response).await
     }
 
     pub async fn transition(
@@ -125,14 +126,22 @@ impl Api {
         to: &str,
         expected_version: i64,
     ) -> anyhow::Result<OrderInfo> {
-        let response = self
-            .client
+        let request = self.transition_request(token, order, to, expected_version);
+        expect_order(request.send().await?).await
+    }
+
+    /// The request [`transition`](Self::transition) sends.
+    pub fn transition_request(
+        &self,
+        token: &str,
+        order: i64,
+        to: &str,
+        expected_version: i64,
+    ) -> RequestBuilder {
+        self.client
             .post(self.url(&format!("/api/v1/orders/{order}/transitions")))
             .bearer_auth(token)
             .json(&json!({ "to": to, "expected_version": expected_version }))
-            .send()
-            .await?;
-        expect_order(response).await
     }
 
     pub async fn item_status(
@@ -142,14 +151,22 @@ impl Api {
         item: i64,
         status: &str,
     ) -> anyhow::Result<OrderInfo> {
-        let response = self
-            .client
+        let request = self.item_status_request(token, order, item, status);
+        expect_order(request.send().await?).await
+    }
+
+    /// The request [`item_status`](Self::item_status) sends.
+    pub fn item_status_request(
+        &self,
+        token: &str,
+        order: i64,
+        item: i64,
+        status: &str,
+    ) -> RequestBuilder {
+        self.client
             .patch(self.url(&format!("/api/v1/orders/{order}/items/{item}")))
             .bearer_auth(token)
             .json(&json!({ "status": status }))
-            .send()
-            .await?;
-        expect_order(response).await
     }
 
     /// GETs `path` and reads the whole body; errors on a non-2xx answer.

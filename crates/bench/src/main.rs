@@ -11,6 +11,10 @@
 //! when its scenario ends), pgbench runs with every ceiling, and the `nats`
 //! scenario (two instances, one database, one NATS subject) becomes
 //! available.
+//!
+//! `statements` counts the SQL statements of one request of each kind from
+//! the server's own log, on SQLite and, with `--database-url`, also on
+//! PostgreSQL (no ceiling: the counts do not depend on the machine).
 
 mod api;
 mod bulk;
@@ -19,6 +23,7 @@ mod pg;
 mod scenarios;
 mod server;
 mod sse;
+mod statements;
 mod stats;
 
 use std::path::PathBuf;
@@ -66,6 +71,9 @@ enum Scenario {
     /// Two instances over NATS (PostgreSQL only): fan-out to subscribers on
     /// the other instance vs on the publishing one.
     Nats,
+    /// SQL statements per request of each kind: SQLite, and PostgreSQL too
+    /// with --database-url.
+    Statements,
 }
 
 #[derive(Args, Clone)]
@@ -115,6 +123,9 @@ struct Opts {
     /// history: timed requests per page.
     #[arg(long, global = true, default_value_t = 2_000)]
     samples: usize,
+    /// statements: measured requests of each kind (after a warm-up of 3).
+    #[arg(long, global = true, default_value_t = 20)]
+    requests: usize,
     /// ceiling: also run pgbench (TPC-B, 8 clients) against --pg-url.
     #[arg(long, global = true)]
     pgbench: bool,
@@ -382,6 +393,10 @@ async fn run_scenario(
     starts: &mut Vec<f64>,
 ) -> anyhow::Result<()> {
     let duration = Duration::from_secs(opts.duration);
+    if scenario == Scenario::Statements {
+        out.extend(statements(opts, backend).await?);
+        return Ok(());
+    }
     if scenario == Scenario::Nats
         && let Some(reason) = nats_unavailable(opts, backend)
     {
@@ -442,7 +457,7 @@ async fn run_scenario(
             }
             None => Err(anyhow::anyhow!("the second instance is missing")),
         },
-        Scenario::All | Scenario::Ceiling => Ok(Vec::new()),
+        Scenario::All | Scenario::Ceiling | Scenario::Statements => Ok(Vec::new()),
     };
     starts.extend(run.stop(backend).await?);
     match result {
@@ -454,6 +469,28 @@ async fn run_scenario(
         }
     }
     Ok(())
+}
+
+/// `statements`: on SQLite, and on a scratch database with PostgreSQL.
+async fn statements(opts: &Opts, backend: &Backend) -> anyhow::Result<Vec<Outcome>> {
+    if opts.url.is_some() {
+        anyhow::bail!("statements starts its own servers (to read their log): drop --url");
+    }
+    let scratch = match backend.admin() {
+        Some(admin) => Some(admin.create_db().await?),
+        None => None,
+    };
+    let result = statements::statements(statements::Args {
+        server_bin: &opts.server_bin,
+        data_root: &opts.data_root,
+        requests: opts.requests,
+        postgres: scratch.as_ref().map(|db| db.url.clone()),
+    })
+    .await;
+    if let (Some(admin), Some(db)) = (backend.admin(), &scratch) {
+        admin.drop_quietly(db).await;
+    }
+    result
 }
 
 fn print_table(report: &Report, backend: &str) {
@@ -568,6 +605,22 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
 
+    if cli.scenario == Scenario::Statements {
+        let results = statements(&opts, &backend).await?;
+        statements::print_table(&results);
+        let report = Report {
+            scenario: "statements".into(),
+            backend: backend.describe(),
+            command,
+            started_at,
+            machine: machine(),
+            ceiling: Ceiling::default(),
+            server_start_ms: Vec::new(),
+            results,
+        };
+        return write_report(&opts, &report);
+    }
+
     let mut results = Vec::new();
     let mut starts = Vec::new();
     // The ceiling, on its own fresh server.
@@ -590,6 +643,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Nats,
             Scenario::Idle,
             Scenario::History,
+            Scenario::Statements,
         ],
         Scenario::Ceiling => &[],
         ref one => std::slice::from_ref(one),
@@ -617,8 +671,13 @@ async fn main() -> anyhow::Result<()> {
         results,
     };
     print_table(&report, &backend.label());
+    write_report(&opts, &report)
+}
+
+/// Writes the report as JSON where `--json` says, if it says.
+fn write_report(opts: &Opts, report: &Report) -> anyhow::Result<()> {
     if let Some(path) = &opts.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+        std::fs::write(path, serde_json::to_vec_pretty(report)?)?;
         eprintln!("[bench] wrote {}", path.display());
     }
     Ok(())

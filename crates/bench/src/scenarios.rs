@@ -50,7 +50,7 @@ impl Outcome {
         }
     }
 
-    fn metric(&mut self, key: &str, value: impl Into<Value>) {
+    pub fn metric(&mut self, key: &str, value: impl Into<Value>) {
         self.metrics.insert(key.to_owned(), value.into());
     }
 }

@@ -10,6 +10,9 @@ use anyhow::{Context, bail};
 use reqwest::Url;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use crate::statements;
 
 /// Parses `url` and refuses anything that is not loopback (127.0.0.0/8, ::1,
 /// `localhost`): the benchmark must never load someone else's server.
@@ -65,6 +68,10 @@ pub struct Launch {
     pub nats: Option<(String, String)>,
     /// `--secret` (instances sharing a database share it).
     pub secret: Option<String>,
+    /// Log every SQL statement and answered request
+    /// ([`statements::LOG_FILTER`]) and hand the log to
+    /// [`Server::log_lines`]; otherwise only warnings, discarded.
+    pub log_statements: bool,
 }
 
 impl Default for Launch {
@@ -74,6 +81,7 @@ impl Default for Launch {
             database_url: None,
             nats: None,
             secret: None,
+            log_statements: false,
         }
     }
 }
@@ -117,6 +125,9 @@ pub struct Server {
     launch: Launch,
     /// Spawn → first `/healthz` 200, per start.
     pub start_times_ms: Vec<f64>,
+    /// With [`Launch::log_statements`]: the server's output after it started
+    /// listening, line by line (replaced at each start).
+    pub log_lines: Option<mpsc::UnboundedReceiver<String>>,
 }
 
 impl Server {
@@ -131,6 +142,7 @@ impl Server {
             _temp: None,
             launch: Launch::default(),
             start_times_ms: Vec::new(),
+            log_lines: None,
         })
     }
 
@@ -150,6 +162,7 @@ impl Server {
             _temp: Some(temp),
             launch,
             start_times_ms: Vec::new(),
+            log_lines: None,
         };
         server.start().await?;
         Ok(server)
@@ -176,7 +189,15 @@ impl Server {
         let started = Instant::now();
         let mut child = Command::new(&bin)
             .args(self.launch.args(&self.data_dir))
-            .env("ORDERTRACK_LOG", "warn")
+            .env(
+                "ORDERTRACK_LOG",
+                if self.launch.log_statements {
+                    statements::LOG_FILTER
+                } else {
+                    "warn"
+                },
+            )
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .stdin(Stdio::null())
@@ -196,7 +217,16 @@ impl Server {
         .await
         .context("the server did not start within 60 s")??;
         // Keep draining its output so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (forward, log_lines) = mpsc::unbounded_channel();
+        let forward = self.launch.log_statements.then_some(forward);
+        self.log_lines = forward.is_some().then_some(log_lines);
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(forward) = &forward {
+                    let _ = forward.send(line);
+                }
+            }
+        });
         self.base = check_loopback(&address)?;
         self.pid = child.id();
         self.child = Some(child);
@@ -354,6 +384,7 @@ mod tests {
             database_url: Some("postgres://u@127.0.0.1/db".into()),
             nats: Some(("nats://127.0.0.1:4222".into(), "s.x".into())),
             secret: Some("k".repeat(40)),
+            log_statements: true,
         };
         let args: Vec<String> = full
             .args(dir)
