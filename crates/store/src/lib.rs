@@ -15,7 +15,8 @@ pub mod conformance;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    HistoryEntry, ItemStatusChange, Order, OrderId, ProductId, Role, StatusChange, StoreId, UserId,
+    HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role, StatusChange,
+    StoreId, UserId,
 };
 use time::OffsetDateTime;
 
@@ -111,6 +112,12 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a decided item change (and the automatic advance that may
     /// follow it) under the same version check.
     async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError>;
+    /// Applies every step of a decided plan for one order (item changes,
+    /// then status changes, with consecutive versions from the plan's
+    /// expected version) in one transaction, with one event per step; if the
+    /// order no longer has the expected version, or any step fails, nothing
+    /// is written ([`StoreError::VersionConflict`] reports the current one).
+    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order, StoreError>;
 
     // ---- events ----
 

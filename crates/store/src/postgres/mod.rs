@@ -41,7 +41,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    HistoryEntry, ItemStatusChange, Order, OrderId, ProductId, Role, StatusChange, StoreId, UserId,
+    HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role, StatusChange,
+    StoreId, UserId,
 };
 pub use sqlx::postgres::PgConnectOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -308,6 +309,13 @@ impl Store for PostgresStore {
 
     async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError> {
         match self.write(Write::ItemChange(Box::new(change))).await? {
+            Written::Order(order) => Ok(order),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order, StoreError> {
+        match self.write(Write::Plan(Box::new(plan))).await? {
             Written::Order(order) => Ok(order),
             _ => Err(mismatch()),
         }

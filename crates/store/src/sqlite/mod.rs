@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    HistoryEntry, ItemStatusChange, Order, OrderId, ProductId, Role, StatusChange, StoreId, UserId,
+    HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role, StatusChange,
+    StoreId, UserId,
 };
 use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
@@ -297,6 +298,10 @@ impl Store for SqliteStore {
     async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError> {
         self.write(move |tx| queries::apply_item_change(tx, change))
             .await
+    }
+
+    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order, StoreError> {
+        self.write(move |tx| queries::apply_plan(tx, plan)).await
     }
 
     async fn events_after(
