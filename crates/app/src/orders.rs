@@ -66,7 +66,8 @@ pub struct Dashboard {
     /// The caller's role in the store.
     pub role: Role,
     pub list: OrderList,
-    /// How many of the store's orders are in each status.
+    /// How many of the store's orders (that the caller sees) are in each
+    /// status.
     pub counts: Vec<(String, i64)>,
 }
 
@@ -345,7 +346,10 @@ impl App {
         let list = self
             .list_orders(caller, Some((&store, role)), request)
             .await?;
-        let counts = self.store.status_counts(store.id).await?;
+        let counts = self
+            .store
+            .status_counts(store.id, role.only_fulfilment())
+            .await?;
         let workflow = self.workflows.get(&store.workflow)?;
         Ok(Dashboard {
             store,
@@ -412,16 +416,6 @@ impl App {
             orders,
             next_cursor: page.next_before.map(|id| id.to_string()),
         })
-    }
-
-    /// How many of a store's orders are in each status (staff).
-    pub async fn status_counts(
-        &self,
-        caller: &Caller,
-        store: &StoreRecord,
-    ) -> Result<Vec<(String, i64)>, AppError> {
-        self.staff_role(caller, store)?;
-        Ok(self.store.status_counts(store.id).await?)
     }
 
     /// Moves an order to `to`, if the workflow lets the caller's role do so.

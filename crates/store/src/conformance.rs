@@ -1361,14 +1361,14 @@ pub async fn orders_paging(store: Arc<dyn Store>) {
     assert_eq!(older.next_before, None);
 }
 
-/// Status counts per store.
+/// Status counts per store, and per fulfilment.
 pub async fn status_counts(store: Arc<dyn Store>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let verde = shop(store, "verde", "Verde", "V").await;
     assert!(
         store
-            .status_counts(f.shop.id)
+            .status_counts(f.shop.id, None)
             .await
             .expect("counts")
             .is_empty()
@@ -1382,7 +1382,7 @@ pub async fn status_counts(store: Arc<dyn Store>) {
     advance(store, &orders[2], f.cashier(), "cancelled").await;
 
     let counts: BTreeMap<String, i64> = store
-        .status_counts(f.shop.id)
+        .status_counts(f.shop.id, None)
         .await
         .expect("counts")
         .into_iter()
@@ -1397,10 +1397,40 @@ pub async fn status_counts(store: Arc<dyn Store>) {
     );
     assert!(
         store
-            .status_counts(verde.id)
+            .status_counts(verde.id, None)
             .await
             .expect("counts")
             .is_empty()
+    );
+
+    // Counted per fulfilment: what a driver's dashboard shows.
+    store
+        .place_order(NewOrder {
+            fulfilment: Fulfilment {
+                kind: FulfilmentKind::Delivery,
+                address: Some("3 Low Road".into()),
+            },
+            ..new_order(&f.shop, &f.customer, &f.lines())
+        })
+        .await
+        .expect("place_order");
+    let count = |fulfilment| async move {
+        store
+            .status_counts(f.shop.id, Some(fulfilment))
+            .await
+            .expect("counts")
+    };
+    assert_eq!(
+        count(FulfilmentKind::Delivery).await,
+        vec![("pending".to_owned(), 1)]
+    );
+    assert_eq!(
+        count(FulfilmentKind::Pickup).await,
+        vec![
+            ("cancelled".to_owned(), 1),
+            ("confirmed".to_owned(), 2),
+            ("pending".to_owned(), 2),
+        ]
     );
 }
 

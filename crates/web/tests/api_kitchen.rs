@@ -2,7 +2,7 @@
 //! steps (all of it or nothing: items, status, history and events), who may
 //! take them, the kitchen board (oldest first, per station, kitchen states
 //! only), and a driver's order list (deliveries only, in the API and on the
-//! dashboard page).
+//! dashboard page, counts included).
 
 mod common;
 
@@ -627,6 +627,10 @@ async fn a_drivers_order_list_has_only_deliveries() {
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
     assert!(html.contains(&format!("data-order-id=\"{}\"", id(&delivery))));
+    assert!(
+        html.contains(r#"<span class="count" data-count="all">1</span>"#),
+        "the driver's counts are of deliveries too"
+    );
     for hidden in [&pickup, &later_pickup] {
         assert!(
             !html.contains(&format!("data-order-id=\"{}\"", id(hidden))),

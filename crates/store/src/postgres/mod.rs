@@ -41,8 +41,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role, StatusChange,
-    StoreId, UserId,
+    FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role,
+    StatusChange, StoreId, UserId,
 };
 pub use sqlx::postgres::PgConnectOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -292,8 +292,12 @@ impl Store for PostgresStore {
         Ok(queries::orders(&mut *self.read().await?, &query).await?)
     }
 
-    async fn status_counts(&self, store: StoreId) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(queries::status_counts(&mut *self.read().await?, store).await?)
+    async fn status_counts(
+        &self,
+        store: StoreId,
+        fulfilment: Option<FulfilmentKind>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(queries::status_counts(&mut *self.read().await?, store, fulfilment).await?)
     }
 
     async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {

@@ -610,11 +610,17 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
-pub async fn status_counts(conn: &mut PgConnection, store: StoreId) -> Result<Vec<(String, i64)>> {
+pub async fn status_counts(
+    conn: &mut PgConnection,
+    store: StoreId,
+    fulfilment: Option<FulfilmentKind>,
+) -> Result<Vec<(String, i64)>> {
     sqlx::query(
-        "SELECT status, COUNT(*) FROM orders WHERE store_id = $1 GROUP BY status ORDER BY status",
+        "SELECT status, COUNT(*) FROM orders WHERE store_id = $1
+         AND ($2::text IS NULL OR fulfilment = $2) GROUP BY status ORDER BY status",
     )
     .bind(store)
+    .bind(fulfilment.map(FulfilmentKind::as_str))
     .fetch_all(&mut *conn)
     .await?
     .iter()

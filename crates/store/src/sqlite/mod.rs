@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role, StatusChange,
-    StoreId, UserId,
+    FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role,
+    StatusChange, StoreId, UserId,
 };
 use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
@@ -281,8 +281,12 @@ impl Store for SqliteStore {
         self.read(move |conn| queries::orders(conn, &query)).await
     }
 
-    async fn status_counts(&self, store: StoreId) -> Result<Vec<(String, i64)>, StoreError> {
-        self.read(move |conn| queries::status_counts(conn, store))
+    async fn status_counts(
+        &self,
+        store: StoreId,
+        fulfilment: Option<FulfilmentKind>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(move |conn| queries::status_counts(conn, store, fulfilment))
             .await
     }
 

@@ -563,11 +563,19 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
-pub fn status_counts(conn: &Connection, store: StoreId) -> Result<Vec<(String, i64)>, StoreError> {
+pub fn status_counts(
+    conn: &Connection,
+    store: StoreId,
+    fulfilment: Option<FulfilmentKind>,
+) -> Result<Vec<(String, i64)>, StoreError> {
     let mut statement = conn.prepare_cached(
-        "SELECT status, COUNT(*) FROM orders WHERE store_id = ?1 GROUP BY status ORDER BY status",
+        "SELECT status, COUNT(*) FROM orders WHERE store_id = ?1 AND (?2 IS NULL OR fulfilment = ?2)
+         GROUP BY status ORDER BY status",
     )?;
-    let rows = statement.query_map([store], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let rows = statement.query_map(
+        params![store, fulfilment.map(FulfilmentKind::as_str)],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
