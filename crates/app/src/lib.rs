@@ -1,5 +1,5 @@
 //! The order desk's use cases: sign in, place an order, move it through its
-//! workflow, manage a store. Every function here checks who may do what
+//! workflow, work it in the kitchen, manage a store. Every function here checks who may do what
 //! (tenant, owner, role) before it touches the store; the web layer only
 //! translates HTTP to these calls and their errors to HTTP.
 
@@ -7,6 +7,7 @@ pub mod auth;
 pub mod catalog;
 pub mod demo;
 mod error;
+pub mod kitchen;
 pub mod orders;
 mod workflows;
 

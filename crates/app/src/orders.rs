@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ordertrack_domain::{
-    Actor, Fulfilment, HistoryEntry, ItemId, ItemStatus, Order, OrderId, OrderRequestError,
-    RequestedLine, Role, TransitionDenied, TransitionError, Workflow, check_order_request,
-    plan_item_status, plan_transition,
+    Actor, Fulfilment, HistoryEntry, ItemChangeError, ItemId, ItemStatus, Order, OrderId,
+    OrderRequestError, RequestedLine, Role, TransitionDenied, TransitionError, Workflow,
+    check_order_request, order_total, plan_item_status, plan_transition,
 };
 use ordertrack_store::{
     NewOrder, NewOrderLine, OrderPage, OrderQuery, OrderScope, PlacedOrder, StoreError, StoreRecord,
@@ -25,7 +25,7 @@ use crate::{App, AppError, Caller};
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// Largest page of orders.
 pub const MAX_PAGE: u32 = 100;
-/// How often a transition without an expected version is re-decided after
+/// How often a change without an expected version is re-decided after
 /// losing a race, before reporting the conflict.
 const RETRIES: usize = 5;
 
@@ -56,6 +56,19 @@ pub struct OrderListRequest {
     pub search: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
+}
+
+/// A store's dashboard: what its staff member sees of its orders.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub store: StoreRecord,
+    pub workflow: Arc<Workflow>,
+    /// The caller's role in the store.
+    pub role: Role,
+    pub list: OrderList,
+    /// How many of the store's orders (that the caller sees) are in each
+    /// status.
+    pub counts: Vec<(String, i64)>,
 }
 
 /// A page of orders and the cursor of the next one.
@@ -115,6 +128,18 @@ impl From<TransitionError> for AppError {
     }
 }
 
+impl From<ItemChangeError> for AppError {
+    fn from(error: ItemChangeError) -> Self {
+        let message = error.to_string();
+        match error {
+            ItemChangeError::UnknownItem(_) => AppError::NotFound("order item"),
+            ItemChangeError::RoleNotAllowed => AppError::Forbidden(message),
+            ItemChangeError::OrderFinished => AppError::conflict("order_finished", message),
+            ItemChangeError::Unchanged(_) => AppError::conflict("item_unchanged", message),
+        }
+    }
+}
+
 impl App {
     /// Places an order for the caller. The customer is always the caller;
     /// prices, names and stations come from the store's catalog.
@@ -167,6 +192,8 @@ impl App {
                 station: product.station.clone(),
             });
         }
+        let total_minor = order_total(lines.iter().map(|l| (l.unit_price_minor, l.quantity)))
+            .ok_or(OrderRequestError::TotalOutOfRange)?;
         let initial = workflow.initial();
         let fulfilment = Fulfilment {
             kind: request.fulfilment.kind,
@@ -192,6 +219,7 @@ impl App {
             fulfilment,
             notes: request.notes.clone().filter(|n| !n.trim().is_empty()),
             currency: store.currency.clone(),
+            total_minor,
             status: initial.key.clone(),
             tracking_token: random_token(),
             idempotency,
@@ -201,7 +229,7 @@ impl App {
     }
 
     /// The role in which the caller may see `order`, or 404.
-    fn access(&self, caller: &Caller, order: &Order) -> Result<Role, AppError> {
+    pub(crate) fn access(&self, caller: &Caller, order: &Order) -> Result<Role, AppError> {
         if let Some(role) = caller.role_in(order.store_id) {
             return Ok(role);
         }
@@ -214,7 +242,8 @@ impl App {
         Err(AppError::NotFound("order"))
     }
 
-    async fn load(&self, id: OrderId) -> Result<(Order, Arc<Workflow>), AppError> {
+    /// An order and its store's workflow, whoever asks (callers check access).
+    pub(crate) async fn load(&self, id: OrderId) -> Result<(Order, Arc<Workflow>), AppError> {
         let order = self
             .store
             .order(id)
@@ -279,10 +308,64 @@ impl App {
         Ok((view, history))
     }
 
-    /// Lists orders: a customer's own across stores, or (staff) one store's.
+    /// Lists orders: a customer's own across stores, or (staff) one store's;
+    /// a driver sees the store's deliveries only.
     pub async fn orders(
         &self,
         caller: &Caller,
+        request: OrderListRequest,
+    ) -> Result<OrderList, AppError> {
+        match request.store.as_deref() {
+            Some(slug) => {
+                let store = self.store_by_slug(slug).await?;
+                let role = self.staff_role(caller, &store)?;
+                self.list_orders(caller, Some((&store, role)), request)
+                    .await
+            }
+            None => self.list_orders(caller, None, request).await,
+        }
+    }
+
+    /// The dashboard of the store `request.store`: a page of its orders (as
+    /// [`App::orders`] lists them) and how many it has in each status. For
+    /// its staff only; for anyone else the store's back office does not
+    /// exist (404).
+    pub async fn dashboard(
+        &self,
+        caller: &Caller,
+        request: OrderListRequest,
+    ) -> Result<Dashboard, AppError> {
+        let slug = request
+            .store
+            .as_deref()
+            .ok_or(AppError::NotFound("store"))?;
+        let store = self.store_by_slug(slug).await?;
+        let role = self
+            .staff_role(caller, &store)
+            .map_err(|_| AppError::NotFound("store"))?;
+        let list = self
+            .list_orders(caller, Some((&store, role)), request)
+            .await?;
+        let counts = self
+            .store
+            .status_counts(store.id, role.only_fulfilment())
+            .await?;
+        let workflow = self.workflows.get(&store.workflow)?;
+        Ok(Dashboard {
+            store,
+            workflow,
+            role,
+            list,
+            counts,
+        })
+    }
+
+    /// One page of orders: of `staff`'s store (its staff member's role
+    /// decides what they see), or else the caller's own.
+    async fn list_orders(
+        &self,
+        caller: &Caller,
+        staff: Option<(&StoreRecord, Role)>,
         request: OrderListRequest,
     ) -> Result<OrderList, AppError> {
         let limit = request.limit.unwrap_or(20).clamp(1, MAX_PAGE);
@@ -292,15 +375,8 @@ impl App {
                 || AppError::invalid("invalid_cursor", "the cursor is not one we gave out"),
             )?),
         };
-        let (scope, store) = match request.store.as_deref() {
-            Some(slug) => {
-                let store = self.store_by_slug(slug).await?;
-                self.staff_role(caller, &store)?;
-                (OrderScope::Store(store.id), Some(store))
-            }
-            None => (OrderScope::Customer(caller.user.id), None),
-        };
-        if let (Some(status), Some(store)) = (&request.status, &store) {
+        let status = request.status;
+        if let (Some(status), Some((store, _))) = (&status, staff) {
             let workflow = self.workflows.get(&store.workflow)?;
             if workflow.state(status).is_none() {
                 return Err(AppError::invalid(
@@ -316,14 +392,20 @@ impl App {
                 "search text is too long",
             ));
         }
+        let query = match staff {
+            Some((store, role)) => OrderQuery {
+                fulfilment: role.only_fulfilment(),
+                search,
+                ..OrderQuery::newest(OrderScope::Store(store.id), limit)
+            },
+            None => OrderQuery::newest(OrderScope::Customer(caller.user.id), limit),
+        };
         let page: OrderPage = self
             .store
             .orders(OrderQuery {
-                scope,
-                status: request.status,
-                search: if store.is_some() { search } else { None },
+                statuses: status.into_iter().collect(),
                 before,
-                limit,
+                ..query
             })
             .await?;
         let mut orders = self.views(page.orders).await?;
@@ -336,16 +418,6 @@ impl App {
         })
     }
 
-    /// How many of a store's orders are in each status (staff).
-    pub async fn status_counts(
-        &self,
-        caller: &Caller,
-        store: &StoreRecord,
-    ) -> Result<Vec<(String, i64)>, AppError> {
-        self.staff_role(caller, store)?;
-        Ok(self.store.status_counts(store.id).await?)
-    }
-
     /// Moves an order to `to`, if the workflow lets the caller's role do so.
     pub async fn transition(
         &self,
@@ -356,41 +428,27 @@ impl App {
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         let note = note.filter(|n| !n.trim().is_empty());
-        for _ in 0..RETRIES {
-            let (order, workflow) = self.load(id).await?;
-            let role = self.access(caller, &order)?;
-            let actor = Actor {
-                id: caller.user.id,
-                role,
-            };
-            let change = plan_transition(
-                &workflow,
-                &order,
-                actor,
-                to,
-                note.clone(),
-                expected_version,
-                crate::now(),
-            )?;
-            match self.store.apply_status_change(change).await {
-                Ok(order) => {
-                    return Ok(OrderView {
-                        order,
-                        workflow,
-                        role: Some(role),
-                    });
+        self.decide_and_write(
+            caller,
+            id,
+            expected_version.is_none(),
+            |workflow, order, actor| {
+                let note = note.clone();
+                async move {
+                    Ok(plan_transition(
+                        &workflow,
+                        &order,
+                        actor,
+                        to,
+                        note,
+                        expected_version,
+                        crate::now(),
+                    )?)
                 }
-                // Someone else changed it between our read and write. If the
-                // client named a version, it must see the conflict; otherwise
-                // decide again on the fresh state.
-                Err(StoreError::VersionConflict { .. }) if expected_version.is_none() => continue,
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Err(AppError::conflict(
-            "busy",
-            "the order keeps changing; try again",
-        ))
+            },
+            |change| self.store.apply_status_change(change),
+        )
+        .await
     }
 
     /// Changes one item's kitchen status; when the last item becomes ready
@@ -402,6 +460,45 @@ impl App {
         item: ItemId,
         status: ItemStatus,
     ) -> Result<OrderView, AppError> {
+        self.decide_and_write(
+            caller,
+            id,
+            true,
+            |workflow, order, actor| async move {
+                Ok(plan_item_status(
+                    &workflow,
+                    &order,
+                    actor,
+                    item,
+                    status,
+                    crate::now(),
+                )?)
+            },
+            |change| self.store.apply_item_change(change),
+        )
+        .await
+    }
+
+    /// Decides a change of order `id` as the caller (in the role they see
+    /// it in; 404 if they may not) and writes it. When someone else changed
+    /// the order between our read and write, the change is decided again on
+    /// the fresh order — unless `retry` is false because the client named
+    /// the version it decided on: then it must see the conflict.
+    ///
+    /// `decide` gets the order and workflow by value (no borrow to outlive
+    /// in its future) and may read more before it decides.
+    pub(crate) async fn decide_and_write<C, D, W>(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        retry: bool,
+        decide: impl Fn(Arc<Workflow>, Order, Actor) -> D,
+        write: impl Fn(C) -> W,
+    ) -> Result<OrderView, AppError>
+    where
+        D: Future<Output = Result<C, AppError>>,
+        W: Future<Output = Result<Order, StoreError>>,
+    {
         for _ in 0..RETRIES {
             let (order, workflow) = self.load(id).await?;
             let role = self.access(caller, &order)?;
@@ -409,22 +506,8 @@ impl App {
                 id: caller.user.id,
                 role,
             };
-            let change = plan_item_status(&workflow, &order, actor, item, status, crate::now())
-                .map_err(|error| match error {
-                    ordertrack_domain::ItemChangeError::UnknownItem(_) => {
-                        AppError::NotFound("order item")
-                    }
-                    ordertrack_domain::ItemChangeError::RoleNotAllowed => {
-                        AppError::Forbidden(error.to_string())
-                    }
-                    ordertrack_domain::ItemChangeError::OrderFinished => {
-                        AppError::conflict("order_finished", error.to_string())
-                    }
-                    ordertrack_domain::ItemChangeError::Unchanged(_) => {
-                        AppError::conflict("item_unchanged", error.to_string())
-                    }
-                })?;
-            match self.store.apply_item_change(change).await {
+            let change = decide(workflow.clone(), order, actor).await?;
+            match write(change).await {
                 Ok(order) => {
                     return Ok(OrderView {
                         order,
@@ -432,7 +515,7 @@ impl App {
                         role: Some(role),
                     });
                 }
-                Err(StoreError::VersionConflict { .. }) => continue,
+                Err(StoreError::VersionConflict { .. }) if retry => continue,
                 Err(error) => return Err(error.into()),
             }
         }
@@ -472,13 +555,7 @@ impl App {
         };
         let page = self
             .store
-            .orders(OrderQuery {
-                scope,
-                status: None,
-                search: None,
-                before: None,
-                limit: MAX_PAGE,
-            })
+            .orders(OrderQuery::newest(scope, MAX_PAGE))
             .await?;
         self.views(page.orders).await
     }

@@ -5,12 +5,16 @@
 //! the changes to persist.
 
 pub mod fulfilment;
+pub mod kitchen;
 pub mod money;
 pub mod order;
 pub mod role;
 pub mod workflow;
 
 pub use fulfilment::FulfilmentKind;
+pub use kitchen::{
+    ItemStep, KitchenError, OrderPlan, PlanStep, may_recall, plan_bump, plan_hand_off, plan_recall,
+};
 pub use money::{Currency, Money};
 pub use order::*;
 pub use role::Role;

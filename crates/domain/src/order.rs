@@ -47,6 +47,16 @@ impl ItemStatus {
         }
     }
 
+    /// The status one tap on the kitchen display moves an item to; `None`
+    /// once it is ready.
+    pub fn next(self) -> Option<Self> {
+        match self {
+            ItemStatus::Queued => Some(ItemStatus::Preparing),
+            ItemStatus::Preparing => Some(ItemStatus::Ready),
+            ItemStatus::Ready => None,
+        }
+    }
+
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -119,6 +129,19 @@ impl Order {
 /// Formats a per-store order number: prefix and a zero-padded sequence.
 pub fn order_number(prefix: &str, sequence: i64) -> String {
     format!("{prefix}-{sequence:06}")
+}
+
+/// The total of an order's lines, each `(unit price, quantity)`, in minor
+/// units; `None` if it does not fit. Stores persist the total they are
+/// given, so every backend agrees on it.
+pub fn order_total(lines: impl IntoIterator<Item = (i64, u32)>) -> Option<i64> {
+    lines
+        .into_iter()
+        .try_fold(0i64, |total, (unit_price, quantity)| {
+            unit_price
+                .checked_mul(i64::from(quantity))
+                .and_then(|amount| total.checked_add(amount))
+        })
 }
 
 /// Who made a change: a user acting in a role.
@@ -313,8 +336,10 @@ pub fn plan_transition(
     ))
 }
 
+/// The status change of `order` (as it is now) to `to`, making version
+/// `new_version`; the caller has checked that it is allowed.
 #[allow(clippy::too_many_arguments)]
-fn status_change(
+pub(crate) fn status_change(
     workflow: &Workflow,
     order: &Order,
     actor: Actor,
@@ -395,10 +420,7 @@ pub fn plan_item_status(
     to: ItemStatus,
     now: OffsetDateTime,
 ) -> Result<ItemStatusChange, ItemChangeError> {
-    if !matches!(
-        actor.role,
-        Role::Admin | Role::Owner | Role::Manager | Role::Cashier | Role::Kitchen
-    ) {
+    if !actor.role.changes_items() {
         return Err(ItemChangeError::RoleNotAllowed);
     }
     if workflow.is_terminal(&order.status) {
@@ -496,6 +518,8 @@ pub enum OrderRequestError {
     UnknownProduct(ProductId),
     #[error("product {0} is not available right now")]
     UnavailableProduct(ProductId),
+    #[error("the order's total is too large")]
+    TotalOutOfRange,
 }
 
 /// A line as requested by a customer: which product and how many, never a price.
@@ -578,4 +602,24 @@ pub fn order_created(
         summary,
     };
     (history, event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_total_is_the_sum_of_price_times_quantity() {
+        assert_eq!(order_total([(950, 2), (390, 1)]), Some(2290));
+        assert_eq!(order_total([]), Some(0));
+        assert_eq!(order_total([(i64::MAX, 2)]), None);
+        assert_eq!(order_total([(i64::MAX, 1), (1, 1)]), None);
+    }
+
+    #[test]
+    fn a_tap_moves_an_item_one_step_until_it_is_ready() {
+        assert_eq!(ItemStatus::Queued.next(), Some(ItemStatus::Preparing));
+        assert_eq!(ItemStatus::Preparing.next(), Some(ItemStatus::Ready));
+        assert_eq!(ItemStatus::Ready.next(), None);
+    }
 }

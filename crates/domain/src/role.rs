@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fulfilment::FulfilmentKind;
+
 /// A role. `Admin` is platform-wide; `Owner`…`Driver` are held per store
 /// (a membership); `Customer` is anyone who places orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -63,6 +65,24 @@ impl Role {
         matches!(self, Role::Admin | Role::Owner | Role::Manager)
     }
 
+    /// Whether this role may change the kitchen status of an order's items
+    /// (tap an item, bump a ticket).
+    pub fn changes_items(self) -> bool {
+        matches!(
+            self,
+            Role::Admin | Role::Owner | Role::Manager | Role::Cashier | Role::Kitchen
+        )
+    }
+
+    /// The one fulfilment whose orders this role sees in a store's order
+    /// lists, if it is limited to one: a driver works on deliveries only.
+    pub fn only_fulfilment(self) -> Option<FulfilmentKind> {
+        match self {
+            Role::Driver => Some(FulfilmentKind::Delivery),
+            _ => None,
+        }
+    }
+
     /// Whether this role may manage a store's staff.
     pub fn manages_staff(self) -> bool {
         matches!(self, Role::Admin | Role::Owner)
@@ -108,5 +128,15 @@ mod tests {
         assert!(!Role::Admin.is_staff());
         assert!(!Role::Customer.is_staff());
         assert!(Role::Kitchen.is_staff());
+    }
+
+    #[test]
+    fn drivers_see_deliveries_and_the_kitchen_crew_changes_items() {
+        for role in Role::ALL {
+            let expected = (role == Role::Driver).then_some(FulfilmentKind::Delivery);
+            assert_eq!(role.only_fulfilment(), expected, "{role}");
+            let crew = !matches!(role, Role::Driver | Role::Customer);
+            assert_eq!(role.changes_items(), crew, "{role}");
+        }
     }
 }

@@ -426,12 +426,131 @@ impl Workflow {
         from: &str,
         fulfilment: FulfilmentKind,
     ) -> Option<u32> {
-        let start = self.index(from)?;
-        if self.states[start].terminal {
+        if self.state(from)?.terminal {
             return None;
         }
-        // Dijkstra with the weight on the state being left; workflows are a
-        // handful of states, so a linear scan for the minimum is plenty.
+        self.minutes_until(from, fulfilment, |state| self.is_done(&state.key))
+    }
+
+    /// The states in which an order is on the kitchen's screen: the
+    /// non-terminal states the kitchen role can move an order out of, in
+    /// file order.
+    pub fn kitchen_states(&self) -> Vec<&State> {
+        self.states
+            .iter()
+            .filter(|state| {
+                !state.terminal
+                    && self
+                        .transitions
+                        .iter()
+                        .any(|rule| rule.from == state.key && rule.allows(Role::Kitchen))
+            })
+            .collect()
+    }
+
+    /// The state an order is handed off to when the kitchen is done with
+    /// it: the (first) state that requires every item to be ready. `None`
+    /// for a workflow without a kitchen hand-off.
+    pub fn hand_off_state(&self) -> Option<&State> {
+        self.states.iter().find(|state| state.requires_items_ready)
+    }
+
+    /// Expected minutes from placing an order to its hand-off: the sum of
+    /// `expected_minutes` of the states on the quickest path from the
+    /// initial state (the age at which a kitchen ticket is late). `None`
+    /// without a hand-off state, or when orders with this fulfilment never
+    /// reach it.
+    pub fn expected_minutes_to_hand_off(&self, fulfilment: FulfilmentKind) -> Option<u32> {
+        let hand_off = self.hand_off_state()?;
+        self.minutes_until(&self.initial().key, fulfilment, |state| {
+            state.key == hand_off.key
+        })
+    }
+
+    /// The shortest way `role` may move an order (with this fulfilment)
+    /// from `from` to `to`, never through a cancelled state: the states
+    /// entered, in order, ending with `to`. Empty when `from` is `to`;
+    /// `None` when the role has no such way. Ties go to the rule first in
+    /// the file.
+    pub fn path(
+        &self,
+        role: Role,
+        from: &str,
+        to: &str,
+        fulfilment: FulfilmentKind,
+    ) -> Option<Vec<&State>> {
+        self.path_where(from, to, fulfilment, |rule| rule.allows(role))
+    }
+
+    /// Like [`Workflow::path`], for anyone: the shortest way the workflow
+    /// has at all.
+    pub(crate) fn path_for_anyone(
+        &self,
+        from: &str,
+        to: &str,
+        fulfilment: FulfilmentKind,
+    ) -> Option<Vec<&State>> {
+        self.path_where(from, to, fulfilment, |_| true)
+    }
+
+    /// Whether the workflow has a rule from `from` to `to` for orders with
+    /// this fulfilment (whoever may use it).
+    pub fn has_transition(&self, from: &str, to: &str, fulfilment: FulfilmentKind) -> bool {
+        self.rules_from(from, fulfilment).any(|rule| rule.to == to)
+    }
+
+    /// Breadth-first search over the rules `usable` accepts.
+    fn path_where(
+        &self,
+        from: &str,
+        to: &str,
+        fulfilment: FulfilmentKind,
+        usable: impl Fn(&TransitionRule) -> bool,
+    ) -> Option<Vec<&State>> {
+        let start = self.index(from)?;
+        let goal = self.index(to)?;
+        let mut came_from: Vec<Option<usize>> = vec![None; self.states.len()];
+        let mut seen = vec![false; self.states.len()];
+        seen[start] = true;
+        let mut queue = VecDeque::from([start]);
+        while let Some(i) = queue.pop_front() {
+            if i == goal {
+                let mut path = Vec::new();
+                let mut at = i;
+                while let Some(previous) = came_from[at] {
+                    path.push(&self.states[at]);
+                    at = previous;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            for rule in self.rules_from(&self.states[i].key, fulfilment) {
+                if let Some(j) = self.index(&rule.to)
+                    && !seen[j]
+                    && !self.is_cancelled(&rule.to)
+                    && usable(rule)
+                {
+                    seen[j] = true;
+                    came_from[j] = Some(i);
+                    queue.push_back(j);
+                }
+            }
+        }
+        None
+    }
+
+    /// Dijkstra with the weight on the state being left: the fewest minutes
+    /// from `from` until the first state `arrived` accepts (whose own
+    /// minutes don't count); `None` if no such state can be reached.
+    fn minutes_until(
+        &self,
+        from: &str,
+        fulfilment: FulfilmentKind,
+        arrived: impl Fn(&State) -> bool,
+    ) -> Option<u32> {
+        let start = self.index(from)?;
+        // Workflows are a handful of states, so a linear scan for the
+        // minimum is plenty.
         let n = self.states.len();
         let mut best: Vec<Option<u32>> = vec![None; n];
         let mut settled = vec![false; n];
@@ -442,7 +561,7 @@ impl Workflow {
                 .filter_map(|i| best[i].map(|m| (i, m)))
                 .min_by_key(|&(_, m)| m)?;
             let state = &self.states[i];
-            if self.is_done(&state.key) {
+            if arrived(state) {
                 return Some(minutes);
             }
             settled[i] = true;
@@ -989,6 +1108,82 @@ roles = ["customer", "cashier"]
         assert!(keys(Role::Driver, "ready", Pickup).is_empty());
         assert!(keys(Role::Owner, "completed", Pickup).is_empty());
         assert!(keys(Role::Owner, "teleported", Pickup).is_empty());
+    }
+
+    #[test]
+    fn the_kitchen_sees_the_states_it_can_move_orders_out_of() {
+        let keys = |workflow: &Workflow| -> Vec<String> {
+            workflow
+                .kitchen_states()
+                .into_iter()
+                .map(|s| s.key.clone())
+                .collect()
+        };
+        assert_eq!(keys(&restaurant()), ["confirmed", "preparing", "cooking"]);
+        let kitchen = Workflow::builtin("kitchen").unwrap();
+        assert_eq!(keys(&kitchen), ["confirmed", "preparing"]);
+        let retail = Workflow::builtin("retail").unwrap();
+        assert!(keys(&retail).is_empty());
+    }
+
+    #[test]
+    fn the_hand_off_is_the_state_that_needs_every_item_ready() {
+        assert_eq!(
+            restaurant().hand_off_state().map(|s| &s.key[..]),
+            Some("ready")
+        );
+        let kitchen = Workflow::builtin("kitchen").unwrap();
+        assert_eq!(kitchen.hand_off_state().map(|s| &s.key[..]), Some("ready"));
+        assert!(
+            Workflow::builtin("retail")
+                .unwrap()
+                .hand_off_state()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn expected_minutes_to_hand_off_follow_the_quickest_path_from_placing() {
+        // pending 3 + confirmed 5 + preparing 8 (skipping cooking).
+        assert_eq!(restaurant().expected_minutes_to_hand_off(Pickup), Some(16));
+        assert_eq!(
+            restaurant().expected_minutes_to_hand_off(Delivery),
+            Some(16)
+        );
+        let kitchen = Workflow::builtin("kitchen").unwrap();
+        assert_eq!(kitchen.expected_minutes_to_hand_off(Pickup), Some(20));
+        let retail = Workflow::builtin("retail").unwrap();
+        assert_eq!(retail.expected_minutes_to_hand_off(Pickup), None);
+    }
+
+    #[test]
+    fn paths_take_the_fewest_steps_the_role_may_take_and_never_cancel() {
+        let workflow = restaurant();
+        let keys = |role, from, to| -> Option<Vec<String>> {
+            workflow
+                .path(role, from, to, Pickup)
+                .map(|path| path.into_iter().map(|s| s.key.clone()).collect())
+        };
+        assert_eq!(
+            keys(Role::Kitchen, "confirmed", "ready"),
+            Some(vec!["preparing".to_owned(), "ready".to_owned()])
+        );
+        assert_eq!(
+            keys(Role::Cashier, "pending", "ready"),
+            Some(vec![
+                "confirmed".to_owned(),
+                "preparing".to_owned(),
+                "ready".to_owned()
+            ])
+        );
+        assert_eq!(keys(Role::Kitchen, "ready", "ready"), Some(Vec::new()));
+        assert_eq!(keys(Role::Kitchen, "pending", "ready"), None);
+        assert_eq!(keys(Role::Driver, "confirmed", "ready"), None);
+        assert_eq!(keys(Role::Owner, "ready", "cancelled"), None);
+        assert_eq!(keys(Role::Owner, "ready", "teleported"), None);
+        assert!(workflow.has_transition("ready", "completed", Pickup));
+        assert!(!workflow.has_transition("ready", "completed", Delivery));
+        assert!(!workflow.has_transition("ready", "preparing", Pickup));
     }
 
     #[test]

@@ -18,7 +18,8 @@
 //! ```
 //!
 //! Orders and their changes are decided with the domain's own functions
-//! (`plan_transition`, `plan_item_status`, `OrderSummary::of`), as the
+//! (`plan_transition`, `plan_item_status`, `plan_bump`, `plan_hand_off`,
+//! `order_total`, `OrderSummary::of`), as the
 //! application does, so the cases exercise exactly what the store is given
 //! in production.
 
@@ -29,8 +30,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use ordertrack_domain::{
-    Actor, EventKind, Fulfilment, FulfilmentKind, ItemStatus, ItemStatusChange, Order,
-    OrderSummary, Role, StatusChange, Workflow, order_created, plan_item_status, plan_transition,
+    Actor, EventKind, Fulfilment, FulfilmentKind, ItemStatus, ItemStatusChange, KitchenError,
+    Order, OrderPlan, OrderSummary, PlanStep, Role, StatusChange, Workflow, order_created,
+    order_total, plan_bump, plan_hand_off, plan_item_status, plan_transition,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -107,6 +109,9 @@ macro_rules! conformance_tests {
             status_counts,
             apply_status_change,
             apply_item_change,
+            orders_status_set_fulfilment_and_oldest_first,
+            apply_plan,
+            failed_plans_write_nothing,
             events_after,
             events_since,
             last_event_position,
@@ -276,6 +281,12 @@ fn new_order(shop: &StoreRecord, customer: &User, lines: &[(&Product, u32)]) -> 
                 station: product.station.clone(),
             })
             .collect(),
+        total_minor: order_total(
+            lines
+                .iter()
+                .map(|(product, quantity)| (product.price_minor, *quantity)),
+        )
+        .expect("a small total"),
         fulfilment: Fulfilment {
             kind: FulfilmentKind::Pickup,
             address: None,
@@ -345,13 +356,7 @@ async fn order_ids(store: &dyn Store, query: OrderQuery) -> Vec<i64> {
 }
 
 fn query(scope: OrderScope) -> OrderQuery {
-    OrderQuery {
-        scope,
-        status: None,
-        search: None,
-        before: None,
-        limit: 100,
-    }
+    OrderQuery::newest(scope, 100)
 }
 
 fn search(shop: &StoreRecord, text: &str) -> OrderQuery {
@@ -976,6 +981,24 @@ pub async fn place_order(store: Arc<dyn Store>) {
     );
     assert_eq!(store.order(fifth.id + 1000).await.expect("order"), None);
 
+    // The total is the domain's: the store keeps what it is given.
+    let given = store
+        .place_order(NewOrder {
+            total_minor: 4321,
+            ..new_order(&f.shop, &f.customer, &f.lines())
+        })
+        .await
+        .expect("place_order");
+    assert_eq!(given.order.total_minor, 4321);
+    assert_eq!(
+        store
+            .order(given.order.id)
+            .await
+            .expect("order")
+            .map(|o| o.total_minor),
+        Some(4321)
+    );
+
     let unknown_store = store
         .place_order(NewOrder {
             store_id: f.shop.id.max(verde.id) + 1000,
@@ -1136,7 +1159,7 @@ pub async fn orders_status_filter(store: Arc<dyn Store>) {
     let o3 = advance(store, &o3, f.cashier(), "cancelled").await;
 
     let with_status = |scope: OrderScope, status: &str| OrderQuery {
-        status: Some(status.into()),
+        statuses: vec![status.into()],
         ..query(scope)
     };
     assert_eq!(
@@ -1213,7 +1236,7 @@ pub async fn orders_search(store: Arc<dyn Store>) {
     );
 
     let pending_alice = OrderQuery {
-        status: Some("pending".into()),
+        statuses: vec!["pending".into()],
         ..search(&f.shop, "alice")
     };
     let r3 = advance(store, &r3, f.cashier(), "confirmed").await;
@@ -1338,14 +1361,14 @@ pub async fn orders_paging(store: Arc<dyn Store>) {
     assert_eq!(older.next_before, None);
 }
 
-/// Status counts per store.
+/// Status counts per store, and per fulfilment.
 pub async fn status_counts(store: Arc<dyn Store>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let verde = shop(store, "verde", "Verde", "V").await;
     assert!(
         store
-            .status_counts(f.shop.id)
+            .status_counts(f.shop.id, None)
             .await
             .expect("counts")
             .is_empty()
@@ -1359,7 +1382,7 @@ pub async fn status_counts(store: Arc<dyn Store>) {
     advance(store, &orders[2], f.cashier(), "cancelled").await;
 
     let counts: BTreeMap<String, i64> = store
-        .status_counts(f.shop.id)
+        .status_counts(f.shop.id, None)
         .await
         .expect("counts")
         .into_iter()
@@ -1374,10 +1397,40 @@ pub async fn status_counts(store: Arc<dyn Store>) {
     );
     assert!(
         store
-            .status_counts(verde.id)
+            .status_counts(verde.id, None)
             .await
             .expect("counts")
             .is_empty()
+    );
+
+    // Counted per fulfilment: what a driver's dashboard shows.
+    store
+        .place_order(NewOrder {
+            fulfilment: Fulfilment {
+                kind: FulfilmentKind::Delivery,
+                address: Some("3 Low Road".into()),
+            },
+            ..new_order(&f.shop, &f.customer, &f.lines())
+        })
+        .await
+        .expect("place_order");
+    let count = |fulfilment| async move {
+        store
+            .status_counts(f.shop.id, Some(fulfilment))
+            .await
+            .expect("counts")
+    };
+    assert_eq!(
+        count(FulfilmentKind::Delivery).await,
+        vec![("pending".to_owned(), 1)]
+    );
+    assert_eq!(
+        count(FulfilmentKind::Pickup).await,
+        vec![
+            ("cancelled".to_owned(), 1),
+            ("confirmed".to_owned(), 2),
+            ("pending".to_owned(), 2),
+        ]
     );
 }
 
@@ -1585,6 +1638,312 @@ pub async fn apply_item_change(store: Arc<dyn Store>) {
         Some(order.clone())
     );
     assert_eq!(events(store, EventFilter::Order(order.id)).await.len(), 7);
+}
+
+/// Order lists by a set of statuses, by fulfilment, and oldest first.
+pub async fn orders_status_set_fulfilment_and_oldest_first(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let delivery = |lines: &[(&Product, u32)]| NewOrder {
+        fulfilment: Fulfilment {
+            kind: FulfilmentKind::Delivery,
+            address: Some("2 High Street".into()),
+        },
+        ..new_order(&f.shop, &f.customer, lines)
+    };
+    let o1 = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let o2 = store
+        .place_order(delivery(&f.lines()))
+        .await
+        .expect("place_order")
+        .order;
+    let o3 = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let o4 = store
+        .place_order(delivery(&f.lines()))
+        .await
+        .expect("place_order")
+        .order;
+    advance(store, &o2, f.cashier(), "confirmed").await;
+    let o3 = advance(store, &o3, f.cashier(), "confirmed").await;
+    advance(store, &o3, f.cashier(), "preparing").await;
+
+    let kitchen = || OrderQuery {
+        statuses: vec!["confirmed".into(), "preparing".into(), "cooking".into()],
+        ..query(OrderScope::Store(f.shop.id))
+    };
+    assert_eq!(order_ids(store, kitchen()).await, vec![o3.id, o2.id]);
+    assert_eq!(
+        order_ids(
+            store,
+            OrderQuery {
+                oldest_first: true,
+                ..kitchen()
+            }
+        )
+        .await,
+        vec![o2.id, o3.id],
+        "oldest first"
+    );
+    let deliveries = |scope: OrderScope| OrderQuery {
+        fulfilment: Some(FulfilmentKind::Delivery),
+        ..query(scope)
+    };
+    assert_eq!(
+        order_ids(store, deliveries(OrderScope::Store(f.shop.id))).await,
+        vec![o4.id, o2.id]
+    );
+    assert_eq!(
+        order_ids(store, deliveries(OrderScope::Customer(f.customer.id))).await,
+        vec![o4.id, o2.id]
+    );
+    assert_eq!(
+        order_ids(
+            store,
+            OrderQuery {
+                fulfilment: Some(FulfilmentKind::Pickup),
+                ..kitchen()
+            }
+        )
+        .await,
+        vec![o3.id],
+        "statuses and fulfilment combine"
+    );
+    let oldest = store
+        .orders(OrderQuery {
+            oldest_first: true,
+            limit: 2,
+            ..query(OrderScope::Store(f.shop.id))
+        })
+        .await
+        .expect("orders");
+    assert_eq!(
+        oldest.orders.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![o1.id, o2.id],
+        "the oldest `limit` orders"
+    );
+    assert_eq!(
+        oldest.next_before, None,
+        "an oldest-first list has no pages"
+    );
+    assert_eq!(oldest.orders[0].items, o1.items, "with their items");
+}
+
+/// Decides a kitchen plan the way the application does.
+fn bump(order: &Order, actor: Actor, station: Option<&str>) -> OrderPlan {
+    plan_bump(
+        &restaurant(),
+        order,
+        actor,
+        station,
+        Some(order.version),
+        now(),
+    )
+    .unwrap_or_else(|e| panic!("bump of a {} order must be allowed: {e}", order.status))
+}
+
+/// Asserts that `stored` are exactly the plan's events, in order, with
+/// consecutive ids and store sequence numbers.
+#[track_caller]
+fn assert_plan_events(stored: &[StoredEvent], plan: &OrderPlan) {
+    assert_eq!(
+        stored.iter().map(|e| &e.event).collect::<Vec<_>>(),
+        plan.steps.iter().map(PlanStep::event).collect::<Vec<_>>(),
+        "one event per step, in order"
+    );
+    for pair in stored.windows(2) {
+        assert_eq!(
+            pair[1].id,
+            pair[0].id + 1,
+            "a plan's event ids are consecutive"
+        );
+        assert_eq!(pair[1].store_seq, pair[0].store_seq + 1);
+    }
+}
+
+/// A plan of several steps commits them all: items, statuses, consecutive
+/// versions, one history entry per status step and one event per step.
+pub async fn apply_plan(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let kitchen = user(store, "kai@example.test", "Kai Kitchen").await;
+    let cook = Actor {
+        id: kitchen.id,
+        role: Role::Kitchen,
+    };
+    let order = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let order = advance(store, &order, f.cashier(), "confirmed").await;
+    let history_before = store.history(order.id).await.expect("history");
+    let position = store.last_event_position().await.expect("position");
+
+    // A whole bump: both items ready, confirmed → preparing → ready.
+    let plan = bump(&order, cook, None);
+    assert_eq!(plan.steps.len(), 4);
+    let at = plan.steps[3].event().at;
+    let done = store.apply_plan(plan.clone()).await.expect("apply_plan");
+    assert_eq!(done.status, "ready");
+    assert_eq!(done.version, order.version + 4);
+    assert_eq!(done.version, plan.final_version());
+    assert!(done.items.iter().all(|i| i.status == ItemStatus::Ready));
+    assert_eq!(done.updated_at, at);
+    assert_eq!(
+        store.order(order.id).await.expect("order"),
+        Some(done.clone())
+    );
+    let written = events(store, EventFilter::Order(order.id)).await;
+    assert_eq!(written.len(), 2 + 4);
+    assert_plan_events(&written[2..], &plan);
+    assert_eq!(written[2].id, position + 1);
+    assert_eq!(
+        written[2..]
+            .iter()
+            .map(|e| e.event.order_version)
+            .collect::<Vec<_>>(),
+        vec![3, 4, 5, 6]
+    );
+    let history = store.history(order.id).await.expect("history");
+    let mut expected = history_before.clone();
+    expected.extend(plan.steps.iter().filter_map(|step| match step {
+        PlanStep::Status(change) => Some(change.history.clone()),
+        PlanStep::Item(_) => None,
+    }));
+    assert_eq!(history, expected);
+
+    // A station's bump that readies the last item: the automatic advance
+    // is part of the plan.
+    let drink = place(store, &f.shop, &f.customer, &[(&f.menu[2], 2)]).await;
+    let drink = advance(store, &drink, f.cashier(), "confirmed").await;
+    let drink = advance(store, &drink, cook, "preparing").await;
+    let plan = bump(&drink, cook, Some("drinks"));
+    assert_eq!(plan.steps.len(), 2);
+    let ready = store.apply_plan(plan.clone()).await.expect("apply_plan");
+    assert_eq!((ready.status.as_str(), ready.version), ("ready", 5));
+    let written = events(store, EventFilter::Order(drink.id)).await;
+    assert_plan_events(&written[written.len() - 2..], &plan);
+    assert_store_seq_gap_free(&events(store, EventFilter::Store(f.shop.id)).await);
+
+    // A hand-off plan has only status steps.
+    let handed = place(store, &f.shop, &f.customer, &[(&f.menu[2], 1)]).await;
+    let handed = advance(store, &handed, f.cashier(), "confirmed").await;
+    let mut all_ready = handed.clone();
+    for item in handed.items.iter() {
+        let change = plan_item_status(
+            &restaurant(),
+            &all_ready,
+            cook,
+            item.id,
+            ItemStatus::Ready,
+            now(),
+        )
+        .expect("item ready");
+        all_ready = store.apply_item_change(change).await.expect("item");
+    }
+    let plan = plan_hand_off(&restaurant(), &all_ready, cook, None, now()).expect("hand-off");
+    let handed = store.apply_plan(plan.clone()).await.expect("apply_plan");
+    assert_eq!(handed.status, "ready");
+    assert_eq!(handed.version, all_ready.version + 2);
+}
+
+/// What a failed write must leave as it was.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    order: Option<Order>,
+    history: Vec<ordertrack_domain::HistoryEntry>,
+    events: Vec<StoredEvent>,
+    position: i64,
+}
+
+impl Snapshot {
+    async fn take(store: &dyn Store, order: &Order) -> Snapshot {
+        Snapshot {
+            order: store.order(order.id).await.expect("order"),
+            history: store.history(order.id).await.expect("history"),
+            events: events(store, EventFilter::Store(order.store_id)).await,
+            position: store.last_event_position().await.expect("position"),
+        }
+    }
+}
+
+/// A plan that fails — stale, a missing item, a broken later step, an
+/// unknown order — writes nothing: no item, status, version, history,
+/// event or sequence number.
+pub async fn failed_plans_write_nothing(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let order = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let decided_on = advance(store, &order, f.cashier(), "confirmed").await;
+    let stale_plan = bump(&decided_on, f.cashier(), None);
+    let current = advance(store, &decided_on, f.cashier(), "preparing").await;
+    let snapshot = Snapshot::take(store, &current).await;
+    let before = snapshot.events.clone();
+    let position = snapshot.position;
+    assert_eq!(snapshot.order.as_ref(), Some(&current));
+
+    // Decided on a version that is gone.
+    let stale = store.apply_plan(stale_plan).await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { current: 3 })),
+        "a stale plan reports the current version, got {stale:?}"
+    );
+    assert_eq!(Snapshot::take(store, &current).await, snapshot);
+
+    // The second item does not exist: the first item's change goes too.
+    let mut missing_item = bump(&current, f.cashier(), None);
+    let PlanStep::Item(second) = &mut missing_item.steps[1] else {
+        panic!("a bump starts with its items");
+    };
+    second.item.id = current.items.iter().map(|i| i.id).max().unwrap_or(0) + 1000;
+    let missing = store.apply_plan(missing_item).await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "a missing item is NotFound, got {missing:?}"
+    );
+    assert_eq!(Snapshot::take(store, &current).await, snapshot);
+
+    // A later step that does not follow on: everything before it goes too.
+    let mut broken = bump(&current, f.cashier(), None);
+    let last = broken.steps.len() - 1;
+    let PlanStep::Status(change) = &mut broken.steps[last] else {
+        panic!("a whole bump ends with its hand-off");
+    };
+    change.expected_version += 5;
+    assert!(
+        matches!(
+            store.apply_plan(broken).await,
+            Err(StoreError::VersionConflict { .. })
+        ),
+        "a step out of sequence fails the plan"
+    );
+    assert_eq!(Snapshot::take(store, &current).await, snapshot);
+
+    // An order that does not exist.
+    let mut ghost = bump(&current, f.cashier(), None);
+    ghost.order_id += 1000;
+    for step in &mut ghost.steps {
+        if let PlanStep::Status(change) = step {
+            change.order_id += 1000;
+        }
+    }
+    assert!(
+        matches!(store.apply_plan(ghost).await, Err(StoreError::NotFound(_))),
+        "a plan for an unknown order is NotFound"
+    );
+    assert_eq!(Snapshot::take(store, &current).await, snapshot);
+
+    // The planner refuses what it cannot decide; nothing reaches the store.
+    assert!(matches!(
+        plan_bump(&restaurant(), &current, f.cashier(), None, Some(2), now()),
+        Err(KitchenError::StaleVersion { .. })
+    ));
+
+    // The order still takes a good plan, and sequences have no holes.
+    let plan = bump(&current, f.cashier(), None);
+    let done = store.apply_plan(plan.clone()).await.expect("apply_plan");
+    assert_eq!(done.version, current.version + plan.steps.len() as i64);
+    let after = events(store, EventFilter::Store(f.shop.id)).await;
+    assert_eq!(after[..before.len()], before[..]);
+    assert_eq!(after[before.len()].id, position + 1);
+    assert_plan_events(&after[before.len()..], &plan);
+    assert_store_seq_gap_free(&after);
 }
 
 // ---- events ----

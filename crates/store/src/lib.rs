@@ -17,7 +17,8 @@ pub mod conformance;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    HistoryEntry, ItemStatusChange, Order, OrderId, ProductId, Role, StatusChange, StoreId, UserId,
+    FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role,
+    StatusChange, StoreId, UserId,
 };
 use time::OffsetDateTime;
 
@@ -103,8 +104,13 @@ pub trait Store: Send + Sync + 'static {
     async fn order_by_tracking_token(&self, token: &str) -> Result<Option<Order>, StoreError>;
     /// A page of orders, newest first.
     async fn orders(&self, query: OrderQuery) -> Result<OrderPage, StoreError>;
-    /// How many of a store's orders are in each status.
-    async fn status_counts(&self, store: StoreId) -> Result<Vec<(String, i64)>, StoreError>;
+    /// How many of a store's orders (with this fulfilment, if given) are
+    /// in each status.
+    async fn status_counts(
+        &self,
+        store: StoreId,
+        fulfilment: Option<FulfilmentKind>,
+    ) -> Result<Vec<(String, i64)>, StoreError>;
     /// An order's status history, oldest first.
     async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
     /// Applies a decided status change if the order still has the version it
@@ -113,6 +119,12 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a decided item change (and the automatic advance that may
     /// follow it) under the same version check.
     async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError>;
+    /// Applies every step of a decided plan for one order (item changes,
+    /// then status changes, with consecutive versions from the plan's
+    /// expected version) in one transaction, with one event per step; if the
+    /// order no longer has the expected version, or any step fails, nothing
+    /// is written ([`StoreError::VersionConflict`] reports the current one).
+    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order, StoreError>;
 
     // ---- events ----
 

@@ -1,7 +1,8 @@
 //! Plain records passed to and from a [`Store`](crate::Store).
 
 use ordertrack_domain::{
-    Actor, Fulfilment, NewEvent, Order, OrderSummary, ProductId, Role, StoreId, UserId,
+    Actor, Fulfilment, FulfilmentKind, NewEvent, Order, OrderSummary, ProductId, Role, StoreId,
+    UserId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -152,6 +153,9 @@ pub struct NewOrder {
     pub fulfilment: Fulfilment,
     pub notes: Option<String>,
     pub currency: String,
+    /// The total of the lines, computed by the domain (`order_total`);
+    /// stored as given.
+    pub total_minor: i64,
     /// The workflow's initial status.
     pub status: String,
     /// Summary of the initial status (its number is filled in by the store).
@@ -179,16 +183,37 @@ pub enum OrderScope {
     Store(StoreId),
 }
 
-/// A page request for orders, newest first.
+/// A page request for orders, newest first (or oldest first).
 #[derive(Debug, Clone)]
 pub struct OrderQuery {
     pub scope: OrderScope,
-    pub status: Option<String>,
+    /// Only orders in one of these statuses; empty: any status.
+    pub statuses: Vec<String>,
+    /// Only orders with this fulfilment (a driver's list: deliveries).
+    pub fulfilment: Option<FulfilmentKind>,
     /// Matches the order number or the customer's name (case-insensitive substring).
     pub search: Option<String>,
     /// Only orders older than this id (the previous page's cursor).
     pub before: Option<i64>,
     pub limit: u32,
+    /// The oldest `limit` orders, oldest first (a kitchen's queue), instead
+    /// of pages of the newest; such a list has no next page.
+    pub oldest_first: bool,
+}
+
+impl OrderQuery {
+    /// The newest `limit` orders of `scope`, unfiltered.
+    pub fn newest(scope: OrderScope, limit: u32) -> Self {
+        OrderQuery {
+            scope,
+            statuses: Vec::new(),
+            fulfilment: None,
+            search: None,
+            before: None,
+            limit,
+            oldest_first: false,
+        }
+    }
 }
 
 /// One page of orders.

@@ -156,6 +156,7 @@ fn new_order(f: &Shop, idempotency: Option<(&str, &str)>) -> NewOrder {
         },
         notes: None,
         currency: "EUR".into(),
+        total_minor: 2 * f.burger.price_minor,
         status: "pending".into(),
         summary: OrderSummary::of(&workflow, "", "pending", FulfilmentKind::Pickup),
         tracking_token: tracking_token(),
@@ -654,13 +655,10 @@ async fn commit_listener_sees_exactly_the_committed_events() {
     let f = shop(&store).await;
     place_and_confirm(&store, &f).await;
     let order = store
-        .orders(ordertrack_store::OrderQuery {
-            scope: ordertrack_store::OrderScope::Store(f.shop.id),
-            status: None,
-            search: None,
-            before: None,
-            limit: 10,
-        })
+        .orders(ordertrack_store::OrderQuery::newest(
+            ordertrack_store::OrderScope::Store(f.shop.id),
+            10,
+        ))
         .await
         .expect("orders")
         .orders

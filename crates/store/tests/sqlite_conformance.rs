@@ -99,6 +99,7 @@ async fn seed(store: &dyn Store) -> Seeded {
             },
             notes: None,
             currency: "EUR".into(),
+            total_minor: 2 * burger.price_minor,
             status: "pending".into(),
             summary: OrderSummary::of(&workflow, "", "pending", FulfilmentKind::Pickup),
             tracking_token: "00112233445566778899aabbccddeeff".into(),

@@ -46,7 +46,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    HistoryEntry, ItemStatusChange, Order, OrderId, ProductId, Role, StatusChange, StoreId, UserId,
+    FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role,
+    StatusChange, StoreId, UserId,
 };
 use sqlx::ConnectOptions;
 pub use sqlx::postgres::PgConnectOptions;
@@ -305,8 +306,12 @@ impl Store for PostgresStore {
         Ok(queries::orders(&mut *self.read().await?, &query).await?)
     }
 
-    async fn status_counts(&self, store: StoreId) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(queries::status_counts(&mut *self.read().await?, store).await?)
+    async fn status_counts(
+        &self,
+        store: StoreId,
+        fulfilment: Option<FulfilmentKind>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(queries::status_counts(&mut *self.read().await?, store, fulfilment).await?)
     }
 
     async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
@@ -322,6 +327,13 @@ impl Store for PostgresStore {
 
     async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError> {
         match self.write(Write::ItemChange(Box::new(change))).await? {
+            Written::Order(order) => Ok(order),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order, StoreError> {
+        match self.write(Write::Plan(Box::new(plan))).await? {
             Written::Order(order) => Ok(order),
             _ => Err(mismatch()),
         }

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemStatus, ItemStatusChange, NewEvent, Order,
-    OrderId, OrderItem, ProductId, Role, StatusChange, StoreId, UserId, order_created,
-    order_number,
+    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChange, ItemStatus, ItemStatusChange,
+    NewEvent, Order, OrderId, OrderItem, OrderPlan, PlanStep, ProductId, Role, StatusChange,
+    StoreId, UserId, order_created, order_number,
 };
 use serde::Deserialize;
 use sqlx::postgres::{PgConnection, PgRow};
@@ -540,8 +540,16 @@ pub async fn orders(conn: &mut PgConnection, request: &OrderQuery) -> Result<Ord
         OrderScope::Customer(customer) => query.push(" WHERE o.customer_id = ").push_bind(customer),
         OrderScope::Store(store) => query.push(" WHERE o.store_id = ").push_bind(store),
     };
-    if let Some(status) = &request.status {
-        query.push(" AND o.status = ").push_bind(status.clone());
+    if !request.statuses.is_empty() {
+        query
+            .push(" AND o.status = ANY(")
+            .push_bind(request.statuses.clone())
+            .push(")");
+    }
+    if let Some(fulfilment) = request.fulfilment {
+        query
+            .push(" AND o.fulfilment = ")
+            .push_bind(fulfilment.as_str());
     }
     if let Some(search) = request
         .search
@@ -563,7 +571,11 @@ pub async fn orders(conn: &mut PgConnection, request: &OrderQuery) -> Result<Ord
     }
     // One extra row tells whether another page follows.
     query
-        .push(" ORDER BY o.id DESC LIMIT ")
+        .push(if request.oldest_first {
+            " ORDER BY o.id ASC LIMIT "
+        } else {
+            " ORDER BY o.id DESC LIMIT "
+        })
         .push_bind(i64::from(request.limit) + 1);
     let mut orders = query
         .build()
@@ -574,7 +586,10 @@ pub async fn orders(conn: &mut PgConnection, request: &OrderQuery) -> Result<Ord
         .collect::<Result<Vec<_>>>()?;
     let next_before = if orders.len() > request.limit as usize {
         orders.truncate(request.limit as usize);
-        orders.last().map(|o| o.id)
+        orders
+            .last()
+            .map(|o| o.id)
+            .filter(|_| !request.oldest_first)
     } else {
         None
     };
@@ -595,11 +610,17 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
-pub async fn status_counts(conn: &mut PgConnection, store: StoreId) -> Result<Vec<(String, i64)>> {
+pub async fn status_counts(
+    conn: &mut PgConnection,
+    store: StoreId,
+    fulfilment: Option<FulfilmentKind>,
+) -> Result<Vec<(String, i64)>> {
     sqlx::query(
-        "SELECT status, COUNT(*) FROM orders WHERE store_id = $1 GROUP BY status ORDER BY status",
+        "SELECT status, COUNT(*) FROM orders WHERE store_id = $1
+         AND ($2::text IS NULL OR fulfilment = $2) GROUP BY status ORDER BY status",
     )
     .bind(store)
+    .bind(fulfilment.map(FulfilmentKind::as_str))
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -741,14 +762,6 @@ async fn insert_order(
     let sequence: i64 = numbered.try_get(0)?;
     let prefix: String = numbered.try_get(1)?;
     let number = order_number(&prefix, sequence);
-    let mut total_minor: i64 = 0;
-    for line in &new.lines {
-        total_minor = line
-            .unit_price_minor
-            .checked_mul(i64::from(line.quantity))
-            .and_then(|amount| total_minor.checked_add(amount))
-            .ok_or_else(|| StoreError::Database("order total out of range".into()))?;
-    }
     let at = micros(new.at);
     let order_id: i64 = sqlx::query_scalar(
         "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
@@ -759,7 +772,7 @@ async fn insert_order(
     .bind(&number)
     .bind(new.customer_id)
     .bind(&new.status)
-    .bind(total_minor)
+    .bind(new.total_minor)
     .bind(&new.currency)
     .bind(new.fulfilment.kind.as_str())
     .bind(&new.fulfilment.address)
@@ -884,23 +897,19 @@ pub async fn apply_status_change(
         .ok_or_else(|| StoreError::NotFound("order").into())
 }
 
-pub async fn apply_item_change(
+/// Writes one item's status change: version check, the item, its event.
+async fn write_item_change(
     conn: &mut PgConnection,
-    change: &ItemStatusChange,
+    order_id: OrderId,
+    expected_version: i64,
+    item: &ItemChange,
+    event: &NewEvent,
     events: &mut Vec<NewEvent>,
-) -> Result<Order> {
-    let order_id = change.order_id;
-    bump_version(
-        conn,
-        order_id,
-        change.expected_version,
-        None,
-        change.event.at,
-    )
-    .await?;
+) -> Result<()> {
+    bump_version(conn, order_id, expected_version, None, event.at).await?;
     let updated = sqlx::query("UPDATE order_items SET status = $1 WHERE id = $2 AND order_id = $3")
-        .bind(change.item.to.as_str())
-        .bind(change.item.id)
+        .bind(item.to.as_str())
+        .bind(item.id)
         .bind(order_id)
         .execute(&mut *conn)
         .await?
@@ -908,13 +917,68 @@ pub async fn apply_item_change(
     if updated != 1 {
         return Err(StoreError::NotFound("order item").into());
     }
-    events.push(change.event.clone());
+    events.push(event.clone());
+    Ok(())
+}
+
+pub async fn apply_item_change(
+    conn: &mut PgConnection,
+    change: &ItemStatusChange,
+    events: &mut Vec<NewEvent>,
+) -> Result<Order> {
+    let order_id = change.order_id;
+    write_item_change(
+        conn,
+        order_id,
+        change.expected_version,
+        &change.item,
+        &change.event,
+        events,
+    )
+    .await?;
     if let Some(then) = &change.then {
         write_status_change(conn, then, events).await?;
     }
     order(conn, order_id)
         .await?
         .ok_or_else(|| StoreError::NotFound("order").into())
+}
+
+/// Writes every step of a plan in the request's savepoint: a failing step
+/// fails the request, and the writer rolls all of its steps back.
+pub async fn apply_plan(
+    conn: &mut PgConnection,
+    plan: &OrderPlan,
+    events: &mut Vec<NewEvent>,
+) -> Result<Order> {
+    for step in &plan.steps {
+        match step {
+            PlanStep::Item(step) => {
+                write_item_change(
+                    conn,
+                    plan.order_id,
+                    step.expected_version,
+                    &step.item,
+                    &step.event,
+                    events,
+                )
+                .await?
+            }
+            PlanStep::Status(change) => write_status_change(conn, change, events).await?,
+        }
+    }
+    let order = order(conn, plan.order_id)
+        .await?
+        .ok_or(StoreError::NotFound("order"))?;
+    if order.version != plan.final_version() {
+        // Only an empty plan gets here with another version: it changes
+        // nothing, but still answers for the version it was decided on.
+        return Err(StoreError::VersionConflict {
+            current: order.version,
+        }
+        .into());
+    }
+    Ok(order)
 }
 
 /// A change of one order taken in bulk: a status change, or an item status

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ordertrack_domain::{
-    ItemStatusChange, NewEvent, Order, OrderId, ProductId, Role, StatusChange,
+    ItemStatusChange, NewEvent, Order, OrderId, OrderPlan, ProductId, Role, StatusChange,
 };
 use ordertrack_domain::{StoreId, UserId};
 use sqlx::pool::PoolConnection;
@@ -39,6 +39,7 @@ pub enum Write {
     PlaceOrder(Box<NewOrder>),
     StatusChange(Box<StatusChange>),
     ItemChange(Box<ItemStatusChange>),
+    Plan(Box<OrderPlan>),
 }
 
 impl Write {
@@ -48,6 +49,7 @@ impl Write {
             Write::PlaceOrder(new) => Some(new.store_id),
             Write::StatusChange(change) => Some(change.event.store_id),
             Write::ItemChange(change) => Some(change.event.store_id),
+            Write::Plan(plan) => Some(plan.store_id),
             _ => None,
         }
     }
@@ -57,6 +59,7 @@ impl Write {
         match self {
             Write::StatusChange(change) => Some(change.order_id),
             Write::ItemChange(change) => Some(change.order_id),
+            Write::Plan(plan) => Some(plan.order_id),
             _ => None,
         }
     }
@@ -118,6 +121,7 @@ async fn apply(
         Write::ItemChange(change) => {
             Written::Order(queries::apply_item_change(conn, change, events).await?)
         }
+        Write::Plan(plan) => Written::Order(queries::apply_plan(conn, plan, events).await?),
     })
 }
 

@@ -22,7 +22,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    HistoryEntry, ItemStatusChange, Order, OrderId, ProductId, Role, StatusChange, StoreId, UserId,
+    FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role,
+    StatusChange, StoreId, UserId,
 };
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, OpenFlags};
@@ -310,8 +311,12 @@ impl Store for SqliteStore {
         self.read(move |conn| queries::orders(conn, &query)).await
     }
 
-    async fn status_counts(&self, store: StoreId) -> Result<Vec<(String, i64)>, StoreError> {
-        self.read(move |conn| queries::status_counts(conn, store))
+    async fn status_counts(
+        &self,
+        store: StoreId,
+        fulfilment: Option<FulfilmentKind>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        self.read(move |conn| queries::status_counts(conn, store, fulfilment))
             .await
     }
 
@@ -327,6 +332,10 @@ impl Store for SqliteStore {
     async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError> {
         self.write(move |tx| queries::apply_item_change(tx, change))
             .await
+    }
+
+    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order, StoreError> {
+        self.write(move |tx| queries::apply_plan(tx, plan)).await
     }
 
     async fn events_after(

@@ -2,9 +2,9 @@
 //! writer's transaction) handed to it by a worker thread.
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemStatus, ItemStatusChange, NewEvent, Order,
-    OrderId, OrderItem, ProductId, Role, StatusChange, StoreId, UserId, order_created,
-    order_number,
+    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChange, ItemStatus, ItemStatusChange,
+    NewEvent, Order, OrderId, OrderItem, OrderPlan, PlanStep, ProductId, Role, StatusChange,
+    StoreId, UserId, order_created, order_number,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use time::OffsetDateTime;
@@ -498,9 +498,17 @@ pub fn orders(conn: &Connection, query: &OrderQuery) -> Result<OrderPage, StoreE
             values.push(Box::new(store));
         }
     }
-    if let Some(status) = &query.status {
-        sql.push_str(" AND o.status = ?");
-        values.push(Box::new(status.clone()));
+    if !query.statuses.is_empty() {
+        // One prepared statement for any number of statuses: they travel as
+        // one JSON array parameter.
+        sql.push_str(" AND o.status IN (SELECT value FROM json_each(?))");
+        let statuses = serde_json::to_string(&query.statuses)
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        values.push(Box::new(statuses));
+    }
+    if let Some(fulfilment) = query.fulfilment {
+        sql.push_str(" AND o.fulfilment = ?");
+        values.push(Box::new(fulfilment.as_str()));
     }
     if let Some(search) = query
         .search
@@ -517,7 +525,11 @@ pub fn orders(conn: &Connection, query: &OrderQuery) -> Result<OrderPage, StoreE
         sql.push_str(" AND o.id < ?");
         values.push(Box::new(before));
     }
-    sql.push_str(" ORDER BY o.id DESC LIMIT ?");
+    sql.push_str(if query.oldest_first {
+        " ORDER BY o.id ASC LIMIT ?"
+    } else {
+        " ORDER BY o.id DESC LIMIT ?"
+    });
     // One extra row tells whether another page follows.
     values.push(Box::new(i64::from(query.limit) + 1));
 
@@ -529,7 +541,7 @@ pub fn orders(conn: &Connection, query: &OrderQuery) -> Result<OrderPage, StoreE
     }
     let next_before = if orders.len() > query.limit as usize {
         orders.truncate(query.limit as usize);
-        orders.last().map(|o| o.id)
+        orders.last().map(|o| o.id).filter(|_| !query.oldest_first)
     } else {
         None
     };
@@ -551,11 +563,19 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
-pub fn status_counts(conn: &Connection, store: StoreId) -> Result<Vec<(String, i64)>, StoreError> {
+pub fn status_counts(
+    conn: &Connection,
+    store: StoreId,
+    fulfilment: Option<FulfilmentKind>,
+) -> Result<Vec<(String, i64)>, StoreError> {
     let mut statement = conn.prepare_cached(
-        "SELECT status, COUNT(*) FROM orders WHERE store_id = ?1 GROUP BY status ORDER BY status",
+        "SELECT status, COUNT(*) FROM orders WHERE store_id = ?1 AND (?2 IS NULL OR fulfilment = ?2)
+         GROUP BY status ORDER BY status",
     )?;
-    let rows = statement.query_map([store], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let rows = statement.query_map(
+        params![store, fulfilment.map(FulfilmentKind::as_str)],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -673,14 +693,6 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
         .optional()?
         .ok_or(StoreError::NotFound("store"))?;
     let number = order_number(&prefix, sequence);
-    let mut total_minor: i64 = 0;
-    for line in &new.lines {
-        total_minor = line
-            .unit_price_minor
-            .checked_mul(i64::from(line.quantity))
-            .and_then(|amount| total_minor.checked_add(amount))
-            .ok_or_else(|| StoreError::Database("order total out of range".into()))?;
-    }
     let at = micros(new.at);
     conn.prepare_cached(
         "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
@@ -692,7 +704,7 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
         number,
         new.customer_id,
         new.status,
-        total_minor,
+        new.total_minor,
         new.currency,
         new.fulfilment.kind.as_str(),
         new.fulfilment.address,
@@ -787,30 +799,65 @@ pub fn apply_status_change(
     order(tx.conn(), order_id)?.ok_or(StoreError::NotFound("order"))
 }
 
+/// Writes one item's status change: version check, the item, its event.
+fn write_item_change(
+    tx: &mut WriteTx<'_>,
+    order_id: OrderId,
+    expected_version: i64,
+    item: &ItemChange,
+    event: NewEvent,
+) -> Result<(), StoreError> {
+    bump_version(tx.conn(), order_id, expected_version, None, event.at)?;
+    let updated = tx
+        .conn()
+        .prepare_cached("UPDATE order_items SET status = ?1 WHERE id = ?2 AND order_id = ?3")?
+        .execute(params![item.to.as_str(), item.id, order_id])?;
+    if updated != 1 {
+        return Err(StoreError::NotFound("order item"));
+    }
+    append_event(tx, event)
+}
+
 pub fn apply_item_change(
     tx: &mut WriteTx<'_>,
     change: ItemStatusChange,
 ) -> Result<Order, StoreError> {
     let order_id = change.order_id;
-    bump_version(
-        tx.conn(),
+    write_item_change(
+        tx,
         order_id,
         change.expected_version,
-        None,
-        change.event.at,
+        &change.item,
+        change.event,
     )?;
-    let updated = tx
-        .conn()
-        .prepare_cached("UPDATE order_items SET status = ?1 WHERE id = ?2 AND order_id = ?3")?
-        .execute(params![change.item.to.as_str(), change.item.id, order_id])?;
-    if updated != 1 {
-        return Err(StoreError::NotFound("order item"));
-    }
-    append_event(tx, change.event)?;
     if let Some(then) = change.then {
         write_status_change(tx, then)?;
     }
     order(tx.conn(), order_id)?.ok_or(StoreError::NotFound("order"))
+}
+
+/// Writes every step of a plan in the request's savepoint: a failing step
+/// fails the request, and the writer rolls all of its steps back.
+pub fn apply_plan(tx: &mut WriteTx<'_>, plan: OrderPlan) -> Result<Order, StoreError> {
+    let order_id = plan.order_id;
+    let final_version = plan.final_version();
+    for step in plan.steps {
+        match step {
+            PlanStep::Item(step) => {
+                write_item_change(tx, order_id, step.expected_version, &step.item, step.event)?
+            }
+            PlanStep::Status(change) => write_status_change(tx, change)?,
+        }
+    }
+    let order = order(tx.conn(), order_id)?.ok_or(StoreError::NotFound("order"))?;
+    if order.version != final_version {
+        // Only an empty plan gets here with another version: it changes
+        // nothing, but still answers for the version it was decided on.
+        return Err(StoreError::VersionConflict {
+            current: order.version,
+        });
+    }
+    Ok(order)
 }
 
 // ---- events ----

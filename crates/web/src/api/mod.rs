@@ -2,6 +2,7 @@
 
 mod auth;
 pub use auth::session_cookie;
+mod kitchen;
 mod orders;
 mod stores;
 pub mod views;
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(stores::router())
         .merge(orders::router())
+        .merge(kitchen::router())
         .fallback(crate::error::not_found)
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }

@@ -1,5 +1,6 @@
 //! What the API sends: response bodies built from domain and store records.
 
+use ordertrack_app::kitchen::KitchenBoard;
 use ordertrack_app::orders::OrderView;
 use ordertrack_domain::{Fulfilment, HistoryEntry, OrderItem, Role, State};
 use ordertrack_store::{Product, StoreRecord, User};
@@ -343,6 +344,29 @@ impl From<&OrderView> for OrderSnapshotBody {
                 })
                 .collect(),
             updated_at: full.updated_at,
+        }
+    }
+}
+
+/// A kitchen board: the orders on the kitchen's screen, oldest first.
+#[derive(Serialize)]
+pub struct KitchenBoardBody {
+    pub store: String,
+    /// The station the board is for; `null` for every station.
+    pub station: Option<String>,
+    /// Every station of the store's catalog.
+    pub stations: Vec<String>,
+    /// Oldest first, each as the order endpoints show it.
+    pub items: Vec<OrderBody>,
+}
+
+impl From<&KitchenBoard> for KitchenBoardBody {
+    fn from(board: &KitchenBoard) -> Self {
+        KitchenBoardBody {
+            store: board.store.slug.clone(),
+            station: board.station.clone(),
+            stations: board.stations.clone(),
+            items: board.tickets.iter().map(OrderBody::from).collect(),
         }
     }
 }

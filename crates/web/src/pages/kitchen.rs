@@ -7,10 +7,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::{Markup, html};
-use ordertrack_app::AppError;
-use ordertrack_app::orders::{OrderListRequest, OrderView};
-use ordertrack_domain::{ItemStatus, Role, Workflow};
-use ordertrack_store::StoreRecord;
+use ordertrack_app::kitchen::KitchenBoard;
+use ordertrack_app::orders::OrderView;
+use ordertrack_domain::{ItemStatus, may_recall};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
@@ -31,6 +30,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/kitchen/{slug}/orders/{id}/bump", post(bump))
         .route("/kitchen/{slug}/orders/{id}/handoff", post(hand_off))
+        .route("/kitchen/{slug}/orders/{id}/recall", post(recall))
 }
 
 #[derive(Deserialize, Default)]
@@ -52,39 +52,11 @@ impl KitchenQuery {
     }
 }
 
-/// States in which an order is on the kitchen's screen: those the kitchen
-/// role can move it out of.
-fn kitchen_states(workflow: &Workflow) -> Vec<String> {
-    workflow
-        .states()
-        .iter()
-        .filter(|state| {
-            !state.terminal
-                && workflow
-                    .transitions()
-                    .iter()
-                    .any(|t| t.from == state.key && t.roles.contains(&Role::Kitchen))
-        })
-        .map(|state| state.key.clone())
-        .collect()
-}
-
-/// The state an order is handed off to: where kitchen transitions lead that
-/// requires every item to be ready.
-fn hand_off_state(workflow: &Workflow) -> Option<String> {
-    workflow
-        .states()
-        .iter()
-        .find(|s| s.requires_items_ready)
-        .map(|s| s.key.clone())
-}
-
+/// A kitchen screen: the board, and the last handed-off ticket when
+/// recall is asked for.
 struct Screen {
-    store: StoreRecord,
-    workflow: std::sync::Arc<Workflow>,
-    tickets: Vec<OrderView>,
+    board: KitchenBoard,
     recalled: Option<OrderView>,
-    stations: Vec<String>,
 }
 
 async fn screen(
@@ -94,95 +66,15 @@ async fn screen(
     query: &KitchenQuery,
 ) -> Result<Screen, PageError> {
     let caller = ctx.require_caller()?;
-    let store = state.app.store_by_slug(slug).await?;
-    state
+    let board = state
         .app
-        .staff_role(caller, &store)
-        .map_err(|_| AppError::NotFound("store"))?;
-    let workflow = state.app.workflows().get(&store.workflow)?;
-    let mut tickets = Vec::new();
-    for status in kitchen_states(&workflow) {
-        let list = state
-            .app
-            .orders(
-                caller,
-                OrderListRequest {
-                    store: Some(store.slug.clone()),
-                    status: Some(status),
-                    limit: Some(100),
-                    ..OrderListRequest::default()
-                },
-            )
-            .await?;
-        tickets.extend(list.orders);
-    }
-    let station = query.station();
-    if let Some(station) = station {
-        // A station sees tickets with its own items still to do.
-        tickets.retain(|view| {
-            view.order
-                .items
-                .iter()
-                .any(|item| item.station == station && item.status != ItemStatus::Ready)
-        });
-    }
-    tickets.sort_by_key(|view| (view.order.created_at, view.order.id));
-    let recalled = if query.recall.is_some() {
-        let handed_off = hand_off_state(&workflow);
-        match handed_off {
-            Some(status) => state
-                .app
-                .orders(
-                    caller,
-                    OrderListRequest {
-                        store: Some(store.slug.clone()),
-                        status: Some(status),
-                        limit: Some(20),
-                        ..OrderListRequest::default()
-                    },
-                )
-                .await?
-                .orders
-                .into_iter()
-                .filter(|view| {
-                    station.is_none_or(|s| view.order.items.iter().any(|i| i.station == s))
-                })
-                .max_by_key(|view| view.order.updated_at),
-            None => None,
-        }
-    } else {
-        None
+        .kitchen_board(caller, slug, query.station())
+        .await?;
+    let recalled = match query.recall {
+        Some(_) => state.app.last_handed_off(&board).await?,
+        None => None,
     };
-    let mut stations: Vec<String> = state
-        .app
-        .store_with_products(&store.slug)
-        .await?
-        .products
-        .into_iter()
-        .map(|p| p.station)
-        .collect();
-    stations.sort();
-    stations.dedup();
-    Ok(Screen {
-        store,
-        workflow,
-        tickets,
-        recalled,
-        stations,
-    })
-}
-
-/// Expected minutes from placing to hand-off, for colouring tickets by age.
-fn expected_kitchen_minutes(workflow: &Workflow) -> u32 {
-    let handed_off = hand_off_state(workflow);
-    let mut total = 0;
-    for state in workflow.states() {
-        if Some(&state.key) == handed_off.as_ref() {
-            break;
-        }
-        total += state.expected_minutes;
-    }
-    total.max(1)
+    Ok(Screen { board, recalled })
 }
 
 fn ticket(
@@ -194,7 +86,8 @@ fn ticket(
     recalled: bool,
 ) -> Markup {
     let order = &view.order;
-    let slug = &screen.store.slug;
+    let board = &screen.board;
+    let slug = &board.store.slug;
     let items: Vec<_> = order
         .items
         .iter()
@@ -203,7 +96,12 @@ fn ticket(
     let all_ready = order.items.iter().all(|i| i.status == ItemStatus::Ready);
     let station_ready = items.iter().all(|i| i.status == ItemStatus::Ready);
     let created = order.created_at.format(&Rfc3339).unwrap_or_default();
-    let state = screen.workflow.state(&order.status);
+    let state = board.workflow.state(&order.status);
+    // At least a minute, so a new ticket is never late at once.
+    let expected_minutes = board
+        .workflow
+        .expected_minutes_to_hand_off(order.fulfilment.kind)
+        .map(|minutes| minutes.max(1));
     let back = if expo {
         format!("/kitchen/{slug}/expo")
     } else {
@@ -215,7 +113,7 @@ fn ticket(
         )
     };
     html! {
-        article.ticket.recalled[recalled] data-order-id=(order.id) data-created-at=(created) data-expected-minutes=(expected_kitchen_minutes(&screen.workflow)) {
+        article.ticket.recalled[recalled] data-order-id=(order.id) data-created-at=(created) data-expected-minutes=[expected_minutes] {
             header {
                 h2 { (order.number) }
                 span.age data-age { "" }
@@ -247,6 +145,13 @@ fn ticket(
                     }
                 }
             }
+            @if recalled && may_recall(&board.workflow, order, board.role) {
+                form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/recall" } data-enhance {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    input type="hidden" name="back" value=(back);
+                    button.bump type="submit" data-recall { "Recall to the kitchen" }
+                }
+            }
             @if !recalled {
                 @if expo {
                     form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/handoff" } data-enhance {
@@ -270,9 +175,13 @@ fn ticket(
 fn tickets(ctx: &PageContext, screen: &Screen, query: &KitchenQuery, expo: bool) -> Markup {
     let station = query.station();
     let url = if expo {
-        format!("/kitchen/{}/expo/tickets", screen.store.slug)
+        format!("/kitchen/{}/expo/tickets", screen.board.store.slug)
     } else {
-        let mut url = format!("/kitchen/{}/tickets{}", screen.store.slug, query.suffix());
+        let mut url = format!(
+            "/kitchen/{}/tickets{}",
+            screen.board.store.slug,
+            query.suffix()
+        );
         if query.recall.is_some() {
             url.push_str(if url.contains('?') {
                 "&recall=1"
@@ -287,8 +196,8 @@ fn tickets(ctx: &PageContext, screen: &Screen, query: &KitchenQuery, expo: bool)
             @if let Some(view) = &screen.recalled {
                 div.recall-slot { p.muted { "Recalled (last bumped)" } (ticket(ctx, screen, view, station, expo, true)) }
             }
-            @if screen.tickets.is_empty() { p.muted.empty { "No tickets. " span aria-hidden="true" { "🎉" } } }
-            @for view in &screen.tickets {
+            @if screen.board.tickets.is_empty() { p.muted.empty { "No tickets. " span aria-hidden="true" { "🎉" } } }
+            @for view in &screen.board.tickets {
                 (ticket(ctx, screen, view, station, expo, false))
             }
         }
@@ -302,7 +211,7 @@ fn kitchen_page(
     expo: bool,
     position: i64,
 ) -> Markup {
-    let slug = &screen.store.slug;
+    let slug = &screen.board.store.slug;
     let station = query.station();
     let stream = match (expo, station) {
         (false, Some(s)) => format!(
@@ -313,12 +222,12 @@ fn kitchen_page(
     };
     html! {
         div.page-head.kitchen-head {
-            h1 { @if expo { "Expo" } @else { "Kitchen" } " · " (screen.store.name) @if let Some(s) = station { " · " (s) } }
+            h1 { @if expo { "Expo" } @else { "Kitchen" } " · " (screen.board.store.name) @if let Some(s) = station { " · " (s) } }
             (live_indicator())
         }
         nav.tabs aria-label="Stations" {
             a.tab.active[!expo && station.is_none()] href={ "/kitchen/" (slug) } { "All stations" }
-            @for s in &screen.stations {
+            @for s in &screen.board.stations {
                 a.tab.active[!expo && station == Some(s.as_str())] href={ "/kitchen/" (slug) "?station=" (s) } { (s) }
             }
             a.tab.active[expo] href={ "/kitchen/" (slug) "/expo" } { "Expo" }
@@ -422,23 +331,7 @@ async fn tap_item(
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
-    let view = state.app.order(caller, id).await?;
-    let item = view
-        .order
-        .items
-        .iter()
-        .find(|i| i.id == item_id)
-        .ok_or(AppError::NotFound("order item"))?;
-    let next = match item.status {
-        ItemStatus::Queued => ItemStatus::Preparing,
-        ItemStatus::Preparing | ItemStatus::Ready => ItemStatus::Ready,
-    };
-    if item.status != next {
-        match state.app.set_item_status(caller, id, item_id, next).await {
-            Ok(_) | Err(AppError::Conflict { .. }) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
+    state.app.advance_item(caller, id, item_id).await?;
     Ok(back_to(&form, &slug))
 }
 
@@ -450,69 +343,11 @@ async fn bump(
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
-    let view = state.app.order(caller, id).await?;
-    let station = form.station.as_deref().filter(|s| !s.is_empty());
-    // Bump: every item of this station (or of the order) is done.
-    for item in &view.order.items {
-        if station.is_none_or(|s| item.station == s) && item.status != ItemStatus::Ready {
-            match state
-                .app
-                .set_item_status(caller, id, item.id, ItemStatus::Ready)
-                .await
-            {
-                Ok(_) | Err(AppError::Conflict { .. }) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-    }
-    if station.is_none() {
-        hand_off_order(&state, caller, id).await?;
-    }
+    state
+        .app
+        .bump(caller, id, form.station.as_deref(), None)
+        .await?;
     Ok(back_to(&form, &slug))
-}
-
-/// Moves an order to its hand-off state along the steps the caller may
-/// take; refused while any item is not ready.
-async fn hand_off_order(
-    state: &AppState,
-    caller: &ordertrack_app::Caller,
-    id: i64,
-) -> Result<(), PageError> {
-    for _ in 0..4 {
-        let view = state.app.order(caller, id).await?;
-        let Some(target) = hand_off_state(&view.workflow) else {
-            return Ok(());
-        };
-        if view.order.status == target || view.workflow.is_terminal(&view.order.status) {
-            return Ok(());
-        }
-        if !view.order.pending_items().is_empty() {
-            return Err(AppError::conflict(
-                "items_not_ready",
-                "every station must be done before the hand-off",
-            )
-            .into());
-        }
-        let Some(role) = view.role else { return Ok(()) };
-        let next = view
-            .workflow
-            .next_states(role, &view.order.status, view.order.fulfilment.kind);
-        let step = next
-            .iter()
-            .find(|s| s.key == target)
-            .or_else(|| next.iter().find(|s| !view.workflow.is_cancelled(&s.key)))
-            .map(|s| s.key.clone());
-        let Some(step) = step else { return Ok(()) };
-        match state
-            .app
-            .transition(caller, id, &step, None, Some(view.order.version))
-            .await
-        {
-            Ok(_) | Err(AppError::Conflict { .. }) => {}
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Ok(())
 }
 
 async fn hand_off(
@@ -523,6 +358,18 @@ async fn hand_off(
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
-    hand_off_order(&state, caller, id).await?;
+    state.app.hand_off(caller, id, None).await?;
+    Ok(back_to(&form, &slug))
+}
+
+async fn recall(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    Form(form): Form<KitchenForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    state.app.recall(caller, id).await?;
     Ok(back_to(&form, &slug))
 }

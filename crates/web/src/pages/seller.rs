@@ -7,9 +7,8 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::{Markup, html};
 use ordertrack_app::AppError;
-use ordertrack_app::orders::{OrderListRequest, OrderView};
+use ordertrack_app::orders::{Dashboard, OrderListRequest, OrderView};
 use ordertrack_domain::{FulfilmentKind, Role};
-use ordertrack_store::StoreRecord;
 use serde::Deserialize;
 
 use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
@@ -33,55 +32,26 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-struct Board {
-    store: StoreRecord,
-    workflow: std::sync::Arc<ordertrack_domain::Workflow>,
-    role: Role,
-    orders: Vec<OrderView>,
-    counts: Vec<(String, i64)>,
-    next_cursor: Option<String>,
-}
-
 async fn board(
     state: &AppState,
     ctx: &PageContext,
     slug: &str,
     query: &ListQuery,
-) -> Result<Board, PageError> {
+) -> Result<Dashboard, PageError> {
     let caller = ctx.require_caller()?;
-    let store = state.app.store_by_slug(slug).await?;
-    let role = state
+    Ok(state
         .app
-        .staff_role(caller, &store)
-        .map_err(|_| AppError::NotFound("store"))?;
-    let status = query.status.clone().filter(|s| !s.is_empty());
-    let list = state
-        .app
-        .orders(
+        .dashboard(
             caller,
             OrderListRequest {
-                store: Some(store.slug.clone()),
-                status,
+                store: Some(slug.to_owned()),
+                status: query.status.clone().filter(|s| !s.is_empty()),
                 search: query.q.clone(),
                 cursor: query.cursor.clone(),
                 limit: Some(50),
             },
         )
-        .await?;
-    let counts = state.app.status_counts(caller, &store).await?;
-    let mut orders = list.orders;
-    if role == Role::Driver {
-        orders.retain(|view| view.order.fulfilment.kind == FulfilmentKind::Delivery);
-    }
-    let workflow = state.app.workflows().get(&store.workflow)?;
-    Ok(Board {
-        workflow,
-        store,
-        role,
-        orders,
-        counts,
-        next_cursor: list.next_cursor,
-    })
+        .await?)
 }
 
 fn list_url(slug: &str, query: &ListQuery) -> String {
@@ -95,7 +65,7 @@ fn list_url(slug: &str, query: &ListQuery) -> String {
     url
 }
 
-fn board_list(board: &Board, query: &ListQuery) -> Markup {
+fn board_list(board: &Dashboard, query: &ListQuery) -> Markup {
     let slug = &board.store.slug;
     let total: i64 = board.counts.iter().map(|(_, n)| n).sum();
     let current = query.status.clone().unwrap_or_default();
@@ -112,11 +82,11 @@ fn board_list(board: &Board, query: &ListQuery) -> Markup {
                     }
                 }
             }
-            @if board.orders.is_empty() { p.muted { "No orders here." } }
+            @if board.list.orders.is_empty() { p.muted { "No orders here." } }
             table.orders {
                 thead { tr { th { "Order" } th { "Customer" } th { "Status" } th { "Total" } th { "Type" } th { "Placed" } } }
                 tbody {
-                    @for view in &board.orders {
+                    @for view in &board.list.orders {
                         @let order = &view.order;
                         @let state = view.workflow.state(&order.status);
                         tr data-order-id=(order.id) {
@@ -130,7 +100,7 @@ fn board_list(board: &Board, query: &ListQuery) -> Markup {
                     }
                 }
             }
-            @if let Some(cursor) = &board.next_cursor {
+            @if let Some(cursor) = &board.list.next_cursor {
                 p { a.button.secondary href={ "/dashboard/" (slug) "?cursor=" (cursor) (query.status.as_ref().map(|s| format!("&status={s}")).unwrap_or_default()) } { "Older orders" } }
             }
         }

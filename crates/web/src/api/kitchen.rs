@@ -1,0 +1,95 @@
+//! The kitchen: its board, and bumping, handing off and recalling orders.
+//! Each action is one atomic use case in `app::kitchen`; the answer is the
+//! order as the order endpoints show it.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::views::{KitchenBoardBody, OrderBody};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthCaller};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders/{id}/bump", post(bump))
+        .route("/orders/{id}/handoff", post(hand_off))
+        .route("/orders/{id}/recall", post(recall))
+        .route("/stores/{slug}/kitchen", get(board))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BumpBody {
+    /// Only this station's items; without it the whole order, handed off.
+    #[serde(default)]
+    station: Option<String>,
+    expected_version: i64,
+}
+
+async fn bump(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<BumpBody>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let view = state
+        .app
+        .bump(
+            &caller,
+            id,
+            body.station.as_deref(),
+            Some(body.expected_version),
+        )
+        .await?;
+    Ok(Json(OrderBody::from(&view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HandOffBody {
+    expected_version: i64,
+}
+
+async fn hand_off(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<HandOffBody>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let view = state
+        .app
+        .hand_off(&caller, id, Some(body.expected_version))
+        .await?;
+    Ok(Json(OrderBody::from(&view)))
+}
+
+async fn recall(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let view = state.app.recall(&caller, id).await?;
+    Ok(Json(OrderBody::from(&view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoardQuery {
+    station: Option<String>,
+}
+
+async fn board(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(slug): ApiPath<String>,
+    ApiQuery(query): ApiQuery<BoardQuery>,
+) -> Result<Json<KitchenBoardBody>, ApiError> {
+    let board = state
+        .app
+        .kitchen_board(&caller, &slug, query.station.as_deref())
+        .await?;
+    Ok(Json(KitchenBoardBody::from(&board)))
+}
