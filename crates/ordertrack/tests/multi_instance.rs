@@ -908,7 +908,7 @@ async fn a_staff_member_removed_through_a_loses_their_open_stream_on_b() {
             .unwrap_or_else(|_| panic!("{what} on B still open 10 s later"))
             .expect("reader");
         println!(
-            "{what} on B ended {:?} after the change on A",
+            "{what} on B ended; waited {:?} after A answered",
             started.elapsed()
         );
     };
