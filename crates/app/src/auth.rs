@@ -84,6 +84,27 @@ struct Claims {
     iat: i64,
 }
 
+/// A session as a valid token names it (signature and expiry checked), not
+/// yet looked up: whether it is still open, and the user's memberships, are
+/// read from the store by [`App::session_caller`], each time it matters. A
+/// WebSocket keeps this, not the identity it resolved to, so every
+/// subscription on it is authorised as of its own time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRef {
+    session_id: String,
+    user_id: i64,
+}
+
+impl SessionRef {
+    /// The session a resolved caller came with.
+    pub(crate) fn of(caller: &Caller) -> SessionRef {
+        SessionRef {
+            session_id: caller.session_id.clone(),
+            user_id: caller.user.id,
+        }
+    }
+}
+
 /// A new session: the token to present and the user it belongs to.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
@@ -260,27 +281,43 @@ impl App {
         })
     }
 
-    /// Ends the caller's session: its token stops working at once.
+    /// Ends the caller's session: its token stops working at once, and the
+    /// store logs the end with it, so every instance ends the streams opened
+    /// with it (see [`ordertrack_store::AccessChange`]).
     pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
         self.store.delete_session(&caller.session_id).await?;
-        self.hub.close_session(&caller.session_id);
         Ok(())
     }
 
     /// Who presents this token, as of now (signature, expiry, session and
     /// memberships all checked).
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AppError> {
+        let session = self.session_of(token)?;
+        self.session_caller(&session).await
+    }
+
+    /// The session a token names, checking only its signature and expiry.
+    pub fn session_of(&self, token: &str) -> Result<SessionRef, AppError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         let claims = jsonwebtoken::decode::<Claims>(token, &self.auth.decoding, &validation)
             .map_err(|_| AppError::Unauthenticated)?
             .claims;
+        Ok(SessionRef {
+            session_id: claims.sid,
+            user_id: claims.sub,
+        })
+    }
+
+    /// Who holds `session`, as of now: the session must still be open, and
+    /// the memberships are read afresh, as for every request.
+    pub async fn session_caller(&self, session: &SessionRef) -> Result<Caller, AppError> {
         let identity = self
             .store
-            .session_identity(&claims.sid, crate::now())
+            .session_identity(&session.session_id, crate::now())
             .await?
             .ok_or(AppError::Unauthenticated)?;
-        if identity.user.id != claims.sub {
+        if identity.user.id != session.user_id {
             return Err(AppError::Unauthenticated);
         }
         Ok(identity)

@@ -214,7 +214,9 @@ impl App {
         Ok(self.store.staff(store.id).await?)
     }
 
-    /// Gives an existing account a staff role in a store (owner).
+    /// Gives an existing account a staff role in a store (owner), or another
+    /// role if they have one: the store logs the change, and every instance
+    /// ends the streams the old role opened.
     pub async fn add_staff(
         &self,
         caller: &Caller,
@@ -240,7 +242,8 @@ impl App {
         Ok(StaffMember { user, role })
     }
 
-    /// Removes someone from a store's staff (owner); their access ends at once.
+    /// Removes someone from a store's staff (owner); their access ends at
+    /// once, their open streams on every instance too.
     pub async fn remove_staff(
         &self,
         caller: &Caller,
@@ -255,10 +258,9 @@ impl App {
                 "owners cannot remove themselves",
             ));
         }
+        // The store logs the removal with it: every instance ends the
+        // streams the role opened (see `AccessChange`).
         if self.store.remove_membership(user_id, store.id).await? {
-            // Open streams were authorised with the old role: end them; the
-            // client reconnects and is authorised afresh.
-            self.hub.close_user(user_id);
             Ok(())
         } else {
             Err(AppError::NotFound("staff member"))

@@ -9,6 +9,7 @@ pub mod demo;
 mod error;
 pub mod kitchen;
 pub mod orders;
+pub mod streams;
 mod workflows;
 
 use std::sync::Arc;
@@ -16,9 +17,19 @@ use std::sync::Arc;
 use ordertrack_realtime::Hub;
 use ordertrack_store::Store;
 
-pub use auth::{AuthConfig, Caller};
+pub use auth::{AuthConfig, Caller, SessionRef};
 pub use error::AppError;
+pub use streams::{Replay, SnapshotReason, StreamSpec};
 pub use workflows::Workflows;
+
+/// Why an instance cannot serve right now.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("database unavailable: {0}")]
+    Database(#[from] ordertrack_store::StoreError),
+    #[error("event bus unavailable")]
+    Bus,
+}
 
 /// The application: the store plus everything the use cases need.
 #[derive(Clone)]
@@ -48,19 +59,21 @@ impl App {
         self
     }
 
-    /// Whether the event bus is reachable; `None` without a bus.
-    pub fn bus_ready(&self) -> Option<bool> {
-        self.bus_ready.as_ref().map(|ready| ready())
+    /// Whether this instance can serve: the database answers and the event
+    /// bus, if any, is connected.
+    pub async fn ready(&self) -> Result<(), NotReady> {
+        self.store.last_event_position().await?;
+        if self.bus_ready.as_ref().is_some_and(|ready| !ready()) {
+            return Err(NotReady::Bus);
+        }
+        Ok(())
     }
 
-    /// The live fan-out (streams subscribe here).
+    /// The live fan-out: its heartbeat, shutdown and counters. Streams
+    /// subscribe through [`App::subscribe`] with an authorised
+    /// [`StreamSpec`].
     pub fn hub(&self) -> &Hub {
         &self.hub
-    }
-
-    /// The store (for streams and health checks).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
     }
 
     /// The workflows stores may use.

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use ordertrack_domain::{
     Actor, Fulfilment, HistoryEntry, ItemChangeError, ItemId, ItemStatus, Order, OrderId,
-    OrderRequestError, RequestedLine, Role, TransitionDenied, TransitionError, Workflow,
-    check_order_request, order_total, plan_item_status, plan_transition,
+    OrderRequestError, RequestedLine, Role, StoreId, TransitionDenied, TransitionError, UserId,
+    Workflow, check_order_request, order_total, plan_item_status, plan_transition,
 };
 use ordertrack_store::{
     NewOrder, NewOrderLine, OrderPage, OrderQuery, OrderScope, PlacedOrder, StoreError, StoreRecord,
@@ -140,6 +140,19 @@ impl From<ItemChangeError> for AppError {
     }
 }
 
+/// The role in which `caller` may see an order of `store` placed by
+/// `customer`: staff of its store, its customer, a platform admin; `None`
+/// for anyone else.
+pub(crate) fn order_role(caller: &Caller, store: StoreId, customer: UserId) -> Option<Role> {
+    if let Some(role) = caller.role_in(store) {
+        return Some(role);
+    }
+    if customer == caller.user.id {
+        return Some(Role::Customer);
+    }
+    caller.user.is_admin.then_some(Role::Admin)
+}
+
 impl App {
     /// Places an order for the caller. The customer is always the caller;
     /// prices, names and stations come from the store's catalog.
@@ -230,19 +243,10 @@ impl App {
 
     /// The role in which the caller may see `order`, or 404.
     pub(crate) fn access(&self, caller: &Caller, order: &Order) -> Result<Role, AppError> {
-        if let Some(role) = caller.role_in(order.store_id) {
-            return Ok(role);
-        }
-        if order.customer_id == caller.user.id {
-            return Ok(Role::Customer);
-        }
-        if caller.user.is_admin {
-            return Ok(Role::Admin);
-        }
-        Err(AppError::NotFound("order"))
+        order_role(caller, order.store_id, order.customer_id).ok_or(AppError::NotFound("order"))
     }
 
-    /// An order and its store's workflow, whoever asks (callers check access).
+    /// An order and its store's workflow, unchecked: callers authorise first.
     pub(crate) async fn load(&self, id: OrderId) -> Result<(Order, Arc<Workflow>), AppError> {
         let order = self
             .store
@@ -533,35 +537,8 @@ impl App {
         Ok(self.store.last_event_position().await?)
     }
 
-    /// The current state behind a stream topic, for clients too far behind
-    /// to replay: the order, or the newest orders of a customer or store.
-    /// Callers authorise the topic first.
-    pub async fn snapshot(
-        &self,
-        topic: &ordertrack_realtime::Topic,
-    ) -> Result<Vec<OrderView>, AppError> {
-        use ordertrack_realtime::Topic;
-        let scope = match *topic {
-            Topic::Order(id) => {
-                let (order, workflow) = self.load(id).await?;
-                return Ok(vec![OrderView {
-                    order,
-                    workflow,
-                    role: None,
-                }]);
-            }
-            Topic::Customer(id) => OrderScope::Customer(id),
-            Topic::Store(id) => OrderScope::Store(id),
-        };
-        let page = self
-            .store
-            .orders(OrderQuery::newest(scope, MAX_PAGE))
-            .await?;
-        self.views(page.orders).await
-    }
-
     /// Pairs orders with their stores' workflows, reading each store once.
-    async fn views(&self, orders: Vec<Order>) -> Result<Vec<OrderView>, AppError> {
+    pub(crate) async fn views(&self, orders: Vec<Order>) -> Result<Vec<OrderView>, AppError> {
         let mut workflows: HashMap<i64, Arc<Workflow>> = HashMap::new();
         let mut views = Vec::with_capacity(orders.len());
         for order in orders {

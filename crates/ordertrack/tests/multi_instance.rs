@@ -249,15 +249,47 @@ async fn follow(
     after: Option<i64>,
     events: mpsc::UnboundedSender<Seen>,
 ) -> tokio::task::JoinHandle<()> {
-    let mut request = client
-        .get(format!("{base}/api/v1/stores/{STORE}/events"))
-        .bearer_auth(&token);
+    let url = format!("{base}/api/v1/stores/{STORE}/events");
+    follow_url(client, url, token, after, events).await
+}
+
+/// Opens the stream at `url`, as [`follow`] does.
+async fn follow_url(
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    after: Option<i64>,
+    events: mpsc::UnboundedSender<Seen>,
+) -> tokio::task::JoinHandle<()> {
+    let mut request = client.get(&url).bearer_auth(&token);
     if let Some(after) = after {
         request = request.header("Last-Event-ID", after.to_string());
     }
-    let response = request.send().await.expect("open the store stream");
-    assert_eq!(response.status(), StatusCode::OK, "store stream");
+    let response = request.send().await.expect("open the stream");
+    assert_eq!(response.status(), StatusCode::OK, "{url}");
     tokio::spawn(read(response, events))
+}
+
+/// Waits until `server` answers `/readyz` with 200 (the bus connects in
+/// the background: ready within a few seconds).
+async fn wait_ready(client: &reqwest::Client, server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = client
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        if ready.status() == StatusCode::OK {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never ready: {}",
+            server.output()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn read(response: reqwest::Response, events: mpsc::UnboundedSender<Seen>) {
@@ -425,24 +457,7 @@ async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
         .expect("client");
     let stream_client = reqwest::Client::new();
     for server in [&a, &b] {
-        // The bus connects in the background: ready within a few seconds.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let ready = client
-                .get(server.url("/readyz"))
-                .send()
-                .await
-                .expect("readyz");
-            if ready.status() == StatusCode::OK {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never ready: {}",
-                server.output()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_ready(&client, server).await;
     }
     let cashier = token(&client, &a, "cashier@demo.test").await;
     let alice = token(&client, &a, "alice@demo.test").await;
@@ -588,18 +603,24 @@ async fn feeder_backfills_gaps_and_drops_duplicates(database: &Database) {
     let all = store.events_since(0, 100_000).await.expect("events");
     assert!(all.len() > 10);
     let window = &all[all.len() - 10..];
-    let shop = window[0].event.store_id;
-    assert!(window.iter().all(|e| e.event.store_id == shop));
+    let store_of = |entry: &ordertrack_store::LogEntry| {
+        entry
+            .order_event()
+            .map(|e| e.event.store_id)
+            .expect("only order events in this test")
+    };
+    let shop = store_of(&window[0]);
+    assert!(window.iter().all(|e| store_of(e) == shop));
     let store: Arc<dyn Store> = Arc::new(store);
     let hub = Hub::new();
     let mut subscription = hub.subscribe(Topic::Store(shop), SubscribeOptions::default());
-    let mut feeder = Feeder::new(store, hub.clone(), window[0].id - 1);
+    let mut feeder = Feeder::new(store, hub.clone(), window[0].id() - 1);
     for i in [0, 1, 4, 2, 4, 1, 0] {
         feeder.receive(window[i].clone()).await.expect("receive");
     }
-    assert_eq!(feeder.last(), window[4].id);
+    assert_eq!(feeder.last(), window[4].id());
     feeder.catch_up().await.expect("catch up");
-    assert_eq!(feeder.last(), window[9].id);
+    assert_eq!(feeder.last(), window[9].id());
     let mut fed = Vec::new();
     while fed.len() < window.len() {
         match tokio::time::timeout(Duration::from_secs(5), subscription.recv()).await {
@@ -608,7 +629,7 @@ async fn feeder_backfills_gaps_and_drops_duplicates(database: &Database) {
             _ => break,
         }
     }
-    assert_eq!(fed, window.iter().map(|e| e.id).collect::<Vec<_>>());
+    assert_eq!(fed, window.iter().map(|e| e.id()).collect::<Vec<_>>());
     assert!(
         tokio::time::timeout(Duration::from_millis(200), subscription.recv())
             .await
@@ -791,4 +812,154 @@ async fn changes_commit_while_nats_is_stopped_and_subscribers_catch_up_when_it_r
     collect(&mut on_b, &mut seen_b, &expected).await;
     check("B across a NATS outage", &seen_b, &expected, &mine);
     assert_eq!(expected.len(), 30, "15 orders placed and confirmed");
+}
+
+/// Access ends on every instance: a staff member removed through A loses
+/// the store and order streams they hold open on B, a staff member demoted
+/// through A loses their store stream on B, and a session logged out
+/// through A loses its streams on B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_staff_member_removed_through_a_loses_their_open_stream_on_b() {
+    let Some(()) = services() else { return };
+    let database = Database::create();
+    let subject = format!(
+        "ordertrack.test.access.{}.{}",
+        std::process::id(),
+        time_nanos()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = Server::start(&database, &subject, dir.path());
+    let b = Server::start(&database, &subject, dir.path());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    for server in [&a, &b] {
+        wait_ready(&client, server).await;
+    }
+    let owner = token(&client, &a, "owner@demo.test").await;
+    let staff = a.url(&format!("/api/v1/stores/{STORE}/staff"));
+    let mut kim = (String::new(), 0);
+    for (email, role) in [
+        ("kim@kitchen.test", "kitchen"),
+        ("olga@owner.test", "owner"),
+    ] {
+        let registered = client
+            .post(a.url("/api/v1/auth/register"))
+            .json(&json!({"email": email, "password": DEMO_PASSWORD, "name": "Staff Member"}))
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(registered.status(), StatusCode::CREATED, "register {email}");
+        let body: Value = registered.json().await.expect("register body");
+        if role == "kitchen" {
+            kim = (
+                body["token"].as_str().expect("token").to_owned(),
+                body["user"]["id"].as_i64().expect("id"),
+            );
+        }
+        let added = client
+            .post(&staff)
+            .bearer_auth(&owner)
+            .json(&json!({"email": email, "role": role}))
+            .send()
+            .await
+            .expect("add staff");
+        assert_eq!(added.status(), StatusCode::CREATED, "add {email}");
+    }
+    let (kim, kim_id) = kim;
+    let olga = token(&client, &a, "olga@owner.test").await;
+    let through_a = Writer::signed_in(&client, &a).await;
+    let (order, _) = through_a.change(0).await.expect("an order").remove(0);
+
+    // Streams on B: Kim's store and order streams, Olga's store stream,
+    // Alice's own orders, and the cashier's store stream (untouched).
+    let streams = reqwest::Client::new();
+    let on_b = |path: String, token: &str| {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let opened = follow_url(
+            streams.clone(),
+            b.url(&path),
+            token.to_owned(),
+            None,
+            sender,
+        );
+        async move { (opened.await, receiver) }
+    };
+    let store_path = format!("/api/v1/stores/{STORE}/events");
+    let (kims_store, mut kims_events) = on_b(store_path.clone(), &kim).await;
+    let (kims_order, _) = on_b(format!("/api/v1/orders/{order}/events"), &kim).await;
+    let (olgas_store, _) = on_b(store_path.clone(), &olga).await;
+    let (alices, _) = on_b("/api/v1/me/events".to_owned(), &through_a.alice).await;
+    let (cashiers, mut cashiers_events) = on_b(store_path, &through_a.cashier).await;
+
+    // Kim's stream on B is live before the removal.
+    let (second, _) = through_a.change(1).await.expect("an order").remove(0);
+    let seen = tokio::time::timeout(Duration::from_secs(10), kims_events.recv())
+        .await
+        .expect("Kim's stream on B is live")
+        .expect("an event");
+    assert_eq!(seen.order, second);
+
+    let ends_within = async |stream: tokio::task::JoinHandle<()>, what: &str| {
+        let started = Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), stream)
+            .await
+            .unwrap_or_else(|_| panic!("{what} on B still open 10 s later"))
+            .expect("reader");
+        println!(
+            "{what} on B ended; waited {:?} after A answered",
+            started.elapsed()
+        );
+    };
+    let removed = client
+        .delete(format!("{staff}/{kim_id}"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .expect("remove Kim");
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    ends_within(kims_store, "the removed member's store stream").await;
+    ends_within(kims_order, "the removed member's order stream").await;
+
+    let demoted = client
+        .post(&staff)
+        .bearer_auth(&owner)
+        .json(&json!({"email": "olga@owner.test", "role": "driver"}))
+        .send()
+        .await
+        .expect("demote Olga");
+    assert_eq!(demoted.status(), StatusCode::CREATED);
+    ends_within(olgas_store, "the demoted owner's store stream").await;
+
+    let out = client
+        .post(a.url("/api/v1/auth/logout"))
+        .bearer_auth(&through_a.alice)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    ends_within(alices, "the logged-out session's stream").await;
+
+    // Refused on B as on A; everyone else's streams carry on.
+    let refused = streams
+        .get(b.url(&format!("/api/v1/stores/{STORE}/events")))
+        .bearer_auth(&kim)
+        .send()
+        .await
+        .expect("reopen");
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let cashier_on_b = Writer::signed_in(&client, &b).await;
+    let (third, _) = cashier_on_b.change(2).await.expect("an order").remove(0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = tokio::time::timeout_at(deadline, cashiers_events.recv())
+            .await
+            .expect("the cashier's stream carries on")
+            .expect("an event");
+        if seen.order == third {
+            break;
+        }
+    }
+    assert!(!cashiers.is_finished());
 }

@@ -4,6 +4,7 @@ use bytes::Bytes;
 use ordertrack_domain::{EventKind, ItemChange, OrderSummary, Role};
 use ordertrack_store::StoredEvent;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 /// An event as sent to clients (SSE `data:`, WebSocket `event`).
@@ -60,8 +61,9 @@ pub struct LiveEvent {
     pub customer_id: i64,
     pub order_version: i64,
     pub stations: Vec<String>,
-    /// The [`PublicEvent`] as JSON.
-    pub json: Bytes,
+    /// The [`PublicEvent`] as JSON, ready to embed in a larger message
+    /// (WebSocket) without being serialised again.
+    pub json: Box<RawValue>,
     /// The complete SSE frame (`id:`, `event:`, `data:`, blank line).
     pub sse: Bytes,
 }
@@ -70,12 +72,15 @@ impl LiveEvent {
     /// Serialises a stored event.
     pub fn new(stored: &StoredEvent) -> Self {
         let public = PublicEvent::from(stored);
-        // Serialising plain data with string keys cannot fail.
-        let json = serde_json::to_vec(&public).unwrap_or_default();
+        // Serialising plain data with string keys cannot fail; were it to,
+        // watchers get `null` rather than a broken frame.
+        let json =
+            serde_json::value::to_raw_value(&public).unwrap_or_else(|_| RawValue::NULL.to_owned());
         let kind = stored.event.kind.as_str();
-        let mut sse = Vec::with_capacity(json.len() + 48);
+        let data = json.get();
+        let mut sse = Vec::with_capacity(data.len() + 48);
         sse.extend_from_slice(format!("id: {}\nevent: {kind}\ndata: ", stored.id).as_bytes());
-        sse.extend_from_slice(&json);
+        sse.extend_from_slice(data.as_bytes());
         sse.extend_from_slice(b"\n\n");
         LiveEvent {
             id: stored.id,
@@ -85,7 +90,7 @@ impl LiveEvent {
             customer_id: stored.event.customer_id,
             order_version: stored.event.order_version,
             stations: stored.event.stations.clone(),
-            json: Bytes::from(json),
+            json,
             sse: Bytes::from(sse),
         }
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use flume::TrySendError;
-use ordertrack_store::StoredEvent;
+use ordertrack_store::{AccessChange, LogEntry};
 use time::OffsetDateTime;
 
 use crate::LiveEvent;
@@ -53,6 +53,10 @@ pub struct SubscribeOptions {
     pub session_id: Option<String>,
     /// When the user's session expires.
     pub expires_at: Option<OffsetDateTime>,
+    /// The store whose staff role let the user open this stream (a store
+    /// stream, or an order stream opened as staff): when that role changes
+    /// or is taken away, the stream ends.
+    pub staff_of: Option<i64>,
     /// Only events touching this kitchen station (store topics).
     pub station: Option<String>,
 }
@@ -155,10 +159,25 @@ impl Hub {
         })
     }
 
-    /// Publishes committed events (in commit order) to their watchers.
-    pub fn publish(&self, events: &[StoredEvent]) {
-        for stored in events {
-            self.publish_live(Arc::new(LiveEvent::new(stored)));
+    /// Applies committed event-log entries, in commit order: order events
+    /// go to their watchers, access changes end the streams they invalidate.
+    pub fn publish(&self, entries: &[LogEntry]) {
+        for entry in entries {
+            match entry {
+                LogEntry::Order(stored) => self.publish_live(Arc::new(LiveEvent::new(stored))),
+                LogEntry::Access(access) => self.apply_access(&access.change),
+            }
+        }
+    }
+
+    /// Ends the streams an access change invalidates. Their clients
+    /// reconnect (or resubscribe) and are authorised afresh.
+    pub fn apply_access(&self, change: &AccessChange) {
+        match change {
+            AccessChange::SessionEnded { session_id } => self.close_session(session_id),
+            AccessChange::StaffChanged {
+                user_id, store_id, ..
+            } => self.close_staff(*user_id, *store_id),
         }
     }
 
@@ -216,21 +235,23 @@ impl Hub {
         }
     }
 
-    /// Ends every stream of `user` (logged out, removed from a store's staff).
-    /// Their clients reconnect and are authorised afresh.
-    pub fn close_user(&self, user: i64) {
-        let mut topics = self.inner.topics();
-        for subscribers in topics.values_mut() {
-            subscribers.retain(|_, s| s.options.user_id != Some(user));
-        }
-        topics.retain(|_, subscribers| !subscribers.is_empty());
+    /// Ends every stream `user` opened as staff of `store` (removed from its
+    /// staff, or given another role there).
+    pub fn close_staff(&self, user: i64, store: i64) {
+        self.close_where(|options| {
+            options.user_id == Some(user) && options.staff_of == Some(store)
+        });
     }
 
     /// Ends every stream opened with `session` (logged out).
     pub fn close_session(&self, session: &str) {
+        self.close_where(|options| options.session_id.as_deref() == Some(session));
+    }
+
+    fn close_where(&self, ends: impl Fn(&SubscribeOptions) -> bool) {
         let mut topics = self.inner.topics();
         for subscribers in topics.values_mut() {
-            subscribers.retain(|_, s| s.options.session_id.as_deref() != Some(session));
+            subscribers.retain(|_, s| !ends(&s.options));
         }
         topics.retain(|_, subscribers| !subscribers.is_empty());
     }
@@ -258,7 +279,7 @@ impl Hub {
 }
 
 impl ordertrack_store::CommitListener for Hub {
-    fn committed(&self, events: &[StoredEvent]) {
+    fn committed(&self, events: &[LogEntry]) {
         self.publish(events);
     }
 }

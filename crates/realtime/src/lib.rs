@@ -7,6 +7,10 @@
 //! subscriber has a bounded queue; one that falls behind is dropped (its
 //! stream ends and the client resumes from its last event id), so a slow
 //! reader never grows server memory or delays anyone else.
+//!
+//! Access changes travel the same way: the store logs a logout or a staff
+//! change in the event log with the change itself, and the hub that reads
+//! that entry (on every instance) ends the streams it invalidates.
 
 mod event;
 mod hub;
@@ -16,17 +20,17 @@ pub use event::{LiveEvent, PublicEvent};
 pub use hub::{Delivery, Hub, QUEUE_CAPACITY, SubscribeOptions, Subscription, Topic};
 pub use nats::{Feeder, NatsBus, NatsOptions, RelayListener, RelayQueue, relay_channel};
 
-use ordertrack_store::StoredEvent;
+use ordertrack_store::LogEntry;
 
 /// Where committed events go to reach watchers: the in-process [`Hub`], or
 /// (scaled out) a message bus that feeds every instance's hub.
 pub trait EventBus: Send + Sync + 'static {
-    /// Publishes committed events, in commit order.
-    fn publish(&self, events: &[StoredEvent]);
+    /// Publishes committed event-log entries, in commit order.
+    fn publish(&self, events: &[LogEntry]);
 }
 
 impl EventBus for Hub {
-    fn publish(&self, events: &[StoredEvent]) {
+    fn publish(&self, events: &[LogEntry]) {
         Hub::publish(self, events);
     }
 }

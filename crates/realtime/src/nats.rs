@@ -26,6 +26,10 @@
 //!
 //! Core NATS (at-most-once) suffices: the database, not the bus, is the
 //! durable record; the bus only makes delivery fast.
+//!
+//! The log carries access changes (logout, staff removed or given another
+//! role) beside order events, so they reach every instance's hub the same
+//! way, in order, and end the streams they invalidate there.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,7 +37,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use ordertrack_store::{CommitListener, Store, StoreError, StoredEvent};
+use ordertrack_store::{CommitListener, LogEntry, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -74,13 +78,13 @@ impl NatsOptions {
 /// The commit listener of an instance on the bus: queues each committed
 /// batch for the relay without ever blocking the writer.
 pub struct RelayListener {
-    sender: mpsc::Sender<Vec<StoredEvent>>,
+    sender: mpsc::Sender<Vec<LogEntry>>,
     overflowed: Arc<AtomicBool>,
 }
 
 /// The receiving end of a [`RelayListener`], for [`NatsBus::start`].
 pub struct RelayQueue {
-    receiver: mpsc::Receiver<Vec<StoredEvent>>,
+    receiver: mpsc::Receiver<Vec<LogEntry>>,
     overflowed: Arc<AtomicBool>,
 }
 
@@ -101,7 +105,7 @@ pub fn relay_channel(capacity: usize) -> (RelayListener, RelayQueue) {
 }
 
 impl CommitListener for RelayListener {
-    fn committed(&self, events: &[StoredEvent]) {
+    fn committed(&self, events: &[LogEntry]) {
         if events.is_empty() {
             return;
         }
@@ -175,7 +179,7 @@ async fn relay(
     let mut reread = false;
     let mut backoff = Duration::from_millis(50);
     loop {
-        let pending: Vec<StoredEvent> = if reread || queue.overflowed.load(Ordering::Acquire) {
+        let pending: Vec<LogEntry> = if reread || queue.overflowed.load(Ordering::Acquire) {
             // Whatever is queued was committed before this read: drop it,
             // the read covers it.
             while queue.receiver.try_recv().is_ok() {}
@@ -205,8 +209,8 @@ async fn relay(
             }
             batch
         };
-        let fresh: Vec<&StoredEvent> = pending.iter().filter(|e| e.id > published).collect();
-        let Some(newest) = fresh.last().map(|e| e.id) else {
+        let fresh: Vec<&LogEntry> = pending.iter().filter(|e| e.id() > published).collect();
+        let Some(newest) = fresh.last().map(|e| e.id()) else {
             continue;
         };
         let sent = tokio::time::timeout(options.publish_timeout, async {
@@ -255,7 +259,7 @@ async fn subscribe(mut subscriber: async_nats::Subscriber, mut feeder: Feeder, e
                         }
                     }
                 };
-                match serde_json::from_slice::<StoredEvent>(&message.payload) {
+                match serde_json::from_slice::<LogEntry>(&message.payload) {
                     Ok(event) => {
                         if let Err(error) = feeder.receive(event).await {
                             tracing::warn!(%error, "backfill from the database failed; retrying");
@@ -295,15 +299,16 @@ impl Feeder {
     /// One event from the bus: dropped if already fed; fed after the events
     /// between the last fed and it (read from the database) otherwise. On a
     /// database error nothing past `last` is fed (the next catch-up retries).
-    pub async fn receive(&mut self, event: StoredEvent) -> Result<(), StoreError> {
-        if event.id <= self.last {
+    pub async fn receive(&mut self, event: LogEntry) -> Result<(), StoreError> {
+        let id = event.id();
+        if id <= self.last {
             return Ok(());
         }
-        if event.id > self.last + 1 {
-            self.backfill(event.id - 1).await?;
+        if id > self.last + 1 {
+            self.backfill(id - 1).await?;
         }
-        if event.id == self.last + 1 {
-            self.last = event.id;
+        if id == self.last + 1 {
+            self.last = id;
             self.hub.publish(std::slice::from_ref(&event));
         }
         Ok(())
@@ -319,13 +324,17 @@ impl Feeder {
         while self.last < upto {
             let page = self.store.events_since(self.last, PAGE).await?;
             let full = page.len() == PAGE as usize;
-            let wanted: Vec<StoredEvent> = page.into_iter().take_while(|e| e.id <= upto).collect();
-            let Some(newest) = wanted.last().map(|e| e.id) else {
+            let wanted: Vec<LogEntry> = page.into_iter().take_while(|e| e.id() <= upto).collect();
+            let Some(newest) = wanted.last().map(LogEntry::id) else {
                 return Ok(());
             };
-            if self.last > 0 && wanted[0].id != self.last + 1 {
+            if self.last > 0 && wanted[0].id() != self.last + 1 {
                 // Cannot happen with gap-free ids; never feed out of order.
-                tracing::warn!(last = self.last, next = wanted[0].id, "gap in the database");
+                tracing::warn!(
+                    last = self.last,
+                    next = wanted[0].id(),
+                    "gap in the database"
+                );
             }
             self.hub.publish(&wanted);
             self.last = newest;

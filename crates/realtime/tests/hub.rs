@@ -1,6 +1,6 @@
 //! The hub on its own: routing by topic and station, bounded queues that drop
-//! a slow subscriber (and only it), ending streams by user, session and on
-//! shutdown, heartbeats, and unsubscribing on drop.
+//! a slow subscriber (and only it), ending streams when access ends (a staff
+//! change, a logout) and on shutdown, heartbeats, and unsubscribing on drop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,14 +9,19 @@ use ordertrack_domain::{Actor, EventKind, NewEvent, OrderSummary, Role};
 use ordertrack_realtime::{
     Delivery, EventBus, Hub, LiveEvent, QUEUE_CAPACITY, SubscribeOptions, Subscription, Topic,
 };
-use ordertrack_store::{CommitListener, StoredEvent};
+use ordertrack_store::{AccessChange, AccessEvent, CommitListener, LogEntry, StoredEvent};
 use time::OffsetDateTime;
 
 /// Generous bound for anything that should happen at once.
 const WAIT: Duration = Duration::from_secs(5);
 
 /// A committed event of `order` (of `customer`, in `store`) touching `stations`.
-fn event(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> StoredEvent {
+fn event(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> LogEntry {
+    LogEntry::Order(stored(id, order, customer, store, stations))
+}
+
+/// The stored event behind [`event`].
+fn stored(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> StoredEvent {
     StoredEvent {
         id,
         store_seq: id,
@@ -55,8 +60,22 @@ fn user(id: i64, session: &str) -> SubscribeOptions {
         user_id: Some(id),
         session_id: Some(session.to_owned()),
         expires_at: None,
+        staff_of: None,
         station: None,
     }
+}
+
+/// `user` watching as staff of `store`.
+fn staff(id: i64, session: &str, store: i64) -> SubscribeOptions {
+    SubscribeOptions {
+        staff_of: Some(store),
+        ..user(id, session)
+    }
+}
+
+/// A committed access change at position `id`.
+fn access(id: i64, change: AccessChange) -> LogEntry {
+    LogEntry::Access(AccessEvent { id, change })
 }
 
 fn station(name: &str) -> SubscribeOptions {
@@ -214,22 +233,43 @@ async fn a_slow_subscriber_of_one_topic_does_not_affect_other_topics() {
 }
 
 #[tokio::test]
-async fn close_user_ends_every_stream_of_that_user_only() {
+async fn a_staff_change_ends_the_streams_that_role_opened_only() {
     let hub = Hub::new();
-    let mut a_store = hub.subscribe(Topic::Store(1), user(1, "s1"));
-    let mut a_me = hub.subscribe(Topic::Customer(1), user(1, "s2"));
-    let mut b_store = hub.subscribe(Topic::Store(1), user(2, "s3"));
+    let mut a_store = hub.subscribe(Topic::Store(1), staff(1, "s1", 1));
+    let mut a_order = hub.subscribe(Topic::Order(9), staff(1, "s1", 1));
+    let mut a_other_store = hub.subscribe(Topic::Store(2), staff(1, "s1", 2));
+    let mut a_me = hub.subscribe(Topic::Customer(1), user(1, "s1"));
+    let mut b_store = hub.subscribe(Topic::Store(1), staff(2, "s3", 1));
     let mut guest = hub.subscribe(Topic::Order(9), SubscribeOptions::default());
+    assert_eq!(hub.subscriber_count(), 6);
+
+    // User 1 is given another role in store 1 (committed as position 1).
+    hub.publish(&[access(
+        1,
+        AccessChange::StaffChanged {
+            user_id: 1,
+            store_id: 1,
+            role: Some(Role::Driver),
+        },
+    )]);
     assert_eq!(hub.subscriber_count(), 4);
-
-    hub.close_user(1);
-    assert_eq!(hub.subscriber_count(), 2);
     assert_ended(&mut a_store).await;
-    assert_ended(&mut a_me).await;
+    assert_ended(&mut a_order).await;
 
-    hub.publish(&[event(1, 9, 1, 1, &[])]);
-    assert_eq!(next_id(&mut b_store).await, 1);
-    assert_eq!(next_id(&mut guest).await, 1);
+    hub.publish(&[event(2, 9, 1, 1, &[]), event(3, 10, 1, 2, &[])]);
+    assert_eq!(next_id(&mut a_me).await, 2);
+    assert_eq!(next_id(&mut b_store).await, 2);
+    assert_eq!(next_id(&mut guest).await, 2);
+    assert_eq!(next_id(&mut a_other_store).await, 3);
+
+    // Removed from store 2 as well.
+    hub.apply_access(&AccessChange::StaffChanged {
+        user_id: 1,
+        store_id: 2,
+        role: None,
+    });
+    assert_ended(&mut a_other_store).await;
+    assert_eq!(hub.subscriber_count(), 3);
 }
 
 #[tokio::test]
@@ -240,7 +280,12 @@ async fn close_session_ends_the_streams_of_that_session_only() {
     let mut second = hub.subscribe(Topic::Customer(1), user(1, "new"));
     let mut guest = hub.subscribe(Topic::Order(3), SubscribeOptions::default());
 
-    hub.close_session("old");
+    hub.publish(&[access(
+        7,
+        AccessChange::SessionEnded {
+            session_id: "old".into(),
+        },
+    )]);
     assert_eq!(hub.subscriber_count(), 2);
     assert_ended(&mut first).await;
     assert_ended(&mut first_order).await;
@@ -344,13 +389,13 @@ async fn the_hub_hears_commits_as_a_commit_listener_and_as_an_event_bus() {
 
 #[test]
 fn a_live_event_is_one_sse_frame_carrying_the_public_json() {
-    let stored = event(42, 7, 3, 2, &["grill", "fryer"]);
+    let stored = stored(42, 7, 3, 2, &["grill", "fryer"]);
     let live = LiveEvent::new(&stored);
     assert_eq!(live.id, 42);
     assert!(live.concerns_station("fryer"));
     assert!(!live.concerns_station("drinks"));
 
-    let json: serde_json::Value = serde_json::from_slice(&live.json).expect("JSON");
+    let json: serde_json::Value = serde_json::from_str(live.json.get()).expect("JSON");
     assert_eq!(json["id"], 42);
     assert_eq!(json["type"], "status_changed");
     assert_eq!(json["order_id"], 7);
@@ -367,7 +412,7 @@ fn a_live_event_is_one_sse_frame_carrying_the_public_json() {
     let frame = std::str::from_utf8(&live.sse).expect("UTF-8");
     let expected = format!(
         "id: 42\nevent: status_changed\ndata: {}\n\n",
-        std::str::from_utf8(&live.json).expect("UTF-8")
+        live.json.get()
     );
     assert_eq!(frame, expected);
     assert_eq!(frame.matches('\n').count(), 4, "the data is one line");

@@ -37,9 +37,9 @@ use ordertrack_domain::{
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    EventFilter, NewOrder, NewOrderLine, NewProduct, NewSession, NewStore, NewUser, OrderPage,
-    OrderQuery, OrderScope, PlacedOrder, Product, ProductPatch, Store, StoreError, StoreRecord,
-    StoredEvent, User,
+    AccessChange, AccessEvent, EventFilter, LogEntry, NewOrder, NewOrderLine, NewProduct,
+    NewSession, NewStore, NewUser, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product,
+    ProductPatch, Store, StoreError, StoreRecord, StoredEvent, User,
 };
 
 /// A store under test plus whatever keeps its data alive (a temporary
@@ -114,6 +114,7 @@ macro_rules! conformance_tests {
             failed_plans_write_nothing,
             events_after,
             events_since,
+            access_changes,
             last_event_position,
             failed_requests_write_nothing,
             concurrent_writers_keep_events_gap_free,
@@ -175,6 +176,59 @@ async fn user(store: &dyn Store, email: &str, name: &str) -> User {
         })
         .await
         .expect("create_user")
+}
+
+/// Kim, signed in at `at` for an hour (session `kim-session`).
+async fn kim_signed_in(store: &dyn Store, at: OffsetDateTime) -> User {
+    let kim = user(store, "kim@example.test", "Kim").await;
+    store
+        .create_session(NewSession {
+            id: "kim-session".into(),
+            user_id: kim.id,
+            expires_at: at + Duration::hours(1),
+        })
+        .await
+        .expect("create_session");
+    kim
+}
+
+/// Signs Kim in and out again; returns the access change the logout logs
+/// (what a backend's commit listener must hear of it).
+pub async fn sign_kim_in_and_out(store: &dyn Store) -> crate::AccessChange {
+    kim_signed_in(store, now()).await;
+    store
+        .delete_session("kim-session")
+        .await
+        .expect("delete_session");
+    crate::AccessChange::SessionEnded {
+        session_id: "kim-session".into(),
+    }
+}
+
+/// Checks what a backend's commit listener heard (`published`) after an
+/// order was placed and confirmed, a change was refused, and Kim signed in
+/// and out: exactly the log as stored, ending with the logout.
+pub fn assert_published_in_full(
+    published: &[LogEntry],
+    stored: &[LogEntry],
+    logged_out: crate::AccessChange,
+) {
+    assert_eq!(published, stored);
+    assert_eq!(
+        published
+            .iter()
+            .filter_map(LogEntry::order_event)
+            .map(|e| e.event.kind)
+            .collect::<Vec<_>>(),
+        vec![EventKind::OrderCreated, EventKind::StatusChanged]
+    );
+    assert_eq!(
+        published.last(),
+        Some(&LogEntry::Access(AccessEvent {
+            id: published.len() as i64,
+            change: logged_out,
+        }))
+    );
 }
 
 async fn shop(store: &dyn Store, slug: &str, name: &str, prefix: &str) -> StoreRecord {
@@ -626,17 +680,9 @@ pub async fn memberships(store: Arc<dyn Store>) {
     let store = &*store;
     let rosso = shop(store, "rosso", "Rosso", "R").await;
     let verde = shop(store, "verde", "Verde", "V").await;
-    let kim = user(store, "kim@example.test", "Kim").await;
-    let lee = user(store, "lee@example.test", "Lee").await;
     let at = now();
-    store
-        .create_session(NewSession {
-            id: "kim-session".into(),
-            user_id: kim.id,
-            expires_at: at + Duration::hours(1),
-        })
-        .await
-        .expect("create_session");
+    let kim = kim_signed_in(store, at).await;
+    let lee = user(store, "lee@example.test", "Lee").await;
     let roles_of_kim = || async {
         let identity = store
             .session_identity("kim-session", at)
@@ -2084,7 +2130,10 @@ pub async fn events_since(store: Arc<dyn Store>) {
     let all = store.events_since(start, 100).await.expect("events_since");
     assert_eq!(
         all.iter()
-            .map(|e| (e.event.order_id, e.event.store_id))
+            .map(|e| {
+                let e = e.order_event().expect("an order event");
+                (e.event.order_id, e.event.store_id)
+            })
             .collect::<Vec<_>>(),
         vec![
             (a1.id, f.shop.id),
@@ -2094,30 +2143,132 @@ pub async fn events_since(store: Arc<dyn Store>) {
         ]
     );
     for (offset, event) in all.iter().enumerate() {
-        assert_eq!(event.id, start + 1 + offset as i64, "gap-free ids");
+        assert_eq!(event.id(), start + 1 + offset as i64, "gap-free ids");
     }
     assert_eq!(
-        all.last().map(|e| e.id),
+        all.last().map(LogEntry::id),
         Some(store.last_event_position().await.expect("position"))
     );
     // `after` is exclusive, `limit` caps the page, paging loses nothing.
-    let page = store.events_since(all[0].id, 2).await.expect("page");
+    let page = store.events_since(all[0].id(), 2).await.expect("page");
     assert_eq!(page, all[1..3].to_vec());
     let mut paged = Vec::new();
     let mut after = start;
     loop {
         let page = store.events_since(after, 1).await.expect("page");
         let Some(last) = page.last() else { break };
-        after = last.id;
+        after = last.id();
         paged.extend(page);
     }
     assert_eq!(paged, all);
     assert!(
         store
-            .events_since(all[3].id, 10)
+            .events_since(all[3].id(), 10)
             .await
             .expect("empty")
             .is_empty()
+    );
+}
+
+/// Logouts and staff changes are logged in the event log with the change
+/// (and only real changes are): `events_since` reads them back between the
+/// order events, in the same gap-free positions; no stream filter matches
+/// them.
+pub async fn access_changes(store: Arc<dyn Store>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let kim = kim_signed_in(store, now()).await;
+    let start = store.last_event_position().await.expect("position");
+    let staff_changed = |role| AccessChange::StaffChanged {
+        user_id: kim.id,
+        store_id: f.shop.id,
+        role,
+    };
+
+    // Joining, and being given the role one has, ends nothing: not logged.
+    for role in [Role::Owner, Role::Owner] {
+        store
+            .set_membership(kim.id, f.shop.id, role)
+            .await
+            .expect("set_membership");
+    }
+    let order = place(store, &f.shop, &f.customer, &f.lines()).await;
+    store
+        .set_membership(kim.id, f.shop.id, Role::Driver)
+        .await
+        .expect("demote");
+    assert!(
+        store
+            .remove_membership(kim.id, f.shop.id)
+            .await
+            .expect("remove")
+    );
+    assert!(
+        !store
+            .remove_membership(kim.id, f.shop.id)
+            .await
+            .expect("remove again"),
+        "nobody to remove"
+    );
+    store
+        .delete_session("kim-session")
+        .await
+        .expect("delete_session");
+    store
+        .delete_session("kim-session")
+        .await
+        .expect("an ended session ends again, quietly");
+
+    let all = store.events_since(start, 100).await.expect("events_since");
+    let access = |offset: i64, change| {
+        LogEntry::Access(AccessEvent {
+            id: start + offset,
+            change,
+        })
+    };
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(
+        all[0].order_event().map(|e| e.event.order_id),
+        Some(order.id)
+    );
+    assert_eq!(
+        all[1..],
+        [
+            access(2, staff_changed(Some(Role::Driver))),
+            access(3, staff_changed(None)),
+            access(
+                4,
+                AccessChange::SessionEnded {
+                    session_id: "kim-session".into()
+                }
+            ),
+        ]
+    );
+    assert_eq!(
+        store.last_event_position().await.expect("position"),
+        start + 4
+    );
+    // Streams replay order events only.
+    for filter in [
+        EventFilter::Order(order.id),
+        EventFilter::Customer(f.customer.id),
+        EventFilter::Store(f.shop.id),
+    ] {
+        let events = events(store, filter).await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].id, start + 1);
+    }
+    // A failed change logs nothing.
+    let unknown_user = kim.id + 1000;
+    assert!(
+        store
+            .set_membership(unknown_user, f.shop.id, Role::Cashier)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.last_event_position().await.expect("position"),
+        start + 4
     );
 }
 
@@ -2605,7 +2756,7 @@ pub async fn concurrent_mixed_changes(store: Arc<dyn Store>) {
     }
     let all = store.events_since(0, 100_000).await.expect("events_since");
     for pair in all.windows(2) {
-        assert_eq!(pair[0].id + 1, pair[1].id, "event ids are gap-free");
+        assert_eq!(pair[0].id() + 1, pair[1].id(), "event ids are gap-free");
     }
 }
 

@@ -27,16 +27,19 @@ pub use postgres::PostgresStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
 
-/// Receives every committed batch of events, in commit order, right after
-/// the commit and before the writers are answered.
+/// Receives every committed batch of event-log entries (order events and
+/// access changes), in commit order, right after the commit and before the
+/// writers are answered.
 pub trait CommitListener: Send + Sync + 'static {
     /// Called on the writer: must be quick and must not block.
-    fn committed(&self, events: &[StoredEvent]);
+    fn committed(&self, events: &[LogEntry]);
 }
 
 /// Everything the order desk persists. Implementations must write every
-/// order change and its event in one transaction, assign event positions
-/// that are gap-free in commit order, and acknowledge only durable commits.
+/// order change and its event in one transaction, log every access change
+/// ([`AccessChange`]: a logout, a staff member removed or given another
+/// role) in the transaction that makes it, assign event positions that are
+/// gap-free in commit order, and acknowledge only durable commits.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // ---- users and sessions ----
@@ -49,7 +52,8 @@ pub trait Store: Send + Sync + 'static {
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
     /// Records a signed-in session.
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
-    /// Ends a session (logout). Unknown ids are ignored.
+    /// Ends a session (logout), logging [`AccessChange::SessionEnded`].
+    /// Unknown ids are ignored (and log nothing).
     async fn delete_session(&self, session_id: &str) -> Result<(), StoreError>;
     /// The user behind a live session, with their current memberships:
     /// looked up on every request so a removed staff member loses access at once.
@@ -69,14 +73,17 @@ pub trait Store: Send + Sync + 'static {
     async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>, StoreError>;
     /// A store by id.
     async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>, StoreError>;
-    /// Gives `user` the staff `role` in `store`, replacing any role they had there.
+    /// Gives `user` the staff `role` in `store`, replacing any role they had
+    /// there; replacing a different role logs [`AccessChange::StaffChanged`].
     async fn set_membership(
         &self,
         user: UserId,
         store: StoreId,
         role: Role,
     ) -> Result<(), StoreError>;
-    /// Removes `user` from `store`'s staff; false if they were not staff.
+    /// Removes `user` from `store`'s staff, logging
+    /// [`AccessChange::StaffChanged`]; false (and nothing logged) if they were
+    /// not staff.
     async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool, StoreError>;
     /// The staff of a store.
     async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>, StoreError>;
@@ -128,16 +135,18 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- events ----
 
-    /// Events after position `after` that match `filter`, oldest first.
+    /// Order events after position `after` that match `filter`, oldest
+    /// first (access changes match no filter).
     async fn events_after(
         &self,
         filter: EventFilter,
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError>;
-    /// Every event (all stores) after position `after`, oldest first: what a
-    /// bus subscriber backfills from when it notices a gap.
-    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+    /// Every entry of the event log (all stores, access changes too) after
+    /// position `after`, oldest first: what a bus subscriber backfills from
+    /// when it notices a gap.
+    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>, StoreError>;
     /// The position of the newest event (0 when there is none).
     async fn last_event_position(&self) -> Result<i64, StoreError>;
 }

@@ -242,3 +242,87 @@ pub struct StoredEvent {
     #[serde(flatten)]
     pub event: NewEvent,
 }
+
+/// A change to who may watch what. The store logs one in the event log, in
+/// the same transaction as the change itself, so that every instance reading
+/// the log (its hub, through the bus or the database) ends the streams the
+/// change invalidates, as it delivers order events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AccessChange {
+    /// A session ended (logout): streams opened with it end.
+    SessionEnded { session_id: String },
+    /// A staff member's role in a store changed (`role`) or was taken away
+    /// (`None`): the streams their role there opened end.
+    StaffChanged {
+        user_id: UserId,
+        store_id: StoreId,
+        role: Option<Role>,
+    },
+}
+
+impl AccessChange {
+    /// The `kind` of access rows in the events table (order events carry
+    /// their event kind there).
+    pub const KIND: &'static str = "access";
+}
+
+/// An access change with its position in the event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessEvent {
+    /// Global position, from the same gap-free sequence as order events.
+    pub id: i64,
+    pub change: AccessChange,
+}
+
+/// One entry of the event log, in position order: what commit listeners
+/// receive and what [`Store::events_since`](crate::Store::events_since)
+/// reads back. Streams replay only the order events
+/// ([`Store::events_after`](crate::Store::events_after)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "almost every entry is an order event: boxing them would cost an allocation each to save space on the rare access change"
+)]
+pub enum LogEntry {
+    Order(StoredEvent),
+    Access(AccessEvent),
+}
+
+impl LogEntry {
+    /// The entry's position in the log.
+    pub fn id(&self) -> i64 {
+        match self {
+            LogEntry::Order(event) => event.id,
+            LogEntry::Access(access) => access.id,
+        }
+    }
+
+    /// Reads an entry back from its row in the events table.
+    pub(crate) fn from_row(
+        id: i64,
+        store_seq: Option<i64>,
+        kind: &str,
+        payload: &str,
+    ) -> Result<LogEntry, crate::StoreError> {
+        let unreadable = || crate::StoreError::Database(format!("unreadable stored event {id}"));
+        if kind == AccessChange::KIND {
+            let change = serde_json::from_str(payload).map_err(|_| unreadable())?;
+            return Ok(LogEntry::Access(AccessEvent { id, change }));
+        }
+        Ok(LogEntry::Order(StoredEvent {
+            id,
+            store_seq: store_seq.ok_or_else(unreadable)?,
+            event: serde_json::from_str(payload).map_err(|_| unreadable())?,
+        }))
+    }
+
+    /// The order event, if this is one.
+    pub fn order_event(&self) -> Option<&StoredEvent> {
+        match self {
+            LogEntry::Order(event) => Some(event),
+            LogEntry::Access(_) => None,
+        }
+    }
+}

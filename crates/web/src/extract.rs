@@ -5,7 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum_extra::extract::CookieJar;
-use ordertrack_app::Caller;
+use ordertrack_app::{Caller, SessionRef};
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
@@ -91,23 +91,21 @@ impl FromRequestParts<AppState> for AuthCaller {
     }
 }
 
-/// The caller if signed in, else `None` (bad or expired tokens count as signed out).
-pub struct MaybeCaller(pub Option<Caller>);
+/// The session a request's token names, if it presents a valid one (bad or
+/// expired tokens count as signed out). Not looked up in the store: a
+/// WebSocket keeps it and resolves the caller afresh for each subscription
+/// ([`ordertrack_app::App::session_caller`]).
+pub struct MaybeSession(pub Option<SessionRef>);
 
-impl FromRequestParts<AppState> for MaybeCaller {
-    type Rejection = ApiError;
+impl FromRequestParts<AppState> for MaybeSession {
+    type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(token) = presented_token(parts) else {
-            return Ok(MaybeCaller(None));
-        };
-        match state.app.authenticate(&token).await {
-            Ok(caller) => Ok(MaybeCaller(Some(caller))),
-            Err(ordertrack_app::AppError::Unauthenticated) => Ok(MaybeCaller(None)),
-            Err(error) => Err(error.into()),
-        }
+        Ok(MaybeSession(
+            presented_token(parts).and_then(|token| state.app.session_of(&token).ok()),
+        ))
     }
 }

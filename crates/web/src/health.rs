@@ -5,6 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 
+use ordertrack_app::NotReady;
+
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -15,13 +17,15 @@ pub fn router() -> Router<AppState> {
 
 /// Ready when the database answers and the event bus (if any) is connected.
 async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if let Err(error) = state.app.store().last_event_position().await {
-        tracing::warn!(%error, "not ready");
-        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
+    match state.app.ready().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(error) => {
+            tracing::warn!(%error, "not ready");
+            let reason = match error {
+                NotReady::Database(_) => "database unavailable",
+                NotReady::Bus => "event bus unavailable",
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, reason)
+        }
     }
-    if state.app.bus_ready() == Some(false) {
-        tracing::warn!("not ready: event bus unreachable");
-        return (StatusCode::SERVICE_UNAVAILABLE, "event bus unavailable");
-    }
-    (StatusCode::OK, "ready")
 }

@@ -55,8 +55,7 @@ fn board_ids(board: &Value) -> Vec<i64> {
 
 /// The stored events of one order.
 async fn order_events(app: &TestApp, order: i64) -> Vec<StoredEvent> {
-    app.app
-        .store()
+    app.store
         .events_after(EventFilter::Order(order), 0, 1000)
         .await
         .expect("events")

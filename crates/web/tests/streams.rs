@@ -800,6 +800,28 @@ async fn signed_in_streams_without_a_valid_token_are_401() {
     }
 }
 
+/// Registers `email` and makes them staff of the restaurant in `role`,
+/// through the owner; returns their token and id.
+async fn restaurant_staff(server: &Server, owner: &str, email: &str, role: &str) -> (String, i64) {
+    let (token, id) = server.register(email, "Staff Member").await;
+    let added = server
+        .post(
+            &format!("/api/v1/stores/{RESTAURANT}/staff"),
+            owner,
+            &json!({"email": email, "role": role}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    (token, id)
+}
+
+/// Logs `token` out over HTTP.
+async fn logout(server: &Server, token: &str) {
+    let out =
+        Resp::of(server.request(reqwest::Method::POST, "/api/v1/auth/logout", Some(token))).await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.text);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_a_staff_member_ends_their_open_streams_and_they_cannot_reopen_them() {
     let _shared = shared().await;
@@ -807,15 +829,7 @@ async fn removing_a_staff_member_ends_their_open_streams_and_they_cannot_reopen_
     let owner = server.login("owner@demo.test").await;
     let cashier = server.login("cashier@demo.test").await;
     let alice = server.login("alice@demo.test").await;
-    let (kim, kim_id) = server.register("kim@kitchen.test", "Kim Kitchen").await;
-    let added = server
-        .post(
-            &format!("/api/v1/stores/{RESTAURANT}/staff"),
-            &owner,
-            &json!({"email": "kim@kitchen.test", "role": "kitchen"}),
-        )
-        .await;
-    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let (kim, kim_id) = restaurant_staff(&server, &owner, "kim@kitchen.test", "kitchen").await;
     let burger = server.product(RESTAURANT, "Classic Burger").await;
     let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
 
@@ -886,9 +900,7 @@ async fn logging_out_ends_that_session_streams_only() {
     let (mut first_order, _) = server.ready_sse(&order_path(order), Some(&first)).await;
     let (mut second_me, _) = server.ready_sse(ME, Some(&second)).await;
 
-    let out =
-        Resp::of(server.request(reqwest::Method::POST, "/api/v1/auth/logout", Some(&first))).await;
-    assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.text);
+    logout(&server, &first).await;
     assert!(first_me.until_end().await.is_empty());
     assert!(first_order.until_end().await.is_empty());
 
@@ -1661,6 +1673,288 @@ async fn a_websocket_guest_follows_a_tracking_link_and_bad_messages_are_errors()
     server.transition(&owner, id, "preparing").await;
     let event = ws_expect(&mut guest).await;
     assert_eq!(event["event"]["to"], "preparing", "{event}");
+}
+
+/// A server with a new staff member of the restaurant and an order Alice
+/// placed there.
+struct StaffScene {
+    server: Server,
+    owner: String,
+    /// The new member's token and id.
+    member: (String, i64),
+    order: i64,
+}
+
+async fn staff_scene(email: &str, role: &str) -> StaffScene {
+    let server = spawn().await;
+    let owner = server.login("owner@demo.test").await;
+    let alice = server.login("alice@demo.test").await;
+    let member = restaurant_staff(&server, &owner, email, role).await;
+    let burger = server.product(RESTAURANT, "Classic Burger").await;
+    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    StaffScene {
+        server,
+        owner,
+        member,
+        order,
+    }
+}
+
+/// Subscribes `id` to a topic and expects `subscribed` then `ready`.
+async fn ws_subscribed(ws: &mut Ws, message: Value) {
+    let id = message["id"].clone();
+    ws_send(ws, message).await;
+    assert_eq!(ws_expect(ws).await, json!({"type": "subscribed", "id": id}));
+    let ready = ws_expect(ws).await;
+    assert_eq!(ready["type"], "ready", "{ready}");
+    assert_eq!(ready["id"], id);
+}
+
+/// The next message must be the end of subscription `id`.
+async fn ws_expect_closed(ws: &mut Ws, id: &str) {
+    assert_eq!(
+        ws_expect(ws).await,
+        json!({"type": "closed", "id": id}),
+        "subscription {id} ends"
+    );
+}
+
+/// Asks for a reply (unsubscribing an unknown id) and expects it next:
+/// nothing else was waiting on the socket.
+async fn ws_nothing_before_a_reply(ws: &mut Ws) {
+    ws_send(ws, json!({"type": "unsubscribe", "id": "probe"})).await;
+    assert_eq!(
+        ws_expect(ws).await,
+        json!({"type": "unsubscribed", "id": "probe"}),
+        "nothing else arrived first"
+    );
+}
+
+/// Sends a subscribe that must be refused with `status`; nothing of the
+/// topic may arrive instead.
+async fn ws_refused(ws: &mut Ws, message: Value, status: u16) {
+    let id = message["id"].clone();
+    ws_send(ws, message.clone()).await;
+    let refused = ws_expect(ws).await;
+    assert_eq!(
+        refused["type"], "error",
+        "{message} was not refused: {refused}"
+    );
+    assert_eq!(refused["id"], id, "{refused}");
+    assert_eq!(refused["status"], status, "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_resubscribe_after_staff_removal_is_refused() {
+    let _shared = shared().await;
+    let StaffScene {
+        server,
+        owner,
+        member: (kim, kim_id),
+        order,
+    } = staff_scene("kim@kitchen.test", "kitchen").await;
+    let store = json!({"type": "subscribe", "id": "s", "topic": "store", "store": RESTAURANT});
+    let one = json!({"type": "subscribe", "id": "o", "topic": "order", "order_id": order});
+
+    let mut ws = ws_connect(&server, Some(&kim)).await;
+    ws_subscribed(&mut ws, store.clone()).await;
+    let removed = server
+        .delete(
+            &format!("/api/v1/stores/{RESTAURANT}/staff/{kim_id}"),
+            &owner,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
+    ws_expect_closed(&mut ws, "s").await;
+
+    // The same socket asks again: refused as over HTTP, for the store and
+    // for its orders, from now and from the beginning.
+    ws_refused(&mut ws, store.clone(), 404).await;
+    let mut replay = store.clone();
+    replay["last_event_id"] = json!(0);
+    ws_refused(&mut ws, replay, 404).await;
+    ws_refused(&mut ws, one, 404).await;
+    // Nothing of the store reaches the socket afterwards.
+    server.transition(&owner, order, "confirmed").await;
+    ws_nothing_before_a_reply(&mut ws).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_resubscribe_after_logout_is_refused() {
+    let _shared = shared().await;
+    let server = spawn().await;
+    let owner = server.login("owner@demo.test").await;
+    let alice = server.login("alice@demo.test").await;
+    let burger = server.product(RESTAURANT, "Classic Burger").await;
+    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    let me = json!({"type": "subscribe", "id": "m", "topic": "me"});
+
+    let mut ws = ws_connect(&server, Some(&alice)).await;
+    ws_subscribed(&mut ws, me.clone()).await;
+    logout(&server, &alice).await;
+    ws_expect_closed(&mut ws, "m").await;
+
+    ws_refused(&mut ws, me, 401).await;
+    ws_refused(
+        &mut ws,
+        json!({"type": "subscribe", "id": "o", "topic": "order", "order_id": order}),
+        401,
+    )
+    .await;
+    // New events of her order never reach the socket.
+    server.transition(&owner, order, "confirmed").await;
+    ws_nothing_before_a_reply(&mut ws).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_replay_after_logout_is_refused() {
+    let _shared = shared().await;
+    let server = spawn().await;
+    let alice = server.login("alice@demo.test").await;
+    let owner = server.login("owner@demo.test").await;
+    let burger = server.product(RESTAURANT, "Classic Burger").await;
+    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+
+    let mut alices = ws_connect(&server, Some(&alice)).await;
+    let mut owners = ws_connect(&server, Some(&owner)).await;
+    for (token, ws) in [(&alice, &mut alices), (&owner, &mut owners)] {
+        logout(&server, token).await;
+        // Her history, the order's, the store's: none of it replays.
+        for (id, topic) in [
+            ("m", json!({"topic": "me"})),
+            ("o", json!({"topic": "order", "order_id": order})),
+            ("s", json!({"topic": "store", "store": RESTAURANT})),
+        ] {
+            let mut message = topic;
+            message["type"] = json!("subscribe");
+            message["id"] = json!(id);
+            message["last_event_id"] = json!(0);
+            ws_refused(ws, message, 401).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demoted_owner_store_stream_is_closed() {
+    let _shared = shared().await;
+    let StaffScene {
+        server,
+        owner,
+        member: (olga, _),
+        order,
+    } = staff_scene("olga@owner.test", "owner").await;
+    let store = json!({"type": "subscribe", "id": "s", "topic": "store", "store": RESTAURANT});
+
+    let (mut sse, _) = server.ready_sse(&store_path(RESTAURANT), Some(&olga)).await;
+    let (mut her_order, _) = server.ready_sse(&order_path(order), Some(&olga)).await;
+    let (mut cashiers, _) = server
+        .ready_sse(
+            &store_path(RESTAURANT),
+            Some(&server.login("cashier@demo.test").await),
+        )
+        .await;
+    let mut ws = ws_connect(&server, Some(&olga)).await;
+    ws_subscribed(&mut ws, store.clone()).await;
+    ws_subscribed(
+        &mut ws,
+        json!({"type": "subscribe", "id": "m", "topic": "me"}),
+    )
+    .await;
+
+    let demoted = server
+        .post(
+            &format!("/api/v1/stores/{RESTAURANT}/staff"),
+            &owner,
+            &json!({"email": "olga@owner.test", "role": "driver"}),
+        )
+        .await;
+    assert_eq!(demoted.status, StatusCode::CREATED, "{}", demoted.text);
+    assert_eq!(demoted.body["role"], "driver");
+    assert!(
+        sse.until_end().await.is_empty(),
+        "the SSE store stream ends"
+    );
+    assert!(
+        her_order.until_end().await.is_empty(),
+        "so does the order's"
+    );
+    ws_expect_closed(&mut ws, "s").await;
+
+    // She may follow the store again, as a driver now: what the API shows
+    // a driver (every order of the store) is what the stream shows.
+    ws_subscribed(&mut ws, store).await;
+    let (mut again, _) = server.ready_sse(&store_path(RESTAURANT), Some(&olga)).await;
+    server.transition(&owner, order, "confirmed").await;
+    for frame in [
+        again.next_event().await.expect("an event"),
+        cashiers.next_event().await.expect("an event"),
+    ] {
+        assert_eq!(frame.json()["order_id"], order);
+    }
+    let message = ws_expect(&mut ws).await;
+    assert_eq!(
+        message["id"], "s",
+        "the store subscription follows again: {message}"
+    );
+    assert_eq!(message["event"]["order_id"], order);
+    // Read over HTTP, the driver sees the same order.
+    let seen = server.get(&format!("/api/v1/orders/{order}"), &olga).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.text);
+}
+
+/// The race between authorising a stream and its subscription reaching
+/// the hub: access that ends in between (its news applied by the hub before
+/// the subscription was there to end) is caught when subscribing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_ended_while_a_stream_was_being_authorised_is_refused_at_subscribe() {
+    let _shared = shared().await;
+    let StaffScene {
+        server,
+        owner,
+        member: (kim, kim_id),
+        order,
+    } = staff_scene("kim@kitchen.test", "kitchen").await;
+    let app = &server.app;
+    let caller = server.caller(&kim).await;
+    let store = app
+        .store_stream(&caller, RESTAURANT, None)
+        .await
+        .expect("Kim is staff");
+    let one = app
+        .order_stream(&caller, order)
+        .await
+        .expect("Kim is staff");
+    let own = app.customer_stream(&caller);
+    let before = server.hub().subscriber_count();
+
+    let removed = server
+        .delete(
+            &format!("/api/v1/stores/{RESTAURANT}/staff/{kim_id}"),
+            &owner,
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
+    for spec in [&store, &one] {
+        let refused = app.subscribe(spec).await.err().expect("refused");
+        assert!(
+            matches!(refused, ordertrack_app::AppError::NotFound(_)),
+            "{refused:?}"
+        );
+    }
+    // Her own orders she may still follow, until she logs out.
+    let mine = app.subscribe(&own).await.expect("her own orders");
+    logout(&server, &kim).await;
+    let refused = app.subscribe(&own).await.err().expect("refused");
+    assert!(
+        matches!(refused, ordertrack_app::AppError::Unauthenticated),
+        "{refused:?}"
+    );
+    drop(mine);
+    assert_eq!(
+        server.hub().subscriber_count(),
+        before,
+        "nothing left subscribed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

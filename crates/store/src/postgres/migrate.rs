@@ -11,7 +11,13 @@ use super::queries::micros;
 use crate::StoreError;
 
 /// `(version, sql)`, in order. Never edit a shipped migration: add a new one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_access_events.sql"),
+    ),
+];
 
 /// The advisory lock held while migrating ("ordertrk" in ASCII). Advisory
 /// locks are per database, so stores in other schemas of the same database

@@ -56,9 +56,9 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    CommitListener, Credentials, EventFilter, Identity, NewOrder, NewProduct, NewSession, NewStore,
-    NewUser, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember, Store,
-    StoreError, StoreRecord, StoredEvent, User,
+    CommitListener, Credentials, EventFilter, Identity, LogEntry, NewOrder, NewProduct, NewSession,
+    NewStore, NewUser, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember,
+    Store, StoreError, StoreRecord, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{Job, Write, Written};
@@ -348,7 +348,7 @@ impl Store for PostgresStore {
         Ok(queries::events_after(&mut *self.read().await?, &filter, after, limit).await?)
     }
 
-    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>, StoreError> {
         Ok(queries::events_since(&mut *self.read().await?, after, limit).await?)
     }
 

@@ -16,9 +16,9 @@ use sqlx::{Connection, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
 
 use crate::{
-    Credentials, EventFilter, Identity, Membership, NewOrder, NewProduct, NewSession, NewStore,
-    NewUser, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product, ProductPatch, StaffMember,
-    StoreError, StoreRecord, StoredEvent, User,
+    AccessChange, AccessEvent, Credentials, EventFilter, Identity, LogEntry, Membership, NewOrder,
+    NewProduct, NewSession, NewStore, NewUser, OrderPage, OrderQuery, OrderScope, PlacedOrder,
+    Product, ProductPatch, StaffMember, StoreError, StoreRecord, StoredEvent, User,
 };
 
 /// Why a query failed, and what the writer should do about it.
@@ -186,11 +186,21 @@ pub async fn create_session(conn: &mut PgConnection, session: &NewSession) -> Re
     Ok(())
 }
 
-pub async fn delete_session(conn: &mut PgConnection, id: &str) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id = $1")
+/// Ends a session; a session that existed logs its end in `access`.
+pub async fn delete_session(
+    conn: &mut PgConnection,
+    id: &str,
+    access: &mut Vec<AccessChange>,
+) -> Result<()> {
+    let deleted = sqlx::query("DELETE FROM sessions WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await?;
+    if deleted.rows_affected() > 0 {
+        access.push(AccessChange::SessionEnded {
+            session_id: id.to_owned(),
+        });
+    }
     Ok(())
 }
 
@@ -305,12 +315,22 @@ pub async fn store(conn: &mut PgConnection, id: StoreId) -> Result<Option<StoreR
         .transpose()
 }
 
+/// Gives a staff role; replacing a different role logs the change in `access`.
 pub async fn set_membership(
     conn: &mut PgConnection,
     user: UserId,
     store: StoreId,
     role: Role,
+    access: &mut Vec<AccessChange>,
 ) -> Result<()> {
+    // Locked until commit, so a concurrent change waits and sees this one.
+    let before: Option<String> = sqlx::query_scalar(
+        "SELECT role FROM memberships WHERE user_id = $1 AND store_id = $2 FOR UPDATE",
+    )
+    .bind(user)
+    .bind(store)
+    .fetch_optional(&mut *conn)
+    .await?;
     sqlx::query(
         "INSERT INTO memberships (user_id, store_id, role, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id, store_id) DO UPDATE SET role = excluded.role",
@@ -326,20 +346,39 @@ pub async fn set_membership(
         Some("23503") => StoreError::NotFound("user or store").into(),
         _ => Fail::from(error),
     })?;
+    // A new member had no streams to end; a changed role ends those the old
+    // one opened.
+    if before.is_some_and(|before| before != role.as_str()) {
+        access.push(AccessChange::StaffChanged {
+            user_id: user,
+            store_id: store,
+            role: Some(role),
+        });
+    }
     Ok(())
 }
 
+/// Removes a staff member; a removal logs the change in `access`.
 pub async fn remove_membership(
     conn: &mut PgConnection,
     user: UserId,
     store: StoreId,
+    access: &mut Vec<AccessChange>,
 ) -> Result<bool> {
     let removed = sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND store_id = $2")
         .bind(user)
         .bind(store)
         .execute(&mut *conn)
         .await?;
-    Ok(removed.rows_affected() > 0)
+    let removed = removed.rows_affected() > 0;
+    if removed {
+        access.push(AccessChange::StaffChanged {
+            user_id: user,
+            store_id: store,
+            role: None,
+        });
+    }
+    Ok(removed)
 }
 
 pub async fn staff(conn: &mut PgConnection, store: StoreId) -> Result<Vec<StaffMember>> {
@@ -1251,14 +1290,16 @@ pub async fn lock_stores(conn: &mut PgConnection, stores: &[StoreId]) -> Result<
     Ok(())
 }
 
-/// Writes a batch's events, last thing before its commit, and returns them
-/// with their positions. The counter rows are locked from here until the
-/// commit: positions are handed out in commit order and never skipped.
+/// Writes a batch's events and access changes, last thing before its
+/// commit, and returns them with their positions (the order events first).
+/// The counter rows are locked from here until the commit: positions are
+/// handed out in commit order and never skipped.
 pub async fn append_events(
     conn: &mut PgConnection,
     pending: Vec<NewEvent>,
-) -> Result<Vec<StoredEvent>> {
-    if pending.is_empty() {
+    access: Vec<AccessChange>,
+) -> Result<Vec<LogEntry>> {
+    if pending.is_empty() && access.is_empty() {
         return Ok(Vec::new());
     }
     // Each store's sequence moves once per batch, by its number of events.
@@ -1266,68 +1307,94 @@ pub async fn append_events(
     for event in &pending {
         *per_store.entry(event.store_id).or_default() += 1;
     }
-    let stores: Vec<i64> = per_store.keys().copied().collect();
-    let counts: Vec<i64> = per_store.values().copied().collect();
-    let bumped = sqlx::query(
-        "UPDATE stores SET last_event_seq = stores.last_event_seq + bump.n
-         FROM UNNEST($1::int8[], $2::int8[]) AS bump(id, n)
-         WHERE stores.id = bump.id
-         RETURNING stores.id, stores.last_event_seq",
-    )
-    .bind(&stores)
-    .bind(&counts)
-    .fetch_all(&mut *conn)
-    .await?;
-    // The next free store_seq of each store.
     let mut next_seq: BTreeMap<StoreId, i64> = BTreeMap::new();
-    for row in &bumped {
-        let store: i64 = row.try_get(0)?;
-        let last: i64 = row.try_get(1)?;
-        next_seq.insert(store, last - per_store[&store] + 1);
+    if !per_store.is_empty() {
+        let stores: Vec<i64> = per_store.keys().copied().collect();
+        let counts: Vec<i64> = per_store.values().copied().collect();
+        let bumped = sqlx::query(
+            "UPDATE stores SET last_event_seq = stores.last_event_seq + bump.n
+             FROM UNNEST($1::int8[], $2::int8[]) AS bump(id, n)
+             WHERE stores.id = bump.id
+             RETURNING stores.id, stores.last_event_seq",
+        )
+        .bind(&stores)
+        .bind(&counts)
+        .fetch_all(&mut *conn)
+        .await?;
+        // The next free store_seq of each store.
+        for row in &bumped {
+            let store: i64 = row.try_get(0)?;
+            let last: i64 = row.try_get(1)?;
+            next_seq.insert(store, last - per_store[&store] + 1);
+        }
     }
-    let total = i64::try_from(pending.len()).unwrap_or(i64::MAX);
+    let total = i64::try_from(pending.len() + access.len()).unwrap_or(i64::MAX);
     let last_id: i64 =
         sqlx::query_scalar("UPDATE event_log_head SET last_id = last_id + $1 RETURNING last_id")
             .bind(total)
             .fetch_one(&mut *conn)
             .await?;
-    let first_id = last_id - total + 1;
+    // Handed out in order: the order events', then the access changes'.
+    let mut ids = (last_id - total + 1)..=last_id;
 
-    let mut stored = Vec::with_capacity(pending.len());
+    let mut stored = Vec::with_capacity(pending.len() + access.len());
     let mut columns = EventColumns::default();
-    for (offset, event) in pending.into_iter().enumerate() {
+    for (event, id) in pending.into_iter().zip(ids.by_ref()) {
         let seq = next_seq
             .get_mut(&event.store_id)
             .ok_or(StoreError::NotFound("store"))?;
         let store_seq = *seq;
         *seq += 1;
-        let id = first_id + offset as i64;
         let payload =
             serde_json::to_string(&event).map_err(|e| StoreError::Database(e.to_string()))?;
         columns.push(id, store_seq, &event, payload);
-        stored.push(StoredEvent {
+        stored.push(LogEntry::Order(StoredEvent {
             id,
             store_seq,
             event,
-        });
+        }));
     }
-    sqlx::query(
-        "INSERT INTO events (id, store_id, store_seq, order_id, customer_id, kind, order_version,
-            payload, created_at)
-         SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[],
-                              $6::text[], $7::int8[], $8::text[], $9::int8[])",
-    )
-    .bind(&columns.ids)
-    .bind(&columns.stores)
-    .bind(&columns.store_seqs)
-    .bind(&columns.orders)
-    .bind(&columns.customers)
-    .bind(&columns.kinds)
-    .bind(&columns.versions)
-    .bind(&columns.payloads)
-    .bind(&columns.created)
-    .execute(&mut *conn)
-    .await?;
+    if !columns.ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO events (id, store_id, store_seq, order_id, customer_id, kind, order_version,
+                payload, created_at)
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[],
+                                  $6::text[], $7::int8[], $8::text[], $9::int8[])",
+        )
+        .bind(&columns.ids)
+        .bind(&columns.stores)
+        .bind(&columns.store_seqs)
+        .bind(&columns.orders)
+        .bind(&columns.customers)
+        .bind(&columns.kinds)
+        .bind(&columns.versions)
+        .bind(&columns.payloads)
+        .bind(&columns.created)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !access.is_empty() {
+        let now = micros(OffsetDateTime::now_utc());
+        let mut access_ids = Vec::with_capacity(access.len());
+        let mut payloads = Vec::with_capacity(access.len());
+        for (change, id) in access.into_iter().zip(ids) {
+            payloads.push(
+                serde_json::to_string(&change).map_err(|e| StoreError::Database(e.to_string()))?,
+            );
+            access_ids.push(id);
+            stored.push(LogEntry::Access(AccessEvent { id, change }));
+        }
+        sqlx::query(
+            "INSERT INTO events (id, kind, payload, created_at)
+             SELECT id, $2, payload, $3 FROM UNNEST($1::int8[], $4::text[]) AS a(id, payload)",
+        )
+        .bind(&access_ids)
+        .bind(AccessChange::KIND)
+        .bind(now)
+        .bind(&payloads)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(stored)
 }
 
@@ -1395,14 +1462,26 @@ pub async fn events_since(
     conn: &mut PgConnection,
     after: i64,
     limit: u32,
-) -> Result<Vec<StoredEvent>> {
-    let rows =
-        sqlx::query("SELECT id, store_seq, payload FROM events WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after)
-            .bind(i64::from(limit))
-            .fetch_all(&mut *conn)
-            .await?;
-    stored_events(&rows)
+) -> Result<Vec<LogEntry>> {
+    let rows = sqlx::query(
+        "SELECT id, store_seq, kind, payload FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: &str = row.try_get(2)?;
+            let payload: &str = row.try_get(3)?;
+            Ok(LogEntry::from_row(
+                row.try_get(0)?,
+                row.try_get(1)?,
+                kind,
+                payload,
+            )?)
+        })
+        .collect()
 }
 
 fn stored_events(rows: &[PgRow]) -> Result<Vec<StoredEvent>> {

@@ -15,8 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::queries::{self, BulkChange, Fail};
 use crate::{
-    CommitListener, NewOrder, NewProduct, NewSession, NewStore, NewUser, PlacedOrder, Product,
-    ProductPatch, StoreError, StoreRecord, StoredEvent, User,
+    AccessChange, CommitListener, LogEntry, NewOrder, NewProduct, NewSession, NewStore, NewUser,
+    PlacedOrder, Product, ProductPatch, StoreError, StoreRecord, User,
 };
 
 /// Most requests committed together. Bounds the latency a request waits
@@ -83,12 +83,14 @@ pub struct Job {
     pub reply: oneshot::Sender<Result<Written, StoreError>>,
 }
 
-/// Runs one request inside the batch's transaction; events it records go
-/// to `events` (written at the end of the batch).
+/// Runs one request inside the batch's transaction; events and access
+/// changes it records go to `events` and `access` (written at the end of
+/// the batch).
 async fn apply(
     conn: &mut PgConnection,
     write: &Write,
     events: &mut Vec<NewEvent>,
+    access: &mut Vec<AccessChange>,
 ) -> Result<Written, Fail> {
     Ok(match write {
         Write::CreateUser(new) => Written::User(queries::create_user(conn, new).await?),
@@ -97,16 +99,16 @@ async fn apply(
             Written::Nothing
         }
         Write::DeleteSession(id) => {
-            queries::delete_session(conn, id).await?;
+            queries::delete_session(conn, id, access).await?;
             Written::Nothing
         }
         Write::CreateStore(new) => Written::Store(queries::create_store(conn, new).await?),
         Write::SetMembership(user, store, role) => {
-            queries::set_membership(conn, *user, *store, *role).await?;
+            queries::set_membership(conn, *user, *store, *role, access).await?;
             Written::Nothing
         }
         Write::RemoveMembership(user, store) => {
-            Written::Removed(queries::remove_membership(conn, *user, *store).await?)
+            Written::Removed(queries::remove_membership(conn, *user, *store, access).await?)
         }
         Write::CreateProduct(store, new) => {
             Written::Product(queries::create_product(conn, *store, new).await?)
@@ -188,8 +190,8 @@ type Results = Vec<Option<Result<Written, StoreError>>>;
 /// The result of running a batch.
 struct Attempt {
     results: Results,
-    /// The committed events, in id order (empty unless committed).
-    events: Vec<StoredEvent>,
+    /// The committed event-log entries, in id order (empty unless committed).
+    events: Vec<LogEntry>,
     /// Why the batch as a whole did not commit.
     failure: Option<Fail>,
 }
@@ -284,7 +286,7 @@ async fn run_requests(
     tx: &mut PgConnection,
     batch: &[Job],
     results: &mut Results,
-) -> Result<Vec<StoredEvent>, Fail> {
+) -> Result<Vec<LogEntry>, Fail> {
     // Lock the rows of every store the batch changes orders in, in id order,
     // before anything else: two instances' batches that share a store (and
     // so possibly an order) then queue on it instead of deadlocking.
@@ -294,6 +296,7 @@ async fn run_requests(
     queries::lock_stores(tx, &stores).await?;
 
     let mut pending: Vec<NewEvent> = Vec::new();
+    let mut access: Vec<AccessChange> = Vec::new();
     // Item changes go in bulk only when nothing else in the batch touches
     // their order (so nothing can depend on running before or after them);
     // status changes, the first of each order.
@@ -347,8 +350,8 @@ async fn run_requests(
         savepoint(tx, "SAVEPOINT request").await?;
     }
     for (k, &n) in alone.iter().enumerate() {
-        let before = pending.len();
-        match apply(tx, &batch[n].write, &mut pending).await {
+        let before = (pending.len(), access.len());
+        match apply(tx, &batch[n].write, &mut pending, &mut access).await {
             Ok(written) => {
                 if k + 1 < alone.len() {
                     savepoint(tx, "RELEASE SAVEPOINT request; SAVEPOINT request").await?;
@@ -357,7 +360,8 @@ async fn run_requests(
             }
             Err(failure) => {
                 // A failing request undoes only its own writes...
-                pending.truncate(before);
+                pending.truncate(before.0);
+                access.truncate(before.1);
                 // ...unless it lost a deadlock: then the whole batch goes again.
                 if failure.retry {
                     return Err(failure);
@@ -367,7 +371,7 @@ async fn run_requests(
             }
         }
     }
-    queries::append_events(tx, pending).await
+    queries::append_events(tx, pending, access).await
 }
 
 /// Savepoint commands, sent as one simple query (one round trip).

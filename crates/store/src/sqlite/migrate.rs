@@ -5,7 +5,13 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// `(version, sql)`, in order. Never edit a shipped migration: add a new one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_access_events.sql"),
+    ),
+];
 
 /// Applies the migrations the database has not seen; returns how many ran.
 pub fn run(conn: &mut Connection) -> Result<usize, StoreError> {

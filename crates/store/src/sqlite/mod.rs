@@ -32,9 +32,9 @@ use tokio::sync::oneshot;
 
 use crate::statements::STATEMENT_TARGET;
 use crate::{
-    CommitListener, Credentials, EventFilter, Identity, NewOrder, NewProduct, NewSession, NewStore,
-    NewUser, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember, Store,
-    StoreError, StoreRecord, StoredEvent, User,
+    CommitListener, Credentials, EventFilter, Identity, LogEntry, NewOrder, NewProduct, NewSession,
+    NewStore, NewUser, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember,
+    Store, StoreError, StoreRecord, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
@@ -222,8 +222,7 @@ impl Store for SqliteStore {
 
     async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
         let id = session_id.to_owned();
-        self.write(move |tx| queries::delete_session(tx.conn(), &id))
-            .await
+        self.write(move |tx| queries::delete_session(tx, &id)).await
     }
 
     async fn session_identity(
@@ -261,12 +260,12 @@ impl Store for SqliteStore {
         store: StoreId,
         role: Role,
     ) -> Result<(), StoreError> {
-        self.write(move |tx| queries::set_membership(tx.conn(), user, store, role))
+        self.write(move |tx| queries::set_membership(tx, user, store, role))
             .await
     }
 
     async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool, StoreError> {
-        self.write(move |tx| queries::remove_membership(tx.conn(), user, store))
+        self.write(move |tx| queries::remove_membership(tx, user, store))
             .await
     }
 
@@ -348,7 +347,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>, StoreError> {
         self.read(move |conn| queries::events_since(conn, after, limit))
             .await
     }

@@ -11,9 +11,9 @@ use time::OffsetDateTime;
 
 use super::writer::WriteTx;
 use crate::{
-    Credentials, EventFilter, Identity, Membership, NewOrder, NewProduct, NewSession, NewStore,
-    NewUser, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product, ProductPatch, StaffMember,
-    StoreError, StoreRecord, StoredEvent, User,
+    AccessChange, AccessEvent, Credentials, EventFilter, Identity, LogEntry, Membership, NewOrder,
+    NewProduct, NewSession, NewStore, NewUser, OrderPage, OrderQuery, OrderScope, PlacedOrder,
+    Product, ProductPatch, StaffMember, StoreError, StoreRecord, StoredEvent, User,
 };
 
 /// Microseconds since the Unix epoch: how times are stored.
@@ -106,9 +106,19 @@ pub fn create_session(conn: &Connection, session: &NewSession) -> Result<(), Sto
     Ok(())
 }
 
-pub fn delete_session(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
+pub fn delete_session(tx: &mut WriteTx<'_>, id: &str) -> Result<(), StoreError> {
+    let deleted = tx
+        .conn()
+        .prepare_cached("DELETE FROM sessions WHERE id = ?1")?
         .execute([id])?;
+    if deleted > 0 {
+        append_access(
+            tx,
+            AccessChange::SessionEnded {
+                session_id: id.to_owned(),
+            },
+        )?;
+    }
     Ok(())
 }
 
@@ -227,11 +237,16 @@ pub fn store(conn: &Connection, id: StoreId) -> Result<Option<StoreRecord>, Stor
 }
 
 pub fn set_membership(
-    conn: &Connection,
+    tx: &mut WriteTx<'_>,
     user: UserId,
     store: StoreId,
     role: Role,
 ) -> Result<(), StoreError> {
+    let conn = tx.conn();
+    let before: Option<String> = conn
+        .prepare_cached("SELECT role FROM memberships WHERE user_id = ?1 AND store_id = ?2")?
+        .query_row([user, store], |row| row.get(0))
+        .optional()?;
     conn.prepare_cached(
         "INSERT INTO memberships (user_id, store_id, role, created_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (user_id, store_id) DO UPDATE SET role = excluded.role",
@@ -246,17 +261,40 @@ pub fn set_membership(
         Some(ErrorCode::ConstraintViolation) => StoreError::NotFound("user or store"),
         _ => e.into(),
     })?;
+    // A new member had no streams to end; a changed role ends those the old
+    // one opened.
+    if before.is_some_and(|before| before != role.as_str()) {
+        append_access(
+            tx,
+            AccessChange::StaffChanged {
+                user_id: user,
+                store_id: store,
+                role: Some(role),
+            },
+        )?;
+    }
     Ok(())
 }
 
 pub fn remove_membership(
-    conn: &Connection,
+    tx: &mut WriteTx<'_>,
     user: UserId,
     store: StoreId,
 ) -> Result<bool, StoreError> {
-    let removed = conn
+    let removed = tx
+        .conn()
         .prepare_cached("DELETE FROM memberships WHERE user_id = ?1 AND store_id = ?2")?
         .execute([user, store])?;
+    if removed > 0 {
+        append_access(
+            tx,
+            AccessChange::StaffChanged {
+                user_id: user,
+                store_id: store,
+                role: None,
+            },
+        )?;
+    }
     Ok(removed > 0)
 }
 
@@ -655,11 +693,27 @@ fn append_event(tx: &mut WriteTx<'_>, event: NewEvent) -> Result<(), StoreError>
         micros(event.at)
     ])?;
     let id = conn.last_insert_rowid();
-    tx.published(StoredEvent {
+    tx.published(LogEntry::Order(StoredEvent {
         id,
         store_seq,
         event,
-    });
+    }));
+    Ok(())
+}
+
+/// Logs an access change in the event log, in the transaction making it.
+fn append_access(tx: &mut WriteTx<'_>, change: AccessChange) -> Result<(), StoreError> {
+    let payload =
+        serde_json::to_string(&change).map_err(|e| StoreError::Database(e.to_string()))?;
+    let conn = tx.conn();
+    conn.prepare_cached("INSERT INTO events (kind, payload, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![
+            AccessChange::KIND,
+            payload,
+            micros(OffsetDateTime::now_utc())
+        ])?;
+    let id = conn.last_insert_rowid();
+    tx.published(LogEntry::Access(AccessEvent { id, change }));
     Ok(())
 }
 
@@ -884,12 +938,24 @@ pub fn events_since(
     conn: &Connection,
     after: i64,
     limit: u32,
-) -> Result<Vec<StoredEvent>, StoreError> {
+) -> Result<Vec<LogEntry>, StoreError> {
     let mut statement = conn.prepare_cached(
-        "SELECT id, store_seq, payload FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+        "SELECT id, store_seq, kind, payload FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
     )?;
-    let rows = statement.query_map(params![after, limit], event_row)?;
-    stored_events(rows)
+    let rows = statement.query_map(params![after, limit], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, Option<i64>>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+        ))
+    })?;
+    let mut entries = Vec::new();
+    for row in rows {
+        let (id, store_seq, kind, payload) = row?;
+        entries.push(LogEntry::from_row(id, store_seq, &kind, &payload)?);
+    }
+    Ok(entries)
 }
 
 fn event_row(row: &Row<'_>) -> rusqlite::Result<(i64, i64, String)> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use crate::{CommitListener, StoreError, StoredEvent};
+use crate::{CommitListener, LogEntry, StoreError};
 
 /// Most requests committed together. Bounds the latency a request waits
 /// behind others, and the work lost to one failed commit.
@@ -14,7 +14,7 @@ pub const MAX_BATCH: usize = 512;
 /// The write transaction a request runs in (inside its own savepoint).
 pub struct WriteTx<'c> {
     conn: &'c Connection,
-    events: Vec<StoredEvent>,
+    events: Vec<LogEntry>,
 }
 
 impl WriteTx<'_> {
@@ -23,8 +23,9 @@ impl WriteTx<'_> {
         self.conn
     }
 
-    /// Records an event written by this request, to be published after commit.
-    pub fn published(&mut self, event: StoredEvent) {
+    /// Records an event-log entry written by this request, to be published
+    /// after commit.
+    pub fn published(&mut self, event: LogEntry) {
         self.events.push(event);
     }
 }

@@ -1,9 +1,9 @@
 //! Live streams: Server-Sent Events and WebSocket over the same resume logic.
 //!
-//! Every stream is authorised exactly like a read of what it shows, then
-//! [`resume::open`] subscribes to the hub, replays what the client missed
-//! from the database, and continues with the live tail — no gap, no
-//! duplicate at the seam.
+//! Every stream is authorised in `app` exactly like a read of what it shows
+//! (an [`ordertrack_app::StreamSpec`]), then [`resume::open`] subscribes to
+//! the hub, replays what the client missed from the database, and continues
+//! with the live tail — no gap, no duplicate at the seam.
 
 pub mod resume;
 mod sse;

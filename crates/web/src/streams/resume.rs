@@ -1,14 +1,18 @@
-//! Subscribe, replay, then follow live: the one place streams are built.
+//! Subscribe, replay, then follow live: the one routine every stream runs,
+//! whatever the transport. What it may show comes from `app` as an
+//! authorised [`StreamSpec`]; its data too ([`App::subscribe`],
+//! [`App::replay`]).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::Stream;
-use ordertrack_app::{App, AppError, Caller};
-use ordertrack_realtime::{Delivery, LiveEvent, SubscribeOptions, Subscription, Topic};
-use ordertrack_store::EventFilter;
+use ordertrack_app::{App, AppError, Replay, StreamSpec};
+use ordertrack_realtime::{Delivery, LiveEvent, Subscription};
 use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::api::views::OrderSnapshotBody;
 
 /// Most events replayed to a resuming client; further behind, it gets a
 /// snapshot of the current state instead.
@@ -19,8 +23,9 @@ pub const REPLAY_LIMIT: u32 = 1000;
 pub enum StreamItem {
     /// The stream is open; `position` is the id to resume from.
     Ready { position: i64 },
-    /// The client was too far behind: the current state, and the position it reflects.
-    Snapshot { position: i64, json: Bytes },
+    /// The client was too far behind: the current state (as JSON), and the
+    /// position it reflects.
+    Snapshot { position: i64, json: Box<RawValue> },
     /// A committed event.
     Event(Arc<LiveEvent>),
     /// Keep-alive.
@@ -29,90 +34,11 @@ pub enum StreamItem {
     Reconnect,
 }
 
-/// What a client watches, once authorised.
-pub struct StreamSpec {
-    pub topic: Topic,
-    pub station: Option<String>,
-    pub options: SubscribeOptions,
-}
-
-impl StreamSpec {
-    fn filter(&self) -> EventFilter {
-        match self.topic {
-            Topic::Order(id) => EventFilter::Order(id),
-            Topic::Customer(id) => EventFilter::Customer(id),
-            Topic::Store(id) => EventFilter::Store(id),
-        }
-    }
-}
-
-/// Authorises a stream of one order for a signed-in caller.
-pub async fn order_spec(app: &App, caller: &Caller, order: i64) -> Result<StreamSpec, AppError> {
-    app.order(caller, order).await?;
-    Ok(StreamSpec {
-        topic: Topic::Order(order),
-        station: None,
-        options: caller_options(caller),
-    })
-}
-
-/// Authorises a guest stream of one order by tracking token.
-pub async fn tracking_spec(app: &App, token: &str) -> Result<StreamSpec, AppError> {
-    let view = app.track(token).await?;
-    Ok(StreamSpec {
-        topic: Topic::Order(view.order.id),
-        station: None,
-        options: SubscribeOptions::default(),
-    })
-}
-
-/// A customer's stream of all their orders.
-pub fn customer_spec(caller: &Caller) -> StreamSpec {
-    StreamSpec {
-        topic: Topic::Customer(caller.user.id),
-        station: None,
-        options: caller_options(caller),
-    }
-}
-
-/// Authorises a store's stream (its staff only; for anyone else it does not exist).
-pub async fn store_spec(
-    app: &App,
-    caller: &Caller,
-    slug: &str,
-    station: Option<String>,
-) -> Result<StreamSpec, AppError> {
-    let store = app.store_by_slug(slug).await?;
-    app.staff_role(caller, &store)
-        .map_err(|_| AppError::NotFound("store"))?;
-    if let Some(station) = &station
-        && (station.is_empty() || station.len() > 40)
-    {
-        return Err(AppError::invalid("invalid_station", "unknown station"));
-    }
-    let mut options = caller_options(caller);
-    options.station = station.clone();
-    Ok(StreamSpec {
-        topic: Topic::Store(store.id),
-        station,
-        options,
-    })
-}
-
-fn caller_options(caller: &Caller) -> SubscribeOptions {
-    SubscribeOptions {
-        user_id: Some(caller.user.id),
-        session_id: Some(caller.session_id.clone()),
-        expires_at: Some(caller.session_expires_at),
-        station: None,
-    }
-}
-
 #[derive(Serialize)]
 struct SnapshotBody<'a> {
     position: i64,
     reason: &'a str,
-    orders: Vec<crate::api::views::OrderSnapshotBody>,
+    orders: Vec<OrderSnapshotBody>,
 }
 
 /// Opens a stream: subscribes first, then replays from `last_event_id`, then
@@ -122,58 +48,29 @@ pub async fn open(
     spec: StreamSpec,
     last_event_id: Option<i64>,
 ) -> Result<impl Stream<Item = StreamItem> + Send + 'static, AppError> {
-    let filter = spec.filter();
-    let subscription = app.hub().subscribe(spec.topic, spec.options.clone());
-    let store = app.store();
+    let subscription = app.subscribe(&spec).await?;
+    let position = app.event_position().await?;
     let mut queue = VecDeque::new();
-    let position = store.last_event_position().await?;
     let mut last_sent = position;
     match last_event_id {
         None => queue.push_back(StreamItem::Ready { position }),
-        Some(after) => {
-            let events = if after <= position {
-                store.events_after(filter, after, REPLAY_LIMIT + 1).await?
-            } else {
-                Vec::new()
-            };
-            if after > position || events.len() > REPLAY_LIMIT as usize {
-                let reason = if after > position {
-                    "unknown_position"
-                } else {
-                    "too_far_behind"
-                };
-                let orders = app.snapshot(&spec.topic).await?;
+        Some(after) => match app.replay(&spec, after, position, REPLAY_LIMIT).await? {
+            Replay::Events { events, through } => {
+                queue.extend(events.into_iter().map(StreamItem::Event));
+                // Events replayed up to here; anything newer arrives live.
+                last_sent = through;
+            }
+            Replay::Snapshot { reason, orders } => {
                 let body = SnapshotBody {
                     position,
-                    reason,
-                    orders: orders
-                        .iter()
-                        .map(crate::api::views::OrderSnapshotBody::from)
-                        .collect(),
+                    reason: reason.as_str(),
+                    orders: orders.iter().map(OrderSnapshotBody::from).collect(),
                 };
-                let json =
-                    serde_json::to_vec(&body).map_err(|e| AppError::Internal(e.to_string()))?;
-                queue.push_back(StreamItem::Snapshot {
-                    position,
-                    json: Bytes::from(json),
-                });
-            } else {
-                last_sent = after;
-                for event in &events {
-                    let live = LiveEvent::new(event);
-                    if spec
-                        .station
-                        .as_deref()
-                        .is_none_or(|s| live.concerns_station(s))
-                    {
-                        queue.push_back(StreamItem::Event(Arc::new(live)));
-                    }
-                    last_sent = event.id;
-                }
-                // Events replayed up to here; anything newer arrives live.
-                last_sent = last_sent.max(after);
+                let json = serde_json::value::to_raw_value(&body)
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                queue.push_back(StreamItem::Snapshot { position, json });
             }
-        }
+        },
     }
     Ok(futures::stream::unfold(
         Tail {

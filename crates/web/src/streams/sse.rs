@@ -12,7 +12,9 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
-use super::resume::{self, StreamItem, StreamSpec};
+use ordertrack_app::StreamSpec;
+
+use super::resume::{self, StreamItem};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, AuthCaller};
@@ -72,7 +74,7 @@ async fn order_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
-    let spec = resume::order_spec(&state.app, &caller, id).await?;
+    let spec = state.app.order_stream(&caller, id).await?;
     event_stream(&state, spec, after).await
 }
 
@@ -83,7 +85,7 @@ async fn tracking_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
-    let spec = resume::tracking_spec(&state.app, &token).await?;
+    let spec = state.app.tracking_stream(&token).await?;
     event_stream(&state, spec, after).await
 }
 
@@ -94,7 +96,7 @@ async fn my_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
-    event_stream(&state, resume::customer_spec(&caller), after).await
+    event_stream(&state, state.app.customer_stream(&caller), after).await
 }
 
 async fn store_events(
@@ -105,7 +107,10 @@ async fn store_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
-    let spec = resume::store_spec(&state.app, &caller, &slug, query.station).await?;
+    let spec = state
+        .app
+        .store_stream(&caller, &slug, query.station)
+        .await?;
     event_stream(&state, spec, after).await
 }
 
@@ -128,7 +133,7 @@ fn frame(item: StreamItem) -> Bytes {
         )),
         StreamItem::Snapshot { position, json } => {
             let mut frame = format!("id: {position}\nevent: snapshot\ndata: ").into_bytes();
-            frame.extend_from_slice(&json);
+            frame.extend_from_slice(json.get().as_bytes());
             frame.extend_from_slice(b"\n\n");
             Bytes::from(frame)
         }

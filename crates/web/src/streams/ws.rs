@@ -1,12 +1,19 @@
 //! WebSocket endpoint: one socket, many subscriptions, same topics, resume
 //! semantics and authorisation as the SSE streams.
 //!
-//! Client → server (JSON text frames):
+//! Client → server (JSON text frames, [`ClientMessage`]):
 //! `{"type":"subscribe","id":"a","topic":"order","order_id":7,"last_event_id":12}`,
 //! topics `order` (`order_id`), `track` (`token`), `me`, `store` (`store`, optional `station`);
 //! `{"type":"unsubscribe","id":"a"}`.
-//! Server → client: `subscribed`, `ready` (`position`), `event` (`event`),
-//! `snapshot`, `closed` (resubscribe with your last id), `error`, `reconnect`.
+//! Server → client ([`ServerMessage`]): `subscribed`, `ready` (`position`),
+//! `event` (`event`), `snapshot`, `closed` (resubscribe with your last id),
+//! `error`, `reconnect`, `unsubscribed`.
+//!
+//! The socket keeps the session its token named when it was opened, never
+//! the identity: every subscribe reads the session and the memberships from
+//! the store again, as a request does. So a logged-out session gets 401 and
+//! a removed staff member 404 on the same socket, as over HTTP; the hub ends
+//! the subscriptions their access opened (`closed`).
 
 use std::collections::HashMap;
 
@@ -16,16 +23,16 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
-use ordertrack_app::{AppError, Caller};
-use serde::Deserialize;
-use serde_json::json;
+use ordertrack_app::{AppError, Caller, SessionRef, StreamSpec};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::resume::{self, StreamItem, StreamSpec};
+use super::resume::{self, StreamItem};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::MaybeCaller;
+use crate::extract::MaybeSession;
 
 /// Outgoing messages buffered per socket before subscriptions wait.
 const OUTBOX: usize = 256;
@@ -38,20 +45,28 @@ pub fn router() -> Router<AppState> {
 
 async fn upgrade(
     State(state): State<AppState>,
-    MaybeCaller(caller): MaybeCaller,
+    MaybeSession(session): MaybeSession,
     ws: WebSocketUpgrade,
 ) -> Response {
     ws.max_message_size(16 * 1024)
-        .on_upgrade(move |socket| session(socket, state, caller))
+        .on_upgrade(move |socket| run(socket, state, session))
 }
 
+/// What a client sends.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    Subscribe(Subscribe),
+    Unsubscribe { id: String },
+}
+
+/// A subscription request. The topic's own fields are checked once the id
+/// is known, so a refusal names the subscription it refuses.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ClientMessage {
-    #[serde(rename = "type")]
-    kind: String,
-    id: Option<String>,
-    topic: Option<String>,
+struct Subscribe {
+    id: String,
+    topic: Option<TopicName>,
     order_id: Option<i64>,
     store: Option<String>,
     station: Option<String>,
@@ -59,7 +74,88 @@ struct ClientMessage {
     last_event_id: Option<i64>,
 }
 
-async fn session(socket: WebSocket, state: AppState, caller: Option<Caller>) {
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum TopicName {
+    Order,
+    Track,
+    Me,
+    Store,
+    /// Any other name: refused with `unknown_topic`.
+    #[serde(other)]
+    Unknown,
+}
+
+/// What the server sends. Events and snapshots are embedded as the bytes
+/// they were serialised to once, not serialised again.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerMessage<'a> {
+    Subscribed {
+        id: &'a str,
+    },
+    Ready {
+        id: &'a str,
+        position: i64,
+    },
+    Event {
+        id: &'a str,
+        event: &'a RawValue,
+    },
+    Snapshot {
+        id: &'a str,
+        snapshot: &'a RawValue,
+    },
+    /// The hub ended the subscription (too slow, access ended, shutdown).
+    Closed {
+        id: &'a str,
+    },
+    Unsubscribed {
+        id: &'a str,
+    },
+    Reconnect,
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+        status: u16,
+        code: &'a str,
+        detail: &'a str,
+    },
+}
+
+impl ServerMessage<'_> {
+    fn text(&self) -> Option<Utf8Bytes> {
+        match serde_json::to_string(self) {
+            Ok(text) => Some(Utf8Bytes::from(text)),
+            Err(error) => {
+                // Plain fields and ready-made JSON: cannot happen.
+                tracing::error!(%error, "unserialisable WebSocket message");
+                None
+            }
+        }
+    }
+
+    async fn send(&self, outbox: &mpsc::Sender<Utf8Bytes>) -> bool {
+        match self.text() {
+            Some(text) => outbox.send(text).await.is_ok(),
+            None => true,
+        }
+    }
+}
+
+/// Sends `error` as the refusal of subscription `id` (or of the message).
+async fn send_error(outbox: &mpsc::Sender<Utf8Bytes>, id: Option<&str>, error: ApiError) {
+    ServerMessage::Error {
+        id,
+        status: error.status().as_u16(),
+        code: error.code(),
+        detail: error.detail(),
+    }
+    .send(outbox)
+    .await;
+}
+
+async fn run(socket: WebSocket, state: AppState, session: Option<SessionRef>) {
     let (mut sink, mut incoming) = socket.split();
     let (outbox, mut outgoing) = mpsc::channel::<Utf8Bytes>(OUTBOX);
     let writer = tokio::spawn(async move {
@@ -80,37 +176,48 @@ async fn session(socket: WebSocket, state: AppState, caller: Option<Caller>) {
         let parsed: ClientMessage = match serde_json::from_str(text.as_str()) {
             Ok(parsed) => parsed,
             Err(error) => {
-                send(&outbox, json!({"type": "error", "status": 400, "code": "invalid_message", "detail": error.to_string()})).await;
+                let error = ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "invalid_message",
+                    error.to_string(),
+                );
+                send_error(&outbox, None, error).await;
                 continue;
             }
         };
         subscriptions.retain(|_, task| !task.is_finished());
-        match (parsed.kind.as_str(), parsed.id.clone()) {
-            ("subscribe", Some(id)) => {
-                if subscriptions.contains_key(&id) || subscriptions.len() >= MAX_SUBSCRIPTIONS {
-                    send(&outbox, json!({"type": "error", "id": id, "status": 409, "code": "subscription_refused", "detail": "duplicate id or too many subscriptions"})).await;
+        match parsed {
+            ClientMessage::Subscribe(request) => {
+                let id = request.id.as_str();
+                if subscriptions.contains_key(id) || subscriptions.len() >= MAX_SUBSCRIPTIONS {
+                    let error = ApiError::new(
+                        axum::http::StatusCode::CONFLICT,
+                        "subscription_refused",
+                        "duplicate id or too many subscriptions",
+                    );
+                    send_error(&outbox, Some(id), error).await;
                     continue;
                 }
-                match authorise(&state, caller.as_ref(), &parsed).await {
-                    Ok(spec) => match resume::open(&state.app, spec, parsed.last_event_id).await {
-                        Ok(items) => {
-                            send(&outbox, json!({"type": "subscribed", "id": id})).await;
-                            let task = tokio::spawn(forward(id.clone(), items, outbox.clone()));
-                            subscriptions.insert(id, task);
-                        }
-                        Err(error) => send_error(&outbox, &id, error.into()).await,
-                    },
-                    Err(error) => send_error(&outbox, &id, error).await,
+                let opened = match authorise(&state, session.as_ref(), &request).await {
+                    Ok(spec) => resume::open(&state.app, spec, request.last_event_id)
+                        .await
+                        .map_err(ApiError::from),
+                    Err(error) => Err(error),
+                };
+                match opened {
+                    Ok(items) => {
+                        ServerMessage::Subscribed { id }.send(&outbox).await;
+                        let task = tokio::spawn(forward(request.id.clone(), items, outbox.clone()));
+                        subscriptions.insert(request.id, task);
+                    }
+                    Err(error) => send_error(&outbox, Some(id), error).await,
                 }
             }
-            ("unsubscribe", Some(id)) => {
+            ClientMessage::Unsubscribe { id } => {
                 if let Some(task) = subscriptions.remove(&id) {
                     task.abort();
                 }
-                send(&outbox, json!({"type": "unsubscribed", "id": id})).await;
-            }
-            _ => {
-                send(&outbox, json!({"type": "error", "status": 400, "code": "invalid_message", "detail": "expected subscribe or unsubscribe with an id"})).await;
+                ServerMessage::Unsubscribed { id: &id }.send(&outbox).await;
             }
         }
     }
@@ -121,33 +228,37 @@ async fn session(socket: WebSocket, state: AppState, caller: Option<Caller>) {
     let _ = writer.await;
 }
 
+/// Authorises a subscription as the socket's session stands *now*.
 async fn authorise(
     state: &AppState,
-    caller: Option<&Caller>,
-    message: &ClientMessage,
+    session: Option<&SessionRef>,
+    request: &Subscribe,
 ) -> Result<StreamSpec, ApiError> {
-    let signed_in = || caller.ok_or(AppError::Unauthenticated);
+    let app = &state.app;
     let missing = |field: &str| {
         AppError::invalid(
             "invalid_message",
             format!("`{field}` is required for this topic"),
         )
     };
-    let spec = match message.topic.as_deref() {
-        Some("order") => {
-            let id = message.order_id.ok_or_else(|| missing("order_id"))?;
-            resume::order_spec(&state.app, signed_in()?, id).await?
+    let spec = match request.topic {
+        Some(TopicName::Order) => {
+            let order = request.order_id.ok_or_else(|| missing("order_id"))?;
+            app.order_stream(&caller(state, session).await?, order)
+                .await?
         }
-        Some("track") => {
-            let token = message.token.as_deref().ok_or_else(|| missing("token"))?;
-            resume::tracking_spec(&state.app, token).await?
+        Some(TopicName::Track) => {
+            let token = request.token.as_deref().ok_or_else(|| missing("token"))?;
+            app.tracking_stream(token).await?
         }
-        Some("me") => resume::customer_spec(signed_in()?),
-        Some("store") => {
-            let slug = message.store.as_deref().ok_or_else(|| missing("store"))?;
-            resume::store_spec(&state.app, signed_in()?, slug, message.station.clone()).await?
+        Some(TopicName::Me) => app.customer_stream(&caller(state, session).await?),
+        Some(TopicName::Store) => {
+            let slug = request.store.as_deref().ok_or_else(|| missing("store"))?;
+            let caller = caller(state, session).await?;
+            app.store_stream(&caller, slug, request.station.clone())
+                .await?
         }
-        _ => {
+        Some(TopicName::Unknown) | None => {
             return Err(AppError::invalid(
                 "unknown_topic",
                 "topic must be order, track, me or store",
@@ -158,49 +269,40 @@ async fn authorise(
     Ok(spec)
 }
 
+/// The socket's caller as of now: its session must still be open, and its
+/// memberships are read afresh.
+async fn caller(state: &AppState, session: Option<&SessionRef>) -> Result<Caller, AppError> {
+    match session {
+        Some(session) => state.app.session_caller(session).await,
+        None => Err(AppError::Unauthenticated),
+    }
+}
+
 async fn forward(
     id: String,
     items: impl futures::Stream<Item = StreamItem> + Send + 'static,
     outbox: mpsc::Sender<Utf8Bytes>,
 ) {
-    let quoted = serde_json::to_string(&id).unwrap_or_default();
+    let id = id.as_str();
     let mut items = std::pin::pin!(items);
     while let Some(item) = items.next().await {
-        let text = match item {
-            StreamItem::Event(event) => {
-                let json = String::from_utf8_lossy(&event.json);
-                format!(r#"{{"type":"event","id":{quoted},"event":{json}}}"#)
-            }
-            StreamItem::Ready { position } => {
-                format!(r#"{{"type":"ready","id":{quoted},"position":{position}}}"#)
-            }
-            StreamItem::Snapshot { json, .. } => {
-                let json = String::from_utf8_lossy(&json);
-                format!(r#"{{"type":"snapshot","id":{quoted},"snapshot":{json}}}"#)
-            }
+        let message = match &item {
+            StreamItem::Event(event) => ServerMessage::Event {
+                id,
+                event: &event.json,
+            },
+            StreamItem::Ready { position } => ServerMessage::Ready {
+                id,
+                position: *position,
+            },
+            StreamItem::Snapshot { json, .. } => ServerMessage::Snapshot { id, snapshot: json },
             StreamItem::Heartbeat => continue,
-            StreamItem::Reconnect => r#"{"type":"reconnect"}"#.to_owned(),
+            StreamItem::Reconnect => ServerMessage::Reconnect,
         };
-        if outbox.send(Utf8Bytes::from(text)).await.is_err() {
+        if !message.send(&outbox).await {
             return;
         }
     }
     // The hub dropped this subscription (too slow, access ended, shutdown).
-    let _ = outbox
-        .send(Utf8Bytes::from(format!(
-            r#"{{"type":"closed","id":{quoted}}}"#
-        )))
-        .await;
-}
-
-async fn send(outbox: &mpsc::Sender<Utf8Bytes>, value: serde_json::Value) {
-    let _ = outbox.send(Utf8Bytes::from(value.to_string())).await;
-}
-
-async fn send_error(outbox: &mpsc::Sender<Utf8Bytes>, id: &str, error: ApiError) {
-    send(
-        outbox,
-        json!({"type": "error", "id": id, "status": error.status().as_u16(), "code": error.code(), "detail": error.detail()}),
-    )
-    .await;
+    ServerMessage::Closed { id }.send(&outbox).await;
 }

@@ -44,6 +44,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The application behind the server (for setting up stores and staff).
     pub app: App,
+    /// Its store, for setting up what no API call makes.
+    pub store: Arc<dyn Store>,
     _shutdown: oneshot::Sender<()>,
     _db: TestDb,
 }
@@ -92,7 +94,7 @@ pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
     let hub = Hub::new();
     let (store, db) = open_test_store(Arc::new(hub.clone())).await;
     let app = App::new(
-        store,
+        store.clone(),
         hub,
         AuthConfig {
             secret: SECRET.to_vec(),
@@ -124,6 +126,7 @@ pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
             .build()
             .expect("build an HTTP client"),
         app,
+        store,
         _shutdown: shutdown,
         _db: db,
     }
@@ -523,8 +526,7 @@ impl TestApp {
         price_minor: i64,
         station: &str,
     ) -> Product {
-        self.app
-            .store()
+        self.store
             .create_product(
                 store.id,
                 NewProduct {

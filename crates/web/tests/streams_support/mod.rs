@@ -41,8 +41,10 @@ pub struct Server {
     pub base: String,
     pub addr: std::net::SocketAddr,
     pub client: reqwest::Client,
-    /// The application behind the server (its hub, its store).
+    /// The application behind the server (its hub).
     pub app: App,
+    /// Its store: the truth the streams are checked against.
+    pub store: Arc<dyn Store>,
     shutdown: Option<oneshot::Sender<()>>,
     served: Option<JoinHandle<std::io::Result<()>>>,
     db: TestDb,
@@ -95,7 +97,7 @@ pub async fn spawn_with_ttl(token_ttl: time::Duration) -> Server {
     let hub = Hub::new();
     let (store, db) = open_test_store(Arc::new(hub.clone())).await;
     let app = App::new(
-        store,
+        store.clone(),
         hub,
         AuthConfig {
             secret: SECRET.to_vec(),
@@ -121,6 +123,7 @@ pub async fn spawn_with_ttl(token_ttl: time::Duration) -> Server {
             .build()
             .expect("client"),
         app,
+        store,
         shutdown: Some(shutdown),
         served: Some(served),
         db,
@@ -342,17 +345,12 @@ impl Server {
 
     /// The newest event position.
     pub async fn position(&self) -> i64 {
-        self.app
-            .store()
-            .last_event_position()
-            .await
-            .expect("position")
+        self.store.last_event_position().await.expect("position")
     }
 
     /// The truth: every event of `filter` after `after`, in commit order.
     pub async fn events_after(&self, filter: EventFilter, after: i64) -> Vec<StoredEvent> {
-        self.app
-            .store()
+        self.store
             .events_after(filter, after, 1_000_000)
             .await
             .expect("events")
