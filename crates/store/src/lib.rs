@@ -12,6 +12,8 @@ pub mod sqlite;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod testing;
 
 use async_trait::async_trait;
 use ordertrack_domain::{

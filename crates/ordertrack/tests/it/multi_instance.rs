@@ -3,118 +3,45 @@
 //! with no gaps; killing A mid-stream and resuming its clients on B with
 //! `Last-Event-ID` loses and duplicates nothing.
 //!
-//! Needs PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres; `psql`)
-//! and NATS at 127.0.0.1:4222. Without them the test says SKIPPED, unless
+//! Needs PostgreSQL (a throw-away schema on the server at
+//! `ORDERTRACK_TEST_DATABASE_URL`, default 127.0.0.1:5432) and NATS at
+//! 127.0.0.1:4222. Without them the test says SKIPPED, unless
 //! `CI=true`, where it fails.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ordertrack_realtime::{Delivery, Feeder, Hub, SubscribeOptions, Topic};
-use ordertrack_store::postgres::PostgresOptions;
-use ordertrack_store::{PostgresStore, Store};
+use ordertrack_store::Store;
+use ordertrack_store::conformance::TestSchema;
+use ordertrack_store::testing::skip;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ordertrack");
-const DEMO_PASSWORD: &str = "demo-password";
+use crate::support::*;
+
 const SECRET: &str = "multi-instance-test-secret-0123456789abcdef";
-const STORE: &str = "demo-restaurant";
+const NATS: &str = "nats://127.0.0.1:4222";
 
 fn reachable(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
 }
 
-/// `None` (after saying so) when the services are missing outside CI.
-fn services() -> Option<()> {
-    let missing: Vec<&str> = [
-        ("PostgreSQL at 127.0.0.1:5432", 5432),
-        ("NATS at 127.0.0.1:4222", 4222),
-    ]
-    .into_iter()
-    .filter(|(_, port)| !reachable(*port))
-    .map(|(name, _)| name)
-    .collect();
-    if missing.is_empty() {
-        return Some(());
+/// The test's database (a throw-away schema), or `None` (after saying so)
+/// when PostgreSQL or NATS is missing outside CI.
+async fn services() -> Option<TestSchema> {
+    if !reachable(4222) {
+        skip("NATS not reachable at 127.0.0.1:4222");
+        return None;
     }
-    let message = format!("{} not reachable", missing.join(" and "));
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true and {message}");
-    }
-    eprintln!("\n*** SKIPPED multi_instance: {message} ***\n");
-    None
-}
-
-fn psql(sql: &str) {
-    let status = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-q",
-            "-c",
-            sql,
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .expect("run psql");
-    assert!(status.success(), "psql {sql}");
-}
-
-/// A throw-away database, dropped at the end.
-struct Database {
-    name: String,
-}
-
-impl Database {
-    fn create() -> Database {
-        let name = format!(
-            "ordertrack_multi_{}_{}",
-            std::process::id(),
-            time_nanos() % 1_000_000_000
-        );
-        psql(&format!("CREATE DATABASE {name}"));
-        Database { name }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-q",
-                "-c",
-            ])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
+    TestSchema::create_or_skip().await
 }
 
 fn time_nanos() -> u128 {
@@ -124,110 +51,16 @@ fn time_nanos() -> u128 {
         .as_nanos()
 }
 
-/// A running `ordertrack demo` on PostgreSQL + NATS, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    output: Arc<Mutex<Vec<String>>>,
-}
-
-fn forward(
-    stream: impl Read + Send + 'static,
-    lines: std_mpsc::Sender<String>,
-    output: Arc<Mutex<Vec<String>>>,
-) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            output.lock().expect("output").push(line.clone());
-            let _ = lines.send(line);
-        }
-    });
-}
-
-impl Server {
-    fn start(database: &Database, subject: &str, data_dir: &std::path::Path) -> Server {
-        Server::start_with(database, subject, data_dir, "nats://127.0.0.1:4222")
-    }
-
-    fn start_with(
-        database: &Database,
-        subject: &str,
-        data_dir: &std::path::Path,
-        nats: &str,
-    ) -> Server {
-        let mut command = Command::new(BIN);
-        command
-            .args(["demo", "--bind", "127.0.0.1:0", "--database-url"])
-            .arg(database.url())
+/// `ordertrack demo` on the schema, its events going through `nats` on
+/// `subject`.
+fn start(schema: &TestSchema, subject: &str, data_dir: &Path, nats: &str) -> Server {
+    Server::start(
+        serving("demo", data_dir)
+            .args(["--database-url", &schema.url()])
             .args(["--nats-url", nats, "--nats-subject", subject])
-            .args(["--secret", SECRET, "--data-dir"])
-            .arg(data_dir);
-        for name in [
-            "ORDERTRACK_BIND",
-            "ORDERTRACK_DATA_DIR",
-            "ORDERTRACK_DATABASE_URL",
-            "ORDERTRACK_SECRET",
-            "ORDERTRACK_NATS_URL",
-            "ORDERTRACK_NATS_SUBJECT",
-        ] {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .env("NO_COLOR", "1")
-            .env("ORDERTRACK_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ordertrack");
-        let (sender, lines) = std_mpsc::channel();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        forward(
-            child.stdout.take().expect("stdout"),
-            sender.clone(),
-            output.clone(),
-        );
-        forward(child.stderr.take().expect("stderr"), sender, output.clone());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "ordertrack never said where it listens:\n{}",
-                        output.lock().expect("output").join("\n")
-                    )
-                });
-            if let Some(url) = line.trim().strip_prefix("ordertrack listening on ") {
-                break url.trim_end_matches('/').to_owned();
-            }
-        };
-        Server {
-            child,
-            base,
-            output,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn output(&self) -> String {
-        self.output.lock().expect("output").join("\n")
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
+            .args(["--secret", SECRET])
+            .env("ORDERTRACK_LOG", "warn"),
+    )
 }
 
 /// One event as an SSE client saw it.
@@ -250,7 +83,7 @@ async fn follow(
     events: mpsc::UnboundedSender<Seen>,
 ) -> tokio::task::JoinHandle<()> {
     let mut request = client
-        .get(format!("{base}/api/v1/stores/{STORE}/events"))
+        .get(format!("{base}/api/v1/stores/{RESTAURANT}/events"))
         .bearer_auth(&token);
     if let Some(after) = after {
         request = request.header("Last-Event-ID", after.to_string());
@@ -287,18 +120,6 @@ async fn read(response: reqwest::Response, events: mpsc::UnboundedSender<Seen>) 
     }
 }
 
-async fn token(client: &reqwest::Client, server: &Server, email: &str) -> String {
-    let response = client
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({ "email": email, "password": DEMO_PASSWORD }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), StatusCode::OK, "login {email}");
-    let body: Value = response.json().await.expect("login body");
-    body["token"].as_str().expect("token").to_owned()
-}
-
 struct Writer {
     client: reqwest::Client,
     base: String,
@@ -310,22 +131,9 @@ struct Writer {
 impl Writer {
     /// Alice places and the cashier confirms, through `server`.
     async fn signed_in(client: &reqwest::Client, server: &Server) -> Writer {
-        let cashier = token(client, server, "cashier@demo.test").await;
-        let alice = token(client, server, "alice@demo.test").await;
-        let menu: Value = client
-            .get(server.url(&format!("/api/v1/stores/{STORE}")))
-            .send()
-            .await
-            .expect("menu")
-            .json()
-            .await
-            .expect("menu body");
-        let products = menu["products"]
-            .as_array()
-            .expect("products")
-            .iter()
-            .map(|p| p["id"].as_i64().expect("id"))
-            .collect();
+        let cashier = token(client, server, "cashier@demo.test", DEMO_PASSWORD).await;
+        let alice = token(client, server, "alice@demo.test", DEMO_PASSWORD).await;
+        let products = product_ids(client, server).await;
         Writer {
             client: client.clone(),
             base: server.base.clone(),
@@ -342,7 +150,7 @@ impl Writer {
             .post(format!("{}/api/v1/orders", self.base))
             .bearer_auth(&self.alice)
             .json(&json!({
-                "store": STORE,
+                "store": RESTAURANT,
                 "items": [{ "product": self.products[n % self.products.len()], "quantity": 1 }],
                 "fulfilment": { "type": "pickup" }
             }))
@@ -413,16 +221,14 @@ fn check(what: &str, seen: &[Seen], expected: &BTreeSet<(i64, i64)>, mine: &BTre
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
-    let Some(()) = services() else { return };
-    let database = Database::create();
+    let Some(schema) = services().await else {
+        return;
+    };
     let subject = format!("ordertrack.test.{}.{}", std::process::id(), time_nanos());
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut a = Server::start(&database, &subject, dir.path());
-    let b = Server::start(&database, &subject, dir.path());
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
+    let mut a = start(&schema, &subject, dir.path(), NATS);
+    let b = start(&schema, &subject, dir.path(), NATS);
+    let client = client();
     let stream_client = reqwest::Client::new();
     for server in [&a, &b] {
         // The bus connects in the background: ready within a few seconds.
@@ -444,22 +250,8 @@ async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let cashier = token(&client, &a, "cashier@demo.test").await;
-    let alice = token(&client, &a, "alice@demo.test").await;
-    let menu: Value = client
-        .get(a.url(&format!("/api/v1/stores/{STORE}")))
-        .send()
-        .await
-        .expect("menu")
-        .json()
-        .await
-        .expect("menu body");
-    let products: Vec<i64> = menu["products"]
-        .as_array()
-        .expect("products")
-        .iter()
-        .map(|p| p["id"].as_i64().expect("id"))
-        .collect();
+    let through_a = Writer::signed_in(&client, &a).await;
+    let cashier = through_a.cashier.clone();
 
     // Subscribers: one on B, one on A.
     let (to_b, mut on_b) = mpsc::unbounded_channel();
@@ -482,13 +274,6 @@ async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
     .await;
 
     // Part 1: changes through A reach B.
-    let through_a = Writer {
-        client: client.clone(),
-        base: a.base.clone(),
-        alice: alice.clone(),
-        cashier: cashier.clone(),
-        products: products.clone(),
-    };
     let mut expected = BTreeSet::new();
     let mut mine = BTreeSet::new();
     for n in 0..20 {
@@ -509,11 +294,8 @@ async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
     // resumes on B with Last-Event-ID.
     let stop = Arc::new(AtomicBool::new(false));
     let through_b = Arc::new(Writer {
-        client: client.clone(),
         base: b.base.clone(),
-        alice,
-        cashier: cashier.clone(),
-        products,
+        ..through_a
     });
     let load = {
         let stop = stop.clone();
@@ -575,16 +357,14 @@ async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
     );
     drop(b);
 
-    feeder_backfills_gaps_and_drops_duplicates(&database).await;
+    feeder_backfills_gaps_and_drops_duplicates(&schema).await;
 }
 
 /// The subscriber side on its own, against the events just made: fed ids
 /// N, N+1, N+4 (and repeats), it reads N+2 and N+3 from the database and
 /// hands the hub N..N+4 exactly once, in order; a catch-up reads the rest.
-async fn feeder_backfills_gaps_and_drops_duplicates(database: &Database) {
-    let store = PostgresStore::connect(&database.url(), PostgresOptions::default())
-        .await
-        .expect("connect");
+async fn feeder_backfills_gaps_and_drops_duplicates(schema: &TestSchema) {
+    let store = schema.open(4, None).await;
     let all = store.events_since(0, 100_000).await.expect("events");
     assert!(all.len() > 10);
     let window = &all[all.len() - 10..];
@@ -622,8 +402,9 @@ async fn feeder_backfills_gaps_and_drops_duplicates(database: &Database) {
 /// (periodic catch-up), and the publisher's `/readyz` reports the bus down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_reach_other_instances_when_the_publishers_bus_is_down() {
-    let Some(()) = services() else { return };
-    let database = Database::create();
+    let Some(schema) = services().await else {
+        return;
+    };
     let subject = format!(
         "ordertrack.test.down.{}.{}",
         std::process::id(),
@@ -633,17 +414,14 @@ async fn changes_reach_other_instances_when_the_publishers_bus_is_down() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
     let closed_port = closed.local_addr().expect("addr").port();
     drop(closed);
-    let a = Server::start_with(
-        &database,
+    let a = start(
+        &schema,
         &subject,
         dir.path(),
         &format!("nats://127.0.0.1:{closed_port}"),
     );
-    let b = Server::start(&database, &subject, dir.path());
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
+    let b = start(&schema, &subject, dir.path(), NATS);
+    let client = client();
     let ready = client.get(a.url("/readyz")).send().await.expect("readyz");
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.text().await.expect("text"), "event bus unavailable");
@@ -732,31 +510,23 @@ impl Drop for PrivateNats {
 /// the other instance have every change, in order and once, after it returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_commit_while_nats_is_stopped_and_subscribers_catch_up_when_it_returns() {
-    let Some(()) = services() else { return };
-    if !std::path::Path::new(PrivateNats::BIN).exists() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true and {} is missing", PrivateNats::BIN);
-        }
-        eprintln!(
-            "\n*** SKIPPED multi_instance: {} is missing ***\n",
-            PrivateNats::BIN
-        );
+    let Some(schema) = services().await else {
+        return;
+    };
+    if !Path::new(PrivateNats::BIN).exists() {
+        skip(&format!("{} is missing", PrivateNats::BIN));
         return;
     }
     let mut nats = PrivateNats::start();
-    let database = Database::create();
     let subject = format!(
         "ordertrack.test.outage.{}.{}",
         std::process::id(),
         time_nanos()
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let a = Server::start_with(&database, &subject, dir.path(), &nats.url());
-    let b = Server::start_with(&database, &subject, dir.path(), &nats.url());
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
+    let a = start(&schema, &subject, dir.path(), &nats.url());
+    let b = start(&schema, &subject, dir.path(), &nats.url());
+    let client = client();
     let through_a = Writer::signed_in(&client, &a).await;
     let (to_b, mut on_b) = mpsc::unbounded_channel();
     follow(

@@ -10,21 +10,20 @@
 //! passes, except with `CI=true`, where it fails.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ordertrack_domain::{
-    Actor, EventKind, Fulfilment, FulfilmentKind, OrderSummary, Role, Workflow, plan_transition,
-};
+use ordertrack_domain::{Actor, EventKind, Role, Workflow, plan_transition};
 use ordertrack_store::conformance::{Backend, TestSchema};
 use ordertrack_store::postgres::PgConnectOptions;
 use ordertrack_store::{
-    CommitListener, EventFilter, NewOrder, NewOrderLine, NewProduct, NewStore, NewUser,
-    PostgresStore, Product, Store, StoreError, StoreRecord, StoredEvent, User,
+    CommitListener, EventFilter, NewProduct, NewStore, PostgresStore, Store, StoreError,
+    StoredEvent,
 };
 use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
+
+use crate::support::*;
 
 /// The shared throw-away schema, opened the way these tests open stores.
 struct Schema(TestSchema);
@@ -64,132 +63,6 @@ async fn postgres() -> Option<Backend> {
 ordertrack_store::conformance_tests!(postgres);
 
 // ---- PostgreSQL only ----
-
-/// Records what a store's writer reports after each commit.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<StoredEvent>>);
-
-impl CommitListener for Recorder {
-    fn committed(&self, events: &[StoredEvent]) {
-        self.0.lock().expect("lock").extend_from_slice(events);
-    }
-}
-
-impl Recorder {
-    fn ids(&self) -> Vec<i64> {
-        self.0.lock().expect("lock").iter().map(|e| e.id).collect()
-    }
-}
-
-struct Shop {
-    shop: StoreRecord,
-    burger: Product,
-    customer: User,
-}
-
-async fn shop(store: &dyn Store) -> Shop {
-    let shop = store
-        .create_store(NewStore {
-            slug: "rosso".into(),
-            name: "Rosso".into(),
-            currency: "EUR".into(),
-            workflow: "restaurant".into(),
-            order_prefix: "R".into(),
-        })
-        .await
-        .expect("create_store");
-    let burger = store
-        .create_product(
-            shop.id,
-            NewProduct {
-                name: "Burger".into(),
-                description: String::new(),
-                price_minor: 950,
-                station: "grill".into(),
-                available: true,
-            },
-        )
-        .await
-        .expect("create_product");
-    let customer = store
-        .create_user(NewUser {
-            email: "alice@example.test".into(),
-            name: "Alice".into(),
-            password_hash: "hash".into(),
-            is_admin: false,
-        })
-        .await
-        .expect("create_user");
-    Shop {
-        shop,
-        burger,
-        customer,
-    }
-}
-
-fn tracking_token() -> String {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
-    format!("{nanos:016x}{:016x}", COUNT.fetch_add(1, Ordering::Relaxed))
-}
-
-fn new_order(f: &Shop, idempotency: Option<(&str, &str)>) -> NewOrder {
-    let workflow = Workflow::builtin("restaurant").expect("workflow");
-    NewOrder {
-        store_id: f.shop.id,
-        customer_id: f.customer.id,
-        placed_by: Actor {
-            id: f.customer.id,
-            role: Role::Customer,
-        },
-        lines: vec![NewOrderLine {
-            product: f.burger.id,
-            name: f.burger.name.clone(),
-            quantity: 2,
-            unit_price_minor: f.burger.price_minor,
-            notes: None,
-            station: f.burger.station.clone(),
-        }],
-        fulfilment: Fulfilment {
-            kind: FulfilmentKind::Pickup,
-            address: None,
-        },
-        notes: None,
-        currency: "EUR".into(),
-        status: "pending".into(),
-        summary: OrderSummary::of(&workflow, "", "pending", FulfilmentKind::Pickup),
-        tracking_token: tracking_token(),
-        idempotency: idempotency.map(|(key, hash)| (key.into(), hash.into())),
-        at: OffsetDateTime::now_utc(),
-    }
-}
-
-/// Places an order and confirms it: two events.
-async fn place_and_confirm(store: &dyn Store, f: &Shop) {
-    let placed = store
-        .place_order(new_order(f, None))
-        .await
-        .expect("place_order");
-    let workflow = Workflow::builtin("restaurant").expect("workflow");
-    let cashier = Actor {
-        id: f.customer.id,
-        role: Role::Cashier,
-    };
-    let change = plan_transition(
-        &workflow,
-        &placed.order,
-        cashier,
-        "confirmed",
-        None,
-        Some(placed.order.version),
-        OffsetDateTime::now_utc(),
-    )
-    .expect("plan");
-    store
-        .apply_status_change(change)
-        .await
-        .expect("apply_status_change");
-}
 
 #[tokio::test]
 async fn migrations_are_idempotent() {

@@ -1,0 +1,3 @@
+//! The domain crate's integration tests, one binary.
+
+mod workflow_properties;
