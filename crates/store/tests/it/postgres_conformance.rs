@@ -524,53 +524,7 @@ async fn commit_listener_sees_exactly_the_committed_events() {
     };
     let recorder = Arc::new(Recorder::default());
     let store = schema.open(Some(recorder.clone())).await;
-    let f = shop(&store).await;
-    place_and_confirm(&store, &f).await;
-    let order = store
-        .orders(ordertrack_store::OrderQuery {
-            scope: ordertrack_store::OrderScope::Store(f.shop.id),
-            status: None,
-            search: None,
-            before: None,
-            limit: 10,
-        })
-        .await
-        .expect("orders")
-        .orders
-        .remove(0);
-
-    // A refused change publishes nothing.
-    let workflow = Workflow::builtin("restaurant").expect("workflow");
-    let actor = Actor {
-        id: order.customer_id,
-        role: Role::Cashier,
-    };
-    let mut stale = plan_transition(
-        &workflow,
-        &order,
-        actor,
-        "preparing",
-        None,
-        None,
-        OffsetDateTime::now_utc(),
-    )
-    .expect("plan");
-    stale.expected_version = 1;
-    assert!(matches!(
-        store.apply_status_change(stale).await,
-        Err(StoreError::VersionConflict { current: 2 })
-    ));
-
-    let stored = store
-        .events_after(EventFilter::Order(order.id), 0, 100)
-        .await
-        .expect("events");
-    let published = recorder.0.lock().expect("lock").clone();
-    assert_eq!(published, stored);
-    assert_eq!(
-        published.iter().map(|e| e.event.kind).collect::<Vec<_>>(),
-        vec![EventKind::OrderCreated, EventKind::StatusChanged]
-    );
+    listener_sees_exactly_the_committed_events(&store, &recorder).await;
 }
 
 #[tokio::test]

@@ -3,24 +3,19 @@
 //! the commit listener).
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use ordertrack_domain::{
-    Actor, EventKind, Fulfilment, FulfilmentKind, OrderSummary, Role, Workflow, plan_transition,
-};
+use ordertrack_domain::Order;
 use ordertrack_store::conformance::Backend;
 use ordertrack_store::sqlite::SqliteOptions;
-use ordertrack_store::{
-    CommitListener, EventFilter, NewOrder, NewOrderLine, NewProduct, NewStore, NewUser,
-    SqliteStore, Store, StoreError, StoredEvent,
-};
-use time::OffsetDateTime;
+use ordertrack_store::{EventFilter, SqliteStore, Store};
+
+use crate::support::*;
 
 /// A fresh SQLite store in its own temporary directory.
 async fn sqlite() -> Backend {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("ordertrack.db"), SqliteOptions::default())
-        .expect("open sqlite store");
+    let store = open(&dir.path().join("ordertrack.db"));
     Backend::new(Arc::new(store), dir)
 }
 
@@ -36,99 +31,10 @@ fn raw(path: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).expect("raw connection")
 }
 
-/// A store with one product and one customer, and an order placed and confirmed.
-struct Seeded {
-    order_id: i64,
-    number: String,
-}
-
-async fn seed(store: &dyn Store) -> Seeded {
-    let shop = store
-        .create_store(NewStore {
-            slug: "rosso".into(),
-            name: "Rosso".into(),
-            currency: "EUR".into(),
-            workflow: "restaurant".into(),
-            order_prefix: "R".into(),
-        })
-        .await
-        .expect("create_store");
-    let burger = store
-        .create_product(
-            shop.id,
-            NewProduct {
-                name: "Burger".into(),
-                description: String::new(),
-                price_minor: 950,
-                station: "grill".into(),
-                available: true,
-            },
-        )
-        .await
-        .expect("create_product");
-    let alice = store
-        .create_user(NewUser {
-            email: "alice@example.test".into(),
-            name: "Alice".into(),
-            password_hash: "hash".into(),
-            is_admin: false,
-        })
-        .await
-        .expect("create_user");
-    let workflow = Workflow::builtin("restaurant").expect("workflow");
-    let customer = Actor {
-        id: alice.id,
-        role: Role::Customer,
-    };
-    let placed = store
-        .place_order(NewOrder {
-            store_id: shop.id,
-            customer_id: alice.id,
-            placed_by: customer,
-            lines: vec![NewOrderLine {
-                product: burger.id,
-                name: burger.name.clone(),
-                quantity: 2,
-                unit_price_minor: burger.price_minor,
-                notes: None,
-                station: burger.station.clone(),
-            }],
-            fulfilment: Fulfilment {
-                kind: FulfilmentKind::Pickup,
-                address: None,
-            },
-            notes: None,
-            currency: "EUR".into(),
-            status: "pending".into(),
-            summary: OrderSummary::of(&workflow, "", "pending", FulfilmentKind::Pickup),
-            tracking_token: "00112233445566778899aabbccddeeff".into(),
-            idempotency: None,
-            at: OffsetDateTime::now_utc(),
-        })
-        .await
-        .expect("place_order");
-    let cashier = Actor {
-        id: alice.id,
-        role: Role::Cashier,
-    };
-    let change = plan_transition(
-        &workflow,
-        &placed.order,
-        cashier,
-        "confirmed",
-        None,
-        Some(1),
-        OffsetDateTime::now_utc(),
-    )
-    .expect("plan");
-    store
-        .apply_status_change(change)
-        .await
-        .expect("apply_status_change");
-    Seeded {
-        order_id: placed.order.id,
-        number: placed.order.number,
-    }
+/// The [`Shop`] with an order placed and confirmed; returns the order.
+async fn seed(store: &dyn Store) -> Order {
+    let f = shop(store).await;
+    place_and_confirm(store, &f).await
 }
 
 #[tokio::test]
@@ -159,7 +65,7 @@ async fn migrations_are_idempotent() {
     let store = open(&path);
     let seeded = seed(&store).await;
     assert_eq!(SqliteStore::migrate(&path).expect("third migrate"), 0);
-    assert!(store.order(seeded.order_id).await.expect("order").is_some());
+    assert!(store.order(seeded.id).await.expect("order").is_some());
     let recorded: i64 = raw(&path)
         .query_row("SELECT COUNT(*) FROM schema_migrations", [], |row| {
             row.get(0)
@@ -174,29 +80,26 @@ async fn data_survives_close_and_reopen() {
     let path = dir.path().join("ordertrack.db");
     let store = open(&path);
     let seeded = seed(&store).await;
-    let order = store.order(seeded.order_id).await.expect("order");
-    let history = store.history(seeded.order_id).await.expect("history");
+    let order = store.order(seeded.id).await.expect("order");
+    let history = store.history(seeded.id).await.expect("history");
     let events = store
-        .events_after(EventFilter::Order(seeded.order_id), 0, 100)
+        .events_after(EventFilter::Order(seeded.id), 0, 100)
         .await
         .expect("events");
     let position = store.last_event_position().await.expect("position");
     drop(store);
 
     let reopened = open(&path);
-    let again = reopened.order(seeded.order_id).await.expect("order");
+    let again = reopened.order(seeded.id).await.expect("order");
     assert_eq!(again, order);
     let again = again.expect("the order is still there");
     assert_eq!(again.number, seeded.number);
     assert_eq!(again.status, "confirmed");
     assert_eq!(again.version, 2);
-    assert_eq!(
-        reopened.history(seeded.order_id).await.expect("history"),
-        history
-    );
+    assert_eq!(reopened.history(seeded.id).await.expect("history"), history);
     assert_eq!(
         reopened
-            .events_after(EventFilter::Order(seeded.order_id), 0, 100)
+            .events_after(EventFilter::Order(seeded.id), 0, 100)
             .await
             .expect("events"),
         events
@@ -230,7 +133,7 @@ async fn status_history_is_append_only() {
     let rows = || -> i64 {
         conn.query_row(
             "SELECT COUNT(*) FROM status_history WHERE order_id = ?1",
-            [seeded.order_id],
+            [seeded.id],
             |row| row.get(0),
         )
         .expect("count")
@@ -239,7 +142,7 @@ async fn status_history_is_append_only() {
 
     let update = conn.execute(
         "UPDATE status_history SET to_status = 'completed' WHERE order_id = ?1",
-        [seeded.order_id],
+        [seeded.id],
     );
     let error = update.expect_err("UPDATE on status_history must fail");
     assert!(
@@ -248,7 +151,7 @@ async fn status_history_is_append_only() {
     );
     let delete = conn.execute(
         "DELETE FROM status_history WHERE order_id = ?1",
-        [seeded.order_id],
+        [seeded.id],
     );
     let error = delete.expect_err("DELETE on status_history must fail");
     assert!(
@@ -256,19 +159,9 @@ async fn status_history_is_append_only() {
         "unexpected error: {error}"
     );
     assert_eq!(rows(), 2);
-    let history = store.history(seeded.order_id).await.expect("history");
+    let history = store.history(seeded.id).await.expect("history");
     assert_eq!(history.len(), 2);
     assert_eq!(history[1].to, "confirmed");
-}
-
-/// Records what the writer reports after each commit.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<StoredEvent>>);
-
-impl CommitListener for Recorder {
-    fn committed(&self, events: &[StoredEvent]) {
-        self.0.lock().expect("lock").extend_from_slice(events);
-    }
 }
 
 #[tokio::test]
@@ -283,43 +176,5 @@ async fn commit_listener_sees_exactly_the_committed_events() {
         },
     )
     .expect("open");
-    let seeded = seed(&store).await;
-
-    // A refused change publishes nothing.
-    let order = store
-        .order(seeded.order_id)
-        .await
-        .expect("order")
-        .expect("order");
-    let workflow = Workflow::builtin("restaurant").expect("workflow");
-    let actor = Actor {
-        id: order.customer_id,
-        role: Role::Cashier,
-    };
-    let mut stale = plan_transition(
-        &workflow,
-        &order,
-        actor,
-        "preparing",
-        None,
-        None,
-        OffsetDateTime::now_utc(),
-    )
-    .expect("plan");
-    stale.expected_version = 1;
-    assert!(matches!(
-        store.apply_status_change(stale).await,
-        Err(StoreError::VersionConflict { current: 2 })
-    ));
-
-    let stored = store
-        .events_after(EventFilter::Order(seeded.order_id), 0, 100)
-        .await
-        .expect("events");
-    let published = recorder.0.lock().expect("lock").clone();
-    assert_eq!(published, stored);
-    assert_eq!(
-        published.iter().map(|e| e.event.kind).collect::<Vec<_>>(),
-        vec![EventKind::OrderCreated, EventKind::StatusChanged]
-    );
+    listener_sees_exactly_the_committed_events(&store, &recorder).await;
 }

@@ -1,16 +1,18 @@
 //! What both backends' tests set up: a shop with one product and one
 //! customer, orders for it (placed, then confirmed), and a listener that
-//! records what the writer reports after each commit.
+//! records what the writer reports after each commit — and the check both
+//! make of it.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, Order, OrderSummary, Role, Workflow, plan_transition,
+    Actor, EventKind, Fulfilment, FulfilmentKind, Order, OrderSummary, Role, Workflow,
+    plan_transition,
 };
 use ordertrack_store::{
-    CommitListener, NewOrder, NewOrderLine, NewProduct, NewStore, NewUser, Product, Store,
-    StoreRecord, StoredEvent, User,
+    CommitListener, EventFilter, NewOrder, NewOrderLine, NewProduct, NewStore, NewUser, Product,
+    Store, StoreError, StoreRecord, StoredEvent, User,
 };
 use time::OffsetDateTime;
 
@@ -143,4 +145,43 @@ pub async fn place_and_confirm(store: &dyn Store, f: &Shop) -> Order {
         .apply_status_change(change)
         .await
         .expect("apply_status_change")
+}
+
+/// On a store reporting its commits to `recorder`: an order placed and
+/// confirmed, then a stale change refused. The listener got exactly the
+/// committed events, in order; the refused change published nothing.
+pub async fn listener_sees_exactly_the_committed_events(store: &dyn Store, recorder: &Recorder) {
+    let f = shop(store).await;
+    let order = place_and_confirm(store, &f).await;
+    let workflow = Workflow::builtin("restaurant").expect("workflow");
+    let actor = Actor {
+        id: order.customer_id,
+        role: Role::Cashier,
+    };
+    let mut stale = plan_transition(
+        &workflow,
+        &order,
+        actor,
+        "preparing",
+        None,
+        None,
+        OffsetDateTime::now_utc(),
+    )
+    .expect("plan");
+    stale.expected_version = 1;
+    assert!(matches!(
+        store.apply_status_change(stale).await,
+        Err(StoreError::VersionConflict { current: 2 })
+    ));
+
+    let stored = store
+        .events_after(EventFilter::Order(order.id), 0, 100)
+        .await
+        .expect("events");
+    let published = recorder.0.lock().expect("lock").clone();
+    assert_eq!(published, stored);
+    assert_eq!(
+        published.iter().map(|e| e.event.kind).collect::<Vec<_>>(),
+        vec![EventKind::OrderCreated, EventKind::StatusChanged]
+    );
 }
