@@ -33,11 +33,7 @@ struct Acknowledged {
 }
 
 struct Load {
-    client: reqwest::Client,
-    base: String,
-    alice: String,
-    cashier: String,
-    products: Vec<i64>,
+    desk: Desk,
     acknowledged: Acknowledged,
     in_flight: AtomicUsize,
     stop: AtomicBool,
@@ -50,23 +46,14 @@ impl Load {
         let mut n = task;
         while !self.stop.load(Ordering::SeqCst) {
             n += 1;
-            let body = json!({
-                "store": "demo-restaurant",
-                "items": [
-                    { "product": self.products[n % self.products.len()], "quantity": 1 + n % 3 },
-                    { "product": self.products[(n + 5) % self.products.len()], "quantity": 1 }
-                ],
-                "fulfilment": { "type": "pickup" },
-                "notes": format!("task {task} order {n}")
-            });
+            let products = &self.desk.products;
+            let items = [
+                (products[n % products.len()], 1 + n as i64 % 3),
+                (products[(n + 5) % products.len()], 1),
+            ];
+            let notes = format!("task {task} order {n}");
             self.in_flight.fetch_add(1, Ordering::SeqCst);
-            let placed = self
-                .client
-                .post(format!("{}/api/v1/orders", self.base))
-                .bearer_auth(&self.alice)
-                .json(&body)
-                .send()
-                .await;
+            let placed = self.desk.place(&items, Some(&notes)).await;
             let order = match placed {
                 Ok(response) if response.status() == StatusCode::CREATED => {
                     response.json::<Value>().await.ok()
@@ -96,13 +83,7 @@ impl Load {
                 continue;
             }
             self.in_flight.fetch_add(1, Ordering::SeqCst);
-            let moved = self
-                .client
-                .post(format!("{}/api/v1/orders/{id}/transitions", self.base))
-                .bearer_auth(&self.cashier)
-                .json(&json!({ "to": "confirmed", "expected_version": 1 }))
-                .send()
-                .await;
+            let moved = self.desk.confirm(id).await;
             let moved = match moved {
                 Ok(response) if response.status() == StatusCode::OK => {
                     response.json::<Value>().await.ok()
@@ -135,17 +116,12 @@ async fn acknowledged_orders_and_transitions_survive_sigkill() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut server = start_demo(dir.path());
     let client = client();
-    let alice = token(&client, &server, "alice@demo.test", DEMO_PASSWORD).await;
-    let cashier = token(&client, &server, "cashier@demo.test", DEMO_PASSWORD).await;
-    let products = product_ids(&client, &server).await;
-    assert!(!products.is_empty());
+    let desk = Desk::signed_in(&client, &server).await;
+    assert!(!desk.products.is_empty());
+    let alice = desk.alice.clone();
 
     let load = Arc::new(Load {
-        client: client.clone(),
-        base: server.base.clone(),
-        alice: alice.clone(),
-        cashier,
-        products,
+        desk,
         acknowledged: Acknowledged::default(),
         in_flight: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
@@ -207,14 +183,15 @@ async fn acknowledged_orders_and_transitions_survive_sigkill() {
         StatusCode::OK,
         "alice's acknowledged session survived"
     );
-    let alice = token(&client, &server, "alice@demo.test", DEMO_PASSWORD).await;
+    let desk = Desk::signed_in(&client, &server).await;
+    let alice = &desk.alice;
 
     for (id, number) in &orders {
         let (status, order) = get(
             &client,
             &server,
             &format!("/api/v1/orders/{id}"),
-            Some(&alice),
+            Some(alice),
         )
         .await;
         assert_eq!(
@@ -227,7 +204,7 @@ async fn acknowledged_orders_and_transitions_survive_sigkill() {
             &client,
             &server,
             &format!("/api/v1/orders/{id}/history"),
-            Some(&alice),
+            Some(alice),
         )
         .await;
         assert_eq!(status, StatusCode::OK);
@@ -261,15 +238,8 @@ async fn acknowledged_orders_and_transitions_survive_sigkill() {
     }
 
     // Numbering continues after the crash without reusing a number.
-    let response = client
-        .post(server.url("/api/v1/orders"))
-        .bearer_auth(&alice)
-        .json(&json!({
-            "store": "demo-restaurant",
-            "items": [{ "product": load.products[0], "quantity": 1 }],
-            "fulfilment": { "type": "pickup" }
-        }))
-        .send()
+    let response = desk
+        .place(&[(load.desk.products[0], 1)], None)
         .await
         .expect("place after restart");
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -281,7 +251,6 @@ async fn acknowledged_orders_and_transitions_survive_sigkill() {
     );
 
     // The store's list holds every acknowledged order exactly once.
-    let cashier = token(&client, &server, "cashier@demo.test", DEMO_PASSWORD).await;
     let mut listed = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -291,7 +260,7 @@ async fn acknowledged_orders_and_transitions_survive_sigkill() {
             }
             None => "/api/v1/orders?store=demo-restaurant&limit=100".to_owned(),
         };
-        let (status, page) = get(&client, &server, &path, Some(&cashier)).await;
+        let (status, page) = get(&client, &server, &path, Some(&desk.cashier)).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         for order in page["items"].as_array().expect("items") {
             listed.push(order["id"].as_i64().expect("id"));

@@ -273,17 +273,9 @@ async fn user_create_adds_staff_who_can_see_the_store_orders() {
     let client = client();
 
     // Alice places an order the new cashier should see.
-    let alice = token(&client, &server, "alice@demo.test", DEMO_PASSWORD).await;
-    let product = product_ids(&client, &server).await[0];
-    let placed = client
-        .post(server.url("/api/v1/orders"))
-        .bearer_auth(&alice)
-        .json(&json!({
-            "store": "demo-restaurant",
-            "items": [{ "product": product, "quantity": 1 }],
-            "fulfilment": { "type": "pickup" }
-        }))
-        .send()
+    let desk = Desk::signed_in(&client, &server).await;
+    let placed = desk
+        .place(&[(desk.products[0], 1)], None)
         .await
         .expect("place order");
     assert_eq!(placed.status(), StatusCode::CREATED);

@@ -22,7 +22,7 @@ use ordertrack_store::Store;
 use ordertrack_store::conformance::TestSchema;
 use ordertrack_store::testing::skip;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::support::*;
@@ -120,56 +120,17 @@ async fn read(response: reqwest::Response, events: mpsc::UnboundedSender<Seen>) 
     }
 }
 
-struct Writer {
-    client: reqwest::Client,
-    base: String,
-    alice: String,
-    cashier: String,
-    products: Vec<i64>,
-}
-
-impl Writer {
-    /// Alice places and the cashier confirms, through `server`.
-    async fn signed_in(client: &reqwest::Client, server: &Server) -> Writer {
-        let cashier = token(client, server, "cashier@demo.test", DEMO_PASSWORD).await;
-        let alice = token(client, server, "alice@demo.test", DEMO_PASSWORD).await;
-        let products = product_ids(client, server).await;
-        Writer {
-            client: client.clone(),
-            base: server.base.clone(),
-            alice,
-            cashier,
-            products,
-        }
-    }
-
+impl Desk {
     /// Places an order and confirms it: the (order, version) pairs made.
     async fn change(&self, n: usize) -> Option<Vec<(i64, i64)>> {
-        let response = self
-            .client
-            .post(format!("{}/api/v1/orders", self.base))
-            .bearer_auth(&self.alice)
-            .json(&json!({
-                "store": RESTAURANT,
-                "items": [{ "product": self.products[n % self.products.len()], "quantity": 1 }],
-                "fulfilment": { "type": "pickup" }
-            }))
-            .send()
-            .await
-            .ok()?;
+        let product = self.products[n % self.products.len()];
+        let response = self.place(&[(product, 1)], None).await.ok()?;
         if response.status() != StatusCode::CREATED {
             return None;
         }
         let order: Value = response.json().await.ok()?;
         let id = order["id"].as_i64()?;
-        let response = self
-            .client
-            .post(format!("{}/api/v1/orders/{id}/transitions", self.base))
-            .bearer_auth(&self.cashier)
-            .json(&json!({ "to": "confirmed", "expected_version": 1 }))
-            .send()
-            .await
-            .ok()?;
+        let response = self.confirm(id).await.ok()?;
         if response.status() != StatusCode::OK {
             return Some(vec![(id, 1)]);
         }
@@ -250,7 +211,7 @@ async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let through_a = Writer::signed_in(&client, &a).await;
+    let through_a = Desk::signed_in(&client, &a).await;
     let cashier = through_a.cashier.clone();
 
     // Subscribers: one on B, one on A.
@@ -293,7 +254,7 @@ async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
     // Part 2: changes continue through B while A is killed; A's client
     // resumes on B with Last-Event-ID.
     let stop = Arc::new(AtomicBool::new(false));
-    let through_b = Arc::new(Writer {
+    let through_b = Arc::new(Desk {
         base: b.base.clone(),
         ..through_a
     });
@@ -425,7 +386,7 @@ async fn changes_reach_other_instances_when_the_publishers_bus_is_down() {
     let ready = client.get(a.url("/readyz")).send().await.expect("readyz");
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.text().await.expect("text"), "event bus unavailable");
-    let through_a = Writer::signed_in(&client, &a).await;
+    let through_a = Desk::signed_in(&client, &a).await;
     let (to_b, mut on_b) = mpsc::unbounded_channel();
     follow(
         reqwest::Client::new(),
@@ -527,7 +488,7 @@ async fn changes_commit_while_nats_is_stopped_and_subscribers_catch_up_when_it_r
     let a = start(&schema, &subject, dir.path(), &nats.url());
     let b = start(&schema, &subject, dir.path(), &nats.url());
     let client = client();
-    let through_a = Writer::signed_in(&client, &a).await;
+    let through_a = Desk::signed_in(&client, &a).await;
     let (to_b, mut on_b) = mpsc::unbounded_channel();
     follow(
         reqwest::Client::new(),

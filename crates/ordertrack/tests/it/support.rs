@@ -201,6 +201,66 @@ pub async fn get(
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// The order desk as its two busiest users reach it: Alice orders, the
+/// cashier confirms, at the demo restaurant of one server.
+pub struct Desk {
+    pub client: reqwest::Client,
+    /// The server's `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Alice's session token.
+    pub alice: String,
+    /// The cashier's session token.
+    pub cashier: String,
+    /// The restaurant's products.
+    pub products: Vec<i64>,
+}
+
+impl Desk {
+    /// Signs Alice and the cashier in on `server` and reads the menu.
+    pub async fn signed_in(client: &reqwest::Client, server: &Server) -> Desk {
+        Desk {
+            client: client.clone(),
+            base: server.base.clone(),
+            alice: token(client, server, "alice@demo.test", DEMO_PASSWORD).await,
+            cashier: token(client, server, "cashier@demo.test", DEMO_PASSWORD).await,
+            products: product_ids(client, server).await,
+        }
+    }
+
+    /// Alice places a pickup order of `(product, quantity)` lines.
+    pub async fn place(
+        &self,
+        items: &[(i64, i64)],
+        notes: Option<&str>,
+    ) -> reqwest::Result<reqwest::Response> {
+        let items: Vec<Value> = items
+            .iter()
+            .map(|(product, quantity)| json!({ "product": product, "quantity": quantity }))
+            .collect();
+        self.client
+            .post(format!("{}/api/v1/orders", self.base))
+            .bearer_auth(&self.alice)
+            .json(&json!({
+                "store": RESTAURANT,
+                "items": items,
+                "fulfilment": { "type": "pickup" },
+                "notes": notes,
+            }))
+            .send()
+            .await
+    }
+
+    /// The cashier confirms order `id`, expecting it at version 1.
+    pub async fn confirm(&self, id: i64) -> reqwest::Result<reqwest::Response> {
+        self.client
+            .post(format!("{}/api/v1/orders/{id}/transitions", self.base))
+            .bearer_auth(&self.cashier)
+            .json(&json!({ "to": "confirmed", "expected_version": 1 }))
+            .send()
+            .await
+    }
+}
+
 /// The ids of the demo restaurant's products.
 pub async fn product_ids(client: &reqwest::Client, server: &Server) -> Vec<i64> {
     let (status, menu) = get(
