@@ -52,6 +52,7 @@ pub enum Database {
     /// A PostgreSQL database (`postgres://…`; the URL may carry connection
     /// options such as `options[search_path]=…`).
     Postgres {
+        /// Where the database is.
         url: String,
         /// Connections in the read pool (the writer has one more).
         pool_size: u32,
@@ -74,14 +75,17 @@ pub enum BuildError {
     /// Instances only share events through a database they share.
     #[error("an event bus needs a PostgreSQL database")]
     BusNeedsPostgres,
+    /// The SQLite file could not be opened or migrated.
     #[error("opening {}", path.display())]
     OpenSqlite {
         path: PathBuf,
         #[source]
         source: StoreError,
     },
+    /// The PostgreSQL database could not be reached or migrated.
     #[error("opening the PostgreSQL database")]
     OpenPostgres(#[source] StoreError),
+    /// The NATS connection could not be set up.
     #[error("starting the NATS event bus")]
     StartBus(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Seeding the demo failed.
@@ -209,5 +213,30 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> JoinHandle<std::io::Result<()>> {
         tokio::spawn(self.serve(listener, shutdown))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_event_bus_needs_a_postgresql_database() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("ordertrack.db");
+        let built = Application::build(Settings {
+            database: Database::Sqlite(path.clone()),
+            secret: vec![7; 32],
+            token_ttl: time::Duration::hours(1),
+            nats: Some(NatsSettings {
+                url: "nats://127.0.0.1:4222".into(),
+                subject: "ordertrack.events".into(),
+            }),
+            seed_demo: true,
+            serving: true,
+        })
+        .await;
+        assert!(matches!(built, Err(BuildError::BusNeedsPostgres)));
+        assert!(!path.exists(), "nothing was opened");
     }
 }
