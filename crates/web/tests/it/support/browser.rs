@@ -24,7 +24,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
-use super::{PASSWORD, RESTAURANT, TestApp};
+use super::{PASSWORD, RESTAURANT, TestApp, id};
 
 /// How long ordinary waits (page loads, sign-in, refreshes) may take.
 pub const PATIENCE: Duration = Duration::from_secs(15);
@@ -71,7 +71,7 @@ pub fn items_at(order: &Value, station: &str) -> Vec<i64> {
         .expect("items")
         .iter()
         .filter(|i| i["station"] == station)
-        .map(|i| i["id"].as_i64().expect("item id"))
+        .map(id)
         .collect()
 }
 
