@@ -3,8 +3,9 @@
 //!
 //! Each test launches its own Chromium; each person in a test is an isolated
 //! browser context (own cookies). Waits poll the DOM (`wait_for`) instead of
-//! sleeping. Without Chromium the tests print "SKIPPED" and pass, except
-//! with `CI=true`, where they fail.
+//! sleeping. Pages must show changes within a deadline, so each test has the
+//! server side to itself (`spawn_app_alone`). Without Chromium the tests
+//! print "SKIPPED" and pass, except with `CI=true`, where they fail.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -71,7 +72,7 @@ async fn register_order_confirmation_tracker() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = spawn_app().await;
+    let server = spawn_app_alone().await;
     let carol = chrome.person().await;
     let page = &carol.page;
 
@@ -198,7 +199,7 @@ async fn staff_moves_show_on_the_open_order_page_without_reload() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = spawn_app().await;
+    let server = spawn_app_alone().await;
     let alice_token = server.login("alice@demo.test").await;
     let kitchen_token = server.login("kitchen@demo.test").await;
     let order = server
@@ -310,7 +311,7 @@ async fn my_orders_badges_change_live() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = spawn_app().await;
+    let server = spawn_app_alone().await;
     let alice_token = server.login("alice@demo.test").await;
     let cashier = server.login("cashier@demo.test").await;
     let first = id(&server
@@ -366,7 +367,7 @@ async fn kitchen_taps_and_bump_reach_the_customer_page() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = spawn_app().await;
+    let server = spawn_app_alone().await;
     let alice_token = server.login("alice@demo.test").await;
     let cashier = server.login("cashier@demo.test").await;
     let order = server
@@ -511,7 +512,7 @@ async fn guest_tracking_link_works_signed_out() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = spawn_app().await;
+    let server = spawn_app_alone().await;
     let alice_token = server.login("alice@demo.test").await;
     let cashier = server.login("cashier@demo.test").await;
     let order = server
@@ -577,7 +578,7 @@ async fn a_customer_cannot_open_another_customers_order() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = spawn_app().await;
+    let server = spawn_app_alone().await;
     let alice_token = server.login("alice@demo.test").await;
     let bob_token = server.login("bob@demo.test").await;
     let order = server
@@ -644,7 +645,7 @@ async fn staff_see_only_the_buttons_their_role_allows() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = spawn_app().await;
+    let server = spawn_app_alone().await;
     let alice_token = server.login("alice@demo.test").await;
     let cashier_token = server.login("cashier@demo.test").await;
     let id = id(&server
@@ -703,7 +704,7 @@ async fn reconnects_after_a_restart_and_catches_up_without_reload() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let mut server = spawn_app().await;
+    let mut server = spawn_app_alone().await;
     let alice_token = server.login("alice@demo.test").await;
     let order = server
         .order_dishes(&alice_token, &[("Chicken Wings", 1)], "pickup")
@@ -796,7 +797,7 @@ async fn expo_hands_off_only_when_every_station_is_done() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = spawn_app().await;
+    let server = spawn_app_alone().await;
     let alice_token = server.login("alice@demo.test").await;
     let cashier = server.login("cashier@demo.test").await;
     let kitchen_token = server.login("kitchen@demo.test").await;
@@ -920,7 +921,7 @@ async fn screenshots_of_every_main_screen() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = spawn_app().await;
+    let server = spawn_app_alone().await;
     let alice_token = server.login("alice@demo.test").await;
     let bob_token = server.login("bob@demo.test").await;
     let cashier = server.login("cashier@demo.test").await;

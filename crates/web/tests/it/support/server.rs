@@ -19,8 +19,9 @@ use tokio::task::JoinHandle;
 
 const SECRET: &[u8] = b"integration-tests-secret-0123456789-abcdefghij";
 
-/// A test that measures this process (every server runs in it) runs alone:
-/// its server holds this exclusively, every other server holds it shared.
+/// A test that measures this process (every server runs in it), or holds a
+/// browser to a deadline, runs alone: its server holds this exclusively,
+/// every other server holds it shared.
 static TURN: RwLock<()> = RwLock::const_new(());
 
 /// Where a test server's data lives; dropping it deletes the database.
@@ -119,8 +120,8 @@ pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
     app
 }
 
-/// A server with the demo seeded that runs while no other does, for
-/// measuring this process.
+/// A server with the demo seeded that runs while no other does: for
+/// measuring this process, or for deadlines that load elsewhere would blur.
 pub async fn spawn_app_alone() -> TestApp {
     let alone = TURN.write().await;
     let mut app = start(time::Duration::hours(1)).await;
