@@ -4,7 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use ordertrack_web::{NatsSettings, Settings};
 use rand::RngCore;
+
+/// How long a session lasts.
+const TOKEN_TTL: time::Duration = time::Duration::days(7);
 
 /// Where and how to serve, and where the data lives.
 #[derive(Args, Clone)]
@@ -90,6 +94,41 @@ impl ServerArgs {
                 }
             }
         }
+    }
+
+    /// The settings the order desk is built from. Only a serving instance
+    /// (`serving`) joins the event bus; `seed_demo` seeds the demo.
+    pub fn settings(&self, serving: bool, seed_demo: bool) -> anyhow::Result<Settings> {
+        let secret = self.secret()?;
+        let nats = self
+            .nats_url
+            .clone()
+            .filter(|_| serving)
+            .map(|url| NatsSettings {
+                url,
+                subject: self.nats_subject.clone(),
+            });
+        let database = match self.database()? {
+            Database::Sqlite(path) => {
+                if nats.is_some() {
+                    bail!("--nats-url needs a PostgreSQL database (--database-url postgres://…)");
+                }
+                ordertrack_web::Database::Sqlite(path)
+            }
+            Database::Postgres(url) => ordertrack_web::Database::Postgres {
+                url,
+                pool_size: self.db_pool_size,
+                timeout: self.db_timeout(),
+            },
+        };
+        Ok(Settings {
+            database,
+            secret,
+            token_ttl: TOKEN_TTL,
+            nats,
+            seed_demo,
+            serving,
+        })
     }
 
     /// How long to wait for a database connection or statement.

@@ -2,18 +2,12 @@
 
 mod config;
 
-use std::sync::Arc;
-
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ordertrack_app::demo::{DEMO_ACCOUNTS, DEMO_PASSWORD};
-use ordertrack_app::{App, AuthConfig};
 use ordertrack_domain::Role;
-use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
-use ordertrack_store::postgres::PostgresOptions;
-use ordertrack_store::sqlite::SqliteOptions;
-use ordertrack_store::{CommitListener, PostgresStore, SqliteStore, Store};
-use ordertrack_web::AppState;
+use ordertrack_store::{PostgresStore, SqliteStore};
+use ordertrack_web::Application;
 use tracing_subscriber::EnvFilter;
 
 use config::{Database, ServerArgs};
@@ -98,7 +92,8 @@ async fn main() -> anyhow::Result<()> {
                     role,
                 },
         } => {
-            let app = open_app(&server, false).await?;
+            let application = Application::build(server.settings(false, false)?).await?;
+            let app = application.app();
             let user = app.create_user(&email, &password, &name, admin).await?;
             if let (Some(slug), Some(role)) = (store, role) {
                 let store = app.store_by_slug(&slug).await?;
@@ -130,88 +125,9 @@ async fn migrate(args: ServerArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Opens the store and the live fan-out. With `--nats-url` (and `serve`,
-/// `demo`), commits go through NATS to every instance's hub.
-async fn open_app(args: &ServerArgs, serving: bool) -> anyhow::Result<App> {
-    let secret = args.secret()?;
-    let hub = Hub::new();
-    let nats_url = args.nats_url.clone().filter(|_| serving);
-    let relay = nats_url.as_ref().map(|url| {
-        let options = NatsOptions::new(url.clone(), args.nats_subject.clone());
-        let (listener, queue) = relay_channel(options.relay_capacity);
-        (options, Arc::new(listener), queue)
-    });
-    let listener: Arc<dyn CommitListener> = match &relay {
-        Some((_, listener, _)) => listener.clone(),
-        None => Arc::new(hub.clone()),
-    };
-    let store: Arc<dyn Store> = match args.database()? {
-        Database::Sqlite(path) => {
-            if relay.is_some() {
-                bail!("--nats-url needs a PostgreSQL database (--database-url postgres://…)");
-            }
-            Arc::new(
-                SqliteStore::open(
-                    &path,
-                    SqliteOptions {
-                        listener: Some(listener),
-                        ..SqliteOptions::default()
-                    },
-                )
-                .with_context(|| format!("opening {}", path.display()))?,
-            )
-        }
-        Database::Postgres(url) => {
-            let store = PostgresStore::connect(
-                &url,
-                PostgresOptions {
-                    pool_size: args.db_pool_size,
-                    timeout: args.db_timeout(),
-                    listener: Some(listener),
-                },
-            )
-            .await
-            .context("opening the PostgreSQL database")?;
-            tracing::info!(
-                pool_size = args.db_pool_size,
-                timeout_secs = args.db_timeout_secs,
-                "using PostgreSQL"
-            );
-            if serving && relay.is_none() {
-                tracing::warn!(
-                    "no event bus (--nats-url): this PostgreSQL deployment runs as one \
-                     instance; live updates reach only this instance's clients, so do \
-                     not run more than one instance on this database"
-                );
-            }
-            Arc::new(store)
-        }
-    };
-    let app = App::new(
-        store.clone(),
-        hub.clone(),
-        AuthConfig {
-            secret,
-            token_ttl: time::Duration::days(7),
-        },
-    );
-    let Some((options, _, queue)) = relay else {
-        return Ok(app);
-    };
-    let subject = options.subject.clone();
-    let bus = NatsBus::start(options, queue, store, hub)
-        .await
-        .context("starting the NATS event bus")?;
-    tracing::info!(%subject, "event bus: NATS; events fan out to every instance");
-    Ok(app.with_bus_check(move || bus.is_connected()))
-}
-
 async fn run_server(args: ServerArgs, demo: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let app = open_app(&args, true).await?;
-    if demo && ordertrack_app::demo::seed(&app).await? {
-        tracing::info!("demo stores and accounts created");
-    }
+    let application = Application::build(args.settings(true, demo)?).await?;
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("binding {}", args.bind))?;
@@ -230,7 +146,7 @@ async fn run_server(args: ServerArgs, demo: bool) -> anyhow::Result<()> {
         ready_in_ms = started.elapsed().as_millis() as u64,
         "serving"
     );
-    ordertrack_web::serve(listener, AppState { app }, shutdown_signal()).await?;
+    application.serve(listener, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -14,6 +14,8 @@ pub mod statements;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "conformance")]
+pub mod testing;
 
 use async_trait::async_trait;
 use ordertrack_domain::{

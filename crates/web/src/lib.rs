@@ -3,9 +3,11 @@
 //!
 //! Handlers are thin: they parse the request into a use-case call on
 //! [`App`] and render its answer. Errors become RFC 9457 problem+json in
-//! exactly one place, [`error`].
+//! exactly one place, [`error`]. [`Application`] puts a whole instance
+//! together (store, hub, event bus, [`App`]) for the binary and the tests.
 
 pub mod api;
+mod application;
 pub mod error;
 pub mod extract;
 mod health;
@@ -13,6 +15,7 @@ pub mod pages;
 mod server;
 pub mod streams;
 
+pub use application::{Application, BuildError, Database, NatsSettings, Settings};
 pub use server::SHUTDOWN_GRACE;
 
 use std::future::Future;

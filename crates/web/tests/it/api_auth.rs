@@ -1,9 +1,8 @@
 //! Accounts and sessions: register, login, logout, me.
 
-mod common;
-
-use common::*;
 use serde_json::json;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn a_customer_registers_and_is_signed_in_at_once() {

@@ -1,12 +1,11 @@
 //! Stores, catalogs and staff: who may change them, and that access follows
 //! membership changes at once.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 #[tokio::test]
 async fn stores_and_their_catalogs_are_public() {

@@ -3,24 +3,20 @@
 //!
 //! Each test launches its own Chromium; each person in a test is an isolated
 //! browser context (own cookies). Waits poll the DOM (`wait_for`) instead of
-//! sleeping. Without Chromium the tests print "SKIPPED" and pass, except
-//! with `CI=true`, where they fail.
-
-mod browser_support;
+//! sleeping. Pages must show changes within a deadline, so each test has the
+//! server side to itself (`spawn_app_alone`). Without Chromium the tests
+//! print "SKIPPED" and pass, except with `CI=true`, where they fail.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use browser_support::*;
 use ordertrack_domain::{FulfilmentKind, Role, Workflow};
 use serde_json::Value;
 
+use crate::support::*;
+
 /// Live changes must reach an open page within this time.
 const LIVE: Duration = Duration::from_secs(1);
-
-fn order_id(order: &Value) -> i64 {
-    order["id"].as_i64().expect("order id")
-}
 
 /// JS: the tracker shows `label` and `entries` timeline entries.
 fn tracker_shows(label: &str, entries: usize) -> String {
@@ -76,12 +72,12 @@ async fn register_order_confirmation_tracker() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = Server::start().await;
+    let server = spawn_app_alone().await;
     let carol = chrome.person().await;
     let page = &carol.page;
 
     // Register through the form.
-    goto(page, &server.url("/register")).await;
+    goto(page, &server.page_url("/register")).await;
     fill(page, "input[name=name]", "Carol Customer").await;
     fill(page, "input[name=email]", "carol@example.test").await;
     fill(page, "input[name=password]", "carol-password").await;
@@ -185,7 +181,7 @@ async fn register_order_confirmation_tracker() {
     wait_live(page).await;
 
     // The order is really there, as placed.
-    let cashier = server.token("cashier@demo.test").await;
+    let cashier = server.login("cashier@demo.test").await;
     let order = server.order(&cashier, id).await;
     assert_eq!(order["status"], "pending");
     assert_eq!(order["customer_name"], "Carol Customer");
@@ -203,22 +199,22 @@ async fn staff_moves_show_on_the_open_order_page_without_reload() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = Server::start().await;
-    let alice_token = server.token("alice@demo.test").await;
-    let kitchen_token = server.token("kitchen@demo.test").await;
+    let server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
+    let kitchen_token = server.login("kitchen@demo.test").await;
     let order = server
-        .place_order(
+        .order_dishes(
             &alice_token,
             &[("Classic Burger", 1), ("Lemonade", 1)],
             "pickup",
         )
         .await;
-    let id = order_id(&order);
+    let id = id(&order);
 
     let alice = chrome.person().await;
     let customer = &alice.page;
     sign_in(customer, &server, "alice@demo.test").await;
-    goto(customer, &server.url(&format!("/orders/{id}"))).await;
+    goto(customer, &server.page_url(&format!("/orders/{id}"))).await;
     wait_for(customer, &tracker_shows("Order received", 1), PATIENCE).await;
     wait_live(customer).await;
     mark(customer).await;
@@ -227,7 +223,7 @@ async fn staff_moves_show_on_the_open_order_page_without_reload() {
     let cass = chrome.person().await;
     let desk = &cass.page;
     sign_in(desk, &server, "cashier@demo.test").await;
-    goto(desk, &server.url("/dashboard/demo-restaurant")).await;
+    goto(desk, &server.page_url("/dashboard/demo-restaurant")).await;
     click(desk, &format!("tr[data-order-id='{id}'] a")).await;
     wait_for(
         desk,
@@ -315,24 +311,20 @@ async fn my_orders_badges_change_live() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = Server::start().await;
-    let alice_token = server.token("alice@demo.test").await;
-    let cashier = server.token("cashier@demo.test").await;
-    let first = order_id(
-        &server
-            .place_order(&alice_token, &[("Fries", 1)], "pickup")
-            .await,
-    );
-    let second = order_id(
-        &server
-            .place_order(&alice_token, &[("Iced Tea", 2)], "pickup")
-            .await,
-    );
+    let server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
+    let cashier = server.login("cashier@demo.test").await;
+    let first = id(&server
+        .order_dishes(&alice_token, &[("Fries", 1)], "pickup")
+        .await);
+    let second = id(&server
+        .order_dishes(&alice_token, &[("Iced Tea", 2)], "pickup")
+        .await);
 
     let alice = chrome.person().await;
     let page = &alice.page;
     sign_in(page, &server, "alice@demo.test").await;
-    goto(page, &server.url("/orders")).await;
+    goto(page, &server.page_url("/orders")).await;
     let badge = |id: i64| {
         format!(
             "document.querySelector('#my-orders .order-row[data-order-id=\"{id}\"] .badge[data-status]')?.dataset.status"
@@ -356,11 +348,9 @@ async fn my_orders_badges_change_live() {
     wait_for(page, &format!("{} === 'cancelled'", badge(second)), LIVE).await;
 
     // A new order shows up on top, live too.
-    let third = order_id(
-        &server
-            .place_order(&alice_token, &[("Lemonade", 1)], "pickup")
-            .await,
-    );
+    let third = id(&server
+        .order_dishes(&alice_token, &[("Lemonade", 1)], "pickup")
+        .await);
     wait_for(
         page,
         &format!("document.querySelector('#my-orders .order-row')?.dataset.orderId === '{third}'"),
@@ -377,17 +367,17 @@ async fn kitchen_taps_and_bump_reach_the_customer_page() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = Server::start().await;
-    let alice_token = server.token("alice@demo.test").await;
-    let cashier = server.token("cashier@demo.test").await;
+    let server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
+    let cashier = server.login("cashier@demo.test").await;
     let order = server
-        .place_order(
+        .order_dishes(
             &alice_token,
             &[("Classic Burger", 1), ("Cheeseburger", 1), ("Fries", 1)],
             "pickup",
         )
         .await;
-    let id = order_id(&order);
+    let id = id(&order);
     let item = |name: &str| {
         order["items"]
             .as_array()
@@ -404,7 +394,7 @@ async fn kitchen_taps_and_bump_reach_the_customer_page() {
     let alice = chrome.person().await;
     let customer = &alice.page;
     sign_in(customer, &server, "alice@demo.test").await;
-    goto(customer, &server.url(&format!("/orders/{id}"))).await;
+    goto(customer, &server.page_url(&format!("/orders/{id}"))).await;
     wait_for(customer, &tracker_shows("Preparing", 3), PATIENCE).await;
     wait_live(customer).await;
     mark(customer).await;
@@ -414,7 +404,7 @@ async fn kitchen_taps_and_bump_reach_the_customer_page() {
     sign_in(kitchen, &server, "kitchen@demo.test").await;
     goto(
         kitchen,
-        &server.url("/kitchen/demo-restaurant?station=grill"),
+        &server.page_url("/kitchen/demo-restaurant?station=grill"),
     )
     .await;
     let ticket = format!("article.ticket[data-order-id='{id}']");
@@ -479,7 +469,7 @@ async fn kitchen_taps_and_bump_reach_the_customer_page() {
     // The fryer finishes the last item: the order advances to ready by itself.
     goto(
         kitchen,
-        &server.url("/kitchen/demo-restaurant?station=fryer"),
+        &server.page_url("/kitchen/demo-restaurant?station=fryer"),
     )
     .await;
     wait_live(kitchen).await;
@@ -522,18 +512,18 @@ async fn guest_tracking_link_works_signed_out() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = Server::start().await;
-    let alice_token = server.token("alice@demo.test").await;
-    let cashier = server.token("cashier@demo.test").await;
+    let server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
+    let cashier = server.login("cashier@demo.test").await;
     let order = server
-        .place_order(&alice_token, &[("Veggie Burger", 1)], "delivery")
+        .order_dishes(&alice_token, &[("Veggie Burger", 1)], "delivery")
         .await;
-    let id = order_id(&order);
+    let id = id(&order);
     let number = order["number"].as_str().unwrap().to_owned();
 
     let alice = chrome.person().await;
     sign_in(&alice.page, &server, "alice@demo.test").await;
-    goto(&alice.page, &server.url(&format!("/orders/{id}"))).await;
+    goto(&alice.page, &server.page_url(&format!("/orders/{id}"))).await;
     let link = text(
         &alice.page,
         "document.querySelector('[data-tracking-link]').getAttribute('href')",
@@ -544,7 +534,7 @@ async fn guest_tracking_link_works_signed_out() {
     // Someone else, signed out, follows the link.
     let friend = chrome.person().await;
     let page = &friend.page;
-    goto(page, &server.url(&link)).await;
+    goto(page, &server.page_url(&link)).await;
     assert!(
         text(page, "document.querySelector('h1').textContent")
             .await
@@ -571,7 +561,11 @@ async fn guest_tracking_link_works_signed_out() {
 
     // A made-up token shows nothing.
     let other = chrome.tab(&friend).await;
-    goto(&other, &server.url("/track/not-a-real-token-0123456789")).await;
+    goto(
+        &other,
+        &server.page_url("/track/not-a-real-token-0123456789"),
+    )
+    .await;
     assert_eq!(
         text(&other, "document.querySelector('h1').textContent").await,
         "Not found"
@@ -584,18 +578,18 @@ async fn a_customer_cannot_open_another_customers_order() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = Server::start().await;
-    let alice_token = server.token("alice@demo.test").await;
-    let bob_token = server.token("bob@demo.test").await;
+    let server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
+    let bob_token = server.login("bob@demo.test").await;
     let order = server
-        .place_order(&alice_token, &[("BBQ Ribs", 1)], "pickup")
+        .order_dishes(&alice_token, &[("BBQ Ribs", 1)], "pickup")
         .await;
-    let id = order_id(&order);
+    let id = id(&order);
     let number = order["number"].as_str().unwrap().to_owned();
     let page_of = |token: &str| {
         server
-            .http
-            .get(server.url(&format!("/orders/{id}")))
+            .client
+            .get(server.page_url(&format!("/orders/{id}")))
             .header("cookie", format!("ordertrack_session={token}"))
             .send()
     };
@@ -614,7 +608,7 @@ async fn a_customer_cannot_open_another_customers_order() {
     let bob = chrome.person().await;
     let page = &bob.page;
     sign_in(page, &server, "bob@demo.test").await;
-    goto(page, &server.url(&format!("/orders/{id}"))).await;
+    goto(page, &server.page_url(&format!("/orders/{id}"))).await;
     wait_for(
         page,
         "document.querySelector('main h1')?.textContent === 'Not found'",
@@ -651,15 +645,13 @@ async fn staff_see_only_the_buttons_their_role_allows() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = Server::start().await;
-    let alice_token = server.token("alice@demo.test").await;
-    let cashier_token = server.token("cashier@demo.test").await;
-    let id = order_id(
-        &server
-            .place_order(&alice_token, &[("Onion Rings", 1)], "pickup")
-            .await,
-    );
-    let detail = server.url(&format!("/dashboard/demo-restaurant/orders/{id}"));
+    let server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
+    let cashier_token = server.login("cashier@demo.test").await;
+    let id = id(&server
+        .order_dishes(&alice_token, &[("Onion Rings", 1)], "pickup")
+        .await);
+    let detail = server.page_url(&format!("/dashboard/demo-restaurant/orders/{id}"));
 
     // The cashier on a pending order: confirm or cancel, nothing else.
     let cass = chrome.person().await;
@@ -712,20 +704,20 @@ async fn reconnects_after_a_restart_and_catches_up_without_reload() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let mut server = Server::start().await;
-    let alice_token = server.token("alice@demo.test").await;
+    let mut server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
     let order = server
-        .place_order(&alice_token, &[("Chicken Wings", 1)], "pickup")
+        .order_dishes(&alice_token, &[("Chicken Wings", 1)], "pickup")
         .await;
-    let id = order_id(&order);
+    let id = id(&order);
     let token = order["tracking_token"].as_str().unwrap().to_owned();
 
     // The customer's order page and a guest's tracking page, both live.
     let alice = chrome.person().await;
     sign_in(&alice.page, &server, "alice@demo.test").await;
-    goto(&alice.page, &server.url(&format!("/orders/{id}"))).await;
+    goto(&alice.page, &server.page_url(&format!("/orders/{id}"))).await;
     let guest = chrome.person().await;
-    goto(&guest.page, &server.url(&format!("/track/{token}"))).await;
+    goto(&guest.page, &server.page_url(&format!("/track/{token}"))).await;
     let pages = [&alice.page, &guest.page];
     for page in pages {
         wait_for(page, &tracker_shows("Order received", 1), PATIENCE).await;
@@ -748,8 +740,9 @@ async fn reconnects_after_a_restart_and_catches_up_without_reload() {
 
     // Meanwhile the order moves (another process on the same database).
     {
-        let offline = open_app(server.db());
-        let cashier = caller(&offline, "cashier@demo.test").await;
+        let reopened = server.reopen().await;
+        let offline = reopened.app();
+        let cashier = sign_in_directly(offline, "cashier@demo.test").await;
         offline
             .transition(
                 &cashier,
@@ -791,7 +784,7 @@ async fn reconnects_after_a_restart_and_catches_up_without_reload() {
     }
 
     // And stay live on the new server.
-    let cashier = server.token("cashier@demo.test").await;
+    let cashier = server.login("cashier@demo.test").await;
     server.move_order(&cashier, id, "preparing").await;
     for page in pages {
         wait_for(page, &tracker_shows("Preparing", 3), LIVE).await;
@@ -805,18 +798,18 @@ async fn expo_hands_off_only_when_every_station_is_done() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = Server::start().await;
-    let alice_token = server.token("alice@demo.test").await;
-    let cashier = server.token("cashier@demo.test").await;
-    let kitchen_token = server.token("kitchen@demo.test").await;
+    let server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
+    let cashier = server.login("cashier@demo.test").await;
+    let kitchen_token = server.login("kitchen@demo.test").await;
     let order = server
-        .place_order(
+        .order_dishes(
             &alice_token,
             &[("Grilled Chicken Sandwich", 1), ("Sweet Potato Fries", 2)],
             "pickup",
         )
         .await;
-    let id = order_id(&order);
+    let id = id(&order);
     let grill = items_at(&order, "grill");
     let fryer = items_at(&order, "fryer");
     assert_eq!((grill.len(), fryer.len()), (1, 1));
@@ -826,7 +819,7 @@ async fn expo_hands_off_only_when_every_station_is_done() {
     let kai = chrome.person().await;
     let expo = &kai.page;
     sign_in(expo, &server, "kitchen@demo.test").await;
-    goto(expo, &server.url("/kitchen/demo-restaurant/expo")).await;
+    goto(expo, &server.page_url("/kitchen/demo-restaurant/expo")).await;
     let ticket = format!("article.ticket[data-order-id='{id}']");
     let handoff = format!("{ticket} button[data-handoff]");
     let station_done = |s: &str| {
@@ -856,7 +849,7 @@ async fn expo_hands_off_only_when_every_station_is_done() {
     let station = chrome.tab(&kai).await;
     goto(
         &station,
-        &server.url("/kitchen/demo-restaurant?station=grill"),
+        &server.page_url("/kitchen/demo-restaurant?station=grill"),
     )
     .await;
     let item = format!("{ticket} button[data-item-id='{}']", grill[0]);
@@ -898,7 +891,10 @@ async fn expo_hands_off_only_when_every_station_is_done() {
     assert_eq!(server.order(&cashier, id).await["status"], "confirmed");
 
     // The fryer finishes too: now — and only now — the hand-off is possible.
-    server.set_item(&kitchen_token, id, fryer[0], "ready").await;
+    server
+        .set_item(&kitchen_token, id, fryer[0], "ready")
+        .await
+        .ok();
     wait_for(
         expo,
         &format!(
@@ -926,21 +922,21 @@ async fn screenshots_of_every_main_screen() {
     let Some(chrome) = Chrome::launch().await else {
         return;
     };
-    let server = Server::start().await;
-    let alice_token = server.token("alice@demo.test").await;
-    let bob_token = server.token("bob@demo.test").await;
-    let cashier = server.token("cashier@demo.test").await;
-    let kitchen_token = server.token("kitchen@demo.test").await;
+    let server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
+    let bob_token = server.login("bob@demo.test").await;
+    let cashier = server.login("cashier@demo.test").await;
+    let kitchen_token = server.login("kitchen@demo.test").await;
 
     // Orders in several states, so every screen has something to show.
     let ready = server
-        .place_order(
+        .order_dishes(
             &bob_token,
             &[("Cheeseburger", 1), ("Iced Tea", 1)],
             "pickup",
         )
         .await;
-    let ready_id = order_id(&ready);
+    let ready_id = id(&ready);
     server.move_order(&cashier, ready_id, "confirmed").await;
     server
         .move_order(&kitchen_token, ready_id, "preparing")
@@ -951,16 +947,17 @@ async fn screenshots_of_every_main_screen() {
     {
         server
             .set_item(&kitchen_token, ready_id, item, "ready")
-            .await;
+            .await
+            .ok();
     }
     let main = server
-        .place_order(
+        .order_dishes(
             &alice_token,
             &[("Classic Burger", 2), ("Fries", 1), ("Lemonade", 2)],
             "pickup",
         )
         .await;
-    let main_id = order_id(&main);
+    let main_id = id(&main);
     server.move_order(&cashier, main_id, "confirmed").await;
     server
         .move_order(&kitchen_token, main_id, "preparing")
@@ -972,7 +969,8 @@ async fn screenshots_of_every_main_screen() {
             items_at(&main, "grill")[0],
             "preparing",
         )
-        .await;
+        .await
+        .ok();
     server
         .set_item(
             &kitchen_token,
@@ -980,19 +978,20 @@ async fn screenshots_of_every_main_screen() {
             items_at(&main, "drinks")[0],
             "ready",
         )
-        .await;
+        .await
+        .ok();
     let delivery = server
-        .place_order(
+        .order_dishes(
             &alice_token,
             &[("BBQ Ribs", 1), ("Onion Rings", 1)],
             "delivery",
         )
         .await;
     server
-        .move_order(&cashier, order_id(&delivery), "confirmed")
+        .move_order(&cashier, id(&delivery), "confirmed")
         .await;
     server
-        .place_order(
+        .order_dishes(
             &bob_token,
             &[("Veggie Burger", 1), ("Vanilla Milkshake", 1)],
             "pickup",
@@ -1004,47 +1003,47 @@ async fn screenshots_of_every_main_screen() {
     let alice = chrome.person().await;
     let page = &alice.page;
     sign_in(page, &server, "alice@demo.test").await;
-    goto(page, &server.url("/")).await;
+    goto(page, &server.page_url("/")).await;
     written.extend(screenshots(page, "stores").await);
-    goto(page, &server.url("/stores/demo-restaurant")).await;
+    goto(page, &server.page_url("/stores/demo-restaurant")).await;
     fill(page, "input[data-product-name='Classic Burger']", "2").await;
     fill(page, "input[data-product-name='Lemonade']", "1").await;
     written.extend(screenshots(page, "menu").await);
-    goto(page, &server.url(&format!("/orders/{main_id}"))).await;
+    goto(page, &server.page_url(&format!("/orders/{main_id}"))).await;
     wait_live(page).await;
     written.extend(screenshots(page, "tracker").await);
-    goto(page, &server.url("/orders")).await;
+    goto(page, &server.page_url("/orders")).await;
     wait_live(page).await;
     written.extend(screenshots(page, "my-orders").await);
 
     let guest = chrome.person().await;
-    goto(&guest.page, &server.url(&format!("/track/{token}"))).await;
+    goto(&guest.page, &server.page_url(&format!("/track/{token}"))).await;
     wait_live(&guest.page).await;
     written.extend(screenshots(&guest.page, "tracking").await);
 
     let olivia = chrome.person().await;
     let page = &olivia.page;
     sign_in(page, &server, "owner@demo.test").await;
-    goto(page, &server.url("/dashboard/demo-restaurant")).await;
+    goto(page, &server.page_url("/dashboard/demo-restaurant")).await;
     wait_live(page).await;
     written.extend(screenshots(page, "dashboard").await);
     goto(
         page,
-        &server.url(&format!("/dashboard/demo-restaurant/orders/{main_id}")),
+        &server.page_url(&format!("/dashboard/demo-restaurant/orders/{main_id}")),
     )
     .await;
     wait_live(page).await;
     written.extend(screenshots(page, "order-detail").await);
-    goto(page, &server.url("/manage/demo-restaurant")).await;
+    goto(page, &server.page_url("/manage/demo-restaurant")).await;
     written.extend(screenshots(page, "manage").await);
 
     let kai = chrome.person().await;
     let page = &kai.page;
     sign_in(page, &server, "kitchen@demo.test").await;
-    goto(page, &server.url("/kitchen/demo-restaurant")).await;
+    goto(page, &server.page_url("/kitchen/demo-restaurant")).await;
     wait_live(page).await;
     written.extend(screenshots(page, "kitchen").await);
-    goto(page, &server.url("/kitchen/demo-restaurant/expo")).await;
+    goto(page, &server.page_url("/kitchen/demo-restaurant/expo")).await;
     wait_live(page).await;
     written.extend(screenshots(page, "expo").await);
 

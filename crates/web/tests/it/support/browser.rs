@@ -1,14 +1,12 @@
-//! Harness for the browser tests: a real order desk (restartable on the same
-//! port, over a SQLite file that outlives it), headless Chromium driven
-//! through chromiumoxide, and small DOM helpers that poll instead of sleep.
+//! Headless Chromium (Debian's `chromium`) driven through chromiumoxide,
+//! small DOM helpers that poll instead of sleep, and API shortcuts the
+//! browser tests set their scenes with.
 //!
 //! Skip rule: without Chromium (`/usr/bin/chromium`, or the path in
 //! `CHROMIUM`) the tests print a loud "SKIPPED" line and pass — except when
 //! `CI=true`, where a missing browser is a failure.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chromiumoxide::cdp::browser_protocol::browser::BrowserContextId;
@@ -21,312 +19,49 @@ use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use chromiumoxide::page::ScreenshotParams;
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures::StreamExt;
-use ordertrack_app::{App, AuthConfig, Caller};
-use ordertrack_realtime::Hub;
-use ordertrack_store::SqliteStore;
-use ordertrack_store::sqlite::SqliteOptions;
-use ordertrack_web::AppState;
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use ordertrack_app::{App, Caller};
+use serde_json::Value;
 use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The password of every demo account.
-pub const PASSWORD: &str = ordertrack_app::demo::DEMO_PASSWORD;
-/// The demo restaurant.
-pub const RESTAURANT: &str = "demo-restaurant";
+use super::{PASSWORD, RESTAURANT, TestApp, id};
+
 /// How long ordinary waits (page loads, sign-in, refreshes) may take.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
-const SECRET: &[u8] = b"browser-tests-secret-0123456789-abcdefghijklmn";
+// ---- setting the scene through the API ----------------------------------
 
-// ---- the server ------------------------------------------------------------
-
-/// A real order desk on a fixed port over a SQLite file in a temporary
-/// directory. It can be stopped and started again on the same port, over
-/// the same file, as a restarted deployment would be.
-pub struct Server {
-    /// `http://127.0.0.1:PORT`
-    pub base: String,
-    pub port: u16,
-    /// A plain HTTP client (no cookie store: tokens are passed explicitly).
-    pub http: reqwest::Client,
-    db: PathBuf,
-    app: Option<App>,
-    running: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
-    _dir: TempDir,
-}
-
-/// Opens the application over `db`, wired like the binary's `open_app`:
-/// the hub hears every commit.
-pub fn open_app(db: &Path) -> App {
-    let hub = Hub::new();
-    let store = SqliteStore::open(
-        db,
-        SqliteOptions {
-            listener: Some(Arc::new(hub.clone())),
-            ..SqliteOptions::default()
-        },
-    )
-    .expect("open the database");
-    App::new(
-        Arc::new(store),
-        hub,
-        AuthConfig {
-            secret: SECRET.to_vec(),
-            token_ttl: time::Duration::hours(2),
-        },
-    )
-}
-
-fn spawn_server(listener: TcpListener, app: App) -> (oneshot::Sender<()>, JoinHandle<()>) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        ordertrack_web::serve(listener, AppState { app }, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("the server runs");
-    });
-    (stop, task)
-}
-
-impl Server {
-    /// A fresh database with the demo seeded, served on an ephemeral port.
-    pub async fn start() -> Server {
-        let dir = tempfile::tempdir().expect("create a temporary directory");
-        let db = dir.path().join("ordertrack.db");
-        let app = open_app(&db);
-        assert!(
-            ordertrack_app::demo::seed(&app)
-                .await
-                .expect("seed the demo"),
-            "a fresh database is seeded"
-        );
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind an ephemeral port");
-        let port = listener.local_addr().expect("local address").port();
-        let running = spawn_server(listener, app.clone());
-        Server {
-            base: format!("http://127.0.0.1:{port}"),
-            port,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("build an HTTP client"),
-            db,
-            app: Some(app),
-            running: Some(running),
-            _dir: dir,
-        }
-    }
-
-    /// `base` + `path`.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// The application behind the running server.
-    pub fn app(&self) -> &App {
-        self.app.as_ref().expect("the server is running")
-    }
-
-    /// The database file.
-    pub fn db(&self) -> &Path {
-        &self.db
-    }
-
-    /// Stops the server through its shutdown future and waits until it has
-    /// finished (its streams told to reconnect, in-flight requests done).
-    pub async fn stop(&mut self) {
-        let (stop, task) = self.running.take().expect("the server is running");
-        let _ = stop.send(());
-        tokio::time::timeout(Duration::from_secs(20), task)
-            .await
-            .expect("the server stops within 20 s")
-            .expect("the server task ends cleanly");
-        self.app = None;
-    }
-
-    /// Starts a new server over the same database file on the same port.
-    pub async fn restart(&mut self) {
-        assert!(self.running.is_none(), "stop the server first");
-        let app = open_app(&self.db);
-        let address = format!("127.0.0.1:{}", self.port);
-        let mut attempt = 0;
-        let listener = loop {
-            match TcpListener::bind(&address).await {
-                Ok(listener) => break listener,
-                Err(error) if attempt < 50 => {
-                    attempt += 1;
-                    eprintln!("rebinding {address} failed ({error}); retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(error) => panic!("could not bind {address} again: {error}"),
-            }
-        };
-        self.running = Some(spawn_server(listener, app.clone()));
-        self.app = Some(app);
-    }
-
-    // ---- the JSON API, for setting up and moving orders ----
-
-    /// Signs in through the API and returns the bearer token.
-    pub async fn token(&self, email: &str) -> String {
-        let body = self
-            .api(
-                "",
-                Method::POST,
-                "/api/v1/auth/login",
-                Some(json!({ "email": email, "password": PASSWORD })),
-            )
-            .await
-            .ok();
-        body["token"].as_str().expect("a session token").to_owned()
-    }
-
-    /// One API request.
-    pub async fn api(
+impl TestApp {
+    /// Places an order at the demo restaurant of `(product name, quantity)`
+    /// lines, for `pickup` or `delivery` (to a test address).
+    pub async fn order_dishes(
         &self,
         token: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> ApiResponse {
-        let mut request = self.http.request(method, self.url(path));
-        if !token.is_empty() {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("send the API request");
-        let status = response.status();
-        let text = response.text().await.expect("read the API response");
-        ApiResponse {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            text,
-        }
-    }
-
-    /// Product ids of the demo restaurant by name.
-    pub async fn product_id(&self, name: &str) -> i64 {
-        let store = self
-            .api(
-                "",
-                Method::GET,
-                &format!("/api/v1/stores/{RESTAURANT}"),
-                None,
-            )
-            .await
-            .ok();
-        store["products"]
-            .as_array()
-            .expect("products")
-            .iter()
-            .find(|p| p["name"] == name)
-            .and_then(|p| p["id"].as_i64())
-            .unwrap_or_else(|| panic!("no product {name}"))
-    }
-
-    /// Places an order at the demo restaurant through the API.
-    pub async fn place_order(&self, token: &str, lines: &[(&str, i64)], fulfilment: &str) -> Value {
+        lines: &[(&str, i64)],
+        fulfilment: &str,
+    ) -> Value {
         let mut items = Vec::new();
         for (name, quantity) in lines {
-            items.push(json!({ "product": self.product_id(name).await, "quantity": quantity }));
+            items.push((self.product_id(RESTAURANT, name).await, *quantity));
         }
-        let address = (fulfilment == "delivery").then_some("1 Test Street, Testville");
-        self.api(
-            token,
-            Method::POST,
-            "/api/v1/orders",
-            Some(json!({
-                "store": RESTAURANT,
-                "items": items,
-                "fulfilment": { "type": fulfilment, "address": address },
-            })),
-        )
-        .await
-        .expect(201)
-    }
-
-    /// Moves an order through the API; panics unless it worked.
-    pub async fn move_order(&self, token: &str, id: i64, to: &str) -> Value {
-        self.api(
-            token,
-            Method::POST,
-            &format!("/api/v1/orders/{id}/transitions"),
-            Some(json!({ "to": to })),
-        )
-        .await
-        .ok()
-    }
-
-    /// Sets one item's kitchen status through the API.
-    pub async fn set_item(&self, token: &str, id: i64, item: i64, status: &str) -> Value {
-        self.api(
-            token,
-            Method::PATCH,
-            &format!("/api/v1/orders/{id}/items/{item}"),
-            Some(json!({ "status": status })),
-        )
-        .await
-        .ok()
-    }
-
-    /// Reads an order through the API.
-    pub async fn order(&self, token: &str, id: i64) -> Value {
-        self.api(token, Method::GET, &format!("/api/v1/orders/{id}"), None)
-            .await
-            .ok()
+        match fulfilment {
+            "pickup" => self.place_order(token, RESTAURANT, &items).await,
+            "delivery" => {
+                self.place_delivery(token, RESTAURANT, &items, "1 Test Street, Testville")
+                    .await
+            }
+            other => panic!("no fulfilment {other}"),
+        }
     }
 }
 
 /// Signs `email` in on `app` directly (no HTTP), for use cases called on an
 /// application that is not being served.
-pub async fn caller(app: &App, email: &str) -> Caller {
+pub async fn sign_in_directly(app: &App, email: &str) -> Caller {
     let signed_in = app.login(email, PASSWORD).await.expect("sign in");
     app.authenticate(&signed_in.token)
         .await
         .expect("authenticate")
-}
-
-/// An API response, read to the end.
-#[derive(Debug)]
-pub struct ApiResponse {
-    pub status: StatusCode,
-    pub body: Value,
-    pub text: String,
-}
-
-impl ApiResponse {
-    /// Asserts a 2xx status and returns the body.
-    #[track_caller]
-    pub fn ok(self) -> Value {
-        assert!(
-            self.status.is_success(),
-            "expected success, got {}: {}",
-            self.status,
-            self.text
-        );
-        self.body
-    }
-
-    /// Asserts the status and returns the body.
-    #[track_caller]
-    pub fn expect(self, status: u16) -> Value {
-        assert_eq!(
-            self.status.as_u16(),
-            status,
-            "unexpected status: {}",
-            self.text
-        );
-        self.body
-    }
 }
 
 /// Item ids of an order (API body) whose station is `station`.
@@ -336,7 +71,7 @@ pub fn items_at(order: &Value, station: &str) -> Vec<i64> {
         .expect("items")
         .iter()
         .filter(|i| i["station"] == station)
-        .map(|i| i["id"].as_i64().expect("item id"))
+        .map(id)
         .collect()
 }
 
@@ -351,22 +86,10 @@ pub fn chromium() -> Option<PathBuf> {
     if path.is_file() {
         return Some(path);
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "chromium not found at {} (set CHROMIUM): browser tests cannot be skipped in CI",
-            path.display()
-        );
-    }
-    // Straight to the process's stderr: the test harness captures
-    // `eprintln!` of passing tests, and this must not go unseen.
-    let banner = format!(
-        "\n==================================================================\n\
-         SKIPPED: chromium not found at {}\n\
-         \x20        install Debian's `chromium` or set CHROMIUM=/path/to/it\n\
-         ==================================================================\n\n",
+    ordertrack_store::testing::skip(&format!(
+        "chromium not found at {}; install Debian's `chromium` or set CHROMIUM=/path/to/it",
         path.display()
-    );
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), banner.as_bytes());
+    ));
     None
 }
 
@@ -602,8 +325,8 @@ pub async fn click(page: &Page, selector: &str) {
 }
 
 /// Signs in through the login form and waits for the signed-in page.
-pub async fn sign_in(page: &Page, server: &Server, email: &str) {
-    goto(page, &server.url("/login")).await;
+pub async fn sign_in(page: &Page, server: &TestApp, email: &str) {
+    goto(page, &server.page_url("/login")).await;
     fill(page, "input[name=email]", email).await;
     fill(page, "input[name=password]", PASSWORD).await;
     click(page, "form[action='/login'] button[type=submit]").await;

@@ -2,152 +2,23 @@
 //! SIGKILLed mid-load is there after a restart on the same data.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ordertrack");
-const DEMO_PASSWORD: &str = "demo-password";
+use crate::support::*;
+
 const TASKS: usize = 16;
 const LOAD: Duration = Duration::from_millis(1500);
 
-/// A running `ordertrack demo`, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    output: Arc<Mutex<Vec<String>>>,
-}
-
-fn forward(
-    stream: impl Read + Send + 'static,
-    lines: Sender<String>,
-    output: Arc<Mutex<Vec<String>>>,
-) {
-    std::thread::spawn(move || {
-        // Keep draining so the child never blocks on a full pipe.
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            output.lock().expect("output").push(line.clone());
-            let _ = lines.send(line);
-        }
-    });
-}
-
-impl Server {
-    fn start_demo(data_dir: &Path) -> Server {
-        let mut command = Command::new(BIN);
-        command
-            .args(["demo", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir);
-        for name in [
-            "ORDERTRACK_BIND",
-            "ORDERTRACK_DATA_DIR",
-            "ORDERTRACK_DATABASE_URL",
-            "ORDERTRACK_SECRET",
-            "ORDERTRACK_LOG",
-            "ORDERTRACK_NATS_URL",
-        ] {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .env("NO_COLOR", "1")
-            // Request logs would only slow the load down.
-            .env("ORDERTRACK_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ordertrack");
-        let (sender, lines): (Sender<String>, Receiver<String>) = mpsc::channel();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        forward(
-            child.stdout.take().expect("stdout"),
-            sender.clone(),
-            output.clone(),
-        );
-        forward(child.stderr.take().expect("stderr"), sender, output.clone());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "ordertrack demo never said where it listens; output:\n{}",
-                        output.lock().expect("output").join("\n")
-                    )
-                });
-            if let Some(url) = line.trim().strip_prefix("ordertrack listening on ") {
-                break url.trim_end_matches('/').to_owned();
-            }
-        };
-        Server {
-            child,
-            base,
-            output,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn output(&self) -> String {
-        self.output.lock().expect("output").join("\n")
-    }
-
-    /// SIGKILL (what `Child::kill` sends on unix): no shutdown, no flush.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
-
-async fn token(client: &reqwest::Client, server: &Server, email: &str) -> String {
-    let response = client
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({ "email": email, "password": DEMO_PASSWORD }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), StatusCode::OK, "login {email}");
-    let body: Value = response.json().await.expect("login body");
-    body["token"].as_str().expect("token").to_owned()
-}
-
-async fn get(
-    client: &reqwest::Client,
-    server: &Server,
-    path: &str,
-    token: &str,
-) -> (StatusCode, Value) {
-    let response = client
-        .get(server.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("GET");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+/// `ordertrack demo` over `data_dir`.
+fn start_demo(data_dir: &Path) -> Server {
+    // Request logs would only slow the load down.
+    Server::start(serving("demo", data_dir).env("ORDERTRACK_LOG", "warn"))
 }
 
 /// What the server acknowledged before it died.
@@ -162,11 +33,7 @@ struct Acknowledged {
 }
 
 struct Load {
-    client: reqwest::Client,
-    base: String,
-    alice: String,
-    cashier: String,
-    products: Vec<i64>,
+    desk: Desk,
     acknowledged: Acknowledged,
     in_flight: AtomicUsize,
     stop: AtomicBool,
@@ -179,23 +46,14 @@ impl Load {
         let mut n = task;
         while !self.stop.load(Ordering::SeqCst) {
             n += 1;
-            let body = json!({
-                "store": "demo-restaurant",
-                "items": [
-                    { "product": self.products[n % self.products.len()], "quantity": 1 + n % 3 },
-                    { "product": self.products[(n + 5) % self.products.len()], "quantity": 1 }
-                ],
-                "fulfilment": { "type": "pickup" },
-                "notes": format!("task {task} order {n}")
-            });
+            let products = &self.desk.products;
+            let items = [
+                (products[n % products.len()], 1 + n as i64 % 3),
+                (products[(n + 5) % products.len()], 1),
+            ];
+            let notes = format!("task {task} order {n}");
             self.in_flight.fetch_add(1, Ordering::SeqCst);
-            let placed = self
-                .client
-                .post(format!("{}/api/v1/orders", self.base))
-                .bearer_auth(&self.alice)
-                .json(&body)
-                .send()
-                .await;
+            let placed = self.desk.place(&items, Some(&notes)).await;
             let order = match placed {
                 Ok(response) if response.status() == StatusCode::CREATED => {
                     response.json::<Value>().await.ok()
@@ -225,13 +83,7 @@ impl Load {
                 continue;
             }
             self.in_flight.fetch_add(1, Ordering::SeqCst);
-            let moved = self
-                .client
-                .post(format!("{}/api/v1/orders/{id}/transitions", self.base))
-                .bearer_auth(&self.cashier)
-                .json(&json!({ "to": "confirmed", "expected_version": 1 }))
-                .send()
-                .await;
+            let moved = self.desk.confirm(id).await;
             let moved = match moved {
                 Ok(response) if response.status() == StatusCode::OK => {
                     response.json::<Value>().await.ok()
@@ -262,30 +114,14 @@ impl Load {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_orders_and_transitions_survive_sigkill() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut server = Server::start_demo(dir.path());
+    let mut server = start_demo(dir.path());
     let client = client();
-    let alice = token(&client, &server, "alice@demo.test").await;
-    let cashier = token(&client, &server, "cashier@demo.test").await;
-    let response = client
-        .get(server.url("/api/v1/stores/demo-restaurant"))
-        .send()
-        .await
-        .expect("menu");
-    let menu: Value = response.json().await.expect("menu body");
-    let products: Vec<i64> = menu["products"]
-        .as_array()
-        .expect("products")
-        .iter()
-        .map(|p| p["id"].as_i64().expect("id"))
-        .collect();
-    assert!(!products.is_empty());
+    let desk = Desk::signed_in(&client, &server).await;
+    assert!(!desk.products.is_empty());
+    let alice = desk.alice.clone();
 
     let load = Arc::new(Load {
-        client: client.clone(),
-        base: server.base.clone(),
-        alice: alice.clone(),
-        cashier,
-        products,
+        desk,
         acknowledged: Acknowledged::default(),
         in_flight: AtomicUsize::new(0),
         stop: AtomicBool::new(false),
@@ -340,17 +176,24 @@ async fn acknowledged_orders_and_transitions_survive_sigkill() {
     );
 
     // Restart on the same data: the demo is not seeded again.
-    let server = Server::start_demo(dir.path());
-    let (status, _) = get(&client, &server, "/api/v1/auth/me", &alice).await;
+    let server = start_demo(dir.path());
+    let (status, _) = get(&client, &server, "/api/v1/auth/me", Some(&alice)).await;
     assert_eq!(
         status,
         StatusCode::OK,
         "alice's acknowledged session survived"
     );
-    let alice = token(&client, &server, "alice@demo.test").await;
+    let desk = Desk::signed_in(&client, &server).await;
+    let alice = &desk.alice;
 
     for (id, number) in &orders {
-        let (status, order) = get(&client, &server, &format!("/api/v1/orders/{id}"), &alice).await;
+        let (status, order) = get(
+            &client,
+            &server,
+            &format!("/api/v1/orders/{id}"),
+            Some(alice),
+        )
+        .await;
         assert_eq!(
             status,
             StatusCode::OK,
@@ -361,7 +204,7 @@ async fn acknowledged_orders_and_transitions_survive_sigkill() {
             &client,
             &server,
             &format!("/api/v1/orders/{id}/history"),
-            &alice,
+            Some(alice),
         )
         .await;
         assert_eq!(status, StatusCode::OK);
@@ -395,15 +238,8 @@ async fn acknowledged_orders_and_transitions_survive_sigkill() {
     }
 
     // Numbering continues after the crash without reusing a number.
-    let response = client
-        .post(server.url("/api/v1/orders"))
-        .bearer_auth(&alice)
-        .json(&json!({
-            "store": "demo-restaurant",
-            "items": [{ "product": load.products[0], "quantity": 1 }],
-            "fulfilment": { "type": "pickup" }
-        }))
-        .send()
+    let response = desk
+        .place(&[(load.desk.products[0], 1)], None)
         .await
         .expect("place after restart");
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -415,7 +251,6 @@ async fn acknowledged_orders_and_transitions_survive_sigkill() {
     );
 
     // The store's list holds every acknowledged order exactly once.
-    let cashier = token(&client, &server, "cashier@demo.test").await;
     let mut listed = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -425,7 +260,7 @@ async fn acknowledged_orders_and_transitions_survive_sigkill() {
             }
             None => "/api/v1/orders?store=demo-restaurant&limit=100".to_owned(),
         };
-        let (status, page) = get(&client, &server, &path, &cashier).await;
+        let (status, page) = get(&client, &server, &path, Some(&desk.cashier)).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         for order in page["items"].as_array().expect("items") {
             listed.push(order["id"].as_i64().expect("id"));

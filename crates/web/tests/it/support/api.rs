@@ -1,28 +1,15 @@
-//! Test harness: a real order desk on an ephemeral port with a fresh
-//! database (SQLite in a temporary directory; or, with
-//! `ORDERTRACK_TEST_BACKEND=postgres`, PostgreSQL in a throw-away schema),
-//! and helpers that speak its HTTP API.
-//!
-//! Every test file includes this module and uses a different subset of it.
-#![allow(dead_code)]
+//! Helpers that speak the HTTP API of a [`TestApp`]: requests with a bearer
+//! token, [`Resp`] (a response read to the end, with problem+json checks),
+//! accounts, stores and orders, and small readers of JSON bodies.
 
-use std::sync::Arc;
-
-use ordertrack_app::{App, AuthConfig};
+use ordertrack_app::Caller;
 use ordertrack_domain::Role;
-use ordertrack_realtime::Hub;
-use ordertrack_store::conformance::TestSchema;
-use ordertrack_store::sqlite::SqliteOptions;
-use ordertrack_store::{
-    CommitListener, NewProduct, NewStore, Product, SqliteStore, Store, StoreRecord,
-};
-use ordertrack_web::AppState;
+use ordertrack_store::{NewProduct, NewStore, Product, StoreRecord};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use tempfile::TempDir;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+
+use super::TestApp;
 
 /// The password of every demo account (and of every account tests create).
 pub const PASSWORD: &str = ordertrack_app::demo::DEMO_PASSWORD;
@@ -33,104 +20,6 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 /// The demo stores.
 pub const RESTAURANT: &str = "demo-restaurant";
 pub const SHOP: &str = "demo-shop";
-
-const SECRET: &[u8] = b"integration-tests-secret-0123456789-abcdefghij";
-
-/// A running server, its database and a client. Dropping it stops the
-/// server and deletes the database.
-pub struct TestApp {
-    /// `http://127.0.0.1:PORT`
-    pub base: String,
-    pub client: reqwest::Client,
-    /// The application behind the server (for setting up stores and staff).
-    pub app: App,
-    /// Its store, for setting up what no API call makes.
-    pub store: Arc<dyn Store>,
-    _shutdown: oneshot::Sender<()>,
-    _db: TestDb,
-}
-
-/// What keeps a test's database alive; dropping it deletes the database.
-pub enum TestDb {
-    Sqlite(TempDir),
-    Postgres(Box<TestSchema>),
-}
-
-/// A fresh, migrated store on the backend `ORDERTRACK_TEST_BACKEND` names
-/// (`sqlite`, the default, or `postgres`), reporting commits to `listener`.
-pub async fn open_test_store(listener: Arc<dyn CommitListener>) -> (Arc<dyn Store>, TestDb) {
-    match std::env::var("ORDERTRACK_TEST_BACKEND").as_deref() {
-        Ok("postgres") => {
-            let schema = TestSchema::create()
-                .await
-                .unwrap_or_else(|why| panic!("ORDERTRACK_TEST_BACKEND=postgres but {why}"));
-            let store = schema.open(8, Some(listener)).await;
-            (Arc::new(store), TestDb::Postgres(Box::new(schema)))
-        }
-        Ok("sqlite") | Ok("") | Err(_) => {
-            let dir = tempfile::tempdir().expect("create a temporary directory");
-            let store = SqliteStore::open(
-                &dir.path().join("ordertrack.db"),
-                SqliteOptions {
-                    listener: Some(listener),
-                    ..SqliteOptions::default()
-                },
-            )
-            .expect("open the database");
-            (Arc::new(store), TestDb::Sqlite(dir))
-        }
-        Ok(other) => panic!("ORDERTRACK_TEST_BACKEND={other}: expected sqlite or postgres"),
-    }
-}
-
-/// A server with the demo seeded.
-pub async fn spawn_app() -> TestApp {
-    spawn_app_with_ttl(time::Duration::hours(1)).await
-}
-
-/// A server with the demo seeded, whose sessions live for `token_ttl`.
-pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
-    // Wired like the binary: the hub hears every commit.
-    let hub = Hub::new();
-    let (store, db) = open_test_store(Arc::new(hub.clone())).await;
-    let app = App::new(
-        store.clone(),
-        hub,
-        AuthConfig {
-            secret: SECRET.to_vec(),
-            token_ttl,
-        },
-    );
-    assert!(
-        ordertrack_app::demo::seed(&app)
-            .await
-            .expect("seed the demo"),
-        "a fresh database is seeded"
-    );
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind an ephemeral port");
-    let addr = listener.local_addr().expect("local address");
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let state = AppState { app: app.clone() };
-    tokio::spawn(async move {
-        ordertrack_web::serve(listener, state, async move {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("server runs");
-    });
-    TestApp {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::builder()
-            .build()
-            .expect("build an HTTP client"),
-        app,
-        store,
-        _shutdown: shutdown,
-        _db: db,
-    }
-}
 
 /// A response, read to the end.
 #[derive(Debug)]
@@ -156,12 +45,14 @@ impl Resp {
         }
     }
 
+    /// A header's value, if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
     /// The `Content-Type` header, or "".
     pub fn content_type(&self) -> &str {
-        self.headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
+        self.header(CONTENT_TYPE.as_str()).unwrap_or("")
     }
 
     /// Asserts the status and returns the JSON body.
@@ -240,7 +131,6 @@ impl Resp {
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: i64,
-    pub email: String,
     pub name: String,
     pub token: String,
 }
@@ -248,7 +138,6 @@ pub struct User {
 /// An extra store set up by a test, with one account per staff role.
 #[derive(Debug, Clone)]
 pub struct StaffedStore {
-    pub record: StoreRecord,
     pub slug: String,
     pub owner: User,
     pub manager: User,
@@ -488,6 +377,11 @@ impl TestApp {
         self.user("bob@demo.test").await
     }
 
+    /// The caller behind a token, for calling the App directly.
+    pub async fn caller(&self, token: &str) -> Caller {
+        self.app.authenticate(token).await.expect("a valid token")
+    }
+
     /// Creates an account with a staff role in a store, and signs it in.
     pub async fn staff(&self, email: &str, store: &StoreRecord, role: Role) -> User {
         let user = self
@@ -561,7 +455,6 @@ impl TestApp {
             kitchen: self.staff(&email("kitchen"), &record, Role::Kitchen).await,
             driver: self.staff(&email("driver"), &record, Role::Driver).await,
             slug: slug.to_owned(),
-            record,
             products,
         }
     }
@@ -641,6 +534,17 @@ impl TestApp {
         .await
     }
 
+    /// Moves `order` to `to` whatever its version (asserts 200) and returns it.
+    pub async fn move_order(&self, token: &str, order: i64, to: &str) -> Value {
+        self.post(
+            &format!("/orders/{order}/transitions"),
+            token,
+            &json!({"to": to}),
+        )
+        .await
+        .expect(200)
+    }
+
     /// Moves `order` to `to` at its current version (asserts 200) and returns it.
     pub async fn advance(&self, token: &str, order: &Value, to: &str) -> Value {
         let moved = self
@@ -703,7 +607,6 @@ fn user_of(session: &Value) -> User {
     let user = &session["user"];
     User {
         id: id(user),
-        email: user["email"].as_str().expect("user email").to_owned(),
         name: user["name"].as_str().expect("user name").to_owned(),
         token: session["token"].as_str().expect("token").to_owned(),
     }

@@ -1,12 +1,11 @@
 //! Placing, listing and reading orders: ownership from the token, store
 //! isolation, pagination, search and the guest tracking view.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 #[tokio::test]
 async fn a_new_order_belongs_to_the_token_and_is_listed_in_the_very_next_request() {

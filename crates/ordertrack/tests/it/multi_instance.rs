@@ -3,118 +3,45 @@
 //! with no gaps; killing A mid-stream and resuming its clients on B with
 //! `Last-Event-ID` loses and duplicates nothing.
 //!
-//! Needs PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres; `psql`)
-//! and NATS at 127.0.0.1:4222. Without them the test says SKIPPED, unless
+//! Needs PostgreSQL (a throw-away schema on the server at
+//! `ORDERTRACK_TEST_DATABASE_URL`, default 127.0.0.1:5432) and NATS at
+//! 127.0.0.1:4222. Without them the test says SKIPPED, unless
 //! `CI=true`, where it fails.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc as std_mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ordertrack_realtime::{Delivery, Feeder, Hub, SubscribeOptions, Topic};
-use ordertrack_store::postgres::PostgresOptions;
-use ordertrack_store::{PostgresStore, Store};
+use ordertrack_store::Store;
+use ordertrack_store::conformance::TestSchema;
+use ordertrack_store::testing::skip;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ordertrack");
-const DEMO_PASSWORD: &str = "demo-password";
+use crate::support::*;
+
 const SECRET: &str = "multi-instance-test-secret-0123456789abcdef";
-const STORE: &str = "demo-restaurant";
+const NATS: &str = "nats://127.0.0.1:4222";
 
 fn reachable(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_secs(1)).is_ok()
 }
 
-/// `None` (after saying so) when the services are missing outside CI.
-fn services() -> Option<()> {
-    let missing: Vec<&str> = [
-        ("PostgreSQL at 127.0.0.1:5432", 5432),
-        ("NATS at 127.0.0.1:4222", 4222),
-    ]
-    .into_iter()
-    .filter(|(_, port)| !reachable(*port))
-    .map(|(name, _)| name)
-    .collect();
-    if missing.is_empty() {
-        return Some(());
+/// The test's database (a throw-away schema), or `None` (after saying so)
+/// when PostgreSQL or NATS is missing outside CI.
+async fn services() -> Option<TestSchema> {
+    if !reachable(4222) {
+        skip("NATS not reachable at 127.0.0.1:4222");
+        return None;
     }
-    let message = format!("{} not reachable", missing.join(" and "));
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true and {message}");
-    }
-    eprintln!("\n*** SKIPPED multi_instance: {message} ***\n");
-    None
-}
-
-fn psql(sql: &str) {
-    let status = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-q",
-            "-c",
-            sql,
-        ])
-        .stdout(Stdio::null())
-        .status()
-        .expect("run psql");
-    assert!(status.success(), "psql {sql}");
-}
-
-/// A throw-away database, dropped at the end.
-struct Database {
-    name: String,
-}
-
-impl Database {
-    fn create() -> Database {
-        let name = format!(
-            "ordertrack_multi_{}_{}",
-            std::process::id(),
-            time_nanos() % 1_000_000_000
-        );
-        psql(&format!("CREATE DATABASE {name}"));
-        Database { name }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-q",
-                "-c",
-            ])
-            .arg(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
+    TestSchema::create_or_skip().await
 }
 
 fn time_nanos() -> u128 {
@@ -124,110 +51,16 @@ fn time_nanos() -> u128 {
         .as_nanos()
 }
 
-/// A running `ordertrack demo` on PostgreSQL + NATS, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    output: Arc<Mutex<Vec<String>>>,
-}
-
-fn forward(
-    stream: impl Read + Send + 'static,
-    lines: std_mpsc::Sender<String>,
-    output: Arc<Mutex<Vec<String>>>,
-) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            output.lock().expect("output").push(line.clone());
-            let _ = lines.send(line);
-        }
-    });
-}
-
-impl Server {
-    fn start(database: &Database, subject: &str, data_dir: &std::path::Path) -> Server {
-        Server::start_with(database, subject, data_dir, "nats://127.0.0.1:4222")
-    }
-
-    fn start_with(
-        database: &Database,
-        subject: &str,
-        data_dir: &std::path::Path,
-        nats: &str,
-    ) -> Server {
-        let mut command = Command::new(BIN);
-        command
-            .args(["demo", "--bind", "127.0.0.1:0", "--database-url"])
-            .arg(database.url())
+/// `ordertrack demo` on the schema, its events going through `nats` on
+/// `subject`.
+fn start(schema: &TestSchema, subject: &str, data_dir: &Path, nats: &str) -> Server {
+    Server::start(
+        serving("demo", data_dir)
+            .args(["--database-url", &schema.url()])
             .args(["--nats-url", nats, "--nats-subject", subject])
-            .args(["--secret", SECRET, "--data-dir"])
-            .arg(data_dir);
-        for name in [
-            "ORDERTRACK_BIND",
-            "ORDERTRACK_DATA_DIR",
-            "ORDERTRACK_DATABASE_URL",
-            "ORDERTRACK_SECRET",
-            "ORDERTRACK_NATS_URL",
-            "ORDERTRACK_NATS_SUBJECT",
-        ] {
-            command.env_remove(name);
-        }
-        let mut child = command
-            .env("NO_COLOR", "1")
-            .env("ORDERTRACK_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ordertrack");
-        let (sender, lines) = std_mpsc::channel();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        forward(
-            child.stdout.take().expect("stdout"),
-            sender.clone(),
-            output.clone(),
-        );
-        forward(child.stderr.take().expect("stderr"), sender, output.clone());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "ordertrack never said where it listens:\n{}",
-                        output.lock().expect("output").join("\n")
-                    )
-                });
-            if let Some(url) = line.trim().strip_prefix("ordertrack listening on ") {
-                break url.trim_end_matches('/').to_owned();
-            }
-        };
-        Server {
-            child,
-            base,
-            output,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn output(&self) -> String {
-        self.output.lock().expect("output").join("\n")
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
+            .args(["--secret", SECRET])
+            .env("ORDERTRACK_LOG", "warn"),
+    )
 }
 
 /// One event as an SSE client saw it.
@@ -249,7 +82,7 @@ async fn follow(
     after: Option<i64>,
     events: mpsc::UnboundedSender<Seen>,
 ) -> tokio::task::JoinHandle<()> {
-    let url = format!("{base}/api/v1/stores/{STORE}/events");
+    let url = format!("{base}/api/v1/stores/{RESTAURANT}/events");
     follow_url(client, url, token, after, events).await
 }
 
@@ -319,81 +152,17 @@ async fn read(response: reqwest::Response, events: mpsc::UnboundedSender<Seen>) 
     }
 }
 
-async fn token(client: &reqwest::Client, server: &Server, email: &str) -> String {
-    let response = client
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({ "email": email, "password": DEMO_PASSWORD }))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(response.status(), StatusCode::OK, "login {email}");
-    let body: Value = response.json().await.expect("login body");
-    body["token"].as_str().expect("token").to_owned()
-}
-
-struct Writer {
-    client: reqwest::Client,
-    base: String,
-    alice: String,
-    cashier: String,
-    products: Vec<i64>,
-}
-
-impl Writer {
-    /// Alice places and the cashier confirms, through `server`.
-    async fn signed_in(client: &reqwest::Client, server: &Server) -> Writer {
-        let cashier = token(client, server, "cashier@demo.test").await;
-        let alice = token(client, server, "alice@demo.test").await;
-        let menu: Value = client
-            .get(server.url(&format!("/api/v1/stores/{STORE}")))
-            .send()
-            .await
-            .expect("menu")
-            .json()
-            .await
-            .expect("menu body");
-        let products = menu["products"]
-            .as_array()
-            .expect("products")
-            .iter()
-            .map(|p| p["id"].as_i64().expect("id"))
-            .collect();
-        Writer {
-            client: client.clone(),
-            base: server.base.clone(),
-            alice,
-            cashier,
-            products,
-        }
-    }
-
+impl Desk {
     /// Places an order and confirms it: the (order, version) pairs made.
     async fn change(&self, n: usize) -> Option<Vec<(i64, i64)>> {
-        let response = self
-            .client
-            .post(format!("{}/api/v1/orders", self.base))
-            .bearer_auth(&self.alice)
-            .json(&json!({
-                "store": STORE,
-                "items": [{ "product": self.products[n % self.products.len()], "quantity": 1 }],
-                "fulfilment": { "type": "pickup" }
-            }))
-            .send()
-            .await
-            .ok()?;
+        let product = self.products[n % self.products.len()];
+        let response = self.place(&[(product, 1)], None).await.ok()?;
         if response.status() != StatusCode::CREATED {
             return None;
         }
         let order: Value = response.json().await.ok()?;
         let id = order["id"].as_i64()?;
-        let response = self
-            .client
-            .post(format!("{}/api/v1/orders/{id}/transitions", self.base))
-            .bearer_auth(&self.cashier)
-            .json(&json!({ "to": "confirmed", "expected_version": 1 }))
-            .send()
-            .await
-            .ok()?;
+        let response = self.confirm(id).await.ok()?;
         if response.status() != StatusCode::OK {
             return Some(vec![(id, 1)]);
         }
@@ -445,36 +214,20 @@ fn check(what: &str, seen: &[Seen], expected: &BTreeSet<(i64, i64)>, mine: &BTre
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
-    let Some(()) = services() else { return };
-    let database = Database::create();
+    let Some(schema) = services().await else {
+        return;
+    };
     let subject = format!("ordertrack.test.{}.{}", std::process::id(), time_nanos());
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut a = Server::start(&database, &subject, dir.path());
-    let b = Server::start(&database, &subject, dir.path());
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
+    let mut a = start(&schema, &subject, dir.path(), NATS);
+    let b = start(&schema, &subject, dir.path(), NATS);
+    let client = client();
     let stream_client = reqwest::Client::new();
     for server in [&a, &b] {
         wait_ready(&client, server).await;
     }
-    let cashier = token(&client, &a, "cashier@demo.test").await;
-    let alice = token(&client, &a, "alice@demo.test").await;
-    let menu: Value = client
-        .get(a.url(&format!("/api/v1/stores/{STORE}")))
-        .send()
-        .await
-        .expect("menu")
-        .json()
-        .await
-        .expect("menu body");
-    let products: Vec<i64> = menu["products"]
-        .as_array()
-        .expect("products")
-        .iter()
-        .map(|p| p["id"].as_i64().expect("id"))
-        .collect();
+    let through_a = Desk::signed_in(&client, &a).await;
+    let cashier = through_a.cashier.clone();
 
     // Subscribers: one on B, one on A.
     let (to_b, mut on_b) = mpsc::unbounded_channel();
@@ -497,13 +250,6 @@ async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
     .await;
 
     // Part 1: changes through A reach B.
-    let through_a = Writer {
-        client: client.clone(),
-        base: a.base.clone(),
-        alice: alice.clone(),
-        cashier: cashier.clone(),
-        products: products.clone(),
-    };
     let mut expected = BTreeSet::new();
     let mut mine = BTreeSet::new();
     for n in 0..20 {
@@ -523,12 +269,9 @@ async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
     // Part 2: changes continue through B while A is killed; A's client
     // resumes on B with Last-Event-ID.
     let stop = Arc::new(AtomicBool::new(false));
-    let through_b = Arc::new(Writer {
-        client: client.clone(),
+    let through_b = Arc::new(Desk {
         base: b.base.clone(),
-        alice,
-        cashier: cashier.clone(),
-        products,
+        ..through_a
     });
     let load = {
         let stop = stop.clone();
@@ -590,16 +333,14 @@ async fn changes_through_a_reach_b_in_order_and_survive_killing_a() {
     );
     drop(b);
 
-    feeder_backfills_gaps_and_drops_duplicates(&database).await;
+    feeder_backfills_gaps_and_drops_duplicates(&schema).await;
 }
 
 /// The subscriber side on its own, against the events just made: fed ids
 /// N, N+1, N+4 (and repeats), it reads N+2 and N+3 from the database and
 /// hands the hub N..N+4 exactly once, in order; a catch-up reads the rest.
-async fn feeder_backfills_gaps_and_drops_duplicates(database: &Database) {
-    let store = PostgresStore::connect(&database.url(), PostgresOptions::default())
-        .await
-        .expect("connect");
+async fn feeder_backfills_gaps_and_drops_duplicates(schema: &TestSchema) {
+    let store = schema.open(4, None).await;
     let all = store.events_since(0, 100_000).await.expect("events");
     assert!(all.len() > 10);
     let window = &all[all.len() - 10..];
@@ -643,8 +384,9 @@ async fn feeder_backfills_gaps_and_drops_duplicates(database: &Database) {
 /// (periodic catch-up), and the publisher's `/readyz` reports the bus down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_reach_other_instances_when_the_publishers_bus_is_down() {
-    let Some(()) = services() else { return };
-    let database = Database::create();
+    let Some(schema) = services().await else {
+        return;
+    };
     let subject = format!(
         "ordertrack.test.down.{}.{}",
         std::process::id(),
@@ -654,21 +396,18 @@ async fn changes_reach_other_instances_when_the_publishers_bus_is_down() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
     let closed_port = closed.local_addr().expect("addr").port();
     drop(closed);
-    let a = Server::start_with(
-        &database,
+    let a = start(
+        &schema,
         &subject,
         dir.path(),
         &format!("nats://127.0.0.1:{closed_port}"),
     );
-    let b = Server::start(&database, &subject, dir.path());
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
+    let b = start(&schema, &subject, dir.path(), NATS);
+    let client = client();
     let ready = client.get(a.url("/readyz")).send().await.expect("readyz");
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.text().await.expect("text"), "event bus unavailable");
-    let through_a = Writer::signed_in(&client, &a).await;
+    let through_a = Desk::signed_in(&client, &a).await;
     let (to_b, mut on_b) = mpsc::unbounded_channel();
     follow(
         reqwest::Client::new(),
@@ -753,32 +492,24 @@ impl Drop for PrivateNats {
 /// the other instance have every change, in order and once, after it returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn changes_commit_while_nats_is_stopped_and_subscribers_catch_up_when_it_returns() {
-    let Some(()) = services() else { return };
-    if !std::path::Path::new(PrivateNats::BIN).exists() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true and {} is missing", PrivateNats::BIN);
-        }
-        eprintln!(
-            "\n*** SKIPPED multi_instance: {} is missing ***\n",
-            PrivateNats::BIN
-        );
+    let Some(schema) = services().await else {
+        return;
+    };
+    if !Path::new(PrivateNats::BIN).exists() {
+        skip(&format!("{} is missing", PrivateNats::BIN));
         return;
     }
     let mut nats = PrivateNats::start();
-    let database = Database::create();
     let subject = format!(
         "ordertrack.test.outage.{}.{}",
         std::process::id(),
         time_nanos()
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let a = Server::start_with(&database, &subject, dir.path(), &nats.url());
-    let b = Server::start_with(&database, &subject, dir.path(), &nats.url());
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
-    let through_a = Writer::signed_in(&client, &a).await;
+    let a = start(&schema, &subject, dir.path(), &nats.url());
+    let b = start(&schema, &subject, dir.path(), &nats.url());
+    let client = client();
+    let through_a = Desk::signed_in(&client, &a).await;
     let (to_b, mut on_b) = mpsc::unbounded_channel();
     follow(
         reqwest::Client::new(),
@@ -820,25 +551,23 @@ async fn changes_commit_while_nats_is_stopped_and_subscribers_catch_up_when_it_r
 /// through A loses its streams on B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_staff_member_removed_through_a_loses_their_open_stream_on_b() {
-    let Some(()) = services() else { return };
-    let database = Database::create();
+    let Some(schema) = services().await else {
+        return;
+    };
     let subject = format!(
         "ordertrack.test.access.{}.{}",
         std::process::id(),
         time_nanos()
     );
     let dir = tempfile::tempdir().expect("tempdir");
-    let a = Server::start(&database, &subject, dir.path());
-    let b = Server::start(&database, &subject, dir.path());
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
+    let a = start(&schema, &subject, dir.path(), NATS);
+    let b = start(&schema, &subject, dir.path(), NATS);
+    let client = client();
     for server in [&a, &b] {
         wait_ready(&client, server).await;
     }
-    let owner = token(&client, &a, "owner@demo.test").await;
-    let staff = a.url(&format!("/api/v1/stores/{STORE}/staff"));
+    let owner = token(&client, &a, "owner@demo.test", DEMO_PASSWORD).await;
+    let staff = a.url(&format!("/api/v1/stores/{RESTAURANT}/staff"));
     let mut kim = (String::new(), 0);
     for (email, role) in [
         ("kim@kitchen.test", "kitchen"),
@@ -868,8 +597,8 @@ async fn a_staff_member_removed_through_a_loses_their_open_stream_on_b() {
         assert_eq!(added.status(), StatusCode::CREATED, "add {email}");
     }
     let (kim, kim_id) = kim;
-    let olga = token(&client, &a, "olga@owner.test").await;
-    let through_a = Writer::signed_in(&client, &a).await;
+    let olga = token(&client, &a, "olga@owner.test", DEMO_PASSWORD).await;
+    let through_a = Desk::signed_in(&client, &a).await;
     let (order, _) = through_a.change(0).await.expect("an order").remove(0);
 
     // Streams on B: Kim's store and order streams, Olga's store stream,
@@ -886,7 +615,7 @@ async fn a_staff_member_removed_through_a_loses_their_open_stream_on_b() {
         );
         async move { (opened.await, receiver) }
     };
-    let store_path = format!("/api/v1/stores/{STORE}/events");
+    let store_path = format!("/api/v1/stores/{RESTAURANT}/events");
     let (kims_store, mut kims_events) = on_b(store_path.clone(), &kim).await;
     let (kims_order, _) = on_b(format!("/api/v1/orders/{order}/events"), &kim).await;
     let (olgas_store, _) = on_b(store_path.clone(), &olga).await;
@@ -943,13 +672,13 @@ async fn a_staff_member_removed_through_a_loses_their_open_stream_on_b() {
 
     // Refused on B as on A; everyone else's streams carry on.
     let refused = streams
-        .get(b.url(&format!("/api/v1/stores/{STORE}/events")))
+        .get(b.url(&format!("/api/v1/stores/{RESTAURANT}/events")))
         .bearer_auth(&kim)
         .send()
         .await
         .expect("reopen");
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
-    let cashier_on_b = Writer::signed_in(&client, &b).await;
+    let cashier_on_b = Desk::signed_in(&client, &b).await;
     let (third, _) = cashier_on_b.change(2).await.expect("an order").remove(0);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {

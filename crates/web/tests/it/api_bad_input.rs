@@ -1,11 +1,10 @@
 //! Every bad request is a 4xx `application/problem+json` with a `code`, and
 //! changes nothing.
 
-mod common;
-
-use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 /// What a bad request must leave as it was: every order of the demo
 /// restaurant and shop (id, status, version, items) and both catalogs.

@@ -1,14 +1,13 @@
 //! Races: optimistic versions on transitions, idempotent creates, parallel
 //! item updates and order numbering.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::*;
 use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 /// Places the same request `n` times at once with one Idempotency-Key.
 async fn place_in_parallel(

@@ -10,23 +10,20 @@
 //! passes, except with `CI=true`, where it fails.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ordertrack_domain::{
-    Actor, EventKind, Fulfilment, FulfilmentKind, OrderSummary, Role, Workflow, plan_transition,
-};
-use ordertrack_store::conformance::{
-    Backend, TestSchema, assert_published_in_full, sign_kim_in_and_out,
-};
+use ordertrack_domain::{Actor, EventKind, Role, Workflow, plan_transition};
+use ordertrack_store::conformance::{Backend, TestSchema};
 use ordertrack_store::postgres::PgConnectOptions;
 use ordertrack_store::{
-    CommitListener, EventFilter, LogEntry, NewOrder, NewOrderLine, NewProduct, NewStore, NewUser,
-    PostgresStore, Product, Store, StoreError, StoreRecord, StoredEvent, User,
+    CommitListener, EventFilter, NewProduct, NewStore, PostgresStore, Store, StoreError,
+    StoredEvent,
 };
 use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
+
+use crate::support::*;
 
 /// The shared throw-away schema, opened the way these tests open stores.
 struct Schema(TestSchema);
@@ -66,138 +63,6 @@ async fn postgres() -> Option<Backend> {
 ordertrack_store::conformance_tests!(postgres);
 
 // ---- PostgreSQL only ----
-
-/// Records what a store's writer reports after each commit.
-#[derive(Default)]
-struct Recorder(Mutex<Vec<LogEntry>>);
-
-impl CommitListener for Recorder {
-    fn committed(&self, events: &[LogEntry]) {
-        self.0.lock().expect("lock").extend_from_slice(events);
-    }
-}
-
-impl Recorder {
-    fn ids(&self) -> Vec<i64> {
-        self.0
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(LogEntry::id)
-            .collect()
-    }
-}
-
-struct Shop {
-    shop: StoreRecord,
-    burger: Product,
-    customer: User,
-}
-
-async fn shop(store: &dyn Store) -> Shop {
-    let shop = store
-        .create_store(NewStore {
-            slug: "rosso".into(),
-            name: "Rosso".into(),
-            currency: "EUR".into(),
-            workflow: "restaurant".into(),
-            order_prefix: "R".into(),
-        })
-        .await
-        .expect("create_store");
-    let burger = store
-        .create_product(
-            shop.id,
-            NewProduct {
-                name: "Burger".into(),
-                description: String::new(),
-                price_minor: 950,
-                station: "grill".into(),
-                available: true,
-            },
-        )
-        .await
-        .expect("create_product");
-    let customer = store
-        .create_user(NewUser {
-            email: "alice@example.test".into(),
-            name: "Alice".into(),
-            password_hash: "hash".into(),
-            is_admin: false,
-        })
-        .await
-        .expect("create_user");
-    Shop {
-        shop,
-        burger,
-        customer,
-    }
-}
-
-fn tracking_token() -> String {
-    static COUNT: AtomicU64 = AtomicU64::new(0);
-    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
-    format!("{nanos:016x}{:016x}", COUNT.fetch_add(1, Ordering::Relaxed))
-}
-
-fn new_order(f: &Shop, idempotency: Option<(&str, &str)>) -> NewOrder {
-    let workflow = Workflow::builtin("restaurant").expect("workflow");
-    NewOrder {
-        store_id: f.shop.id,
-        customer_id: f.customer.id,
-        placed_by: Actor {
-            id: f.customer.id,
-            role: Role::Customer,
-        },
-        lines: vec![NewOrderLine {
-            product: f.burger.id,
-            name: f.burger.name.clone(),
-            quantity: 2,
-            unit_price_minor: f.burger.price_minor,
-            notes: None,
-            station: f.burger.station.clone(),
-        }],
-        fulfilment: Fulfilment {
-            kind: FulfilmentKind::Pickup,
-            address: None,
-        },
-        notes: None,
-        currency: "EUR".into(),
-        total_minor: 2 * f.burger.price_minor,
-        status: "pending".into(),
-        summary: OrderSummary::of(&workflow, "", "pending", FulfilmentKind::Pickup),
-        tracking_token: tracking_token(),
-        idempotency: idempotency.map(|(key, hash)| (key.into(), hash.into())),
-        at: OffsetDateTime::now_utc(),
-    }
-}
-
-/// Places an order and confirms it: two events.
-async fn place_and_confirm(store: &dyn Store, f: &Shop) {
-    let placed = store
-        .place_order(new_order(f, None))
-        .await
-        .expect("place_order");
-    let workflow = Workflow::builtin("restaurant").expect("workflow");
-    let cashier = Actor {
-        id: f.customer.id,
-        role: Role::Cashier,
-    };
-    let change = plan_transition(
-        &workflow,
-        &placed.order,
-        cashier,
-        "confirmed",
-        None,
-        Some(placed.order.version),
-        OffsetDateTime::now_utc(),
-    )
-    .expect("plan");
-    store
-        .apply_status_change(change)
-        .await
-        .expect("apply_status_change");
-}
 
 #[tokio::test]
 async fn migrations_are_idempotent() {
@@ -656,45 +521,7 @@ async fn commit_listener_sees_exactly_the_committed_events() {
     };
     let recorder = Arc::new(Recorder::default());
     let store = schema.open(Some(recorder.clone())).await;
-    let f = shop(&store).await;
-    place_and_confirm(&store, &f).await;
-    let order = store
-        .orders(ordertrack_store::OrderQuery::newest(
-            ordertrack_store::OrderScope::Store(f.shop.id),
-            10,
-        ))
-        .await
-        .expect("orders")
-        .orders
-        .remove(0);
-
-    // A refused change publishes nothing.
-    let workflow = Workflow::builtin("restaurant").expect("workflow");
-    let actor = Actor {
-        id: order.customer_id,
-        role: Role::Cashier,
-    };
-    let mut stale = plan_transition(
-        &workflow,
-        &order,
-        actor,
-        "preparing",
-        None,
-        None,
-        OffsetDateTime::now_utc(),
-    )
-    .expect("plan");
-    stale.expected_version = 1;
-    assert!(matches!(
-        store.apply_status_change(stale).await,
-        Err(StoreError::VersionConflict { current: 2 })
-    ));
-
-    // A logout is published as an access change.
-    let logged_out = sign_kim_in_and_out(&store).await;
-    let stored = store.events_since(0, 100).await.expect("events");
-    let published = recorder.0.lock().expect("lock").clone();
-    assert_published_in_full(&published, &stored, logged_out);
+    listener_sees_exactly_the_committed_events(&store, &recorder).await;
 }
 
 #[tokio::test]

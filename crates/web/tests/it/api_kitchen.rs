@@ -4,11 +4,10 @@
 //! only), and a driver's order list (deliveries only, in the API and on the
 //! dashboard page, counts included).
 
-mod common;
-
-use common::*;
 use ordertrack_store::{EventFilter, StoredEvent};
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 /// `POST /orders/{id}/bump`.
 async fn bump(app: &TestApp, token: &str, order: i64, body: Value) -> Resp {

@@ -3,157 +3,18 @@
 //! never creates demo accounts; `migrate` and `user create` work.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ordertrack");
-const DEMO_PASSWORD: &str = "demo-password";
-
-/// Settings from the environment that would change what the binary does.
-const ENV: &[&str] = &[
-    "ORDERTRACK_BIND",
-    "ORDERTRACK_DATA_DIR",
-    "ORDERTRACK_DATABASE_URL",
-    "ORDERTRACK_SECRET",
-    "ORDERTRACK_NEW_PASSWORD",
-    "ORDERTRACK_LOG",
-    "ORDERTRACK_NATS_URL",
-];
-
-fn command(args: &[&str], data_dir: &Path) -> Command {
-    let mut command = Command::new(BIN);
-    command.args(args).arg("--data-dir").arg(data_dir);
-    for name in ENV {
-        command.env_remove(name);
-    }
-    command.env("NO_COLOR", "1").stdin(Stdio::null());
-    command
-}
-
-/// A running `ordertrack` process, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    lines: Receiver<String>,
-    output: Arc<Mutex<Vec<String>>>,
-}
-
-fn forward(
-    stream: impl Read + Send + 'static,
-    lines: Sender<String>,
-    output: Arc<Mutex<Vec<String>>>,
-) {
-    std::thread::spawn(move || {
-        // Keep draining so the child never blocks on a full pipe.
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            output.lock().expect("output").push(line.clone());
-            let _ = lines.send(line);
-        }
-    });
-}
-
-impl Server {
-    /// Starts `ordertrack <mode> --bind 127.0.0.1:0 --data-dir <dir>` and
-    /// waits for the line announcing its URL.
-    fn start(mode: &str, data_dir: &Path) -> Server {
-        let mut child = command(&[mode, "--bind", "127.0.0.1:0"], data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ordertrack");
-        let (sender, lines) = mpsc::channel();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        forward(
-            child.stdout.take().expect("stdout"),
-            sender.clone(),
-            output.clone(),
-        );
-        forward(child.stderr.take().expect("stderr"), sender, output.clone());
-        let mut server = Server {
-            child,
-            base: String::new(),
-            lines,
-            output,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let Some(line) = server.next_line(deadline) else {
-                panic!(
-                    "ordertrack {mode} never said where it listens; output:\n{}",
-                    server.output()
-                );
-            };
-            if let Some(url) = line.trim().strip_prefix("ordertrack listening on ") {
-                assert!(url.starts_with("http://127.0.0.1:"), "unexpected URL {url}");
-                server.base = url.trim_end_matches('/').to_owned();
-                return server;
-            }
-        }
-    }
-
-    fn next_line(&self, deadline: Instant) -> Option<String> {
-        self.lines
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .ok()
-    }
-
-    fn output(&self) -> String {
-        self.output.lock().expect("output").join("\n")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// The emails printed under "demo logins".
-    fn printed_logins(&self) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let Some(line) = self.next_line(deadline) else {
-                panic!("no `demo logins` header; output:\n{}", self.output());
-            };
-            if line.starts_with("demo logins") {
-                assert!(
-                    line.contains(DEMO_PASSWORD),
-                    "the header names the password: {line}"
-                );
-                break;
-            }
-        }
-        let mut emails = Vec::new();
-        // The logins follow the header at once; stop after a quiet second.
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(1)) {
-            if line.starts_with("  ") && line.contains('@') {
-                let email = line.split_whitespace().next().expect("an email");
-                emails.push(email.to_owned());
-            }
-        }
-        emails
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+use crate::support::*;
 
 /// Runs a one-shot subcommand to completion.
 fn run(args: &[&str], data_dir: &Path) -> Output {
-    command(args, data_dir).output().expect("run ordertrack")
+    ordertrack(args, data_dir).output().expect("run ordertrack")
 }
 
 fn text(output: &Output) -> String {
@@ -164,51 +25,30 @@ fn text(output: &Output) -> String {
     )
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
-
-async fn login(
-    client: &reqwest::Client,
-    server: &Server,
-    email: &str,
-    password: &str,
-) -> (StatusCode, Value) {
-    let response = client
-        .post(server.url("/api/v1/auth/login"))
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .expect("login request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn token(client: &reqwest::Client, server: &Server, email: &str, password: &str) -> String {
-    let (status, body) = login(client, server, email, password).await;
-    assert_eq!(status, StatusCode::OK, "login {email}: {body}");
-    body["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("login {email} gave no token: {body}"))
-        .to_owned()
-}
-
-async fn get(
-    client: &reqwest::Client,
-    server: &Server,
-    path: &str,
-    token: Option<&str>,
-) -> (StatusCode, Value) {
-    let mut request = client.get(server.url(path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
+/// The emails `demo` printed under "demo logins".
+fn printed_logins(server: &Server) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let Some(line) = server.next_line(deadline) else {
+            panic!("no `demo logins` header; output:\n{}", server.output());
+        };
+        if line.starts_with("demo logins") {
+            assert!(
+                line.contains(DEMO_PASSWORD),
+                "the header names the password: {line}"
+            );
+            break;
+        }
     }
-    let response = request.send().await.expect("GET");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let mut emails = Vec::new();
+    // The logins follow the header at once; stop after a quiet second.
+    while let Some(line) = server.line_within(Duration::from_secs(1)) {
+        if line.starts_with("  ") && line.contains('@') {
+            let email = line.split_whitespace().next().expect("an email");
+            emails.push(email.to_owned());
+        }
+    }
+    emails
 }
 
 /// `(store, role)` pairs of `/auth/me`.
@@ -262,8 +102,8 @@ fn demo_contract() -> BTreeMap<&'static str, (bool, Staff)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_answers_on_its_url_and_every_printed_login_works() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start("demo", dir.path());
-    let printed = server.printed_logins();
+    let server = Server::start(&mut serving("demo", dir.path()));
+    let printed = printed_logins(&server);
     let client = client();
 
     let health = client
@@ -347,13 +187,13 @@ async fn demo_answers_on_its_url_and_every_printed_login_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_restarted_on_its_data_keeps_one_set_of_accounts() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut first = Server::start("demo", dir.path());
+    let mut first = Server::start(&mut serving("demo", dir.path()));
     let client = client();
     let alice = token(&client, &first, "alice@demo.test", DEMO_PASSWORD).await;
     first.kill();
 
-    let second = Server::start("demo", dir.path());
-    assert_eq!(second.printed_logins().len(), 9);
+    let second = Server::start(&mut serving("demo", dir.path()));
+    assert_eq!(printed_logins(&second).len(), 9);
     let (status, me) = get(&client, &second, "/api/v1/auth/me", Some(&alice)).await;
     assert_eq!(status, StatusCode::OK, "a session survives a restart: {me}");
     let (_, stores) = get(&client, &second, "/api/v1/stores", None).await;
@@ -364,7 +204,7 @@ async fn demo_restarted_on_its_data_keeps_one_set_of_accounts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_creates_no_demo_accounts() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start("serve", dir.path());
+    let server = Server::start(&mut serving("serve", dir.path()));
     let client = client();
     let health = client
         .get(server.url("/healthz"))
@@ -420,7 +260,7 @@ async fn migrate_applies_each_migration_once() {
     );
 
     // The migrated database serves.
-    let server = Server::start("serve", dir.path());
+    let server = Server::start(&mut serving("serve", dir.path()));
     let (status, stores) = get(&client(), &server, "/api/v1/stores", None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(stores, json!([]));
@@ -429,22 +269,13 @@ async fn migrate_applies_each_migration_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_create_adds_staff_who_can_see_the_store_orders() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Server::start("demo", dir.path());
+    let server = Server::start(&mut serving("demo", dir.path()));
     let client = client();
 
     // Alice places an order the new cashier should see.
-    let alice = token(&client, &server, "alice@demo.test", DEMO_PASSWORD).await;
-    let (_, restaurant) = get(&client, &server, "/api/v1/stores/demo-restaurant", None).await;
-    let product = restaurant["products"][0]["id"].as_i64().expect("a product");
-    let placed = client
-        .post(server.url("/api/v1/orders"))
-        .bearer_auth(&alice)
-        .json(&json!({
-            "store": "demo-restaurant",
-            "items": [{ "product": product, "quantity": 1 }],
-            "fulfilment": { "type": "pickup" }
-        }))
-        .send()
+    let desk = Desk::signed_in(&client, &server).await;
+    let placed = desk
+        .place(&[(desk.products[0], 1)], None)
         .await
         .expect("place order");
     assert_eq!(placed.status(), StatusCode::CREATED);

@@ -2,8 +2,6 @@
 //! real server on 127.0.0.1:0 over a fresh SQLite database. Each test is one
 //! "must show" of the live-update issue.
 
-mod streams_support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,44 +12,22 @@ use ordertrack_domain::ItemStatus;
 use ordertrack_store::{EventFilter, StoredEvent};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use streams_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{RwLock, RwLockReadGuard, watch};
+use tokio::sync::watch;
 
-/// The memory test measures this process (the server runs in it), so it
-/// runs alone; every other test shares.
-static EXCLUSIVE: RwLock<()> = RwLock::const_new(());
-
-async fn shared() -> RwLockReadGuard<'static, ()> {
-    EXCLUSIVE.read().await
-}
+use crate::support::*;
 
 fn store_path(slug: &str) -> String {
-    format!("/api/v1/stores/{slug}/events")
+    format!("/stores/{slug}/events")
 }
 
 fn order_path(id: i64) -> String {
-    format!("/api/v1/orders/{id}/events")
+    format!("/orders/{id}/events")
 }
 
-const ME: &str = "/api/v1/me/events";
+const ME: &str = "/me/events";
 
-fn id_of(value: &Value) -> i64 {
-    value["id"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("an id in {value}"))
-}
-
-fn item_ids(order: &Value) -> Vec<i64> {
-    order["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(id_of)
-        .collect()
-}
-
-async fn store_id(server: &Server, slug: &str) -> i64 {
+async fn store_id(server: &TestApp, slug: &str) -> i64 {
     server.app.store_by_slug(slug).await.expect("store").id
 }
 
@@ -126,13 +102,12 @@ async fn expect_next(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_watcher_receives_creation_then_each_transition_and_item_change_in_order() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
     let owner = server.login("owner@demo.test").await;
     let kitchen = server.login("kitchen@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let fries = server.product(RESTAURANT, "Fries").await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let fries = server.product_id(RESTAURANT, "Fries").await;
 
     // Alice's stream of her orders and the kitchen's store stream are open
     // before the order exists: its creation reaches them live.
@@ -140,8 +115,10 @@ async fn an_order_watcher_receives_creation_then_each_transition_and_item_change
     let (mut store, _) = server
         .ready_sse(&store_path(RESTAURANT), Some(&kitchen))
         .await;
-    let order = server.place(&alice, RESTAURANT, &[burger, fries]).await;
-    let id = id_of(&order);
+    let order = server
+        .place_order(&alice, RESTAURANT, &[(burger, 1), (fries, 1)])
+        .await;
+    let id = id(&order);
     let items = item_ids(&order);
     let (burger_item, fries_item) = (items[0], items[1]);
 
@@ -182,26 +159,33 @@ async fn an_order_watcher_receives_creation_then_each_transition_and_item_change
     stations.sort_unstable();
     assert_eq!(stations, ["fryer", "grill"]);
 
-    let after = server.transition(&owner, id, "confirmed").await;
+    let after = server.move_order(&owner, id, "confirmed").await;
     let event = expect_next(&mut watchers!(), id, &status(2, "confirmed")).await;
     assert_eq!(after["version"], 2);
     let event: Value = serde_json::from_str(&event).expect("JSON");
     assert_eq!(event["from"], "pending");
     assert_eq!(event["actor_role"], "owner");
 
-    server.transition(&kitchen, id, "preparing").await;
+    server.move_order(&kitchen, id, "preparing").await;
     expect_next(&mut watchers!(), id, &status(3, "preparing")).await;
 
     server
         .set_item(&kitchen, id, burger_item, "preparing")
-        .await;
+        .await
+        .expect(200);
     expect_next(&mut watchers!(), id, &item(4, burger_item, "preparing")).await;
 
-    server.set_item(&kitchen, id, burger_item, "ready").await;
+    server
+        .set_item(&kitchen, id, burger_item, "ready")
+        .await
+        .expect(200);
     expect_next(&mut watchers!(), id, &item(5, burger_item, "ready")).await;
 
     // The last item ready moves the order on by itself: two events, in order.
-    let after = server.set_item(&kitchen, id, fries_item, "ready").await;
+    let after = server
+        .set_item(&kitchen, id, fries_item, "ready")
+        .await
+        .expect(200);
     assert_eq!(after["status"], "ready");
     assert_eq!(after["version"], 7);
     expect_next(&mut watchers!(), id, &item(6, fries_item, "ready")).await;
@@ -209,7 +193,7 @@ async fn an_order_watcher_receives_creation_then_each_transition_and_item_change
     let event: Value = serde_json::from_str(&event).expect("JSON");
     assert_eq!(event["note"], "all items ready");
 
-    let after = server.transition(&owner, id, "completed").await;
+    let after = server.move_order(&owner, id, "completed").await;
     assert_eq!(after["version"], 8);
     let event = expect_next(&mut watchers!(), id, &status(8, "completed")).await;
     let event: Value = serde_json::from_str(&event).expect("JSON");
@@ -224,7 +208,7 @@ async fn an_order_watcher_receives_creation_then_each_transition_and_item_change
 /// A watcher that drops its connection after a random number of events and
 /// resumes from the last id it saw, until it has caught up with `target`.
 async fn resuming_watcher(
-    server: Arc<Server>,
+    server: Arc<TestApp>,
     name: &'static str,
     path: String,
     token: String,
@@ -296,8 +280,7 @@ async fn resuming_watcher(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn watchers_that_drop_and_resume_during_500_changes_see_each_event_exactly_once_in_commit_order()
  {
-    let _shared = shared().await;
-    let server = Arc::new(spawn().await);
+    let server = Arc::new(spawn_app().await);
     let mut rng = Rng::from_clock("resume");
     let alice = server.login("alice@demo.test").await;
     let bob = server.login("bob@demo.test").await;
@@ -308,9 +291,9 @@ async fn watchers_that_drop_and_resume_during_500_changes_see_each_event_exactly
         server.caller(&bob).await,
         server.caller(&owner).await,
     );
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let fries = server.product(RESTAURANT, "Fries").await;
-    let lemonade = server.product(RESTAURANT, "Lemonade").await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let fries = server.product_id(RESTAURANT, "Fries").await;
+    let lemonade = server.product_id(RESTAURANT, "Lemonade").await;
     let restaurant = store_id(&server, RESTAURANT).await;
 
     // 20 orders, half Alice's, half Bob's; every other one has a fryer item.
@@ -496,12 +479,11 @@ async fn one_change_reaches_a_thousand_concurrent_watchers_of_one_store() {
          at least 2,500 open files; the soft limit is {limit}: run `ulimit -n 65536` first \
          (as .ci/run does)"
     );
-    let _shared = shared().await;
-    let server = Arc::new(spawn().await);
+    let server = Arc::new(spawn_app().await);
     let owner = server.login("owner@demo.test").await;
     let alice = server.login("alice@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
     let before = server.hub().subscriber_count();
 
     let opened = Instant::now();
@@ -518,7 +500,7 @@ async fn one_change_reaches_a_thousand_concurrent_watchers_of_one_store() {
     assert_eq!(server.hub().subscriber_count(), before + WATCHERS);
 
     let changed = Instant::now();
-    server.transition(&owner, order, "confirmed").await;
+    server.move_order(&owner, order, "confirmed").await;
     let receivers: Vec<_> = streams
         .into_iter()
         .map(|mut sse| {
@@ -550,12 +532,11 @@ async fn one_change_reaches_a_thousand_concurrent_watchers_of_one_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_b_cannot_open_customer_a_order_stream() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
     let bob = server.login("bob@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
 
     let mut codes = Vec::new();
     for resume in [None, Some(0)] {
@@ -586,26 +567,25 @@ async fn customer_b_cannot_open_customer_a_order_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_b_me_stream_never_shows_customer_a_events() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
     let bob = server.login("bob@demo.test").await;
     let owner = server.login("owner@demo.test").await;
     let bob_id = server.caller(&bob).await.user.id;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
     let start = server.position().await;
 
     let (mut bobs, _) = server.ready_sse(ME, Some(&bob)).await;
     let (mut alices, _) = server.ready_sse(ME, Some(&alice)).await;
-    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
-    server.transition(&owner, order, "confirmed").await;
-    server.transition(&owner, order, "cancelled").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
+    server.move_order(&owner, order, "confirmed").await;
+    server.move_order(&owner, order, "cancelled").await;
     // Alice sees her three events...
     for frame in alices.events(3).await {
         assert_eq!(frame.json()["order_id"], order);
     }
     // ...Bob's stream's next event is his own order, placed after all of hers.
-    let his = id_of(&server.place(&bob, RESTAURANT, &[burger]).await);
+    let his = id(&server.place_order(&bob, RESTAURANT, &[(burger, 1)]).await);
     let first = bobs.next_event().await.expect("an event");
     assert_eq!(first.json()["order_id"], his, "{first:?}");
     assert_eq!(first.json()["customer_id"], bob_id);
@@ -619,8 +599,7 @@ async fn customer_b_me_stream_never_shows_customer_a_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_of_another_store_cannot_open_a_store_stream() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     // A second store with its own staff.
     let second = server
         .app
@@ -633,7 +612,11 @@ async fn staff_of_another_store_cannot_open_a_store_stream() {
         })
         .await
         .expect("store");
-    let (cashier, cashier_id) = server.register("cass@second.test", "Cass Second").await;
+    let User {
+        token: cashier,
+        id: cashier_id,
+        ..
+    } = server.register("cass@second.test", "Cass Second").await;
     server
         .app
         .admin_set_membership(cashier_id, second.id, ordertrack_domain::Role::Cashier)
@@ -642,8 +625,8 @@ async fn staff_of_another_store_cannot_open_a_store_stream() {
     let seller = server.login("seller@demo.test").await;
     let alice = server.login("alice@demo.test").await;
     let kitchen = server.login("kitchen@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
 
     for (who, token) in [
         ("staff of second-store", &cashier),
@@ -696,11 +679,10 @@ async fn staff_of_another_store_cannot_open_a_store_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalid_tracking_token_stream_is_404() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = server.place(&alice, RESTAURANT, &[burger]).await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await;
     let real = order["tracking_token"].as_str().expect("token");
     let mut wrong = real.chars().rev().collect::<String>();
     if wrong == real {
@@ -713,40 +695,39 @@ async fn an_invalid_tracking_token_stream_is_404() {
         "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
     ] {
         let refused = server
-            .try_sse(&format!("/api/v1/track/{token}/events"), None, None)
+            .try_sse(&format!("/track/{token}/events"), None, None)
             .await
             .err()
             .unwrap_or_else(|| panic!("{token} refused"));
         assert_eq!(refused.status, StatusCode::NOT_FOUND, "{token}");
     }
     server
-        .ready_sse(&format!("/api/v1/track/{real}/events"), None)
+        .ready_sse(&format!("/track/{real}/events"), None)
         .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_tracking_stream_shows_only_its_own_order_while_others_change() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
     let bob = server.login("bob@demo.test").await;
     let owner = server.login("owner@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
     let start = server.position().await;
-    let mine = server.place(&alice, RESTAURANT, &[burger]).await;
-    let other = id_of(&server.place(&bob, RESTAURANT, &[burger]).await);
-    let same_customer = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    let mine = server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await;
+    let other = id(&server.place_order(&bob, RESTAURANT, &[(burger, 1)]).await);
+    let same_customer = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
     let token = mine["tracking_token"].as_str().expect("token").to_owned();
-    let mine = id_of(&mine);
-    let path = format!("/api/v1/track/{token}/events");
+    let mine = id(&mine);
+    let path = format!("/track/{token}/events");
 
     let (mut guest, _) = server.ready_sse(&path, None).await;
-    server.transition(&owner, other, "confirmed").await;
-    server.transition(&owner, same_customer, "confirmed").await;
-    server.transition(&owner, mine, "confirmed").await;
-    server.transition(&owner, other, "cancelled").await;
-    server.transition(&owner, same_customer, "cancelled").await;
-    server.transition(&owner, mine, "preparing").await;
+    server.move_order(&owner, other, "confirmed").await;
+    server.move_order(&owner, same_customer, "confirmed").await;
+    server.move_order(&owner, mine, "confirmed").await;
+    server.move_order(&owner, other, "cancelled").await;
+    server.move_order(&owner, same_customer, "cancelled").await;
+    server.move_order(&owner, mine, "preparing").await;
     for (frame, to) in guest.events(2).await.iter().zip(["confirmed", "preparing"]) {
         let event = frame.json();
         assert_eq!(event["order_id"], mine, "{event}");
@@ -770,7 +751,7 @@ async fn a_guest_tracking_stream_shows_only_its_own_order_while_others_change() 
     );
     // Nothing of the other orders was waiting either: the next event is
     // this order's next change.
-    server.transition(&owner, mine, "cooking").await;
+    server.move_order(&owner, mine, "cooking").await;
     let next = replay.next_event().await.expect("an event");
     assert_eq!(next.json()["order_id"], mine);
     assert_eq!(next.json()["to"], "cooking");
@@ -778,11 +759,10 @@ async fn a_guest_tracking_stream_shows_only_its_own_order_while_others_change() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_in_streams_without_a_valid_token_are_401() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
     for path in [order_path(order), ME.to_owned(), store_path(RESTAURANT)] {
         for token in [None, Some("not-a-token"), Some(&alice[..alice.len() - 2])] {
             let refused = server
@@ -802,11 +782,11 @@ async fn signed_in_streams_without_a_valid_token_are_401() {
 
 /// Registers `email` and makes them staff of the restaurant in `role`,
 /// through the owner; returns their token and id.
-async fn restaurant_staff(server: &Server, owner: &str, email: &str, role: &str) -> (String, i64) {
-    let (token, id) = server.register(email, "Staff Member").await;
+async fn restaurant_staff(server: &TestApp, owner: &str, email: &str, role: &str) -> (String, i64) {
+    let User { token, id, .. } = server.register(email, "Staff Member").await;
     let added = server
         .post(
-            &format!("/api/v1/stores/{RESTAURANT}/staff"),
+            &format!("/stores/{RESTAURANT}/staff"),
             owner,
             &json!({"email": email, "role": role}),
         )
@@ -816,22 +796,20 @@ async fn restaurant_staff(server: &Server, owner: &str, email: &str, role: &str)
 }
 
 /// Logs `token` out over HTTP.
-async fn logout(server: &Server, token: &str) {
-    let out =
-        Resp::of(server.request(reqwest::Method::POST, "/api/v1/auth/logout", Some(token))).await;
+async fn logout(server: &TestApp, token: &str) {
+    let out = server.post_empty("/auth/logout", token).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_a_staff_member_ends_their_open_streams_and_they_cannot_reopen_them() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let owner = server.login("owner@demo.test").await;
     let cashier = server.login("cashier@demo.test").await;
     let alice = server.login("alice@demo.test").await;
     let (kim, kim_id) = restaurant_staff(&server, &owner, "kim@kitchen.test", "kitchen").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
 
     let (mut kims_store, _) = server.ready_sse(&store_path(RESTAURANT), Some(&kim)).await;
     let (mut kims_grill, _) = server
@@ -847,10 +825,7 @@ async fn removing_a_staff_member_ends_their_open_streams_and_they_cannot_reopen_
 
     let removed_at = Instant::now();
     let removed = server
-        .delete(
-            &format!("/api/v1/stores/{RESTAURANT}/staff/{kim_id}"),
-            &owner,
-        )
+        .delete(&format!("/stores/{RESTAURANT}/staff/{kim_id}"), &owner)
         .await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
     for (name, sse) in [
@@ -881,20 +856,19 @@ async fn removing_a_staff_member_ends_their_open_streams_and_they_cannot_reopen_
         );
     }
     // Others' streams carry on.
-    server.transition(&owner, order, "confirmed").await;
+    server.move_order(&owner, order, "confirmed").await;
     let event = cashiers.next_event().await.expect("an event");
     assert_eq!(event.json()["order_id"], order);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_out_ends_that_session_streams_only() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let owner = server.login("owner@demo.test").await;
     let first = server.login("alice@demo.test").await;
     let second = server.login("alice@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = id_of(&server.place(&first, RESTAURANT, &[burger]).await);
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = id(&server.place_order(&first, RESTAURANT, &[(burger, 1)]).await);
 
     let (mut first_me, _) = server.ready_sse(ME, Some(&first)).await;
     let (mut first_order, _) = server.ready_sse(&order_path(order), Some(&first)).await;
@@ -911,28 +885,27 @@ async fn logging_out_ends_that_session_streams_only() {
         .expect("refused");
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     // The other session's stream is untouched.
-    server.transition(&owner, order, "confirmed").await;
+    server.move_order(&owner, order, "confirmed").await;
     let event = second_me.next_event().await.expect("an event");
     assert_eq!(event.json()["order_id"], order);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_stream_ends_at_the_next_heartbeat_while_others_get_heartbeats() {
-    let _shared = shared().await;
     // Sessions live 5 s; the heartbeat sweep runs every 15 s.
-    let server = spawn_with_ttl(time::Duration::seconds(5)).await;
+    let server = spawn_app_with_ttl(time::Duration::seconds(5)).await;
     let alice = server.login("alice@demo.test").await;
     let order = server
-        .place(
+        .place_order(
             &alice,
             RESTAURANT,
-            &[server.product(RESTAURANT, "Classic Burger").await],
+            &[(server.product_id(RESTAURANT, "Classic Burger").await, 1)],
         )
         .await;
     let token = order["tracking_token"].as_str().expect("token").to_owned();
     let (mut expiring, _) = server.ready_sse(ME, Some(&alice)).await;
     let (mut guest, _) = server
-        .ready_sse(&format!("/api/v1/track/{token}/events"), None)
+        .ready_sse(&format!("/track/{token}/events"), None)
         .await;
     let wait = ordertrack_web::HEARTBEAT + Duration::from_secs(5);
 
@@ -956,14 +929,14 @@ async fn an_expired_session_stream_ends_at_the_next_heartbeat_while_others_get_h
 
 /// Opens a stream on a raw socket that never reads; returns once the hub
 /// has the subscription.
-async fn open_slow_reader(server: &Server, path: &str, token: &str) -> tokio::net::TcpStream {
+async fn open_slow_reader(server: &TestApp, path: &str, token: &str) -> tokio::net::TcpStream {
     let before = server.hub().subscriber_count();
     let mut slow = tokio::net::TcpStream::connect(server.addr)
         .await
         .expect("connect");
     slow.write_all(
         format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+            "GET /api/v1{path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
              Accept: text/event-stream\r\n\r\n",
             server.addr
         )
@@ -986,7 +959,7 @@ async fn open_slow_reader(server: &Server, path: &str, token: &str) -> tokio::ne
 /// slow subscriber; returns how many changes were made. Capped, in case it
 /// never does.
 async fn flood_until_a_slow_reader_is_dropped(
-    server: &Arc<Server>,
+    server: &Arc<TestApp>,
     caller: &ordertrack_app::Caller,
     orders: &[(i64, Vec<i64>)],
 ) -> u64 {
@@ -1026,16 +999,15 @@ async fn flood_until_a_slow_reader_is_dropped(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reader_that_never_reads_is_dropped_without_holding_back_others_or_growing_memory() {
     // Alone: it measures this process's memory.
-    let _exclusive = EXCLUSIVE.write().await;
-    let server = Arc::new(spawn().await);
+    let server = Arc::new(spawn_app_alone().await);
     let owner = server.login("owner@demo.test").await;
     let owner_caller = server.caller(&owner).await;
     let alice_caller = server.caller(&server.login("alice@demo.test").await).await;
     let restaurant = store_id(&server, RESTAURANT).await;
     let products = [
-        server.product(RESTAURANT, "Classic Burger").await,
-        server.product(RESTAURANT, "Fries").await,
-        server.product(RESTAURANT, "Lemonade").await,
+        server.product_id(RESTAURANT, "Classic Burger").await,
+        server.product_id(RESTAURANT, "Fries").await,
+        server.product_id(RESTAURANT, "Lemonade").await,
     ];
     let mut orders = Vec::new();
     for _ in 0..8 {
@@ -1182,24 +1154,23 @@ async fn a_reader_that_never_reads_is_dropped_without_holding_back_others_or_gro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unchanged_order_or_list_is_304_and_a_change_gives_200_with_a_new_etag() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
     let owner = server.login("owner@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
 
     let paths = [
-        (format!("/api/v1/orders/{order}"), alice.clone()),
-        ("/api/v1/orders".to_owned(), alice.clone()),
-        (format!("/api/v1/orders?store={RESTAURANT}"), owner.clone()),
+        (format!("/orders/{order}"), alice.clone()),
+        ("/orders".to_owned(), alice.clone()),
+        (format!("/orders?store={RESTAURANT}"), owner.clone()),
     ];
     let get = |path: &str, token: &str, etag: Option<&str>| {
-        let mut builder = server.request(reqwest::Method::GET, path, Some(token));
+        let mut builder = server.request(reqwest::Method::GET, path, token);
         if let Some(etag) = etag {
             builder = builder.header("if-none-match", etag);
         }
-        Resp::of(builder)
+        server.send(builder)
     };
     let mut etags = Vec::new();
     for (path, token) in &paths {
@@ -1224,7 +1195,7 @@ async fn an_unchanged_order_or_list_is_304_and_a_change_gives_200_with_a_new_eta
         etags.push(etag);
     }
 
-    server.transition(&owner, order, "confirmed").await;
+    server.move_order(&owner, order, "confirmed").await;
     for ((path, token), old) in paths.iter().zip(&etags) {
         let changed = get(path, token, Some(old)).await;
         assert_eq!(changed.status, StatusCode::OK, "{path}: changed");
@@ -1244,14 +1215,13 @@ async fn an_unchanged_order_or_list_is_304_and_a_change_gives_200_with_a_new_eta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_position_the_server_never_sent_yields_a_snapshot_first() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
     let owner = server.login("owner@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = server.place(&alice, RESTAURANT, &[burger]).await;
-    let id = id_of(&order);
-    server.transition(&owner, id, "confirmed").await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await;
+    let id = id(&order);
+    server.move_order(&owner, id, "confirmed").await;
     let position = server.position().await;
 
     for (path, token) in [
@@ -1283,7 +1253,7 @@ async fn a_resume_position_the_server_never_sent_yields_a_snapshot_first() {
         sse.next_event().await.expect("snapshot").event.as_deref(),
         Some("snapshot")
     );
-    server.transition(&owner, id, "preparing").await;
+    server.move_order(&owner, id, "preparing").await;
     let next = sse.next_event().await.expect("an event");
     assert_eq!(next.json()["to"], "preparing");
     assert!(next.id_num() > position);
@@ -1291,15 +1261,18 @@ async fn a_resume_position_the_server_never_sent_yields_a_snapshot_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_more_than_the_replay_limit_behind_gets_a_snapshot_then_the_live_tail() {
-    let _shared = shared().await;
-    let server = Arc::new(spawn().await);
+    let server = Arc::new(spawn_app().await);
     let owner = server.login("owner@demo.test").await;
     let owner_caller = server.caller(&owner).await;
-    let (carol, carol_id) = server.register("carol@demo.test", "Carol").await;
+    let User {
+        token: carol,
+        id: carol_id,
+        ..
+    } = server.register("carol@demo.test", "Carol").await;
     let carol_caller = server.caller(&carol).await;
     let products = [
-        server.product(RESTAURANT, "Classic Burger").await,
-        server.product(RESTAURANT, "Fries").await,
+        server.product_id(RESTAURANT, "Classic Burger").await,
+        server.product_id(RESTAURANT, "Fries").await,
     ];
     let start = server.position().await;
     // Carol's four orders and 1,000 item changes: 1,004 events on her
@@ -1351,7 +1324,7 @@ async fn a_client_more_than_the_replay_limit_behind_gets_a_snapshot_then_the_liv
         .as_array()
         .expect("orders")
         .iter()
-        .map(|o| (id_of(o), o["version"].as_i64().expect("version")))
+        .map(|o| (id(o), o["version"].as_i64().expect("version")))
         .collect();
     shown.sort_unstable();
     let expected: Vec<(i64, i64)> = orders.iter().map(|(id, _)| (*id, 251)).collect();
@@ -1383,19 +1356,18 @@ async fn a_client_more_than_the_replay_limit_behind_gets_a_snapshot_then_the_liv
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_are_uncached_unbuffered_event_streams_that_start_with_a_retry_hint() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
     let owner = server.login("owner@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = server.place(&alice, RESTAURANT, &[burger]).await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await;
     let token = order["tracking_token"].as_str().expect("token").to_owned();
-    let id = id_of(&order);
+    let id = id(&order);
     let position = server.position().await;
 
     for (path, bearer) in [
         (order_path(id), Some(alice.as_str())),
-        (format!("/api/v1/track/{token}/events"), None),
+        (format!("/track/{token}/events"), None),
         (ME.to_owned(), Some(alice.as_str())),
         (store_path(RESTAURANT), Some(owner.as_str())),
         (
@@ -1463,7 +1435,7 @@ async fn streams_are_uncached_unbuffered_event_streams_that_start_with_a_retry_h
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn ws_connect(server: &Server, token: Option<&str>) -> Ws {
+async fn ws_connect(server: &TestApp, token: Option<&str>) -> Ws {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = format!("ws://{}/api/v1/ws", server.addr)
         .into_client_request()
@@ -1512,15 +1484,14 @@ async fn ws_expect(ws: &mut Ws) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_subscription_replays_then_follows_live_with_the_same_ids_as_sse() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
     let bob = server.login("bob@demo.test").await;
     let owner = server.login("owner@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
     let start = server.position().await;
-    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
-    server.transition(&owner, order, "confirmed").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
+    server.move_order(&owner, order, "confirmed").await;
 
     let mut ws = ws_connect(&server, Some(&alice)).await;
     ws_send(
@@ -1540,7 +1511,7 @@ async fn a_websocket_subscription_replays_then_follows_live_with_the_same_ids_as
         ws_events.push(message["event"].clone());
     }
     // Live.
-    server.transition(&owner, order, "preparing").await;
+    server.move_order(&owner, order, "preparing").await;
     let message = ws_expect(&mut ws).await;
     assert_eq!(message["type"], "event", "{message}");
     ws_events.push(message["event"].clone());
@@ -1603,8 +1574,8 @@ async fn a_websocket_subscription_replays_then_follows_live_with_the_same_ids_as
         ws_expect(&mut ws).await,
         json!({"type": "unsubscribed", "id": "a"})
     );
-    server.transition(&owner, order, "cooking").await;
-    server.transition(&owner, order, "cancelled").await;
+    server.move_order(&owner, order, "cooking").await;
+    server.move_order(&owner, order, "cancelled").await;
     for to in ["cooking", "cancelled"] {
         let message = ws_expect(&mut ws).await;
         assert_eq!(
@@ -1617,14 +1588,13 @@ async fn a_websocket_subscription_replays_then_follows_live_with_the_same_ids_as
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_websocket_guest_follows_a_tracking_link_and_bad_messages_are_errors() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
     let owner = server.login("owner@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = server.place(&alice, RESTAURANT, &[burger]).await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await;
     let token = order["tracking_token"].as_str().expect("token").to_owned();
-    let id = id_of(&order);
+    let id = id(&order);
 
     let mut guest = ws_connect(&server, None).await;
     ws_send(
@@ -1640,7 +1610,7 @@ async fn a_websocket_guest_follows_a_tracking_link_and_bad_messages_are_errors()
     .await;
     assert_eq!(ws_expect(&mut guest).await["type"], "subscribed");
     assert_eq!(ws_expect(&mut guest).await["type"], "ready");
-    server.transition(&owner, id, "confirmed").await;
+    server.move_order(&owner, id, "confirmed").await;
     let event = ws_expect(&mut guest).await;
     assert_eq!(event["event"]["order_id"], id);
     assert_eq!(event["event"]["to"], "confirmed");
@@ -1670,7 +1640,7 @@ async fn a_websocket_guest_follows_a_tracking_link_and_bad_messages_are_errors()
         assert_eq!(error["code"], code, "{bad}: {error}");
     }
     // The subscription is still there after all that.
-    server.transition(&owner, id, "preparing").await;
+    server.move_order(&owner, id, "preparing").await;
     let event = ws_expect(&mut guest).await;
     assert_eq!(event["event"]["to"], "preparing", "{event}");
 }
@@ -1678,7 +1648,7 @@ async fn a_websocket_guest_follows_a_tracking_link_and_bad_messages_are_errors()
 /// A server with a new staff member of the restaurant and an order Alice
 /// placed there.
 struct StaffScene {
-    server: Server,
+    server: TestApp,
     owner: String,
     /// The new member's token and id.
     member: (String, i64),
@@ -1686,12 +1656,12 @@ struct StaffScene {
 }
 
 async fn staff_scene(email: &str, role: &str) -> StaffScene {
-    let server = spawn().await;
+    let server = spawn_app().await;
     let owner = server.login("owner@demo.test").await;
     let alice = server.login("alice@demo.test").await;
     let member = restaurant_staff(&server, &owner, email, role).await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
     StaffScene {
         server,
         owner,
@@ -1746,7 +1716,6 @@ async fn ws_refused(ws: &mut Ws, message: Value, status: u16) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_resubscribe_after_staff_removal_is_refused() {
-    let _shared = shared().await;
     let StaffScene {
         server,
         owner,
@@ -1775,18 +1744,17 @@ async fn websocket_resubscribe_after_staff_removal_is_refused() {
     ws_refused(&mut ws, replay, 404).await;
     ws_refused(&mut ws, one, 404).await;
     // Nothing of the store reaches the socket afterwards.
-    server.transition(&owner, order, "confirmed").await;
+    server.move_order(&owner, order, "confirmed").await;
     ws_nothing_before_a_reply(&mut ws).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_resubscribe_after_logout_is_refused() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let owner = server.login("owner@demo.test").await;
     let alice = server.login("alice@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
     let me = json!({"type": "subscribe", "id": "m", "topic": "me"});
 
     let mut ws = ws_connect(&server, Some(&alice)).await;
@@ -1802,18 +1770,17 @@ async fn websocket_resubscribe_after_logout_is_refused() {
     )
     .await;
     // New events of her order never reach the socket.
-    server.transition(&owner, order, "confirmed").await;
+    server.move_order(&owner, order, "confirmed").await;
     ws_nothing_before_a_reply(&mut ws).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_replay_after_logout_is_refused() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
     let owner = server.login("owner@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
-    let order = id_of(&server.place(&alice, RESTAURANT, &[burger]).await);
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
 
     let mut alices = ws_connect(&server, Some(&alice)).await;
     let mut owners = ws_connect(&server, Some(&owner)).await;
@@ -1836,7 +1803,6 @@ async fn websocket_replay_after_logout_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demoted_owner_store_stream_is_closed() {
-    let _shared = shared().await;
     let StaffScene {
         server,
         owner,
@@ -1884,7 +1850,7 @@ async fn demoted_owner_store_stream_is_closed() {
     // a driver (every order of the store) is what the stream shows.
     ws_subscribed(&mut ws, store).await;
     let (mut again, _) = server.ready_sse(&store_path(RESTAURANT), Some(&olga)).await;
-    server.transition(&owner, order, "confirmed").await;
+    server.move_order(&owner, order, "confirmed").await;
     for frame in [
         again.next_event().await.expect("an event"),
         cashiers.next_event().await.expect("an event"),
@@ -1907,7 +1873,6 @@ async fn demoted_owner_store_stream_is_closed() {
 /// the subscription was there to end) is caught when subscribing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_ended_while_a_stream_was_being_authorised_is_refused_at_subscribe() {
-    let _shared = shared().await;
     let StaffScene {
         server,
         owner,
@@ -1960,11 +1925,10 @@ async fn access_ended_while_a_stream_was_being_authorised_is_refused_at_subscrib
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutting_down_tells_stream_clients_to_reconnect_ends_their_streams_and_keeps_acknowledged_writes()
  {
-    let _shared = shared().await;
-    let mut server = spawn().await;
+    let mut server = spawn_app().await;
     let alice = server.login("alice@demo.test").await;
     let owner = server.login("owner@demo.test").await;
-    let burger = server.product(RESTAURANT, "Classic Burger").await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
 
     let (mut me, _) = server.ready_sse(ME, Some(&alice)).await;
     let (mut store, _) = server
@@ -1980,8 +1944,8 @@ async fn shutting_down_tells_stream_clients_to_reconnect_ends_their_streams_and_
     assert_eq!(ws_expect(&mut ws).await["type"], "ready");
 
     // A write acknowledged just before the shutdown.
-    let order = server.place(&alice, RESTAURANT, &[burger]).await;
-    let id = id_of(&order);
+    let order = server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await;
+    let id = id(&order);
     let placed = me.next_event().await.expect("the creation");
     assert_eq!(placed.json()["order_id"], id);
 
@@ -2015,7 +1979,7 @@ async fn shutting_down_tells_stream_clients_to_reconnect_ends_their_streams_and_
 
     // The acknowledged order is durable: a fresh store over the same
     // database (file or schema) has it.
-    let reopened = server.reopen_store().await;
+    let reopened = server.reopen().await.store().clone();
     let stored = reopened.order(id).await.expect("read").expect("the order");
     assert_eq!(stored.number, order["number"].as_str().expect("number"));
     let events = reopened
@@ -2028,14 +1992,13 @@ async fn shutting_down_tells_stream_clients_to_reconnect_ends_their_streams_and_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutting_down_does_not_wait_forever_for_a_client_that_never_reads() {
-    let _shared = shared().await;
-    let server = spawn().await;
+    let server = spawn_app().await;
     let owner = server.login("owner@demo.test").await;
     let owner_caller = server.caller(&owner).await;
     let alice_caller = server.caller(&server.login("alice@demo.test").await).await;
     let products = [
-        server.product(RESTAURANT, "Classic Burger").await,
-        server.product(RESTAURANT, "Fries").await,
+        server.product_id(RESTAURANT, "Classic Burger").await,
+        server.product_id(RESTAURANT, "Fries").await,
     ];
     let mut orders = Vec::new();
     for _ in 0..4 {

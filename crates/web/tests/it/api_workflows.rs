@@ -2,10 +2,9 @@
 //! its data file names; wrong roles, wrong moves and terminal states refused;
 //! the history is exactly the path taken.
 
-mod common;
-
-use common::*;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 /// Asserts a refused transition and that the order did not change.
 async fn refused(app: &TestApp, token: &str, order: &Value, to: &str, http: u16, code: &str) {

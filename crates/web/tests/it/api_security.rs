@@ -1,10 +1,9 @@
 //! Who may do what: the seed-002 security table over real HTTP.
 
-mod common;
-
-use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 /// Reads an order as its customer, for checking that nothing changed.
 async fn unchanged(app: &TestApp, token: &str, order: &Value) {

@@ -1,0 +1,4 @@
+//! The domain crate's integration tests, one binary.
+
+mod kitchen_plans;
+mod workflow_properties;

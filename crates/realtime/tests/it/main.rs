@@ -1,0 +1,3 @@
+//! The realtime crate's integration tests, one binary.
+
+mod hub;

@@ -1,0 +1,245 @@
+//! The one way to put the order desk together: the store (SQLite or
+//! PostgreSQL), the hub that fans commits out to live streams, the NATS
+//! relay when instances share a bus, and the [`App`] over them — then serve
+//! it on a bound listener.
+//!
+//! The binary builds from its command line and every integration test
+//! builds from its own [`Settings`], so the pieces are wired in exactly one
+//! place and a test server is the server that runs in production.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordertrack_app::{App, AppError, AuthConfig};
+use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
+use ordertrack_store::postgres::PostgresOptions;
+use ordertrack_store::sqlite::SqliteOptions;
+use ordertrack_store::{CommitListener, PostgresStore, SqliteStore, Store, StoreError};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::AppState;
+
+/// The binary's log target: these lines read the same whichever crate
+/// writes them, and operators filter on it.
+const LOG_TARGET: &str = "ordertrack";
+
+/// Everything the order desk needs to start.
+pub struct Settings {
+    /// Where the data lives.
+    pub database: Database,
+    /// Key for signing session tokens.
+    pub secret: Vec<u8>,
+    /// How long a session lasts.
+    pub token_ttl: time::Duration,
+    /// The bus shared by the instances of one deployment (PostgreSQL only);
+    /// `None`: commits feed this instance's hub directly.
+    pub nats: Option<NatsSettings>,
+    /// Seed the demo stores, menus and accounts (once per database).
+    pub seed_demo: bool,
+    /// This instance will serve clients. A PostgreSQL instance that serves
+    /// without a bus is warned about: its live updates reach only its own
+    /// clients.
+    pub serving: bool,
+}
+
+/// The database to open (migrations run on opening).
+pub enum Database {
+    /// The embedded database in this file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database (`postgres://…`; the URL may carry connection
+    /// options such as `options[search_path]=…`).
+    Postgres {
+        /// Where the database is.
+        url: String,
+        /// Connections in the read pool (the writer has one more).
+        pool_size: u32,
+        /// How long to wait for a connection, or for one statement.
+        timeout: Duration,
+    },
+}
+
+/// Where the instances of one deployment exchange committed events.
+pub struct NatsSettings {
+    /// `nats://host:4222`.
+    pub url: String,
+    /// The subject they share.
+    pub subject: String,
+}
+
+/// Why the order desk could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Instances only share events through a database they share.
+    #[error("an event bus needs a PostgreSQL database")]
+    BusNeedsPostgres,
+    /// The SQLite file could not be opened or migrated.
+    #[error("opening {}", path.display())]
+    OpenSqlite {
+        path: PathBuf,
+        #[source]
+        source: StoreError,
+    },
+    /// The PostgreSQL database could not be reached or migrated.
+    #[error("opening the PostgreSQL database")]
+    OpenPostgres(#[source] StoreError),
+    /// The NATS connection could not be set up.
+    #[error("starting the NATS event bus")]
+    StartBus(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Seeding the demo failed.
+    #[error(transparent)]
+    Seed(#[from] AppError),
+}
+
+/// The running pieces of one instance, ready to serve.
+pub struct Application {
+    app: App,
+    store: Arc<dyn Store>,
+}
+
+impl Application {
+    /// Opens the store and the live fan-out (through NATS when the settings
+    /// name a bus), builds the [`App`] over them and seeds the demo if asked.
+    pub async fn build(settings: Settings) -> Result<Application, BuildError> {
+        let hub = Hub::new();
+        let relay = settings.nats.as_ref().map(|nats| {
+            let options = NatsOptions::new(nats.url.clone(), nats.subject.clone());
+            let (listener, queue) = relay_channel(options.relay_capacity);
+            (options, Arc::new(listener), queue)
+        });
+        let listener: Arc<dyn CommitListener> = match &relay {
+            Some((_, listener, _)) => listener.clone(),
+            None => Arc::new(hub.clone()),
+        };
+        let store: Arc<dyn Store> = match settings.database {
+            Database::Sqlite(path) => {
+                if relay.is_some() {
+                    return Err(BuildError::BusNeedsPostgres);
+                }
+                let options = SqliteOptions {
+                    listener: Some(listener),
+                    ..SqliteOptions::default()
+                };
+                match SqliteStore::open(&path, options) {
+                    Ok(store) => Arc::new(store),
+                    Err(source) => return Err(BuildError::OpenSqlite { path, source }),
+                }
+            }
+            Database::Postgres {
+                url,
+                pool_size,
+                timeout,
+            } => {
+                let options = PostgresOptions {
+                    pool_size,
+                    timeout,
+                    listener: Some(listener),
+                };
+                let store = PostgresStore::connect(&url, options)
+                    .await
+                    .map_err(BuildError::OpenPostgres)?;
+                tracing::info!(
+                    target: LOG_TARGET,
+                    pool_size,
+                    timeout_secs = timeout.as_secs(),
+                    "using PostgreSQL"
+                );
+                if settings.serving && relay.is_none() {
+                    tracing::warn!(
+                        target: LOG_TARGET,
+                        "no event bus (--nats-url): this PostgreSQL deployment runs as one \
+                         instance; live updates reach only this instance's clients, so do \
+                         not run more than one instance on this database"
+                    );
+                }
+                Arc::new(store)
+            }
+        };
+        let mut app = App::new(
+            store.clone(),
+            hub.clone(),
+            AuthConfig {
+                secret: settings.secret,
+                token_ttl: settings.token_ttl,
+            },
+        );
+        if let Some((options, _, queue)) = relay {
+            let subject = options.subject.clone();
+            let bus = NatsBus::start(options, queue, store.clone(), hub)
+                .await
+                .map_err(|error| BuildError::StartBus(error.into()))?;
+            tracing::info!(
+                target: LOG_TARGET,
+                %subject,
+                "event bus: NATS; events fan out to every instance"
+            );
+            app = app.with_bus_check(move || bus.is_connected());
+        }
+        if settings.seed_demo && ordertrack_app::demo::seed(&app).await? {
+            tracing::info!(target: LOG_TARGET, "demo stores and accounts created");
+        }
+        Ok(Application { app, store })
+    }
+
+    /// The use cases, over this instance's store and hub.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The store under the use cases: for operators' tools and tests that
+    /// set up or check what no use case does. Requests go through
+    /// [`app`](Self::app), which authorises every read and write.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The live fan-out streams subscribe to.
+    pub fn hub(&self) -> &Hub {
+        self.app.hub()
+    }
+
+    /// Serves on `listener` until `shutdown` resolves (see [`crate::serve`]).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        crate::serve(listener, AppState { app: self.app }, shutdown).await
+    }
+
+    /// [`serve`](Self::serve) on a task of its own.
+    pub fn spawn(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> JoinHandle<std::io::Result<()>> {
+        tokio::spawn(self.serve(listener, shutdown))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_event_bus_needs_a_postgresql_database() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("ordertrack.db");
+        let built = Application::build(Settings {
+            database: Database::Sqlite(path.clone()),
+            secret: vec![7; 32],
+            token_ttl: time::Duration::hours(1),
+            nats: Some(NatsSettings {
+                url: "nats://127.0.0.1:4222".into(),
+                subject: "ordertrack.events".into(),
+            }),
+            seed_demo: true,
+            serving: true,
+        })
+        .await;
+        assert!(matches!(built, Err(BuildError::BusNeedsPostgres)));
+        assert!(!path.exists(), "nothing was opened");
+    }
+}

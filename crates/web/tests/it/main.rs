@@ -1,0 +1,17 @@
+//! The web crate's integration tests, one binary: a real server on an
+//! ephemeral port per test, driven over HTTP, live streams and a browser.
+//! `cargo test -p ordertrack-web --test it -- api_` runs the API suites,
+//! `-- streams::` the stream suite, `-- browser::` the browser suite.
+
+mod support;
+
+mod api_auth;
+mod api_bad_input;
+mod api_catalog;
+mod api_concurrency;
+mod api_kitchen;
+mod api_orders;
+mod api_security;
+mod api_workflows;
+mod browser;
+mod streams;

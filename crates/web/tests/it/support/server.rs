@@ -1,0 +1,215 @@
+//! A real order desk for the tests: built by [`Application::build`], as the
+//! binary builds it, over a fresh database — SQLite in a temporary
+//! directory, or with `ORDERTRACK_TEST_BACKEND=postgres` PostgreSQL in a
+//! throw-away schema — with the demo seeded, served on an ephemeral port.
+//! It can be stopped and started again on the same port over the same
+//! database, as a restarted deployment would be.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ordertrack_app::App;
+use ordertrack_realtime::Hub;
+use ordertrack_store::Store;
+use ordertrack_store::conformance::TestSchema;
+use ordertrack_web::{Application, Database, Settings};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, oneshot};
+use tokio::task::JoinHandle;
+
+const SECRET: &[u8] = b"integration-tests-secret-0123456789-abcdefghij";
+
+/// A test that measures this process (every server runs in it), or holds a
+/// browser to a deadline, runs alone: its server holds this exclusively,
+/// every other server holds it shared.
+static TURN: RwLock<()> = RwLock::const_new(());
+
+/// Where a test server's data lives; dropping it deletes the database.
+enum TestDb {
+    /// The directory holding the database file.
+    Sqlite(TempDir),
+    Postgres(Box<TestSchema>),
+}
+
+impl TestDb {
+    /// A fresh database on the backend `ORDERTRACK_TEST_BACKEND` names
+    /// (`sqlite`, the default, or `postgres`).
+    async fn create() -> TestDb {
+        match std::env::var("ORDERTRACK_TEST_BACKEND").as_deref() {
+            Ok("postgres") => {
+                TestDb::Postgres(Box::new(TestSchema::create().await.unwrap_or_else(|why| {
+                    panic!("ORDERTRACK_TEST_BACKEND=postgres but {why}")
+                })))
+            }
+            Ok("sqlite") | Ok("") | Err(_) => {
+                TestDb::Sqlite(tempfile::tempdir().expect("create a temporary directory"))
+            }
+            Ok(other) => panic!("ORDERTRACK_TEST_BACKEND={other}: expected sqlite or postgres"),
+        }
+    }
+
+    fn database(&self) -> Database {
+        match self {
+            TestDb::Sqlite(dir) => Database::Sqlite(dir.path().join("ordertrack.db")),
+            TestDb::Postgres(schema) => Database::Postgres {
+                url: schema.url(),
+                pool_size: 8,
+                timeout: Duration::from_secs(10),
+            },
+        }
+    }
+
+    /// The order desk over this database; a serving one has the demo seeded.
+    async fn build(&self, token_ttl: time::Duration, serving: bool) -> Application {
+        Application::build(Settings {
+            database: self.database(),
+            secret: SECRET.to_vec(),
+            token_ttl,
+            nats: None,
+            seed_demo: serving,
+            serving,
+        })
+        .await
+        .expect("build the order desk")
+    }
+}
+
+/// A running server, its database and a client. Dropping it stops the
+/// server and deletes the database.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    /// The application behind the server (for setting up stores and staff).
+    pub app: App,
+    /// Its store, for setting up and checking what no API call does.
+    pub store: Arc<dyn Store>,
+    token_ttl: time::Duration,
+    running: Option<Running>,
+    _shared: Option<RwLockReadGuard<'static, ()>>,
+    _alone: Option<RwLockWriteGuard<'static, ()>>,
+    // Last: the database outlives the server.
+    db: TestDb,
+}
+
+/// A server task and what stops it (dropping `stop` stops it too).
+struct Running {
+    stop: oneshot::Sender<()>,
+    served: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    fn start(application: Application, listener: TcpListener) -> Running {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = application.spawn(listener, async move {
+            let _ = stopped.await;
+        });
+        Running { stop, served }
+    }
+}
+
+/// A server with the demo seeded.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with_ttl(time::Duration::hours(1)).await
+}
+
+/// A server with the demo seeded, whose sessions live for `token_ttl`.
+pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
+    let shared = TURN.read().await;
+    let mut app = start(token_ttl).await;
+    app._shared = Some(shared);
+    app
+}
+
+/// A server with the demo seeded that runs while no other does: for
+/// measuring this process, or for deadlines that load elsewhere would blur.
+pub async fn spawn_app_alone() -> TestApp {
+    let alone = TURN.write().await;
+    let mut app = start(time::Duration::hours(1)).await;
+    app._alone = Some(alone);
+    app
+}
+
+async fn start(token_ttl: time::Duration) -> TestApp {
+    let db = TestDb::create().await;
+    let application = db.build(token_ttl, true).await;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind an ephemeral port");
+    let addr = listener.local_addr().expect("local address");
+    TestApp {
+        base: format!("http://{addr}"),
+        addr,
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(8)
+            .build()
+            .expect("build an HTTP client"),
+        app: application.app().clone(),
+        store: application.store().clone(),
+        token_ttl,
+        running: Some(Running::start(application, listener)),
+        _shared: None,
+        _alone: None,
+        db,
+    }
+}
+
+impl TestApp {
+    /// The URL of a page (`/login` → `http://…/login`).
+    pub fn page_url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The live fan-out of the running server.
+    pub fn hub(&self) -> &Hub {
+        self.app.hub()
+    }
+
+    /// Another application over this server's database (the same SQLite
+    /// file, or the same PostgreSQL schema), as another process or a
+    /// restart would open it.
+    pub async fn reopen(&self) -> Application {
+        self.db.build(self.token_ttl, false).await
+    }
+
+    /// Starts the graceful shutdown; returns the serve task to await.
+    pub fn shut_down(&mut self) -> JoinHandle<std::io::Result<()>> {
+        let running = self.running.take().expect("the server is running");
+        let _ = running.stop.send(());
+        running.served
+    }
+
+    /// Stops the server and waits until it has finished (its streams told
+    /// to reconnect, in-flight requests done).
+    pub async fn stop(&mut self) {
+        tokio::time::timeout(Duration::from_secs(20), self.shut_down())
+            .await
+            .expect("the server stops within 20 s")
+            .expect("the server task ends cleanly")
+            .expect("serve returns Ok");
+    }
+
+    /// Starts a new server over the same database on the same port.
+    pub async fn restart(&mut self) {
+        assert!(self.running.is_none(), "stop the server first");
+        let application = self.db.build(self.token_ttl, true).await;
+        let mut attempt = 0;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(listener) => break listener,
+                Err(error) if attempt < 50 => {
+                    attempt += 1;
+                    eprintln!("rebinding {} failed ({error}); retrying", self.addr);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("could not bind {} again: {error}", self.addr),
+            }
+        };
+        self.app = application.app().clone();
+        self.store = application.store().clone();
+        self.running = Some(Running::start(application, listener));
+    }
+}
