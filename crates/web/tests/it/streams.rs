@@ -1728,10 +1728,7 @@ async fn websocket_resubscribe_after_staff_removal_is_refused() {
     let mut ws = ws_connect(&server, Some(&kim)).await;
     ws_subscribed(&mut ws, store.clone()).await;
     let removed = server
-        .delete(
-            &format!("/api/v1/stores/{RESTAURANT}/staff/{kim_id}"),
-            &owner,
-        )
+        .delete(&format!("/stores/{RESTAURANT}/staff/{kim_id}"), &owner)
         .await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
     ws_expect_closed(&mut ws, "s").await;
@@ -1829,7 +1826,7 @@ async fn demoted_owner_store_stream_is_closed() {
 
     let demoted = server
         .post(
-            &format!("/api/v1/stores/{RESTAURANT}/staff"),
+            &format!("/stores/{RESTAURANT}/staff"),
             &owner,
             &json!({"email": "olga@owner.test", "role": "driver"}),
         )
@@ -1864,7 +1861,7 @@ async fn demoted_owner_store_stream_is_closed() {
     );
     assert_eq!(message["event"]["order_id"], order);
     // Read over HTTP, the driver sees the same order.
-    let seen = server.get(&format!("/api/v1/orders/{order}"), &olga).await;
+    let seen = server.get(&format!("/orders/{order}"), &olga).await;
     assert_eq!(seen.status, StatusCode::OK, "{}", seen.text);
 }
 
@@ -1893,10 +1890,7 @@ async fn access_ended_while_a_stream_was_being_authorised_is_refused_at_subscrib
     let before = server.hub().subscriber_count();
 
     let removed = server
-        .delete(
-            &format!("/api/v1/stores/{RESTAURANT}/staff/{kim_id}"),
-            &owner,
-        )
+        .delete(&format!("/stores/{RESTAURANT}/staff/{kim_id}"), &owner)
         .await;
     assert_eq!(removed.status, StatusCode::NO_CONTENT, "{}", removed.text);
     for spec in [&store, &one] {
