@@ -1026,27 +1026,6 @@ pub async fn place_order(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(ids.len(), 5, "order ids are unique");
 
-    let tracked = store
-        .order_by_tracking_token(&first.tracking_token)
-        .await
-        .expect("order_by_tracking_token")
-        .expect("the token finds the order");
-    assert_eq!(tracked, first);
-    assert_eq!(
-        store
-            .order_by_tracking_token(&fifth.tracking_token)
-            .await
-            .expect("order_by_tracking_token")
-            .map(|o| o.id),
-        Some(fifth.id)
-    );
-    assert_eq!(
-        store
-            .order_by_tracking_token("0123456789abcdef0123456789abcdef")
-            .await
-            .expect("order_by_tracking_token"),
-        None
-    );
     assert_eq!(store.order(fifth.id + 1000).await.expect("order"), None);
 
     // With its store, by id or by token, in one read.
@@ -1081,6 +1060,14 @@ pub async fn place_order(store: Arc<dyn Store>) {
     assert_eq!(
         (in_verde.order, in_verde.store),
         (third.clone(), verde.clone())
+    );
+    assert_eq!(
+        store
+            .order_in_store(OrderKey::TrackingToken(fifth.tracking_token.clone()))
+            .await
+            .expect("order_in_store")
+            .map(|found| found.order.id),
+        Some(fifth.id)
     );
     for missing in [
         OrderKey::Id(fifth.id + 1000),

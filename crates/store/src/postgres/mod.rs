@@ -298,10 +298,6 @@ impl Store for PostgresStore {
         Ok(queries::order(&mut *self.read().await?, id).await?)
     }
 
-    async fn order_by_tracking_token(&self, token: &str) -> Result<Option<Order>, StoreError> {
-        Ok(queries::order_by_tracking_token(&mut *self.read().await?, token).await?)
-    }
-
     async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>, StoreError> {
         Ok(queries::order_in_store(&mut *self.read().await?, &key).await?)
     }

@@ -596,20 +596,6 @@ pub async fn order(conn: &mut PgConnection, id: OrderId) -> Result<Option<Order>
         .transpose()
 }
 
-pub async fn order_by_tracking_token(
-    conn: &mut PgConnection,
-    token: &str,
-) -> Result<Option<Order>> {
-    order_where(
-        conn,
-        ORDER_SELECT,
-        &OrderKey::TrackingToken(token.to_owned()),
-    )
-    .await?
-    .map(|row| order_row(&row))
-    .transpose()
-}
-
 pub async fn order_in_store(
     conn: &mut PgConnection,
     key: &OrderKey,

@@ -300,12 +300,6 @@ impl Store for SqliteStore {
         self.read(move |conn| queries::order(conn, id)).await
     }
 
-    async fn order_by_tracking_token(&self, token: &str) -> Result<Option<Order>, StoreError> {
-        let token = token.to_owned();
-        self.read(move |conn| queries::order_by_tracking_token(conn, &token))
-            .await
-    }
-
     async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>, StoreError> {
         self.read(move |conn| queries::order_in_store(conn, &key))
             .await

@@ -538,14 +538,6 @@ pub fn order(conn: &Connection, id: OrderId) -> Result<Option<Order>, StoreError
     Ok(load_order(conn, ORDER_SELECT, &OrderKey::Id(id), |_| Ok(()))?.map(|(order, ())| order))
 }
 
-pub fn order_by_tracking_token(
-    conn: &Connection,
-    token: &str,
-) -> Result<Option<Order>, StoreError> {
-    let key = OrderKey::TrackingToken(token.to_owned());
-    Ok(load_order(conn, ORDER_SELECT, &key, |_| Ok(()))?.map(|(order, ())| order))
-}
-
 pub fn order_in_store(
     conn: &Connection,
     key: &OrderKey,
