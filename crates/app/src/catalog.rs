@@ -21,9 +21,11 @@ pub struct StoreWithProducts {
 /// those who manage staff, its staff.
 #[derive(Debug, Clone)]
 pub struct StoreAdmin {
+    /// The store, read once.
     pub store: StoreRecord,
     /// The caller's role in the store.
     pub role: Role,
+    /// Its catalog.
     pub products: Vec<Product>,
     /// `None` for a caller who does not manage staff.
     pub staff: Option<Vec<StaffMember>>,

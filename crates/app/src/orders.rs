@@ -51,6 +51,7 @@ pub struct OrderView {
 /// A placed order, as the customer who placed it sees it.
 #[derive(Debug, Clone)]
 pub struct Placed {
+    /// The order as written, in the customer's role.
     pub view: OrderView,
     /// False when an idempotent retry returned the original order.
     pub created: bool,
@@ -60,7 +61,9 @@ pub struct Placed {
 /// the order, its history and the caller's role in the store.
 #[derive(Debug, Clone)]
 pub struct StaffOrder {
+    /// The order and its store's workflow.
     pub view: OrderView,
+    /// Its status history, oldest first.
     pub history: Vec<HistoryEntry>,
     /// The caller's role in the store (platform admins: admin).
     pub role: Role,

@@ -177,6 +177,7 @@ pub struct PlacedOrder {
 /// Which order to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderKey {
+    /// The order's id.
     Id(OrderId),
     /// The order's tracking token (a guest's link).
     TrackingToken(String),
@@ -187,7 +188,9 @@ pub enum OrderKey {
 /// belongs to the store a page is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderInStore {
+    /// The order, with its items.
     pub order: Order,
+    /// The store it belongs to.
     pub store: StoreRecord,
 }
 
