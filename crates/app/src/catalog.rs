@@ -17,6 +17,20 @@ pub struct StoreWithProducts {
     pub products: Vec<Product>,
 }
 
+/// What an owner or manager sees of their store: its catalog and, for
+/// those who manage staff, its staff.
+#[derive(Debug, Clone)]
+pub struct StoreAdmin {
+    /// The store, read once.
+    pub store: StoreRecord,
+    /// The caller's role in the store.
+    pub role: Role,
+    /// Its catalog.
+    pub products: Vec<Product>,
+    /// `None` for a caller who does not manage staff.
+    pub staff: Option<Vec<StaffMember>>,
+}
+
 /// A product as an owner or manager describes it.
 #[derive(Debug, Clone, Default)]
 pub struct ProductInput {
@@ -105,6 +119,32 @@ impl App {
         let store = self.store_by_slug(slug).await?;
         let products = self.store.products(store.id).await?;
         Ok(StoreWithProducts { store, products })
+    }
+
+    /// The store `slug` as its owners and managers manage it (its other
+    /// staff: 403; anyone else: 404), the store read once.
+    pub async fn store_admin(&self, caller: &Caller, slug: &str) -> Result<StoreAdmin, AppError> {
+        let store = self.store_by_slug(slug).await?;
+        let role = self
+            .staff_role(caller, &store)
+            .map_err(|_| AppError::NotFound("store"))?;
+        if !role.manages_catalog() {
+            return Err(AppError::Forbidden(
+                "only owners and managers manage the store".into(),
+            ));
+        }
+        let products = self.store.products(store.id).await?;
+        let staff = if role.manages_staff() {
+            Some(self.store.staff(store.id).await?)
+        } else {
+            None
+        };
+        Ok(StoreAdmin {
+            store,
+            role,
+            products,
+            staff,
+        })
     }
 
     /// Creates a store (platform admins, and the CLI/demo via `admin_create_store`).

@@ -8,15 +8,15 @@
 //! workflow's (through the domain); the same access rule as for every order
 //! applies: other stores' orders do not exist for the caller (404).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use ordertrack_domain::{
-    ItemId, ItemStatus, KitchenError, OrderId, Role, TransitionError, Workflow, plan_bump,
-    plan_hand_off, plan_recall,
+    ItemChangeError, ItemId, ItemStatus, KitchenError, OrderId, Role, TransitionError, Workflow,
+    plan_bump, plan_hand_off, plan_item_status, plan_recall,
 };
 use ordertrack_store::{OrderQuery, OrderScope, StoreRecord};
 
-use crate::orders::OrderView;
+use crate::orders::{Decision, OrderView};
 use crate::{App, AppError, Caller};
 
 /// Most tickets one board shows (the oldest ones).
@@ -191,25 +191,35 @@ impl App {
         id: OrderId,
         item: ItemId,
     ) -> Result<OrderView, AppError> {
-        let view = self.order(caller, id).await?;
-        let current = view
-            .order
-            .items
-            .iter()
-            .find(|line| line.id == item)
-            .ok_or(AppError::NotFound("order item"))?
-            .status;
-        let Some(next) = current.next() else {
-            return Ok(view);
-        };
-        match self.set_item_status(caller, id, item, next).await {
-            // Someone tapped it to the same status first: that is this tap.
-            Err(AppError::Conflict {
-                code: "item_unchanged",
-                ..
-            }) => self.order(caller, id).await,
-            other => other,
-        }
+        // The step after the status the tap saw, kept when the change is
+        // decided again on a fresher order.
+        let target: OnceLock<Option<ItemStatus>> = OnceLock::new();
+        let target = &target;
+        self.decide_and_write(
+            caller,
+            id,
+            None,
+            true,
+            |workflow, order, actor| async move {
+                let current = order
+                    .items
+                    .iter()
+                    .find(|line| line.id == item)
+                    .ok_or(AppError::NotFound("order item"))?
+                    .status;
+                let Some(next) = *target.get_or_init(|| current.next()) else {
+                    return Ok(Decision::Keep(Box::new(order)));
+                };
+                match plan_item_status(&workflow, &order, actor, item, next, crate::now()) {
+                    Ok(change) => Ok(Decision::Write(change)),
+                    // Someone tapped it to the same status first: that is this tap.
+                    Err(ItemChangeError::Unchanged(_)) => Ok(Decision::Keep(Box::new(order))),
+                    Err(error) => Err(error.into()),
+                }
+            },
+            |change| self.store.apply_item_change(change),
+        )
+        .await
     }
 
     /// Bumps a ticket: every not-ready item of `station` (or of the whole
@@ -232,16 +242,17 @@ impl App {
         self.decide_and_write(
             caller,
             id,
+            None,
             expected_version.is_none(),
             |workflow, order, actor| async move {
-                Ok(plan_bump(
+                Ok(Decision::Write(plan_bump(
                     &workflow,
                     &order,
                     actor,
                     station,
                     expected_version,
                     crate::now(),
-                )?)
+                )?))
             },
             |plan| self.store.apply_plan(plan),
         )
@@ -260,15 +271,16 @@ impl App {
         self.decide_and_write(
             caller,
             id,
+            None,
             expected_version.is_none(),
             |workflow, order, actor| async move {
-                Ok(plan_hand_off(
+                Ok(Decision::Write(plan_hand_off(
                     &workflow,
                     &order,
                     actor,
                     expected_version,
                     crate::now(),
-                )?)
+                )?))
             },
             |plan| self.store.apply_plan(plan),
         )
@@ -282,17 +294,18 @@ impl App {
         self.decide_and_write(
             caller,
             id,
+            None,
             true,
             |workflow, order, actor| async move {
                 let history = self.store.history(order.id).await?;
-                Ok(plan_recall(
+                Ok(Decision::Write(plan_recall(
                     &workflow,
                     &order,
                     &history,
                     actor,
                     None,
                     crate::now(),
-                )?)
+                )?))
             },
             |change| self.store.apply_status_change(change),
         )

@@ -13,7 +13,8 @@ use ordertrack_domain::{
     Workflow, check_order_request, order_total, plan_item_status, plan_transition,
 };
 use ordertrack_store::{
-    NewOrder, NewOrderLine, OrderPage, OrderQuery, OrderScope, PlacedOrder, StoreError, StoreRecord,
+    NewOrder, NewOrderLine, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, StoreError,
+    StoreRecord,
 };
 use rand::RngCore;
 use serde::Serialize;
@@ -47,6 +48,27 @@ pub struct OrderView {
     pub role: Option<Role>,
 }
 
+/// A placed order, as the customer who placed it sees it.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    /// The order as written, in the customer's role.
+    pub view: OrderView,
+    /// False when an idempotent retry returned the original order.
+    pub created: bool,
+}
+
+/// One order of a store as its staff member sees it on the dashboard:
+/// the order, its history and the caller's role in the store.
+#[derive(Debug, Clone)]
+pub struct StaffOrder {
+    /// The order and its store's workflow.
+    pub view: OrderView,
+    /// Its status history, oldest first.
+    pub history: Vec<HistoryEntry>,
+    /// The caller's role in the store (platform admins: admin).
+    pub role: Role,
+}
+
 /// Which orders a caller asks for.
 #[derive(Debug, Clone, Default)]
 pub struct OrderListRequest {
@@ -69,6 +91,14 @@ pub struct Dashboard {
     /// How many of the store's orders (that the caller sees) are in each
     /// status.
     pub counts: Vec<(String, i64)>,
+}
+
+/// What a use case decided to do with an order it read.
+pub(crate) enum Decision<C> {
+    /// Write this change.
+    Write(C),
+    /// Nothing to write: the answer is the order as read.
+    Keep(Box<Order>),
 }
 
 /// A page of orders and the cursor of the next one.
@@ -161,7 +191,7 @@ impl App {
         caller: &Caller,
         request: OrderRequest,
         idempotency_key: Option<&str>,
-    ) -> Result<PlacedOrder, AppError> {
+    ) -> Result<Placed, AppError> {
         let idempotency = match idempotency_key {
             Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY => {
                 return Err(AppError::invalid(
@@ -238,7 +268,18 @@ impl App {
             idempotency,
             at: crate::now(),
         };
-        Ok(self.store.place_order(new).await?)
+        // The write returns the order it wrote (or, for a retry, the
+        // original): that is the answer, nothing to read again.
+        let placed = self.store.place_order(new).await?;
+        let role = self.access(caller, &placed.order)?;
+        Ok(Placed {
+            view: OrderView {
+                order: placed.order,
+                workflow,
+                role: Some(role),
+            },
+            created: placed.created,
+        })
     }
 
     /// The role in which the caller may see `order`, or 404.
@@ -246,20 +287,25 @@ impl App {
         order_role(caller, order.store_id, order.customer_id).ok_or(AppError::NotFound("order"))
     }
 
-    /// An order and its store's workflow, unchecked: callers authorise first.
-    pub(crate) async fn load(&self, id: OrderId) -> Result<(Order, Arc<Workflow>), AppError> {
-        let order = self
+    /// An order with its store and the store's workflow, read together,
+    /// whoever asks (callers check access).
+    async fn load_in_store(
+        &self,
+        key: OrderKey,
+    ) -> Result<(OrderInStore, Arc<Workflow>), AppError> {
+        let found = self
             .store
-            .order(id)
+            .order_in_store(key)
             .await?
             .ok_or(AppError::NotFound("order"))?;
-        let store = self
-            .store
-            .store(order.store_id)
-            .await?
-            .ok_or(AppError::NotFound("store"))?;
-        let workflow = self.workflows.get(&store.workflow)?;
-        Ok((order, workflow))
+        let workflow = self.workflows.get(&found.store.workflow)?;
+        Ok((found, workflow))
+    }
+
+    /// An order and its store's workflow, unchecked: callers authorise first.
+    pub(crate) async fn load(&self, id: OrderId) -> Result<(Order, Arc<Workflow>), AppError> {
+        let (found, workflow) = self.load_in_store(OrderKey::Id(id)).await?;
+        Ok((found.order, workflow))
     }
 
     /// An order the caller may see.
@@ -273,20 +319,67 @@ impl App {
         })
     }
 
+    /// An order the caller may see, with its status history.
+    pub async fn order_with_history(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+    ) -> Result<(OrderView, Vec<HistoryEntry>), AppError> {
+        let view = self.order(caller, id).await?;
+        let history = self.store.history(id).await?;
+        Ok((view, history))
+    }
+
+    /// The order `id` of the store `slug`, with its history, for that
+    /// store's staff (the dashboard's order page). For anyone else, and for
+    /// another store's order, it does not exist (404).
+    pub async fn staff_order(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        id: OrderId,
+    ) -> Result<StaffOrder, AppError> {
+        let (found, workflow) = self.load_in_store(OrderKey::Id(id)).await?;
+        let role = self.staff_role_in(caller, &found, slug)?;
+        let access = self.access(caller, &found.order)?;
+        let history = self.store.history(id).await?;
+        Ok(StaffOrder {
+            view: OrderView {
+                order: found.order,
+                workflow,
+                role: Some(access),
+            },
+            history,
+            role,
+        })
+    }
+
+    /// The caller's staff role in the store `slug`, which `found` must
+    /// belong to; otherwise the order does not exist for them (404).
+    fn staff_role_in(
+        &self,
+        caller: &Caller,
+        found: &OrderInStore,
+        slug: &str,
+    ) -> Result<Role, AppError> {
+        if found.store.slug != slug {
+            return Err(AppError::NotFound("order"));
+        }
+        self.staff_role(caller, &found.store)
+            .map_err(|_| AppError::NotFound("order"))
+    }
+
     /// The guest view of one order, by its tracking token.
     pub async fn track(&self, token: &str) -> Result<OrderView, AppError> {
         // Tokens are 32 hex characters; anything else cannot match.
         if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(AppError::NotFound("order"));
         }
-        let order = self
-            .store
-            .order_by_tracking_token(token)
-            .await?
-            .ok_or(AppError::NotFound("order"))?;
-        let (order, workflow) = self.load(order.id).await?;
+        let (found, workflow) = self
+            .load_in_store(OrderKey::TrackingToken(token.to_owned()))
+            .await?;
         Ok(OrderView {
-            order,
+            order: found.order,
             workflow,
             role: None,
         })
@@ -298,8 +391,7 @@ impl App {
         caller: &Caller,
         id: OrderId,
     ) -> Result<Vec<HistoryEntry>, AppError> {
-        self.order(caller, id).await?;
-        Ok(self.store.history(id).await?)
+        Ok(self.order_with_history(caller, id).await?.1)
     }
 
     /// An order's status history by tracking token.
@@ -412,7 +504,9 @@ impl App {
                 ..query
             })
             .await?;
-        let mut orders = self.views(page.orders).await?;
+        let mut orders = self
+            .views(page.orders, staff.map(|(store, _)| store))
+            .await?;
         for view in &mut orders {
             view.role = self.access(caller, &view.order).ok();
         }
@@ -431,15 +525,44 @@ impl App {
         note: Option<String>,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
+        self.transition_as(caller, id, None, to, note, expected_version)
+            .await
+    }
+
+    /// [`App::transition`] from the dashboard of the store `slug`: only for
+    /// that store's staff, and only for its orders (anything else: 404).
+    pub async fn staff_transition(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        id: OrderId,
+        to: &str,
+        note: Option<String>,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        self.transition_as(caller, id, Some(slug), to, note, expected_version)
+            .await
+    }
+
+    async fn transition_as(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        staff_of: Option<&str>,
+        to: &str,
+        note: Option<String>,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
         let note = note.filter(|n| !n.trim().is_empty());
         self.decide_and_write(
             caller,
             id,
+            staff_of,
             expected_version.is_none(),
             |workflow, order, actor| {
                 let note = note.clone();
                 async move {
-                    Ok(plan_transition(
+                    Ok(Decision::Write(plan_transition(
                         &workflow,
                         &order,
                         actor,
@@ -447,7 +570,7 @@ impl App {
                         note,
                         expected_version,
                         crate::now(),
-                    )?)
+                    )?))
                 }
             },
             |change| self.store.apply_status_change(change),
@@ -467,16 +590,17 @@ impl App {
         self.decide_and_write(
             caller,
             id,
+            None,
             true,
             |workflow, order, actor| async move {
-                Ok(plan_item_status(
+                Ok(Decision::Write(plan_item_status(
                     &workflow,
                     &order,
                     actor,
                     item,
                     status,
                     crate::now(),
-                )?)
+                )?))
             },
             |change| self.store.apply_item_change(change),
         )
@@ -484,34 +608,45 @@ impl App {
     }
 
     /// Decides a change of order `id` as the caller (in the role they see
-    /// it in; 404 if they may not) and writes it. When someone else changed
-    /// the order between our read and write, the change is decided again on
-    /// the fresh order — unless `retry` is false because the client named
-    /// the version it decided on: then it must see the conflict.
+    /// it in; 404 if they may not — or, with `staff_of`, if they are not
+    /// staff of that store or the order is not its) and writes it. The
+    /// order and its store's workflow are one read. When someone else
+    /// changed the order between our read and write, the change is decided
+    /// again on the fresh order — unless `retry` is false because the client
+    /// named the version it decided on: then it must see the conflict.
     ///
     /// `decide` gets the order and workflow by value (no borrow to outlive
-    /// in its future) and may read more before it decides.
+    /// in its future) and may read more before it decides; it may also
+    /// decide there is nothing to write, and answer with the order as read.
     pub(crate) async fn decide_and_write<C, D, W>(
         &self,
         caller: &Caller,
         id: OrderId,
+        staff_of: Option<&str>,
         retry: bool,
         decide: impl Fn(Arc<Workflow>, Order, Actor) -> D,
         write: impl Fn(C) -> W,
     ) -> Result<OrderView, AppError>
     where
-        D: Future<Output = Result<C, AppError>>,
+        D: Future<Output = Result<Decision<C>, AppError>>,
         W: Future<Output = Result<Order, StoreError>>,
     {
         for _ in 0..RETRIES {
-            let (order, workflow) = self.load(id).await?;
+            let (found, workflow) = self.load_in_store(OrderKey::Id(id)).await?;
+            if let Some(slug) = staff_of {
+                self.staff_role_in(caller, &found, slug)?;
+            }
+            let order = found.order;
             let role = self.access(caller, &order)?;
             let actor = Actor {
                 id: caller.user.id,
                 role,
             };
-            let change = decide(workflow.clone(), order, actor).await?;
-            match write(change).await {
+            let written = match decide(workflow.clone(), order, actor).await? {
+                Decision::Write(change) => write(change).await,
+                Decision::Keep(order) => Ok(*order),
+            };
+            match written {
                 Ok(order) => {
                     return Ok(OrderView {
                         order,
@@ -537,9 +672,17 @@ impl App {
         Ok(self.store.last_event_position().await?)
     }
 
-    /// Pairs orders with their stores' workflows, reading each store once.
-    pub(crate) async fn views(&self, orders: Vec<Order>) -> Result<Vec<OrderView>, AppError> {
+    /// Pairs orders with their stores' workflows, reading each store once
+    /// — and not at all the store the caller already has (`known`).
+    pub(crate) async fn views(
+        &self,
+        orders: Vec<Order>,
+        known: Option<&StoreRecord>,
+    ) -> Result<Vec<OrderView>, AppError> {
         let mut workflows: HashMap<i64, Arc<Workflow>> = HashMap::new();
+        if let Some(store) = known {
+            workflows.insert(store.id, self.workflows.get(&store.workflow)?);
+        }
         let mut views = Vec::with_capacity(orders.len());
         for order in orders {
             let workflow = match workflows.get(&order.store_id) {

@@ -297,7 +297,7 @@ impl App {
             .await?;
         Ok(Replay::Snapshot {
             reason,
-            orders: self.views(page.orders).await?,
+            orders: self.views(page.orders, None).await?,
         })
     }
 }

@@ -37,9 +37,9 @@ use ordertrack_domain::{
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    AccessChange, AccessEvent, EventFilter, LogEntry, NewOrder, NewOrderLine, NewProduct,
-    NewSession, NewStore, NewUser, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product,
-    ProductPatch, Store, StoreError, StoreRecord, StoredEvent, User,
+    AccessChange, AccessEvent, EventFilter, Identity, LogEntry, NewOrder, NewOrderLine, NewProduct,
+    NewSession, NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope,
+    PlacedOrder, Product, ProductPatch, Store, StoreError, StoreRecord, StoredEvent, User,
 };
 
 /// A store under test plus whatever keeps its data alive (a temporary
@@ -523,6 +523,15 @@ pub async fn users(store: Arc<dyn Store>) {
     );
 }
 
+/// The identity of the live session `session-live` at `at`.
+async fn live_identity(store: &dyn Store, at: OffsetDateTime) -> Identity {
+    store
+        .session_identity("session-live", at)
+        .await
+        .expect("session_identity")
+        .expect("a live session has an identity")
+}
+
 /// Sessions: a live session yields the identity with its memberships;
 /// expired and deleted sessions yield nothing.
 pub async fn sessions(store: Arc<dyn Store>) {
@@ -547,11 +556,7 @@ pub async fn sessions(store: Arc<dyn Store>) {
         .await
         .expect("create_session");
 
-    let identity = store
-        .session_identity("session-live", at)
-        .await
-        .expect("session_identity")
-        .expect("a live session has an identity");
+    let identity = live_identity(store, at).await;
     assert_eq!(identity.user, alice);
     assert_eq!(identity.session_id, "session-live");
     assert!(identity.memberships.is_empty());
@@ -561,16 +566,33 @@ pub async fn sessions(store: Arc<dyn Store>) {
         .set_membership(alice.id, shop.id, Role::Kitchen)
         .await
         .expect("set_membership");
-    let identity = store
-        .session_identity("session-live", at)
-        .await
-        .expect("session_identity")
-        .expect("identity");
+    let identity = live_identity(store, at).await;
     assert_eq!(identity.memberships.len(), 1);
     assert_eq!(identity.memberships[0].store_id, shop.id);
     assert_eq!(identity.memberships[0].store_slug, "rosso");
     assert_eq!(identity.memberships[0].role, Role::Kitchen);
     assert_eq!(identity.role_in(shop.id), Some(Role::Kitchen));
+
+    // Every membership, by store slug; the user's read once.
+    let other = self::shop(store, "azzurro", "Azzurro", "A").await;
+    store
+        .set_membership(alice.id, other.id, Role::Owner)
+        .await
+        .expect("set_membership");
+    let identity = live_identity(store, at).await;
+    assert_eq!(identity.user, alice);
+    let held: Vec<_> = identity
+        .memberships
+        .iter()
+        .map(|m| (m.store_id, m.store_slug.as_str(), m.role))
+        .collect();
+    assert_eq!(
+        held,
+        [
+            (other.id, "azzurro", Role::Owner),
+            (shop.id, "rosso", Role::Kitchen)
+        ]
+    );
 
     assert!(
         store
@@ -1004,28 +1026,58 @@ pub async fn place_order(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(ids.len(), 5, "order ids are unique");
 
-    let tracked = store
-        .order_by_tracking_token(&first.tracking_token)
+    assert_eq!(store.order(fifth.id + 1000).await.expect("order"), None);
+
+    // With its store, by id or by token, in one read.
+    let rosso = store
+        .store(f.shop.id)
         .await
-        .expect("order_by_tracking_token")
-        .expect("the token finds the order");
-    assert_eq!(tracked, first);
+        .expect("store")
+        .expect("the shop");
+    let with_store = OrderInStore {
+        order: first.clone(),
+        store: rosso,
+    };
     assert_eq!(
         store
-            .order_by_tracking_token(&fifth.tracking_token)
+            .order_in_store(OrderKey::Id(first.id))
             .await
-            .expect("order_by_tracking_token")
-            .map(|o| o.id),
+            .expect("order_in_store"),
+        Some(with_store.clone())
+    );
+    assert_eq!(
+        store
+            .order_in_store(OrderKey::TrackingToken(first.tracking_token.clone()))
+            .await
+            .expect("order_in_store"),
+        Some(with_store)
+    );
+    let in_verde = store
+        .order_in_store(OrderKey::Id(third.id))
+        .await
+        .expect("order_in_store")
+        .expect("the third order");
+    assert_eq!(
+        (in_verde.order, in_verde.store),
+        (third.clone(), verde.clone())
+    );
+    assert_eq!(
+        store
+            .order_in_store(OrderKey::TrackingToken(fifth.tracking_token.clone()))
+            .await
+            .expect("order_in_store")
+            .map(|found| found.order.id),
         Some(fifth.id)
     );
-    assert_eq!(
-        store
-            .order_by_tracking_token("0123456789abcdef0123456789abcdef")
-            .await
-            .expect("order_by_tracking_token"),
-        None
-    );
-    assert_eq!(store.order(fifth.id + 1000).await.expect("order"), None);
+    for missing in [
+        OrderKey::Id(fifth.id + 1000),
+        OrderKey::TrackingToken("0123456789abcdef0123456789abcdef".into()),
+    ] {
+        assert_eq!(
+            store.order_in_store(missing).await.expect("order_in_store"),
+            None
+        );
+    }
 
     // The total is the domain's: the store keeps what it is given.
     let given = store

@@ -109,8 +109,8 @@ pub trait Store: Send + Sync + 'static {
     async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError>;
     /// An order by id.
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
-    /// An order by its tracking token.
-    async fn order_by_tracking_token(&self, token: &str) -> Result<Option<Order>, StoreError>;
+    /// An order (by id or tracking token) with its store, in one read.
+    async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>, StoreError>;
     /// A page of orders, newest first.
     async fn orders(&self, query: OrderQuery) -> Result<OrderPage, StoreError>;
     /// How many of a store's orders (with this fulfilment, if given) are

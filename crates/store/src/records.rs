@@ -1,8 +1,8 @@
 //! Plain records passed to and from a [`Store`](crate::Store).
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, NewEvent, Order, OrderSummary, ProductId, Role, StoreId,
-    UserId,
+    Actor, Fulfilment, FulfilmentKind, NewEvent, Order, OrderId, OrderSummary, ProductId, Role,
+    StoreId, UserId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -172,6 +172,26 @@ pub struct PlacedOrder {
     pub order: Order,
     /// False when an idempotent retry returned the original order.
     pub created: bool,
+}
+
+/// Which order to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderKey {
+    /// The order's id.
+    Id(OrderId),
+    /// The order's tracking token (a guest's link).
+    TrackingToken(String),
+}
+
+/// An order with the store it belongs to, read together: what a use case
+/// needs to decide on an order (the store's workflow) and to check that it
+/// belongs to the store a page is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderInStore {
+    /// The order, with its items.
+    pub order: Order,
+    /// The store it belongs to.
+    pub store: StoreRecord,
 }
 
 /// Which orders to list.

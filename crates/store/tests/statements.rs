@@ -1,7 +1,8 @@
 //! The statement counter sees what each backend runs: the conformance case
 //! that places orders is counted as its inserts, reads and transactions, on
 //! SQLite and on PostgreSQL; a SQLite store opened while the statement
-//! events are off reports nothing.
+//! events are off reports nothing. Reading a session with its memberships
+//! (every signed-in request does) is one statement on either backend.
 //!
 //! PostgreSQL: a throw-away schema on `ORDERTRACK_TEST_DATABASE_URL`
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`); without a
@@ -9,10 +10,11 @@
 
 use std::sync::{Arc, OnceLock};
 
+use ordertrack_domain::Role;
 use ordertrack_store::conformance::{self, TestSchema};
 use ordertrack_store::sqlite::SqliteOptions;
 use ordertrack_store::statements::{Kind, StatementCounter, Statements};
-use ordertrack_store::{SqliteStore, Store};
+use ordertrack_store::{NewSession, NewStore, NewUser, SqliteStore, Store};
 use tokio::sync::{Mutex, MutexGuard};
 use tracing_subscriber::prelude::*;
 
@@ -103,4 +105,75 @@ async fn a_sqlite_store_opened_while_statement_events_are_off_reports_nothing() 
     .expect("open sqlite store");
     let ran = place_orders(Arc::new(store)).await;
     assert_eq!(ran, Statements::new(), "no callback registered");
+}
+
+/// What signing in with a live session runs, for a user who is staff of
+/// two stores.
+async fn signing_in(store: Arc<dyn Store>) -> Statements {
+    let user = store
+        .create_user(NewUser {
+            email: "casey@example.test".into(),
+            name: "Casey".into(),
+            password_hash: "not a real hash".into(),
+            is_admin: false,
+        })
+        .await
+        .expect("create_user");
+    for slug in ["rosso", "verde"] {
+        let shop = store
+            .create_store(NewStore {
+                slug: slug.into(),
+                name: slug.into(),
+                currency: "EUR".into(),
+                workflow: "restaurant".into(),
+                order_prefix: "R".into(),
+            })
+            .await
+            .expect("create_store");
+        store
+            .set_membership(user.id, shop.id, Role::Cashier)
+            .await
+            .expect("set_membership");
+    }
+    let now = time::OffsetDateTime::now_utc();
+    store
+        .create_session(NewSession {
+            id: "session".into(),
+            user_id: user.id,
+            expires_at: now + time::Duration::hours(1),
+        })
+        .await
+        .expect("create_session");
+    let before = counter().snapshot();
+    let identity = store
+        .session_identity("session", now)
+        .await
+        .expect("session_identity")
+        .expect("a live session");
+    let ran = counter().snapshot().since(&before);
+    assert_eq!(identity.memberships.len(), 2);
+    ran
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_and_its_memberships_are_one_statement_on_sqlite() {
+    counter();
+    let _turn = turn().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("ordertrack.db"), SqliteOptions::default())
+        .expect("open sqlite store");
+    let ran = signing_in(Arc::new(store)).await;
+    assert_eq!((ran.total(), ran.of_kind(Kind::Read)), (1, 1), "{ran:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_and_its_memberships_are_one_statement_on_postgresql() {
+    counter();
+    let _turn = turn().await;
+    let Some(schema) = TestSchema::create_or_skip().await else {
+        return;
+    };
+    let store = schema.open(4, None).await;
+    let ran = signing_in(Arc::new(store)).await;
+    assert_eq!((ran.total(), ran.of_kind(Kind::Read)), (1, 1), "{ran:#?}");
 }

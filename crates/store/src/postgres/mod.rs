@@ -57,8 +57,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     CommitListener, Credentials, EventFilter, Identity, LogEntry, NewOrder, NewProduct, NewSession,
-    NewStore, NewUser, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember,
-    Store, StoreError, StoreRecord, StoredEvent, User,
+    NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product,
+    ProductPatch, StaffMember, Store, StoreError, StoreRecord, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{Job, Write, Written};
@@ -298,8 +298,8 @@ impl Store for PostgresStore {
         Ok(queries::order(&mut *self.read().await?, id).await?)
     }
 
-    async fn order_by_tracking_token(&self, token: &str) -> Result<Option<Order>, StoreError> {
-        Ok(queries::order_by_tracking_token(&mut *self.read().await?, token).await?)
+    async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>, StoreError> {
+        Ok(queries::order_in_store(&mut *self.read().await?, &key).await?)
     }
 
     async fn orders(&self, query: OrderQuery) -> Result<OrderPage, StoreError> {

@@ -17,8 +17,9 @@ use time::OffsetDateTime;
 
 use crate::{
     AccessChange, AccessEvent, Credentials, EventFilter, Identity, LogEntry, Membership, NewOrder,
-    NewProduct, NewSession, NewStore, NewUser, OrderPage, OrderQuery, OrderScope, PlacedOrder,
-    Product, ProductPatch, StaffMember, StoreError, StoreRecord, StoredEvent, User,
+    NewProduct, NewSession, NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery,
+    OrderScope, PlacedOrder, Product, ProductPatch, StaffMember, StoreError, StoreRecord,
+    StoredEvent, User,
 };
 
 /// Why a query failed, and what the writer should do about it.
@@ -486,14 +487,28 @@ pub async fn products(conn: &mut PgConnection, store: StoreId) -> Result<Vec<Pro
 // ---- orders ----
 
 /// An order with its items (as JSON, in line order): one statement, so the
-/// items always belong to the version of the order read with them.
-const ORDER_SELECT: &str = "SELECT o.id, o.number, o.store_id, s.slug, o.customer_id, u.name,
+/// items always belong to the version of the order read with them; `$extra`
+/// columns follow the order's own.
+macro_rules! order_select {
+    ($extra:literal) => {
+        concat!(
+            "SELECT o.id, o.number, o.store_id, s.slug, o.customer_id, u.name,
         o.status, o.version, o.total_minor, o.currency, o.fulfilment, o.address, o.notes,
         o.tracking_token, o.created_at, o.updated_at,
         (SELECT COALESCE(json_agg(json_build_array(i.id, i.product_id, i.name, i.quantity,
                     i.unit_price_minor, i.notes, i.station, i.status) ORDER BY i.position), '[]')::text
-         FROM order_items i WHERE i.order_id = o.id) AS items
-    FROM orders o JOIN stores s ON s.id = o.store_id JOIN users u ON u.id = o.customer_id";
+         FROM order_items i WHERE i.order_id = o.id) AS items",
+            $extra,
+            "
+    FROM orders o JOIN stores s ON s.id = o.store_id JOIN users u ON u.id = o.customer_id"
+        )
+    };
+}
+
+const ORDER_SELECT: &str = order_select!("");
+/// An order with the rest of its store's row (read by [`order_store_row`]).
+const ORDER_IN_STORE_SELECT: &str =
+    order_select!(", s.name, s.currency, s.workflow, s.order_prefix");
 
 /// One item as [`ORDER_SELECT`] lists it.
 #[derive(Deserialize)]
@@ -548,28 +563,51 @@ fn order_row(row: &PgRow) -> Result<Order> {
     })
 }
 
+/// The store of an [`ORDER_IN_STORE_SELECT`] row.
+fn order_store_row(row: &PgRow) -> Result<StoreRecord> {
+    Ok(StoreRecord {
+        id: row.try_get(2)?,
+        slug: row.try_get(3)?,
+        name: row.try_get(17)?,
+        currency: row.try_get(18)?,
+        workflow: row.try_get(19)?,
+        order_prefix: row.try_get(20)?,
+    })
+}
+
+/// The row of one order, read with `select`.
+async fn order_where(
+    conn: &mut PgConnection,
+    select: &str,
+    key: &OrderKey,
+) -> Result<Option<PgRow>> {
+    let mut query = QueryBuilder::<Postgres>::new(select);
+    match key {
+        OrderKey::Id(id) => query.push(" WHERE o.id = ").push_bind(*id),
+        OrderKey::TrackingToken(token) => query.push(" WHERE o.tracking_token = ").push_bind(token),
+    };
+    Ok(query.build().fetch_optional(&mut *conn).await?)
+}
+
 pub async fn order(conn: &mut PgConnection, id: OrderId) -> Result<Option<Order>> {
-    let mut query = QueryBuilder::<Postgres>::new(ORDER_SELECT);
-    query.push(" WHERE o.id = ").push_bind(id);
-    query
-        .build()
-        .fetch_optional(&mut *conn)
+    order_where(conn, ORDER_SELECT, &OrderKey::Id(id))
         .await?
         .map(|row| order_row(&row))
         .transpose()
 }
 
-pub async fn order_by_tracking_token(
+pub async fn order_in_store(
     conn: &mut PgConnection,
-    token: &str,
-) -> Result<Option<Order>> {
-    let mut query = QueryBuilder::<Postgres>::new(ORDER_SELECT);
-    query.push(" WHERE o.tracking_token = ").push_bind(token);
-    query
-        .build()
-        .fetch_optional(&mut *conn)
+    key: &OrderKey,
+) -> Result<Option<OrderInStore>> {
+    order_where(conn, ORDER_IN_STORE_SELECT, key)
         .await?
-        .map(|row| order_row(&row))
+        .map(|row| {
+            Ok(OrderInStore {
+                order: order_row(&row)?,
+                store: order_store_row(&row)?,
+            })
+        })
         .transpose()
 }
 

@@ -33,8 +33,8 @@ use tokio::sync::oneshot;
 use crate::statements::STATEMENT_TARGET;
 use crate::{
     CommitListener, Credentials, EventFilter, Identity, LogEntry, NewOrder, NewProduct, NewSession,
-    NewStore, NewUser, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, StaffMember,
-    Store, StoreError, StoreRecord, StoredEvent, User,
+    NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product,
+    ProductPatch, StaffMember, Store, StoreError, StoreRecord, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
@@ -300,9 +300,8 @@ impl Store for SqliteStore {
         self.read(move |conn| queries::order(conn, id)).await
     }
 
-    async fn order_by_tracking_token(&self, token: &str) -> Result<Option<Order>, StoreError> {
-        let token = token.to_owned();
-        self.read(move |conn| queries::order_by_tracking_token(conn, &token))
+    async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>, StoreError> {
+        self.read(move |conn| queries::order_in_store(conn, &key))
             .await
     }
 

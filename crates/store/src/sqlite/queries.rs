@@ -12,8 +12,9 @@ use time::OffsetDateTime;
 use super::writer::WriteTx;
 use crate::{
     AccessChange, AccessEvent, Credentials, EventFilter, Identity, LogEntry, Membership, NewOrder,
-    NewProduct, NewSession, NewStore, NewUser, OrderPage, OrderQuery, OrderScope, PlacedOrder,
-    Product, ProductPatch, StaffMember, StoreError, StoreRecord, StoredEvent, User,
+    NewProduct, NewSession, NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery,
+    OrderScope, PlacedOrder, Product, ProductPatch, StaffMember, StoreError, StoreRecord,
+    StoredEvent, User,
 };
 
 /// Microseconds since the Unix epoch: how times are stored.
@@ -127,50 +128,37 @@ pub fn session_identity(
     session_id: &str,
     now: OffsetDateTime,
 ) -> Result<Option<Identity>, StoreError> {
-    let found = conn
-        .prepare_cached(
-            "SELECT u.id, u.email, u.name, u.is_admin, s.expires_at FROM sessions s
-             JOIN users u ON u.id = s.user_id WHERE s.id = ?1 AND s.expires_at > ?2",
-        )?
-        .query_row(params![session_id, micros(now)], |row| {
-            Ok((user_row(row)?, row.get::<_, i64>(4)?))
-        })
-        .optional()?;
-    let Some((user, expires_at)) = found else {
-        return Ok(None);
-    };
-    let memberships = memberships(conn, user.id)?;
-    Ok(Some(Identity {
-        user,
-        session_id: session_id.to_owned(),
-        session_expires_at: from_micros(expires_at)?,
-        memberships,
-    }))
-}
-
-fn memberships(conn: &Connection, user: UserId) -> Result<Vec<Membership>, StoreError> {
+    // One row per membership (one row without any), all from one statement,
+    // so the user and their roles come from the same snapshot.
     let mut statement = conn.prepare_cached(
-        "SELECT m.store_id, s.slug, m.role FROM memberships m JOIN stores s ON s.id = m.store_id
-         WHERE m.user_id = ?1 ORDER BY s.slug",
+        "SELECT u.id, u.email, u.name, u.is_admin, s.expires_at, m.store_id, st.slug, m.role
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         LEFT JOIN memberships m ON m.user_id = u.id LEFT JOIN stores st ON st.id = m.store_id
+         WHERE s.id = ?1 AND s.expires_at > ?2 ORDER BY st.slug",
     )?;
-    let rows = statement.query_map([user], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            row.get::<_, String>(1)?,
-            row.get::<_, String>(2)?,
-        ))
-    })?;
-    let mut result = Vec::new();
-    for row in rows {
-        let (store_id, store_slug, role) = row?;
-        let role = role.parse().map_err(|_| corrupt("role", &role))?;
-        result.push(Membership {
-            store_id,
-            store_slug,
-            role,
-        });
+    let mut rows = statement.query(params![session_id, micros(now)])?;
+    let mut identity: Option<Identity> = None;
+    while let Some(row) = rows.next()? {
+        let identity = match &mut identity {
+            Some(identity) => identity,
+            None => identity.insert(Identity {
+                user: user_row(row)?,
+                session_id: session_id.to_owned(),
+                session_expires_at: from_micros(row.get(4)?)?,
+                memberships: Vec::new(),
+            }),
+        };
+        let membership: (Option<StoreId>, Option<String>, Option<String>) =
+            (row.get(5)?, row.get(6)?, row.get(7)?);
+        if let (Some(store_id), Some(store_slug), Some(role)) = membership {
+            identity.memberships.push(Membership {
+                store_id,
+                store_slug,
+                role: role.parse().map_err(|_| corrupt("role", &role))?,
+            });
+        }
     }
-    Ok(result)
+    Ok(identity)
 }
 
 // ---- stores, staff, products ----
@@ -400,11 +388,24 @@ pub fn products(conn: &Connection, store: StoreId) -> Result<Vec<Product>, Store
 
 // ---- orders ----
 
-const ORDER_SELECT: &str =
-    "SELECT o.id, o.number, o.store_id, s.slug, o.customer_id, u.name, o.status,
+/// The order query, with `$extra` columns after the order's own.
+macro_rules! order_select {
+    ($extra:literal) => {
+        concat!(
+            "SELECT o.id, o.number, o.store_id, s.slug, o.customer_id, u.name, o.status,
         o.version, o.total_minor, o.currency, o.fulfilment, o.address, o.notes, o.tracking_token,
-        o.created_at, o.updated_at
-    FROM orders o JOIN stores s ON s.id = o.store_id JOIN users u ON u.id = o.customer_id";
+        o.created_at, o.updated_at",
+            $extra,
+            "
+    FROM orders o JOIN stores s ON s.id = o.store_id JOIN users u ON u.id = o.customer_id"
+        )
+    };
+}
+
+const ORDER_SELECT: &str = order_select!("");
+/// An order with the rest of its store's row (read by [`order_store_row`]).
+const ORDER_IN_STORE_SELECT: &str =
+    order_select!(", s.name, s.currency, s.workflow, s.order_prefix");
 
 struct OrderRow {
     order: Order,
@@ -496,31 +497,55 @@ fn attach_items(conn: &Connection, orders: &mut [Order]) -> Result<(), StoreErro
     Ok(())
 }
 
-fn load_order_where(
+/// The store of an [`ORDER_IN_STORE_SELECT`] row.
+fn order_store_row(row: &Row<'_>) -> rusqlite::Result<StoreRecord> {
+    Ok(StoreRecord {
+        id: row.get(2)?,
+        slug: row.get(3)?,
+        name: row.get(16)?,
+        currency: row.get(17)?,
+        workflow: row.get(18)?,
+        order_prefix: row.get(19)?,
+    })
+}
+
+/// One order (`select` ends with the order's columns, then what `extra`
+/// reads from the same row), with its items.
+fn load_order<T>(
     conn: &Connection,
-    condition: &str,
-    value: &dyn rusqlite::ToSql,
-) -> Result<Option<Order>, StoreError> {
+    select: &str,
+    key: &OrderKey,
+    extra: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<(Order, T)>, StoreError> {
+    let (condition, value): (&str, &dyn rusqlite::ToSql) = match key {
+        OrderKey::Id(id) => ("o.id = ?1", id),
+        OrderKey::TrackingToken(token) => ("o.tracking_token = ?1", token),
+    };
     let row = conn
-        .prepare_cached(&format!("{ORDER_SELECT} WHERE {condition}"))?
-        .query_row([value], order_row)
+        .prepare_cached(&format!("{select} WHERE {condition}"))?
+        .query_row([value], |row| Ok((order_row(row)?, extra(row)?)))
         .optional()?;
-    let Some(row) = row else { return Ok(None) };
+    let Some((row, extra)) = row else {
+        return Ok(None);
+    };
     let mut orders = [finish_order(row)?];
     attach_items(conn, &mut orders)?;
     let [order] = orders;
-    Ok(Some(order))
+    Ok(Some((order, extra)))
 }
 
 pub fn order(conn: &Connection, id: OrderId) -> Result<Option<Order>, StoreError> {
-    load_order_where(conn, "o.id = ?1", &id)
+    Ok(load_order(conn, ORDER_SELECT, &OrderKey::Id(id), |_| Ok(()))?.map(|(order, ())| order))
 }
 
-pub fn order_by_tracking_token(
+pub fn order_in_store(
     conn: &Connection,
-    token: &str,
-) -> Result<Option<Order>, StoreError> {
-    load_order_where(conn, "o.tracking_token = ?1", &token)
+    key: &OrderKey,
+) -> Result<Option<OrderInStore>, StoreError> {
+    Ok(
+        load_order(conn, ORDER_IN_STORE_SELECT, key, order_store_row)?
+            .map(|(order, store)| OrderInStore { order, store }),
+    )
 }
 
 pub fn orders(conn: &Connection, query: &OrderQuery) -> Result<OrderPage, StoreError> {

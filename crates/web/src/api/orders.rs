@@ -88,13 +88,12 @@ async fn place(
         notes: body.notes,
     };
     let placed = state.app.place_order(&caller, request, key).await?;
-    let view = state.app.order(&caller, placed.order.id).await?;
     let status = if placed.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(OrderBody::from(&view))))
+    Ok((status, Json(OrderBody::from(&placed.view))))
 }
 
 #[derive(Deserialize)]

@@ -176,7 +176,7 @@ async fn checkout(
     match state.app.place_order(caller, request, key.as_deref()).await {
         Ok(placed) => Ok(see_other(&format!(
             "/orders/{}?flash=placed",
-            placed.order.id
+            placed.view.order.id
         ))),
         Err(error @ ordertrack_app::AppError::Invalid { .. }) => {
             let body = html! {
@@ -259,8 +259,7 @@ async fn order_page(
     // The position is read before the order: the stream resumes from it, so
     // nothing that happens after this read is missed.
     let position = state.app.event_position().await?;
-    let view = state.app.order(caller, id).await?;
-    let history = state.app.history(caller, id).await?;
+    let (view, history) = state.app.order_with_history(caller, id).await?;
     let order = &view.order;
     let can_cancel = view.role.is_some_and(|role| {
         view.workflow
@@ -323,8 +322,7 @@ async fn order_tracker(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
-    let view = state.app.order(caller, id).await?;
-    let history = state.app.history(caller, id).await?;
+    let (view, history) = state.app.order_with_history(caller, id).await?;
     Ok(tracker(&view, &history, &format!("/orders/{id}/tracker")).into_response())
 }
 

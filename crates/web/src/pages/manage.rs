@@ -6,7 +6,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::html;
 use ordertrack_app::AppError;
-use ordertrack_app::catalog::ProductInput;
+use ordertrack_app::catalog::{ProductInput, StoreAdmin};
 use ordertrack_domain::Role;
 use serde::Deserialize;
 
@@ -56,20 +56,12 @@ async fn manage(
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
-    let store = state.app.store_by_slug(&slug).await?;
-    let role = state
-        .app
-        .staff_role(caller, &store)
-        .map_err(|_| AppError::NotFound("store"))?;
-    if !role.manages_catalog() {
-        return Err(AppError::Forbidden("only owners and managers manage the store".into()).into());
-    }
-    let products = state.app.store_with_products(&slug).await?.products;
-    let staff = if role.manages_staff() {
-        Some(state.app.staff(caller, &slug).await?)
-    } else {
-        None
-    };
+    let StoreAdmin {
+        store,
+        products,
+        staff,
+        ..
+    } = state.app.store_admin(caller, &slug).await?;
     let body = html! {
         h1 { "Manage " (store.name) }
         section.card {

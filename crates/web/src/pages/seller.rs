@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::{Markup, html};
 use ordertrack_app::AppError;
-use ordertrack_app::orders::{Dashboard, OrderListRequest, OrderView};
+use ordertrack_app::orders::{Dashboard, OrderListRequest, StaffOrder};
 use ordertrack_domain::{FulfilmentKind, Role};
 use serde::Deserialize;
 
@@ -155,28 +155,18 @@ async fn load_detail(
     ctx: &PageContext,
     slug: &str,
     id: i64,
-) -> Result<(OrderView, Vec<ordertrack_domain::HistoryEntry>, Role), PageError> {
+) -> Result<StaffOrder, PageError> {
     let caller = ctx.require_caller()?;
-    let store = state.app.store_by_slug(slug).await?;
-    let role = state
-        .app
-        .staff_role(caller, &store)
-        .map_err(|_| AppError::NotFound("order"))?;
-    let view = state.app.order(caller, id).await?;
-    if view.order.store_id != store.id {
-        return Err(AppError::NotFound("order").into());
-    }
-    let history = state.app.history(caller, id).await?;
-    Ok((view, history, role))
+    Ok(state.app.staff_order(caller, slug, id).await?)
 }
 
-fn panel(
-    ctx: &PageContext,
-    slug: &str,
-    view: &OrderView,
-    history: &[ordertrack_domain::HistoryEntry],
-    role: Role,
-) -> Markup {
+fn panel(ctx: &PageContext, slug: &str, detail: &StaffOrder) -> Markup {
+    let StaffOrder {
+        view,
+        history,
+        role,
+    } = detail;
+    let role = *role;
     let order = &view.order;
     let workflow = &view.workflow;
     let next = workflow.next_states(role, &order.status, order.fulfilment.kind);
@@ -232,8 +222,8 @@ async fn detail(
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
     let position = state.app.event_position().await?;
-    let (view, history, role) = load_detail(&state, &ctx, &slug, id).await?;
-    let order = &view.order;
+    let detail = load_detail(&state, &ctx, &slug, id).await?;
+    let order = &detail.view.order;
     let body = html! {
         div.page-head {
             h1 { "Order " (order.number) }
@@ -262,7 +252,7 @@ async fn detail(
                 tr { th colspan="2" { "Total" } th { (money(order.total_minor, &order.currency)) } }
             }
         }
-        (panel(&ctx, &slug, &view, &history, role))
+        (panel(&ctx, &slug, &detail))
     };
     Ok(ctx.page(layout(
         &format!("Order {}", order.number),
@@ -278,8 +268,8 @@ async fn detail_panel(
     ctx: PageContext,
     ApiPath((slug, id)): ApiPath<(String, i64)>,
 ) -> Result<Response, PageError> {
-    let (view, history, role) = load_detail(&state, &ctx, &slug, id).await?;
-    Ok(panel(&ctx, &slug, &view, &history, role).into_response())
+    let detail = load_detail(&state, &ctx, &slug, id).await?;
+    Ok(panel(&ctx, &slug, &detail).into_response())
 }
 
 #[derive(Deserialize)]
@@ -298,11 +288,17 @@ async fn transition(
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
-    load_detail(&state, &ctx, &slug, id).await?;
     let back = |flash: &str| see_other(&format!("/dashboard/{slug}/orders/{id}?flash={flash}"));
     match state
         .app
-        .transition(caller, id, &form.to, form.note, form.expected_version)
+        .staff_transition(
+            caller,
+            &slug,
+            id,
+            &form.to,
+            form.note,
+            form.expected_version,
+        )
         .await
     {
         Ok(_) => Ok(back("moved")),

@@ -149,6 +149,65 @@ async fn unknown_status_is_rejected_and_changes_nothing() {
     unchanged(&app, &alice.token, &order).await;
 }
 
+/// Moves an order from a store's dashboard as a browser does (session and
+/// CSRF cookies, CSRF field); the status of the final answer.
+async fn dashboard_move(app: &TestApp, token: &str, slug: &str, order: &Value, to: &str) -> u16 {
+    let csrf = "0123456789abcdef0123456789abcdef";
+    let version = version(order).to_string();
+    app.client
+        .post(format!(
+            "{}/dashboard/{slug}/orders/{}/transition",
+            app.base,
+            id(order)
+        ))
+        .header(
+            reqwest::header::COOKIE,
+            format!("ordertrack_session={token}; ordertrack_csrf={csrf}"),
+        )
+        .form(&[("csrf", csrf), ("to", to), ("expected_version", &version)])
+        .send()
+        .await
+        .expect("dashboard form post")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_dashboard_moves_only_its_own_stores_orders_and_only_for_its_staff() {
+    let app = spawn_app().await;
+    let alice = app.alice().await;
+    let cashier = app.login("cashier@demo.test").await;
+    let order = app.place_simple(&alice.token, RESTAURANT).await;
+    let shop_order = app.place_simple(&alice.token, SHOP).await;
+
+    // Another store's order through this store's dashboard, this store's
+    // order through a dashboard whose staff the caller is not, and the
+    // customer on the dashboard — even for the move they may make.
+    for (token, slug, order, to) in [
+        (&cashier, RESTAURANT, &shop_order, "confirmed"),
+        (&cashier, SHOP, &order, "confirmed"),
+        (&alice.token, RESTAURANT, &order, "cancelled"),
+    ] {
+        assert_eq!(
+            dashboard_move(&app, token, slug, order, to).await,
+            404,
+            "{slug} dashboard, order {}",
+            id(order)
+        );
+    }
+    unchanged(&app, &alice.token, &order).await;
+    unchanged(&app, &alice.token, &shop_order).await;
+
+    // The store's staff on its own dashboard: moved, then the order page.
+    assert_eq!(
+        dashboard_move(&app, &cashier, RESTAURANT, &order, "confirmed").await,
+        200
+    );
+    let moved = app.order(&alice.token, id(&order)).await;
+    assert_eq!(status(&moved), "confirmed");
+    assert_eq!(version(&moved), version(&order) + 1);
+}
+
 #[tokio::test]
 async fn admin_may_read_any_order() {
     let app = spawn_app().await;

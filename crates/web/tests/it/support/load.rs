@@ -42,7 +42,7 @@ impl TestApp {
             )
             .await
             .expect("place an order");
-        let order = placed.order;
+        let order = placed.view.order;
         (order.id, order.items.iter().map(|i| i.id).collect())
     }
 
