@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordertrack_app::{App, AppError, AuthConfig};
+use ordertrack_app::{App, AppError, AuthConfig, SignInLimits};
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
 use ordertrack_store::sqlite::SqliteOptions;
@@ -34,6 +34,8 @@ pub struct Settings {
     pub secret: Vec<u8>,
     /// How long a session lasts.
     pub token_ttl: time::Duration,
+    /// Failed sign-ins allowed and password hashing at once.
+    pub sign_in: SignInLimits,
     /// The bus shared by the instances of one deployment (PostgreSQL only);
     /// `None`: commits feed this instance's hub directly.
     pub nats: Option<NatsSettings>,
@@ -163,6 +165,7 @@ impl Application {
             AuthConfig {
                 secret: settings.secret,
                 token_ttl: settings.token_ttl,
+                limits: settings.sign_in,
             },
         );
         if let Some((options, _, queue)) = relay {
@@ -231,6 +234,7 @@ mod tests {
             database: Database::Sqlite(path.clone()),
             secret: vec![7; 32],
             token_ttl: time::Duration::hours(1),
+            sign_in: SignInLimits::default(),
             nats: Some(NatsSettings {
                 url: "nats://127.0.0.1:4222".into(),
                 subject: "ordertrack.events".into(),

@@ -109,3 +109,22 @@ impl FromRequestParts<AppState> for MaybeSession {
         ))
     }
 }
+
+/// The client's address: the TCP peer the server accepted (see
+/// [`crate::server`]). `X-Forwarded-For` is not read — any client could
+/// claim any address with it. Sign-in limits are kept per this address.
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // The server always inserts the peer; a request that did not come
+        // over a socket (none do in production) shares the unspecified address.
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+        Ok(ClientIp(ip))
+    }
+}

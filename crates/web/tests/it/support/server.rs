@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordertrack_app::App;
+use ordertrack_app::{App, SignInLimits};
 use ordertrack_realtime::Hub;
 use ordertrack_store::Store;
 use ordertrack_store::conformance::TestSchema;
@@ -62,11 +62,17 @@ impl TestDb {
     }
 
     /// The order desk over this database; a serving one has the demo seeded.
-    async fn build(&self, token_ttl: time::Duration, serving: bool) -> Application {
+    async fn build(
+        &self,
+        token_ttl: time::Duration,
+        sign_in: SignInLimits,
+        serving: bool,
+    ) -> Application {
         Application::build(Settings {
             database: self.database(),
             secret: SECRET.to_vec(),
             token_ttl,
+            sign_in,
             nats: None,
             seed_demo: serving,
             serving,
@@ -88,6 +94,7 @@ pub struct TestApp {
     /// Its store, for setting up and checking what no API call does.
     pub store: Arc<dyn Store>,
     token_ttl: time::Duration,
+    sign_in: SignInLimits,
     running: Option<Running>,
     _shared: Option<RwLockReadGuard<'static, ()>>,
     _alone: Option<RwLockWriteGuard<'static, ()>>,
@@ -119,8 +126,17 @@ pub async fn spawn_app() -> TestApp {
 /// A server with the demo seeded, whose sessions live for `token_ttl`.
 pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
     let shared = TURN.read().await;
-    let mut app = start(token_ttl).await;
+    let mut app = start(token_ttl, SignInLimits::default()).await;
     app._shared = Some(shared);
+    app
+}
+
+/// A server with the demo seeded and these sign-in limits, running while
+/// no other server does (for measuring this process).
+pub async fn spawn_app_alone_with_limits(sign_in: SignInLimits) -> TestApp {
+    let alone = TURN.write().await;
+    let mut app = start(time::Duration::hours(1), sign_in).await;
+    app._alone = Some(alone);
     app
 }
 
@@ -128,14 +144,14 @@ pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
 /// measuring this process, or for deadlines that load elsewhere would blur.
 pub async fn spawn_app_alone() -> TestApp {
     let alone = TURN.write().await;
-    let mut app = start(time::Duration::hours(1)).await;
+    let mut app = start(time::Duration::hours(1), SignInLimits::default()).await;
     app._alone = Some(alone);
     app
 }
 
-async fn start(token_ttl: time::Duration) -> TestApp {
+async fn start(token_ttl: time::Duration, sign_in: SignInLimits) -> TestApp {
     let db = TestDb::create().await;
-    let application = db.build(token_ttl, true).await;
+    let application = db.build(token_ttl, sign_in.clone(), true).await;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind an ephemeral port");
@@ -150,6 +166,7 @@ async fn start(token_ttl: time::Duration) -> TestApp {
         app: application.app().clone(),
         store: application.store().clone(),
         token_ttl,
+        sign_in,
         running: Some(Running::start(application, listener)),
         _shared: None,
         _alone: None,
@@ -172,7 +189,9 @@ impl TestApp {
     /// file, or the same PostgreSQL schema), as another process or a
     /// restart would open it.
     pub async fn reopen(&self) -> Application {
-        self.db.build(self.token_ttl, false).await
+        self.db
+            .build(self.token_ttl, self.sign_in.clone(), false)
+            .await
     }
 
     /// Starts the graceful shutdown; returns the serve task to await.
@@ -195,7 +214,10 @@ impl TestApp {
     /// Starts a new server over the same database on the same port.
     pub async fn restart(&mut self) {
         assert!(self.running.is_none(), "stop the server first");
-        let application = self.db.build(self.token_ttl, true).await;
+        let application = self
+            .db
+            .build(self.token_ttl, self.sign_in.clone(), true)
+            .await;
         let mut attempt = 0;
         let listener = loop {
             match TcpListener::bind(self.addr).await {
