@@ -48,7 +48,13 @@ fn assert_throttled(response: &Resp) {
 
 #[tokio::test]
 async fn login_throttle_is_not_raced_by_concurrent_wrong_passwords() {
-    let app = spawn_app().await;
+    // Hashing waits as long as it takes: on a loaded machine no attempt is
+    // turned away as busy, so every one is either checked or throttled.
+    let app = spawn_app_with_limits(SignInLimits {
+        hash_wait: Duration::from_secs(60),
+        ..SignInLimits::default()
+    })
+    .await;
     let passwords: Vec<String> = (0..30).map(|i| format!("wrong password {i}")).collect();
     let attempts = passwords
         .iter()

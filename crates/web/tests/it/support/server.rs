@@ -131,8 +131,16 @@ pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
     app
 }
 
-/// A server with the demo seeded and these sign-in limits, running while
-/// no other server does (for measuring this process).
+/// A server with the demo seeded and these sign-in limits.
+pub async fn spawn_app_with_limits(sign_in: SignInLimits) -> TestApp {
+    let shared = TURN.read().await;
+    let mut app = start(time::Duration::hours(1), sign_in).await;
+    app._shared = Some(shared);
+    app
+}
+
+/// [`spawn_app_with_limits`], running while no other server does (for
+/// measuring this process).
 pub async fn spawn_app_alone_with_limits(sign_in: SignInLimits) -> TestApp {
     let alone = TURN.write().await;
     let mut app = start(time::Duration::hours(1), sign_in).await;
