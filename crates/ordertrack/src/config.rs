@@ -63,6 +63,11 @@ pub struct ServerArgs {
     /// Default: the number of CPUs.
     #[arg(long, env = "ORDERTRACK_PASSWORD_HASHES")]
     pub password_hashes: Option<usize>,
+    /// Address of a reverse proxy whose `X-Forwarded-For` names the client
+    /// (repeat, or comma-separate, for several). Default: none — the TCP
+    /// peer is the client.
+    #[arg(long, env = "ORDERTRACK_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 /// The database to use.
@@ -143,6 +148,7 @@ impl ServerArgs {
             secret,
             token_ttl: TOKEN_TTL,
             sign_in: self.sign_in_limits(),
+            trusted_proxies: self.trusted_proxy.clone(),
             nats,
             seed_demo,
             serving,

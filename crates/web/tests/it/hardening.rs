@@ -21,15 +21,24 @@ fn client_from(ip: Ipv4Addr) -> reqwest::Client {
 }
 
 async fn login_from(app: &TestApp, client: &reqwest::Client, email: &str, password: &str) -> Resp {
-    Resp::from(
-        client
-            .post(app.url("/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await
-            .expect("send the login"),
-    )
-    .await
+    login_forwarded(app, client, email, password, None).await
+}
+
+/// A sign-in whose request says, in `X-Forwarded-For`, whom it is for.
+async fn login_forwarded(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> Resp {
+    let mut request = client
+        .post(app.url("/auth/login"))
+        .json(&json!({"email": email, "password": password}));
+    if let Some(forwarded_for) = forwarded_for {
+        request = request.header("x-forwarded-for", forwarded_for);
+    }
+    Resp::from(request.send().await.expect("send the login")).await
 }
 
 fn statuses(responses: &[Resp]) -> Vec<u16> {
@@ -50,9 +59,12 @@ fn assert_throttled(response: &Resp) {
 async fn login_throttle_is_not_raced_by_concurrent_wrong_passwords() {
     // Hashing waits as long as it takes: on a loaded machine no attempt is
     // turned away as busy, so every one is either checked or throttled.
-    let app = spawn_app_with_limits(SignInLimits {
-        hash_wait: Duration::from_secs(60),
-        ..SignInLimits::default()
+    let app = spawn_app_guarded(Guards {
+        sign_in: SignInLimits {
+            hash_wait: Duration::from_secs(60),
+            ..SignInLimits::default()
+        },
+        ..Guards::default()
     })
     .await;
     let passwords: Vec<String> = (0..30).map(|i| format!("wrong password {i}")).collect();
@@ -75,12 +87,15 @@ async fn login_throttle_is_not_raced_by_concurrent_wrong_passwords() {
 #[tokio::test]
 async fn concurrent_password_hashing_is_bounded() {
     // One hash at a time, a short wait: a burst mostly gets turned away.
-    let app = spawn_app_alone_with_limits(SignInLimits {
-        concurrent_hashes: 1,
-        hash_wait: Duration::from_millis(50),
-        per_ip: 1_000,
-        per_account_and_ip: 1_000,
-        ..SignInLimits::default()
+    let app = spawn_app_alone_guarded(Guards {
+        sign_in: SignInLimits {
+            concurrent_hashes: 1,
+            hash_wait: Duration::from_millis(50),
+            per_ip: 1_000,
+            per_account_and_ip: 1_000,
+            ..SignInLimits::default()
+        },
+        ..Guards::default()
     })
     .await;
     let before = rss_kib();
@@ -137,6 +152,62 @@ async fn the_right_password_from_another_ip_signs_in_while_an_account_is_under_a
     login_from(&app, &owner, "owner@demo.test", PASSWORD)
         .await
         .expect(200);
+}
+
+#[tokio::test]
+async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
+    let proxy_ip = Ipv4Addr::new(127, 0, 0, 5);
+    let app = spawn_app_guarded(Guards {
+        trusted_proxies: vec![proxy_ip.into()],
+        ..Guards::default()
+    })
+    .await;
+    let limit = SignInLimits::default().per_account_and_ip;
+
+    // A client talking to us directly cannot dodge the limit by claiming
+    // a new address each time.
+    let direct = client_from(Ipv4Addr::new(127, 0, 0, 6));
+    for i in 0..limit {
+        let claimed = format!("198.51.100.{i}");
+        login_forwarded(&app, &direct, "owner@demo.test", "guess", Some(&claimed))
+            .await
+            .expect_problem(401, "bad_credentials");
+    }
+    let throttled = login_forwarded(
+        &app,
+        &direct,
+        "owner@demo.test",
+        PASSWORD,
+        Some("192.0.2.99"),
+    )
+    .await;
+    assert_throttled(&throttled);
+
+    // Behind the trusted proxy, each client it names has its own limits.
+    let proxy = client_from(proxy_ip);
+    for _ in 0..limit {
+        login_forwarded(&app, &proxy, "bob@demo.test", "guess", Some("198.51.100.1"))
+            .await
+            .expect_problem(401, "bad_credentials");
+    }
+    let attacker = login_forwarded(
+        &app,
+        &proxy,
+        "bob@demo.test",
+        PASSWORD,
+        Some("198.51.100.1"),
+    )
+    .await;
+    assert_throttled(&attacker);
+    login_forwarded(
+        &app,
+        &proxy,
+        "bob@demo.test",
+        PASSWORD,
+        Some("198.51.100.2"),
+    )
+    .await
+    .expect(200);
 }
 
 #[tokio::test]
