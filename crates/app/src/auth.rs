@@ -6,9 +6,8 @@
 //! request re-reads the session and the user's memberships, so logging out
 //! or losing a staff role takes effect at once.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -18,13 +17,11 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::throttle::{SignInLimits, Throttle};
 use crate::{App, AppError};
 
 pub use ordertrack_store::Identity as Caller;
 
-/// Failed sign-ins allowed per email within [`THROTTLE_WINDOW`].
-const MAX_FAILED_LOGINS: u32 = 10;
-const THROTTLE_WINDOW: Duration = Duration::from_secs(60);
 /// Shortest and longest accepted passwords.
 const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=128;
 
@@ -35,13 +32,15 @@ pub struct AuthConfig {
     pub secret: Vec<u8>,
     /// Lifetime of a session and its token.
     pub token_ttl: time::Duration,
+    /// Failed sign-ins allowed, and password hashing at once.
+    pub limits: SignInLimits,
 }
 
 pub(crate) struct Auth {
     config: AuthConfig,
     encoding: EncodingKey,
     decoding: DecodingKey,
-    failed_logins: Mutex<HashMap<String, (u32, Instant)>>,
+    throttle: Throttle,
 }
 
 impl Auth {
@@ -49,27 +48,8 @@ impl Auth {
         Auth {
             encoding: EncodingKey::from_secret(&config.secret),
             decoding: DecodingKey::from_secret(&config.secret),
+            throttle: Throttle::new(config.limits.clone()),
             config,
-            failed_logins: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn throttled(&self, email: &str) -> bool {
-        let Ok(mut failed) = self.failed_logins.lock() else {
-            return false;
-        };
-        failed.retain(|_, (_, since)| since.elapsed() < THROTTLE_WINDOW);
-        failed
-            .get(email)
-            .is_some_and(|(count, _)| *count >= MAX_FAILED_LOGINS)
-    }
-
-    fn record_failure(&self, email: &str) {
-        if let Ok(mut failed) = self.failed_logins.lock() {
-            let entry = failed
-                .entry(email.to_owned())
-                .or_insert((0, Instant::now()));
-            entry.0 += 1;
         }
     }
 }
@@ -207,7 +187,7 @@ impl App {
         check_password(password)?;
         let name = check_name(name)?;
         let password = password.to_owned();
-        let password_hash = blocking(move || hash_password(&password)).await??;
+        let password_hash = self.hashing(move || hash_password(&password)).await??;
         Ok(self
             .store
             .create_user(NewUser {
@@ -230,26 +210,64 @@ impl App {
         self.start_session(user).await
     }
 
-    /// Signs in with email and password.
-    pub async fn login(&self, email: &str, password: &str) -> Result<SignedIn, AppError> {
+    /// Runs a password hash on the blocking pool, holding one of the
+    /// bounded hashing permits (each hash takes ~19 MiB while it runs).
+    async fn hashing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        let permit = self.auth.throttle.hashing_permit().await?;
+        blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+    }
+
+    /// Signs in with email and password, from the client at `client`.
+    ///
+    /// The attempt is counted before the password is checked (and given
+    /// back if it succeeds), so concurrent wrong passwords cannot outrun
+    /// the limits; see [`crate::throttle`].
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<SignedIn, AppError> {
         let email = email.trim().to_lowercase();
-        if self.auth.throttled(&email) {
-            return Err(AppError::TooManyAttempts);
+        let reservation = self.auth.throttle.reserve(&email, client)?;
+        let checked = self.check_credentials(&email, password).await;
+        match checked {
+            Ok(Some(user)) => {
+                reservation.refund();
+                self.start_session(user).await
+            }
+            Ok(None) => Err(AppError::BadCredentials),
+            // Turned away before the password was checked: not a failure.
+            Err(error) => {
+                reservation.refund();
+                Err(error)
+            }
         }
-        let credentials = self.store.user_credentials(&email).await?;
+    }
+
+    /// The user these credentials belong to, `None` if they do not match.
+    async fn check_credentials(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<User>, AppError> {
+        let credentials = self.store.user_credentials(email).await?;
         let password = password.to_owned();
         let (user, hash) = match credentials {
             Some(c) => (Some(c.user), c.password_hash),
             None => (None, decoy_hash().to_owned()),
         };
-        let matches = blocking(move || verify_password(&password, &hash)).await?;
-        match (user, matches) {
-            (Some(user), true) => self.start_session(user).await,
-            _ => {
-                self.auth.record_failure(&email);
-                Err(AppError::BadCredentials)
-            }
-        }
+        let matches = self
+            .hashing(move || verify_password(&password, &hash))
+            .await?;
+        Ok(user.filter(|_| matches))
     }
 
     async fn start_session(&self, user: User) -> Result<SignedIn, AppError> {

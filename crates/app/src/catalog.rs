@@ -177,13 +177,14 @@ impl App {
 
     /// The caller's role in a store, treating platform admins as owners.
     /// Staff of other stores and customers get 404: a store's back office
-    /// does not exist for them.
+    /// does not exist for them. A platform admin is an admin whatever
+    /// membership they also hold, so no owner can take their powers away.
     pub fn staff_role(&self, caller: &Caller, store: &StoreRecord) -> Result<Role, AppError> {
-        if let Some(role) = caller.role_in(store.id) {
-            return Ok(role);
-        }
         if caller.user.is_admin {
             return Ok(Role::Admin);
+        }
+        if let Some(role) = caller.role_in(store.id) {
+            return Ok(role);
         }
         Err(AppError::Forbidden(
             "you are not staff of this store".into(),
@@ -278,6 +279,9 @@ impl App {
             .await?
             .ok_or(AppError::NotFound("user"))?
             .user;
+        if role != Role::Owner {
+            self.keep_an_owner(&store, user.id).await?;
+        }
         self.store.set_membership(user.id, store.id, role).await?;
         Ok(StaffMember { user, role })
     }
@@ -298,6 +302,7 @@ impl App {
                 "owners cannot remove themselves",
             ));
         }
+        self.keep_an_owner(&store, user_id).await?;
         // The store logs the removal with it: every instance ends the
         // streams the role opened (see `AccessChange`).
         if self.store.remove_membership(user_id, store.id).await? {
@@ -305,6 +310,24 @@ impl App {
         } else {
             Err(AppError::NotFound("staff member"))
         }
+    }
+
+    /// Refuses to take `user_id`'s owner role away if they are the store's
+    /// only owner: nobody could manage its staff any more.
+    async fn keep_an_owner(&self, store: &StoreRecord, user_id: i64) -> Result<(), AppError> {
+        let staff = self.store.staff(store.id).await?;
+        let owners: Vec<i64> = staff
+            .iter()
+            .filter(|member| member.role == Role::Owner)
+            .map(|member| member.user.id)
+            .collect();
+        if owners == [user_id] {
+            return Err(AppError::conflict(
+                "last_owner",
+                "a store keeps at least one owner; make someone else owner first",
+            ));
+        }
+        Ok(())
     }
 
     /// Gives a staff role without a caller (CLI, demo).

@@ -13,8 +13,17 @@ pub enum AppError {
     #[error("email or password is wrong")]
     BadCredentials,
     /// Too many failed sign-ins; try again later.
-    #[error("too many failed sign-ins; try again in a minute")]
-    TooManyAttempts,
+    #[error("too many failed sign-ins; try again in {} s", retry_after.as_secs())]
+    TooManyAttempts {
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
+    /// Too many passwords are being checked at once; try again shortly.
+    #[error("the server is busy checking passwords; try again shortly")]
+    Busy {
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
     /// The caller is known but may not do this.
     #[error("{0}")]
     Forbidden(String),

@@ -10,6 +10,7 @@ mod error;
 pub mod kitchen;
 pub mod orders;
 pub mod streams;
+pub mod throttle;
 mod workflows;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use ordertrack_store::Store;
 pub use auth::{AuthConfig, Caller, SessionRef};
 pub use error::AppError;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
+pub use throttle::SignInLimits;
 pub use workflows::Workflows;
 
 /// Why an instance cannot serve right now.

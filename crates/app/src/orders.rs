@@ -171,16 +171,16 @@ impl From<ItemChangeError> for AppError {
 }
 
 /// The role in which `caller` may see an order of `store` placed by
-/// `customer`: staff of its store, its customer, a platform admin; `None`
-/// for anyone else.
+/// `customer`: a platform admin (whatever membership they hold), staff of
+/// its store, its customer; `None` for anyone else.
 pub(crate) fn order_role(caller: &Caller, store: StoreId, customer: UserId) -> Option<Role> {
+    if caller.user.is_admin {
+        return Some(Role::Admin);
+    }
     if let Some(role) = caller.role_in(store) {
         return Some(role);
     }
-    if customer == caller.user.id {
-        return Some(Role::Customer);
-    }
-    caller.user.is_admin.then_some(Role::Admin)
+    (customer == caller.user.id).then_some(Role::Customer)
 }
 
 impl App {

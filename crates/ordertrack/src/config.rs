@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use ordertrack_app::SignInLimits;
 use ordertrack_web::{NatsSettings, Settings};
 use rand::RngCore;
 
@@ -46,6 +47,27 @@ pub struct ServerArgs {
     /// Default: generated on first run and kept in the data dir.
     #[arg(long, env = "ORDERTRACK_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+    /// Failed sign-ins per account from one client address per minute.
+    #[arg(long, env = "ORDERTRACK_LOGIN_FAILURES_PER_ACCOUNT", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_failures_per_account: u32,
+    /// Failed sign-ins from one client address, over all accounts, per minute.
+    #[arg(long, env = "ORDERTRACK_LOGIN_FAILURES_PER_IP", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_failures_per_ip: u32,
+    /// Failed sign-ins from all clients together per minute.
+    #[arg(long, env = "ORDERTRACK_LOGIN_FAILURES_GLOBAL", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub login_failures_global: u32,
+    /// Passwords hashed at once (each takes ~19 MiB while it runs).
+    /// Default: the number of CPUs.
+    #[arg(long, env = "ORDERTRACK_PASSWORD_HASHES")]
+    pub password_hashes: Option<usize>,
+    /// Address of a reverse proxy whose `X-Forwarded-For` names the client
+    /// (repeat, or comma-separate, for several). Default: none — the TCP
+    /// peer is the client.
+    #[arg(long, env = "ORDERTRACK_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 /// The database to use.
@@ -125,10 +147,27 @@ impl ServerArgs {
             database,
             secret,
             token_ttl: TOKEN_TTL,
+            sign_in: self.sign_in_limits(),
+            trusted_proxies: self.trusted_proxy.clone(),
             nats,
             seed_demo,
             serving,
         })
+    }
+
+    /// The sign-in limits these flags set.
+    fn sign_in_limits(&self) -> SignInLimits {
+        let defaults = SignInLimits::default();
+        SignInLimits {
+            per_account_and_ip: self.login_failures_per_account,
+            per_ip: self.login_failures_per_ip,
+            global: self.login_failures_global,
+            concurrent_hashes: self
+                .password_hashes
+                .filter(|n| *n > 0)
+                .unwrap_or(defaults.concurrent_hashes),
+            ..defaults
+        }
     }
 
     /// How long to wait for a database connection or statement.

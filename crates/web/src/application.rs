@@ -8,11 +8,12 @@
 //! place and a test server is the server that runs in production.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordertrack_app::{App, AppError, AuthConfig};
+use ordertrack_app::{App, AppError, AuthConfig, SignInLimits};
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
 use ordertrack_store::sqlite::SqliteOptions;
@@ -34,6 +35,11 @@ pub struct Settings {
     pub secret: Vec<u8>,
     /// How long a session lasts.
     pub token_ttl: time::Duration,
+    /// Failed sign-ins allowed and password hashing at once.
+    pub sign_in: SignInLimits,
+    /// Reverse proxies trusted to name the client in `X-Forwarded-For`
+    /// (sign-in limits are kept per client address).
+    pub trusted_proxies: Vec<IpAddr>,
     /// The bus shared by the instances of one deployment (PostgreSQL only);
     /// `None`: commits feed this instance's hub directly.
     pub nats: Option<NatsSettings>,
@@ -97,6 +103,7 @@ pub enum BuildError {
 pub struct Application {
     app: App,
     store: Arc<dyn Store>,
+    trusted_proxies: Arc<[IpAddr]>,
 }
 
 impl Application {
@@ -163,6 +170,7 @@ impl Application {
             AuthConfig {
                 secret: settings.secret,
                 token_ttl: settings.token_ttl,
+                limits: settings.sign_in,
             },
         );
         if let Some((options, _, queue)) = relay {
@@ -180,7 +188,11 @@ impl Application {
         if settings.seed_demo && ordertrack_app::demo::seed(&app).await? {
             tracing::info!(target: LOG_TARGET, "demo stores and accounts created");
         }
-        Ok(Application { app, store })
+        Ok(Application {
+            app,
+            store,
+            trusted_proxies: settings.trusted_proxies.into(),
+        })
     }
 
     /// The use cases, over this instance's store and hub.
@@ -206,7 +218,11 @@ impl Application {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        crate::serve(listener, AppState { app: self.app }, shutdown).await
+        let state = AppState {
+            app: self.app,
+            trusted_proxies: self.trusted_proxies,
+        };
+        crate::serve(listener, state, shutdown).await
     }
 
     /// [`serve`](Self::serve) on a task of its own.
@@ -231,6 +247,8 @@ mod tests {
             database: Database::Sqlite(path.clone()),
             secret: vec![7; 32],
             token_ttl: time::Duration::hours(1),
+            sign_in: SignInLimits::default(),
+            trusted_proxies: Vec::new(),
             nats: Some(NatsSettings {
                 url: "nats://127.0.0.1:4222".into(),
                 subject: "ordertrack.events".into(),

@@ -17,6 +17,8 @@ pub struct ApiError {
     detail: String,
     current_version: Option<i64>,
     pending_items: Vec<i64>,
+    /// Sent as `Retry-After` (whole seconds).
+    retry_after: Option<std::time::Duration>,
 }
 
 #[derive(Serialize)]
@@ -42,6 +44,7 @@ impl ApiError {
             detail: detail.into(),
             current_version: None,
             pending_items: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -71,9 +74,14 @@ impl From<AppError> for ApiError {
             AppError::BadCredentials => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", detail)
             }
-            AppError::TooManyAttempts => {
-                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", detail)
-            }
+            AppError::TooManyAttempts { retry_after } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", detail)
+            },
+            AppError::Busy { retry_after } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail)
+            },
             AppError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
             AppError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", detail),
             AppError::Invalid { code, .. } => {
@@ -162,6 +170,12 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(retry_after) = self.retry_after {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs()),
+            );
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

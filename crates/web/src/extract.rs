@@ -1,6 +1,8 @@
 //! Extractors: request bodies, paths and queries whose rejections are
 //! problem+json, and the caller's identity.
 
+use std::net::IpAddr;
+
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -107,5 +109,99 @@ impl FromRequestParts<AppState> for MaybeSession {
         Ok(MaybeSession(
             presented_token(parts).and_then(|token| state.app.session_of(&token).ok()),
         ))
+    }
+}
+
+/// The client's address: the TCP peer the server accepted (see
+/// [`crate::server`]), or — when that peer is a trusted proxy
+/// (`--trusted-proxy`) — the address it names in `X-Forwarded-For`.
+/// Otherwise `X-Forwarded-For` is ignored: any client could claim any
+/// address with it. Sign-in limits are kept per this address.
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // The server always inserts the peer; a request that did not come
+        // over a socket (none do in production) shares the unspecified address.
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all(X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect();
+        Ok(ClientIp(client_ip(
+            peer,
+            &forwarded.join(","),
+            &state.trusted_proxies,
+        )))
+    }
+}
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
+
+/// The client behind `peer`: walking `X-Forwarded-For` from the right (the
+/// hop the nearest proxy added), past trusted proxies, to the first address
+/// no trusted proxy is vouched for by. An untrusted peer is the client.
+fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpAddr]) -> IpAddr {
+    let mut client = peer;
+    if !trusted.contains(&client) {
+        return client;
+    }
+    for hop in forwarded_for.rsplit(',') {
+        let Ok(hop) = hop.trim().parse::<IpAddr>() else {
+            // Garbage cannot be a client address; the last trusted hop is.
+            break;
+        };
+        client = hop;
+        if !trusted.contains(&client) {
+            break;
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let proxy = ip("10.0.0.1");
+        let trusted = [proxy];
+        // Without a trusted proxy in front, the header is the client's claim.
+        assert_eq!(
+            client_ip(ip("203.0.113.7"), "198.51.100.1", &trusted),
+            ip("203.0.113.7")
+        );
+        assert_eq!(
+            client_ip(ip("203.0.113.7"), "198.51.100.1", &[]),
+            ip("203.0.113.7")
+        );
+        // Through the proxy: the hop it added, not what the client prepended.
+        assert_eq!(
+            client_ip(proxy, "198.51.100.1, 203.0.113.7", &trusted),
+            ip("203.0.113.7")
+        );
+        // Chained trusted proxies are skipped.
+        assert_eq!(
+            client_ip(proxy, "203.0.113.7, 10.0.0.1", &trusted),
+            ip("203.0.113.7")
+        );
+        // No usable header: the proxy itself.
+        assert_eq!(client_ip(proxy, "", &trusted), proxy);
+        assert_eq!(client_ip(proxy, "not an address", &trusted), proxy);
     }
 }

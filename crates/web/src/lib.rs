@@ -39,6 +39,9 @@ pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(15);
 #[derive(Clone)]
 pub struct AppState {
     pub app: App,
+    /// Proxies whose `X-Forwarded-For` names the client (see
+    /// [`extract::ClientIp`]); empty: the TCP peer is the client.
+    pub trusted_proxies: std::sync::Arc<[std::net::IpAddr]>,
 }
 
 /// The whole HTTP surface.

@@ -6,11 +6,15 @@
 //! router shared by reference (`axum::serve` with a `Router` rebuilds every
 //! route per connection) and no HTTP/1-or-2 detection buffers. Browsers
 //! speak HTTP/2 only over TLS, which the proxy in front terminates.
+//! Each request carries its connection's peer address as axum's
+//! `ConnectInfo<SocketAddr>` (sign-in limits are kept per client address).
 
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -35,9 +39,9 @@ pub async fn run(
     let (stop, stopping) = watch::channel(());
     let mut shutdown = pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(error) => {
                     wait_after_accept_error(error).await;
                     continue;
@@ -45,7 +49,7 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        tokio::spawn(connection(stream, router.clone(), stopping.clone()));
+        tokio::spawn(connection(stream, peer, router.clone(), stopping.clone()));
     }
     drop(listener);
     on_shutdown();
@@ -61,12 +65,25 @@ pub async fn run(
 
 /// Serves one connection until the client leaves or shutdown asks it to
 /// finish its current request.
-async fn connection(stream: TcpStream, router: Router, mut stopping: watch::Receiver<()>) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    mut stopping: watch::Receiver<()>,
+) {
     // Live updates are small frames that must leave at once.
     let _ = stream.set_nodelay(true);
+    // A layer inserting the peer, not `into_make_service_with_connect_info`,
+    // which would rebuild the router for every connection.
+    let service = tower::ServiceBuilder::new()
+        .map_request(move |mut request: axum::extract::Request<_>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        })
+        .service(router);
     let served = http1::Builder::new()
         .timer(TokioTimer::new())
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router))
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
         .with_upgrades();
     let mut served = pin!(served);
     let result = tokio::select! {

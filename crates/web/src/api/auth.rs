@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::views::UserBody;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, AuthCaller, SESSION_COOKIE};
+use crate::extract::{ApiJson, AuthCaller, ClientIp, SESSION_COOKIE};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -82,9 +82,10 @@ async fn register(
 
 async fn login(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let signed_in = state.app.login(&body.email, &body.password).await?;
+    let signed_in = state.app.login(&body.email, &body.password, client).await?;
     Ok(session_response(
         StatusCode::OK,
         signed_in,

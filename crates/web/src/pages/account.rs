@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::{PageContext, PageError, layout, local_path};
 use crate::AppState;
 use crate::api::session_cookie;
+use crate::extract::ClientIp;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -74,20 +75,21 @@ fn signed_in_redirect(signed_in: &SignedIn, ttl: time::Duration, next: &str) -> 
 async fn login(
     State(state): State<AppState>,
     ctx: PageContext,
+    ClientIp(client): ClientIp,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let next = local_path(form.next.as_deref());
-    match state.app.login(&form.email, &form.password).await {
+    match state.app.login(&form.email, &form.password, client).await {
         Ok(signed_in) => Ok(signed_in_redirect(
             &signed_in,
             state.app.session_ttl(),
             &next,
         )),
-        Err(error @ (AppError::BadCredentials | AppError::TooManyAttempts)) => {
+        Err(error @ (AppError::BadCredentials | AppError::TooManyAttempts { .. })) => {
             let markup = login_form(&ctx, &next, &form.email, Some(&error.to_string()));
             let mut response = ctx.page(layout("Sign in", None, &ctx.csrf, None, markup));
-            *response.status_mut() = if matches!(error, AppError::TooManyAttempts) {
+            *response.status_mut() = if matches!(error, AppError::TooManyAttempts { .. }) {
                 axum::http::StatusCode::TOO_MANY_REQUESTS
             } else {
                 axum::http::StatusCode::UNAUTHORIZED

@@ -14,4 +14,5 @@ mod api_orders;
 mod api_security;
 mod api_workflows;
 mod browser;
+mod hardening;
 mod streams;

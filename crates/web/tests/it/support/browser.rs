@@ -58,7 +58,10 @@ impl TestApp {
 /// Signs `email` in on `app` directly (no HTTP), for use cases called on an
 /// application that is not being served.
 pub async fn sign_in_directly(app: &App, email: &str) -> Caller {
-    let signed_in = app.login(email, PASSWORD).await.expect("sign in");
+    let signed_in = app
+        .login(email, PASSWORD, std::net::Ipv4Addr::LOCALHOST.into())
+        .await
+        .expect("sign in");
     app.authenticate(&signed_in.token)
         .await
         .expect("authenticate")

@@ -5,11 +5,11 @@
 //! It can be stopped and started again on the same port over the same
 //! database, as a restarted deployment would be.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordertrack_app::App;
+use ordertrack_app::{App, SignInLimits};
 use ordertrack_realtime::Hub;
 use ordertrack_store::Store;
 use ordertrack_store::conformance::TestSchema;
@@ -62,11 +62,18 @@ impl TestDb {
     }
 
     /// The order desk over this database; a serving one has the demo seeded.
-    async fn build(&self, token_ttl: time::Duration, serving: bool) -> Application {
+    async fn build(
+        &self,
+        token_ttl: time::Duration,
+        guards: &Guards,
+        serving: bool,
+    ) -> Application {
         Application::build(Settings {
             database: self.database(),
             secret: SECRET.to_vec(),
             token_ttl,
+            sign_in: guards.sign_in.clone(),
+            trusted_proxies: guards.trusted_proxies.clone(),
             nats: None,
             seed_demo: serving,
             serving,
@@ -74,6 +81,14 @@ impl TestDb {
         .await
         .expect("build the order desk")
     }
+}
+
+/// How a test server guards sign-ins.
+#[derive(Clone, Default)]
+pub struct Guards {
+    pub sign_in: SignInLimits,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// A running server, its database and a client. Dropping it stops the
@@ -88,6 +103,7 @@ pub struct TestApp {
     /// Its store, for setting up and checking what no API call does.
     pub store: Arc<dyn Store>,
     token_ttl: time::Duration,
+    guards: Guards,
     running: Option<Running>,
     _shared: Option<RwLockReadGuard<'static, ()>>,
     _alone: Option<RwLockWriteGuard<'static, ()>>,
@@ -119,8 +135,25 @@ pub async fn spawn_app() -> TestApp {
 /// A server with the demo seeded, whose sessions live for `token_ttl`.
 pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
     let shared = TURN.read().await;
-    let mut app = start(token_ttl).await;
+    let mut app = start(token_ttl, Guards::default()).await;
     app._shared = Some(shared);
+    app
+}
+
+/// A server with the demo seeded that guards sign-ins so.
+pub async fn spawn_app_guarded(guards: Guards) -> TestApp {
+    let shared = TURN.read().await;
+    let mut app = start(time::Duration::hours(1), guards).await;
+    app._shared = Some(shared);
+    app
+}
+
+/// [`spawn_app_guarded`], running while no other server does (for
+/// measuring this process).
+pub async fn spawn_app_alone_guarded(guards: Guards) -> TestApp {
+    let alone = TURN.write().await;
+    let mut app = start(time::Duration::hours(1), guards).await;
+    app._alone = Some(alone);
     app
 }
 
@@ -128,14 +161,14 @@ pub async fn spawn_app_with_ttl(token_ttl: time::Duration) -> TestApp {
 /// measuring this process, or for deadlines that load elsewhere would blur.
 pub async fn spawn_app_alone() -> TestApp {
     let alone = TURN.write().await;
-    let mut app = start(time::Duration::hours(1)).await;
+    let mut app = start(time::Duration::hours(1), Guards::default()).await;
     app._alone = Some(alone);
     app
 }
 
-async fn start(token_ttl: time::Duration) -> TestApp {
+async fn start(token_ttl: time::Duration, guards: Guards) -> TestApp {
     let db = TestDb::create().await;
-    let application = db.build(token_ttl, true).await;
+    let application = db.build(token_ttl, &guards, true).await;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind an ephemeral port");
@@ -150,6 +183,7 @@ async fn start(token_ttl: time::Duration) -> TestApp {
         app: application.app().clone(),
         store: application.store().clone(),
         token_ttl,
+        guards,
         running: Some(Running::start(application, listener)),
         _shared: None,
         _alone: None,
@@ -172,7 +206,7 @@ impl TestApp {
     /// file, or the same PostgreSQL schema), as another process or a
     /// restart would open it.
     pub async fn reopen(&self) -> Application {
-        self.db.build(self.token_ttl, false).await
+        self.db.build(self.token_ttl, &self.guards, false).await
     }
 
     /// Starts the graceful shutdown; returns the serve task to await.
@@ -195,7 +229,7 @@ impl TestApp {
     /// Starts a new server over the same database on the same port.
     pub async fn restart(&mut self) {
         assert!(self.running.is_none(), "stop the server first");
-        let application = self.db.build(self.token_ttl, true).await;
+        let application = self.db.build(self.token_ttl, &self.guards, true).await;
         let mut attempt = 0;
         let listener = loop {
             match TcpListener::bind(self.addr).await {
