@@ -69,13 +69,18 @@ struct Claims {
 /// read from the store by [`App::session_caller`], each time it matters. A
 /// WebSocket keeps this, not the identity it resolved to, so every
 /// subscription on it is authorised as of its own time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SessionRef {
     session_id: String,
     user_id: i64,
 }
 
 impl SessionRef {
+    /// The user the session belongs to (open streams are counted per user).
+    pub fn user_id(&self) -> i64 {
+        self.user_id
+    }
+
     /// The session a resolved caller came with.
     pub(crate) fn of(caller: &Caller) -> SessionRef {
         SessionRef {
@@ -199,14 +204,30 @@ impl App {
             .await?)
     }
 
-    /// Creates a customer account and signs it in.
+    /// Creates a customer account for the client at `client` and signs it
+    /// in. Each client address may create only so many accounts per window
+    /// (see [`crate::throttle`]); input refused before the password is
+    /// hashed does not count.
     pub async fn register(
         &self,
         email: &str,
         password: &str,
         name: &str,
+        client: IpAddr,
     ) -> Result<SignedIn, AppError> {
-        let user = self.create_user(email, password, name, false).await?;
+        check_email(email)?;
+        check_password(password)?;
+        check_name(name)?;
+        let reservation = self.auth.throttle.reserve_registration(client)?;
+        let user = match self.create_user(email, password, name, false).await {
+            Ok(user) => user,
+            // Turned away before hashing: nothing was spent on it.
+            Err(error @ AppError::Busy { .. }) => {
+                reservation.refund();
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
         self.start_session(user).await
     }
 

@@ -18,6 +18,12 @@ pub enum AppError {
         /// When to try again.
         retry_after: std::time::Duration,
     },
+    /// Too many new accounts from one client address; try again later.
+    #[error("too many new accounts from this address; try again in {} s", retry_after.as_secs())]
+    TooManyRegistrations {
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
     /// Too many passwords are being checked at once; try again shortly.
     #[error("the server is busy checking passwords; try again shortly")]
     Busy {

@@ -21,7 +21,7 @@ use ordertrack_store::Store;
 pub use auth::{AuthConfig, Caller, SessionRef};
 pub use error::AppError;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
-pub use throttle::SignInLimits;
+pub use throttle::{FixedWindows, SignInLimits};
 pub use workflows::Workflows;
 
 /// Why an instance cannot serve right now.

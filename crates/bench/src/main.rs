@@ -74,6 +74,10 @@ enum Scenario {
     /// SQL statements per request of each kind: SQLite, and PostgreSQL too
     /// with --database-url.
     Statements,
+    /// C sign-ins at once, then C clients guessing one account's password
+    /// while its owner signs in from elsewhere: server RSS, statuses. The
+    /// only scenario run with the server's abuse limits in force.
+    Logins,
 }
 
 #[derive(Args, Clone)]
@@ -96,7 +100,7 @@ struct Opts {
     /// Seconds per timed scenario.
     #[arg(long, global = true, default_value_t = 10)]
     duration: u64,
-    /// Concurrent clients (ceiling, create, transitions).
+    /// Concurrent clients (ceiling, create, transitions, logins).
     #[arg(long, global = true, default_value_t = 64)]
     concurrency: usize,
     /// Seconds of /healthz load for the ceiling taken before a single scenario.
@@ -262,7 +266,7 @@ fn random_secret() -> String {
 impl Run {
     /// A fresh server (on a fresh scratch database with PostgreSQL); with
     /// `nats`, two instances A and B on that database and one new subject.
-    async fn start(opts: &Opts, backend: &Backend, nats: bool) -> anyhow::Result<Run> {
+    async fn start(opts: &Opts, backend: &Backend, scenario: Scenario) -> anyhow::Result<Run> {
         if let Some(url) = &opts.url {
             let server = Server::external(url, opts.server_pid, opts.data_root.clone())?;
             let api = Api::new(api::client(None), server.base.clone());
@@ -278,7 +282,7 @@ impl Run {
             Some(admin) => Some(admin.create_db().await?),
             None => None,
         };
-        let started = Self::start_servers(opts, scratch.as_ref(), nats).await;
+        let started = Self::start_servers(opts, scratch.as_ref(), scenario).await;
         match started {
             Ok((server, peer)) => {
                 let api = Api::new(api::client(None), server.base.clone());
@@ -302,13 +306,14 @@ impl Run {
     async fn start_servers(
         opts: &Opts,
         scratch: Option<&ScratchDb>,
-        nats: bool,
+        scenario: Scenario,
     ) -> anyhow::Result<(Server, Option<(Server, Api)>)> {
         let mut launch = Launch {
             database_url: scratch.map(|db| db.url.clone()),
+            abuse_limits: scenario == Scenario::Logins,
             ..Launch::default()
         };
-        if !nats {
+        if scenario != Scenario::Nats {
             let server = Server::start_fresh(&opts.server_bin, &opts.data_root, launch).await?;
             return Ok((server, None));
         }
@@ -406,7 +411,7 @@ async fn run_scenario(
         out.push(o);
         return Ok(());
     }
-    let mut run = Run::start(opts, backend, scenario == Scenario::Nats).await?;
+    let mut run = Run::start(opts, backend, scenario).await?;
     eprintln!("[bench] {scenario:?} on {}", run.server.base);
     let fanout_args = FanoutArgs {
         subscribers: opts.subscribers,
@@ -457,6 +462,16 @@ async fn run_scenario(
             }
             None => Err(anyhow::anyhow!("the second instance is missing")),
         },
+        Scenario::Logins => {
+            scenarios::logins(
+                &run.api,
+                &run.server,
+                opts.concurrency,
+                duration,
+                opts.per_address,
+            )
+            .await
+        }
         Scenario::All | Scenario::Ceiling | Scenario::Statements => Ok(Vec::new()),
     };
     starts.extend(run.stop(backend).await?);
@@ -528,6 +543,7 @@ fn print_table(report: &Report, backend: &str) {
                         | "per_pgbench_tps"
                         | "added_p50_ms"
                         | "added_p99_ms"
+                        | "peak_rss_mib"
                 )
             })
             .map(|(k, v)| match v.as_f64() {
@@ -628,7 +644,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::All | Scenario::Ceiling => opts.duration,
         _ => opts.ceiling_secs,
     };
-    let run = Run::start(&opts, &backend, false).await?;
+    let run = Run::start(&opts, &backend, Scenario::Ceiling).await?;
     eprintln!("[bench] ceiling on {}", run.server.base);
     let ceiling = run.ceiling(seconds, &backend).await;
     starts.extend(run.stop(&backend).await?);
@@ -644,6 +660,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Idle,
             Scenario::History,
             Scenario::Statements,
+            Scenario::Logins,
         ],
         Scenario::Ceiling => &[],
         ref one => std::slice::from_ref(one),

@@ -1148,3 +1148,222 @@ mod tests {
         assert_eq!(STEPS[STEPS.len() - 1], "completed");
     }
 }
+
+// ---------------------------------------------------------------- logins
+
+/// The demo accounts (all share [`crate::api::PASSWORD`]).
+const DEMO_ACCOUNTS: [&str; 5] = [
+    "alice@demo.test",
+    "bob@demo.test",
+    "owner@demo.test",
+    "cashier@demo.test",
+    "kitchen@demo.test",
+];
+
+/// Where the owner signs in from during the attack: an address no
+/// attacker uses ([`source_addresses`] hands out 127.0.0.1–127.0.0.251).
+const OWNER_ADDRESS: Ipv4Addr = Ipv4Addr::new(127, 0, 1, 1);
+
+/// Samples the server's VmRSS every 20 ms until `stop` turns true; the
+/// highest, KiB.
+fn peak_rss(pid: u32, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
+    tokio::spawn(async move {
+        let mut peak = 0;
+        while !stop.load(Ordering::Relaxed) {
+            if let Ok(kib) = crate::server::rss_kib(pid) {
+                peak = peak.max(kib);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        peak
+    })
+}
+
+/// Statuses of sign-in answers, by code (`error` for no answer).
+#[derive(Default)]
+struct Statuses(HashMap<String, usize>);
+
+impl Statuses {
+    fn add(&mut self, answer: &Result<reqwest::StatusCode, reqwest::Error>) {
+        let key = match answer {
+            Ok(status) => status.as_u16().to_string(),
+            Err(_) => "error".to_owned(),
+        };
+        *self.0.entry(key).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Statuses) {
+        for (key, n) in other.0 {
+            *self.0.entry(key).or_default() += n;
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!(self.0)
+    }
+
+    fn note(&self) -> String {
+        let mut codes: Vec<_> = self.0.iter().collect();
+        codes.sort();
+        codes
+            .iter()
+            .map(|(code, n)| format!("{code}×{n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+async fn sign_in(
+    client: &Client,
+    url: &Url,
+    email: &str,
+    password: &str,
+) -> Result<reqwest::StatusCode, reqwest::Error> {
+    let response = client
+        .post(url.clone())
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await?;
+    let status = response.status();
+    // Read the answer to the end so the connection can be reused.
+    response.bytes().await?;
+    Ok(status)
+}
+
+/// `logins`: what password checking costs the server under abuse, with the
+/// server's own limits in force.
+///
+/// 1. Burst: `concurrency` sign-ins at once with the right passwords of the
+///    demo accounts (every one wants a password hash, the most memory a
+///    sign-in can cost), each source address carrying `per_address`.
+/// 2. Attack: `concurrency` clients send wrong passwords for
+///    `owner@demo.test` back to back for `duration`, spread the same way,
+///    while the owner signs in with the right password from an address of
+///    their own every 0.5 s.
+///
+/// Peak server RSS is sampled every 20 ms through both.
+pub async fn logins(
+    api: &Api,
+    server: &Server,
+    concurrency: usize,
+    duration: Duration,
+    per_address: usize,
+) -> anyhow::Result<Vec<Outcome>> {
+    let pid = server
+        .pid
+        .context("logins measures the server's memory: it needs its pid (--server-pid)")?;
+    let url = api.url("/api/v1/auth/login");
+    let addresses = source_addresses(concurrency, per_address);
+    let clients: Vec<Client> = addresses.iter().map(|ip| crate::api::client(*ip)).collect();
+    // Warm-up: one sign-in, so the first hash's allocations are in the baseline.
+    api.login("alice@demo.test").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let baseline = server.rss_kib()?;
+
+    // 1. The burst.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = peak_rss(pid, stop.clone());
+    let started = Instant::now();
+    let burst: Vec<_> = (0..concurrency)
+        .map(|i| {
+            let (client, url) = (clients[i % clients.len()].clone(), url.clone());
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let email = DEMO_ACCOUNTS[i % DEMO_ACCOUNTS.len()];
+                let answer = sign_in(&client, &url, email, crate::api::PASSWORD).await;
+                (answer, t.elapsed().as_micros() as u64)
+            })
+        })
+        .collect();
+    let (mut statuses, mut latencies) = (Statuses::default(), Vec::new());
+    for task in burst {
+        let (answer, us) = task.await?;
+        statuses.add(&answer);
+        latencies.push(us);
+    }
+    let burst_s = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let burst_peak = sampler.await?;
+    let mut burst_outcome = Outcome::new(
+        "logins burst",
+        json!({ "concurrency": concurrency, "source_addresses": addresses.len(),
+                "accounts": DEMO_ACCOUNTS.len(), "password": "right" }),
+    );
+    burst_outcome.throughput = Some(concurrency as f64 / burst_s);
+    burst_outcome.unit = "sign-ins/s".into();
+    burst_outcome.latency = Some(summarize(&mut latencies));
+    burst_outcome.ratio_basis = "n/a".into();
+    burst_outcome.metric("server_rss_before_kib", baseline);
+    burst_outcome.metric("server_rss_peak_kib", burst_peak);
+    burst_outcome.metric("peak_rss_mib", burst_peak as f64 / 1024.0);
+    burst_outcome.metric("statuses", statuses.json());
+    burst_outcome.notes.push(statuses.note());
+
+    // 2. The attack, and the owner signing in elsewhere meanwhile.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = peak_rss(pid, stop.clone());
+    let deadline = Instant::now() + duration;
+    let attackers: Vec<_> = (0..concurrency)
+        .map(|i| {
+            let (client, url) = (clients[i % clients.len()].clone(), url.clone());
+            tokio::spawn(async move {
+                let mut statuses = Statuses::default();
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    n += 1;
+                    let guess = format!("wrong guess {i}-{n}");
+                    statuses.add(&sign_in(&client, &url, "owner@demo.test", &guess).await);
+                }
+                statuses
+            })
+        })
+        .collect();
+    let owner_client = crate::api::client(Some(IpAddr::V4(OWNER_ADDRESS)));
+    let (mut owner, mut owner_latencies) = (Statuses::default(), Vec::new());
+    while Instant::now() < deadline {
+        let t = Instant::now();
+        let answer = sign_in(&owner_client, &url, "owner@demo.test", crate::api::PASSWORD).await;
+        owner_latencies.push(t.elapsed().as_micros() as u64);
+        owner.add(&answer);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut attack = Statuses::default();
+    for task in attackers {
+        attack.merge(task.await?);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let attack_peak = sampler.await?;
+    let attempts: usize = attack.0.values().sum();
+    let owner_attempts: usize = owner.0.values().sum();
+    let owner_ok = owner.0.get("200").copied().unwrap_or(0);
+
+    let mut attack_outcome = Outcome::new(
+        "logins attack",
+        json!({ "attackers": concurrency, "source_addresses": addresses.len(),
+                "seconds": duration.as_secs_f64(), "target": "owner@demo.test" }),
+    );
+    attack_outcome.throughput = Some(attempts as f64 / duration.as_secs_f64());
+    attack_outcome.unit = "attempts/s".into();
+    attack_outcome.ratio_basis = "n/a".into();
+    attack_outcome.metric("server_rss_peak_kib", attack_peak);
+    attack_outcome.metric("peak_rss_mib", attack_peak as f64 / 1024.0);
+    attack_outcome.metric("statuses", attack.json());
+    attack_outcome.notes.push(attack.note());
+
+    let mut owner_outcome = Outcome::new(
+        "logins owner, elsewhere",
+        json!({ "address": OWNER_ADDRESS.to_string(), "every_ms": 500 }),
+    );
+    owner_outcome.throughput = Some(owner_ok as f64);
+    owner_outcome.unit = "signed in".into();
+    owner_outcome.latency = Some(summarize(&mut owner_latencies));
+    owner_outcome.ratio_basis = "n/a".into();
+    owner_outcome.metric("owner_signed_in", owner_ok);
+    owner_outcome.metric("owner_attempts", owner_attempts);
+    owner_outcome.metric("statuses", owner.json());
+    owner_outcome
+        .notes
+        .push(format!("{owner_ok} of {owner_attempts}: {}", owner.note()));
+    Ok(vec![burst_outcome, attack_outcome, owner_outcome])
+}

@@ -72,6 +72,12 @@ pub struct Launch {
     /// ([`statements::LOG_FILTER`]) and hand the log to
     /// [`Server::log_lines`]; otherwise only warnings, discarded.
     pub log_statements: bool,
+    /// Keep the server's limits on connections, live streams and writes
+    /// per client. Off for the throughput and fan-out scenarios, which
+    /// are one client on one address on purpose (thousands of streams of
+    /// one cashier, tens of thousands of writes a second with one token);
+    /// the sign-in limits stay on either way.
+    pub abuse_limits: bool,
 }
 
 impl Default for Launch {
@@ -82,6 +88,7 @@ impl Default for Launch {
             nats: None,
             secret: None,
             log_statements: false,
+            abuse_limits: false,
         }
     }
 }
@@ -109,6 +116,16 @@ impl Launch {
         }
         if let Some(secret) = &self.secret {
             args.extend(["--secret".into(), secret.into()]);
+        }
+        if !self.abuse_limits {
+            for flag in [
+                "--connections-per-ip",
+                "--streams-per-user",
+                "--streams-per-ip",
+                "--writes-per-token",
+            ] {
+                args.extend([flag.into(), "0".into()]);
+            }
         }
         args
     }
@@ -370,21 +387,33 @@ mod tests {
     #[test]
     fn launch_arguments() {
         let dir = Path::new("/tmp/d");
-        let plain: Vec<String> = Launch::default()
-            .args(dir)
-            .into_iter()
-            .map(|a| a.into_string().unwrap())
-            .collect();
+        let strings = |launch: &Launch| -> Vec<String> {
+            launch
+                .args(dir)
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect()
+        };
+        let plain = Launch {
+            abuse_limits: true,
+            ..Launch::default()
+        };
         assert_eq!(
-            plain,
+            strings(&plain),
             ["demo", "--bind", "127.0.0.1:0", "--data-dir", "/tmp/d"]
         );
+        // By default the per-client limits are lifted: the load is one
+        // client on purpose.
+        let lifted = strings(&Launch::default());
+        assert_eq!(lifted.len(), 5 + 8, "{lifted:?}");
+        assert!(lifted.windows(2).any(|w| w == ["--streams-per-user", "0"]));
         let full = Launch {
             command: "serve",
             database_url: Some("postgres://u@127.0.0.1/db".into()),
             nats: Some(("nats://127.0.0.1:4222".into(), "s.x".into())),
             secret: Some("k".repeat(40)),
             log_statements: true,
+            abuse_limits: false,
         };
         let args: Vec<String> = full
             .args(dir)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 use ordertrack_app::SignInLimits;
-use ordertrack_web::{NatsSettings, Settings};
+use ordertrack_web::{Limits, NatsSettings, Settings};
 use rand::RngCore;
 
 /// How long a session lasts.
@@ -63,6 +63,41 @@ pub struct ServerArgs {
     /// Default: the number of CPUs.
     #[arg(long, env = "ORDERTRACK_PASSWORD_HASHES")]
     pub password_hashes: Option<usize>,
+    /// New accounts from one client address per minute.
+    #[arg(long, env = "ORDERTRACK_REGISTRATIONS_PER_IP", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub registrations_per_ip: u32,
+    /// Seconds a client has to send a request's headers (from connecting,
+    /// or from starting its next request).
+    #[arg(long, env = "ORDERTRACK_HEADER_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's whole body once its headers
+    /// are in.
+    #[arg(long, env = "ORDERTRACK_BODY_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+    /// Seconds a connection with no request in progress stays open
+    /// (keep-alive). Live streams are never cut by it.
+    #[arg(long, env = "ORDERTRACK_IDLE_TIMEOUT_SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout_secs: u64,
+    /// Connections open at once from one client address; more are refused
+    /// with 429 (0: no limit). Trusted proxies are exempt.
+    #[arg(long, env = "ORDERTRACK_CONNECTIONS_PER_IP", default_value_t = 1024)]
+    pub connections_per_ip: usize,
+    /// Live streams (SSE and WebSocket together) open at once per user;
+    /// more are refused with 429 (0: no limit).
+    #[arg(long, env = "ORDERTRACK_STREAMS_PER_USER", default_value_t = 400)]
+    pub streams_per_user: usize,
+    /// Live streams open at once per client address, signed in or not
+    /// (0: no limit).
+    #[arg(long, env = "ORDERTRACK_STREAMS_PER_IP", default_value_t = 1000)]
+    pub streams_per_ip: usize,
+    /// Changes (POST, PUT, PATCH, DELETE) per session per minute; more are
+    /// refused with 429 (0: no limit).
+    #[arg(long, env = "ORDERTRACK_WRITES_PER_TOKEN", default_value_t = 3000)]
+    pub writes_per_token: u32,
     /// Address of a reverse proxy whose `X-Forwarded-For` names the client
     /// (repeat, or comma-separate, for several). Default: none — the TCP
     /// peer is the client.
@@ -149,6 +184,7 @@ impl ServerArgs {
             token_ttl: TOKEN_TTL,
             sign_in: self.sign_in_limits(),
             trusted_proxies: self.trusted_proxy.clone(),
+            limits: self.limits(),
             nats,
             seed_demo,
             serving,
@@ -166,7 +202,22 @@ impl ServerArgs {
                 .password_hashes
                 .filter(|n| *n > 0)
                 .unwrap_or(defaults.concurrent_hashes),
+            registrations_per_ip: self.registrations_per_ip,
             ..defaults
+        }
+    }
+
+    /// The HTTP edge's limits these flags set.
+    fn limits(&self) -> Limits {
+        let secs = std::time::Duration::from_secs;
+        Limits {
+            header_read_timeout: secs(self.header_timeout_secs),
+            body_read_timeout: secs(self.body_timeout_secs),
+            idle_timeout: secs(self.idle_timeout_secs),
+            connections_per_ip: self.connections_per_ip,
+            streams_per_user: self.streams_per_user,
+            streams_per_ip: self.streams_per_ip,
+            writes_per_token: self.writes_per_token,
         }
     }
 
@@ -216,4 +267,39 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("creating {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        server: ServerArgs,
+    }
+
+    #[test]
+    fn the_flags_default_to_the_limits_the_library_documents() {
+        let args = Cli::try_parse_from(["ordertrack"]).expect("no flags needed");
+        assert_eq!(args.server.limits(), Limits::default());
+        let sign_in = args.server.sign_in_limits();
+        let defaults = SignInLimits::default();
+        assert_eq!(
+            (
+                sign_in.per_account_and_ip,
+                sign_in.per_ip,
+                sign_in.global,
+                sign_in.registrations_per_ip,
+            ),
+            (
+                defaults.per_account_and_ip,
+                defaults.per_ip,
+                defaults.global,
+                defaults.registrations_per_ip,
+            )
+        );
+    }
 }

@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::AppState;
+use crate::limits::{Limiter, Limits};
 
 /// The binary's log target: these lines read the same whichever crate
 /// writes them, and operators filter on it.
@@ -40,6 +41,8 @@ pub struct Settings {
     /// Reverse proxies trusted to name the client in `X-Forwarded-For`
     /// (sign-in limits are kept per client address).
     pub trusted_proxies: Vec<IpAddr>,
+    /// Timeouts, and connections, live streams and writes per client.
+    pub limits: Limits,
     /// The bus shared by the instances of one deployment (PostgreSQL only);
     /// `None`: commits feed this instance's hub directly.
     pub nats: Option<NatsSettings>,
@@ -104,6 +107,7 @@ pub struct Application {
     app: App,
     store: Arc<dyn Store>,
     trusted_proxies: Arc<[IpAddr]>,
+    limits: Limits,
 }
 
 impl Application {
@@ -192,6 +196,7 @@ impl Application {
             app,
             store,
             trusted_proxies: settings.trusted_proxies.into(),
+            limits: settings.limits,
         })
     }
 
@@ -221,6 +226,7 @@ impl Application {
         let state = AppState {
             app: self.app,
             trusted_proxies: self.trusted_proxies,
+            limits: Arc::new(Limiter::new(self.limits)),
         };
         crate::serve(listener, state, shutdown).await
     }
@@ -249,6 +255,7 @@ mod tests {
             token_ttl: time::Duration::hours(1),
             sign_in: SignInLimits::default(),
             trusted_proxies: Vec::new(),
+            limits: Limits::default(),
             nats: Some(NatsSettings {
                 url: "nats://127.0.0.1:4222".into(),
                 subject: "ordertrack.events".into(),

@@ -48,6 +48,18 @@ impl ApiError {
         }
     }
 
+    /// 429: a limit is used up; `Retry-After` says when to come back.
+    pub fn too_many(
+        code: &'static str,
+        detail: impl Into<String>,
+        retry_after: std::time::Duration,
+    ) -> Self {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, detail)
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -74,10 +86,12 @@ impl From<AppError> for ApiError {
             AppError::BadCredentials => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", detail)
             }
-            AppError::TooManyAttempts { retry_after } => ApiError {
-                retry_after: Some(retry_after),
-                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", detail)
-            },
+            AppError::TooManyAttempts { retry_after } => {
+                ApiError::too_many("too_many_attempts", detail, retry_after)
+            }
+            AppError::TooManyRegistrations { retry_after } => {
+                ApiError::too_many("too_many_registrations", detail, retry_after)
+            }
             AppError::Busy { retry_after } => ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail)

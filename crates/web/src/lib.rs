@@ -11,11 +11,13 @@ mod application;
 pub mod error;
 pub mod extract;
 mod health;
+pub mod limits;
 pub mod pages;
 mod server;
 pub mod streams;
 
 pub use application::{Application, BuildError, Database, NatsSettings, Settings};
+pub use limits::Limits;
 pub use server::SHUTDOWN_GRACE;
 
 use std::future::Future;
@@ -42,6 +44,8 @@ pub struct AppState {
     /// Proxies whose `X-Forwarded-For` names the client (see
     /// [`extract::ClientIp`]); empty: the TCP peer is the client.
     pub trusted_proxies: std::sync::Arc<[std::net::IpAddr]>,
+    /// Connections, live streams and writes counted against their limits.
+    pub limits: std::sync::Arc<limits::Limiter>,
 }
 
 /// The whole HTTP surface.
@@ -52,6 +56,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api::router().merge(streams::router()))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::write_rate,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())
@@ -86,9 +94,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let hub = state.app.hub().clone();
     let heartbeat = hub.start_heartbeat(HEARTBEAT);
+    let edge = server::Edge {
+        limiter: state.limits.clone(),
+        trusted_proxies: state.trusted_proxies.clone(),
+    };
     // Streams never finish by themselves: on shutdown, tell their clients
     // to reconnect (elsewhere) and end them, so in-flight requests drain.
-    server::run(listener, router(state), shutdown, || hub.close_all()).await;
+    server::run(listener, router(state), edge, shutdown, || hub.close_all()).await;
     heartbeat.abort();
     Ok(())
 }

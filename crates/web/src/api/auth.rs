@@ -67,11 +67,12 @@ fn session_response(status: StatusCode, signed_in: SignedIn, ttl: time::Duration
 
 async fn register(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Response, ApiError> {
     let signed_in = state
         .app
-        .register(&body.email, &body.password, &body.name)
+        .register(&body.email, &body.password, &body.name, client)
         .await?;
     Ok(session_response(
         StatusCode::CREATED,

@@ -145,6 +145,7 @@ struct RegisterForm {
 
 async fn register(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ctx: PageContext,
     Form(form): Form<RegisterForm>,
 ) -> Result<Response, PageError> {
@@ -152,7 +153,7 @@ async fn register(
     let next = local_path(form.next.as_deref());
     match state
         .app
-        .register(&form.email, &form.password, &form.name)
+        .register(&form.email, &form.password, &form.name, client)
         .await
     {
         Ok(signed_in) => Ok(signed_in_redirect(

@@ -17,7 +17,8 @@ use ordertrack_app::StreamSpec;
 use super::resume::{self, StreamItem};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiPath, ApiQuery, AuthCaller};
+use crate::extract::{ApiPath, ApiQuery, AuthCaller, ClientIp};
+use crate::limits::StreamPermit;
 
 /// How long a client waits before reconnecting (the `retry:` hint), in ms.
 const RETRY_MS: u32 = 2000;
@@ -69,39 +70,46 @@ fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<i64>
 async fn order_events(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
+    ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<i64>,
     ApiQuery(query): ApiQuery<ResumeQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
     let spec = state.app.order_stream(&caller, id).await?;
-    event_stream(&state, spec, after).await
+    let permit = state.limits.open_stream(Some(caller.user.id), client)?;
+    event_stream(&state, spec, after, permit).await
 }
 
 async fn tracking_events(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     ApiPath(token): ApiPath<String>,
     ApiQuery(query): ApiQuery<ResumeQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
     let spec = state.app.tracking_stream(&token).await?;
-    event_stream(&state, spec, after).await
+    let permit = state.limits.open_stream(None, client)?;
+    event_stream(&state, spec, after, permit).await
 }
 
 async fn my_events(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
+    ClientIp(client): ClientIp,
     ApiQuery(query): ApiQuery<ResumeQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
-    event_stream(&state, state.app.customer_stream(&caller), after).await
+    let permit = state.limits.open_stream(Some(caller.user.id), client)?;
+    event_stream(&state, state.app.customer_stream(&caller), after, permit).await
 }
 
 async fn store_events(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
+    ClientIp(client): ClientIp,
     ApiPath(slug): ApiPath<String>,
     ApiQuery(query): ApiQuery<StoreStreamQuery>,
     headers: HeaderMap,
@@ -111,16 +119,23 @@ async fn store_events(
         .app
         .store_stream(&caller, &slug, query.station)
         .await?;
-    event_stream(&state, spec, after).await
+    let permit = state.limits.open_stream(Some(caller.user.id), client)?;
+    event_stream(&state, spec, after, permit).await
 }
 
+/// The stream `spec` authorised, holding `permit` (its place in the
+/// per-user and per-address counts) for as long as it is open.
 async fn event_stream(
     state: &AppState,
     spec: StreamSpec,
     after: Option<i64>,
+    permit: StreamPermit,
 ) -> Result<Response, ApiError> {
     let items = resume::open(&state.app, spec, after).await?;
-    Ok(sse_response(items))
+    Ok(sse_response(items.map(move |item| {
+        let _held = &permit;
+        item
+    })))
 }
 
 /// Encodes stream items as SSE frames; event frames are shared bytes,

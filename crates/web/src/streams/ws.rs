@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
 use ordertrack_app::{AppError, Caller, SessionRef, StreamSpec};
@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use super::resume::{self, StreamItem};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::MaybeSession;
+use crate::extract::{ClientIp, MaybeSession};
 
 /// Outgoing messages buffered per socket before subscriptions wait.
 const OUTBOX: usize = 256;
@@ -43,13 +43,24 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/ws", get(upgrade))
 }
 
+/// A socket is one live stream in the per-user and per-address counts,
+/// however many subscriptions it holds; it keeps its place until it closes.
 async fn upgrade(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
+    ClientIp(client): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let user = session.as_ref().map(SessionRef::user_id);
+    let permit = match state.limits.open_stream(user, client) {
+        Ok(permit) => permit,
+        Err(refused) => return refused.into_response(),
+    };
     ws.max_message_size(16 * 1024)
-        .on_upgrade(move |socket| run(socket, state, session))
+        .on_upgrade(move |socket| async move {
+            let _held = permit;
+            run(socket, state, session).await;
+        })
 }
 
 /// What a client sends.

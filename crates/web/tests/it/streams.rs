@@ -479,7 +479,20 @@ async fn one_change_reaches_a_thousand_concurrent_watchers_of_one_store() {
          at least 2,500 open files; the soft limit is {limit}: run `ulimit -n 65536` first \
          (as .ci/run does)"
     );
-    let server = Arc::new(spawn_app().await);
+    // One user on one address holds them all: more than the default
+    // share of either, as a deployment that expects it would allow.
+    let server = Arc::new(
+        spawn_app_guarded(Guards {
+            limits: Limits {
+                streams_per_user: 2 * WATCHERS,
+                streams_per_ip: 2 * WATCHERS,
+                connections_per_ip: 2 * WATCHERS,
+                ..Limits::default()
+            },
+            ..Guards::default()
+        })
+        .await,
+    );
     let owner = server.login("owner@demo.test").await;
     let alice = server.login("alice@demo.test").await;
     let burger = server.product_id(RESTAURANT, "Classic Burger").await;

@@ -13,6 +13,7 @@ use ordertrack_app::{App, SignInLimits};
 use ordertrack_realtime::Hub;
 use ordertrack_store::Store;
 use ordertrack_store::conformance::TestSchema;
+pub use ordertrack_web::Limits;
 use ordertrack_web::{Application, Database, Settings};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -74,6 +75,7 @@ impl TestDb {
             token_ttl,
             sign_in: guards.sign_in.clone(),
             trusted_proxies: guards.trusted_proxies.clone(),
+            limits: guards.limits.clone(),
             nats: None,
             seed_demo: serving,
             serving,
@@ -83,12 +85,15 @@ impl TestDb {
     }
 }
 
-/// How a test server guards sign-ins.
+/// How a test server guards sign-ins, connections, streams and writes
+/// (by default as the binary does).
 #[derive(Clone, Default)]
 pub struct Guards {
     pub sign_in: SignInLimits,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Timeouts, and connections, streams and writes per client.
+    pub limits: Limits,
 }
 
 /// A running server, its database and a client. Dropping it stops the
