@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ordertrack_domain::text::{check_line, normalise_email};
 use ordertrack_store::{NewSession, NewUser, User};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -126,8 +127,12 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("decoy password for unknown emails").unwrap_or_default())
 }
 
+/// Normalises an e-mail address ([`normalise_email`]) and checks it: one
+/// line, an `@` between a local part and a dotted domain, no whitespace.
+/// (That no account has a confusable of it is the store's to keep.)
 fn check_email(email: &str) -> Result<String, AppError> {
-    let email = email.trim().to_lowercase();
+    let email = normalise_email(email);
+    check_line("email", &email)?;
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
@@ -157,9 +162,11 @@ fn check_password(password: &str) -> Result<(), AppError> {
     }
 }
 
-/// Trims a display name and checks its length (1–100 characters).
+/// Trims a display name and checks it: 1–100 characters, one line, no
+/// control or bidi formatting character.
 pub fn check_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();
+    check_line("name", name)?;
     if (1..=100).contains(&name.chars().count()) {
         Ok(name.to_owned())
     } else {
@@ -256,7 +263,7 @@ impl App {
         password: &str,
         client: IpAddr,
     ) -> Result<SignedIn, AppError> {
-        let email = email.trim().to_lowercase();
+        let email = normalise_email(email);
         let reservation = self.auth.throttle.reserve(&email, client)?;
         let checked = self.check_credentials(&email, password).await;
         match checked {
@@ -360,6 +367,20 @@ impl App {
             return Err(AppError::Unauthenticated);
         }
         Ok(identity)
+    }
+
+    /// The CSRF token of the caller's session: an HMAC of the session id
+    /// under the signing key. It is bound to the session — a token seen
+    /// before sign-in, or in another session, does not work — so every
+    /// sign-in starts with a new one, and it ends with the session. 32 hex
+    /// characters.
+    pub fn csrf_token(&self, caller: &Caller) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.auth.config.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        mac.update(b"ordertrack csrf\0");
+        mac.update(caller.session_id.as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
     /// How long new sessions live.

@@ -1,5 +1,6 @@
 //! Stores, their products and their staff.
 
+use ordertrack_domain::text::{check_line, check_lines, normalise_email};
 use ordertrack_domain::{Currency, ProductId, Role};
 use ordertrack_store::{NewProduct, NewStore, Product, ProductPatch, StaffMember, StoreRecord};
 
@@ -51,7 +52,11 @@ fn check_text(
             "invalid_product",
             format!("{field} needs 1 to {max} characters"),
         )),
-        other => Ok(other),
+        Some(v) => {
+            check_line(field, &v)?;
+            Ok(Some(v))
+        }
+        None => Ok(None),
     }
 }
 
@@ -71,7 +76,11 @@ fn check_product(input: ProductInput) -> Result<ProductPatch, AppError> {
                 "description is too long",
             ));
         }
-        other => other,
+        Some(d) => {
+            check_lines("description", &d)?;
+            Some(d)
+        }
+        None => None,
     };
     Ok(ProductPatch {
         name: check_text(input.name, "name", MAX_NAME_CHARS)?,
@@ -164,6 +173,7 @@ impl App {
     /// Creates a store without a caller (operator tools).
     pub async fn admin_create_store(&self, new: NewStore) -> Result<StoreRecord, AppError> {
         check_slug(&new.slug)?;
+        check_line("name", &new.name)?;
         Currency::parse(&new.currency)
             .map_err(|e| AppError::invalid("invalid_currency", e.to_string()))?;
         if !self.workflows.contains(&new.workflow) {
@@ -248,9 +258,12 @@ impl App {
         }
     }
 
-    /// A store's staff (owner).
+    /// A store's staff (owner). A read of the back office: for anyone who is
+    /// not the store's staff it does not exist (404).
     pub async fn staff(&self, caller: &Caller, slug: &str) -> Result<Vec<StaffMember>, AppError> {
         let store = self.store_by_slug(slug).await?;
+        self.staff_role(caller, &store)
+            .map_err(|_| AppError::NotFound("store"))?;
         self.require_staff_manager(caller, &store)?;
         Ok(self.store.staff(store.id).await?)
     }
@@ -275,7 +288,7 @@ impl App {
         }
         let user = self
             .store
-            .user_credentials(&email.trim().to_lowercase())
+            .user_credentials(&normalise_email(email))
             .await?
             .ok_or(AppError::NotFound("user"))?
             .user;

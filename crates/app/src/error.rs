@@ -1,6 +1,6 @@
 //! The use cases' error type: what went wrong, in terms a client can act on.
 
-use ordertrack_domain::ItemId;
+use ordertrack_domain::{ItemId, UnsafeText};
 use ordertrack_store::StoreError;
 
 /// Why a use case refused or failed.
@@ -78,6 +78,12 @@ impl AppError {
             current_version: None,
             pending_items: Vec::new(),
         }
+    }
+}
+
+impl From<UnsafeText> for AppError {
+    fn from(error: UnsafeText) -> Self {
+        AppError::invalid("invalid_characters", error.to_string())
     }
 }
 

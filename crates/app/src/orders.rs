@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ordertrack_domain::{
-    Actor, Fulfilment, HistoryEntry, ItemChangeError, ItemId, ItemStatus, Order, OrderId,
-    OrderRequestError, RequestedLine, Role, StoreId, TransitionDenied, TransitionError, UserId,
-    Workflow, check_order_request, order_total, plan_item_status, plan_transition,
+    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChangeError, ItemId, ItemStatus, Order,
+    OrderId, OrderRequestError, RequestedLine, Role, StoreId, TransitionDenied, TransitionError,
+    UserId, Workflow, check_order_request, order_total, plan_item_status, plan_transition,
 };
 use ordertrack_store::{
     NewOrder, NewOrderLine, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, StoreError,
@@ -119,6 +119,7 @@ impl From<OrderRequestError> for AppError {
         let code = match error {
             OrderRequestError::UnknownProduct(_) => "unknown_product",
             OrderRequestError::UnavailableProduct(_) => "unavailable_product",
+            OrderRequestError::UnsafeText(_) => "invalid_characters",
             _ => "invalid_order",
         };
         AppError::invalid(code, error.to_string())
@@ -154,6 +155,7 @@ impl From<TransitionError> for AppError {
                 pending_items: Vec::new(),
             },
             TransitionError::NoteTooLong => AppError::invalid("invalid_note", message),
+            TransitionError::UnsafeText(error) => error.into(),
         }
     }
 }
@@ -166,6 +168,7 @@ impl From<ItemChangeError> for AppError {
             ItemChangeError::RoleNotAllowed => AppError::Forbidden(message),
             ItemChangeError::OrderFinished => AppError::conflict("order_finished", message),
             ItemChangeError::Unchanged(_) => AppError::conflict("item_unchanged", message),
+            ItemChangeError::KitchenDone { .. } => AppError::conflict("kitchen_done", message),
         }
     }
 }
@@ -241,8 +244,8 @@ impl App {
         let fulfilment = Fulfilment {
             kind: request.fulfilment.kind,
             address: match request.fulfilment.kind {
-                ordertrack_domain::FulfilmentKind::Delivery => request.fulfilment.address.clone(),
-                ordertrack_domain::FulfilmentKind::Pickup => None,
+                FulfilmentKind::Delivery => request.fulfilment.address.clone(),
+                FulfilmentKind::Pickup => None,
             },
         };
         let new = NewOrder {
@@ -542,6 +545,61 @@ impl App {
     ) -> Result<OrderView, AppError> {
         self.transition_as(caller, id, Some(slug), to, note, expected_version)
             .await
+    }
+
+    /// The customer's own cancel (their order page's button): cancels the
+    /// order as its customer, in the way the workflow lets a customer cancel
+    /// — and nothing else, whatever else the caller is (staff of the store
+    /// included). For anyone but the order's customer it does not exist here
+    /// (404).
+    pub async fn customer_cancel(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        self.decide_and_write(
+            caller,
+            id,
+            None,
+            expected_version.is_none(),
+            |workflow, order, actor| async move {
+                if order.customer_id != actor.id {
+                    return Err(AppError::NotFound("order"));
+                }
+                let actor = Actor {
+                    role: Role::Customer,
+                    ..actor
+                };
+                let kind = order.fulfilment.kind;
+                // The customer's way to a cancelled state; without one, the
+                // workflow's first cancelled state, which the plan refuses
+                // with the reason.
+                let to = workflow
+                    .next_states(Role::Customer, &order.status, kind)
+                    .into_iter()
+                    .chain(workflow.states())
+                    .find(|state| workflow.is_cancelled(&state.key))
+                    .map(|state| state.key.clone())
+                    .ok_or_else(|| {
+                        AppError::conflict(
+                            "transition_not_allowed",
+                            "this order cannot be cancelled",
+                        )
+                    })?;
+                Ok(Decision::Write(plan_transition(
+                    &workflow,
+                    &order,
+                    actor,
+                    &to,
+                    Some("cancelled by the customer".to_owned()),
+                    expected_version,
+                    crate::now(),
+                )?))
+            },
+            |change| self.store.apply_status_change(change),
+        )
+        .await
     }
 
     async fn transition_as(

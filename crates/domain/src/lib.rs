@@ -9,6 +9,7 @@ pub mod kitchen;
 pub mod money;
 pub mod order;
 pub mod role;
+pub mod text;
 pub mod workflow;
 
 pub use fulfilment::FulfilmentKind;
@@ -18,4 +19,5 @@ pub use kitchen::{
 pub use money::{Currency, Money};
 pub use order::*;
 pub use role::Role;
+pub use text::UnsafeText;
 pub use workflow::{State, TransitionDenied, TransitionRule, Workflow, WorkflowError};

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use crate::fulfilment::FulfilmentKind;
 use crate::role::Role;
+use crate::text::{UnsafeText, check_lines};
 use crate::workflow::{TransitionDenied, Workflow};
 
 /// Database id of a user.
@@ -263,6 +264,8 @@ pub enum TransitionError {
     StaleVersion { expected: i64, current: i64 },
     #[error("a note may have at most {MAX_NOTE_CHARS} characters")]
     NoteTooLong,
+    #[error(transparent)]
+    UnsafeText(#[from] UnsafeText),
 }
 
 /// A decided status change, ready to persist with a version check.
@@ -281,7 +284,8 @@ pub struct StatusChange {
 fn check_note(note: &Option<String>) -> Result<(), TransitionError> {
     match note {
         Some(text) if text.chars().count() > MAX_NOTE_CHARS => Err(TransitionError::NoteTooLong),
-        _ => Ok(()),
+        Some(text) => Ok(check_lines("note", text)?),
+        None => Ok(()),
     }
 }
 
@@ -398,6 +402,8 @@ pub enum ItemChangeError {
     RoleNotAllowed,
     #[error("the item is already {0}")]
     Unchanged(&'static str),
+    #[error("the kitchen is done with this order (it is `{status}`); its items stay ready")]
+    KitchenDone { status: String },
 }
 
 /// A decided item status change, plus the order's automatic advance when the
@@ -425,6 +431,14 @@ pub fn plan_item_status(
     }
     if workflow.is_terminal(&order.status) {
         return Err(ItemChangeError::OrderFinished);
+    }
+    // An order at or past its hand-off got there because every item was
+    // ready; taking one back would leave it there (and let it finish) with
+    // an item the kitchen has not made. A recall takes the order back first.
+    if to != ItemStatus::Ready && workflow.is_past_kitchen(&order.status, order.fulfilment.kind) {
+        return Err(ItemChangeError::KitchenDone {
+            status: order.status.clone(),
+        });
     }
     let item = order
         .items
@@ -520,6 +534,8 @@ pub enum OrderRequestError {
     UnavailableProduct(ProductId),
     #[error("the order's total is too large")]
     TotalOutOfRange,
+    #[error(transparent)]
+    UnsafeText(#[from] UnsafeText),
 }
 
 /// A line as requested by a customer: which product and how many, never a price.
@@ -553,14 +569,23 @@ pub fn check_order_request(
         if too_long(&line.notes) {
             return Err(OrderRequestError::NoteTooLong);
         }
+        if let Some(text) = &line.notes {
+            check_lines("items.notes", text)?;
+        }
     }
     if too_long(notes) {
         return Err(OrderRequestError::NoteTooLong);
     }
+    if let Some(text) = notes {
+        check_lines("notes", text)?;
+    }
     if fulfilment.kind == FulfilmentKind::Delivery {
         match &fulfilment.address {
             Some(address)
-                if !address.trim().is_empty() && address.chars().count() <= MAX_ADDRESS_CHARS => {}
+                if !address.trim().is_empty() && address.chars().count() <= MAX_ADDRESS_CHARS =>
+            {
+                check_lines("fulfilment.address", address)?;
+            }
             _ => return Err(OrderRequestError::BadAddress),
         }
     }

@@ -455,6 +455,18 @@ impl Workflow {
         self.states.iter().find(|state| state.requires_items_ready)
     }
 
+    /// Whether an order (with this fulfilment) in `key` is done with the
+    /// kitchen: in the hand-off state, or in a state after it (reachable
+    /// from it) that is not a kitchen state. `false` for a workflow without
+    /// a hand-off.
+    pub fn is_past_kitchen(&self, key: &str, fulfilment: FulfilmentKind) -> bool {
+        self.hand_off_state().is_some_and(|hand_off| {
+            self.path_for_anyone(&hand_off.key, key, fulfilment)
+                .is_some()
+                && !self.kitchen_states().iter().any(|state| state.key == key)
+        })
+    }
+
     /// Expected minutes from placing an order to its hand-off: the sum of
     /// `expected_minutes` of the states on the quickest path from the
     /// initial state (the age at which a kitchen ticket is late). `None`
@@ -1139,6 +1151,31 @@ roles = ["customer", "cashier"]
                 .unwrap()
                 .hand_off_state()
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn the_kitchen_is_done_with_an_order_from_its_hand_off_on() {
+        let restaurant = restaurant();
+        for (status, done) in [
+            ("pending", false),
+            ("confirmed", false),
+            ("preparing", false),
+            ("cooking", false),
+            ("ready", true),
+            ("out_for_delivery", true),
+            ("delivered", true),
+        ] {
+            assert_eq!(
+                restaurant.is_past_kitchen(status, Delivery),
+                done,
+                "{status}"
+            );
+        }
+        assert!(
+            !Workflow::builtin("retail")
+                .unwrap()
+                .is_past_kitchen("shipped", Delivery)
         );
     }
 

@@ -126,8 +126,7 @@ impl ServerArgs {
             .data_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("data"));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("creating data dir {}", dir.display()))?;
+        create_private_dir(&dir)?;
         Ok(dir)
     }
 
@@ -139,7 +138,7 @@ impl ServerArgs {
                 if let Some(path) = url.strip_prefix("sqlite://") {
                     let path = PathBuf::from(path);
                     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                        std::fs::create_dir_all(parent)?;
+                        create_private_dir(parent)?;
                     }
                     Ok(Database::Sqlite(path))
                 } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -262,6 +261,19 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     Ok(())
+}
+
+/// Creates a folder for the order desk's data (and any missing parents)
+/// that only its owner may enter (0700): the database and the secret live
+/// there. A folder that exists is left as it is.
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))
 }
 
 #[cfg(not(unix))]

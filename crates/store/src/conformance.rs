@@ -485,6 +485,22 @@ pub async fn users(store: Arc<dyn Store>) {
         );
     }
 
+    // Confusable with alice's (a Cyrillic `а` in either part): taken too.
+    for email in ["\u{430}lice@example.test", "alice@ex\u{430}mple.test"] {
+        let confusable = store
+            .create_user(NewUser {
+                email: email.into(),
+                name: "Mallory".into(),
+                password_hash: "hash-m".into(),
+                is_admin: false,
+            })
+            .await;
+        assert!(
+            matches!(confusable, Err(StoreError::Conflict(_))),
+            "an email confusable with a taken one ({email}) is a Conflict, got {confusable:?}"
+        );
+    }
+
     for email in [
         "alice@example.test",
         "ALICE@EXAMPLE.TEST",

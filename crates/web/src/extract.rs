@@ -4,8 +4,8 @@
 use std::net::IpAddr;
 
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
 use axum_extra::extract::CookieJar;
 use ordertrack_app::{Caller, SessionRef};
 use serde::de::DeserializeOwned;
@@ -13,8 +13,61 @@ use serde::de::DeserializeOwned;
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Name of the session cookie used by pages.
+/// Name of the session cookie used by pages (over plain HTTP).
 pub const SESSION_COOKIE: &str = "ordertrack_session";
+/// Name of the session cookie set over HTTPS: `Secure`, and the `__Host-`
+/// prefix makes browsers refuse it unless it was set by this host over
+/// HTTPS, with `Path=/` and no `Domain` (a sibling subdomain or a plain-HTTP
+/// man in the middle cannot plant or overwrite it).
+pub const SECURE_SESSION_COOKIE: &str = "__Host-ordertrack_session";
+
+/// A cookie the order desk sets, by the name it has over plain HTTP and
+/// over HTTPS.
+#[derive(Debug, Clone, Copy)]
+pub struct CookieName {
+    plain: &'static str,
+    secure: &'static str,
+}
+
+/// The session cookie.
+pub const SESSION: CookieName = CookieName {
+    plain: SESSION_COOKIE,
+    secure: SECURE_SESSION_COOKIE,
+};
+
+impl CookieName {
+    /// Both names.
+    pub const fn new(plain: &'static str, secure: &'static str) -> CookieName {
+        CookieName { plain, secure }
+    }
+
+    /// The value the request presents: the HTTPS one first (only this host
+    /// over HTTPS can have set it), else the plain one.
+    pub fn read(&self, headers: &axum::http::HeaderMap) -> Option<String> {
+        let jar = CookieJar::from_headers(headers);
+        jar.get(self.secure)
+            .or_else(|| jar.get(self.plain))
+            .map(|c| c.value().to_owned())
+    }
+
+    /// A `Set-Cookie` value: HttpOnly (scripts cannot read it), SameSite=Lax
+    /// (other sites cannot post with it), and over HTTPS `Secure` under the
+    /// `__Host-` name. `max_age`: seconds (0 deletes it); `None`: until the
+    /// browser closes.
+    pub fn set(&self, value: &str, max_age: Option<i64>, https: Https) -> HeaderValue {
+        let mut cookie = match https {
+            Https(true) => format!(
+                "{}={value}; Path=/; HttpOnly; SameSite=Lax; Secure",
+                self.secure
+            ),
+            Https(false) => format!("{}={value}; Path=/; HttpOnly; SameSite=Lax", self.plain),
+        };
+        if let Some(seconds) = max_age {
+            cookie.push_str(&format!("; Max-Age={seconds}"));
+        }
+        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
 
 /// A JSON body; malformed or unknown-field bodies are 4xx problems.
 pub struct ApiJson<T>(pub T);
@@ -73,9 +126,14 @@ pub fn presented_token(parts: &Parts) -> Option<String> {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(|t| t.trim().to_owned());
     }
-    CookieJar::from_headers(&parts.headers)
-        .get(SESSION_COOKIE)
-        .map(|c| c.value().to_owned())
+    SESSION.read(&parts.headers)
+}
+
+/// Whether the request carries the session in a cookie (and not as a
+/// Bearer token): what a browser sends along by itself, even on requests
+/// another site makes it send.
+pub fn cookie_authenticated(headers: &axum::http::HeaderMap) -> bool {
+    !headers.contains_key(header::AUTHORIZATION) && SESSION.read(headers).is_some()
 }
 
 /// A signed-in caller; without valid credentials the request is 401.
@@ -126,20 +184,9 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        // The server always inserts the peer; a request that did not come
-        // over a socket (none do in production) shares the unspecified address.
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
-        let forwarded: Vec<&str> = parts
-            .headers
-            .get_all(X_FORWARDED_FOR)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .collect();
+        let forwarded: Vec<&str> = header_list(parts, X_FORWARDED_FOR).collect();
         Ok(ClientIp(client_ip(
-            peer,
+            peer(parts),
             &forwarded.join(","),
             &state.trusted_proxies,
         )))
@@ -147,6 +194,56 @@ impl FromRequestParts<AppState> for ClientIp {
 }
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
+const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+
+/// The TCP peer. The server always inserts it; a request that did not come
+/// over a socket (none do in production) has the unspecified address.
+fn peer(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip())
+}
+
+/// Whether the client reached us over HTTPS. The server speaks plain HTTP
+/// (TLS ends at a proxy), so only a trusted proxy (`--trusted-proxy`) can
+/// say so, with `X-Forwarded-Proto: https` (the last value, the one it
+/// added). Cookies set over HTTPS are `Secure` ([`CookieName::set`]); on
+/// plain HTTP, e.g. the demo on localhost, they must not be, or the
+/// browser would never send them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Https(pub bool);
+
+impl FromRequestParts<AppState> for Https {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Https(https(parts, &state.trusted_proxies)))
+    }
+}
+
+/// See [`Https`].
+pub fn https(parts: &Parts, trusted: &[IpAddr]) -> bool {
+    trusted.contains(&peer(parts))
+        && header_list(parts, X_FORWARDED_PROTO)
+            .next_back()
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+}
+
+/// The items of a list-valued header (`X-Forwarded-For: a, b`), over all
+/// its lines, in order, trimmed.
+fn header_list<'a>(parts: &'a Parts, name: &str) -> impl DoubleEndedIterator<Item = &'a str> {
+    parts
+        .headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+}
 
 /// The client behind `peer`: walking `X-Forwarded-For` from the right (the
 /// hop the nearest proxy added), past trusted proxies, to the first address

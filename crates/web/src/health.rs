@@ -1,18 +1,17 @@
 //! Liveness and readiness.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 
 use ordertrack_app::NotReady;
 
 use crate::AppState;
+use crate::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/healthz", || async { "ok" })
+        .get("/readyz", ready)
 }
 
 /// Ready when the database answers and the event bus (if any) is connected.

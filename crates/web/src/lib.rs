@@ -13,6 +13,7 @@ pub mod extract;
 mod health;
 pub mod limits;
 pub mod pages;
+pub mod routes;
 mod server;
 pub mod streams;
 
@@ -26,6 +27,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use ordertrack_app::App;
+use routes::Routes;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -48,12 +50,22 @@ pub struct AppState {
     pub limits: std::sync::Arc<limits::Limiter>,
 }
 
+/// Every route, in one table with the router that serves them
+/// ([`routes::table`] lists them).
+fn routes() -> Routes {
+    Routes::new()
+        .merge(health::routes())
+        .merge(pages::routes())
+        .nest("/api/v1", api::routes().merge(streams::routes()), |api| {
+            api.fallback(error::not_found)
+                .method_not_allowed_fallback(error::method_not_allowed)
+        })
+}
+
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .merge(health::router())
-        .merge(pages::router())
-        .nest("/api/v1", api::router().merge(streams::router()))
+    routes()
+        .into_router()
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -266,6 +266,39 @@ async fn migrate_applies_each_migration_once() {
     assert_eq!(stores, json!([]));
 }
 
+/// Finding 7h: the data dir, the database and its `-wal`/`-shm` were
+/// created readable by everyone (0755/0644).
+#[tokio::test]
+async fn database_files_are_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("data");
+    let server = Server::start(&mut serving("serve", &dir));
+    let (status, _) = get(&client(), &server, "/api/v1/stores", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mode = |name: &str| {
+        let path = if name.is_empty() {
+            dir.clone()
+        } else {
+            dir.join(name)
+        };
+        std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the data dir");
+    for file in [
+        "ordertrack.db",
+        "ordertrack.db-wal",
+        "ordertrack.db-shm",
+        "secret",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_create_adds_staff_who_can_see_the_store_orders() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -17,7 +17,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_access_events.sql"),
     ),
+    (
+        EMAIL_SKELETONS,
+        include_str!("../../migrations/postgres/0003_email_skeletons.sql"),
+    ),
 ];
+
+/// The migration that adds `users.email_skeleton`; SQL cannot compute
+/// skeletons, so the existing rows get theirs from [`backfill_email_skeletons`].
+const EMAIL_SKELETONS: i64 = 3;
 
 /// The advisory lock held while migrating ("ordertrk" in ASCII). Advisory
 /// locks are per database, so stores in other schemas of the same database
@@ -76,6 +84,9 @@ async fn apply(conn: &mut PgConnection) -> Result<usize, StoreError> {
                 .try_get(0)?;
         if !done {
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            if version == EMAIL_SKELETONS {
+                backfill_email_skeletons(&mut tx).await?;
+            }
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(version)
                 .bind(micros(time::OffsetDateTime::now_utc()))
@@ -86,4 +97,26 @@ async fn apply(conn: &mut PgConnection) -> Result<usize, StoreError> {
         tx.commit().await?;
     }
     Ok(applied)
+}
+
+/// Gives every account its e-mail's skeleton, first come first served: an
+/// account confusable with an earlier one keeps none (it can still sign in;
+/// no new account can take a confusable address of either).
+async fn backfill_email_skeletons(conn: &mut PgConnection) -> Result<(), StoreError> {
+    let users = sqlx::query("SELECT id, email FROM users ORDER BY id")
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in users {
+        let id: i64 = row.try_get(0)?;
+        let email: String = row.try_get(1)?;
+        sqlx::query(
+            "UPDATE users SET email_skeleton = $1 WHERE id = $2
+               AND NOT EXISTS (SELECT 1 FROM users WHERE email_skeleton = $1)",
+        )
+        .bind(ordertrack_domain::text::email_skeleton(&email))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }

@@ -130,14 +130,15 @@ fn user_row(row: &PgRow) -> Result<User> {
 pub async fn create_user(conn: &mut PgConnection, new: &NewUser) -> Result<User> {
     let email = new.email.to_lowercase();
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (email, name, password_hash, is_admin, created_at)
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO users (email, name, password_hash, is_admin, created_at, email_skeleton)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(&email)
     .bind(&new.name)
     .bind(&new.password_hash)
     .bind(new.is_admin)
     .bind(micros(OffsetDateTime::now_utc()))
+    .bind(ordertrack_domain::text::email_skeleton(&email))
     .fetch_one(&mut *conn)
     .await
     .map_err(unique("a user with this email"))?;

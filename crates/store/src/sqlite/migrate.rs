@@ -11,7 +11,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/sqlite/0002_access_events.sql"),
     ),
+    (
+        EMAIL_SKELETONS,
+        include_str!("../../migrations/sqlite/0003_email_skeletons.sql"),
+    ),
 ];
+
+/// The migration that adds `users.email_skeleton`; SQL cannot compute
+/// skeletons, so the existing rows get theirs from [`backfill_email_skeletons`].
+const EMAIL_SKELETONS: i64 = 3;
 
 /// Applies the migrations the database has not seen; returns how many ran.
 pub fn run(conn: &mut Connection) -> Result<usize, StoreError> {
@@ -31,6 +39,9 @@ pub fn run(conn: &mut Connection) -> Result<usize, StoreError> {
         )?;
         if !done {
             tx.execute_batch(sql)?;
+            if *version == EMAIL_SKELETONS {
+                backfill_email_skeletons(&tx)?;
+            }
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 [
@@ -43,4 +54,25 @@ pub fn run(conn: &mut Connection) -> Result<usize, StoreError> {
         tx.commit()?;
     }
     Ok(applied)
+}
+
+/// Gives every account its e-mail's skeleton, first come first served: an
+/// account confusable with an earlier one keeps none (it can still sign in;
+/// no new account can take a confusable address of either).
+fn backfill_email_skeletons(conn: &Connection) -> Result<(), StoreError> {
+    let users: Vec<(i64, String)> = conn
+        .prepare("SELECT id, email FROM users ORDER BY id")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = conn.prepare(
+        "UPDATE users SET email_skeleton = ?1 WHERE id = ?2
+           AND NOT EXISTS (SELECT 1 FROM users WHERE email_skeleton = ?1)",
+    )?;
+    for (id, email) in users {
+        update.execute(rusqlite::params![
+            ordertrack_domain::text::email_skeleton(&email),
+            id
+        ])?;
+    }
+    Ok(())
 }

@@ -65,10 +65,30 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
+/// Creates the database file, if it does not exist yet, readable and
+/// writable by its owner only (0600): it holds password hashes and every
+/// customer's orders. SQLite gives the `-wal` and `-shm` files it creates
+/// beside it the database file's permissions.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(StoreError::Database(format!(
+            "creating {}: {error}",
+            path.display()
+        ))),
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, runs pending
     /// migrations and starts the writer and reader threads.
     pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
+        create_private(path)?;
         let mut write_conn = Connection::open(path)?;
         configure(&write_conn)?;
         migrate::run(&mut write_conn)?;
@@ -109,6 +129,7 @@ impl SqliteStore {
 
     /// Runs pending migrations on the database at `path` and returns how many ran.
     pub fn migrate(path: &Path) -> Result<usize, StoreError> {
+        create_private(path)?;
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         migrate::run(&mut conn)

@@ -55,14 +55,16 @@ fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
 pub fn create_user(conn: &Connection, new: &NewUser) -> Result<User, StoreError> {
     let email = new.email.to_lowercase();
     conn.prepare_cached(
-        "INSERT INTO users (email, name, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO users (email, name, password_hash, is_admin, created_at, email_skeleton)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
         email,
         new.name,
         new.password_hash,
         new.is_admin,
-        micros(OffsetDateTime::now_utc())
+        micros(OffsetDateTime::now_utc()),
+        ordertrack_domain::text::email_skeleton(&email),
     ])
     .map_err(unique("a user with this email"))?;
     Ok(User {

@@ -1,24 +1,24 @@
 //! `/auth`: register, login, logout, me.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use ordertrack_app::auth::SignedIn;
 use serde::{Deserialize, Serialize};
 
 use super::views::UserBody;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, AuthCaller, ClientIp, SESSION_COOKIE};
+use crate::extract::{ApiJson, AuthCaller, ClientIp, Https, SESSION};
+use crate::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/auth/logout", post(logout))
-        .route("/auth/me", get(me))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/auth/register", register)
+        .post("/auth/login", login)
+        .post("/auth/logout", logout)
+        .get("/auth/me", me)
 }
 
 #[derive(Deserialize)]
@@ -44,17 +44,19 @@ struct SessionBody {
     expires_at: time::OffsetDateTime,
 }
 
-/// The session cookie pages use; HttpOnly so scripts cannot read it,
-/// SameSite=Lax so other sites cannot post with it.
-pub fn session_cookie(token: &str, max_age_seconds: i64) -> HeaderValue {
-    let value = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}"
-    );
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+/// The session cookie pages use (see [`crate::extract::CookieName::set`]); an empty
+/// token with age 0 deletes it.
+pub fn session_cookie(token: &str, max_age_seconds: i64, https: Https) -> HeaderValue {
+    SESSION.set(token, Some(max_age_seconds), https)
 }
 
-fn session_response(status: StatusCode, signed_in: SignedIn, ttl: time::Duration) -> Response {
-    let cookie = session_cookie(&signed_in.token, ttl.whole_seconds());
+fn session_response(
+    status: StatusCode,
+    signed_in: SignedIn,
+    ttl: time::Duration,
+    https: Https,
+) -> Response {
+    let cookie = session_cookie(&signed_in.token, ttl.whole_seconds(), https);
     let body = SessionBody {
         user: UserBody::from(&signed_in.user),
         token: signed_in.token,
@@ -68,6 +70,7 @@ fn session_response(status: StatusCode, signed_in: SignedIn, ttl: time::Duration
 async fn register(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    https: Https,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Response, ApiError> {
     let signed_in = state
@@ -78,12 +81,14 @@ async fn register(
         StatusCode::CREATED,
         signed_in,
         state.app.session_ttl(),
+        https,
     ))
 }
 
 async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
+    https: Https,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let signed_in = state.app.login(&body.email, &body.password, client).await?;
@@ -91,16 +96,18 @@ async fn login(
         StatusCode::OK,
         signed_in,
         state.app.session_ttl(),
+        https,
     ))
 }
 
 async fn logout(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
+    https: Https,
 ) -> Result<Response, ApiError> {
     state.app.logout(&caller).await?;
     let mut headers = HeaderMap::new();
-    headers.insert(header::SET_COOKIE, session_cookie("", 0));
+    headers.insert(header::SET_COOKIE, session_cookie("", 0, https));
     Ok((StatusCode::NO_CONTENT, headers).into_response())
 }
 

@@ -2,22 +2,22 @@
 //! Each action is one atomic use case in `app::kitchen`; the answer is the
 //! order as the order endpoints show it.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::views::{KitchenBoardBody, OrderBody};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthCaller};
+use crate::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/orders/{id}/bump", post(bump))
-        .route("/orders/{id}/handoff", post(hand_off))
-        .route("/orders/{id}/recall", post(recall))
-        .route("/stores/{slug}/kitchen", get(board))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/orders/{id}/bump", bump)
+        .post("/orders/{id}/handoff", hand_off)
+        .post("/orders/{id}/recall", recall)
+        .get("/stores/{slug}/kitchen", board)
 }
 
 #[derive(Deserialize)]

@@ -7,17 +7,13 @@ mod orders;
 mod stores;
 pub mod views;
 
-use axum::Router;
-
-use crate::AppState;
+use crate::routes::Routes;
 
 /// All `/api/v1` routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(auth::router())
-        .merge(stores::router())
-        .merge(orders::router())
-        .merge(kitchen::router())
-        .fallback(crate::error::not_found)
-        .method_not_allowed_fallback(crate::error::method_not_allowed)
+pub fn routes() -> Routes {
+    Routes::new()
+        .merge(auth::routes())
+        .merge(stores::routes())
+        .merge(orders::routes())
+        .merge(kitchen::routes())
 }

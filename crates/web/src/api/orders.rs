@@ -3,10 +3,9 @@
 use axum::extract::State;
 use std::hash::{Hash, Hasher};
 
+use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
-use axum::{Json, Router};
 use ordertrack_app::orders::{OrderListRequest, OrderRequest};
 use ordertrack_domain::{Fulfilment, FulfilmentKind, ItemStatus, RequestedLine};
 use serde::{Deserialize, Serialize};
@@ -15,15 +14,17 @@ use super::views::{HistoryBody, OrderBody, TrackedOrderBody};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthCaller};
+use crate::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/orders", post(place).get(list))
-        .route("/orders/{id}", get(show))
-        .route("/orders/{id}/transitions", post(transition))
-        .route("/orders/{id}/history", get(history))
-        .route("/orders/{id}/items/{item_id}", patch(set_item_status))
-        .route("/track/{token}", get(track))
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/orders", place)
+        .get("/orders", list)
+        .get("/orders/{id}", show)
+        .post("/orders/{id}/transitions", transition)
+        .get("/orders/{id}/history", history)
+        .patch("/orders/{id}/items/{item_id}", set_item_status)
+        .get("/track/{token}", track)
 }
 
 #[derive(Deserialize)]

@@ -1,9 +1,8 @@
 //! `/stores`: the public store list and catalogs; products and staff for owners.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch};
-use axum::{Json, Router};
 use ordertrack_app::catalog::ProductInput;
 use ordertrack_domain::Role;
 use serde::{Deserialize, Serialize};
@@ -12,18 +11,18 @@ use super::views::{ProductBody, StatusBody, StoreBody, UserBody};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, AuthCaller};
+use crate::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/stores", get(list))
-        .route("/stores/{slug}", get(show))
-        .route(
-            "/stores/{slug}/products",
-            get(products).post(create_product),
-        )
-        .route("/stores/{slug}/products/{id}", patch(update_product))
-        .route("/stores/{slug}/staff", get(staff).post(add_staff))
-        .route("/stores/{slug}/staff/{user_id}", delete(remove_staff))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/stores", list)
+        .get("/stores/{slug}", show)
+        .get("/stores/{slug}/products", products)
+        .post("/stores/{slug}/products", create_product)
+        .patch("/stores/{slug}/products/{id}", update_product)
+        .get("/stores/{slug}/staff", staff)
+        .post("/stores/{slug}/staff", add_staff)
+        .delete("/stores/{slug}/staff/{user_id}", remove_staff)
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<StoreBody>>, ApiError> {

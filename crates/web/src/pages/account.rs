@@ -1,10 +1,8 @@
 //! Register, sign in, sign out.
 
+use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::response::Response;
 use maud::{Markup, html};
 use ordertrack_app::AppError;
 use ordertrack_app::auth::SignedIn;
@@ -12,14 +10,16 @@ use serde::Deserialize;
 
 use super::{PageContext, PageError, layout, local_path};
 use crate::AppState;
-use crate::api::session_cookie;
 use crate::extract::ClientIp;
+use crate::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/login", get(login_page).post(login))
-        .route("/register", get(register_page).post(register))
-        .route("/logout", post(logout))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/login", login_page)
+        .post("/login", login)
+        .get("/register", register_page)
+        .post("/register", register)
+        .post("/logout", logout)
 }
 
 #[derive(Deserialize)]
@@ -63,13 +63,13 @@ struct LoginForm {
     next: Option<String>,
 }
 
-fn signed_in_redirect(signed_in: &SignedIn, ttl: time::Duration, next: &str) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        header::SET_COOKIE,
-        session_cookie(&signed_in.token, ttl.whole_seconds()),
-    );
-    (headers, super::see_other(next)).into_response()
+fn signed_in_redirect(
+    ctx: &PageContext,
+    signed_in: &SignedIn,
+    ttl: time::Duration,
+    next: &str,
+) -> Response {
+    ctx.sign_in(&signed_in.token, ttl, super::see_other(next))
 }
 
 async fn login(
@@ -82,6 +82,7 @@ async fn login(
     let next = local_path(form.next.as_deref());
     match state.app.login(&form.email, &form.password, client).await {
         Ok(signed_in) => Ok(signed_in_redirect(
+            &ctx,
             &signed_in,
             state.app.session_ttl(),
             &next,
@@ -157,6 +158,7 @@ async fn register(
         .await
     {
         Ok(signed_in) => Ok(signed_in_redirect(
+            &ctx,
             &signed_in,
             state.app.session_ttl(),
             &next,
@@ -191,7 +193,5 @@ async fn logout(
     if let Some(caller) = &ctx.caller {
         state.app.logout(caller).await?;
     }
-    let mut headers = HeaderMap::new();
-    headers.insert(header::SET_COOKIE, session_cookie("", 0));
-    Ok((headers, super::see_other("/")).into_response())
+    Ok(ctx.sign_out(super::see_other("/")))
 }

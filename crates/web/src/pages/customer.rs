@@ -3,32 +3,32 @@
 
 use std::collections::BTreeMap;
 
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use maud::{Markup, html};
 use ordertrack_app::orders::{OrderListRequest, OrderRequest, OrderView};
-use ordertrack_domain::{Fulfilment, FulfilmentKind, HistoryEntry, RequestedLine};
+use ordertrack_domain::{Fulfilment, FulfilmentKind, HistoryEntry, RequestedLine, Role};
 use serde::Deserialize;
 
 use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
 use super::{PageContext, PageError, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
+use crate::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/", get(stores))
-        .route("/stores/{slug}", get(menu))
-        .route("/stores/{slug}/checkout", post(checkout))
-        .route("/orders", get(my_orders))
-        .route("/orders/list", get(my_orders_fragment))
-        .route("/orders/{id}", get(order_page))
-        .route("/orders/{id}/tracker", get(order_tracker))
-        .route("/orders/{id}/cancel", post(cancel))
-        .route("/track/{token}", get(tracking_page))
-        .route("/track/{token}/tracker", get(tracking_tracker))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/", stores)
+        .get("/stores/{slug}", menu)
+        .post("/stores/{slug}/checkout", checkout)
+        .get("/orders", my_orders)
+        .get("/orders/list", my_orders_fragment)
+        .get("/orders/{id}", order_page)
+        .get("/orders/{id}/tracker", order_tracker)
+        .post("/orders/{id}/cancel", cancel)
+        .get("/track/{token}", tracking_page)
+        .get("/track/{token}/tracker", tracking_tracker)
 }
 
 async fn stores(State(state): State<AppState>, ctx: PageContext) -> Result<Response, PageError> {
@@ -261,19 +261,14 @@ async fn order_page(
     let position = state.app.event_position().await?;
     let (view, history) = state.app.order_with_history(caller, id).await?;
     let order = &view.order;
-    let can_cancel = view.role.is_some_and(|role| {
-        view.workflow
-            .next_states(role, &order.status, order.fulfilment.kind)
+    // The button cancels as the customer (`App::customer_cancel`): shown
+    // to the order's customer while the workflow lets a customer cancel.
+    let can_cancel = order.customer_id == caller.user.id
+        && view
+            .workflow
+            .next_states(Role::Customer, &order.status, order.fulfilment.kind)
             .iter()
-            .any(|s| view.workflow.is_cancelled(&s.key))
-    });
-    let cancel_to = view.role.and_then(|role| {
-        view.workflow
-            .next_states(role, &order.status, order.fulfilment.kind)
-            .into_iter()
-            .find(|s| view.workflow.is_cancelled(&s.key))
-            .map(|s| s.key.clone())
-    });
+            .any(|s| view.workflow.is_cancelled(&s.key));
     let body = html! {
         div.page-head {
             h1 { "Order " (order.number) }
@@ -297,10 +292,9 @@ async fn order_page(
                 a href={ "/track/" (order.tracking_token) } data-tracking-link { "/track/" (order.tracking_token) }
             }
             button.secondary type="button" data-notify-toggle hidden { "Notify me when it's ready" }
-            @if let (true, Some(to)) = (can_cancel, cancel_to) {
+            @if can_cancel {
                 form method="post" action={ "/orders/" (order.id) "/cancel" } data-confirm="Cancel this order?" {
                     input type="hidden" name="csrf" value=(ctx.csrf);
-                    input type="hidden" name="to" value=(to);
                     input type="hidden" name="expected_version" value=(order.version);
                     button.danger type="submit" { "Cancel order" }
                 }
@@ -326,10 +320,11 @@ async fn order_tracker(
     Ok(tracker(&view, &history, &format!("/orders/{id}/tracker")).into_response())
 }
 
+/// The order page's cancel button. (Older pages also post the target
+/// state as `to`; it is ignored: this form only ever cancels.)
 #[derive(Deserialize)]
 struct CancelForm {
     csrf: String,
-    to: String,
     expected_version: Option<i64>,
 }
 
@@ -343,13 +338,7 @@ async fn cancel(
     ctx.check_csrf(&form.csrf)?;
     match state
         .app
-        .transition(
-            caller,
-            id,
-            &form.to,
-            Some("cancelled by the customer".to_owned()),
-            form.expected_version,
-        )
+        .customer_cancel(caller, id, form.expected_version)
         .await
     {
         Ok(_) => Ok(see_other(&format!("/orders/{id}?flash=cancelled"))),

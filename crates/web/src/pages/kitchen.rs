@@ -2,10 +2,9 @@
 //! bump and recall; and the expo view, where every station's items of an
 //! order come together and the order is handed off only when all are ready.
 
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use maud::{Markup, html};
 use ordertrack_app::kitchen::KitchenBoard;
 use ordertrack_app::orders::OrderView;
@@ -14,23 +13,21 @@ use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
 use super::layout::live_indicator;
-use super::{PageContext, PageError, encode_component, layout, see_other};
+use super::{PageContext, PageError, encode_component, layout, same_site_path, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
+use crate::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/kitchen/{slug}", get(display))
-        .route("/kitchen/{slug}/tickets", get(tickets_fragment))
-        .route("/kitchen/{slug}/expo", get(expo))
-        .route("/kitchen/{slug}/expo/tickets", get(expo_fragment))
-        .route(
-            "/kitchen/{slug}/orders/{id}/items/{item_id}",
-            post(tap_item),
-        )
-        .route("/kitchen/{slug}/orders/{id}/bump", post(bump))
-        .route("/kitchen/{slug}/orders/{id}/handoff", post(hand_off))
-        .route("/kitchen/{slug}/orders/{id}/recall", post(recall))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/kitchen/{slug}", display)
+        .get("/kitchen/{slug}/tickets", tickets_fragment)
+        .get("/kitchen/{slug}/expo", expo)
+        .get("/kitchen/{slug}/expo/tickets", expo_fragment)
+        .post("/kitchen/{slug}/orders/{id}/items/{item_id}", tap_item)
+        .post("/kitchen/{slug}/orders/{id}/bump", bump)
+        .post("/kitchen/{slug}/orders/{id}/handoff", hand_off)
+        .post("/kitchen/{slug}/orders/{id}/recall", recall)
 }
 
 #[derive(Deserialize, Default)]
@@ -315,9 +312,7 @@ struct KitchenForm {
 
 fn back_to(form: &KitchenForm, slug: &str) -> Response {
     let fallback = format!("/kitchen/{slug}");
-    let target = form
-        .back
-        .as_deref()
+    let target = same_site_path(form.back.as_deref())
         .filter(|b| b.starts_with(&fallback))
         .unwrap_or(&fallback);
     see_other(target)

@@ -1,9 +1,8 @@
 //! Owner and manager pages: the catalog and the staff.
 
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use maud::html;
 use ordertrack_app::AppError;
 use ordertrack_app::catalog::{ProductInput, StoreAdmin};
@@ -14,14 +13,15 @@ use super::layout::{Flash, money};
 use super::{PageContext, PageError, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
+use crate::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/manage/{slug}", get(manage))
-        .route("/manage/{slug}/products", post(add_product))
-        .route("/manage/{slug}/products/{id}", post(edit_product))
-        .route("/manage/{slug}/staff", post(add_staff))
-        .route("/manage/{slug}/staff/{user_id}/remove", post(remove_staff))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/manage/{slug}", manage)
+        .post("/manage/{slug}/products", add_product)
+        .post("/manage/{slug}/products/{id}", edit_product)
+        .post("/manage/{slug}/staff", add_staff)
+        .post("/manage/{slug}/staff/{user_id}/remove", remove_staff)
 }
 
 #[derive(Deserialize)]

@@ -10,35 +10,33 @@ mod layout;
 mod manage;
 mod seller;
 
-use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum_extra::extract::CookieJar;
 use maud::Markup;
 use ordertrack_app::{AppError, Caller};
 use rand::RngCore;
 
 use crate::AppState;
-use crate::extract::presented_token;
+use crate::extract::{CookieName, Https, presented_token};
+use crate::routes::Routes;
 
 pub use layout::{Flash, layout};
 
-/// Name of the CSRF cookie.
-const CSRF_COOKIE: &str = "ordertrack_csrf";
+/// The CSRF cookie of signed-out visitors (see [`PageContext`]).
+const CSRF: CookieName = CookieName::new("ordertrack_csrf", "__Host-ordertrack_csrf");
 
 /// All page routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/static/app.css", get(stylesheet))
-        .route("/static/live.js", get(script))
-        .merge(account::router())
-        .merge(customer::router())
-        .merge(seller::router())
-        .merge(kitchen::router())
-        .merge(manage::router())
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/static/app.css", stylesheet)
+        .get("/static/live.js", script)
+        .merge(account::routes())
+        .merge(customer::routes())
+        .merge(seller::routes())
+        .merge(kitchen::routes())
+        .merge(manage::routes())
 }
 
 async fn stylesheet() -> Response {
@@ -67,6 +65,12 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// Who is looking at a page, and the CSRF token their forms carry.
+///
+/// A signed-in caller's token is bound to their session
+/// ([`ordertrack_app::App::csrf_token`]): it changes at every sign-in and
+/// dies with the session. A signed-out visitor's forms (sign in, register)
+/// use a double-submit token: a random cookie that the posted field must
+/// match, replaced at sign-in.
 pub struct PageContext {
     pub caller: Option<Caller>,
     pub csrf: String,
@@ -74,6 +78,8 @@ pub struct PageContext {
     new_csrf_cookie: bool,
     /// The path and query, to come back to after signing in.
     pub here: String,
+    /// Whether the page was asked for over HTTPS (its cookies are `Secure`).
+    pub https: Https,
 }
 
 impl FromRequestParts<AppState> for PageContext {
@@ -91,18 +97,13 @@ impl FromRequestParts<AppState> for PageContext {
             },
             None => None,
         };
-        let jar = CookieJar::from_headers(&parts.headers);
-        let existing = jar
-            .get(CSRF_COOKIE)
-            .map(|c| c.value().to_owned())
+        let existing = CSRF
+            .read(&parts.headers)
             .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
-        let (csrf, new_csrf_cookie) = match existing {
-            Some(token) => (token, false),
-            None => {
-                let mut bytes = [0u8; 16];
-                rand::rng().fill_bytes(&mut bytes);
-                (hex::encode(bytes), true)
-            }
+        let (csrf, new_csrf_cookie) = match (&caller, existing) {
+            (Some(caller), _) => (state.app.csrf_token(caller), false),
+            (None, Some(token)) => (token, false),
+            (None, None) => (random_token(), true),
         };
         let here = parts
             .uri
@@ -114,6 +115,7 @@ impl FromRequestParts<AppState> for PageContext {
             csrf,
             new_csrf_cookie,
             here,
+            https: Https(crate::extract::https(parts, &state.trusted_proxies)),
         })
     }
 }
@@ -126,7 +128,8 @@ impl PageContext {
             .ok_or_else(|| PageError::SignIn(self.here.clone()))
     }
 
-    /// Checks a posted CSRF token against the cookie.
+    /// Checks a posted CSRF token: against the session's for a signed-in
+    /// caller, else against the cookie.
     pub fn check_csrf(&self, posted: &str) -> Result<(), PageError> {
         if !self.new_csrf_cookie && constant_time_eq(posted.as_bytes(), self.csrf.as_bytes()) {
             Ok(())
@@ -142,25 +145,56 @@ impl PageContext {
 
     fn with_cookies(&self, status: StatusCode, mut response: Response) -> Response {
         *response.status_mut() = status;
-        if self.new_csrf_cookie
-            && let Ok(value) = HeaderValue::from_str(&format!(
-                "{CSRF_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
-                self.csrf
-            ))
-        {
-            response.headers_mut().append(header::SET_COOKIE, value);
+        if self.new_csrf_cookie {
+            let cookie = CSRF.set(&self.csrf, None, self.https);
+            response.headers_mut().append(header::SET_COOKIE, cookie);
         }
         response
     }
+
+    /// Signs the browser in: the session cookie, and a new signed-out CSRF
+    /// cookie, so that a token planted or seen before sign-in is worthless
+    /// after it (the session's own token is new anyway).
+    pub fn sign_in(&self, token: &str, ttl: time::Duration, mut response: Response) -> Response {
+        let headers = response.headers_mut();
+        headers.append(
+            header::SET_COOKIE,
+            crate::api::session_cookie(token, ttl.whole_seconds(), self.https),
+        );
+        headers.append(
+            header::SET_COOKIE,
+            CSRF.set(&random_token(), None, self.https),
+        );
+        response
+    }
+
+    /// Signs the browser out: deletes the session cookie.
+    pub fn sign_out(&self, mut response: Response) -> Response {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            crate::api::session_cookie("", 0, self.https),
+        );
+        response
+    }
+}
+
+/// A fresh signed-out CSRF token: 128 random bits, 32 hex characters.
+fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Redirects with 303 (after a form post), optionally with a flash code.
+/// Redirects with 303 (after a form post). A location that cannot be a
+/// header value (it never is one we built from [`same_site_path`]) goes to
+/// the start page instead of failing the request.
 pub fn see_other(location: &str) -> Response {
-    Redirect::to(location).into_response()
+    let location = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
 
 /// What can go wrong on a page: shown as a friendly page, never a stack trace.
@@ -231,12 +265,58 @@ pub fn encode_component(text: &str) -> String {
     out
 }
 
-/// A safe place to go back to after signing in: a local path only.
+/// `candidate` if it is a path on this site, safe to redirect to: `/`
+/// alone, or `/` followed by anything but `/` or `\` (which browsers read
+/// as the start of another host), with no backslash, control or bidi
+/// character anywhere (URL parsers drop tabs and newlines, so
+/// `/\t/evil.example` is `//evil.example`, and CR/LF could never be a
+/// header). The one check for every `next` and `back` parameter.
+pub fn same_site_path(candidate: Option<&str>) -> Option<&str> {
+    let path = candidate?;
+    let rest = path.strip_prefix('/')?;
+    let safe = !rest.starts_with('/')
+        && !path.contains('\\')
+        && !path
+            .chars()
+            .any(|c| c.is_control() || ordertrack_domain::text::is_bidi_control(c));
+    safe.then_some(path)
+}
+
+/// A safe place to go back to after signing in: a [`same_site_path`], else
+/// the start page.
 pub fn local_path(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_owned()
+    same_site_path(next).unwrap_or("/").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_same_site_paths_are_places_to_go_back_to() {
+        for good in [
+            "/",
+            "/orders",
+            "/orders/7?flash=moved",
+            "/kitchen/x?station=grill",
+        ] {
+            assert_eq!(local_path(Some(good)), good);
         }
-        _ => "/".to_owned(),
+        for bad in [
+            "",
+            "orders",
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example/x",
+            "/\t/evil.example/x",
+            "\t//evil.example",
+            "/orders\r\nSet-Cookie: x=1",
+            "/a\\b",
+            "/\u{202e}evil",
+            "/\u{0}",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad:?} accepted");
+        }
+        assert_eq!(local_path(None), "/");
     }
 }

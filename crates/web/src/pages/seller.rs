@@ -1,10 +1,9 @@
 //! The seller dashboard: a store's orders with live status tabs and search,
 //! and the order detail with one button per step this person may take.
 
+use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
 use maud::{Markup, html};
 use ordertrack_app::AppError;
 use ordertrack_app::orders::{Dashboard, OrderListRequest, StaffOrder};
@@ -15,14 +14,15 @@ use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
 use super::{PageContext, PageError, encode_component, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
+use crate::routes::Routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/dashboard/{slug}", get(dashboard))
-        .route("/dashboard/{slug}/list", get(dashboard_list))
-        .route("/dashboard/{slug}/orders/{id}", get(detail))
-        .route("/dashboard/{slug}/orders/{id}/panel", get(detail_panel))
-        .route("/dashboard/{slug}/orders/{id}/transition", post(transition))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/dashboard/{slug}", dashboard)
+        .get("/dashboard/{slug}/list", dashboard_list)
+        .get("/dashboard/{slug}/orders/{id}", detail)
+        .get("/dashboard/{slug}/orders/{id}/panel", detail_panel)
+        .post("/dashboard/{slug}/orders/{id}/transition", transition)
 }
 
 #[derive(Deserialize, Default)]

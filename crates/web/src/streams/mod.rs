@@ -9,11 +9,9 @@ pub mod resume;
 mod sse;
 mod ws;
 
-use axum::Router;
-
-use crate::AppState;
+use crate::routes::Routes;
 
 /// The stream routes (mounted under `/api/v1`).
-pub fn router() -> Router<AppState> {
-    sse::router().merge(ws::router())
+pub fn routes() -> Routes {
+    sse::routes().merge(ws::routes())
 }

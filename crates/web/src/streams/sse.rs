@@ -2,12 +2,10 @@
 
 use std::convert::Infallible;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
@@ -19,16 +17,17 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, AuthCaller, ClientIp};
 use crate::limits::StreamPermit;
+use crate::routes::Routes;
 
 /// How long a client waits before reconnecting (the `retry:` hint), in ms.
 const RETRY_MS: u32 = 2000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/orders/{id}/events", get(order_events))
-        .route("/track/{token}/events", get(tracking_events))
-        .route("/me/events", get(my_events))
-        .route("/stores/{slug}/events", get(store_events))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/orders/{id}/events", order_events)
+        .get("/track/{token}/events", tracking_events)
+        .get("/me/events", my_events)
+        .get("/stores/{slug}/events", store_events)
 }
 
 #[derive(Deserialize)]

@@ -14,14 +14,18 @@
 //! the store again, as a request does. So a logged-out session gets 401 and
 //! a removed staff member 404 on the same socket, as over HTTP; the hub ends
 //! the subscriptions their access opened (`closed`).
+//!
+//! A socket signed in by the session cookie opens only from this site's own
+//! pages (`Origin` is this host): browsers send cookies along with any
+//! site's WebSocket, and no CORS check stands in the way. One signed in by
+//! a Bearer token may be opened from anywhere; refusals are 403 problems.
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures::{SinkExt, StreamExt};
 use ordertrack_app::{AppError, Caller, SessionRef, StreamSpec};
 use serde::{Deserialize, Serialize};
@@ -32,25 +36,39 @@ use tokio::task::JoinHandle;
 use super::resume::{self, StreamItem};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, MaybeSession};
+use crate::extract::{ClientIp, MaybeSession, cookie_authenticated};
+use crate::routes::Routes;
 
 /// Outgoing messages buffered per socket before subscriptions wait.
 const OUTBOX: usize = 256;
 /// Most subscriptions one socket may hold.
 const MAX_SUBSCRIPTIONS: usize = 32;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/ws", get(upgrade))
+pub fn routes() -> Routes {
+    Routes::new().get("/ws", upgrade)
 }
 
 /// A socket is one live stream in the per-user and per-address counts,
 /// however many subscriptions it holds; it keeps its place until it closes.
 async fn upgrade(
     State(state): State<AppState>,
+    headers: HeaderMap,
     MaybeSession(session): MaybeSession,
     ClientIp(client): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // Browsers attach cookies to a WebSocket opened by any site's script,
+    // and no CORS check guards the socket: the session cookie opens one only
+    // from this site's own pages. A Bearer token is never sent by itself,
+    // so a client that presents one may be anywhere.
+    if cookie_authenticated(&headers) && !same_origin(&headers) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_origin",
+            "a WebSocket signed in with the session cookie must be opened from this site's pages",
+        )
+        .into_response();
+    }
     let user = session.as_ref().map(SessionRef::user_id);
     let permit = match state.limits.open_stream(user, client) {
         Ok(permit) => permit,
@@ -61,6 +79,23 @@ async fn upgrade(
             let _held = permit;
             run(socket, state, session).await;
         })
+}
+
+/// Whether the request's `Origin` is this site: its host and port are the
+/// `Host` the request was sent to. No `Origin` (or `null`) is not.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let (Some(origin), Some(host)) = (text(header::ORIGIN), text(header::HOST)) else {
+        return false;
+    };
+    origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .is_some_and(|authority| authority.eq_ignore_ascii_case(host))
 }
 
 /// What a client sends.

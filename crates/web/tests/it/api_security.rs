@@ -152,7 +152,7 @@ async fn unknown_status_is_rejected_and_changes_nothing() {
 /// Moves an order from a store's dashboard as a browser does (session and
 /// CSRF cookies, CSRF field); the status of the final answer.
 async fn dashboard_move(app: &TestApp, token: &str, slug: &str, order: &Value, to: &str) -> u16 {
-    let csrf = "0123456789abcdef0123456789abcdef";
+    let csrf = app.session_csrf(token).await;
     let version = version(order).to_string();
     app.client
         .post(format!(
@@ -162,9 +162,13 @@ async fn dashboard_move(app: &TestApp, token: &str, slug: &str, order: &Value, t
         ))
         .header(
             reqwest::header::COOKIE,
-            format!("ordertrack_session={token}; ordertrack_csrf={csrf}"),
+            format!("ordertrack_session={token}"),
         )
-        .form(&[("csrf", csrf), ("to", to), ("expected_version", &version)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("to", to),
+            ("expected_version", &version),
+        ])
         .send()
         .await
         .expect("dashboard form post")

@@ -368,6 +368,25 @@ impl TestApp {
         user_of(&body)
     }
 
+    /// The CSRF token the pages give a signed-in session's forms (it is
+    /// bound to the session).
+    pub async fn session_csrf(&self, token: &str) -> String {
+        let page = self
+            .client
+            .get(self.page_url("/orders"))
+            .header(
+                reqwest::header::COOKIE,
+                format!("ordertrack_session={token}"),
+            )
+            .send()
+            .await
+            .expect("a page")
+            .text()
+            .await
+            .expect("the page");
+        csrf_field(&page)
+    }
+
     /// The demo customers.
     pub async fn alice(&self) -> User {
         self.user("alice@demo.test").await
@@ -601,6 +620,20 @@ impl TestApp {
     pub async fn store_orders(&self, token: &str, slug: &str) -> Vec<Value> {
         self.list(token, &format!("?store={slug}&limit=100")).await
     }
+}
+
+/// The CSRF token a page's forms carry.
+pub fn csrf_field(html: &str) -> String {
+    const FIELD: &str = "name=\"csrf\" value=\"";
+    let start = html
+        .find(FIELD)
+        .unwrap_or_else(|| panic!("no CSRF field in {html}"))
+        + FIELD.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn user_of(session: &Value) -> User {

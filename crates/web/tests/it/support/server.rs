@@ -202,6 +202,14 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// The SQLite database file, when this server runs on SQLite.
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        match &self.db {
+            TestDb::Sqlite(dir) => Some(dir.path().join("ordertrack.db")),
+            TestDb::Postgres(_) => None,
+        }
+    }
+
     /// The live fan-out of the running server.
     pub fn hub(&self) -> &Hub {
         self.app.hub()

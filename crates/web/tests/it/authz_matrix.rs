@@ -1,0 +1,886 @@
+//! The authorization matrix: every route the router serves
+//! (`ordertrack_web::routes::table`, the table the router is built from) ×
+//! every kind of caller, each cell the status that caller gets. A route
+//! added without a row here fails [`every_route_has_a_row`]; a row whose
+//! route is gone fails it too.
+//!
+//! Each cell runs on fresh data where the request changes something (a new
+//! order, a new staff member, a new session), so one cell's effect never
+//! decides another's answer. Requests are valid apart from who sends them:
+//! the status is the authorization's answer. Reads of what the caller may
+//! not see are 404 (BOLA), never 403; pages send signed-out visitors to
+//! sign in (303).
+
+use std::collections::BTreeSet;
+
+use ordertrack_domain::Role as StaffRole;
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// Who calls. `Customer` placed the order the row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    Customer,
+    OtherCustomer,
+    Owner,
+    Manager,
+    Cashier,
+    Kitchen,
+    Driver,
+    /// Owner of another store.
+    OtherStoreStaff,
+    Admin,
+}
+
+/// The columns of [`ROWS`], in order.
+const WHO: [Who; 10] = [
+    Who::Anonymous,
+    Who::Customer,
+    Who::OtherCustomer,
+    Who::Owner,
+    Who::Manager,
+    Who::Cashier,
+    Who::Kitchen,
+    Who::Driver,
+    Who::OtherStoreStaff,
+    Who::Admin,
+];
+
+impl Who {
+    fn email(self) -> Option<&'static str> {
+        match self {
+            Who::Anonymous => None,
+            Who::Customer => Some("alice@demo.test"),
+            Who::OtherCustomer => Some("bob@demo.test"),
+            Who::Owner => Some("owner@demo.test"),
+            Who::Manager => Some("manager@demo.test"),
+            Who::Cashier => Some("cashier@demo.test"),
+            Who::Kitchen => Some("kitchen@demo.test"),
+            Who::Driver => Some("driver@demo.test"),
+            Who::OtherStoreStaff => Some("seller@demo.test"),
+            Who::Admin => Some("admin@demo.test"),
+        }
+    }
+}
+
+/// How a row's request is sent.
+#[derive(Clone, Copy)]
+enum Via {
+    /// `Authorization: Bearer`, JSON body if any.
+    Api,
+    /// A page: the session cookie; a form post also the CSRF token.
+    Page,
+    /// A WebSocket handshake with the Bearer token.
+    WebSocket,
+}
+
+/// What the order the row is about must be like before the request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Prep {
+    /// Just placed (pending), a delivery of the demo restaurant.
+    Placed,
+    /// In the kitchen (`preparing`).
+    Preparing,
+    /// Handed off (`ready`, every item ready).
+    HandedOff,
+}
+
+/// The body of a request, built from the cell's data.
+#[derive(Clone, Copy)]
+enum Body {
+    None,
+    Json(fn(&Cell) -> Value),
+    Form(fn(&Cell) -> Vec<(String, String)>),
+}
+
+/// One route: how to call it and what each caller (columns in [`WHO`]
+/// order) gets.
+struct Row {
+    method: Method,
+    /// The route's template, as the router's table has it.
+    route: &'static str,
+    send: Via,
+    prep: Prep,
+    body: Body,
+    /// The request ends the caller's session (sign out): each cell signs in
+    /// afresh.
+    own_session: bool,
+    expect: [u16; 10],
+}
+
+/// The data one cell's request is about.
+struct Cell {
+    order: i64,
+    item: i64,
+    version: i64,
+    tracking: String,
+    product: i64,
+    /// A staff member of the demo restaurant (a cashier), made for this
+    /// cell, for the routes that remove one.
+    member: i64,
+    /// An account that is nobody's staff yet, for the routes that add one.
+    newcomer: String,
+    /// A fresh e-mail, for registering.
+    fresh_email: String,
+}
+
+fn form(cell_csrf: &str, fields: &[(&str, String)]) -> Vec<(String, String)> {
+    let mut all = vec![("csrf".to_owned(), cell_csrf.to_owned())];
+    all.extend(fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    all
+}
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PATCH: Method = Method::PATCH;
+const DELETE: Method = Method::DELETE;
+
+fn row(method: Method, route: &'static str, send: Via, expect: [u16; 10]) -> Row {
+    Row {
+        method,
+        route,
+        send,
+        prep: Prep::Placed,
+        body: Body::None,
+        own_session: false,
+        expect,
+    }
+}
+
+impl Row {
+    fn prep(self, prep: Prep) -> Row {
+        Row { prep, ..self }
+    }
+    fn json(self, body: fn(&Cell) -> Value) -> Row {
+        Row {
+            body: Body::Json(body),
+            ..self
+        }
+    }
+    fn form(self, body: fn(&Cell) -> Vec<(String, String)>) -> Row {
+        Row {
+            body: Body::Form(body),
+            ..self
+        }
+    }
+    fn own_session(self) -> Row {
+        Row {
+            own_session: true,
+            ..self
+        }
+    }
+}
+
+/// Every caller gets this.
+const fn all(status: u16) -> [u16; 10] {
+    [status; 10]
+}
+
+/// The matrix. Columns: anonymous, the order's customer, another customer,
+/// owner, manager, cashier, kitchen, driver (the demo restaurant's staff),
+/// another store's owner, platform admin.
+fn rows() -> Vec<Row> {
+    use Via::*;
+    // Forms carry the CSRF token in `csrf`; [`request`] fills it in.
+    vec![
+        // ---- public ----
+        row(GET, "/healthz", Page, all(200)),
+        row(GET, "/readyz", Page, all(200)),
+        row(GET, "/static/app.css", Page, all(200)),
+        row(GET, "/static/live.js", Page, all(200)),
+        row(GET, "/", Page, all(200)),
+        row(GET, "/login", Page, all(200)),
+        row(POST, "/login", Page, all(303)).form(|_| {
+            form(
+                "",
+                &[
+                    ("email", "bob@demo.test".into()),
+                    ("password", PASSWORD.into()),
+                ],
+            )
+        }),
+        row(GET, "/register", Page, all(200)),
+        row(POST, "/register", Page, all(303)).form(|c| {
+            form(
+                "",
+                &[
+                    ("name", "New Customer".into()),
+                    ("email", c.fresh_email.clone()),
+                    ("password", PASSWORD.into()),
+                ],
+            )
+        }),
+        row(POST, "/logout", Page, all(303))
+            .own_session()
+            .form(|_| form("", &[])),
+        row(GET, "/stores/{slug}", Page, all(200)),
+        row(GET, "/track/{token}", Page, all(200)),
+        row(GET, "/track/{token}/tracker", Page, all(200)),
+        row(GET, "/api/v1/stores", Api, all(200)),
+        row(GET, "/api/v1/stores/{slug}", Api, all(200)),
+        row(GET, "/api/v1/stores/{slug}/products", Api, all(200)),
+        row(GET, "/api/v1/track/{token}", Api, all(200)),
+        row(GET, "/api/v1/track/{token}/events", Api, all(200)),
+        row(GET, "/api/v1/ws", WebSocket, all(101)),
+        row(POST, "/api/v1/auth/register", Api, all(201)).json(
+            |c| json!({"email": c.fresh_email, "password": PASSWORD, "name": "New Customer"}),
+        ),
+        row(POST, "/api/v1/auth/login", Api, all(200))
+            .json(|_| json!({"email": "bob@demo.test", "password": PASSWORD})),
+        // ---- anyone signed in ----
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            POST,
+            "/api/v1/auth/logout",
+            Api,
+            [401, 204, 204, 204, 204, 204, 204, 204, 204, 204],
+        )
+        .own_session(),
+        row(
+            GET,
+            "/api/v1/auth/me",
+            Api,
+            [401, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
+            GET,
+            "/api/v1/me/events",
+            Api,
+            [401, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
+            GET,
+            "/api/v1/orders",
+            Api,
+            [401, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
+            POST,
+            "/api/v1/orders",
+            Api,
+            [401, 201, 201, 201, 201, 201, 201, 201, 201, 201],
+        )
+        .json(|c| {
+            json!({"store": RESTAURANT, "items": [{"product": c.product, "quantity": 1}],
+                       "fulfilment": {"type": "pickup"}})
+        }),
+        row(
+            GET,
+            "/orders",
+            Page,
+            [303, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
+            GET,
+            "/orders/list",
+            Page,
+            [303, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
+            POST,
+            "/stores/{slug}/checkout",
+            Page,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 303],
+        )
+        .form(|c| {
+            form(
+                "",
+                &[
+                    (&format!("qty_{}", c.product), "1".into()),
+                    ("fulfilment", "pickup".into()),
+                ],
+            )
+        }),
+        // ---- one order: its customer, its store's staff, admins ----
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            GET,
+            "/api/v1/orders/{id}",
+            Api,
+            [401, 200, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/api/v1/orders/{id}/history",
+            Api,
+            [401, 200, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/api/v1/orders/{id}/events",
+            Api,
+            [401, 200, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/orders/{id}",
+            Page,
+            [303, 200, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/orders/{id}/tracker",
+            Page,
+            [303, 200, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            POST,
+            "/api/v1/orders/{id}/transitions",
+            Api,
+            [401, 403, 404, 200, 200, 200, 403, 403, 404, 200],
+        )
+        .json(|c| json!({"to": "confirmed", "expected_version": c.version})),
+        // The customer's cancel button: only the customer, only a cancel.
+        row(
+            POST,
+            "/orders/{id}/cancel",
+            Page,
+            [303, 303, 404, 404, 404, 404, 404, 404, 404, 404],
+        )
+        .form(|c| form("", &[("expected_version", c.version.to_string())])),
+        row(
+            PATCH,
+            "/api/v1/orders/{id}/items/{item_id}",
+            Api,
+            [401, 403, 404, 200, 200, 200, 200, 403, 404, 200],
+        )
+        .prep(Prep::Preparing)
+        .json(|_| json!({"status": "preparing"})),
+        row(
+            POST,
+            "/api/v1/orders/{id}/bump",
+            Api,
+            [401, 403, 404, 200, 200, 200, 200, 403, 404, 200],
+        )
+        .prep(Prep::Preparing)
+        .json(|c| json!({"expected_version": c.version})),
+        // A hand-off needs every item ready, and in the restaurant the last
+        // ready item hands the order off by itself: those who may, learn so.
+        row(
+            POST,
+            "/api/v1/orders/{id}/handoff",
+            Api,
+            [401, 403, 404, 409, 409, 409, 409, 403, 404, 409],
+        )
+        .prep(Prep::Preparing)
+        .json(|c| json!({"expected_version": c.version})),
+        // The restaurant has no way back from `ready`: whoever sees the order
+        // learns so (the way back is checked before the role).
+        row(
+            POST,
+            "/api/v1/orders/{id}/recall",
+            Api,
+            [401, 409, 404, 409, 409, 409, 409, 409, 404, 409],
+        )
+        .prep(Prep::HandedOff),
+        // ---- a store's back office: its staff and admins ----
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            GET,
+            "/api/v1/stores/{slug}/events",
+            Api,
+            [401, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/api/v1/stores/{slug}/kitchen",
+            Api,
+            [401, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/dashboard/{slug}",
+            Page,
+            [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/dashboard/{slug}/list",
+            Page,
+            [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/dashboard/{slug}/orders/{id}",
+            Page,
+            [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/dashboard/{slug}/orders/{id}/panel",
+            Page,
+            [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            POST,
+            "/dashboard/{slug}/orders/{id}/transition",
+            Page,
+            [303, 404, 404, 303, 303, 303, 403, 403, 404, 303],
+        )
+        .form(|c| {
+            form(
+                "",
+                &[
+                    ("to", "confirmed".into()),
+                    ("expected_version", c.version.to_string()),
+                ],
+            )
+        }),
+        row(
+            GET,
+            "/kitchen/{slug}",
+            Page,
+            [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/kitchen/{slug}/tickets",
+            Page,
+            [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/kitchen/{slug}/expo",
+            Page,
+            [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/kitchen/{slug}/expo/tickets",
+            Page,
+            [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            POST,
+            "/kitchen/{slug}/orders/{id}/items/{item_id}",
+            Page,
+            [303, 403, 404, 303, 303, 303, 303, 403, 404, 303],
+        )
+        .prep(Prep::Preparing)
+        .form(|_| form("", &[])),
+        row(
+            POST,
+            "/kitchen/{slug}/orders/{id}/bump",
+            Page,
+            [303, 403, 404, 303, 303, 303, 303, 403, 404, 303],
+        )
+        .prep(Prep::Preparing)
+        .form(|_| form("", &[])),
+        row(
+            POST,
+            "/kitchen/{slug}/orders/{id}/handoff",
+            Page,
+            [303, 403, 404, 409, 409, 409, 409, 403, 404, 409],
+        )
+        .prep(Prep::Preparing)
+        .form(|_| form("", &[])),
+        row(
+            POST,
+            "/kitchen/{slug}/orders/{id}/recall",
+            Page,
+            [303, 409, 404, 409, 409, 409, 409, 409, 404, 409],
+        )
+        .prep(Prep::HandedOff)
+        .form(|_| form("", &[])),
+        // ---- catalog and staff: owners (and managers, for the catalog) ----
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            POST,
+            "/api/v1/stores/{slug}/products",
+            Api,
+            [401, 403, 403, 201, 201, 403, 403, 403, 403, 201],
+        )
+        .json(|_| json!({"name": "Matrix Special", "price_minor": 500, "station": "grill"})),
+        row(
+            PATCH,
+            "/api/v1/stores/{slug}/products/{id}",
+            Api,
+            [401, 403, 403, 200, 200, 403, 403, 403, 403, 200],
+        )
+        .json(|_| json!({"available": true})),
+        row(
+            GET,
+            "/api/v1/stores/{slug}/staff",
+            Api,
+            [401, 404, 404, 200, 403, 403, 403, 403, 404, 200],
+        ),
+        row(
+            POST,
+            "/api/v1/stores/{slug}/staff",
+            Api,
+            [401, 403, 403, 201, 403, 403, 403, 403, 403, 201],
+        )
+        .json(|c| json!({"email": c.newcomer, "role": "cashier"})),
+        row(
+            DELETE,
+            "/api/v1/stores/{slug}/staff/{user_id}",
+            Api,
+            [401, 403, 403, 204, 403, 403, 403, 403, 403, 204],
+        ),
+        row(
+            GET,
+            "/manage/{slug}",
+            Page,
+            [303, 404, 404, 200, 200, 403, 403, 403, 404, 200],
+        ),
+        row(
+            POST,
+            "/manage/{slug}/products",
+            Page,
+            [303, 403, 403, 303, 303, 403, 403, 403, 403, 303],
+        )
+        .form(|_| {
+            form(
+                "",
+                &[
+                    ("name", "Matrix Special".into()),
+                    ("price", "5.00".into()),
+                    ("station", "grill".into()),
+                ],
+            )
+        }),
+        row(
+            POST,
+            "/manage/{slug}/products/{id}",
+            Page,
+            [303, 403, 403, 303, 303, 403, 403, 403, 403, 303],
+        )
+        .form(|_| {
+            form(
+                "",
+                &[
+                    ("name", "Classic Burger".into()),
+                    ("price", "9.50".into()),
+                    ("station", "grill".into()),
+                    ("available", "on".into()),
+                ],
+            )
+        }),
+        row(
+            POST,
+            "/manage/{slug}/staff",
+            Page,
+            [303, 403, 403, 303, 403, 403, 403, 403, 403, 303],
+        )
+        .form(|c| {
+            form(
+                "",
+                &[("email", c.newcomer.clone()), ("role", "cashier".into())],
+            )
+        }),
+        row(
+            POST,
+            "/manage/{slug}/staff/{user_id}/remove",
+            Page,
+            [303, 403, 403, 303, 403, 403, 403, 403, 403, 303],
+        )
+        .form(|_| form("", &[])),
+    ]
+}
+
+#[test]
+fn every_route_has_a_row() {
+    let served: BTreeSet<String> = ordertrack_web::routes::table()
+        .iter()
+        .map(|route| format!("{} {}", route.method, route.path))
+        .collect();
+    let rows: Vec<String> = rows()
+        .iter()
+        .map(|row| format!("{} {}", row.method, row.route))
+        .collect();
+    let covered: BTreeSet<String> = rows.iter().cloned().collect();
+    assert_eq!(covered.len(), rows.len(), "a route has two rows");
+    let missing: Vec<&String> = served.difference(&covered).collect();
+    let stale: Vec<&String> = covered.difference(&served).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "the authorization matrix must have exactly one row per route.\n\
+         routes without a row (add one to authz_matrix::rows): {missing:#?}\n\
+         rows without a route: {stale:#?}"
+    );
+}
+
+/// What every cell shares: the callers' sessions and their CSRF tokens.
+struct Callers {
+    tokens: Vec<String>,
+    csrf: Vec<String>,
+    /// The signed-out visitor's CSRF cookie (its field is `csrf[0]`).
+    anonymous_cookie: String,
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
+async fn sign_in(app: &TestApp, who: Who) -> String {
+    match who.email() {
+        Some(email) => app.login(email).await,
+        None => String::new(),
+    }
+}
+
+impl Callers {
+    async fn sign_in(app: &TestApp, client: &reqwest::Client) -> Callers {
+        let login = client
+            .get(app.page_url("/login"))
+            .send()
+            .await
+            .expect("the login page");
+        let anonymous_cookie = login
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("ordertrack_csrf="))
+            .and_then(|v| v.split(';').next())
+            .expect("a CSRF cookie")
+            .to_owned();
+        let anonymous_csrf = csrf_field(&login.text().await.expect("the login page"));
+        let mut tokens = Vec::new();
+        let mut csrf = Vec::new();
+        for who in WHO {
+            let token = sign_in(app, who).await;
+            csrf.push(if token.is_empty() {
+                anonymous_csrf.clone()
+            } else {
+                app.session_csrf(&token).await
+            });
+            tokens.push(token);
+        }
+        Callers {
+            tokens,
+            csrf,
+            anonymous_cookie,
+        }
+    }
+}
+
+/// What the cells' data is made with.
+struct Setup {
+    alice: String,
+    owner: String,
+    product: i64,
+    restaurant: i64,
+}
+
+impl Setup {
+    async fn new(app: &TestApp) -> Setup {
+        let restaurant = app
+            .store
+            .store_by_slug(RESTAURANT)
+            .await
+            .expect("the store")
+            .expect("the demo restaurant");
+        Setup {
+            alice: app.login("alice@demo.test").await,
+            owner: app.login("owner@demo.test").await,
+            product: app.product_ids(RESTAURANT).await[0],
+            restaurant: restaurant.id,
+        }
+    }
+
+    /// Fresh data for the `n`th cell, of `row`.
+    async fn cell(&self, app: &TestApp, row: &Row, n: usize) -> Cell {
+        let mut order = app
+            .place_delivery(
+                &self.alice,
+                RESTAURANT,
+                &[(self.product, 1)],
+                "1 Matrix Road",
+            )
+            .await;
+        if row.prep != Prep::Placed {
+            order = app.advance(&self.owner, &order, "confirmed").await;
+            order = app.advance(&self.owner, &order, "preparing").await;
+        }
+        if row.prep == Prep::HandedOff {
+            order = app
+                .post(
+                    &format!("/orders/{}/bump", id(&order)),
+                    &self.owner,
+                    &json!({"expected_version": version(&order)}),
+                )
+                .await
+                .expect(200);
+        }
+        // Accounts cost a password hash each: only for the rows that use them.
+        let mut member = 0;
+        if row.route.contains("{user_id}") {
+            let user = app
+                .app
+                .create_user(&format!("member{n}@matrix.test"), PASSWORD, "Member", false)
+                .await
+                .expect("a staff account");
+            app.app
+                .admin_set_membership(user.id, self.restaurant, StaffRole::Cashier)
+                .await
+                .expect("a staff role");
+            member = user.id;
+        }
+        let newcomer = format!("newcomer{n}@matrix.test");
+        if row.route.ends_with("/staff") && row.method == POST {
+            app.app
+                .create_user(&newcomer, PASSWORD, "Newcomer", false)
+                .await
+                .expect("an account");
+        }
+        Cell {
+            order: id(&order),
+            item: item_ids(&order)[0],
+            version: version(&order),
+            tracking: order["tracking_token"]
+                .as_str()
+                .expect("a tracking token")
+                .to_owned(),
+            product: self.product,
+            member,
+            newcomer,
+            fresh_email: format!("fresh{n}@matrix.test"),
+        }
+    }
+}
+
+/// The row's path for this cell.
+fn path(route: &str, cell: &Cell) -> String {
+    route
+        .replace("{slug}", RESTAURANT)
+        .replace("{id}", &cell.order.to_string())
+        .replace("{item_id}", &cell.item.to_string())
+        .replace("{token}", &cell.tracking)
+        .replace("{user_id}", &cell.member.to_string())
+        // `/stores/{slug}/products/{id}` and `/manage/{slug}/products/{id}`: a product.
+        .replace(
+            &format!("/products/{}", cell.order),
+            &format!("/products/{}", cell.product),
+        )
+}
+
+/// Sends one cell's request; its status.
+async fn request(
+    app: &TestApp,
+    client: &reqwest::Client,
+    row: &Row,
+    cell: &Cell,
+    token: &str,
+    csrf: &str,
+    anonymous_cookie: &str,
+) -> u16 {
+    let url = format!("{}{}", app.base, path(row.route, cell));
+    if let Via::WebSocket = row.send {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url
+            .replacen("http://", "ws://", 1)
+            .into_client_request()
+            .expect("a WebSocket request");
+        if !token.is_empty() {
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {token}").parse().expect("a header"),
+            );
+        }
+        return match tokio_tungstenite::connect_async(request).await {
+            Ok((_, response)) => response.status().as_u16(),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
+            Err(error) => panic!("{} {}: {error}", row.method, row.route),
+        };
+    }
+    let mut builder = client.request(row.method.clone(), &url);
+    match row.send {
+        Via::Api if !token.is_empty() => {
+            builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        Via::Page if token.is_empty() => {
+            builder = builder.header(COOKIE, format!("ordertrack_csrf={anonymous_cookie}"));
+        }
+        Via::Page => {
+            builder = builder.header(COOKIE, format!("ordertrack_session={token}"));
+        }
+        _ => {}
+    }
+    match row.body {
+        Body::None => {}
+        Body::Json(body) => builder = builder.json(&body(cell)),
+        Body::Form(body) => {
+            let mut fields = body(cell);
+            if let Some(field) = fields.iter_mut().find(|(name, _)| name == "csrf") {
+                field.1 = csrf.to_owned();
+            }
+            builder = builder.form(&fields);
+        }
+    }
+    let response = builder.send().await.expect("send the request");
+    let status = response.status();
+    // Streams never end: the status is all there is to read.
+    if status.is_client_error() && matches!(row.send, Via::Api) {
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        assert!(
+            content_type.starts_with(PROBLEM_JSON),
+            "{} {}: a {status} is problem+json, not `{content_type}`",
+            row.method,
+            row.route
+        );
+    }
+    status.as_u16()
+}
+
+#[tokio::test]
+async fn every_route_answers_every_caller_as_the_rules_say() {
+    let app = spawn_app().await;
+    let client = no_redirects();
+    let callers = Callers::sign_in(&app, &client).await;
+    let setup = Setup::new(&app).await;
+    let mut wrong = Vec::new();
+    let mut n = 0;
+    for row in rows() {
+        for (column, who) in WHO.into_iter().enumerate() {
+            n += 1;
+            let cell = setup.cell(&app, &row, n).await;
+            let (token, csrf) = if row.own_session && who != Who::Anonymous {
+                let token = sign_in(&app, who).await;
+                let csrf = match row.send {
+                    Via::Page => app.session_csrf(&token).await,
+                    _ => String::new(),
+                };
+                (token, csrf)
+            } else {
+                (callers.tokens[column].clone(), callers.csrf[column].clone())
+            };
+            let status = request(
+                &app,
+                &client,
+                &row,
+                &cell,
+                &token,
+                &csrf,
+                &callers.anonymous_cookie,
+            )
+            .await;
+            if status != row.expect[column] {
+                wrong.push(format!(
+                    "{} {} as {who:?}: expected {}, got {status}",
+                    row.method, row.route, row.expect[column]
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {n} cells differ from the matrix:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}
