@@ -217,18 +217,29 @@ impl Application {
         self.app.hub()
     }
 
+    /// The whole HTTP surface of this instance, to call in-process (a
+    /// fuzzer's requests): what [`serve`](Self::serve) serves, without the
+    /// accept loop — requests carry no peer address unless the caller adds
+    /// a `ConnectInfo` — and without the streams' heartbeat.
+    pub fn router(&self) -> axum::Router {
+        crate::router(self.state())
+    }
+
+    fn state(&self) -> AppState {
+        AppState {
+            app: self.app.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            limits: Arc::new(Limiter::new(self.limits.clone())),
+        }
+    }
+
     /// Serves on `listener` until `shutdown` resolves (see [`crate::serve`]).
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let state = AppState {
-            app: self.app,
-            trusted_proxies: self.trusted_proxies,
-            limits: Arc::new(Limiter::new(self.limits)),
-        };
-        crate::serve(listener, state, shutdown).await
+        crate::serve(listener, self.state(), shutdown).await
     }
 
     /// [`serve`](Self::serve) on a task of its own.

@@ -4,6 +4,7 @@ use std::any::Any;
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ordertrack_app::AppError;
@@ -162,6 +163,17 @@ impl From<QueryRejection> for ApiError {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_query",
+            rejection.body_text(),
+        )
+    }
+}
+
+impl From<WebSocketUpgradeRejection> for ApiError {
+    fn from(rejection: WebSocketUpgradeRejection) -> Self {
+        // 400, 405 or 426: a plain GET (no handshake) is told to upgrade.
+        ApiError::new(
+            rejection.status(),
+            "invalid_websocket_upgrade",
             rejection.body_text(),
         )
     }

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
@@ -114,6 +115,23 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
         Ok(ApiQuery(value))
+    }
+}
+
+/// A WebSocket handshake; a request that is not one (a plain GET, a
+/// missing key or version) is a 4xx problem.
+pub struct ApiWebSocketUpgrade(pub WebSocketUpgrade);
+
+impl<S> FromRequestParts<S> for ApiWebSocketUpgrade
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ApiWebSocketUpgrade(
+            WebSocketUpgrade::from_request_parts(parts, state).await?,
+        ))
     }
 }
 

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use ordertrack_realtime::{Delivery, Feeder, Hub, SubscribeOptions, Topic};
 use ordertrack_store::Store;
 use ordertrack_store::conformance::TestSchema;
@@ -63,46 +62,6 @@ fn start(schema: &TestSchema, subject: &str, data_dir: &Path, nats: &str) -> Ser
     )
 }
 
-/// One event as an SSE client saw it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Seen {
-    id: i64,
-    order: i64,
-    version: i64,
-}
-
-/// Opens the store stream of `base` (from `after`, if given). Once the
-/// headers are in, the server has subscribed: nothing committed later is
-/// missed. Then spawns a reader that sends every event, until the
-/// connection ends.
-async fn follow(
-    client: reqwest::Client,
-    base: String,
-    token: String,
-    after: Option<i64>,
-    events: mpsc::UnboundedSender<Seen>,
-) -> tokio::task::JoinHandle<()> {
-    let url = format!("{base}/api/v1/stores/{RESTAURANT}/events");
-    follow_url(client, url, token, after, events).await
-}
-
-/// Opens the stream at `url`, as [`follow`] does.
-async fn follow_url(
-    client: reqwest::Client,
-    url: String,
-    token: String,
-    after: Option<i64>,
-    events: mpsc::UnboundedSender<Seen>,
-) -> tokio::task::JoinHandle<()> {
-    let mut request = client.get(&url).bearer_auth(&token);
-    if let Some(after) = after {
-        request = request.header("Last-Event-ID", after.to_string());
-    }
-    let response = request.send().await.expect("open the stream");
-    assert_eq!(response.status(), StatusCode::OK, "{url}");
-    tokio::spawn(read(response, events))
-}
-
 /// Waits until `server` answers `/readyz` with 200 (the bus connects in
 /// the background: ready within a few seconds).
 async fn wait_ready(client: &reqwest::Client, server: &Server) {
@@ -122,33 +81,6 @@ async fn wait_ready(client: &reqwest::Client, server: &Server) {
             server.output()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn read(response: reqwest::Response, events: mpsc::UnboundedSender<Seen>) {
-    let mut body = response.bytes_stream();
-    let mut buffer = String::new();
-    while let Some(Ok(chunk)) = body.next().await {
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) else {
-                continue;
-            };
-            let Ok(event) = serde_json::from_str::<Value>(data) else {
-                continue;
-            };
-            let (Some(id), Some(order), Some(version)) = (
-                event["id"].as_i64(),
-                event["order_id"].as_i64(),
-                event["order_version"].as_i64(),
-            ) else {
-                continue;
-            };
-            if events.send(Seen { id, order, version }).is_err() {
-                return;
-            }
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The binary as its users run it: `ordertrack` processes with nothing of
-//! the caller's environment, their output collected line by line, and the
-//! few HTTP calls the tests make against them.
+//! the caller's environment, their output collected line by line, the few
+//! HTTP calls the tests make against them, and the store's event stream as
+//! a client follows it.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -9,8 +10,10 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedSender;
 
 /// The password of every demo account.
 pub const DEMO_PASSWORD: &str = "demo-password";
@@ -203,6 +206,7 @@ pub async fn get(
 
 /// The order desk as its two busiest users reach it: Alice orders, the
 /// cashier confirms, at the demo restaurant of one server.
+#[derive(Clone)]
 pub struct Desk {
     pub client: reqwest::Client,
     /// The server's `http://127.0.0.1:PORT`.
@@ -252,10 +256,37 @@ impl Desk {
 
     /// The cashier confirms order `id`, expecting it at version 1.
     pub async fn confirm(&self, id: i64) -> reqwest::Result<reqwest::Response> {
+        self.transition(&self.cashier, id, "confirmed", 1).await
+    }
+
+    /// The holder of `token` moves order `id` to `to`, expecting it at
+    /// `version`.
+    pub async fn transition(
+        &self,
+        token: &str,
+        id: i64,
+        to: &str,
+        version: i64,
+    ) -> reqwest::Result<reqwest::Response> {
         self.client
             .post(format!("{}/api/v1/orders/{id}/transitions", self.base))
+            .bearer_auth(token)
+            .json(&json!({ "to": to, "expected_version": version }))
+            .send()
+            .await
+    }
+
+    /// The cashier sets item `item` of order `id` to `status`.
+    pub async fn set_item(
+        &self,
+        id: i64,
+        item: i64,
+        status: &str,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.client
+            .patch(format!("{}/api/v1/orders/{id}/items/{item}", self.base))
             .bearer_auth(&self.cashier)
-            .json(&json!({ "to": "confirmed", "expected_version": 1 }))
+            .json(&json!({ "status": status }))
             .send()
             .await
     }
@@ -277,4 +308,72 @@ pub async fn product_ids(client: &reqwest::Client, server: &Server) -> Vec<i64> 
         .iter()
         .map(|p| p["id"].as_i64().expect("id"))
         .collect()
+}
+
+/// One event as an SSE client saw it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Seen {
+    pub id: i64,
+    pub order: i64,
+    pub version: i64,
+}
+
+/// Opens the store stream of `base` (from `after`, if given). Once the
+/// headers are in, the server has subscribed: nothing committed later is
+/// missed. Then spawns a reader that sends every event, until the
+/// connection ends.
+pub async fn follow(
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    after: Option<i64>,
+    events: UnboundedSender<Seen>,
+) -> tokio::task::JoinHandle<()> {
+    let url = format!("{base}/api/v1/stores/{RESTAURANT}/events");
+    follow_url(client, url, token, after, events).await
+}
+
+/// Opens the stream at `url`, as [`follow`] does.
+pub async fn follow_url(
+    client: reqwest::Client,
+    url: String,
+    token: String,
+    after: Option<i64>,
+    events: UnboundedSender<Seen>,
+) -> tokio::task::JoinHandle<()> {
+    let mut request = client.get(&url).bearer_auth(&token);
+    if let Some(after) = after {
+        request = request.header("Last-Event-ID", after.to_string());
+    }
+    let response = request.send().await.expect("open the stream");
+    assert_eq!(response.status(), StatusCode::OK, "{url}");
+    tokio::spawn(read(response, events))
+}
+
+/// Sends every event of an SSE response to `events`, until it ends.
+pub async fn read(response: reqwest::Response, events: UnboundedSender<Seen>) {
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue;
+            };
+            let Ok(event) = serde_json::from_str::<Value>(data) else {
+                continue;
+            };
+            let (Some(id), Some(order), Some(version)) = (
+                event["id"].as_i64(),
+                event["order_id"].as_i64(),
+                event["order_version"].as_i64(),
+            ) else {
+                continue;
+            };
+            if events.send(Seen { id, order, version }).is_err() {
+                return;
+            }
+        }
+    }
 }

@@ -189,12 +189,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Redirects with 303 (after a form post). A location that cannot be a
-/// header value (it never is one we built from [`same_site_path`]) goes to
-/// the start page instead of failing the request.
+/// Redirects with 303 (after a form post), optionally with a flash code.
+/// Every byte a `Location` header may not carry as it is — controls,
+/// spaces, non-ASCII — is percent-encoded: a path built from input (a
+/// slug, a form's `back`) can never break the header or the response.
 pub fn see_other(location: &str) -> Response {
-    let location = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
-    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+    Redirect::to(&percent_encode(location, |byte| byte.is_ascii_graphic())).into_response()
 }
 
 /// What can go wrong on a page: shown as a friendly page, never a stack trace.
@@ -254,10 +254,17 @@ impl IntoResponse for PageError {
 
 /// Percent-encodes a URL component.
 pub fn encode_component(text: &str) -> String {
+    percent_encode(text, |byte| {
+        byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte)
+    })
+}
+
+/// `text` with every byte `keep` refuses written as `%XX`.
+fn percent_encode(text: &str, keep: impl Fn(u8) -> bool) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
+        if keep(byte) {
+            out.push(char::from(byte));
         } else {
             out.push_str(&format!("%{byte:02X}"));
         }

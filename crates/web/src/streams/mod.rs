@@ -9,6 +9,8 @@ pub mod resume;
 mod sse;
 mod ws;
 
+pub use ws::{ClientMessage, Subscribe, TopicRequest};
+
 use crate::routes::Routes;
 
 /// The stream routes (mounted under `/api/v1`).

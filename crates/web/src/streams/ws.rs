@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
@@ -36,7 +36,7 @@ use tokio::task::JoinHandle;
 use super::resume::{self, StreamItem};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, MaybeSession, cookie_authenticated};
+use crate::extract::{ApiWebSocketUpgrade, ClientIp, MaybeSession, cookie_authenticated};
 use crate::routes::Routes;
 
 /// Outgoing messages buffered per socket before subscriptions wait.
@@ -55,7 +55,7 @@ async fn upgrade(
     headers: HeaderMap,
     MaybeSession(session): MaybeSession,
     ClientIp(client): ClientIp,
-    ws: WebSocketUpgrade,
+    ApiWebSocketUpgrade(ws): ApiWebSocketUpgrade,
 ) -> Response {
     // Browsers attach cookies to a WebSocket opened by any site's script,
     // and no CORS check guards the socket: the session cookie opens one only
@@ -101,16 +101,35 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// What a client sends.
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientMessage {
+pub enum ClientMessage {
+    /// Open a subscription.
     Subscribe(Subscribe),
-    Unsubscribe { id: String },
+    /// End the subscription `id`.
+    Unsubscribe {
+        /// The client's name for it.
+        id: String,
+    },
+}
+
+impl ClientMessage {
+    /// Reads one text frame; what is not a message is refused with a 400
+    /// `invalid_message` (sent back as an `error` message).
+    pub fn parse(text: &str) -> Result<ClientMessage, ApiError> {
+        serde_json::from_str(text).map_err(|error| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_message",
+                error.to_string(),
+            )
+        })
+    }
 }
 
 /// A subscription request. The topic's own fields are checked once the id
 /// is known, so a refusal names the subscription it refuses.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Subscribe {
+pub struct Subscribe {
     id: String,
     topic: Option<TopicName>,
     order_id: Option<i64>,
@@ -118,6 +137,57 @@ struct Subscribe {
     station: Option<String>,
     token: Option<String>,
     last_event_id: Option<i64>,
+}
+
+impl Subscribe {
+    /// What the subscription asks for: its topic, with the fields that
+    /// topic needs (`order_id`, `token`, `store`).
+    pub fn topic(&self) -> Result<TopicRequest<'_>, ApiError> {
+        let missing = |field: &str| {
+            ApiError::from(AppError::invalid(
+                "invalid_message",
+                format!("`{field}` is required for this topic"),
+            ))
+        };
+        Ok(match self.topic {
+            Some(TopicName::Order) => {
+                TopicRequest::Order(self.order_id.ok_or_else(|| missing("order_id"))?)
+            }
+            Some(TopicName::Track) => {
+                TopicRequest::Track(self.token.as_deref().ok_or_else(|| missing("token"))?)
+            }
+            Some(TopicName::Me) => TopicRequest::Me,
+            Some(TopicName::Store) => TopicRequest::Store {
+                slug: self.store.as_deref().ok_or_else(|| missing("store"))?,
+                station: self.station.as_deref(),
+            },
+            Some(TopicName::Unknown) | None => {
+                return Err(AppError::invalid(
+                    "unknown_topic",
+                    "topic must be order, track, me or store",
+                )
+                .into());
+            }
+        })
+    }
+}
+
+/// A subscription's topic and what it names, checked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TopicRequest<'a> {
+    /// One order's changes.
+    Order(i64),
+    /// One order's changes, by its tracking token.
+    Track(&'a str),
+    /// The caller's own orders.
+    Me,
+    /// A store's orders (a kitchen screen: one station's).
+    Store {
+        /// The store's slug.
+        slug: &'a str,
+        /// Only this station's changes.
+        station: Option<&'a str>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -219,14 +289,9 @@ async fn run(socket: WebSocket, state: AppState, session: Option<SessionRef>) {
             Message::Close(_) => break,
             _ => continue,
         };
-        let parsed: ClientMessage = match serde_json::from_str(text.as_str()) {
+        let parsed = match ClientMessage::parse(text.as_str()) {
             Ok(parsed) => parsed,
             Err(error) => {
-                let error = ApiError::new(
-                    axum::http::StatusCode::BAD_REQUEST,
-                    "invalid_message",
-                    error.to_string(),
-                );
                 send_error(&outbox, None, error).await;
                 continue;
             }
@@ -281,35 +346,17 @@ async fn authorise(
     request: &Subscribe,
 ) -> Result<StreamSpec, ApiError> {
     let app = &state.app;
-    let missing = |field: &str| {
-        AppError::invalid(
-            "invalid_message",
-            format!("`{field}` is required for this topic"),
-        )
-    };
-    let spec = match request.topic {
-        Some(TopicName::Order) => {
-            let order = request.order_id.ok_or_else(|| missing("order_id"))?;
+    let spec = match request.topic()? {
+        TopicRequest::Order(order) => {
             app.order_stream(&caller(state, session).await?, order)
                 .await?
         }
-        Some(TopicName::Track) => {
-            let token = request.token.as_deref().ok_or_else(|| missing("token"))?;
-            app.tracking_stream(token).await?
-        }
-        Some(TopicName::Me) => app.customer_stream(&caller(state, session).await?),
-        Some(TopicName::Store) => {
-            let slug = request.store.as_deref().ok_or_else(|| missing("store"))?;
+        TopicRequest::Track(token) => app.tracking_stream(token).await?,
+        TopicRequest::Me => app.customer_stream(&caller(state, session).await?),
+        TopicRequest::Store { slug, station } => {
             let caller = caller(state, session).await?;
-            app.store_stream(&caller, slug, request.station.clone())
+            app.store_stream(&caller, slug, station.map(str::to_owned))
                 .await?
-        }
-        Some(TopicName::Unknown) | None => {
-            return Err(AppError::invalid(
-                "unknown_topic",
-                "topic must be order, track, me or store",
-            )
-            .into());
         }
     };
     Ok(spec)

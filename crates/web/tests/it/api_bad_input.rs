@@ -809,3 +809,79 @@ async fn wrong_methods_are_problems_too() {
     }
     assert_eq!(w.snapshot().await, before);
 }
+
+/// Found by fuzzing (`request_bodies`): a redirect to a location holding
+/// control or non-ASCII characters — here a kitchen form's `back` — made
+/// the redirect helper panic (a 500, and no answer to the tap). Now the
+/// location is percent-encoded: the header cannot be split, the tap lands.
+#[tokio::test]
+async fn a_redirect_with_control_or_non_ascii_characters_is_percent_encoded() {
+    let app = spawn_app().await;
+    let alice = app.alice().await;
+    let kitchen = app.login("kitchen@demo.test").await;
+    let order = app.place_simple(&alice.token, RESTAURANT).await;
+    let csrf = "0123456789abcdef0123456789abcdef";
+    let not_following = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let back = "/kitchen/demo-restaurant?x=1\r\nSet-Cookie: evil=1\u{7}\u{0}/ café";
+    let response = not_following
+        .post(format!(
+            "{}/kitchen/{RESTAURANT}/orders/{}/items/{}",
+            app.base,
+            id(&order),
+            item_ids(&order)[0]
+        ))
+        .header(
+            reqwest::header::COOKIE,
+            format!("ordertrack_session={kitchen}; ordertrack_csrf={csrf}"),
+        )
+        .form(&[("csrf", csrf), ("back", back)])
+        .send()
+        .await
+        .expect("kitchen form post");
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        response.headers()["location"],
+        "/kitchen/demo-restaurant?x=1%0D%0ASet-Cookie:%20evil=1%07%00/%20caf%C3%A9"
+    );
+    assert!(
+        response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|cookie| !cookie.as_bytes().starts_with(b"evil")),
+        "no header was smuggled in"
+    );
+    let after = app
+        .get(&format!("/orders/{}", id(&order)), &kitchen)
+        .await
+        .ok();
+    assert_eq!(after["items"][0]["status"], "preparing", "the tap landed");
+}
+
+/// Found by fuzzing (`stream_positions`): a GET of the WebSocket endpoint
+/// that is no handshake got a plain-text rejection. It is a problem+json
+/// 4xx like every other bad request.
+#[tokio::test]
+async fn a_websocket_request_without_a_handshake_is_a_problem() {
+    let app = spawn_app().await;
+    let alice = app.alice().await;
+    let plain = app.get("/ws", &alice.token).await;
+    assert_problem(&plain, 400, "invalid_websocket_upgrade", "a plain GET");
+    let keyless = app
+        .send(
+            app.request(Method::GET, "/ws", ANON)
+                .header("connection", "upgrade")
+                .header("upgrade", "websocket")
+                .header("sec-websocket-version", "13"),
+        )
+        .await;
+    assert_problem(
+        &keyless,
+        400,
+        "invalid_websocket_upgrade",
+        "a handshake without Sec-WebSocket-Key",
+    );
+}
