@@ -12,11 +12,12 @@ use std::sync::OnceLock;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ordertrack_domain::UserId;
 use ordertrack_store::{NewSession, NewUser, User};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::ErrorCode;
 use crate::throttle::{SignInLimits, Throttle};
 use crate::{App, AppError};
 
@@ -57,7 +58,7 @@ impl Auth {
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     /// User id.
-    sub: i64,
+    sub: UserId,
     /// Session id.
     sid: String,
     exp: i64,
@@ -72,7 +73,7 @@ struct Claims {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRef {
     session_id: String,
-    user_id: i64,
+    user_id: UserId,
 }
 
 impl SessionRef {
@@ -95,9 +96,8 @@ pub struct SignedIn {
 
 /// Hashes a password with argon2id (slow on purpose: run it off the async threads).
 pub fn hash_password(password: &str) -> Result<String, AppError> {
-    let mut salt = [0u8; 16];
-    rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| AppError::Internal(e.to_string()))?;
+    let salt = SaltString::encode_b64(&crate::token::random_bytes::<16>())
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -135,7 +135,7 @@ fn check_email(email: &str) -> Result<String, AppError> {
         Ok(email)
     } else {
         Err(AppError::invalid(
-            "invalid_email",
+            ErrorCode::InvalidEmail,
             "enter a valid email address",
         ))
     }
@@ -146,7 +146,7 @@ fn check_password(password: &str) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::invalid(
-            "invalid_password",
+            ErrorCode::InvalidPassword,
             "a password needs 8 to 128 characters",
         ))
     }
@@ -159,7 +159,7 @@ pub fn check_name(name: &str) -> Result<String, AppError> {
         Ok(name.to_owned())
     } else {
         Err(AppError::invalid(
-            "invalid_name",
+            ErrorCode::InvalidName,
             "a name needs 1 to 100 characters",
         ))
     }
@@ -189,7 +189,7 @@ impl App {
         let password = password.to_owned();
         let password_hash = self.hashing(move || hash_password(&password)).await??;
         Ok(self
-            .store
+            .repo
             .create_user(NewUser {
                 email,
                 name,
@@ -258,7 +258,7 @@ impl App {
         email: &str,
         password: &str,
     ) -> Result<Option<User>, AppError> {
-        let credentials = self.store.user_credentials(email).await?;
+        let credentials = self.repo.user_credentials(email).await?;
         let password = password.to_owned();
         let (user, hash) = match credentials {
             Some(c) => (Some(c.user), c.password_hash),
@@ -273,10 +273,8 @@ impl App {
     async fn start_session(&self, user: User) -> Result<SignedIn, AppError> {
         let now = crate::now();
         let expires_at = now + self.auth.config.token_ttl;
-        let mut id = [0u8; 16];
-        rand::rng().fill_bytes(&mut id);
-        let session_id = hex::encode(id);
-        self.store
+        let session_id = crate::random_token();
+        self.repo
             .create_session(NewSession {
                 id: session_id.clone(),
                 user_id: user.id,
@@ -303,7 +301,7 @@ impl App {
     /// store logs the end with it, so every instance ends the streams opened
     /// with it (see [`ordertrack_store::AccessChange`]).
     pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
-        self.store.delete_session(&caller.session_id).await?;
+        self.repo.delete_session(&caller.session_id).await?;
         Ok(())
     }
 
@@ -331,7 +329,7 @@ impl App {
     /// the memberships are read afresh, as for every request.
     pub async fn session_caller(&self, session: &SessionRef) -> Result<Caller, AppError> {
         let identity = self
-            .store
+            .repo
             .session_identity(&session.session_id, crate::now())
             .await?
             .ok_or(AppError::Unauthenticated)?;

@@ -3,6 +3,8 @@
 use ordertrack_domain::ItemId;
 use ordertrack_store::StoreError;
 
+use crate::ErrorCode;
+
 /// Why a use case refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -34,13 +36,13 @@ pub enum AppError {
     #[error("{message}")]
     Invalid {
         /// Stable machine-readable code, e.g. `unknown_status`.
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
     /// The request conflicts with the current state.
     #[error("{message}")]
     Conflict {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         /// The order's current version, for version conflicts.
         current_version: Option<i64>,
@@ -57,7 +59,7 @@ pub enum AppError {
 
 impl AppError {
     /// An [`AppError::Invalid`].
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         AppError::Invalid {
             code,
             message: message.into(),
@@ -65,7 +67,7 @@ impl AppError {
     }
 
     /// An [`AppError::Conflict`] without version or items.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         AppError::Conflict {
             code,
             message: message.into(),
@@ -79,10 +81,10 @@ impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict(what) => {
-                AppError::conflict("already_exists", format!("{what} already exists"))
+                AppError::conflict(ErrorCode::AlreadyExists, format!("{what} already exists"))
             }
             StoreError::VersionConflict { current } => AppError::Conflict {
-                code: "version_conflict",
+                code: ErrorCode::VersionConflict,
                 message: format!("the order has changed; version {current} is current"),
                 current_version: Some(current),
                 pending_items: Vec::new(),

@@ -7,8 +7,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
+use ordertrack_app::ErrorCode;
 use ordertrack_app::orders::{OrderListRequest, OrderRequest};
-use ordertrack_domain::{Fulfilment, FulfilmentKind, ItemStatus, RequestedLine};
+use ordertrack_domain::{
+    Fulfilment, FulfilmentKind, ItemId, ItemStatus, OrderId, ProductId, RequestedLine,
+};
 use serde::{Deserialize, Serialize};
 
 use super::views::{HistoryBody, OrderBody, TrackedOrderBody};
@@ -64,7 +67,7 @@ async fn place(
         Some(value) => Some(value.to_str().map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
+                ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be visible ASCII",
             )
         })?),
@@ -76,7 +79,7 @@ async fn place(
             .items
             .into_iter()
             .map(|line| RequestedLine {
-                product: line.product,
+                product: ProductId::new(line.product),
                 quantity: line.quantity,
                 notes: line.notes,
             })
@@ -141,7 +144,7 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let view = state.app.order(&caller, id).await?;
@@ -201,7 +204,7 @@ struct TransitionBody {
 async fn transition(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state
@@ -214,7 +217,7 @@ async fn transition(
 async fn history(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Json<Vec<HistoryBody>>, ApiError> {
     let history = state.app.history(&caller, id).await?;
     Ok(Json(history.iter().map(HistoryBody::from).collect()))
@@ -229,7 +232,7 @@ struct ItemStatusBody {
 async fn set_item_status(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath((id, item_id)): ApiPath<(i64, i64)>,
+    ApiPath((id, item_id)): ApiPath<(OrderId, ItemId)>,
     ApiJson(body): ApiJson<ItemStatusBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state

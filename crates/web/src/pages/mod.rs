@@ -19,7 +19,6 @@ use axum::routing::get;
 use axum_extra::extract::CookieJar;
 use maud::Markup;
 use ordertrack_app::{AppError, Caller};
-use rand::RngCore;
 
 use crate::AppState;
 use crate::extract::presented_token;
@@ -98,11 +97,7 @@ impl FromRequestParts<AppState> for PageContext {
             .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
         let (csrf, new_csrf_cookie) = match existing {
             Some(token) => (token, false),
-            None => {
-                let mut bytes = [0u8; 16];
-                rand::rng().fill_bytes(&mut bytes);
-                (hex::encode(bytes), true)
-            }
+            None => (ordertrack_app::random_token(), true),
         };
         let here = parts
             .uri

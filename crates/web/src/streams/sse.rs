@@ -12,7 +12,8 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
-use ordertrack_app::StreamSpec;
+use ordertrack_app::{ErrorCode, StreamSpec};
+use ordertrack_domain::OrderId;
 
 use super::resume::{self, StreamItem};
 use crate::AppState;
@@ -59,7 +60,7 @@ fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<i64>
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "invalid_last_event_id",
+                    ErrorCode::InvalidLastEventId,
                     "Last-Event-ID must be an event id this server sent",
                 )
             }),
@@ -69,7 +70,7 @@ fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<i64>
 async fn order_events(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
     ApiQuery(query): ApiQuery<ResumeQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

@@ -23,7 +23,8 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
-use ordertrack_app::{AppError, Caller, SessionRef, StreamSpec};
+use ordertrack_app::{AppError, Caller, ErrorCode, SessionRef, StreamSpec};
+use ordertrack_domain::OrderId;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -118,7 +119,7 @@ enum ServerMessage<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<&'a str>,
         status: u16,
-        code: &'a str,
+        code: ErrorCode,
         detail: &'a str,
     },
 }
@@ -178,7 +179,7 @@ async fn run(socket: WebSocket, state: AppState, session: Option<SessionRef>) {
             Err(error) => {
                 let error = ApiError::new(
                     axum::http::StatusCode::BAD_REQUEST,
-                    "invalid_message",
+                    ErrorCode::InvalidMessage,
                     error.to_string(),
                 );
                 send_error(&outbox, None, error).await;
@@ -192,7 +193,7 @@ async fn run(socket: WebSocket, state: AppState, session: Option<SessionRef>) {
                 if subscriptions.contains_key(id) || subscriptions.len() >= MAX_SUBSCRIPTIONS {
                     let error = ApiError::new(
                         axum::http::StatusCode::CONFLICT,
-                        "subscription_refused",
+                        ErrorCode::SubscriptionRefused,
                         "duplicate id or too many subscriptions",
                     );
                     send_error(&outbox, Some(id), error).await;
@@ -237,14 +238,14 @@ async fn authorise(
     let app = &state.app;
     let missing = |field: &str| {
         AppError::invalid(
-            "invalid_message",
+            ErrorCode::InvalidMessage,
             format!("`{field}` is required for this topic"),
         )
     };
     let spec = match request.topic {
         Some(TopicName::Order) => {
             let order = request.order_id.ok_or_else(|| missing("order_id"))?;
-            app.order_stream(&caller(state, session).await?, order)
+            app.order_stream(&caller(state, session).await?, OrderId::new(order))
                 .await?
         }
         Some(TopicName::Track) => {
@@ -260,7 +261,7 @@ async fn authorise(
         }
         Some(TopicName::Unknown) | None => {
             return Err(AppError::invalid(
-                "unknown_topic",
+                ErrorCode::UnknownTopic,
                 "topic must be order, track, me or store",
             )
             .into());
