@@ -12,12 +12,13 @@ use std::sync::OnceLock;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ordertrack_domain::UserId;
 use ordertrack_domain::text::{check_line, normalise_email};
 use ordertrack_store::{NewSession, NewUser, User};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::ErrorCode;
 use crate::throttle::{SignInLimits, Throttle};
 use crate::{App, AppError};
 
@@ -58,7 +59,7 @@ impl Auth {
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     /// User id.
-    sub: i64,
+    sub: UserId,
     /// Session id.
     sid: String,
     exp: i64,
@@ -73,13 +74,13 @@ struct Claims {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SessionRef {
     session_id: String,
-    user_id: i64,
+    user_id: UserId,
 }
 
 impl SessionRef {
     /// The user the session belongs to (open streams are counted per user).
     pub fn user_id(&self) -> i64 {
-        self.user_id
+        self.user_id.get()
     }
 
     /// The session a resolved caller came with.
@@ -101,9 +102,8 @@ pub struct SignedIn {
 
 /// Hashes a password with argon2id (slow on purpose: run it off the async threads).
 pub fn hash_password(password: &str) -> Result<String, AppError> {
-    let mut salt = [0u8; 16];
-    rand::rng().fill_bytes(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| AppError::Internal(e.to_string()))?;
+    let salt = SaltString::encode_b64(&crate::token::random_bytes::<16>())
+        .map_err(|e| AppError::Internal(e.to_string()))?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -145,7 +145,7 @@ fn check_email(email: &str) -> Result<String, AppError> {
         Ok(email)
     } else {
         Err(AppError::invalid(
-            "invalid_email",
+            ErrorCode::InvalidEmail,
             "enter a valid email address",
         ))
     }
@@ -156,7 +156,7 @@ fn check_password(password: &str) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::invalid(
-            "invalid_password",
+            ErrorCode::InvalidPassword,
             "a password needs 8 to 128 characters",
         ))
     }
@@ -171,7 +171,7 @@ pub fn check_name(name: &str) -> Result<String, AppError> {
         Ok(name.to_owned())
     } else {
         Err(AppError::invalid(
-            "invalid_name",
+            ErrorCode::InvalidName,
             "a name needs 1 to 100 characters",
         ))
     }
@@ -201,7 +201,7 @@ impl App {
         let password = password.to_owned();
         let password_hash = self.hashing(move || hash_password(&password)).await??;
         Ok(self
-            .store
+            .repo
             .create_user(NewUser {
                 email,
                 name,
@@ -286,7 +286,7 @@ impl App {
         email: &str,
         password: &str,
     ) -> Result<Option<User>, AppError> {
-        let credentials = self.store.user_credentials(email).await?;
+        let credentials = self.repo.user_credentials(email).await?;
         let password = password.to_owned();
         let (user, hash) = match credentials {
             Some(c) => (Some(c.user), c.password_hash),
@@ -301,10 +301,8 @@ impl App {
     async fn start_session(&self, user: User) -> Result<SignedIn, AppError> {
         let now = crate::now();
         let expires_at = now + self.auth.config.token_ttl;
-        let mut id = [0u8; 16];
-        rand::rng().fill_bytes(&mut id);
-        let session_id = hex::encode(id);
-        self.store
+        let session_id = crate::random_token();
+        self.repo
             .create_session(NewSession {
                 id: session_id.clone(),
                 user_id: user.id,
@@ -331,7 +329,7 @@ impl App {
     /// store logs the end with it, so every instance ends the streams opened
     /// with it (see [`ordertrack_store::AccessChange`]).
     pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
-        self.store.delete_session(&caller.session_id).await?;
+        self.repo.delete_session(&caller.session_id).await?;
         Ok(())
     }
 
@@ -359,7 +357,7 @@ impl App {
     /// the memberships are read afresh, as for every request.
     pub async fn session_caller(&self, session: &SessionRef) -> Result<Caller, AppError> {
         let identity = self
-            .store
+            .repo
             .session_identity(&session.session_id, crate::now())
             .await?
             .ok_or(AppError::Unauthenticated)?;

@@ -1,9 +1,10 @@
 //! Stores, their products and their staff.
 
 use ordertrack_domain::text::{check_line, check_lines, normalise_email};
-use ordertrack_domain::{Currency, ProductId, Role};
+use ordertrack_domain::{Currency, ProductId, Role, StoreId, UserId};
 use ordertrack_store::{NewProduct, NewStore, Product, ProductPatch, StaffMember, StoreRecord};
 
+use crate::ErrorCode;
 use crate::{App, AppError, Caller};
 
 /// Longest product name and station, in characters.
@@ -49,7 +50,7 @@ fn check_text(
 ) -> Result<Option<String>, AppError> {
     match value.map(|v| v.trim().to_owned()) {
         Some(v) if v.is_empty() || v.chars().count() > max => Err(AppError::invalid(
-            "invalid_product",
+            ErrorCode::InvalidProduct,
             format!("{field} needs 1 to {max} characters"),
         )),
         Some(v) => {
@@ -65,14 +66,14 @@ fn check_product(input: ProductInput) -> Result<ProductPatch, AppError> {
         && !(0..=MAX_PRICE_MINOR).contains(&price)
     {
         return Err(AppError::invalid(
-            "invalid_product",
+            ErrorCode::InvalidProduct,
             format!("price_minor must be between 0 and {MAX_PRICE_MINOR}"),
         ));
     }
     let description = match input.description {
         Some(d) if d.chars().count() > 1000 => {
             return Err(AppError::invalid(
-                "invalid_product",
+                ErrorCode::InvalidProduct,
                 "description is too long",
             ));
         }
@@ -103,7 +104,7 @@ pub fn check_slug(slug: &str) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::invalid(
-            "invalid_slug",
+            ErrorCode::InvalidSlug,
             "a store slug has 2-60 lower-case letters, digits and dashes",
         ))
     }
@@ -112,12 +113,12 @@ pub fn check_slug(slug: &str) -> Result<(), AppError> {
 impl App {
     /// Every store (public).
     pub async fn stores(&self) -> Result<Vec<StoreRecord>, AppError> {
-        Ok(self.store.stores().await?)
+        Ok(self.repo.stores().await?)
     }
 
     /// A store by slug, or 404.
     pub async fn store_by_slug(&self, slug: &str) -> Result<StoreRecord, AppError> {
-        self.store
+        self.repo
             .store_by_slug(slug)
             .await?
             .ok_or(AppError::NotFound("store"))
@@ -126,7 +127,7 @@ impl App {
     /// A store with its catalog (public).
     pub async fn store_with_products(&self, slug: &str) -> Result<StoreWithProducts, AppError> {
         let store = self.store_by_slug(slug).await?;
-        let products = self.store.products(store.id).await?;
+        let products = self.repo.products(store.id).await?;
         Ok(StoreWithProducts { store, products })
     }
 
@@ -142,9 +143,9 @@ impl App {
                 "only owners and managers manage the store".into(),
             ));
         }
-        let products = self.store.products(store.id).await?;
+        let products = self.repo.products(store.id).await?;
         let staff = if role.manages_staff() {
-            Some(self.store.staff(store.id).await?)
+            Some(self.repo.staff(store.id).await?)
         } else {
             None
         };
@@ -175,14 +176,14 @@ impl App {
         check_slug(&new.slug)?;
         check_line("name", &new.name)?;
         Currency::parse(&new.currency)
-            .map_err(|e| AppError::invalid("invalid_currency", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidCurrency, e.to_string()))?;
         if !self.workflows.contains(&new.workflow) {
             return Err(AppError::invalid(
-                "unknown_workflow",
+                ErrorCode::UnknownWorkflow,
                 format!("no workflow named `{}`", new.workflow),
             ));
         }
-        Ok(self.store.create_store(new).await?)
+        Ok(self.repo.create_store(new).await?)
     }
 
     /// The caller's role in a store, treating platform admins as owners.
@@ -210,8 +211,9 @@ impl App {
     ) -> Result<Product, AppError> {
         let store = self.store_by_slug(slug).await?;
         self.require_catalog_role(caller, &store)?;
-        let missing =
-            |field: &str| AppError::invalid("invalid_product", format!("{field} is required"));
+        let missing = |field: &str| {
+            AppError::invalid(ErrorCode::InvalidProduct, format!("{field} is required"))
+        };
         let patch = check_product(input)?;
         let new = NewProduct {
             name: patch.name.ok_or_else(|| missing("name"))?,
@@ -220,7 +222,7 @@ impl App {
             station: patch.station.unwrap_or_else(|| "counter".to_owned()),
             available: patch.available.unwrap_or(true),
         };
-        Ok(self.store.create_product(store.id, new).await?)
+        Ok(self.repo.create_product(store.id, new).await?)
     }
 
     /// Changes a product (owner, manager).
@@ -234,7 +236,7 @@ impl App {
         let store = self.store_by_slug(slug).await?;
         self.require_catalog_role(caller, &store)?;
         let patch = check_product(input)?;
-        self.store
+        self.repo
             .update_product(store.id, product, patch)
             .await?
             .ok_or(AppError::NotFound("product"))
@@ -265,7 +267,7 @@ impl App {
         self.staff_role(caller, &store)
             .map_err(|_| AppError::NotFound("store"))?;
         self.require_staff_manager(caller, &store)?;
-        Ok(self.store.staff(store.id).await?)
+        Ok(self.repo.staff(store.id).await?)
     }
 
     /// Gives an existing account a staff role in a store (owner), or another
@@ -282,12 +284,12 @@ impl App {
         self.require_staff_manager(caller, &store)?;
         if !role.is_staff() {
             return Err(AppError::invalid(
-                "invalid_role",
+                ErrorCode::InvalidRole,
                 "staff roles are owner, manager, cashier, kitchen and driver",
             ));
         }
         let user = self
-            .store
+            .repo
             .user_credentials(&normalise_email(email))
             .await?
             .ok_or(AppError::NotFound("user"))?
@@ -295,7 +297,7 @@ impl App {
         if role != Role::Owner {
             self.keep_an_owner(&store, user.id).await?;
         }
-        self.store.set_membership(user.id, store.id, role).await?;
+        self.repo.set_membership(user.id, store.id, role).await?;
         Ok(StaffMember { user, role })
     }
 
@@ -305,20 +307,20 @@ impl App {
         &self,
         caller: &Caller,
         slug: &str,
-        user_id: i64,
+        user_id: UserId,
     ) -> Result<(), AppError> {
         let store = self.store_by_slug(slug).await?;
         self.require_staff_manager(caller, &store)?;
         if user_id == caller.user.id {
             return Err(AppError::conflict(
-                "cannot_remove_self",
+                ErrorCode::CannotRemoveSelf,
                 "owners cannot remove themselves",
             ));
         }
         self.keep_an_owner(&store, user_id).await?;
         // The store logs the removal with it: every instance ends the
         // streams the role opened (see `AccessChange`).
-        if self.store.remove_membership(user_id, store.id).await? {
+        if self.repo.remove_membership(user_id, store.id).await? {
             Ok(())
         } else {
             Err(AppError::NotFound("staff member"))
@@ -327,16 +329,16 @@ impl App {
 
     /// Refuses to take `user_id`'s owner role away if they are the store's
     /// only owner: nobody could manage its staff any more.
-    async fn keep_an_owner(&self, store: &StoreRecord, user_id: i64) -> Result<(), AppError> {
-        let staff = self.store.staff(store.id).await?;
-        let owners: Vec<i64> = staff
+    async fn keep_an_owner(&self, store: &StoreRecord, user_id: UserId) -> Result<(), AppError> {
+        let staff = self.repo.staff(store.id).await?;
+        let owners: Vec<UserId> = staff
             .iter()
             .filter(|member| member.role == Role::Owner)
             .map(|member| member.user.id)
             .collect();
         if owners == [user_id] {
             return Err(AppError::conflict(
-                "last_owner",
+                ErrorCode::LastOwner,
                 "a store keeps at least one owner; make someone else owner first",
             ));
         }
@@ -346,13 +348,16 @@ impl App {
     /// Gives a staff role without a caller (CLI, demo).
     pub async fn admin_set_membership(
         &self,
-        user: i64,
-        store: i64,
+        user: UserId,
+        store: StoreId,
         role: Role,
     ) -> Result<(), AppError> {
         if !role.is_staff() {
-            return Err(AppError::invalid("invalid_role", "not a staff role"));
+            return Err(AppError::invalid(
+                ErrorCode::InvalidRole,
+                "not a staff role",
+            ));
         }
-        Ok(self.store.set_membership(user, store, role).await?)
+        Ok(self.repo.set_membership(user, store, role).await?)
     }
 }

@@ -96,7 +96,7 @@ const SHOP_CATALOG: &[(&str, &str, i64, &str)] = &[
 
 /// Seeds the demo unless it is already there. Returns whether it seeded.
 pub async fn seed(app: &App) -> Result<bool, AppError> {
-    if app.store.store_by_slug("demo-restaurant").await?.is_some() {
+    if app.repo.store_by_slug("demo-restaurant").await?.is_some() {
         return Ok(false);
     }
     // One hash for all demo accounts keeps start-up fast; they share a password anyway.
@@ -124,7 +124,7 @@ pub async fn seed(app: &App) -> Result<bool, AppError> {
         .await?;
     for (store, catalog) in [(&restaurant, RESTAURANT_MENU), (&shop, SHOP_CATALOG)] {
         for (name, description, price_minor, station) in catalog {
-            app.store
+            app.repo
                 .create_product(
                     store.id,
                     NewProduct {
@@ -140,7 +140,7 @@ pub async fn seed(app: &App) -> Result<bool, AppError> {
     }
     for (email, name, _) in DEMO_ACCOUNTS {
         let user = match app
-            .store
+            .repo
             .create_user(NewUser {
                 email: (*email).into(),
                 name: (*name).into(),
@@ -163,7 +163,7 @@ pub async fn seed(app: &App) -> Result<bool, AppError> {
             _ => None,
         };
         if let Some((store, role)) = membership {
-            app.store.set_membership(user.id, store, role).await?;
+            app.repo.set_membership(user.id, store, role).await?;
         }
     }
     Ok(true)

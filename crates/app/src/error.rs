@@ -3,6 +3,8 @@
 use ordertrack_domain::{ItemId, UnsafeText};
 use ordertrack_store::StoreError;
 
+use crate::ErrorCode;
+
 /// Why a use case refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -40,13 +42,13 @@ pub enum AppError {
     #[error("{message}")]
     Invalid {
         /// Stable machine-readable code, e.g. `unknown_status`.
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
     /// The request conflicts with the current state.
     #[error("{message}")]
     Conflict {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         /// The order's current version, for version conflicts.
         current_version: Option<i64>,
@@ -63,7 +65,7 @@ pub enum AppError {
 
 impl AppError {
     /// An [`AppError::Invalid`].
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         AppError::Invalid {
             code,
             message: message.into(),
@@ -71,7 +73,7 @@ impl AppError {
     }
 
     /// An [`AppError::Conflict`] without version or items.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         AppError::Conflict {
             code,
             message: message.into(),
@@ -83,7 +85,7 @@ impl AppError {
 
 impl From<UnsafeText> for AppError {
     fn from(error: UnsafeText) -> Self {
-        AppError::invalid("invalid_characters", error.to_string())
+        AppError::invalid(ErrorCode::InvalidCharacters, error.to_string())
     }
 }
 
@@ -91,10 +93,10 @@ impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Conflict(what) => {
-                AppError::conflict("already_exists", format!("{what} already exists"))
+                AppError::conflict(ErrorCode::AlreadyExists, format!("{what} already exists"))
             }
             StoreError::VersionConflict { current } => AppError::Conflict {
-                code: "version_conflict",
+                code: ErrorCode::VersionConflict,
                 message: format!("the order has changed; version {current} is current"),
                 current_version: Some(current),
                 pending_items: Vec::new(),

@@ -16,6 +16,7 @@ use ordertrack_domain::{
 };
 use ordertrack_store::{OrderQuery, OrderScope, StoreRecord};
 
+use crate::ErrorCode;
 use crate::orders::{Decision, OrderView};
 use crate::{App, AppError, Caller};
 
@@ -47,7 +48,7 @@ impl From<KitchenError> for AppError {
         let message = error.to_string();
         match error {
             KitchenError::StaleVersion { current, .. } => AppError::Conflict {
-                code: "version_conflict",
+                code: ErrorCode::VersionConflict,
                 message,
                 current_version: Some(current),
                 pending_items: Vec::new(),
@@ -55,18 +56,18 @@ impl From<KitchenError> for AppError {
             KitchenError::Items(error) => error.into(),
             KitchenError::Denied(denied) => TransitionError::Denied(denied).into(),
             KitchenError::ItemsNotReady { pending } => AppError::Conflict {
-                code: "items_not_ready",
+                code: ErrorCode::ItemsNotReady,
                 message,
                 current_version: None,
                 pending_items: pending,
             },
-            KitchenError::NothingToBump => AppError::conflict("item_unchanged", message),
+            KitchenError::NothingToBump => AppError::conflict(ErrorCode::ItemUnchanged, message),
             KitchenError::NoHandOffState
             | KitchenError::Unreachable { .. }
             | KitchenError::AlreadyHandedOff { .. }
             | KitchenError::NotHandedOff { .. }
             | KitchenError::NoWayBack { .. } => {
-                AppError::conflict("transition_not_allowed", message)
+                AppError::conflict(ErrorCode::TransitionNotAllowed, message)
             }
         }
     }
@@ -106,7 +107,7 @@ impl App {
         let orders = if statuses.is_empty() {
             Vec::new()
         } else {
-            self.store
+            self.repo
                 .orders(OrderQuery {
                     statuses,
                     oldest_first: true,
@@ -132,7 +133,7 @@ impl App {
             })
             .collect();
         let mut stations: Vec<String> = self
-            .store
+            .repo
             .products(store.id)
             .await?
             .into_iter()
@@ -160,7 +161,7 @@ impl App {
             return Ok(None);
         };
         let recent = self
-            .store
+            .repo
             .orders(OrderQuery {
                 statuses: vec![hand_off.key.clone()],
                 ..OrderQuery::newest(OrderScope::Store(board.store.id), RECENT_HAND_OFFS)
@@ -217,7 +218,7 @@ impl App {
                     Err(error) => Err(error.into()),
                 }
             },
-            |change| self.store.apply_item_change(change),
+            |change| self.repo.apply_item_change(change),
         )
         .await
     }
@@ -254,7 +255,7 @@ impl App {
                     crate::now(),
                 )?))
             },
-            |plan| self.store.apply_plan(plan),
+            |plan| self.repo.apply_plan(plan),
         )
         .await
     }
@@ -282,7 +283,7 @@ impl App {
                     crate::now(),
                 )?))
             },
-            |plan| self.store.apply_plan(plan),
+            |plan| self.repo.apply_plan(plan),
         )
         .await
     }
@@ -297,7 +298,7 @@ impl App {
             None,
             true,
             |workflow, order, actor| async move {
-                let history = self.store.history(order.id).await?;
+                let history = self.repo.history(order.id).await?;
                 Ok(Decision::Write(plan_recall(
                     &workflow,
                     &order,
@@ -307,7 +308,7 @@ impl App {
                     crate::now(),
                 )?))
             },
-            |change| self.store.apply_status_change(change),
+            |change| self.repo.apply_status_change(change),
         )
         .await
     }

@@ -7,21 +7,25 @@ pub mod auth;
 pub mod catalog;
 pub mod demo;
 mod error;
+mod error_code;
 pub mod kitchen;
 pub mod orders;
 pub mod streams;
 pub mod throttle;
+pub mod token;
 mod workflows;
 
 use std::sync::Arc;
 
 use ordertrack_realtime::Hub;
-use ordertrack_store::Store;
+use ordertrack_store::Repository;
 
 pub use auth::{AuthConfig, Caller, SessionRef};
 pub use error::AppError;
+pub use error_code::ErrorCode;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
 pub use throttle::{FixedWindows, SignInLimits};
+pub use token::random_token;
 pub use workflows::Workflows;
 
 /// Why an instance cannot serve right now.
@@ -33,10 +37,10 @@ pub enum NotReady {
     Bus,
 }
 
-/// The application: the store plus everything the use cases need.
+/// The application: the repository plus everything the use cases need.
 #[derive(Clone)]
 pub struct App {
-    store: Arc<dyn Store>,
+    repo: Arc<dyn Repository>,
     workflows: Arc<Workflows>,
     auth: Arc<auth::Auth>,
     hub: Hub,
@@ -44,10 +48,10 @@ pub struct App {
 }
 
 impl App {
-    /// Builds the application over a store whose commits feed `hub`.
-    pub fn new(store: Arc<dyn Store>, hub: Hub, auth: AuthConfig) -> Self {
+    /// Builds the application over a repository whose commits feed `hub`.
+    pub fn new(repo: Arc<dyn Repository>, hub: Hub, auth: AuthConfig) -> Self {
         App {
-            store,
+            repo,
             workflows: Arc::new(Workflows::builtin()),
             auth: Arc::new(auth::Auth::new(auth)),
             hub,
@@ -64,7 +68,7 @@ impl App {
     /// Whether this instance can serve: the database answers and the event
     /// bus, if any, is connected.
     pub async fn ready(&self) -> Result<(), NotReady> {
-        self.store.last_event_position().await?;
+        self.repo.last_event_position().await?;
         if self.bus_ready.as_ref().is_some_and(|ready| !ready()) {
             return Err(NotReady::Bus);
         }

@@ -16,10 +16,10 @@ use ordertrack_store::{
     NewOrder, NewOrderLine, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, StoreError,
     StoreRecord,
 };
-use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::ErrorCode;
 use crate::{App, AppError, Caller};
 
 /// Longest accepted Idempotency-Key.
@@ -108,19 +108,13 @@ pub struct OrderList {
     pub next_cursor: Option<String>,
 }
 
-fn random_token() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
 impl From<OrderRequestError> for AppError {
     fn from(error: OrderRequestError) -> Self {
         let code = match error {
-            OrderRequestError::UnknownProduct(_) => "unknown_product",
-            OrderRequestError::UnavailableProduct(_) => "unavailable_product",
-            OrderRequestError::UnsafeText(_) => "invalid_characters",
-            _ => "invalid_order",
+            OrderRequestError::UnknownProduct(_) => ErrorCode::UnknownProduct,
+            OrderRequestError::UnavailableProduct(_) => ErrorCode::UnavailableProduct,
+            OrderRequestError::UnsafeText(_) => ErrorCode::InvalidCharacters,
+            _ => ErrorCode::InvalidOrder,
         };
         AppError::invalid(code, error.to_string())
     }
@@ -131,30 +125,30 @@ impl From<TransitionError> for AppError {
         let message = error.to_string();
         match error {
             TransitionError::Denied(TransitionDenied::UnknownStatus { .. }) => {
-                AppError::invalid("unknown_status", message)
+                AppError::invalid(ErrorCode::UnknownStatus, message)
             }
             TransitionError::Denied(TransitionDenied::RoleNotAllowed { .. }) => {
                 AppError::Forbidden(message)
             }
             TransitionError::Denied(TransitionDenied::FromTerminal { .. }) => {
-                AppError::conflict("terminal_status", message)
+                AppError::conflict(ErrorCode::TerminalStatus, message)
             }
             TransitionError::Denied(TransitionDenied::NotAllowedFromHere { .. }) => {
-                AppError::conflict("transition_not_allowed", message)
+                AppError::conflict(ErrorCode::TransitionNotAllowed, message)
             }
             TransitionError::ItemsNotReady { pending, .. } => AppError::Conflict {
-                code: "items_not_ready",
+                code: ErrorCode::ItemsNotReady,
                 message,
                 current_version: None,
                 pending_items: pending,
             },
             TransitionError::StaleVersion { current, .. } => AppError::Conflict {
-                code: "version_conflict",
+                code: ErrorCode::VersionConflict,
                 message,
                 current_version: Some(current),
                 pending_items: Vec::new(),
             },
-            TransitionError::NoteTooLong => AppError::invalid("invalid_note", message),
+            TransitionError::NoteTooLong => AppError::invalid(ErrorCode::InvalidNote, message),
             TransitionError::UnsafeText(error) => error.into(),
         }
     }
@@ -166,9 +160,11 @@ impl From<ItemChangeError> for AppError {
         match error {
             ItemChangeError::UnknownItem(_) => AppError::NotFound("order item"),
             ItemChangeError::RoleNotAllowed => AppError::Forbidden(message),
-            ItemChangeError::OrderFinished => AppError::conflict("order_finished", message),
-            ItemChangeError::Unchanged(_) => AppError::conflict("item_unchanged", message),
-            ItemChangeError::KitchenDone { .. } => AppError::conflict("kitchen_done", message),
+            ItemChangeError::OrderFinished => AppError::conflict(ErrorCode::OrderFinished, message),
+            ItemChangeError::Unchanged(_) => AppError::conflict(ErrorCode::ItemUnchanged, message),
+            ItemChangeError::KitchenDone { .. } => {
+                AppError::conflict(ErrorCode::KitchenDone, message)
+            }
         }
     }
 }
@@ -198,7 +194,7 @@ impl App {
         let idempotency = match idempotency_key {
             Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY => {
                 return Err(AppError::invalid(
-                    "invalid_idempotency_key",
+                    ErrorCode::InvalidIdempotencyKey,
                     "Idempotency-Key must have 1 to 255 characters",
                 ));
             }
@@ -213,7 +209,7 @@ impl App {
         let store = self.store_by_slug(&request.store).await?;
         let workflow = self.workflows.get(&store.workflow)?;
         let catalog: HashMap<_, _> = self
-            .store
+            .repo
             .products(store.id)
             .await?
             .into_iter()
@@ -267,13 +263,13 @@ impl App {
             currency: store.currency.clone(),
             total_minor,
             status: initial.key.clone(),
-            tracking_token: random_token(),
+            tracking_token: crate::random_token(),
             idempotency,
             at: crate::now(),
         };
         // The write returns the order it wrote (or, for a retry, the
         // original): that is the answer, nothing to read again.
-        let placed = self.store.place_order(new).await?;
+        let placed = self.repo.place_order(new).await?;
         let role = self.access(caller, &placed.order)?;
         Ok(Placed {
             view: OrderView {
@@ -297,7 +293,7 @@ impl App {
         key: OrderKey,
     ) -> Result<(OrderInStore, Arc<Workflow>), AppError> {
         let found = self
-            .store
+            .repo
             .order_in_store(key)
             .await?
             .ok_or(AppError::NotFound("order"))?;
@@ -329,7 +325,7 @@ impl App {
         id: OrderId,
     ) -> Result<(OrderView, Vec<HistoryEntry>), AppError> {
         let view = self.order(caller, id).await?;
-        let history = self.store.history(id).await?;
+        let history = self.repo.history(id).await?;
         Ok((view, history))
     }
 
@@ -345,7 +341,7 @@ impl App {
         let (found, workflow) = self.load_in_store(OrderKey::Id(id)).await?;
         let role = self.staff_role_in(caller, &found, slug)?;
         let access = self.access(caller, &found.order)?;
-        let history = self.store.history(id).await?;
+        let history = self.repo.history(id).await?;
         Ok(StaffOrder {
             view: OrderView {
                 order: found.order,
@@ -403,7 +399,7 @@ impl App {
         token: &str,
     ) -> Result<(OrderView, Vec<HistoryEntry>), AppError> {
         let view = self.track(token).await?;
-        let history = self.store.history(view.order.id).await?;
+        let history = self.repo.history(view.order.id).await?;
         Ok((view, history))
     }
 
@@ -446,7 +442,7 @@ impl App {
             .list_orders(caller, Some((&store, role)), request)
             .await?;
         let counts = self
-            .store
+            .repo
             .status_counts(store.id, role.only_fulfilment())
             .await?;
         let workflow = self.workflows.get(&store.workflow)?;
@@ -471,7 +467,12 @@ impl App {
         let before = match request.cursor.as_deref() {
             None | Some("") => None,
             Some(cursor) => Some(cursor.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(
-                || AppError::invalid("invalid_cursor", "the cursor is not one we gave out"),
+                || {
+                    AppError::invalid(
+                        ErrorCode::InvalidCursor,
+                        "the cursor is not one we gave out",
+                    )
+                },
             )?),
         };
         let status = request.status;
@@ -479,7 +480,7 @@ impl App {
             let workflow = self.workflows.get(&store.workflow)?;
             if workflow.state(status).is_none() {
                 return Err(AppError::invalid(
-                    "unknown_status",
+                    ErrorCode::UnknownStatus,
                     format!("`{status}` is not a status of this store"),
                 ));
             }
@@ -487,7 +488,7 @@ impl App {
         let search = request.search.filter(|s| !s.trim().is_empty());
         if search.as_ref().is_some_and(|s| s.chars().count() > 100) {
             return Err(AppError::invalid(
-                "invalid_search",
+                ErrorCode::InvalidSearch,
                 "search text is too long",
             ));
         }
@@ -500,10 +501,10 @@ impl App {
             None => OrderQuery::newest(OrderScope::Customer(caller.user.id), limit),
         };
         let page: OrderPage = self
-            .store
+            .repo
             .orders(OrderQuery {
                 statuses: status.into_iter().collect(),
-                before,
+                before: before.map(OrderId::new),
                 ..query
             })
             .await?;
@@ -583,7 +584,7 @@ impl App {
                     .map(|state| state.key.clone())
                     .ok_or_else(|| {
                         AppError::conflict(
-                            "transition_not_allowed",
+                            ErrorCode::TransitionNotAllowed,
                             "this order cannot be cancelled",
                         )
                     })?;
@@ -597,7 +598,7 @@ impl App {
                     crate::now(),
                 )?))
             },
-            |change| self.store.apply_status_change(change),
+            |change| self.repo.apply_status_change(change),
         )
         .await
     }
@@ -631,7 +632,7 @@ impl App {
                     )?))
                 }
             },
-            |change| self.store.apply_status_change(change),
+            |change| self.repo.apply_status_change(change),
         )
         .await
     }
@@ -660,7 +661,7 @@ impl App {
                     crate::now(),
                 )?))
             },
-            |change| self.store.apply_item_change(change),
+            |change| self.repo.apply_item_change(change),
         )
         .await
     }
@@ -717,7 +718,7 @@ impl App {
             }
         }
         Err(AppError::conflict(
-            "busy",
+            ErrorCode::Busy,
             "the order keeps changing; try again",
         ))
     }
@@ -727,7 +728,7 @@ impl App {
     /// The newest event position: read it *before* loading what a page
     /// shows, and resume the page's stream from it, so nothing is missed.
     pub async fn event_position(&self) -> Result<i64, AppError> {
-        Ok(self.store.last_event_position().await?)
+        Ok(self.repo.last_event_position().await?)
     }
 
     /// Pairs orders with their stores' workflows, reading each store once
@@ -737,9 +738,12 @@ impl App {
         orders: Vec<Order>,
         known: Option<&StoreRecord>,
     ) -> Result<Vec<OrderView>, AppError> {
-        let mut workflows: HashMap<i64, Arc<Workflow>> = HashMap::new();
+        let mut workflows: HashMap<StoreId, Arc<Workflow>> = HashMap::new();
         if let Some(store) = known {
-            workflows.insert(store.id, self.workflows.get(&store.workflow)?);
+            workflows.insert(
+                StoreId::new(store.id.get()),
+                self.workflows.get(&store.workflow)?,
+            );
         }
         let mut views = Vec::with_capacity(orders.len());
         for order in orders {
@@ -747,12 +751,12 @@ impl App {
                 Some(workflow) => workflow.clone(),
                 None => {
                     let record = self
-                        .store
+                        .repo
                         .store(order.store_id)
                         .await?
                         .ok_or(AppError::NotFound("store"))?;
                     let workflow = self.workflows.get(&record.workflow)?;
-                    workflows.insert(order.store_id, workflow.clone());
+                    workflows.insert(StoreId::new(order.store_id.get()), workflow.clone());
                     workflow
                 }
             };

@@ -22,6 +22,7 @@ use ordertrack_domain::{OrderId, StoreId, UserId};
 use ordertrack_realtime::{LiveEvent, SubscribeOptions, Subscription, Topic};
 use ordertrack_store::{EventFilter, OrderQuery, OrderScope, StoreRecord};
 
+use crate::ErrorCode;
 use crate::auth::SessionRef;
 use crate::orders::{MAX_PAGE, OrderView, order_role};
 use crate::{App, AppError, Caller};
@@ -185,7 +186,10 @@ impl App {
         if let Some(station) = &station
             && (station.is_empty() || station.chars().count() > MAX_STATION_CHARS)
         {
-            return Err(AppError::invalid("invalid_station", "unknown station"));
+            return Err(AppError::invalid(
+                ErrorCode::InvalidStation,
+                "unknown station",
+            ));
         }
         Ok(StreamSpec {
             topic: Topic::Store(store.id),
@@ -248,7 +252,7 @@ impl App {
             return self.snapshot(spec, SnapshotReason::UnknownPosition).await;
         }
         let stored = self
-            .store
+            .repo
             .events_after(spec.filter(), after, limit.saturating_add(1))
             .await?;
         if stored.len() > limit as usize {
@@ -292,7 +296,7 @@ impl App {
             Topic::Store(id) => OrderScope::Store(id),
         };
         let page = self
-            .store
+            .repo
             .orders(OrderQuery::newest(scope, MAX_PAGE))
             .await?;
         Ok(Replay::Snapshot {

@@ -396,16 +396,17 @@ impl<'a> Planner<'a> {
 mod tests {
     use super::*;
     use crate::fulfilment::FulfilmentKind;
+    use crate::ids::{ProductId, StoreId, UserId};
     use crate::order::{Fulfilment, OrderItem};
 
     fn restaurant() -> Workflow {
         Workflow::builtin("restaurant").expect("built-in")
     }
 
-    fn item(id: ItemId, station: &str, status: ItemStatus) -> OrderItem {
+    fn item(id: i64, station: &str, status: ItemStatus) -> OrderItem {
         OrderItem {
-            id,
-            product: id,
+            id: ItemId::new(id),
+            product: ProductId::new(id),
             name: format!("item {id}"),
             quantity: 1,
             unit_price_minor: 500,
@@ -417,11 +418,11 @@ mod tests {
 
     fn order(status: &str, items: Vec<OrderItem>) -> Order {
         Order {
-            id: 7,
+            id: OrderId::new(7),
             number: "R-000007".into(),
-            store_id: 3,
+            store_id: StoreId::new(3),
             store_slug: "rosso".into(),
-            customer_id: 11,
+            customer_id: UserId::new(11),
             customer_name: "Alice".into(),
             status: status.into(),
             version: 4,
@@ -440,7 +441,10 @@ mod tests {
     }
 
     fn actor(role: Role) -> Actor {
-        Actor { id: 21, role }
+        Actor {
+            id: UserId::new(21),
+            role,
+        }
     }
 
     /// A restaurant bump decided on the order's own version.
@@ -465,11 +469,11 @@ mod tests {
             .collect()
     }
 
-    fn items(plan: &OrderPlan) -> Vec<ItemId> {
+    fn items(plan: &OrderPlan) -> Vec<i64> {
         plan.steps
             .iter()
             .filter_map(|step| match step {
-                PlanStep::Item(step) => Some(step.item.id),
+                PlanStep::Item(step) => Some(step.item.id.get()),
                 PlanStep::Status(_) => None,
             })
             .collect()
@@ -480,10 +484,10 @@ mod tests {
         let order = order(
             "preparing",
             vec![
-                item(1, "grill", ItemStatus::Preparing),
-                item(2, "fryer", ItemStatus::Queued),
-                item(3, "grill", ItemStatus::Ready),
-                item(4, "grill", ItemStatus::Queued),
+                item((ItemId::new(1)).get(), "grill", ItemStatus::Preparing),
+                item((ItemId::new(2)).get(), "fryer", ItemStatus::Queued),
+                item((ItemId::new(3)).get(), "grill", ItemStatus::Ready),
+                item((ItemId::new(4)).get(), "grill", ItemStatus::Queued),
             ],
         );
         let plan = bump(&order, Role::Kitchen, Some("grill")).expect("bump");
@@ -498,8 +502,8 @@ mod tests {
         let order = order(
             "cooking",
             vec![
-                item(1, "grill", ItemStatus::Queued),
-                item(2, "fryer", ItemStatus::Ready),
+                item((ItemId::new(1)).get(), "grill", ItemStatus::Queued),
+                item((ItemId::new(2)).get(), "fryer", ItemStatus::Ready),
             ],
         );
         let plan = bump(&order, Role::Kitchen, Some("grill")).expect("bump");
@@ -518,8 +522,8 @@ mod tests {
         let order = order(
             "confirmed",
             vec![
-                item(1, "grill", ItemStatus::Queued),
-                item(2, "fryer", ItemStatus::Ready),
+                item((ItemId::new(1)).get(), "grill", ItemStatus::Queued),
+                item((ItemId::new(2)).get(), "fryer", ItemStatus::Ready),
             ],
         );
         let plan = bump(&order, Role::Kitchen, None).expect("bump");
@@ -539,7 +543,10 @@ mod tests {
 
     #[test]
     fn a_bump_whose_later_step_is_not_the_kitchens_is_refused_whole() {
-        let order = order("pending", vec![item(1, "grill", ItemStatus::Queued)]);
+        let order = order(
+            "pending",
+            vec![item((ItemId::new(1)).get(), "grill", ItemStatus::Queued)],
+        );
         let refused = bump(&order, Role::Kitchen, None);
         assert_eq!(
             refused,
@@ -565,7 +572,10 @@ mod tests {
     fn bumps_are_refused_for_stale_versions_drivers_customers_and_finished_orders() {
         let workflow = restaurant();
         let at = OffsetDateTime::UNIX_EPOCH;
-        let open = order("preparing", vec![item(1, "grill", ItemStatus::Queued)]);
+        let open = order(
+            "preparing",
+            vec![item((ItemId::new(1)).get(), "grill", ItemStatus::Queued)],
+        );
         assert_eq!(
             plan_bump(&workflow, &open, actor(Role::Kitchen), None, Some(3), at),
             Err(KitchenError::StaleVersion {
@@ -579,19 +589,25 @@ mod tests {
                 Err(KitchenError::Items(ItemChangeError::RoleNotAllowed))
             );
         }
-        let done = order("completed", vec![item(1, "grill", ItemStatus::Ready)]);
+        let done = order(
+            "completed",
+            vec![item((ItemId::new(1)).get(), "grill", ItemStatus::Ready)],
+        );
         assert_eq!(
             plan_bump(&workflow, &done, actor(Role::Kitchen), None, None, at),
             Err(KitchenError::Items(ItemChangeError::OrderFinished))
         );
-        let ready = order("ready", vec![item(1, "grill", ItemStatus::Ready)]);
+        let ready = order(
+            "ready",
+            vec![item((ItemId::new(1)).get(), "grill", ItemStatus::Ready)],
+        );
         assert_eq!(
             plan_bump(&workflow, &ready, actor(Role::Kitchen), None, None, at),
             Err(KitchenError::NothingToBump)
         );
         let gone = order(
             "out_for_delivery",
-            vec![item(1, "grill", ItemStatus::Queued)],
+            vec![item((ItemId::new(1)).get(), "grill", ItemStatus::Queued)],
         );
         assert_eq!(
             plan_bump(&workflow, &gone, actor(Role::Manager), None, None, at),
@@ -609,19 +625,21 @@ mod tests {
         let waiting = order(
             "confirmed",
             vec![
-                item(1, "grill", ItemStatus::Ready),
-                item(2, "fryer", ItemStatus::Preparing),
+                item((ItemId::new(1)).get(), "grill", ItemStatus::Ready),
+                item((ItemId::new(2)).get(), "fryer", ItemStatus::Preparing),
             ],
         );
         assert_eq!(
             plan_hand_off(&workflow, &waiting, actor(Role::Kitchen), Some(4), at),
-            Err(KitchenError::ItemsNotReady { pending: vec![2] })
+            Err(KitchenError::ItemsNotReady {
+                pending: vec![ItemId::new(2)]
+            })
         );
         let done = order(
             "confirmed",
             vec![
-                item(1, "grill", ItemStatus::Ready),
-                item(2, "fryer", ItemStatus::Ready),
+                item((ItemId::new(1)).get(), "grill", ItemStatus::Ready),
+                item((ItemId::new(2)).get(), "fryer", ItemStatus::Ready),
             ],
         );
         let plan =
@@ -668,7 +686,10 @@ mod tests {
     #[test]
     fn a_recall_goes_back_where_the_order_came_from_if_the_workflow_has_a_way() {
         let at = OffsetDateTime::UNIX_EPOCH;
-        let ready = order("ready", vec![item(1, "grill", ItemStatus::Ready)]);
+        let ready = order(
+            "ready",
+            vec![item((ItemId::new(1)).get(), "grill", ItemStatus::Ready)],
+        );
         let history = [
             entry("pending", "confirmed"),
             entry("confirmed", "preparing"),

@@ -5,6 +5,7 @@
 //! the changes to persist.
 
 pub mod fulfilment;
+pub mod ids;
 pub mod kitchen;
 pub mod money;
 pub mod order;

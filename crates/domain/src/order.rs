@@ -5,20 +5,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::fulfilment::FulfilmentKind;
+pub use crate::ids::{ItemId, OrderId, ProductId, StoreId, UserId};
 use crate::role::Role;
 use crate::text::{UnsafeText, check_lines};
 use crate::workflow::{TransitionDenied, Workflow};
-
-/// Database id of a user.
-pub type UserId = i64;
-/// Database id of a store.
-pub type StoreId = i64;
-/// Database id of a product.
-pub type ProductId = i64;
-/// Database id of an order.
-pub type OrderId = i64;
-/// Database id of an order's line item.
-pub type ItemId = i64;
 
 /// Most line items one order may have.
 pub const MAX_ITEMS_PER_ORDER: usize = 50;

@@ -6,7 +6,6 @@ use anyhow::{Context, bail};
 use clap::Args;
 use ordertrack_app::SignInLimits;
 use ordertrack_web::{Limits, NatsSettings, Settings};
-use rand::RngCore;
 
 /// How long a session lasts.
 const TOKEN_TTL: time::Duration = time::Duration::days(7);
@@ -238,8 +237,7 @@ impl ServerArgs {
             Ok(text) => hex::decode(text.trim())
                 .with_context(|| format!("{} does not hold a hex secret", path.display())),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                let mut secret = vec![0u8; 32];
-                rand::rng().fill_bytes(&mut secret);
+                let secret = ordertrack_app::token::random_bytes::<32>().to_vec();
                 write_private(&path, &hex::encode(&secret))?;
                 Ok(secret)
             }

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ordertrack_app::demo::{DEMO_ACCOUNTS, DEMO_PASSWORD};
 use ordertrack_domain::Role;
-use ordertrack_store::{PostgresStore, SqliteStore};
+use ordertrack_store::{PostgresRepository, SqliteRepository};
 use ordertrack_web::Application;
 use tracing_subscriber::EnvFilter;
 
@@ -110,13 +110,13 @@ async fn main() -> anyhow::Result<()> {
 async fn migrate(args: ServerArgs) -> anyhow::Result<()> {
     match args.database()? {
         Database::Sqlite(path) => {
-            let applied = SqliteStore::migrate(&path)
+            let applied = SqliteRepository::migrate(&path)
                 .with_context(|| format!("migrating {}", path.display()))?;
             println!("{}: {applied} migration(s) applied", path.display());
             Ok(())
         }
         Database::Postgres(url) => {
-            let applied = PostgresStore::migrate(&url, args.db_timeout())
+            let applied = PostgresRepository::migrate(&url, args.db_timeout())
                 .await
                 .context("migrating the PostgreSQL database")?;
             println!("PostgreSQL: {applied} migration(s) applied");

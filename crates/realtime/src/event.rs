@@ -1,7 +1,7 @@
 //! The event as watchers receive it, serialised once.
 
 use bytes::Bytes;
-use ordertrack_domain::{EventKind, ItemChange, OrderSummary, Role};
+use ordertrack_domain::{EventKind, ItemChange, OrderId, OrderSummary, Role, StoreId, UserId};
 use ordertrack_store::StoredEvent;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -14,9 +14,9 @@ pub struct PublicEvent<'a> {
     pub id: i64,
     #[serde(rename = "type")]
     pub kind: EventKind,
-    pub store_id: i64,
-    pub order_id: i64,
-    pub customer_id: i64,
+    pub store_id: StoreId,
+    pub order_id: OrderId,
+    pub customer_id: UserId,
     pub order_version: i64,
     pub from: Option<&'a str>,
     pub to: Option<&'a str>,
@@ -56,9 +56,9 @@ impl<'a> From<&'a StoredEvent> for PublicEvent<'a> {
 pub struct LiveEvent {
     pub id: i64,
     pub kind: EventKind,
-    pub store_id: i64,
-    pub order_id: i64,
-    pub customer_id: i64,
+    pub store_id: StoreId,
+    pub order_id: OrderId,
+    pub customer_id: UserId,
     pub order_version: i64,
     pub stations: Vec<String>,
     /// The [`PublicEvent`] as JSON, ready to embed in a larger message

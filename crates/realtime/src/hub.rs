@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use flume::TrySendError;
+use ordertrack_domain::{OrderId, StoreId, UserId};
 use ordertrack_store::{AccessChange, LogEntry};
 use time::OffsetDateTime;
 
@@ -26,11 +27,11 @@ const _: () = assert!(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Topic {
     /// One order.
-    Order(i64),
+    Order(OrderId),
     /// All orders of one customer.
-    Customer(i64),
+    Customer(UserId),
     /// All orders of one store.
-    Store(i64),
+    Store(StoreId),
 }
 
 /// What a subscriber receives.
@@ -48,7 +49,7 @@ pub enum Delivery {
 #[derive(Debug, Clone, Default)]
 pub struct SubscribeOptions {
     /// The signed-in user (none for guest tracking links).
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     /// The session the stream was opened with.
     pub session_id: Option<String>,
     /// When the user's session expires.
@@ -56,7 +57,7 @@ pub struct SubscribeOptions {
     /// The store whose staff role let the user open this stream (a store
     /// stream, or an order stream opened as staff): when that role changes
     /// or is taken away, the stream ends.
-    pub staff_of: Option<i64>,
+    pub staff_of: Option<StoreId>,
     /// Only events touching this kitchen station (store topics).
     pub station: Option<String>,
 }
@@ -237,7 +238,7 @@ impl Hub {
 
     /// Ends every stream `user` opened as staff of `store` (removed from its
     /// staff, or given another role there).
-    pub fn close_staff(&self, user: i64, store: i64) {
+    pub fn close_staff(&self, user: UserId, store: StoreId) {
         self.close_where(|options| {
             options.user_id == Some(user) && options.staff_of == Some(store)
         });

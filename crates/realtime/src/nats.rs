@@ -10,7 +10,7 @@
 //! id, since only what this instance commits from then on is its to publish
 //! (and every reader catches up from the database anyway, see below). When a
 //! publish (or the flush that confirms it) fails, or the channel overflowed,
-//! it re-reads everything after that id with [`Store::events_since`] and
+//! it re-reads everything after that id with [`Repository::events_since`] and
 //! publishes it again; events of other instances may go out twice, which
 //! subscribers drop by id.
 //!
@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use ordertrack_store::{CommitListener, LogEntry, Store, StoreError};
+use ordertrack_store::{CommitListener, LogEntry, Repository, StoreError};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
@@ -133,7 +133,7 @@ impl NatsBus {
     pub async fn start(
         options: NatsOptions,
         queue: RelayQueue,
-        store: Arc<dyn Store>,
+        store: Arc<dyn Repository>,
         hub: Hub,
     ) -> anyhow::Result<NatsBus> {
         let client = async_nats::ConnectOptions::new()
@@ -173,7 +173,7 @@ async fn relay(
     client: async_nats::Client,
     options: NatsOptions,
     mut queue: RelayQueue,
-    store: Arc<dyn Store>,
+    store: Arc<dyn Repository>,
     mut published: i64,
 ) {
     let mut reread = false;
@@ -280,14 +280,14 @@ async fn subscribe(mut subscriber: async_nats::Subscriber, mut feeder: Feeder, e
 /// Feeds events to a hub strictly in id order, without gaps or duplicates,
 /// filling gaps from the database.
 pub struct Feeder {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Repository>,
     hub: Hub,
     last: i64,
 }
 
 impl Feeder {
     /// A feeder that has fed everything up to `last`.
-    pub fn new(store: Arc<dyn Store>, hub: Hub, last: i64) -> Self {
+    pub fn new(store: Arc<dyn Repository>, hub: Hub, last: i64) -> Self {
         Feeder { store, hub, last }
     }
 

@@ -1,7 +1,7 @@
-//! The conformance suite every [`Store`](crate::Store) implementation must pass.
+//! The conformance suite every [`Repository`](crate::Repository) implementation must pass.
 //!
 //! The suite is written once, against the trait only, so every backend runs
-//! the same cases. Each case is a `pub async fn case(store: Arc<dyn Store>)`
+//! the same cases. Each case is a `pub async fn case(store: Arc<dyn Repository>)`
 //! that panics when the backend breaks the contract; it expects a fresh,
 //! empty, migrated store. A backend's test file provides a factory and
 //! expands [`conformance_tests!`](crate::conformance_tests), which makes one
@@ -11,7 +11,7 @@
 //! ```text
 //! async fn sqlite() -> ordertrack_store::conformance::Backend {
 //!     let dir = tempfile::tempdir().unwrap();
-//!     let store = SqliteStore::open(&dir.path().join("t.db"), Default::default()).unwrap();
+//!     let store = SqliteRepository::open(&dir.path().join("t.db"), Default::default()).unwrap();
 //!     ordertrack_store::conformance::Backend::new(Arc::new(store), dir)
 //! }
 //! ordertrack_store::conformance_tests!(sqlite);
@@ -30,29 +30,30 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use ordertrack_domain::{
-    Actor, EventKind, Fulfilment, FulfilmentKind, ItemStatus, ItemStatusChange, KitchenError,
-    Order, OrderPlan, OrderSummary, PlanStep, Role, StatusChange, Workflow, order_created,
-    order_total, plan_bump, plan_hand_off, plan_item_status, plan_transition,
+    Actor, EventKind, Fulfilment, FulfilmentKind, ItemId, ItemStatus, ItemStatusChange,
+    KitchenError, Order, OrderId, OrderPlan, OrderSummary, PlanStep, ProductId, Role, StatusChange,
+    StoreId, UserId, Workflow, order_created, order_total, plan_bump, plan_hand_off,
+    plan_item_status, plan_transition,
 };
 use time::{Duration, OffsetDateTime};
 
 use crate::{
     AccessChange, AccessEvent, EventFilter, Identity, LogEntry, NewOrder, NewOrderLine, NewProduct,
     NewSession, NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope,
-    PlacedOrder, Product, ProductPatch, Store, StoreError, StoreRecord, StoredEvent, User,
+    PlacedOrder, Product, ProductPatch, Repository, StoreError, StoreRecord, StoredEvent, User,
 };
 
 /// A store under test plus whatever keeps its data alive (a temporary
 /// directory, a throw-away database schema, ...) until the test ends.
 pub struct Backend {
     // Field order matters: the store is dropped before its guard.
-    store: Arc<dyn Store>,
+    store: Arc<dyn Repository>,
     _guard: Box<dyn Any + Send>,
 }
 
 impl Backend {
     /// A fresh, empty, migrated store and the guard that cleans up after it.
-    pub fn new(store: Arc<dyn Store>, guard: impl Any + Send) -> Self {
+    pub fn new(store: Arc<dyn Repository>, guard: impl Any + Send) -> Self {
         Backend {
             store,
             _guard: Box::new(guard),
@@ -60,7 +61,7 @@ impl Backend {
     }
 
     /// The store under test.
-    pub fn store(&self) -> Arc<dyn Store> {
+    pub fn store(&self) -> Arc<dyn Repository> {
         self.store.clone()
     }
 }
@@ -166,7 +167,7 @@ fn tracking_token() -> String {
     format!("{nanos:016x}{count:016x}")
 }
 
-async fn user(store: &dyn Store, email: &str, name: &str) -> User {
+async fn user(store: &dyn Repository, email: &str, name: &str) -> User {
     store
         .create_user(NewUser {
             email: email.into(),
@@ -179,7 +180,7 @@ async fn user(store: &dyn Store, email: &str, name: &str) -> User {
 }
 
 /// Kim, signed in at `at` for an hour (session `kim-session`).
-async fn kim_signed_in(store: &dyn Store, at: OffsetDateTime) -> User {
+async fn kim_signed_in(store: &dyn Repository, at: OffsetDateTime) -> User {
     let kim = user(store, "kim@example.test", "Kim").await;
     store
         .create_session(NewSession {
@@ -194,7 +195,7 @@ async fn kim_signed_in(store: &dyn Store, at: OffsetDateTime) -> User {
 
 /// Signs Kim in and out again; returns the access change the logout logs
 /// (what a backend's commit listener must hear of it).
-pub async fn sign_kim_in_and_out(store: &dyn Store) -> crate::AccessChange {
+pub async fn sign_kim_in_and_out(store: &dyn Repository) -> crate::AccessChange {
     kim_signed_in(store, now()).await;
     store
         .delete_session("kim-session")
@@ -231,7 +232,7 @@ pub fn assert_published_in_full(
     );
 }
 
-async fn shop(store: &dyn Store, slug: &str, name: &str, prefix: &str) -> StoreRecord {
+async fn shop(store: &dyn Repository, slug: &str, name: &str, prefix: &str) -> StoreRecord {
     store
         .create_store(NewStore {
             slug: slug.into(),
@@ -245,7 +246,7 @@ async fn shop(store: &dyn Store, slug: &str, name: &str, prefix: &str) -> StoreR
 }
 
 async fn product(
-    store: &dyn Store,
+    store: &dyn Repository,
     shop: &StoreRecord,
     name: &str,
     price_minor: i64,
@@ -275,7 +276,7 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new(store: &dyn Store) -> Self {
+    async fn new(store: &dyn Repository) -> Self {
         let shop = shop(store, "rosso", "Rosso", "R").await;
         let menu = vec![
             product(store, &shop, "Burger", 950, "grill").await,
@@ -356,7 +357,7 @@ fn new_order(shop: &StoreRecord, customer: &User, lines: &[(&Product, u32)]) -> 
 }
 
 async fn place(
-    store: &dyn Store,
+    store: &dyn Repository,
     shop: &StoreRecord,
     customer: &User,
     lines: &[(&Product, u32)],
@@ -384,21 +385,21 @@ fn plan(order: &Order, actor: Actor, to: &str) -> StatusChange {
 }
 
 /// Decides and applies a status change.
-async fn advance(store: &dyn Store, order: &Order, actor: Actor, to: &str) -> Order {
+async fn advance(store: &dyn Repository, order: &Order, actor: Actor, to: &str) -> Order {
     store
         .apply_status_change(plan(order, actor, to))
         .await
         .unwrap_or_else(|e| panic!("apply_status_change {} -> {to}: {e}", order.status))
 }
 
-async fn events(store: &dyn Store, filter: EventFilter) -> Vec<StoredEvent> {
+async fn events(store: &dyn Repository, filter: EventFilter) -> Vec<StoredEvent> {
     store
         .events_after(filter, 0, 10_000)
         .await
         .expect("events_after")
 }
 
-async fn order_ids(store: &dyn Store, query: OrderQuery) -> Vec<i64> {
+async fn order_ids(store: &dyn Repository, query: OrderQuery) -> Vec<OrderId> {
     store
         .orders(query)
         .await
@@ -443,7 +444,7 @@ fn assert_store_seq_gap_free(events: &[StoredEvent]) {
 // ---- users and sessions ----
 
 /// Users: create, unique email (case-insensitive), lookups.
-pub async fn users(store: Arc<dyn Store>) {
+pub async fn users(store: Arc<dyn Repository>) {
     let store = &*store;
     let alice = store
         .create_user(NewUser {
@@ -532,7 +533,7 @@ pub async fn users(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .user(alice.id.max(admin.id) + 1000)
+            .user(UserId::new(alice.id.max(admin.id).get() + 1000))
             .await
             .expect("user"),
         None
@@ -540,7 +541,7 @@ pub async fn users(store: Arc<dyn Store>) {
 }
 
 /// The identity of the live session `session-live` at `at`.
-async fn live_identity(store: &dyn Store, at: OffsetDateTime) -> Identity {
+async fn live_identity(store: &dyn Repository, at: OffsetDateTime) -> Identity {
     store
         .session_identity("session-live", at)
         .await
@@ -550,7 +551,7 @@ async fn live_identity(store: &dyn Store, at: OffsetDateTime) -> Identity {
 
 /// Sessions: a live session yields the identity with its memberships;
 /// expired and deleted sessions yield nothing.
-pub async fn sessions(store: Arc<dyn Store>) {
+pub async fn sessions(store: Arc<dyn Repository>) {
     let store = &*store;
     let alice = user(store, "alice@example.test", "Alice").await;
     let shop = shop(store, "rosso", "Rosso", "R").await;
@@ -655,7 +656,7 @@ pub async fn sessions(store: Arc<dyn Store>) {
 // ---- stores, staff and products ----
 
 /// Stores: create, unique slug, list by name, lookups.
-pub async fn stores(store: Arc<dyn Store>) {
+pub async fn stores(store: Arc<dyn Repository>) {
     let store = &*store;
     assert!(store.stores().await.expect("stores").is_empty());
     let bravo = shop(store, "bravo-bar", "Bravo Bar", "B").await;
@@ -706,7 +707,7 @@ pub async fn stores(store: Arc<dyn Store>) {
     );
     assert_eq!(
         store
-            .store(alpha.id.max(bravo.id) + 1000)
+            .store(StoreId::new(alpha.id.max(bravo.id).get() + 1000))
             .await
             .expect("by id"),
         None
@@ -714,7 +715,7 @@ pub async fn stores(store: Arc<dyn Store>) {
 }
 
 /// Memberships: set, replace, remove; staff lists and identities follow at once.
-pub async fn memberships(store: Arc<dyn Store>) {
+pub async fn memberships(store: Arc<dyn Repository>) {
     let store = &*store;
     let rosso = shop(store, "rosso", "Rosso", "R").await;
     let verde = shop(store, "verde", "Verde", "V").await;
@@ -809,7 +810,11 @@ pub async fn memberships(store: Arc<dyn Store>) {
     );
 
     let unknown = store
-        .set_membership(kim.id.max(lee.id) + 1000, rosso.id, Role::Cashier)
+        .set_membership(
+            UserId::new(kim.id.max(lee.id).get() + 1000),
+            rosso.id,
+            Role::Cashier,
+        )
         .await;
     assert!(
         unknown.is_err(),
@@ -818,7 +823,7 @@ pub async fn memberships(store: Arc<dyn Store>) {
 }
 
 /// Products: create, partial update, tenant isolation, catalog order.
-pub async fn products(store: Arc<dyn Store>) {
+pub async fn products(store: Arc<dyn Repository>) {
     let store = &*store;
     let rosso = shop(store, "rosso", "Rosso", "R").await;
     let verde = shop(store, "verde", "Verde", "V").await;
@@ -919,7 +924,7 @@ pub async fn products(store: Arc<dyn Store>) {
     let missing = store
         .update_product(
             rosso.id,
-            created.iter().map(|p| p.id).max().unwrap_or(0) + 1000,
+            ProductId::new(created.iter().map(|p| p.id.get()).max().unwrap_or(0) + 1000),
             ProductPatch {
                 price_minor: Some(1),
                 ..ProductPatch::default()
@@ -941,7 +946,7 @@ pub async fn products(store: Arc<dyn Store>) {
 // ---- orders ----
 
 /// Placing an order: numbering, totals, items, first history entry, event, token.
-pub async fn place_order(store: Arc<dyn Store>) {
+pub async fn place_order(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let verde = shop(store, "verde", "Verde", "V").await;
@@ -1036,13 +1041,19 @@ pub async fn place_order(store: Arc<dyn Store>) {
     assert_eq!(fifth.total_minor, 1400);
     assert_eq!(third.currency, "EUR");
     assert_eq!(third.store_slug, "verde");
-    let ids: HashSet<i64> = [&first, &second, &third, &fourth, &fifth]
+    let ids: HashSet<OrderId> = [&first, &second, &third, &fourth, &fifth]
         .iter()
         .map(|o| o.id)
         .collect();
     assert_eq!(ids.len(), 5, "order ids are unique");
 
-    assert_eq!(store.order(fifth.id + 1000).await.expect("order"), None);
+    assert_eq!(
+        store
+            .order(OrderId::new(fifth.id.get() + 1000))
+            .await
+            .expect("order"),
+        None
+    );
 
     // With its store, by id or by token, in one read.
     let rosso = store
@@ -1086,7 +1097,7 @@ pub async fn place_order(store: Arc<dyn Store>) {
         Some(fifth.id)
     );
     for missing in [
-        OrderKey::Id(fifth.id + 1000),
+        OrderKey::Id(OrderId::new(fifth.id.get() + 1000)),
         OrderKey::TrackingToken("0123456789abcdef0123456789abcdef".into()),
     ] {
         assert_eq!(
@@ -1115,7 +1126,7 @@ pub async fn place_order(store: Arc<dyn Store>) {
 
     let unknown_store = store
         .place_order(NewOrder {
-            store_id: f.shop.id.max(verde.id) + 1000,
+            store_id: StoreId::new(f.shop.id.max(verde.id).get() + 1000),
             ..new_order(&f.shop, &f.customer, &f.lines())
         })
         .await;
@@ -1127,7 +1138,7 @@ pub async fn place_order(store: Arc<dyn Store>) {
 
 /// Idempotency keys: replay returns the original, a changed request is refused,
 /// keys are per customer.
-pub async fn idempotency(store: Arc<dyn Store>) {
+pub async fn idempotency(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let bob = user(store, "bob@example.test", "Bob Brown").await;
@@ -1215,7 +1226,7 @@ pub async fn idempotency(store: Arc<dyn Store>) {
 }
 
 /// Order lists: a customer's across stores, a store's own, newest first.
-pub async fn orders_scopes(store: Arc<dyn Store>) {
+pub async fn orders_scopes(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let verde = shop(store, "verde", "Verde", "V").await;
@@ -1263,7 +1274,7 @@ pub async fn orders_scopes(store: Arc<dyn Store>) {
 }
 
 /// Order lists filtered by status.
-pub async fn orders_status_filter(store: Arc<dyn Store>) {
+pub async fn orders_status_filter(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let o1 = place(store, &f.shop, &f.customer, &f.lines()).await;
@@ -1305,7 +1316,7 @@ pub async fn orders_status_filter(store: Arc<dyn Store>) {
 
 /// Search matches the order number or the customer's name, case-insensitively,
 /// within the scope.
-pub async fn orders_search(store: Arc<dyn Store>) {
+pub async fn orders_search(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let verde = shop(store, "verde", "Verde", "V").await;
@@ -1363,7 +1374,7 @@ pub async fn orders_search(store: Arc<dyn Store>) {
 }
 
 /// `%` and `_` in a search are literal characters, not wildcards.
-pub async fn orders_search_wildcards_are_literal(store: Arc<dyn Store>) {
+pub async fn orders_search_wildcards_are_literal(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let odd = user(store, "odd@example.test", "Per_Cent 100%").await;
@@ -1406,14 +1417,14 @@ pub async fn orders_search_wildcards_are_literal(store: Arc<dyn Store>) {
 }
 
 /// Cursor paging: newest first, `limit` per page, `next_before` until the last page.
-pub async fn orders_paging(store: Arc<dyn Store>) {
+pub async fn orders_paging(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let mut placed = Vec::new();
     for _ in 0..7 {
         placed.push(place(store, &f.shop, &f.customer, &f.lines()).await.id);
     }
-    let newest_first: Vec<i64> = placed.iter().rev().copied().collect();
+    let newest_first: Vec<OrderId> = placed.iter().rev().copied().collect();
 
     for scope in [
         OrderScope::Store(f.shop.id),
@@ -1476,7 +1487,7 @@ pub async fn orders_paging(store: Arc<dyn Store>) {
 }
 
 /// Status counts per store, and per fulfilment.
-pub async fn status_counts(store: Arc<dyn Store>) {
+pub async fn status_counts(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let verde = shop(store, "verde", "Verde", "V").await;
@@ -1549,7 +1560,7 @@ pub async fn status_counts(store: Arc<dyn Store>) {
 }
 
 /// Status changes: version check, history, event.
-pub async fn apply_status_change(store: Arc<dyn Store>) {
+pub async fn apply_status_change(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let workflow = restaurant();
@@ -1639,8 +1650,8 @@ pub async fn apply_status_change(store: Arc<dyn Store>) {
 
     // An order that does not exist.
     let mut ghost = plan(&confirmed, f.cashier(), "preparing");
-    ghost.order_id = order.id + 1000;
-    ghost.event.order_id = order.id + 1000;
+    ghost.order_id = OrderId::new(order.id.get() + 1000);
+    ghost.event.order_id = OrderId::new(order.id.get() + 1000);
     let missing = store.apply_status_change(ghost).await;
     assert!(
         matches!(missing, Err(StoreError::NotFound(_))),
@@ -1651,7 +1662,7 @@ pub async fn apply_status_change(store: Arc<dyn Store>) {
 
 /// Item changes: item status, version, event; the automatic advance when
 /// the last item becomes ready is applied in the same transaction.
-pub async fn apply_item_change(store: Arc<dyn Store>) {
+pub async fn apply_item_change(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let workflow = restaurant();
@@ -1755,7 +1766,7 @@ pub async fn apply_item_change(store: Arc<dyn Store>) {
 }
 
 /// Order lists by a set of statuses, by fulfilment, and oldest first.
-pub async fn orders_status_set_fulfilment_and_oldest_first(store: Arc<dyn Store>) {
+pub async fn orders_status_set_fulfilment_and_oldest_first(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let delivery = |lines: &[(&Product, u32)]| NewOrder {
@@ -1876,7 +1887,7 @@ fn assert_plan_events(stored: &[StoredEvent], plan: &OrderPlan) {
 
 /// A plan of several steps commits them all: items, statuses, consecutive
 /// versions, one history entry per status step and one event per step.
-pub async fn apply_plan(store: Arc<dyn Store>) {
+pub async fn apply_plan(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let kitchen = user(store, "kai@example.test", "Kai Kitchen").await;
@@ -1967,7 +1978,7 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    async fn take(store: &dyn Store, order: &Order) -> Snapshot {
+    async fn take(store: &dyn Repository, order: &Order) -> Snapshot {
         Snapshot {
             order: store.order(order.id).await.expect("order"),
             history: store.history(order.id).await.expect("history"),
@@ -1980,7 +1991,7 @@ impl Snapshot {
 /// A plan that fails — stale, a missing item, a broken later step, an
 /// unknown order — writes nothing: no item, status, version, history,
 /// event or sequence number.
-pub async fn failed_plans_write_nothing(store: Arc<dyn Store>) {
+pub async fn failed_plans_write_nothing(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let order = place(store, &f.shop, &f.customer, &f.lines()).await;
@@ -2005,7 +2016,8 @@ pub async fn failed_plans_write_nothing(store: Arc<dyn Store>) {
     let PlanStep::Item(second) = &mut missing_item.steps[1] else {
         panic!("a bump starts with its items");
     };
-    second.item.id = current.items.iter().map(|i| i.id).max().unwrap_or(0) + 1000;
+    second.item.id =
+        ItemId::new(current.items.iter().map(|i| i.id.get()).max().unwrap_or(0) + 1000);
     let missing = store.apply_plan(missing_item).await;
     assert!(
         matches!(missing, Err(StoreError::NotFound(_))),
@@ -2031,10 +2043,10 @@ pub async fn failed_plans_write_nothing(store: Arc<dyn Store>) {
 
     // An order that does not exist.
     let mut ghost = bump(&current, f.cashier(), None);
-    ghost.order_id += 1000;
+    ghost.order_id = OrderId::new(ghost.order_id.get() + 1000);
     for step in &mut ghost.steps {
         if let PlanStep::Status(change) = step {
-            change.order_id += 1000;
+            change.order_id = OrderId::new(change.order_id.get() + 1000);
         }
     }
     assert!(
@@ -2063,7 +2075,7 @@ pub async fn failed_plans_write_nothing(store: Arc<dyn Store>) {
 // ---- events ----
 
 /// Event reads: filters, id order, exclusive `after`, limit, per-store sequences.
-pub async fn events_after(store: Arc<dyn Store>) {
+pub async fn events_after(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let verde = shop(store, "verde", "Verde", "V").await;
@@ -2091,7 +2103,7 @@ pub async fn events_after(store: Arc<dyn Store>) {
             .map(|e| (e.event.order_id, e.event.kind))
             .collect::<Vec<_>>()
     };
-    let pick = |wanted: &dyn Fn(i64) -> bool| {
+    let pick = |wanted: &dyn Fn(OrderId) -> bool| {
         made.iter()
             .filter(|(order, _)| wanted(*order))
             .copied()
@@ -2183,7 +2195,7 @@ pub async fn events_after(store: Arc<dyn Store>) {
 }
 
 /// The newest event's position.
-pub async fn events_since(store: Arc<dyn Store>) {
+pub async fn events_since(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let verde = shop(store, "verde", "Verde", "V").await;
@@ -2242,7 +2254,7 @@ pub async fn events_since(store: Arc<dyn Store>) {
 /// (and only real changes are): `events_since` reads them back between the
 /// order events, in the same gap-free positions; no stream filter matches
 /// them.
-pub async fn access_changes(store: Arc<dyn Store>) {
+pub async fn access_changes(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let kim = kim_signed_in(store, now()).await;
@@ -2327,7 +2339,7 @@ pub async fn access_changes(store: Arc<dyn Store>) {
         assert_eq!(events[0].id, start + 1);
     }
     // A failed change logs nothing.
-    let unknown_user = kim.id + 1000;
+    let unknown_user = UserId::new(kim.id.get() + 1000);
     assert!(
         store
             .set_membership(unknown_user, f.shop.id, Role::Cashier)
@@ -2340,7 +2352,7 @@ pub async fn access_changes(store: Arc<dyn Store>) {
     );
 }
 
-pub async fn last_event_position(store: Arc<dyn Store>) {
+pub async fn last_event_position(store: Arc<dyn Repository>) {
     let store = &*store;
     assert_eq!(
         store.last_event_position().await.expect("position"),
@@ -2387,7 +2399,7 @@ pub async fn last_event_position(store: Arc<dyn Store>) {
 }
 
 /// A failing request writes nothing: no order, history, event or sequence number.
-pub async fn failed_requests_write_nothing(store: Arc<dyn Store>) {
+pub async fn failed_requests_write_nothing(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let workflow = restaurant();
@@ -2408,7 +2420,8 @@ pub async fn failed_requests_write_nothing(store: Arc<dyn Store>) {
 
     // An order line for a product that does not exist.
     let mut bad_line = new_order(&f.shop, &f.customer, &f.lines());
-    bad_line.lines[1].product = f.menu.iter().map(|p| p.id).max().unwrap_or(0) + 1000;
+    bad_line.lines[1].product =
+        ProductId::new(f.menu.iter().map(|p| p.id.get()).max().unwrap_or(0) + 1000);
     assert!(
         store.place_order(bad_line).await.is_err(),
         "an order line must refer to an existing product"
@@ -2533,7 +2546,7 @@ const CHANGES_PER_WRITER: usize = 50;
 /// Many writers on one store: every event is stored once, ids are unique and
 /// increasing, the store's sequence is exactly 1..=N, and a reader that keeps
 /// resuming from the last id it saw while the writers run misses nothing.
-pub async fn concurrent_writers_keep_events_gap_free(store: Arc<dyn Store>) {
+pub async fn concurrent_writers_keep_events_gap_free(store: Arc<dyn Repository>) {
     let f = Arc::new(Fixture::new(&*store).await);
     let total = WRITERS * CHANGES_PER_WRITER * 2;
 
@@ -2592,9 +2605,9 @@ pub async fn concurrent_writers_keep_events_gap_free(store: Arc<dyn Store>) {
         "a reader resuming from the last id it saw gets every event, once, in order"
     );
 
-    let distinct: HashSet<i64> = orders.iter().copied().collect();
+    let distinct: HashSet<OrderId> = orders.iter().copied().collect();
     assert_eq!(distinct.len(), WRITERS * CHANGES_PER_WRITER);
-    let mut per_order: BTreeMap<i64, Vec<(EventKind, i64)>> = BTreeMap::new();
+    let mut per_order: BTreeMap<OrderId, Vec<(EventKind, i64)>> = BTreeMap::new();
     for event in &stored {
         per_order
             .entry(event.event.order_id)
@@ -2630,7 +2643,7 @@ pub async fn concurrent_writers_keep_events_gap_free(store: Arc<dyn Store>) {
 }
 
 /// Many changes decided on the same version of one order: exactly one wins.
-pub async fn concurrent_changes_with_same_version(store: Arc<dyn Store>) {
+pub async fn concurrent_changes_with_same_version(store: Arc<dyn Repository>) {
     let f = Fixture::new(&*store).await;
     let order = place(&*store, &f.shop, &f.customer, &f.lines()).await;
     let mut tasks = Vec::new();
@@ -2674,7 +2687,7 @@ pub async fn concurrent_changes_with_same_version(store: Arc<dyn Store>) {
 /// Item and status changes of many orders at once (a server store takes
 /// them in one batch): each request gets its own result, the applied ones
 /// their events in order, the refused ones nothing.
-pub async fn concurrent_mixed_changes(store: Arc<dyn Store>) {
+pub async fn concurrent_mixed_changes(store: Arc<dyn Repository>) {
     let f = Fixture::new(&*store).await;
     let workflow = restaurant();
     let kitchen = user(&*store, "kai@example.test", "Kai Kitchen").await;
@@ -2707,7 +2720,7 @@ pub async fn concurrent_mixed_changes(store: Arc<dyn Store>) {
         let order = in_kitchen().await;
         let change = item(&order, 0, ItemStatus::Preparing);
         let want = Want::Applied(4, "preparing", vec![EventKind::ItemStatusChanged]);
-        requests.push((order.id, Request::Item(Box::new(change)), want));
+        requests.push((order.id.get(), Request::Item(Box::new(change)), want));
     }
     for _ in 0..3 {
         // The last item ready: the order advances too.
@@ -2723,13 +2736,13 @@ pub async fn concurrent_mixed_changes(store: Arc<dyn Store>) {
             "ready",
             vec![EventKind::ItemStatusChanged, EventKind::StatusChanged],
         );
-        requests.push((order.id, Request::Item(Box::new(change)), want));
+        requests.push((order.id.get(), Request::Item(Box::new(change)), want));
     }
     for _ in 0..4 {
         let order = place(&*store, &f.shop, &f.customer, &f.lines()).await;
         let change = plan(&order, f.cashier(), "confirmed");
         let want = Want::Applied(2, "confirmed", vec![EventKind::StatusChanged]);
-        requests.push((order.id, Request::Status(Box::new(change)), want));
+        requests.push((order.id.get(), Request::Status(Box::new(change)), want));
     }
     {
         // A stale item change.
@@ -2739,15 +2752,19 @@ pub async fn concurrent_mixed_changes(store: Arc<dyn Store>) {
             .apply_item_change(item(&order, 0, ItemStatus::Preparing))
             .await
             .expect("burger preparing");
-        requests.push((order.id, Request::Item(Box::new(stale)), Want::Conflict(4)));
+        requests.push((
+            order.id.get(),
+            Request::Item(Box::new(stale)),
+            Want::Conflict(4),
+        ));
     }
     {
         // An item the order does not have.
         let order = in_kitchen().await;
         let mut change = item(&order, 0, ItemStatus::Preparing);
-        change.item.id = i64::MAX;
+        change.item.id = ItemId::new(i64::MAX);
         requests.push((
-            order.id,
+            order.id.get(),
             Request::Item(Box::new(change)),
             Want::NotFound("order item"),
         ));
@@ -2758,7 +2775,7 @@ pub async fn concurrent_mixed_changes(store: Arc<dyn Store>) {
         let stale = plan(&order, f.cashier(), "cancelled");
         advance(&*store, &order, f.cashier(), "confirmed").await;
         requests.push((
-            order.id,
+            order.id.get(),
             Request::Status(Box::new(stale)),
             Want::Conflict(2),
         ));
@@ -2779,8 +2796,12 @@ pub async fn concurrent_mixed_changes(store: Arc<dyn Store>) {
     let mut applied = 0;
     for task in tasks {
         let (order_id, result, want) = task.await.expect("task");
-        let stored = store.order(order_id).await.expect("order").expect("order");
-        let kinds: Vec<EventKind> = events(&*store, EventFilter::Order(order_id))
+        let stored = store
+            .order(OrderId::new(order_id))
+            .await
+            .expect("order")
+            .expect("order");
+        let kinds: Vec<EventKind> = events(&*store, EventFilter::Order(OrderId::new(order_id)))
             .await
             .iter()
             .map(|e| e.event.kind)
@@ -2814,7 +2835,7 @@ pub async fn concurrent_mixed_changes(store: Arc<dyn Store>) {
     assert_store_seq_gap_free(&stored);
     let mut versions: BTreeMap<i64, i64> = BTreeMap::new();
     for event in &stored {
-        let last = versions.entry(event.event.order_id).or_default();
+        let last = versions.entry(event.event.order_id.get()).or_default();
         assert_eq!(
             event.event.order_version,
             *last + 1,
@@ -2952,8 +2973,8 @@ impl TestSchema {
         &self,
         pool_size: u32,
         listener: Option<Arc<dyn crate::CommitListener>>,
-    ) -> crate::PostgresStore {
-        crate::PostgresStore::connect_with(
+    ) -> crate::PostgresRepository {
+        crate::PostgresRepository::connect_with(
             self.options().application_name(&self.name),
             crate::postgres::PostgresOptions {
                 pool_size,

@@ -1,6 +1,6 @@
 //! Persistence for the order desk.
 //!
-//! [`Store`] is the one trait the application talks to. [`sqlite`] is the
+//! [`Repository`] is the one trait the application talks to. [`sqlite`] is the
 //! embedded implementation, [`postgres`] the one for running many instances;
 //! every implementation must pass the suite in [`conformance`] (enabled with
 //! the `conformance` feature). [`statements`] counts the SQL statements
@@ -25,9 +25,9 @@ use ordertrack_domain::{
 use time::OffsetDateTime;
 
 pub use error::StoreError;
-pub use postgres::PostgresStore;
+pub use postgres::PostgresRepository;
 pub use records::*;
-pub use sqlite::SqliteStore;
+pub use sqlite::SqliteRepository;
 
 /// Receives every committed batch of event-log entries (order events and
 /// access changes), in commit order, right after the commit and before the
@@ -43,7 +43,7 @@ pub trait CommitListener: Send + Sync + 'static {
 /// role) in the transaction that makes it, assign event positions that are
 /// gap-free in commit order, and acknowledge only durable commits.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Repository: Send + Sync + 'static {
     // ---- users and sessions ----
 
     /// Creates a user; a taken email is [`StoreError::Conflict`].

@@ -1,4 +1,4 @@
-//! Plain records passed to and from a [`Store`](crate::Store).
+//! Plain records passed to and from a [`Repository`](crate::Repository).
 
 use ordertrack_domain::{
     Actor, Fulfilment, FulfilmentKind, NewEvent, Order, OrderId, OrderSummary, ProductId, Role,
@@ -213,8 +213,8 @@ pub struct OrderQuery {
     pub fulfilment: Option<FulfilmentKind>,
     /// Matches the order number or the customer's name (case-insensitive substring).
     pub search: Option<String>,
-    /// Only orders older than this id (the previous page's cursor).
-    pub before: Option<i64>,
+    /// Only orders older than this one (the previous page's cursor).
+    pub before: Option<OrderId>,
     pub limit: u32,
     /// The oldest `limit` orders, oldest first (a kitchen's queue), instead
     /// of pages of the newest; such a list has no next page.
@@ -241,13 +241,13 @@ impl OrderQuery {
 pub struct OrderPage {
     pub orders: Vec<Order>,
     /// Id to pass as `before` for the next page; `None` on the last page.
-    pub next_before: Option<i64>,
+    pub next_before: Option<OrderId>,
 }
 
 /// Which events a stream wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventFilter {
-    Order(ordertrack_domain::OrderId),
+    Order(OrderId),
     Customer(UserId),
     Store(StoreId),
 }
@@ -296,9 +296,9 @@ pub struct AccessEvent {
 }
 
 /// One entry of the event log, in position order: what commit listeners
-/// receive and what [`Store::events_since`](crate::Store::events_since)
+/// receive and what [`Repository::events_since`](crate::Repository::events_since)
 /// reads back. Streams replay only the order events
-/// ([`Store::events_after`](crate::Store::events_after)).
+/// ([`Repository::events_after`](crate::Repository::events_after)).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[allow(

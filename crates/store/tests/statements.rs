@@ -14,7 +14,7 @@ use ordertrack_domain::Role;
 use ordertrack_store::conformance::{self, TestSchema};
 use ordertrack_store::sqlite::SqliteOptions;
 use ordertrack_store::statements::{Kind, StatementCounter, Statements};
-use ordertrack_store::{NewSession, NewStore, NewUser, SqliteStore, Store};
+use ordertrack_store::{NewSession, NewStore, NewUser, Repository, SqliteRepository};
 use tokio::sync::{Mutex, MutexGuard};
 use tracing_subscriber::prelude::*;
 
@@ -38,7 +38,7 @@ async fn turn() -> MutexGuard<'static, ()> {
 }
 
 /// What running the `place_order` conformance case on `store` ran.
-async fn place_orders(store: Arc<dyn Store>) -> Statements {
+async fn place_orders(store: Arc<dyn Repository>) -> Statements {
     let before = counter().snapshot();
     conformance::place_order(store).await;
     counter().snapshot().since(&before)
@@ -70,7 +70,7 @@ async fn placing_orders_is_counted_on_sqlite() {
     counter();
     let _turn = turn().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("ordertrack.db"), SqliteOptions::default())
+    let store = SqliteRepository::open(&dir.path().join("ordertrack.db"), SqliteOptions::default())
         .expect("open sqlite store");
     let ran = place_orders(Arc::new(store)).await;
     assert_counted(&ran, "BEGIN IMMEDIATE");
@@ -100,7 +100,7 @@ async fn a_sqlite_store_opened_while_statement_events_are_off_reports_nothing() 
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ordertrack.db");
     let store = tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::new(), || {
-        SqliteStore::open(&path, SqliteOptions::default())
+        SqliteRepository::open(&path, SqliteOptions::default())
     })
     .expect("open sqlite store");
     let ran = place_orders(Arc::new(store)).await;
@@ -109,7 +109,7 @@ async fn a_sqlite_store_opened_while_statement_events_are_off_reports_nothing() 
 
 /// What signing in with a live session runs, for a user who is staff of
 /// two stores.
-async fn signing_in(store: Arc<dyn Store>) -> Statements {
+async fn signing_in(store: Arc<dyn Repository>) -> Statements {
     let user = store
         .create_user(NewUser {
             email: "casey@example.test".into(),
@@ -160,7 +160,7 @@ async fn a_session_and_its_memberships_are_one_statement_on_sqlite() {
     counter();
     let _turn = turn().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(&dir.path().join("ordertrack.db"), SqliteOptions::default())
+    let store = SqliteRepository::open(&dir.path().join("ordertrack.db"), SqliteOptions::default())
         .expect("open sqlite store");
     let ran = signing_in(Arc::new(store)).await;
     assert_eq!((ran.total(), ran.of_kind(Kind::Read)), (1, 1), "{ran:#?}");

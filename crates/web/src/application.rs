@@ -17,7 +17,9 @@ use ordertrack_app::{App, AppError, AuthConfig, SignInLimits};
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
 use ordertrack_store::sqlite::SqliteOptions;
-use ordertrack_store::{CommitListener, PostgresStore, SqliteStore, Store, StoreError};
+use ordertrack_store::{
+    CommitListener, PostgresRepository, Repository, SqliteRepository, StoreError,
+};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -105,7 +107,7 @@ pub enum BuildError {
 /// The running pieces of one instance, ready to serve.
 pub struct Application {
     app: App,
-    store: Arc<dyn Store>,
+    repo: Arc<dyn Repository>,
     trusted_proxies: Arc<[IpAddr]>,
     limits: Limits,
 }
@@ -124,7 +126,7 @@ impl Application {
             Some((_, listener, _)) => listener.clone(),
             None => Arc::new(hub.clone()),
         };
-        let store: Arc<dyn Store> = match settings.database {
+        let store: Arc<dyn Repository> = match settings.database {
             Database::Sqlite(path) => {
                 if relay.is_some() {
                     return Err(BuildError::BusNeedsPostgres);
@@ -133,7 +135,7 @@ impl Application {
                     listener: Some(listener),
                     ..SqliteOptions::default()
                 };
-                match SqliteStore::open(&path, options) {
+                match SqliteRepository::open(&path, options) {
                     Ok(store) => Arc::new(store),
                     Err(source) => return Err(BuildError::OpenSqlite { path, source }),
                 }
@@ -148,7 +150,7 @@ impl Application {
                     timeout,
                     listener: Some(listener),
                 };
-                let store = PostgresStore::connect(&url, options)
+                let store = PostgresRepository::connect(&url, options)
                     .await
                     .map_err(BuildError::OpenPostgres)?;
                 tracing::info!(
@@ -194,7 +196,7 @@ impl Application {
         }
         Ok(Application {
             app,
-            store,
+            repo: store,
             trusted_proxies: settings.trusted_proxies.into(),
             limits: settings.limits,
         })
@@ -205,11 +207,11 @@ impl Application {
         &self.app
     }
 
-    /// The store under the use cases: for operators' tools and tests that
-    /// set up or check what no use case does. Requests go through
+    /// The repository under the use cases: for operators' tools and tests
+    /// that set up or check what no use case does. Requests go through
     /// [`app`](Self::app), which authorises every read and write.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    pub fn repository(&self) -> &Arc<dyn Repository> {
+        &self.repo
     }
 
     /// The live fan-out streams subscribe to.

@@ -7,17 +7,18 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ordertrack_app::AppError;
+use ordertrack_app::{AppError, ErrorCode};
+use ordertrack_domain::ItemId;
 use serde::Serialize;
 
 /// An error on its way to the client.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     detail: String,
     current_version: Option<i64>,
-    pending_items: Vec<i64>,
+    pending_items: Vec<ItemId>,
     /// Sent as `Retry-After` (whole seconds).
     retry_after: Option<std::time::Duration>,
 }
@@ -29,16 +30,16 @@ struct Problem<'a> {
     title: &'a str,
     status: u16,
     detail: &'a str,
-    code: &'a str,
+    code: ErrorCode,
     #[serde(skip_serializing_if = "Option::is_none")]
     current_version: Option<i64>,
-    #[serde(skip_serializing_if = "<[i64]>::is_empty")]
-    pending_items: &'a [i64],
+    #[serde(skip_serializing_if = "<[ItemId]>::is_empty")]
+    pending_items: &'a [ItemId],
 }
 
 impl ApiError {
     /// A problem with this status, code and human-readable detail.
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -51,7 +52,7 @@ impl ApiError {
 
     /// 429: a limit is used up; `Retry-After` says when to come back.
     pub fn too_many(
-        code: &'static str,
+        code: ErrorCode,
         detail: impl Into<String>,
         retry_after: std::time::Duration,
     ) -> Self {
@@ -67,7 +68,7 @@ impl ApiError {
     }
 
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 
@@ -82,23 +83,27 @@ impl From<AppError> for ApiError {
         let detail = error.to_string();
         match error {
             AppError::Unauthenticated => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, detail)
             }
             AppError::BadCredentials => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "bad_credentials", detail)
+                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::BadCredentials, detail)
             }
             AppError::TooManyAttempts { retry_after } => {
-                ApiError::too_many("too_many_attempts", detail, retry_after)
+                ApiError::too_many(ErrorCode::TooManyAttempts, detail, retry_after)
             }
             AppError::TooManyRegistrations { retry_after } => {
-                ApiError::too_many("too_many_registrations", detail, retry_after)
+                ApiError::too_many(ErrorCode::TooManyRegistrations, detail, retry_after)
             }
             AppError::Busy { retry_after } => ApiError {
                 retry_after: Some(retry_after),
-                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail)
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy, detail)
             },
-            AppError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
-            AppError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", detail),
+            AppError::Forbidden(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, detail)
+            }
+            AppError::NotFound(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, detail)
+            }
             AppError::Invalid { code, .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
             }
@@ -114,14 +119,14 @@ impl From<AppError> for ApiError {
             },
             AppError::IdempotencyMismatch => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 detail,
             ),
             AppError::Internal(message) => {
                 tracing::error!(error = %message, "internal error");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    ErrorCode::Internal,
                     "something went wrong on our side; it has been logged",
                 )
             }
@@ -132,17 +137,17 @@ impl From<AppError> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let (code, detail) = match &rejection {
-            JsonRejection::JsonDataError(e) => ("invalid_body", e.body_text()),
-            JsonRejection::JsonSyntaxError(e) => ("malformed_json", e.body_text()),
+            JsonRejection::JsonDataError(e) => (ErrorCode::InvalidBody, e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => (ErrorCode::MalformedJson, e.body_text()),
             JsonRejection::MissingJsonContentType(_) => (
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as application/json".to_owned(),
             ),
             JsonRejection::BytesRejection(_) => (
-                "body_too_large",
+                ErrorCode::BodyTooLarge,
                 format!("the body must be at most {} bytes", crate::MAX_BODY_BYTES),
             ),
-            other => ("invalid_body", other.body_text()),
+            other => (ErrorCode::InvalidBody, other.body_text()),
         };
         ApiError::new(rejection.status(), code, detail)
     }
@@ -152,7 +157,7 @@ impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_path",
+            ErrorCode::InvalidPath,
             rejection.body_text(),
         )
     }
@@ -162,7 +167,7 @@ impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             rejection.body_text(),
         )
     }
@@ -173,7 +178,7 @@ impl From<WebSocketUpgradeRejection> for ApiError {
         // 400, 405 or 426: a plain GET (no handshake) is told to upgrade.
         ApiError::new(
             rejection.status(),
-            "invalid_websocket_upgrade",
+            ErrorCode::InvalidWebsocketUpgrade,
             rejection.body_text(),
         )
     }
@@ -213,14 +218,18 @@ impl IntoResponse for ApiError {
 
 /// Unknown paths.
 pub async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such resource",
+    )
 }
 
 /// Known paths, wrong method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this resource does not support that method",
     )
 }
@@ -235,7 +244,7 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     tracing::error!(panic = message, "handler panicked");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
+        ErrorCode::Internal,
         "something went wrong on our side; it has been logged",
     )
     .into_response()

@@ -18,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ordertrack_app::{FixedWindows, SessionRef};
+use ordertrack_app::{ErrorCode, FixedWindows, SessionRef};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -142,7 +142,7 @@ impl Limiter {
             .count(&[(session, limit)])
             .map_err(|retry_after| {
                 ApiError::too_many(
-                    "too_many_writes",
+                    ErrorCode::TooManyWrites,
                     format!(
                         "at most {limit} changes a minute per session; try again in {} s",
                         retry_after.as_secs()
@@ -155,7 +155,7 @@ impl Limiter {
 
 fn too_many_streams(limit: usize, whose: &str) -> ApiError {
     ApiError::too_many(
-        "too_many_streams",
+        ErrorCode::TooManyStreams,
         format!("{whose} has {limit} live streams open already; close one first"),
         STREAM_RETRY_AFTER,
     )

@@ -41,6 +41,7 @@ use tower::ServiceExt;
 
 use crate::error::ApiError;
 use crate::limits::{Limiter, Slot};
+use ordertrack_app::ErrorCode;
 
 /// How long in-flight requests get to finish after the shutdown signal.
 /// A client that never reads its socket would otherwise hold shutdown forever.
@@ -119,7 +120,7 @@ fn refuse(stream: TcpStream, peer: SocketAddr) {
             "title": "Too Many Requests",
             "status": 429,
             "detail": "this address has too many connections open; close some first",
-            "code": "too_many_connections",
+            "code": ErrorCode::TooManyConnections.as_str(),
         })
         .to_string();
         format!(
@@ -218,7 +219,7 @@ async fn connection(
 fn body_timed_out(timeout: Duration) -> Response<Body> {
     let mut response = ApiError::new(
         StatusCode::REQUEST_TIMEOUT,
-        "body_timeout",
+        ErrorCode::BodyTimeout,
         format!(
             "the request body did not arrive within {} s",
             timeout.as_secs_f64()

@@ -13,6 +13,7 @@ use ordertrack_domain::order::{
 };
 use ordertrack_domain::role::Role;
 use ordertrack_domain::workflow::Workflow;
+use ordertrack_domain::{ItemId, OrderId, ProductId, StoreId, UserId};
 use proptest::prelude::*;
 use proptest::sample::select;
 use time::OffsetDateTime;
@@ -41,8 +42,8 @@ fn any_items() -> impl Strategy<Value = Vec<OrderItem>> {
             .into_iter()
             .enumerate()
             .map(|(n, (station, status))| OrderItem {
-                id: 100 + n as i64,
-                product: 1 + n as i64,
+                id: ItemId::new(100 + n as i64),
+                product: ProductId::new(1 + n as i64),
                 name: format!("dish {n}"),
                 quantity: 1,
                 unit_price_minor: 450,
@@ -72,11 +73,11 @@ fn any_case() -> impl Strategy<Value = (Workflow, Order)> {
         )
             .prop_map(|(workflow, status, items, kind, version)| {
                 let order = Order {
-                    id: 9,
+                    id: OrderId::new(9),
                     number: "K-000009".into(),
-                    store_id: 2,
+                    store_id: StoreId::new(2),
                     store_slug: "kiosk".into(),
-                    customer_id: 5,
+                    customer_id: UserId::new(5),
                     customer_name: "Cleo".into(),
                     status,
                     version,
@@ -98,7 +99,10 @@ fn any_case() -> impl Strategy<Value = (Workflow, Order)> {
 }
 
 fn any_actor() -> impl Strategy<Value = Actor> {
-    select(Role::ALL.to_vec()).prop_map(|role| Actor { id: 77, role })
+    select(Role::ALL.to_vec()).prop_map(|role| Actor {
+        id: UserId::new(77),
+        role,
+    })
 }
 
 fn any_station() -> impl Strategy<Value = Option<String>> {

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use ordertrack_realtime::{Delivery, Feeder, Hub, SubscribeOptions, Topic};
-use ordertrack_store::Store;
+use ordertrack_store::Repository;
 use ordertrack_store::conformance::TestSchema;
 use ordertrack_store::testing::skip;
 use reqwest::StatusCode;
@@ -284,7 +284,7 @@ async fn feeder_backfills_gaps_and_drops_duplicates(schema: &TestSchema) {
     };
     let shop = store_of(&window[0]);
     assert!(window.iter().all(|e| store_of(e) == shop));
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store: Arc<dyn Repository> = Arc::new(store);
     let hub = Hub::new();
     let mut subscription = hub.subscribe(Topic::Store(shop), SubscribeOptions::default());
     let mut feeder = Feeder::new(store, hub.clone(), window[0].id() - 1);

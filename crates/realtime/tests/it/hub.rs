@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordertrack_domain::{Actor, EventKind, NewEvent, OrderSummary, Role};
+use ordertrack_domain::{Actor, EventKind, NewEvent, OrderId, OrderSummary, Role, StoreId, UserId};
 use ordertrack_realtime::{
     Delivery, EventBus, Hub, LiveEvent, QUEUE_CAPACITY, SubscribeOptions, Subscription, Topic,
 };
@@ -27,14 +27,14 @@ fn stored(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> 
         store_seq: id,
         event: NewEvent {
             kind: EventKind::StatusChanged,
-            store_id: store,
-            order_id: order,
-            customer_id: customer,
+            store_id: StoreId::new(store),
+            order_id: OrderId::new(order),
+            customer_id: UserId::new(customer),
             order_version: id + 1,
             from: Some("pending".into()),
             to: Some("confirmed".into()),
             actor: Some(Actor {
-                id: 99,
+                id: UserId::new(99),
                 role: Role::Cashier,
             }),
             note: None,
@@ -57,7 +57,7 @@ fn stored(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> 
 
 fn user(id: i64, session: &str) -> SubscribeOptions {
     SubscribeOptions {
-        user_id: Some(id),
+        user_id: Some(UserId::new(id)),
         session_id: Some(session.to_owned()),
         expires_at: None,
         staff_of: None,
@@ -68,7 +68,7 @@ fn user(id: i64, session: &str) -> SubscribeOptions {
 /// `user` watching as staff of `store`.
 fn staff(id: i64, session: &str, store: i64) -> SubscribeOptions {
     SubscribeOptions {
-        staff_of: Some(store),
+        staff_of: Some(StoreId::new(store)),
         ..user(id, session)
     }
 }
@@ -114,14 +114,21 @@ async fn assert_ended(subscription: &mut Subscription) {
 #[tokio::test]
 async fn events_reach_the_subscribers_of_their_order_customer_and_store_only() {
     let hub = Hub::new();
-    let mut order = hub.subscribe(Topic::Order(1), SubscribeOptions::default());
-    let mut customer = hub.subscribe(Topic::Customer(10), SubscribeOptions::default());
-    let mut store = hub.subscribe(Topic::Store(100), SubscribeOptions::default());
-    let mut other_order = hub.subscribe(Topic::Order(2), SubscribeOptions::default());
-    let mut other_customer = hub.subscribe(Topic::Customer(20), SubscribeOptions::default());
-    let mut other_store = hub.subscribe(Topic::Store(200), SubscribeOptions::default());
+    let mut order = hub.subscribe(Topic::Order(OrderId::new(1)), SubscribeOptions::default());
+    let mut customer = hub.subscribe(
+        Topic::Customer(UserId::new(10)),
+        SubscribeOptions::default(),
+    );
+    let mut store = hub.subscribe(Topic::Store(StoreId::new(100)), SubscribeOptions::default());
+    let mut other_order = hub.subscribe(Topic::Order(OrderId::new(2)), SubscribeOptions::default());
+    let mut other_customer = hub.subscribe(
+        Topic::Customer(UserId::new(20)),
+        SubscribeOptions::default(),
+    );
+    let mut other_store =
+        hub.subscribe(Topic::Store(StoreId::new(200)), SubscribeOptions::default());
     assert_eq!(hub.subscriber_count(), 6);
-    assert_eq!(order.topic(), Topic::Order(1));
+    assert_eq!(order.topic(), Topic::Order(OrderId::new(1)));
 
     hub.publish(&[event(1, 1, 10, 100, &["grill"])]);
     // Sentinels, one per other topic: if event 1 had leaked to them, it would come first.
@@ -143,7 +150,7 @@ async fn events_reach_the_subscribers_of_their_order_customer_and_store_only() {
 async fn one_event_reaches_every_subscriber_of_a_topic_in_publish_order() {
     let hub = Hub::new();
     let mut subscribers: Vec<_> = (0..50)
-        .map(|_| hub.subscribe(Topic::Store(7), SubscribeOptions::default()))
+        .map(|_| hub.subscribe(Topic::Store(StoreId::new(7)), SubscribeOptions::default()))
         .collect();
     // Published one batch at a time and in one batch: order is kept either way.
     hub.publish(&[event(1, 1, 1, 7, &[])]);
@@ -158,9 +165,9 @@ async fn one_event_reaches_every_subscriber_of_a_topic_in_publish_order() {
 #[tokio::test]
 async fn a_station_filtered_store_subscriber_gets_only_events_touching_its_station() {
     let hub = Hub::new();
-    let mut grill = hub.subscribe(Topic::Store(1), station("grill"));
-    let mut drinks = hub.subscribe(Topic::Store(1), station("drinks"));
-    let mut everything = hub.subscribe(Topic::Store(1), SubscribeOptions::default());
+    let mut grill = hub.subscribe(Topic::Store(StoreId::new(1)), station("grill"));
+    let mut drinks = hub.subscribe(Topic::Store(StoreId::new(1)), station("drinks"));
+    let mut everything = hub.subscribe(Topic::Store(StoreId::new(1)), SubscribeOptions::default());
 
     hub.publish(&[
         event(1, 1, 1, 1, &["grill"]),
@@ -187,8 +194,8 @@ async fn a_station_filtered_store_subscriber_gets_only_events_touching_its_stati
 #[tokio::test]
 async fn a_subscriber_whose_queue_is_full_is_dropped_while_others_keep_receiving() {
     let hub = Hub::new();
-    let mut fast = hub.subscribe(Topic::Store(1), SubscribeOptions::default());
-    let mut slow = hub.subscribe(Topic::Store(1), SubscribeOptions::default());
+    let mut fast = hub.subscribe(Topic::Store(StoreId::new(1)), SubscribeOptions::default());
+    let mut slow = hub.subscribe(Topic::Store(StoreId::new(1)), SubscribeOptions::default());
     let mut id = 0;
 
     // Exactly a full queue: the slow subscriber is still in.
@@ -220,8 +227,8 @@ async fn a_subscriber_whose_queue_is_full_is_dropped_while_others_keep_receiving
 #[tokio::test]
 async fn a_slow_subscriber_of_one_topic_does_not_affect_other_topics() {
     let hub = Hub::new();
-    let _slow_store = hub.subscribe(Topic::Store(1), SubscribeOptions::default());
-    let mut order = hub.subscribe(Topic::Order(5), SubscribeOptions::default());
+    let _slow_store = hub.subscribe(Topic::Store(StoreId::new(1)), SubscribeOptions::default());
+    let mut order = hub.subscribe(Topic::Order(OrderId::new(5)), SubscribeOptions::default());
     for id in 1..=(QUEUE_CAPACITY as i64 + 1) {
         // Store 1 floods; the order watcher sees only its own order's events.
         hub.publish(&[event(id, 1000 + id, 1, 1, &[])]);
@@ -235,20 +242,20 @@ async fn a_slow_subscriber_of_one_topic_does_not_affect_other_topics() {
 #[tokio::test]
 async fn a_staff_change_ends_the_streams_that_role_opened_only() {
     let hub = Hub::new();
-    let mut a_store = hub.subscribe(Topic::Store(1), staff(1, "s1", 1));
-    let mut a_order = hub.subscribe(Topic::Order(9), staff(1, "s1", 1));
-    let mut a_other_store = hub.subscribe(Topic::Store(2), staff(1, "s1", 2));
-    let mut a_me = hub.subscribe(Topic::Customer(1), user(1, "s1"));
-    let mut b_store = hub.subscribe(Topic::Store(1), staff(2, "s3", 1));
-    let mut guest = hub.subscribe(Topic::Order(9), SubscribeOptions::default());
+    let mut a_store = hub.subscribe(Topic::Store(StoreId::new(1)), staff(1, "s1", 1));
+    let mut a_order = hub.subscribe(Topic::Order(OrderId::new(9)), staff(1, "s1", 1));
+    let mut a_other_store = hub.subscribe(Topic::Store(StoreId::new(2)), staff(1, "s1", 2));
+    let mut a_me = hub.subscribe(Topic::Customer(UserId::new(1)), user(1, "s1"));
+    let mut b_store = hub.subscribe(Topic::Store(StoreId::new(1)), staff(2, "s3", 1));
+    let mut guest = hub.subscribe(Topic::Order(OrderId::new(9)), SubscribeOptions::default());
     assert_eq!(hub.subscriber_count(), 6);
 
     // User 1 is given another role in store 1 (committed as position 1).
     hub.publish(&[access(
         1,
         AccessChange::StaffChanged {
-            user_id: 1,
-            store_id: 1,
+            user_id: UserId::new(1),
+            store_id: StoreId::new(1),
             role: Some(Role::Driver),
         },
     )]);
@@ -264,8 +271,8 @@ async fn a_staff_change_ends_the_streams_that_role_opened_only() {
 
     // Removed from store 2 as well.
     hub.apply_access(&AccessChange::StaffChanged {
-        user_id: 1,
-        store_id: 2,
+        user_id: UserId::new(1),
+        store_id: StoreId::new(2),
         role: None,
     });
     assert_ended(&mut a_other_store).await;
@@ -275,10 +282,10 @@ async fn a_staff_change_ends_the_streams_that_role_opened_only() {
 #[tokio::test]
 async fn close_session_ends_the_streams_of_that_session_only() {
     let hub = Hub::new();
-    let mut first = hub.subscribe(Topic::Customer(1), user(1, "old"));
-    let mut first_order = hub.subscribe(Topic::Order(3), user(1, "old"));
-    let mut second = hub.subscribe(Topic::Customer(1), user(1, "new"));
-    let mut guest = hub.subscribe(Topic::Order(3), SubscribeOptions::default());
+    let mut first = hub.subscribe(Topic::Customer(UserId::new(1)), user(1, "old"));
+    let mut first_order = hub.subscribe(Topic::Order(OrderId::new(3)), user(1, "old"));
+    let mut second = hub.subscribe(Topic::Customer(UserId::new(1)), user(1, "new"));
+    let mut guest = hub.subscribe(Topic::Order(OrderId::new(3)), SubscribeOptions::default());
 
     hub.publish(&[access(
         7,
@@ -299,10 +306,10 @@ async fn close_session_ends_the_streams_of_that_session_only() {
 async fn close_all_tells_every_subscriber_to_reconnect_then_ends_them() {
     let hub = Hub::new();
     let mut subscribers = vec![
-        hub.subscribe(Topic::Order(1), user(1, "a")),
-        hub.subscribe(Topic::Customer(1), user(1, "a")),
-        hub.subscribe(Topic::Store(1), station("grill")),
-        hub.subscribe(Topic::Order(1), SubscribeOptions::default()),
+        hub.subscribe(Topic::Order(OrderId::new(1)), user(1, "a")),
+        hub.subscribe(Topic::Customer(UserId::new(1)), user(1, "a")),
+        hub.subscribe(Topic::Store(StoreId::new(1)), station("grill")),
+        hub.subscribe(Topic::Order(OrderId::new(1)), SubscribeOptions::default()),
     ];
     hub.publish(&[event(1, 1, 1, 1, &["grill"])]);
     hub.close_all();
@@ -315,7 +322,7 @@ async fn close_all_tells_every_subscriber_to_reconnect_then_ends_them() {
     }
 
     // Once closed, new subscriptions end at once and nothing is delivered.
-    let mut late = hub.subscribe(Topic::Order(1), SubscribeOptions::default());
+    let mut late = hub.subscribe(Topic::Order(OrderId::new(1)), SubscribeOptions::default());
     assert_eq!(hub.subscriber_count(), 0);
     hub.publish(&[event(2, 1, 1, 1, &[])]);
     assert_ended(&mut late).await;
@@ -324,9 +331,9 @@ async fn close_all_tells_every_subscriber_to_reconnect_then_ends_them() {
 #[tokio::test]
 async fn dropping_a_subscription_unsubscribes_it() {
     let hub = Hub::new();
-    let first = hub.subscribe(Topic::Order(1), SubscribeOptions::default());
-    let mut second = hub.subscribe(Topic::Order(1), SubscribeOptions::default());
-    let third = hub.subscribe(Topic::Store(1), SubscribeOptions::default());
+    let first = hub.subscribe(Topic::Order(OrderId::new(1)), SubscribeOptions::default());
+    let mut second = hub.subscribe(Topic::Order(OrderId::new(1)), SubscribeOptions::default());
+    let third = hub.subscribe(Topic::Store(StoreId::new(1)), SubscribeOptions::default());
     assert_eq!(hub.subscriber_count(), 3);
     drop(first);
     assert_eq!(hub.subscriber_count(), 2);
@@ -345,7 +352,7 @@ async fn dropping_a_subscription_unsubscribes_it() {
     // A subscription outliving its hub drops cleanly.
     let orphan = {
         let hub = Hub::new();
-        hub.subscribe(Topic::Order(1), SubscribeOptions::default())
+        hub.subscribe(Topic::Order(OrderId::new(1)), SubscribeOptions::default())
     };
     drop(orphan);
 }
@@ -354,14 +361,14 @@ async fn dropping_a_subscription_unsubscribes_it() {
 async fn the_heartbeat_task_keeps_streams_warm_and_ends_expired_sessions() {
     let hub = Hub::new();
     let mut live = hub.subscribe(
-        Topic::Customer(1),
+        Topic::Customer(UserId::new(1)),
         SubscribeOptions {
             expires_at: Some(OffsetDateTime::now_utc() + time::Duration::hours(1)),
             ..user(1, "live")
         },
     );
     let mut expired = hub.subscribe(
-        Topic::Customer(1),
+        Topic::Customer(UserId::new(1)),
         SubscribeOptions {
             expires_at: Some(OffsetDateTime::now_utc() - time::Duration::seconds(1)),
             ..user(1, "expired")
@@ -378,7 +385,7 @@ async fn the_heartbeat_task_keeps_streams_warm_and_ends_expired_sessions() {
 #[tokio::test]
 async fn the_hub_hears_commits_as_a_commit_listener_and_as_an_event_bus() {
     let hub = Hub::new();
-    let mut order = hub.subscribe(Topic::Order(1), SubscribeOptions::default());
+    let mut order = hub.subscribe(Topic::Order(OrderId::new(1)), SubscribeOptions::default());
     let listener: Arc<dyn CommitListener> = Arc::new(hub.clone());
     listener.committed(&[event(1, 1, 1, 1, &[])]);
     let bus: Arc<dyn EventBus> = Arc::new(hub.clone());

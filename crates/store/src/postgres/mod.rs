@@ -58,12 +58,12 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     CommitListener, Credentials, EventFilter, Identity, LogEntry, NewOrder, NewProduct, NewSession,
     NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product,
-    ProductPatch, StaffMember, Store, StoreError, StoreRecord, StoredEvent, User,
+    ProductPatch, Repository, StaffMember, StoreError, StoreRecord, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{Job, Write, Written};
 
-/// How to open a [`PostgresStore`].
+/// How to open a [`PostgresRepository`].
 pub struct PostgresOptions {
     /// Connections for reads. The writer has one more of its own.
     pub pool_size: u32,
@@ -84,12 +84,12 @@ impl Default for PostgresOptions {
 }
 
 /// The store on a PostgreSQL database (`postgres://…`).
-pub struct PostgresStore {
+pub struct PostgresRepository {
     writer: mpsc::UnboundedSender<Job>,
     readers: PgPool,
 }
 
-impl PostgresStore {
+impl PostgresRepository {
     /// Connects to the database at `url`, runs pending migrations and starts
     /// the writer task. Must be called inside a Tokio runtime.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
@@ -128,7 +128,7 @@ impl PostgresStore {
             .await?;
         let (writer, jobs) = mpsc::unbounded_channel();
         tokio::spawn(writer::run(write_pool, jobs, options.listener));
-        Ok(PostgresStore { writer, readers })
+        Ok(PostgresRepository { writer, readers })
     }
 
     /// Runs pending migrations on the database at `url` and returns how many
@@ -177,7 +177,7 @@ fn mismatch() -> StoreError {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
+impl Repository for PostgresRepository {
     async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
         match self.write(Write::CreateUser(new)).await? {
             Written::User(user) => Ok(user),

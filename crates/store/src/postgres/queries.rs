@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChange, ItemStatus, ItemStatusChange,
-    NewEvent, Order, OrderId, OrderItem, OrderPlan, PlanStep, ProductId, Role, StatusChange,
-    StoreId, UserId, order_created, order_number,
+    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChange, ItemId, ItemStatus,
+    ItemStatusChange, NewEvent, Order, OrderId, OrderItem, OrderPlan, PlanStep, ProductId, Role,
+    StatusChange, StoreId, UserId, order_created, order_number,
 };
 use serde::Deserialize;
 use sqlx::postgres::{PgConnection, PgRow};
@@ -120,7 +120,7 @@ fn role(text: &str) -> Result<Role> {
 
 fn user_row(row: &PgRow) -> Result<User> {
     Ok(User {
-        id: row.try_get(0)?,
+        id: UserId::new(row.try_get(0)?),
         email: row.try_get(1)?,
         name: row.try_get(2)?,
         is_admin: row.try_get(3)?,
@@ -143,7 +143,7 @@ pub async fn create_user(conn: &mut PgConnection, new: &NewUser) -> Result<User>
     .await
     .map_err(unique("a user with this email"))?;
     Ok(User {
-        id,
+        id: UserId::new(id),
         email,
         name: new.name.clone(),
         is_admin: new.is_admin,
@@ -167,7 +167,7 @@ pub async fn user_credentials(conn: &mut PgConnection, email: &str) -> Result<Op
 
 pub async fn user(conn: &mut PgConnection, id: UserId) -> Result<Option<User>> {
     sqlx::query("SELECT id, email, name, is_admin FROM users WHERE id = $1")
-        .bind(id)
+        .bind(id.get())
         .fetch_optional(&mut *conn)
         .await?
         .map(|row| user_row(&row))
@@ -179,7 +179,7 @@ pub async fn create_session(conn: &mut PgConnection, session: &NewSession) -> Re
         "INSERT INTO sessions (id, user_id, expires_at, created_at) VALUES ($1, $2, $3, $4)",
     )
     .bind(&session.id)
-    .bind(session.user_id)
+    .bind(session.user_id.get())
     .bind(micros(session.expires_at))
     .bind(micros(OffsetDateTime::now_utc()))
     .execute(&mut *conn)
@@ -235,7 +235,7 @@ pub async fn session_identity(
         .into_iter()
         .map(|(store_id, store_slug, role_text)| {
             Ok(Membership {
-                store_id,
+                store_id: StoreId::new(store_id),
                 store_slug,
                 role: role(&role_text)?,
             })
@@ -253,7 +253,7 @@ pub async fn session_identity(
 
 fn store_row(row: &PgRow) -> Result<StoreRecord> {
     Ok(StoreRecord {
-        id: row.try_get(0)?,
+        id: StoreId::new(row.try_get(0)?),
         slug: row.try_get(1)?,
         name: row.try_get(2)?,
         currency: row.try_get(3)?,
@@ -277,7 +277,7 @@ pub async fn create_store(conn: &mut PgConnection, new: &NewStore) -> Result<Sto
     .await
     .map_err(unique("a store with this slug"))?;
     Ok(StoreRecord {
-        id,
+        id: StoreId::new(id),
         slug: new.slug.clone(),
         name: new.name.clone(),
         currency: new.currency.clone(),
@@ -310,7 +310,7 @@ pub async fn store_by_slug(conn: &mut PgConnection, slug: &str) -> Result<Option
 
 pub async fn store(conn: &mut PgConnection, id: StoreId) -> Result<Option<StoreRecord>> {
     sqlx::query("SELECT id, slug, name, currency, workflow, order_prefix FROM stores WHERE id = $1")
-        .bind(id)
+        .bind(id.get())
         .fetch_optional(&mut *conn)
         .await?
         .map(|row| store_row(&row))
@@ -329,16 +329,16 @@ pub async fn set_membership(
     let before: Option<String> = sqlx::query_scalar(
         "SELECT role FROM memberships WHERE user_id = $1 AND store_id = $2 FOR UPDATE",
     )
-    .bind(user)
-    .bind(store)
+    .bind(user.get())
+    .bind(store.get())
     .fetch_optional(&mut *conn)
     .await?;
     sqlx::query(
         "INSERT INTO memberships (user_id, store_id, role, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id, store_id) DO UPDATE SET role = excluded.role",
     )
-    .bind(user)
-    .bind(store)
+    .bind(user.get())
+    .bind(store.get())
     .bind(role.as_str())
     .bind(micros(OffsetDateTime::now_utc()))
     .execute(&mut *conn)
@@ -368,8 +368,8 @@ pub async fn remove_membership(
     access: &mut Vec<AccessChange>,
 ) -> Result<bool> {
     let removed = sqlx::query("DELETE FROM memberships WHERE user_id = $1 AND store_id = $2")
-        .bind(user)
-        .bind(store)
+        .bind(user.get())
+        .bind(store.get())
         .execute(&mut *conn)
         .await?;
     let removed = removed.rows_affected() > 0;
@@ -388,7 +388,7 @@ pub async fn staff(conn: &mut PgConnection, store: StoreId) -> Result<Vec<StaffM
         "SELECT u.id, u.email, u.name, u.is_admin, m.role FROM memberships m
          JOIN users u ON u.id = m.user_id WHERE m.store_id = $1 ORDER BY u.name, u.id",
     )
-    .bind(store)
+    .bind(store.get())
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -404,8 +404,8 @@ pub async fn staff(conn: &mut PgConnection, store: StoreId) -> Result<Vec<StaffM
 
 fn product_row(row: &PgRow) -> Result<Product> {
     Ok(Product {
-        id: row.try_get(0)?,
-        store_id: row.try_get(1)?,
+        id: ProductId::new(row.try_get(0)?),
+        store_id: StoreId::new(row.try_get(1)?),
         name: row.try_get(2)?,
         description: row.try_get(3)?,
         price_minor: row.try_get(4)?,
@@ -423,7 +423,7 @@ pub async fn create_product(
         "INSERT INTO products (store_id, name, description, price_minor, station, available, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
-    .bind(store)
+    .bind(store.get())
     .bind(&new.name)
     .bind(&new.description)
     .bind(new.price_minor)
@@ -433,7 +433,7 @@ pub async fn create_product(
     .fetch_one(&mut *conn)
     .await?;
     Ok(Product {
-        id,
+        id: ProductId::new(id),
         store_id: store,
         name: new.name.clone(),
         description: new.description.clone(),
@@ -459,8 +459,8 @@ pub async fn update_product(
          WHERE id = $1 AND store_id = $2
          RETURNING id, store_id, name, description, price_minor, station, available",
     )
-    .bind(product)
-    .bind(store)
+    .bind(product.get())
+    .bind(store.get())
     .bind(&patch.name)
     .bind(&patch.description)
     .bind(patch.price_minor)
@@ -477,7 +477,7 @@ pub async fn products(conn: &mut PgConnection, store: StoreId) -> Result<Vec<Pro
         "SELECT id, store_id, name, description, price_minor, station, available
          FROM products WHERE store_id = $1 ORDER BY id",
     )
-    .bind(store)
+    .bind(store.get())
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -527,8 +527,8 @@ fn order_row(row: &PgRow) -> Result<Order> {
         .map(
             |ItemJson(id, product, name, quantity, unit_price_minor, notes, station, status)| {
                 Ok(OrderItem {
-                    id,
-                    product,
+                    id: ItemId::new(id),
+                    product: ProductId::new(product),
                     name,
                     quantity: u32::try_from(quantity)
                         .map_err(|_| corrupt("quantity", &quantity.to_string()))?,
@@ -542,11 +542,11 @@ fn order_row(row: &PgRow) -> Result<Order> {
         )
         .collect::<Result<Vec<_>>>()?;
     Ok(Order {
-        id: row.try_get(0)?,
+        id: OrderId::new(row.try_get(0)?),
         number: row.try_get(1)?,
-        store_id: row.try_get(2)?,
+        store_id: StoreId::new(row.try_get(2)?),
         store_slug: row.try_get(3)?,
-        customer_id: row.try_get(4)?,
+        customer_id: UserId::new(row.try_get(4)?),
         customer_name: row.try_get(5)?,
         status: row.try_get(6)?,
         version: row.try_get(7)?,
@@ -567,7 +567,7 @@ fn order_row(row: &PgRow) -> Result<Order> {
 /// The store of an [`ORDER_IN_STORE_SELECT`] row.
 fn order_store_row(row: &PgRow) -> Result<StoreRecord> {
     Ok(StoreRecord {
-        id: row.try_get(2)?,
+        id: StoreId::new(row.try_get(2)?),
         slug: row.try_get(3)?,
         name: row.try_get(17)?,
         currency: row.try_get(18)?,
@@ -584,7 +584,7 @@ async fn order_where(
 ) -> Result<Option<PgRow>> {
     let mut query = QueryBuilder::<Postgres>::new(select);
     match key {
-        OrderKey::Id(id) => query.push(" WHERE o.id = ").push_bind(*id),
+        OrderKey::Id(id) => query.push(" WHERE o.id = ").push_bind((*id).get()),
         OrderKey::TrackingToken(token) => query.push(" WHERE o.tracking_token = ").push_bind(token),
     };
     Ok(query.build().fetch_optional(&mut *conn).await?)
@@ -615,8 +615,10 @@ pub async fn order_in_store(
 pub async fn orders(conn: &mut PgConnection, request: &OrderQuery) -> Result<OrderPage> {
     let mut query = QueryBuilder::<Postgres>::new(ORDER_SELECT);
     match request.scope {
-        OrderScope::Customer(customer) => query.push(" WHERE o.customer_id = ").push_bind(customer),
-        OrderScope::Store(store) => query.push(" WHERE o.store_id = ").push_bind(store),
+        OrderScope::Customer(customer) => query
+            .push(" WHERE o.customer_id = ")
+            .push_bind(customer.get()),
+        OrderScope::Store(store) => query.push(" WHERE o.store_id = ").push_bind(store.get()),
     };
     if !request.statuses.is_empty() {
         query
@@ -645,7 +647,7 @@ pub async fn orders(conn: &mut PgConnection, request: &OrderQuery) -> Result<Ord
             .push(" ESCAPE '\\')");
     }
     if let Some(before) = request.before {
-        query.push(" AND o.id < ").push_bind(before);
+        query.push(" AND o.id < ").push_bind(before.get());
     }
     // One extra row tells whether another page follows.
     query
@@ -697,7 +699,7 @@ pub async fn status_counts(
         "SELECT status, COUNT(*) FROM orders WHERE store_id = $1
          AND ($2::text IS NULL OR fulfilment = $2) GROUP BY status ORDER BY status",
     )
-    .bind(store)
+    .bind(store.get())
     .bind(fulfilment.map(FulfilmentKind::as_str))
     .fetch_all(&mut *conn)
     .await?
@@ -711,7 +713,7 @@ pub async fn history(conn: &mut PgConnection, order: OrderId) -> Result<Vec<Hist
         "SELECT from_status, to_status, actor_id, actor_role, note, at FROM status_history
          WHERE order_id = $1 ORDER BY id",
     )
-    .bind(order)
+    .bind(order.get())
     .fetch_all(&mut *conn)
     .await?
     .iter()
@@ -721,7 +723,7 @@ pub async fn history(conn: &mut PgConnection, order: OrderId) -> Result<Vec<Hist
             from: row.try_get(0)?,
             to: row.try_get(1)?,
             actor: Actor {
-                id: row.try_get(2)?,
+                id: UserId::new(row.try_get(2)?),
                 role: role(&role_text)?,
             },
             note: row.try_get(4)?,
@@ -740,10 +742,10 @@ async fn append_history(
         "INSERT INTO status_history (order_id, from_status, to_status, actor_id, actor_role, note, at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(order)
+    .bind(order.get())
     .bind(&entry.from)
     .bind(&entry.to)
-    .bind(entry.actor.id)
+    .bind(entry.actor.id.get())
     .bind(entry.actor.role.as_str())
     .bind(&entry.note)
     .bind(micros(entry.at))
@@ -762,7 +764,7 @@ async fn earlier_order(
     let earlier = sqlx::query(
         "SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = $1 AND key = $2",
     )
-    .bind(customer)
+    .bind(customer.get())
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
@@ -773,7 +775,7 @@ async fn earlier_order(
     if earlier_hash != hash {
         return Err(StoreError::IdempotencyMismatch.into());
     }
-    let order = order(conn, earlier.try_get(1)?)
+    let order = order(conn, OrderId::new(earlier.try_get(1)?))
         .await?
         .ok_or(StoreError::NotFound("order"))?;
     Ok(Some(PlacedOrder {
@@ -805,10 +807,10 @@ pub async fn place_order(
         "INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id, created_at)
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id, key) DO NOTHING",
     )
-    .bind(new.customer_id)
+    .bind(new.customer_id.get())
     .bind(key)
     .bind(hash)
-    .bind(placed.order.id)
+    .bind(placed.order.id.get())
     .bind(micros(new.at))
     .execute(&mut *attempt)
     .await?
@@ -833,7 +835,7 @@ async fn insert_order(
         "UPDATE stores SET last_order_seq = last_order_seq + 1 WHERE id = $1
          RETURNING last_order_seq, order_prefix",
     )
-    .bind(new.store_id)
+    .bind(new.store_id.get())
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound("store"))?;
@@ -846,9 +848,9 @@ async fn insert_order(
             fulfilment, address, notes, tracking_token, created_at, updated_at)
          VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
     )
-    .bind(new.store_id)
+    .bind(new.store_id.get())
     .bind(&number)
-    .bind(new.customer_id)
+    .bind(new.customer_id.get())
     .bind(&new.status)
     .bind(new.total_minor)
     .bind(&new.currency)
@@ -874,7 +876,7 @@ async fn insert_order(
             i32::try_from(position)
                 .map_err(|_| Fail::from(StoreError::Database("too many order lines".into())))?,
         );
-        products.push(line.product);
+        products.push(line.product.get());
         names.push(line.name.as_str());
         quantities.push(i64::from(line.quantity));
         prices.push(line.unit_price_minor);
@@ -899,11 +901,11 @@ async fn insert_order(
     .execute(&mut *conn)
     .await?;
 
-    let order = order(conn, order_id)
+    let order = order(conn, OrderId::new(order_id))
         .await?
         .ok_or(StoreError::NotFound("order"))?;
     let (history, event) = order_created(&order, new.summary.clone(), new.placed_by);
-    append_history(conn, order_id, &history).await?;
+    append_history(conn, OrderId::new(order_id), &history).await?;
     events.push(event);
     Ok(PlacedOrder {
         order,
@@ -925,7 +927,7 @@ async fn bump_version(
         "UPDATE orders SET version = version + 1, status = COALESCE($3, status), updated_at = $4
          WHERE id = $1 AND version = $2",
     )
-    .bind(order)
+    .bind(order.get())
     .bind(expected)
     .bind(status)
     .bind(micros(at))
@@ -936,7 +938,7 @@ async fn bump_version(
         return Ok(());
     }
     let current: Option<i64> = sqlx::query_scalar("SELECT version FROM orders WHERE id = $1")
-        .bind(order)
+        .bind(order.get())
         .fetch_optional(&mut *conn)
         .await?;
     Err(match current {
@@ -987,8 +989,8 @@ async fn write_item_change(
     bump_version(conn, order_id, expected_version, None, event.at).await?;
     let updated = sqlx::query("UPDATE order_items SET status = $1 WHERE id = $2 AND order_id = $3")
         .bind(item.to.as_str())
-        .bind(item.id)
-        .bind(order_id)
+        .bind(item.id.get())
+        .bind(order_id.get())
         .execute(&mut *conn)
         .await?
         .rows_affected();
@@ -1131,7 +1133,7 @@ pub async fn bulk_changes(
     changes: &[BulkChange<'_>],
     events: &mut Vec<NewEvent>,
 ) -> Result<Vec<std::result::Result<Order, StoreError>>> {
-    let ids: Vec<i64> = changes.iter().map(|c| c.order_id()).collect();
+    let ids: Vec<i64> = changes.iter().map(|c| c.order_id().get()).collect();
     let expected: Vec<i64> = changes.iter().map(|c| c.expected_version()).collect();
     let bumps: Vec<i64> = changes.iter().map(|c| c.bump()).collect();
     let statuses: Vec<Option<&str>> = changes
@@ -1142,7 +1144,7 @@ pub async fn bulk_changes(
     let items: Vec<Option<i64>> = changes
         .iter()
         .map(|c| match c {
-            BulkChange::Item(change) => Some(change.item.id),
+            BulkChange::Item(change) => Some(change.item.id.get()),
             BulkChange::Status(_) => None,
         })
         .collect();
@@ -1194,7 +1196,7 @@ pub async fn bulk_changes(
     }
     let items_applied = changes
         .iter()
-        .filter(|c| matches!(c, BulkChange::Item(_)) && applied.contains(&c.order_id()))
+        .filter(|c| matches!(c, BulkChange::Item(_)) && applied.contains(&c.order_id().get()))
         .count();
     if usize::try_from(items_updated).ok() != Some(items_applied) {
         return Err(
@@ -1243,7 +1245,7 @@ pub async fn bulk_changes(
 
     let done: Vec<&StatusChange> = changes
         .iter()
-        .filter(|c| applied.contains(&c.order_id()))
+        .filter(|c| applied.contains(&c.order_id().get()))
         .filter_map(|c| c.status_change())
         .collect();
     if !done.is_empty() {
@@ -1254,7 +1256,7 @@ pub async fn bulk_changes(
              SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[],
                                   $6::text[], $7::int8[])",
         )
-        .bind(done.iter().map(|c| c.order_id).collect::<Vec<_>>())
+        .bind(done.iter().map(|c| c.order_id.get()).collect::<Vec<_>>())
         .bind(
             entries
                 .iter()
@@ -1262,7 +1264,7 @@ pub async fn bulk_changes(
                 .collect::<Vec<_>>(),
         )
         .bind(entries.iter().map(|e| e.to.as_str()).collect::<Vec<_>>())
-        .bind(entries.iter().map(|e| e.actor.id).collect::<Vec<_>>())
+        .bind(entries.iter().map(|e| e.actor.id.get()).collect::<Vec<_>>())
         .bind(
             entries
                 .iter()
@@ -1289,7 +1291,7 @@ pub async fn bulk_changes(
             .push(")");
         for row in query.build().fetch_all(&mut *conn).await? {
             let order = order_row(&row)?;
-            orders.insert(order.id, order);
+            orders.insert(order.id.get(), order);
         }
     }
 
@@ -1300,7 +1302,7 @@ pub async fn bulk_changes(
             continue;
         }
         let order = orders
-            .remove(&change.order_id())
+            .remove(&change.order_id().get())
             .ok_or(StoreError::NotFound("order"))?;
         match change {
             BulkChange::Status(change) => events.push(change.event.clone()),
@@ -1321,8 +1323,9 @@ pub async fn bulk_changes(
 /// Locks the rows of `stores` (sorted) until the end of the transaction.
 pub async fn lock_stores(conn: &mut PgConnection, stores: &[StoreId]) -> Result<()> {
     if !stores.is_empty() {
+        let ids: Vec<i64> = stores.iter().map(|id| id.get()).collect();
         sqlx::query("SELECT id FROM stores WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(stores)
+            .bind(ids)
             .execute(&mut *conn)
             .await?;
     }
@@ -1348,7 +1351,7 @@ pub async fn append_events(
     }
     let mut next_seq: BTreeMap<StoreId, i64> = BTreeMap::new();
     if !per_store.is_empty() {
-        let stores: Vec<i64> = per_store.keys().copied().collect();
+        let stores: Vec<i64> = per_store.keys().map(|id| id.get()).collect();
         let counts: Vec<i64> = per_store.values().copied().collect();
         let bumped = sqlx::query(
             "UPDATE stores SET last_event_seq = stores.last_event_seq + bump.n
@@ -1362,7 +1365,7 @@ pub async fn append_events(
         .await?;
         // The next free store_seq of each store.
         for row in &bumped {
-            let store: i64 = row.try_get(0)?;
+            let store = StoreId::new(row.try_get(0)?);
             let last: i64 = row.try_get(1)?;
             next_seq.insert(store, last - per_store[&store] + 1);
         }
@@ -1454,10 +1457,10 @@ struct EventColumns {
 impl EventColumns {
     fn push(&mut self, id: i64, store_seq: i64, event: &NewEvent, payload: String) {
         self.ids.push(id);
-        self.stores.push(event.store_id);
+        self.stores.push(event.store_id.get());
         self.store_seqs.push(store_seq);
-        self.orders.push(event.order_id);
-        self.customers.push(event.customer_id);
+        self.orders.push(event.order_id.get());
+        self.customers.push(event.customer_id.get());
         self.kinds.push(event.kind.as_str());
         self.versions.push(event.order_version);
         self.payloads.push(payload);
@@ -1475,17 +1478,17 @@ pub async fn events_after(
         EventFilter::Order(id) => (
             "SELECT id, store_seq, payload FROM events
              WHERE order_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            *id,
+            id.get(),
         ),
         EventFilter::Customer(id) => (
             "SELECT id, store_seq, payload FROM events
              WHERE customer_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            *id,
+            id.get(),
         ),
         EventFilter::Store(id) => (
             "SELECT id, store_seq, payload FROM events
              WHERE store_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            *id,
+            id.get(),
         ),
     };
     let rows = sqlx::query(sql)

@@ -34,14 +34,14 @@ use crate::statements::STATEMENT_TARGET;
 use crate::{
     CommitListener, Credentials, EventFilter, Identity, LogEntry, NewOrder, NewProduct, NewSession,
     NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product,
-    ProductPatch, StaffMember, Store, StoreError, StoreRecord, StoredEvent, User,
+    ProductPatch, Repository, StaffMember, StoreError, StoreRecord, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
 
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
-/// How to open a [`SqliteStore`].
+/// How to open a [`SqliteRepository`].
 pub struct SqliteOptions {
     /// Number of reader threads (read-only connections).
     pub readers: usize,
@@ -59,7 +59,7 @@ impl Default for SqliteOptions {
 }
 
 /// The embedded store: a SQLite database file in WAL mode.
-pub struct SqliteStore {
+pub struct SqliteRepository {
     writer: flume::Sender<WriteJob>,
     readers: flume::Sender<ReadJob>,
     path: PathBuf,
@@ -84,7 +84,7 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-impl SqliteStore {
+impl SqliteRepository {
     /// Opens (creating if needed) the database at `path`, runs pending
     /// migrations and starts the writer and reader threads.
     pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
@@ -120,7 +120,7 @@ impl SqliteStore {
                 })
                 .map_err(|e| StoreError::Database(e.to_string()))?;
         }
-        Ok(SqliteStore {
+        Ok(SqliteRepository {
             writer,
             readers,
             path: path.to_owned(),
@@ -220,7 +220,7 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Repository for SqliteRepository {
     async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
         self.write(move |tx| queries::create_user(tx.conn(), &new))
             .await

@@ -2,9 +2,9 @@
 //! writer's transaction) handed to it by a worker thread.
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChange, ItemStatus, ItemStatusChange,
-    NewEvent, Order, OrderId, OrderItem, OrderPlan, PlanStep, ProductId, Role, StatusChange,
-    StoreId, UserId, order_created, order_number,
+    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChange, ItemId, ItemStatus,
+    ItemStatusChange, NewEvent, Order, OrderId, OrderItem, OrderPlan, PlanStep, ProductId, Role,
+    StatusChange, StoreId, UserId, order_created, order_number,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, params};
 use time::OffsetDateTime;
@@ -45,7 +45,7 @@ const USER_COLUMNS: &str = "id, email, name, is_admin";
 
 fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
-        id: row.get(0)?,
+        id: UserId::new(row.get(0)?),
         email: row.get(1)?,
         name: row.get(2)?,
         is_admin: row.get(3)?,
@@ -68,7 +68,7 @@ pub fn create_user(conn: &Connection, new: &NewUser) -> Result<User, StoreError>
     ])
     .map_err(unique("a user with this email"))?;
     Ok(User {
-        id: conn.last_insert_rowid(),
+        id: UserId::new(conn.last_insert_rowid()),
         email,
         name: new.name.clone(),
         is_admin: new.is_admin,
@@ -92,7 +92,7 @@ pub fn user_credentials(conn: &Connection, email: &str) -> Result<Option<Credent
 pub fn user(conn: &Connection, id: UserId) -> Result<Option<User>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
-        .query_row([id], user_row)
+        .query_row([id.get()], user_row)
         .optional()?)
 }
 
@@ -102,7 +102,7 @@ pub fn create_session(conn: &Connection, session: &NewSession) -> Result<(), Sto
     )?
     .execute(params![
         session.id,
-        session.user_id,
+        session.user_id.get(),
         micros(session.expires_at),
         micros(OffsetDateTime::now_utc())
     ])?;
@@ -150,11 +150,11 @@ pub fn session_identity(
                 memberships: Vec::new(),
             }),
         };
-        let membership: (Option<StoreId>, Option<String>, Option<String>) =
+        let membership: (Option<i64>, Option<String>, Option<String>) =
             (row.get(5)?, row.get(6)?, row.get(7)?);
         if let (Some(store_id), Some(store_slug), Some(role)) = membership {
             identity.memberships.push(Membership {
-                store_id,
+                store_id: StoreId::new(store_id),
                 store_slug,
                 role: role.parse().map_err(|_| corrupt("role", &role))?,
             });
@@ -169,7 +169,7 @@ const STORE_COLUMNS: &str = "id, slug, name, currency, workflow, order_prefix";
 
 fn store_row(row: &Row<'_>) -> rusqlite::Result<StoreRecord> {
     Ok(StoreRecord {
-        id: row.get(0)?,
+        id: StoreId::new(row.get(0)?),
         slug: row.get(1)?,
         name: row.get(2)?,
         currency: row.get(3)?,
@@ -193,7 +193,7 @@ pub fn create_store(conn: &Connection, new: &NewStore) -> Result<StoreRecord, St
     ])
     .map_err(unique("a store with this slug"))?;
     Ok(StoreRecord {
-        id: conn.last_insert_rowid(),
+        id: StoreId::new(conn.last_insert_rowid()),
         slug: new.slug.clone(),
         name: new.name.clone(),
         currency: new.currency.clone(),
@@ -222,7 +222,7 @@ pub fn store_by_slug(conn: &Connection, slug: &str) -> Result<Option<StoreRecord
 pub fn store(conn: &Connection, id: StoreId) -> Result<Option<StoreRecord>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {STORE_COLUMNS} FROM stores WHERE id = ?1"))?
-        .query_row([id], store_row)
+        .query_row([id.get()], store_row)
         .optional()?)
 }
 
@@ -235,15 +235,15 @@ pub fn set_membership(
     let conn = tx.conn();
     let before: Option<String> = conn
         .prepare_cached("SELECT role FROM memberships WHERE user_id = ?1 AND store_id = ?2")?
-        .query_row([user, store], |row| row.get(0))
+        .query_row([user.get(), store.get()], |row| row.get(0))
         .optional()?;
     conn.prepare_cached(
         "INSERT INTO memberships (user_id, store_id, role, created_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (user_id, store_id) DO UPDATE SET role = excluded.role",
     )?
     .execute(params![
-        user,
-        store,
+        user.get(),
+        store.get(),
         role.as_str(),
         micros(OffsetDateTime::now_utc())
     ])
@@ -274,7 +274,7 @@ pub fn remove_membership(
     let removed = tx
         .conn()
         .prepare_cached("DELETE FROM memberships WHERE user_id = ?1 AND store_id = ?2")?
-        .execute([user, store])?;
+        .execute([user.get(), store.get()])?;
     if removed > 0 {
         append_access(
             tx,
@@ -293,7 +293,7 @@ pub fn staff(conn: &Connection, store: StoreId) -> Result<Vec<StaffMember>, Stor
         "SELECT u.id, u.email, u.name, u.is_admin, m.role FROM memberships m
          JOIN users u ON u.id = m.user_id WHERE m.store_id = ?1 ORDER BY u.name, u.id",
     )?;
-    let rows = statement.query_map([store], |row| {
+    let rows = statement.query_map([store.get()], |row| {
         Ok((user_row(row)?, row.get::<_, String>(4)?))
     })?;
     let mut result = Vec::new();
@@ -309,8 +309,8 @@ const PRODUCT_COLUMNS: &str = "id, store_id, name, description, price_minor, sta
 
 fn product_row(row: &Row<'_>) -> rusqlite::Result<Product> {
     Ok(Product {
-        id: row.get(0)?,
-        store_id: row.get(1)?,
+        id: ProductId::new(row.get(0)?),
+        store_id: StoreId::new(row.get(1)?),
         name: row.get(2)?,
         description: row.get(3)?,
         price_minor: row.get(4)?,
@@ -329,7 +329,7 @@ pub fn create_product(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
-        store,
+        store.get(),
         new.name,
         new.description,
         new.price_minor,
@@ -338,7 +338,7 @@ pub fn create_product(
         micros(OffsetDateTime::now_utc())
     ])?;
     Ok(Product {
-        id: conn.last_insert_rowid(),
+        id: ProductId::new(conn.last_insert_rowid()),
         store_id: store,
         name: new.name.clone(),
         description: new.description.clone(),
@@ -364,8 +364,8 @@ pub fn update_product(
          WHERE id = ?1 AND store_id = ?2",
     )?
     .execute(params![
-        product,
-        store,
+        product.get(),
+        store.get(),
         patch.name,
         patch.description,
         patch.price_minor,
@@ -376,7 +376,7 @@ pub fn update_product(
         .prepare_cached(&format!(
             "SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1 AND store_id = ?2"
         ))?
-        .query_row([product, store], product_row)
+        .query_row([product.get(), store.get()], product_row)
         .optional()?)
 }
 
@@ -384,7 +384,7 @@ pub fn products(conn: &Connection, store: StoreId) -> Result<Vec<Product>, Store
     let mut statement = conn.prepare_cached(&format!(
         "SELECT {PRODUCT_COLUMNS} FROM products WHERE store_id = ?1 ORDER BY id"
     ))?;
-    let rows = statement.query_map([store], product_row)?;
+    let rows = statement.query_map([store.get()], product_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -419,11 +419,11 @@ struct OrderRow {
 fn order_row(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
     Ok(OrderRow {
         order: Order {
-            id: row.get(0)?,
+            id: OrderId::new(row.get(0)?),
             number: row.get(1)?,
-            store_id: row.get(2)?,
+            store_id: StoreId::new(row.get(2)?),
             store_slug: row.get(3)?,
-            customer_id: row.get(4)?,
+            customer_id: UserId::new(row.get(4)?),
             customer_name: row.get(5)?,
             status: row.get(6)?,
             version: row.get(7)?,
@@ -456,10 +456,10 @@ fn finish_order(row: OrderRow) -> Result<Order, StoreError> {
 
 fn item_row(row: &Row<'_>) -> rusqlite::Result<(OrderId, OrderItem, String)> {
     Ok((
-        row.get(0)?,
+        OrderId::new(row.get(0)?),
         OrderItem {
-            id: row.get(1)?,
-            product: row.get(2)?,
+            id: ItemId::new(row.get(1)?),
+            product: ProductId::new(row.get(2)?),
             name: row.get(3)?,
             quantity: row.get(4)?,
             unit_price_minor: row.get(5)?,
@@ -502,7 +502,7 @@ fn attach_items(conn: &Connection, orders: &mut [Order]) -> Result<(), StoreErro
 /// The store of an [`ORDER_IN_STORE_SELECT`] row.
 fn order_store_row(row: &Row<'_>) -> rusqlite::Result<StoreRecord> {
     Ok(StoreRecord {
-        id: row.get(2)?,
+        id: StoreId::new(row.get(2)?),
         slug: row.get(3)?,
         name: row.get(16)?,
         currency: row.get(17)?,
@@ -519,8 +519,12 @@ fn load_order<T>(
     key: &OrderKey,
     extra: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Option<(Order, T)>, StoreError> {
+    let raw_id;
     let (condition, value): (&str, &dyn rusqlite::ToSql) = match key {
-        OrderKey::Id(id) => ("o.id = ?1", id),
+        OrderKey::Id(id) => {
+            raw_id = id.get();
+            ("o.id = ?1", &raw_id)
+        }
         OrderKey::TrackingToken(token) => ("o.tracking_token = ?1", token),
     };
     let row = conn
@@ -556,11 +560,11 @@ pub fn orders(conn: &Connection, query: &OrderQuery) -> Result<OrderPage, StoreE
     match query.scope {
         OrderScope::Customer(customer) => {
             sql.push_str("o.customer_id = ?");
-            values.push(Box::new(customer));
+            values.push(Box::new(customer.get()));
         }
         OrderScope::Store(store) => {
             sql.push_str("o.store_id = ?");
-            values.push(Box::new(store));
+            values.push(Box::new(store.get()));
         }
     }
     if !query.statuses.is_empty() {
@@ -588,7 +592,7 @@ pub fn orders(conn: &Connection, query: &OrderQuery) -> Result<OrderPage, StoreE
     }
     if let Some(before) = query.before {
         sql.push_str(" AND o.id < ?");
-        values.push(Box::new(before));
+        values.push(Box::new(before.get()));
     }
     sql.push_str(if query.oldest_first {
         " ORDER BY o.id ASC LIMIT ?"
@@ -638,7 +642,7 @@ pub fn status_counts(
          GROUP BY status ORDER BY status",
     )?;
     let rows = statement.query_map(
-        params![store, fulfilment.map(FulfilmentKind::as_str)],
+        params![store.get(), fulfilment.map(FulfilmentKind::as_str)],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -649,7 +653,7 @@ pub fn history(conn: &Connection, order: OrderId) -> Result<Vec<HistoryEntry>, S
         "SELECT from_status, to_status, actor_id, actor_role, note, at FROM status_history
          WHERE order_id = ?1 ORDER BY id",
     )?;
-    let rows = statement.query_map([order], |row| {
+    let rows = statement.query_map([order.get()], |row| {
         Ok((
             row.get::<_, Option<String>>(0)?,
             row.get::<_, String>(1)?,
@@ -666,7 +670,7 @@ pub fn history(conn: &Connection, order: OrderId) -> Result<Vec<HistoryEntry>, S
             from,
             to,
             actor: Actor {
-                id: actor_id,
+                id: UserId::new(actor_id),
                 role: role.parse().map_err(|_| corrupt("role", &role))?,
             },
             note,
@@ -686,10 +690,10 @@ fn append_history(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
-        order,
+        order.get(),
         entry.from,
         entry.to,
-        entry.actor.id,
+        entry.actor.id.get(),
         entry.actor.role.as_str(),
         entry.note,
         micros(entry.at)
@@ -703,17 +707,17 @@ fn append_event(tx: &mut WriteTx<'_>, event: NewEvent) -> Result<(), StoreError>
         .prepare_cached(
             "UPDATE stores SET last_event_seq = last_event_seq + 1 WHERE id = ?1 RETURNING last_event_seq",
         )?
-        .query_row([event.store_id], |row| row.get(0))?;
+        .query_row([event.store_id.get()], |row| row.get(0))?;
     let payload = serde_json::to_string(&event).map_err(|e| StoreError::Database(e.to_string()))?;
     conn.prepare_cached(
         "INSERT INTO events (store_id, store_seq, order_id, customer_id, kind, order_version, payload, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
-        event.store_id,
+        event.store_id.get(),
         store_seq,
-        event.order_id,
-        event.customer_id,
+        event.order_id.get(),
+        event.customer_id.get(),
         event.kind.as_str(),
         event.order_version,
         payload,
@@ -747,17 +751,18 @@ fn append_access(tx: &mut WriteTx<'_>, change: AccessChange) -> Result<(), Store
 pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, StoreError> {
     let conn = tx.conn();
     if let Some((key, hash)) = &new.idempotency {
-        let earlier: Option<(String, OrderId)> = conn
+        let earlier: Option<(String, i64)> = conn
             .prepare_cached(
                 "SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = ?1 AND key = ?2",
             )?
-            .query_row(params![new.customer_id, key], |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_row(params![new.customer_id.get(), key], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()?;
         if let Some((earlier_hash, order_id)) = earlier {
             if &earlier_hash != hash {
                 return Err(StoreError::IdempotencyMismatch);
             }
-            let order = order(conn, order_id)?.ok_or(StoreError::NotFound("order"))?;
+            let order =
+                order(conn, OrderId::new(order_id))?.ok_or(StoreError::NotFound("order"))?;
             return Ok(PlacedOrder {
                 order,
                 created: false,
@@ -770,7 +775,7 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
             "UPDATE stores SET last_order_seq = last_order_seq + 1 WHERE id = ?1
              RETURNING last_order_seq, order_prefix",
         )?
-        .query_row([new.store_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row([new.store_id.get()], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?
         .ok_or(StoreError::NotFound("store"))?;
     let number = order_number(&prefix, sequence);
@@ -781,9 +786,9 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
          VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
     )?
     .execute(params![
-        new.store_id,
+        new.store_id.get(),
         number,
-        new.customer_id,
+        new.customer_id.get(),
         new.status,
         new.total_minor,
         new.currency,
@@ -794,7 +799,7 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
         at
     ])
     .map_err(unique("an order with this number or tracking token"))?;
-    let order_id = conn.last_insert_rowid();
+    let order_id = OrderId::new(conn.last_insert_rowid());
     {
         let mut insert_item = conn.prepare_cached(
             "INSERT INTO order_items (order_id, position, product_id, name, quantity, unit_price_minor,
@@ -803,9 +808,9 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
         )?;
         for (position, line) in new.lines.iter().enumerate() {
             insert_item.execute(params![
-                order_id,
+                order_id.get(),
                 position as i64,
-                line.product,
+                line.product.get(),
                 line.name,
                 line.quantity,
                 line.unit_price_minor,
@@ -819,7 +824,13 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
             "INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![new.customer_id, key, hash, order_id, at])?;
+        .execute(params![
+            new.customer_id.get(),
+            key,
+            hash,
+            order_id.get(),
+            at
+        ])?;
     }
     let order = order(conn, order_id)?.ok_or(StoreError::NotFound("order"))?;
     let (history, event) = order_created(&order, new.summary, new.placed_by);
@@ -845,13 +856,13 @@ fn bump_version(
             "UPDATE orders SET version = version + 1, status = COALESCE(?3, status), updated_at = ?4
              WHERE id = ?1 AND version = ?2",
         )?
-        .execute(params![order, expected, status, micros(at)])?;
+        .execute(params![order.get(), expected, status, micros(at)])?;
     if changed == 1 {
         return Ok(());
     }
     let current: Option<i64> = conn
         .prepare_cached("SELECT version FROM orders WHERE id = ?1")?
-        .query_row([order], |row| row.get(0))
+        .query_row([order.get()], |row| row.get(0))
         .optional()?;
     match current {
         Some(current) => Err(StoreError::VersionConflict { current }),
@@ -892,7 +903,7 @@ fn write_item_change(
     let updated = tx
         .conn()
         .prepare_cached("UPDATE order_items SET status = ?1 WHERE id = ?2 AND order_id = ?3")?
-        .execute(params![item.to.as_str(), item.id, order_id])?;
+        .execute(params![item.to.as_str(), item.id.get(), order_id.get()])?;
     if updated != 1 {
         return Err(StoreError::NotFound("order item"));
     }
@@ -950,9 +961,9 @@ pub fn events_after(
     limit: u32,
 ) -> Result<Vec<StoredEvent>, StoreError> {
     let (column, value) = match filter {
-        EventFilter::Order(id) => ("order_id", *id),
-        EventFilter::Customer(id) => ("customer_id", *id),
-        EventFilter::Store(id) => ("store_id", *id),
+        EventFilter::Order(id) => ("order_id", id.get()),
+        EventFilter::Customer(id) => ("customer_id", id.get()),
+        EventFilter::Store(id) => ("store_id", id.get()),
     };
     let mut statement = conn.prepare_cached(&format!(
         "SELECT id, store_seq, payload FROM events WHERE {column} = ?1 AND id > ?2 ORDER BY id LIMIT ?3"

@@ -13,11 +13,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ordertrack_domain::{Actor, EventKind, Role, Workflow, plan_transition};
+use ordertrack_domain::{Actor, EventKind, OrderId, Role, UserId, Workflow, plan_transition};
 use ordertrack_store::conformance::{Backend, TestSchema};
 use ordertrack_store::postgres::PgConnectOptions;
 use ordertrack_store::{
-    CommitListener, EventFilter, NewProduct, NewStore, PostgresStore, Store, StoreError,
+    CommitListener, EventFilter, NewProduct, NewStore, PostgresRepository, Repository, StoreError,
     StoredEvent,
 };
 use sqlx::{PgConnection, Row};
@@ -43,7 +43,7 @@ impl Schema {
         self.0.options()
     }
 
-    async fn open(&self, listener: Option<Arc<dyn CommitListener>>) -> PostgresStore {
+    async fn open(&self, listener: Option<Arc<dyn CommitListener>>) -> PostgresRepository {
         self.0.open(4, listener).await
     }
 
@@ -70,12 +70,12 @@ async fn migrations_are_idempotent() {
         return;
     };
     let timeout = Duration::from_secs(10);
-    let first = PostgresStore::migrate_with(&schema.options(), timeout)
+    let first = PostgresRepository::migrate_with(&schema.options(), timeout)
         .await
         .expect("first migrate");
     assert!(first >= 1, "a fresh database gets every migration");
     assert_eq!(
-        PostgresStore::migrate_with(&schema.options(), timeout)
+        PostgresRepository::migrate_with(&schema.options(), timeout)
             .await
             .expect("second migrate"),
         0,
@@ -86,7 +86,7 @@ async fn migrations_are_idempotent() {
     let f = shop(&store).await;
     place_and_confirm(&store, &f).await;
     assert_eq!(
-        PostgresStore::migrate_with(&schema.options(), timeout)
+        PostgresRepository::migrate_with(&schema.options(), timeout)
             .await
             .expect("third migrate"),
         0
@@ -109,7 +109,7 @@ async fn instances_starting_together_migrate_once() {
     for _ in 0..6 {
         let options = schema.options();
         starting.push(tokio::spawn(async move {
-            PostgresStore::migrate_with(&options, Duration::from_secs(30)).await
+            PostgresRepository::migrate_with(&options, Duration::from_secs(30)).await
         }));
     }
     let mut applied = 0;
@@ -141,7 +141,7 @@ async fn concurrent_writers_on_two_instances_resume_gap_free() {
         return;
     };
     let recorders = [Arc::new(Recorder::default()), Arc::new(Recorder::default())];
-    let instances: Vec<Arc<PostgresStore>> = vec![
+    let instances: Vec<Arc<PostgresRepository>> = vec![
         Arc::new(schema.open(Some(recorders[0].clone())).await),
         Arc::new(schema.open(Some(recorders[1].clone())).await),
     ];
@@ -256,7 +256,7 @@ async fn idempotent_placement_across_instances() {
     let Some(schema) = Schema::create().await else {
         return;
     };
-    let instances: Vec<Arc<PostgresStore>> = vec![
+    let instances: Vec<Arc<PostgresRepository>> = vec![
         Arc::new(schema.open(None).await),
         Arc::new(schema.open(None).await),
     ];
@@ -351,10 +351,10 @@ async fn status_changes_in_one_batch_fail_alone() {
         stale.expected_version = 7;
         requests.push((stale, "stale"));
         let mut ghost = plan(&orders[9]);
-        ghost.order_id += 1_000_000;
+        ghost.order_id = OrderId::new(ghost.order_id.get() + 1_000_000);
         requests.push((ghost, "not found"));
         let mut stranger = plan(&orders[10]);
-        stranger.history.actor.id += 1_000_000;
+        stranger.history.actor.id = UserId::new(stranger.history.actor.id.get() + 1_000_000);
         requests.push((stranger, "error"));
         for order in &orders[11..] {
             requests.push((plan(order), "ok"));
@@ -436,7 +436,7 @@ async fn idempotency_key_races_across_stores() {
     let Some(schema) = Schema::create().await else {
         return;
     };
-    let instances: Vec<Arc<PostgresStore>> = vec![
+    let instances: Vec<Arc<PostgresRepository>> = vec![
         Arc::new(schema.open(None).await),
         Arc::new(schema.open(None).await),
     ];

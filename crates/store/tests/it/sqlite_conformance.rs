@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ordertrack_domain::Order;
 use ordertrack_store::conformance::Backend;
 use ordertrack_store::sqlite::SqliteOptions;
-use ordertrack_store::{EventFilter, SqliteStore, Store};
+use ordertrack_store::{EventFilter, Repository, SqliteRepository};
 
 use crate::support::*;
 
@@ -23,8 +23,8 @@ ordertrack_store::conformance_tests!(sqlite);
 
 // ---- SQLite only ----
 
-fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(path, SqliteOptions::default()).expect("open sqlite store")
+fn open(path: &Path) -> SqliteRepository {
+    SqliteRepository::open(path, SqliteOptions::default()).expect("open sqlite store")
 }
 
 fn raw(path: &Path) -> rusqlite::Connection {
@@ -32,7 +32,7 @@ fn raw(path: &Path) -> rusqlite::Connection {
 }
 
 /// The [`Shop`] with an order placed and confirmed; returns the order.
-async fn seed(store: &dyn Store) -> Order {
+async fn seed(store: &dyn Repository) -> Order {
     let f = shop(store).await;
     place_and_confirm(store, &f).await
 }
@@ -54,17 +54,17 @@ async fn database_runs_in_wal_mode() {
 async fn migrations_are_idempotent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ordertrack.db");
-    let first = SqliteStore::migrate(&path).expect("first migrate");
+    let first = SqliteRepository::migrate(&path).expect("first migrate");
     assert!(first >= 1, "a fresh database gets every migration");
     assert_eq!(
-        SqliteStore::migrate(&path).expect("second migrate"),
+        SqliteRepository::migrate(&path).expect("second migrate"),
         0,
         "a migrated database needs nothing"
     );
     // Opening runs migrations too, and finds nothing to do.
     let store = open(&path);
     let seeded = seed(&store).await;
-    assert_eq!(SqliteStore::migrate(&path).expect("third migrate"), 0);
+    assert_eq!(SqliteRepository::migrate(&path).expect("third migrate"), 0);
     assert!(store.order(seeded.id).await.expect("order").is_some());
     let recorded: i64 = raw(&path)
         .query_row("SELECT COUNT(*) FROM schema_migrations", [], |row| {
@@ -133,7 +133,7 @@ async fn status_history_is_append_only() {
     let rows = || -> i64 {
         conn.query_row(
             "SELECT COUNT(*) FROM status_history WHERE order_id = ?1",
-            [seeded.id],
+            [seeded.id.get()],
             |row| row.get(0),
         )
         .expect("count")
@@ -142,7 +142,7 @@ async fn status_history_is_append_only() {
 
     let update = conn.execute(
         "UPDATE status_history SET to_status = 'completed' WHERE order_id = ?1",
-        [seeded.id],
+        [seeded.id.get()],
     );
     let error = update.expect_err("UPDATE on status_history must fail");
     assert!(
@@ -151,7 +151,7 @@ async fn status_history_is_append_only() {
     );
     let delete = conn.execute(
         "DELETE FROM status_history WHERE order_id = ?1",
-        [seeded.id],
+        [seeded.id.get()],
     );
     let error = delete.expect_err("DELETE on status_history must fail");
     assert!(
@@ -168,7 +168,7 @@ async fn status_history_is_append_only() {
 async fn commit_listener_sees_exactly_the_committed_events() {
     let dir = tempfile::tempdir().expect("tempdir");
     let recorder = Arc::new(Recorder::default());
-    let store = SqliteStore::open(
+    let store = SqliteRepository::open(
         &dir.path().join("ordertrack.db"),
         SqliteOptions {
             readers: 2,

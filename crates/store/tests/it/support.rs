@@ -12,7 +12,7 @@ use ordertrack_domain::{
 use ordertrack_store::conformance::{assert_published_in_full, sign_kim_in_and_out};
 use ordertrack_store::{
     CommitListener, LogEntry, NewOrder, NewOrderLine, NewProduct, NewStore, NewUser, Product,
-    Store, StoreError, StoreRecord, User,
+    Repository, StoreError, StoreRecord, User,
 };
 use time::OffsetDateTime;
 
@@ -46,7 +46,7 @@ pub struct Shop {
 }
 
 /// Creates the [`Shop`].
-pub async fn shop(store: &dyn Store) -> Shop {
+pub async fn shop(store: &dyn Repository) -> Shop {
     let shop = store
         .create_store(NewStore {
             slug: "rosso".into(),
@@ -127,7 +127,7 @@ pub fn new_order(f: &Shop, idempotency: Option<(&str, &str)>) -> NewOrder {
 }
 
 /// Places an order and confirms it (two events); returns the confirmed order.
-pub async fn place_and_confirm(store: &dyn Store, f: &Shop) -> Order {
+pub async fn place_and_confirm(store: &dyn Repository, f: &Shop) -> Order {
     let placed = store
         .place_order(new_order(f, None))
         .await
@@ -157,7 +157,10 @@ pub async fn place_and_confirm(store: &dyn Store, f: &Shop) -> Order {
 /// confirmed, then a stale change refused. The listener got exactly the
 /// committed events, in order; the refused change published nothing; a
 /// logout is published as an access change.
-pub async fn listener_sees_exactly_the_committed_events(store: &dyn Store, recorder: &Recorder) {
+pub async fn listener_sees_exactly_the_committed_events(
+    store: &dyn Repository,
+    recorder: &Recorder,
+) {
     let f = shop(store).await;
     let order = place_and_confirm(store, &f).await;
     let workflow = Workflow::builtin("restaurant").expect("workflow");

@@ -129,7 +129,7 @@ struct MembershipBody {
 
 async fn me(AuthCaller(caller): AuthCaller) -> Json<MeBody> {
     Json(MeBody {
-        id: caller.user.id,
+        id: caller.user.id.get(),
         email: caller.user.email.clone(),
         name: caller.user.name.clone(),
         is_admin: caller.user.is_admin,
@@ -138,7 +138,7 @@ async fn me(AuthCaller(caller): AuthCaller) -> Json<MeBody> {
             .iter()
             .map(|m| MembershipBody {
                 store: m.store_slug.clone(),
-                store_id: m.store_id,
+                store_id: m.store_id.get(),
                 role: m.role,
             })
             .collect(),

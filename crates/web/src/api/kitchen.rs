@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use ordertrack_domain::OrderId;
 use serde::Deserialize;
 
 use super::views::{KitchenBoardBody, OrderBody};
@@ -32,7 +33,7 @@ struct BumpBody {
 async fn bump(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<BumpBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state
@@ -56,7 +57,7 @@ struct HandOffBody {
 async fn hand_off(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<HandOffBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state
@@ -69,7 +70,7 @@ async fn hand_off(
 async fn recall(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state.app.recall(&caller, id).await?;
     Ok(Json(OrderBody::from(&view)))

@@ -6,8 +6,11 @@ use std::hash::{Hash, Hasher};
 use axum::Json;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ordertrack_app::ErrorCode;
 use ordertrack_app::orders::{OrderListRequest, OrderRequest};
-use ordertrack_domain::{Fulfilment, FulfilmentKind, ItemStatus, RequestedLine};
+use ordertrack_domain::{
+    Fulfilment, FulfilmentKind, ItemId, ItemStatus, OrderId, ProductId, RequestedLine,
+};
 use serde::{Deserialize, Serialize};
 
 use super::views::{HistoryBody, OrderBody, TrackedOrderBody};
@@ -65,7 +68,7 @@ async fn place(
         Some(value) => Some(value.to_str().map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
+                ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be visible ASCII",
             )
         })?),
@@ -77,7 +80,7 @@ async fn place(
             .items
             .into_iter()
             .map(|line| RequestedLine {
-                product: line.product,
+                product: ProductId::new(line.product),
                 quantity: line.quantity,
                 notes: line.notes,
             })
@@ -142,7 +145,7 @@ async fn list(
 async fn show(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let view = state.app.order(&caller, id).await?;
@@ -202,7 +205,7 @@ struct TransitionBody {
 async fn transition(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state
@@ -215,7 +218,7 @@ async fn transition(
 async fn history(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Json<Vec<HistoryBody>>, ApiError> {
     let history = state.app.history(&caller, id).await?;
     Ok(Json(history.iter().map(HistoryBody::from).collect()))
@@ -230,7 +233,7 @@ struct ItemStatusBody {
 async fn set_item_status(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath((id, item_id)): ApiPath<(i64, i64)>,
+    ApiPath((id, item_id)): ApiPath<(OrderId, ItemId)>,
     ApiJson(body): ApiJson<ItemStatusBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ordertrack_app::catalog::ProductInput;
-use ordertrack_domain::Role;
+use ordertrack_domain::{ProductId, Role, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::views::{ProductBody, StatusBody, StoreBody, UserBody};
@@ -98,7 +98,7 @@ async fn create_product(
 async fn update_product(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiPath((slug, id)): ApiPath<(String, ProductId)>,
     ApiJson(body): ApiJson<ProductRequest>,
 ) -> Result<Json<ProductBody>, ApiError> {
     let product = state
@@ -160,7 +160,7 @@ async fn add_staff(
 async fn remove_staff(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
-    ApiPath((slug, user_id)): ApiPath<(String, i64)>,
+    ApiPath((slug, user_id)): ApiPath<(String, UserId)>,
 ) -> Result<StatusCode, ApiError> {
     state.app.remove_staff(&caller, &slug, user_id).await?;
     Ok(StatusCode::NO_CONTENT)

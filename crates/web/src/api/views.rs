@@ -19,7 +19,7 @@ pub struct UserBody {
 impl From<&User> for UserBody {
     fn from(user: &User) -> Self {
         UserBody {
-            id: user.id,
+            id: user.id.get(),
             email: user.email.clone(),
             name: user.name.clone(),
             is_admin: user.is_admin,
@@ -40,7 +40,7 @@ pub struct StoreBody {
 impl From<&StoreRecord> for StoreBody {
     fn from(store: &StoreRecord) -> Self {
         StoreBody {
-            id: store.id,
+            id: store.id.get(),
             slug: store.slug.clone(),
             name: store.name.clone(),
             currency: store.currency.clone(),
@@ -63,7 +63,7 @@ pub struct ProductBody {
 impl From<&Product> for ProductBody {
     fn from(product: &Product) -> Self {
         ProductBody {
-            id: product.id,
+            id: product.id.get(),
             name: product.name.clone(),
             description: product.description.clone(),
             price_minor: product.price_minor,
@@ -143,10 +143,10 @@ impl From<&OrderView> for OrderBody {
             })
             .unwrap_or_default();
         OrderBody {
-            id: order.id,
+            id: order.id.get(),
             number: order.number.clone(),
             store: order.store_slug.clone(),
-            customer_id: order.customer_id,
+            customer_id: order.customer_id.get(),
             customer_name: order.customer_name.clone(),
             status: order.status.clone(),
             status_label: state.map(|s| s.label.clone()).unwrap_or_default(),
@@ -238,7 +238,7 @@ impl TrackedOrderBody {
                 .items
                 .iter()
                 .map(|item| TrackedItemBody {
-                    id: item.id,
+                    id: item.id.get(),
                     name: item.name.clone(),
                     quantity: item.quantity,
                     unit_price_minor: item.unit_price_minor,
@@ -288,7 +288,7 @@ impl From<&HistoryEntry> for HistoryBody {
             from: entry.from.clone(),
             to: entry.to.clone(),
             actor: ActorBody {
-                id: entry.actor.id,
+                id: entry.actor.id.get(),
                 role: entry.actor.role,
             },
             note: entry.note.clone(),
@@ -339,7 +339,7 @@ impl From<&OrderView> for OrderSnapshotBody {
                 .items
                 .iter()
                 .map(|item| SnapshotItemBody {
-                    id: item.id,
+                    id: item.id.get(),
                     status: item.status,
                 })
                 .collect(),

@@ -8,7 +8,9 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use ordertrack_app::orders::{OrderListRequest, OrderRequest, OrderView};
-use ordertrack_domain::{Fulfilment, FulfilmentKind, HistoryEntry, RequestedLine, Role};
+use ordertrack_domain::{
+    Fulfilment, FulfilmentKind, HistoryEntry, OrderId, ProductId, RequestedLine, Role,
+};
 use serde::Deserialize;
 
 use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
@@ -70,12 +72,7 @@ async fn menu(
             .push(product);
     }
     // A fresh key per rendered form: a double submit places one order.
-    let idempotency_key = {
-        use rand::RngCore;
-        let mut bytes = [0u8; 16];
-        rand::rng().fill_bytes(&mut bytes);
-        hex::encode(bytes)
-    };
+    let idempotency_key = ordertrack_app::random_token();
     let body = html! {
         h1 { (store.name) }
         form.checkout method="post" action={ "/stores/" (store.slug) "/checkout" } data-cart {
@@ -147,7 +144,7 @@ async fn checkout(
             let product: i64 = id.parse().unwrap_or(-1);
             if quantity != 0 {
                 items.push(RequestedLine {
-                    product,
+                    product: ProductId::new(product),
                     quantity,
                     notes: None,
                 });
@@ -252,7 +249,7 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
 async fn order_page(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
@@ -313,7 +310,7 @@ async fn order_page(
 async fn order_tracker(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
     let (view, history) = state.app.order_with_history(caller, id).await?;
@@ -331,7 +328,7 @@ struct CancelForm {
 async fn cancel(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
     Form(form): Form<CancelForm>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;

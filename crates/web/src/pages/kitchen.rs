@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use ordertrack_app::kitchen::KitchenBoard;
 use ordertrack_app::orders::OrderView;
-use ordertrack_domain::{ItemStatus, may_recall};
+use ordertrack_domain::{ItemId, ItemStatus, OrderId, may_recall};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
@@ -321,7 +321,7 @@ fn back_to(form: &KitchenForm, slug: &str) -> Response {
 async fn tap_item(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath((slug, id, item_id)): ApiPath<(String, i64, i64)>,
+    ApiPath((slug, id, item_id)): ApiPath<(String, OrderId, ItemId)>,
     Form(form): Form<KitchenForm>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
@@ -333,7 +333,7 @@ async fn tap_item(
 async fn bump(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
     Form(form): Form<KitchenForm>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
@@ -348,7 +348,7 @@ async fn bump(
 async fn hand_off(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
     Form(form): Form<KitchenForm>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
@@ -360,7 +360,7 @@ async fn hand_off(
 async fn recall(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
     Form(form): Form<KitchenForm>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;

@@ -4,9 +4,9 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::html;
-use ordertrack_app::AppError;
 use ordertrack_app::catalog::{ProductInput, StoreAdmin};
-use ordertrack_domain::Role;
+use ordertrack_app::{AppError, ErrorCode};
+use ordertrack_domain::{ProductId, Role, UserId};
 use serde::Deserialize;
 
 use super::layout::{Flash, money};
@@ -173,7 +173,10 @@ async fn add_product(
     let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     let Some(input) = form.input() else {
-        return saved(&slug, Err(AppError::invalid("invalid_price", "bad price")));
+        return saved(
+            &slug,
+            Err(AppError::invalid(ErrorCode::InvalidPrice, "bad price")),
+        );
     };
     saved(
         &slug,
@@ -188,13 +191,16 @@ async fn add_product(
 async fn edit_product(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiPath((slug, id)): ApiPath<(String, ProductId)>,
     Form(form): Form<ProductForm>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     let Some(input) = form.input() else {
-        return saved(&slug, Err(AppError::invalid("invalid_price", "bad price")));
+        return saved(
+            &slug,
+            Err(AppError::invalid(ErrorCode::InvalidPrice, "bad price")),
+        );
     };
     saved(
         &slug,
@@ -239,7 +245,7 @@ struct CsrfForm {
 async fn remove_staff(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath((slug, user_id)): ApiPath<(String, i64)>,
+    ApiPath((slug, user_id)): ApiPath<(String, UserId)>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;

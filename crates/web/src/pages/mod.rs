@@ -15,8 +15,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::Markup;
-use ordertrack_app::{AppError, Caller};
-use rand::RngCore;
+use ordertrack_app::{AppError, Caller, random_token};
 
 use crate::AppState;
 use crate::extract::{CookieName, Https, presented_token};
@@ -176,13 +175,6 @@ impl PageContext {
         );
         response
     }
-}
-
-/// A fresh signed-out CSRF token: 128 random bits, 32 hex characters.
-fn random_token() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -5,9 +5,9 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use ordertrack_app::AppError;
 use ordertrack_app::orders::{Dashboard, OrderListRequest, StaffOrder};
-use ordertrack_domain::{FulfilmentKind, Role};
+use ordertrack_app::{AppError, ErrorCode};
+use ordertrack_domain::{FulfilmentKind, OrderId, Role};
 use serde::Deserialize;
 
 use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
@@ -154,7 +154,7 @@ async fn load_detail(
     state: &AppState,
     ctx: &PageContext,
     slug: &str,
-    id: i64,
+    id: OrderId,
 ) -> Result<StaffOrder, PageError> {
     let caller = ctx.require_caller()?;
     Ok(state.app.staff_order(caller, slug, id).await?)
@@ -218,7 +218,7 @@ struct FlashQuery {
 async fn detail(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
     let position = state.app.event_position().await?;
@@ -266,7 +266,7 @@ async fn detail(
 async fn detail_panel(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
 ) -> Result<Response, PageError> {
     let detail = load_detail(&state, &ctx, &slug, id).await?;
     Ok(panel(&ctx, &slug, &detail).into_response())
@@ -283,7 +283,7 @@ struct TransitionForm {
 async fn transition(
     State(state): State<AppState>,
     ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, i64)>,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
     Form(form): Form<TransitionForm>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
@@ -303,8 +303,8 @@ async fn transition(
     {
         Ok(_) => Ok(back("moved")),
         Err(AppError::Conflict { code, .. }) => Ok(back(match code {
-            "version_conflict" | "busy" => "conflict",
-            "items_not_ready" => "items_not_ready",
+            ErrorCode::VersionConflict => "conflict",
+            ErrorCode::ItemsNotReady => "items_not_ready",
             _ => "not_allowed",
         })),
         Err(error) => Err(error.into()),

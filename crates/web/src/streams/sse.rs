@@ -10,7 +10,8 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 
-use ordertrack_app::StreamSpec;
+use ordertrack_app::{ErrorCode, StreamSpec};
+use ordertrack_domain::OrderId;
 
 use super::resume::{self, StreamItem};
 use crate::AppState;
@@ -59,7 +60,7 @@ fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<i64>
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "invalid_last_event_id",
+                    ErrorCode::InvalidLastEventId,
                     "Last-Event-ID must be an event id this server sent",
                 )
             }),
@@ -70,13 +71,15 @@ async fn order_events(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
     ClientIp(client): ClientIp,
-    ApiPath(id): ApiPath<i64>,
+    ApiPath(id): ApiPath<OrderId>,
     ApiQuery(query): ApiQuery<ResumeQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
     let spec = state.app.order_stream(&caller, id).await?;
-    let permit = state.limits.open_stream(Some(caller.user.id), client)?;
+    let permit = state
+        .limits
+        .open_stream(Some(caller.user.id.get()), client)?;
     event_stream(&state, spec, after, permit).await
 }
 
@@ -101,7 +104,9 @@ async fn my_events(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
-    let permit = state.limits.open_stream(Some(caller.user.id), client)?;
+    let permit = state
+        .limits
+        .open_stream(Some(caller.user.id.get()), client)?;
     event_stream(&state, state.app.customer_stream(&caller), after, permit).await
 }
 
@@ -118,7 +123,9 @@ async fn store_events(
         .app
         .store_stream(&caller, &slug, query.station)
         .await?;
-    let permit = state.limits.open_stream(Some(caller.user.id), client)?;
+    let permit = state
+        .limits
+        .open_stream(Some(caller.user.id.get()), client)?;
     event_stream(&state, spec, after, permit).await
 }
 

@@ -27,7 +27,8 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use ordertrack_app::{AppError, Caller, SessionRef, StreamSpec};
+use ordertrack_app::{AppError, Caller, ErrorCode, SessionRef, StreamSpec};
+use ordertrack_domain::OrderId;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -64,7 +65,7 @@ async fn upgrade(
     if cookie_authenticated(&headers) && !same_origin(&headers) {
         return ApiError::new(
             StatusCode::FORBIDDEN,
-            "cross_origin",
+            ErrorCode::CrossOrigin,
             "a WebSocket signed in with the session cookie must be opened from this site's pages",
         )
         .into_response();
@@ -118,7 +119,7 @@ impl ClientMessage {
         serde_json::from_str(text).map_err(|error| {
             ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
-                "invalid_message",
+                ErrorCode::InvalidMessage,
                 error.to_string(),
             )
         })
@@ -145,7 +146,7 @@ impl Subscribe {
     pub fn topic(&self) -> Result<TopicRequest<'_>, ApiError> {
         let missing = |field: &str| {
             ApiError::from(AppError::invalid(
-                "invalid_message",
+                ErrorCode::InvalidMessage,
                 format!("`{field}` is required for this topic"),
             ))
         };
@@ -163,7 +164,7 @@ impl Subscribe {
             },
             Some(TopicName::Unknown) | None => {
                 return Err(AppError::invalid(
-                    "unknown_topic",
+                    ErrorCode::UnknownTopic,
                     "topic must be order, track, me or store",
                 )
                 .into());
@@ -234,7 +235,7 @@ enum ServerMessage<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<&'a str>,
         status: u16,
-        code: &'a str,
+        code: ErrorCode,
         detail: &'a str,
     },
 }
@@ -303,7 +304,7 @@ async fn run(socket: WebSocket, state: AppState, session: Option<SessionRef>) {
                 if subscriptions.contains_key(id) || subscriptions.len() >= MAX_SUBSCRIPTIONS {
                     let error = ApiError::new(
                         axum::http::StatusCode::CONFLICT,
-                        "subscription_refused",
+                        ErrorCode::SubscriptionRefused,
                         "duplicate id or too many subscriptions",
                     );
                     send_error(&outbox, Some(id), error).await;
@@ -348,7 +349,7 @@ async fn authorise(
     let app = &state.app;
     let spec = match request.topic()? {
         TopicRequest::Order(order) => {
-            app.order_stream(&caller(state, session).await?, order)
+            app.order_stream(&caller(state, session).await?, OrderId::new(order))
                 .await?
         }
         TopicRequest::Track(token) => app.tracking_stream(token).await?,

@@ -4,6 +4,7 @@
 //! only), and a driver's order list (deliveries only, in the API and on the
 //! dashboard page, counts included).
 
+use ordertrack_domain::OrderId;
 use ordertrack_store::{EventFilter, StoredEvent};
 use serde_json::{Value, json};
 
@@ -55,7 +56,7 @@ fn board_ids(board: &Value) -> Vec<i64> {
 /// The stored events of one order.
 async fn order_events(app: &TestApp, order: i64) -> Vec<StoredEvent> {
     app.store
-        .events_after(EventFilter::Order(order), 0, 1000)
+        .events_after(EventFilter::Order(OrderId::new(order)), 0, 1000)
         .await
         .expect("events")
 }
@@ -310,7 +311,7 @@ async fn kitchen_cannot_bump_another_stores_order() {
     let alice = app.alice().await;
     let burger = other.products[0].id;
     let order = app
-        .place_order(&alice.token, &other.slug, &[(burger, 1)])
+        .place_order(&alice.token, &other.slug, &[(burger.get(), 1)])
         .await;
     let order = app.advance(&other.cashier.token, &order, "confirmed").await;
     let before = trace(&app, &other.owner.token, id(&order)).await;

@@ -11,6 +11,7 @@
 //! not see are 404 (BOLA), never 403; pages send signed-out visitors to
 //! sign in (303).
 
+use ordertrack_domain::StoreId;
 use std::collections::BTreeSet;
 
 use ordertrack_domain::Role as StaffRole;
@@ -682,7 +683,7 @@ impl Setup {
             alice: app.login("alice@demo.test").await,
             owner: app.login("owner@demo.test").await,
             product: app.product_ids(RESTAURANT).await[0],
-            restaurant: restaurant.id,
+            restaurant: restaurant.id.get(),
         }
     }
 
@@ -719,10 +720,10 @@ impl Setup {
                 .await
                 .expect("a staff account");
             app.app
-                .admin_set_membership(user.id, self.restaurant, StaffRole::Cashier)
+                .admin_set_membership(user.id, StoreId::new(self.restaurant), StaffRole::Cashier)
                 .await
                 .expect("a staff role");
-            member = user.id;
+            member = user.id.get();
         }
         let newcomer = format!("newcomer{n}@matrix.test");
         if row.route.ends_with("/staff") && row.method == POST {

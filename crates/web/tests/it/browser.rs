@@ -7,6 +7,7 @@
 //! server side to itself (`spawn_app_alone`). Without Chromium the tests
 //! print "SKIPPED" and pass, except with `CI=true`, where they fail.
 
+use ordertrack_domain::OrderId;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -746,7 +747,7 @@ async fn reconnects_after_a_restart_and_catches_up_without_reload() {
         offline
             .transition(
                 &cashier,
-                id,
+                OrderId::new(id),
                 "confirmed",
                 Some("Confirmed while you were offline".into()),
                 None,

@@ -2,6 +2,7 @@
 //! real server on 127.0.0.1:0 over a fresh SQLite database. Each test is one
 //! "must show" of the live-update issue.
 
+use ordertrack_domain::{OrderId, StoreId, UserId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,7 +29,7 @@ fn order_path(id: i64) -> String {
 const ME: &str = "/me/events";
 
 async fn store_id(server: &TestApp, slug: &str) -> i64 {
-    server.app.store_by_slug(slug).await.expect("store").id
+    (server.app.store_by_slug(slug).await.expect("store").id).get()
 }
 
 /// What one watcher expects of one event.
@@ -200,7 +201,9 @@ async fn an_order_watcher_receives_creation_then_each_transition_and_item_change
     assert_eq!(event["summary"]["terminal"], true);
 
     // The streams match the database exactly.
-    let truth = server.events_after(EventFilter::Order(id), start).await;
+    let truth = server
+        .events_after(EventFilter::Order(OrderId::new(id)), start)
+        .await;
     assert_eq!(truth.len(), 8);
     assert_eq!(truth.last().map(|e| e.id), Some(watch_last));
 }
@@ -319,7 +322,7 @@ async fn watchers_that_drop_and_resume_during_500_changes_see_each_event_exactly
             "store",
             store_path(RESTAURANT),
             owner.clone(),
-            EventFilter::Store(restaurant),
+            EventFilter::Store(StoreId::new(restaurant)),
             None,
         ),
         (
@@ -333,14 +336,14 @@ async fn watchers_that_drop_and_resume_during_500_changes_see_each_event_exactly
             "order",
             order_path(watched_order),
             alice.clone(),
-            EventFilter::Order(watched_order),
+            EventFilter::Order(OrderId::new(watched_order)),
             None,
         ),
         (
             "fryer station",
             format!("{}?station=fryer", store_path(RESTAURANT)),
             kitchen.clone(),
-            EventFilter::Store(restaurant),
+            EventFilter::Store(StoreId::new(restaurant)),
             Some("fryer"),
         ),
     ];
@@ -389,7 +392,7 @@ async fn watchers_that_drop_and_resume_during_500_changes_see_each_event_exactly
             for (order, _) in &mine {
                 server
                     .app
-                    .transition(&caller, *order, "confirmed", None, None)
+                    .transition(&caller, OrderId::new(*order), "confirmed", None, None)
                     .await
                     .expect("confirm");
                 changes += 1;
@@ -418,7 +421,7 @@ async fn watchers_that_drop_and_resume_during_500_changes_see_each_event_exactly
         writer.await.expect("writer");
     }
     let all = server
-        .events_after(EventFilter::Store(restaurant), start)
+        .events_after(EventFilter::Store(StoreId::new(restaurant)), start)
         .await;
     assert_eq!(all.len(), 500, "500 changes, one event each");
 
@@ -455,7 +458,7 @@ async fn watchers_that_drop_and_resume_during_500_changes_see_each_event_exactly
             "{name}: every event once, in commit order"
         );
         for ((_, event), stored) in seen.iter().zip(truth) {
-            assert_eq!(event["order_id"], stored.event.order_id);
+            assert_eq!(event["order_id"], stored.event.order_id.get());
             assert_eq!(event["order_version"], stored.event.order_version);
             assert_eq!(event["type"], stored.event.kind.as_str());
         }
@@ -463,7 +466,7 @@ async fn watchers_that_drop_and_resume_during_500_changes_see_each_event_exactly
     // Per order, versions arrive without gaps.
     let mut versions: HashMap<i64, i64> = HashMap::new();
     for event in &all {
-        let last = versions.entry(event.event.order_id).or_insert(1);
+        let last = versions.entry(event.event.order_id.get()).or_insert(1);
         assert_eq!(event.event.order_version, *last + 1);
         *last += 1;
     }
@@ -601,13 +604,13 @@ async fn customer_b_me_stream_never_shows_customer_a_events() {
     let his = id(&server.place_order(&bob, RESTAURANT, &[(burger, 1)]).await);
     let first = bobs.next_event().await.expect("an event");
     assert_eq!(first.json()["order_id"], his, "{first:?}");
-    assert_eq!(first.json()["customer_id"], bob_id);
+    assert_eq!(first.json()["customer_id"], bob_id.get());
 
     // Replaying Bob's stream from the beginning shows only his order.
     let mut replay = server.sse(ME, Some(&bob), Some(start)).await;
     let frame = replay.next_event().await.expect("an event");
     assert_eq!(frame.json()["order_id"], his);
-    assert_eq!(frame.json()["customer_id"], bob_id);
+    assert_eq!(frame.json()["customer_id"], bob_id.get());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -632,7 +635,11 @@ async fn staff_of_another_store_cannot_open_a_store_stream() {
     } = server.register("cass@second.test", "Cass Second").await;
     server
         .app
-        .admin_set_membership(cashier_id, second.id, ordertrack_domain::Role::Cashier)
+        .admin_set_membership(
+            UserId::new(cashier_id),
+            second.id,
+            ordertrack_domain::Role::Cashier,
+        )
         .await
         .expect("membership");
     let seller = server.login("seller@demo.test").await;
@@ -1099,7 +1106,7 @@ async fn a_reader_that_never_reads_is_dropped_without_holding_back_others_or_gro
 
     // The normal reader got every event of the flood, in order.
     let truth: Vec<i64> = server
-        .events_after(EventFilter::Store(restaurant), start)
+        .events_after(EventFilter::Store(StoreId::new(restaurant)), start)
         .await
         .iter()
         .map(|e| e.id)
@@ -1319,7 +1326,7 @@ async fn a_client_more_than_the_replay_limit_behind_gets_a_snapshot_then_the_liv
     }
     let position = server.position().await;
     let truth = server
-        .events_after(EventFilter::Customer(carol_id), start)
+        .events_after(EventFilter::Customer(UserId::new(carol_id)), start)
         .await;
     assert_eq!(truth.len(), 1004);
 
@@ -1357,7 +1364,13 @@ async fn a_client_more_than_the_replay_limit_behind_gets_a_snapshot_then_the_liv
     // Both continue with the live tail.
     server
         .app
-        .transition(&owner_caller, orders[0].0, "cancelled", None, None)
+        .transition(
+            &owner_caller,
+            OrderId::new(orders[0].0),
+            "cancelled",
+            None,
+            None,
+        )
         .await
         .expect("cancel");
     for sse in [&mut behind, &mut replay] {
@@ -1896,7 +1909,7 @@ async fn access_ended_while_a_stream_was_being_authorised_is_refused_at_subscrib
         .await
         .expect("Kim is staff");
     let one = app
-        .order_stream(&caller, order)
+        .order_stream(&caller, OrderId::new(order))
         .await
         .expect("Kim is staff");
     let own = app.customer_stream(&caller);
@@ -1986,11 +1999,15 @@ async fn shutting_down_tells_stream_clients_to_reconnect_ends_their_streams_and_
 
     // The acknowledged order is durable: a fresh store over the same
     // database (file or schema) has it.
-    let reopened = server.reopen().await.store().clone();
-    let stored = reopened.order(id).await.expect("read").expect("the order");
+    let reopened = server.reopen().await.repository().clone();
+    let stored = reopened
+        .order(OrderId::new(id))
+        .await
+        .expect("read")
+        .expect("the order");
     assert_eq!(stored.number, order["number"].as_str().expect("number"));
     let events = reopened
-        .events_after(EventFilter::Order(id), 0, 10)
+        .events_after(EventFilter::Order(OrderId::new(id)), 0, 10)
         .await
         .expect("events");
     assert_eq!(events.len(), 1);

@@ -150,7 +150,7 @@ pub struct StaffedStore {
 impl StaffedStore {
     /// The ids of the store's products.
     pub fn product_ids(&self) -> Vec<i64> {
-        self.products.iter().map(|p| p.id).collect()
+        self.products.iter().map(|p| p.id.get()).collect()
     }
 }
 

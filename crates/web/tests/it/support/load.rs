@@ -6,6 +6,7 @@
 use ordertrack_app::Caller;
 use ordertrack_app::orders::OrderRequest;
 use ordertrack_domain::{Fulfilment, FulfilmentKind, ItemStatus, RequestedLine};
+use ordertrack_domain::{ItemId, OrderId, ProductId};
 use ordertrack_store::{EventFilter, StoredEvent};
 
 use super::TestApp;
@@ -27,7 +28,7 @@ impl TestApp {
                     items: products
                         .iter()
                         .map(|p| RequestedLine {
-                            product: *p,
+                            product: ProductId::new(*p),
                             quantity: 1,
                             notes: None,
                         })
@@ -43,7 +44,10 @@ impl TestApp {
             .await
             .expect("place an order");
         let order = placed.view.order;
-        (order.id, order.items.iter().map(|i| i.id).collect())
+        (
+            order.id.get(),
+            order.items.iter().map(|i| i.id.get()).collect(),
+        )
     }
 
     /// Sets an item's status through the App.
@@ -55,7 +59,7 @@ impl TestApp {
         status: ItemStatus,
     ) {
         self.app
-            .set_item_status(caller, order, item, status)
+            .set_item_status(caller, OrderId::new(order), ItemId::new(item), status)
             .await
             .expect("set the item status");
     }

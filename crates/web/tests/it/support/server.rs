@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ordertrack_app::{App, SignInLimits};
 use ordertrack_realtime::Hub;
-use ordertrack_store::Store;
+use ordertrack_store::Repository;
 use ordertrack_store::conformance::TestSchema;
 pub use ordertrack_web::Limits;
 use ordertrack_web::{Application, Database, Settings};
@@ -106,7 +106,7 @@ pub struct TestApp {
     /// The application behind the server (for setting up stores and staff).
     pub app: App,
     /// Its store, for setting up and checking what no API call does.
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn Repository>,
     token_ttl: time::Duration,
     guards: Guards,
     running: Option<Running>,
@@ -186,7 +186,7 @@ async fn start(token_ttl: time::Duration, guards: Guards) -> TestApp {
             .build()
             .expect("build an HTTP client"),
         app: application.app().clone(),
-        store: application.store().clone(),
+        store: application.repository().clone(),
         token_ttl,
         guards,
         running: Some(Running::start(application, listener)),
@@ -256,7 +256,7 @@ impl TestApp {
             }
         };
         self.app = application.app().clone();
-        self.store = application.store().clone();
+        self.store = application.repository().clone();
         self.running = Some(Running::start(application, listener));
     }
 }
