@@ -7,11 +7,10 @@
 //! server side to itself (`spawn_app_alone`). Without Chromium the tests
 //! print "SKIPPED" and pass, except with `CI=true`, where they fail.
 
-use ordertrack_domain::OrderId;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use ordertrack_domain::{FulfilmentKind, Role, Workflow};
+use ordertrack_domain::{FulfilmentKind, OrderId, Role, Workflow};
 use serde_json::Value;
 
 use crate::support::*;

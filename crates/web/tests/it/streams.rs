@@ -2,14 +2,13 @@
 //! real server on 127.0.0.1:0 over a fresh SQLite database. Each test is one
 //! "must show" of the live-update issue.
 
-use ordertrack_domain::{OrderId, StoreId, UserId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use ordertrack_domain::ItemStatus;
+use ordertrack_domain::{ItemStatus, OrderId, StoreId, UserId};
 use ordertrack_store::{EventFilter, StoredEvent};
 use reqwest::StatusCode;
 use serde_json::{Value, json};

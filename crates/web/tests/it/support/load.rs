@@ -5,8 +5,9 @@
 
 use ordertrack_app::Caller;
 use ordertrack_app::orders::OrderRequest;
-use ordertrack_domain::{Fulfilment, FulfilmentKind, ItemStatus, RequestedLine};
-use ordertrack_domain::{ItemId, OrderId, ProductId};
+use ordertrack_domain::{
+    Fulfilment, FulfilmentKind, ItemId, ItemStatus, OrderId, ProductId, RequestedLine,
+};
 use ordertrack_store::{EventFilter, StoredEvent};
 
 use super::TestApp;
