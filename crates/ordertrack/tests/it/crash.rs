@@ -857,6 +857,19 @@ async fn crash_loop(backend: Backend) {
         let tasks: Vec<_> = (0..TASKS)
             .map(|task| tokio::spawn(load.clone().run(task, cycle)))
             .collect();
+        // The random moment counts from the first acknowledged write: on a
+        // loaded machine the first answers after a restart can take longer
+        // than the whole window, and a cycle that acknowledged nothing
+        // would check nothing.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while load.acks.lock().expect("lock").is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "cycle {cycle}: no write was acknowledged within 30 s\n{}",
+                server.output()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         tokio::time::sleep(Duration::from_millis(rng.random_range(LOAD_MS))).await;
         let deadline = Instant::now() + Duration::from_secs(10);
         while load.in_flight.load(Ordering::SeqCst) == 0 {
