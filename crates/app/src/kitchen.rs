@@ -240,20 +240,19 @@ impl App {
     ) -> Result<OrderView, AppError> {
         let station = station_name(station);
         let station = station.as_deref();
-        self.decide_and_write(
+        self.plan_and_write(
             caller,
             id,
-            None,
-            expected_version.is_none(),
-            |workflow, order, actor| async move {
-                Ok(Decision::Write(plan_bump(
-                    &workflow,
-                    &order,
+            expected_version,
+            |workflow, order, actor| {
+                plan_bump(
+                    workflow,
+                    order,
                     actor,
                     station,
                     expected_version,
                     crate::now(),
-                )?))
+                )
             },
             |plan| self.repo.apply_plan(plan),
         )
@@ -269,19 +268,12 @@ impl App {
         id: OrderId,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
-        self.decide_and_write(
+        self.plan_and_write(
             caller,
             id,
-            None,
-            expected_version.is_none(),
-            |workflow, order, actor| async move {
-                Ok(Decision::Write(plan_hand_off(
-                    &workflow,
-                    &order,
-                    actor,
-                    expected_version,
-                    crate::now(),
-                )?))
+            expected_version,
+            |workflow, order, actor| {
+                plan_hand_off(workflow, order, actor, expected_version, crate::now())
             },
             |plan| self.repo.apply_plan(plan),
         )

@@ -170,13 +170,21 @@ impl From<ItemChangeError> for AppError {
 }
 
 /// The role in which `caller` may see an order of `store` placed by
-/// `customer`: a platform admin (whatever membership they hold), staff of
-/// its store, its customer; `None` for anyone else.
-pub(crate) fn order_role(caller: &Caller, store: StoreId, customer: UserId) -> Option<Role> {
+/// `customer` for `fulfilment`: a platform admin (whatever membership they
+/// hold), staff of its store whose role covers that fulfilment (a driver sees
+/// deliveries only), its customer; `None` for anyone else.
+pub(crate) fn order_role(
+    caller: &Caller,
+    store: StoreId,
+    customer: UserId,
+    fulfilment: FulfilmentKind,
+) -> Option<Role> {
     if caller.user.is_admin {
         return Some(Role::Admin);
     }
-    if let Some(role) = caller.role_in(store) {
+    if let Some(role) = caller.role_in(store)
+        && role.only_fulfilment().is_none_or(|only| only == fulfilment)
+    {
         return Some(role);
     }
     (customer == caller.user.id).then_some(Role::Customer)
@@ -283,7 +291,13 @@ impl App {
 
     /// The role in which the caller may see `order`, or 404.
     pub(crate) fn access(&self, caller: &Caller, order: &Order) -> Result<Role, AppError> {
-        order_role(caller, order.store_id, order.customer_id).ok_or(AppError::NotFound("order"))
+        order_role(
+            caller,
+            order.store_id,
+            order.customer_id,
+            order.fulfilment.kind,
+        )
+        .ok_or(AppError::NotFound("order"))
     }
 
     /// An order with its store and the store's workflow, read together,
@@ -646,22 +660,45 @@ impl App {
         item: ItemId,
         status: ItemStatus,
     ) -> Result<OrderView, AppError> {
+        self.plan_and_write(
+            caller,
+            id,
+            None,
+            |workflow, order, actor| {
+                plan_item_status(workflow, order, actor, item, status, crate::now())
+            },
+            |change| self.repo.apply_item_change(change),
+        )
+        .await
+    }
+
+    /// [`App::decide_and_write`] for a change planned from the order alone
+    /// (no further reads, always a write): decided again on a fresher order
+    /// unless the client named the version it saw (`expected_version`).
+    pub(crate) async fn plan_and_write<C, E, W>(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        expected_version: Option<i64>,
+        plan: impl Fn(&Workflow, &Order, Actor) -> Result<C, E>,
+        write: impl Fn(C) -> W,
+    ) -> Result<OrderView, AppError>
+    where
+        E: Into<AppError>,
+        W: Future<Output = Result<Order, StoreError>>,
+    {
         self.decide_and_write(
             caller,
             id,
             None,
-            true,
-            |workflow, order, actor| async move {
-                Ok(Decision::Write(plan_item_status(
-                    &workflow,
-                    &order,
-                    actor,
-                    item,
-                    status,
-                    crate::now(),
-                )?))
+            expected_version.is_none(),
+            |workflow, order, actor| {
+                let planned = plan(&workflow, &order, actor)
+                    .map(Decision::Write)
+                    .map_err(Into::into);
+                async move { planned }
             },
-            |change| self.repo.apply_item_change(change),
+            write,
         )
         .await
     }

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use ordertrack_domain::{OrderId, StoreId, UserId};
+use ordertrack_domain::{FulfilmentKind, OrderId, StoreId, UserId};
 use ordertrack_realtime::{LiveEvent, SubscribeOptions, Subscription, Topic};
 use ordertrack_store::{EventFilter, OrderQuery, OrderScope, StoreRecord};
 
@@ -53,6 +53,7 @@ enum Grant {
         session: SessionRef,
         store: StoreId,
         customer: UserId,
+        fulfilment: FulfilmentKind,
     },
     /// A store's orders: its staff and platform admins.
     Store {
@@ -125,6 +126,7 @@ fn watcher(caller: &Caller) -> SubscribeOptions {
         expires_at: Some(caller.session_expires_at),
         staff_of: None,
         station: None,
+        fulfilment: None,
     }
 }
 
@@ -148,6 +150,7 @@ impl App {
                 session: SessionRef::of(caller),
                 store,
                 customer: view.order.customer_id,
+                fulfilment: view.order.fulfilment.kind,
             },
         })
     }
@@ -181,7 +184,8 @@ impl App {
         station: Option<String>,
     ) -> Result<StreamSpec, AppError> {
         let store = self.store_by_slug(slug).await?;
-        self.staff_role(caller, &store)
+        let role = self
+            .staff_role(caller, &store)
             .map_err(|_| AppError::NotFound("store"))?;
         if let Some(station) = &station
             && (station.is_empty() || station.chars().count() > MAX_STATION_CHARS)
@@ -196,6 +200,7 @@ impl App {
             options: SubscribeOptions {
                 staff_of: caller.role_in(store.id).map(|_| store.id),
                 station,
+                fulfilment: role.only_fulfilment(),
                 ..watcher(caller)
             },
             grant: Grant::Store {
@@ -225,9 +230,11 @@ impl App {
                 session,
                 store,
                 customer,
+                fulfilment,
             } => {
                 let caller = self.session_caller(session).await?;
-                order_role(&caller, *store, *customer).ok_or(AppError::NotFound("order"))?;
+                order_role(&caller, *store, *customer, *fulfilment)
+                    .ok_or(AppError::NotFound("order"))?;
             }
             Grant::Store { session, store } => {
                 let caller = self.session_caller(session).await?;
@@ -265,8 +272,8 @@ impl App {
         let events = stored
             .iter()
             .filter(|stored| {
-                spec.station()
-                    .is_none_or(|station| stored.event.stations.iter().any(|s| s == station))
+                spec.options
+                    .wants(&stored.event.stations, stored.event.summary.fulfilment)
             })
             .map(|stored| Arc::new(LiveEvent::new(stored)))
             .collect();
@@ -297,7 +304,10 @@ impl App {
         };
         let page = self
             .repo
-            .orders(OrderQuery::newest(scope, MAX_PAGE))
+            .orders(OrderQuery {
+                fulfilment: spec.options.fulfilment,
+                ..OrderQuery::newest(scope, MAX_PAGE)
+            })
             .await?;
         Ok(Replay::Snapshot {
             reason,

@@ -190,6 +190,10 @@ pub struct OrderSummary {
     /// Expected minutes until done, from the workflow; `None` once terminal.
     pub eta_minutes: Option<u32>,
     pub terminal: bool,
+    /// Pickup or delivery (absent from events written before summaries
+    /// carried it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fulfilment: Option<FulfilmentKind>,
 }
 
 impl OrderSummary {
@@ -207,6 +211,7 @@ impl OrderSummary {
                 .unwrap_or_default(),
             eta_minutes: workflow.expected_minutes_remaining(status, fulfilment),
             terminal: workflow.is_terminal(status),
+            fulfilment: Some(fulfilment),
         }
     }
 }

@@ -900,6 +900,15 @@ roles = ["customer", "cashier"]
         Workflow::from_toml(&format!("{MINI}\n{extra}"))
     }
 
+    /// The mini workflow with one more state, `key`, and one owner's
+    /// transition `from` → `to`.
+    fn mini_with_state(key: &str, from: &str, to: &str) -> Result<Workflow, WorkflowError> {
+        mini_with(&format!(
+            "[[states]]\nkey = \"{key}\"\nlabel = \"{key}\"\nprogress = 50\n\
+             [[transitions]]\nfrom = \"{from}\"\nto = \"{to}\"\nroles = [\"owner\"]"
+        ))
+    }
+
     fn mini_replacing(from: &str, to: &str) -> Result<Workflow, WorkflowError> {
         assert!(MINI.contains(from), "test fixture lacks {from:?}");
         Workflow::from_toml(&MINI.replacen(from, to, 1))
@@ -1447,19 +1456,13 @@ roles = ["customer", "cashier"]
             })
         );
         assert_eq!(
-            mini_with(
-                "[[states]]\nkey = \"stuck\"\nlabel = \"Stuck\"\nprogress = 50\n\
-                 [[transitions]]\nfrom = \"new\"\nto = \"stuck\"\nroles = [\"owner\"]"
-            ),
+            mini_with_state("stuck", "new", "stuck"),
             Err(E::NoWayOut {
                 state: "stuck".into()
             })
         );
         assert_eq!(
-            mini_with(
-                "[[states]]\nkey = \"lost\"\nlabel = \"Lost\"\nprogress = 50\n\
-                 [[transitions]]\nfrom = \"lost\"\nto = \"done\"\nroles = [\"owner\"]"
-            ),
+            mini_with_state("lost", "lost", "done"),
             Err(E::Unreachable {
                 state: "lost".into()
             })

@@ -1,7 +1,9 @@
 //! The event as watchers receive it, serialised once.
 
 use bytes::Bytes;
-use ordertrack_domain::{EventKind, ItemChange, OrderId, OrderSummary, Role, StoreId, UserId};
+use ordertrack_domain::{
+    EventKind, FulfilmentKind, ItemChange, OrderId, OrderSummary, Role, StoreId, UserId,
+};
 use ordertrack_store::StoredEvent;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -61,6 +63,8 @@ pub struct LiveEvent {
     pub customer_id: UserId,
     pub order_version: i64,
     pub stations: Vec<String>,
+    /// The fulfilment of the order, as its summary carries it.
+    pub summary_fulfilment: Option<FulfilmentKind>,
     /// The [`PublicEvent`] as JSON, ready to embed in a larger message
     /// (WebSocket) without being serialised again.
     pub json: Box<RawValue>,
@@ -90,13 +94,9 @@ impl LiveEvent {
             customer_id: stored.event.customer_id,
             order_version: stored.event.order_version,
             stations: stored.event.stations.clone(),
+            summary_fulfilment: stored.event.summary.fulfilment,
             json,
             sse: Bytes::from(sse),
         }
-    }
-
-    /// Whether a station-filtered watcher wants this event.
-    pub fn concerns_station(&self, station: &str) -> bool {
-        self.stations.iter().any(|s| s == station)
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use flume::TrySendError;
-use ordertrack_domain::{OrderId, StoreId, UserId};
+use ordertrack_domain::{FulfilmentKind, OrderId, StoreId, UserId};
 use ordertrack_store::{AccessChange, LogEntry};
 use time::OffsetDateTime;
 
@@ -60,6 +60,23 @@ pub struct SubscribeOptions {
     pub staff_of: Option<StoreId>,
     /// Only events touching this kitchen station (store topics).
     pub station: Option<String>,
+    /// Only events of orders with this fulfilment (a driver's store stream:
+    /// deliveries).
+    pub fulfilment: Option<FulfilmentKind>,
+}
+
+impl SubscribeOptions {
+    /// Whether this subscriber wants an event touching `stations` of an
+    /// order with `fulfilment` (unknown for events written before events
+    /// carried it: those pass).
+    pub fn wants(&self, stations: &[String], fulfilment: Option<FulfilmentKind>) -> bool {
+        self.station
+            .as_ref()
+            .is_none_or(|station| stations.iter().any(|s| s == station))
+            && self
+                .fulfilment
+                .is_none_or(|only| fulfilment.is_none_or(|kind| kind == only))
+    }
 }
 
 struct Subscriber {
@@ -195,8 +212,9 @@ impl Hub {
                 continue;
             };
             subscribers.retain(|_, subscriber| {
-                if let Some(station) = &subscriber.options.station
-                    && !event.concerns_station(station)
+                if !subscriber
+                    .options
+                    .wants(&event.stations, event.summary_fulfilment)
                 {
                     return true;
                 }

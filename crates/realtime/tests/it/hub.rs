@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordertrack_domain::{Actor, EventKind, NewEvent, OrderId, OrderSummary, Role, StoreId, UserId};
+use ordertrack_domain::{
+    Actor, EventKind, FulfilmentKind, NewEvent, OrderId, OrderSummary, Role, StoreId, UserId,
+};
 use ordertrack_realtime::{
     Delivery, EventBus, Hub, LiveEvent, QUEUE_CAPACITY, SubscribeOptions, Subscription, Topic,
 };
@@ -50,6 +52,7 @@ fn stored(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> 
                 customer_message: "Your order is confirmed.".into(),
                 eta_minutes: Some(20),
                 terminal: false,
+                fulfilment: Some(FulfilmentKind::Pickup),
             },
         },
     }
@@ -60,8 +63,7 @@ fn user(id: i64, session: &str) -> SubscribeOptions {
         user_id: Some(UserId::new(id)),
         session_id: Some(session.to_owned()),
         expires_at: None,
-        staff_of: None,
-        station: None,
+        ..SubscribeOptions::default()
     }
 }
 
@@ -399,8 +401,21 @@ fn a_live_event_is_one_sse_frame_carrying_the_public_json() {
     let stored = stored(42, 7, 3, 2, &["grill", "fryer"]);
     let live = LiveEvent::new(&stored);
     assert_eq!(live.id, 42);
-    assert!(live.concerns_station("fryer"));
-    assert!(!live.concerns_station("drinks"));
+    let at = |station: &str| SubscribeOptions {
+        station: Some(station.to_owned()),
+        ..SubscribeOptions::default()
+    };
+    assert!(at("fryer").wants(&live.stations, live.summary_fulfilment));
+    assert!(!at("drinks").wants(&live.stations, live.summary_fulfilment));
+    let drivers = SubscribeOptions {
+        fulfilment: Some(FulfilmentKind::Delivery),
+        ..SubscribeOptions::default()
+    };
+    assert!(!drivers.wants(&live.stations, live.summary_fulfilment));
+    assert!(
+        drivers.wants(&live.stations, None),
+        "events without a fulfilment pass"
+    );
 
     let json: serde_json::Value = serde_json::from_str(live.json.get()).expect("JSON");
     assert_eq!(json["id"], 42);

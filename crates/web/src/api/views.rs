@@ -2,7 +2,7 @@
 
 use ordertrack_app::kitchen::KitchenBoard;
 use ordertrack_app::orders::OrderView;
-use ordertrack_domain::{Fulfilment, HistoryEntry, OrderItem, Role, State};
+use ordertrack_domain::{Fulfilment, HistoryEntry, OrderItem, OrderSummary, Role, State};
 use ordertrack_store::{Product, StoreRecord, User};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -99,14 +99,13 @@ impl From<&State> for StatusBody {
     }
 }
 
-/// An order, as its customer and the store's staff see it.
+/// What every view of an order shows: which order, where it stands, what it
+/// costs.
 #[derive(Serialize)]
-pub struct OrderBody {
+pub struct OrderHeadBody {
     pub id: i64,
     pub number: String,
     pub store: String,
-    pub customer_id: i64,
-    pub customer_name: String,
     pub status: String,
     pub status_label: String,
     pub status_icon: String,
@@ -114,24 +113,60 @@ pub struct OrderBody {
     pub customer_message: String,
     pub eta_minutes: Option<u32>,
     pub version: i64,
-    pub items: Vec<OrderItem>,
     pub total_minor: i64,
     pub currency: String,
-    pub fulfilment: Fulfilment,
-    pub notes: Option<String>,
-    pub tracking_token: String,
-    /// Statuses the caller may move this order to now.
-    pub next_statuses: Vec<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
 
+impl From<&OrderView> for OrderHeadBody {
+    fn from(view: &OrderView) -> Self {
+        let order = &view.order;
+        let summary = OrderSummary::of(
+            &view.workflow,
+            &order.number,
+            &order.status,
+            order.fulfilment.kind,
+        );
+        OrderHeadBody {
+            id: order.id.get(),
+            number: summary.number,
+            store: order.store_slug.clone(),
+            status: summary.status,
+            status_label: summary.label,
+            status_icon: summary.icon,
+            progress: summary.progress,
+            customer_message: summary.customer_message,
+            eta_minutes: summary.eta_minutes,
+            version: order.version,
+            total_minor: order.total_minor,
+            currency: order.currency.clone(),
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+        }
+    }
+}
+
+/// An order, as its customer and the store's staff see it.
+#[derive(Serialize)]
+pub struct OrderBody {
+    #[serde(flatten)]
+    pub head: OrderHeadBody,
+    pub customer_id: i64,
+    pub customer_name: String,
+    pub items: Vec<OrderItem>,
+    pub fulfilment: Fulfilment,
+    pub notes: Option<String>,
+    pub tracking_token: String,
+    /// Statuses the caller may move this order to now.
+    pub next_statuses: Vec<String>,
+}
+
 impl From<&OrderView> for OrderBody {
     fn from(view: &OrderView) -> Self {
         let order = &view.order;
-        let state = view.workflow.state(&order.status);
         let next_statuses = view
             .role
             .map(|role| {
@@ -143,31 +178,14 @@ impl From<&OrderView> for OrderBody {
             })
             .unwrap_or_default();
         OrderBody {
-            id: order.id.get(),
-            number: order.number.clone(),
-            store: order.store_slug.clone(),
+            head: OrderHeadBody::from(view),
             customer_id: order.customer_id.get(),
             customer_name: order.customer_name.clone(),
-            status: order.status.clone(),
-            status_label: state.map(|s| s.label.clone()).unwrap_or_default(),
-            status_icon: state.map(|s| s.icon.clone()).unwrap_or_default(),
-            progress: state.map_or(0, |s| s.progress),
-            customer_message: state
-                .map(|s| s.customer_message.clone())
-                .unwrap_or_default(),
-            eta_minutes: view
-                .workflow
-                .expected_minutes_remaining(&order.status, order.fulfilment.kind),
-            version: order.version,
             items: order.items.clone(),
-            total_minor: order.total_minor,
-            currency: order.currency.clone(),
             fulfilment: order.fulfilment.clone(),
             notes: order.notes.clone(),
             tracking_token: order.tracking_token.clone(),
             next_statuses,
-            created_at: order.created_at,
-            updated_at: order.updated_at,
         }
     }
 }
@@ -176,25 +194,11 @@ impl From<&OrderView> for OrderBody {
 /// no customer identity, address or notes.
 #[derive(Serialize)]
 pub struct TrackedOrderBody {
-    pub id: i64,
-    pub number: String,
-    pub store: String,
-    pub status: String,
-    pub status_label: String,
-    pub status_icon: String,
-    pub progress: u8,
-    pub customer_message: String,
-    pub eta_minutes: Option<u32>,
-    pub version: i64,
+    #[serde(flatten)]
+    pub head: OrderHeadBody,
     pub items: Vec<TrackedItemBody>,
-    pub total_minor: i64,
-    pub currency: String,
     pub fulfilment: String,
     pub history: Vec<TrackedHistoryBody>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub created_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
 }
 
 /// A line item in the guest view.
@@ -221,18 +225,8 @@ pub struct TrackedHistoryBody {
 impl TrackedOrderBody {
     /// The guest view of an order and its history.
     pub fn new(view: &OrderView, history: &[HistoryEntry]) -> Self {
-        let full = OrderBody::from(view);
         TrackedOrderBody {
-            id: full.id,
-            number: full.number,
-            store: full.store,
-            status: full.status,
-            status_label: full.status_label,
-            status_icon: full.status_icon,
-            progress: full.progress,
-            customer_message: full.customer_message,
-            eta_minutes: full.eta_minutes,
-            version: full.version,
+            head: OrderHeadBody::from(view),
             items: view
                 .order
                 .items
@@ -245,8 +239,6 @@ impl TrackedOrderBody {
                     status: item.status,
                 })
                 .collect(),
-            total_minor: full.total_minor,
-            currency: full.currency,
             fulfilment: view.order.fulfilment.kind.as_str().to_owned(),
             history: history
                 .iter()
@@ -258,8 +250,6 @@ impl TrackedOrderBody {
                     at: entry.at,
                 })
                 .collect(),
-            created_at: full.created_at,
-            updated_at: full.updated_at,
         }
     }
 }
@@ -300,18 +290,9 @@ impl From<&HistoryEntry> for HistoryBody {
 /// An order's current state in a stream snapshot.
 #[derive(Serialize)]
 pub struct OrderSnapshotBody {
-    pub id: i64,
-    pub number: String,
-    pub store: String,
-    pub status: String,
-    pub status_label: String,
-    pub status_icon: String,
-    pub progress: u8,
-    pub eta_minutes: Option<u32>,
-    pub version: i64,
+    #[serde(flatten)]
+    pub head: OrderHeadBody,
     pub items: Vec<SnapshotItemBody>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: OffsetDateTime,
 }
 
 /// An item's status in a stream snapshot.
@@ -323,17 +304,8 @@ pub struct SnapshotItemBody {
 
 impl From<&OrderView> for OrderSnapshotBody {
     fn from(view: &OrderView) -> Self {
-        let full = OrderBody::from(view);
         OrderSnapshotBody {
-            id: full.id,
-            number: full.number,
-            store: full.store,
-            status: full.status,
-            status_label: full.status_label,
-            status_icon: full.status_icon,
-            progress: full.progress,
-            eta_minutes: full.eta_minutes,
-            version: full.version,
+            head: OrderHeadBody::from(view),
             items: view
                 .order
                 .items
@@ -343,7 +315,6 @@ impl From<&OrderView> for OrderSnapshotBody {
                     status: item.status,
                 })
                 .collect(),
-            updated_at: full.updated_at,
         }
     }
 }

@@ -318,16 +318,44 @@ fn back_to(form: &KitchenForm, slug: &str) -> Response {
     see_other(target)
 }
 
+/// What a tap on the kitchen screen asks for.
+enum KitchenAction {
+    /// One item one step further.
+    Item(ItemId),
+    Bump,
+    HandOff,
+    Recall,
+}
+
+/// Signs, checks and performs one kitchen action, then returns to the
+/// screen it came from.
+async fn act(
+    state: &AppState,
+    ctx: &PageContext,
+    slug: &str,
+    id: OrderId,
+    form: &KitchenForm,
+    action: KitchenAction,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    let app = &state.app;
+    match action {
+        KitchenAction::Item(item_id) => drop(app.advance_item(caller, id, item_id).await?),
+        KitchenAction::Bump => drop(app.bump(caller, id, form.station.as_deref(), None).await?),
+        KitchenAction::HandOff => drop(app.hand_off(caller, id, None).await?),
+        KitchenAction::Recall => drop(app.recall(caller, id).await?),
+    }
+    Ok(back_to(form, slug))
+}
+
 async fn tap_item(
     State(state): State<AppState>,
     ctx: PageContext,
     ApiPath((slug, id, item_id)): ApiPath<(String, OrderId, ItemId)>,
     Form(form): Form<KitchenForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
-    ctx.check_csrf(&form.csrf)?;
-    state.app.advance_item(caller, id, item_id).await?;
-    Ok(back_to(&form, &slug))
+    act(&state, &ctx, &slug, id, &form, KitchenAction::Item(item_id)).await
 }
 
 async fn bump(
@@ -336,13 +364,7 @@ async fn bump(
     ApiPath((slug, id)): ApiPath<(String, OrderId)>,
     Form(form): Form<KitchenForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
-    ctx.check_csrf(&form.csrf)?;
-    state
-        .app
-        .bump(caller, id, form.station.as_deref(), None)
-        .await?;
-    Ok(back_to(&form, &slug))
+    act(&state, &ctx, &slug, id, &form, KitchenAction::Bump).await
 }
 
 async fn hand_off(
@@ -351,10 +373,7 @@ async fn hand_off(
     ApiPath((slug, id)): ApiPath<(String, OrderId)>,
     Form(form): Form<KitchenForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
-    ctx.check_csrf(&form.csrf)?;
-    state.app.hand_off(caller, id, None).await?;
-    Ok(back_to(&form, &slug))
+    act(&state, &ctx, &slug, id, &form, KitchenAction::HandOff).await
 }
 
 async fn recall(
@@ -363,8 +382,5 @@ async fn recall(
     ApiPath((slug, id)): ApiPath<(String, OrderId)>,
     Form(form): Form<KitchenForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
-    ctx.check_csrf(&form.csrf)?;
-    state.app.recall(caller, id).await?;
-    Ok(back_to(&form, &slug))
+    act(&state, &ctx, &slug, id, &form, KitchenAction::Recall).await
 }

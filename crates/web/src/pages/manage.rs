@@ -170,22 +170,7 @@ async fn add_product(
     ApiPath(slug): ApiPath<String>,
     Form(form): Form<ProductForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
-    ctx.check_csrf(&form.csrf)?;
-    let Some(input) = form.input() else {
-        return saved(
-            &slug,
-            Err(AppError::invalid(ErrorCode::InvalidPrice, "bad price")),
-        );
-    };
-    saved(
-        &slug,
-        state
-            .app
-            .create_product(caller, &slug, input)
-            .await
-            .map(|_| ()),
-    )
+    save_product(&state, &ctx, &slug, None, &form).await
 }
 
 async fn edit_product(
@@ -194,22 +179,38 @@ async fn edit_product(
     ApiPath((slug, id)): ApiPath<(String, ProductId)>,
     Form(form): Form<ProductForm>,
 ) -> Result<Response, PageError> {
+    save_product(&state, &ctx, &slug, Some(id), &form).await
+}
+
+/// Adds a product (`id` none) or changes one, and says how it went.
+async fn save_product(
+    state: &AppState,
+    ctx: &PageContext,
+    slug: &str,
+    id: Option<ProductId>,
+    form: &ProductForm,
+) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     let Some(input) = form.input() else {
         return saved(
-            &slug,
+            slug,
             Err(AppError::invalid(ErrorCode::InvalidPrice, "bad price")),
         );
     };
-    saved(
-        &slug,
-        state
+    let result = match id {
+        None => state
             .app
-            .update_product(caller, &slug, id, input)
+            .create_product(caller, slug, input)
             .await
-            .map(|_| ()),
-    )
+            .map(drop),
+        Some(id) => state
+            .app
+            .update_product(caller, slug, id, input)
+            .await
+            .map(drop),
+    };
+    saved(slug, result)
 }
 
 #[derive(Deserialize)]

@@ -611,6 +611,70 @@ async fn finding_7g_a_driver_sees_only_deliveries() {
     );
 }
 
+#[tokio::test]
+async fn finding_7g_a_driver_cannot_read_a_pickup_order_by_id_history_or_stream() {
+    let app = spawn_app().await;
+    let alice = app.alice().await;
+    let driver = app.login("driver@demo.test").await;
+    let owner = app.login("owner@demo.test").await;
+    let product = app.product_ids(RESTAURANT).await[0];
+    let pickup = id(&app.place_simple(&alice.token, RESTAURANT).await);
+    let delivery = id(&app
+        .place_delivery(&alice.token, RESTAURANT, &[(product, 1)], "1 Main St")
+        .await);
+
+    // By id, its history, its stream: the pickup order does not exist for
+    // the driver; the delivery does.
+    app.get(&format!("/orders/{pickup}"), &driver)
+        .await
+        .expect_problem(404, "not_found");
+    app.get(&format!("/orders/{pickup}/history"), &driver)
+        .await
+        .expect_problem(404, "not_found");
+    let refused = app
+        .try_sse(&format!("/orders/{pickup}/events"), Some(&driver), None)
+        .await
+        .err()
+        .expect("the pickup order's stream is refused");
+    refused.expect_problem(404, "not_found");
+    app.get(&format!("/orders/{delivery}"), &driver)
+        .await
+        .expect(200);
+    app.get(&format!("/orders/{delivery}/history"), &driver)
+        .await
+        .expect(200);
+
+    // The store stream's snapshot lists deliveries only.
+    let store_events = format!("/stores/{RESTAURANT}/events");
+    let mut resumed = app.sse(&store_events, Some(&driver), Some(999_999)).await;
+    let snapshot = resumed.next_event().await.expect("a snapshot");
+    assert_eq!(snapshot.event.as_deref(), Some("snapshot"));
+    let shown = snapshot.json()["orders"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .map(id)
+        .collect::<Vec<_>>();
+    assert!(shown.contains(&delivery), "{shown:?}");
+    assert!(!shown.contains(&pickup), "{shown:?}");
+
+    // Live, and replayed from before both changes: the pickup's change is
+    // not sent; the delivery's is.
+    let (mut live, from) = app.ready_sse(&store_events, Some(&driver)).await;
+    app.move_order(&owner, pickup, "confirmed").await;
+    app.move_order(&owner, delivery, "confirmed").await;
+    let event = live
+        .next_event()
+        .await
+        .expect("the delivery's change")
+        .json();
+    assert_eq!(event["order_id"], delivery, "{event}");
+    assert_eq!(event["summary"]["fulfilment"], "delivery", "{event}");
+    let mut replayed = app.sse(&store_events, Some(&driver), Some(from)).await;
+    let event = replayed.next_event().await.expect("the delivery's change");
+    assert_eq!(event.json()["order_id"], delivery, "{event:?}");
+}
+
 // ---- 7h ----
 
 #[tokio::test]

@@ -275,13 +275,13 @@ async fn customers_drivers_and_other_stores_may_not_bump_or_hand_off() {
     hand_off(&app, &alice.token, id(&order), version(&order))
         .await
         .expect_problem(403, "forbidden");
-    // The driver does not cook.
+    // The driver does not cook; a pickup order does not even exist for them.
     bump(&app, &driver.token, id(&order), body.clone())
         .await
-        .expect_problem(403, "forbidden");
+        .expect_problem(404, "not_found");
     hand_off(&app, &driver.token, id(&order), version(&order))
         .await
-        .expect_problem(403, "forbidden");
+        .expect_problem(404, "not_found");
     // For anyone else the order does not exist.
     for token in [&bob.token, &other.kitchen.token, &other.owner.token] {
         bump(&app, token, id(&order), body.clone())

@@ -1869,25 +1869,34 @@ async fn demoted_owner_store_stream_is_closed() {
     ws_expect_closed(&mut ws, "s").await;
 
     // She may follow the store again, as a driver now: what the API shows
-    // a driver (every order of the store) is what the stream shows.
+    // a driver (the store's deliveries) is what the stream shows.
     ws_subscribed(&mut ws, store).await;
     let (mut again, _) = server.ready_sse(&store_path(RESTAURANT), Some(&olga)).await;
     server.move_order(&owner, order, "confirmed").await;
-    for frame in [
-        again.next_event().await.expect("an event"),
-        cashiers.next_event().await.expect("an event"),
-    ] {
-        assert_eq!(frame.json()["order_id"], order);
-    }
+    let alice = server.login("alice@demo.test").await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+    let delivery = id(&server
+        .place_delivery(&alice, RESTAURANT, &[(burger, 1)], "1 Main St")
+        .await);
+    let pickup_change = cashiers.next_event().await.expect("an event");
+    assert_eq!(pickup_change.json()["order_id"], order);
+    let first = again.next_event().await.expect("an event");
+    assert_eq!(
+        first.json()["order_id"],
+        delivery,
+        "the pickup order's change is not a driver's"
+    );
     let message = ws_expect(&mut ws).await;
     assert_eq!(
         message["id"], "s",
         "the store subscription follows again: {message}"
     );
-    assert_eq!(message["event"]["order_id"], order);
-    // Read over HTTP, the driver sees the same order.
-    let seen = server.get(&format!("/orders/{order}"), &olga).await;
+    assert_eq!(message["event"]["order_id"], delivery);
+    // Read over HTTP, the driver sees the delivery, not the pickup order.
+    let seen = server.get(&format!("/orders/{delivery}"), &olga).await;
     assert_eq!(seen.status, StatusCode::OK, "{}", seen.text);
+    let hidden = server.get(&format!("/orders/{order}"), &olga).await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{}", hidden.text);
 }
 
 /// The race between authorising a stream and its subscription reaching
