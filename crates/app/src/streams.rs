@@ -68,6 +68,12 @@ impl StreamSpec {
         self.topic
     }
 
+    /// Whether a guest with a tracking link watches: events reach them
+    /// without what names the customer ([`LiveEvent::for_guest`]).
+    pub fn is_guest(&self) -> bool {
+        matches!(self.grant, Grant::Guest)
+    }
+
     /// The kitchen station a store stream is filtered by.
     pub fn station(&self) -> Option<&str> {
         self.options.station.as_deref()

@@ -1,5 +1,7 @@
 //! The event as watchers receive it, serialised once.
 
+use std::sync::{Arc, OnceLock};
+
 use bytes::Bytes;
 use ordertrack_domain::{
     EventKind, FulfilmentKind, ItemChange, OrderId, OrderSummary, Role, StoreId, UserId,
@@ -70,22 +72,31 @@ pub struct LiveEvent {
     pub json: Box<RawValue>,
     /// The complete SSE frame (`id:`, `event:`, `data:`, blank line).
     pub sse: Bytes,
+    /// The event as a guest with the tracking link gets it, made the first
+    /// time a guest watches.
+    guest: OnceLock<Arc<LiveEvent>>,
+}
+
+/// The SSE frame of event `id` of `kind` carrying `data`.
+fn sse_frame(id: i64, kind: EventKind, data: &str) -> Bytes {
+    let mut sse = Vec::with_capacity(data.len() + 48);
+    sse.extend_from_slice(format!("id: {id}\nevent: {}\ndata: ", kind.as_str()).as_bytes());
+    sse.extend_from_slice(data.as_bytes());
+    sse.extend_from_slice(b"\n\n");
+    Bytes::from(sse)
+}
+
+/// Serialises an event body; serialising plain data with string keys cannot
+/// fail, and were it to, watchers get `null` rather than a broken frame.
+fn raw_json(body: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(body).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 impl LiveEvent {
     /// Serialises a stored event.
     pub fn new(stored: &StoredEvent) -> Self {
-        let public = PublicEvent::from(stored);
-        // Serialising plain data with string keys cannot fail; were it to,
-        // watchers get `null` rather than a broken frame.
-        let json =
-            serde_json::value::to_raw_value(&public).unwrap_or_else(|_| RawValue::NULL.to_owned());
-        let kind = stored.event.kind.as_str();
-        let data = json.get();
-        let mut sse = Vec::with_capacity(data.len() + 48);
-        sse.extend_from_slice(format!("id: {}\nevent: {kind}\ndata: ", stored.id).as_bytes());
-        sse.extend_from_slice(data.as_bytes());
-        sse.extend_from_slice(b"\n\n");
+        let json = raw_json(&PublicEvent::from(stored));
+        let sse = sse_frame(stored.id, stored.event.kind, json.get());
         LiveEvent {
             id: stored.id,
             kind: stored.event.kind,
@@ -96,7 +107,36 @@ impl LiveEvent {
             stations: stored.event.stations.clone(),
             summary_fulfilment: stored.event.summary.fulfilment,
             json,
-            sse: Bytes::from(sse),
+            sse,
+            guest: OnceLock::new(),
         }
+    }
+
+    /// This event as a guest with the tracking link sees it: nothing that
+    /// names the customer (no `customer_id`); made once, shared by every
+    /// guest watching.
+    pub fn for_guest(&self) -> Arc<LiveEvent> {
+        self.guest
+            .get_or_init(|| {
+                let mut body: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(self.json.get()).unwrap_or_default();
+                body.remove("customer_id");
+                let json = raw_json(&body);
+                let sse = sse_frame(self.id, self.kind, json.get());
+                Arc::new(LiveEvent {
+                    id: self.id,
+                    kind: self.kind,
+                    store_id: self.store_id,
+                    order_id: self.order_id,
+                    customer_id: self.customer_id,
+                    order_version: self.order_version,
+                    stations: self.stations.clone(),
+                    summary_fulfilment: self.summary_fulfilment,
+                    json,
+                    sse,
+                    guest: OnceLock::new(),
+                })
+            })
+            .clone()
     }
 }

@@ -31,6 +31,69 @@ function ago(ms) {
   return m < 90 ? `${m} min ago` : `${Math.round(m / 60)} h ago`;
 }
 
+// What a person is doing in a fragment's forms — text typed, boxes ticked,
+// choices made, the field they are in — survives a live refresh: the fresh
+// fragment's matching fields (same form action, same name, same position)
+// get the values and the focus back.
+function fieldKey(field, seen) {
+  const base = `${field.form?.getAttribute("action") || ""}|${field.name || field.id}|${field.type}`;
+  const n = seen.get(base) || 0;
+  seen.set(base, n + 1);
+  return `${base}|${n}`;
+}
+
+function editableFields(root) {
+  return [...root.querySelectorAll("input, textarea, select")]
+    .filter((f) => f.type !== "hidden" && f.type !== "submit" && f.type !== "button");
+}
+
+function changedByPerson(field) {
+  if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+  if (field.tagName === "SELECT") return [...field.options].some((o) => o.selected !== o.defaultSelected);
+  return field.value !== field.defaultValue;
+}
+
+function carryOver(old, fresh) {
+  const seen = new Map();
+  const kept = new Map();
+  for (const field of editableFields(old)) {
+    const key = fieldKey(field, seen);
+    // A form being sent: its values are on their way, not being typed.
+    if (field.form?.dataset.sending) continue;
+    const focused = field === document.activeElement;
+    if (focused || changedByPerson(field)) kept.set(key, { field, focused });
+  }
+  if (kept.size === 0) return;
+  const freshSeen = new Map();
+  for (const field of editableFields(fresh)) {
+    const state = kept.get(fieldKey(field, freshSeen));
+    if (!state) continue;
+    const from = state.field;
+    if (field.type === "checkbox" || field.type === "radio") field.checked = from.checked;
+    else if (field.tagName === "SELECT") field.value = from.value;
+    else field.value = from.value;
+    if (state.focused) {
+      field.dataset.refocus = "1";
+      if ("selectionStart" in from && from.selectionStart !== null) {
+        field.dataset.selection = `${from.selectionStart},${from.selectionEnd}`;
+      }
+    }
+  }
+}
+
+function refocus(fresh) {
+  const field = fresh.querySelector("[data-refocus]");
+  if (!field) return;
+  delete field.dataset.refocus;
+  field.focus();
+  const selection = field.dataset.selection;
+  delete field.dataset.selection;
+  if (selection && field.setSelectionRange) {
+    const [start, end] = selection.split(",").map(Number);
+    try { field.setSelectionRange(start, end); } catch (_) { /* not a text field */ }
+  }
+}
+
 async function refreshFragments() {
   const fragments = [...document.querySelectorAll("[data-fragment]")];
   await Promise.all(fragments.map(async (el) => {
@@ -41,7 +104,9 @@ async function refreshFragments() {
       template.innerHTML = (await response.text()).trim();
       const fresh = template.content.firstElementChild;
       if (fresh && el.isConnected) {
+        carryOver(el, fresh);
         el.replaceWith(fresh);
+        refocus(fresh);
         localTimes(fresh);
       }
     } catch (_) { /* the stream's state tells the user */ }
@@ -184,9 +249,14 @@ document.addEventListener("submit", async (event) => {
   event.preventDefault();
   const body = new URLSearchParams(new FormData(form, event.submitter));
   for (const button of form.querySelectorAll("button")) button.disabled = true;
+  form.dataset.sending = "1";
+  let sent = false;
   try {
     const response = await fetch(form.action, { method: "POST", body, headers: { "X-Requested-With": "fetch" } });
     const flash = new URL(response.url).searchParams.get("flash");
+    // The flashes of a refused change; any other answer applied it.
+    const refused = ["conflict", "items_not_ready", "not_allowed", "invalid"].includes(flash);
+    sent = response.ok && !refused;
     if (!response.ok) {
       const page = new DOMParser().parseFromString(await response.text(), "text/html");
       toast(page.querySelector("main p")?.textContent || "That didn't work.");
@@ -199,6 +269,16 @@ document.addEventListener("submit", async (event) => {
     }
   } catch (_) {
     toast("Could not reach the server — try again.");
+  }
+  delete form.dataset.sending;
+  if (sent) {
+    // Done with: what was typed is not carried into the refreshed fragment.
+    form.reset();
+  } else if (!form.isConnected) {
+    // Not applied, and a live refresh replaced the form meanwhile: the
+    // person's input goes back into the form that replaced it.
+    carryOver(form, document.body);
+    refocus(document.body);
   }
   await refreshFragments();
 });

@@ -49,6 +49,7 @@ pub async fn open(
     last_event_id: Option<i64>,
 ) -> Result<impl Stream<Item = StreamItem> + Send + 'static, AppError> {
     let subscription = app.subscribe(&spec).await?;
+    let guest = spec.is_guest();
     let position = app.event_position().await?;
     let mut queue = VecDeque::new();
     let mut last_sent = position;
@@ -56,7 +57,11 @@ pub async fn open(
         None => queue.push_back(StreamItem::Ready { position }),
         Some(after) => match app.replay(&spec, after, position, REPLAY_LIMIT).await? {
             Replay::Events { events, through } => {
-                queue.extend(events.into_iter().map(StreamItem::Event));
+                queue.extend(
+                    events
+                        .into_iter()
+                        .map(|event| StreamItem::Event(for_watcher(event, guest))),
+                );
                 // Events replayed up to here; anything newer arrives live.
                 last_sent = through;
             }
@@ -77,6 +82,7 @@ pub async fn open(
             queue,
             subscription,
             last_sent,
+            guest,
             finished: false,
         },
         Tail::next,
@@ -88,7 +94,14 @@ struct Tail {
     subscription: Subscription,
     /// Highest event id already sent (replayed or snapshotted).
     last_sent: i64,
+    /// A guest with a tracking link watches.
+    guest: bool,
     finished: bool,
+}
+
+/// The event as this watcher may see it.
+fn for_watcher(event: Arc<LiveEvent>, guest: bool) -> Arc<LiveEvent> {
+    if guest { event.for_guest() } else { event }
 }
 
 impl Tail {
@@ -106,6 +119,7 @@ impl Tail {
                         continue; // already replayed
                     }
                     self.last_sent = event.id;
+                    let event = for_watcher(event, self.guest);
                     return Some((StreamItem::Event(event), self));
                 }
                 Delivery::Heartbeat => return Some((StreamItem::Heartbeat, self)),

@@ -1055,3 +1055,107 @@ async fn screenshots_of_every_main_screen() {
     }
     chrome.close().await;
 }
+
+/// Issue 13's first defect: a live refresh of the seller's order panel (an
+/// item changed by the kitchen) must not wipe the note the cashier is
+/// typing, nor take the cursor out of it; once sent, the note is gone from
+/// the field and in the order's history.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_live_refresh_keeps_what_the_cashier_is_typing() {
+    let Some(chrome) = Chrome::launch().await else {
+        return;
+    };
+    let server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
+    let cashier_token = server.login("cashier@demo.test").await;
+    let kitchen_token = server.login("kitchen@demo.test").await;
+    let order = server
+        .order_dishes(
+            &alice_token,
+            &[("Classic Burger", 1), ("Lemonade", 1)],
+            "pickup",
+        )
+        .await;
+    let id = id(&order);
+    let items = item_ids(&order);
+    server.move_order(&cashier_token, id, "confirmed").await;
+
+    let cass = chrome.person().await;
+    let desk = &cass.page;
+    sign_in(desk, &server, "cashier@demo.test").await;
+    goto(
+        desk,
+        &server.page_url(&format!("/dashboard/demo-restaurant/orders/{id}")),
+    )
+    .await;
+    wait_for(
+        desk,
+        "!!document.querySelector('#panel input[name=note]')",
+        PATIENCE,
+    )
+    .await;
+    wait_live(desk).await;
+    mark(desk).await;
+
+    // Half a note typed, the cursor in the field after "Ring the".
+    let typed = "Ring the bell twice";
+    eval(
+        desk,
+        &format!(
+            "(() => {{ const f = document.querySelector('#panel input[name=note]'); \
+             f.focus(); f.value = {}; f.setSelectionRange(8, 8); \
+             f.dispatchEvent(new Event('input', {{ bubbles: true }})); }})()",
+            js_string(typed)
+        ),
+    )
+    .await;
+
+    // Meanwhile the kitchen starts the burger: the panel refreshes live.
+    server
+        .set_item(&kitchen_token, id, items[0], "preparing")
+        .await
+        .expect(200);
+    wait_for(
+        desk,
+        &format!("{} === 'preparing'", item_badge("Classic Burger")),
+        PATIENCE,
+    )
+    .await;
+    let field = eval(
+        desk,
+        "(() => { const f = document.querySelector('#panel input[name=note]'); \
+         return [f.value, document.activeElement === f, f.selectionStart]; })()",
+    )
+    .await;
+    assert_eq!(
+        field,
+        serde_json::json!([typed, true, 8]),
+        "the note, the focus and the cursor survive the refresh"
+    );
+    assert_not_reloaded(desk).await;
+
+    // Sent with a move, the note is in the history and the field is empty.
+    click(desk, "#panel button[data-transition=preparing]").await;
+    wait_for(
+        desk,
+        "document.querySelector('#panel #tracker')?.dataset.status === 'preparing'",
+        PATIENCE,
+    )
+    .await;
+    let note = eval(
+        desk,
+        "document.querySelector('#panel input[name=note]')?.value ?? ''",
+    )
+    .await;
+    assert_eq!(
+        note,
+        Value::String(String::new()),
+        "a sent note is not carried over"
+    );
+    let history = server.history(&cashier_token, id).await;
+    assert!(
+        history.iter().any(|entry| entry["note"] == typed),
+        "{history:?}"
+    );
+    chrome.close().await;
+}

@@ -16,5 +16,6 @@ mod api_security;
 mod api_workflows;
 mod authz_matrix;
 mod browser;
+mod guest_view;
 mod hardening;
 mod streams;
