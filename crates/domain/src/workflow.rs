@@ -434,12 +434,17 @@ impl Workflow {
 
     /// The states in which an order is on the kitchen's screen: the
     /// non-terminal states the kitchen role can move an order out of, in
-    /// file order.
+    /// file order — but not the initial state (an order not yet accepted;
+    /// a kitchen that accepts orders does so on the dashboard) nor the
+    /// hand-off state (the kitchen is done with it).
     pub fn kitchen_states(&self) -> Vec<&State> {
+        let hand_off = self.hand_off_state().map(|state| &state.key);
         self.states
             .iter()
             .filter(|state| {
                 !state.terminal
+                    && !state.initial
+                    && Some(&state.key) != hand_off
                     && self
                         .transitions
                         .iter()
