@@ -21,4 +21,6 @@ pub use money::{Currency, Money};
 pub use order::*;
 pub use role::Role;
 pub use text::UnsafeText;
-pub use workflow::{State, TransitionDenied, TransitionRule, Workflow, WorkflowError};
+pub use workflow::{
+    State, TransitionDenied, TransitionRule, Workflow, WorkflowError, WorkflowProblem,
+};

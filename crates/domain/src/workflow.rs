@@ -264,6 +264,18 @@ impl Workflow {
         validate(file)
     }
 
+    /// Loads a workflow written in JSON, or lists every problem it has,
+    /// each with where it is (what an editor shows next to each field).
+    pub fn check_json(text: &str) -> Result<Workflow, Vec<WorkflowProblem>> {
+        let file: WorkflowFile = serde_json::from_str(text).map_err(|e| {
+            vec![WorkflowProblem {
+                path: String::new(),
+                error: WorkflowError::Parse(e.to_string()),
+            }]
+        })?;
+        validate_all(file)
+    }
+
     /// One of the workflows shipped with the program (see
     /// [`Workflow::BUILTIN_NAMES`]), or `None` for any other name.
     pub fn builtin(name: &str) -> Option<Workflow> {
@@ -610,84 +622,152 @@ impl Workflow {
 }
 
 /// Checks everything a running desk relies on, so that the rest of the code
-/// can trust any `Workflow` it is given.
+/// can trust any `Workflow` it is given; the first problem found.
 fn validate(file: WorkflowFile) -> Result<Workflow, WorkflowError> {
+    validate_all(file).map_err(|mut problems| problems.swap_remove(0).error)
+}
+
+/// One problem of a workflow file and where it is (`states[2].progress`,
+/// `transitions[0].roles[1]`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkflowProblem {
+    pub path: String,
+    #[serde(rename = "message", serialize_with = "as_message")]
+    pub error: WorkflowError,
+}
+
+fn as_message<S: serde::Serializer>(error: &WorkflowError, out: S) -> Result<S::Ok, S::Error> {
+    out.collect_str(error)
+}
+
+/// Every problem of `file`, in the order a reader meets them. A check that
+/// needs what an earlier one refused (an initial state, a transition's
+/// states) is skipped rather than reporting the same mistake twice.
+fn validate_all(file: WorkflowFile) -> Result<Workflow, Vec<WorkflowProblem>> {
+    let mut problems = Vec::new();
+    let mut problem = |path: String, error: WorkflowError| {
+        problems.push(WorkflowProblem { path, error });
+    };
     if file.name.trim().is_empty() {
-        return Err(WorkflowError::EmptyName);
+        problem("name".into(), WorkflowError::EmptyName);
     }
 
     let mut keys: HashSet<&str> = HashSet::new();
-    for state in &file.states {
+    for (i, state) in file.states.iter().enumerate() {
         if state.key.is_empty() {
-            return Err(WorkflowError::EmptyStateKey);
-        }
-        if !keys.insert(&state.key) {
-            return Err(WorkflowError::DuplicateState {
-                key: state.key.clone(),
-            });
+            problem(format!("states[{i}].key"), WorkflowError::EmptyStateKey);
+        } else if !keys.insert(&state.key) {
+            problem(
+                format!("states[{i}].key"),
+                WorkflowError::DuplicateState {
+                    key: state.key.clone(),
+                },
+            );
         }
         if state.progress > 100 {
-            return Err(WorkflowError::ProgressOutOfRange {
-                state: state.key.clone(),
-                progress: state.progress,
-            });
+            problem(
+                format!("states[{i}].progress"),
+                WorkflowError::ProgressOutOfRange {
+                    state: state.key.clone(),
+                    progress: state.progress,
+                },
+            );
         }
     }
 
-    let mut initials = file.states.iter().filter(|s| s.initial);
-    let initial = initials.next().ok_or(WorkflowError::NoInitialState)?;
-    if let Some(second) = initials.next() {
-        return Err(WorkflowError::MultipleInitialStates {
-            first: initial.key.clone(),
-            second: second.key.clone(),
-        });
-    }
+    let initials: Vec<(usize, &State)> = file
+        .states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.initial)
+        .collect();
+    let initial = match initials.as_slice() {
+        [] => {
+            problem("states".into(), WorkflowError::NoInitialState);
+            None
+        }
+        [(_, only)] => Some(*only),
+        [(_, first), (i, second), ..] => {
+            problem(
+                format!("states[{i}].initial"),
+                WorkflowError::MultipleInitialStates {
+                    first: first.key.clone(),
+                    second: second.key.clone(),
+                },
+            );
+            None
+        }
+    };
 
     for (list, keys_in_list) in [("cancelled", &file.cancelled), ("done", &file.done)] {
-        if let Some(unknown) = keys_in_list.iter().find(|k| !keys.contains(k.as_str())) {
-            return Err(WorkflowError::UnknownListedState {
-                list,
-                state: unknown.clone(),
-            });
+        for (i, unknown) in keys_in_list.iter().enumerate() {
+            if !keys.contains(unknown.as_str()) {
+                problem(
+                    format!("{list}[{i}]"),
+                    WorkflowError::UnknownListedState {
+                        list,
+                        state: unknown.clone(),
+                    },
+                );
+            }
         }
     }
-    if let Some(both) = file.cancelled.iter().find(|k| file.done.contains(k)) {
-        return Err(WorkflowError::CancelledAndDone {
-            state: both.clone(),
-        });
+    for (i, both) in file.cancelled.iter().enumerate() {
+        if file.done.contains(both) {
+            problem(
+                format!("cancelled[{i}]"),
+                WorkflowError::CancelledAndDone {
+                    state: both.clone(),
+                },
+            );
+        }
     }
 
     let mut transitions = Vec::with_capacity(file.transitions.len());
-    for raw in &file.transitions {
-        transitions.push(parse_transition(raw, &keys)?);
+    for (i, raw) in file.transitions.iter().enumerate() {
+        if let Some(rule) = parse_transition(raw, &keys, &format!("transitions[{i}]"), &mut problem)
+        {
+            transitions.push(rule);
+        }
     }
 
     let state = |key: &str| file.states.iter().find(|s| s.key == key);
-    for rule in &transitions {
-        if state(&rule.from).is_some_and(|s| s.terminal) {
-            return Err(WorkflowError::TerminalHasExit {
-                state: rule.from.clone(),
-                to: rule.to.clone(),
-            });
+    for (i, raw) in file.transitions.iter().enumerate() {
+        if state(&raw.from).is_some_and(|s| s.terminal) {
+            problem(
+                format!("transitions[{i}]"),
+                WorkflowError::TerminalHasExit {
+                    state: raw.from.clone(),
+                    to: raw.to.clone(),
+                },
+            );
         }
     }
-    for s in file.states.iter().filter(|s| !s.terminal) {
-        if !transitions.iter().any(|rule| rule.from == s.key) {
-            return Err(WorkflowError::NoWayOut {
-                state: s.key.clone(),
-            });
+    for (i, s) in file.states.iter().enumerate().filter(|(_, s)| !s.terminal) {
+        if !file.transitions.iter().any(|raw| raw.from == s.key) {
+            problem(
+                format!("states[{i}]"),
+                WorkflowError::NoWayOut {
+                    state: s.key.clone(),
+                },
+            );
         }
     }
 
-    for s in &file.states {
+    for (i, s) in file.states.iter().enumerate() {
         let Some(target) = &s.on_items_ready else {
             continue;
         };
+        let path = format!("states[{i}].on_items_ready");
         if !keys.contains(target.as_str()) {
-            return Err(WorkflowError::UnknownItemsReadyTarget {
-                state: s.key.clone(),
-                target: target.clone(),
-            });
+            problem(
+                path,
+                WorkflowError::UnknownItemsReadyTarget {
+                    state: s.key.clone(),
+                    target: target.clone(),
+                },
+            );
+            continue;
         }
         // The automatic move has no fulfilment to hand, so it must be legal
         // for every order that can be in this state.
@@ -697,53 +777,65 @@ fn validate(file: WorkflowFile) -> Result<Workflow, WorkflowError> {
                 .any(|rule| rule.from == s.key && &rule.to == target && rule.applies_to(f))
         });
         if !covered {
-            return Err(WorkflowError::ItemsReadyWithoutTransition {
-                state: s.key.clone(),
-                target: target.clone(),
-            });
+            problem(
+                path,
+                WorkflowError::ItemsReadyWithoutTransition {
+                    state: s.key.clone(),
+                    target: target.clone(),
+                },
+            );
         }
     }
 
-    let reachable = reachable_from(&initial.key, &transitions, None);
-    if let Some(s) = file
-        .states
-        .iter()
-        .find(|s| !reachable.contains(s.key.as_str()))
-    {
-        return Err(WorkflowError::Unreachable {
-            state: s.key.clone(),
-        });
-    }
+    if let Some(initial) = initial {
+        let reachable = reachable_from(&initial.key, &transitions, None);
+        for (i, s) in file.states.iter().enumerate() {
+            if !reachable.contains(s.key.as_str()) {
+                problem(
+                    format!("states[{i}]"),
+                    WorkflowError::Unreachable {
+                        state: s.key.clone(),
+                    },
+                );
+            }
+        }
 
-    for fulfilment in FULFILMENTS {
-        let reachable = reachable_from(&initial.key, &transitions, Some(fulfilment));
-        let can_finish = can_reach_terminal(&file.states, &transitions, fulfilment);
-        for s in file
-            .states
-            .iter()
-            .filter(|s| reachable.contains(s.key.as_str()))
-        {
-            if s.terminal {
-                continue;
-            }
-            let has_exit = transitions
-                .iter()
-                .any(|rule| rule.from == s.key && rule.applies_to(fulfilment));
-            if !has_exit {
-                return Err(WorkflowError::DeadEnd {
-                    state: s.key.clone(),
-                    fulfilment: fulfilment.as_str(),
-                });
-            }
-            if !can_finish.contains(s.key.as_str()) {
-                return Err(WorkflowError::NeverFinishes {
-                    state: s.key.clone(),
-                    fulfilment: fulfilment.as_str(),
-                });
+        for fulfilment in FULFILMENTS {
+            let reachable = reachable_from(&initial.key, &transitions, Some(fulfilment));
+            let can_finish = can_reach_terminal(&file.states, &transitions, fulfilment);
+            for (i, s) in file.states.iter().enumerate() {
+                if s.terminal || !reachable.contains(s.key.as_str()) {
+                    continue;
+                }
+                let has_exit = transitions
+                    .iter()
+                    .any(|rule| rule.from == s.key && rule.applies_to(fulfilment));
+                // A state without any exit was reported as such above.
+                let any_exit = file.transitions.iter().any(|raw| raw.from == s.key);
+                if !has_exit && any_exit {
+                    problem(
+                        format!("states[{i}]"),
+                        WorkflowError::DeadEnd {
+                            state: s.key.clone(),
+                            fulfilment: fulfilment.as_str(),
+                        },
+                    );
+                } else if has_exit && !can_finish.contains(s.key.as_str()) {
+                    problem(
+                        format!("states[{i}]"),
+                        WorkflowError::NeverFinishes {
+                            state: s.key.clone(),
+                            fulfilment: fulfilment.as_str(),
+                        },
+                    );
+                }
             }
         }
     }
 
+    if !problems.is_empty() {
+        return Err(problems);
+    }
     Ok(Workflow {
         name: file.name,
         label: file.label,
@@ -754,54 +846,78 @@ fn validate(file: WorkflowFile) -> Result<Workflow, WorkflowError> {
     })
 }
 
+/// A transition as written, checked: `None` when it names unknown states
+/// (later checks leave it out); unknown roles and fulfilments are reported
+/// and left out of the rule.
 fn parse_transition(
     raw: &FileTransition,
     keys: &HashSet<&str>,
-) -> Result<TransitionRule, WorkflowError> {
-    for key in [&raw.from, &raw.to] {
+    path: &str,
+    problem: &mut impl FnMut(String, WorkflowError),
+) -> Option<TransitionRule> {
+    let mut known_states = true;
+    for (field, key) in [("from", &raw.from), ("to", &raw.to)] {
         if !keys.contains(key.as_str()) {
-            return Err(WorkflowError::UnknownTransitionState {
-                from: raw.from.clone(),
-                to: raw.to.clone(),
-                state: key.clone(),
-            });
+            problem(
+                format!("{path}.{field}"),
+                WorkflowError::UnknownTransitionState {
+                    from: raw.from.clone(),
+                    to: raw.to.clone(),
+                    state: key.clone(),
+                },
+            );
+            known_states = false;
         }
     }
     if raw.from == raw.to {
-        return Err(WorkflowError::SelfTransition {
-            state: raw.from.clone(),
-        });
+        problem(
+            format!("{path}.to"),
+            WorkflowError::SelfTransition {
+                state: raw.from.clone(),
+            },
+        );
     }
     if raw.roles.is_empty() {
-        return Err(WorkflowError::EmptyRoles {
-            from: raw.from.clone(),
-            to: raw.to.clone(),
-        });
+        problem(
+            format!("{path}.roles"),
+            WorkflowError::EmptyRoles {
+                from: raw.from.clone(),
+                to: raw.to.clone(),
+            },
+        );
     }
-    let roles = raw
-        .roles
-        .iter()
-        .map(|name| {
-            name.parse::<Role>()
-                .map_err(|_| WorkflowError::UnknownRole {
+    let mut roles = Vec::with_capacity(raw.roles.len());
+    for (i, name) in raw.roles.iter().enumerate() {
+        match name.parse::<Role>() {
+            Ok(role) => roles.push(role),
+            Err(_) => problem(
+                format!("{path}.roles[{i}]"),
+                WorkflowError::UnknownRole {
                     role: name.clone(),
                     from: raw.from.clone(),
                     to: raw.to.clone(),
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let fulfilment = raw
-        .fulfilment
-        .as_deref()
-        .map(|value| {
-            FulfilmentKind::parse(value).ok_or_else(|| WorkflowError::UnknownFulfilment {
-                value: value.to_owned(),
-                from: raw.from.clone(),
-                to: raw.to.clone(),
-            })
-        })
-        .transpose()?;
-    Ok(TransitionRule {
+                },
+            ),
+        }
+    }
+    let fulfilment = match raw.fulfilment.as_deref() {
+        None => None,
+        Some(value) => {
+            let parsed = FulfilmentKind::parse(value);
+            if parsed.is_none() {
+                problem(
+                    format!("{path}.fulfilment"),
+                    WorkflowError::UnknownFulfilment {
+                        value: value.to_owned(),
+                        from: raw.from.clone(),
+                        to: raw.to.clone(),
+                    },
+                );
+            }
+            parsed
+        }
+    };
+    (known_states && raw.from != raw.to).then(|| TransitionRule {
         from: raw.from.clone(),
         to: raw.to.clone(),
         roles,
@@ -912,6 +1028,72 @@ roles = ["customer", "cashier"]
             "[[states]]\nkey = \"{key}\"\nlabel = \"{key}\"\nprogress = 50\n\
              [[transitions]]\nfrom = \"{from}\"\nto = \"{to}\"\nroles = [\"owner\"]"
         ))
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_where_it_is() {
+        let mut file: serde_json::Value =
+            serde_json::to_value(Workflow::builtin("kitchen").unwrap()).unwrap();
+        // A state nothing leads to, a terminal state with a way out and a
+        // role nobody has, in one upload.
+        file["states"].as_array_mut().unwrap().insert(
+            1,
+            serde_json::json!({"key": "limbo", "label": "Limbo", "progress": 10}),
+        );
+        let transitions = file["transitions"].as_array_mut().unwrap();
+        transitions
+            .push(serde_json::json!({"from": "limbo", "to": "completed", "roles": ["owner"]}));
+        transitions
+            .push(serde_json::json!({"from": "completed", "to": "pending", "roles": ["owner"]}));
+        transitions[0]["roles"] = serde_json::json!(["kitchen", "chef"]);
+        let problems = Workflow::check_json(&file.to_string()).unwrap_err();
+        let found: Vec<(&str, String)> = problems
+            .iter()
+            .map(|p| (p.path.as_str(), p.error.to_string()))
+            .collect();
+        let paths: Vec<&str> = found.iter().map(|(path, _)| *path).collect();
+        let last = transitions_len(&file) - 1;
+        assert_eq!(
+            paths,
+            [
+                "transitions[0].roles[1]".to_owned(),
+                format!("transitions[{last}]"),
+                "states[1]".to_owned(),
+            ],
+            "{found:?}"
+        );
+        assert!(matches!(
+            problems[0].error,
+            WorkflowError::UnknownRole { .. }
+        ));
+        assert!(matches!(
+            problems[1].error,
+            WorkflowError::TerminalHasExit { .. }
+        ));
+        assert!(matches!(
+            problems[2].error,
+            WorkflowError::Unreachable { .. }
+        ));
+
+        // Without an initial state, that is said (and reachability is not
+        // guessed at); an unknown role still is.
+        let mut file: serde_json::Value =
+            serde_json::to_value(Workflow::builtin("kitchen").unwrap()).unwrap();
+        file["states"][0]["initial"] = serde_json::json!(false);
+        file["transitions"][1]["roles"] = serde_json::json!(["sous_chef"]);
+        let problems = Workflow::check_json(&file.to_string()).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["states", "transitions[1].roles[0]"], "{problems:?}");
+        assert_eq!(problems[0].error, WorkflowError::NoInitialState);
+        // Serialised for clients: path and message.
+        assert_eq!(
+            serde_json::to_value(&problems[0]).unwrap(),
+            serde_json::json!({"path": "states", "message": "no state is marked `initial = true`"})
+        );
+    }
+
+    fn transitions_len(file: &serde_json::Value) -> usize {
+        file["transitions"].as_array().map_or(0, Vec::len)
     }
 
     fn mini_replacing(from: &str, to: &str) -> Result<Workflow, WorkflowError> {
