@@ -17,4 +17,5 @@ mod api_workflows;
 mod authz_matrix;
 mod browser;
 mod hardening;
+mod stores_admin;
 mod streams;
