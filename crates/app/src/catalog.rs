@@ -1,7 +1,7 @@
 //! Stores, their products and their staff.
 
 use ordertrack_domain::text::{check_line, check_lines, normalise_email};
-use ordertrack_domain::{Currency, ProductId, Role, StoreId, StoreStatus, UserId};
+use ordertrack_domain::{ProductId, Role, StoreId, StoreStatus, UserId};
 use ordertrack_store::{
     NewProduct, NewStore, Product, ProductPatch, StaffMember, StoreRecord, StoreSettings,
 };
@@ -234,14 +234,8 @@ impl App {
     pub async fn admin_create_store(&self, new: NewStore) -> Result<StoreRecord, AppError> {
         check_slug(&new.slug)?;
         check_line("name", &new.name)?;
-        Currency::parse(&new.currency)
-            .map_err(|e| AppError::invalid(ErrorCode::InvalidCurrency, e.to_string()))?;
-        if !self.workflows.contains(&new.workflow) {
-            return Err(AppError::invalid(
-                ErrorCode::UnknownWorkflow,
-                format!("no workflow named `{}`", new.workflow),
-            ));
-        }
+        crate::stores::check_currency(&new.currency)?;
+        self.check_workflow(&new.workflow)?;
         Ok(self.repo.create_store(new).await?)
     }
 

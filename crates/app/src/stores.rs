@@ -176,7 +176,25 @@ fn order_prefix(slug: &str) -> String {
         .unwrap_or_else(|| "S".to_owned())
 }
 
+/// A currency a new store may price in (ISO 4217, in circulation).
+pub(crate) fn check_currency(code: &str) -> Result<Currency, AppError> {
+    Currency::parse_iso4217(code)
+        .map_err(|e| AppError::invalid(ErrorCode::InvalidCurrency, e.to_string()))
+}
+
 impl App {
+    /// Refuses a workflow name that is not one of the built-ins.
+    pub(crate) fn check_workflow(&self, name: &str) -> Result<(), AppError> {
+        if self.workflows.contains(name) {
+            Ok(())
+        } else {
+            Err(AppError::invalid(
+                ErrorCode::UnknownWorkflow,
+                format!("no workflow named `{name}`: restaurant, kitchen or retail"),
+            ))
+        }
+    }
+
     /// Who may open a store here.
     pub fn store_signup(&self) -> StoreSignup {
         self.store_signup
@@ -191,17 +209,8 @@ impl App {
     fn checked_opening(&self, setup: StoreSetup) -> Result<(NewStore, StoreSettings), AppError> {
         check_slug(&setup.slug)?;
         let name = check_store_name(&setup.name)?;
-        let currency = Currency::parse_iso4217(&setup.currency)
-            .map_err(|e| AppError::invalid(ErrorCode::InvalidCurrency, e.to_string()))?;
-        if !self.workflows.contains(&setup.workflow) {
-            return Err(AppError::invalid(
-                ErrorCode::UnknownWorkflow,
-                format!(
-                    "no workflow named `{}`: restaurant, kitchen or retail",
-                    setup.workflow
-                ),
-            ));
-        }
+        let currency = check_currency(&setup.currency)?;
+        self.check_workflow(&setup.workflow)?;
         let timezone = match &setup.timezone {
             Some(zone) => parse_zone(zone)?,
             None => StoreZone::utc(),
