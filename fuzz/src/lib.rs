@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Method, Request, Response, header};
-use ordertrack_app::SignInLimits;
+use ordertrack_app::{SignInLimits, StoreSignup};
 use ordertrack_web::{Application, Database, Limits, Settings};
 use tower::ServiceExt as _;
 
@@ -90,6 +90,8 @@ impl Desk {
                 },
                 nats: None,
                 seed_demo: true,
+                // Any account may open a store: inputs reach that code too.
+                store_signup: StoreSignup::Open,
                 serving: false,
             }))
             .expect("build the order desk");

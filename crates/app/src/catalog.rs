@@ -1,8 +1,10 @@
 //! Stores, their products and their staff.
 
 use ordertrack_domain::text::{check_line, check_lines, normalise_email};
-use ordertrack_domain::{Currency, ProductId, Role, StoreId, UserId};
-use ordertrack_store::{NewProduct, NewStore, Product, ProductPatch, StaffMember, StoreRecord};
+use ordertrack_domain::{ProductId, Role, StoreId, StoreStatus, UserId};
+use ordertrack_store::{
+    NewProduct, NewStore, Product, ProductPatch, StaffMember, StoreRecord, StoreSettings,
+};
 
 use crate::ErrorCode;
 use crate::{App, AppError, Caller};
@@ -12,10 +14,11 @@ const MAX_NAME_CHARS: usize = 100;
 /// Highest price a product may have, in minor units (one million).
 pub const MAX_PRICE_MINOR: i64 = 100_000_000;
 
-/// A store and its catalog.
+/// A store, its settings and its catalog.
 #[derive(Debug, Clone)]
 pub struct StoreWithProducts {
     pub store: StoreRecord,
+    pub settings: StoreSettings,
     pub products: Vec<Product>,
 }
 
@@ -92,28 +95,80 @@ fn check_product(input: ProductInput) -> Result<ProductPatch, AppError> {
     })
 }
 
-/// Checks a store slug: lower-case letters, digits and dashes, 2–60 characters.
+/// Slugs no store may have: words the site's own paths and pages use, and
+/// names that would pass for the platform speaking.
+const RESERVED_SLUGS: &[&str] = &[
+    "about",
+    "account",
+    "admin",
+    "administrator",
+    "api",
+    "approve",
+    "assets",
+    "dashboard",
+    "help",
+    "kitchen",
+    "login",
+    "logout",
+    "manage",
+    "me",
+    "metrics",
+    "new",
+    "null",
+    "open",
+    "orders",
+    "ordertrack",
+    "platform",
+    "readyz",
+    "healthz",
+    "register",
+    "root",
+    "settings",
+    "signup",
+    "static",
+    "store",
+    "stores",
+    "support",
+    "system",
+    "track",
+    "www",
+];
+
+/// Checks a store slug: lower-case letters, digits and dashes, 3–40
+/// characters, not starting or ending with a dash, not a reserved word.
 pub fn check_slug(slug: &str) -> Result<(), AppError> {
-    let ok = (2..=60).contains(&slug.len())
+    let ok = (3..=40).contains(&slug.len())
         && slug
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::invalid(
+    if !ok {
+        return Err(AppError::invalid(
             ErrorCode::InvalidSlug,
-            "a store slug has 2-60 lower-case letters, digits and dashes",
-        ))
+            "a store slug has 3-40 lower-case letters, digits and dashes",
+        ));
     }
+    if RESERVED_SLUGS.contains(&slug) {
+        return Err(AppError::invalid(
+            ErrorCode::InvalidSlug,
+            format!("`{slug}` is reserved; choose another slug"),
+        ));
+    }
+    Ok(())
 }
 
 impl App {
-    /// Every store (public).
+    /// Every live store (public): stores waiting for approval are left out.
     pub async fn stores(&self) -> Result<Vec<StoreRecord>, AppError> {
-        Ok(self.repo.stores().await?)
+        Ok(self
+            .repo
+            .stores_with_settings()
+            .await?
+            .into_iter()
+            .filter(|s| s.settings.status == StoreStatus::Active)
+            .map(|s| s.store)
+            .collect())
     }
 
     /// A store by slug, or 404.
@@ -124,11 +179,15 @@ impl App {
             .ok_or(AppError::NotFound("store"))
     }
 
-    /// A store with its catalog (public).
+    /// A live store with its settings and catalog (public).
     pub async fn store_with_products(&self, slug: &str) -> Result<StoreWithProducts, AppError> {
-        let store = self.store_by_slug(slug).await?;
-        let products = self.repo.products(store.id).await?;
-        Ok(StoreWithProducts { store, products })
+        let found = self.live_store(slug).await?;
+        let products = self.repo.products(found.store.id).await?;
+        Ok(StoreWithProducts {
+            store: found.store,
+            settings: found.settings,
+            products,
+        })
     }
 
     /// The store `slug` as its owners and managers manage it (its other
@@ -175,14 +234,8 @@ impl App {
     pub async fn admin_create_store(&self, new: NewStore) -> Result<StoreRecord, AppError> {
         check_slug(&new.slug)?;
         check_line("name", &new.name)?;
-        Currency::parse(&new.currency)
-            .map_err(|e| AppError::invalid(ErrorCode::InvalidCurrency, e.to_string()))?;
-        if !self.workflows.contains(&new.workflow) {
-            return Err(AppError::invalid(
-                ErrorCode::UnknownWorkflow,
-                format!("no workflow named `{}`", new.workflow),
-            ));
-        }
+        crate::stores::check_currency(&new.currency)?;
+        self.check_workflow(&new.workflow)?;
         Ok(self.repo.create_store(new).await?)
     }
 

@@ -132,6 +132,15 @@ error_codes! {
     TooManyStreams => "too_many_streams",
     /// Too many connections from one address.
     TooManyConnections => "too_many_connections",
+    /// The store is not taking orders right now (paused, outside its
+    /// hours), or not with the fulfilment asked for.
+    StoreClosed => "store_closed",
+    /// The time zone is not an IANA name.
+    InvalidTimezone => "invalid_timezone",
+    /// The opening hours are not acceptable.
+    InvalidOpeningHours => "invalid_opening_hours",
+    /// The fulfilment offered is not pickup, delivery or both.
+    InvalidFulfilment => "invalid_fulfilment",
     /// The request body did not arrive in time.
     BodyTimeout => "body_timeout",
     /// A cookie-signed WebSocket from another site.

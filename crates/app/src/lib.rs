@@ -10,6 +10,7 @@ mod error;
 mod error_code;
 pub mod kitchen;
 pub mod orders;
+pub mod stores;
 pub mod streams;
 pub mod throttle;
 pub mod token;
@@ -23,6 +24,7 @@ use ordertrack_store::Repository;
 pub use auth::{AuthConfig, Caller, SessionRef};
 pub use error::AppError;
 pub use error_code::ErrorCode;
+pub use stores::StoreSignup;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
 pub use throttle::{FixedWindows, SignInLimits};
 pub use token::random_token;
@@ -45,6 +47,7 @@ pub struct App {
     auth: Arc<auth::Auth>,
     hub: Hub,
     bus_ready: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    store_signup: StoreSignup,
 }
 
 impl App {
@@ -56,7 +59,15 @@ impl App {
             auth: Arc::new(auth::Auth::new(auth)),
             hub,
             bus_ready: None,
+            store_signup: StoreSignup::default(),
         }
+    }
+
+    /// Who may open a store through the API and the pages (default:
+    /// platform admins only).
+    pub fn with_store_signup(mut self, signup: StoreSignup) -> Self {
+        self.store_signup = signup;
+        self
     }
 
     /// Adds a readiness check for the event bus (scaled out) to `/readyz`.

@@ -214,7 +214,9 @@ impl App {
             None => None,
         };
         check_order_request(&request.items, &request.fulfilment, &request.notes)?;
-        let store = self.store_by_slug(&request.store).await?;
+        let found = self.live_store(&request.store).await?;
+        crate::stores::check_open(&found, request.fulfilment.kind, crate::now())?;
+        let store = found.store;
         let workflow = self.workflows.get(&store.workflow)?;
         let catalog: HashMap<_, _> = self
             .repo

@@ -10,6 +10,7 @@ pub mod kitchen;
 pub mod money;
 pub mod order;
 pub mod role;
+pub mod store;
 pub mod text;
 pub mod workflow;
 
@@ -20,6 +21,10 @@ pub use kitchen::{
 pub use money::{Currency, Money};
 pub use order::*;
 pub use role::Role;
+pub use store::{
+    Fulfilments, Intake, Opening, OpeningHours, Reopening, StoreHours, StoreStatus, StoreZone,
+    TimeOfDay, ordering_at,
+};
 pub use text::UnsafeText;
 pub use workflow::{
     State, TransitionDenied, TransitionRule, Workflow, WorkflowError, WorkflowProblem,

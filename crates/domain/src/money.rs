@@ -9,6 +9,23 @@ use serde::{Deserialize, Serialize};
 #[serde(try_from = "String", into = "String")]
 pub struct Currency(String);
 
+/// The ISO 4217 codes of the currencies in circulation, sorted.
+const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD",
+    "CDF", "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD",
+    "EGP", "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ",
+    "GYD", "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD",
+    "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR",
+    "LRD", "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR",
+    "MWK", "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN",
+    "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR",
+    "SDG", "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB",
+    "TJS", "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS",
+    "VED", "VES", "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW",
+    "ZWG",
+];
+
 /// The text was not a three-letter upper-case currency code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not a three-letter currency code such as EUR")]
@@ -19,6 +36,17 @@ impl Currency {
     pub fn parse(code: &str) -> Result<Self, InvalidCurrency> {
         if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
             Ok(Currency(code.to_owned()))
+        } else {
+            Err(InvalidCurrency(code.to_owned()))
+        }
+    }
+
+    /// Parses a code of a currency in circulation (ISO 4217, without the
+    /// fund, metal and testing codes): what a new store may price in.
+    pub fn parse_iso4217(code: &str) -> Result<Self, InvalidCurrency> {
+        let currency = Currency::parse(code)?;
+        if ISO_4217.binary_search(&code).is_ok() {
+            Ok(currency)
         } else {
             Err(InvalidCurrency(code.to_owned()))
         }
@@ -79,6 +107,17 @@ mod tests {
         assert!(Currency::parse("EUR").is_ok());
         assert!(Currency::parse("eur").is_err());
         assert!(Currency::parse("EURO").is_err());
+    }
+
+    #[test]
+    fn new_stores_price_in_currencies_in_circulation() {
+        assert!(ISO_4217.windows(2).all(|w| w[0] < w[1]));
+        for code in ["EUR", "USD", "GBP", "JPY", "CHF", "AED", "ZWG"] {
+            assert!(Currency::parse_iso4217(code).is_ok(), "{code}");
+        }
+        for code in ["XYZ", "EUROS", "eur", "XAU", "XXX", ""] {
+            assert!(Currency::parse_iso4217(code).is_err(), "{code}");
+        }
     }
 
     #[test]

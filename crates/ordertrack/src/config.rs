@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use ordertrack_app::SignInLimits;
+use ordertrack_app::{SignInLimits, StoreSignup};
 use ordertrack_web::{Limits, NatsSettings, Settings};
 
 /// How long a session lasts.
@@ -97,6 +97,12 @@ pub struct ServerArgs {
     /// refused with 429 (0: no limit).
     #[arg(long, env = "ORDERTRACK_WRITES_PER_TOKEN", default_value_t = 3000)]
     pub writes_per_token: u32,
+    /// Who may open a store through the API and the "Open a store" page:
+    /// `closed` (platform admins only), `approval` (any signed-in user; the
+    /// store stays hidden until an admin approves it) or `open` (any
+    /// signed-in user, live at once).
+    #[arg(long, env = "ORDERTRACK_STORE_SIGNUP", default_value = "closed")]
+    pub store_signup: StoreSignup,
     /// Address of a reverse proxy whose `X-Forwarded-For` names the client
     /// (repeat, or comma-separate, for several). Default: none — the TCP
     /// peer is the client.
@@ -185,6 +191,7 @@ impl ServerArgs {
             limits: self.limits(),
             nats,
             seed_demo,
+            store_signup: self.store_signup,
             serving,
         })
     }

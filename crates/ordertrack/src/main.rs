@@ -5,6 +5,7 @@ mod config;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use ordertrack_app::demo::{DEMO_ACCOUNTS, DEMO_PASSWORD};
+use ordertrack_app::stores::StoreSetup;
 use ordertrack_domain::Role;
 use ordertrack_store::{PostgresRepository, SqliteRepository};
 use ordertrack_web::Application;
@@ -40,6 +41,39 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Manage stores.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Open a live store owned by an existing account (then add staff with
+    /// `user create --store SLUG --role ROLE`).
+    Create {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The store's address: /stores/SLUG (3–40 lower-case letters,
+        /// digits and dashes).
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        /// ISO 4217 currency code, e.g. EUR.
+        #[arg(long)]
+        currency: String,
+        /// Built-in workflow: restaurant, kitchen or retail.
+        #[arg(long)]
+        workflow: String,
+        /// IANA time zone its opening hours are read in (default UTC).
+        #[arg(long)]
+        timezone: Option<String>,
+        /// E-mail of the account that owns the store.
+        #[arg(long)]
+        owner: String,
     },
 }
 
@@ -102,6 +136,42 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 println!("created {} ({})", user.email, user.id);
             }
+            Ok(())
+        }
+        Command::Store {
+            command:
+                StoreCommand::Create {
+                    server,
+                    slug,
+                    name,
+                    currency,
+                    workflow,
+                    timezone,
+                    owner,
+                },
+        } => {
+            let application = Application::build(server.settings(false, false)?).await?;
+            let opened = application
+                .app()
+                .admin_open_store(
+                    StoreSetup {
+                        slug,
+                        name,
+                        currency,
+                        workflow,
+                        timezone,
+                    },
+                    &owner,
+                )
+                .await?;
+            println!(
+                "created store {} ({}, {}, {}, {}) owned by {owner}",
+                opened.store.slug,
+                opened.store.name,
+                opened.store.currency,
+                opened.store.workflow,
+                opened.settings.timezone
+            );
             Ok(())
         }
     }

@@ -30,17 +30,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use ordertrack_domain::{
-    Actor, EventKind, Fulfilment, FulfilmentKind, ItemId, ItemStatus, ItemStatusChange,
-    KitchenError, Order, OrderId, OrderPlan, OrderSummary, PlanStep, ProductId, Role, StatusChange,
-    StoreId, UserId, Workflow, order_created, order_total, plan_bump, plan_hand_off,
-    plan_item_status, plan_transition,
+    Actor, EventKind, Fulfilment, FulfilmentKind, Fulfilments, ItemId, ItemStatus,
+    ItemStatusChange, KitchenError, OpeningHours, Order, OrderId, OrderPlan, OrderSummary,
+    PlanStep, ProductId, Role, StatusChange, StoreId, StoreStatus, StoreZone, UserId, Workflow,
+    order_created, order_total, plan_bump, plan_hand_off, plan_item_status, plan_transition,
 };
 use time::{Duration, OffsetDateTime};
 
 use crate::{
     AccessChange, AccessEvent, EventFilter, Identity, LogEntry, NewOrder, NewOrderLine, NewProduct,
     NewSession, NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope,
-    PlacedOrder, Product, ProductPatch, Repository, StoreError, StoreRecord, StoredEvent, User,
+    PlacedOrder, Product, ProductPatch, Repository, StoreError, StoreOpening, StoreRecord,
+    StoreSettings, StoreSettingsPatch, StoredEvent, User,
 };
 
 /// A store under test plus whatever keeps its data alive (a temporary
@@ -98,6 +99,7 @@ macro_rules! conformance_tests {
             users,
             sessions,
             stores,
+            store_settings,
             memberships,
             products,
             place_order,
@@ -710,6 +712,162 @@ pub async fn stores(store: Arc<dyn Repository>) {
             .store(StoreId::new(alpha.id.max(bravo.id).get() + 1000))
             .await
             .expect("by id"),
+        None
+    );
+}
+
+/// Store settings: a store opened with settings and an owner (one
+/// transaction), listed and read with its settings, changed field by field;
+/// stores created without settings have the defaults.
+pub async fn store_settings(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let plain = shop(store, "plain-shop", "Plain Shop", "P").await;
+    let owner = user(store, "owner@settings.test", "Olga Owner").await;
+    let berlin = StoreZone::parse("Europe/Berlin").expect("a zone");
+    let hours: OpeningHours = serde_json::from_str(
+        r#"{"friday":[{"open":"18:00","close":"02:00"}],"sunday":[{"open":"09:00","close":"17:00"}]}"#,
+    )
+    .expect("hours");
+    let opened = store
+        .open_store(StoreOpening {
+            store: NewStore {
+                slug: "night-owl".into(),
+                name: "Night Owl".into(),
+                currency: "EUR".into(),
+                workflow: "kitchen".into(),
+                order_prefix: "N".into(),
+            },
+            settings: StoreSettings {
+                status: StoreStatus::PendingApproval,
+                timezone: berlin.clone(),
+                accepting_orders: true,
+                fulfilment: Fulfilments::new(&[FulfilmentKind::Pickup]).expect("a set"),
+                opening_hours: Some(hours.clone()),
+            },
+            owner: Some(owner.id),
+        })
+        .await
+        .expect("open_store");
+    assert_eq!(opened.store.slug, "night-owl");
+    assert_eq!(opened.store.order_prefix, "N");
+    assert_eq!(opened.settings.status, StoreStatus::PendingApproval);
+    assert_eq!(opened.settings.timezone, berlin);
+    assert_eq!(opened.settings.opening_hours, Some(hours.clone()));
+    assert!(!opened.settings.fulfilment.offers(FulfilmentKind::Delivery));
+    let staff = store.staff(opened.store.id).await.expect("staff");
+    assert_eq!(staff.len(), 1);
+    assert_eq!((staff[0].user.id, staff[0].role), (owner.id, Role::Owner));
+    assert_eq!(
+        store.store_by_slug("night-owl").await.expect("by slug"),
+        Some(opened.store.clone()),
+        "the plain read sees the store opened with settings"
+    );
+
+    // Defaults for a store created without settings.
+    let read = store
+        .store_with_settings("plain-shop")
+        .await
+        .expect("read")
+        .expect("the store");
+    assert_eq!(read.store, plain);
+    assert_eq!(read.settings, StoreSettings::default());
+    assert_eq!(store.store_with_settings("nope").await.expect("read"), None);
+    let listed = store.stores_with_settings().await.expect("list");
+    assert_eq!(
+        listed
+            .iter()
+            .map(|s| s.store.slug.as_str())
+            .collect::<Vec<_>>(),
+        ["night-owl", "plain-shop"],
+        "listed by name"
+    );
+    assert_eq!(listed[0], opened);
+
+    // A taken slug or an unknown owner writes nothing.
+    let taken = store
+        .open_store(StoreOpening {
+            store: NewStore {
+                slug: "plain-shop".into(),
+                name: "Again".into(),
+                currency: "EUR".into(),
+                workflow: "retail".into(),
+                order_prefix: "A".into(),
+            },
+            settings: StoreSettings::default(),
+            owner: Some(owner.id),
+        })
+        .await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    let orphan = store
+        .open_store(StoreOpening {
+            store: NewStore {
+                slug: "orphan".into(),
+                name: "Orphan".into(),
+                currency: "EUR".into(),
+                workflow: "retail".into(),
+                order_prefix: "O".into(),
+            },
+            settings: StoreSettings::default(),
+            owner: Some(UserId::new(owner.id.get() + 1000)),
+        })
+        .await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+    assert_eq!(store.store_by_slug("orphan").await.expect("read"), None);
+
+    // Changes, one field at a time; the rest stays.
+    let paused = store
+        .update_store_settings(
+            opened.store.id,
+            StoreSettingsPatch {
+                accepting_orders: Some(false),
+                ..StoreSettingsPatch::default()
+            },
+        )
+        .await
+        .expect("update")
+        .expect("the store");
+    assert!(!paused.settings.accepting_orders);
+    assert_eq!(paused.settings.opening_hours, Some(hours));
+    let approved = store
+        .update_store_settings(
+            opened.store.id,
+            StoreSettingsPatch {
+                name: Some("Night Owl Kitchen".into()),
+                status: Some(StoreStatus::Active),
+                timezone: Some(StoreZone::utc()),
+                fulfilment: Some(Fulfilments::both()),
+                opening_hours: Some(None),
+                ..StoreSettingsPatch::default()
+            },
+        )
+        .await
+        .expect("update")
+        .expect("the store");
+    assert_eq!(approved.store.name, "Night Owl Kitchen");
+    assert_eq!(
+        approved.settings,
+        StoreSettings {
+            accepting_orders: false,
+            ..StoreSettings::default()
+        }
+    );
+    assert_eq!(
+        store
+            .store_with_settings("night-owl")
+            .await
+            .expect("read")
+            .as_ref(),
+        Some(&approved),
+        "the change is what is read back"
+    );
+    assert_eq!(
+        store
+            .update_store_settings(
+                StoreId::new(opened.store.id.get() + 1000),
+                StoreSettingsPatch::default()
+            )
+            .await
+            .expect("update"),
         None
     );
 }

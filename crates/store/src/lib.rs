@@ -101,6 +101,26 @@ pub trait Repository: Send + Sync + 'static {
     /// A store's catalog, in the order products were added.
     async fn products(&self, store: StoreId) -> Result<Vec<Product>, StoreError>;
 
+    // ---- store settings ----
+
+    /// Creates a store with its settings and (if given) makes `owner` its
+    /// owner, in one transaction; a taken slug is [`StoreError::Conflict`],
+    /// an unknown owner [`StoreError::NotFound`] (and nothing is written).
+    async fn open_store(&self, opening: StoreOpening) -> Result<StoreWithSettings, StoreError>;
+    /// Every store with its settings, by name.
+    async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError>;
+    /// A store with its settings, by slug.
+    async fn store_with_settings(
+        &self,
+        slug: &str,
+    ) -> Result<Option<StoreWithSettings>, StoreError>;
+    /// Changes a store's name and settings; `None` if there is no such store.
+    async fn update_store_settings(
+        &self,
+        store: StoreId,
+        patch: StoreSettingsPatch,
+    ) -> Result<Option<StoreWithSettings>, StoreError>;
+
     // ---- orders ----
 
     /// Places an order: numbers it, writes its items, first history entry and

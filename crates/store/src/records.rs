@@ -1,8 +1,8 @@
 //! Plain records passed to and from a [`Repository`](crate::Repository).
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, NewEvent, Order, OrderId, OrderSummary, ProductId, Role,
-    StoreId, UserId,
+    Actor, Fulfilment, FulfilmentKind, Fulfilments, NewEvent, OpeningHours, Order, OrderId,
+    OrderSummary, ProductId, Role, StoreId, StoreStatus, StoreZone, UserId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -345,4 +345,112 @@ impl LogEntry {
             LogEntry::Access(_) => None,
         }
     }
+}
+
+// ---- store settings ----
+
+/// What a store is and offers beyond its catalog: its standing on the
+/// platform, the time zone its hours are read in, the pause switch, the
+/// fulfilment kinds it offers and its opening hours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    pub status: StoreStatus,
+    pub timezone: StoreZone,
+    pub accepting_orders: bool,
+    pub fulfilment: Fulfilments,
+    /// `None`: open around the clock.
+    pub opening_hours: Option<OpeningHours>,
+}
+
+impl Default for StoreSettings {
+    /// Live, in UTC, taking orders around the clock, pickup and delivery:
+    /// what a store created without settings has.
+    fn default() -> Self {
+        StoreSettings {
+            status: StoreStatus::Active,
+            timezone: StoreZone::utc(),
+            accepting_orders: true,
+            fulfilment: Fulfilments::both(),
+            opening_hours: None,
+        }
+    }
+}
+
+impl StoreSettings {
+    /// Reads the stored columns (`status`, `timezone`, `accepting_orders`,
+    /// `fulfilment`, `opening_hours`): the one decoding both backends use.
+    pub(crate) fn from_columns(
+        status: &str,
+        timezone: &str,
+        accepting_orders: bool,
+        fulfilment: &str,
+        opening_hours: Option<&str>,
+    ) -> Result<Self, crate::StoreError> {
+        let corrupt = |what: &str, value: &str| {
+            crate::StoreError::Database(format!("unreadable stored {what} `{value}`"))
+        };
+        Ok(StoreSettings {
+            status: StoreStatus::parse(status).ok_or_else(|| corrupt("status", status))?,
+            timezone: StoreZone::parse(timezone).map_err(|_| corrupt("time zone", timezone))?,
+            accepting_orders,
+            fulfilment: Fulfilments::from_stored(fulfilment),
+            opening_hours: opening_hours
+                .map(|json| serde_json::from_str(json).map_err(|_| corrupt("opening hours", json)))
+                .transpose()?,
+        })
+    }
+}
+
+/// A store with its settings, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreWithSettings {
+    pub store: StoreRecord,
+    pub settings: StoreSettings,
+}
+
+/// Changes to a store's name and settings; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct StoreSettingsPatch {
+    pub name: Option<String>,
+    pub status: Option<StoreStatus>,
+    pub timezone: Option<StoreZone>,
+    pub accepting_orders: Option<bool>,
+    pub fulfilment: Option<Fulfilments>,
+    /// `Some(None)` removes the hours (open around the clock).
+    pub opening_hours: Option<Option<OpeningHours>>,
+}
+
+impl StoreSettingsPatch {
+    /// The stored form of the new opening hours, if there are some.
+    pub(crate) fn opening_hours_json(&self) -> Result<Option<String>, crate::StoreError> {
+        match &self.opening_hours {
+            Some(Some(hours)) => serde_json::to_string(hours)
+                .map(Some)
+                .map_err(|e| crate::StoreError::Database(e.to_string())),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl From<&StoreSettings> for StoreSettingsPatch {
+    /// Every setting to these values (the name left as it is).
+    fn from(settings: &StoreSettings) -> Self {
+        StoreSettingsPatch {
+            name: None,
+            status: Some(settings.status),
+            timezone: Some(settings.timezone.clone()),
+            accepting_orders: Some(settings.accepting_orders),
+            fulfilment: Some(settings.fulfilment.clone()),
+            opening_hours: Some(settings.opening_hours.clone()),
+        }
+    }
+}
+
+/// A store to open with its settings and, if given, its first owner.
+#[derive(Debug, Clone)]
+pub struct StoreOpening {
+    pub store: NewStore,
+    pub settings: StoreSettings,
+    /// Made the store's owner in the same transaction.
+    pub owner: Option<UserId>,
 }

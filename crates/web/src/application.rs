@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordertrack_app::{App, AppError, AuthConfig, SignInLimits};
+use ordertrack_app::{App, AppError, AuthConfig, SignInLimits, StoreSignup};
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
 use ordertrack_store::sqlite::SqliteOptions;
@@ -50,6 +50,8 @@ pub struct Settings {
     pub nats: Option<NatsSettings>,
     /// Seed the demo stores, menus and accounts (once per database).
     pub seed_demo: bool,
+    /// Who may open a store through the API and the pages.
+    pub store_signup: StoreSignup,
     /// This instance will serve clients. A PostgreSQL instance that serves
     /// without a bus is warned about: its live updates reach only its own
     /// clients.
@@ -178,7 +180,8 @@ impl Application {
                 token_ttl: settings.token_ttl,
                 limits: settings.sign_in,
             },
-        );
+        )
+        .with_store_signup(settings.store_signup);
         if let Some((options, _, queue)) = relay {
             let subject = options.subject.clone();
             let bus = NatsBus::start(options, queue, store.clone(), hub)
@@ -274,6 +277,7 @@ mod tests {
                 subject: "ordertrack.events".into(),
             }),
             seed_demo: true,
+            store_signup: StoreSignup::default(),
             serving: true,
         })
         .await;

@@ -32,6 +32,7 @@ const ENV: &[&str] = &[
     "ORDERTRACK_LOG",
     "ORDERTRACK_NATS_URL",
     "ORDERTRACK_NATS_SUBJECT",
+    "ORDERTRACK_STORE_SIGNUP",
 ];
 
 /// `ordertrack <args> --data-dir <data_dir>`, without the caller's settings.

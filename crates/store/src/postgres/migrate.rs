@@ -21,6 +21,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         EMAIL_SKELETONS,
         include_str!("../../migrations/postgres/0003_email_skeletons.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_store_settings.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

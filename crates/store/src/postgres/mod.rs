@@ -39,6 +39,7 @@
 
 mod migrate;
 mod queries;
+mod settings;
 mod writer;
 
 use std::sync::Arc;
@@ -58,7 +59,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     CommitListener, Credentials, EventFilter, Identity, LogEntry, NewOrder, NewProduct, NewSession,
     NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product,
-    ProductPatch, Repository, StaffMember, StoreError, StoreRecord, StoredEvent, User,
+    ProductPatch, Repository, StaffMember, StoreError, StoreOpening, StoreRecord,
+    StoreSettingsPatch, StoreWithSettings, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{Job, Write, Written};
@@ -285,6 +287,38 @@ impl Repository for PostgresRepository {
 
     async fn products(&self, store: StoreId) -> Result<Vec<Product>, StoreError> {
         Ok(queries::products(&mut *self.read().await?, store).await?)
+    }
+
+    async fn open_store(&self, opening: StoreOpening) -> Result<StoreWithSettings, StoreError> {
+        match self.write(Write::OpenStore(Box::new(opening))).await? {
+            Written::StoreWithSettings(found) => Ok(found),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError> {
+        Ok(settings::stores_with_settings(&mut *self.read().await?).await?)
+    }
+
+    async fn store_with_settings(
+        &self,
+        slug: &str,
+    ) -> Result<Option<StoreWithSettings>, StoreError> {
+        Ok(settings::store_with_settings(&mut *self.read().await?, slug).await?)
+    }
+
+    async fn update_store_settings(
+        &self,
+        store: StoreId,
+        patch: StoreSettingsPatch,
+    ) -> Result<Option<StoreWithSettings>, StoreError> {
+        match self
+            .write(Write::UpdateStoreSettings(store, Box::new(patch)))
+            .await?
+        {
+            Written::MaybeStoreWithSettings(found) => Ok(found),
+            _ => Err(mismatch()),
+        }
     }
 
     async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError> {

@@ -14,9 +14,11 @@ use sqlx::{Connection, Postgres};
 use tokio::sync::{mpsc, oneshot};
 
 use super::queries::{self, BulkChange, Fail};
+use super::settings;
 use crate::{
     AccessChange, CommitListener, LogEntry, NewOrder, NewProduct, NewSession, NewStore, NewUser,
-    PlacedOrder, Product, ProductPatch, StoreError, StoreRecord, User,
+    PlacedOrder, Product, ProductPatch, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch,
+    StoreWithSettings, User,
 };
 
 /// Most requests committed together. Bounds the latency a request waits
@@ -40,6 +42,8 @@ pub enum Write {
     StatusChange(Box<StatusChange>),
     ItemChange(Box<ItemStatusChange>),
     Plan(Box<OrderPlan>),
+    OpenStore(Box<StoreOpening>),
+    UpdateStoreSettings(StoreId, Box<StoreSettingsPatch>),
 }
 
 impl Write {
@@ -75,6 +79,8 @@ pub enum Written {
     MaybeProduct(Option<Product>),
     Placed(PlacedOrder),
     Order(Order),
+    StoreWithSettings(StoreWithSettings),
+    MaybeStoreWithSettings(Option<StoreWithSettings>),
 }
 
 /// A request waiting for the writer, and where to send its answer.
@@ -124,6 +130,12 @@ async fn apply(
             Written::Order(queries::apply_item_change(conn, change, events).await?)
         }
         Write::Plan(plan) => Written::Order(queries::apply_plan(conn, plan, events).await?),
+        Write::OpenStore(opening) => {
+            Written::StoreWithSettings(settings::open_store(conn, opening, access).await?)
+        }
+        Write::UpdateStoreSettings(store, patch) => Written::MaybeStoreWithSettings(
+            settings::update_store_settings(conn, *store, patch).await?,
+        ),
     })
 }
 

@@ -15,6 +15,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         EMAIL_SKELETONS,
         include_str!("../../migrations/sqlite/0003_email_skeletons.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_store_settings.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -15,6 +15,7 @@
 
 mod migrate;
 mod queries;
+mod settings;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -34,7 +35,8 @@ use crate::statements::STATEMENT_TARGET;
 use crate::{
     CommitListener, Credentials, EventFilter, Identity, LogEntry, NewOrder, NewProduct, NewSession,
     NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product,
-    ProductPatch, Repository, StaffMember, StoreError, StoreRecord, StoredEvent, User,
+    ProductPatch, Repository, StaffMember, StoreError, StoreOpening, StoreRecord,
+    StoreSettingsPatch, StoreWithSettings, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
@@ -311,6 +313,33 @@ impl Repository for SqliteRepository {
 
     async fn products(&self, store: StoreId) -> Result<Vec<Product>, StoreError> {
         self.read(move |conn| queries::products(conn, store)).await
+    }
+
+    async fn open_store(&self, opening: StoreOpening) -> Result<StoreWithSettings, StoreError> {
+        self.write(move |tx| settings::open_store(tx, &opening))
+            .await
+    }
+
+    async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError> {
+        self.read(settings::stores_with_settings).await
+    }
+
+    async fn store_with_settings(
+        &self,
+        slug: &str,
+    ) -> Result<Option<StoreWithSettings>, StoreError> {
+        let slug = slug.to_owned();
+        self.read(move |conn| settings::store_with_settings(conn, &slug))
+            .await
+    }
+
+    async fn update_store_settings(
+        &self,
+        store: StoreId,
+        patch: StoreSettingsPatch,
+    ) -> Result<Option<StoreWithSettings>, StoreError> {
+        self.write(move |tx| settings::update_store_settings(tx.conn(), store, &patch))
+            .await
     }
 
     async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError> {

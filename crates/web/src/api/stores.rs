@@ -4,10 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ordertrack_app::catalog::ProductInput;
-use ordertrack_domain::{ProductId, Role, UserId};
+use ordertrack_app::stores::{SettingsInput, StoreSetup};
+use ordertrack_domain::{FulfilmentKind, OpeningHours, ProductId, Role, UserId};
+use ordertrack_store::StoreWithSettings;
 use serde::{Deserialize, Serialize};
 
-use super::views::{ProductBody, StatusBody, StoreBody, UserBody};
+use super::views::{ProductBody, StatusBody, StoreBody, StoreSettingsBody, UserBody};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, AuthCaller};
@@ -16,7 +18,10 @@ use crate::routes::Routes;
 pub fn routes() -> Routes {
     Routes::new()
         .get("/stores", list)
+        .post("/stores", open_store)
         .get("/stores/{slug}", show)
+        .patch("/stores/{slug}", update_settings)
+        .post("/stores/{slug}/approve", approve)
         .get("/stores/{slug}/products", products)
         .post("/stores/{slug}/products", create_product)
         .patch("/stores/{slug}/products/{id}", update_product)
@@ -33,7 +38,7 @@ async fn list(State(state): State<AppState>) -> Result<Json<Vec<StoreBody>>, Api
 #[derive(Serialize)]
 struct StoreDetailBody {
     #[serde(flatten)]
-    store: StoreBody,
+    store: StoreSettingsBody,
     products: Vec<ProductBody>,
     /// The store's workflow states, in order.
     statuses: Vec<StatusBody>,
@@ -46,7 +51,7 @@ async fn show(
     let found = state.app.store_with_products(&slug).await?;
     let workflow = state.app.workflows().get(&found.store.workflow)?;
     Ok(Json(StoreDetailBody {
-        store: StoreBody::from(&found.store),
+        store: StoreSettingsBody::new(&found.store, &found.settings, ordertrack_app::now()),
         products: found.products.iter().map(ProductBody::from).collect(),
         statuses: workflow.states().iter().map(StatusBody::from).collect(),
     }))
@@ -164,4 +169,96 @@ async fn remove_staff(
 ) -> Result<StatusCode, ApiError> {
     state.app.remove_staff(&caller, &slug, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenStoreRequest {
+    slug: String,
+    name: String,
+    currency: String,
+    workflow: String,
+    timezone: Option<String>,
+}
+
+fn settings_body(found: &StoreWithSettings) -> Json<StoreSettingsBody> {
+    Json(StoreSettingsBody::new(
+        &found.store,
+        &found.settings,
+        ordertrack_app::now(),
+    ))
+}
+
+/// Opens a store; the caller becomes its owner (who may: `--store-signup`).
+async fn open_store(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiJson(body): ApiJson<OpenStoreRequest>,
+) -> Result<(StatusCode, Json<StoreSettingsBody>), ApiError> {
+    let opened = state
+        .app
+        .open_store(
+            &caller,
+            StoreSetup {
+                slug: body.slug,
+                name: body.name,
+                currency: body.currency,
+                workflow: body.workflow,
+                timezone: body.timezone,
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, settings_body(&opened)))
+}
+
+/// A field that may be sent as `null`: `Some(None)`, unlike a field left out.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsRequest {
+    name: Option<String>,
+    accepting_orders: Option<bool>,
+    timezone: Option<String>,
+    fulfilment: Option<Vec<FulfilmentKind>>,
+    #[serde(default, deserialize_with = "present")]
+    opening_hours: Option<Option<OpeningHours>>,
+}
+
+async fn update_settings(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<SettingsRequest>,
+) -> Result<Json<StoreSettingsBody>, ApiError> {
+    let updated = state
+        .app
+        .update_store_settings(
+            &caller,
+            &slug,
+            SettingsInput {
+                name: body.name,
+                accepting_orders: body.accepting_orders,
+                timezone: body.timezone,
+                fulfilment: body.fulfilment,
+                opening_hours: body.opening_hours,
+            },
+        )
+        .await?;
+    Ok(settings_body(&updated))
+}
+
+async fn approve(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<Json<StoreSettingsBody>, ApiError> {
+    let approved = state.app.approve_store(&caller, &slug).await?;
+    Ok(settings_body(&approved))
 }

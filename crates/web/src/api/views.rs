@@ -2,8 +2,11 @@
 
 use ordertrack_app::kitchen::KitchenBoard;
 use ordertrack_app::orders::OrderView;
-use ordertrack_domain::{Fulfilment, HistoryEntry, OrderItem, OrderSummary, Role, State};
-use ordertrack_store::{Product, StoreRecord, User};
+use ordertrack_domain::{
+    Fulfilment, FulfilmentKind, HistoryEntry, OpeningHours, OrderItem, OrderSummary, Role, State,
+    StoreStatus,
+};
+use ordertrack_store::{Product, StoreRecord, StoreSettings, User};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -45,6 +48,44 @@ impl From<&StoreRecord> for StoreBody {
             name: store.name.clone(),
             currency: store.currency.clone(),
             workflow: store.workflow.clone(),
+        }
+    }
+}
+
+/// A store with its settings, and whether it takes orders now.
+#[derive(Serialize)]
+pub struct StoreSettingsBody {
+    #[serde(flatten)]
+    pub store: StoreBody,
+    pub status: StoreStatus,
+    /// IANA time zone its opening hours are read in.
+    pub timezone: String,
+    /// False while its staff paused new orders.
+    pub accepting_orders: bool,
+    /// What it offers: `pickup`, `delivery`.
+    pub fulfilment: Vec<FulfilmentKind>,
+    /// Per weekday; `null`: open around the clock.
+    pub opening_hours: Option<OpeningHours>,
+    /// Whether an order placed now is taken.
+    pub taking_orders: bool,
+    /// What its page says about ordering now, e.g. "Not taking orders
+    /// right now, back at 17:00".
+    pub ordering_message: String,
+}
+
+impl StoreSettingsBody {
+    /// The body of `store` with `settings`, as of `now`.
+    pub fn new(store: &StoreRecord, settings: &StoreSettings, now: OffsetDateTime) -> Self {
+        let intake = ordertrack_app::stores::intake(settings, now);
+        StoreSettingsBody {
+            store: StoreBody::from(store),
+            status: settings.status,
+            timezone: settings.timezone.name().to_owned(),
+            accepting_orders: settings.accepting_orders,
+            fulfilment: settings.fulfilment.kinds().to_vec(),
+            opening_hours: settings.opening_hours.clone(),
+            taking_orders: intake.is_open(),
+            ordering_message: intake.to_string(),
         }
     }
 }

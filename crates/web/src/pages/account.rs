@@ -8,7 +8,7 @@ use ordertrack_app::AppError;
 use ordertrack_app::auth::SignedIn;
 use serde::Deserialize;
 
-use super::{PageContext, PageError, layout, local_path};
+use super::{CsrfForm, PageContext, PageError, layout, local_path};
 use crate::AppState;
 use crate::extract::ClientIp;
 use crate::routes::Routes;
@@ -179,15 +179,10 @@ async fn register(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
-}
-
 async fn logout(
     State(state): State<AppState>,
     ctx: PageContext,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     if let Some(caller) = &ctx.caller {

@@ -14,7 +14,7 @@ use ordertrack_domain::{
 use serde::Deserialize;
 
 use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
-use super::{PageContext, PageError, layout, see_other};
+use super::{FlashQuery, PageContext, PageError, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
@@ -35,9 +35,16 @@ pub fn routes() -> Routes {
 
 async fn stores(State(state): State<AppState>, ctx: PageContext) -> Result<Response, PageError> {
     let stores = state.app.stores().await?;
+    let may_open = ctx
+        .caller
+        .as_ref()
+        .is_some_and(|caller| state.app.may_open_store(caller));
     let body = html! {
         h1 { "Order from" }
         @if stores.is_empty() { p.muted { "No stores yet." } }
+        @if may_open {
+            p { a.button.secondary href="/stores/new" { "Open a store" } }
+        }
         ul.cards {
             @for store in &stores {
                 li.card {
@@ -51,11 +58,6 @@ async fn stores(State(state): State<AppState>, ctx: PageContext) -> Result<Respo
     Ok(ctx.page(layout("Stores", ctx.caller.as_ref(), &ctx.csrf, None, body)))
 }
 
-#[derive(Deserialize)]
-struct FlashQuery {
-    flash: Option<String>,
-}
-
 async fn menu(
     State(state): State<AppState>,
     ctx: PageContext,
@@ -64,6 +66,8 @@ async fn menu(
 ) -> Result<Response, PageError> {
     let found = state.app.store_with_products(&slug).await?;
     let store = &found.store;
+    let intake = ordertrack_app::stores::intake(&found.settings, ordertrack_app::now());
+    let offers = |kind| found.settings.fulfilment.offers(kind);
     let mut by_station: BTreeMap<&str, Vec<_>> = BTreeMap::new();
     for product in &found.products {
         by_station
@@ -75,6 +79,9 @@ async fn menu(
     let idempotency_key = ordertrack_app::random_token();
     let body = html! {
         h1 { (store.name) }
+        @if !intake.is_open() {
+            p.flash.warn.store-closed role="status" data-store-closed { (intake) }
+        }
         form.checkout method="post" action={ "/stores/" (store.slug) "/checkout" } data-cart {
             input type="hidden" name="csrf" value=(ctx.csrf);
             input type="hidden" name="idempotency_key" value=(idempotency_key);
@@ -107,12 +114,18 @@ async fn menu(
                 p { "Total: " strong data-cart-total data-currency=(store.currency) { "—" } }
                 fieldset {
                     legend { "How do you get it?" }
-                    label.choice { input type="radio" name="fulfilment" value="pickup" checked; " Pickup at the counter" }
-                    label.choice { input type="radio" name="fulfilment" value="delivery"; " Delivery" }
+                    @if offers(FulfilmentKind::Pickup) {
+                        label.choice { input type="radio" name="fulfilment" value="pickup" checked; " Pickup at the counter" }
+                    }
+                    @if offers(FulfilmentKind::Delivery) {
+                        label.choice { input type="radio" name="fulfilment" value="delivery" checked[!offers(FulfilmentKind::Pickup)]; " Delivery" }
+                    }
                 }
                 label { "Delivery address " span.muted { "(for delivery)" } textarea name="address" maxlength="300" rows="2" {} }
                 label { "Notes for the store " span.muted { "(optional)" } textarea name="notes" maxlength="500" rows="2" {} }
-                @if ctx.caller.is_some() {
+                @if !intake.is_open() {
+                    button type="submit" disabled { "Place order" }
+                } @else if ctx.caller.is_some() {
                     button type="submit" { "Place order" }
                 } @else {
                     p { a href={ "/login?next=/stores/" (store.slug) } { "Sign in" } " or " a href={ "/register?next=/stores/" (store.slug) } { "register" } " to order." }
@@ -175,6 +188,10 @@ async fn checkout(
             "/orders/{}?flash=placed",
             placed.view.order.id
         ))),
+        Err(ordertrack_app::AppError::Conflict {
+            code: ordertrack_app::ErrorCode::StoreClosed,
+            ..
+        }) => Ok(see_other(&format!("/stores/{slug}?flash=store_closed"))),
         Err(error @ ordertrack_app::AppError::Invalid { .. }) => {
             let body = html! {
                 section.card.error {

@@ -32,6 +32,18 @@ impl Flash {
             "saved" => ("ok", "Saved."),
             "removed" => ("ok", "Removed."),
             "invalid" => ("warn", "Please check the form and try again."),
+            "opened" => (
+                "ok",
+                "Your store is open. Add your first products below, then share its page.",
+            ),
+            "opened_pending" => (
+                "ok",
+                "Your store waits for the platform's approval. Meanwhile, add your products below.",
+            ),
+            "approved" => ("ok", "Approved: the store is live."),
+            "paused" => ("ok", "New orders are paused."),
+            "resumed" => ("ok", "Taking orders again."),
+            "store_closed" => ("warn", "The store is not taking orders right now."),
             _ => return None,
         };
         Some(Flash {
@@ -67,6 +79,9 @@ pub fn layout(
                         a href="/" { "Stores" }
                         @if let Some(caller) = caller {
                             a href="/orders" { "My orders" }
+                            @if caller.user.is_admin {
+                                a href="/admin/stores" { "Approvals" }
+                            }
                             @for membership in &caller.memberships {
                                 @match membership.role {
                                     Role::Kitchen => {

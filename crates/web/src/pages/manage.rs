@@ -10,7 +10,7 @@ use ordertrack_domain::{ProductId, Role, UserId};
 use serde::Deserialize;
 
 use super::layout::{Flash, money};
-use super::{PageContext, PageError, layout, see_other};
+use super::{CsrfForm, FlashQuery, PageContext, PageError, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
@@ -22,11 +22,6 @@ pub fn routes() -> Routes {
         .post("/manage/{slug}/products/{id}", edit_product)
         .post("/manage/{slug}/staff", add_staff)
         .post("/manage/{slug}/staff/{user_id}/remove", remove_staff)
-}
-
-#[derive(Deserialize)]
-struct FlashQuery {
-    flash: Option<String>,
 }
 
 /// Parses a price typed as `9.50` (or `9,50`, or `9`) into minor units.
@@ -236,11 +231,6 @@ async fn add_staff(
             .await
             .map(|_| ()),
     )
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 async fn remove_staff(

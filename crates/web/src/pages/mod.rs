@@ -9,6 +9,7 @@ mod kitchen;
 mod layout;
 mod manage;
 mod seller;
+mod stores;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -36,6 +37,7 @@ pub fn routes() -> Routes {
         .merge(seller::routes())
         .merge(kitchen::routes())
         .merge(manage::routes())
+        .merge(stores::routes())
 }
 
 async fn stylesheet() -> Response {
@@ -179,6 +181,18 @@ impl PageContext {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A form that carries nothing but its CSRF token (a one-button form).
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
+/// A page's `?flash=` code, set by the redirect after a form post.
+#[derive(serde::Deserialize)]
+pub struct FlashQuery {
+    pub flash: Option<String>,
 }
 
 /// Redirects with 303 (after a form post), optionally with a flash code.

@@ -11,7 +11,7 @@ use ordertrack_domain::{FulfilmentKind, OrderId, Role};
 use serde::Deserialize;
 
 use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
-use super::{PageContext, PageError, encode_component, layout, see_other};
+use super::{FlashQuery, PageContext, PageError, encode_component, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
@@ -23,6 +23,7 @@ pub fn routes() -> Routes {
         .get("/dashboard/{slug}/orders/{id}", detail)
         .get("/dashboard/{slug}/orders/{id}/panel", detail_panel)
         .post("/dashboard/{slug}/orders/{id}/transition", transition)
+        .post("/dashboard/{slug}/ordering", ordering)
 }
 
 #[derive(Deserialize, Default)]
@@ -30,6 +31,7 @@ struct ListQuery {
     status: Option<String>,
     q: Option<String>,
     cursor: Option<String>,
+    flash: Option<String>,
 }
 
 async fn board(
@@ -115,10 +117,29 @@ async fn dashboard(
 ) -> Result<Response, PageError> {
     let position = state.app.event_position().await?;
     let board = board(&state, &ctx, &slug, &query).await?;
+    let caller = ctx.require_caller()?;
+    let (found, role) = state.app.store_settings(caller, &slug).await?;
+    let intake = ordertrack_app::stores::intake(&found.settings, ordertrack_app::now());
+    let may_pause = role.manages_catalog();
     let body = html! {
         div.page-head {
             h1 { (board.store.name) " — orders" @if board.role == Role::Driver { " (deliveries)" } }
             (live_indicator())
+        }
+        section.card.intake data-intake {
+            p { strong { (intake) } }
+            @if may_pause {
+                form.inline method="post" action={ "/dashboard/" (slug) "/ordering" } {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    @if found.settings.accepting_orders {
+                        input type="hidden" name="accepting" value="false";
+                        button.secondary type="submit" { "Pause new orders" }
+                    } @else {
+                        input type="hidden" name="accepting" value="true";
+                        button type="submit" { "Resume" }
+                    }
+                }
+            }
         }
         div data-stream={ "/api/v1/stores/" (slug) "/events" } data-last-event-id=(position) data-chime="order_created" {}
         form.search method="get" action={ "/dashboard/" (slug) } role="search" {
@@ -135,7 +156,7 @@ async fn dashboard(
         "Dashboard",
         ctx.caller.as_ref(),
         &ctx.csrf,
-        None,
+        Flash::from_code(query.flash.as_deref()),
         body,
     )))
 }
@@ -208,11 +229,6 @@ fn panel(ctx: &PageContext, slug: &str, detail: &StaffOrder) -> Markup {
             (super::customer::tracker(view, history, &format!("/dashboard/{slug}/orders/{}/panel", order.id)))
         }
     }
-}
-
-#[derive(Deserialize)]
-struct FlashQuery {
-    flash: Option<String>,
 }
 
 async fn detail(
@@ -309,4 +325,31 @@ async fn transition(
         })),
         Err(error) => Err(error.into()),
     }
+}
+
+#[derive(Deserialize)]
+struct OrderingForm {
+    csrf: String,
+    accepting: bool,
+}
+
+/// The dashboard's one-click "Pause new orders" / "Resume".
+async fn ordering(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+    Form(form): Form<OrderingForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    let input = ordertrack_app::stores::SettingsInput {
+        accepting_orders: Some(form.accepting),
+        ..Default::default()
+    };
+    state
+        .app
+        .update_store_settings(caller, &slug, input)
+        .await?;
+    let flash = if form.accepting { "resumed" } else { "paused" };
+    Ok(see_other(&format!("/dashboard/{slug}?flash={flash}")))
 }

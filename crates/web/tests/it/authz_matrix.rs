@@ -127,6 +127,8 @@ struct Cell {
     newcomer: String,
     /// A fresh e-mail, for registering.
     fresh_email: String,
+    /// A fresh store slug, for opening a store.
+    fresh_slug: String,
 }
 
 fn form(cell_csrf: &str, fields: &[(&str, String)]) -> Vec<(String, String)> {
@@ -487,6 +489,77 @@ fn rows() -> Vec<Row> {
         )
         .prep(Prep::HandedOff)
         .form(|_| form("", &[])),
+        // ---- opening stores (signup `closed`: platform admins only) ----
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            POST,
+            "/api/v1/stores",
+            Api,
+            [401, 403, 403, 403, 403, 403, 403, 403, 403, 201],
+        )
+        .json(|c| {
+            json!({"slug": c.fresh_slug, "name": "Matrix Store", "currency": "EUR",
+                   "workflow": "restaurant", "timezone": "Europe/Berlin"})
+        }),
+        row(
+            POST,
+            "/api/v1/stores/{slug}/approve",
+            Api,
+            [401, 403, 403, 403, 403, 403, 403, 403, 403, 200],
+        ),
+        row(
+            GET,
+            "/stores/new",
+            Page,
+            [303, 403, 403, 403, 403, 403, 403, 403, 403, 200],
+        ),
+        row(
+            POST,
+            "/stores/new",
+            Page,
+            [303, 403, 403, 403, 403, 403, 403, 403, 403, 303],
+        )
+        .form(|c| {
+            form(
+                "",
+                &[
+                    ("name", "Matrix Store".into()),
+                    ("slug", c.fresh_slug.clone()),
+                    ("currency", "EUR".into()),
+                    ("timezone", "Europe/Berlin".into()),
+                    ("workflow", "kitchen".into()),
+                ],
+            )
+        }),
+        row(
+            GET,
+            "/admin/stores",
+            Page,
+            [303, 403, 403, 403, 403, 403, 403, 403, 403, 200],
+        ),
+        row(
+            POST,
+            "/admin/stores/{slug}/approve",
+            Page,
+            [303, 403, 403, 403, 403, 403, 403, 403, 403, 303],
+        )
+        .form(|_| form("", &[])),
+        // ---- store settings: owners; managers the pause and the hours ----
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            PATCH,
+            "/api/v1/stores/{slug}",
+            Api,
+            [401, 403, 403, 200, 200, 403, 403, 403, 403, 200],
+        )
+        .json(|_| json!({"accepting_orders": true})),
+        row(
+            POST,
+            "/dashboard/{slug}/ordering",
+            Page,
+            [303, 403, 403, 303, 303, 403, 403, 403, 403, 303],
+        )
+        .form(|_| form("", &[("accepting", "true".into())])),
         // ---- catalog and staff: owners (and managers, for the catalog) ----
         //                                              anon cust other owner mgr cash kitch drv  else admin
         row(
@@ -744,6 +817,7 @@ impl Setup {
             member,
             newcomer,
             fresh_email: format!("fresh{n}@matrix.test"),
+            fresh_slug: format!("matrix-store-{n}"),
         }
     }
 }

@@ -18,4 +18,5 @@ mod authz_matrix;
 mod browser;
 mod guest_view;
 mod hardening;
+mod stores_admin;
 mod streams;

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordertrack_app::{App, SignInLimits};
+use ordertrack_app::{App, SignInLimits, StoreSignup};
 use ordertrack_realtime::Hub;
 use ordertrack_store::Repository;
 use ordertrack_store::conformance::TestSchema;
@@ -77,7 +77,8 @@ impl TestDb {
             trusted_proxies: guards.trusted_proxies.clone(),
             limits: guards.limits.clone(),
             nats: None,
-            seed_demo: serving,
+            seed_demo: serving && !guards.no_demo,
+            store_signup: guards.store_signup,
             serving,
         })
         .await
@@ -94,6 +95,11 @@ pub struct Guards {
     pub trusted_proxies: Vec<IpAddr>,
     /// Timeouts, and connections, streams and writes per client.
     pub limits: Limits,
+    /// Who may open a store (`--store-signup`).
+    pub store_signup: StoreSignup,
+    /// Start from an empty database, as `serve` does: no demo stores or
+    /// accounts.
+    pub no_demo: bool,
 }
 
 /// A running server, its database and a client. Dropping it stops the

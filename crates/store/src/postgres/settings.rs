@@ -1,0 +1,124 @@
+//! The SQL of a store's settings (status, time zone, pause, fulfilment,
+//! opening hours) on PostgreSQL: opening a store with them, reading a store
+//! with them, changing them. Columns are read by name.
+
+use ordertrack_domain::{Fulfilments, Role, StoreId, StoreStatus, StoreZone};
+use sqlx::Row;
+use sqlx::postgres::{PgConnection, PgRow};
+
+use super::queries::{self, Result};
+use crate::{
+    AccessChange, StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch,
+    StoreWithSettings,
+};
+
+/// The columns of a store with its settings, as a literal (sqlx takes
+/// literal SQL only).
+macro_rules! columns {
+    () => {
+        "id, slug, name, currency, workflow, order_prefix, \
+         status, timezone, accepting_orders, fulfilment, opening_hours"
+    };
+}
+
+fn row(row: &PgRow) -> Result<StoreWithSettings> {
+    let status: String = row.try_get("status")?;
+    let timezone: String = row.try_get("timezone")?;
+    let fulfilment: String = row.try_get("fulfilment")?;
+    let opening_hours: Option<String> = row.try_get("opening_hours")?;
+    Ok(StoreWithSettings {
+        store: StoreRecord {
+            id: StoreId::new(row.try_get("id")?),
+            slug: row.try_get("slug")?,
+            name: row.try_get("name")?,
+            currency: row.try_get("currency")?,
+            workflow: row.try_get("workflow")?,
+            order_prefix: row.try_get("order_prefix")?,
+        },
+        settings: StoreSettings::from_columns(
+            &status,
+            &timezone,
+            row.try_get("accepting_orders")?,
+            &fulfilment,
+            opening_hours.as_deref(),
+        )?,
+    })
+}
+
+pub async fn stores_with_settings(conn: &mut PgConnection) -> Result<Vec<StoreWithSettings>> {
+    sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM stores ORDER BY name, id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(row)
+    .collect()
+}
+
+pub async fn store_with_settings(
+    conn: &mut PgConnection,
+    slug: &str,
+) -> Result<Option<StoreWithSettings>> {
+    sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM stores WHERE slug = $1"
+    ))
+    .bind(slug)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|found| row(&found))
+    .transpose()
+}
+
+pub async fn update_store_settings(
+    conn: &mut PgConnection,
+    store: StoreId,
+    patch: &StoreSettingsPatch,
+) -> Result<Option<StoreWithSettings>> {
+    let hours = patch.opening_hours_json()?;
+    sqlx::query(concat!(
+        "UPDATE stores SET
+            name = COALESCE($2, name),
+            status = COALESCE($3, status),
+            timezone = COALESCE($4, timezone),
+            accepting_orders = COALESCE($5, accepting_orders),
+            fulfilment = COALESCE($6, fulfilment),
+            opening_hours = CASE WHEN $7 THEN $8 ELSE opening_hours END
+         WHERE id = $1
+         RETURNING ",
+        columns!()
+    ))
+    .bind(store.get())
+    .bind(patch.name.as_deref())
+    .bind(patch.status.map(StoreStatus::as_str))
+    .bind(patch.timezone.as_ref().map(StoreZone::name))
+    .bind(patch.accepting_orders)
+    .bind(patch.fulfilment.as_ref().map(Fulfilments::to_stored))
+    .bind(patch.opening_hours.is_some())
+    .bind(hours)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|found| row(&found))
+    .transpose()
+}
+
+/// Creates the store, gives it its settings and its owner, in the
+/// request's savepoint: any failure writes nothing.
+pub async fn open_store(
+    conn: &mut PgConnection,
+    opening: &StoreOpening,
+    access: &mut Vec<AccessChange>,
+) -> Result<StoreWithSettings> {
+    let store = queries::create_store(conn, &opening.store).await?;
+    if let Some(owner) = opening.owner {
+        queries::set_membership(conn, owner, store.id, Role::Owner, access).await?;
+    }
+    let patch = StoreSettingsPatch::from(&opening.settings);
+    update_store_settings(conn, store.id, &patch)
+        .await?
+        .ok_or_else(|| StoreError::NotFound("store").into())
+}
