@@ -216,20 +216,6 @@ impl App {
         })
     }
 
-    /// Creates a store (platform admins, and the CLI/demo via `admin_create_store`).
-    pub async fn create_store(
-        &self,
-        caller: &Caller,
-        new: NewStore,
-    ) -> Result<StoreRecord, AppError> {
-        if !caller.user.is_admin {
-            return Err(AppError::Forbidden(
-                "only platform admins create stores".into(),
-            ));
-        }
-        self.admin_create_store(new).await
-    }
-
     /// Creates a store without a caller (operator tools).
     pub async fn admin_create_store(&self, new: NewStore) -> Result<StoreRecord, AppError> {
         check_slug(&new.slug)?;
