@@ -5,11 +5,12 @@
 //! request waiting (up to [`MAX_BATCH`]) and runs them in one transaction:
 //! first it locks the rows of the stores the batch touches (in id order, so
 //! batches of two instances queue instead of deadlocking); then it applies
-//! the status changes of distinct orders together with a few multi-row
-//! statements (version-checked update, history, read-back); every other
-//! request runs alone in a savepoint, so a failing request rolls back only
-//! itself; last it writes the batch's events, commits once, and only then
-//! hands the events to the commit listener and answers the requests.
+//! the status and item changes of distinct orders together with a few
+//! multi-row statements (version-checked update, history, read-back) — the
+//! same routine a single change runs, with one; every other request runs
+//! alone in a savepoint, so a failing request rolls back only itself; last
+//! it writes the batch's events, commits once, and only then hands the
+//! events to the commit listener and answers the requests.
 //!
 //! **Event positions** are gap-free in commit order across every instance
 //! and connection: the global `id` comes from the single `event_log_head`
