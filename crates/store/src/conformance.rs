@@ -394,6 +394,37 @@ async fn advance(store: &dyn Repository, order: &Order, actor: Actor, to: &str) 
         .unwrap_or_else(|e| panic!("apply_status_change {} -> {to}: {e}", order.status))
 }
 
+/// A second store, "verde", with a salad, and a second customer, Bob.
+async fn verde_and_bob(store: &dyn Repository) -> (StoreRecord, Product, User) {
+    let verde = shop(store, "verde", "Verde", "V").await;
+    let salad = product(store, &verde, "Salad", 700, "cold").await;
+    let bob = user(store, "bob@example.test", "Bob Brown").await;
+    (verde, salad, bob)
+}
+
+/// A kitchen member, Kai, as an actor.
+async fn cook(store: &dyn Repository) -> Actor {
+    let kitchen = user(store, "kai@example.test", "Kai Kitchen").await;
+    Actor {
+        id: kitchen.id,
+        role: Role::Kitchen,
+    }
+}
+
+/// Patches a store's product: the product afterwards, `None` if the store
+/// has no such product.
+async fn patch_product(
+    store: &dyn Repository,
+    shop: StoreId,
+    product: ProductId,
+    patch: ProductPatch,
+) -> Option<Product> {
+    store
+        .update_product(shop, product, patch)
+        .await
+        .expect("update_product")
+}
+
 async fn events(store: &dyn Repository, filter: EventFilter) -> Vec<StoredEvent> {
     store
         .events_after(filter, 0, 10_000)
@@ -410,6 +441,11 @@ async fn order_ids(store: &dyn Repository, query: OrderQuery) -> Vec<OrderId> {
         .iter()
         .map(|o| o.id)
         .collect()
+}
+
+/// How many orders a scope lists (up to 100).
+async fn order_count(store: &dyn Repository, scope: OrderScope) -> usize {
+    order_ids(store, query(scope)).await.len()
 }
 
 fn query(scope: OrderScope) -> OrderQuery {
@@ -1008,19 +1044,14 @@ pub async fn products(store: Arc<dyn Repository>) {
         vec![other.clone()]
     );
 
-    let updated = store
-        .update_product(
-            rosso.id,
-            created[1].id,
-            ProductPatch {
-                price_minor: Some(1234),
-                available: Some(false),
-                ..ProductPatch::default()
-            },
-        )
-        .await
-        .expect("update_product")
-        .expect("the product exists");
+    let antipasti = |patch| patch_product(store, rosso.id, created[1].id, patch);
+    let updated = antipasti(ProductPatch {
+        price_minor: Some(1234),
+        available: Some(false),
+        ..ProductPatch::default()
+    })
+    .await
+    .expect("the product exists");
     let expected = Product {
         price_minor: 1234,
         available: false,
@@ -1031,20 +1062,14 @@ pub async fn products(store: Arc<dyn Repository>) {
         "fields not in the patch keep their values"
     );
 
-    let renamed = store
-        .update_product(
-            rosso.id,
-            created[1].id,
-            ProductPatch {
-                name: Some("Antipasti misti".into()),
-                description: Some("For two".into()),
-                station: Some("cold".into()),
-                ..ProductPatch::default()
-            },
-        )
-        .await
-        .expect("update_product")
-        .expect("the product exists");
+    let renamed = antipasti(ProductPatch {
+        name: Some("Antipasti misti".into()),
+        description: Some("For two".into()),
+        station: Some("cold".into()),
+        ..ProductPatch::default()
+    })
+    .await
+    .expect("the product exists");
     let expected = Product {
         name: "Antipasti misti".into(),
         description: "For two".into(),
@@ -1052,10 +1077,7 @@ pub async fn products(store: Arc<dyn Repository>) {
         ..expected
     };
     assert_eq!(renamed, expected);
-    let unchanged = store
-        .update_product(rosso.id, created[1].id, ProductPatch::default())
-        .await
-        .expect("update_product");
+    let unchanged = antipasti(ProductPatch::default()).await;
     assert_eq!(
         unchanged,
         Some(expected.clone()),
@@ -1063,33 +1085,18 @@ pub async fn products(store: Arc<dyn Repository>) {
     );
 
     // Another store's product is not found, and stays as it was.
-    let foreign = store
-        .update_product(
-            rosso.id,
-            other.id,
-            ProductPatch {
-                price_minor: Some(1),
-                ..ProductPatch::default()
-            },
-        )
-        .await
-        .expect("update_product");
+    let one_cent = || ProductPatch {
+        price_minor: Some(1),
+        ..ProductPatch::default()
+    };
+    let foreign = patch_product(store, rosso.id, other.id, one_cent()).await;
     assert_eq!(foreign, None);
     assert_eq!(
         store.products(verde.id).await.expect("products"),
         vec![other]
     );
-    let missing = store
-        .update_product(
-            rosso.id,
-            ProductId::new(created.iter().map(|p| p.id.get()).max().unwrap_or(0) + 1000),
-            ProductPatch {
-                price_minor: Some(1),
-                ..ProductPatch::default()
-            },
-        )
-        .await
-        .expect("update_product");
+    let unknown = ProductId::new(created.iter().map(|p| p.id.get()).max().unwrap_or(0) + 1000);
+    let missing = patch_product(store, rosso.id, unknown, one_cent()).await;
     assert_eq!(missing, None);
 
     let mut catalog = created.clone();
@@ -1334,12 +1341,7 @@ pub async fn idempotency(store: Arc<dyn Repository>) {
     let shop_events = events(store, EventFilter::Store(f.shop.id)).await;
     assert_eq!(shop_events.len(), 1, "replays write no events");
     assert_eq!(
-        store
-            .orders(query(OrderScope::Store(f.shop.id)))
-            .await
-            .expect("orders")
-            .orders
-            .len(),
+        order_count(store, OrderScope::Store(f.shop.id)).await,
         1,
         "replays create no orders"
     );
@@ -1387,9 +1389,7 @@ pub async fn idempotency(store: Arc<dyn Repository>) {
 pub async fn orders_scopes(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
-    let verde = shop(store, "verde", "Verde", "V").await;
-    let salad = product(store, &verde, "Salad", 700, "cold").await;
-    let bob = user(store, "bob@example.test", "Bob Brown").await;
+    let (verde, salad, bob) = verde_and_bob(store).await;
 
     let a1 = place(store, &f.shop, &f.customer, &f.lines()).await;
     let b1 = place(store, &f.shop, &bob, &f.lines()).await;
@@ -1477,9 +1477,7 @@ pub async fn orders_status_filter(store: Arc<dyn Repository>) {
 pub async fn orders_search(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
-    let verde = shop(store, "verde", "Verde", "V").await;
-    let salad = product(store, &verde, "Salad", 700, "cold").await;
-    let bob = user(store, "bob@example.test", "Bob Brown").await;
+    let (verde, salad, bob) = verde_and_bob(store).await;
 
     let r1 = place(store, &f.shop, &f.customer, &f.lines()).await; // R-000001 Alice
     let r2 = place(store, &f.shop, &bob, &f.lines()).await; // R-000002 Bob
@@ -1824,11 +1822,7 @@ pub async fn apply_item_change(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let workflow = restaurant();
-    let kitchen = user(store, "kai@example.test", "Kai Kitchen").await;
-    let cook = Actor {
-        id: kitchen.id,
-        role: Role::Kitchen,
-    };
+    let cook = cook(store).await;
     let order = place(store, &f.shop, &f.customer, &f.lines()).await;
     let order = advance(store, &order, f.cashier(), "confirmed").await;
     let order = advance(store, &order, cook, "preparing").await;
@@ -2048,11 +2042,7 @@ fn assert_plan_events(stored: &[StoredEvent], plan: &OrderPlan) {
 pub async fn apply_plan(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
-    let kitchen = user(store, "kai@example.test", "Kai Kitchen").await;
-    let cook = Actor {
-        id: kitchen.id,
-        role: Role::Kitchen,
-    };
+    let cook = cook(store).await;
     let order = place(store, &f.shop, &f.customer, &f.lines()).await;
     let order = advance(store, &order, f.cashier(), "confirmed").await;
     let history_before = store.history(order.id).await.expect("history");
@@ -2236,14 +2226,13 @@ pub async fn failed_plans_write_nothing(store: Arc<dyn Repository>) {
 pub async fn events_after(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
-    let verde = shop(store, "verde", "Verde", "V").await;
-    let salad = product(store, &verde, "Salad", 700, "cold").await;
-    let bob = user(store, "bob@example.test", "Bob Brown").await;
+    let (verde, salad, bob) = verde_and_bob(store).await;
+    let salads = [(&salad, 1)];
 
     // (order, kind) in the order the changes are made.
     let a1 = place(store, &f.shop, &f.customer, &f.lines()).await;
     let b1 = place(store, &f.shop, &bob, &f.lines()).await;
-    let a2 = place(store, &verde, &f.customer, &[(&salad, 1)]).await;
+    let a2 = place(store, &verde, &f.customer, &salads).await;
     advance(store, &a1, f.cashier(), "confirmed").await;
     advance(store, &b1, customer_actor(&bob), "cancelled").await;
     advance(store, &a2, f.cashier(), "confirmed").await;
@@ -2685,12 +2674,7 @@ pub async fn failed_requests_write_nothing(store: Arc<dyn Repository>) {
     assert!(after_events[2].id > position);
     assert_eq!(preparing.version, 3);
     assert_eq!(
-        store
-            .orders(query(OrderScope::Store(f.shop.id)))
-            .await
-            .expect("orders")
-            .orders
-            .len(),
+        order_count(store, OrderScope::Store(f.shop.id)).await,
         3,
         "failed requests created no orders"
     );
@@ -2848,11 +2832,7 @@ pub async fn concurrent_changes_with_same_version(store: Arc<dyn Repository>) {
 pub async fn concurrent_mixed_changes(store: Arc<dyn Repository>) {
     let f = Fixture::new(&*store).await;
     let workflow = restaurant();
-    let kitchen = user(&*store, "kai@example.test", "Kai Kitchen").await;
-    let cook = Actor {
-        id: kitchen.id,
-        role: Role::Kitchen,
-    };
+    let cook = cook(&*store).await;
     // An order in the kitchen: version 3, burger and fries queued.
     let in_kitchen = || async {
         let order = place(&*store, &f.shop, &f.customer, &f.lines()).await;

@@ -6,6 +6,7 @@
 //! the `conformance` feature). [`statements`] counts the SQL statements
 //! either backend runs (its `tracing` layer with the `statements` feature).
 
+mod codec;
 mod error;
 pub mod postgres;
 mod records;

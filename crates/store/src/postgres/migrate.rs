@@ -7,8 +7,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Row};
 
-use super::queries::micros;
 use crate::StoreError;
+use crate::codec::micros;
 
 /// `(version, sql)`, in order. Never edit a shipped migration: add a new one.
 const MIGRATIONS: &[(i64, &str)] = &[

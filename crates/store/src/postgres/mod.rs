@@ -5,11 +5,12 @@
 //! request waiting (up to [`MAX_BATCH`]) and runs them in one transaction:
 //! first it locks the rows of the stores the batch touches (in id order, so
 //! batches of two instances queue instead of deadlocking); then it applies
-//! the status changes of distinct orders together with a few multi-row
-//! statements (version-checked update, history, read-back); every other
-//! request runs alone in a savepoint, so a failing request rolls back only
-//! itself; last it writes the batch's events, commits once, and only then
-//! hands the events to the commit listener and answers the requests.
+//! the status and item changes of distinct orders together with a few
+//! multi-row statements (version-checked update, history, read-back) — the
+//! same routine a single change runs, with one; every other request runs
+//! alone in a savepoint, so a failing request rolls back only itself; last
+//! it writes the batch's events, commits once, and only then hands the
+//! events to the commit listener and answers the requests.
 //!
 //! **Event positions** are gap-free in commit order across every instance
 //! and connection: the global `id` comes from the single `event_log_head`
@@ -37,9 +38,14 @@
 //! SAVEPOINT, which sqlx sends without a report, by the store itself (see
 //! [`statements`](crate::statements)).
 
+mod events;
+mod jobs;
 mod migrate;
-mod queries;
+mod orders;
+mod rows;
 mod settings;
+mod stores;
+mod users;
 mod writer;
 
 use std::sync::Arc;
@@ -62,8 +68,11 @@ use crate::{
     ProductPatch, Repository, StaffMember, StoreError, StoreOpening, StoreRecord,
     StoreSettingsPatch, StoreWithSettings, StoredEvent, User,
 };
+use jobs::{
+    CreateProduct, DeleteSession, Pending, RemoveMembership, Request, SetMembership,
+    UpdateProduct, UpdateStoreSettings,
+};
 pub use writer::MAX_BATCH;
-use writer::{Job, Write, Written};
 
 /// How to open a [`PostgresRepository`].
 pub struct PostgresOptions {
@@ -87,7 +96,7 @@ impl Default for PostgresOptions {
 
 /// The store on a PostgreSQL database (`postgres://…`).
 pub struct PostgresRepository {
-    writer: mpsc::UnboundedSender<Job>,
+    writer: mpsc::UnboundedSender<Box<dyn jobs::Job>>,
     readers: PgPool,
 }
 
@@ -148,10 +157,11 @@ impl PostgresRepository {
         migrate::run(connect, timeout).await
     }
 
-    async fn write(&self, write: Write) -> Result<Written, StoreError> {
+    /// Queues a request for the writer and waits for its answer.
+    async fn write<R: Request>(&self, request: R) -> Result<R::Output, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(Job { write, reply })
+            .send(Pending::new(request, reply))
             .map_err(|_| StoreError::Unavailable)?;
         answer.await.map_err(|_| StoreError::Unavailable)?
     }
@@ -173,44 +183,27 @@ fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
         .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))
 }
 
-/// The writer answered with another kind of result than the request asked for.
-fn mismatch() -> StoreError {
-    StoreError::Database("internal error: unexpected writer result".into())
-}
-
 #[async_trait]
 impl Repository for PostgresRepository {
     async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
-        match self.write(Write::CreateUser(new)).await? {
-            Written::User(user) => Ok(user),
-            _ => Err(mismatch()),
-        }
+        self.write(new).await
     }
 
     async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
         let email = email.to_lowercase();
-        Ok(queries::user_credentials(&mut *self.read().await?, &email).await?)
+        Ok(users::user_credentials(&mut *self.read().await?, &email).await?)
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        Ok(queries::user(&mut *self.read().await?, id).await?)
+        Ok(users::user(&mut *self.read().await?, id).await?)
     }
 
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
-        match self.write(Write::CreateSession(session)).await? {
-            Written::Nothing => Ok(()),
-            _ => Err(mismatch()),
-        }
+        self.write(session).await
     }
 
     async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
-        match self
-            .write(Write::DeleteSession(session_id.to_owned()))
-            .await?
-        {
-            Written::Nothing => Ok(()),
-            _ => Err(mismatch()),
-        }
+        self.write(DeleteSession(session_id.to_owned())).await
     }
 
     async fn session_identity(
@@ -218,26 +211,23 @@ impl Repository for PostgresRepository {
         session_id: &str,
         now: OffsetDateTime,
     ) -> Result<Option<Identity>, StoreError> {
-        Ok(queries::session_identity(&mut *self.read().await?, session_id, now).await?)
+        Ok(users::session_identity(&mut *self.read().await?, session_id, now).await?)
     }
 
     async fn create_store(&self, new: NewStore) -> Result<StoreRecord, StoreError> {
-        match self.write(Write::CreateStore(new)).await? {
-            Written::Store(store) => Ok(store),
-            _ => Err(mismatch()),
-        }
+        self.write(new).await
     }
 
     async fn stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
-        Ok(queries::stores(&mut *self.read().await?).await?)
+        Ok(stores::stores(&mut *self.read().await?).await?)
     }
 
     async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>, StoreError> {
-        Ok(queries::store_by_slug(&mut *self.read().await?, slug).await?)
+        Ok(stores::store_by_slug(&mut *self.read().await?, slug).await?)
     }
 
     async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>, StoreError> {
-        Ok(queries::store(&mut *self.read().await?, id).await?)
+        Ok(stores::store(&mut *self.read().await?, id).await?)
     }
 
     async fn set_membership(
@@ -246,28 +236,19 @@ impl Repository for PostgresRepository {
         store: StoreId,
         role: Role,
     ) -> Result<(), StoreError> {
-        match self.write(Write::SetMembership(user, store, role)).await? {
-            Written::Nothing => Ok(()),
-            _ => Err(mismatch()),
-        }
+        self.write(SetMembership(user, store, role)).await
     }
 
     async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool, StoreError> {
-        match self.write(Write::RemoveMembership(user, store)).await? {
-            Written::Removed(removed) => Ok(removed),
-            _ => Err(mismatch()),
-        }
+        self.write(RemoveMembership(user, store)).await
     }
 
     async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>, StoreError> {
-        Ok(queries::staff(&mut *self.read().await?, store).await?)
+        Ok(stores::staff(&mut *self.read().await?, store).await?)
     }
 
     async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product, StoreError> {
-        match self.write(Write::CreateProduct(store, new)).await? {
-            Written::Product(product) => Ok(product),
-            _ => Err(mismatch()),
-        }
+        self.write(CreateProduct(store, new)).await
     }
 
     async fn update_product(
@@ -276,24 +257,15 @@ impl Repository for PostgresRepository {
         product: ProductId,
         patch: ProductPatch,
     ) -> Result<Option<Product>, StoreError> {
-        match self
-            .write(Write::UpdateProduct(store, product, patch))
-            .await?
-        {
-            Written::MaybeProduct(product) => Ok(product),
-            _ => Err(mismatch()),
-        }
+        self.write(UpdateProduct(store, product, patch)).await
     }
 
     async fn products(&self, store: StoreId) -> Result<Vec<Product>, StoreError> {
-        Ok(queries::products(&mut *self.read().await?, store).await?)
+        Ok(stores::products(&mut *self.read().await?, store).await?)
     }
 
     async fn open_store(&self, opening: StoreOpening) -> Result<StoreWithSettings, StoreError> {
-        match self.write(Write::OpenStore(Box::new(opening))).await? {
-            Written::StoreWithSettings(found) => Ok(found),
-            _ => Err(mismatch()),
-        }
+        self.write(opening).await
     }
 
     async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError> {
@@ -312,32 +284,23 @@ impl Repository for PostgresRepository {
         store: StoreId,
         patch: StoreSettingsPatch,
     ) -> Result<Option<StoreWithSettings>, StoreError> {
-        match self
-            .write(Write::UpdateStoreSettings(store, Box::new(patch)))
-            .await?
-        {
-            Written::MaybeStoreWithSettings(found) => Ok(found),
-            _ => Err(mismatch()),
-        }
+        self.write(UpdateStoreSettings(store, patch)).await
     }
 
     async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError> {
-        match self.write(Write::PlaceOrder(Box::new(new))).await? {
-            Written::Placed(placed) => Ok(placed),
-            _ => Err(mismatch()),
-        }
+        self.write(new).await
     }
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        Ok(queries::order(&mut *self.read().await?, id).await?)
+        Ok(orders::order(&mut *self.read().await?, id).await?)
     }
 
     async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>, StoreError> {
-        Ok(queries::order_in_store(&mut *self.read().await?, &key).await?)
+        Ok(orders::order_in_store(&mut *self.read().await?, &key).await?)
     }
 
     async fn orders(&self, query: OrderQuery) -> Result<OrderPage, StoreError> {
-        Ok(queries::orders(&mut *self.read().await?, &query).await?)
+        Ok(orders::orders(&mut *self.read().await?, &query).await?)
     }
 
     async fn status_counts(
@@ -345,32 +308,23 @@ impl Repository for PostgresRepository {
         store: StoreId,
         fulfilment: Option<FulfilmentKind>,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(queries::status_counts(&mut *self.read().await?, store, fulfilment).await?)
+        Ok(orders::status_counts(&mut *self.read().await?, store, fulfilment).await?)
     }
 
     async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
-        Ok(queries::history(&mut *self.read().await?, order).await?)
+        Ok(orders::history(&mut *self.read().await?, order).await?)
     }
 
     async fn apply_status_change(&self, change: StatusChange) -> Result<Order, StoreError> {
-        match self.write(Write::StatusChange(Box::new(change))).await? {
-            Written::Order(order) => Ok(order),
-            _ => Err(mismatch()),
-        }
+        self.write(change).await
     }
 
     async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError> {
-        match self.write(Write::ItemChange(Box::new(change))).await? {
-            Written::Order(order) => Ok(order),
-            _ => Err(mismatch()),
-        }
+        self.write(change).await
     }
 
     async fn apply_plan(&self, plan: OrderPlan) -> Result<Order, StoreError> {
-        match self.write(Write::Plan(Box::new(plan))).await? {
-            Written::Order(order) => Ok(order),
-            _ => Err(mismatch()),
-        }
+        self.write(plan).await
     }
 
     async fn events_after(
@@ -379,14 +333,14 @@ impl Repository for PostgresRepository {
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        Ok(queries::events_after(&mut *self.read().await?, &filter, after, limit).await?)
+        Ok(events::events_after(&mut *self.read().await?, &filter, after, limit).await?)
     }
 
     async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>, StoreError> {
-        Ok(queries::events_since(&mut *self.read().await?, after, limit).await?)
+        Ok(events::events_since(&mut *self.read().await?, after, limit).await?)
     }
 
     async fn last_event_position(&self) -> Result<i64, StoreError> {
-        Ok(queries::last_event_position(&mut *self.read().await?).await?)
+        Ok(events::last_event_position(&mut *self.read().await?).await?)
     }
 }

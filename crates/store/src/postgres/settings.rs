@@ -6,7 +6,8 @@ use ordertrack_domain::{Fulfilments, Role, StoreId, StoreStatus, StoreZone};
 use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgRow};
 
-use super::queries::{self, Result};
+use super::rows::{Log, Result};
+use super::stores;
 use crate::{
     AccessChange, StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch,
     StoreWithSettings,
@@ -111,11 +112,11 @@ pub async fn update_store_settings(
 pub async fn open_store(
     conn: &mut PgConnection,
     opening: &StoreOpening,
-    access: &mut Vec<AccessChange>,
+    log: &mut Log,
 ) -> Result<StoreWithSettings> {
-    let store = queries::create_store(conn, &opening.store).await?;
+    let store = stores::create_store(conn, &opening.store).await?;
     if let Some(owner) = opening.owner {
-        queries::set_membership(conn, owner, store.id, Role::Owner, access).await?;
+        stores::set_membership(conn, owner, store.id, Role::Owner, log).await?;
     }
     let patch = StoreSettingsPatch::from(&opening.settings);
     update_store_settings(conn, store.id, &patch)

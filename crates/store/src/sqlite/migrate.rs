@@ -50,7 +50,7 @@ pub fn run(conn: &mut Connection) -> Result<usize, StoreError> {
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
                 [
                     *version,
-                    super::queries::micros(time::OffsetDateTime::now_utc()),
+                    crate::codec::micros(time::OffsetDateTime::now_utc()),
                 ],
             )?;
             applied += 1;

@@ -13,9 +13,13 @@
 //! store's statement target is enabled as it opens (see
 //! [`statements`](crate::statements)); otherwise no callback is registered.
 
+mod events;
 mod migrate;
-mod queries;
+mod orders;
+mod rows;
 mod settings;
+mod stores;
+mod users;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -224,28 +228,28 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 #[async_trait]
 impl Repository for SqliteRepository {
     async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
-        self.write(move |tx| queries::create_user(tx.conn(), &new))
+        self.write(move |tx| users::create_user(tx.conn(), &new))
             .await
     }
 
     async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
         let email = email.to_lowercase();
-        self.read(move |conn| queries::user_credentials(conn, &email))
+        self.read(move |conn| users::user_credentials(conn, &email))
             .await
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.read(move |conn| queries::user(conn, id)).await
+        self.read(move |conn| users::user(conn, id)).await
     }
 
     async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
-        self.write(move |tx| queries::create_session(tx.conn(), &session))
+        self.write(move |tx| users::create_session(tx.conn(), &session))
             .await
     }
 
     async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
         let id = session_id.to_owned();
-        self.write(move |tx| queries::delete_session(tx, &id)).await
+        self.write(move |tx| users::delete_session(tx, &id)).await
     }
 
     async fn session_identity(
@@ -254,27 +258,27 @@ impl Repository for SqliteRepository {
         now: OffsetDateTime,
     ) -> Result<Option<Identity>, StoreError> {
         let id = session_id.to_owned();
-        self.read(move |conn| queries::session_identity(conn, &id, now))
+        self.read(move |conn| users::session_identity(conn, &id, now))
             .await
     }
 
     async fn create_store(&self, new: NewStore) -> Result<StoreRecord, StoreError> {
-        self.write(move |tx| queries::create_store(tx.conn(), &new))
+        self.write(move |tx| stores::create_store(tx.conn(), &new))
             .await
     }
 
     async fn stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
-        self.read(queries::stores).await
+        self.read(stores::stores).await
     }
 
     async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>, StoreError> {
         let slug = slug.to_owned();
-        self.read(move |conn| queries::store_by_slug(conn, &slug))
+        self.read(move |conn| stores::store_by_slug(conn, &slug))
             .await
     }
 
     async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>, StoreError> {
-        self.read(move |conn| queries::store(conn, id)).await
+        self.read(move |conn| stores::store(conn, id)).await
     }
 
     async fn set_membership(
@@ -283,21 +287,21 @@ impl Repository for SqliteRepository {
         store: StoreId,
         role: Role,
     ) -> Result<(), StoreError> {
-        self.write(move |tx| queries::set_membership(tx, user, store, role))
+        self.write(move |tx| stores::set_membership(tx, user, store, role))
             .await
     }
 
     async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool, StoreError> {
-        self.write(move |tx| queries::remove_membership(tx, user, store))
+        self.write(move |tx| stores::remove_membership(tx, user, store))
             .await
     }
 
     async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>, StoreError> {
-        self.read(move |conn| queries::staff(conn, store)).await
+        self.read(move |conn| stores::staff(conn, store)).await
     }
 
     async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product, StoreError> {
-        self.write(move |tx| queries::create_product(tx.conn(), store, &new))
+        self.write(move |tx| stores::create_product(tx.conn(), store, &new))
             .await
     }
 
@@ -307,12 +311,12 @@ impl Repository for SqliteRepository {
         product: ProductId,
         patch: ProductPatch,
     ) -> Result<Option<Product>, StoreError> {
-        self.write(move |tx| queries::update_product(tx.conn(), store, product, &patch))
+        self.write(move |tx| stores::update_product(tx.conn(), store, product, &patch))
             .await
     }
 
     async fn products(&self, store: StoreId) -> Result<Vec<Product>, StoreError> {
-        self.read(move |conn| queries::products(conn, store)).await
+        self.read(move |conn| stores::products(conn, store)).await
     }
 
     async fn open_store(&self, opening: StoreOpening) -> Result<StoreWithSettings, StoreError> {
@@ -343,20 +347,20 @@ impl Repository for SqliteRepository {
     }
 
     async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError> {
-        self.write(move |tx| queries::place_order(tx, new)).await
+        self.write(move |tx| orders::place_order(tx, new)).await
     }
 
     async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.read(move |conn| queries::order(conn, id)).await
+        self.read(move |conn| orders::order(conn, id)).await
     }
 
     async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>, StoreError> {
-        self.read(move |conn| queries::order_in_store(conn, &key))
+        self.read(move |conn| orders::order_in_store(conn, &key))
             .await
     }
 
     async fn orders(&self, query: OrderQuery) -> Result<OrderPage, StoreError> {
-        self.read(move |conn| queries::orders(conn, &query)).await
+        self.read(move |conn| orders::orders(conn, &query)).await
     }
 
     async fn status_counts(
@@ -364,26 +368,26 @@ impl Repository for SqliteRepository {
         store: StoreId,
         fulfilment: Option<FulfilmentKind>,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        self.read(move |conn| queries::status_counts(conn, store, fulfilment))
+        self.read(move |conn| orders::status_counts(conn, store, fulfilment))
             .await
     }
 
     async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.read(move |conn| queries::history(conn, order)).await
+        self.read(move |conn| orders::history(conn, order)).await
     }
 
     async fn apply_status_change(&self, change: StatusChange) -> Result<Order, StoreError> {
-        self.write(move |tx| queries::apply_status_change(tx, change))
+        self.write(move |tx| orders::apply_status_change(tx, change))
             .await
     }
 
     async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError> {
-        self.write(move |tx| queries::apply_item_change(tx, change))
+        self.write(move |tx| orders::apply_item_change(tx, change))
             .await
     }
 
     async fn apply_plan(&self, plan: OrderPlan) -> Result<Order, StoreError> {
-        self.write(move |tx| queries::apply_plan(tx, plan)).await
+        self.write(move |tx| orders::apply_plan(tx, plan)).await
     }
 
     async fn events_after(
@@ -392,16 +396,16 @@ impl Repository for SqliteRepository {
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.read(move |conn| queries::events_after(conn, &filter, after, limit))
+        self.read(move |conn| events::events_after(conn, &filter, after, limit))
             .await
     }
 
     async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>, StoreError> {
-        self.read(move |conn| queries::events_since(conn, after, limit))
+        self.read(move |conn| events::events_since(conn, after, limit))
             .await
     }
 
     async fn last_event_position(&self) -> Result<i64, StoreError> {
-        self.read(queries::last_event_position).await
+        self.read(events::last_event_position).await
     }
 }

@@ -5,7 +5,7 @@
 use ordertrack_domain::{Fulfilments, Role, StoreId, StoreStatus, StoreZone};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::queries;
+use super::stores;
 use super::writer::WriteTx;
 use crate::{
     StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch, StoreWithSettings,
@@ -114,9 +114,9 @@ pub fn open_store(
     tx: &mut WriteTx<'_>,
     opening: &StoreOpening,
 ) -> Result<StoreWithSettings, StoreError> {
-    let store = queries::create_store(tx.conn(), &opening.store)?;
+    let store = stores::create_store(tx.conn(), &opening.store)?;
     if let Some(owner) = opening.owner {
-        queries::set_membership(tx, owner, store.id, Role::Owner)?;
+        stores::set_membership(tx, owner, store.id, Role::Owner)?;
     }
     let patch = StoreSettingsPatch::from(&opening.settings);
     update_store_settings(tx.conn(), store.id, &patch)?.ok_or(StoreError::NotFound("store"))

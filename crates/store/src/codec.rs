@@ -1,0 +1,442 @@
+//! The row codec both backends share: every record is read from a row by
+//! column *name* (never by position), through [`Columns`], which each
+//! backend implements for its own row type. What a stored value means — a
+//! role, a status, a time in microseconds, an order with its items — is
+//! decided here once, so the two stores cannot drift apart in how they read.
+//!
+//! Queries name their columns to match: an order row has `store_slug` and
+//! `customer_name`; an order read with its store adds the store's columns
+//! with a `store_` prefix (read through [`Prefixed`]).
+
+use ordertrack_domain::{
+    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemId, ItemStatus, NewEvent, Order, OrderId,
+    OrderItem, ProductId, Role, StoreId, UserId,
+};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::{
+    AccessChange, Credentials, EventFilter, LogEntry, Membership, NewProduct, NewStore, OrderQuery,
+    Product, StaffMember, StoreError, StoreRecord, StoredEvent, User,
+};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// A row whose columns are read by name.
+pub trait Columns {
+    /// An integer column.
+    fn int(&self, name: &str) -> Result<i64>;
+    /// An integer column that may be NULL.
+    fn int_opt(&self, name: &str) -> Result<Option<i64>>;
+    /// A text column.
+    fn text(&self, name: &str) -> Result<String>;
+    /// A text column that may be NULL.
+    fn text_opt(&self, name: &str) -> Result<Option<String>>;
+    /// A boolean column.
+    fn flag(&self, name: &str) -> Result<bool>;
+}
+
+/// The columns of `row` whose names start with `prefix` (e.g. a joined
+/// store's `store_name`), read by the rest of their names.
+pub struct Prefixed<'r, R: ?Sized> {
+    pub row: &'r R,
+    pub prefix: &'static str,
+}
+
+impl<R: Columns + ?Sized> Prefixed<'_, R> {
+    fn name(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+impl<R: Columns + ?Sized> Columns for Prefixed<'_, R> {
+    fn int(&self, name: &str) -> Result<i64> {
+        self.row.int(&self.name(name))
+    }
+    fn int_opt(&self, name: &str) -> Result<Option<i64>> {
+        self.row.int_opt(&self.name(name))
+    }
+    fn text(&self, name: &str) -> Result<String> {
+        self.row.text(&self.name(name))
+    }
+    fn text_opt(&self, name: &str) -> Result<Option<String>> {
+        self.row.text_opt(&self.name(name))
+    }
+    fn flag(&self, name: &str) -> Result<bool> {
+        self.row.flag(&self.name(name))
+    }
+}
+
+/// A JSON object as a row (PostgreSQL lists an order's items as an array of
+/// objects keyed by column name).
+impl Columns for serde_json::Map<String, serde_json::Value> {
+    fn int(&self, name: &str) -> Result<i64> {
+        self.int_opt(name)?.ok_or_else(|| missing(name))
+    }
+    fn int_opt(&self, name: &str) -> Result<Option<i64>> {
+        match self.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(value) => value.as_i64().map(Some).ok_or_else(|| missing(name)),
+        }
+    }
+    fn text(&self, name: &str) -> Result<String> {
+        self.text_opt(name)?.ok_or_else(|| missing(name))
+    }
+    fn text_opt(&self, name: &str) -> Result<Option<String>> {
+        match self.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(missing(name)),
+        }
+    }
+    fn flag(&self, name: &str) -> Result<bool> {
+        self.get(name)
+            .and_then(serde_json::Value::as_bool)
+            .ok_or_else(|| missing(name))
+    }
+}
+
+fn missing(name: &str) -> StoreError {
+    StoreError::Database(format!("unreadable stored column `{name}`"))
+}
+
+// ---- values ----
+
+/// Microseconds since the Unix epoch: how times are stored.
+pub fn micros(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+/// A stored time.
+pub fn from_micros(value: i64) -> Result<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000)
+        .map_err(|e| StoreError::Database(format!("bad stored time {value}: {e}")))
+}
+
+/// A stored value this version cannot read.
+pub fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Database(format!("unreadable stored {what} `{value}`"))
+}
+
+/// A stored staff role.
+pub fn role(text: &str) -> Result<Role> {
+    text.parse().map_err(|_| corrupt("role", text))
+}
+
+/// A value as the JSON text stored in a column.
+pub fn to_json(value: &impl Serialize) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Database(e.to_string()))
+}
+
+/// `text` as a LIKE pattern matching itself anywhere (`\` escapes the
+/// wildcards).
+pub fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+// ---- records ----
+
+/// `id, email, name, is_admin`.
+pub fn user(row: &(impl Columns + ?Sized)) -> Result<User> {
+    Ok(User {
+        id: UserId::new(row.int("id")?),
+        email: row.text("email")?,
+        name: row.text("name")?,
+        is_admin: row.flag("is_admin")?,
+    })
+}
+
+/// A user's columns and `password_hash`.
+pub fn credentials(row: &(impl Columns + ?Sized)) -> Result<Credentials> {
+    Ok(Credentials {
+        user: user(row)?,
+        password_hash: row.text("password_hash")?,
+    })
+}
+
+/// A user's columns and their `role`.
+pub fn staff_member(row: &(impl Columns + ?Sized)) -> Result<StaffMember> {
+    Ok(StaffMember {
+        user: user(row)?,
+        role: role(&row.text("role")?)?,
+    })
+}
+
+/// A membership: `store_id, store_slug, role`.
+pub fn membership(row: &(impl Columns + ?Sized)) -> Result<Membership> {
+    Ok(Membership {
+        store_id: StoreId::new(row.int("store_id")?),
+        store_slug: row.text("store_slug")?,
+        role: role(&row.text("role")?)?,
+    })
+}
+
+/// A store row ([`store_columns`]).
+pub fn store(row: &(impl Columns + ?Sized)) -> Result<StoreRecord> {
+    Ok(StoreRecord {
+        id: StoreId::new(row.int("id")?),
+        slug: row.text("slug")?,
+        name: row.text("name")?,
+        currency: row.text("currency")?,
+        workflow: row.text("workflow")?,
+        order_prefix: row.text("order_prefix")?,
+    })
+}
+
+/// A store's columns (read by [`store`]), in both backends' SQL.
+macro_rules! store_columns {
+    () => {
+        "id, slug, name, currency, workflow, order_prefix"
+    };
+}
+pub(crate) use store_columns;
+
+/// A product row ([`product_columns`]).
+pub fn product(row: &(impl Columns + ?Sized)) -> Result<Product> {
+    Ok(Product {
+        id: ProductId::new(row.int("id")?),
+        store_id: StoreId::new(row.int("store_id")?),
+        name: row.text("name")?,
+        description: row.text("description")?,
+        price_minor: row.int("price_minor")?,
+        station: row.text("station")?,
+        available: row.flag("available")?,
+    })
+}
+
+/// A product's columns (read by [`product`]), in both backends' SQL.
+macro_rules! product_columns {
+    () => {
+        "id, store_id, name, description, price_minor, station, available"
+    };
+}
+pub(crate) use product_columns;
+
+/// The order columns both backends select (read by [`order`]; `o` is the
+/// order, `s` its store, `u` its customer: see [`order_from`]).
+macro_rules! order_columns {
+    () => {
+        "o.id, o.number, o.store_id, s.slug AS store_slug, o.customer_id,
+    u.name AS customer_name, o.status, o.version, o.total_minor, o.currency, o.fulfilment,
+    o.address, o.notes, o.tracking_token, o.created_at, o.updated_at"
+    };
+}
+pub(crate) use order_columns;
+
+/// The store columns of an order read with its store (read by
+/// [`order_store`]), after [`order_columns`].
+macro_rules! order_store_columns {
+    () => {
+        ", s.name AS store_name, s.currency AS store_currency,
+    s.workflow AS store_workflow, s.order_prefix AS store_order_prefix"
+    };
+}
+pub(crate) use order_store_columns;
+
+/// The joins behind [`order_columns`].
+macro_rules! order_from {
+    () => {
+        " FROM orders o JOIN stores s ON s.id = o.store_id JOIN users u ON u.id = o.customer_id"
+    };
+}
+pub(crate) use order_from;
+
+/// An order row ([`order_columns`]) with its items, in line order.
+pub fn order(row: &(impl Columns + ?Sized), items: Vec<OrderItem>) -> Result<Order> {
+    let fulfilment = row.text("fulfilment")?;
+    let kind =
+        FulfilmentKind::parse(&fulfilment).ok_or_else(|| corrupt("fulfilment", &fulfilment))?;
+    Ok(Order {
+        id: OrderId::new(row.int("id")?),
+        number: row.text("number")?,
+        store_id: StoreId::new(row.int("store_id")?),
+        store_slug: row.text("store_slug")?,
+        customer_id: UserId::new(row.int("customer_id")?),
+        customer_name: row.text("customer_name")?,
+        status: row.text("status")?,
+        version: row.int("version")?,
+        items,
+        total_minor: row.int("total_minor")?,
+        currency: row.text("currency")?,
+        fulfilment: Fulfilment {
+            kind,
+            address: row.text_opt("address")?,
+        },
+        notes: row.text_opt("notes")?,
+        tracking_token: row.text("tracking_token")?,
+        created_at: from_micros(row.int("created_at")?)?,
+        updated_at: from_micros(row.int("updated_at")?)?,
+    })
+}
+
+/// The store of an order row read with [`order_store_columns`]: its
+/// columns carry the `store_` prefix (`store_id` and `store_slug` are the
+/// order's own).
+pub fn order_store(row: &(impl Columns + ?Sized)) -> Result<StoreRecord> {
+    store(&Prefixed {
+        row,
+        prefix: "store_",
+    })
+}
+
+/// An item row: `id, product_id, name, quantity, unit_price_minor, notes,
+/// station, status`.
+pub fn item(row: &(impl Columns + ?Sized)) -> Result<OrderItem> {
+    let quantity = row.int("quantity")?;
+    let status = row.text("status")?;
+    Ok(OrderItem {
+        id: ItemId::new(row.int("id")?),
+        product: ProductId::new(row.int("product_id")?),
+        name: row.text("name")?,
+        quantity: u32::try_from(quantity)
+            .map_err(|_| corrupt("quantity", &quantity.to_string()))?,
+        unit_price_minor: row.int("unit_price_minor")?,
+        notes: row.text_opt("notes")?,
+        station: row.text("station")?,
+        status: ItemStatus::parse(&status).ok_or_else(|| corrupt("item status", &status))?,
+    })
+}
+
+/// A status-history row.
+pub fn history_entry(row: &(impl Columns + ?Sized)) -> Result<HistoryEntry> {
+    Ok(HistoryEntry {
+        from: row.text_opt("from_status")?,
+        to: row.text("to_status")?,
+        actor: Actor {
+            id: UserId::new(row.int("actor_id")?),
+            role: role(&row.text("actor_role")?)?,
+        },
+        note: row.text_opt("note")?,
+        at: from_micros(row.int("at")?)?,
+    })
+}
+
+/// An order event: `id, store_seq, payload`.
+pub fn stored_event(row: &(impl Columns + ?Sized)) -> Result<StoredEvent> {
+    let payload = row.text("payload")?;
+    let event: NewEvent = serde_json::from_str(&payload).map_err(|_| corrupt("event", &payload))?;
+    Ok(StoredEvent {
+        id: row.int("id")?,
+        store_seq: row.int("store_seq")?,
+        event,
+    })
+}
+
+/// Any event-log entry: `id, store_seq, kind, payload`.
+pub fn log_entry(row: &(impl Columns + ?Sized)) -> Result<LogEntry> {
+    LogEntry::from_row(
+        row.int("id")?,
+        row.int_opt("store_seq")?,
+        &row.text("kind")?,
+        &row.text("payload")?,
+    )
+}
+
+// ---- records written ----
+
+/// The store just created from `new` with `id`.
+pub fn created_store(new: &NewStore, id: StoreId) -> StoreRecord {
+    StoreRecord {
+        id,
+        slug: new.slug.clone(),
+        name: new.name.clone(),
+        currency: new.currency.clone(),
+        workflow: new.workflow.clone(),
+        order_prefix: new.order_prefix.clone(),
+    }
+}
+
+/// The product just created from `new` with `id`.
+pub fn created_product(new: &NewProduct, id: ProductId, store: StoreId) -> Product {
+    Product {
+        id,
+        store_id: store,
+        name: new.name.clone(),
+        description: new.description.clone(),
+        price_minor: new.price_minor,
+        station: new.station.clone(),
+        available: new.available,
+    }
+}
+
+/// The access change a staff role replacing `before` logs: none for a new
+/// member (they had no streams to end) or the same role; a changed role
+/// ends the streams the old one opened.
+pub fn role_replaced(
+    user: UserId,
+    store: StoreId,
+    before: Option<&str>,
+    role: Role,
+) -> Option<AccessChange> {
+    before
+        .is_some_and(|before| before != role.as_str())
+        .then_some(AccessChange::StaffChanged {
+            user_id: user,
+            store_id: store,
+            role: Some(role),
+        })
+}
+
+/// The access change a staff member's removal logs.
+pub fn staff_removed(user: UserId, store: StoreId) -> AccessChange {
+    AccessChange::StaffChanged {
+        user_id: user,
+        store_id: store,
+        role: None,
+    }
+}
+
+// ---- orders ----
+
+/// Cuts a page fetched with one extra row (which tells whether another
+/// page follows) to the query's limit; returns where the next page starts
+/// (newest-first pages only).
+pub fn next_page(query: &OrderQuery, orders: &mut Vec<Order>) -> Option<OrderId> {
+    let limit = query.limit as usize;
+    if orders.len() <= limit {
+        return None;
+    }
+    orders.truncate(limit);
+    orders.last().map(|o| o.id).filter(|_| !query.oldest_first)
+}
+
+/// Why a version-checked write changed no order: `current` is the order's
+/// version, `None` if there is no such order.
+pub fn refused(current: Option<i64>) -> StoreError {
+    match current {
+        Some(current) => StoreError::VersionConflict { current },
+        None => StoreError::NotFound("order"),
+    }
+}
+
+/// The order after a plan's steps: only an empty plan can leave it at
+/// another version than the plan's last; it changes nothing, but still
+/// answers for the version it was decided on.
+pub fn planned(order: Order, final_version: i64) -> Result<Order> {
+    if order.version != final_version {
+        return Err(StoreError::VersionConflict {
+            current: order.version,
+        });
+    }
+    Ok(order)
+}
+
+// ---- events ----
+
+/// The event column a filter matches on, and the value it must hold.
+pub fn filter_column(filter: &EventFilter) -> (&'static str, i64) {
+    match filter {
+        EventFilter::Order(id) => ("order_id", id.get()),
+        EventFilter::Customer(id) => ("customer_id", id.get()),
+        EventFilter::Store(id) => ("store_id", id.get()),
+    }
+}

@@ -1,0 +1,205 @@
+//! The event log: order events and access changes, written last in each
+//! batch; reads for replays and backfills.
+
+use std::collections::BTreeMap;
+
+use ordertrack_domain::{NewEvent, StoreId};
+use sqlx::Row;
+use sqlx::postgres::PgConnection;
+use time::OffsetDateTime;
+
+use super::rows::{Log, Result};
+use crate::codec::{self, micros};
+use crate::{AccessChange, AccessEvent, EventFilter, LogEntry, StoreError, StoredEvent};
+
+/// Locks the rows of `stores` (sorted) until the end of the transaction.
+pub async fn lock_stores(conn: &mut PgConnection, stores: &[StoreId]) -> Result<()> {
+    if !stores.is_empty() {
+        let ids: Vec<i64> = stores.iter().map(|id| id.get()).collect();
+        sqlx::query("SELECT id FROM stores WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(ids)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes a batch's events and access changes, last thing before its
+/// commit, and returns them with their positions (the order events first).
+/// The counter rows are locked from here until the commit: positions are
+/// handed out in commit order and never skipped.
+pub async fn append_events(conn: &mut PgConnection, log: Log) -> Result<Vec<LogEntry>> {
+    let Log {
+        events: pending,
+        access,
+    } = log;
+    if pending.is_empty() && access.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Each store's sequence moves once per batch, by its number of events.
+    let mut per_store: BTreeMap<StoreId, i64> = BTreeMap::new();
+    for event in &pending {
+        *per_store.entry(event.store_id).or_default() += 1;
+    }
+    let mut next_seq: BTreeMap<StoreId, i64> = BTreeMap::new();
+    if !per_store.is_empty() {
+        let stores: Vec<i64> = per_store.keys().map(|id| id.get()).collect();
+        let counts: Vec<i64> = per_store.values().copied().collect();
+        let bumped = sqlx::query(
+            "UPDATE stores SET last_event_seq = stores.last_event_seq + bump.n
+             FROM UNNEST($1::int8[], $2::int8[]) AS bump(id, n)
+             WHERE stores.id = bump.id
+             RETURNING stores.id, stores.last_event_seq",
+        )
+        .bind(&stores)
+        .bind(&counts)
+        .fetch_all(&mut *conn)
+        .await?;
+        // The next free store_seq of each store.
+        for row in &bumped {
+            let store = StoreId::new(row.try_get("id")?);
+            let last: i64 = row.try_get("last_event_seq")?;
+            next_seq.insert(store, last - per_store[&store] + 1);
+        }
+    }
+    let total = i64::try_from(pending.len() + access.len()).unwrap_or(i64::MAX);
+    let last_id: i64 =
+        sqlx::query_scalar("UPDATE event_log_head SET last_id = last_id + $1 RETURNING last_id")
+            .bind(total)
+            .fetch_one(&mut *conn)
+            .await?;
+    // Handed out in order: the order events', then the access changes'.
+    let mut ids = (last_id - total + 1)..=last_id;
+
+    let mut stored = Vec::with_capacity(pending.len() + access.len());
+    let mut columns = EventColumns::default();
+    for (event, id) in pending.into_iter().zip(ids.by_ref()) {
+        let seq = next_seq
+            .get_mut(&event.store_id)
+            .ok_or(StoreError::NotFound("store"))?;
+        let store_seq = *seq;
+        *seq += 1;
+        let payload = codec::to_json(&event)?;
+        columns.push(id, store_seq, &event, payload);
+        stored.push(LogEntry::Order(StoredEvent {
+            id,
+            store_seq,
+            event,
+        }));
+    }
+    if !columns.ids.is_empty() {
+        sqlx::query(
+            "INSERT INTO events (id, store_id, store_seq, order_id, customer_id, kind, order_version,
+                payload, created_at)
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[],
+                                  $6::text[], $7::int8[], $8::text[], $9::int8[])",
+        )
+        .bind(&columns.ids)
+        .bind(&columns.stores)
+        .bind(&columns.store_seqs)
+        .bind(&columns.orders)
+        .bind(&columns.customers)
+        .bind(&columns.kinds)
+        .bind(&columns.versions)
+        .bind(&columns.payloads)
+        .bind(&columns.created)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !access.is_empty() {
+        let now = micros(OffsetDateTime::now_utc());
+        let mut access_ids = Vec::with_capacity(access.len());
+        let mut payloads = Vec::with_capacity(access.len());
+        for (change, id) in access.into_iter().zip(ids) {
+            payloads.push(codec::to_json(&change)?);
+            access_ids.push(id);
+            stored.push(LogEntry::Access(AccessEvent { id, change }));
+        }
+        sqlx::query(
+            "INSERT INTO events (id, kind, payload, created_at)
+             SELECT id, $2, payload, $3 FROM UNNEST($1::int8[], $4::text[]) AS a(id, payload)",
+        )
+        .bind(&access_ids)
+        .bind(AccessChange::KIND)
+        .bind(now)
+        .bind(&payloads)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(stored)
+}
+
+/// Events as columns, for one multi-row insert.
+#[derive(Default)]
+struct EventColumns {
+    ids: Vec<i64>,
+    stores: Vec<i64>,
+    store_seqs: Vec<i64>,
+    orders: Vec<i64>,
+    customers: Vec<i64>,
+    kinds: Vec<&'static str>,
+    versions: Vec<i64>,
+    payloads: Vec<String>,
+    created: Vec<i64>,
+}
+
+impl EventColumns {
+    fn push(&mut self, id: i64, store_seq: i64, event: &NewEvent, payload: String) {
+        self.ids.push(id);
+        self.stores.push(event.store_id.get());
+        self.store_seqs.push(store_seq);
+        self.orders.push(event.order_id.get());
+        self.customers.push(event.customer_id.get());
+        self.kinds.push(event.kind.as_str());
+        self.versions.push(event.order_version);
+        self.payloads.push(payload);
+        self.created.push(micros(event.at));
+    }
+}
+
+pub async fn events_after(
+    conn: &mut PgConnection,
+    filter: &EventFilter,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>> {
+    let (column, value) = codec::filter_column(filter);
+    let mut query = sqlx::QueryBuilder::new("SELECT id, store_seq, payload FROM events WHERE ");
+    query
+        .push(column)
+        .push(" = ")
+        .push_bind(value)
+        .push(" AND id > ")
+        .push_bind(after)
+        .push(" ORDER BY id LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows = query.build().fetch_all(&mut *conn).await?;
+    Ok(rows
+        .iter()
+        .map(codec::stored_event)
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+pub async fn events_since(
+    conn: &mut PgConnection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<LogEntry>> {
+    let rows = sqlx::query(
+        "SELECT id, store_seq, kind, payload FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(codec::log_entry)
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+pub async fn last_event_position(conn: &mut PgConnection) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT last_id FROM event_log_head")
+        .fetch_one(&mut *conn)
+        .await?)
+}

@@ -1,0 +1,679 @@
+//! Orders: their items and history, placing them and changing them.
+//!
+//! Every change of an existing order — a status change, an item status
+//! change with the status change it may bring about, each step of a plan —
+//! is written by one routine, [`write_changes`]: a version-checked update of
+//! any number of distinct orders (and their changed items) in one
+//! statement, then their history in one more. The writer hands it the
+//! changes of a whole batch at once; a single request is the same call with
+//! one change.
+
+use std::collections::{HashMap, HashSet};
+
+use ordertrack_domain::{
+    FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order, OrderId,
+    OrderPlan, PlanStep, StatusChange, StoreId, UserId, order_created, order_number,
+};
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::{Connection, Postgres, QueryBuilder, Row};
+
+use super::rows::{Fail, Log, Result, listed, unique};
+use crate::codec::{self, micros, order_columns, order_from, order_store_columns};
+use crate::{
+    NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, StoreError,
+};
+
+/// An order with its items (as JSON objects, in line order): one statement,
+/// so the items always belong to the version of the order read with them;
+/// `$extra` columns follow.
+macro_rules! order_select {
+    ($($extra:expr)?) => {
+        concat!(
+            "SELECT ",
+            order_columns!(),
+            ",
+        (SELECT COALESCE(json_agg(json_build_object('id', i.id, 'product_id', i.product_id,
+                    'name', i.name, 'quantity', i.quantity, 'unit_price_minor', i.unit_price_minor,
+                    'notes', i.notes, 'station', i.station, 'status', i.status)
+                  ORDER BY i.position), '[]')::text
+         FROM order_items i WHERE i.order_id = o.id) AS items"
+            $(, $extra)?,
+            order_from!()
+        )
+    };
+}
+
+const ORDER_SELECT: &str = order_select!();
+/// An order with the rest of its store's row.
+const ORDER_IN_STORE_SELECT: &str = order_select!(order_store_columns!());
+
+fn order_row(row: &PgRow) -> Result<Order> {
+    let items = listed(row, "items", "order items", codec::item)?;
+    Ok(codec::order(row, items)?)
+}
+
+/// The row of one order, read with `select`.
+async fn order_where(
+    conn: &mut PgConnection,
+    select: &'static str,
+    key: &OrderKey,
+) -> Result<Option<PgRow>> {
+    let mut query = QueryBuilder::<Postgres>::new(select);
+    match key {
+        OrderKey::Id(id) => query.push(" WHERE o.id = ").push_bind((*id).get()),
+        OrderKey::TrackingToken(token) => query.push(" WHERE o.tracking_token = ").push_bind(token),
+    };
+    Ok(query.build().fetch_optional(&mut *conn).await?)
+}
+
+pub async fn order(conn: &mut PgConnection, id: OrderId) -> Result<Option<Order>> {
+    order_where(conn, ORDER_SELECT, &OrderKey::Id(id))
+        .await?
+        .map(|row| order_row(&row))
+        .transpose()
+}
+
+/// An order that must exist (just written).
+async fn written_order(conn: &mut PgConnection, id: OrderId) -> Result<Order> {
+    order(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound("order").into())
+}
+
+pub async fn order_in_store(
+    conn: &mut PgConnection,
+    key: &OrderKey,
+) -> Result<Option<OrderInStore>> {
+    order_where(conn, ORDER_IN_STORE_SELECT, key)
+        .await?
+        .map(|row| {
+            Ok(OrderInStore {
+                order: order_row(&row)?,
+                store: codec::order_store(&row)?,
+            })
+        })
+        .transpose()
+}
+
+pub async fn orders(conn: &mut PgConnection, request: &OrderQuery) -> Result<OrderPage> {
+    let mut query = QueryBuilder::<Postgres>::new(ORDER_SELECT);
+    match request.scope {
+        OrderScope::Customer(customer) => query
+            .push(" WHERE o.customer_id = ")
+            .push_bind(customer.get()),
+        OrderScope::Store(store) => query.push(" WHERE o.store_id = ").push_bind(store.get()),
+    };
+    if !request.statuses.is_empty() {
+        query
+            .push(" AND o.status = ANY(")
+            .push_bind(request.statuses.clone())
+            .push(")");
+    }
+    if let Some(fulfilment) = request.fulfilment {
+        query
+            .push(" AND o.fulfilment = ")
+            .push_bind(fulfilment.as_str());
+    }
+    if let Some(search) = request
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        // ILIKE: case-insensitive like SQLite's LIKE; `\` escapes the wildcards.
+        let pattern = codec::contains_pattern(search);
+        query
+            .push(" AND (o.number ILIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR u.name ILIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+    if let Some(before) = request.before {
+        query.push(" AND o.id < ").push_bind(before.get());
+    }
+    // One extra row tells whether another page follows.
+    query
+        .push(if request.oldest_first {
+            " ORDER BY o.id ASC LIMIT "
+        } else {
+            " ORDER BY o.id DESC LIMIT "
+        })
+        .push_bind(i64::from(request.limit) + 1);
+    let mut orders = query
+        .build()
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(order_row)
+        .collect::<Result<Vec<_>>>()?;
+    let next_before = codec::next_page(request, &mut orders);
+    Ok(OrderPage {
+        orders,
+        next_before,
+    })
+}
+
+pub async fn status_counts(
+    conn: &mut PgConnection,
+    store: StoreId,
+    fulfilment: Option<FulfilmentKind>,
+) -> Result<Vec<(String, i64)>> {
+    sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM orders WHERE store_id = $1
+         AND ($2::text IS NULL OR fulfilment = $2) GROUP BY status ORDER BY status",
+    )
+    .bind(store.get())
+    .bind(fulfilment.map(FulfilmentKind::as_str))
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|row| Ok((row.try_get("status")?, row.try_get("n")?)))
+    .collect()
+}
+
+pub async fn history(conn: &mut PgConnection, order: OrderId) -> Result<Vec<HistoryEntry>> {
+    let rows = sqlx::query(
+        "SELECT from_status, to_status, actor_id, actor_role, note, at FROM status_history
+         WHERE order_id = $1 ORDER BY id",
+    )
+    .bind(order.get())
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(codec::history_entry)
+        .collect::<std::result::Result<_, _>>()?)
+}
+
+/// Writes history entries, each of its order.
+async fn append_history(
+    conn: &mut PgConnection,
+    entries: &[(OrderId, &HistoryEntry)],
+) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&HistoryEntry) -> Option<String>| -> Vec<Option<String>> {
+        entries.iter().map(|(_, entry)| f(entry)).collect()
+    };
+    sqlx::query(
+        "INSERT INTO status_history (order_id, from_status, to_status, actor_id, actor_role,
+            note, at)
+         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[],
+                              $6::text[], $7::int8[])",
+    )
+    .bind(
+        entries
+            .iter()
+            .map(|(order, _)| order.get())
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(|e| e.from.clone()))
+    .bind(column(|e| Some(e.to.clone())))
+    .bind(
+        entries
+            .iter()
+            .map(|(_, e)| e.actor.id.get())
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(|e| Some(e.actor.role.as_str().to_owned())))
+    .bind(column(|e| e.note.clone()))
+    .bind(
+        entries
+            .iter()
+            .map(|(_, e)| micros(e.at))
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The original order of an idempotency key, or `None` if the key is new.
+async fn earlier_order(
+    conn: &mut PgConnection,
+    customer: UserId,
+    key: &str,
+    hash: &str,
+) -> Result<Option<PlacedOrder>> {
+    let earlier = sqlx::query(
+        "SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = $1 AND key = $2",
+    )
+    .bind(customer.get())
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(earlier) = earlier else {
+        return Ok(None);
+    };
+    let earlier_hash: String = earlier.try_get("request_hash")?;
+    if earlier_hash != hash {
+        return Err(StoreError::IdempotencyMismatch.into());
+    }
+    Ok(Some(PlacedOrder {
+        order: written_order(conn, OrderId::new(earlier.try_get("order_id")?)).await?,
+        created: false,
+    }))
+}
+
+pub async fn place_order(
+    conn: &mut PgConnection,
+    new: &NewOrder,
+    log: &mut Log,
+) -> Result<PlacedOrder> {
+    let Some((key, hash)) = &new.idempotency else {
+        return insert_order(conn, new, log).await;
+    };
+    if let Some(replay) = earlier_order(conn, new.customer_id, key, hash).await? {
+        return Ok(replay);
+    }
+    // Another instance may be placing the same request right now. Its key
+    // row makes our insert wait for its commit; then ours does nothing and
+    // the request is a replay of the order it placed.
+    let mut attempt = conn.begin().await?;
+    // Inside the batch's transaction sqlx opens a savepoint of this name.
+    super::opened("SAVEPOINT _sqlx_savepoint_1");
+    let mut created = Log::default();
+    let placed = insert_order(&mut attempt, new, &mut created).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id, created_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id, key) DO NOTHING",
+    )
+    .bind(new.customer_id.get())
+    .bind(key)
+    .bind(hash)
+    .bind(placed.order.id.get())
+    .bind(micros(new.at))
+    .execute(&mut *attempt)
+    .await?
+    .rows_affected();
+    if inserted == 1 {
+        attempt.commit().await?;
+        log.events.append(&mut created.events);
+        return Ok(placed);
+    }
+    attempt.rollback().await?;
+    earlier_order(conn, new.customer_id, key, hash)
+        .await?
+        .ok_or_else(|| StoreError::Database("an idempotency key vanished".into()).into())
+}
+
+async fn insert_order(
+    conn: &mut PgConnection,
+    new: &NewOrder,
+    log: &mut Log,
+) -> Result<PlacedOrder> {
+    let numbered = sqlx::query(
+        "UPDATE stores SET last_order_seq = last_order_seq + 1 WHERE id = $1
+         RETURNING last_order_seq, order_prefix",
+    )
+    .bind(new.store_id.get())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound("store"))?;
+    let number = order_number(
+        &numbered.try_get::<String, _>("order_prefix")?,
+        numbered.try_get("last_order_seq")?,
+    );
+    let at = micros(new.at);
+    let order_id: i64 = sqlx::query_scalar(
+        "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
+            fulfilment, address, notes, tracking_token, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+    )
+    .bind(new.store_id.get())
+    .bind(&number)
+    .bind(new.customer_id.get())
+    .bind(&new.status)
+    .bind(new.total_minor)
+    .bind(&new.currency)
+    .bind(new.fulfilment.kind.as_str())
+    .bind(&new.fulfilment.address)
+    .bind(&new.notes)
+    .bind(&new.tracking_token)
+    .bind(at)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(unique("an order with this number or tracking token"))?;
+
+    let count = new.lines.len();
+    let mut positions = Vec::with_capacity(count);
+    let mut products = Vec::with_capacity(count);
+    let mut names = Vec::with_capacity(count);
+    let mut quantities = Vec::with_capacity(count);
+    let mut prices = Vec::with_capacity(count);
+    let mut notes = Vec::with_capacity(count);
+    let mut stations = Vec::with_capacity(count);
+    for (position, line) in new.lines.iter().enumerate() {
+        positions.push(
+            i32::try_from(position)
+                .map_err(|_| Fail::from(StoreError::Database("too many order lines".into())))?,
+        );
+        products.push(line.product.get());
+        names.push(line.name.as_str());
+        quantities.push(i64::from(line.quantity));
+        prices.push(line.unit_price_minor);
+        notes.push(line.notes.as_deref());
+        stations.push(line.station.as_str());
+    }
+    sqlx::query(
+        "INSERT INTO order_items (order_id, position, product_id, name, quantity, unit_price_minor,
+            notes, station, status)
+         SELECT $1, line.*, 'queued'
+         FROM UNNEST($2::int4[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::text[],
+                     $8::text[]) AS line",
+    )
+    .bind(order_id)
+    .bind(&positions)
+    .bind(&products)
+    .bind(&names)
+    .bind(&quantities)
+    .bind(&prices)
+    .bind(&notes)
+    .bind(&stations)
+    .execute(&mut *conn)
+    .await?;
+
+    let order_id = OrderId::new(order_id);
+    let order = written_order(conn, order_id).await?;
+    let (history, event) = order_created(&order, new.summary.clone(), new.placed_by);
+    append_history(conn, &[(order_id, &history)]).await?;
+    log.events.push(event);
+    Ok(PlacedOrder {
+        order,
+        created: true,
+    })
+}
+
+/// One version step of one order: an item status change, a status change,
+/// or both at once (an item change and the automatic advance it brings
+/// about, which expects the version the item change makes).
+#[derive(Clone, Copy)]
+pub struct Change<'a> {
+    order_id: OrderId,
+    expected_version: i64,
+    item: Option<(&'a ItemChange, &'a NewEvent)>,
+    status: Option<&'a StatusChange>,
+}
+
+impl<'a> Change<'a> {
+    /// A status change.
+    pub fn status(change: &'a StatusChange) -> Self {
+        Change {
+            order_id: change.order_id,
+            expected_version: change.expected_version,
+            item: None,
+            status: Some(change),
+        }
+    }
+
+    /// An item change (and its automatic advance) as steps: one, or two
+    /// when the advance does not expect the version the item change makes.
+    pub fn item(change: &'a ItemStatusChange) -> Vec<Self> {
+        let item = Change {
+            order_id: change.order_id,
+            expected_version: change.expected_version,
+            item: Some((&change.item, &change.event)),
+            status: None,
+        };
+        match &change.then {
+            None => vec![item],
+            Some(then)
+                if then.order_id == change.order_id
+                    && then.expected_version == change.expected_version + 1 =>
+            {
+                vec![Change {
+                    status: Some(then),
+                    ..item
+                }]
+            }
+            Some(then) => vec![item, Change::status(then)],
+        }
+    }
+
+    /// A plan's steps.
+    fn plan(plan: &'a OrderPlan) -> Vec<Self> {
+        plan.steps
+            .iter()
+            .map(|step| match step {
+                PlanStep::Item(step) => Change {
+                    order_id: plan.order_id,
+                    expected_version: step.expected_version,
+                    item: Some((&step.item, &step.event)),
+                    status: None,
+                },
+                PlanStep::Status(change) => Change::status(change),
+            })
+            .collect()
+    }
+
+    pub fn order_id(&self) -> OrderId {
+        self.order_id
+    }
+
+    /// By how much the order's version moves.
+    fn bump(&self) -> i64 {
+        i64::from(self.item.is_some()) + i64::from(self.status.is_some())
+    }
+
+    /// The order's `updated_at` afterwards: the time of its last write.
+    fn at(&self) -> i64 {
+        match (self.status, self.item) {
+            (Some(status), _) => micros(status.history.at),
+            (None, Some((_, event))) => micros(event.at),
+            (None, None) => 0,
+        }
+    }
+
+    /// The events it writes, in order.
+    fn events(&self) -> impl Iterator<Item = &'a NewEvent> {
+        let item = self.item.map(|(_, event)| event);
+        item.into_iter()
+            .chain(self.status.map(|status| &status.event))
+    }
+}
+
+/// Writes changes of distinct orders: one version-checked update of the
+/// orders and their changed items, one history insert. Returns each
+/// change's outcome, in order (a refusal: a newer version, no such order,
+/// no such item in it), and logs the events of those applied. An error
+/// means nothing may be kept (roll back).
+pub async fn write_changes(
+    conn: &mut PgConnection,
+    changes: &[Change<'_>],
+    log: &mut Log,
+) -> Result<Vec<std::result::Result<(), StoreError>>> {
+    let ids: Vec<i64> = changes.iter().map(|c| c.order_id.get()).collect();
+    let expected: Vec<i64> = changes.iter().map(|c| c.expected_version).collect();
+    let bumps: Vec<i64> = changes.iter().map(Change::bump).collect();
+    let statuses: Vec<Option<&str>> = changes
+        .iter()
+        .map(|c| c.status.map(|s| s.to.as_str()))
+        .collect();
+    let times: Vec<i64> = changes.iter().map(Change::at).collect();
+    let items: Vec<Option<i64>> = changes
+        .iter()
+        .map(|c| c.item.map(|(item, _)| item.id.get()))
+        .collect();
+    let item_statuses: Vec<Option<&str>> = changes
+        .iter()
+        .map(|c| c.item.map(|(item, _)| item.to.as_str()))
+        .collect();
+    // The orders are updated only where the version matches and the item
+    // (if any) belongs to the order; the items only of the orders updated.
+    // A concurrent writer's uncommitted change to one of the orders makes
+    // this wait for its commit, then see the new version.
+    let rows = sqlx::query(
+        "WITH c AS (
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[],
+                                  $6::int8[], $7::text[])
+                 AS c(id, expected, bump, to_status, at, item_id, item_status)
+         ), o AS (
+             UPDATE orders AS o
+             SET version = o.version + c.bump, status = COALESCE(c.to_status, o.status),
+                 updated_at = c.at
+             FROM c
+             WHERE o.id = c.id AND o.version = c.expected
+               AND (c.item_id IS NULL OR EXISTS (
+                   SELECT 1 FROM order_items i WHERE i.id = c.item_id AND i.order_id = c.id))
+             RETURNING o.id
+         ), i AS (
+             UPDATE order_items AS i SET status = c.item_status
+             FROM c JOIN o ON o.id = c.id
+             WHERE c.item_id IS NOT NULL AND i.id = c.item_id AND i.order_id = c.id
+             RETURNING i.id
+         )
+         SELECT o.id, (SELECT COUNT(*) FROM i) AS items FROM o",
+    )
+    .bind(&ids)
+    .bind(&expected)
+    .bind(&bumps)
+    .bind(&statuses)
+    .bind(&times)
+    .bind(&items)
+    .bind(&item_statuses)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut applied: HashSet<i64> = HashSet::with_capacity(rows.len());
+    let mut items_updated: i64 = 0;
+    for row in &rows {
+        applied.insert(row.try_get("id")?);
+        items_updated = row.try_get("items")?;
+    }
+    let items_applied = (0..changes.len())
+        .filter(|&n| items[n].is_some() && applied.contains(&ids[n]))
+        .count();
+    if usize::try_from(items_updated).ok() != Some(items_applied) {
+        return Err(StoreError::Database("item update did not match its orders".into()).into());
+    }
+
+    // Why the others were refused: a newer version, no such order, or no
+    // such item in it.
+    let refused: Vec<usize> = (0..changes.len())
+        .filter(|&n| !applied.contains(&ids[n]))
+        .collect();
+    let mut found: HashMap<i64, (Option<i64>, bool)> = HashMap::new();
+    if !refused.is_empty() {
+        for row in sqlx::query(
+            "SELECT c.id, o.version, EXISTS (
+                 SELECT 1 FROM order_items i WHERE i.id = c.item_id AND i.order_id = c.id) AS item
+             FROM UNNEST($1::int8[], $2::int8[]) AS c(id, item_id)
+             LEFT JOIN orders o ON o.id = c.id",
+        )
+        .bind(refused.iter().map(|&n| ids[n]).collect::<Vec<_>>())
+        .bind(refused.iter().map(|&n| items[n]).collect::<Vec<_>>())
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            found.insert(
+                row.try_get("id")?,
+                (row.try_get("version")?, row.try_get("item")?),
+            );
+        }
+    }
+
+    let mut outcomes = Vec::with_capacity(changes.len());
+    let mut history = Vec::new();
+    for (n, change) in changes.iter().enumerate() {
+        if applied.contains(&ids[n]) {
+            log.events.extend(change.events().cloned());
+            history.extend(change.status.map(|s| (s.order_id, &s.history)));
+            outcomes.push(Ok(()));
+            continue;
+        }
+        outcomes.push(Err(match found.get(&ids[n]) {
+            None | Some((None, _)) => codec::refused(None),
+            Some(&(Some(current), _)) if current != expected[n] => codec::refused(Some(current)),
+            Some((Some(_), false)) if items[n].is_some() => StoreError::NotFound("order item"),
+            // Nothing explains the refusal.
+            _ => return Err(StoreError::Database("change refused for no reason".into()).into()),
+        }));
+    }
+    append_history(conn, &history).await?;
+    Ok(outcomes)
+}
+
+/// Applies changes of distinct orders (each one step) and reads the
+/// changed orders back: each change's outcome, in order.
+pub async fn apply_changes(
+    conn: &mut PgConnection,
+    changes: &[Change<'_>],
+    log: &mut Log,
+) -> Result<Vec<std::result::Result<Order, StoreError>>> {
+    let outcomes = write_changes(conn, changes, log).await?;
+    let applied: Vec<i64> = changes
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_ok())
+        .map(|(change, _)| change.order_id.get())
+        .collect();
+    let mut orders: HashMap<OrderId, Order> = HashMap::with_capacity(applied.len());
+    if !applied.is_empty() {
+        let mut query = QueryBuilder::<Postgres>::new(ORDER_SELECT);
+        query
+            .push(" WHERE o.id = ANY(")
+            .push_bind(applied)
+            .push(")");
+        for row in query.build().fetch_all(&mut *conn).await? {
+            let order = order_row(&row)?;
+            orders.insert(order.id, order);
+        }
+    }
+    changes
+        .iter()
+        .zip(outcomes)
+        .map(|(change, outcome)| match outcome {
+            Ok(()) => orders
+                .remove(&change.order_id)
+                .map(Ok)
+                .ok_or_else(|| StoreError::NotFound("order").into()),
+            Err(refused) => Ok(Err(refused)),
+        })
+        .collect()
+}
+
+/// Applies the steps of one order's change in turn (a refused step fails
+/// the request; the writer rolls back the steps before it) and reads the
+/// order back.
+async fn apply_steps(
+    conn: &mut PgConnection,
+    order_id: OrderId,
+    steps: &[Change<'_>],
+    log: &mut Log,
+) -> Result<Order> {
+    if let [step] = steps {
+        let [outcome] = <[_; 1]>::try_from(apply_changes(conn, &[*step], log).await?)
+            .map_err(|_| StoreError::Database("one change, several outcomes".into()))?;
+        return Ok(outcome?);
+    }
+    for step in steps {
+        for outcome in write_changes(conn, &[*step], log).await? {
+            outcome?;
+        }
+    }
+    written_order(conn, order_id).await
+}
+
+pub async fn apply_status_change(
+    conn: &mut PgConnection,
+    change: &StatusChange,
+    log: &mut Log,
+) -> Result<Order> {
+    apply_steps(conn, change.order_id, &[Change::status(change)], log).await
+}
+
+pub async fn apply_item_change(
+    conn: &mut PgConnection,
+    change: &ItemStatusChange,
+    log: &mut Log,
+) -> Result<Order> {
+    apply_steps(conn, change.order_id, &Change::item(change), log).await
+}
+
+/// Writes every step of a plan in the request's savepoint: a failing step
+/// fails the request, and the writer rolls all of its steps back.
+pub async fn apply_plan(conn: &mut PgConnection, plan: &OrderPlan, log: &mut Log) -> Result<Order> {
+    let order = apply_steps(conn, plan.order_id, &Change::plan(plan), log).await?;
+    Ok(codec::planned(order, plan.final_version())?)
+}

@@ -1,0 +1,95 @@
+//! The event log: order events and access changes, written in the
+//! transaction that makes them; reads for replays and backfills.
+
+use ordertrack_domain::NewEvent;
+use rusqlite::{Connection, params};
+use time::OffsetDateTime;
+
+use super::rows::all;
+use super::writer::WriteTx;
+use crate::codec::{self, micros};
+use crate::{AccessChange, AccessEvent, EventFilter, LogEntry, StoreError, StoredEvent};
+
+/// Logs an order event, numbered in its store's sequence.
+pub fn append_event(tx: &mut WriteTx<'_>, event: NewEvent) -> Result<(), StoreError> {
+    let conn = tx.conn();
+    let store_seq: i64 = conn
+        .prepare_cached(
+            "UPDATE stores SET last_event_seq = last_event_seq + 1 WHERE id = ?1 RETURNING last_event_seq",
+        )?
+        .query_row([event.store_id.get()], |row| row.get(0))?;
+    let payload = codec::to_json(&event)?;
+    conn.prepare_cached(
+        "INSERT INTO events (store_id, store_seq, order_id, customer_id, kind, order_version, payload, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        event.store_id.get(),
+        store_seq,
+        event.order_id.get(),
+        event.customer_id.get(),
+        event.kind.as_str(),
+        event.order_version,
+        payload,
+        micros(event.at)
+    ])?;
+    let id = conn.last_insert_rowid();
+    tx.published(LogEntry::Order(StoredEvent {
+        id,
+        store_seq,
+        event,
+    }));
+    Ok(())
+}
+
+/// Logs an access change in the event log, in the transaction making it.
+pub fn append_access(tx: &mut WriteTx<'_>, change: AccessChange) -> Result<(), StoreError> {
+    let payload = codec::to_json(&change)?;
+    let conn = tx.conn();
+    conn.prepare_cached("INSERT INTO events (kind, payload, created_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![
+            AccessChange::KIND,
+            payload,
+            micros(OffsetDateTime::now_utc())
+        ])?;
+    let id = conn.last_insert_rowid();
+    tx.published(LogEntry::Access(AccessEvent { id, change }));
+    Ok(())
+}
+
+pub fn events_after(
+    conn: &Connection,
+    filter: &EventFilter,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let (column, value) = codec::filter_column(filter);
+    all(
+        conn,
+        &format!(
+            "SELECT id, store_seq, payload FROM events
+             WHERE {column} = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+        ),
+        params![value, after, limit],
+        |row| codec::stored_event(row),
+    )
+}
+
+pub fn events_since(
+    conn: &Connection,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<LogEntry>, StoreError> {
+    all(
+        conn,
+        "SELECT id, store_seq, kind, payload FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+        params![after, limit],
+        |row| codec::log_entry(row),
+    )
+}
+
+pub fn last_event_position(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM events")?
+        .query_row([], |row| row.get(0))?)
+}

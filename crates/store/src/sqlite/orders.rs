@@ -1,0 +1,400 @@
+//! Orders: their items and history, placing them and changing them.
+
+use ordertrack_domain::{
+    FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order, OrderId,
+    OrderPlan, PlanStep, StatusChange, StoreId, order_created, order_number,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use time::OffsetDateTime;
+
+use super::events::append_event;
+use super::rows::{all, first};
+use super::users::unique;
+use super::writer::WriteTx;
+use crate::codec::{self, micros, order_columns, order_from, order_store_columns};
+use crate::{
+    NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, StoreError,
+};
+
+/// An order's own columns.
+const ORDER_SELECT: &str = concat!("SELECT ", order_columns!(), order_from!());
+/// An order with the rest of its store's row.
+const ORDER_IN_STORE_SELECT: &str = concat!(
+    "SELECT ",
+    order_columns!(),
+    order_store_columns!(),
+    order_from!()
+);
+
+/// Loads the items of `orders` (in place), in their original line order.
+fn attach_items(conn: &Connection, orders: &mut [Order]) -> Result<(), StoreError> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    // One prepared statement for any number of orders: the ids travel as
+    // one JSON array parameter.
+    let ids: Vec<String> = orders.iter().map(|o| o.id.to_string()).collect();
+    let ids = format!("[{}]", ids.join(","));
+    all(
+        conn,
+        "SELECT order_id, id, product_id, name, quantity, unit_price_minor, notes, station, status
+         FROM order_items WHERE order_id IN (SELECT value FROM json_each(?1))
+         ORDER BY order_id, position",
+        [ids],
+        |row| {
+            let order_id = OrderId::new(row.get("order_id")?);
+            let item = codec::item(row)?;
+            if let Some(order) = orders.iter_mut().find(|o| o.id == order_id) {
+                order.items.push(item);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// One order (`select` reads the order's columns, and what `extra` reads
+/// from the same row), with its items.
+fn load_order<T>(
+    conn: &Connection,
+    select: &str,
+    key: &OrderKey,
+    extra: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<(Order, T)>, StoreError> {
+    let raw_id;
+    let (condition, value): (&str, &dyn rusqlite::ToSql) = match key {
+        OrderKey::Id(id) => {
+            raw_id = id.get();
+            ("o.id = ?1", &raw_id)
+        }
+        OrderKey::TrackingToken(token) => ("o.tracking_token = ?1", token),
+    };
+    let found = first(
+        conn,
+        &format!("{select} WHERE {condition}"),
+        [value],
+        |row| Ok((codec::order(row, Vec::new())?, extra(row)?)),
+    )?;
+    let Some((order, extra)) = found else {
+        return Ok(None);
+    };
+    let mut orders = [order];
+    attach_items(conn, &mut orders)?;
+    let [order] = orders;
+    Ok(Some((order, extra)))
+}
+
+pub fn order(conn: &Connection, id: OrderId) -> Result<Option<Order>, StoreError> {
+    Ok(load_order(conn, ORDER_SELECT, &OrderKey::Id(id), |_| Ok(()))?.map(|(order, ())| order))
+}
+
+/// An order that must exist (just written).
+fn written_order(conn: &Connection, id: OrderId) -> Result<Order, StoreError> {
+    order(conn, id)?.ok_or(StoreError::NotFound("order"))
+}
+
+pub fn order_in_store(
+    conn: &Connection,
+    key: &OrderKey,
+) -> Result<Option<OrderInStore>, StoreError> {
+    Ok(load_order(conn, ORDER_IN_STORE_SELECT, key, |row| {
+        codec::order_store(row)
+    })?
+    .map(|(order, store)| OrderInStore { order, store }))
+}
+
+pub fn orders(conn: &Connection, query: &OrderQuery) -> Result<OrderPage, StoreError> {
+    let mut sql = format!("{ORDER_SELECT} WHERE ");
+    let mut values: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+    match query.scope {
+        OrderScope::Customer(customer) => {
+            sql.push_str("o.customer_id = ?");
+            values.push(Box::new(customer.get()));
+        }
+        OrderScope::Store(store) => {
+            sql.push_str("o.store_id = ?");
+            values.push(Box::new(store.get()));
+        }
+    }
+    if !query.statuses.is_empty() {
+        // One prepared statement for any number of statuses: they travel as
+        // one JSON array parameter.
+        sql.push_str(" AND o.status IN (SELECT value FROM json_each(?))");
+        values.push(Box::new(codec::to_json(&query.statuses)?));
+    }
+    if let Some(fulfilment) = query.fulfilment {
+        sql.push_str(" AND o.fulfilment = ?");
+        values.push(Box::new(fulfilment.as_str()));
+    }
+    if let Some(search) = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        sql.push_str(" AND (o.number LIKE ? ESCAPE '\\' OR u.name LIKE ? ESCAPE '\\')");
+        let pattern = codec::contains_pattern(search);
+        values.push(Box::new(pattern.clone()));
+        values.push(Box::new(pattern));
+    }
+    if let Some(before) = query.before {
+        sql.push_str(" AND o.id < ?");
+        values.push(Box::new(before.get()));
+    }
+    sql.push_str(if query.oldest_first {
+        " ORDER BY o.id ASC LIMIT ?"
+    } else {
+        " ORDER BY o.id DESC LIMIT ?"
+    });
+    // One extra row tells whether another page follows.
+    values.push(Box::new(i64::from(query.limit) + 1));
+
+    let mut orders = all(
+        conn,
+        &sql,
+        rusqlite::params_from_iter(values.iter()),
+        |row| codec::order(row, Vec::new()),
+    )?;
+    let next_before = codec::next_page(query, &mut orders);
+    attach_items(conn, &mut orders)?;
+    Ok(OrderPage {
+        orders,
+        next_before,
+    })
+}
+
+pub fn status_counts(
+    conn: &Connection,
+    store: StoreId,
+    fulfilment: Option<FulfilmentKind>,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    all(
+        conn,
+        "SELECT status, COUNT(*) AS n FROM orders WHERE store_id = ?1
+         AND (?2 IS NULL OR fulfilment = ?2) GROUP BY status ORDER BY status",
+        params![store.get(), fulfilment.map(FulfilmentKind::as_str)],
+        |row| Ok((row.get("status")?, row.get("n")?)),
+    )
+}
+
+pub fn history(conn: &Connection, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+    all(
+        conn,
+        "SELECT from_status, to_status, actor_id, actor_role, note, at FROM status_history
+         WHERE order_id = ?1 ORDER BY id",
+        [order.get()],
+        |row| codec::history_entry(row),
+    )
+}
+
+fn append_history(
+    conn: &Connection,
+    order: OrderId,
+    entry: &HistoryEntry,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO status_history (order_id, from_status, to_status, actor_id, actor_role, note, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        order.get(),
+        entry.from,
+        entry.to,
+        entry.actor.id.get(),
+        entry.actor.role.as_str(),
+        entry.note,
+        micros(entry.at)
+    ])?;
+    Ok(())
+}
+
+pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, StoreError> {
+    let conn = tx.conn();
+    if let Some((key, hash)) = &new.idempotency {
+        let earlier: Option<(String, i64)> = conn
+            .prepare_cached(
+                "SELECT request_hash, order_id FROM idempotency_keys WHERE customer_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![new.customer_id.get(), key], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        if let Some((earlier_hash, order_id)) = earlier {
+            if &earlier_hash != hash {
+                return Err(StoreError::IdempotencyMismatch);
+            }
+            return Ok(PlacedOrder {
+                order: written_order(conn, OrderId::new(order_id))?,
+                created: false,
+            });
+        }
+    }
+
+    let (sequence, prefix): (i64, String) = conn
+        .prepare_cached(
+            "UPDATE stores SET last_order_seq = last_order_seq + 1 WHERE id = ?1
+             RETURNING last_order_seq, order_prefix",
+        )?
+        .query_row([new.store_id.get()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?
+        .ok_or(StoreError::NotFound("store"))?;
+    let number = order_number(&prefix, sequence);
+    let at = micros(new.at);
+    conn.prepare_cached(
+        "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
+            fulfilment, address, notes, tracking_token, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+    )?
+    .execute(params![
+        new.store_id.get(),
+        number,
+        new.customer_id.get(),
+        new.status,
+        new.total_minor,
+        new.currency,
+        new.fulfilment.kind.as_str(),
+        new.fulfilment.address,
+        new.notes,
+        new.tracking_token,
+        at
+    ])
+    .map_err(unique("an order with this number or tracking token"))?;
+    let order_id = OrderId::new(conn.last_insert_rowid());
+    {
+        let mut insert_item = conn.prepare_cached(
+            "INSERT INTO order_items (order_id, position, product_id, name, quantity, unit_price_minor,
+                notes, station, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued')",
+        )?;
+        for (position, line) in new.lines.iter().enumerate() {
+            insert_item.execute(params![
+                order_id.get(),
+                position as i64,
+                line.product.get(),
+                line.name,
+                line.quantity,
+                line.unit_price_minor,
+                line.notes,
+                line.station
+            ])?;
+        }
+    }
+    if let Some((key, hash)) = &new.idempotency {
+        conn.prepare_cached(
+            "INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            new.customer_id.get(),
+            key,
+            hash,
+            order_id.get(),
+            at
+        ])?;
+    }
+    let order = written_order(conn, order_id)?;
+    let (history, event) = order_created(&order, new.summary, new.placed_by);
+    append_history(conn, order_id, &history)?;
+    append_event(tx, event)?;
+    Ok(PlacedOrder {
+        order,
+        created: true,
+    })
+}
+
+/// Bumps the order's version if it is still `expected`; otherwise reports
+/// the current version.
+fn bump_version(
+    conn: &Connection,
+    order: OrderId,
+    expected: i64,
+    status: Option<&str>,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE orders SET version = version + 1, status = COALESCE(?3, status), updated_at = ?4
+             WHERE id = ?1 AND version = ?2",
+        )?
+        .execute(params![order.get(), expected, status, micros(at)])?;
+    if changed == 1 {
+        return Ok(());
+    }
+    let current: Option<i64> = conn
+        .prepare_cached("SELECT version FROM orders WHERE id = ?1")?
+        .query_row([order.get()], |row| row.get(0))
+        .optional()?;
+    Err(codec::refused(current))
+}
+
+fn write_status_change(tx: &mut WriteTx<'_>, change: StatusChange) -> Result<(), StoreError> {
+    bump_version(
+        tx.conn(),
+        change.order_id,
+        change.expected_version,
+        Some(&change.to),
+        change.history.at,
+    )?;
+    append_history(tx.conn(), change.order_id, &change.history)?;
+    append_event(tx, change.event)
+}
+
+pub fn apply_status_change(
+    tx: &mut WriteTx<'_>,
+    change: StatusChange,
+) -> Result<Order, StoreError> {
+    let order_id = change.order_id;
+    write_status_change(tx, change)?;
+    written_order(tx.conn(), order_id)
+}
+
+/// Writes one item's status change: version check, the item, its event.
+fn write_item_change(
+    tx: &mut WriteTx<'_>,
+    order_id: OrderId,
+    expected_version: i64,
+    item: &ItemChange,
+    event: NewEvent,
+) -> Result<(), StoreError> {
+    bump_version(tx.conn(), order_id, expected_version, None, event.at)?;
+    let updated = tx
+        .conn()
+        .prepare_cached("UPDATE order_items SET status = ?1 WHERE id = ?2 AND order_id = ?3")?
+        .execute(params![item.to.as_str(), item.id.get(), order_id.get()])?;
+    if updated != 1 {
+        return Err(StoreError::NotFound("order item"));
+    }
+    append_event(tx, event)
+}
+
+pub fn apply_item_change(
+    tx: &mut WriteTx<'_>,
+    change: ItemStatusChange,
+) -> Result<Order, StoreError> {
+    let order_id = change.order_id;
+    write_item_change(
+        tx,
+        order_id,
+        change.expected_version,
+        &change.item,
+        change.event,
+    )?;
+    if let Some(then) = change.then {
+        write_status_change(tx, then)?;
+    }
+    written_order(tx.conn(), order_id)
+}
+
+/// Writes every step of a plan in the request's savepoint: a failing step
+/// fails the request, and the writer rolls all of its steps back.
+pub fn apply_plan(tx: &mut WriteTx<'_>, plan: OrderPlan) -> Result<Order, StoreError> {
+    let order_id = plan.order_id;
+    let final_version = plan.final_version();
+    for step in plan.steps {
+        match step {
+            PlanStep::Item(step) => {
+                write_item_change(tx, order_id, step.expected_version, &step.item, step.event)?
+            }
+            PlanStep::Status(change) => write_status_change(tx, change)?,
+        }
+    }
+    codec::planned(written_order(tx.conn(), order_id)?, final_version)
+}
