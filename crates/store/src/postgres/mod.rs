@@ -69,8 +69,8 @@ use crate::{
     StoreSettingsPatch, StoreWithSettings, StoredEvent, User,
 };
 use jobs::{
-    CreateProduct, DeleteSession, Pending, RemoveMembership, Request, SetMembership,
-    UpdateProduct, UpdateStoreSettings,
+    CreateProduct, DeleteSession, Pending, RemoveMembership, Request, SetMembership, UpdateProduct,
+    UpdateStoreSettings,
 };
 pub use writer::MAX_BATCH;
 
