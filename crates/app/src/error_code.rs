@@ -80,6 +80,8 @@ error_codes! {
     UnavailableProduct => "unavailable_product",
     /// A note is too long or not acceptable.
     InvalidNote => "invalid_note",
+    /// A correction without a reason.
+    ReasonRequired => "reason_required",
     /// The idempotency key was already used for another request.
     IdempotencyKeyReused => "idempotency_key_reused",
     /// The idempotency key is not acceptable.

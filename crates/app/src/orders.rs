@@ -10,7 +10,8 @@ use std::sync::Arc;
 use ordertrack_domain::{
     Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChangeError, ItemId, ItemStatus, Order,
     OrderId, OrderRequestError, RequestedLine, Role, StoreId, TransitionDenied, TransitionError,
-    UserId, Workflow, check_order_request, order_total, plan_item_status, plan_transition,
+    UserId, Workflow, check_order_request, order_total, plan_correction, plan_item_correction,
+    plan_item_status, plan_transition,
 };
 use ordertrack_store::{
     NewOrder, NewOrderLine, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, StoreError,
@@ -150,6 +151,9 @@ impl From<TransitionError> for AppError {
             },
             TransitionError::NoteTooLong => AppError::invalid(ErrorCode::InvalidNote, message),
             TransitionError::UnsafeText(error) => error.into(),
+            TransitionError::ReasonRequired => {
+                AppError::invalid(ErrorCode::ReasonRequired, message)
+            }
         }
     }
 }
@@ -165,6 +169,12 @@ impl From<ItemChangeError> for AppError {
             ItemChangeError::KitchenDone { .. } => {
                 AppError::conflict(ErrorCode::KitchenDone, message)
             }
+            ItemChangeError::NotACorrector => AppError::Forbidden(message),
+            ItemChangeError::ReasonRequired => {
+                AppError::invalid(ErrorCode::ReasonRequired, message)
+            }
+            ItemChangeError::ReasonTooLong => AppError::invalid(ErrorCode::InvalidNote, message),
+            ItemChangeError::UnsafeText(error) => error.into(),
         }
     }
 }
@@ -615,6 +625,59 @@ impl App {
                 )?))
             },
             |change| self.repo.apply_status_change(change),
+        )
+        .await
+    }
+
+    /// A correction by a manager or owner of the order's store (or a
+    /// platform admin): the order moves to `to`, any other state of its
+    /// workflow, with `reason` in its history and on every watcher's screen.
+    pub async fn correct(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        to: &str,
+        reason: &str,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        self.plan_and_write(
+            caller,
+            id,
+            expected_version,
+            |workflow, order, actor| {
+                plan_correction(
+                    workflow,
+                    order,
+                    actor,
+                    to,
+                    reason,
+                    expected_version,
+                    crate::now(),
+                )
+            },
+            |change| self.repo.apply_status_change(change),
+        )
+        .await
+    }
+
+    /// An item correction by a manager or owner (or admin): the item of
+    /// order `id` becomes `status` whatever the order's state, with `reason`.
+    pub async fn correct_item(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        item: ItemId,
+        status: ItemStatus,
+        reason: &str,
+    ) -> Result<OrderView, AppError> {
+        self.plan_and_write(
+            caller,
+            id,
+            None,
+            |workflow, order, actor| {
+                plan_item_correction(workflow, order, actor, item, status, reason, crate::now())
+            },
+            |change| self.repo.apply_item_change(change),
         )
         .await
     }

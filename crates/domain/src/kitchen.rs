@@ -350,6 +350,7 @@ impl<'a> Planner<'a> {
             note: None,
             stations: vec![change.station.clone()],
             item: Some(change.clone()),
+            correction: false,
             at: self.now,
             summary: OrderSummary::of(
                 self.workflow,
@@ -669,6 +670,7 @@ mod tests {
             to: to.into(),
             actor: actor(Role::Kitchen),
             note: None,
+            correction: false,
             at: OffsetDateTime::UNIX_EPOCH,
         }
     }

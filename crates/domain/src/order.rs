@@ -151,6 +151,9 @@ pub struct HistoryEntry {
     pub actor: Actor,
     pub note: Option<String>,
     pub at: OffsetDateTime,
+    /// A manager's or owner's correction (a move outside the workflow's
+    /// rules, `note` saying why), not a step of the workflow.
+    pub correction: bool,
 }
 
 /// What kind of change an event records.
@@ -246,6 +249,9 @@ pub struct NewEvent {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub summary: OrderSummary,
+    /// A correction by the store (see [`HistoryEntry::correction`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub correction: bool,
 }
 
 /// Why a status change was refused.
@@ -261,6 +267,8 @@ pub enum TransitionError {
     NoteTooLong,
     #[error(transparent)]
     UnsafeText(#[from] UnsafeText),
+    #[error("a correction needs a reason")]
+    ReasonRequired,
 }
 
 /// A decided status change, ready to persist with a version check.
@@ -335,6 +343,74 @@ pub fn plan_transition(
     ))
 }
 
+/// Decides a correction: a manager or owner (or admin) moves `order` to any
+/// other state of its workflow — back from `completed` to `ready`, say —
+/// outside the workflow's rules, saying why. Recorded and pushed like any
+/// change, marked as a correction.
+pub fn plan_correction(
+    workflow: &Workflow,
+    order: &Order,
+    actor: Actor,
+    to: &str,
+    reason: &str,
+    expected_version: Option<i64>,
+    now: OffsetDateTime,
+) -> Result<StatusChange, TransitionError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(TransitionError::ReasonRequired);
+    }
+    let reason = Some(reason.to_owned());
+    check_note(&reason)?;
+    if let Some(expected) = expected_version
+        && expected != order.version
+    {
+        return Err(TransitionError::StaleVersion {
+            expected,
+            current: order.version,
+        });
+    }
+    if !matches!(actor.role, Role::Admin | Role::Owner | Role::Manager) {
+        return Err(TransitionDenied::RoleNotAllowed {
+            role: actor.role,
+            from: order.status.clone(),
+            to: to.to_owned(),
+        }
+        .into());
+    }
+    if workflow.state(to).is_none() {
+        return Err(TransitionDenied::UnknownStatus {
+            status: to.to_owned(),
+        }
+        .into());
+    }
+    if to == order.status {
+        return Err(TransitionDenied::NotAllowedFromHere {
+            from: order.status.clone(),
+            to: to.to_owned(),
+        }
+        .into());
+    }
+    let kind = if workflow.is_cancelled(to) {
+        EventKind::OrderCancelled
+    } else {
+        EventKind::StatusChanged
+    };
+    let mut change = status_change(
+        workflow,
+        order,
+        actor,
+        to,
+        reason,
+        kind,
+        order.version + 1,
+        now,
+    );
+    change.history.correction = true;
+    change.event.correction = true;
+    Ok(change)
+}
+
 /// The status change of `order` (as it is now) to `to`, making version
 /// `new_version`; the caller has checked that it is allowed.
 #[allow(clippy::too_many_arguments)]
@@ -359,6 +435,7 @@ pub(crate) fn status_change(
             actor,
             note: note.clone(),
             at: now,
+            correction: false,
         },
         event: NewEvent {
             kind,
@@ -372,6 +449,7 @@ pub(crate) fn status_change(
             note,
             item: None,
             stations: stations_of(&order.items),
+            correction: false,
             at: now,
             summary: OrderSummary::of(workflow, &order.number, to, order.fulfilment.kind),
         },
@@ -399,6 +477,14 @@ pub enum ItemChangeError {
     Unchanged(&'static str),
     #[error("the kitchen is done with this order (it is `{status}`); its items stay ready")]
     KitchenDone { status: String },
+    #[error("only managers and owners correct an item")]
+    NotACorrector,
+    #[error("a correction needs a reason")]
+    ReasonRequired,
+    #[error("a reason may have at most {MAX_NOTE_CHARS} characters")]
+    ReasonTooLong,
+    #[error(transparent)]
+    UnsafeText(#[from] UnsafeText),
 }
 
 /// A decided item status change, plus the order's automatic advance when the
@@ -443,34 +529,8 @@ pub fn plan_item_status(
     if item.status == to {
         return Err(ItemChangeError::Unchanged(to.as_str()));
     }
-    let change = ItemChange {
-        id: item.id,
-        name: item.name.clone(),
-        station: item.station.clone(),
-        from: item.status,
-        to,
-    };
-    let new_version = order.version + 1;
-    let event = NewEvent {
-        kind: EventKind::ItemStatusChanged,
-        store_id: order.store_id,
-        order_id: order.id,
-        customer_id: order.customer_id,
-        order_version: new_version,
-        from: None,
-        to: None,
-        actor: Some(actor),
-        note: None,
-        item: Some(change.clone()),
-        stations: vec![item.station.clone()],
-        at: now,
-        summary: OrderSummary::of(
-            workflow,
-            &order.number,
-            &order.status,
-            order.fulfilment.kind,
-        ),
-    };
+    let (change, event) = item_event(workflow, order, actor, item, to, now);
+    let new_version = event.order_version;
 
     let all_ready_after = order.items.iter().all(|other| {
         if other.id == item_id {
@@ -507,6 +567,89 @@ pub fn plan_item_status(
         item: change,
         event,
         then,
+    })
+}
+
+/// The change of `item` of `order` to `to` and its event.
+fn item_event(
+    workflow: &Workflow,
+    order: &Order,
+    actor: Actor,
+    item: &OrderItem,
+    to: ItemStatus,
+    now: OffsetDateTime,
+) -> (ItemChange, NewEvent) {
+    let change = ItemChange {
+        id: item.id,
+        name: item.name.clone(),
+        station: item.station.clone(),
+        from: item.status,
+        to,
+    };
+    let event = NewEvent {
+        kind: EventKind::ItemStatusChanged,
+        store_id: order.store_id,
+        order_id: order.id,
+        customer_id: order.customer_id,
+        order_version: order.version + 1,
+        from: None,
+        to: None,
+        actor: Some(actor),
+        note: None,
+        item: Some(change.clone()),
+        stations: vec![item.station.clone()],
+        correction: false,
+        at: now,
+        summary: OrderSummary::of(
+            workflow,
+            &order.number,
+            &order.status,
+            order.fulfilment.kind,
+        ),
+    };
+    (change, event)
+}
+
+/// Decides an item correction: a manager or owner (or admin) sets an item
+/// of `order` to `to` whatever the order's state, saying why. Nothing
+/// follows from it (no automatic advance): the order stays where it is.
+pub fn plan_item_correction(
+    workflow: &Workflow,
+    order: &Order,
+    actor: Actor,
+    item_id: ItemId,
+    to: ItemStatus,
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<ItemStatusChange, ItemChangeError> {
+    if !matches!(actor.role, Role::Admin | Role::Owner | Role::Manager) {
+        return Err(ItemChangeError::NotACorrector);
+    }
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ItemChangeError::ReasonRequired);
+    }
+    if reason.chars().count() > MAX_NOTE_CHARS {
+        return Err(ItemChangeError::ReasonTooLong);
+    }
+    check_lines("reason", reason)?;
+    let item = order
+        .items
+        .iter()
+        .find(|item| item.id == item_id)
+        .ok_or(ItemChangeError::UnknownItem(item_id))?;
+    if item.status == to {
+        return Err(ItemChangeError::Unchanged(to.as_str()));
+    }
+    let (change, mut event) = item_event(workflow, order, actor, item, to, now);
+    event.note = Some(reason.to_owned());
+    event.correction = true;
+    Ok(ItemStatusChange {
+        order_id: order.id,
+        expected_version: order.version,
+        item: change,
+        event,
+        then: None,
     })
 }
 
@@ -604,6 +747,7 @@ pub fn order_created(
         to: order.status.clone(),
         actor,
         note: None,
+        correction: false,
         at: order.created_at,
     };
     let event = NewEvent {
@@ -618,6 +762,7 @@ pub fn order_created(
         note: None,
         item: None,
         stations: stations_of(&order.items),
+        correction: false,
         at: order.created_at,
         summary,
     };

@@ -31,6 +31,9 @@ pub struct PublicEvent<'a> {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
     pub summary: &'a OrderSummary,
+    /// A correction by the store (its note says why); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub correction: bool,
 }
 
 impl<'a> From<&'a StoredEvent> for PublicEvent<'a> {
@@ -51,6 +54,7 @@ impl<'a> From<&'a StoredEvent> for PublicEvent<'a> {
             stations: &event.stations,
             at: event.at,
             summary: &event.summary,
+            correction: event.correction,
         }
     }
 }

@@ -317,6 +317,7 @@ pub fn history_entry(row: &(impl Columns + ?Sized)) -> Result<HistoryEntry> {
         },
         note: row.text_opt("note")?,
         at: from_micros(row.int("at")?)?,
+        correction: row.flag("correction")?,
     })
 }
 

@@ -54,6 +54,7 @@ fn stored(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> 
                 terminal: false,
                 fulfilment: Some(FulfilmentKind::Pickup),
             },
+            correction: false,
         },
     }
 }

@@ -174,8 +174,8 @@ pub async fn status_counts(
 
 pub async fn history(conn: &mut PgConnection, order: OrderId) -> Result<Vec<HistoryEntry>> {
     let rows = sqlx::query(
-        "SELECT from_status, to_status, actor_id, actor_role, note, at FROM status_history
-         WHERE order_id = $1 ORDER BY id",
+        "SELECT from_status, to_status, actor_id, actor_role, note, at, correction
+         FROM status_history WHERE order_id = $1 ORDER BY id",
     )
     .bind(order.get())
     .fetch_all(&mut *conn)
@@ -199,9 +199,9 @@ async fn append_history(
     };
     sqlx::query(
         "INSERT INTO status_history (order_id, from_status, to_status, actor_id, actor_role,
-            note, at)
+            note, at, correction)
          SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[],
-                              $6::text[], $7::int8[])",
+                              $6::text[], $7::int8[], $8::bool[])",
     )
     .bind(
         entries
@@ -223,6 +223,12 @@ async fn append_history(
         entries
             .iter()
             .map(|(_, e)| micros(e.at))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        entries
+            .iter()
+            .map(|(_, e)| e.correction)
             .collect::<Vec<_>>(),
     )
     .execute(&mut *conn)

@@ -19,6 +19,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/sqlite/0004_store_settings.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/sqlite/0005_history_corrections.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

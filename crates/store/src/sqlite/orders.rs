@@ -180,8 +180,8 @@ pub fn status_counts(
 pub fn history(conn: &Connection, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
     all(
         conn,
-        "SELECT from_status, to_status, actor_id, actor_role, note, at FROM status_history
-         WHERE order_id = ?1 ORDER BY id",
+        "SELECT from_status, to_status, actor_id, actor_role, note, at, correction
+         FROM status_history WHERE order_id = ?1 ORDER BY id",
         [order.get()],
         |row| codec::history_entry(row),
     )
@@ -193,8 +193,9 @@ fn append_history(
     entry: &HistoryEntry,
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO status_history (order_id, from_status, to_status, actor_id, actor_role, note, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO status_history
+            (order_id, from_status, to_status, actor_id, actor_role, note, at, correction)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         order.get(),
@@ -203,7 +204,8 @@ fn append_history(
         entry.actor.id.get(),
         entry.actor.role.as_str(),
         entry.note,
-        micros(entry.at)
+        micros(entry.at),
+        entry.correction
     ])?;
     Ok(())
 }

@@ -25,6 +25,7 @@ pub fn routes() -> Routes {
         .get("/orders", list)
         .get("/orders/{id}", show)
         .post("/orders/{id}/transitions", transition)
+        .post("/orders/{id}/corrections", correct)
         .get("/orders/{id}/history", history)
         .patch("/orders/{id}/items/{item_id}", set_item_status)
         .get("/track/{token}", track)
@@ -215,6 +216,28 @@ async fn transition(
     Ok(Json(OrderBody::from(&view)))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorrectionBody {
+    to: String,
+    reason: String,
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+async fn correct(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiJson(body): ApiJson<CorrectionBody>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let view = state
+        .app
+        .correct(&caller, id, &body.to, &body.reason, body.expected_version)
+        .await?;
+    Ok(Json(OrderBody::from(&view)))
+}
+
 async fn history(
     State(state): State<AppState>,
     AuthCaller(caller): AuthCaller,
@@ -228,6 +251,12 @@ async fn history(
 #[serde(deny_unknown_fields)]
 struct ItemStatusBody {
     status: ItemStatus,
+    /// A manager's or owner's correction (with `reason`), outside the
+    /// kitchen's rules.
+    #[serde(default)]
+    correction: bool,
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 async fn set_item_status(
@@ -236,10 +265,18 @@ async fn set_item_status(
     ApiPath((id, item_id)): ApiPath<(OrderId, ItemId)>,
     ApiJson(body): ApiJson<ItemStatusBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
-    let view = state
-        .app
-        .set_item_status(&caller, id, item_id, body.status)
-        .await?;
+    let view = if body.correction {
+        let reason = body.reason.as_deref().unwrap_or_default();
+        state
+            .app
+            .correct_item(&caller, id, item_id, body.status, reason)
+            .await?
+    } else {
+        state
+            .app
+            .set_item_status(&caller, id, item_id, body.status)
+            .await?
+    };
     Ok(Json(OrderBody::from(&view)))
 }
 

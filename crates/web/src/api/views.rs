@@ -261,6 +261,9 @@ pub struct TrackedHistoryBody {
     pub note: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// A correction by the store (its note says why); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub correction: bool,
 }
 
 impl TrackedOrderBody {
@@ -289,6 +292,7 @@ impl TrackedOrderBody {
                     role: entry.actor.role,
                     note: entry.note.clone(),
                     at: entry.at,
+                    correction: entry.correction,
                 })
                 .collect(),
         }
@@ -304,6 +308,10 @@ pub struct HistoryBody {
     pub note: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// A correction by a manager or owner (its note says why); absent for a
+    /// step of the workflow.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub correction: bool,
 }
 
 /// Who made a change.
@@ -324,6 +332,7 @@ impl From<&HistoryEntry> for HistoryBody {
             },
             note: entry.note.clone(),
             at: entry.at,
+            correction: entry.correction,
         }
     }
 }

@@ -246,7 +246,11 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
                         " "
                         strong { (step.map(|s| s.label.as_str()).unwrap_or(entry.to.as_str())) }
                         " · " (time_tag(entry.at))
-                        @if let Some(note) = &entry.note { p.note { "“" (note) "”" } }
+                        @if entry.correction {
+                            p.note.correction data-correction {
+                                "Corrected by the store: " (entry.note.as_deref().unwrap_or(""))
+                            }
+                        } @else if let Some(note) = &entry.note { p.note { "“" (note) "”" } }
                     }
                 }
             }

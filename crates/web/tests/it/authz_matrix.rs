@@ -337,6 +337,14 @@ fn rows() -> Vec<Row> {
             [401, 403, 404, 200, 200, 200, 403, 403, 404, 200],
         )
         .json(|c| json!({"to": "confirmed", "expected_version": c.version})),
+        // Corrections: managers and owners of the store, and admins.
+        row(
+            POST,
+            "/api/v1/orders/{id}/corrections",
+            Api,
+            [401, 403, 404, 200, 200, 403, 403, 403, 404, 200],
+        )
+        .json(|c| json!({"to": "ready", "reason": "Entered by mistake", "expected_version": c.version})),
         // The customer's cancel button: only the customer, only a cancel.
         row(
             POST,

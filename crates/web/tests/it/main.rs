@@ -9,6 +9,7 @@ mod api_auth;
 mod api_bad_input;
 mod api_catalog;
 mod api_concurrency;
+mod api_corrections;
 mod api_hygiene;
 mod api_kitchen;
 mod api_orders;
