@@ -284,6 +284,17 @@ pub struct StatusChange {
     pub event: NewEvent,
 }
 
+/// Refuses a change decided on another version than the order's.
+fn check_version(order: &Order, expected_version: Option<i64>) -> Result<(), TransitionError> {
+    match expected_version {
+        Some(expected) if expected != order.version => Err(TransitionError::StaleVersion {
+            expected,
+            current: order.version,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn check_note(note: &Option<String>) -> Result<(), TransitionError> {
     match note {
         Some(text) if text.chars().count() > MAX_NOTE_CHARS => Err(TransitionError::NoteTooLong),
@@ -308,14 +319,7 @@ pub fn plan_transition(
     check_note(&note)?;
     // A stale version first: the client decided on a state that is gone, and
     // must see the fresh one whatever else is wrong with its request.
-    if let Some(expected) = expected_version
-        && expected != order.version
-    {
-        return Err(TransitionError::StaleVersion {
-            expected,
-            current: order.version,
-        });
-    }
+    check_version(order, expected_version)?;
     let target = workflow.check(actor.role, &order.status, to, order.fulfilment.kind)?;
     if target.requires_items_ready {
         let pending = order.pending_items();
@@ -362,14 +366,7 @@ pub fn plan_correction(
     }
     let reason = Some(reason.to_owned());
     check_note(&reason)?;
-    if let Some(expected) = expected_version
-        && expected != order.version
-    {
-        return Err(TransitionError::StaleVersion {
-            expected,
-            current: order.version,
-        });
-    }
+    check_version(order, expected_version)?;
     if !matches!(actor.role, Role::Admin | Role::Owner | Role::Manager) {
         return Err(TransitionDenied::RoleNotAllowed {
             role: actor.role,
