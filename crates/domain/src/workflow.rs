@@ -1422,36 +1422,23 @@ roles = ["customer", "cashier"]
     #[test]
     fn expected_minutes_follow_the_quickest_path_for_the_fulfilment() {
         let workflow = restaurant();
-        // pending 3 + confirmed 5 + preparing 8 + ready 5 (skipping cooking).
-        assert_eq!(
-            workflow.expected_minutes_remaining("pending", Pickup),
-            Some(21)
-        );
-        // ... + out_for_delivery 20, arriving at `delivered` (done).
-        assert_eq!(
-            workflow.expected_minutes_remaining("pending", Delivery),
-            Some(41)
-        );
-        assert_eq!(
-            workflow.expected_minutes_remaining("cooking", Pickup),
-            Some(17)
-        );
-        assert_eq!(
-            workflow.expected_minutes_remaining("delivered", Delivery),
-            Some(0)
-        );
-        assert_eq!(
-            workflow.expected_minutes_remaining("completed", Pickup),
-            None
-        );
-        assert_eq!(
-            workflow.expected_minutes_remaining("cancelled", Pickup),
-            None
-        );
-        assert_eq!(
-            workflow.expected_minutes_remaining("teleported", Pickup),
-            None
-        );
+        for (status, fulfilment, minutes) in [
+            // pending 3 + confirmed 5 + preparing 8 + ready 5 (skipping cooking).
+            ("pending", Pickup, Some(21)),
+            // ... + out_for_delivery 20, arriving at `delivered` (done).
+            ("pending", Delivery, Some(41)),
+            ("cooking", Pickup, Some(17)),
+            ("delivered", Delivery, Some(0)),
+            ("completed", Pickup, None),
+            ("cancelled", Pickup, None),
+            ("teleported", Pickup, None),
+        ] {
+            assert_eq!(
+                workflow.expected_minutes_remaining(status, fulfilment),
+                minutes,
+                "{status}, {fulfilment:?}"
+            );
+        }
 
         let no_done = mini_replacing(r#"done = ["done"]"#, "done = []").unwrap();
         assert_eq!(no_done.expected_minutes_remaining("new", Pickup), None);
