@@ -130,7 +130,7 @@ fn decoy_hash() -> &'static str {
 /// Normalises an e-mail address ([`normalise_email`]) and checks it: one
 /// line, an `@` between a local part and a dotted domain, no whitespace.
 /// (That no account has a confusable of it is the store's to keep.)
-fn check_email(email: &str) -> Result<String, AppError> {
+pub(crate) fn check_email(email: &str) -> Result<String, AppError> {
     let email = normalise_email(email);
     check_line("email", &email)?;
     let valid = email.len() <= 254

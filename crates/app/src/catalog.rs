@@ -319,14 +319,7 @@ impl App {
         email: &str,
         role: Role,
     ) -> Result<StaffMember, AppError> {
-        let store = self.store_by_slug(slug).await?;
-        self.require_staff_manager(caller, &store)?;
-        if !role.is_staff() {
-            return Err(AppError::invalid(
-                ErrorCode::InvalidRole,
-                "staff roles are owner, manager, cashier, kitchen and driver",
-            ));
-        }
+        let store = self.store_to_staff(caller, slug, role).await?;
         let user = self
             .repo
             .user_credentials(&normalise_email(email))
@@ -338,6 +331,25 @@ impl App {
         }
         self.repo.set_membership(user.id, store.id, role).await?;
         Ok(StaffMember { user, role })
+    }
+
+    /// The store `caller` gives `role` in: owners (and platform admins)
+    /// only, and only a staff role.
+    pub(crate) async fn store_to_staff(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        role: Role,
+    ) -> Result<StoreRecord, AppError> {
+        let store = self.store_by_slug(slug).await?;
+        self.require_staff_manager(caller, &store)?;
+        if !role.is_staff() {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidRole,
+                "staff roles are owner, manager, cashier, kitchen and driver",
+            ));
+        }
+        Ok(store)
     }
 
     /// Removes someone from a store's staff (owner); their access ends at
@@ -368,7 +380,11 @@ impl App {
 
     /// Refuses to take `user_id`'s owner role away if they are the store's
     /// only owner: nobody could manage its staff any more.
-    async fn keep_an_owner(&self, store: &StoreRecord, user_id: UserId) -> Result<(), AppError> {
+    pub(crate) async fn keep_an_owner(
+        &self,
+        store: &StoreRecord,
+        user_id: UserId,
+    ) -> Result<(), AppError> {
         let staff = self.repo.staff(store.id).await?;
         let owners: Vec<UserId> = staff
             .iter()

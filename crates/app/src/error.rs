@@ -55,6 +55,10 @@ pub enum AppError {
         /// Items still not ready, when a state requires all items ready.
         pending_items: Vec<ItemId>,
     },
+    /// The thing existed but is gone for good (a used or expired
+    /// invitation).
+    #[error("{message}")]
+    Gone { code: ErrorCode, message: String },
     /// The idempotency key was already used for a different request.
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyMismatch,

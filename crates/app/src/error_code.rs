@@ -143,6 +143,10 @@ error_codes! {
     InvalidOpeningHours => "invalid_opening_hours",
     /// The fulfilment offered is not pickup, delivery or both.
     InvalidFulfilment => "invalid_fulfilment",
+    /// The invitation was accepted before; it serves once.
+    InvitationUsed => "invitation_used",
+    /// The invitation is past its expiry.
+    InvitationExpired => "invitation_expired",
     /// The request body did not arrive in time.
     BodyTimeout => "body_timeout",
     /// A cookie-signed WebSocket from another site.

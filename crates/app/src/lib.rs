@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod demo;
 mod error;
 mod error_code;
+pub mod invitations;
 pub mod kitchen;
 pub mod orders;
 pub mod stores;

@@ -16,8 +16,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::{
-    AccessChange, Credentials, EventFilter, LogEntry, Membership, NewProduct, NewStore, OrderQuery,
-    Product, StaffMember, StoreError, StoreRecord, StoredEvent, User,
+    AccessChange, Credentials, EventFilter, Invitation, LogEntry, Membership, NewProduct, NewStore,
+    OrderQuery, Product, StaffMember, StoreError, StoreRecord, StoredEvent, User,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -341,6 +341,35 @@ pub fn log_entry(row: &(impl Columns + ?Sized)) -> Result<LogEntry> {
         &row.text("payload")?,
     )
 }
+
+/// An invitation read with its store ([`invitation_select`]): the store's
+/// columns carry the `store_` prefix.
+pub fn invitation(row: &(impl Columns + ?Sized)) -> Result<Invitation> {
+    Ok(Invitation {
+        id: row.int("id")?,
+        store: store(&Prefixed {
+            row,
+            prefix: "store_",
+        })?,
+        email: row.text("email")?,
+        role: role(&row.text("role")?)?,
+        expires_at: from_micros(row.int("expires_at")?)?,
+        used_at: row.int_opt("used_at")?.map(from_micros).transpose()?,
+    })
+}
+
+/// An invitation with its store (read by [`invitation`]), in both
+/// backends' SQL; a `WHERE` on `i` follows.
+macro_rules! invitation_select {
+    () => {
+        "SELECT i.id, i.email, i.role, i.expires_at, i.used_at,
+    s.id AS store_id, s.slug AS store_slug, s.name AS store_name,
+    s.currency AS store_currency, s.workflow AS store_workflow,
+    s.order_prefix AS store_order_prefix
+    FROM invitations i JOIN stores s ON s.id = i.store_id"
+    };
+}
+pub(crate) use invitation_select;
 
 // ---- records written ----
 

@@ -38,10 +38,10 @@ use ordertrack_domain::{
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    AccessChange, AccessEvent, EventFilter, Identity, LogEntry, NewOrder, NewOrderLine, NewProduct,
-    NewSession, NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope,
-    PlacedOrder, Product, ProductPatch, Repository, StoreError, StoreOpening, StoreRecord,
-    StoreSettings, StoreSettingsPatch, StoredEvent, User,
+    Acceptance, AccessChange, AccessEvent, EventFilter, Identity, Invitation, LogEntry,
+    NewInvitation, NewOrder, NewOrderLine, NewProduct, NewSession, NewStore, NewUser, OrderInStore,
+    OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product, ProductPatch, Repository,
+    StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch, StoredEvent, User,
 };
 
 /// A store under test plus whatever keeps its data alive (a temporary
@@ -101,6 +101,7 @@ macro_rules! conformance_tests {
             stores,
             store_settings,
             memberships,
+            invitations,
             products,
             place_order,
             idempotency,
@@ -1017,6 +1018,186 @@ pub async fn memberships(store: Arc<dyn Repository>) {
 }
 
 /// Products: create, partial update, tenant isolation, catalog order.
+fn invitation_to(
+    shop: &StoreRecord,
+    inviter: &User,
+    email: &str,
+    role: Role,
+    hash: &str,
+    expires_at: OffsetDateTime,
+) -> NewInvitation {
+    NewInvitation {
+        store_id: shop.id,
+        email: email.into(),
+        role,
+        token_hash: hash.into(),
+        invited_by: inviter.id,
+        created_at: expires_at - Duration::days(7),
+        expires_at,
+    }
+}
+
+/// Invitations: read back by their hash with their store; accepted once
+/// (marking them used and giving the role in one write, a changed role
+/// logged like any), never after their expiry; of two concurrent
+/// acceptances exactly one wins.
+pub async fn invitations(store: Arc<dyn Repository>) {
+    let repo = &*store;
+    let rosso = shop(repo, "rosso", "Rosso", "R").await;
+    let at = now();
+    let kim = kim_signed_in(repo, at).await;
+    let olga = user(repo, "olga@example.test", "Olga").await;
+    let lee = user(repo, "lee@example.test", "Lee").await;
+    let week = at + Duration::days(7);
+    let kims_roles = || async {
+        repo.session_identity("kim-session", at)
+            .await
+            .expect("session_identity")
+            .expect("identity")
+            .memberships
+            .iter()
+            .map(|m| (m.store_slug.clone(), m.role))
+            .collect::<Vec<_>>()
+    };
+
+    let created = repo
+        .create_invitation(invitation_to(
+            &rosso,
+            &olga,
+            "kim@example.test",
+            Role::Cashier,
+            "h1",
+            week,
+        ))
+        .await
+        .expect("create_invitation");
+    let expected = Invitation {
+        id: created.id,
+        store: rosso.clone(),
+        email: "kim@example.test".into(),
+        role: Role::Cashier,
+        expires_at: week,
+        used_at: None,
+    };
+    assert_eq!(created, expected);
+    assert_eq!(
+        repo.invitation("h1").await.expect("invitation"),
+        Some(expected.clone())
+    );
+    assert_eq!(repo.invitation("nope").await.expect("invitation"), None);
+    let mut elsewhere = invitation_to(&rosso, &olga, "x@example.test", Role::Cashier, "h0", week);
+    elsewhere.store_id = StoreId::new(rosso.id.get() + 1000);
+    assert!(matches!(
+        repo.create_invitation(elsewhere).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Accepted once: used, and Kim is staff.
+    let accepted = repo
+        .accept_invitation("h1", kim.id, at)
+        .await
+        .expect("accept");
+    let used = Invitation {
+        used_at: Some(at),
+        ..expected
+    };
+    assert_eq!(accepted, Acceptance::Accepted(used.clone()));
+    assert_eq!(kims_roles().await, [("rosso".to_owned(), Role::Cashier)]);
+    assert_eq!(repo.invitation("h1").await.expect("invitation"), Some(used));
+    assert_eq!(
+        repo.accept_invitation("h1", kim.id, at)
+            .await
+            .expect("accept again"),
+        Acceptance::Used
+    );
+    assert_eq!(
+        repo.accept_invitation("nope", kim.id, at)
+            .await
+            .expect("accept unknown"),
+        Acceptance::Unknown
+    );
+
+    // Expired: nothing changes.
+    repo.create_invitation(invitation_to(
+        &rosso,
+        &olga,
+        "kim@example.test",
+        Role::Manager,
+        "h2",
+        at,
+    ))
+    .await
+    .expect("create_invitation");
+    assert_eq!(
+        repo.accept_invitation("h2", kim.id, at)
+            .await
+            .expect("accept expired"),
+        Acceptance::Expired
+    );
+    assert_eq!(kims_roles().await, [("rosso".to_owned(), Role::Cashier)]);
+    assert_eq!(
+        repo.invitation("h2")
+            .await
+            .expect("invitation")
+            .and_then(|i| i.used_at),
+        None
+    );
+
+    // A new role for a member is logged as the membership write logs it.
+    let before = repo.last_event_position().await.expect("position");
+    repo.create_invitation(invitation_to(
+        &rosso,
+        &olga,
+        "kim@example.test",
+        Role::Manager,
+        "h3",
+        week,
+    ))
+    .await
+    .expect("create_invitation");
+    assert!(matches!(
+        repo.accept_invitation("h3", kim.id, at)
+            .await
+            .expect("accept"),
+        Acceptance::Accepted(_)
+    ));
+    assert_eq!(kims_roles().await, [("rosso".to_owned(), Role::Manager)]);
+    assert_eq!(
+        repo.events_since(before, 10).await.expect("events_since"),
+        [LogEntry::Access(AccessEvent {
+            id: before + 1,
+            change: AccessChange::StaffChanged {
+                user_id: kim.id,
+                store_id: rosso.id,
+                role: Some(Role::Manager),
+            },
+        })]
+    );
+
+    // Two acceptances at once: one wins.
+    repo.create_invitation(invitation_to(
+        &rosso,
+        &olga,
+        "lee@example.test",
+        Role::Kitchen,
+        "h4",
+        week,
+    ))
+    .await
+    .expect("create_invitation");
+    let (first, second) = tokio::join!(
+        store.accept_invitation("h4", lee.id, at),
+        store.accept_invitation("h4", lee.id, at)
+    );
+    let mut outcomes = [first.expect("accept"), second.expect("accept")];
+    outcomes.sort_by_key(|outcome| matches!(outcome, Acceptance::Used));
+    assert!(
+        matches!(outcomes[0], Acceptance::Accepted(_)),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], Acceptance::Used);
+}
+
 pub async fn products(store: Arc<dyn Repository>) {
     let store = &*store;
     let rosso = shop(store, "rosso", "Rosso", "R").await;

@@ -122,6 +122,25 @@ pub trait Repository: Send + Sync + 'static {
         patch: StoreSettingsPatch,
     ) -> Result<Option<StoreWithSettings>, StoreError>;
 
+    // ---- staff invitations ----
+
+    /// Stores an invitation (only its token's hash); an unknown store or
+    /// inviter is [`StoreError::NotFound`].
+    async fn create_invitation(&self, new: NewInvitation) -> Result<Invitation, StoreError>;
+    /// An invitation with its store, by its token's hash.
+    async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>, StoreError>;
+    /// Accepts an invitation for `user` at `now`: in one transaction, marks
+    /// it used (only if it is unused and unexpired) and gives its role
+    /// through [`set_membership`](Self::set_membership)'s write (so a changed
+    /// role is logged as there). Of two concurrent acceptances one wins;
+    /// the other is [`Acceptance::Used`].
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Acceptance, StoreError>;
+
     // ---- orders ----
 
     /// Places an order: numbers it, writes its items, first history entry and

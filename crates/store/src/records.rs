@@ -454,3 +454,55 @@ pub struct StoreOpening {
     /// Made the store's owner in the same transaction.
     pub owner: Option<UserId>,
 }
+
+/// An invitation to join a store's staff, to write. The token itself is
+/// never stored: only its hash.
+#[derive(Debug, Clone)]
+pub struct NewInvitation {
+    pub store_id: StoreId,
+    /// The invitee's e-mail, normalised.
+    pub email: String,
+    pub role: Role,
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    pub invited_by: UserId,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A stored invitation, with the store it is to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: i64,
+    pub store: StoreRecord,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: OffsetDateTime,
+    /// When it was accepted; an invitation is used at most once.
+    pub used_at: Option<OffsetDateTime>,
+}
+
+/// What accepting an invitation came to, decided in the write that marks
+/// it used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acceptance {
+    /// Marked used and the membership given, in one transaction.
+    Accepted(Invitation),
+    /// Accepted before.
+    Used,
+    /// Past its expiry.
+    Expired,
+    /// No invitation has this token.
+    Unknown,
+}
+
+impl Acceptance {
+    /// Why an invitation that matched no unused, unexpired row was refused.
+    pub fn refused(found: Option<&Invitation>) -> Acceptance {
+        match found {
+            None => Acceptance::Unknown,
+            Some(invitation) if invitation.used_at.is_some() => Acceptance::Used,
+            Some(_) => Acceptance::Expired,
+        }
+    }
+}

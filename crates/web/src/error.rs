@@ -117,6 +117,7 @@ impl From<AppError> for ApiError {
                 pending_items,
                 ..ApiError::new(StatusCode::CONFLICT, code, detail)
             },
+            AppError::Gone { code, .. } => ApiError::new(StatusCode::GONE, code, detail),
             AppError::IdempotencyMismatch => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::IdempotencyKeyReused,

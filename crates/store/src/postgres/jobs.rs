@@ -9,14 +9,16 @@ use ordertrack_domain::{
     ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role, StatusChange, StoreId, UserId,
 };
 use sqlx::postgres::PgConnection;
+use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use super::orders::{self, Change};
 use super::rows::{Log, Result};
-use super::{settings, stores, users};
+use super::{invitations, settings, stores, users};
 use crate::{
-    NewOrder, NewProduct, NewSession, NewStore, NewUser, PlacedOrder, Product, ProductPatch,
-    StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, User,
+    Acceptance, Invitation, NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewUser,
+    PlacedOrder, Product, ProductPatch, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch,
+    StoreWithSettings, User,
 };
 
 /// A future borrowing the writer's connection and log.
@@ -260,6 +262,24 @@ impl Request for UpdateStoreSettings {
         _: &'a mut Log,
     ) -> Run<'a, Option<StoreWithSettings>> {
         Box::pin(settings::update_store_settings(conn, self.0, &self.1))
+    }
+}
+
+impl Request for NewInvitation {
+    type Output = Invitation;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, Invitation> {
+        Box::pin(invitations::create_invitation(conn, self))
+    }
+}
+
+/// Accepts an invitation (by its token's hash) for a user at a time.
+pub struct AcceptInvitation(pub String, pub UserId, pub OffsetDateTime);
+
+impl Request for AcceptInvitation {
+    type Output = Acceptance;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, log: &'a mut Log) -> Run<'a, Acceptance> {
+        let AcceptInvitation(hash, user, now) = self;
+        Box::pin(invitations::accept_invitation(conn, hash, *user, *now, log))
     }
 }
 

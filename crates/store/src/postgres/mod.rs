@@ -39,6 +39,7 @@
 //! [`statements`](crate::statements)).
 
 mod events;
+mod invitations;
 mod jobs;
 mod migrate;
 mod orders;
@@ -63,14 +64,14 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    CommitListener, Credentials, EventFilter, Identity, LogEntry, NewOrder, NewProduct, NewSession,
-    NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product,
-    ProductPatch, Repository, StaffMember, StoreError, StoreOpening, StoreRecord,
-    StoreSettingsPatch, StoreWithSettings, StoredEvent, User,
+    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
+    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewUser, OrderInStore, OrderKey,
+    OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository, StaffMember, StoreError,
+    StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, StoredEvent, User,
 };
 use jobs::{
-    CreateProduct, DeleteSession, Pending, RemoveMembership, Request, SetMembership, UpdateProduct,
-    UpdateStoreSettings,
+    AcceptInvitation, CreateProduct, DeleteSession, Pending, RemoveMembership, Request,
+    SetMembership, UpdateProduct, UpdateStoreSettings,
 };
 pub use writer::MAX_BATCH;
 
@@ -285,6 +286,24 @@ impl Repository for PostgresRepository {
         patch: StoreSettingsPatch,
     ) -> Result<Option<StoreWithSettings>, StoreError> {
         self.write(UpdateStoreSettings(store, patch)).await
+    }
+
+    async fn create_invitation(&self, new: NewInvitation) -> Result<Invitation, StoreError> {
+        self.write(new).await
+    }
+
+    async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>, StoreError> {
+        Ok(invitations::invitation(&mut *self.read().await?, token_hash).await?)
+    }
+
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Acceptance, StoreError> {
+        self.write(AcceptInvitation(token_hash.to_owned(), user, now))
+            .await
     }
 
     async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError> {

@@ -14,6 +14,7 @@
 //! [`statements`](crate::statements)); otherwise no callback is registered.
 
 mod events;
+mod invitations;
 mod migrate;
 mod orders;
 mod rows;
@@ -37,10 +38,10 @@ use tokio::sync::oneshot;
 
 use crate::statements::STATEMENT_TARGET;
 use crate::{
-    CommitListener, Credentials, EventFilter, Identity, LogEntry, NewOrder, NewProduct, NewSession,
-    NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product,
-    ProductPatch, Repository, StaffMember, StoreError, StoreOpening, StoreRecord,
-    StoreSettingsPatch, StoreWithSettings, StoredEvent, User,
+    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
+    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewUser, OrderInStore, OrderKey,
+    OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository, StaffMember, StoreError,
+    StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
@@ -343,6 +344,28 @@ impl Repository for SqliteRepository {
         patch: StoreSettingsPatch,
     ) -> Result<Option<StoreWithSettings>, StoreError> {
         self.write(move |tx| settings::update_store_settings(tx.conn(), store, &patch))
+            .await
+    }
+
+    async fn create_invitation(&self, new: NewInvitation) -> Result<Invitation, StoreError> {
+        self.write(move |tx| invitations::create_invitation(tx.conn(), &new))
+            .await
+    }
+
+    async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>, StoreError> {
+        let hash = token_hash.to_owned();
+        self.read(move |conn| invitations::invitation(conn, &hash))
+            .await
+    }
+
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Acceptance, StoreError> {
+        let hash = token_hash.to_owned();
+        self.write(move |tx| invitations::accept_invitation(tx, &hash, user, now))
             .await
     }
 

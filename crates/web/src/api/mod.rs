@@ -2,6 +2,7 @@
 
 mod auth;
 pub use auth::session_cookie;
+mod invitations;
 mod kitchen;
 mod orders;
 mod stores;
@@ -16,4 +17,5 @@ pub fn routes() -> Routes {
         .merge(stores::routes())
         .merge(orders::routes())
         .merge(kitchen::routes())
+        .merge(invitations::routes())
 }

@@ -391,3 +391,36 @@ impl From<&KitchenBoard> for KitchenBoardBody {
         }
     }
 }
+
+/// A new staff invitation, as its owner sees it once: the token is not
+/// stored and cannot be shown again.
+#[derive(Serialize)]
+pub struct InvitationBody {
+    pub token: String,
+    /// The invitee's page on this server (a path: the server does not
+    /// know the address it is reached under).
+    pub url: String,
+    pub email: String,
+    pub role: Role,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+impl From<&ordertrack_app::invitations::IssuedInvitation> for InvitationBody {
+    fn from(issued: &ordertrack_app::invitations::IssuedInvitation) -> Self {
+        InvitationBody {
+            url: ordertrack_app::invitations::invitation_path(&issued.token),
+            token: issued.token.clone(),
+            email: issued.invitation.email.clone(),
+            role: issued.invitation.role,
+            expires_at: issued.invitation.expires_at,
+        }
+    }
+}
+
+/// A membership just taken by accepting an invitation.
+#[derive(Serialize)]
+pub struct MembershipBody {
+    pub store: StoreBody,
+    pub role: Role,
+}

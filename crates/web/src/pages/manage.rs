@@ -3,8 +3,9 @@
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
 use ordertrack_app::catalog::{ProductInput, StoreAdmin};
+use ordertrack_app::invitations::invitation_path;
 use ordertrack_app::{AppError, ErrorCode};
 use ordertrack_domain::{ProductId, Role, UserId};
 use serde::Deserialize;
@@ -22,6 +23,7 @@ pub fn routes() -> Routes {
         .post("/manage/{slug}/products/{id}", edit_product)
         .post("/manage/{slug}/staff", add_staff)
         .post("/manage/{slug}/staff/{user_id}/remove", remove_staff)
+        .post("/manage/{slug}/invitations", invite_staff)
 }
 
 /// Parses a price typed as `9.50` (or `9,50`, or `9`) into minor units.
@@ -108,16 +110,10 @@ async fn manage(
                 }
                 h3 { "Add staff" }
                 p.muted { "The person needs an account first (they can register)." }
-                form.row method="post" action={ "/manage/" (slug) "/staff" } {
-                    input type="hidden" name="csrf" value=(ctx.csrf);
-                    label { "Email" input type="email" name="email" required; }
-                    label { "Role"
-                        select name="role" {
-                            @for role in Role::STAFF { option value=(role.as_str()) { (role.as_str()) } }
-                        }
-                    }
-                    button type="submit" { "Add" }
-                }
+                (staff_form(&format!("/manage/{slug}/staff"), &ctx.csrf, "Add"))
+                h3 { "Invite staff" }
+                p.muted { "You get a link to pass on. It works once, for 7 days, for whoever signs in with this e-mail." }
+                (staff_form(&format!("/manage/{slug}/invitations"), &ctx.csrf, "Invite"))
             }
         }
     };
@@ -128,6 +124,22 @@ async fn manage(
         Flash::from_code(query.flash.as_deref()),
         body,
     )))
+}
+
+/// A form naming an e-mail and a staff role ([`StaffForm`]), posted to `action`.
+fn staff_form(action: &str, csrf: &str, button: &str) -> Markup {
+    html! {
+        form.row method="post" action=(action) {
+            input type="hidden" name="csrf" value=(csrf);
+            label { "Email" input type="email" name="email" required; }
+            label { "Role"
+                select name="role" {
+                    @for role in Role::STAFF { option value=(role.as_str()) { (role.as_str()) } }
+                }
+            }
+            button type="submit" { (button) }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -231,6 +243,37 @@ async fn add_staff(
             .await
             .map(|_| ()),
     )
+}
+
+/// Makes an invitation and shows its link, once: only its hash is kept.
+async fn invite_staff(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(slug): ApiPath<String>,
+    Form(form): Form<StaffForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    let issued = match state
+        .app
+        .create_invitation(caller, &slug, &form.email, form.role)
+        .await
+    {
+        Ok(issued) => issued,
+        Err(error) => return saved(&slug, Err(error)),
+    };
+    let url = invitation_path(&issued.token);
+    let body = html! {
+        h1 { "Invitation for " (issued.invitation.email) }
+        section.card {
+            p { "Send this link to " strong { (issued.invitation.email) } ". Signed in with that e-mail, they join "
+                (issued.invitation.store.name) " as " (issued.invitation.role.as_str()) "." }
+            p { a.invitation-link href=(url) { (url) } }
+            p.muted { "It works once, until " (issued.invitation.expires_at.date()) " (UTC). It is shown only now." }
+            p { a href={ "/manage/" (slug) } { "Back to the store" } }
+        }
+    };
+    Ok(ctx.page(layout("Invitation", Some(caller), &ctx.csrf, None, body)))
 }
 
 async fn remove_staff(

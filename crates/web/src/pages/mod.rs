@@ -5,6 +5,7 @@
 
 mod account;
 mod customer;
+mod invitations;
 mod kitchen;
 mod layout;
 mod manage;
@@ -37,6 +38,7 @@ pub fn routes() -> Routes {
         .merge(seller::routes())
         .merge(kitchen::routes())
         .merge(manage::routes())
+        .merge(invitations::routes())
         .merge(stores::routes())
 }
 
@@ -241,6 +243,7 @@ impl IntoResponse for PageError {
                     StatusCode::NOT_FOUND => "Not found",
                     StatusCode::FORBIDDEN => "Not allowed",
                     StatusCode::CONFLICT => "That changed in the meantime",
+                    StatusCode::GONE => "No longer valid",
                     StatusCode::TOO_MANY_REQUESTS => "Slow down",
                     s if s.is_server_error() => "Something went wrong",
                     _ => "That didn't work",

@@ -129,7 +129,14 @@ struct Cell {
     fresh_email: String,
     /// A fresh store slug, for opening a store.
     fresh_slug: String,
+    /// An invitation (its token) to [`INVITES`], addressed to the cell's
+    /// caller, for the routes that show or accept one.
+    invitation: String,
 }
+
+/// The store the matrix's invitations are to: joining it changes nobody's
+/// access to the demo restaurant the other rows are about.
+const INVITES: &str = "matrix-invites";
 
 fn form(cell_csrf: &str, fields: &[(&str, String)]) -> Vec<(String, String)> {
     let mut all = vec![("csrf".to_owned(), cell_csrf.to_owned())];
@@ -604,6 +611,50 @@ fn rows() -> Vec<Row> {
             [401, 403, 403, 204, 403, 403, 403, 403, 403, 204],
         ),
         row(
+            POST,
+            "/api/v1/stores/{slug}/invitations",
+            Api,
+            [401, 403, 403, 201, 403, 403, 403, 403, 403, 201],
+        )
+        .json(|_| json!({"email": "invitee@matrix.test", "role": "cashier"})),
+        row(
+            POST,
+            "/manage/{slug}/invitations",
+            Page,
+            [303, 403, 403, 200, 403, 403, 403, 403, 403, 200],
+        )
+        .form(|_| {
+            form(
+                "",
+                &[
+                    ("email", "invitee@matrix.test".into()),
+                    ("role", "cashier".into()),
+                ],
+            )
+        }),
+        // ---- an invitation: whoever it is addressed to (each cell's
+        // caller, to another store than the demo restaurant) ----
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            GET,
+            "/invitations/{token}",
+            Page,
+            [303, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
+            POST,
+            "/invitations/{token}/accept",
+            Page,
+            [303, 303, 303, 303, 303, 303, 303, 303, 303, 303],
+        )
+        .form(|_| form("", &[])),
+        row(
+            POST,
+            "/api/v1/invitations/{token}/accept",
+            Api,
+            [401, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
             GET,
             "/manage/{slug}",
             Page,
@@ -750,26 +801,30 @@ struct Setup {
     owner: String,
     product: i64,
     restaurant: i64,
+    /// The owner of [`INVITES`].
+    inviter: ordertrack_app::Caller,
 }
 
 impl Setup {
     async fn new(app: &TestApp) -> Setup {
-        let restaurant = app
-            .store
-            .store_by_slug(RESTAURANT)
-            .await
-            .expect("the store")
-            .expect("the demo restaurant");
+        let restaurant = app.store_record(RESTAURANT).await;
         Setup {
             alice: app.login("alice@demo.test").await,
             owner: app.login("owner@demo.test").await,
             product: app.product_ids(RESTAURANT).await[0],
             restaurant: restaurant.id.get(),
+            inviter: {
+                let store = app.create_store(INVITES, "restaurant", "MI").await;
+                let owner = app
+                    .staff("owner@matrix-invites.test", &store, StaffRole::Owner)
+                    .await;
+                app.caller(&owner.token).await
+            },
         }
     }
 
     /// Fresh data for the `n`th cell, of `row`.
-    async fn cell(&self, app: &TestApp, row: &Row, n: usize) -> Cell {
+    async fn cell(&self, app: &TestApp, row: &Row, who: Who, n: usize) -> Cell {
         let mut order = app
             .place_delivery(
                 &self.alice,
@@ -813,6 +868,20 @@ impl Setup {
                 .await
                 .expect("an account");
         }
+        let mut invitation = String::new();
+        if row.route.contains("/invitations/{token}") {
+            invitation = app
+                .app
+                .create_invitation(
+                    &self.inviter,
+                    INVITES,
+                    who.email().unwrap_or("nobody@matrix.test"),
+                    StaffRole::Cashier,
+                )
+                .await
+                .expect("an invitation")
+                .token;
+        }
         Cell {
             order: id(&order),
             item: item_ids(&order)[0],
@@ -826,6 +895,7 @@ impl Setup {
             newcomer,
             fresh_email: format!("fresh{n}@matrix.test"),
             fresh_slug: format!("matrix-store-{n}"),
+            invitation,
         }
     }
 }
@@ -833,6 +903,10 @@ impl Setup {
 /// The row's path for this cell.
 fn path(route: &str, cell: &Cell) -> String {
     route
+        .replace(
+            "/invitations/{token}",
+            &format!("/invitations/{}", cell.invitation),
+        )
         .replace("{slug}", RESTAURANT)
         .replace("{id}", &cell.order.to_string())
         .replace("{item_id}", &cell.item.to_string())
@@ -940,7 +1014,7 @@ async fn every_route_answers_every_caller_as_the_rules_say() {
     for row in rows() {
         for (column, who) in WHO.into_iter().enumerate() {
             n += 1;
-            let cell = setup.cell(&app, &row, n).await;
+            let cell = setup.cell(&app, &row, who, n).await;
             let (token, csrf) = if row.own_session && who != Who::Anonymous {
                 let token = sign_in(&app, who).await;
                 let csrf = match row.send {

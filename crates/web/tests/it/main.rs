@@ -19,5 +19,6 @@ mod authz_matrix;
 mod browser;
 mod guest_view;
 mod hardening;
+mod invitations;
 mod stores_admin;
 mod streams;

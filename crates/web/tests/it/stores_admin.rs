@@ -3,7 +3,6 @@
 //! fulfilment and opening hours deciding what is taken.
 
 use ordertrack_app::StoreSignup;
-use reqwest::header::COOKIE;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -55,47 +54,6 @@ async fn add_pizza(app: &TestApp, owner: &str, slug: &str) -> i64 {
         .await
         .expect(201);
     id(&product)
-}
-
-/// Posts a page form as the holder of `token` (CSRF token filled in);
-/// the status and `Location`, redirects not followed.
-async fn post_form(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> (u16, String) {
-    let csrf = app.session_csrf(token).await;
-    let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
-    form.extend_from_slice(fields);
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client")
-        .post(app.page_url(path))
-        .header(COOKIE, format!("ordertrack_session={token}"))
-        .form(&form)
-        .send()
-        .await
-        .expect("a form post");
-    let location = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    (response.status().as_u16(), location)
-}
-
-/// A page as the holder of `token` (or signed out): status and HTML.
-async fn page(app: &TestApp, token: &str, path: &str) -> (u16, String) {
-    let mut request = app.client.get(app.page_url(path));
-    if !token.is_empty() {
-        request = request.header(COOKIE, format!("ordertrack_session={token}"));
-    }
-    let response = request.send().await.expect("a page");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("the page"))
 }
 
 #[tokio::test]

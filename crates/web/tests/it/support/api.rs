@@ -5,7 +5,7 @@
 use ordertrack_app::Caller;
 use ordertrack_domain::Role;
 use ordertrack_store::{NewProduct, NewStore, Product, StoreRecord};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
@@ -431,6 +431,15 @@ impl TestApp {
             .expect("create a store")
     }
 
+    /// A store's record, read from the store directly.
+    pub async fn store_record(&self, slug: &str) -> StoreRecord {
+        self.store
+            .store_by_slug(slug)
+            .await
+            .expect("read the store")
+            .expect("the store exists")
+    }
+
     /// Adds a product to a store directly.
     pub async fn add_product(
         &self,
@@ -643,4 +652,47 @@ fn user_of(session: &Value) -> User {
         name: user["name"].as_str().expect("user name").to_owned(),
         token: session["token"].as_str().expect("token").to_owned(),
     }
+}
+
+// ---- pages ----
+
+/// Posts a page form as the holder of `token` (CSRF token filled in);
+/// the status and `Location`, redirects not followed.
+pub async fn post_form(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let csrf = app.session_csrf(token).await;
+    let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+        .post(app.page_url(path))
+        .header(COOKIE, format!("ordertrack_session={token}"))
+        .form(&form)
+        .send()
+        .await
+        .expect("a form post");
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (response.status().as_u16(), location)
+}
+
+/// A page as the holder of `token` (or signed out): status and HTML.
+pub async fn page(app: &TestApp, token: &str, path: &str) -> (u16, String) {
+    let mut request = app.client.get(app.page_url(path));
+    if !token.is_empty() {
+        request = request.header(COOKIE, format!("ordertrack_session={token}"));
+    }
+    let response = request.send().await.expect("a page");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("the page"))
 }
