@@ -141,6 +141,8 @@ error_codes! {
     InvalidOpeningHours => "invalid_opening_hours",
     /// The fulfilment offered is not pickup, delivery or both.
     InvalidFulfilment => "invalid_fulfilment",
+    /// A workflow upload has problems (listed in `errors`).
+    InvalidWorkflow => "invalid_workflow",
     /// The request body did not arrive in time.
     BodyTimeout => "body_timeout",
     /// A cookie-signed WebSocket from another site.

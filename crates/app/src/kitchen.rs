@@ -96,7 +96,7 @@ impl App {
         let role = self
             .staff_role(caller, &store)
             .map_err(|_| AppError::NotFound("store"))?;
-        let workflow = self.workflows().get(&store.workflow)?;
+        let workflow = self.current_workflow(&store).await?.workflow;
         let station = station_name(station);
         let statuses: Vec<String> = workflow
             .kitchen_states()

@@ -13,10 +13,11 @@ use tokio::sync::oneshot;
 
 use super::orders::{self, Change};
 use super::rows::{Log, Result};
-use super::{settings, stores, users};
+use super::{settings, stores, users, workflows};
 use crate::{
-    NewOrder, NewProduct, NewSession, NewStore, NewUser, PlacedOrder, Product, ProductPatch,
-    StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, User,
+    NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser, PlacedOrder, Product,
+    ProductPatch, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings,
+    StoreWorkflow, User,
 };
 
 /// A future borrowing the writer's connection and log.
@@ -260,6 +261,13 @@ impl Request for UpdateStoreSettings {
         _: &'a mut Log,
     ) -> Run<'a, Option<StoreWithSettings>> {
         Box::pin(settings::update_store_settings(conn, self.0, &self.1))
+    }
+}
+
+impl Request for NewStoreWorkflow {
+    type Output = StoreWorkflow;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, StoreWorkflow> {
+        Box::pin(workflows::add_store_workflow(conn, self))
     }
 }
 

@@ -25,6 +25,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_store_settings.sql"),
     ),
+    (
+        7,
+        include_str!("../../migrations/postgres/0007_store_workflows.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -46,6 +46,7 @@ mod rows;
 mod settings;
 mod stores;
 mod users;
+mod workflows;
 mod writer;
 
 use std::sync::Arc;
@@ -64,13 +65,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     CommitListener, Credentials, EventFilter, Identity, LogEntry, NewOrder, NewProduct, NewSession,
-    NewStore, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product,
-    ProductPatch, Repository, StaffMember, StoreError, StoreOpening, StoreRecord,
-    StoreSettingsPatch, StoreWithSettings, StoredEvent, User,
+    NewStore, NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery,
+    PlacedOrder, Product, ProductPatch, Repository, StaffMember, StoreError, StoreOpening,
+    StoreRecord, StoreSettingsPatch, StoreWithSettings, StoreWorkflow, StoredEvent, User,
 };
 use jobs::{
-    CreateProduct, DeleteSession, Pending, RemoveMembership, Request, SetMembership,
-    UpdateProduct, UpdateStoreSettings,
+    CreateProduct, DeleteSession, Pending, RemoveMembership, Request, SetMembership, UpdateProduct,
+    UpdateStoreSettings,
 };
 pub use writer::MAX_BATCH;
 
@@ -270,6 +271,25 @@ impl Repository for PostgresRepository {
 
     async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError> {
         Ok(settings::stores_with_settings(&mut *self.read().await?).await?)
+    }
+
+    async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow, StoreError> {
+        self.write(new).await
+    }
+
+    async fn store_workflow(
+        &self,
+        store: StoreId,
+        version: i64,
+    ) -> Result<Option<StoreWorkflow>, StoreError> {
+        Ok(workflows::store_workflow(&mut *self.read().await?, store, version).await?)
+    }
+
+    async fn latest_store_workflow(
+        &self,
+        store: StoreId,
+    ) -> Result<Option<StoreWorkflow>, StoreError> {
+        Ok(workflows::latest_store_workflow(&mut *self.read().await?, store).await?)
     }
 
     async fn store_with_settings(

@@ -9,8 +9,7 @@ use sqlx::postgres::{PgConnection, PgRow};
 use super::rows::{Log, Result};
 use super::stores;
 use crate::{
-    AccessChange, StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch,
-    StoreWithSettings,
+    StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch, StoreWithSettings,
 };
 
 /// The columns of a store with its settings, as a literal (sqlx takes

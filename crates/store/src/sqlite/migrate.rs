@@ -19,6 +19,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/sqlite/0004_store_settings.sql"),
     ),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_store_workflows.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

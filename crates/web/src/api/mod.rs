@@ -6,6 +6,7 @@ mod kitchen;
 mod orders;
 mod stores;
 pub mod views;
+mod workflows;
 
 use crate::routes::Routes;
 
@@ -16,4 +17,5 @@ pub fn routes() -> Routes {
         .merge(stores::routes())
         .merge(orders::routes())
         .merge(kitchen::routes())
+        .merge(workflows::routes())
 }

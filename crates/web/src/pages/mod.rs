@@ -10,6 +10,7 @@ mod layout;
 mod manage;
 mod seller;
 mod stores;
+mod workflow;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -38,6 +39,7 @@ pub fn routes() -> Routes {
         .merge(kitchen::routes())
         .merge(manage::routes())
         .merge(stores::routes())
+        .merge(workflow::routes())
 }
 
 async fn stylesheet() -> Response {

@@ -575,6 +575,19 @@ impl TestApp {
         moved
     }
 
+    /// Marks every item of `order` ready, one by one (asserts 200 each);
+    /// the order as the last change left it.
+    pub async fn all_items_ready(&self, token: &str, order: Value) -> Value {
+        let mut order = order;
+        for item in item_ids(&order) {
+            order = self
+                .set_item(token, id(&order), item, "ready")
+                .await
+                .expect(200);
+        }
+        order
+    }
+
     /// `PATCH /orders/{id}/items/{item}`; the raw response.
     pub async fn set_item(&self, token: &str, order: i64, item: i64, status: &str) -> Resp {
         self.patch(
