@@ -261,3 +261,56 @@ async fn only_owners_set_a_workflow_and_only_staff_read_it() {
     let owner = app.user("owner@demo.test").await;
     assert_eq!(app.get(&path, &owner.token).await.expect(200)["version"], 0);
 }
+
+/// Posts the workflow page's form as the holder of `token`: status and body.
+async fn post_workflow_page(app: &TestApp, token: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let response = app
+        .post_page_form(token, &format!("/manage/{RESTAURANT}/workflow"), fields)
+        .await;
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("the page"))
+}
+
+#[tokio::test]
+async fn the_workflow_page_lists_the_problems_next_to_the_editor() {
+    let app = spawn_app().await;
+    let owner = app.user("owner@demo.test").await;
+    let page = app
+        .client
+        .get(app.page_url(&format!("/manage/{RESTAURANT}/workflow")))
+        .header(
+            reqwest::header::COOKIE,
+            format!("ordertrack_session={}", owner.token),
+        )
+        .send()
+        .await
+        .expect("the page");
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("<textarea"), "{html}");
+    assert!(html.contains("&quot;restaurant&quot;") || html.contains("\"restaurant\""));
+
+    let mut broken = builtin(&app, "kitchen").await;
+    broken["transitions"][0]["roles"] = json!(["chef"]);
+    broken["states"][0]["initial"] = json!(false);
+    let text = broken.to_string();
+    let (status, html) = post_workflow_page(&app, &owner.token, &[("definition", &text)]).await;
+    assert_eq!(status, 422, "{html}");
+    assert!(html.contains("transitions[0].roles"), "{html}");
+    assert!(html.contains("chef"), "{html}");
+    assert!(html.contains("initial"), "{html}");
+
+    let (status, _) = post_workflow_page(
+        &app,
+        &owner.token,
+        &[("definition", &express().to_string())],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let current = app
+        .get(&workflow_path(RESTAURANT), &owner.token)
+        .await
+        .expect(200);
+    assert_eq!(current["version"], 1);
+    assert_eq!(current["name"], "express");
+}

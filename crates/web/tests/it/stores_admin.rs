@@ -65,19 +65,7 @@ async fn post_form(
     path: &str,
     fields: &[(&str, &str)],
 ) -> (u16, String) {
-    let csrf = app.session_csrf(token).await;
-    let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
-    form.extend_from_slice(fields);
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client")
-        .post(app.page_url(path))
-        .header(COOKIE, format!("ordertrack_session={token}"))
-        .form(&form)
-        .send()
-        .await
-        .expect("a form post");
+    let response = app.post_page_form(token, path, fields).await;
     let location = response
         .headers()
         .get("location")
