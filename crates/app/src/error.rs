@@ -1,6 +1,6 @@
 //! The use cases' error type: what went wrong, in terms a client can act on.
 
-use ordertrack_domain::{ItemId, UnsafeText};
+use ordertrack_domain::{ItemId, UnsafeText, WorkflowProblem};
 use ordertrack_store::StoreError;
 
 use crate::ErrorCode;
@@ -45,6 +45,9 @@ pub enum AppError {
         code: ErrorCode,
         message: String,
     },
+    /// A workflow upload was refused: every problem, each with where it is.
+    #[error("{}", crate::workflows::describe(.0))]
+    InvalidWorkflow(Vec<WorkflowProblem>),
     /// The request conflicts with the current state.
     #[error("{message}")]
     Conflict {

@@ -147,6 +147,8 @@ error_codes! {
     InvitationUsed => "invitation_used",
     /// The invitation is past its expiry.
     InvitationExpired => "invitation_expired",
+    /// A workflow upload has problems (listed in `errors`).
+    InvalidWorkflow => "invalid_workflow",
     /// The request body did not arrive in time.
     BodyTimeout => "body_timeout",
     /// A cookie-signed WebSocket from another site.

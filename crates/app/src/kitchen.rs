@@ -96,7 +96,7 @@ impl App {
         let role = self
             .staff_role(caller, &store)
             .map_err(|_| AppError::NotFound("store"))?;
-        let workflow = self.workflows().get(&store.workflow)?;
+        let workflow = self.current_workflow(&store).await?.workflow;
         let station = station_name(station);
         let statuses: Vec<String> = workflow
             .kitchen_states()
@@ -116,22 +116,23 @@ impl App {
                 .await?
                 .orders
         };
-        let tickets = orders
-            .into_iter()
-            .filter(|order| {
-                station.as_deref().is_none_or(|station| {
-                    order
-                        .items
-                        .iter()
-                        .any(|item| item.station == station && item.status != ItemStatus::Ready)
-                })
+        let mut tickets = Vec::with_capacity(orders.len());
+        for order in orders.into_iter().filter(|order| {
+            station.as_deref().is_none_or(|station| {
+                order
+                    .items
+                    .iter()
+                    .any(|item| item.station == station && item.status != ItemStatus::Ready)
             })
-            .map(|order| OrderView {
+        }) {
+            // Each ticket shows the version of the workflow its order runs.
+            let workflow = self.workflow_at(&store, order.workflow_version).await?;
+            tickets.push(OrderView {
                 order,
-                workflow: workflow.clone(),
+                workflow,
                 role: Some(role),
-            })
-            .collect();
+            });
+        }
         let mut stations: Vec<String> = self
             .repo
             .products(store.id)
@@ -168,7 +169,7 @@ impl App {
             })
             .await?
             .orders;
-        Ok(recent
+        let last = recent
             .into_iter()
             .filter(|order| {
                 board
@@ -176,12 +177,18 @@ impl App {
                     .as_deref()
                     .is_none_or(|s| order.items.iter().any(|item| item.station == s))
             })
-            .max_by_key(|order| (order.updated_at, order.id))
-            .map(|order| OrderView {
-                order,
-                workflow: board.workflow.clone(),
-                role: Some(board.role),
-            }))
+            .max_by_key(|order| (order.updated_at, order.id));
+        let Some(order) = last else {
+            return Ok(None);
+        };
+        let workflow = self
+            .workflow_at(&board.store, order.workflow_version)
+            .await?;
+        Ok(Some(OrderView {
+            order,
+            workflow,
+            role: Some(board.role),
+        }))
     }
 
     /// A tap on the kitchen display: moves one item one step on (queued →

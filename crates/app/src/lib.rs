@@ -29,7 +29,7 @@ pub use stores::StoreSignup;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
 pub use throttle::{FixedWindows, SignInLimits};
 pub use token::random_token;
-pub use workflows::Workflows;
+pub use workflows::{StoreWorkflowView, WorkflowUpload, Workflows};
 
 /// Why an instance cannot serve right now.
 #[derive(Debug, thiserror::Error)]

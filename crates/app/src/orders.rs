@@ -5,6 +5,7 @@
 //! does not exist (404, never 403, so ids cannot be probed).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use ordertrack_domain::{
@@ -227,7 +228,8 @@ impl App {
         let found = self.live_store(&request.store).await?;
         crate::stores::check_open(&found, request.fulfilment.kind, crate::now())?;
         let store = found.store;
-        let workflow = self.workflows.get(&store.workflow)?;
+        let current = self.current_workflow(&store).await?;
+        let workflow = current.workflow;
         let catalog: HashMap<_, _> = self
             .repo
             .products(store.id)
@@ -283,6 +285,7 @@ impl App {
             currency: store.currency.clone(),
             total_minor,
             status: initial.key.clone(),
+            workflow_version: current.version,
             tracking_token: crate::random_token(),
             idempotency,
             at: crate::now(),
@@ -323,7 +326,9 @@ impl App {
             .order_in_store(key)
             .await?
             .ok_or(AppError::NotFound("order"))?;
-        let workflow = self.workflows.get(&found.store.workflow)?;
+        let workflow = self
+            .workflow_at(&found.store, found.order.workflow_version)
+            .await?;
         Ok((found, workflow))
     }
 
@@ -471,7 +476,7 @@ impl App {
             .repo
             .status_counts(store.id, role.only_fulfilment())
             .await?;
-        let workflow = self.workflows.get(&store.workflow)?;
+        let workflow = self.current_workflow(&store).await?.workflow;
         Ok(Dashboard {
             store,
             workflow,
@@ -503,7 +508,7 @@ impl App {
         };
         let status = request.status;
         if let (Some(status), Some((store, _))) = (&status, staff) {
-            let workflow = self.workflows.get(&store.workflow)?;
+            let workflow = self.current_workflow(store).await?.workflow;
             if workflow.state(status).is_none() {
                 return Err(AppError::invalid(
                     ErrorCode::UnknownStatus,
@@ -840,28 +845,22 @@ impl App {
         orders: Vec<Order>,
         known: Option<&StoreRecord>,
     ) -> Result<Vec<OrderView>, AppError> {
-        let mut workflows: HashMap<StoreId, Arc<Workflow>> = HashMap::new();
+        let mut stores: HashMap<StoreId, StoreRecord> = HashMap::new();
         if let Some(store) = known {
-            workflows.insert(
-                StoreId::new(store.id.get()),
-                self.workflows.get(&store.workflow)?,
-            );
+            stores.insert(store.id, store.clone());
         }
         let mut views = Vec::with_capacity(orders.len());
         for order in orders {
-            let workflow = match workflows.get(&order.store_id) {
-                Some(workflow) => workflow.clone(),
-                None => {
-                    let record = self
-                        .repo
+            let store = match stores.entry(order.store_id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(unknown) => unknown.insert(
+                    self.repo
                         .store(order.store_id)
                         .await?
-                        .ok_or(AppError::NotFound("store"))?;
-                    let workflow = self.workflows.get(&record.workflow)?;
-                    workflows.insert(StoreId::new(order.store_id.get()), workflow.clone());
-                    workflow
-                }
+                        .ok_or(AppError::NotFound("store"))?,
+                ),
             };
+            let workflow = self.workflow_at(store, order.workflow_version).await?;
             views.push(OrderView {
                 order,
                 workflow,

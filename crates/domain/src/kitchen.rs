@@ -427,6 +427,7 @@ mod tests {
             customer_name: "Alice".into(),
             status: status.into(),
             version: 4,
+            workflow_version: 0,
             items,
             total_minor: 1000,
             currency: "EUR".into(),

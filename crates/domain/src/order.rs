@@ -95,6 +95,9 @@ pub struct Order {
     pub status: String,
     /// Incremented on every change; clients send it back to detect conflicts.
     pub version: i64,
+    /// The version of its store's workflow the order runs under until it
+    /// ends (0: the built-in the store is set to).
+    pub workflow_version: i64,
     pub items: Vec<OrderItem>,
     pub total_minor: i64,
     pub currency: String,

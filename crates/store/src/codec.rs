@@ -16,8 +16,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::{
-    AccessChange, Credentials, EventFilter, Invitation, LogEntry, Membership, NewProduct, NewStore,
-    OrderQuery, Product, StaffMember, StoreError, StoreRecord, StoredEvent, User,
+    AccessChange, Credentials, EventFilter, Invitation, LogEntry, Membership, NewProduct, NewStore, OrderQuery, Product, StaffMember, StoredEvent, StoreError, StoreRecord, StoreWorkflow, User,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -192,6 +191,26 @@ pub fn store(row: &(impl Columns + ?Sized)) -> Result<StoreRecord> {
     })
 }
 
+/// A version of a store's workflow ([`store_workflow_columns`]).
+pub fn store_workflow(row: &(impl Columns + ?Sized)) -> Result<StoreWorkflow> {
+    Ok(StoreWorkflow {
+        store_id: StoreId::new(row.int("store_id")?),
+        version: row.int("version")?,
+        name: row.text("name")?,
+        definition: row.text("definition")?,
+        created_at: from_micros(row.int("created_at")?)?,
+    })
+}
+
+/// The columns of a version of a store's workflow (read by
+/// [`store_workflow`]), in both backends' SQL.
+macro_rules! store_workflow_columns {
+    () => {
+        "store_id, version, name, definition, created_at"
+    };
+}
+pub(crate) use store_workflow_columns;
+
 /// A store's columns (read by [`store`]), in both backends' SQL.
 macro_rules! store_columns {
     () => {
@@ -226,7 +245,7 @@ pub(crate) use product_columns;
 macro_rules! order_columns {
     () => {
         "o.id, o.number, o.store_id, s.slug AS store_slug, o.customer_id,
-    u.name AS customer_name, o.status, o.version, o.total_minor, o.currency, o.fulfilment,
+    u.name AS customer_name, o.status, o.version, o.workflow_version, o.total_minor, o.currency, o.fulfilment,
     o.address, o.notes, o.tracking_token, o.created_at, o.updated_at"
     };
 }
@@ -264,6 +283,7 @@ pub fn order(row: &(impl Columns + ?Sized), items: Vec<OrderItem>) -> Result<Ord
         customer_name: row.text("customer_name")?,
         status: row.text("status")?,
         version: row.int("version")?,
+        workflow_version: row.int("workflow_version")?,
         items,
         total_minor: row.int("total_minor")?,
         currency: row.text("currency")?,

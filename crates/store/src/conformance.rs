@@ -38,10 +38,7 @@ use ordertrack_domain::{
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    Acceptance, AccessChange, AccessEvent, EventFilter, Identity, Invitation, LogEntry,
-    NewInvitation, NewOrder, NewOrderLine, NewProduct, NewSession, NewStore, NewUser, OrderInStore,
-    OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product, ProductPatch, Repository,
-    StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch, StoredEvent, User,
+    Acceptance, AccessChange, AccessEvent, EventFilter, Identity, Invitation, LogEntry, NewInvitation, NewOrder, NewOrderLine, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product, ProductPatch, Repository, StoredEvent, StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch, StoreWorkflow, User,
 };
 
 /// A store under test plus whatever keeps its data alive (a temporary
@@ -100,6 +97,7 @@ macro_rules! conformance_tests {
             sessions,
             stores,
             store_settings,
+            store_workflows,
             memberships,
             invitations,
             products,
@@ -353,6 +351,7 @@ fn new_order(shop: &StoreRecord, customer: &User, lines: &[(&Product, u32)]) -> 
         currency: shop.currency.clone(),
         summary: OrderSummary::of(&workflow, "", &initial, FulfilmentKind::Pickup),
         status: initial,
+        workflow_version: 0,
         tracking_token: tracking_token(),
         idempotency: None,
         at: now(),
@@ -751,6 +750,91 @@ pub async fn stores(store: Arc<dyn Repository>) {
             .expect("by id"),
         None
     );
+}
+
+/// A store's own workflow versions: numbered from 1 per store, read one by
+/// one or the newest, never changed; orders record the version they were
+/// placed under (0 by default: the store's built-in).
+pub async fn store_workflows(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let other = shop(store, "verde", "Verde", "V").await;
+    assert_eq!(
+        store
+            .latest_store_workflow(f.shop.id)
+            .await
+            .expect("latest"),
+        None
+    );
+    assert_eq!(
+        store.store_workflow(f.shop.id, 1).await.expect("version"),
+        None
+    );
+    let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time");
+    let add = |shop: &StoreRecord, name: &str, definition: &str| NewStoreWorkflow {
+        store_id: shop.id,
+        name: name.into(),
+        definition: definition.into(),
+        at,
+    };
+    let first = store
+        .add_store_workflow(add(&f.shop, "mine", r#"{"name":"mine"}"#))
+        .await
+        .expect("add");
+    assert_eq!(
+        first,
+        StoreWorkflow {
+            store_id: f.shop.id,
+            version: 1,
+            name: "mine".into(),
+            definition: r#"{"name":"mine"}"#.into(),
+            created_at: at,
+        }
+    );
+    let second = store
+        .add_store_workflow(add(&f.shop, "mine-2", "{}"))
+        .await
+        .expect("add");
+    assert_eq!(second.version, 2);
+    // Versions are per store.
+    let elsewhere = store
+        .add_store_workflow(add(&other, "theirs", "{}"))
+        .await
+        .expect("add");
+    assert_eq!(elsewhere.version, 1);
+
+    assert_eq!(
+        store
+            .latest_store_workflow(f.shop.id)
+            .await
+            .expect("latest"),
+        Some(second.clone())
+    );
+    assert_eq!(
+        store.store_workflow(f.shop.id, 1).await.expect("version"),
+        Some(first)
+    );
+    assert_eq!(
+        store.store_workflow(other.id, 2).await.expect("version"),
+        None
+    );
+
+    // An order keeps the version it was placed under.
+    let default = place(store, &f.shop, &f.customer, &f.lines()).await;
+    assert_eq!(default.workflow_version, 0);
+    let placed = store
+        .place_order(NewOrder {
+            workflow_version: 2,
+            ..new_order(&f.shop, &f.customer, &f.lines())
+        })
+        .await
+        .expect("place_order")
+        .order;
+    assert_eq!(placed.workflow_version, 2);
+    let read = store.order(placed.id).await.expect("order").expect("found");
+    assert_eq!(read.workflow_version, 2);
+    let moved = advance(store, &placed, f.cashier(), "confirmed").await;
+    assert_eq!(moved.workflow_version, 2);
 }
 
 /// Store settings: a store opened with settings and an owner (one

@@ -141,6 +141,23 @@ pub trait Repository: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Acceptance, StoreError>;
 
+    // ---- store workflows ----
+
+    /// Adds the next version of a store's own workflow (1 for its first).
+    async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow, StoreError>;
+    /// One version of a store's workflow (versions from 1; 0 is the built-in
+    /// the store names and is never stored).
+    async fn store_workflow(
+        &self,
+        store: StoreId,
+        version: i64,
+    ) -> Result<Option<StoreWorkflow>, StoreError>;
+    /// The newest version of a store's workflow; `None` if it runs its built-in.
+    async fn latest_store_workflow(
+        &self,
+        store: StoreId,
+    ) -> Result<Option<StoreWorkflow>, StoreError>;
+
     // ---- orders ----
 
     /// Places an order: numbers it, writes its items, first history entry and

@@ -81,6 +81,30 @@ pub struct StoreRecord {
     pub order_prefix: String,
 }
 
+/// One version of a store's own workflow, as uploaded. Version 0 is never
+/// stored: it is the built-in named in [`StoreRecord::workflow`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreWorkflow {
+    pub store_id: StoreId,
+    /// From 1 up, per store.
+    pub version: i64,
+    /// The workflow's `name`.
+    pub name: String,
+    /// The whole workflow as JSON (the built-ins' schema), already validated.
+    pub definition: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// A version of a store's workflow to add (the store numbers it).
+#[derive(Debug, Clone)]
+pub struct NewStoreWorkflow {
+    pub store_id: StoreId,
+    pub name: String,
+    /// The validated workflow as JSON.
+    pub definition: String,
+    pub at: OffsetDateTime,
+}
+
 /// A store to create.
 #[derive(Debug, Clone)]
 pub struct NewStore {
@@ -158,6 +182,9 @@ pub struct NewOrder {
     pub total_minor: i64,
     /// The workflow's initial status.
     pub status: String,
+    /// The version of the store's workflow the order runs under until it
+    /// ends (0: the built-in named by the store).
+    pub workflow_version: i64,
     /// Summary of the initial status (its number is filled in by the store).
     pub summary: OrderSummary,
     pub tracking_token: String,

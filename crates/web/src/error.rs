@@ -8,7 +8,7 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ordertrack_app::{AppError, ErrorCode};
-use ordertrack_domain::ItemId;
+use ordertrack_domain::{ItemId, WorkflowProblem};
 use serde::Serialize;
 
 /// An error on its way to the client.
@@ -19,6 +19,8 @@ pub struct ApiError {
     detail: String,
     current_version: Option<i64>,
     pending_items: Vec<ItemId>,
+    /// Every problem of a refused workflow, each with where it is.
+    errors: Vec<WorkflowProblem>,
     /// Sent as `Retry-After` (whole seconds).
     retry_after: Option<std::time::Duration>,
 }
@@ -35,6 +37,8 @@ struct Problem<'a> {
     current_version: Option<i64>,
     #[serde(skip_serializing_if = "<[ItemId]>::is_empty")]
     pending_items: &'a [ItemId],
+    #[serde(skip_serializing_if = "<[WorkflowProblem]>::is_empty")]
+    errors: &'a [WorkflowProblem],
 }
 
 impl ApiError {
@@ -46,6 +50,7 @@ impl ApiError {
             detail: detail.into(),
             current_version: None,
             pending_items: Vec::new(),
+            errors: Vec::new(),
             retry_after: None,
         }
     }
@@ -107,6 +112,14 @@ impl From<AppError> for ApiError {
             AppError::Invalid { code, .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
             }
+            AppError::InvalidWorkflow(errors) => ApiError {
+                errors,
+                ..ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ErrorCode::InvalidWorkflow,
+                    detail,
+                )
+            },
             AppError::Conflict {
                 code,
                 current_version,
@@ -196,6 +209,7 @@ impl IntoResponse for ApiError {
             code: self.code,
             current_version: self.current_version,
             pending_items: &self.pending_items,
+            errors: &self.errors,
         };
         let mut response = (self.status, Json(problem)).into_response();
         response.headers_mut().insert(

@@ -77,6 +77,15 @@ impl Routes {
         self.add(Method::PATCH, path, axum::routing::patch(handler))
     }
 
+    /// `PUT path`.
+    pub fn put<H, T>(self, path: &str, handler: H) -> Routes
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add(Method::PUT, path, axum::routing::put(handler))
+    }
+
     /// `DELETE path`.
     pub fn delete<H, T>(self, path: &str, handler: H) -> Routes
     where

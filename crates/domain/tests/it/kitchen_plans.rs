@@ -81,6 +81,7 @@ fn any_case() -> impl Strategy<Value = (Workflow, Order)> {
                     customer_name: "Cleo".into(),
                     status,
                     version,
+                    workflow_version: 0,
                     items,
                     total_minor: 0,
                     currency: "EUR".into(),

@@ -14,11 +14,11 @@ use tokio::sync::oneshot;
 
 use super::orders::{self, Change};
 use super::rows::{Log, Result};
-use super::{invitations, settings, stores, users};
+use super::{invitations, settings, stores, users, workflows};
 use crate::{
-    Acceptance, Invitation, NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewUser,
-    PlacedOrder, Product, ProductPatch, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch,
-    StoreWithSettings, User,
+    Acceptance, Invitation, NewInvitation, NewOrder, NewProduct, NewSession, NewStore,
+    NewStoreWorkflow, NewUser, PlacedOrder, Product, ProductPatch, StoreError, StoreOpening,
+    StoreRecord, StoreSettingsPatch, StoreWithSettings, StoreWorkflow, User,
 };
 
 /// A future borrowing the writer's connection and log.
@@ -280,6 +280,13 @@ impl Request for AcceptInvitation {
     fn run<'a>(&'a self, conn: &'a mut PgConnection, log: &'a mut Log) -> Run<'a, Acceptance> {
         let AcceptInvitation(hash, user, now) = self;
         Box::pin(invitations::accept_invitation(conn, hash, *user, *now, log))
+    }
+}
+
+impl Request for NewStoreWorkflow {
+    type Output = StoreWorkflow;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, StoreWorkflow> {
+        Box::pin(workflows::add_store_workflow(conn, self))
     }
 }
 

@@ -33,6 +33,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../migrations/postgres/0006_invitations.sql"),
     ),
+    (
+        7,
+        include_str!("../../migrations/postgres/0007_store_workflows.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -47,6 +47,7 @@ mod rows;
 mod settings;
 mod stores;
 mod users;
+mod workflows;
 mod writer;
 
 use std::sync::Arc;
@@ -64,14 +65,8 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
-    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewUser, OrderInStore, OrderKey,
-    OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository, StaffMember, StoreError,
-    StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, StoredEvent, User,
-};
-use jobs::{
-    AcceptInvitation, CreateProduct, DeleteSession, Pending, RemoveMembership, Request,
-    SetMembership, UpdateProduct, UpdateStoreSettings,
+    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry, NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository, StaffMember, StoredEvent, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, StoreWorkflow, User,
+};    AcceptInvitation, CreateProduct, DeleteSession, jobs::{, Pending, RemoveMembership, Request, SetMembership, UpdateProduct, UpdateStoreSettings, use,
 };
 pub use writer::MAX_BATCH;
 
@@ -271,6 +266,25 @@ impl Repository for PostgresRepository {
 
     async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError> {
         Ok(settings::stores_with_settings(&mut *self.read().await?).await?)
+    }
+
+    async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow, StoreError> {
+        self.write(new).await
+    }
+
+    async fn store_workflow(
+        &self,
+        store: StoreId,
+        version: i64,
+    ) -> Result<Option<StoreWorkflow>, StoreError> {
+        Ok(workflows::store_workflow(&mut *self.read().await?, store, version).await?)
+    }
+
+    async fn latest_store_workflow(
+        &self,
+        store: StoreId,
+    ) -> Result<Option<StoreWorkflow>, StoreError> {
+        Ok(workflows::latest_store_workflow(&mut *self.read().await?, store).await?)
     }
 
     async fn store_with_settings(

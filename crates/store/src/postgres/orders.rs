@@ -325,8 +325,8 @@ async fn insert_order(
     let at = micros(new.at);
     let order_id: i64 = sqlx::query_scalar(
         "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
-            fulfilment, address, notes, tracking_token, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+            fulfilment, address, notes, tracking_token, created_at, updated_at, workflow_version)
+         VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id",
     )
     .bind(new.store_id.get())
     .bind(&number)
@@ -339,6 +339,7 @@ async fn insert_order(
     .bind(&new.notes)
     .bind(&new.tracking_token)
     .bind(at)
+    .bind(new.workflow_version)
     .fetch_one(&mut *conn)
     .await
     .map_err(unique("an order with this number or tracking token"))?;

@@ -21,6 +21,7 @@ mod rows;
 mod settings;
 mod stores;
 mod users;
+mod workflows;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -38,10 +39,7 @@ use tokio::sync::oneshot;
 
 use crate::statements::STATEMENT_TARGET;
 use crate::{
-    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
-    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewUser, OrderInStore, OrderKey,
-    OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository, StaffMember, StoreError,
-    StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, StoredEvent, User,
+    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry, NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository, StaffMember, StoredEvent, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, StoreWorkflow, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
@@ -327,6 +325,28 @@ impl Repository for SqliteRepository {
 
     async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError> {
         self.read(settings::stores_with_settings).await
+    }
+
+    async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow, StoreError> {
+        self.write(move |tx| workflows::add_store_workflow(tx.conn(), &new))
+            .await
+    }
+
+    async fn store_workflow(
+        &self,
+        store: StoreId,
+        version: i64,
+    ) -> Result<Option<StoreWorkflow>, StoreError> {
+        self.read(move |conn| workflows::store_workflow(conn, store, version))
+            .await
+    }
+
+    async fn latest_store_workflow(
+        &self,
+        store: StoreId,
+    ) -> Result<Option<StoreWorkflow>, StoreError> {
+        self.read(move |conn| workflows::latest_store_workflow(conn, store))
+            .await
     }
 
     async fn store_with_settings(

@@ -242,8 +242,8 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
     let at = micros(new.at);
     conn.prepare_cached(
         "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
-            fulfilment, address, notes, tracking_token, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+            fulfilment, address, notes, tracking_token, created_at, updated_at, workflow_version)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
     )?
     .execute(params![
         new.store_id.get(),
@@ -256,7 +256,8 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
         new.fulfilment.address,
         new.notes,
         new.tracking_token,
-        at
+        at,
+        new.workflow_version
     ])
     .map_err(unique("an order with this number or tracking token"))?;
     let order_id = OrderId::new(conn.last_insert_rowid());

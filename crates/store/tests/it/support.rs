@@ -119,6 +119,7 @@ pub fn new_order(f: &Shop, idempotency: Option<(&str, &str)>) -> NewOrder {
         currency: "EUR".into(),
         total_minor: 2 * f.burger.price_minor,
         status: "pending".into(),
+        workflow_version: 0,
         summary: OrderSummary::of(&workflow, "", "pending", FulfilmentKind::Pickup),
         tracking_token: tracking_token(),
         idempotency: idempotency.map(|(key, hash)| (key.into(), hash.into())),

@@ -7,6 +7,7 @@ mod kitchen;
 mod orders;
 mod stores;
 pub mod views;
+mod workflows;
 
 use crate::routes::Routes;
 
@@ -18,4 +19,5 @@ pub fn routes() -> Routes {
         .merge(orders::routes())
         .merge(kitchen::routes())
         .merge(invitations::routes())
+        .merge(workflows::routes())
 }

@@ -49,7 +49,7 @@ async fn show(
     ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<StoreDetailBody>, ApiError> {
     let found = state.app.store_with_products(&slug).await?;
-    let workflow = state.app.workflows().get(&found.store.workflow)?;
+    let workflow = state.app.current_workflow(&found.store).await?.workflow;
     Ok(Json(StoreDetailBody {
         store: StoreSettingsBody::new(&found.store, &found.settings, ordertrack_app::now()),
         products: found.products.iter().map(ProductBody::from).collect(),

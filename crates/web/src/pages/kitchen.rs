@@ -93,10 +93,12 @@ fn ticket(
     let all_ready = order.items.iter().all(|i| i.status == ItemStatus::Ready);
     let station_ready = items.iter().all(|i| i.status == ItemStatus::Ready);
     let created = order.created_at.format(&Rfc3339).unwrap_or_default();
-    let state = board.workflow.state(&order.status);
+    // The version of the workflow this order runs (it may be older than
+    // the board's).
+    let workflow = &view.workflow;
+    let state = workflow.state(&order.status);
     // At least a minute, so a new ticket is never late at once.
-    let expected_minutes = board
-        .workflow
+    let expected_minutes = workflow
         .expected_minutes_to_hand_off(order.fulfilment.kind)
         .map(|minutes| minutes.max(1));
     let back = if expo {
@@ -142,7 +144,7 @@ fn ticket(
                     }
                 }
             }
-            @if recalled && may_recall(&board.workflow, order, board.role) {
+            @if recalled && may_recall(workflow, order, board.role) {
                 form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/recall" } data-enhance {
                     input type="hidden" name="csrf" value=(ctx.csrf);
                     input type="hidden" name="back" value=(back);

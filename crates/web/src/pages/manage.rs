@@ -61,6 +61,9 @@ async fn manage(
     } = state.app.store_admin(caller, &slug).await?;
     let body = html! {
         h1 { "Manage " (store.name) }
+        @if staff.is_some() {
+            p { a href={ "/manage/" (slug) "/workflow" } { "Workflow settings" } " — the states orders go through and who moves them" }
+        }
         section.card {
             h2 { "Products" }
             table.manage {

@@ -11,6 +11,7 @@ mod layout;
 mod manage;
 mod seller;
 mod stores;
+mod workflow;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -40,6 +41,7 @@ pub fn routes() -> Routes {
         .merge(manage::routes())
         .merge(invitations::routes())
         .merge(stores::routes())
+        .merge(workflow::routes())
 }
 
 async fn stylesheet() -> Response {

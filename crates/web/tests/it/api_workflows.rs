@@ -633,13 +633,7 @@ async fn kitchen_workflow_walks_end_to_end_by_the_kitchen_alone() {
     assert_eq!(seen["next_statuses"], json!(["confirmed", "cancelled"]));
     let order = app.advance(&kitchen.token, &order, "confirmed").await;
     let order = app.advance(&kitchen.token, &order, "preparing").await;
-    let mut order = order;
-    for item in item_ids(&order) {
-        order = app
-            .set_item(&kitchen.token, id(&order), item, "ready")
-            .await
-            .expect(200);
-    }
+    let order = app.all_items_ready(&kitchen.token, order).await;
     assert_eq!(status(&order), "ready");
     let order = app.advance(&kitchen.token, &order, "completed").await;
     let history = app.history(&alice.token, id(&order)).await;

@@ -148,6 +148,7 @@ const GET: Method = Method::GET;
 const POST: Method = Method::POST;
 const PATCH: Method = Method::PATCH;
 const DELETE: Method = Method::DELETE;
+const PUT: Method = Method::PUT;
 
 fn row(method: Method, route: &'static str, send: Via, expect: [u16; 10]) -> Row {
     Row {
@@ -233,6 +234,7 @@ fn rows() -> Vec<Row> {
         row(GET, "/api/v1/stores", Api, all(200)),
         row(GET, "/api/v1/stores/{slug}", Api, all(200)),
         row(GET, "/api/v1/stores/{slug}/products", Api, all(200)),
+        row(GET, "/api/v1/workflows", Api, all(200)),
         row(GET, "/api/v1/track/{token}", Api, all(200)),
         row(GET, "/api/v1/track/{token}/events", Api, all(200)),
         row(GET, "/api/v1/ws", WebSocket, all(101)),
@@ -575,6 +577,21 @@ fn rows() -> Vec<Row> {
             [303, 403, 403, 303, 303, 403, 403, 403, 403, 303],
         )
         .form(|_| form("", &[("accepting", "true".into())])),
+        // ---- the store's workflow: its staff read it, owners set it ----
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            GET,
+            "/api/v1/stores/{slug}/workflow",
+            Api,
+            [401, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            PUT,
+            "/api/v1/stores/{slug}/workflow",
+            Api,
+            [401, 403, 403, 200, 403, 403, 403, 403, 403, 200],
+        )
+        .json(|_| json!({"builtin": "restaurant"})),
         // ---- catalog and staff: owners (and managers, for the catalog) ----
         //                                              anon cust other owner mgr cash kitch drv  else admin
         row(
@@ -660,6 +677,19 @@ fn rows() -> Vec<Row> {
             Page,
             [303, 404, 404, 200, 200, 403, 403, 403, 404, 200],
         ),
+        row(
+            GET,
+            "/manage/{slug}/workflow",
+            Page,
+            [303, 404, 404, 200, 403, 403, 403, 403, 404, 200],
+        ),
+        row(
+            POST,
+            "/manage/{slug}/workflow",
+            Page,
+            [303, 403, 403, 303, 403, 403, 403, 403, 403, 303],
+        )
+        .form(|_| form("", &[("builtin", "restaurant".into())])),
         row(
             POST,
             "/manage/{slug}/products",

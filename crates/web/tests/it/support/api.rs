@@ -584,6 +584,45 @@ impl TestApp {
         moved
     }
 
+    /// Posts a page form as the holder of `token` (CSRF token filled in),
+    /// redirects not followed.
+    pub async fn post_page_form(
+        &self,
+        token: &str,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let csrf = self.session_csrf(token).await;
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client")
+            .post(self.page_url(path))
+            .header(
+                reqwest::header::COOKIE,
+                format!("ordertrack_session={token}"),
+            )
+            .form(&form)
+            .send()
+            .await
+            .expect("a form post")
+    }
+
+    /// Marks every item of `order` ready, one by one (asserts 200 each);
+    /// the order as the last change left it.
+    pub async fn all_items_ready(&self, token: &str, order: Value) -> Value {
+        let mut order = order;
+        for item in item_ids(&order) {
+            order = self
+                .set_item(token, id(&order), item, "ready")
+                .await
+                .expect(200);
+        }
+        order
+    }
+
     /// `PATCH /orders/{id}/items/{item}`; the raw response.
     pub async fn set_item(&self, token: &str, order: i64, item: i64, status: &str) -> Resp {
         self.patch(
