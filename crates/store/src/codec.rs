@@ -16,7 +16,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::{
-    AccessChange, Credentials, EventFilter, Invitation, LogEntry, Membership, NewProduct, NewStore, OrderQuery, Product, StaffMember, StoredEvent, StoreError, StoreRecord, StoreWorkflow, User,
+    AccessChange, Credentials, EventFilter, Invitation, LogEntry, Membership, NewProduct, NewStore,
+    OrderQuery, Product, StaffMember, StoreError, StoreRecord, StoreWorkflow, StoredEvent, User,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;

@@ -38,7 +38,11 @@ use ordertrack_domain::{
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    Acceptance, AccessChange, AccessEvent, EventFilter, Identity, Invitation, LogEntry, NewInvitation, NewOrder, NewOrderLine, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product, ProductPatch, Repository, StoredEvent, StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch, StoreWorkflow, User,
+    Acceptance, AccessChange, AccessEvent, EventFilter, Identity, Invitation, LogEntry,
+    NewInvitation, NewOrder, NewOrderLine, NewProduct, NewSession, NewStore, NewStoreWorkflow,
+    NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product,
+    ProductPatch, Repository, StoreError, StoreOpening, StoreRecord, StoreSettings,
+    StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
 };
 
 /// A store under test plus whatever keeps its data alive (a temporary

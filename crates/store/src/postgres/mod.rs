@@ -65,8 +65,15 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry, NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository, StaffMember, StoredEvent, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, StoreWorkflow, User,
-};    AcceptInvitation, CreateProduct, DeleteSession, jobs::{, Pending, RemoveMembership, Request, SetMembership, UpdateProduct, UpdateStoreSettings, use,
+    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
+    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser,
+    OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository,
+    StaffMember, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings,
+    StoreWorkflow, StoredEvent, User,
+};
+use jobs::{
+    AcceptInvitation, CreateProduct, DeleteSession, Pending, RemoveMembership, Request,
+    SetMembership, UpdateProduct, UpdateStoreSettings,
 };
 pub use writer::MAX_BATCH;
 

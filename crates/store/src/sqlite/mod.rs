@@ -39,7 +39,11 @@ use tokio::sync::oneshot;
 
 use crate::statements::STATEMENT_TARGET;
 use crate::{
-    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry, NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository, StaffMember, StoredEvent, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, StoreWorkflow, User,
+    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
+    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser,
+    OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository,
+    StaffMember, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings,
+    StoreWorkflow, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
