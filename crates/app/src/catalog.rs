@@ -220,7 +220,7 @@ impl App {
     pub async fn admin_create_store(&self, new: NewStore) -> Result<StoreRecord, AppError> {
         check_slug(&new.slug)?;
         check_line("name", &new.name)?;
-        crate::stores::check_currency(&new.currency)?;
+        crate::stores::check_currency(new.currency.code())?;
         self.check_workflow(&new.workflow)?;
         Ok(self.repo.create_store(new).await?)
     }

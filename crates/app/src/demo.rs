@@ -108,7 +108,7 @@ pub async fn seed(app: &App) -> Result<bool, AppError> {
         .admin_create_store(NewStore {
             slug: "demo-restaurant".into(),
             name: "Demo Restaurant".into(),
-            currency: "EUR".into(),
+            currency: crate::stores::check_currency("EUR")?,
             workflow: "restaurant".into(),
             order_prefix: "R".into(),
         })
@@ -117,7 +117,7 @@ pub async fn seed(app: &App) -> Result<bool, AppError> {
         .admin_create_store(NewStore {
             slug: "demo-shop".into(),
             name: "Demo Shop".into(),
-            currency: "EUR".into(),
+            currency: crate::stores::check_currency("EUR")?,
             workflow: "retail".into(),
             order_prefix: "S".into(),
         })

@@ -220,7 +220,7 @@ impl App {
                 order_prefix: order_prefix(&setup.slug),
                 slug: setup.slug,
                 name,
-                currency: currency.code().to_owned(),
+                currency,
                 workflow: setup.workflow,
             },
             StoreSettings {

@@ -430,7 +430,7 @@ mod tests {
             workflow_version: 0,
             items,
             total_minor: 1000,
-            currency: "EUR".into(),
+            currency: "EUR".parse().expect("a currency code"),
             fulfilment: Fulfilment {
                 kind: FulfilmentKind::Pickup,
                 address: None,

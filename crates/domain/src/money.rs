@@ -65,6 +65,19 @@ impl TryFrom<String> for Currency {
     }
 }
 
+impl std::str::FromStr for Currency {
+    type Err = InvalidCurrency;
+    fn from_str(code: &str) -> Result<Self, Self::Err> {
+        Currency::parse(code)
+    }
+}
+
+impl PartialEq<&str> for Currency {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl From<Currency> for String {
     fn from(value: Currency) -> Self {
         value.0

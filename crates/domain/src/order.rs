@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use crate::fulfilment::FulfilmentKind;
 pub use crate::ids::{ItemId, OrderId, ProductId, StoreId, UserId};
+use crate::money::Currency;
 use crate::role::Role;
 use crate::text::{UnsafeText, check_lines};
 use crate::workflow::{TransitionDenied, Workflow};
@@ -100,7 +101,7 @@ pub struct Order {
     pub workflow_version: i64,
     pub items: Vec<OrderItem>,
     pub total_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub fulfilment: Fulfilment,
     pub notes: Option<String>,
     /// 128 random bits, hex; grants read access to a guest tracking view.

@@ -9,8 +9,8 @@
 //! with a `store_` prefix (read through [`Prefixed`]).
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemId, ItemStatus, NewEvent, Order, OrderId,
-    OrderItem, ProductId, Role, StoreId, UserId,
+    Actor, Currency, Fulfilment, FulfilmentKind, HistoryEntry, ItemId, ItemStatus, NewEvent, Order,
+    OrderId, OrderItem, ProductId, Role, StoreId, UserId,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -114,6 +114,11 @@ pub fn from_micros(value: i64) -> Result<OffsetDateTime> {
 }
 
 /// A stored value this version cannot read.
+/// A stored currency code.
+fn currency(code: &str) -> Result<Currency> {
+    Currency::parse(code).map_err(|_| corrupt("currency", code))
+}
+
 pub fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Database(format!("unreadable stored {what} `{value}`"))
 }
@@ -186,7 +191,7 @@ pub fn store(row: &(impl Columns + ?Sized)) -> Result<StoreRecord> {
         id: StoreId::new(row.int("id")?),
         slug: row.text("slug")?,
         name: row.text("name")?,
-        currency: row.text("currency")?,
+        currency: currency(&row.text("currency")?)?,
         workflow: row.text("workflow")?,
         order_prefix: row.text("order_prefix")?,
     })
@@ -287,7 +292,7 @@ pub fn order(row: &(impl Columns + ?Sized), items: Vec<OrderItem>) -> Result<Ord
         workflow_version: row.int("workflow_version")?,
         items,
         total_minor: row.int("total_minor")?,
-        currency: row.text("currency")?,
+        currency: currency(&row.text("currency")?)?,
         fulfilment: Fulfilment {
             kind,
             address: row.text_opt("address")?,

@@ -242,7 +242,7 @@ async fn shop(store: &dyn Repository, slug: &str, name: &str, prefix: &str) -> S
         .create_store(NewStore {
             slug: slug.into(),
             name: name.into(),
-            currency: "EUR".into(),
+            currency: "EUR".parse().expect("a currency code"),
             workflow: "restaurant".into(),
             order_prefix: prefix.into(),
         })
@@ -706,7 +706,7 @@ pub async fn stores(store: Arc<dyn Repository>) {
         .create_store(NewStore {
             slug: "alpha-shop".into(),
             name: "Alpha Shop".into(),
-            currency: "USD".into(),
+            currency: "USD".parse().expect("a currency code"),
             workflow: "retail".into(),
             order_prefix: "A".into(),
         })
@@ -723,7 +723,7 @@ pub async fn stores(store: Arc<dyn Repository>) {
         .create_store(NewStore {
             slug: "bravo-bar".into(),
             name: "Another Bravo".into(),
-            currency: "EUR".into(),
+            currency: "EUR".parse().expect("a currency code"),
             workflow: "restaurant".into(),
             order_prefix: "X".into(),
         })
@@ -858,7 +858,7 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
             store: NewStore {
                 slug: "night-owl".into(),
                 name: "Night Owl".into(),
-                currency: "EUR".into(),
+                currency: "EUR".parse().expect("a currency code"),
                 workflow: "kitchen".into(),
                 order_prefix: "N".into(),
             },
@@ -914,7 +914,7 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
             store: NewStore {
                 slug: "plain-shop".into(),
                 name: "Again".into(),
-                currency: "EUR".into(),
+                currency: "EUR".parse().expect("a currency code"),
                 workflow: "retail".into(),
                 order_prefix: "A".into(),
             },
@@ -928,7 +928,7 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
             store: NewStore {
                 slug: "orphan".into(),
                 name: "Orphan".into(),
-                currency: "EUR".into(),
+                currency: "EUR".parse().expect("a currency code"),
                 workflow: "retail".into(),
                 order_prefix: "O".into(),
             },

@@ -1,8 +1,8 @@
 //! Plain records passed to and from a [`Repository`](crate::Repository).
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, Fulfilments, NewEvent, OpeningHours, Order, OrderId,
-    OrderSummary, ProductId, Role, StoreId, StoreStatus, StoreZone, UserId,
+    Actor, Currency, Fulfilment, FulfilmentKind, Fulfilments, NewEvent, OpeningHours, Order,
+    OrderId, OrderSummary, ProductId, Role, StoreId, StoreStatus, StoreZone, UserId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -75,7 +75,7 @@ pub struct StoreRecord {
     pub id: StoreId,
     pub slug: String,
     pub name: String,
-    pub currency: String,
+    pub currency: Currency,
     pub workflow: String,
     /// Prefix of order numbers, e.g. `R` for `R-000123`.
     pub order_prefix: String,
@@ -110,7 +110,7 @@ pub struct NewStoreWorkflow {
 pub struct NewStore {
     pub slug: String,
     pub name: String,
-    pub currency: String,
+    pub currency: Currency,
     pub workflow: String,
     pub order_prefix: String,
 }
@@ -176,7 +176,7 @@ pub struct NewOrder {
     pub lines: Vec<NewOrderLine>,
     pub fulfilment: Fulfilment,
     pub notes: Option<String>,
-    pub currency: String,
+    pub currency: Currency,
     /// The total of the lines, computed by the domain (`order_total`);
     /// stored as given.
     pub total_minor: i64,

@@ -124,7 +124,7 @@ async fn signing_in(store: Arc<dyn Repository>) -> Statements {
             .create_store(NewStore {
                 slug: slug.into(),
                 name: slug.into(),
-                currency: "EUR".into(),
+                currency: "EUR".parse().expect("a currency code"),
                 workflow: "restaurant".into(),
                 order_prefix: "R".into(),
             })

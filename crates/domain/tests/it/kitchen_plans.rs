@@ -84,7 +84,7 @@ fn any_case() -> impl Strategy<Value = (Workflow, Order)> {
                     workflow_version: 0,
                     items,
                     total_minor: 0,
-                    currency: "EUR".into(),
+                    currency: "EUR".parse().expect("a currency code"),
                     fulfilment: Fulfilment {
                         kind,
                         address: None,

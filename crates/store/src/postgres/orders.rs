@@ -333,7 +333,7 @@ async fn insert_order(
     .bind(new.customer_id.get())
     .bind(&new.status)
     .bind(new.total_minor)
-    .bind(&new.currency)
+    .bind(new.currency.code())
     .bind(new.fulfilment.kind.as_str())
     .bind(&new.fulfilment.address)
     .bind(&new.notes)

@@ -3,14 +3,12 @@
 //! with them, changing them. Columns are read by name.
 
 use ordertrack_domain::{Fulfilments, Role, StoreId, StoreStatus, StoreZone};
-use sqlx::Row;
 use sqlx::postgres::{PgConnection, PgRow};
 
 use super::rows::{Log, Result};
 use super::stores;
-use crate::{
-    StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch, StoreWithSettings,
-};
+use crate::codec::{self, Columns};
+use crate::{StoreError, StoreOpening, StoreSettings, StoreSettingsPatch, StoreWithSettings};
 
 /// The columns of a store with its settings, as a literal (sqlx takes
 /// literal SQL only).
@@ -22,25 +20,14 @@ macro_rules! columns {
 }
 
 fn row(row: &PgRow) -> Result<StoreWithSettings> {
-    let status: String = row.try_get("status")?;
-    let timezone: String = row.try_get("timezone")?;
-    let fulfilment: String = row.try_get("fulfilment")?;
-    let opening_hours: Option<String> = row.try_get("opening_hours")?;
     Ok(StoreWithSettings {
-        store: StoreRecord {
-            id: StoreId::new(row.try_get("id")?),
-            slug: row.try_get("slug")?,
-            name: row.try_get("name")?,
-            currency: row.try_get("currency")?,
-            workflow: row.try_get("workflow")?,
-            order_prefix: row.try_get("order_prefix")?,
-        },
+        store: codec::store(row)?,
         settings: StoreSettings::from_columns(
-            &status,
-            &timezone,
-            row.try_get("accepting_orders")?,
-            &fulfilment,
-            opening_hours.as_deref(),
+            &row.text("status")?,
+            &row.text("timezone")?,
+            row.flag("accepting_orders")?,
+            &row.text("fulfilment")?,
+            row.text_opt("opening_hours")?.as_deref(),
         )?,
     })
 }

@@ -251,7 +251,7 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
         new.customer_id.get(),
         new.status,
         new.total_minor,
-        new.currency,
+        new.currency.code(),
         new.fulfilment.kind.as_str(),
         new.fulfilment.address,
         new.notes,

@@ -3,74 +3,50 @@
 //! them, changing them. Columns are read by name.
 
 use ordertrack_domain::{Fulfilments, Role, StoreId, StoreStatus, StoreZone};
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, Row, params};
 
+use super::rows::{all, first};
 use super::stores;
 use super::writer::WriteTx;
-use crate::{
-    StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch, StoreWithSettings,
-};
+use crate::codec::{self, Columns};
+use crate::{StoreError, StoreOpening, StoreSettings, StoreSettingsPatch, StoreWithSettings};
 
 const COLUMNS: &str = "id, slug, name, currency, workflow, order_prefix, \
                        status, timezone, accepting_orders, fulfilment, opening_hours";
 
-/// A raw row: the decoding that can fail is done after rusqlite lets go.
-struct RawRow {
-    store: StoreRecord,
-    status: String,
-    timezone: String,
-    accepting_orders: bool,
-    fulfilment: String,
-    opening_hours: Option<String>,
-}
-
-fn raw_row(row: &Row<'_>) -> rusqlite::Result<RawRow> {
-    Ok(RawRow {
-        store: StoreRecord {
-            id: StoreId::new(row.get("id")?),
-            slug: row.get("slug")?,
-            name: row.get("name")?,
-            currency: row.get("currency")?,
-            workflow: row.get("workflow")?,
-            order_prefix: row.get("order_prefix")?,
-        },
-        status: row.get("status")?,
-        timezone: row.get("timezone")?,
-        accepting_orders: row.get("accepting_orders")?,
-        fulfilment: row.get("fulfilment")?,
-        opening_hours: row.get("opening_hours")?,
-    })
-}
-
-fn decode(raw: RawRow) -> Result<StoreWithSettings, StoreError> {
+/// A store with its settings, columns read by name.
+fn store_with_settings_row(row: &Row<'_>) -> Result<StoreWithSettings, StoreError> {
     Ok(StoreWithSettings {
+        store: codec::store(row)?,
         settings: StoreSettings::from_columns(
-            &raw.status,
-            &raw.timezone,
-            raw.accepting_orders,
-            &raw.fulfilment,
-            raw.opening_hours.as_deref(),
+            &row.text("status")?,
+            &row.text("timezone")?,
+            row.flag("accepting_orders")?,
+            &row.text("fulfilment")?,
+            row.text_opt("opening_hours")?.as_deref(),
         )?,
-        store: raw.store,
     })
 }
 
 pub fn stores_with_settings(conn: &Connection) -> Result<Vec<StoreWithSettings>, StoreError> {
-    let mut statement =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM stores ORDER BY name, id"))?;
-    let rows = statement.query_map([], raw_row)?;
-    rows.map(|raw| decode(raw?)).collect()
+    all(
+        conn,
+        &format!("SELECT {COLUMNS} FROM stores ORDER BY name, id"),
+        [],
+        store_with_settings_row,
+    )
 }
 
 pub fn store_with_settings(
     conn: &Connection,
     slug: &str,
 ) -> Result<Option<StoreWithSettings>, StoreError> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM stores WHERE slug = ?1"))?
-        .query_row([slug], raw_row)
-        .optional()?
-        .map(decode)
-        .transpose()
+    first(
+        conn,
+        &format!("SELECT {COLUMNS} FROM stores WHERE slug = ?1"),
+        [slug],
+        store_with_settings_row,
+    )
 }
 
 pub fn update_store_settings(
@@ -79,8 +55,10 @@ pub fn update_store_settings(
     patch: &StoreSettingsPatch,
 ) -> Result<Option<StoreWithSettings>, StoreError> {
     let hours = patch.opening_hours_json()?;
-    conn.prepare_cached(&format!(
-        "UPDATE stores SET
+    first(
+        conn,
+        &format!(
+            "UPDATE stores SET
             name = COALESCE(?2, name),
             status = COALESCE(?3, status),
             timezone = COALESCE(?4, timezone),
@@ -89,8 +67,7 @@ pub fn update_store_settings(
             opening_hours = CASE WHEN ?7 THEN ?8 ELSE opening_hours END
          WHERE id = ?1
          RETURNING {COLUMNS}"
-    ))?
-    .query_row(
+        ),
         params![
             store.get(),
             patch.name,
@@ -101,11 +78,8 @@ pub fn update_store_settings(
             patch.opening_hours.is_some(),
             hours,
         ],
-        raw_row,
+        store_with_settings_row,
     )
-    .optional()?
-    .map(decode)
-    .transpose()
 }
 
 /// Creates the store, gives it its settings and its owner, in the

@@ -19,7 +19,7 @@ pub fn create_store(conn: &Connection, new: &NewStore) -> Result<StoreRecord, St
     .execute(params![
         new.slug,
         new.name,
-        new.currency,
+        new.currency.code(),
         new.workflow,
         new.order_prefix,
         micros(OffsetDateTime::now_utc())

@@ -445,7 +445,7 @@ async fn idempotency_key_races_across_stores() {
         .create_store(NewStore {
             slug: "verde".into(),
             name: "Verde".into(),
-            currency: "EUR".into(),
+            currency: "EUR".parse().expect("a currency code"),
             workflow: "restaurant".into(),
             order_prefix: "V".into(),
         })

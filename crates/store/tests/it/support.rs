@@ -51,7 +51,7 @@ pub async fn shop(store: &dyn Repository) -> Shop {
         .create_store(NewStore {
             slug: "rosso".into(),
             name: "Rosso".into(),
-            currency: "EUR".into(),
+            currency: "EUR".parse().expect("a currency code"),
             workflow: "restaurant".into(),
             order_prefix: "R".into(),
         })
@@ -116,7 +116,7 @@ pub fn new_order(f: &Shop, idempotency: Option<(&str, &str)>) -> NewOrder {
             address: None,
         },
         notes: None,
-        currency: "EUR".into(),
+        currency: "EUR".parse().expect("a currency code"),
         total_minor: 2 * f.burger.price_minor,
         status: "pending".into(),
         workflow_version: 0,

@@ -3,8 +3,8 @@
 use ordertrack_app::kitchen::KitchenBoard;
 use ordertrack_app::orders::OrderView;
 use ordertrack_domain::{
-    Fulfilment, FulfilmentKind, HistoryEntry, OpeningHours, OrderItem, OrderSummary, Role, State,
-    StoreStatus,
+    Currency, Fulfilment, FulfilmentKind, HistoryEntry, OpeningHours, OrderItem, OrderSummary,
+    Role, State, StoreStatus,
 };
 use ordertrack_store::{Product, StoreRecord, StoreSettings, User};
 use serde::Serialize;
@@ -36,7 +36,7 @@ pub struct StoreBody {
     pub id: i64,
     pub slug: String,
     pub name: String,
-    pub currency: String,
+    pub currency: Currency,
     pub workflow: String,
 }
 
@@ -155,7 +155,7 @@ pub struct OrderHeadBody {
     pub eta_minutes: Option<u32>,
     pub version: i64,
     pub total_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

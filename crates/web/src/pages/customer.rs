@@ -95,7 +95,7 @@ async fn menu(
                                     strong { (product.name) }
                                     p.muted { (product.description) }
                                 }
-                                span.price data-price=(product.price_minor) { (money(product.price_minor, &store.currency)) }
+                                span.price data-price=(product.price_minor) { (money(product.price_minor, store.currency.code())) }
                                 @if product.available {
                                     label.qty {
                                         span.visually-hidden { "Quantity of " (product.name) }
@@ -297,7 +297,7 @@ async fn order_page(
         section.card {
             h2 { "Details" }
             p { (order.store_slug) " · placed " (time_tag(order.created_at)) }
-            p { "Total " strong { (money(order.total_minor, &order.currency)) } }
+            p { "Total " strong { (money(order.total_minor, order.currency.code())) } }
             p {
                 @match order.fulfilment.kind {
                     FulfilmentKind::Pickup => { "Pickup at the counter" }
@@ -384,7 +384,7 @@ fn orders_list(views: &[OrderView], next_cursor: Option<&str>, fragment_url: &st
                         a href={ "/orders/" (order.id) } { strong { (order.number) } }
                         span.muted { (order.store_slug) }
                         (status_badge(&order.status, state.map(|s| s.label.as_str()).unwrap_or(&order.status), state.map(|s| s.icon.as_str()).unwrap_or("")))
-                        span { (money(order.total_minor, &order.currency)) }
+                        span { (money(order.total_minor, order.currency.code())) }
                         span.muted { (time_tag(order.created_at)) }
                     }
                 }

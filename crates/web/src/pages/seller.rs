@@ -95,7 +95,7 @@ fn board_list(board: &Dashboard, query: &ListQuery) -> Markup {
                             td { a href={ "/dashboard/" (slug) "/orders/" (order.id) } { strong { (order.number) } } }
                             td { (order.customer_name) }
                             td { (status_badge(&order.status, state.map(|s| s.label.as_str()).unwrap_or(&order.status), state.map(|s| s.icon.as_str()).unwrap_or(""))) }
-                            td { (money(order.total_minor, &order.currency)) }
+                            td { (money(order.total_minor, order.currency.code())) }
                             td { (order.fulfilment.kind.as_str()) }
                             td { (time_tag(order.created_at)) }
                         }
@@ -262,10 +262,10 @@ async fn detail(
                     tr {
                         td { (item.quantity) " × " (item.name) @if let Some(n) = &item.notes { br; span.muted { (n) } } }
                         td { (item.station) }
-                        td { (money(item.unit_price_minor * i64::from(item.quantity), &order.currency)) }
+                        td { (money(item.unit_price_minor * i64::from(item.quantity), order.currency.code())) }
                     }
                 }
-                tr { th colspan="2" { "Total" } th { (money(order.total_minor, &order.currency)) } }
+                tr { th colspan="2" { "Total" } th { (money(order.total_minor, order.currency.code())) } }
             }
         }
         (panel(&ctx, &slug, &detail))

@@ -621,7 +621,7 @@ async fn staff_of_another_store_cannot_open_a_store_stream() {
         .admin_create_store(ordertrack_store::NewStore {
             slug: "second-store".into(),
             name: "Second Store".into(),
-            currency: "EUR".into(),
+            currency: "EUR".parse().expect("a currency code"),
             workflow: "restaurant".into(),
             order_prefix: "B".into(),
         })

@@ -423,7 +423,7 @@ impl TestApp {
             .admin_create_store(NewStore {
                 slug: slug.into(),
                 name: format!("Store {slug}"),
-                currency: "EUR".into(),
+                currency: "EUR".parse().expect("a currency code"),
                 workflow: workflow.into(),
                 order_prefix: prefix.into(),
             })
