@@ -17,7 +17,8 @@ use time::OffsetDateTime;
 
 use crate::{
     AccessChange, Credentials, EventFilter, Invitation, LogEntry, Membership, NewProduct, NewStore,
-    OrderQuery, Product, StaffMember, StoreError, StoreRecord, StoreWorkflow, StoredEvent, User,
+    OrderQuery, Product, StaffMember, StoreError, StoreRecord, StoreSettings, StoreWithSettings,
+    StoreWorkflow, StoredEvent, User,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -194,6 +195,20 @@ pub fn store(row: &(impl Columns + ?Sized)) -> Result<StoreRecord> {
         currency: currency(&row.text("currency")?)?,
         workflow: row.text("workflow")?,
         order_prefix: row.text("order_prefix")?,
+    })
+}
+
+/// A store row with its settings columns.
+pub fn store_with_settings(row: &(impl Columns + ?Sized)) -> Result<StoreWithSettings> {
+    Ok(StoreWithSettings {
+        store: store(row)?,
+        settings: StoreSettings::from_columns(
+            &row.text("status")?,
+            &row.text("timezone")?,
+            row.flag("accepting_orders")?,
+            &row.text("fulfilment")?,
+            row.text_opt("opening_hours")?.as_deref(),
+        )?,
     })
 }
 

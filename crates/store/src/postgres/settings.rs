@@ -3,12 +3,12 @@
 //! with them, changing them. Columns are read by name.
 
 use ordertrack_domain::{Fulfilments, Role, StoreId, StoreStatus, StoreZone};
-use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::postgres::PgConnection;
 
 use super::rows::{Log, Result};
 use super::stores;
-use crate::codec::{self, Columns};
-use crate::{StoreError, StoreOpening, StoreSettings, StoreSettingsPatch, StoreWithSettings};
+use crate::codec::{self};
+use crate::{StoreError, StoreOpening, StoreSettingsPatch, StoreWithSettings};
 
 /// The columns of a store with its settings, as a literal (sqlx takes
 /// literal SQL only).
@@ -19,21 +19,8 @@ macro_rules! columns {
     };
 }
 
-fn row(row: &PgRow) -> Result<StoreWithSettings> {
-    Ok(StoreWithSettings {
-        store: codec::store(row)?,
-        settings: StoreSettings::from_columns(
-            &row.text("status")?,
-            &row.text("timezone")?,
-            row.flag("accepting_orders")?,
-            &row.text("fulfilment")?,
-            row.text_opt("opening_hours")?.as_deref(),
-        )?,
-    })
-}
-
 pub async fn stores_with_settings(conn: &mut PgConnection) -> Result<Vec<StoreWithSettings>> {
-    sqlx::query(concat!(
+    Ok(sqlx::query(concat!(
         "SELECT ",
         columns!(),
         " FROM stores ORDER BY name, id"
@@ -41,15 +28,15 @@ pub async fn stores_with_settings(conn: &mut PgConnection) -> Result<Vec<StoreWi
     .fetch_all(&mut *conn)
     .await?
     .iter()
-    .map(row)
-    .collect()
+    .map(codec::store_with_settings)
+    .collect::<std::result::Result<_, _>>()?)
 }
 
 pub async fn store_with_settings(
     conn: &mut PgConnection,
     slug: &str,
 ) -> Result<Option<StoreWithSettings>> {
-    sqlx::query(concat!(
+    Ok(sqlx::query(concat!(
         "SELECT ",
         columns!(),
         " FROM stores WHERE slug = $1"
@@ -57,8 +44,8 @@ pub async fn store_with_settings(
     .bind(slug)
     .fetch_optional(&mut *conn)
     .await?
-    .map(|found| row(&found))
-    .transpose()
+    .map(|found| codec::store_with_settings(&found))
+    .transpose()?)
 }
 
 pub async fn update_store_settings(
@@ -67,7 +54,7 @@ pub async fn update_store_settings(
     patch: &StoreSettingsPatch,
 ) -> Result<Option<StoreWithSettings>> {
     let hours = patch.opening_hours_json()?;
-    sqlx::query(concat!(
+    Ok(sqlx::query(concat!(
         "UPDATE stores SET
             name = COALESCE($2, name),
             status = COALESCE($3, status),
@@ -89,8 +76,8 @@ pub async fn update_store_settings(
     .bind(hours)
     .fetch_optional(&mut *conn)
     .await?
-    .map(|found| row(&found))
-    .transpose()
+    .map(|found| codec::store_with_settings(&found))
+    .transpose()?)
 }
 
 /// Creates the store, gives it its settings and its owner, in the

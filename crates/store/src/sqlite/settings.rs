@@ -3,37 +3,23 @@
 //! them, changing them. Columns are read by name.
 
 use ordertrack_domain::{Fulfilments, Role, StoreId, StoreStatus, StoreZone};
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, params};
 
 use super::rows::{all, first};
 use super::stores;
 use super::writer::WriteTx;
-use crate::codec::{self, Columns};
-use crate::{StoreError, StoreOpening, StoreSettings, StoreSettingsPatch, StoreWithSettings};
+use crate::codec::{self};
+use crate::{StoreError, StoreOpening, StoreSettingsPatch, StoreWithSettings};
 
 const COLUMNS: &str = "id, slug, name, currency, workflow, order_prefix, \
                        status, timezone, accepting_orders, fulfilment, opening_hours";
-
-/// A store with its settings, columns read by name.
-fn store_with_settings_row(row: &Row<'_>) -> Result<StoreWithSettings, StoreError> {
-    Ok(StoreWithSettings {
-        store: codec::store(row)?,
-        settings: StoreSettings::from_columns(
-            &row.text("status")?,
-            &row.text("timezone")?,
-            row.flag("accepting_orders")?,
-            &row.text("fulfilment")?,
-            row.text_opt("opening_hours")?.as_deref(),
-        )?,
-    })
-}
 
 pub fn stores_with_settings(conn: &Connection) -> Result<Vec<StoreWithSettings>, StoreError> {
     all(
         conn,
         &format!("SELECT {COLUMNS} FROM stores ORDER BY name, id"),
         [],
-        store_with_settings_row,
+        |row| codec::store_with_settings(row),
     )
 }
 
@@ -45,7 +31,7 @@ pub fn store_with_settings(
         conn,
         &format!("SELECT {COLUMNS} FROM stores WHERE slug = ?1"),
         [slug],
-        store_with_settings_row,
+        |row| codec::store_with_settings(row),
     )
 }
 
@@ -78,7 +64,7 @@ pub fn update_store_settings(
             patch.opening_hours.is_some(),
             hours,
         ],
-        store_with_settings_row,
+        |row| codec::store_with_settings(row),
     )
 }
 
