@@ -11,8 +11,8 @@
 use std::sync::{Arc, OnceLock};
 
 use ordertrack_domain::{
-    ItemChangeError, ItemId, ItemStatus, KitchenError, OrderId, Role, TransitionError, Workflow,
-    plan_bump, plan_hand_off, plan_item_status, plan_recall,
+    ItemChangeError, ItemId, ItemStatus, KitchenError, OrderId, Role, StatusKey, TransitionError,
+    Workflow, plan_bump, plan_hand_off, plan_item_status, plan_recall,
 };
 use ordertrack_store::{OrderQuery, OrderScope, StoreRecord};
 
@@ -98,7 +98,7 @@ impl App {
             .map_err(|_| AppError::NotFound("store"))?;
         let workflow = self.current_workflow(&store).await?.workflow;
         let station = station_name(station);
-        let statuses: Vec<String> = workflow
+        let statuses: Vec<StatusKey> = workflow
             .kitchen_states()
             .into_iter()
             .map(|state| state.key.clone())
@@ -225,7 +225,6 @@ impl App {
                     Err(error) => Err(error.into()),
                 }
             },
-            |change| self.repo.apply_item_change(change),
         )
         .await
     }
@@ -247,22 +246,16 @@ impl App {
     ) -> Result<OrderView, AppError> {
         let station = station_name(station);
         let station = station.as_deref();
-        self.plan_and_write(
-            caller,
-            id,
-            expected_version,
-            |workflow, order, actor| {
-                plan_bump(
-                    workflow,
-                    order,
-                    actor,
-                    station,
-                    expected_version,
-                    crate::now(),
-                )
-            },
-            |plan| self.repo.apply_plan(plan),
-        )
+        self.plan_and_write(caller, id, expected_version, |workflow, order, actor| {
+            plan_bump(
+                workflow,
+                order,
+                actor,
+                station,
+                expected_version,
+                crate::now(),
+            )
+        })
         .await
     }
 
@@ -275,15 +268,9 @@ impl App {
         id: OrderId,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
-        self.plan_and_write(
-            caller,
-            id,
-            expected_version,
-            |workflow, order, actor| {
-                plan_hand_off(workflow, order, actor, expected_version, crate::now())
-            },
-            |plan| self.repo.apply_plan(plan),
-        )
+        self.plan_and_write(caller, id, expected_version, |workflow, order, actor| {
+            plan_hand_off(workflow, order, actor, expected_version, crate::now())
+        })
         .await
     }
 
@@ -307,7 +294,6 @@ impl App {
                     crate::now(),
                 )?))
             },
-            |change| self.repo.apply_status_change(change),
         )
         .await
     }

@@ -6,17 +6,20 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChangeError, ItemId, ItemStatus, Order,
-    OrderId, OrderRequestError, RequestedLine, Role, StoreId, TransitionDenied, TransitionError,
-    UserId, Workflow, check_order_request, order_total, plan_correction, plan_item_correction,
-    plan_item_status, plan_transition,
+    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChangeError, ItemId, ItemStatus,
+    ItemStatusChange, Order, OrderId, OrderPlan, OrderRequestError, RequestedLine, Role,
+    StatusChange, StatusKey, StoreId, TransitionDenied, TransitionError, UserId, Workflow,
+    check_order_request, order_total, plan_correction, plan_item_correction, plan_item_status,
+    plan_transition,
 };
 use ordertrack_store::{
-    NewOrder, NewOrderLine, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, StoreError,
-    StoreRecord,
+    NewOrder, NewOrderLine, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, Repository,
+    StoreError, StoreRecord,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -101,6 +104,35 @@ pub(crate) enum Decision<C> {
     Write(C),
     /// Nothing to write: the answer is the order as read.
     Keep(Box<Order>),
+}
+
+/// A change planned for one order, and the one store write that persists
+/// it: every kind of change has exactly one.
+pub(crate) trait PlannedChange: Send {
+    /// Persists the change; a version conflict means the order moved on.
+    fn write(self, repo: &dyn Repository) -> WriteFuture<'_>;
+}
+
+/// What [`PlannedChange::write`] returns: the store's own future.
+pub(crate) type WriteFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Order, StoreError>> + Send + 'a>>;
+
+impl PlannedChange for StatusChange {
+    fn write(self, repo: &dyn Repository) -> WriteFuture<'_> {
+        repo.apply_status_change(self)
+    }
+}
+
+impl PlannedChange for ItemStatusChange {
+    fn write(self, repo: &dyn Repository) -> WriteFuture<'_> {
+        repo.apply_item_change(self)
+    }
+}
+
+impl PlannedChange for OrderPlan {
+    fn write(self, repo: &dyn Repository) -> WriteFuture<'_> {
+        repo.apply_plan(self)
+    }
 }
 
 /// A page of orders and the cursor of the next one.
@@ -534,7 +566,7 @@ impl App {
         let page: OrderPage = self
             .repo
             .orders(OrderQuery {
-                statuses: status.into_iter().collect(),
+                statuses: status.into_iter().map(StatusKey::from).collect(),
                 before: before.map(OrderId::new),
                 ..query
             })
@@ -590,47 +622,41 @@ impl App {
         id: OrderId,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
-        self.decide_and_write(
-            caller,
-            id,
-            None,
-            expected_version.is_none(),
-            |workflow, order, actor| async move {
-                if order.customer_id != actor.id {
-                    return Err(AppError::NotFound("order"));
-                }
-                let actor = Actor {
-                    role: Role::Customer,
-                    ..actor
-                };
-                let kind = order.fulfilment.kind;
-                // The customer's way to a cancelled state; without one, the
-                // workflow's first cancelled state, which the plan refuses
-                // with the reason.
-                let to = workflow
-                    .next_states(Role::Customer, &order.status, kind)
-                    .into_iter()
-                    .chain(workflow.states())
-                    .find(|state| workflow.is_cancelled(&state.key))
-                    .map(|state| state.key.clone())
-                    .ok_or_else(|| {
-                        AppError::conflict(
-                            ErrorCode::TransitionNotAllowed,
-                            "this order cannot be cancelled",
-                        )
-                    })?;
-                Ok(Decision::Write(plan_transition(
-                    &workflow,
-                    &order,
-                    actor,
-                    &to,
-                    Some("cancelled by the customer".to_owned()),
-                    expected_version,
-                    crate::now(),
-                )?))
-            },
-            |change| self.repo.apply_status_change(change),
-        )
+        self.plan_and_write(caller, id, expected_version, |workflow, order, actor| {
+            if order.customer_id != actor.id {
+                return Err(AppError::NotFound("order"));
+            }
+            let actor = Actor {
+                role: Role::Customer,
+                ..actor
+            };
+            let kind = order.fulfilment.kind;
+            // The customer's way to a cancelled state; without one, the
+            // workflow's first cancelled state, which the plan refuses
+            // with the reason.
+            let to = workflow
+                .next_states(Role::Customer, &order.status, kind)
+                .into_iter()
+                .chain(workflow.states())
+                .find(|state| workflow.is_cancelled(&state.key))
+                .map(|state| state.key.clone())
+                .ok_or_else(|| {
+                    AppError::conflict(
+                        ErrorCode::TransitionNotAllowed,
+                        "this order cannot be cancelled",
+                    )
+                })?;
+            plan_transition(
+                workflow,
+                order,
+                actor,
+                &to,
+                Some("cancelled by the customer".to_owned()),
+                expected_version,
+                crate::now(),
+            )
+            .map_err(AppError::from)
+        })
         .await
     }
 
@@ -645,23 +671,17 @@ impl App {
         reason: &str,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
-        self.plan_and_write(
-            caller,
-            id,
-            expected_version,
-            |workflow, order, actor| {
-                plan_correction(
-                    workflow,
-                    order,
-                    actor,
-                    to,
-                    reason,
-                    expected_version,
-                    crate::now(),
-                )
-            },
-            |change| self.repo.apply_status_change(change),
-        )
+        self.plan_and_write(caller, id, expected_version, |workflow, order, actor| {
+            plan_correction(
+                workflow,
+                order,
+                actor,
+                to,
+                reason,
+                expected_version,
+                crate::now(),
+            )
+        })
         .await
     }
 
@@ -675,15 +695,9 @@ impl App {
         status: ItemStatus,
         reason: &str,
     ) -> Result<OrderView, AppError> {
-        self.plan_and_write(
-            caller,
-            id,
-            None,
-            |workflow, order, actor| {
-                plan_item_correction(workflow, order, actor, item, status, reason, crate::now())
-            },
-            |change| self.repo.apply_item_change(change),
-        )
+        self.plan_and_write(caller, id, None, |workflow, order, actor| {
+            plan_item_correction(workflow, order, actor, item, status, reason, crate::now())
+        })
         .await
     }
 
@@ -697,26 +711,23 @@ impl App {
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         let note = note.filter(|n| !n.trim().is_empty());
-        self.decide_and_write(
+        self.plan_and_write_as(
             caller,
             id,
             staff_of,
-            expected_version.is_none(),
+            expected_version,
             |workflow, order, actor| {
                 let note = note.clone();
-                async move {
-                    Ok(Decision::Write(plan_transition(
-                        &workflow,
-                        &order,
-                        actor,
-                        to,
-                        note,
-                        expected_version,
-                        crate::now(),
-                    )?))
-                }
+                plan_transition(
+                    workflow,
+                    order,
+                    actor,
+                    to,
+                    note,
+                    expected_version,
+                    crate::now(),
+                )
             },
-            |change| self.repo.apply_status_change(change),
         )
         .await
     }
@@ -730,37 +741,48 @@ impl App {
         item: ItemId,
         status: ItemStatus,
     ) -> Result<OrderView, AppError> {
-        self.plan_and_write(
-            caller,
-            id,
-            None,
-            |workflow, order, actor| {
-                plan_item_status(workflow, order, actor, item, status, crate::now())
-            },
-            |change| self.repo.apply_item_change(change),
-        )
+        self.plan_and_write(caller, id, None, |workflow, order, actor| {
+            plan_item_status(workflow, order, actor, item, status, crate::now())
+        })
         .await
     }
 
     /// [`App::decide_and_write`] for a change planned from the order alone
     /// (no further reads, always a write): decided again on a fresher order
     /// unless the client named the version it saw (`expected_version`).
-    pub(crate) async fn plan_and_write<C, E, W>(
+    pub(crate) async fn plan_and_write<C, E>(
         &self,
         caller: &Caller,
         id: OrderId,
         expected_version: Option<i64>,
         plan: impl Fn(&Workflow, &Order, Actor) -> Result<C, E>,
-        write: impl Fn(C) -> W,
     ) -> Result<OrderView, AppError>
     where
+        C: PlannedChange,
         E: Into<AppError>,
-        W: Future<Output = Result<Order, StoreError>>,
+    {
+        self.plan_and_write_as(caller, id, None, expected_version, plan)
+            .await
+    }
+
+    /// [`App::plan_and_write`] through a store's staff door: with
+    /// `staff_of`, only that store's staff may, and only for its orders.
+    pub(crate) async fn plan_and_write_as<C, E>(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        staff_of: Option<&str>,
+        expected_version: Option<i64>,
+        plan: impl Fn(&Workflow, &Order, Actor) -> Result<C, E>,
+    ) -> Result<OrderView, AppError>
+    where
+        C: PlannedChange,
+        E: Into<AppError>,
     {
         self.decide_and_write(
             caller,
             id,
-            None,
+            staff_of,
             expected_version.is_none(),
             |workflow, order, actor| {
                 let planned = plan(&workflow, &order, actor)
@@ -768,7 +790,6 @@ impl App {
                     .map_err(Into::into);
                 async move { planned }
             },
-            write,
         )
         .await
     }
@@ -784,18 +805,17 @@ impl App {
     /// `decide` gets the order and workflow by value (no borrow to outlive
     /// in its future) and may read more before it decides; it may also
     /// decide there is nothing to write, and answer with the order as read.
-    pub(crate) async fn decide_and_write<C, D, W>(
+    pub(crate) async fn decide_and_write<C, D>(
         &self,
         caller: &Caller,
         id: OrderId,
         staff_of: Option<&str>,
         retry: bool,
         decide: impl Fn(Arc<Workflow>, Order, Actor) -> D,
-        write: impl Fn(C) -> W,
     ) -> Result<OrderView, AppError>
     where
+        C: PlannedChange,
         D: Future<Output = Result<Decision<C>, AppError>>,
-        W: Future<Output = Result<Order, StoreError>>,
     {
         for _ in 0..RETRIES {
             let (found, workflow) = self.load_in_store(OrderKey::Id(id)).await?;
@@ -809,7 +829,7 @@ impl App {
                 role,
             };
             let written = match decide(workflow.clone(), order, actor).await? {
-                Decision::Write(change) => write(change).await,
+                Decision::Write(change) => change.write(self.repo.as_ref()).await,
                 Decision::Keep(order) => Ok(*order),
             };
             match written {

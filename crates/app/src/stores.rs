@@ -9,7 +9,7 @@ use std::str::FromStr;
 use ordertrack_domain::text::{check_line, normalise_email};
 use ordertrack_domain::{
     Currency, FulfilmentKind, Fulfilments, Intake, OpeningHours, Role, StoreHours, StoreStatus,
-    StoreZone, ordering_at,
+    StoreZone, WorkflowName, ordering_at,
 };
 use ordertrack_store::{
     NewStore, StoreOpening, StoreSettings, StoreSettingsPatch, StoreWithSettings,
@@ -72,7 +72,7 @@ pub struct StoreSetup {
     pub slug: String,
     pub name: String,
     pub currency: String,
-    pub workflow: String,
+    pub workflow: WorkflowName,
     /// IANA name; `None`: UTC.
     pub timezone: Option<String>,
 }

@@ -10,6 +10,7 @@
 
 use time::OffsetDateTime;
 
+use crate::names::StatusKey;
 use crate::order::{
     Actor, EventKind, HistoryEntry, ItemChange, ItemChangeError, ItemId, ItemStatus, NewEvent,
     Order, OrderId, OrderSummary, StatusChange, StoreId, status_change,
@@ -92,15 +93,18 @@ pub enum KitchenError {
     #[error("this workflow has no hand-off: no state requires every item to be ready")]
     NoHandOffState,
     #[error("an order that is `{from}` can't be handed off to `{to}` any more")]
-    Unreachable { from: String, to: String },
+    Unreachable { from: StatusKey, to: StatusKey },
     #[error("the order is already `{status}`")]
-    AlreadyHandedOff { status: String },
+    AlreadyHandedOff { status: StatusKey },
     #[error("nothing to bump: those items are all ready")]
     NothingToBump,
     #[error("only an order that is `{hand_off}` can be recalled; this one is `{status}`")]
-    NotHandedOff { status: String, hand_off: String },
+    NotHandedOff {
+        status: StatusKey,
+        hand_off: StatusKey,
+    },
     #[error("the workflow has no way back from `{from}` to `{to}`")]
-    NoWayBack { from: String, to: String },
+    NoWayBack { from: StatusKey, to: String },
 }
 
 /// Decides a bump by `actor`: the not-ready items of `station` (or of the
@@ -226,7 +230,7 @@ pub fn plan_recall(
     if !workflow.has_transition(&order.status, &came_from, order.fulfilment.kind) {
         return Err(KitchenError::NoWayBack {
             from: order.status.clone(),
-            to: came_from,
+            to: came_from.into(),
         });
     }
     workflow.check(actor.role, &order.status, &came_from, order.fulfilment.kind)?;
@@ -378,7 +382,7 @@ impl<'a> Planner<'a> {
             self.order.version + 1,
             self.now,
         );
-        self.order.status = to.to_owned();
+        self.order.status = to.into();
         self.order.version += 1;
         self.steps.push(PlanStep::Status(change));
     }

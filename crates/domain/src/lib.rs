@@ -8,6 +8,7 @@ pub mod fulfilment;
 pub mod ids;
 pub mod kitchen;
 pub mod money;
+pub mod names;
 pub mod order;
 pub mod role;
 pub mod store;
@@ -19,6 +20,7 @@ pub use kitchen::{
     ItemStep, KitchenError, OrderPlan, PlanStep, may_recall, plan_bump, plan_hand_off, plan_recall,
 };
 pub use money::{Currency, Money};
+pub use names::{StatusKey, WorkflowName};
 pub use order::*;
 pub use role::Role;
 pub use store::{

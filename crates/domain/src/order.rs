@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use crate::fulfilment::FulfilmentKind;
 pub use crate::ids::{ItemId, OrderId, ProductId, StoreId, UserId};
 use crate::money::Currency;
+use crate::names::StatusKey;
 use crate::role::Role;
 use crate::text::{UnsafeText, check_lines};
 use crate::workflow::{TransitionDenied, Workflow};
@@ -93,7 +94,7 @@ pub struct Order {
     pub store_slug: String,
     pub customer_id: UserId,
     pub customer_name: String,
-    pub status: String,
+    pub status: StatusKey,
     /// Incremented on every change; clients send it back to detect conflicts.
     pub version: i64,
     /// The version of its store's workflow the order runs under until it
@@ -150,8 +151,8 @@ pub struct Actor {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryEntry {
     /// `None` for the entry that records the order's creation.
-    pub from: Option<String>,
-    pub to: String,
+    pub from: Option<StatusKey>,
+    pub to: StatusKey,
     pub actor: Actor,
     pub note: Option<String>,
     pub at: OffsetDateTime,
@@ -189,7 +190,7 @@ impl EventKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderSummary {
     pub number: String,
-    pub status: String,
+    pub status: StatusKey,
     pub label: String,
     pub icon: String,
     pub progress: u8,
@@ -209,7 +210,7 @@ impl OrderSummary {
         let state = workflow.state(status);
         OrderSummary {
             number: number.to_owned(),
-            status: status.to_owned(),
+            status: status.into(),
             label: state.map_or_else(|| status.to_owned(), |s| s.label.clone()),
             icon: state.map(|s| s.icon.clone()).unwrap_or_default(),
             progress: state.map_or(0, |s| s.progress),
@@ -243,8 +244,8 @@ pub struct NewEvent {
     pub customer_id: UserId,
     /// The order's version after this change.
     pub order_version: i64,
-    pub from: Option<String>,
-    pub to: Option<String>,
+    pub from: Option<StatusKey>,
+    pub to: Option<StatusKey>,
     pub actor: Option<Actor>,
     pub note: Option<String>,
     pub item: Option<ItemChange>,
@@ -264,7 +265,7 @@ pub enum TransitionError {
     #[error(transparent)]
     Denied(#[from] TransitionDenied),
     #[error("the order cannot become `{to}` while items are not ready")]
-    ItemsNotReady { to: String, pending: Vec<ItemId> },
+    ItemsNotReady { to: StatusKey, pending: Vec<ItemId> },
     #[error("the order has changed: version {current} is current, not {expected}")]
     StaleVersion { expected: i64, current: i64 },
     #[error("a note may have at most {MAX_NOTE_CHARS} characters")]
@@ -282,8 +283,8 @@ pub struct StatusChange {
     /// The version the change was decided on; the store applies it only if
     /// the order still has this version.
     pub expected_version: i64,
-    pub from: String,
-    pub to: String,
+    pub from: StatusKey,
+    pub to: StatusKey,
     pub history: HistoryEntry,
     pub event: NewEvent,
 }
@@ -329,7 +330,7 @@ pub fn plan_transition(
         let pending = order.pending_items();
         if !pending.is_empty() {
             return Err(TransitionError::ItemsNotReady {
-                to: to.to_owned(),
+                to: to.into(),
                 pending,
             });
         }
@@ -375,20 +376,17 @@ pub fn plan_correction(
         return Err(TransitionDenied::RoleNotAllowed {
             role: actor.role,
             from: order.status.clone(),
-            to: to.to_owned(),
+            to: to.into(),
         }
         .into());
     }
     if workflow.state(to).is_none() {
-        return Err(TransitionDenied::UnknownStatus {
-            status: to.to_owned(),
-        }
-        .into());
+        return Err(TransitionDenied::UnknownStatus { status: to.into() }.into());
     }
     if to == order.status {
         return Err(TransitionDenied::NotAllowedFromHere {
             from: order.status.clone(),
-            to: to.to_owned(),
+            to: to.into(),
         }
         .into());
     }
@@ -429,10 +427,10 @@ pub(crate) fn status_change(
         order_id: order.id,
         expected_version: new_version - 1,
         from: order.status.clone(),
-        to: to.to_owned(),
+        to: to.into(),
         history: HistoryEntry {
             from: Some(order.status.clone()),
-            to: to.to_owned(),
+            to: to.into(),
             actor,
             note: note.clone(),
             at: now,
@@ -445,7 +443,7 @@ pub(crate) fn status_change(
             customer_id: order.customer_id,
             order_version: new_version,
             from: Some(order.status.clone()),
-            to: Some(to.to_owned()),
+            to: Some(to.into()),
             actor: Some(actor),
             note,
             item: None,
@@ -477,7 +475,7 @@ pub enum ItemChangeError {
     #[error("the item is already {0}")]
     Unchanged(&'static str),
     #[error("the kitchen is done with this order (it is `{status}`); its items stay ready")]
-    KitchenDone { status: String },
+    KitchenDone { status: StatusKey },
     #[error("only managers and owners correct an item")]
     NotACorrector,
     #[error("a correction needs a reason")]
@@ -522,14 +520,7 @@ pub fn plan_item_status(
             status: order.status.clone(),
         });
     }
-    let item = order
-        .items
-        .iter()
-        .find(|item| item.id == item_id)
-        .ok_or(ItemChangeError::UnknownItem(item_id))?;
-    if item.status == to {
-        return Err(ItemChangeError::Unchanged(to.as_str()));
-    }
+    let item = item_to_change(order, item_id, to)?;
     let (change, event) = item_event(workflow, order, actor, item, to, now);
     let new_version = event.order_version;
 
@@ -569,6 +560,23 @@ pub fn plan_item_status(
         event,
         then,
     })
+}
+
+/// The item `item_id` of `order`, when it is there and not `to` already.
+fn item_to_change(
+    order: &Order,
+    item_id: ItemId,
+    to: ItemStatus,
+) -> Result<&OrderItem, ItemChangeError> {
+    let item = order
+        .items
+        .iter()
+        .find(|item| item.id == item_id)
+        .ok_or(ItemChangeError::UnknownItem(item_id))?;
+    if item.status == to {
+        return Err(ItemChangeError::Unchanged(to.as_str()));
+    }
+    Ok(item)
 }
 
 /// The change of `item` of `order` to `to` and its event.
@@ -634,14 +642,7 @@ pub fn plan_item_correction(
         return Err(ItemChangeError::ReasonTooLong);
     }
     check_lines("reason", reason)?;
-    let item = order
-        .items
-        .iter()
-        .find(|item| item.id == item_id)
-        .ok_or(ItemChangeError::UnknownItem(item_id))?;
-    if item.status == to {
-        return Err(ItemChangeError::Unchanged(to.as_str()));
-    }
+    let item = item_to_change(order, item_id, to)?;
     let (change, mut event) = item_event(workflow, order, actor, item, to, now);
     event.note = Some(reason.to_owned());
     event.correction = true;

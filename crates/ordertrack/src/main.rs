@@ -158,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
                         slug,
                         name,
                         currency,
-                        workflow,
+                        workflow: workflow.into(),
                         timezone,
                     },
                     &owner,

@@ -10,7 +10,7 @@
 
 use ordertrack_domain::{
     Actor, Currency, Fulfilment, FulfilmentKind, HistoryEntry, ItemId, ItemStatus, NewEvent, Order,
-    OrderId, OrderItem, ProductId, Role, StoreId, UserId,
+    OrderId, OrderItem, ProductId, Role, StatusKey, StoreId, UserId,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -193,7 +193,7 @@ pub fn store(row: &(impl Columns + ?Sized)) -> Result<StoreRecord> {
         slug: row.text("slug")?,
         name: row.text("name")?,
         currency: currency(&row.text("currency")?)?,
-        workflow: row.text("workflow")?,
+        workflow: row.text("workflow")?.into(),
         order_prefix: row.text("order_prefix")?,
     })
 }
@@ -302,7 +302,7 @@ pub fn order(row: &(impl Columns + ?Sized), items: Vec<OrderItem>) -> Result<Ord
         store_slug: row.text("store_slug")?,
         customer_id: UserId::new(row.int("customer_id")?),
         customer_name: row.text("customer_name")?,
-        status: row.text("status")?,
+        status: row.text("status")?.into(),
         version: row.int("version")?,
         workflow_version: row.int("workflow_version")?,
         items,
@@ -350,8 +350,8 @@ pub fn item(row: &(impl Columns + ?Sized)) -> Result<OrderItem> {
 /// A status-history row.
 pub fn history_entry(row: &(impl Columns + ?Sized)) -> Result<HistoryEntry> {
     Ok(HistoryEntry {
-        from: row.text_opt("from_status")?,
-        to: row.text("to_status")?,
+        from: row.text_opt("from_status")?.map(StatusKey::from),
+        to: row.text("to_status")?.into(),
         actor: Actor {
             id: UserId::new(row.int("actor_id")?),
             role: role(&row.text("actor_role")?)?,

@@ -2062,7 +2062,7 @@ pub async fn apply_status_change(store: Arc<dyn Repository>) {
         .await
         .expect("history")
         .into_iter()
-        .map(|h| (h.from, h.to))
+        .map(|h| (h.from.map(String::from), String::from(h.to)))
         .collect();
     assert_eq!(
         path,

@@ -26,6 +26,9 @@ use ordertrack_domain::{
 use time::OffsetDateTime;
 
 pub use error::StoreError;
+
+/// What store operations return: their error is a [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub use postgres::PostgresRepository;
 pub use records::*;
 pub use sqlite::SqliteRepository;
@@ -48,87 +51,79 @@ pub trait Repository: Send + Sync + 'static {
     // ---- users and sessions ----
 
     /// Creates a user; a taken email is [`StoreError::Conflict`].
-    async fn create_user(&self, new: NewUser) -> Result<User, StoreError>;
+    async fn create_user(&self, new: NewUser) -> Result<User>;
     /// A user and their password hash, by email (case-insensitive).
-    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError>;
+    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>>;
     /// A user by id.
-    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
     /// Records a signed-in session.
-    async fn create_session(&self, session: NewSession) -> Result<(), StoreError>;
+    async fn create_session(&self, session: NewSession) -> Result<()>;
     /// Ends a session (logout), logging [`AccessChange::SessionEnded`].
     /// Unknown ids are ignored (and log nothing).
-    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError>;
+    async fn delete_session(&self, session_id: &str) -> Result<()>;
     /// The user behind a live session, with their current memberships:
     /// looked up on every request so a removed staff member loses access at once.
     async fn session_identity(
         &self,
         session_id: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<Identity>, StoreError>;
+    ) -> Result<Option<Identity>>;
 
     // ---- stores, staff and products ----
 
     /// Creates a store; a taken slug is [`StoreError::Conflict`].
-    async fn create_store(&self, new: NewStore) -> Result<StoreRecord, StoreError>;
+    async fn create_store(&self, new: NewStore) -> Result<StoreRecord>;
     /// All stores, by name.
-    async fn stores(&self) -> Result<Vec<StoreRecord>, StoreError>;
+    async fn stores(&self) -> Result<Vec<StoreRecord>>;
     /// A store by slug.
-    async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>, StoreError>;
+    async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>>;
     /// A store by id.
-    async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>, StoreError>;
+    async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>>;
     /// Gives `user` the staff `role` in `store`, replacing any role they had
     /// there; replacing a different role logs [`AccessChange::StaffChanged`].
-    async fn set_membership(
-        &self,
-        user: UserId,
-        store: StoreId,
-        role: Role,
-    ) -> Result<(), StoreError>;
+    async fn set_membership(&self, user: UserId, store: StoreId, role: Role) -> Result<()>;
     /// Removes `user` from `store`'s staff, logging
     /// [`AccessChange::StaffChanged`]; false (and nothing logged) if they were
     /// not staff.
-    async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool, StoreError>;
+    async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool>;
     /// The staff of a store.
-    async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>, StoreError>;
+    async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>>;
     /// Adds a product to a store's catalog.
-    async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product, StoreError>;
+    async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product>;
     /// Changes a product; `None` if the store has no such product.
     async fn update_product(
         &self,
         store: StoreId,
         product: ProductId,
         patch: ProductPatch,
-    ) -> Result<Option<Product>, StoreError>;
+    ) -> Result<Option<Product>>;
     /// A store's catalog, in the order products were added.
-    async fn products(&self, store: StoreId) -> Result<Vec<Product>, StoreError>;
+    async fn products(&self, store: StoreId) -> Result<Vec<Product>>;
 
     // ---- store settings ----
 
     /// Creates a store with its settings and (if given) makes `owner` its
     /// owner, in one transaction; a taken slug is [`StoreError::Conflict`],
     /// an unknown owner [`StoreError::NotFound`] (and nothing is written).
-    async fn open_store(&self, opening: StoreOpening) -> Result<StoreWithSettings, StoreError>;
+    async fn open_store(&self, opening: StoreOpening) -> Result<StoreWithSettings>;
     /// Every store with its settings, by name.
-    async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError>;
+    async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>>;
     /// A store with its settings, by slug.
-    async fn store_with_settings(
-        &self,
-        slug: &str,
-    ) -> Result<Option<StoreWithSettings>, StoreError>;
+    async fn store_with_settings(&self, slug: &str) -> Result<Option<StoreWithSettings>>;
     /// Changes a store's name and settings; `None` if there is no such store.
     async fn update_store_settings(
         &self,
         store: StoreId,
         patch: StoreSettingsPatch,
-    ) -> Result<Option<StoreWithSettings>, StoreError>;
+    ) -> Result<Option<StoreWithSettings>>;
 
     // ---- staff invitations ----
 
     /// Stores an invitation (only its token's hash); an unknown store or
     /// inviter is [`StoreError::NotFound`].
-    async fn create_invitation(&self, new: NewInvitation) -> Result<Invitation, StoreError>;
+    async fn create_invitation(&self, new: NewInvitation) -> Result<Invitation>;
     /// An invitation with its store, by its token's hash.
-    async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>, StoreError>;
+    async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>>;
     /// Accepts an invitation for `user` at `now`: in one transaction, marks
     /// it used (only if it is unused and unexpired) and gives its role
     /// through [`set_membership`](Self::set_membership)'s write (so a changed
@@ -139,58 +134,51 @@ pub trait Repository: Send + Sync + 'static {
         token_hash: &str,
         user: UserId,
         now: OffsetDateTime,
-    ) -> Result<Acceptance, StoreError>;
+    ) -> Result<Acceptance>;
 
     // ---- store workflows ----
 
     /// Adds the next version of a store's own workflow (1 for its first).
-    async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow, StoreError>;
+    async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow>;
     /// One version of a store's workflow (versions from 1; 0 is the built-in
     /// the store names and is never stored).
-    async fn store_workflow(
-        &self,
-        store: StoreId,
-        version: i64,
-    ) -> Result<Option<StoreWorkflow>, StoreError>;
+    async fn store_workflow(&self, store: StoreId, version: i64) -> Result<Option<StoreWorkflow>>;
     /// The newest version of a store's workflow; `None` if it runs its built-in.
-    async fn latest_store_workflow(
-        &self,
-        store: StoreId,
-    ) -> Result<Option<StoreWorkflow>, StoreError>;
+    async fn latest_store_workflow(&self, store: StoreId) -> Result<Option<StoreWorkflow>>;
 
     // ---- orders ----
 
     /// Places an order: numbers it, writes its items, first history entry and
     /// event. With an idempotency key already used by this customer it returns
     /// the original order (same request) or [`StoreError::IdempotencyMismatch`].
-    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError>;
+    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder>;
     /// An order by id.
-    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    async fn order(&self, id: OrderId) -> Result<Option<Order>>;
     /// An order (by id or tracking token) with its store, in one read.
-    async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>, StoreError>;
+    async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>>;
     /// A page of orders, newest first.
-    async fn orders(&self, query: OrderQuery) -> Result<OrderPage, StoreError>;
+    async fn orders(&self, query: OrderQuery) -> Result<OrderPage>;
     /// How many of a store's orders (with this fulfilment, if given) are
     /// in each status.
     async fn status_counts(
         &self,
         store: StoreId,
         fulfilment: Option<FulfilmentKind>,
-    ) -> Result<Vec<(String, i64)>, StoreError>;
+    ) -> Result<Vec<(String, i64)>>;
     /// An order's status history, oldest first.
-    async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
+    async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>>;
     /// Applies a decided status change if the order still has the version it
     /// was decided on; otherwise [`StoreError::VersionConflict`].
-    async fn apply_status_change(&self, change: StatusChange) -> Result<Order, StoreError>;
+    async fn apply_status_change(&self, change: StatusChange) -> Result<Order>;
     /// Applies a decided item change (and the automatic advance that may
     /// follow it) under the same version check.
-    async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError>;
+    async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order>;
     /// Applies every step of a decided plan for one order (item changes,
     /// then status changes, with consecutive versions from the plan's
     /// expected version) in one transaction, with one event per step; if the
     /// order no longer has the expected version, or any step fails, nothing
     /// is written ([`StoreError::VersionConflict`] reports the current one).
-    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order, StoreError>;
+    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order>;
 
     // ---- events ----
 
@@ -201,11 +189,11 @@ pub trait Repository: Send + Sync + 'static {
         filter: EventFilter,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError>;
+    ) -> Result<Vec<StoredEvent>>;
     /// Every entry of the event log (all stores, access changes too) after
     /// position `after`, oldest first: what a bus subscriber backfills from
     /// when it notices a gap.
-    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>, StoreError>;
+    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>>;
     /// The position of the newest event (0 when there is none).
-    async fn last_event_position(&self) -> Result<i64, StoreError>;
+    async fn last_event_position(&self) -> Result<i64>;
 }

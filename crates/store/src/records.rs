@@ -2,7 +2,8 @@
 
 use ordertrack_domain::{
     Actor, Currency, Fulfilment, FulfilmentKind, Fulfilments, NewEvent, OpeningHours, Order,
-    OrderId, OrderSummary, ProductId, Role, StoreId, StoreStatus, StoreZone, UserId,
+    OrderId, OrderSummary, ProductId, Role, StatusKey, StoreId, StoreStatus, StoreZone, UserId,
+    WorkflowName,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -76,7 +77,7 @@ pub struct StoreRecord {
     pub slug: String,
     pub name: String,
     pub currency: Currency,
-    pub workflow: String,
+    pub workflow: WorkflowName,
     /// Prefix of order numbers, e.g. `R` for `R-000123`.
     pub order_prefix: String,
 }
@@ -111,7 +112,7 @@ pub struct NewStore {
     pub slug: String,
     pub name: String,
     pub currency: Currency,
-    pub workflow: String,
+    pub workflow: WorkflowName,
     pub order_prefix: String,
 }
 
@@ -181,7 +182,7 @@ pub struct NewOrder {
     /// stored as given.
     pub total_minor: i64,
     /// The workflow's initial status.
-    pub status: String,
+    pub status: StatusKey,
     /// The version of the store's workflow the order runs under until it
     /// ends (0: the built-in named by the store).
     pub workflow_version: i64,
@@ -235,7 +236,7 @@ pub enum OrderScope {
 pub struct OrderQuery {
     pub scope: OrderScope,
     /// Only orders in one of these statuses; empty: any status.
-    pub statuses: Vec<String>,
+    pub statuses: Vec<StatusKey>,
     /// Only orders with this fulfilment (a driver's list: deliveries).
     pub fulfilment: Option<FulfilmentKind>,
     /// Matches the order number or the customer's name (case-insensitive substring).

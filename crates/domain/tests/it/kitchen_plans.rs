@@ -13,7 +13,7 @@ use ordertrack_domain::order::{
 };
 use ordertrack_domain::role::Role;
 use ordertrack_domain::workflow::Workflow;
-use ordertrack_domain::{ItemId, OrderId, ProductId, StoreId, UserId};
+use ordertrack_domain::{ItemId, OrderId, ProductId, StatusKey, StoreId, UserId};
 use proptest::prelude::*;
 use proptest::sample::select;
 use time::OffsetDateTime;
@@ -58,7 +58,7 @@ fn any_items() -> impl Strategy<Value = Vec<OrderItem>> {
 /// A workflow and an order in one of its open states.
 fn any_case() -> impl Strategy<Value = (Workflow, Order)> {
     select(kitchens()).prop_flat_map(|workflow| {
-        let open: Vec<String> = workflow
+        let open: Vec<StatusKey> = workflow
             .states()
             .iter()
             .filter(|s| !s.terminal)

@@ -2,6 +2,7 @@
 //! customers press the buttons in: the buttons offered (`next_states`) and the
 //! server's verdict (`check`) never disagree, and finished orders stay put.
 
+use ordertrack_domain::StatusKey;
 use ordertrack_domain::fulfilment::FulfilmentKind;
 use ordertrack_domain::role::Role;
 use ordertrack_domain::workflow::Workflow;
@@ -37,13 +38,14 @@ fn keys_with_strangers(workflow: &Workflow) -> Vec<String> {
         .states()
         .iter()
         .map(|s| s.key.clone())
+        .map(|key| key.to_string())
         .chain(["teleported", "", "PENDING", "pending "].map(String::from))
         .collect()
 }
 
 /// Keys of the states an order with `fulfilment` can reach from the initial
 /// state, pressing any button anyone has.
-fn reachable(workflow: &Workflow, fulfilment: FulfilmentKind) -> Vec<String> {
+fn reachable(workflow: &Workflow, fulfilment: FulfilmentKind) -> Vec<StatusKey> {
     let mut seen = vec![workflow.initial().key.clone()];
     let mut i = 0;
     while i < seen.len() {

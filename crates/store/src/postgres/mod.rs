@@ -64,13 +64,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{
-    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
-    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser,
-    OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository,
-    StaffMember, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings,
-    StoreWorkflow, StoredEvent, User,
-};
+use crate::records::*;
+use crate::{CommitListener, Repository, Result, StoreError};
 use jobs::{
     AcceptInvitation, CreateProduct, DeleteSession, Pending, RemoveMembership, Request,
     SetMembership, UpdateProduct, UpdateStoreSettings,
@@ -106,16 +101,13 @@ pub struct PostgresRepository {
 impl PostgresRepository {
     /// Connects to the database at `url`, runs pending migrations and starts
     /// the writer task. Must be called inside a Tokio runtime.
-    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self> {
         Self::connect_with(parse_url(url)?, options).await
     }
 
     /// Like [`connect`](Self::connect), with parsed connection options (for
     /// settings a URL cannot carry, e.g. a `search_path`).
-    pub async fn connect_with(
-        connect: PgConnectOptions,
-        options: PostgresOptions,
-    ) -> Result<Self, StoreError> {
+    pub async fn connect_with(connect: PgConnectOptions, options: PostgresOptions) -> Result<Self> {
         migrate::run(&connect, options.timeout).await?;
 
         let timeout = options.timeout.max(Duration::from_millis(1));
@@ -148,20 +140,17 @@ impl PostgresRepository {
     /// Runs pending migrations on the database at `url` and returns how many
     /// ran. Safe to run from several instances at once (an advisory lock
     /// serialises them).
-    pub async fn migrate(url: &str, timeout: Duration) -> Result<usize, StoreError> {
+    pub async fn migrate(url: &str, timeout: Duration) -> Result<usize> {
         migrate::run(&parse_url(url)?, timeout).await
     }
 
     /// Like [`migrate`](Self::migrate), with parsed connection options.
-    pub async fn migrate_with(
-        connect: &PgConnectOptions,
-        timeout: Duration,
-    ) -> Result<usize, StoreError> {
+    pub async fn migrate_with(connect: &PgConnectOptions, timeout: Duration) -> Result<usize> {
         migrate::run(connect, timeout).await
     }
 
     /// Queues a request for the writer and waits for its answer.
-    async fn write<R: Request>(&self, request: R) -> Result<R::Output, StoreError> {
+    async fn write<R: Request>(&self, request: R) -> Result<R::Output> {
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(Pending::new(request, reply))
@@ -169,7 +158,7 @@ impl PostgresRepository {
         answer.await.map_err(|_| StoreError::Unavailable)?
     }
 
-    async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+    async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
         Ok(self.readers.acquire().await?)
     }
 }
@@ -181,31 +170,31 @@ fn opened(statement: &'static str) {
     tracing::debug!(target: crate::statements::STATEMENT_TARGET, statement);
 }
 
-fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
+fn parse_url(url: &str) -> Result<PgConnectOptions> {
     url.parse::<PgConnectOptions>()
         .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))
 }
 
 #[async_trait]
 impl Repository for PostgresRepository {
-    async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+    async fn create_user(&self, new: NewUser) -> Result<User> {
         self.write(new).await
     }
 
-    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
+    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>> {
         let email = email.to_lowercase();
         Ok(users::user_credentials(&mut *self.read().await?, &email).await?)
     }
 
-    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
         Ok(users::user(&mut *self.read().await?, id).await?)
     }
 
-    async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
+    async fn create_session(&self, session: NewSession) -> Result<()> {
         self.write(session).await
     }
 
-    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
+    async fn delete_session(&self, session_id: &str) -> Result<()> {
         self.write(DeleteSession(session_id.to_owned())).await
     }
 
@@ -213,44 +202,39 @@ impl Repository for PostgresRepository {
         &self,
         session_id: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<Identity>, StoreError> {
+    ) -> Result<Option<Identity>> {
         Ok(users::session_identity(&mut *self.read().await?, session_id, now).await?)
     }
 
-    async fn create_store(&self, new: NewStore) -> Result<StoreRecord, StoreError> {
+    async fn create_store(&self, new: NewStore) -> Result<StoreRecord> {
         self.write(new).await
     }
 
-    async fn stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
+    async fn stores(&self) -> Result<Vec<StoreRecord>> {
         Ok(stores::stores(&mut *self.read().await?).await?)
     }
 
-    async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>, StoreError> {
+    async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>> {
         Ok(stores::store_by_slug(&mut *self.read().await?, slug).await?)
     }
 
-    async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>, StoreError> {
+    async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>> {
         Ok(stores::store(&mut *self.read().await?, id).await?)
     }
 
-    async fn set_membership(
-        &self,
-        user: UserId,
-        store: StoreId,
-        role: Role,
-    ) -> Result<(), StoreError> {
+    async fn set_membership(&self, user: UserId, store: StoreId, role: Role) -> Result<()> {
         self.write(SetMembership(user, store, role)).await
     }
 
-    async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool, StoreError> {
+    async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool> {
         self.write(RemoveMembership(user, store)).await
     }
 
-    async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>, StoreError> {
+    async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>> {
         Ok(stores::staff(&mut *self.read().await?, store).await?)
     }
 
-    async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product, StoreError> {
+    async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product> {
         self.write(CreateProduct(store, new)).await
     }
 
@@ -259,45 +243,35 @@ impl Repository for PostgresRepository {
         store: StoreId,
         product: ProductId,
         patch: ProductPatch,
-    ) -> Result<Option<Product>, StoreError> {
+    ) -> Result<Option<Product>> {
         self.write(UpdateProduct(store, product, patch)).await
     }
 
-    async fn products(&self, store: StoreId) -> Result<Vec<Product>, StoreError> {
+    async fn products(&self, store: StoreId) -> Result<Vec<Product>> {
         Ok(stores::products(&mut *self.read().await?, store).await?)
     }
 
-    async fn open_store(&self, opening: StoreOpening) -> Result<StoreWithSettings, StoreError> {
+    async fn open_store(&self, opening: StoreOpening) -> Result<StoreWithSettings> {
         self.write(opening).await
     }
 
-    async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError> {
+    async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>> {
         Ok(settings::stores_with_settings(&mut *self.read().await?).await?)
     }
 
-    async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow, StoreError> {
+    async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow> {
         self.write(new).await
     }
 
-    async fn store_workflow(
-        &self,
-        store: StoreId,
-        version: i64,
-    ) -> Result<Option<StoreWorkflow>, StoreError> {
+    async fn store_workflow(&self, store: StoreId, version: i64) -> Result<Option<StoreWorkflow>> {
         Ok(workflows::store_workflow(&mut *self.read().await?, store, version).await?)
     }
 
-    async fn latest_store_workflow(
-        &self,
-        store: StoreId,
-    ) -> Result<Option<StoreWorkflow>, StoreError> {
+    async fn latest_store_workflow(&self, store: StoreId) -> Result<Option<StoreWorkflow>> {
         Ok(workflows::latest_store_workflow(&mut *self.read().await?, store).await?)
     }
 
-    async fn store_with_settings(
-        &self,
-        slug: &str,
-    ) -> Result<Option<StoreWithSettings>, StoreError> {
+    async fn store_with_settings(&self, slug: &str) -> Result<Option<StoreWithSettings>> {
         Ok(settings::store_with_settings(&mut *self.read().await?, slug).await?)
     }
 
@@ -305,15 +279,15 @@ impl Repository for PostgresRepository {
         &self,
         store: StoreId,
         patch: StoreSettingsPatch,
-    ) -> Result<Option<StoreWithSettings>, StoreError> {
+    ) -> Result<Option<StoreWithSettings>> {
         self.write(UpdateStoreSettings(store, patch)).await
     }
 
-    async fn create_invitation(&self, new: NewInvitation) -> Result<Invitation, StoreError> {
+    async fn create_invitation(&self, new: NewInvitation) -> Result<Invitation> {
         self.write(new).await
     }
 
-    async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>, StoreError> {
+    async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>> {
         Ok(invitations::invitation(&mut *self.read().await?, token_hash).await?)
     }
 
@@ -322,24 +296,24 @@ impl Repository for PostgresRepository {
         token_hash: &str,
         user: UserId,
         now: OffsetDateTime,
-    ) -> Result<Acceptance, StoreError> {
+    ) -> Result<Acceptance> {
         self.write(AcceptInvitation(token_hash.to_owned(), user, now))
             .await
     }
 
-    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError> {
+    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder> {
         self.write(new).await
     }
 
-    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+    async fn order(&self, id: OrderId) -> Result<Option<Order>> {
         Ok(orders::order(&mut *self.read().await?, id).await?)
     }
 
-    async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>, StoreError> {
+    async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>> {
         Ok(orders::order_in_store(&mut *self.read().await?, &key).await?)
     }
 
-    async fn orders(&self, query: OrderQuery) -> Result<OrderPage, StoreError> {
+    async fn orders(&self, query: OrderQuery) -> Result<OrderPage> {
         Ok(orders::orders(&mut *self.read().await?, &query).await?)
     }
 
@@ -347,23 +321,23 @@ impl Repository for PostgresRepository {
         &self,
         store: StoreId,
         fulfilment: Option<FulfilmentKind>,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
+    ) -> Result<Vec<(String, i64)>> {
         Ok(orders::status_counts(&mut *self.read().await?, store, fulfilment).await?)
     }
 
-    async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+    async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>> {
         Ok(orders::history(&mut *self.read().await?, order).await?)
     }
 
-    async fn apply_status_change(&self, change: StatusChange) -> Result<Order, StoreError> {
+    async fn apply_status_change(&self, change: StatusChange) -> Result<Order> {
         self.write(change).await
     }
 
-    async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError> {
+    async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order> {
         self.write(change).await
     }
 
-    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order, StoreError> {
+    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order> {
         self.write(plan).await
     }
 
@@ -372,15 +346,15 @@ impl Repository for PostgresRepository {
         filter: EventFilter,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
+    ) -> Result<Vec<StoredEvent>> {
         Ok(events::events_after(&mut *self.read().await?, &filter, after, limit).await?)
     }
 
-    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>, StoreError> {
+    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>> {
         Ok(events::events_since(&mut *self.read().await?, after, limit).await?)
     }
 
-    async fn last_event_position(&self) -> Result<i64, StoreError> {
+    async fn last_event_position(&self) -> Result<i64> {
         Ok(events::last_event_position(&mut *self.read().await?).await?)
     }
 }

@@ -106,7 +106,13 @@ pub async fn orders(conn: &mut PgConnection, request: &OrderQuery) -> Result<Ord
     if !request.statuses.is_empty() {
         query
             .push(" AND o.status = ANY(")
-            .push_bind(request.statuses.clone())
+            .push_bind(
+                request
+                    .statuses
+                    .iter()
+                    .map(|status| status.to_string())
+                    .collect::<Vec<_>>(),
+            )
             .push(")");
     }
     if let Some(fulfilment) = request.fulfilment {
@@ -209,8 +215,8 @@ async fn append_history(
             .map(|(order, _)| order.get())
             .collect::<Vec<_>>(),
     )
-    .bind(column(|e| e.from.clone()))
-    .bind(column(|e| Some(e.to.clone())))
+    .bind(column(|e| e.from.clone().map(String::from)))
+    .bind(column(|e| Some(e.to.to_string())))
     .bind(
         entries
             .iter()
@@ -331,7 +337,7 @@ async fn insert_order(
     .bind(new.store_id.get())
     .bind(&number)
     .bind(new.customer_id.get())
-    .bind(&new.status)
+    .bind(new.status.as_str())
     .bind(new.total_minor)
     .bind(new.currency.code())
     .bind(new.fulfilment.kind.as_str())

@@ -16,7 +16,7 @@ pub async fn create_store(conn: &mut PgConnection, new: &NewStore) -> Result<Sto
     .bind(&new.slug)
     .bind(&new.name)
     .bind(new.currency.code())
-    .bind(&new.workflow)
+    .bind(new.workflow.as_str())
     .bind(&new.order_prefix)
     .bind(micros(OffsetDateTime::now_utc()))
     .fetch_one(&mut *conn)

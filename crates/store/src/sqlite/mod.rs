@@ -37,14 +37,9 @@ use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
+use crate::records::*;
 use crate::statements::STATEMENT_TARGET;
-use crate::{
-    Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
-    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser,
-    OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository,
-    StaffMember, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings,
-    StoreWorkflow, StoredEvent, User,
-};
+use crate::{CommitListener, Repository, Result, StoreError};
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
 
@@ -78,7 +73,7 @@ pub struct SqliteRepository {
 /// writable by its owner only (0600): it holds password hashes and every
 /// customer's orders. SQLite gives the `-wal` and `-shm` files it creates
 /// beside it the database file's permissions.
-fn create_private(path: &Path) -> Result<(), StoreError> {
+fn create_private(path: &Path) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -96,7 +91,7 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 impl SqliteRepository {
     /// Opens (creating if needed) the database at `path`, runs pending
     /// migrations and starts the writer and reader threads.
-    pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, StoreError> {
+    pub fn open(path: &Path, options: SqliteOptions) -> Result<Self> {
         create_private(path)?;
         let mut write_conn = Connection::open(path)?;
         configure(&write_conn)?;
@@ -137,7 +132,7 @@ impl SqliteRepository {
     }
 
     /// Runs pending migrations on the database at `path` and returns how many ran.
-    pub fn migrate(path: &Path) -> Result<usize, StoreError> {
+    pub fn migrate(path: &Path) -> Result<usize> {
         create_private(path)?;
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
@@ -149,10 +144,10 @@ impl SqliteRepository {
         &self.path
     }
 
-    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job: ReadJob = Box::new(move |conn| {
@@ -164,10 +159,10 @@ impl SqliteRepository {
         answer.await.map_err(|_| StoreError::Unavailable)?
     }
 
-    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&mut WriteTx<'_>) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&mut WriteTx<'_>) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         self.writer
@@ -186,7 +181,7 @@ const STATEMENT_CACHE: usize = 128;
 /// the statements the store runs, and the query planner stability
 /// guarantee, without which binding a new value (a `LIMIT`, an id) can send
 /// a statement back through the parser on its next step.
-fn keep_plans(conn: &Connection) -> Result<(), StoreError> {
+fn keep_plans(conn: &Connection) -> Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
@@ -198,7 +193,7 @@ fn keep_plans(conn: &Connection) -> Result<(), StoreError> {
 /// Reports every statement `conn` runs as a DEBUG event of
 /// [`STATEMENT_TARGET`], if that target is enabled now: the callback is
 /// registered only then, so a store opened without it pays nothing.
-fn report_statements(conn: &mut Connection) -> Result<(), StoreError> {
+fn report_statements(conn: &mut Connection) -> Result<()> {
     if !tracing::enabled!(target: STATEMENT_TARGET, tracing::Level::DEBUG) {
         return Ok(());
     }
@@ -217,7 +212,7 @@ fn report_statements(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn configure(conn: &Connection) -> Result<(), StoreError> {
+fn configure(conn: &Connection) -> Result<()> {
     keep_plans(conn)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // WAL lets readers run beside the writer; FULL syncs the WAL on every
@@ -230,27 +225,27 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 
 #[async_trait]
 impl Repository for SqliteRepository {
-    async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+    async fn create_user(&self, new: NewUser) -> Result<User> {
         self.write(move |tx| users::create_user(tx.conn(), &new))
             .await
     }
 
-    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>, StoreError> {
+    async fn user_credentials(&self, email: &str) -> Result<Option<Credentials>> {
         let email = email.to_lowercase();
         self.read(move |conn| users::user_credentials(conn, &email))
             .await
     }
 
-    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
         self.read(move |conn| users::user(conn, id)).await
     }
 
-    async fn create_session(&self, session: NewSession) -> Result<(), StoreError> {
+    async fn create_session(&self, session: NewSession) -> Result<()> {
         self.write(move |tx| users::create_session(tx.conn(), &session))
             .await
     }
 
-    async fn delete_session(&self, session_id: &str) -> Result<(), StoreError> {
+    async fn delete_session(&self, session_id: &str) -> Result<()> {
         let id = session_id.to_owned();
         self.write(move |tx| users::delete_session(tx, &id)).await
     }
@@ -259,51 +254,46 @@ impl Repository for SqliteRepository {
         &self,
         session_id: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<Identity>, StoreError> {
+    ) -> Result<Option<Identity>> {
         let id = session_id.to_owned();
         self.read(move |conn| users::session_identity(conn, &id, now))
             .await
     }
 
-    async fn create_store(&self, new: NewStore) -> Result<StoreRecord, StoreError> {
+    async fn create_store(&self, new: NewStore) -> Result<StoreRecord> {
         self.write(move |tx| stores::create_store(tx.conn(), &new))
             .await
     }
 
-    async fn stores(&self) -> Result<Vec<StoreRecord>, StoreError> {
+    async fn stores(&self) -> Result<Vec<StoreRecord>> {
         self.read(stores::stores).await
     }
 
-    async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>, StoreError> {
+    async fn store_by_slug(&self, slug: &str) -> Result<Option<StoreRecord>> {
         let slug = slug.to_owned();
         self.read(move |conn| stores::store_by_slug(conn, &slug))
             .await
     }
 
-    async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>, StoreError> {
+    async fn store(&self, id: StoreId) -> Result<Option<StoreRecord>> {
         self.read(move |conn| stores::store(conn, id)).await
     }
 
-    async fn set_membership(
-        &self,
-        user: UserId,
-        store: StoreId,
-        role: Role,
-    ) -> Result<(), StoreError> {
+    async fn set_membership(&self, user: UserId, store: StoreId, role: Role) -> Result<()> {
         self.write(move |tx| stores::set_membership(tx, user, store, role))
             .await
     }
 
-    async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool, StoreError> {
+    async fn remove_membership(&self, user: UserId, store: StoreId) -> Result<bool> {
         self.write(move |tx| stores::remove_membership(tx, user, store))
             .await
     }
 
-    async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>, StoreError> {
+    async fn staff(&self, store: StoreId) -> Result<Vec<StaffMember>> {
         self.read(move |conn| stores::staff(conn, store)).await
     }
 
-    async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product, StoreError> {
+    async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product> {
         self.write(move |tx| stores::create_product(tx.conn(), store, &new))
             .await
     }
@@ -313,50 +303,40 @@ impl Repository for SqliteRepository {
         store: StoreId,
         product: ProductId,
         patch: ProductPatch,
-    ) -> Result<Option<Product>, StoreError> {
+    ) -> Result<Option<Product>> {
         self.write(move |tx| stores::update_product(tx.conn(), store, product, &patch))
             .await
     }
 
-    async fn products(&self, store: StoreId) -> Result<Vec<Product>, StoreError> {
+    async fn products(&self, store: StoreId) -> Result<Vec<Product>> {
         self.read(move |conn| stores::products(conn, store)).await
     }
 
-    async fn open_store(&self, opening: StoreOpening) -> Result<StoreWithSettings, StoreError> {
+    async fn open_store(&self, opening: StoreOpening) -> Result<StoreWithSettings> {
         self.write(move |tx| settings::open_store(tx, &opening))
             .await
     }
 
-    async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError> {
+    async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>> {
         self.read(settings::stores_with_settings).await
     }
 
-    async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow, StoreError> {
+    async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow> {
         self.write(move |tx| workflows::add_store_workflow(tx.conn(), &new))
             .await
     }
 
-    async fn store_workflow(
-        &self,
-        store: StoreId,
-        version: i64,
-    ) -> Result<Option<StoreWorkflow>, StoreError> {
+    async fn store_workflow(&self, store: StoreId, version: i64) -> Result<Option<StoreWorkflow>> {
         self.read(move |conn| workflows::store_workflow(conn, store, version))
             .await
     }
 
-    async fn latest_store_workflow(
-        &self,
-        store: StoreId,
-    ) -> Result<Option<StoreWorkflow>, StoreError> {
+    async fn latest_store_workflow(&self, store: StoreId) -> Result<Option<StoreWorkflow>> {
         self.read(move |conn| workflows::latest_store_workflow(conn, store))
             .await
     }
 
-    async fn store_with_settings(
-        &self,
-        slug: &str,
-    ) -> Result<Option<StoreWithSettings>, StoreError> {
+    async fn store_with_settings(&self, slug: &str) -> Result<Option<StoreWithSettings>> {
         let slug = slug.to_owned();
         self.read(move |conn| settings::store_with_settings(conn, &slug))
             .await
@@ -366,17 +346,17 @@ impl Repository for SqliteRepository {
         &self,
         store: StoreId,
         patch: StoreSettingsPatch,
-    ) -> Result<Option<StoreWithSettings>, StoreError> {
+    ) -> Result<Option<StoreWithSettings>> {
         self.write(move |tx| settings::update_store_settings(tx.conn(), store, &patch))
             .await
     }
 
-    async fn create_invitation(&self, new: NewInvitation) -> Result<Invitation, StoreError> {
+    async fn create_invitation(&self, new: NewInvitation) -> Result<Invitation> {
         self.write(move |tx| invitations::create_invitation(tx.conn(), &new))
             .await
     }
 
-    async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>, StoreError> {
+    async fn invitation(&self, token_hash: &str) -> Result<Option<Invitation>> {
         let hash = token_hash.to_owned();
         self.read(move |conn| invitations::invitation(conn, &hash))
             .await
@@ -387,26 +367,26 @@ impl Repository for SqliteRepository {
         token_hash: &str,
         user: UserId,
         now: OffsetDateTime,
-    ) -> Result<Acceptance, StoreError> {
+    ) -> Result<Acceptance> {
         let hash = token_hash.to_owned();
         self.write(move |tx| invitations::accept_invitation(tx, &hash, user, now))
             .await
     }
 
-    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder, StoreError> {
+    async fn place_order(&self, new: NewOrder) -> Result<PlacedOrder> {
         self.write(move |tx| orders::place_order(tx, new)).await
     }
 
-    async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+    async fn order(&self, id: OrderId) -> Result<Option<Order>> {
         self.read(move |conn| orders::order(conn, id)).await
     }
 
-    async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>, StoreError> {
+    async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>> {
         self.read(move |conn| orders::order_in_store(conn, &key))
             .await
     }
 
-    async fn orders(&self, query: OrderQuery) -> Result<OrderPage, StoreError> {
+    async fn orders(&self, query: OrderQuery) -> Result<OrderPage> {
         self.read(move |conn| orders::orders(conn, &query)).await
     }
 
@@ -414,26 +394,26 @@ impl Repository for SqliteRepository {
         &self,
         store: StoreId,
         fulfilment: Option<FulfilmentKind>,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
+    ) -> Result<Vec<(String, i64)>> {
         self.read(move |conn| orders::status_counts(conn, store, fulfilment))
             .await
     }
 
-    async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+    async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>> {
         self.read(move |conn| orders::history(conn, order)).await
     }
 
-    async fn apply_status_change(&self, change: StatusChange) -> Result<Order, StoreError> {
+    async fn apply_status_change(&self, change: StatusChange) -> Result<Order> {
         self.write(move |tx| orders::apply_status_change(tx, change))
             .await
     }
 
-    async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order, StoreError> {
+    async fn apply_item_change(&self, change: ItemStatusChange) -> Result<Order> {
         self.write(move |tx| orders::apply_item_change(tx, change))
             .await
     }
 
-    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order, StoreError> {
+    async fn apply_plan(&self, plan: OrderPlan) -> Result<Order> {
         self.write(move |tx| orders::apply_plan(tx, plan)).await
     }
 
@@ -442,17 +422,17 @@ impl Repository for SqliteRepository {
         filter: EventFilter,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<StoredEvent>, StoreError> {
+    ) -> Result<Vec<StoredEvent>> {
         self.read(move |conn| events::events_after(conn, &filter, after, limit))
             .await
     }
 
-    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>, StoreError> {
+    async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>> {
         self.read(move |conn| events::events_since(conn, after, limit))
             .await
     }
 
-    async fn last_event_position(&self) -> Result<i64, StoreError> {
+    async fn last_event_position(&self) -> Result<i64> {
         self.read(events::last_event_position).await
     }
 }

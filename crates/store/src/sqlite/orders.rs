@@ -199,8 +199,8 @@ fn append_history(
     )?
     .execute(params![
         order.get(),
-        entry.from,
-        entry.to,
+        entry.from.as_deref(),
+        entry.to.as_str(),
         entry.actor.id.get(),
         entry.actor.role.as_str(),
         entry.note,
@@ -249,7 +249,7 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
         new.store_id.get(),
         number,
         new.customer_id.get(),
-        new.status,
+        new.status.as_str(),
         new.total_minor,
         new.currency.code(),
         new.fulfilment.kind.as_str(),

@@ -20,7 +20,7 @@ pub fn create_store(conn: &Connection, new: &NewStore) -> Result<StoreRecord, St
         new.slug,
         new.name,
         new.currency.code(),
-        new.workflow,
+        new.workflow.as_str(),
         new.order_prefix,
         micros(OffsetDateTime::now_utc())
     ])

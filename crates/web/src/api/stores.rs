@@ -203,7 +203,7 @@ async fn open_store(
                 slug: body.slug,
                 name: body.name,
                 currency: body.currency,
-                workflow: body.workflow,
+                workflow: body.workflow.into(),
                 timezone: body.timezone,
             },
         )

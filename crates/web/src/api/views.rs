@@ -4,7 +4,7 @@ use ordertrack_app::kitchen::KitchenBoard;
 use ordertrack_app::orders::OrderView;
 use ordertrack_domain::{
     Currency, Fulfilment, FulfilmentKind, HistoryEntry, OpeningHours, OrderItem, OrderSummary,
-    Role, State, StoreStatus,
+    Role, State, StatusKey, StoreStatus, WorkflowName,
 };
 use ordertrack_store::{Product, StoreRecord, StoreSettings, User};
 use serde::Serialize;
@@ -37,7 +37,7 @@ pub struct StoreBody {
     pub slug: String,
     pub name: String,
     pub currency: Currency,
-    pub workflow: String,
+    pub workflow: WorkflowName,
 }
 
 impl From<&StoreRecord> for StoreBody {
@@ -117,7 +117,7 @@ impl From<&Product> for ProductBody {
 /// A workflow state, as clients need it to draw trackers and buttons.
 #[derive(Serialize)]
 pub struct StatusBody {
-    pub key: String,
+    pub key: StatusKey,
     pub label: String,
     pub icon: String,
     pub progress: u8,
@@ -147,7 +147,7 @@ pub struct OrderHeadBody {
     pub id: i64,
     pub number: String,
     pub store: String,
-    pub status: String,
+    pub status: StatusKey,
     pub status_label: String,
     pub status_icon: String,
     pub progress: u8,
@@ -202,7 +202,7 @@ pub struct OrderBody {
     pub notes: Option<String>,
     pub tracking_token: String,
     /// Statuses the caller may move this order to now.
-    pub next_statuses: Vec<String>,
+    pub next_statuses: Vec<StatusKey>,
 }
 
 impl From<&OrderView> for OrderBody {
@@ -255,8 +255,8 @@ pub struct TrackedItemBody {
 /// A history entry in the guest view (the role, not the person).
 #[derive(Serialize)]
 pub struct TrackedHistoryBody {
-    pub from: Option<String>,
-    pub to: String,
+    pub from: Option<StatusKey>,
+    pub to: StatusKey,
     pub role: Role,
     pub note: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -302,8 +302,8 @@ impl TrackedOrderBody {
 /// One status history entry.
 #[derive(Serialize)]
 pub struct HistoryBody {
-    pub from: Option<String>,
-    pub to: String,
+    pub from: Option<StatusKey>,
+    pub to: StatusKey,
     pub actor: ActorBody,
     pub note: Option<String>,
     #[serde(with = "time::serde::rfc3339")]

@@ -25,9 +25,15 @@ pub fn routes() -> Routes {
         .get("/kitchen/{slug}/expo", expo)
         .get("/kitchen/{slug}/expo/tickets", expo_fragment)
         .post("/kitchen/{slug}/orders/{id}/items/{item_id}", tap_item)
-        .post("/kitchen/{slug}/orders/{id}/bump", bump)
-        .post("/kitchen/{slug}/orders/{id}/handoff", hand_off)
-        .post("/kitchen/{slug}/orders/{id}/recall", recall)
+        .post("/kitchen/{slug}/orders/{id}/bump", |s, c, p, f| {
+            order_action(s, c, p, f, OrderAction::Bump)
+        })
+        .post("/kitchen/{slug}/orders/{id}/handoff", |s, c, p, f| {
+            order_action(s, c, p, f, OrderAction::HandOff)
+        })
+        .post("/kitchen/{slug}/orders/{id}/recall", |s, c, p, f| {
+            order_action(s, c, p, f, OrderAction::Recall)
+        })
 }
 
 #[derive(Deserialize, Default)]
@@ -320,13 +326,20 @@ fn back_to(form: &KitchenForm, slug: &str) -> Response {
     see_other(target)
 }
 
+/// What a tap on a whole ticket asks for.
+#[derive(Clone, Copy)]
+enum OrderAction {
+    Bump,
+    HandOff,
+    Recall,
+}
+
 /// What a tap on the kitchen screen asks for.
 enum KitchenAction {
     /// One item one step further.
     Item(ItemId),
-    Bump,
-    HandOff,
-    Recall,
+    /// The whole ticket.
+    Order(OrderAction),
 }
 
 /// Signs, checks and performs one kitchen action, then returns to the
@@ -344,9 +357,11 @@ async fn act(
     let app = &state.app;
     match action {
         KitchenAction::Item(item_id) => drop(app.advance_item(caller, id, item_id).await?),
-        KitchenAction::Bump => drop(app.bump(caller, id, form.station.as_deref(), None).await?),
-        KitchenAction::HandOff => drop(app.hand_off(caller, id, None).await?),
-        KitchenAction::Recall => drop(app.recall(caller, id).await?),
+        KitchenAction::Order(OrderAction::Bump) => {
+            drop(app.bump(caller, id, form.station.as_deref(), None).await?)
+        }
+        KitchenAction::Order(OrderAction::HandOff) => drop(app.hand_off(caller, id, None).await?),
+        KitchenAction::Order(OrderAction::Recall) => drop(app.recall(caller, id).await?),
     }
     Ok(back_to(form, slug))
 }
@@ -360,29 +375,14 @@ async fn tap_item(
     act(&state, &ctx, &slug, id, &form, KitchenAction::Item(item_id)).await
 }
 
-async fn bump(
+/// The handler behind the bump, hand-off and recall forms; each route
+/// names its action.
+async fn order_action(
     State(state): State<AppState>,
     ctx: PageContext,
     ApiPath((slug, id)): ApiPath<(String, OrderId)>,
     Form(form): Form<KitchenForm>,
+    action: OrderAction,
 ) -> Result<Response, PageError> {
-    act(&state, &ctx, &slug, id, &form, KitchenAction::Bump).await
-}
-
-async fn hand_off(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
-    Form(form): Form<KitchenForm>,
-) -> Result<Response, PageError> {
-    act(&state, &ctx, &slug, id, &form, KitchenAction::HandOff).await
-}
-
-async fn recall(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
-    Form(form): Form<KitchenForm>,
-) -> Result<Response, PageError> {
-    act(&state, &ctx, &slug, id, &form, KitchenAction::Recall).await
+    act(&state, &ctx, &slug, id, &form, KitchenAction::Order(action)).await
 }

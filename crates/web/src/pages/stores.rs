@@ -159,7 +159,7 @@ async fn open_store(
         slug: form.slug.trim().to_owned(),
         name: form.name.clone(),
         currency: form.currency.trim().to_uppercase(),
-        workflow: form.workflow.clone(),
+        workflow: form.workflow.as_str().into(),
         timezone: Some(form.timezone.trim().to_owned()).filter(|z| !z.is_empty()),
     };
     match state.app.open_store(caller, setup).await {

@@ -63,7 +63,7 @@ fn allowed(role: Role, status: &str) -> Vec<String> {
         workflow
             .next_states(role, status, FulfilmentKind::Pickup)
             .into_iter()
-            .map(|s| s.key.clone()),
+            .map(|s| s.key.to_string()),
     )
 }
 
