@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::future::Future;
+use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -132,6 +132,20 @@ impl PlannedChange for ItemStatusChange {
 impl PlannedChange for OrderPlan {
     fn write(self, repo: &dyn Repository) -> WriteFuture<'_> {
         repo.apply_plan(self)
+    }
+}
+
+/// A planner that needs no further reads and always writes, as a decider
+/// for [`App::decide_and_write`].
+fn always_write<C, E: Into<AppError>>(
+    plan: impl Fn(&Workflow, &Order, Actor) -> Result<C, E>,
+) -> impl Fn(Arc<Workflow>, Order, Actor) -> Ready<Result<Decision<C>, AppError>> {
+    move |workflow, order, actor| {
+        ready(
+            plan(&workflow, &order, actor)
+                .map(Decision::Write)
+                .map_err(Into::into),
+        )
     }
 }
 
@@ -711,25 +725,13 @@ impl App {
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         let note = note.filter(|n| !n.trim().is_empty());
-        self.plan_and_write_as(
-            caller,
-            id,
-            staff_of,
-            expected_version,
-            |workflow, order, actor| {
-                let note = note.clone();
-                plan_transition(
-                    workflow,
-                    order,
-                    actor,
-                    to,
-                    note,
-                    expected_version,
-                    crate::now(),
-                )
-            },
-        )
-        .await
+        let retry = expected_version.is_none();
+        let plan = always_write(|workflow, order, actor| {
+            let (note, now) = (note.clone(), crate::now());
+            plan_transition(workflow, order, actor, to, note, expected_version, now)
+        });
+        self.decide_and_write(caller, id, staff_of, retry, plan)
+            .await
     }
 
     /// Changes one item's kitchen status; when the last item becomes ready
@@ -761,37 +763,9 @@ impl App {
         C: PlannedChange,
         E: Into<AppError>,
     {
-        self.plan_and_write_as(caller, id, None, expected_version, plan)
+        let retry = expected_version.is_none();
+        self.decide_and_write(caller, id, None, retry, always_write(plan))
             .await
-    }
-
-    /// [`App::plan_and_write`] through a store's staff door: with
-    /// `staff_of`, only that store's staff may, and only for its orders.
-    pub(crate) async fn plan_and_write_as<C, E>(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        staff_of: Option<&str>,
-        expected_version: Option<i64>,
-        plan: impl Fn(&Workflow, &Order, Actor) -> Result<C, E>,
-    ) -> Result<OrderView, AppError>
-    where
-        C: PlannedChange,
-        E: Into<AppError>,
-    {
-        self.decide_and_write(
-            caller,
-            id,
-            staff_of,
-            expected_version.is_none(),
-            |workflow, order, actor| {
-                let planned = plan(&workflow, &order, actor)
-                    .map(Decision::Write)
-                    .map_err(Into::into);
-                async move { planned }
-            },
-        )
-        .await
     }
 
     /// Decides a change of order `id` as the caller (in the role they see

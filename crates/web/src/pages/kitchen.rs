@@ -20,10 +20,18 @@ use crate::routes::Routes;
 
 pub fn routes() -> Routes {
     Routes::new()
-        .get("/kitchen/{slug}", display)
-        .get("/kitchen/{slug}/tickets", tickets_fragment)
-        .get("/kitchen/{slug}/expo", expo)
-        .get("/kitchen/{slug}/expo/tickets", expo_fragment)
+        .get("/kitchen/{slug}", |s, c, p, q| {
+            show(s, c, p, q, View::KITCHEN)
+        })
+        .get("/kitchen/{slug}/tickets", |s, c, p, q| {
+            show(s, c, p, q, View::KITCHEN.tickets_only())
+        })
+        .get("/kitchen/{slug}/expo", |s, c, p, q| {
+            show(s, c, p, q, View::EXPO)
+        })
+        .get("/kitchen/{slug}/expo/tickets", |s, c, p, q| {
+            show(s, c, p, q, View::EXPO.tickets_only())
+        })
         .post("/kitchen/{slug}/orders/{id}/items/{item_id}", tap_item)
         .post("/kitchen/{slug}/orders/{id}/bump", |s, c, p, f| {
             order_action(s, c, p, f, OrderAction::Bump)
@@ -277,38 +285,51 @@ async fn tickets_only(
     Ok(tickets(ctx, &screen, query, expo).into_response())
 }
 
-async fn display(
+/// Which screen a route shows: the kitchen display (one station or all)
+/// or the expo view, whole or just its tickets (for live refresh).
+#[derive(Clone, Copy)]
+struct View {
+    expo: bool,
+    tickets_only: bool,
+}
+
+impl View {
+    const KITCHEN: View = View {
+        expo: false,
+        tickets_only: false,
+    };
+    const EXPO: View = View {
+        expo: true,
+        tickets_only: false,
+    };
+
+    fn tickets_only(self) -> View {
+        View {
+            tickets_only: true,
+            ..self
+        }
+    }
+}
+
+/// The handler behind the four screen routes; each names its view. The
+/// expo view has no station and no recall slot: it ignores the query.
+async fn show(
     State(state): State<AppState>,
     ctx: PageContext,
     ApiPath(slug): ApiPath<String>,
     Query(query): Query<KitchenQuery>,
+    view: View,
 ) -> Result<Response, PageError> {
-    full_page(&state, &ctx, &slug, &query, false).await
-}
-
-async fn tickets_fragment(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(slug): ApiPath<String>,
-    Query(query): Query<KitchenQuery>,
-) -> Result<Response, PageError> {
-    tickets_only(&state, &ctx, &slug, &query, false).await
-}
-
-async fn expo(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(slug): ApiPath<String>,
-) -> Result<Response, PageError> {
-    full_page(&state, &ctx, &slug, &KitchenQuery::default(), true).await
-}
-
-async fn expo_fragment(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(slug): ApiPath<String>,
-) -> Result<Response, PageError> {
-    tickets_only(&state, &ctx, &slug, &KitchenQuery::default(), true).await
+    let query = if view.expo {
+        KitchenQuery::default()
+    } else {
+        query
+    };
+    if view.tickets_only {
+        tickets_only(&state, &ctx, &slug, &query, view.expo).await
+    } else {
+        full_page(&state, &ctx, &slug, &query, view.expo).await
+    }
 }
 
 #[derive(Deserialize)]
