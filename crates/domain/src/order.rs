@@ -259,6 +259,62 @@ pub struct NewEvent {
     pub correction: bool,
 }
 
+impl NewEvent {
+    /// The event as every watcher receives it (SSE `data:`, WebSocket
+    /// `event`), serialised: a JSON object of everything but its resume
+    /// position `id`, which comes first and is the store's to assign. The
+    /// store keeps it beside the event, so neither the live fan-out nor a
+    /// replay serialises an event again.
+    pub fn public_json(&self) -> String {
+        // Plain data with string keys: serialising it cannot fail.
+        serde_json::to_string(&PublicBody::from(self)).unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+/// What watchers see of an event besides its `id`, in the order they see
+/// it: the actor's role but not who, and no `correction` unless it is one.
+#[derive(Serialize)]
+struct PublicBody<'a> {
+    #[serde(rename = "type")]
+    kind: EventKind,
+    store_id: StoreId,
+    order_id: OrderId,
+    customer_id: UserId,
+    order_version: i64,
+    from: Option<&'a StatusKey>,
+    to: Option<&'a StatusKey>,
+    actor_role: Option<Role>,
+    note: Option<&'a str>,
+    item: Option<&'a ItemChange>,
+    stations: &'a [String],
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    summary: &'a OrderSummary,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    correction: bool,
+}
+
+impl<'a> From<&'a NewEvent> for PublicBody<'a> {
+    fn from(event: &'a NewEvent) -> Self {
+        PublicBody {
+            kind: event.kind,
+            store_id: event.store_id,
+            order_id: event.order_id,
+            customer_id: event.customer_id,
+            order_version: event.order_version,
+            from: event.from.as_ref(),
+            to: event.to.as_ref(),
+            actor_role: event.actor.map(|a| a.role),
+            note: event.note.as_deref(),
+            item: event.item.as_ref(),
+            stations: &event.stations,
+            at: event.at,
+            summary: &event.summary,
+            correction: event.correction,
+        }
+    }
+}
+
 /// Why a status change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {

@@ -3,61 +3,10 @@
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use ordertrack_domain::{
-    EventKind, FulfilmentKind, ItemChange, OrderId, OrderSummary, Role, StoreId, UserId,
-};
+use ordertrack_domain::{EventKind, FulfilmentKind, OrderId, StoreId, UserId};
 use ordertrack_store::StoredEvent;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use time::OffsetDateTime;
-
-/// An event as sent to clients (SSE `data:`, WebSocket `event`).
-#[derive(Debug, Clone, Serialize)]
-pub struct PublicEvent<'a> {
-    /// Resume position (`Last-Event-ID`).
-    pub id: i64,
-    #[serde(rename = "type")]
-    pub kind: EventKind,
-    pub store_id: StoreId,
-    pub order_id: OrderId,
-    pub customer_id: UserId,
-    pub order_version: i64,
-    pub from: Option<&'a str>,
-    pub to: Option<&'a str>,
-    pub actor_role: Option<Role>,
-    pub note: Option<&'a str>,
-    pub item: Option<&'a ItemChange>,
-    pub stations: &'a [String],
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    pub summary: &'a OrderSummary,
-    /// A correction by the store (its note says why); absent otherwise.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub correction: bool,
-}
-
-impl<'a> From<&'a StoredEvent> for PublicEvent<'a> {
-    fn from(stored: &'a StoredEvent) -> Self {
-        let event = &stored.event;
-        PublicEvent {
-            id: stored.id,
-            kind: event.kind,
-            store_id: event.store_id,
-            order_id: event.order_id,
-            customer_id: event.customer_id,
-            order_version: event.order_version,
-            from: event.from.as_deref(),
-            to: event.to.as_deref(),
-            actor_role: event.actor.map(|a| a.role),
-            note: event.note.as_deref(),
-            item: event.item.as_ref(),
-            stations: &event.stations,
-            at: event.at,
-            summary: &event.summary,
-            correction: event.correction,
-        }
-    }
-}
 
 /// A committed event, routed and serialised once for every watcher.
 #[derive(Debug)]
@@ -96,10 +45,39 @@ fn raw_json(body: &impl Serialize) -> Box<RawValue> {
     serde_json::value::to_raw_value(body).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
+/// The event's JSON as watchers get it: `id` first, then its public body
+/// ([`NewEvent::public_json`](ordertrack_domain::NewEvent::public_json)),
+/// as kept with the event or, for an event from before it was kept, made now.
+fn public_json(stored: &StoredEvent) -> Box<RawValue> {
+    let made;
+    let body = match &stored.public_json {
+        Some(kept) => kept.as_str(),
+        None => {
+            made = stored.event.public_json();
+            made.as_str()
+        }
+    };
+    let members = body.strip_prefix('{').unwrap_or("}").trim_start();
+    let json = if members.starts_with('}') {
+        format!("{{\"id\":{}}}", stored.id)
+    } else {
+        format!("{{\"id\":{},{members}", stored.id)
+    };
+    // A kept body is checked, not trusted: a damaged row must not break the
+    // stream's framing; it gets its body made again instead.
+    RawValue::from_string(json).unwrap_or_else(|_| {
+        let body = stored.event.public_json();
+        let members = body.strip_prefix('{').unwrap_or("}");
+        RawValue::from_string(format!("{{\"id\":{},{members}", stored.id))
+            .unwrap_or_else(|_| RawValue::NULL.to_owned())
+    })
+}
+
 impl LiveEvent {
-    /// Serialises a stored event.
+    /// An event as the store wrote it, its JSON as kept (made again only
+    /// for events from before it was kept).
     pub fn new(stored: &StoredEvent) -> Self {
-        let json = raw_json(&PublicEvent::from(stored));
+        let json = public_json(stored);
         let sse = sse_frame(stored.id, stored.event.kind, json.get());
         LiveEvent {
             id: stored.id,

@@ -370,16 +370,18 @@ pub fn stored_event(row: &(impl Columns + ?Sized)) -> Result<StoredEvent> {
         id: row.int("id")?,
         store_seq: row.int("store_seq")?,
         event,
+        public_json: row.text_opt("public_json")?,
     })
 }
 
-/// Any event-log entry: `id, store_seq, kind, payload`.
+/// Any event-log entry: `id, store_seq, kind, payload, public_json`.
 pub fn log_entry(row: &(impl Columns + ?Sized)) -> Result<LogEntry> {
     LogEntry::from_row(
         row.int("id")?,
         row.int_opt("store_seq")?,
         &row.text("kind")?,
         &row.text("payload")?,
+        row.text_opt("public_json")?,
     )
 }
 

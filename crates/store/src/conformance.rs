@@ -2570,6 +2570,16 @@ pub async fn events_after(store: Arc<dyn Repository>) {
     for filtered in [&rosso_events, &alice_events, &a1_events] {
         assert_strictly_increasing(filtered);
     }
+    // Each event comes back with the JSON its watchers get, made once when
+    // it was written.
+    for event in &all {
+        assert_eq!(
+            event.public_json.as_deref(),
+            Some(event.event.public_json().as_str()),
+            "event {} keeps its public JSON",
+            event.id
+        );
+    }
 
     // `after` is exclusive; `limit` caps the page; paging loses nothing.
     let after = store
@@ -2640,6 +2650,10 @@ pub async fn events_since(store: Arc<dyn Repository>) {
     );
     for (offset, event) in all.iter().enumerate() {
         assert_eq!(event.id(), start + 1 + offset as i64, "gap-free ids");
+    }
+    for event in all.iter().filter_map(LogEntry::order_event) {
+        let kept = event.public_json.as_deref();
+        assert_eq!(kept, Some(event.event.public_json().as_str()));
     }
     assert_eq!(
         all.last().map(LogEntry::id),

@@ -289,6 +289,22 @@ pub struct StoredEvent {
     pub store_seq: i64,
     #[serde(flatten)]
     pub event: NewEvent,
+    /// [`NewEvent::public_json`], made once when the event was written and
+    /// kept with it; absent for events written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_json: Option<String>,
+}
+
+impl StoredEvent {
+    /// An event just written at `id`, with its public JSON made now.
+    pub fn written(id: i64, store_seq: i64, event: NewEvent, public_json: String) -> Self {
+        StoredEvent {
+            id,
+            store_seq,
+            event,
+            public_json: Some(public_json),
+        }
+    }
 }
 
 /// A change to who may watch what. The store logs one in the event log, in
@@ -353,6 +369,7 @@ impl LogEntry {
         store_seq: Option<i64>,
         kind: &str,
         payload: &str,
+        public_json: Option<String>,
     ) -> Result<LogEntry, crate::StoreError> {
         let unreadable = || crate::StoreError::Database(format!("unreadable stored event {id}"));
         if kind == AccessChange::KIND {
@@ -363,6 +380,7 @@ impl LogEntry {
             id,
             store_seq: store_seq.ok_or_else(unreadable)?,
             event: serde_json::from_str(payload).map_err(|_| unreadable())?,
+            public_json,
         }))
     }
 

@@ -56,6 +56,7 @@ fn stored(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> 
             },
             correction: false,
         },
+        public_json: None,
     }
 }
 
@@ -112,6 +113,41 @@ async fn assert_ended(subscription: &mut Subscription) {
             Some(other) => panic!("expected the end of the subscription, got {other:?}"),
         }
     }
+}
+
+#[test]
+fn an_event_s_kept_json_is_sent_as_kept_and_matches_one_made_again() {
+    let mut old = stored(41, 7, 3, 1, &["grill"]);
+    old.event.note = Some("Extra \"spicy\"\n".into());
+    let kept = StoredEvent {
+        public_json: Some(old.event.public_json()),
+        ..old.clone()
+    };
+    let (made, sent) = (LiveEvent::new(&old), LiveEvent::new(&kept));
+    assert_eq!(made.json.get(), sent.json.get());
+    assert_eq!(made.sse, sent.sse);
+    let body: serde_json::Value = serde_json::from_str(sent.json.get()).expect("json");
+    assert_eq!(body["id"], 41);
+    assert_eq!(body["type"], "status_changed");
+    assert_eq!(body["actor_role"], "cashier");
+    assert!(body.get("actor").is_none(), "who acted stays private");
+    assert!(sent.json.get().starts_with(r#"{"id":41,"type":"#));
+
+    // What is sent is what was kept, not the event serialised again.
+    let marked = StoredEvent {
+        public_json: Some(r#"{"type":"status_changed","kept":true}"#.into()),
+        ..old.clone()
+    };
+    assert_eq!(
+        LiveEvent::new(&marked).json.get(),
+        r#"{"id":41,"type":"status_changed","kept":true}"#
+    );
+    // A damaged body is made again rather than breaking the frame.
+    let damaged = StoredEvent {
+        public_json: Some(r#"{"type":"#.into()),
+        ..old
+    };
+    assert_eq!(LiveEvent::new(&damaged).json.get(), made.json.get());
 }
 
 #[tokio::test]

@@ -80,19 +80,21 @@ pub async fn append_events(conn: &mut PgConnection, log: Log) -> Result<Vec<LogE
         let store_seq = *seq;
         *seq += 1;
         let payload = codec::to_json(&event)?;
-        columns.push(id, store_seq, &event, payload);
-        stored.push(LogEntry::Order(StoredEvent {
+        let public_json = event.public_json();
+        columns.push(id, store_seq, &event, payload, public_json.clone());
+        stored.push(LogEntry::Order(StoredEvent::written(
             id,
             store_seq,
             event,
-        }));
+            public_json,
+        )));
     }
     if !columns.ids.is_empty() {
         sqlx::query(
             "INSERT INTO events (id, store_id, store_seq, order_id, customer_id, kind, order_version,
-                payload, created_at)
+                payload, created_at, public_json)
              SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[],
-                                  $6::text[], $7::int8[], $8::text[], $9::int8[])",
+                                  $6::text[], $7::int8[], $8::text[], $9::int8[], $10::text[])",
         )
         .bind(&columns.ids)
         .bind(&columns.stores)
@@ -103,6 +105,7 @@ pub async fn append_events(conn: &mut PgConnection, log: Log) -> Result<Vec<LogE
         .bind(&columns.versions)
         .bind(&columns.payloads)
         .bind(&columns.created)
+        .bind(&columns.public_jsons)
         .execute(&mut *conn)
         .await?;
     }
@@ -141,10 +144,18 @@ struct EventColumns {
     versions: Vec<i64>,
     payloads: Vec<String>,
     created: Vec<i64>,
+    public_jsons: Vec<String>,
 }
 
 impl EventColumns {
-    fn push(&mut self, id: i64, store_seq: i64, event: &NewEvent, payload: String) {
+    fn push(
+        &mut self,
+        id: i64,
+        store_seq: i64,
+        event: &NewEvent,
+        payload: String,
+        public_json: String,
+    ) {
         self.ids.push(id);
         self.stores.push(event.store_id.get());
         self.store_seqs.push(store_seq);
@@ -154,6 +165,7 @@ impl EventColumns {
         self.versions.push(event.order_version);
         self.payloads.push(payload);
         self.created.push(micros(event.at));
+        self.public_jsons.push(public_json);
     }
 }
 
@@ -164,7 +176,8 @@ pub async fn events_after(
     limit: u32,
 ) -> Result<Vec<StoredEvent>> {
     let (column, value) = codec::filter_column(filter);
-    let mut query = sqlx::QueryBuilder::new("SELECT id, store_seq, payload FROM events WHERE ");
+    let mut query =
+        sqlx::QueryBuilder::new("SELECT id, store_seq, payload, public_json FROM events WHERE ");
     query
         .push(column)
         .push(" = ")
@@ -186,7 +199,7 @@ pub async fn events_since(
     limit: u32,
 ) -> Result<Vec<LogEntry>> {
     let rows = sqlx::query(
-        "SELECT id, store_seq, kind, payload FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+        "SELECT id, store_seq, kind, payload, public_json FROM events WHERE id > $1 ORDER BY id LIMIT $2",
     )
     .bind(after)
     .bind(i64::from(limit))

@@ -19,9 +19,11 @@ pub fn append_event(tx: &mut WriteTx<'_>, event: NewEvent) -> Result<(), StoreEr
         )?
         .query_row([event.store_id.get()], |row| row.get(0))?;
     let payload = codec::to_json(&event)?;
+    let public_json = event.public_json();
     conn.prepare_cached(
-        "INSERT INTO events (store_id, store_seq, order_id, customer_id, kind, order_version, payload, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO events (store_id, store_seq, order_id, customer_id, kind, order_version, payload,
+            created_at, public_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         event.store_id.get(),
@@ -31,14 +33,16 @@ pub fn append_event(tx: &mut WriteTx<'_>, event: NewEvent) -> Result<(), StoreEr
         event.kind.as_str(),
         event.order_version,
         payload,
-        micros(event.at)
+        micros(event.at),
+        public_json,
     ])?;
     let id = conn.last_insert_rowid();
-    tx.published(LogEntry::Order(StoredEvent {
+    tx.published(LogEntry::Order(StoredEvent::written(
         id,
         store_seq,
         event,
-    }));
+        public_json,
+    )));
     Ok(())
 }
 
@@ -67,7 +71,7 @@ pub fn events_after(
     all(
         conn,
         &format!(
-            "SELECT id, store_seq, payload FROM events
+            "SELECT id, store_seq, payload, public_json FROM events
              WHERE {column} = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
         ),
         params![value, after, limit],
@@ -82,7 +86,7 @@ pub fn events_since(
 ) -> Result<Vec<LogEntry>, StoreError> {
     all(
         conn,
-        "SELECT id, store_seq, kind, payload FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+        "SELECT id, store_seq, kind, payload, public_json FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
         params![after, limit],
         |row| codec::log_entry(row),
     )

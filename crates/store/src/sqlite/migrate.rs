@@ -31,6 +31,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/sqlite/0007_store_workflows.sql"),
     ),
+    (
+        11,
+        include_str!("../../migrations/sqlite/0011_event_public_json.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute
