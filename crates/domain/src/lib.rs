@@ -9,6 +9,7 @@ pub mod ids;
 pub mod kitchen;
 pub mod money;
 pub mod order;
+pub mod report;
 pub mod role;
 pub mod store;
 pub mod text;

@@ -43,6 +43,7 @@ mod invitations;
 mod jobs;
 mod migrate;
 mod orders;
+mod reports;
 mod rows;
 mod settings;
 mod stores;
@@ -67,9 +68,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
     NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser,
-    OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository,
-    StaffMember, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings,
-    StoreWorkflow, StoredEvent, User,
+    OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, ReportQuery,
+    ReportRows, Repository, StaffMember, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch,
+    StoreWithSettings, StoreWorkflow, StoredEvent, User,
 };
 use jobs::{
     AcceptInvitation, CreateProduct, DeleteSession, Pending, RemoveMembership, Request,
@@ -382,5 +383,9 @@ impl Repository for PostgresRepository {
 
     async fn last_event_position(&self) -> Result<i64, StoreError> {
         Ok(events::last_event_position(&mut *self.read().await?).await?)
+    }
+
+    async fn report_rows(&self, query: ReportQuery) -> Result<ReportRows, StoreError> {
+        Ok(reports::report_rows(&mut *self.read().await?, query).await?)
     }
 }

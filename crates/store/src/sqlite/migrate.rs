@@ -31,6 +31,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/sqlite/0007_store_workflows.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_orders_placed_index.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -17,6 +17,7 @@ mod events;
 mod invitations;
 mod migrate;
 mod orders;
+mod reports;
 mod rows;
 mod settings;
 mod stores;
@@ -41,9 +42,9 @@ use crate::statements::STATEMENT_TARGET;
 use crate::{
     Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
     NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser,
-    OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository,
-    StaffMember, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings,
-    StoreWorkflow, StoredEvent, User,
+    OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, ReportQuery,
+    ReportRows, Repository, StaffMember, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch,
+    StoreWithSettings, StoreWorkflow, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
@@ -454,5 +455,10 @@ impl Repository for SqliteRepository {
 
     async fn last_event_position(&self) -> Result<i64, StoreError> {
         self.read(events::last_event_position).await
+    }
+
+    async fn report_rows(&self, query: ReportQuery) -> Result<ReportRows, StoreError> {
+        self.read(move |conn| reports::report_rows(conn, query))
+            .await
     }
 }
