@@ -177,15 +177,20 @@ fn page(slug: &str, overview: &ReportsOverview) -> Markup {
     }
 }
 
-/// Seconds as people read them: `45 s`, `4 min 5 s`, `1 h 20 min`, `2 d 3 h`.
+/// Seconds as people read them: `45 s`, `4 min 5 s`, `1 h 20 min`, `2 d 3 h`
+/// (a zero second part left out: `5 min`, `1 h`, `2 d`).
 fn duration(seconds: i64) -> String {
     let s = seconds.max(0);
-    match s {
-        0..60 => format!("{s} s"),
-        60..3600 if s % 60 == 0 => format!("{} min", s / 60),
-        60..3600 => format!("{} min {} s", s / 60, s % 60),
-        3600..86400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
-        _ => format!("{} d {} h", s / 86400, s % 86400 / 3600),
+    let (big, unit, small, small_unit) = match s {
+        0..60 => return format!("{s} s"),
+        60..3600 => (s / 60, "min", s % 60, "s"),
+        3600..86400 => (s / 3600, "h", s % 3600 / 60, "min"),
+        _ => (s / 86400, "d", s % 86400 / 3600, "h"),
+    };
+    if small == 0 {
+        format!("{big} {unit}")
+    } else {
+        format!("{big} {unit} {small} {small_unit}")
     }
 }
 
@@ -401,7 +406,9 @@ mod tests {
         assert_eq!(duration(300), "5 min");
         assert_eq!(duration(245), "4 min 5 s");
         assert_eq!(duration(4800), "1 h 20 min");
+        assert_eq!(duration(3600), "1 h");
         assert_eq!(duration(183_600), "2 d 3 h");
+        assert_eq!(duration(172_800), "2 d");
         assert_eq!(duration(-3), "0 s");
     }
 

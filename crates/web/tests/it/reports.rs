@@ -780,3 +780,59 @@ async fn the_reports_page_draws_each_chart_beside_its_table() {
     // Nothing fetched from elsewhere.
     assert!(!html.contains("https://"));
 }
+
+/// The page in Chromium: three charts laid out with their bars and heat
+/// map cells drawn (each SVG element a sibling, not nested in the one
+/// before), shot at phone and desktop width (`screenshots/reports-*.png`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reports_page_draws_its_charts_in_a_browser() {
+    let Some(chrome) = Chrome::launch().await else {
+        return;
+    };
+    let app = spawn_app_alone().await;
+    fixture(&app).await;
+    let owner = chrome.person().await;
+    let page = &owner.page;
+    sign_in(page, &app, &format!("owner@{BERLIN}.test")).await;
+    goto(
+        page,
+        &app.page_url(&format!("/manage/{BERLIN}/reports?{BERLIN_RANGE}")),
+    )
+    .await;
+    let drawn = eval(
+        page,
+        "(() => {
+            const charts = [...document.querySelectorAll('svg.chart')];
+            const tall = (r) => r.getBBox().height > 0;
+            return {
+                charts: charts.length,
+                laid_out: charts.every((c) => c.getBoundingClientRect().height > 50),
+                revenue_bars: [...document.querySelectorAll('svg.chart rect.bar')].filter(tall).length,
+                heat_cells: document.querySelectorAll('svg.chart rect.heat').length,
+                time_bars: [...document.querySelectorAll('svg.chart rect.p90')].filter((r) => r.getBBox().width > 0).length,
+                nested: document.querySelectorAll('svg.chart rect rect').length,
+            };
+        })()",
+    )
+    .await;
+    // Three days with revenue of four; four states and placed → done.
+    assert_eq!(
+        drawn,
+        json!({
+            "charts": 3,
+            "laid_out": true,
+            "revenue_bars": 3,
+            "heat_cells": 168,
+            "time_bars": 5,
+            "nested": 0,
+        }),
+        "{}",
+        describe(page).await
+    );
+    let written = screenshots(page, "reports").await;
+    for path in &written {
+        let size = std::fs::metadata(path).expect("screenshot written").len();
+        assert!(size > 1000, "{} is only {size} bytes", path.display());
+    }
+    chrome.close().await;
+}
