@@ -143,6 +143,8 @@ error_codes! {
     InvalidOpeningHours => "invalid_opening_hours",
     /// The fulfilment offered is not pickup, delivery or both.
     InvalidFulfilment => "invalid_fulfilment",
+    /// A report's dates are malformed, reversed or span too many days.
+    InvalidDateRange => "invalid_date_range",
     /// The invitation was accepted before; it serves once.
     InvitationUsed => "invitation_used",
     /// The invitation is past its expiry.

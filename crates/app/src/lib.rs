@@ -1,5 +1,5 @@
 //! The order desk's use cases: sign in, place an order, move it through its
-//! workflow, work it in the kitchen, manage a store. Every function here checks who may do what
+//! workflow, work it in the kitchen, manage a store, read its reports. Every function here checks who may do what
 //! (tenant, owner, role) before it touches the store; the web layer only
 //! translates HTTP to these calls and their errors to HTTP.
 
@@ -11,6 +11,7 @@ mod error_code;
 pub mod invitations;
 pub mod kitchen;
 pub mod orders;
+pub mod reports;
 pub mod stores;
 pub mod streams;
 pub mod throttle;

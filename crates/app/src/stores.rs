@@ -284,7 +284,10 @@ impl App {
     }
 
     /// A store with its settings, whoever asks (callers check access).
-    async fn store_with_settings(&self, slug: &str) -> Result<StoreWithSettings, AppError> {
+    pub(crate) async fn store_with_settings(
+        &self,
+        slug: &str,
+    ) -> Result<StoreWithSettings, AppError> {
         self.repo
             .store_with_settings(slug)
             .await?

@@ -10,6 +10,7 @@ pub mod kitchen;
 pub mod money;
 pub mod names;
 pub mod order;
+pub mod report;
 pub mod role;
 pub mod store;
 pub mod text;

@@ -83,6 +83,11 @@ impl Role {
         }
     }
 
+    /// Whether this role may read a store's reports (sales, times, hours).
+    pub fn reads_reports(self) -> bool {
+        matches!(self, Role::Admin | Role::Owner | Role::Manager)
+    }
+
     /// Whether this role may manage a store's staff.
     pub fn manages_staff(self) -> bool {
         matches!(self, Role::Admin | Role::Owner)

@@ -81,7 +81,7 @@ impl StoreZone {
     }
 
     /// The wall-clock date, weekday and time at `at` in this zone.
-    fn local(&self, at: OffsetDateTime) -> jiff::civil::DateTime {
+    pub(crate) fn local(&self, at: OffsetDateTime) -> jiff::civil::DateTime {
         let timestamp = jiff::Timestamp::from_second(at.unix_timestamp())
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         timestamp.to_zoned(self.zone.clone()).datetime()
@@ -89,7 +89,7 @@ impl StoreZone {
 
     /// The instant a wall-clock time on `date` happens here (a time skipped
     /// by a DST change counts as the moment after the gap).
-    fn instant(&self, date: Date, time: Time) -> Option<OffsetDateTime> {
+    pub(crate) fn instant(&self, date: Date, time: Time) -> Option<OffsetDateTime> {
         let zoned = date.to_datetime(time).to_zoned(self.zone.clone()).ok()?;
         OffsetDateTime::from_unix_timestamp(zoned.timestamp().as_second()).ok()
     }

@@ -8,6 +8,7 @@
 //! `customer_name`; an order read with its store adds the store's columns
 //! with a `store_` prefix (read through [`Prefixed`]).
 
+use ordertrack_domain::report::{ReportOrder, ReportStep};
 use ordertrack_domain::{
     Actor, Currency, Fulfilment, FulfilmentKind, HistoryEntry, ItemId, ItemStatus, NewEvent, Order,
     OrderId, OrderItem, ProductId, Role, StatusKey, StoreId, UserId,
@@ -17,8 +18,8 @@ use time::OffsetDateTime;
 
 use crate::{
     AccessChange, Credentials, EventFilter, Invitation, LogEntry, Membership, NewProduct, NewStore,
-    OrderQuery, Product, StaffMember, StoreError, StoreRecord, StoreSettings, StoreWithSettings,
-    StoreWorkflow, StoredEvent, User,
+    OrderQuery, Product, ReportRows, StaffMember, StoreError, StoreRecord, StoreSettings,
+    StoreWithSettings, StoreWorkflow, StoredEvent, User,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -360,6 +361,42 @@ pub fn history_entry(row: &(impl Columns + ?Sized)) -> Result<HistoryEntry> {
         at: from_micros(row.int("at")?)?,
         correction: row.flag("correction")?,
     })
+}
+
+/// An order as a report reads it: `id, number, created_at, total_minor,
+/// status, workflow_version`.
+pub fn report_order(row: &(impl Columns + ?Sized)) -> Result<ReportOrder> {
+    Ok(ReportOrder {
+        id: OrderId::new(row.int("id")?),
+        number: row.text("number")?,
+        placed_at: from_micros(row.int("created_at")?)?,
+        total_minor: row.int("total_minor")?,
+        status: row.text("status")?,
+        workflow_version: row.int("workflow_version")?,
+    })
+}
+
+/// A history entry with its order: `order_id` and [`history_entry`]'s.
+pub fn report_step(row: &(impl Columns + ?Sized)) -> Result<ReportStep> {
+    Ok(ReportStep {
+        order_id: OrderId::new(row.int("order_id")?),
+        entry: history_entry(row)?,
+    })
+}
+
+/// Adds one row of a report query to `rows`: the order's columns
+/// ([`report_order`]) and, when the query joined the history, the entry's
+/// ([`report_step`]; NULL `order_id` for an order without one). Rows come
+/// ordered by order, so an order repeats only on consecutive rows.
+pub fn add_report_row(rows: &mut ReportRows, row: &(impl Columns + ?Sized)) -> Result<()> {
+    let id = OrderId::new(row.int("id")?);
+    if rows.orders.last().is_none_or(|last| last.id != id) {
+        rows.orders.push(report_order(row)?);
+    }
+    if row.int_opt("order_id")?.is_some() {
+        rows.steps.push(report_step(row)?);
+    }
+    Ok(())
 }
 
 /// An order event: `id, store_seq, payload`.

@@ -31,17 +31,17 @@ use std::time::{Duration as StdDuration, Instant};
 
 use ordertrack_domain::{
     Actor, EventKind, Fulfilment, FulfilmentKind, Fulfilments, ItemId, ItemStatus,
-    ItemStatusChange, KitchenError, OpeningHours, Order, OrderId, OrderPlan, OrderSummary,
-    PlanStep, ProductId, Role, StatusChange, StoreId, StoreStatus, StoreZone, UserId, Workflow,
-    order_created, order_total, plan_bump, plan_hand_off, plan_item_status, plan_transition,
+    ItemStatusChange, KitchenError, OpeningHours, Order, OrderId, OrderPlan, PlanStep, ProductId,
+    Role, StatusChange, StoreId, StoreStatus, StoreZone, UserId, Workflow, order_created,
+    plan_bump, plan_hand_off, plan_item_status, plan_transition,
 };
 use time::{Duration, OffsetDateTime};
 
 use crate::{
     Acceptance, AccessChange, AccessEvent, EventFilter, Identity, Invitation, LogEntry,
-    NewInvitation, NewOrder, NewOrderLine, NewProduct, NewSession, NewStore, NewStoreWorkflow,
-    NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product,
-    ProductPatch, Repository, StoreError, StoreOpening, StoreRecord, StoreSettings,
+    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser,
+    OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product, ProductPatch,
+    ReportQuery, ReportRows, Repository, StoreError, StoreOpening, StoreRecord, StoreSettings,
     StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
 };
 
@@ -122,6 +122,7 @@ macro_rules! conformance_tests {
             events_since,
             access_changes,
             last_event_position,
+            report_rows,
             failed_requests_write_nothing,
             concurrent_writers_keep_events_gap_free,
             concurrent_changes_with_same_version,
@@ -162,14 +163,6 @@ fn now() -> OffsetDateTime {
 
 fn restaurant() -> Workflow {
     Workflow::builtin("restaurant").expect("the built-in restaurant workflow")
-}
-
-/// 32 hex characters, unique within the process.
-fn tracking_token() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
-    format!("{nanos:016x}{count:016x}")
 }
 
 async fn user(store: &dyn Repository, email: &str, name: &str) -> User {
@@ -324,42 +317,7 @@ fn customer_actor(customer: &User) -> Actor {
 
 /// An order request as the application builds it.
 fn new_order(shop: &StoreRecord, customer: &User, lines: &[(&Product, u32)]) -> NewOrder {
-    let workflow = restaurant();
-    let initial = workflow.initial().key.clone();
-    NewOrder {
-        store_id: shop.id,
-        customer_id: customer.id,
-        placed_by: customer_actor(customer),
-        lines: lines
-            .iter()
-            .map(|(product, quantity)| NewOrderLine {
-                product: product.id,
-                name: product.name.clone(),
-                quantity: *quantity,
-                unit_price_minor: product.price_minor,
-                notes: None,
-                station: product.station.clone(),
-            })
-            .collect(),
-        total_minor: order_total(
-            lines
-                .iter()
-                .map(|(product, quantity)| (product.price_minor, *quantity)),
-        )
-        .expect("a small total"),
-        fulfilment: Fulfilment {
-            kind: FulfilmentKind::Pickup,
-            address: None,
-        },
-        notes: None,
-        currency: shop.currency.clone(),
-        summary: OrderSummary::of(&workflow, "", &initial, FulfilmentKind::Pickup),
-        status: initial,
-        workflow_version: 0,
-        tracking_token: tracking_token(),
-        idempotency: None,
-        at: now(),
-    }
+    crate::testing::order_placed_at(shop, &restaurant(), customer.id, lines, now())
 }
 
 async fn place(
@@ -2826,6 +2784,126 @@ pub async fn last_event_position(store: Arc<dyn Repository>) {
         store.last_event_position().await.expect("position"),
         position
     );
+}
+
+// ---- reports ----
+
+/// Report rows: a store's orders placed in `[from, until)`, oldest first
+/// (`until` excluded, other stores' left out), with their history only
+/// when asked for, each order's oldest first.
+pub async fn report_rows(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let (verde, salad, bob) = verde_and_bob(store).await;
+    let noon = OffsetDateTime::from_unix_timestamp(1_780_000_000).expect("an instant");
+    let place_at = |shop: &StoreRecord, customer: &User, lines: &[(&Product, u32)], at| {
+        let mut new = new_order(shop, customer, lines);
+        new.at = at;
+        async move { store.place_order(new).await.expect("place_order").order }
+    };
+    let before = place_at(
+        &f.shop,
+        &f.customer,
+        &f.lines(),
+        noon - Duration::seconds(1),
+    )
+    .await;
+    let first = place_at(&f.shop, &f.customer, &f.lines(), noon).await;
+    let second = place_at(
+        &f.shop,
+        &f.customer,
+        &f.lines()[..1],
+        noon + Duration::hours(1),
+    )
+    .await;
+    let at_end = place_at(&f.shop, &f.customer, &f.lines(), noon + Duration::hours(2)).await;
+    place_at(&verde, &bob, &[(&salad, 1)], noon + Duration::minutes(5)).await;
+    let mut change = plan(&second, f.cashier(), "confirmed");
+    change.history.at = noon + Duration::hours(1) + Duration::minutes(3);
+    store
+        .apply_status_change(change)
+        .await
+        .expect("apply_status_change");
+
+    let until = noon + Duration::hours(2);
+    let rows = store
+        .report_rows(ReportQuery {
+            store: f.shop.id,
+            from: noon,
+            until,
+            with_history: false,
+        })
+        .await
+        .expect("report_rows");
+    assert_eq!(
+        rows.orders.iter().map(|o| o.id).collect::<Vec<_>>(),
+        vec![first.id, second.id]
+    );
+    assert!(rows.steps.is_empty(), "no history unless asked for");
+    let read = &rows.orders[1];
+    assert_eq!(read.number, second.number);
+    assert_eq!(read.placed_at, noon + Duration::hours(1));
+    assert_eq!(read.total_minor, second.total_minor);
+    assert_eq!(read.status, "confirmed");
+    assert_eq!(read.workflow_version, 0);
+
+    let with_history = store
+        .report_rows(ReportQuery {
+            store: f.shop.id,
+            from: noon,
+            until,
+            with_history: true,
+        })
+        .await
+        .expect("report_rows with history");
+    assert_eq!(with_history.orders, rows.orders);
+    let steps: Vec<(OrderId, &str, OffsetDateTime, Role)> = with_history
+        .steps
+        .iter()
+        .map(|s| {
+            (
+                s.order_id,
+                s.entry.to.as_str(),
+                s.entry.at,
+                s.entry.actor.role,
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (first.id, "pending", noon, Role::Customer),
+            (
+                second.id,
+                "pending",
+                noon + Duration::hours(1),
+                Role::Customer
+            ),
+            (
+                second.id,
+                "confirmed",
+                noon + Duration::hours(1) + Duration::minutes(3),
+                Role::Cashier
+            ),
+        ]
+    );
+    assert!(
+        !with_history
+            .orders
+            .iter()
+            .any(|o| o.id == before.id || o.id == at_end.id),
+        "the range is [from, until)"
+    );
+    let empty = store
+        .report_rows(ReportQuery {
+            store: verde.id,
+            from: noon + Duration::hours(3),
+            until: noon + Duration::hours(4),
+            with_history: true,
+        })
+        .await
+        .expect("an empty range");
+    assert_eq!(empty, ReportRows::default());
 }
 
 /// A failing request writes nothing: no order, history, event or sequence number.

@@ -196,4 +196,12 @@ pub trait Repository: Send + Sync + 'static {
     async fn events_since(&self, after: i64, limit: u32) -> Result<Vec<LogEntry>>;
     /// The position of the newest event (0 when there is none).
     async fn last_event_position(&self) -> Result<i64>;
+
+    // ---- reports ----
+
+    /// The orders of a store placed in a range, oldest first, and if asked
+    /// their status history, read in one statement: what a report computes
+    /// from. Reads only that range (an index on the store and the placing
+    /// time), never the store's whole history.
+    async fn report_rows(&self, query: ReportQuery) -> Result<ReportRows>;
 }

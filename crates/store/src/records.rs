@@ -552,3 +552,27 @@ impl Acceptance {
         }
     }
 }
+
+// ---- reports ----
+
+/// Which orders a report reads: a store's, placed in `[from, until)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportQuery {
+    pub store: StoreId,
+    pub from: OffsetDateTime,
+    /// The first instant after the range.
+    pub until: OffsetDateTime,
+    /// Read the orders' status history too.
+    pub with_history: bool,
+}
+
+/// The raw rows of a report: a store's orders placed in a range and,
+/// when asked for, their status history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportRows {
+    /// The orders, oldest first.
+    pub orders: Vec<ordertrack_domain::report::ReportOrder>,
+    /// Their history entries, grouped by order (in `orders`' order), each
+    /// order's oldest first; empty unless asked for.
+    pub steps: Vec<ordertrack_domain::report::ReportStep>,
+}

@@ -1,9 +1,78 @@
 //! What the integration tests of every crate share: how a test that needs
-//! an outside service (PostgreSQL, NATS, Chromium) behaves without it. The
-//! throw-away PostgreSQL schemas they run on are
+//! an outside service (PostgreSQL, NATS, Chromium) behaves without it, and
+//! orders placed at a chosen instant ([`order_placed_at`]: the application
+//! reads the clock, tests that need a history at known times hand these to
+//! the store). The throw-away PostgreSQL schemas they run on are
 //! [`TestSchema`](crate::conformance::TestSchema).
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ordertrack_domain::{
+    Actor, Fulfilment, FulfilmentKind, OrderSummary, Role, UserId, Workflow, order_total,
+};
+use time::OffsetDateTime;
+
+use crate::{NewOrder, NewOrderLine, Product, StoreRecord};
+
+/// 32 hex characters, unique within the process.
+fn tracking_token() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    format!("{nanos:016x}{count:016x}")
+}
+
+/// A pickup order as the application builds it — `lines` of `shop`'s
+/// products at their prices, for `customer` (placing it themselves), in
+/// `workflow`'s first state under the store's built-in workflow — placed
+/// at `at`.
+pub fn order_placed_at(
+    shop: &StoreRecord,
+    workflow: &Workflow,
+    customer: UserId,
+    lines: &[(&Product, u32)],
+    at: OffsetDateTime,
+) -> NewOrder {
+    let initial = workflow.initial().key.clone();
+    NewOrder {
+        store_id: shop.id,
+        customer_id: customer,
+        placed_by: Actor {
+            id: customer,
+            role: Role::Customer,
+        },
+        lines: lines
+            .iter()
+            .map(|(product, quantity)| NewOrderLine {
+                product: product.id,
+                name: product.name.clone(),
+                quantity: *quantity,
+                unit_price_minor: product.price_minor,
+                notes: None,
+                station: product.station.clone(),
+            })
+            .collect(),
+        total_minor: order_total(
+            lines
+                .iter()
+                .map(|(product, quantity)| (product.price_minor, *quantity)),
+        )
+        .expect("a small total"),
+        fulfilment: Fulfilment {
+            kind: FulfilmentKind::Pickup,
+            address: None,
+        },
+        notes: None,
+        currency: shop.currency.clone(),
+        summary: OrderSummary::of(workflow, "", &initial, FulfilmentKind::Pickup),
+        status: initial,
+        workflow_version: 0,
+        tracking_token: tracking_token(),
+        idempotency: None,
+        at,
+    }
+}
 
 /// Skips the calling test because `missing` (what is not there, and how
 /// to provide it): says so loudly on stderr, and the caller returns. With

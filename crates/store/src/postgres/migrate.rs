@@ -38,6 +38,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0007_store_workflows.sql"),
     ),
     (
+        8,
+        include_str!("../../migrations/postgres/0008_orders_placed_index.sql"),
+    ),
+    (
         11,
         include_str!("../../migrations/postgres/0011_event_public_json.sql"),
     ),

@@ -43,6 +43,7 @@ mod invitations;
 mod jobs;
 mod migrate;
 mod orders;
+mod reports;
 mod rows;
 mod settings;
 mod stores;
@@ -356,5 +357,9 @@ impl Repository for PostgresRepository {
 
     async fn last_event_position(&self) -> Result<i64> {
         Ok(events::last_event_position(&mut *self.read().await?).await?)
+    }
+
+    async fn report_rows(&self, query: ReportQuery) -> Result<ReportRows> {
+        Ok(reports::report_rows(&mut *self.read().await?, query).await?)
     }
 }

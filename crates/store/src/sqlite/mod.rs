@@ -17,6 +17,7 @@ mod events;
 mod invitations;
 mod migrate;
 mod orders;
+mod reports;
 mod rows;
 mod settings;
 mod stores;
@@ -434,5 +435,10 @@ impl Repository for SqliteRepository {
 
     async fn last_event_position(&self) -> Result<i64> {
         self.read(events::last_event_position).await
+    }
+
+    async fn report_rows(&self, query: ReportQuery) -> Result<ReportRows> {
+        self.read(move |conn| reports::report_rows(conn, query))
+            .await
     }
 }

@@ -5,6 +5,7 @@ pub use auth::session_cookie;
 mod invitations;
 mod kitchen;
 mod orders;
+mod reports;
 mod stores;
 pub mod views;
 mod workflows;
@@ -17,6 +18,7 @@ pub fn routes() -> Routes {
         .merge(auth::routes())
         .merge(stores::routes())
         .merge(orders::routes())
+        .merge(reports::routes())
         .merge(kitchen::routes())
         .merge(invitations::routes())
         .merge(workflows::routes())

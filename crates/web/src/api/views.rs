@@ -2,6 +2,8 @@
 
 use ordertrack_app::kitchen::KitchenBoard;
 use ordertrack_app::orders::OrderView;
+use ordertrack_app::reports::{HoursView, SalesView, TimesView};
+use ordertrack_domain::report::{SalesFigures, Spread};
 use ordertrack_domain::{
     Currency, Fulfilment, FulfilmentKind, HistoryEntry, OpeningHours, OrderItem, OrderSummary,
     Role, State, StatusKey, StoreStatus, WorkflowName,
@@ -423,4 +425,143 @@ impl From<&ordertrack_app::invitations::IssuedInvitation> for InvitationBody {
 pub struct MembershipBody {
     pub store: StoreBody,
     pub role: Role,
+}
+
+/// One day's (or the whole range's) sales figures.
+#[derive(Serialize)]
+pub struct SalesFiguresBody {
+    pub orders: u64,
+    pub completed: u64,
+    pub cancelled: u64,
+    pub revenue_minor: i64,
+    pub average_minor: i64,
+}
+
+impl From<&SalesFigures> for SalesFiguresBody {
+    fn from(f: &SalesFigures) -> Self {
+        SalesFiguresBody {
+            orders: f.orders,
+            completed: f.completed,
+            cancelled: f.cancelled,
+            revenue_minor: f.revenue_minor,
+            average_minor: f.average_minor,
+        }
+    }
+}
+
+/// One calendar day of the sales report.
+#[derive(Serialize)]
+pub struct SalesDayBody {
+    /// `YYYY-MM-DD`, on the store's wall clock.
+    pub date: String,
+    #[serde(flatten)]
+    pub figures: SalesFiguresBody,
+}
+
+/// `GET /stores/{slug}/reports/sales`: every day of the range, and totals.
+#[derive(Serialize)]
+pub struct SalesBody {
+    pub currency: Currency,
+    pub days: Vec<SalesDayBody>,
+    pub totals: SalesFiguresBody,
+}
+
+impl From<&SalesView> for SalesBody {
+    fn from(view: &SalesView) -> Self {
+        SalesBody {
+            currency: view.scope.store.currency.clone(),
+            days: view
+                .report
+                .days
+                .iter()
+                .map(|day| SalesDayBody {
+                    date: day.date.to_string(),
+                    figures: SalesFiguresBody::from(&day.figures),
+                })
+                .collect(),
+            totals: SalesFiguresBody::from(&view.report.totals),
+        }
+    }
+}
+
+/// How many durations, their median and 90th percentile (`null` with none).
+#[derive(Serialize)]
+pub struct SpreadBody {
+    pub count: u64,
+    pub p50_seconds: Option<i64>,
+    pub p90_seconds: Option<i64>,
+}
+
+impl From<&Spread> for SpreadBody {
+    fn from(s: &Spread) -> Self {
+        SpreadBody {
+            count: s.count,
+            p50_seconds: s.p50_seconds,
+            p90_seconds: s.p90_seconds,
+        }
+    }
+}
+
+/// The time finished orders spent in one state.
+#[derive(Serialize)]
+pub struct StateTimesBody {
+    pub status: String,
+    #[serde(flatten)]
+    pub spread: SpreadBody,
+}
+
+/// `GET /stores/{slug}/reports/times`.
+#[derive(Serialize)]
+pub struct TimesBody {
+    pub states: Vec<StateTimesBody>,
+    pub to_done: SpreadBody,
+}
+
+impl From<&TimesView> for TimesBody {
+    fn from(view: &TimesView) -> Self {
+        TimesBody {
+            states: view
+                .report
+                .states
+                .iter()
+                .map(|s| StateTimesBody {
+                    status: s.status.clone(),
+                    spread: SpreadBody::from(&s.spread),
+                })
+                .collect(),
+            to_done: SpreadBody::from(&view.report.to_done),
+        }
+    }
+}
+
+/// One weekday × hour of the hours report.
+#[derive(Serialize)]
+pub struct HourCellBody {
+    /// `mon` … `sun`.
+    pub weekday: &'static str,
+    /// 0–23 on the store's wall clock.
+    pub hour: u8,
+    pub orders: u64,
+}
+
+/// `GET /stores/{slug}/reports/hours`: 168 cells, Monday 0:00 first.
+#[derive(Serialize)]
+pub struct HoursBody {
+    pub cells: Vec<HourCellBody>,
+}
+
+impl From<&HoursView> for HoursBody {
+    fn from(view: &HoursView) -> Self {
+        HoursBody {
+            cells: view
+                .report
+                .cells()
+                .map(|c| HourCellBody {
+                    weekday: c.weekday,
+                    hour: c.hour,
+                    orders: c.orders,
+                })
+                .collect(),
+        }
+    }
 }

@@ -64,6 +64,7 @@ async fn manage(
         @if staff.is_some() {
             p { a href={ "/manage/" (slug) "/workflow" } { "Workflow settings" } " — the states orders go through and who moves them" }
         }
+        p { a href={ "/manage/" (slug) "/reports" } { "Reports" } " — sales per day, busy hours, time in each state, cancellations" }
         section.card {
             h2 { "Products" }
             table.manage {

@@ -9,6 +9,7 @@ mod invitations;
 mod kitchen;
 mod layout;
 mod manage;
+mod reports;
 mod seller;
 mod stores;
 mod workflow;
@@ -39,6 +40,7 @@ pub fn routes() -> Routes {
         .merge(seller::routes())
         .merge(kitchen::routes())
         .merge(manage::routes())
+        .merge(reports::routes())
         .merge(invitations::routes())
         .merge(stores::routes())
         .merge(workflow::routes())

@@ -683,6 +683,20 @@ fn rows() -> Vec<Row> {
             Page,
             [303, 404, 404, 200, 403, 403, 403, 403, 404, 200],
         ),
+        // ---- reports: owners and managers ----
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            GET,
+            "/api/v1/stores/{slug}/reports/{report}",
+            Api,
+            [401, 404, 404, 200, 200, 403, 403, 403, 404, 200],
+        ),
+        row(
+            GET,
+            "/manage/{slug}/reports",
+            Page,
+            [303, 404, 404, 200, 200, 403, 403, 403, 404, 200],
+        ),
         row(
             POST,
             "/manage/{slug}/workflow",
@@ -942,6 +956,7 @@ fn path(route: &str, cell: &Cell) -> String {
         .replace("{item_id}", &cell.item.to_string())
         .replace("{token}", &cell.tracking)
         .replace("{user_id}", &cell.member.to_string())
+        .replace("{report}", "sales")
         // `/stores/{slug}/products/{id}` and `/manage/{slug}/products/{id}`: a product.
         .replace(
             &format!("/products/{}", cell.order),

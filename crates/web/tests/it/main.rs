@@ -21,5 +21,6 @@ mod browser;
 mod guest_view;
 mod hardening;
 mod invitations;
+mod reports;
 mod stores_admin;
 mod streams;
