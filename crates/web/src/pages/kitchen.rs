@@ -252,39 +252,6 @@ fn kitchen_page(
     }
 }
 
-/// A full kitchen page: a station (or all stations) view, or the expo view.
-async fn full_page(
-    state: &AppState,
-    ctx: &PageContext,
-    slug: &str,
-    query: &KitchenQuery,
-    expo: bool,
-) -> Result<Response, PageError> {
-    let position = state.app.event_position().await?;
-    let screen = screen(state, ctx, slug, query).await?;
-    let body = kitchen_page(ctx, &screen, query, expo, position);
-    let title = if expo { "Expo" } else { "Kitchen" };
-    Ok(ctx.page(layout(
-        title,
-        ctx.caller.as_ref(),
-        &ctx.csrf,
-        None,
-        html! { div.kitchen { (body) } },
-    )))
-}
-
-/// Just the tickets, for live refresh.
-async fn tickets_only(
-    state: &AppState,
-    ctx: &PageContext,
-    slug: &str,
-    query: &KitchenQuery,
-    expo: bool,
-) -> Result<Response, PageError> {
-    let screen = screen(state, ctx, slug, query).await?;
-    Ok(tickets(ctx, &screen, query, expo).into_response())
-}
-
 /// Which screen a route shows: the kitchen display (one station or all)
 /// or the expo view, whole or just its tickets (for live refresh).
 #[derive(Clone, Copy)]
@@ -325,11 +292,22 @@ async fn show(
     } else {
         query
     };
+    let expo = view.expo;
     if view.tickets_only {
-        tickets_only(&state, &ctx, &slug, &query, view.expo).await
-    } else {
-        full_page(&state, &ctx, &slug, &query, view.expo).await
+        let screen = screen(&state, &ctx, &slug, &query).await?;
+        return Ok(tickets(&ctx, &screen, &query, expo).into_response());
     }
+    let position = state.app.event_position().await?;
+    let screen = screen(&state, &ctx, &slug, &query).await?;
+    let body = kitchen_page(&ctx, &screen, &query, expo, position);
+    let title = if expo { "Expo" } else { "Kitchen" };
+    Ok(ctx.page(layout(
+        title,
+        ctx.caller.as_ref(),
+        &ctx.csrf,
+        None,
+        html! { div.kitchen { (body) } },
+    )))
 }
 
 #[derive(Deserialize)]
