@@ -155,6 +155,20 @@ error_codes! {
     CrossOrigin => "cross_origin",
     /// A WebSocket endpoint asked without a valid handshake.
     InvalidWebsocketUpgrade => "invalid_websocket_upgrade",
+    /// The state requires the order to be paid first.
+    PaymentRequired => "payment_required",
+    /// The order names a payment method the store does not offer.
+    PaymentMethodNotOffered => "payment_method_not_offered",
+    /// A store's payment methods are not acceptable (none).
+    InvalidPaymentMethods => "invalid_payment_methods",
+    /// The order is already paid (or was, and was refunded).
+    AlreadyPaid => "already_paid",
+    /// Only a paid order can be refunded.
+    NotPaid => "not_paid",
+    /// A refund larger than what is left of the payment.
+    RefundTooLarge => "refund_too_large",
+    /// An amount that is not a positive number of minor units.
+    InvalidAmount => "invalid_amount",
 }
 
 impl fmt::Display for ErrorCode {

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use ordertrack_domain::{
     Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChangeError, ItemId, ItemStatus, Order,
-    OrderId, OrderRequestError, RequestedLine, Role, StoreId, TransitionDenied, TransitionError,
-    UserId, Workflow, check_order_request, order_total, plan_correction, plan_item_correction,
-    plan_item_status, plan_transition,
+    OrderId, OrderRequestError, PaymentError, PaymentMethod, PaymentRequest, RequestedLine, Role,
+    StoreId, TransitionDenied, TransitionError, UserId, Workflow, check_order_request, order_total,
+    plan_correction, plan_item_correction, plan_item_status, plan_payment, plan_transition,
 };
 use ordertrack_store::{
     NewOrder, NewOrderLine, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, StoreError,
@@ -39,6 +39,8 @@ pub struct OrderRequest {
     pub items: Vec<RequestedLine>,
     pub fulfilment: Fulfilment,
     pub notes: Option<String>,
+    /// How the customer will pay; `None`: the store's preferred method.
+    pub payment_method: Option<PaymentMethod>,
 }
 
 /// An order together with its store's workflow (what views need to show it).
@@ -155,6 +157,35 @@ impl From<TransitionError> for AppError {
             TransitionError::ReasonRequired => {
                 AppError::invalid(ErrorCode::ReasonRequired, message)
             }
+            TransitionError::PaymentRequired { .. } => {
+                AppError::conflict(ErrorCode::PaymentRequired, message)
+            }
+        }
+    }
+}
+
+impl From<PaymentError> for AppError {
+    fn from(error: PaymentError) -> Self {
+        let message = error.to_string();
+        match error {
+            PaymentError::StaleVersion { current, .. } => AppError::Conflict {
+                code: ErrorCode::VersionConflict,
+                message,
+                current_version: Some(current),
+                pending_items: Vec::new(),
+            },
+            PaymentError::MarkPaidNotAllowed { .. } | PaymentError::RefundNotAllowed => {
+                AppError::Forbidden(message)
+            }
+            PaymentError::AlreadyPaid { .. } => AppError::conflict(ErrorCode::AlreadyPaid, message),
+            PaymentError::NotPaid { .. } => AppError::conflict(ErrorCode::NotPaid, message),
+            PaymentError::InvalidAmount => AppError::invalid(ErrorCode::InvalidAmount, message),
+            PaymentError::RefundTooLarge { .. } => {
+                AppError::invalid(ErrorCode::RefundTooLarge, message)
+            }
+            PaymentError::ReasonRequired => AppError::invalid(ErrorCode::ReasonRequired, message),
+            PaymentError::NoteTooLong => AppError::invalid(ErrorCode::InvalidNote, message),
+            PaymentError::UnsafeText(error) => error.into(),
         }
     }
 }
@@ -227,6 +258,17 @@ impl App {
         check_order_request(&request.items, &request.fulfilment, &request.notes)?;
         let found = self.live_store(&request.store).await?;
         crate::stores::check_open(&found, request.fulfilment.kind, crate::now())?;
+        let offered = &found.settings.payment_methods;
+        let payment_method = match request.payment_method {
+            None => offered.preferred(),
+            Some(method) if offered.offers(method) => method,
+            Some(method) => {
+                return Err(AppError::invalid(
+                    ErrorCode::PaymentMethodNotOffered,
+                    format!("this store does not take `{}`", method.as_str()),
+                ));
+            }
+        };
         let store = found.store;
         let current = self.current_workflow(&store).await?;
         let workflow = current.workflow;
@@ -287,6 +329,7 @@ impl App {
             status: initial.key.clone(),
             workflow_version: current.version,
             tracking_token: crate::random_token(),
+            payment_method,
             idempotency,
             at: crate::now(),
         };
@@ -665,6 +708,64 @@ impl App {
         .await
     }
 
+    /// Records a payment change of order `id`: paid (its counter's staff;
+    /// a driver for money taken at the door) or a refund (managers and
+    /// owners). Decided by `domain::plan_payment`, written like a
+    /// transition — version checked, a history entry and an event to every
+    /// watcher, in one write.
+    pub async fn set_payment(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        request: PaymentRequest,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        self.payment_as(caller, id, None, request, expected_version)
+            .await
+    }
+
+    /// [`App::set_payment`] from the dashboard of the store `slug`: only for
+    /// that store's staff, and only for its orders (anything else: 404).
+    pub async fn staff_set_payment(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        id: OrderId,
+        request: PaymentRequest,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        self.payment_as(caller, id, Some(slug), request, expected_version)
+            .await
+    }
+
+    async fn payment_as(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        staff_of: Option<&str>,
+        request: PaymentRequest,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        self.plan_and_write_as(
+            caller,
+            id,
+            staff_of,
+            expected_version,
+            |workflow, order, actor| {
+                plan_payment(
+                    workflow,
+                    order,
+                    actor,
+                    request.clone(),
+                    expected_version,
+                    crate::now(),
+                )
+            },
+            |change| self.repo.apply_status_change(change),
+        )
+        .await
+    }
+
     /// An item correction by a manager or owner (or admin): the item of
     /// order `id` becomes `status` whatever the order's state, with `reason`.
     pub async fn correct_item(
@@ -757,10 +858,29 @@ impl App {
         E: Into<AppError>,
         W: Future<Output = Result<Order, StoreError>>,
     {
+        self.plan_and_write_as(caller, id, None, expected_version, plan, write)
+            .await
+    }
+
+    /// [`App::plan_and_write`], with `staff_of` as for
+    /// [`App::decide_and_write`] (a dashboard's store).
+    pub(crate) async fn plan_and_write_as<C, E, W>(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        staff_of: Option<&str>,
+        expected_version: Option<i64>,
+        plan: impl Fn(&Workflow, &Order, Actor) -> Result<C, E>,
+        write: impl Fn(C) -> W,
+    ) -> Result<OrderView, AppError>
+    where
+        E: Into<AppError>,
+        W: Future<Output = Result<Order, StoreError>>,
+    {
         self.decide_and_write(
             caller,
             id,
-            None,
+            staff_of,
             expected_version.is_none(),
             |workflow, order, actor| {
                 let planned = plan(&workflow, &order, actor)

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod kitchen;
 pub mod money;
 pub mod order;
+pub mod payment;
 pub mod role;
 pub mod store;
 pub mod text;
@@ -20,6 +21,10 @@ pub use kitchen::{
 };
 pub use money::{Currency, Money};
 pub use order::*;
+pub use payment::{
+    NoPaymentMethod, Payment, PaymentError, PaymentMethod, PaymentMethods, PaymentRequest,
+    PaymentStatus, PaymentStep, may_mark_paid, may_refund, plan_payment,
+};
 pub use role::Role;
 pub use store::{
     Fulfilments, Intake, Opening, OpeningHours, Reopening, StoreHours, StoreStatus, StoreZone,

@@ -4,7 +4,8 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use ordertrack_domain::{
-    EventKind, FulfilmentKind, ItemChange, OrderId, OrderSummary, Role, StoreId, UserId,
+    EventKind, FulfilmentKind, ItemChange, OrderId, OrderSummary, PaymentStep, Role, StoreId,
+    UserId,
 };
 use ordertrack_store::StoredEvent;
 use serde::Serialize;
@@ -34,6 +35,9 @@ pub struct PublicEvent<'a> {
     /// A correction by the store (its note says why); absent otherwise.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub correction: bool,
+    /// What a payment change did; absent for other events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<&'a PaymentStep>,
 }
 
 impl<'a> From<&'a StoredEvent> for PublicEvent<'a> {
@@ -55,6 +59,7 @@ impl<'a> From<&'a StoredEvent> for PublicEvent<'a> {
             at: event.at,
             summary: &event.summary,
             correction: event.correction,
+            payment: event.payment.as_ref(),
         }
     }
 }

@@ -10,7 +10,8 @@
 
 use ordertrack_domain::{
     Actor, Currency, Fulfilment, FulfilmentKind, HistoryEntry, ItemId, ItemStatus, NewEvent, Order,
-    OrderId, OrderItem, ProductId, Role, StoreId, UserId,
+    OrderId, OrderItem, Payment, PaymentMethod, PaymentStatus, PaymentStep, ProductId, Role,
+    StoreId, UserId,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -208,6 +209,7 @@ pub fn store_with_settings(row: &(impl Columns + ?Sized)) -> Result<StoreWithSet
             row.flag("accepting_orders")?,
             &row.text("fulfilment")?,
             row.text_opt("opening_hours")?.as_deref(),
+            &row.text("payment_methods")?,
         )?,
     })
 }
@@ -267,7 +269,8 @@ macro_rules! order_columns {
     () => {
         "o.id, o.number, o.store_id, s.slug AS store_slug, o.customer_id,
     u.name AS customer_name, o.status, o.version, o.workflow_version, o.total_minor, o.currency, o.fulfilment,
-    o.address, o.notes, o.tracking_token, o.created_at, o.updated_at"
+    o.address, o.notes, o.tracking_token, o.created_at, o.updated_at,
+    o.payment_method, o.payment_status, o.paid_at, o.refunded_minor"
     };
 }
 pub(crate) use order_columns;
@@ -314,6 +317,12 @@ pub fn order(row: &(impl Columns + ?Sized), items: Vec<OrderItem>) -> Result<Ord
         },
         notes: row.text_opt("notes")?,
         tracking_token: row.text("tracking_token")?,
+        payment: Payment {
+            method: payment_method(&row.text("payment_method")?)?,
+            status: payment_status(&row.text("payment_status")?)?,
+            paid_at: row.int_opt("paid_at")?.map(from_micros).transpose()?,
+            refunded_minor: row.int("refunded_minor")?,
+        },
         created_at: from_micros(row.int("created_at")?)?,
         updated_at: from_micros(row.int("updated_at")?)?,
     })
@@ -359,7 +368,34 @@ pub fn history_entry(row: &(impl Columns + ?Sized)) -> Result<HistoryEntry> {
         note: row.text_opt("note")?,
         at: from_micros(row.int("at")?)?,
         correction: row.flag("correction")?,
+        payment: match row.text_opt("payment_status")? {
+            Some(status) => Some(PaymentStep {
+                status: payment_status(&status)?,
+                amount_minor: row.int_opt("payment_amount_minor")?.unwrap_or(0),
+            }),
+            None => None,
+        },
     })
+}
+
+/// The columns of a status-history row (read by [`history_entry`]), in
+/// both backends' SQL.
+macro_rules! history_columns {
+    () => {
+        "from_status, to_status, actor_id, actor_role, note, at, correction, payment_status,
+         payment_amount_minor"
+    };
+}
+pub(crate) use history_columns;
+
+/// A stored payment method.
+fn payment_method(text: &str) -> Result<PaymentMethod> {
+    PaymentMethod::parse(text).ok_or_else(|| corrupt("payment method", text))
+}
+
+/// A stored payment status.
+fn payment_status(text: &str) -> Result<PaymentStatus> {
+    PaymentStatus::parse(text).ok_or_else(|| corrupt("payment status", text))
 }
 
 /// An order event: `id, store_seq, payload`.

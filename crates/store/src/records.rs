@@ -2,7 +2,8 @@
 
 use ordertrack_domain::{
     Actor, Currency, Fulfilment, FulfilmentKind, Fulfilments, NewEvent, OpeningHours, Order,
-    OrderId, OrderSummary, ProductId, Role, StoreId, StoreStatus, StoreZone, UserId,
+    OrderId, OrderSummary, PaymentMethod, PaymentMethods, ProductId, Role, StoreId, StoreStatus,
+    StoreZone, UserId,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -188,6 +189,8 @@ pub struct NewOrder {
     /// Summary of the initial status (its number is filled in by the store).
     pub summary: OrderSummary,
     pub tracking_token: String,
+    /// How it will be paid (one of the methods its store offers).
+    pub payment_method: PaymentMethod,
     /// `(key, hash of the request)` when the client sent an Idempotency-Key.
     pub idempotency: Option<(String, String)>,
     pub at: OffsetDateTime,
@@ -387,6 +390,8 @@ pub struct StoreSettings {
     pub fulfilment: Fulfilments,
     /// `None`: open around the clock.
     pub opening_hours: Option<OpeningHours>,
+    /// The payment methods offered, preferred first.
+    pub payment_methods: PaymentMethods,
 }
 
 impl Default for StoreSettings {
@@ -399,6 +404,7 @@ impl Default for StoreSettings {
             accepting_orders: true,
             fulfilment: Fulfilments::both(),
             opening_hours: None,
+            payment_methods: PaymentMethods::default(),
         }
     }
 }
@@ -412,6 +418,7 @@ impl StoreSettings {
         accepting_orders: bool,
         fulfilment: &str,
         opening_hours: Option<&str>,
+        payment_methods: &str,
     ) -> Result<Self, crate::StoreError> {
         let corrupt = |what: &str, value: &str| {
             crate::StoreError::Database(format!("unreadable stored {what} `{value}`"))
@@ -424,6 +431,7 @@ impl StoreSettings {
             opening_hours: opening_hours
                 .map(|json| serde_json::from_str(json).map_err(|_| corrupt("opening hours", json)))
                 .transpose()?,
+            payment_methods: PaymentMethods::from_stored(payment_methods),
         })
     }
 }
@@ -445,6 +453,7 @@ pub struct StoreSettingsPatch {
     pub fulfilment: Option<Fulfilments>,
     /// `Some(None)` removes the hours (open around the clock).
     pub opening_hours: Option<Option<OpeningHours>>,
+    pub payment_methods: Option<PaymentMethods>,
 }
 
 impl StoreSettingsPatch {
@@ -469,6 +478,7 @@ impl From<&StoreSettings> for StoreSettingsPatch {
             accepting_orders: Some(settings.accepting_orders),
             fulfilment: Some(settings.fulfilment.clone()),
             opening_hours: Some(settings.opening_hours.clone()),
+            payment_methods: Some(settings.payment_methods.clone()),
         }
     }
 }

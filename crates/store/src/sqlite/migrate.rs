@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/sqlite/0007_store_workflows.sql"),
     ),
+    (9, include_str!("../../migrations/sqlite/0009_payments.sql")),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

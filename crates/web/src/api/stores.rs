@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ordertrack_app::catalog::ProductInput;
 use ordertrack_app::stores::{SettingsInput, StoreSetup};
-use ordertrack_domain::{FulfilmentKind, OpeningHours, ProductId, Role, UserId};
+use ordertrack_domain::{FulfilmentKind, OpeningHours, PaymentMethod, ProductId, Role, UserId};
 use ordertrack_store::StoreWithSettings;
 use serde::{Deserialize, Serialize};
 
@@ -229,6 +229,7 @@ struct SettingsRequest {
     fulfilment: Option<Vec<FulfilmentKind>>,
     #[serde(default, deserialize_with = "present")]
     opening_hours: Option<Option<OpeningHours>>,
+    payment_methods: Option<Vec<PaymentMethod>>,
 }
 
 async fn update_settings(
@@ -248,6 +249,7 @@ async fn update_settings(
                 timezone: body.timezone,
                 fulfilment: body.fulfilment,
                 opening_hours: body.opening_hours,
+                payment_methods: body.payment_methods,
             },
         )
         .await?;

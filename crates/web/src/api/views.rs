@@ -4,7 +4,7 @@ use ordertrack_app::kitchen::KitchenBoard;
 use ordertrack_app::orders::OrderView;
 use ordertrack_domain::{
     Currency, Fulfilment, FulfilmentKind, HistoryEntry, OpeningHours, OrderItem, OrderSummary,
-    Role, State, StoreStatus,
+    Payment, PaymentMethod, PaymentStatus, PaymentStep, Role, State, StoreStatus,
 };
 use ordertrack_store::{Product, StoreRecord, StoreSettings, User};
 use serde::Serialize;
@@ -66,6 +66,8 @@ pub struct StoreSettingsBody {
     pub fulfilment: Vec<FulfilmentKind>,
     /// Per weekday; `null`: open around the clock.
     pub opening_hours: Option<OpeningHours>,
+    /// How customers may pay, preferred (the default) first.
+    pub payment_methods: Vec<PaymentMethod>,
     /// Whether an order placed now is taken.
     pub taking_orders: bool,
     /// What its page says about ordering now, e.g. "Not taking orders
@@ -84,6 +86,7 @@ impl StoreSettingsBody {
             accepting_orders: settings.accepting_orders,
             fulfilment: settings.fulfilment.kinds().to_vec(),
             opening_hours: settings.opening_hours.clone(),
+            payment_methods: settings.payment_methods.methods().to_vec(),
             taking_orders: intake.is_open(),
             ordering_message: intake.to_string(),
         }
@@ -156,6 +159,7 @@ pub struct OrderHeadBody {
     pub version: i64,
     pub total_minor: i64,
     pub currency: Currency,
+    pub payment: PaymentBody,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -184,8 +188,30 @@ impl From<&OrderView> for OrderHeadBody {
             version: order.version,
             total_minor: order.total_minor,
             currency: order.currency.clone(),
+            payment: PaymentBody::from(&order.payment),
             created_at: order.created_at,
             updated_at: order.updated_at,
+        }
+    }
+}
+
+/// An order's payment: how, whether, and what was refunded.
+#[derive(Serialize)]
+pub struct PaymentBody {
+    pub method: PaymentMethod,
+    pub status: PaymentStatus,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub paid_at: Option<OffsetDateTime>,
+    pub refunded_minor: i64,
+}
+
+impl From<&Payment> for PaymentBody {
+    fn from(payment: &Payment) -> Self {
+        PaymentBody {
+            method: payment.method,
+            status: payment.status,
+            paid_at: payment.paid_at,
+            refunded_minor: payment.refunded_minor,
         }
     }
 }
@@ -264,6 +290,9 @@ pub struct TrackedHistoryBody {
     /// A correction by the store (its note says why); absent otherwise.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub correction: bool,
+    /// A payment change (the status stays); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentStep>,
 }
 
 impl TrackedOrderBody {
@@ -293,6 +322,7 @@ impl TrackedOrderBody {
                     note: entry.note.clone(),
                     at: entry.at,
                     correction: entry.correction,
+                    payment: entry.payment,
                 })
                 .collect(),
         }
@@ -312,6 +342,10 @@ pub struct HistoryBody {
     /// step of the workflow.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub correction: bool,
+    /// A payment change (paid, refunded; the status stays); absent for a
+    /// status change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentStep>,
 }
 
 /// Who made a change.
@@ -333,6 +367,7 @@ impl From<&HistoryEntry> for HistoryBody {
             note: entry.note.clone(),
             at: entry.at,
             correction: entry.correction,
+            payment: entry.payment,
         }
     }
 }

@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use ordertrack_app::orders::{OrderListRequest, OrderRequest, OrderView};
 use ordertrack_domain::{
-    Fulfilment, FulfilmentKind, HistoryEntry, OrderId, ProductId, RequestedLine, Role,
+    Fulfilment, FulfilmentKind, HistoryEntry, OrderId, PaymentMethod, PaymentStatus, ProductId,
+    RequestedLine, Role,
 };
 use serde::Deserialize;
 
-use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
+use super::layout::{Flash, live_indicator, money, payment_badge, status_badge, time_tag};
 use super::{FlashQuery, PageContext, PageError, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
@@ -121,6 +122,12 @@ async fn menu(
                         label.choice { input type="radio" name="fulfilment" value="delivery" checked[!offers(FulfilmentKind::Pickup)]; " Delivery" }
                     }
                 }
+                fieldset {
+                    legend { "How do you pay?" }
+                    @for (n, method) in found.settings.payment_methods.methods().iter().enumerate() {
+                        label.choice { input type="radio" name="payment_method" value=(method.as_str()) checked[n == 0]; " " (method.label()) }
+                    }
+                }
                 label { "Delivery address " span.muted { "(for delivery)" } textarea name="address" maxlength="300" rows="2" {} }
                 label { "Notes for the store " span.muted { "(optional)" } textarea name="notes" maxlength="500" rows="2" {} }
                 @if !intake.is_open() {
@@ -181,6 +188,9 @@ async fn checkout(
             address: text("address"),
         },
         notes: text("notes"),
+        payment_method: form
+            .get("payment_method")
+            .and_then(|method| PaymentMethod::parse(method)),
     };
     let key = text("idempotency_key");
     match state.app.place_order(caller, request, key.as_deref()).await {
@@ -237,9 +247,25 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
                     p.eta { "Expected in about " strong { (minutes) " min" } }
                 }
             }
+            p.payment data-payment-status=(order.payment.status.as_str()) {
+                "Payment: " (order.payment.method.label()) " · " (payment_badge(&order.payment))
+                @if order.payment.refunded_minor > 0 {
+                    " · refunded " (money(order.payment.refunded_minor, order.currency.code()))
+                }
+            }
             h2 { "Timeline" }
             ol.timeline {
                 @for entry in history {
+                    @if let Some(step) = entry.payment {
+                        li data-payment-entry=(step.status.as_str()) {
+                            span aria-hidden="true" { "💳" } " "
+                            strong {
+                                @if step.status == PaymentStatus::Paid { "Paid" } @else { "Refunded " (money(step.amount_minor, order.currency.code())) }
+                            }
+                            " · " (time_tag(entry.at))
+                            @if let Some(note) = &entry.note { p.note { "“" (note) "”" } }
+                        }
+                    } @else {
                     li {
                         @let step = workflow.state(&entry.to);
                         span aria-hidden="true" { (step.map(|s| s.icon.as_str()).unwrap_or("•")) }
@@ -251,6 +277,7 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
                                 "Corrected by the store: " (entry.note.as_deref().unwrap_or(""))
                             }
                         } @else if let Some(note) = &entry.note { p.note { "“" (note) "”" } }
+                    }
                     }
                 }
             }

@@ -354,6 +354,15 @@ fn rows() -> Vec<Row> {
             [401, 403, 404, 200, 200, 403, 403, 403, 404, 200],
         )
         .json(|c| json!({"to": "ready", "reason": "Entered by mistake", "expected_version": c.version})),
+        // Marking paid: the counter (a driver only for money taken at the
+        // door; this order is cash), never the kitchen or the customer.
+        row(
+            POST,
+            "/api/v1/orders/{id}/payment",
+            Api,
+            [401, 403, 404, 200, 200, 200, 403, 403, 404, 200],
+        )
+        .json(|c| json!({"status": "paid", "expected_version": c.version})),
         // The customer's cancel button: only the customer, only a cancel.
         row(
             POST,
@@ -435,6 +444,21 @@ fn rows() -> Vec<Row> {
             Page,
             [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
         ),
+        row(
+            POST,
+            "/dashboard/{slug}/orders/{id}/payment",
+            Page,
+            [303, 404, 404, 303, 303, 303, 403, 403, 404, 303],
+        )
+        .form(|c| {
+            form(
+                "",
+                &[
+                    ("status", "paid".into()),
+                    ("expected_version", c.version.to_string()),
+                ],
+            )
+        }),
         row(
             POST,
             "/dashboard/{slug}/orders/{id}/transition",
