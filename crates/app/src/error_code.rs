@@ -169,6 +169,12 @@ error_codes! {
     RefundTooLarge => "refund_too_large",
     /// An amount that is not a positive number of minor units.
     InvalidAmount => "invalid_amount",
+    /// An order is reviewed once it is done.
+    OrderNotDone => "order_not_done",
+    /// The order has been reviewed already; a review is written once.
+    AlreadyReviewed => "already_reviewed",
+    /// A rating is a whole number from 1 to 5.
+    InvalidRating => "invalid_rating",
 }
 
 impl fmt::Display for ErrorCode {

@@ -11,6 +11,7 @@ mod error_code;
 pub mod invitations;
 pub mod kitchen;
 pub mod orders;
+pub mod reviews;
 pub mod stores;
 pub mod streams;
 pub mod throttle;

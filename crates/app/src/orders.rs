@@ -211,6 +211,25 @@ impl From<ItemChangeError> for AppError {
     }
 }
 
+/// The order a page starts before, from a cursor we gave out (an order id);
+/// none or empty: the first page.
+pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<OrderId>, AppError> {
+    match cursor {
+        None | Some("") => Ok(None),
+        Some(cursor) => cursor
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(|id| Some(OrderId::new(id)))
+            .ok_or_else(|| {
+                AppError::invalid(
+                    ErrorCode::InvalidCursor,
+                    "the cursor is not one we gave out",
+                )
+            }),
+    }
+}
+
 /// The role in which `caller` may see an order of `store` placed by
 /// `customer` for `fulfilment`: a platform admin (whatever membership they
 /// hold), staff of its store whose role covers that fulfilment (a driver sees
@@ -538,17 +557,7 @@ impl App {
         request: OrderListRequest,
     ) -> Result<OrderList, AppError> {
         let limit = request.limit.unwrap_or(20).clamp(1, MAX_PAGE);
-        let before = match request.cursor.as_deref() {
-            None | Some("") => None,
-            Some(cursor) => Some(cursor.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(
-                || {
-                    AppError::invalid(
-                        ErrorCode::InvalidCursor,
-                        "the cursor is not one we gave out",
-                    )
-                },
-            )?),
-        };
+        let before = parse_cursor(request.cursor.as_deref())?;
         let status = request.status;
         if let (Some(status), Some((store, _))) = (&status, staff) {
             let workflow = self.current_workflow(store).await?.workflow;
@@ -578,7 +587,7 @@ impl App {
             .repo
             .orders(OrderQuery {
                 statuses: status.into_iter().collect(),
-                before: before.map(OrderId::new),
+                before,
                 ..query
             })
             .await?;

@@ -10,6 +10,7 @@ pub mod kitchen;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod review;
 pub mod role;
 pub mod store;
 pub mod text;
@@ -25,6 +26,7 @@ pub use payment::{
     NoPaymentMethod, Payment, PaymentError, PaymentMethod, PaymentMethods, PaymentRequest,
     PaymentStatus, PaymentStep, may_mark_paid, may_refund, plan_payment,
 };
+pub use review::{ReviewError, check_review};
 pub use role::Role;
 pub use store::{
     Fulfilments, Intake, Opening, OpeningHours, Reopening, StoreHours, StoreStatus, StoreZone,

@@ -448,6 +448,31 @@ macro_rules! invitation_select {
 }
 pub(crate) use invitation_select;
 
+/// A review read with its order's number and customer's name
+/// ([`review_select`]).
+pub fn review(row: &(impl Columns + ?Sized)) -> Result<crate::Review> {
+    let rating = row.int("rating")?;
+    Ok(crate::Review {
+        order_id: OrderId::new(row.int("order_id")?),
+        order_number: row.text("order_number")?,
+        customer_name: row.text("customer_name")?,
+        rating: u8::try_from(rating).map_err(|_| corrupt("rating", &rating.to_string()))?,
+        comment: row.text_opt("comment")?,
+        created_at: from_micros(row.int("created_at")?)?,
+    })
+}
+
+/// A review with its order's number and customer's name (read by
+/// [`review`]), in both backends' SQL; a `WHERE` on `r` follows.
+macro_rules! review_select {
+    () => {
+        "SELECT r.order_id, o.number AS order_number, u.name AS customer_name, r.rating,
+    r.comment, r.created_at
+    FROM reviews r JOIN orders o ON o.id = r.order_id JOIN users u ON u.id = r.customer_id"
+    };
+}
+pub(crate) use review_select;
+
 // ---- records written ----
 
 /// The store just created from `new` with `id`.
@@ -514,6 +539,17 @@ pub fn next_page(query: &OrderQuery, orders: &mut Vec<Order>) -> Option<OrderId>
     }
     orders.truncate(limit);
     orders.last().map(|o| o.id).filter(|_| !query.oldest_first)
+}
+
+/// Cuts a page of reviews fetched with one extra row to `limit`; returns
+/// where the next page starts.
+pub fn next_review_page(reviews: &mut Vec<crate::Review>, limit: u32) -> Option<OrderId> {
+    let limit = limit as usize;
+    if reviews.len() <= limit {
+        return None;
+    }
+    reviews.truncate(limit);
+    reviews.last().map(|r| r.order_id)
 }
 
 /// Why a version-checked write changed no order: `current` is the order's

@@ -40,10 +40,10 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     Acceptance, AccessChange, AccessEvent, EventFilter, Identity, Invitation, LogEntry,
-    NewInvitation, NewOrder, NewOrderLine, NewProduct, NewSession, NewStore, NewStoreWorkflow,
-    NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product,
-    ProductPatch, Repository, StoreError, StoreOpening, StoreRecord, StoreSettings,
-    StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
+    NewInvitation, NewOrder, NewOrderLine, NewProduct, NewReview, NewSession, NewStore,
+    NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope,
+    PlacedOrder, Product, ProductPatch, Repository, StoreError, StoreOpening, StoreRecord,
+    StoreSettings, StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
 };
 
 /// A store under test plus whatever keeps its data alive (a temporary
@@ -116,6 +116,7 @@ macro_rules! conformance_tests {
             status_counts,
             apply_status_change,
             payment_changes,
+            reviews,
             apply_item_change,
             orders_status_set_fulfilment_and_oldest_first,
             apply_plan,
@@ -2219,6 +2220,71 @@ pub async fn payment_changes(store: Arc<dyn Repository>) {
         ]
     );
     assert_eq!(history[3].note.as_deref(), Some("cold"));
+}
+
+/// Reviews: one per order (a second is a conflict), read back with the
+/// order's number and customer's name; a store's pages, newest first, with
+/// the count and rating sum of all of them.
+pub async fn reviews(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let first = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let second = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let review = |order: &Order, rating: u8, comment: Option<&str>| NewReview {
+        order_id: order.id,
+        store_id: order.store_id,
+        customer_id: order.customer_id,
+        rating,
+        comment: comment.map(str::to_owned),
+        at: now(),
+    };
+    assert_eq!(store.review(first.id).await.expect("read"), None);
+    let written = store
+        .add_review(review(&first, 5, Some("Crisp and hot")))
+        .await
+        .expect("add_review");
+    assert_eq!(written.order_id, first.id);
+    assert_eq!(written.order_number, first.number);
+    assert_eq!(written.customer_name, f.customer.name);
+    assert_eq!(
+        (written.rating, written.comment.as_deref()),
+        (5, Some("Crisp and hot"))
+    );
+    assert_eq!(
+        store.review(first.id).await.expect("read"),
+        Some(written.clone())
+    );
+    let again = store.add_review(review(&first, 1, None)).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(
+        store.review(first.id).await.expect("read"),
+        Some(written.clone())
+    );
+    let later = store
+        .add_review(review(&second, 2, None))
+        .await
+        .expect("add_review");
+
+    let page = store
+        .store_reviews(f.shop.id, None, 1)
+        .await
+        .expect("store_reviews");
+    assert_eq!(page.reviews, vec![later]);
+    assert_eq!((page.count, page.rating_sum), (2, 7));
+    assert_eq!(page.next_before, Some(second.id));
+    let rest = store
+        .store_reviews(f.shop.id, page.next_before, 1)
+        .await
+        .expect("store_reviews");
+    assert_eq!(rest.reviews, vec![written]);
+    assert_eq!(rest.next_before, None);
+    assert_eq!((rest.count, rest.rating_sum), (2, 7));
+    let (verde, _, _) = verde_and_bob(store).await;
+    let none = store
+        .store_reviews(verde.id, None, 10)
+        .await
+        .expect("store_reviews");
+    assert_eq!((none.reviews.len(), none.count, none.rating_sum), (0, 0, 0));
 }
 
 /// Item changes: item status, version, event; the automatic advance when

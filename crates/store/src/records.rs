@@ -543,3 +543,42 @@ impl Acceptance {
         }
     }
 }
+
+// ---- reviews ----
+
+/// A customer's review of one finished order, to write (the application
+/// has checked who writes it, when, and its bounds).
+#[derive(Debug, Clone)]
+pub struct NewReview {
+    pub order_id: OrderId,
+    pub store_id: StoreId,
+    pub customer_id: UserId,
+    /// 1 to 5.
+    pub rating: u8,
+    pub comment: Option<String>,
+    pub at: OffsetDateTime,
+}
+
+/// A review as stored, with its order's number and its customer's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub order_id: OrderId,
+    pub order_number: String,
+    pub customer_name: String,
+    pub rating: u8,
+    pub comment: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A page of a store's reviews, newest order first, with the totals of all
+/// of them (for the average).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewPage {
+    pub reviews: Vec<Review>,
+    /// Where the next page starts (`before` this order), if there is one.
+    pub next_before: Option<OrderId>,
+    /// How many reviews the store has.
+    pub count: i64,
+    /// The sum of their ratings.
+    pub rating_sum: i64,
+}

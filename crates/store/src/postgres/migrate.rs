@@ -41,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/postgres/0009_payments.sql"),
     ),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_reviews.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -43,6 +43,7 @@ mod invitations;
 mod jobs;
 mod migrate;
 mod orders;
+mod reviews;
 mod rows;
 mod settings;
 mod stores;
@@ -66,10 +67,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
-    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser,
-    OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository,
-    StaffMember, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings,
-    StoreWorkflow, StoredEvent, User,
+    NewInvitation, NewOrder, NewProduct, NewReview, NewSession, NewStore, NewStoreWorkflow,
+    NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch,
+    Repository, Review, ReviewPage, StaffMember, StoreError, StoreOpening, StoreRecord,
+    StoreSettingsPatch, StoreWithSettings, StoreWorkflow, StoredEvent, User,
 };
 use jobs::{
     AcceptInvitation, CreateProduct, DeleteSession, Pending, RemoveMembership, Request,
@@ -273,6 +274,23 @@ impl Repository for PostgresRepository {
 
     async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError> {
         Ok(settings::stores_with_settings(&mut *self.read().await?).await?)
+    }
+
+    async fn add_review(&self, new: NewReview) -> Result<Review, StoreError> {
+        self.write(new).await
+    }
+
+    async fn review(&self, order: OrderId) -> Result<Option<Review>, StoreError> {
+        Ok(reviews::review(&mut *self.read().await?, order).await?)
+    }
+
+    async fn store_reviews(
+        &self,
+        store: StoreId,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<ReviewPage, StoreError> {
+        Ok(reviews::store_reviews(&mut *self.read().await?, store, before, limit).await?)
     }
 
     async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow, StoreError> {

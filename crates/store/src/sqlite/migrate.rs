@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0007_store_workflows.sql"),
     ),
     (9, include_str!("../../migrations/sqlite/0009_payments.sql")),
+    (10, include_str!("../../migrations/sqlite/0010_reviews.sql")),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -17,6 +17,7 @@ mod events;
 mod invitations;
 mod migrate;
 mod orders;
+mod reviews;
 mod rows;
 mod settings;
 mod stores;
@@ -40,10 +41,10 @@ use tokio::sync::oneshot;
 use crate::statements::STATEMENT_TARGET;
 use crate::{
     Acceptance, CommitListener, Credentials, EventFilter, Identity, Invitation, LogEntry,
-    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser,
-    OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch, Repository,
-    StaffMember, StoreError, StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings,
-    StoreWorkflow, StoredEvent, User,
+    NewInvitation, NewOrder, NewProduct, NewReview, NewSession, NewStore, NewStoreWorkflow,
+    NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, PlacedOrder, Product, ProductPatch,
+    Repository, Review, ReviewPage, StaffMember, StoreError, StoreOpening, StoreRecord,
+    StoreSettingsPatch, StoreWithSettings, StoreWorkflow, StoredEvent, User,
 };
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
@@ -329,6 +330,25 @@ impl Repository for SqliteRepository {
 
     async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>, StoreError> {
         self.read(settings::stores_with_settings).await
+    }
+
+    async fn add_review(&self, new: NewReview) -> Result<Review, StoreError> {
+        self.write(move |tx| reviews::add_review(tx.conn(), &new))
+            .await
+    }
+
+    async fn review(&self, order: OrderId) -> Result<Option<Review>, StoreError> {
+        self.read(move |conn| reviews::review(conn, order)).await
+    }
+
+    async fn store_reviews(
+        &self,
+        store: StoreId,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<ReviewPage, StoreError> {
+        self.read(move |conn| reviews::store_reviews(conn, store, before, limit))
+            .await
     }
 
     async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow, StoreError> {

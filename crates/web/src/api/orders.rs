@@ -14,7 +14,7 @@ use ordertrack_domain::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::views::{HistoryBody, OrderBody, TrackedOrderBody};
+use super::views::{HistoryBody, OrderBody, ReviewBody, TrackedOrderBody};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthCaller};
@@ -28,6 +28,7 @@ pub fn routes() -> Routes {
         .post("/orders/{id}/transitions", transition)
         .post("/orders/{id}/corrections", correct)
         .post("/orders/{id}/payment", set_payment)
+        .post("/orders/{id}/review", review)
         .get("/orders/{id}/history", history)
         .patch("/orders/{id}/items/{item_id}", set_item_status)
         .get("/track/{token}", track)
@@ -162,7 +163,35 @@ async fn show(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let view = state.app.order(&caller, id).await?;
-    json_with_etag(&headers, &OrderBody::from(&view))
+    let mut body = OrderBody::from(&view);
+    body.review = state
+        .app
+        .review_of(&caller, &view)
+        .await?
+        .as_ref()
+        .map(ReviewBody::from);
+    json_with_etag(&headers, &body)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewRequest {
+    rating: i64,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+async fn review(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiJson(body): ApiJson<ReviewRequest>,
+) -> Result<(StatusCode, Json<ReviewBody>), ApiError> {
+    let review = state
+        .app
+        .review_order(&caller, id, body.rating, body.comment.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(ReviewBody::from(&review))))
 }
 
 /// A JSON response with a strong ETag (a hash of the exact body), or 304

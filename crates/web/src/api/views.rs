@@ -6,7 +6,7 @@ use ordertrack_domain::{
     Currency, Fulfilment, FulfilmentKind, HistoryEntry, OpeningHours, OrderItem, OrderSummary,
     Payment, PaymentMethod, PaymentStatus, PaymentStep, Role, State, StoreStatus,
 };
-use ordertrack_store::{Product, StoreRecord, StoreSettings, User};
+use ordertrack_store::{Product, Review, StoreRecord, StoreSettings, User};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -229,6 +229,9 @@ pub struct OrderBody {
     pub tracking_token: String,
     /// Statuses the caller may move this order to now.
     pub next_statuses: Vec<String>,
+    /// The customer's review, once written (on the single order's view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewBody>,
 }
 
 impl From<&OrderView> for OrderBody {
@@ -253,6 +256,67 @@ impl From<&OrderView> for OrderBody {
             notes: order.notes.clone(),
             tracking_token: order.tracking_token.clone(),
             next_statuses,
+            review: None,
+        }
+    }
+}
+
+/// A review, as it shows on its order.
+#[derive(Serialize)]
+pub struct ReviewBody {
+    pub rating: u8,
+    pub comment: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&Review> for ReviewBody {
+    fn from(review: &Review) -> Self {
+        ReviewBody {
+            rating: review.rating,
+            comment: review.comment.clone(),
+            created_at: review.created_at,
+        }
+    }
+}
+
+/// A review in a store's list: which order, whose.
+#[derive(Serialize)]
+pub struct StoreReviewBody {
+    pub order_id: i64,
+    pub order_number: String,
+    pub customer_name: String,
+    #[serde(flatten)]
+    pub review: ReviewBody,
+}
+
+/// A page of a store's reviews with the average and count of all of them.
+#[derive(Serialize)]
+pub struct StoreReviewsBody {
+    pub items: Vec<StoreReviewBody>,
+    pub next_cursor: Option<String>,
+    /// The mean rating (two decimals); `null` before the first review.
+    pub average: Option<f64>,
+    pub count: i64,
+}
+
+impl From<&ordertrack_app::reviews::StoreReviews> for StoreReviewsBody {
+    fn from(found: &ordertrack_app::reviews::StoreReviews) -> Self {
+        StoreReviewsBody {
+            items: found
+                .page
+                .reviews
+                .iter()
+                .map(|review| StoreReviewBody {
+                    order_id: review.order_id.get(),
+                    order_number: review.order_number.clone(),
+                    customer_name: review.customer_name.clone(),
+                    review: ReviewBody::from(review),
+                })
+                .collect(),
+            next_cursor: found.page.next_before.map(|id| id.to_string()),
+            average: found.average,
+            count: found.page.count,
         }
     }
 }

@@ -32,6 +32,7 @@ impl Flash {
             "payment_required" => ("warn", "This order must be paid first."),
             "paid" => ("ok", "Marked paid."),
             "refunded" => ("ok", "Refund recorded."),
+            "reviewed" => ("ok", "Thank you for your rating!"),
             "saved" => ("ok", "Saved."),
             "removed" => ("ok", "Removed."),
             "invalid" => ("warn", "Please check the form and try again."),

@@ -88,6 +88,8 @@ enum Prep {
     Preparing,
     /// Handed off (`ready`, every item ready).
     HandedOff,
+    /// Done: delivered.
+    Delivered,
 }
 
 /// The body of a request, built from the cell's data.
@@ -339,6 +341,29 @@ fn rows() -> Vec<Row> {
             Page,
             [303, 200, 404, 200, 200, 200, 200, 200, 404, 200],
         ),
+        row(
+            GET,
+            "/orders/{id}/review",
+            Page,
+            [303, 200, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        // Rating a done order: its customer only (once).
+        row(
+            POST,
+            "/orders/{id}/review",
+            Page,
+            [303, 303, 404, 403, 403, 403, 403, 403, 404, 403],
+        )
+        .prep(Prep::Delivered)
+        .form(|_| form("", &[("rating", "5".into())])),
+        row(
+            POST,
+            "/api/v1/orders/{id}/review",
+            Api,
+            [401, 201, 404, 403, 403, 403, 403, 403, 404, 403],
+        )
+        .prep(Prep::Delivered)
+        .json(|_| json!({"rating": 5, "comment": "Lovely"})),
         row(
             POST,
             "/api/v1/orders/{id}/transitions",
@@ -639,6 +664,12 @@ fn rows() -> Vec<Row> {
             [401, 404, 404, 200, 403, 403, 403, 403, 404, 200],
         ),
         row(
+            GET,
+            "/api/v1/stores/{slug}/reviews",
+            Api,
+            [401, 404, 404, 200, 200, 403, 403, 403, 404, 200],
+        ),
+        row(
             POST,
             "/api/v1/stores/{slug}/staff",
             Api,
@@ -891,7 +922,7 @@ impl Setup {
             order = app.advance(&self.owner, &order, "confirmed").await;
             order = app.advance(&self.owner, &order, "preparing").await;
         }
-        if row.prep == Prep::HandedOff {
+        if matches!(row.prep, Prep::HandedOff | Prep::Delivered) {
             order = app
                 .post(
                     &format!("/orders/{}/bump", id(&order)),
@@ -900,6 +931,10 @@ impl Setup {
                 )
                 .await
                 .expect(200);
+        }
+        if row.prep == Prep::Delivered {
+            order = app.advance(&self.owner, &order, "out_for_delivery").await;
+            order = app.advance(&self.owner, &order, "delivered").await;
         }
         // Accounts cost a password hash each: only for the rows that use them.
         let mut member = 0;

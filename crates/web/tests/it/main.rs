@@ -14,6 +14,7 @@ mod api_hygiene;
 mod api_kitchen;
 mod api_orders;
 mod api_payments;
+mod api_reviews;
 mod api_security;
 mod api_store_workflows;
 mod api_workflows;
