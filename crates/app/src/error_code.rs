@@ -157,6 +157,26 @@ error_codes! {
     CrossOrigin => "cross_origin",
     /// A WebSocket endpoint asked without a valid handshake.
     InvalidWebsocketUpgrade => "invalid_websocket_upgrade",
+    /// The state requires the order to be paid first.
+    PaymentRequired => "payment_required",
+    /// The order names a payment method the store does not offer.
+    PaymentMethodNotOffered => "payment_method_not_offered",
+    /// A store's payment methods are not acceptable (none).
+    InvalidPaymentMethods => "invalid_payment_methods",
+    /// The order is already paid (or was, and was refunded).
+    AlreadyPaid => "already_paid",
+    /// Only a paid order can be refunded.
+    NotPaid => "not_paid",
+    /// A refund larger than what is left of the payment.
+    RefundTooLarge => "refund_too_large",
+    /// An amount that is not a positive number of minor units.
+    InvalidAmount => "invalid_amount",
+    /// An order is reviewed once it is done.
+    OrderNotDone => "order_not_done",
+    /// The order has been reviewed already; a review is written once.
+    AlreadyReviewed => "already_reviewed",
+    /// A rating is a whole number from 1 to 5.
+    InvalidRating => "invalid_rating",
 }
 
 impl fmt::Display for ErrorCode {

@@ -62,6 +62,9 @@ impl From<KitchenError> for AppError {
                 pending_items: pending,
             },
             KitchenError::NothingToBump => AppError::conflict(ErrorCode::ItemUnchanged, message),
+            KitchenError::PaymentRequired { .. } => {
+                AppError::conflict(ErrorCode::PaymentRequired, message)
+            }
             KitchenError::NoHandOffState
             | KitchenError::Unreachable { .. }
             | KitchenError::AlreadyHandedOff { .. }

@@ -12,6 +12,7 @@ pub mod invitations;
 pub mod kitchen;
 pub mod orders;
 pub mod reports;
+pub mod reviews;
 pub mod stores;
 pub mod streams;
 pub mod throttle;

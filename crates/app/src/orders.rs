@@ -12,10 +12,10 @@ use std::sync::Arc;
 
 use ordertrack_domain::{
     Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChangeError, ItemId, ItemStatus,
-    ItemStatusChange, Order, OrderId, OrderPlan, OrderRequestError, RequestedLine, Role,
-    StatusChange, StatusKey, StoreId, TransitionDenied, TransitionError, UserId, Workflow,
-    check_order_request, order_total, plan_correction, plan_item_correction, plan_item_status,
-    plan_transition,
+    ItemStatusChange, Order, OrderId, OrderPlan, OrderRequestError, PaymentError, PaymentMethod,
+    PaymentRequest, RequestedLine, Role, StatusChange, StatusKey, StoreId, TransitionDenied,
+    TransitionError, UserId, Workflow, check_order_request, order_total, plan_correction,
+    plan_item_correction, plan_item_status, plan_payment, plan_transition,
 };
 use ordertrack_store::{
     NewOrder, NewOrderLine, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, Repository,
@@ -42,6 +42,8 @@ pub struct OrderRequest {
     pub items: Vec<RequestedLine>,
     pub fulfilment: Fulfilment,
     pub notes: Option<String>,
+    /// How the customer will pay; `None`: the store's preferred method.
+    pub payment_method: Option<PaymentMethod>,
 }
 
 /// An order together with its store's workflow (what views need to show it).
@@ -201,6 +203,35 @@ impl From<TransitionError> for AppError {
             TransitionError::ReasonRequired => {
                 AppError::invalid(ErrorCode::ReasonRequired, message)
             }
+            TransitionError::PaymentRequired { .. } => {
+                AppError::conflict(ErrorCode::PaymentRequired, message)
+            }
+        }
+    }
+}
+
+impl From<PaymentError> for AppError {
+    fn from(error: PaymentError) -> Self {
+        let message = error.to_string();
+        match error {
+            PaymentError::StaleVersion { current, .. } => AppError::Conflict {
+                code: ErrorCode::VersionConflict,
+                message,
+                current_version: Some(current),
+                pending_items: Vec::new(),
+            },
+            PaymentError::MarkPaidNotAllowed { .. } | PaymentError::RefundNotAllowed => {
+                AppError::Forbidden(message)
+            }
+            PaymentError::AlreadyPaid { .. } => AppError::conflict(ErrorCode::AlreadyPaid, message),
+            PaymentError::NotPaid { .. } => AppError::conflict(ErrorCode::NotPaid, message),
+            PaymentError::InvalidAmount => AppError::invalid(ErrorCode::InvalidAmount, message),
+            PaymentError::RefundTooLarge { .. } => {
+                AppError::invalid(ErrorCode::RefundTooLarge, message)
+            }
+            PaymentError::ReasonRequired => AppError::invalid(ErrorCode::ReasonRequired, message),
+            PaymentError::NoteTooLong => AppError::invalid(ErrorCode::InvalidNote, message),
+            PaymentError::UnsafeText(error) => error.into(),
         }
     }
 }
@@ -223,6 +254,25 @@ impl From<ItemChangeError> for AppError {
             ItemChangeError::ReasonTooLong => AppError::invalid(ErrorCode::InvalidNote, message),
             ItemChangeError::UnsafeText(error) => error.into(),
         }
+    }
+}
+
+/// The order a page starts before, from a cursor we gave out (an order id);
+/// none or empty: the first page.
+pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<OrderId>, AppError> {
+    match cursor {
+        None | Some("") => Ok(None),
+        Some(cursor) => cursor
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(|id| Some(OrderId::new(id)))
+            .ok_or_else(|| {
+                AppError::invalid(
+                    ErrorCode::InvalidCursor,
+                    "the cursor is not one we gave out",
+                )
+            }),
     }
 }
 
@@ -273,6 +323,17 @@ impl App {
         check_order_request(&request.items, &request.fulfilment, &request.notes)?;
         let found = self.live_store(&request.store).await?;
         crate::stores::check_open(&found, request.fulfilment.kind, crate::now())?;
+        let offered = &found.settings.payment_methods;
+        let payment_method = match request.payment_method {
+            None => offered.preferred(),
+            Some(method) if offered.offers(method) => method,
+            Some(method) => {
+                return Err(AppError::invalid(
+                    ErrorCode::PaymentMethodNotOffered,
+                    format!("this store does not take `{}`", method.as_str()),
+                ));
+            }
+        };
         let store = found.store;
         let current = self.current_workflow(&store).await?;
         let workflow = current.workflow;
@@ -333,6 +394,7 @@ impl App {
             status: initial.key.clone(),
             workflow_version: current.version,
             tracking_token: crate::random_token(),
+            payment_method,
             idempotency,
             at: crate::now(),
         };
@@ -541,17 +603,7 @@ impl App {
         request: OrderListRequest,
     ) -> Result<OrderList, AppError> {
         let limit = request.limit.unwrap_or(20).clamp(1, MAX_PAGE);
-        let before = match request.cursor.as_deref() {
-            None | Some("") => None,
-            Some(cursor) => Some(cursor.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(
-                || {
-                    AppError::invalid(
-                        ErrorCode::InvalidCursor,
-                        "the cursor is not one we gave out",
-                    )
-                },
-            )?),
-        };
+        let before = parse_cursor(request.cursor.as_deref())?;
         let status = request.status;
         if let (Some(status), Some((store, _))) = (&status, staff) {
             let workflow = self.current_workflow(store).await?.workflow;
@@ -581,7 +633,7 @@ impl App {
             .repo
             .orders(OrderQuery {
                 statuses: status.into_iter().map(StatusKey::from).collect(),
-                before: before.map(OrderId::new),
+                before,
                 ..query
             })
             .await?;
@@ -697,6 +749,53 @@ impl App {
             )
         })
         .await
+    }
+
+    /// Records a payment change of order `id`: paid (its counter's staff;
+    /// a driver for money taken at the door) or a refund (managers and
+    /// owners). Decided by `domain::plan_payment`, written like a
+    /// transition — version checked, a history entry and an event to every
+    /// watcher, in one write.
+    pub async fn set_payment(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        request: PaymentRequest,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        self.payment_as(caller, id, None, request, expected_version)
+            .await
+    }
+
+    /// [`App::set_payment`] from the dashboard of the store `slug`: only for
+    /// that store's staff, and only for its orders (anything else: 404).
+    pub async fn staff_set_payment(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        id: OrderId,
+        request: PaymentRequest,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        self.payment_as(caller, id, Some(slug), request, expected_version)
+            .await
+    }
+
+    async fn payment_as(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        staff_of: Option<&str>,
+        request: PaymentRequest,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        let retry = expected_version.is_none();
+        let plan = always_write(|workflow, order, actor| {
+            let (request, now) = (request.clone(), crate::now());
+            plan_payment(workflow, order, actor, request, expected_version, now)
+        });
+        self.decide_and_write(caller, id, staff_of, retry, plan)
+            .await
     }
 
     /// An item correction by a manager or owner (or admin): the item of

@@ -8,8 +8,8 @@ use std::str::FromStr;
 
 use ordertrack_domain::text::{check_line, normalise_email};
 use ordertrack_domain::{
-    Currency, FulfilmentKind, Fulfilments, Intake, OpeningHours, Role, StoreHours, StoreStatus,
-    StoreZone, WorkflowName, ordering_at,
+    Currency, FulfilmentKind, Fulfilments, Intake, OpeningHours, PaymentMethod, PaymentMethods,
+    Role, StoreHours, StoreStatus, StoreZone, WorkflowName, ordering_at,
 };
 use ordertrack_store::{
     NewStore, StoreOpening, StoreSettings, StoreSettingsPatch, StoreWithSettings,
@@ -86,13 +86,18 @@ pub struct SettingsInput {
     pub fulfilment: Option<Vec<FulfilmentKind>>,
     /// `Some(None)`: no hours, open around the clock.
     pub opening_hours: Option<Option<OpeningHours>>,
+    /// The payment methods offered, preferred first.
+    pub payment_methods: Option<Vec<PaymentMethod>>,
 }
 
 impl SettingsInput {
     /// Whether only the fields a manager may change are set: the pause
     /// switch and the opening hours.
     fn for_managers(&self) -> bool {
-        self.name.is_none() && self.timezone.is_none() && self.fulfilment.is_none()
+        self.name.is_none()
+            && self.timezone.is_none()
+            && self.fulfilment.is_none()
+            && self.payment_methods.is_none()
     }
 }
 
@@ -393,6 +398,14 @@ impl App {
                 }
                 other => other,
             },
+            payment_methods: input
+                .payment_methods
+                .map(|methods| {
+                    PaymentMethods::new(&methods).map_err(|e| {
+                        AppError::invalid(ErrorCode::InvalidPaymentMethods, e.to_string())
+                    })
+                })
+                .transpose()?,
         };
         self.repo
             .update_store_settings(found.store.id, patch)

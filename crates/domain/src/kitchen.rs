@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::names::StatusKey;
 use crate::order::{
     Actor, EventKind, HistoryEntry, ItemChange, ItemChangeError, ItemId, ItemStatus, NewEvent,
-    Order, OrderId, OrderSummary, StatusChange, StoreId, status_change,
+    Order, OrderId, OrderSummary, StatusChange, StoreId, paid_enough, status_change,
 };
 use crate::role::Role;
 use crate::workflow::{State, TransitionDenied, Workflow};
@@ -105,6 +105,8 @@ pub enum KitchenError {
     },
     #[error("the workflow has no way back from `{from}` to `{to}`")]
     NoWayBack { from: StatusKey, to: String },
+    #[error("the order must be paid before it can become `{to}`")]
+    PaymentRequired { to: StatusKey },
 }
 
 /// Decides a bump by `actor`: the not-ready items of `station` (or of the
@@ -144,6 +146,7 @@ pub fn plan_bump(
     if !bumped.is_empty()
         && plan.order.pending_items().is_empty()
         && let Some(next) = workflow.on_items_ready(&plan.order.status)
+        && paid_enough(next, &plan.order)
     {
         plan.status(&next.key, Some(ALL_ITEMS_READY_NOTE.to_owned()));
     }
@@ -151,6 +154,7 @@ pub fn plan_bump(
         && let Some(hand_off) = workflow.hand_off_state()
     {
         let path = way_to(workflow, &plan.order, actor, hand_off)?;
+        check_paid(&path, &plan.order)?;
         for state in path {
             plan.status(&state.key, None);
         }
@@ -190,6 +194,7 @@ pub fn plan_hand_off(
     if !pending.is_empty() {
         return Err(KitchenError::ItemsNotReady { pending });
     }
+    check_paid(&path, order)?;
     let mut plan = Planner::new(workflow, order, actor, now);
     for state in path {
         plan.status(&state.key, None);
@@ -221,7 +226,8 @@ pub fn plan_recall(
     let came_from = history
         .iter()
         .rev()
-        .find(|entry| entry.to == order.status)
+        // A payment's entry leaves the status where it was: not a move.
+        .find(|entry| entry.to == order.status && entry.payment.is_none())
         .and_then(|entry| entry.from.clone())
         .ok_or_else(|| KitchenError::NoWayBack {
             from: order.status.clone(),
@@ -258,6 +264,16 @@ pub fn may_recall(workflow: &Workflow, order: &Order, role: Role) -> bool {
             .next_states(role, &order.status, order.fulfilment.kind)
             .iter()
             .any(|next| kitchen.iter().any(|state| state.key == next.key))
+}
+
+/// Refuses a way through a state that requires the order, unpaid, to be paid.
+fn check_paid(path: &[&State], order: &Order) -> Result<(), KitchenError> {
+    match path.iter().find(|state| !paid_enough(state, order)) {
+        Some(state) => Err(KitchenError::PaymentRequired {
+            to: state.key.clone(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn check_version(order: &Order, expected_version: Option<i64>) -> Result<(), KitchenError> {
@@ -355,13 +371,15 @@ impl<'a> Planner<'a> {
             stations: vec![change.station.clone()],
             item: Some(change.clone()),
             correction: false,
+            payment: None,
             at: self.now,
             summary: OrderSummary::of(
                 self.workflow,
                 &order.number,
                 &order.status,
                 order.fulfilment.kind,
-            ),
+            )
+            .with_payment(order.payment.status),
         };
         self.steps.push(PlanStep::Item(ItemStep {
             expected_version: order.version - 1,
@@ -441,6 +459,7 @@ mod tests {
             },
             notes: None,
             tracking_token: "00".repeat(16),
+            payment: crate::payment::Payment::unpaid(crate::payment::PaymentMethod::Cash),
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
         }
@@ -676,6 +695,7 @@ mod tests {
             actor: actor(Role::Kitchen),
             note: None,
             correction: false,
+            payment: None,
             at: OffsetDateTime::UNIX_EPOCH,
         }
     }

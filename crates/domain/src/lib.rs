@@ -10,7 +10,9 @@ pub mod kitchen;
 pub mod money;
 pub mod names;
 pub mod order;
+pub mod payment;
 pub mod report;
+pub mod review;
 pub mod role;
 pub mod store;
 pub mod text;
@@ -23,6 +25,11 @@ pub use kitchen::{
 pub use money::{Currency, Money};
 pub use names::{StatusKey, WorkflowName};
 pub use order::*;
+pub use payment::{
+    NoPaymentMethod, Payment, PaymentError, PaymentMethod, PaymentMethods, PaymentRequest,
+    PaymentStatus, PaymentStep, may_mark_paid, may_refund, plan_payment,
+};
+pub use review::{ReviewError, check_review};
 pub use role::Role;
 pub use store::{
     Fulfilments, Intake, Opening, OpeningHours, Reopening, StoreHours, StoreStatus, StoreZone,

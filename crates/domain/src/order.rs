@@ -8,6 +8,7 @@ use crate::fulfilment::FulfilmentKind;
 pub use crate::ids::{ItemId, OrderId, ProductId, StoreId, UserId};
 use crate::money::Currency;
 use crate::names::StatusKey;
+use crate::payment::{Payment, PaymentStatus, PaymentStep};
 use crate::role::Role;
 use crate::text::{UnsafeText, check_lines};
 use crate::workflow::{TransitionDenied, Workflow};
@@ -107,6 +108,8 @@ pub struct Order {
     pub notes: Option<String>,
     /// 128 random bits, hex; grants read access to a guest tracking view.
     pub tracking_token: String,
+    /// How it is paid and whether it is.
+    pub payment: Payment,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -159,6 +162,9 @@ pub struct HistoryEntry {
     /// A manager's or owner's correction (a move outside the workflow's
     /// rules, `note` saying why), not a step of the workflow.
     pub correction: bool,
+    /// A payment change (the status stays: `from` is `to`); `None` for a
+    /// status change.
+    pub payment: Option<PaymentStep>,
 }
 
 /// What kind of change an event records.
@@ -170,6 +176,7 @@ pub enum EventKind {
     ItemStatusChanged,
     NoteAdded,
     OrderCancelled,
+    PaymentChanged,
 }
 
 impl EventKind {
@@ -181,6 +188,7 @@ impl EventKind {
             EventKind::ItemStatusChanged => "item_status_changed",
             EventKind::NoteAdded => "note_added",
             EventKind::OrderCancelled => "order_cancelled",
+            EventKind::PaymentChanged => "payment_changed",
         }
     }
 }
@@ -202,6 +210,10 @@ pub struct OrderSummary {
     /// carried it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fulfilment: Option<FulfilmentKind>,
+    /// Whether the order is paid (absent from events written before
+    /// summaries carried it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_status: Option<PaymentStatus>,
 }
 
 impl OrderSummary {
@@ -220,6 +232,15 @@ impl OrderSummary {
             eta_minutes: workflow.expected_minutes_remaining(status, fulfilment),
             terminal: workflow.is_terminal(status),
             fulfilment: Some(fulfilment),
+            payment_status: None,
+        }
+    }
+
+    /// This summary, saying the order's payment is `status`.
+    pub fn with_payment(self, status: PaymentStatus) -> Self {
+        OrderSummary {
+            payment_status: Some(status),
+            ..self
         }
     }
 }
@@ -257,6 +278,9 @@ pub struct NewEvent {
     /// A correction by the store (see [`HistoryEntry::correction`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub correction: bool,
+    /// What a payment change did; absent for other events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentStep>,
 }
 
 impl NewEvent {
@@ -292,6 +316,9 @@ struct PublicBody<'a> {
     summary: &'a OrderSummary,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     correction: bool,
+    /// What a payment change did; absent for other events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment: Option<&'a PaymentStep>,
 }
 
 impl<'a> From<&'a NewEvent> for PublicBody<'a> {
@@ -311,6 +338,7 @@ impl<'a> From<&'a NewEvent> for PublicBody<'a> {
             at: event.at,
             summary: &event.summary,
             correction: event.correction,
+            payment: event.payment.as_ref(),
         }
     }
 }
@@ -330,6 +358,8 @@ pub enum TransitionError {
     UnsafeText(#[from] UnsafeText),
     #[error("a correction needs a reason")]
     ReasonRequired,
+    #[error("the order must be paid before it can become `{to}`")]
+    PaymentRequired { to: String },
 }
 
 /// A decided status change, ready to persist with a version check.
@@ -343,6 +373,14 @@ pub struct StatusChange {
     pub to: StatusKey,
     pub history: HistoryEntry,
     pub event: NewEvent,
+    /// The order's payment afterwards, when the change is a payment's.
+    pub payment: Option<Payment>,
+}
+
+/// Whether `order` may enter `state` as far as its payment goes: a state
+/// marked `requires_paid` only once it is paid.
+pub fn paid_enough(state: &crate::workflow::State, order: &Order) -> bool {
+    !state.requires_paid || order.payment.status.is_paid()
 }
 
 /// Refuses a change decided on another version than the order's.
@@ -390,6 +428,9 @@ pub fn plan_transition(
                 pending,
             });
         }
+    }
+    if !paid_enough(target, order) {
+        return Err(TransitionError::PaymentRequired { to: to.to_owned() });
     }
     let kind = if workflow.is_cancelled(to) {
         EventKind::OrderCancelled
@@ -491,6 +532,7 @@ pub(crate) fn status_change(
             note: note.clone(),
             at: now,
             correction: false,
+            payment: None,
         },
         event: NewEvent {
             kind,
@@ -505,9 +547,12 @@ pub(crate) fn status_change(
             item: None,
             stations: stations_of(&order.items),
             correction: false,
+            payment: None,
             at: now,
-            summary: OrderSummary::of(workflow, &order.number, to, order.fulfilment.kind),
+            summary: OrderSummary::of(workflow, &order.number, to, order.fulfilment.kind)
+                .with_payment(order.payment.status),
         },
+        payment: None,
     }
 }
 
@@ -587,8 +632,10 @@ pub fn plan_item_status(
             other.status == ItemStatus::Ready
         }
     });
+    // An unpaid order stays where it is rather than advance into a state
+    // that must wait for its payment.
     let then = match workflow.on_items_ready(&order.status) {
-        Some(target) if all_ready_after => {
+        Some(target) if all_ready_after && paid_enough(target, order) => {
             let mut updated = order.clone();
             updated.version = new_version;
             for other in &mut updated.items {
@@ -664,13 +711,15 @@ fn item_event(
         item: Some(change.clone()),
         stations: vec![item.station.clone()],
         correction: false,
+        payment: None,
         at: now,
         summary: OrderSummary::of(
             workflow,
             &order.number,
             &order.status,
             order.fulfilment.kind,
-        ),
+        )
+        .with_payment(order.payment.status),
     };
     (change, event)
 }
@@ -798,6 +847,7 @@ pub fn order_created(
     actor: Actor,
 ) -> (HistoryEntry, NewEvent) {
     summary.number = order.number.clone();
+    summary.payment_status = Some(order.payment.status);
     // The order's own notes stay on the order: history and events travel to
     // guest tracking views, which must not show what the customer wrote.
     let history = HistoryEntry {
@@ -806,6 +856,7 @@ pub fn order_created(
         actor,
         note: None,
         correction: false,
+        payment: None,
         at: order.created_at,
     };
     let event = NewEvent {
@@ -821,6 +872,7 @@ pub fn order_created(
         item: None,
         stations: stations_of(&order.items),
         correction: false,
+        payment: None,
         at: order.created_at,
         summary,
     };

@@ -712,6 +712,7 @@ mod tests {
                 note: None,
                 at,
                 correction: false,
+                payment: None,
             },
         }
     }

@@ -47,6 +47,10 @@ pub struct State {
     /// An order may only enter this state once every item is ready.
     #[serde(default)]
     pub requires_items_ready: bool,
+    /// An order may only enter this state once it is paid (e.g.
+    /// `completed`, so nothing leaves the counter unpaid).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requires_paid: bool,
     /// When the last item becomes ready while the order is here, it moves on
     /// to this state by itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,6 +204,13 @@ pub enum WorkflowError {
         "state `{state}` has on_items_ready = `{target}`, but there is no transition `{state}` → `{target}` for every fulfilment"
     )]
     ItemsReadyWithoutTransition { state: StatusKey, target: StatusKey },
+    /// `requires_paid` on the initial state: every order starts unpaid there.
+    #[error("state `{state}` is initial, so it cannot require payment: orders start unpaid")]
+    PaidInitialState { state: StatusKey },
+    /// `requires_paid` on a cancelled state: an unpaid order could never
+    /// be cancelled.
+    #[error("state `{state}` is a cancelled state, so it cannot require payment")]
+    PaidCancelledState { state: StatusKey },
 }
 
 /// A validated order state machine. Build one with [`Workflow::from_toml`],
@@ -751,6 +762,21 @@ fn validate_all(file: WorkflowFile) -> Result<Workflow, Vec<WorkflowProblem>> {
                     state: s.key.clone(),
                 },
             );
+        }
+    }
+
+    for (i, s) in file
+        .states
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.requires_paid)
+    {
+        let path = format!("states[{i}].requires_paid");
+        let state = s.key.clone();
+        if s.initial {
+            problem(path, WorkflowError::PaidInitialState { state });
+        } else if file.cancelled.contains(&s.key) {
+            problem(path, WorkflowError::PaidCancelledState { state });
         }
     }
 

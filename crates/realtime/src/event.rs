@@ -20,7 +20,7 @@ pub struct LiveEvent {
     pub stations: Vec<String>,
     /// The fulfilment of the order, as its summary carries it.
     pub summary_fulfilment: Option<FulfilmentKind>,
-    /// The [`PublicEvent`] as JSON, ready to embed in a larger message
+    /// The event as watchers get it, as JSON, ready to embed in a larger message
     /// (WebSocket) without being serialised again.
     pub json: Box<RawValue>,
     /// The complete SSE frame (`id:`, `event:`, `data:`, blank line).

@@ -11,7 +11,8 @@
 use ordertrack_domain::report::{ReportOrder, ReportStep};
 use ordertrack_domain::{
     Actor, Currency, Fulfilment, FulfilmentKind, HistoryEntry, ItemId, ItemStatus, NewEvent, Order,
-    OrderId, OrderItem, ProductId, Role, StatusKey, StoreId, UserId,
+    OrderId, OrderItem, Payment, PaymentMethod, PaymentStatus, PaymentStep, ProductId, Role,
+    StatusKey, StoreId, UserId,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -209,6 +210,7 @@ pub fn store_with_settings(row: &(impl Columns + ?Sized)) -> Result<StoreWithSet
             row.flag("accepting_orders")?,
             &row.text("fulfilment")?,
             row.text_opt("opening_hours")?.as_deref(),
+            &row.text("payment_methods")?,
         )?,
     })
 }
@@ -268,7 +270,8 @@ macro_rules! order_columns {
     () => {
         "o.id, o.number, o.store_id, s.slug AS store_slug, o.customer_id,
     u.name AS customer_name, o.status, o.version, o.workflow_version, o.total_minor, o.currency, o.fulfilment,
-    o.address, o.notes, o.tracking_token, o.created_at, o.updated_at"
+    o.address, o.notes, o.tracking_token, o.created_at, o.updated_at,
+    o.payment_method, o.payment_status, o.paid_at, o.refunded_minor"
     };
 }
 pub(crate) use order_columns;
@@ -315,6 +318,12 @@ pub fn order(row: &(impl Columns + ?Sized), items: Vec<OrderItem>) -> Result<Ord
         },
         notes: row.text_opt("notes")?,
         tracking_token: row.text("tracking_token")?,
+        payment: Payment {
+            method: payment_method(&row.text("payment_method")?)?,
+            status: payment_status(&row.text("payment_status")?)?,
+            paid_at: row.int_opt("paid_at")?.map(from_micros).transpose()?,
+            refunded_minor: row.int("refunded_minor")?,
+        },
         created_at: from_micros(row.int("created_at")?)?,
         updated_at: from_micros(row.int("updated_at")?)?,
     })
@@ -360,6 +369,13 @@ pub fn history_entry(row: &(impl Columns + ?Sized)) -> Result<HistoryEntry> {
         note: row.text_opt("note")?,
         at: from_micros(row.int("at")?)?,
         correction: row.flag("correction")?,
+        payment: match row.text_opt("payment_status")? {
+            Some(status) => Some(PaymentStep {
+                status: payment_status(&status)?,
+                amount_minor: row.int_opt("payment_amount_minor")?.unwrap_or(0),
+            }),
+            None => None,
+        },
     })
 }
 
@@ -397,6 +413,26 @@ pub fn add_report_row(rows: &mut ReportRows, row: &(impl Columns + ?Sized)) -> R
         rows.steps.push(report_step(row)?);
     }
     Ok(())
+}
+
+/// The columns of a status-history row (read by [`history_entry`]), in
+/// both backends' SQL.
+macro_rules! history_columns {
+    () => {
+        "from_status, to_status, actor_id, actor_role, note, at, correction, payment_status,
+         payment_amount_minor"
+    };
+}
+pub(crate) use history_columns;
+
+/// A stored payment method.
+fn payment_method(text: &str) -> Result<PaymentMethod> {
+    PaymentMethod::parse(text).ok_or_else(|| corrupt("payment method", text))
+}
+
+/// A stored payment status.
+fn payment_status(text: &str) -> Result<PaymentStatus> {
+    PaymentStatus::parse(text).ok_or_else(|| corrupt("payment status", text))
 }
 
 /// An order event: `id, store_seq, payload`.
@@ -450,6 +486,31 @@ macro_rules! invitation_select {
     };
 }
 pub(crate) use invitation_select;
+
+/// A review read with its order's number and customer's name
+/// ([`review_select`]).
+pub fn review(row: &(impl Columns + ?Sized)) -> Result<crate::Review> {
+    let rating = row.int("rating")?;
+    Ok(crate::Review {
+        order_id: OrderId::new(row.int("order_id")?),
+        order_number: row.text("order_number")?,
+        customer_name: row.text("customer_name")?,
+        rating: u8::try_from(rating).map_err(|_| corrupt("rating", &rating.to_string()))?,
+        comment: row.text_opt("comment")?,
+        created_at: from_micros(row.int("created_at")?)?,
+    })
+}
+
+/// A review with its order's number and customer's name (read by
+/// [`review`]), in both backends' SQL; a `WHERE` on `r` follows.
+macro_rules! review_select {
+    () => {
+        "SELECT r.order_id, o.number AS order_number, u.name AS customer_name, r.rating,
+    r.comment, r.created_at
+    FROM reviews r JOIN orders o ON o.id = r.order_id JOIN users u ON u.id = r.customer_id"
+    };
+}
+pub(crate) use review_select;
 
 // ---- records written ----
 
@@ -517,6 +578,17 @@ pub fn next_page(query: &OrderQuery, orders: &mut Vec<Order>) -> Option<OrderId>
     }
     orders.truncate(limit);
     orders.last().map(|o| o.id).filter(|_| !query.oldest_first)
+}
+
+/// Cuts a page of reviews fetched with one extra row to `limit`; returns
+/// where the next page starts.
+pub fn next_review_page(reviews: &mut Vec<crate::Review>, limit: u32) -> Option<OrderId> {
+    let limit = limit as usize;
+    if reviews.len() <= limit {
+        return None;
+    }
+    reviews.truncate(limit);
+    reviews.last().map(|r| r.order_id)
 }
 
 /// Why a version-checked write changed no order: `current` is the order's

@@ -31,18 +31,19 @@ use std::time::{Duration as StdDuration, Instant};
 
 use ordertrack_domain::{
     Actor, EventKind, Fulfilment, FulfilmentKind, Fulfilments, ItemId, ItemStatus,
-    ItemStatusChange, KitchenError, OpeningHours, Order, OrderId, OrderPlan, PlanStep, ProductId,
+    ItemStatusChange, KitchenError, OpeningHours, Order, OrderId, OrderPlan, Payment,
+    PaymentMethod, PaymentMethods, PaymentRequest, PaymentStatus, PaymentStep, PlanStep, ProductId,
     Role, StatusChange, StoreId, StoreStatus, StoreZone, UserId, Workflow, order_created,
-    plan_bump, plan_hand_off, plan_item_status, plan_transition,
+    plan_bump, plan_hand_off, plan_item_status, plan_payment, plan_transition,
 };
 use time::{Duration, OffsetDateTime};
 
 use crate::{
     Acceptance, AccessChange, AccessEvent, EventFilter, Identity, Invitation, LogEntry,
-    NewInvitation, NewOrder, NewProduct, NewSession, NewStore, NewStoreWorkflow, NewUser,
-    OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product, ProductPatch,
-    ReportQuery, ReportRows, Repository, StoreError, StoreOpening, StoreRecord, StoreSettings,
-    StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
+    NewInvitation, NewOrder, NewProduct, NewReview, NewSession, NewStore, NewStoreWorkflow,
+    NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product,
+    ProductPatch, ReportQuery, ReportRows, Repository, StoreError, StoreOpening, StoreRecord,
+    StoreSettings, StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
 };
 
 /// A store under test plus whatever keeps its data alive (a temporary
@@ -114,6 +115,8 @@ macro_rules! conformance_tests {
             orders_paging,
             status_counts,
             apply_status_change,
+            payment_changes,
+            reviews,
             apply_item_change,
             orders_status_set_fulfilment_and_oldest_first,
             apply_plan,
@@ -826,6 +829,11 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
                 accepting_orders: true,
                 fulfilment: Fulfilments::new(&[FulfilmentKind::Pickup]).expect("a set"),
                 opening_hours: Some(hours.clone()),
+                payment_methods: PaymentMethods::new(&[
+                    PaymentMethod::CardAtCounter,
+                    PaymentMethod::Cash,
+                ])
+                .expect("a set"),
             },
             owner: Some(owner.id),
         })
@@ -837,6 +845,11 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
     assert_eq!(opened.settings.timezone, berlin);
     assert_eq!(opened.settings.opening_hours, Some(hours.clone()));
     assert!(!opened.settings.fulfilment.offers(FulfilmentKind::Delivery));
+    assert_eq!(
+        opened.settings.payment_methods.methods(),
+        [PaymentMethod::CardAtCounter, PaymentMethod::Cash],
+        "payment methods keep their order: the first is the preferred"
+    );
     let staff = store.staff(opened.store.id).await.expect("staff");
     assert_eq!(staff.len(), 1);
     assert_eq!((staff[0].user.id, staff[0].role), (owner.id, Role::Owner));
@@ -920,6 +933,7 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
                 timezone: Some(StoreZone::utc()),
                 fulfilment: Some(Fulfilments::both()),
                 opening_hours: Some(None),
+                payment_methods: Some(PaymentMethods::default()),
                 ..StoreSettingsPatch::default()
             },
         )
@@ -2041,6 +2055,193 @@ pub async fn apply_status_change(store: Arc<dyn Repository>) {
         "a change to an unknown order is NotFound, got {missing:?}"
     );
     assert_eq!(events(store, EventFilter::Store(f.shop.id)).await.len(), 3);
+}
+
+/// Payment changes: placed with its method and unpaid; marked paid and
+/// refunded through `apply_status_change` (the status stays), each with its
+/// history entry and event, version checked.
+pub async fn payment_changes(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let workflow = restaurant();
+    let order = store
+        .place_order(NewOrder {
+            payment_method: PaymentMethod::CardAtCounter,
+            ..new_order(&f.shop, &f.customer, &f.lines())
+        })
+        .await
+        .expect("place_order")
+        .order;
+    assert_eq!(order.payment, Payment::unpaid(PaymentMethod::CardAtCounter));
+    let paid = plan_payment(
+        &workflow,
+        &order,
+        f.cashier(),
+        PaymentRequest::Paid { note: None },
+        Some(order.version),
+        now(),
+    )
+    .expect("a cashier marks paid");
+    let after = store
+        .apply_status_change(paid.clone())
+        .await
+        .expect("mark paid");
+    assert_eq!(after.status, order.status, "the status stays");
+    assert_eq!(after.version, order.version + 1);
+    assert_eq!(after.payment.status, PaymentStatus::Paid);
+    assert_eq!(after.payment.paid_at, Some(paid.history.at));
+    assert_eq!(after.payment.method, PaymentMethod::CardAtCounter);
+    assert_eq!(
+        store.order(order.id).await.expect("order"),
+        Some(after.clone())
+    );
+    let history = store.history(order.id).await.expect("history");
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1], paid.history);
+    assert_eq!(
+        history[1].payment,
+        Some(PaymentStep {
+            status: PaymentStatus::Paid,
+            amount_minor: order.total_minor
+        })
+    );
+    assert_eq!(history[0].payment, None);
+    let order_events = events(store, EventFilter::Order(order.id)).await;
+    assert_eq!(order_events.len(), 2);
+    assert_eq!(order_events[1].event, paid.event);
+    assert_eq!(order_events[1].event.kind, EventKind::PaymentChanged);
+
+    // The same decision again is stale; nothing changes.
+    let stale = store.apply_status_change(paid).await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { current }) if current == after.version),
+        "{stale:?}"
+    );
+
+    // A partial refund, then the rest.
+    let manager = Actor {
+        role: Role::Manager,
+        ..f.cashier()
+    };
+    let refund = |order: &Order, amount_minor: i64| {
+        plan_payment(
+            &workflow,
+            order,
+            manager,
+            PaymentRequest::Refund {
+                amount_minor,
+                reason: "cold".into(),
+            },
+            Some(order.version),
+            now(),
+        )
+        .expect("a manager refunds")
+    };
+    let partly = store
+        .apply_status_change(refund(&after, 100))
+        .await
+        .expect("partial refund");
+    assert_eq!(partly.payment.status, PaymentStatus::PartiallyRefunded);
+    assert_eq!(partly.payment.refunded_minor, 100);
+    assert_eq!(
+        partly.payment.paid_at, after.payment.paid_at,
+        "paid_at stays"
+    );
+    let rest = order.total_minor - 100;
+    let refunded = store
+        .apply_status_change(refund(&partly, rest))
+        .await
+        .expect("full refund");
+    assert_eq!(refunded.payment.status, PaymentStatus::Refunded);
+    assert_eq!(refunded.payment.refunded_minor, order.total_minor);
+    let history = store.history(order.id).await.expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|entry| entry.payment)
+            .collect::<Vec<_>>(),
+        [
+            None,
+            Some(PaymentStep {
+                status: PaymentStatus::Paid,
+                amount_minor: order.total_minor
+            }),
+            Some(PaymentStep {
+                status: PaymentStatus::PartiallyRefunded,
+                amount_minor: 100
+            }),
+            Some(PaymentStep {
+                status: PaymentStatus::Refunded,
+                amount_minor: rest
+            }),
+        ]
+    );
+    assert_eq!(history[3].note.as_deref(), Some("cold"));
+}
+
+/// Reviews: one per order (a second is a conflict), read back with the
+/// order's number and customer's name; a store's pages, newest first, with
+/// the count and rating sum of all of them.
+pub async fn reviews(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let first = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let second = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let review = |order: &Order, rating: u8, comment: Option<&str>| NewReview {
+        order_id: order.id,
+        store_id: order.store_id,
+        customer_id: order.customer_id,
+        rating,
+        comment: comment.map(str::to_owned),
+        at: now(),
+    };
+    assert_eq!(store.review(first.id).await.expect("read"), None);
+    let written = store
+        .add_review(review(&first, 5, Some("Crisp and hot")))
+        .await
+        .expect("add_review");
+    assert_eq!(written.order_id, first.id);
+    assert_eq!(written.order_number, first.number);
+    assert_eq!(written.customer_name, f.customer.name);
+    assert_eq!(
+        (written.rating, written.comment.as_deref()),
+        (5, Some("Crisp and hot"))
+    );
+    assert_eq!(
+        store.review(first.id).await.expect("read"),
+        Some(written.clone())
+    );
+    let again = store.add_review(review(&first, 1, None)).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(
+        store.review(first.id).await.expect("read"),
+        Some(written.clone())
+    );
+    let later = store
+        .add_review(review(&second, 2, None))
+        .await
+        .expect("add_review");
+
+    let page = store
+        .store_reviews(f.shop.id, None, 1)
+        .await
+        .expect("store_reviews");
+    assert_eq!(page.reviews, vec![later]);
+    assert_eq!((page.count, page.rating_sum), (2, 7));
+    assert_eq!(page.next_before, Some(second.id));
+    let rest = store
+        .store_reviews(f.shop.id, page.next_before, 1)
+        .await
+        .expect("store_reviews");
+    assert_eq!(rest.reviews, vec![written]);
+    assert_eq!(rest.next_before, None);
+    assert_eq!((rest.count, rest.rating_sum), (2, 7));
+    let (verde, _, _) = verde_and_bob(store).await;
+    let none = store
+        .store_reviews(verde.id, None, 10)
+        .await
+        .expect("store_reviews");
+    assert_eq!((none.reviews.len(), none.count, none.rating_sum), (0, 0, 0));
 }
 
 /// Item changes: item status, version, event; the automatic advance when

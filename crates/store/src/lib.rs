@@ -180,6 +180,22 @@ pub trait Repository: Send + Sync + 'static {
     /// is written ([`StoreError::VersionConflict`] reports the current one).
     async fn apply_plan(&self, plan: OrderPlan) -> Result<Order>;
 
+    // ---- reviews ----
+
+    /// Writes a customer's review of an order; a second review of the same
+    /// order is [`StoreError::Conflict`] (and changes nothing).
+    async fn add_review(&self, new: NewReview) -> Result<Review>;
+    /// The review of an order, if it has one.
+    async fn review(&self, order: OrderId) -> Result<Option<Review>>;
+    /// A page of a store's reviews, newest order first (`before` an order
+    /// id, at most `limit`), with the count and rating sum of all of them.
+    async fn store_reviews(
+        &self,
+        store: StoreId,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<ReviewPage>;
+
     // ---- events ----
 
     /// Order events after position `after` that match `filter`, oldest

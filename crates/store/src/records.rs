@@ -2,8 +2,8 @@
 
 use ordertrack_domain::{
     Actor, Currency, Fulfilment, FulfilmentKind, Fulfilments, NewEvent, OpeningHours, Order,
-    OrderId, OrderSummary, ProductId, Role, StatusKey, StoreId, StoreStatus, StoreZone, UserId,
-    WorkflowName,
+    OrderId, OrderSummary, PaymentMethod, PaymentMethods, ProductId, Role, StatusKey, StoreId,
+    StoreStatus, StoreZone, UserId, WorkflowName,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -189,6 +189,8 @@ pub struct NewOrder {
     /// Summary of the initial status (its number is filled in by the store).
     pub summary: OrderSummary,
     pub tracking_token: String,
+    /// How it will be paid (one of the methods its store offers).
+    pub payment_method: PaymentMethod,
     /// `(key, hash of the request)` when the client sent an Idempotency-Key.
     pub idempotency: Option<(String, String)>,
     pub at: OffsetDateTime,
@@ -406,6 +408,8 @@ pub struct StoreSettings {
     pub fulfilment: Fulfilments,
     /// `None`: open around the clock.
     pub opening_hours: Option<OpeningHours>,
+    /// The payment methods offered, preferred first.
+    pub payment_methods: PaymentMethods,
 }
 
 impl Default for StoreSettings {
@@ -418,6 +422,7 @@ impl Default for StoreSettings {
             accepting_orders: true,
             fulfilment: Fulfilments::both(),
             opening_hours: None,
+            payment_methods: PaymentMethods::default(),
         }
     }
 }
@@ -431,6 +436,7 @@ impl StoreSettings {
         accepting_orders: bool,
         fulfilment: &str,
         opening_hours: Option<&str>,
+        payment_methods: &str,
     ) -> Result<Self, crate::StoreError> {
         let corrupt = |what: &str, value: &str| {
             crate::StoreError::Database(format!("unreadable stored {what} `{value}`"))
@@ -443,6 +449,7 @@ impl StoreSettings {
             opening_hours: opening_hours
                 .map(|json| serde_json::from_str(json).map_err(|_| corrupt("opening hours", json)))
                 .transpose()?,
+            payment_methods: PaymentMethods::from_stored(payment_methods),
         })
     }
 }
@@ -464,6 +471,7 @@ pub struct StoreSettingsPatch {
     pub fulfilment: Option<Fulfilments>,
     /// `Some(None)` removes the hours (open around the clock).
     pub opening_hours: Option<Option<OpeningHours>>,
+    pub payment_methods: Option<PaymentMethods>,
 }
 
 impl StoreSettingsPatch {
@@ -488,6 +496,7 @@ impl From<&StoreSettings> for StoreSettingsPatch {
             accepting_orders: Some(settings.accepting_orders),
             fulfilment: Some(settings.fulfilment.clone()),
             opening_hours: Some(settings.opening_hours.clone()),
+            payment_methods: Some(settings.payment_methods.clone()),
         }
     }
 }
@@ -575,4 +584,43 @@ pub struct ReportRows {
     /// Their history entries, grouped by order (in `orders`' order), each
     /// order's oldest first; empty unless asked for.
     pub steps: Vec<ordertrack_domain::report::ReportStep>,
+}
+
+// ---- reviews ----
+
+/// A customer's review of one finished order, to write (the application
+/// has checked who writes it, when, and its bounds).
+#[derive(Debug, Clone)]
+pub struct NewReview {
+    pub order_id: OrderId,
+    pub store_id: StoreId,
+    pub customer_id: UserId,
+    /// 1 to 5.
+    pub rating: u8,
+    pub comment: Option<String>,
+    pub at: OffsetDateTime,
+}
+
+/// A review as stored, with its order's number and its customer's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub order_id: OrderId,
+    pub order_number: String,
+    pub customer_name: String,
+    pub rating: u8,
+    pub comment: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A page of a store's reviews, newest order first, with the totals of all
+/// of them (for the average).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewPage {
+    pub reviews: Vec<Review>,
+    /// Where the next page starts (`before` this order), if there is one.
+    pub next_before: Option<OrderId>,
+    /// How many reviews the store has.
+    pub count: i64,
+    /// The sum of their ratings.
+    pub rating_sum: i64,
 }

@@ -9,7 +9,8 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, OrderSummary, Role, UserId, Workflow, order_total,
+    Actor, Fulfilment, FulfilmentKind, OrderSummary, PaymentMethod, Role, UserId, Workflow,
+    order_total,
 };
 use time::OffsetDateTime;
 
@@ -69,6 +70,7 @@ pub fn order_placed_at(
         status: initial,
         workflow_version: 0,
         tracking_token: tracking_token(),
+        payment_method: PaymentMethod::Cash,
         idempotency: None,
         at,
     }

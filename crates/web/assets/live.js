@@ -1,7 +1,7 @@
 // ordertrack live updates: one EventSource per page, HTML fragments
 // refreshed in place, no framework. Pages work without this file.
 
-const CHANGE_EVENTS = ["order_created", "status_changed", "item_status_changed", "note_added", "order_cancelled"];
+const CHANGE_EVENTS = ["order_created", "status_changed", "item_status_changed", "note_added", "order_cancelled", "payment_changed"];
 const KEY_STATES = ["ready", "out_for_delivery", "delivered"];
 
 // ---- small helpers -------------------------------------------------------
@@ -202,6 +202,7 @@ function live(anchor) {
       let message = `${summary.number}: ${summary.icon || ""} ${summary.label || ""}`;
       if (data.item) message = `${summary.number}: ${data.item.name} ${data.item.to}`;
       if (event.type === "order_created") message = `New order ${summary.number}`;
+      if (data.payment) message = `${summary.number}: payment ${data.payment.status.replace("_", " ")}`;
       toast(message);
       if (anchor.hasAttribute("data-notify") && data.to && KEY_STATES.includes(data.to)) {
         notify(`Order ${summary.number}`, `${summary.label}. ${summary.customer_message || ""}`);

@@ -91,6 +91,9 @@ fn any_case() -> impl Strategy<Value = (Workflow, Order)> {
                     },
                     notes: None,
                     tracking_token: "ab".repeat(16),
+                    payment: ordertrack_domain::Payment::unpaid(
+                        ordertrack_domain::PaymentMethod::Cash,
+                    ),
                     created_at: OffsetDateTime::UNIX_EPOCH,
                     updated_at: OffsetDateTime::UNIX_EPOCH,
                 };

@@ -53,8 +53,10 @@ fn stored(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> 
                 eta_minutes: Some(20),
                 terminal: false,
                 fulfilment: Some(FulfilmentKind::Pickup),
+                payment_status: None,
             },
             correction: false,
+            payment: None,
         },
         public_json: None,
     }

@@ -14,11 +14,11 @@ use tokio::sync::oneshot;
 
 use super::orders::{self, Change};
 use super::rows::{Log, Result};
-use super::{invitations, settings, stores, users, workflows};
+use super::{invitations, reviews, settings, stores, users, workflows};
 use crate::{
-    Acceptance, Invitation, NewInvitation, NewOrder, NewProduct, NewSession, NewStore,
-    NewStoreWorkflow, NewUser, PlacedOrder, Product, ProductPatch, StoreError, StoreOpening,
-    StoreRecord, StoreSettingsPatch, StoreWithSettings, StoreWorkflow, User,
+    Acceptance, Invitation, NewInvitation, NewOrder, NewProduct, NewReview, NewSession, NewStore,
+    NewStoreWorkflow, NewUser, PlacedOrder, Product, ProductPatch, Review, StoreError,
+    StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, StoreWorkflow, User,
 };
 
 /// A future borrowing the writer's connection and log.
@@ -237,6 +237,13 @@ impl Request for UpdateProduct {
     type Output = Option<Product>;
     fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, Option<Product>> {
         Box::pin(stores::update_product(conn, self.0, self.1, &self.2))
+    }
+}
+
+impl Request for NewReview {
+    type Output = Review;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, Review> {
+        Box::pin(reviews::add_review(conn, self))
     }
 }
 

@@ -42,6 +42,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0008_orders_placed_index.sql"),
     ),
     (
+        9,
+        include_str!("../../migrations/postgres/0009_payments.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_reviews.sql"),
+    ),
+    (
         11,
         include_str!("../../migrations/postgres/0011_event_public_json.sql"),
     ),

@@ -44,6 +44,7 @@ mod jobs;
 mod migrate;
 mod orders;
 mod reports;
+mod reviews;
 mod rows;
 mod settings;
 mod stores;
@@ -258,6 +259,23 @@ impl Repository for PostgresRepository {
 
     async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>> {
         Ok(settings::stores_with_settings(&mut *self.read().await?).await?)
+    }
+
+    async fn add_review(&self, new: NewReview) -> Result<Review> {
+        self.write(new).await
+    }
+
+    async fn review(&self, order: OrderId) -> Result<Option<Review>> {
+        Ok(reviews::review(&mut *self.read().await?, order).await?)
+    }
+
+    async fn store_reviews(
+        &self,
+        store: StoreId,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<ReviewPage> {
+        Ok(reviews::store_reviews(&mut *self.read().await?, store, before, limit).await?)
     }
 
     async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow> {

@@ -12,13 +12,13 @@ use std::collections::{HashMap, HashSet};
 
 use ordertrack_domain::{
     FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order, OrderId,
-    OrderPlan, PlanStep, StatusChange, StoreId, UserId, order_created, order_number,
+    OrderPlan, Payment, PlanStep, StatusChange, StoreId, UserId, order_created, order_number,
 };
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Connection, Postgres, QueryBuilder, Row};
 
 use super::rows::{Fail, Log, Result, listed, unique};
-use crate::codec::{self, micros, order_columns, order_from, order_store_columns};
+use crate::codec::{self, history_columns, micros, order_columns, order_from, order_store_columns};
 use crate::{
     NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, StoreError,
 };
@@ -179,10 +179,11 @@ pub async fn status_counts(
 }
 
 pub async fn history(conn: &mut PgConnection, order: OrderId) -> Result<Vec<HistoryEntry>> {
-    let rows = sqlx::query(
-        "SELECT from_status, to_status, actor_id, actor_role, note, at, correction
-         FROM status_history WHERE order_id = $1 ORDER BY id",
-    )
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        history_columns!(),
+        " FROM status_history WHERE order_id = $1 ORDER BY id"
+    ))
     .bind(order.get())
     .fetch_all(&mut *conn)
     .await?;
@@ -205,9 +206,9 @@ async fn append_history(
     };
     sqlx::query(
         "INSERT INTO status_history (order_id, from_status, to_status, actor_id, actor_role,
-            note, at, correction)
+            note, at, correction, payment_status, payment_amount_minor)
          SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[],
-                              $6::text[], $7::int8[], $8::bool[])",
+                              $6::text[], $7::int8[], $8::bool[], $9::text[], $10::int8[])",
     )
     .bind(
         entries
@@ -235,6 +236,13 @@ async fn append_history(
         entries
             .iter()
             .map(|(_, e)| e.correction)
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(|e| e.payment.map(|p| p.status.as_str().to_owned())))
+    .bind(
+        entries
+            .iter()
+            .map(|(_, e)| e.payment.map(|p| p.amount_minor))
             .collect::<Vec<_>>(),
     )
     .execute(&mut *conn)
@@ -331,8 +339,9 @@ async fn insert_order(
     let at = micros(new.at);
     let order_id: i64 = sqlx::query_scalar(
         "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
-            fulfilment, address, notes, tracking_token, created_at, updated_at, workflow_version)
-         VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $11, $12) RETURNING id",
+            fulfilment, address, notes, tracking_token, created_at, updated_at, workflow_version,
+            payment_method)
+         VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) RETURNING id",
     )
     .bind(new.store_id.get())
     .bind(&number)
@@ -346,6 +355,7 @@ async fn insert_order(
     .bind(&new.tracking_token)
     .bind(at)
     .bind(new.workflow_version)
+    .bind(new.payment_method.as_str())
     .fetch_one(&mut *conn)
     .await
     .map_err(unique("an order with this number or tracking token"))?;
@@ -513,6 +523,22 @@ pub async fn write_changes(
         .iter()
         .map(|c| c.item.map(|(item, _)| item.to.as_str()))
         .collect();
+    let payments: Vec<Option<&Payment>> = changes
+        .iter()
+        .map(|c| c.status.and_then(|s| s.payment.as_ref()))
+        .collect();
+    let payment_statuses: Vec<Option<&str>> = payments
+        .iter()
+        .map(|p| p.map(|p| p.status.as_str()))
+        .collect();
+    let paid_at: Vec<Option<i64>> = payments
+        .iter()
+        .map(|p| p.and_then(|p| p.paid_at).map(micros))
+        .collect();
+    let refunded: Vec<Option<i64>> = payments
+        .iter()
+        .map(|p| p.map(|p| p.refunded_minor))
+        .collect();
     // The orders are updated only where the version matches and the item
     // (if any) belongs to the order; the items only of the orders updated.
     // A concurrent writer's uncommitted change to one of the orders makes
@@ -520,12 +546,16 @@ pub async fn write_changes(
     let rows = sqlx::query(
         "WITH c AS (
              SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[],
-                                  $6::int8[], $7::text[])
-                 AS c(id, expected, bump, to_status, at, item_id, item_status)
+                                  $6::int8[], $7::text[], $8::text[], $9::int8[], $10::int8[])
+                 AS c(id, expected, bump, to_status, at, item_id, item_status, payment_status,
+                      paid_at, refunded_minor)
          ), o AS (
              UPDATE orders AS o
              SET version = o.version + c.bump, status = COALESCE(c.to_status, o.status),
-                 updated_at = c.at
+                 updated_at = c.at,
+                 payment_status = COALESCE(c.payment_status, o.payment_status),
+                 paid_at = CASE WHEN c.payment_status IS NULL THEN o.paid_at ELSE c.paid_at END,
+                 refunded_minor = COALESCE(c.refunded_minor, o.refunded_minor)
              FROM c
              WHERE o.id = c.id AND o.version = c.expected
                AND (c.item_id IS NULL OR EXISTS (
@@ -546,6 +576,9 @@ pub async fn write_changes(
     .bind(&times)
     .bind(&items)
     .bind(&item_statuses)
+    .bind(&payment_statuses)
+    .bind(&paid_at)
+    .bind(&refunded)
     .fetch_all(&mut *conn)
     .await?;
     let mut applied: HashSet<i64> = HashSet::with_capacity(rows.len());

@@ -19,7 +19,7 @@ const ORDERS: &str = "SELECT id, number, created_at, total_minor, status, workfl
 const ORDERS_WITH_HISTORY: &str = "SELECT o.id, o.number, o.created_at, o.total_minor,
         o.status, o.workflow_version,
         h.order_id, h.from_status, h.to_status, h.actor_id, h.actor_role, h.note, h.at,
-        h.correction
+        h.correction, h.payment_status, h.payment_amount_minor
     FROM orders o LEFT JOIN status_history h ON h.order_id = o.id
     WHERE o.store_id = $1 AND o.created_at >= $2 AND o.created_at < $3
     ORDER BY o.created_at, o.id, h.id";

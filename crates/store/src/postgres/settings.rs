@@ -2,7 +2,7 @@
 //! opening hours) on PostgreSQL: opening a store with them, reading a store
 //! with them, changing them. Columns are read by name.
 
-use ordertrack_domain::{Fulfilments, Role, StoreId, StoreStatus, StoreZone};
+use ordertrack_domain::{Fulfilments, PaymentMethods, Role, StoreId, StoreStatus, StoreZone};
 use sqlx::postgres::PgConnection;
 
 use super::rows::{Log, Result};
@@ -15,7 +15,7 @@ use crate::{StoreError, StoreOpening, StoreSettingsPatch, StoreWithSettings};
 macro_rules! columns {
     () => {
         "id, slug, name, currency, workflow, order_prefix, \
-         status, timezone, accepting_orders, fulfilment, opening_hours"
+         status, timezone, accepting_orders, fulfilment, opening_hours, payment_methods"
     };
 }
 
@@ -61,7 +61,8 @@ pub async fn update_store_settings(
             timezone = COALESCE($4, timezone),
             accepting_orders = COALESCE($5, accepting_orders),
             fulfilment = COALESCE($6, fulfilment),
-            opening_hours = CASE WHEN $7 THEN $8 ELSE opening_hours END
+            opening_hours = CASE WHEN $7 THEN $8 ELSE opening_hours END,
+            payment_methods = COALESCE($9, payment_methods)
          WHERE id = $1
          RETURNING ",
         columns!()
@@ -74,6 +75,12 @@ pub async fn update_store_settings(
     .bind(patch.fulfilment.as_ref().map(Fulfilments::to_stored))
     .bind(patch.opening_hours.is_some())
     .bind(hours)
+    .bind(
+        patch
+            .payment_methods
+            .as_ref()
+            .map(PaymentMethods::to_stored),
+    )
     .fetch_optional(&mut *conn)
     .await?
     .map(|found| codec::store_with_settings(&found))

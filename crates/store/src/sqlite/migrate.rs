@@ -35,6 +35,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/sqlite/0008_orders_placed_index.sql"),
     ),
+    (9, include_str!("../../migrations/sqlite/0009_payments.sql")),
+    (10, include_str!("../../migrations/sqlite/0010_reviews.sql")),
     (
         11,
         include_str!("../../migrations/sqlite/0011_event_public_json.sql"),

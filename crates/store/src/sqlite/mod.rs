@@ -18,6 +18,7 @@ mod invitations;
 mod migrate;
 mod orders;
 mod reports;
+mod reviews;
 mod rows;
 mod settings;
 mod stores;
@@ -320,6 +321,25 @@ impl Repository for SqliteRepository {
 
     async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>> {
         self.read(settings::stores_with_settings).await
+    }
+
+    async fn add_review(&self, new: NewReview) -> Result<Review> {
+        self.write(move |tx| reviews::add_review(tx.conn(), &new))
+            .await
+    }
+
+    async fn review(&self, order: OrderId) -> Result<Option<Review>> {
+        self.read(move |conn| reviews::review(conn, order)).await
+    }
+
+    async fn store_reviews(
+        &self,
+        store: StoreId,
+        before: Option<OrderId>,
+        limit: u32,
+    ) -> Result<ReviewPage> {
+        self.read(move |conn| reviews::store_reviews(conn, store, before, limit))
+            .await
     }
 
     async fn add_store_workflow(&self, new: NewStoreWorkflow) -> Result<StoreWorkflow> {

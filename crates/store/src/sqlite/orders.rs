@@ -2,7 +2,7 @@
 
 use ordertrack_domain::{
     FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order, OrderId,
-    OrderPlan, PlanStep, StatusChange, StoreId, order_created, order_number,
+    OrderPlan, Payment, PlanStep, StatusChange, StoreId, order_created, order_number,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
@@ -11,7 +11,7 @@ use super::events::append_event;
 use super::rows::{all, first};
 use super::users::unique;
 use super::writer::WriteTx;
-use crate::codec::{self, micros, order_columns, order_from, order_store_columns};
+use crate::codec::{self, history_columns, micros, order_columns, order_from, order_store_columns};
 use crate::{
     NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, StoreError,
 };
@@ -180,8 +180,11 @@ pub fn status_counts(
 pub fn history(conn: &Connection, order: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
     all(
         conn,
-        "SELECT from_status, to_status, actor_id, actor_role, note, at, correction
-         FROM status_history WHERE order_id = ?1 ORDER BY id",
+        concat!(
+            "SELECT ",
+            history_columns!(),
+            " FROM status_history WHERE order_id = ?1 ORDER BY id"
+        ),
         [order.get()],
         |row| codec::history_entry(row),
     )
@@ -194,8 +197,9 @@ fn append_history(
 ) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO status_history
-            (order_id, from_status, to_status, actor_id, actor_role, note, at, correction)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            (order_id, from_status, to_status, actor_id, actor_role, note, at, correction,
+             payment_status, payment_amount_minor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         order.get(),
@@ -205,7 +209,9 @@ fn append_history(
         entry.actor.role.as_str(),
         entry.note,
         micros(entry.at),
-        entry.correction
+        entry.correction,
+        entry.payment.map(|step| step.status.as_str()),
+        entry.payment.map(|step| step.amount_minor)
     ])?;
     Ok(())
 }
@@ -242,8 +248,9 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
     let at = micros(new.at);
     conn.prepare_cached(
         "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
-            fulfilment, address, notes, tracking_token, created_at, updated_at, workflow_version)
-         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
+            fulfilment, address, notes, tracking_token, created_at, updated_at, workflow_version,
+            payment_method)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)",
     )?
     .execute(params![
         new.store_id.get(),
@@ -257,7 +264,8 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
         new.notes,
         new.tracking_token,
         at,
-        new.workflow_version
+        new.workflow_version,
+        new.payment_method.as_str()
     ])
     .map_err(unique("an order with this number or tracking token"))?;
     let order_id = OrderId::new(conn.last_insert_rowid());
@@ -303,21 +311,33 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
     })
 }
 
-/// Bumps the order's version if it is still `expected`; otherwise reports
-/// the current version.
+/// Bumps the order's version if it is still `expected` (setting its status
+/// and payment, when given); otherwise reports the current version.
 fn bump_version(
     conn: &Connection,
     order: OrderId,
     expected: i64,
     status: Option<&str>,
+    payment: Option<&Payment>,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let changed = conn
         .prepare_cached(
-            "UPDATE orders SET version = version + 1, status = COALESCE(?3, status), updated_at = ?4
+            "UPDATE orders SET version = version + 1, status = COALESCE(?3, status), updated_at = ?4,
+                payment_status = COALESCE(?5, payment_status),
+                paid_at = CASE WHEN ?5 IS NULL THEN paid_at ELSE ?6 END,
+                refunded_minor = COALESCE(?7, refunded_minor)
              WHERE id = ?1 AND version = ?2",
         )?
-        .execute(params![order.get(), expected, status, micros(at)])?;
+        .execute(params![
+            order.get(),
+            expected,
+            status,
+            micros(at),
+            payment.map(|p| p.status.as_str()),
+            payment.and_then(|p| p.paid_at).map(micros),
+            payment.map(|p| p.refunded_minor)
+        ])?;
     if changed == 1 {
         return Ok(());
     }
@@ -334,6 +354,7 @@ fn write_status_change(tx: &mut WriteTx<'_>, change: StatusChange) -> Result<(),
         change.order_id,
         change.expected_version,
         Some(&change.to),
+        change.payment.as_ref(),
         change.history.at,
     )?;
     append_history(tx.conn(), change.order_id, &change.history)?;
@@ -357,7 +378,7 @@ fn write_item_change(
     item: &ItemChange,
     event: NewEvent,
 ) -> Result<(), StoreError> {
-    bump_version(tx.conn(), order_id, expected_version, None, event.at)?;
+    bump_version(tx.conn(), order_id, expected_version, None, None, event.at)?;
     let updated = tx
         .conn()
         .prepare_cached("UPDATE order_items SET status = ?1 WHERE id = ?2 AND order_id = ?3")?

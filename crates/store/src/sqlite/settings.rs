@@ -2,7 +2,7 @@
 //! opening hours) on SQLite: opening a store with them, reading a store with
 //! them, changing them. Columns are read by name.
 
-use ordertrack_domain::{Fulfilments, Role, StoreId, StoreStatus, StoreZone};
+use ordertrack_domain::{Fulfilments, PaymentMethods, Role, StoreId, StoreStatus, StoreZone};
 use rusqlite::{Connection, params};
 
 use super::rows::{all, first};
@@ -12,7 +12,7 @@ use crate::codec::{self};
 use crate::{StoreError, StoreOpening, StoreSettingsPatch, StoreWithSettings};
 
 const COLUMNS: &str = "id, slug, name, currency, workflow, order_prefix, \
-                       status, timezone, accepting_orders, fulfilment, opening_hours";
+                       status, timezone, accepting_orders, fulfilment, opening_hours, payment_methods";
 
 pub fn stores_with_settings(conn: &Connection) -> Result<Vec<StoreWithSettings>, StoreError> {
     all(
@@ -50,7 +50,8 @@ pub fn update_store_settings(
             timezone = COALESCE(?4, timezone),
             accepting_orders = COALESCE(?5, accepting_orders),
             fulfilment = COALESCE(?6, fulfilment),
-            opening_hours = CASE WHEN ?7 THEN ?8 ELSE opening_hours END
+            opening_hours = CASE WHEN ?7 THEN ?8 ELSE opening_hours END,
+            payment_methods = COALESCE(?9, payment_methods)
          WHERE id = ?1
          RETURNING {COLUMNS}"
         ),
@@ -63,6 +64,10 @@ pub fn update_store_settings(
             patch.fulfilment.as_ref().map(Fulfilments::to_stored),
             patch.opening_hours.is_some(),
             hours,
+            patch
+                .payment_methods
+                .as_ref()
+                .map(PaymentMethods::to_stored),
         ],
         |row| codec::store_with_settings(row),
     )

@@ -122,6 +122,7 @@ pub fn new_order(f: &Shop, idempotency: Option<(&str, &str)>) -> NewOrder {
         workflow_version: 0,
         summary: OrderSummary::of(&workflow, "", "pending", FulfilmentKind::Pickup),
         tracking_token: tracking_token(),
+        payment_method: ordertrack_domain::PaymentMethod::Cash,
         idempotency: idempotency.map(|(key, hash)| (key.into(), hash.into())),
         at: OffsetDateTime::now_utc(),
     }

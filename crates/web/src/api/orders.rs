@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use ordertrack_app::ErrorCode;
 use ordertrack_app::orders::{OrderListRequest, OrderRequest};
 use ordertrack_domain::{
-    Fulfilment, FulfilmentKind, ItemId, ItemStatus, OrderId, ProductId, RequestedLine,
+    Fulfilment, FulfilmentKind, ItemId, ItemStatus, OrderId, PaymentMethod, PaymentRequest,
+    ProductId, RequestedLine,
 };
 use serde::{Deserialize, Serialize};
 
-use super::views::{HistoryBody, OrderBody, TrackedOrderBody};
+use super::views::{HistoryBody, OrderBody, ReviewBody, TrackedOrderBody};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthCaller};
@@ -26,6 +27,8 @@ pub fn routes() -> Routes {
         .get("/orders/{id}", show)
         .post("/orders/{id}/transitions", transition)
         .post("/orders/{id}/corrections", correct)
+        .post("/orders/{id}/payment", set_payment)
+        .post("/orders/{id}/review", review)
         .get("/orders/{id}/history", history)
         .patch("/orders/{id}/items/{item_id}", set_item_status)
         .get("/track/{token}", track)
@@ -39,6 +42,15 @@ struct PlaceOrderBody {
     fulfilment: FulfilmentBody,
     #[serde(default)]
     notes: Option<String>,
+    /// How the customer will pay; left out: the store's preferred method.
+    #[serde(default)]
+    payment: Option<PaymentChoiceBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentChoiceBody {
+    method: PaymentMethod,
 }
 
 #[derive(Deserialize)]
@@ -91,6 +103,7 @@ async fn place(
             address: body.fulfilment.address,
         },
         notes: body.notes,
+        payment_method: body.payment.map(|payment| payment.method),
     };
     let placed = state.app.place_order(&caller, request, key).await?;
     let status = if placed.created {
@@ -150,7 +163,35 @@ async fn show(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let view = state.app.order(&caller, id).await?;
-    json_with_etag(&headers, &OrderBody::from(&view))
+    let mut body = OrderBody::from(&view);
+    body.review = state
+        .app
+        .review_of(&caller, &view)
+        .await?
+        .as_ref()
+        .map(ReviewBody::from);
+    json_with_etag(&headers, &body)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewRequest {
+    rating: i64,
+    #[serde(default)]
+    comment: Option<String>,
+}
+
+async fn review(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiJson(body): ApiJson<ReviewRequest>,
+) -> Result<(StatusCode, Json<ReviewBody>), ApiError> {
+    let review = state
+        .app
+        .review_order(&caller, id, body.rating, body.comment.as_deref())
+        .await?;
+    Ok((StatusCode::CREATED, Json(ReviewBody::from(&review))))
 }
 
 /// A JSON response with a strong ETag (a hash of the exact body), or 304
@@ -234,6 +275,62 @@ async fn correct(
     let view = state
         .app
         .correct(&caller, id, &body.to, &body.reason, body.expected_version)
+        .await?;
+    Ok(Json(OrderBody::from(&view)))
+}
+
+/// The payment change asked for: only these two are recorded by hand.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum PaymentChangeStatus {
+    Paid,
+    Refunded,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentChangeBody {
+    status: PaymentChangeStatus,
+    /// A refund's amount, in minor units.
+    #[serde(default)]
+    amount_minor: Option<i64>,
+    /// Why (required for a refund; an optional note when marking paid).
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+async fn set_payment(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiJson(body): ApiJson<PaymentChangeBody>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let request = match (body.status, body.amount_minor) {
+        (PaymentChangeStatus::Paid, None) => PaymentRequest::Paid { note: body.reason },
+        (PaymentChangeStatus::Paid, Some(_)) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidAmount,
+                "marking paid takes no amount: the order's total is paid",
+            ));
+        }
+        (PaymentChangeStatus::Refunded, None) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidAmount,
+                "a refund needs `amount_minor`",
+            ));
+        }
+        (PaymentChangeStatus::Refunded, Some(amount_minor)) => PaymentRequest::Refund {
+            amount_minor,
+            reason: body.reason.unwrap_or_default(),
+        },
+    };
+    let view = state
+        .app
+        .set_payment(&caller, id, request, body.expected_version)
         .await?;
     Ok(Json(OrderBody::from(&view)))
 }

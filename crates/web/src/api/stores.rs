@@ -5,14 +5,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ordertrack_app::catalog::ProductInput;
 use ordertrack_app::stores::{SettingsInput, StoreSetup};
-use ordertrack_domain::{FulfilmentKind, OpeningHours, ProductId, Role, UserId};
+use ordertrack_domain::{FulfilmentKind, OpeningHours, PaymentMethod, ProductId, Role, UserId};
 use ordertrack_store::StoreWithSettings;
 use serde::{Deserialize, Serialize};
 
-use super::views::{ProductBody, StatusBody, StoreBody, StoreSettingsBody, UserBody};
+use super::views::{
+    ProductBody, StatusBody, StoreBody, StoreReviewsBody, StoreSettingsBody, UserBody,
+};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, AuthCaller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthCaller};
 use crate::routes::Routes;
 
 pub fn routes() -> Routes {
@@ -28,6 +30,28 @@ pub fn routes() -> Routes {
         .get("/stores/{slug}/staff", staff)
         .post("/stores/{slug}/staff", add_staff)
         .delete("/stores/{slug}/staff/{user_id}", remove_staff)
+        .get("/stores/{slug}/reviews", reviews)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewsQuery {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// A page of the store's reviews with their average (owners, managers).
+async fn reviews(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(slug): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ReviewsQuery>,
+) -> Result<Json<StoreReviewsBody>, ApiError> {
+    let found = state
+        .app
+        .store_reviews(&caller, &slug, query.cursor.as_deref(), query.limit)
+        .await?;
+    Ok(Json(StoreReviewsBody::from(&found)))
 }
 
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<StoreBody>>, ApiError> {
@@ -229,6 +253,7 @@ struct SettingsRequest {
     fulfilment: Option<Vec<FulfilmentKind>>,
     #[serde(default, deserialize_with = "present")]
     opening_hours: Option<Option<OpeningHours>>,
+    payment_methods: Option<Vec<PaymentMethod>>,
 }
 
 async fn update_settings(
@@ -248,6 +273,7 @@ async fn update_settings(
                 timezone: body.timezone,
                 fulfilment: body.fulfilment,
                 opening_hours: body.opening_hours,
+                payment_methods: body.payment_methods,
             },
         )
         .await?;

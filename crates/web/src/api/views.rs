@@ -6,9 +6,10 @@ use ordertrack_app::reports::{HoursView, SalesView, TimesView};
 use ordertrack_domain::report::{SalesFigures, Spread};
 use ordertrack_domain::{
     Currency, Fulfilment, FulfilmentKind, HistoryEntry, OpeningHours, OrderItem, OrderSummary,
-    Role, State, StatusKey, StoreStatus, WorkflowName,
+    Payment, PaymentMethod, PaymentStatus, PaymentStep, Role, State, StatusKey, StoreStatus,
+    WorkflowName,
 };
-use ordertrack_store::{Product, StoreRecord, StoreSettings, User};
+use ordertrack_store::{Product, Review, StoreRecord, StoreSettings, User};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -68,6 +69,8 @@ pub struct StoreSettingsBody {
     pub fulfilment: Vec<FulfilmentKind>,
     /// Per weekday; `null`: open around the clock.
     pub opening_hours: Option<OpeningHours>,
+    /// How customers may pay, preferred (the default) first.
+    pub payment_methods: Vec<PaymentMethod>,
     /// Whether an order placed now is taken.
     pub taking_orders: bool,
     /// What its page says about ordering now, e.g. "Not taking orders
@@ -86,6 +89,7 @@ impl StoreSettingsBody {
             accepting_orders: settings.accepting_orders,
             fulfilment: settings.fulfilment.kinds().to_vec(),
             opening_hours: settings.opening_hours.clone(),
+            payment_methods: settings.payment_methods.methods().to_vec(),
             taking_orders: intake.is_open(),
             ordering_message: intake.to_string(),
         }
@@ -158,6 +162,7 @@ pub struct OrderHeadBody {
     pub version: i64,
     pub total_minor: i64,
     pub currency: Currency,
+    pub payment: PaymentBody,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -186,8 +191,30 @@ impl From<&OrderView> for OrderHeadBody {
             version: order.version,
             total_minor: order.total_minor,
             currency: order.currency.clone(),
+            payment: PaymentBody::from(&order.payment),
             created_at: order.created_at,
             updated_at: order.updated_at,
+        }
+    }
+}
+
+/// An order's payment: how, whether, and what was refunded.
+#[derive(Serialize)]
+pub struct PaymentBody {
+    pub method: PaymentMethod,
+    pub status: PaymentStatus,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub paid_at: Option<OffsetDateTime>,
+    pub refunded_minor: i64,
+}
+
+impl From<&Payment> for PaymentBody {
+    fn from(payment: &Payment) -> Self {
+        PaymentBody {
+            method: payment.method,
+            status: payment.status,
+            paid_at: payment.paid_at,
+            refunded_minor: payment.refunded_minor,
         }
     }
 }
@@ -205,6 +232,9 @@ pub struct OrderBody {
     pub tracking_token: String,
     /// Statuses the caller may move this order to now.
     pub next_statuses: Vec<StatusKey>,
+    /// The customer's review, once written (on the single order's view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewBody>,
 }
 
 impl From<&OrderView> for OrderBody {
@@ -229,6 +259,67 @@ impl From<&OrderView> for OrderBody {
             notes: order.notes.clone(),
             tracking_token: order.tracking_token.clone(),
             next_statuses,
+            review: None,
+        }
+    }
+}
+
+/// A review, as it shows on its order.
+#[derive(Serialize)]
+pub struct ReviewBody {
+    pub rating: u8,
+    pub comment: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<&Review> for ReviewBody {
+    fn from(review: &Review) -> Self {
+        ReviewBody {
+            rating: review.rating,
+            comment: review.comment.clone(),
+            created_at: review.created_at,
+        }
+    }
+}
+
+/// A review in a store's list: which order, whose.
+#[derive(Serialize)]
+pub struct StoreReviewBody {
+    pub order_id: i64,
+    pub order_number: String,
+    pub customer_name: String,
+    #[serde(flatten)]
+    pub review: ReviewBody,
+}
+
+/// A page of a store's reviews with the average and count of all of them.
+#[derive(Serialize)]
+pub struct StoreReviewsBody {
+    pub items: Vec<StoreReviewBody>,
+    pub next_cursor: Option<String>,
+    /// The mean rating (two decimals); `null` before the first review.
+    pub average: Option<f64>,
+    pub count: i64,
+}
+
+impl From<&ordertrack_app::reviews::StoreReviews> for StoreReviewsBody {
+    fn from(found: &ordertrack_app::reviews::StoreReviews) -> Self {
+        StoreReviewsBody {
+            items: found
+                .page
+                .reviews
+                .iter()
+                .map(|review| StoreReviewBody {
+                    order_id: review.order_id.get(),
+                    order_number: review.order_number.clone(),
+                    customer_name: review.customer_name.clone(),
+                    review: ReviewBody::from(review),
+                })
+                .collect(),
+            next_cursor: found.page.next_before.map(|id| id.to_string()),
+            average: found.average,
+            count: found.page.count,
         }
     }
 }
@@ -266,6 +357,9 @@ pub struct TrackedHistoryBody {
     /// A correction by the store (its note says why); absent otherwise.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub correction: bool,
+    /// A payment change (the status stays); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentStep>,
 }
 
 impl TrackedOrderBody {
@@ -295,6 +389,7 @@ impl TrackedOrderBody {
                     note: entry.note.clone(),
                     at: entry.at,
                     correction: entry.correction,
+                    payment: entry.payment,
                 })
                 .collect(),
         }
@@ -314,6 +409,10 @@ pub struct HistoryBody {
     /// step of the workflow.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub correction: bool,
+    /// A payment change (paid, refunded; the status stays); absent for a
+    /// status change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentStep>,
 }
 
 /// Who made a change.
@@ -335,6 +434,7 @@ impl From<&HistoryEntry> for HistoryBody {
             note: entry.note.clone(),
             at: entry.at,
             correction: entry.correction,
+            payment: entry.payment,
         }
     }
 }

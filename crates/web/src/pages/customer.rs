@@ -9,11 +9,12 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use ordertrack_app::orders::{OrderListRequest, OrderRequest, OrderView};
 use ordertrack_domain::{
-    Fulfilment, FulfilmentKind, HistoryEntry, OrderId, ProductId, RequestedLine, Role,
+    Fulfilment, FulfilmentKind, HistoryEntry, OrderId, PaymentMethod, PaymentStatus, ProductId,
+    RequestedLine, Role,
 };
 use serde::Deserialize;
 
-use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
+use super::layout::{Flash, live_indicator, money, payment_badge, status_badge, time_tag};
 use super::{FlashQuery, PageContext, PageError, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
@@ -29,6 +30,8 @@ pub fn routes() -> Routes {
         .get("/orders/{id}", order_page)
         .get("/orders/{id}/tracker", order_tracker)
         .post("/orders/{id}/cancel", cancel)
+        .get("/orders/{id}/review", review_fragment)
+        .post("/orders/{id}/review", review)
         .get("/track/{token}", tracking_page)
         .get("/track/{token}/tracker", tracking_tracker)
 }
@@ -121,6 +124,12 @@ async fn menu(
                         label.choice { input type="radio" name="fulfilment" value="delivery" checked[!offers(FulfilmentKind::Pickup)]; " Delivery" }
                     }
                 }
+                fieldset {
+                    legend { "How do you pay?" }
+                    @for (n, method) in found.settings.payment_methods.methods().iter().enumerate() {
+                        label.choice { input type="radio" name="payment_method" value=(method.as_str()) checked[n == 0]; " " (method.label()) }
+                    }
+                }
                 label { "Delivery address " span.muted { "(for delivery)" } textarea name="address" maxlength="300" rows="2" {} }
                 label { "Notes for the store " span.muted { "(optional)" } textarea name="notes" maxlength="500" rows="2" {} }
                 @if !intake.is_open() {
@@ -181,6 +190,9 @@ async fn checkout(
             address: text("address"),
         },
         notes: text("notes"),
+        payment_method: form
+            .get("payment_method")
+            .and_then(|method| PaymentMethod::parse(method)),
     };
     let key = text("idempotency_key");
     match state.app.place_order(caller, request, key.as_deref()).await {
@@ -237,9 +249,25 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
                     p.eta { "Expected in about " strong { (minutes) " min" } }
                 }
             }
+            p.payment data-payment-status=(order.payment.status.as_str()) {
+                "Payment: " (order.payment.method.label()) " · " (payment_badge(&order.payment))
+                @if order.payment.refunded_minor > 0 {
+                    " · refunded " (money(order.payment.refunded_minor, order.currency.code()))
+                }
+            }
             h2 { "Timeline" }
             ol.timeline {
                 @for entry in history {
+                    @if let Some(step) = entry.payment {
+                        li data-payment-entry=(step.status.as_str()) {
+                            span aria-hidden="true" { "💳" } " "
+                            strong {
+                                @if step.status == PaymentStatus::Paid { "Paid" } @else { "Refunded " (money(step.amount_minor, order.currency.code())) }
+                            }
+                            " · " (time_tag(entry.at))
+                            @if let Some(note) = &entry.note { p.note { "“" (note) "”" } }
+                        }
+                    } @else {
                     li {
                         @let step = workflow.state(&entry.to);
                         span aria-hidden="true" { (step.map(|s| s.icon.as_str()).unwrap_or("•")) }
@@ -251,6 +279,7 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
                                 "Corrected by the store: " (entry.note.as_deref().unwrap_or(""))
                             }
                         } @else if let Some(note) = &entry.note { p.note { "“" (note) "”" } }
+                    }
                     }
                 }
             }
@@ -278,6 +307,7 @@ async fn order_page(
     // nothing that happens after this read is missed.
     let position = state.app.event_position().await?;
     let (view, history) = state.app.order_with_history(caller, id).await?;
+    let review = state.app.review_of(caller, &view).await?;
     let order = &view.order;
     // The button cancels as the customer (`App::customer_cancel`): shown
     // to the order's customer while the workflow lets a customer cancel.
@@ -294,6 +324,7 @@ async fn order_page(
         }
         div data-stream={ "/api/v1/orders/" (order.id) "/events" } data-last-event-id=(position) data-notify {}
         (tracker(&view, &history, &format!("/orders/{}/tracker", order.id)))
+        (review_card(&ctx, caller, &view, review.as_ref()))
         section.card {
             h2 { "Details" }
             p { (order.store_slug) " · placed " (time_tag(order.created_at)) }
@@ -336,6 +367,89 @@ async fn order_tracker(
     let caller = ctx.require_caller()?;
     let (view, history) = state.app.order_with_history(caller, id).await?;
     Ok(tracker(&view, &history, &format!("/orders/{id}/tracker")).into_response())
+}
+
+/// The order's rating: the customer's review once written; the form to
+/// write it once the order is done; nothing before (the part refreshes
+/// live, so the form appears the moment the order is done).
+fn review_card(
+    ctx: &PageContext,
+    caller: &ordertrack_app::Caller,
+    view: &OrderView,
+    review: Option<&ordertrack_store::Review>,
+) -> Markup {
+    let order = &view.order;
+    let mine = order.customer_id == caller.user.id;
+    let done = ordertrack_domain::review::is_done(&view.workflow, order);
+    html! {
+        section #review data-fragment={ "/orders/" (order.id) "/review" } {
+            @if let Some(review) = review {
+                div.card data-review=(review.rating) {
+                    h2 { "Your rating" }
+                    p { strong { (review.rating) " / 5" } }
+                    @if let Some(comment) = &review.comment { p.note { "“" (comment) "”" } }
+                }
+            } @else if mine && done {
+                form.card method="post" action={ "/orders/" (order.id) "/review" } data-review-form {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    h2 { "How was it?" }
+                    fieldset.rating {
+                        legend { "Your rating" }
+                        @for n in 1..=5 {
+                            label.choice { input type="radio" name="rating" value=(n) required; " " (n) }
+                        }
+                    }
+                    label { "Comment " span.muted { "(optional)" } textarea name="comment" maxlength="500" rows="2" {} }
+                    button type="submit" { "Send rating" }
+                }
+            }
+        }
+    }
+}
+
+async fn review_fragment(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(id): ApiPath<OrderId>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    let view = state.app.order(caller, id).await?;
+    let review = state.app.review_of(caller, &view).await?;
+    Ok(review_card(&ctx, caller, &view, review.as_ref()).into_response())
+}
+
+#[derive(Deserialize)]
+struct ReviewForm {
+    csrf: String,
+    rating: Option<i64>,
+    comment: Option<String>,
+}
+
+/// The order page's rating form.
+async fn review(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath(id): ApiPath<OrderId>,
+    Form(form): Form<ReviewForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    let back = |flash: &str| Ok(see_other(&format!("/orders/{id}?flash={flash}")));
+    match state
+        .app
+        .review_order(
+            caller,
+            id,
+            form.rating.unwrap_or(0),
+            form.comment.as_deref(),
+        )
+        .await
+    {
+        Ok(_) => back("reviewed"),
+        Err(ordertrack_app::AppError::Conflict { .. }) => back("not_allowed"),
+        Err(ordertrack_app::AppError::Invalid { .. }) => back("invalid"),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// The order page's cancel button. (Older pages also post the target

@@ -29,6 +29,10 @@ impl Flash {
                 "That step is not possible from the order's current state.",
             ),
             "items_not_ready" => ("warn", "Not every item is ready yet."),
+            "payment_required" => ("warn", "This order must be paid first."),
+            "paid" => ("ok", "Marked paid."),
+            "refunded" => ("ok", "Refund recorded."),
+            "reviewed" => ("ok", "Thank you for your rating!"),
             "saved" => ("ok", "Saved."),
             "removed" => ("ok", "Removed."),
             "invalid" => ("warn", "Please check the form and try again."),
@@ -167,6 +171,14 @@ pub fn time_tag(at: OffsetDateTime) -> Markup {
 }
 
 /// A status badge: colour class, icon and text (never colour alone).
+/// An order's payment status as a badge; an unpaid order's stands out.
+pub fn payment_badge(payment: &ordertrack_domain::Payment) -> Markup {
+    let status = payment.status.as_str();
+    html! {
+        span.badge.{ "payment-" (status) } data-payment=(status) { (payment.status.label()) }
+    }
+}
+
 pub fn status_badge(status: &str, label: &str, icon: &str) -> Markup {
     html! {
         span.badge.{ "status-" (status) } data-status=(status) {

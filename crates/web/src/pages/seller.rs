@@ -7,10 +7,12 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use ordertrack_app::orders::{Dashboard, OrderListRequest, StaffOrder};
 use ordertrack_app::{AppError, ErrorCode};
-use ordertrack_domain::{FulfilmentKind, OrderId, Role};
+use ordertrack_domain::{
+    FulfilmentKind, Order, OrderId, PaymentRequest, PaymentStatus, Role, may_mark_paid, may_refund,
+};
 use serde::Deserialize;
 
-use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
+use super::layout::{Flash, live_indicator, money, payment_badge, status_badge, time_tag};
 use super::{FlashQuery, PageContext, PageError, encode_component, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
@@ -23,6 +25,7 @@ pub fn routes() -> Routes {
         .get("/dashboard/{slug}/orders/{id}", detail)
         .get("/dashboard/{slug}/orders/{id}/panel", detail_panel)
         .post("/dashboard/{slug}/orders/{id}/transition", transition)
+        .post("/dashboard/{slug}/orders/{id}/payment", payment)
         .post("/dashboard/{slug}/ordering", ordering)
 }
 
@@ -67,7 +70,21 @@ fn list_url(slug: &str, query: &ListQuery) -> String {
     url
 }
 
-fn board_list(board: &Dashboard, query: &ListQuery) -> Markup {
+/// The one-click "Mark paid" button of an unpaid order (a plain form post;
+/// `back` says where to return: the list or the order).
+fn mark_paid_form(csrf: &str, slug: &str, order: &Order, back: &str) -> Markup {
+    html! {
+        form.inline method="post" action={ "/dashboard/" (slug) "/orders/" (order.id) "/payment" } data-enhance {
+            input type="hidden" name="csrf" value=(csrf);
+            input type="hidden" name="expected_version" value=(order.version);
+            input type="hidden" name="status" value="paid";
+            input type="hidden" name="back" value=(back);
+            button.small type="submit" data-mark-paid=(order.id) { "Mark paid" }
+        }
+    }
+}
+
+fn board_list(board: &Dashboard, query: &ListQuery, csrf: &str) -> Markup {
     let slug = &board.store.slug;
     let total: i64 = board.counts.iter().map(|(_, n)| n).sum();
     let current = query.status.clone().unwrap_or_default();
@@ -86,7 +103,7 @@ fn board_list(board: &Dashboard, query: &ListQuery) -> Markup {
             }
             @if board.list.orders.is_empty() { p.muted { "No orders here." } }
             table.orders {
-                thead { tr { th { "Order" } th { "Customer" } th { "Status" } th { "Total" } th { "Type" } th { "Placed" } } }
+                thead { tr { th { "Order" } th { "Customer" } th { "Status" } th { "Total" } th { "Payment" } th { "Type" } th { "Placed" } } }
                 tbody {
                     @for view in &board.list.orders {
                         @let order = &view.order;
@@ -96,6 +113,12 @@ fn board_list(board: &Dashboard, query: &ListQuery) -> Markup {
                             td { (order.customer_name) }
                             td { (status_badge(&order.status, state.map(|s| s.label.as_str()).unwrap_or(&order.status), state.map(|s| s.icon.as_str()).unwrap_or(""))) }
                             td { (money(order.total_minor, order.currency.code())) }
+                            td {
+                                (payment_badge(&order.payment))
+                                @if order.payment.status == PaymentStatus::Unpaid && may_mark_paid(board.role, order.payment.method) {
+                                    " " (mark_paid_form(csrf, slug, order, "list"))
+                                }
+                            }
                             td { (order.fulfilment.kind.as_str()) }
                             td { (time_tag(order.created_at)) }
                         }
@@ -150,7 +173,7 @@ async fn dashboard(
             button type="submit" { "Search" }
             button.secondary type="button" data-chime-toggle hidden { "Sound on new orders: off" }
         }
-        (board_list(&board, &query))
+        (board_list(&board, &query, &ctx.csrf))
     };
     Ok(ctx.page(layout(
         "Dashboard",
@@ -168,7 +191,7 @@ async fn dashboard_list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let board = board(&state, &ctx, &slug, &query).await?;
-    Ok(board_list(&board, &query).into_response())
+    Ok(board_list(&board, &query, &ctx.csrf).into_response())
 }
 
 async fn load_detail(
@@ -226,7 +249,42 @@ fn panel(ctx: &PageContext, slug: &str, detail: &StaffOrder) -> Markup {
                     }
                 }
             }
+            (payment_card(ctx, slug, order, role))
             (super::customer::tracker(view, history, &format!("/dashboard/{slug}/orders/{}/panel", order.id)))
+        }
+    }
+}
+
+/// The order's payment, with what the caller may record: "Mark paid" while
+/// unpaid, a refund once paid (managers and owners).
+fn payment_card(ctx: &PageContext, slug: &str, order: &Order, role: Role) -> Markup {
+    let payment = &order.payment;
+    let action = format!("/dashboard/{slug}/orders/{}/payment", order.id);
+    let currency = order.currency.code();
+    html! {
+        section.card data-payment-card {
+            h2 { "Payment" }
+            p {
+                (payment.method.label()) " · " (payment_badge(payment))
+                @if let Some(at) = payment.paid_at { " · paid " (time_tag(at)) }
+                @if payment.refunded_minor > 0 { " · refunded " (money(payment.refunded_minor, currency)) }
+            }
+            @if payment.status == PaymentStatus::Unpaid && may_mark_paid(role, payment.method) {
+                (mark_paid_form(&ctx.csrf, slug, order, "order"))
+            }
+            @if payment.status.is_paid() && may_refund(role) {
+                form method="post" action=(action) data-enhance data-confirm="Refund this amount?" {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    input type="hidden" name="expected_version" value=(order.version);
+                    input type="hidden" name="status" value="refunded";
+                    input type="hidden" name="back" value="order";
+                    label { "Refund (in minor units, e.g. cents) "
+                        input type="number" name="amount_minor" min="1" max=(order.total_minor - payment.refunded_minor) required;
+                    }
+                    label { "Reason " input type="text" name="reason" maxlength="500" required; }
+                    button.danger type="submit" { "Refund" }
+                }
+            }
         }
     }
 }
@@ -321,8 +379,58 @@ async fn transition(
         Err(AppError::Conflict { code, .. }) => Ok(back(match code {
             ErrorCode::VersionConflict => "conflict",
             ErrorCode::ItemsNotReady => "items_not_ready",
+            ErrorCode::PaymentRequired => "payment_required",
             _ => "not_allowed",
         })),
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct PaymentForm {
+    csrf: String,
+    /// `paid` or `refunded`.
+    status: String,
+    expected_version: Option<i64>,
+    amount_minor: Option<i64>,
+    reason: Option<String>,
+    /// `list`: back to the dashboard; otherwise to the order.
+    back: Option<String>,
+}
+
+/// The dashboard's "Mark paid" and refund buttons.
+async fn payment(
+    State(state): State<AppState>,
+    ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
+    Form(form): Form<PaymentForm>,
+) -> Result<Response, PageError> {
+    let caller = ctx.require_caller()?;
+    ctx.check_csrf(&form.csrf)?;
+    let back = |flash: &str| match form.back.as_deref() {
+        Some("list") => see_other(&format!("/dashboard/{slug}?flash={flash}")),
+        _ => see_other(&format!("/dashboard/{slug}/orders/{id}?flash={flash}")),
+    };
+    let request = match (form.status.as_str(), form.amount_minor) {
+        ("paid", _) => PaymentRequest::Paid { note: None },
+        ("refunded", Some(amount_minor)) => PaymentRequest::Refund {
+            amount_minor,
+            reason: form.reason.clone().unwrap_or_default(),
+        },
+        _ => return Ok(back("invalid")),
+    };
+    match state
+        .app
+        .staff_set_payment(caller, &slug, id, request, form.expected_version)
+        .await
+    {
+        Ok(view) if view.order.payment.status == PaymentStatus::Paid => Ok(back("paid")),
+        Ok(_) => Ok(back("refunded")),
+        Err(AppError::Conflict { code, .. }) => Ok(back(match code {
+            ErrorCode::VersionConflict => "conflict",
+            _ => "not_allowed",
+        })),
+        Err(AppError::Invalid { .. }) => Ok(back("invalid")),
         Err(error) => Err(error.into()),
     }
 }

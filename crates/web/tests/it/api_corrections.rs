@@ -17,7 +17,7 @@ async fn correct(app: &TestApp, token: &str, order: &Value, to: &str, reason: &s
 }
 
 /// A restaurant pickup order taken all the way to `completed`.
-async fn completed_order(app: &TestApp, customer: &str) -> Value {
+pub async fn completed_order(app: &TestApp, customer: &str) -> Value {
     let cashier = app.login("cashier@demo.test").await;
     let kitchen = app.login("kitchen@demo.test").await;
     let order = app.place_simple(customer, RESTAURANT).await;

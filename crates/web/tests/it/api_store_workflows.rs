@@ -54,7 +54,7 @@ fn workflow_path(slug: &str) -> String {
 }
 
 /// "Express": orders go from placed straight to collected, by the cashier.
-fn express() -> Value {
+pub fn express() -> Value {
     json!({
         "name": "express",
         "label": "Express",

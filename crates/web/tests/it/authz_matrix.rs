@@ -88,6 +88,8 @@ enum Prep {
     Preparing,
     /// Handed off (`ready`, every item ready).
     HandedOff,
+    /// Done: delivered.
+    Delivered,
 }
 
 /// The body of a request, built from the cell's data.
@@ -340,6 +342,29 @@ fn rows() -> Vec<Row> {
             [303, 200, 404, 200, 200, 200, 200, 200, 404, 200],
         ),
         row(
+            GET,
+            "/orders/{id}/review",
+            Page,
+            [303, 200, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        // Rating a done order: its customer only (once).
+        row(
+            POST,
+            "/orders/{id}/review",
+            Page,
+            [303, 303, 404, 403, 403, 403, 403, 403, 404, 403],
+        )
+        .prep(Prep::Delivered)
+        .form(|_| form("", &[("rating", "5".into())])),
+        row(
+            POST,
+            "/api/v1/orders/{id}/review",
+            Api,
+            [401, 201, 404, 403, 403, 403, 403, 403, 404, 403],
+        )
+        .prep(Prep::Delivered)
+        .json(|_| json!({"rating": 5, "comment": "Lovely"})),
+        row(
             POST,
             "/api/v1/orders/{id}/transitions",
             Api,
@@ -354,6 +379,15 @@ fn rows() -> Vec<Row> {
             [401, 403, 404, 200, 200, 403, 403, 403, 404, 200],
         )
         .json(|c| json!({"to": "ready", "reason": "Entered by mistake", "expected_version": c.version})),
+        // Marking paid: the counter (a driver only for money taken at the
+        // door; this order is cash), never the kitchen or the customer.
+        row(
+            POST,
+            "/api/v1/orders/{id}/payment",
+            Api,
+            [401, 403, 404, 200, 200, 200, 403, 403, 404, 200],
+        )
+        .json(|c| json!({"status": "paid", "expected_version": c.version})),
         // The customer's cancel button: only the customer, only a cancel.
         row(
             POST,
@@ -435,6 +469,21 @@ fn rows() -> Vec<Row> {
             Page,
             [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
         ),
+        row(
+            POST,
+            "/dashboard/{slug}/orders/{id}/payment",
+            Page,
+            [303, 404, 404, 303, 303, 303, 403, 403, 404, 303],
+        )
+        .form(|c| {
+            form(
+                "",
+                &[
+                    ("status", "paid".into()),
+                    ("expected_version", c.version.to_string()),
+                ],
+            )
+        }),
         row(
             POST,
             "/dashboard/{slug}/orders/{id}/transition",
@@ -613,6 +662,12 @@ fn rows() -> Vec<Row> {
             "/api/v1/stores/{slug}/staff",
             Api,
             [401, 404, 404, 200, 403, 403, 403, 403, 404, 200],
+        ),
+        row(
+            GET,
+            "/api/v1/stores/{slug}/reviews",
+            Api,
+            [401, 404, 404, 200, 200, 403, 403, 403, 404, 200],
         ),
         row(
             POST,
@@ -881,7 +936,7 @@ impl Setup {
             order = app.advance(&self.owner, &order, "confirmed").await;
             order = app.advance(&self.owner, &order, "preparing").await;
         }
-        if row.prep == Prep::HandedOff {
+        if matches!(row.prep, Prep::HandedOff | Prep::Delivered) {
             order = app
                 .post(
                     &format!("/orders/{}/bump", id(&order)),
@@ -890,6 +945,10 @@ impl Setup {
                 )
                 .await
                 .expect(200);
+        }
+        if row.prep == Prep::Delivered {
+            order = app.advance(&self.owner, &order, "out_for_delivery").await;
+            order = app.advance(&self.owner, &order, "delivered").await;
         }
         // Accounts cost a password hash each: only for the rows that use them.
         let mut member = 0;

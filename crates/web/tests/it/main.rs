@@ -13,6 +13,8 @@ mod api_corrections;
 mod api_hygiene;
 mod api_kitchen;
 mod api_orders;
+mod api_payments;
+mod api_reviews;
 mod api_security;
 mod api_store_workflows;
 mod api_workflows;

@@ -39,6 +39,7 @@ impl TestApp {
                         address: None,
                     },
                     notes: None,
+                    payment_method: None,
                 },
                 None,
             )
