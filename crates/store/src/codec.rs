@@ -379,6 +379,26 @@ pub fn history_entry(row: &(impl Columns + ?Sized)) -> Result<HistoryEntry> {
     })
 }
 
+/// The statement a report reads its range with ([`add_report_row`] reads
+/// its rows), the same on both backends: `$1` the store, `$2`–`$3` the
+/// placing times. Without history, the orders alone; with it, each order
+/// repeated on every entry of its history, oldest first.
+pub fn report_sql(with_history: bool) -> &'static str {
+    if with_history {
+        "SELECT o.id, o.number, o.created_at, o.total_minor, o.status, o.workflow_version,
+            h.order_id, h.from_status, h.to_status, h.actor_id, h.actor_role, h.note, h.at,
+            h.correction, h.payment_status, h.payment_amount_minor
+        FROM orders o LEFT JOIN status_history h ON h.order_id = o.id
+        WHERE o.store_id = $1 AND o.created_at >= $2 AND o.created_at < $3
+        ORDER BY o.created_at, o.id, h.id"
+    } else {
+        "SELECT id, number, created_at, total_minor, status, workflow_version,
+            CAST(NULL AS BIGINT) AS order_id
+        FROM orders WHERE store_id = $1 AND created_at >= $2 AND created_at < $3
+        ORDER BY created_at, id"
+    }
+}
+
 /// An order as a report reads it: `id, number, created_at, total_minor,
 /// status, workflow_version`.
 pub fn report_order(row: &(impl Columns + ?Sized)) -> Result<ReportOrder> {

@@ -6,6 +6,28 @@
 //! the `conformance` feature). [`statements`] counts the SQL statements
 //! either backend runs (its `tracing` layer with the `statements` feature).
 
+/// The modules every backend has: the areas it lays its SQL out by, one
+/// each (`users`, `stores`, `orders`, ...), its migrations, its row
+/// adapter and its writer. Declared once, so neither backend can grow an
+/// area the other lacks.
+macro_rules! backend_modules {
+    () => {
+        mod events;
+        mod invitations;
+        mod orders;
+        mod reports;
+        mod reviews;
+        mod settings;
+        mod stores;
+        mod users;
+        mod workflows;
+
+        mod migrate;
+        mod rows;
+        mod writer;
+    };
+}
+
 mod codec;
 mod error;
 pub mod postgres;

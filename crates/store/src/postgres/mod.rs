@@ -38,19 +38,8 @@
 //! SAVEPOINT, which sqlx sends without a report, by the store itself (see
 //! [`statements`](crate::statements)).
 
-mod events;
-mod invitations;
 mod jobs;
-mod migrate;
-mod orders;
-mod reports;
-mod reviews;
-mod rows;
-mod settings;
-mod stores;
-mod users;
-mod workflows;
-mod writer;
+backend_modules!();
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -13,18 +13,7 @@
 //! store's statement target is enabled as it opens (see
 //! [`statements`](crate::statements)); otherwise no callback is registered.
 
-mod events;
-mod invitations;
-mod migrate;
-mod orders;
-mod reports;
-mod reviews;
-mod rows;
-mod settings;
-mod stores;
-mod users;
-mod workflows;
-mod writer;
+backend_modules!();
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
