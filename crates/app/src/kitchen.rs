@@ -11,8 +11,8 @@
 use std::sync::{Arc, OnceLock};
 
 use ordertrack_domain::{
-    ItemChangeError, ItemId, ItemStatus, KitchenError, OrderId, Role, StatusKey, TransitionError,
-    Workflow, plan_bump, plan_hand_off, plan_item_status, plan_recall,
+    Actor, ItemChangeError, ItemId, ItemStatus, KitchenError, Order, OrderId, Role, StatusKey,
+    TransitionError, Workflow, plan_bump, plan_hand_off, plan_item_status, plan_recall,
 };
 use ordertrack_store::{OrderQuery, OrderScope, StoreRecord};
 
@@ -281,23 +281,12 @@ impl App {
     /// off from, if the workflow has that way back for the caller's role
     /// (409 `transition_not_allowed` if it has none).
     pub async fn recall(&self, caller: &Caller, id: OrderId) -> Result<OrderView, AppError> {
-        self.decide_and_write(
-            caller,
-            id,
-            None,
-            true,
-            |workflow, order, actor| async move {
-                let history = self.repo.history(order.id).await?;
-                Ok(Decision::Write(plan_recall(
-                    &workflow,
-                    &order,
-                    &history,
-                    actor,
-                    None,
-                    crate::now(),
-                )?))
-            },
-        )
-        .await
+        // The way back is read from the history, again on each attempt.
+        let decide = |workflow: Arc<Workflow>, order: Order, actor: Actor| async move {
+            let history = self.repo.history(order.id).await?;
+            let plan = plan_recall(&workflow, &order, &history, actor, None, crate::now())?;
+            Ok(Decision::Write(plan))
+        };
+        self.decide_and_write(caller, id, None, true, decide).await
     }
 }
