@@ -12,14 +12,14 @@ use std::sync::Arc;
 
 use ordertrack_domain::{
     Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChangeError, ItemId, ItemStatus,
-    ItemStatusChange, Order, OrderId, OrderPlan, OrderRequestError, PaymentError, PaymentMethod,
-    PaymentRequest, RequestedLine, Role, StatusChange, StatusKey, StoreId, TransitionDenied,
-    TransitionError, UserId, Workflow, check_order_request, order_total, plan_correction,
-    plan_item_correction, plan_item_status, plan_payment, plan_transition,
+    ItemStatusChange, Order, OrderId, OrderLine, OrderPlan, OrderRequestError, PaymentError,
+    PaymentMethod, PaymentRequest, RequestedLine, Role, StatusChange, StatusKey, StoreId,
+    TransitionDenied, TransitionError, UserId, Workflow, check_order_request, order_total,
+    plan_correction, plan_item_correction, plan_item_status, plan_payment, plan_transition,
 };
 use ordertrack_store::{
-    NewOrder, NewOrderLine, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, Repository,
-    StoreError, StoreRecord,
+    NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, Repository, StoreError,
+    StoreRecord,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -352,7 +352,7 @@ impl App {
             if !product.available {
                 return Err(OrderRequestError::UnavailableProduct(line.product).into());
             }
-            lines.push(NewOrderLine {
+            lines.push(OrderLine {
                 product: product.id,
                 name: product.name.clone(),
                 // Bounds were checked by `check_order_request`.

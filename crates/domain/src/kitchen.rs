@@ -420,7 +420,7 @@ mod tests {
     use super::*;
     use crate::fulfilment::FulfilmentKind;
     use crate::ids::{ProductId, StoreId, UserId};
-    use crate::order::{Fulfilment, OrderItem};
+    use crate::order::{Fulfilment, OrderItem, OrderLine};
 
     fn restaurant() -> Workflow {
         Workflow::builtin("restaurant").expect("built-in")
@@ -429,12 +429,14 @@ mod tests {
     fn item(id: i64, station: &str, status: ItemStatus) -> OrderItem {
         OrderItem {
             id: ItemId::new(id),
-            product: ProductId::new(id),
-            name: format!("item {id}"),
-            quantity: 1,
-            unit_price_minor: 500,
-            notes: None,
-            station: station.to_owned(),
+            line: OrderLine {
+                product: ProductId::new(id),
+                name: format!("item {id}"),
+                quantity: 1,
+                unit_price_minor: 500,
+                notes: None,
+                station: station.to_owned(),
+            },
             status,
         }
     }

@@ -71,18 +71,35 @@ pub struct Fulfilment {
     pub address: Option<String>,
 }
 
-/// One line of an order. Name, price and station are copied from the product
-/// when the order is placed, so later catalog edits never change old orders.
+/// What one line of an order is. Name, price and station are copied from
+/// the product when the order is placed, so later catalog edits never
+/// change old orders.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderItem {
-    pub id: ItemId,
+pub struct OrderLine {
     pub product: ProductId,
     pub name: String,
     pub quantity: u32,
     pub unit_price_minor: i64,
     pub notes: Option<String>,
     pub station: String,
+}
+
+/// One line of a placed order: its [`OrderLine`] (read through it:
+/// `item.name`), its id and its kitchen status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub id: ItemId,
+    #[serde(flatten)]
+    pub line: OrderLine,
     pub status: ItemStatus,
+}
+
+impl std::ops::Deref for OrderItem {
+    type Target = OrderLine;
+
+    fn deref(&self) -> &OrderLine {
+        &self.line
+    }
 }
 
 /// An order as stored: the current state of one customer's purchase.

@@ -11,8 +11,8 @@
 use ordertrack_domain::report::{ReportOrder, ReportStep};
 use ordertrack_domain::{
     Actor, Currency, Fulfilment, FulfilmentKind, HistoryEntry, ItemId, ItemStatus, NewEvent, Order,
-    OrderId, OrderItem, Payment, PaymentMethod, PaymentStatus, PaymentStep, ProductId, Role,
-    StatusKey, StoreId, UserId,
+    OrderId, OrderItem, OrderLine, Payment, PaymentMethod, PaymentStatus, PaymentStep, ProductId,
+    Role, StatusKey, StoreId, UserId,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -346,13 +346,15 @@ pub fn item(row: &(impl Columns + ?Sized)) -> Result<OrderItem> {
     let status = row.text("status")?;
     Ok(OrderItem {
         id: ItemId::new(row.int("id")?),
-        product: ProductId::new(row.int("product_id")?),
-        name: row.text("name")?,
-        quantity: u32::try_from(quantity)
-            .map_err(|_| corrupt("quantity", &quantity.to_string()))?,
-        unit_price_minor: row.int("unit_price_minor")?,
-        notes: row.text_opt("notes")?,
-        station: row.text("station")?,
+        line: OrderLine {
+            product: ProductId::new(row.int("product_id")?),
+            name: row.text("name")?,
+            quantity: u32::try_from(quantity)
+                .map_err(|_| corrupt("quantity", &quantity.to_string()))?,
+            unit_price_minor: row.int("unit_price_minor")?,
+            notes: row.text_opt("notes")?,
+            station: row.text("station")?,
+        },
         status: ItemStatus::parse(&status).ok_or_else(|| corrupt("item status", &status))?,
     })
 }

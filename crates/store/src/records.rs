@@ -2,8 +2,8 @@
 
 use ordertrack_domain::{
     Actor, Currency, Fulfilment, FulfilmentKind, Fulfilments, NewEvent, OpeningHours, Order,
-    OrderId, OrderSummary, PaymentMethod, PaymentMethods, ProductId, Role, StatusKey, StoreId,
-    StoreStatus, StoreZone, UserId, WorkflowName,
+    OrderId, OrderLine, OrderSummary, PaymentMethod, PaymentMethods, ProductId, Role, StatusKey,
+    StoreId, StoreStatus, StoreZone, UserId, WorkflowName,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -156,17 +156,6 @@ pub struct ProductPatch {
     pub available: Option<bool>,
 }
 
-/// A priced line of a new order (name, price and station copied from the product).
-#[derive(Debug, Clone)]
-pub struct NewOrderLine {
-    pub product: ProductId,
-    pub name: String,
-    pub quantity: u32,
-    pub unit_price_minor: i64,
-    pub notes: Option<String>,
-    pub station: String,
-}
-
 /// An order to place. The store assigns id and number.
 #[derive(Debug, Clone)]
 pub struct NewOrder {
@@ -174,7 +163,7 @@ pub struct NewOrder {
     pub customer_id: UserId,
     /// The role the customer placed it in (a cashier may place one at the counter).
     pub placed_by: Actor,
-    pub lines: Vec<NewOrderLine>,
+    pub lines: Vec<OrderLine>,
     pub fulfilment: Fulfilment,
     pub notes: Option<String>,
     pub currency: Currency,

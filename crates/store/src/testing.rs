@@ -9,12 +9,12 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, OrderSummary, PaymentMethod, Role, UserId, Workflow,
-    order_total,
+    Actor, Fulfilment, FulfilmentKind, OrderLine, OrderSummary, PaymentMethod, Role, UserId,
+    Workflow, order_total,
 };
 use time::OffsetDateTime;
 
-use crate::{NewOrder, NewOrderLine, Product, StoreRecord};
+use crate::{NewOrder, Product, StoreRecord};
 
 /// 32 hex characters, unique within the process.
 fn tracking_token() -> String {
@@ -45,7 +45,7 @@ pub fn order_placed_at(
         },
         lines: lines
             .iter()
-            .map(|(product, quantity)| NewOrderLine {
+            .map(|(product, quantity)| OrderLine {
                 product: product.id,
                 name: product.name.clone(),
                 quantity: *quantity,

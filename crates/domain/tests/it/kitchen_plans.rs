@@ -9,7 +9,7 @@ use ordertrack_domain::kitchen::{
     ALL_ITEMS_READY_NOTE, KitchenError, OrderPlan, PlanStep, plan_bump, plan_hand_off,
 };
 use ordertrack_domain::order::{
-    Actor, EventKind, Fulfilment, ItemStatus, Order, OrderItem, StatusChange,
+    Actor, EventKind, Fulfilment, ItemStatus, Order, OrderItem, OrderLine, StatusChange,
 };
 use ordertrack_domain::role::Role;
 use ordertrack_domain::workflow::Workflow;
@@ -43,12 +43,14 @@ fn any_items() -> impl Strategy<Value = Vec<OrderItem>> {
             .enumerate()
             .map(|(n, (station, status))| OrderItem {
                 id: ItemId::new(100 + n as i64),
-                product: ProductId::new(1 + n as i64),
-                name: format!("dish {n}"),
-                quantity: 1,
-                unit_price_minor: 450,
-                notes: None,
-                station: station.to_owned(),
+                line: OrderLine {
+                    product: ProductId::new(1 + n as i64),
+                    name: format!("dish {n}"),
+                    quantity: 1,
+                    unit_price_minor: 450,
+                    notes: None,
+                    station: station.to_owned(),
+                },
                 status,
             })
             .collect()

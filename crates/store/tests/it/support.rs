@@ -7,12 +7,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, Order, OrderSummary, Role, Workflow, plan_transition,
+    Actor, Fulfilment, FulfilmentKind, Order, OrderLine, OrderSummary, Role, Workflow,
+    plan_transition,
 };
 use ordertrack_store::conformance::{assert_published_in_full, sign_kim_in_and_out};
 use ordertrack_store::{
-    CommitListener, LogEntry, NewOrder, NewOrderLine, NewProduct, NewStore, NewUser, Product,
-    Repository, StoreError, StoreRecord, User,
+    CommitListener, LogEntry, NewOrder, NewProduct, NewStore, NewUser, Product, Repository,
+    StoreError, StoreRecord, User,
 };
 use time::OffsetDateTime;
 
@@ -103,7 +104,7 @@ pub fn new_order(f: &Shop, idempotency: Option<(&str, &str)>) -> NewOrder {
             id: f.customer.id,
             role: Role::Customer,
         },
-        lines: vec![NewOrderLine {
+        lines: vec![OrderLine {
             product: f.burger.id,
             name: f.burger.name.clone(),
             quantity: 2,

@@ -345,21 +345,13 @@ pub struct TrackedItemBody {
     pub status: ordertrack_domain::ItemStatus,
 }
 
-/// A history entry in the guest view (the role, not the person).
+/// A history entry as a guest with the tracking link sees it: the actor's
+/// role, never who.
 #[derive(Serialize)]
 pub struct TrackedHistoryBody {
-    pub from: Option<StatusKey>,
-    pub to: StatusKey,
+    #[serde(flatten)]
+    pub step: HistoryStepBody,
     pub role: Role,
-    pub note: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    /// A correction by the store (its note says why); absent otherwise.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub correction: bool,
-    /// A payment change (the status stays); absent otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payment: Option<PaymentStep>,
 }
 
 impl TrackedOrderBody {
@@ -383,25 +375,19 @@ impl TrackedOrderBody {
             history: history
                 .iter()
                 .map(|entry| TrackedHistoryBody {
-                    from: entry.from.clone(),
-                    to: entry.to.clone(),
+                    step: HistoryStepBody::from(entry),
                     role: entry.actor.role,
-                    note: entry.note.clone(),
-                    at: entry.at,
-                    correction: entry.correction,
-                    payment: entry.payment,
                 })
                 .collect(),
         }
     }
 }
 
-/// One status history entry.
+/// What a history entry records, as staff and guests both see it.
 #[derive(Serialize)]
-pub struct HistoryBody {
+pub struct HistoryStepBody {
     pub from: Option<StatusKey>,
     pub to: StatusKey,
-    pub actor: ActorBody,
     pub note: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
@@ -415,6 +401,27 @@ pub struct HistoryBody {
     pub payment: Option<PaymentStep>,
 }
 
+impl From<&HistoryEntry> for HistoryStepBody {
+    fn from(entry: &HistoryEntry) -> Self {
+        HistoryStepBody {
+            from: entry.from.clone(),
+            to: entry.to.clone(),
+            note: entry.note.clone(),
+            at: entry.at,
+            correction: entry.correction,
+            payment: entry.payment,
+        }
+    }
+}
+
+/// One status history entry, as staff and the order's customer see it.
+#[derive(Serialize)]
+pub struct HistoryBody {
+    #[serde(flatten)]
+    pub step: HistoryStepBody,
+    pub actor: ActorBody,
+}
+
 /// Who made a change.
 #[derive(Serialize)]
 pub struct ActorBody {
@@ -425,16 +432,11 @@ pub struct ActorBody {
 impl From<&HistoryEntry> for HistoryBody {
     fn from(entry: &HistoryEntry) -> Self {
         HistoryBody {
-            from: entry.from.clone(),
-            to: entry.to.clone(),
+            step: HistoryStepBody::from(entry),
             actor: ActorBody {
                 id: entry.actor.id.get(),
                 role: entry.actor.role,
             },
-            note: entry.note.clone(),
-            at: entry.at,
-            correction: entry.correction,
-            payment: entry.payment,
         }
     }
 }

@@ -21,9 +21,13 @@ pub fn routes() -> Routes {
         .get("/manage/{slug}", manage)
         .post("/manage/{slug}/products", add_product)
         .post("/manage/{slug}/products/{id}", edit_product)
-        .post("/manage/{slug}/staff", add_staff)
+        .post("/manage/{slug}/staff", |s, c, p, f| {
+            staff(s, c, p, f, StaffAction::Add)
+        })
         .post("/manage/{slug}/staff/{user_id}/remove", remove_staff)
-        .post("/manage/{slug}/invitations", invite_staff)
+        .post("/manage/{slug}/invitations", |s, c, p, f| {
+            staff(s, c, p, f, StaffAction::Invite)
+        })
 }
 
 /// Parses a price typed as `9.50` (or `9,50`, or `9`) into minor units.
@@ -231,33 +235,30 @@ struct StaffForm {
     role: Role,
 }
 
-async fn add_staff(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(slug): ApiPath<String>,
-    Form(form): Form<StaffForm>,
-) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
-    ctx.check_csrf(&form.csrf)?;
-    saved(
-        &slug,
-        state
-            .app
-            .add_staff(caller, &slug, &form.email, form.role)
-            .await
-            .map(|_| ()),
-    )
+/// What the staff form on the manage page asks for.
+#[derive(Clone, Copy)]
+enum StaffAction {
+    /// Give a signed-up user a role now.
+    Add,
+    /// Make an invitation and show its link, once: only its hash is kept.
+    Invite,
 }
 
-/// Makes an invitation and shows its link, once: only its hash is kept.
-async fn invite_staff(
+/// The handler behind the staff form's two buttons; each route names its
+/// action.
+async fn staff(
     State(state): State<AppState>,
     ctx: PageContext,
     ApiPath(slug): ApiPath<String>,
     Form(form): Form<StaffForm>,
+    action: StaffAction,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
+    if let StaffAction::Add = action {
+        let added = state.app.add_staff(caller, &slug, &form.email, form.role);
+        return saved(&slug, added.await.map(|_| ()));
+    }
     let issued = match state
         .app
         .create_invitation(caller, &slug, &form.email, form.role)
