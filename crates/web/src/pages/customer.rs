@@ -15,7 +15,7 @@ use ordertrack_domain::{
 use serde::Deserialize;
 
 use super::layout::{Flash, live_indicator, money, payment_badge, status_badge, time_tag};
-use super::{FlashQuery, PageContext, PageError, layout, see_other};
+use super::{FlashQuery, PageContext, PageError, SignedIn, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
@@ -153,11 +153,10 @@ async fn menu(
 
 async fn checkout(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(slug): ApiPath<String>,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let mut items = Vec::new();
     for (field, value) in &form {
@@ -298,11 +297,10 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
 
 async fn order_page(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(id): ApiPath<OrderId>,
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     // The position is read before the order: the stream resumes from it, so
     // nothing that happens after this read is missed.
     let position = state.app.event_position().await?;
@@ -361,10 +359,9 @@ async fn order_page(
 
 async fn order_tracker(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ref caller, .. }: SignedIn,
     ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     let (view, history) = state.app.order_with_history(caller, id).await?;
     Ok(tracker(&view, &history, &format!("/orders/{id}/tracker")).into_response())
 }
@@ -409,10 +406,9 @@ fn review_card(
 
 async fn review_fragment(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     let view = state.app.order(caller, id).await?;
     let review = state.app.review_of(caller, &view).await?;
     Ok(review_card(&ctx, caller, &view, review.as_ref()).into_response())
@@ -428,11 +424,10 @@ struct ReviewForm {
 /// The order page's rating form.
 async fn review(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(id): ApiPath<OrderId>,
     Form(form): Form<ReviewForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     let back = |flash: &str| Ok(see_other(&format!("/orders/{id}?flash={flash}")));
     match state
@@ -462,11 +457,10 @@ struct CancelForm {
 
 async fn cancel(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(id): ApiPath<OrderId>,
     Form(form): Form<CancelForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     match state
         .app
@@ -539,10 +533,9 @@ async fn my_orders_section(
 
 async fn my_orders(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     let position = state.app.event_position().await?;
     let list = my_orders_section(&state, caller, query.cursor).await?;
     let body = html! {
@@ -558,10 +551,9 @@ async fn my_orders(
 
 async fn my_orders_fragment(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ref caller, .. }: SignedIn,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     Ok(my_orders_section(&state, caller, query.cursor)
         .await?
         .into_response())

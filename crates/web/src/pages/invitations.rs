@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::response::Response;
 use maud::html;
 
-use super::{CsrfForm, PageContext, PageError, layout, see_other};
+use super::{CsrfForm, PageError, SignedIn, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
@@ -20,10 +20,9 @@ pub fn routes() -> Routes {
 
 async fn show(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     let invitation = state.app.invitation(caller, &token).await?;
     let body = html! {
         h1 { "Join " (invitation.store.name) }
@@ -40,11 +39,10 @@ async fn show(
 
 async fn accept(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(token): ApiPath<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     let accepted = state.app.accept_invitation(caller, &token).await?;
     Ok(see_other(&format!("/dashboard/{}", accepted.store.slug)))

@@ -11,7 +11,7 @@ use ordertrack_domain::{ProductId, Role, UserId};
 use serde::Deserialize;
 
 use super::layout::{Flash, money};
-use super::{CsrfForm, FlashQuery, PageContext, PageError, layout, see_other};
+use super::{CsrfForm, FlashQuery, PageContext, PageError, SignedIn, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
@@ -52,11 +52,10 @@ fn parse_price(text: &str) -> Option<i64> {
 
 async fn manage(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(slug): ApiPath<String>,
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     let StoreAdmin {
         store,
         products,
@@ -248,12 +247,11 @@ enum StaffAction {
 /// action.
 async fn staff(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(slug): ApiPath<String>,
     Form(form): Form<StaffForm>,
     action: StaffAction,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     if let StaffAction::Add = action {
         let added = state.app.add_staff(caller, &slug, &form.email, form.role);
@@ -283,11 +281,10 @@ async fn staff(
 
 async fn remove_staff(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath((slug, user_id)): ApiPath<(String, UserId)>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     state.app.remove_staff(caller, &slug, user_id).await?;
     Ok(see_other(&format!("/manage/{slug}?flash=removed")))

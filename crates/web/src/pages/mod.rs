@@ -89,6 +89,29 @@ pub struct PageContext {
     pub https: Https,
 }
 
+/// A page for signed-in callers only: its [`PageContext`] and who is signed
+/// in; anyone else is sent to sign in and back here (`PageError::SignIn`).
+/// Handlers bind the caller by reference: `SignedIn { ctx, ref caller }`.
+pub struct SignedIn {
+    pub ctx: PageContext,
+    pub caller: Caller,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let mut ctx = PageContext::from_request_parts(parts, state).await?;
+        match ctx.caller.clone() {
+            Some(caller) => Ok(SignedIn { ctx, caller }),
+            None => Err(PageError::SignIn(std::mem::take(&mut ctx.here)).into_response()),
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for PageContext {
     type Rejection = Response;
 

@@ -15,7 +15,7 @@ use ordertrack_domain::report::{HoursReport, SalesReport, TimesReport, WEEKDAYS}
 use serde::Deserialize;
 
 use super::layout::{Flash, money, time_tag};
-use super::{PageContext, PageError, encode_component, layout};
+use super::{PageError, SignedIn, encode_component, layout};
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
@@ -33,11 +33,10 @@ struct RangeForm {
 
 async fn show(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(slug): ApiPath<String>,
     Query(form): Query<RangeForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     let request = ReportRequest {
         from: form.from.clone(),
         to: form.to.clone(),

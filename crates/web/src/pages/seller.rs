@@ -13,7 +13,7 @@ use ordertrack_domain::{
 use serde::Deserialize;
 
 use super::layout::{Flash, live_indicator, money, payment_badge, status_badge, time_tag};
-use super::{FlashQuery, PageContext, PageError, encode_component, layout, see_other};
+use super::{FlashQuery, PageContext, PageError, SignedIn, encode_component, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
@@ -356,11 +356,10 @@ struct TransitionForm {
 
 async fn transition(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath((slug, id)): ApiPath<(String, OrderId)>,
     Form(form): Form<TransitionForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     let back = |flash: &str| see_other(&format!("/dashboard/{slug}/orders/{id}?flash={flash}"));
     match state
@@ -401,11 +400,10 @@ struct PaymentForm {
 /// The dashboard's "Mark paid" and refund buttons.
 async fn payment(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath((slug, id)): ApiPath<(String, OrderId)>,
     Form(form): Form<PaymentForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     let back = |flash: &str| match form.back.as_deref() {
         Some("list") => see_other(&format!("/dashboard/{slug}?flash={flash}")),
@@ -444,11 +442,10 @@ struct OrderingForm {
 /// The dashboard's one-click "Pause new orders" / "Resume".
 async fn ordering(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(slug): ApiPath<String>,
     Form(form): Form<OrderingForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     let input = ordertrack_app::stores::SettingsInput {
         accepting_orders: Some(form.accepting),

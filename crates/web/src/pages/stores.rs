@@ -13,7 +13,7 @@ use ordertrack_domain::{StoreStatus, Workflow};
 use serde::Deserialize;
 
 use super::layout::Flash;
-use super::{CsrfForm, FlashQuery, PageContext, PageError, layout, see_other};
+use super::{CsrfForm, FlashQuery, PageContext, PageError, SignedIn, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
@@ -136,9 +136,8 @@ fn store_form(
 
 async fn new_store_page(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     if !state.app.may_open_store(caller) {
         return Err(
             AppError::Forbidden("stores are opened by the platform's admins here".into()).into(),
@@ -150,10 +149,9 @@ async fn new_store_page(
 
 async fn open_store(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     Form(form): Form<StoreForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     let setup = StoreSetup {
         slug: form.slug.trim().to_owned(),
@@ -187,10 +185,9 @@ async fn open_store(
 
 async fn pending_stores(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     let pending = state.app.pending_stores(caller).await?;
     let body = html! {
         h1 { "Stores awaiting approval" }
@@ -219,11 +216,10 @@ async fn pending_stores(
 
 async fn approve(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(slug): ApiPath<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     state.app.approve_store(caller, &slug).await?;
     Ok(see_other("/admin/stores?flash=approved"))

@@ -12,7 +12,7 @@ use ordertrack_domain::{Workflow, WorkflowProblem};
 use serde::Deserialize;
 
 use super::layout::Flash;
-use super::{FlashQuery, PageContext, PageError, layout, see_other};
+use super::{FlashQuery, PageContext, PageError, SignedIn, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
@@ -83,11 +83,10 @@ fn page(
 
 async fn show(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(slug): ApiPath<String>,
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     let current = state.app.owned_store_workflow(caller, &slug).await?;
     let body = page(&ctx, &slug, &current, &pretty(&current.workflow), &[]);
     Ok(ctx.page(layout(
@@ -108,11 +107,10 @@ struct WorkflowForm {
 
 async fn save(
     State(state): State<AppState>,
-    ctx: PageContext,
+    SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(slug): ApiPath<String>,
     Form(form): Form<WorkflowForm>,
 ) -> Result<Response, PageError> {
-    let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     let text = form.definition.unwrap_or_default();
     let upload = match form.builtin {
