@@ -443,6 +443,7 @@ mod tests {
             tracking_token: "00".repeat(16),
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
+            status_since: OffsetDateTime::UNIX_EPOCH,
         }
     }
 

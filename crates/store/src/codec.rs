@@ -268,7 +268,7 @@ macro_rules! order_columns {
     () => {
         "o.id, o.number, o.store_id, s.slug AS store_slug, o.customer_id,
     u.name AS customer_name, o.status, o.version, o.workflow_version, o.total_minor, o.currency, o.fulfilment,
-    o.address, o.notes, o.tracking_token, o.created_at, o.updated_at"
+    o.address, o.notes, o.tracking_token, o.created_at, o.updated_at, o.status_at"
     };
 }
 pub(crate) use order_columns;
@@ -317,6 +317,7 @@ pub fn order(row: &(impl Columns + ?Sized), items: Vec<OrderItem>) -> Result<Ord
         tracking_token: row.text("tracking_token")?,
         created_at: from_micros(row.int("created_at")?)?,
         updated_at: from_micros(row.int("updated_at")?)?,
+        status_since: from_micros(row.int("status_at")?)?,
     })
 }
 

@@ -93,6 +93,7 @@ fn any_case() -> impl Strategy<Value = (Workflow, Order)> {
                     tracking_token: "ab".repeat(16),
                     created_at: OffsetDateTime::UNIX_EPOCH,
                     updated_at: OffsetDateTime::UNIX_EPOCH,
+                    status_since: OffsetDateTime::UNIX_EPOCH,
                 };
                 (workflow, order)
             })

@@ -30,8 +30,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role,
-    StatusChange, StoreId, UserId,
+    DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan,
+    ProductId, Role, StatusChange, StoreId, UserId,
 };
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, OpenFlags};
@@ -439,6 +439,11 @@ impl Repository for SqliteRepository {
 
     async fn report_rows(&self, query: ReportQuery) -> Result<ReportRows> {
         self.read(move |conn| reports::report_rows(conn, query))
+            .await
+    }
+
+    async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>> {
+        self.read(move |conn| orders::store_durations(conn, store))
             .await
     }
 }
