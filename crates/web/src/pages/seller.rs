@@ -10,7 +10,7 @@ use ordertrack_app::{AppError, ErrorCode};
 use ordertrack_domain::{FulfilmentKind, OrderId, Role};
 use serde::Deserialize;
 
-use super::layout::{Flash, live_indicator, money, status_badge, time_tag};
+use super::layout::{Flash, due_tag, live_indicator, money, status_badge, time_tag};
 use super::{FlashQuery, PageContext, PageError, encode_component, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
@@ -71,6 +71,7 @@ fn board_list(board: &Dashboard, query: &ListQuery) -> Markup {
     let slug = &board.store.slug;
     let total: i64 = board.counts.iter().map(|(_, n)| n).sum();
     let current = query.status.clone().unwrap_or_default();
+    let now = ordertrack_app::now();
     html! {
         section #board data-fragment=(list_url(slug, query)) {
             nav.tabs aria-label="Filter by status" {
@@ -86,7 +87,7 @@ fn board_list(board: &Dashboard, query: &ListQuery) -> Markup {
             }
             @if board.list.orders.is_empty() { p.muted { "No orders here." } }
             table.orders {
-                thead { tr { th { "Order" } th { "Customer" } th { "Status" } th { "Total" } th { "Type" } th { "Placed" } } }
+                thead { tr { th { "Order" } th { "Customer" } th { "Status" } th { "Total" } th { "Type" } th { "Placed" } th { "Due" } } }
                 tbody {
                     @for view in &board.list.orders {
                         @let order = &view.order;
@@ -98,6 +99,7 @@ fn board_list(board: &Dashboard, query: &ListQuery) -> Markup {
                             td { (money(order.total_minor, order.currency.code())) }
                             td { (order.fulfilment.kind.as_str()) }
                             td { (time_tag(order.created_at)) }
+                            td { @if let Some(eta) = &view.eta { (due_tag(eta, now)) } }
                         }
                     }
                 }

@@ -195,3 +195,58 @@ async fn after_twenty_finished_orders_the_window_is_learned_and_the_stream_carri
         "{moved}"
     );
 }
+
+#[tokio::test]
+async fn pages_show_the_window_as_text_and_staff_a_due_time_late_once_past() {
+    let app = spawn_app().await;
+    let kitchen = app.staffed_store("eta-kitchen", "kitchen", "K").await;
+    let alice = app.alice().await;
+    let product = kitchen.products[0].id.get();
+
+    // pending 3 + confirmed 5 + preparing 12 + ready 5 minutes: 25–38 min
+    // (latest half as much again, rounded up to the minute).
+    let order = app
+        .place_order(&alice.token, "eta-kitchen", &[(product, 1)])
+        .await;
+    let (code, tracker) = page(&app, &alice.token, &format!("/orders/{}", id(&order))).await;
+    assert_eq!(code, 200);
+    assert!(tracker.contains("data-eta-earliest"), "{tracker}");
+    assert!(tracker.contains("in about 25–38 min"), "{tracker}");
+
+    // Retail's long path reads as a day and time, never "1770 min".
+    let retail = app.staffed_store(ETA_SHOP, "retail", "E").await;
+    let parcel = app
+        .place_order(&alice.token, ETA_SHOP, &[(retail.products[0].id.get(), 1)])
+        .await;
+    let (_, tracker) = page(&app, &alice.token, &format!("/orders/{}", id(&parcel))).await;
+    assert!(
+        tracker.contains("Expected <strong data-eta-text>by "),
+        "{tracker}"
+    );
+    assert!(!tracker.contains("1770 min"), "{tracker}");
+
+    // Staff: "due" on the dashboard and the kitchen's cards; an order
+    // placed long ago and still waiting is late.
+    let record = app.store_record("eta-kitchen").await;
+    let lines = [(&kitchen.products[0], 1)];
+    app.place_at(
+        &record,
+        &Workflow::builtin("kitchen").expect("the kitchen workflow"),
+        UserId::new(alice.id),
+        &lines,
+        OffsetDateTime::now_utc() - Duration::hours(2),
+    )
+    .await;
+    let (_, dashboard) = page(&app, &kitchen.cashier.token, "/dashboard/eta-kitchen").await;
+    assert_eq!(dashboard.matches("class=\"due\"").count(), 1, "{dashboard}");
+    assert_eq!(
+        dashboard.matches("class=\"due late\"").count(),
+        1,
+        "{dashboard}"
+    );
+    app.advance(&kitchen.cashier.token, &order, "confirmed")
+        .await;
+    let (_, board) = page(&app, &kitchen.kitchen.token, "/kitchen/eta-kitchen").await;
+    assert!(board.contains("class=\"due\""), "{board}");
+    assert!(board.contains("data-clock"), "{board}");
+}
