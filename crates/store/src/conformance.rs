@@ -124,6 +124,7 @@ macro_rules! conformance_tests {
             last_event_position,
             report_rows,
             eta_durations,
+            eta_durations_keep_the_most_recent,
             failed_requests_write_nothing,
             concurrent_writers_keep_events_gap_free,
             concurrent_changes_with_same_version,
@@ -2905,6 +2906,56 @@ pub async fn eta_durations(store: Arc<dyn Repository>) {
     assert!(!corrected.finishes);
     store.apply_status_change(corrected).await.expect("correct");
     assert_eq!(kept(store, &f.shop).await.len(), 5);
+}
+
+/// Kept durations are bounded: the most recent
+/// [`WINDOW_SAMPLES`](ordertrack_domain::eta::WINDOW_SAMPLES) per store,
+/// fulfilment and status, the oldest dropped as new orders finish.
+pub async fn eta_durations_keep_the_most_recent(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let cook = cook(store).await;
+    let window = ordertrack_domain::eta::WINDOW_SAMPLES;
+    let base = now() - Duration::days(1);
+    for n in 0..window + 3 {
+        // Order n takes 1,000 + n seconds from placing to completed.
+        let placed_at = base + Duration::seconds(i64::try_from(n).expect("small"));
+        let mut order = store
+            .place_order(crate::testing::order_placed_at(
+                &f.shop,
+                &restaurant(),
+                f.customer.id,
+                &f.lines(),
+                placed_at,
+            ))
+            .await
+            .expect("place_order")
+            .order;
+        order = advance(store, &order, f.cashier(), "confirmed").await;
+        store
+            .apply_plan(bump(&order, cook, None))
+            .await
+            .expect("bump");
+        order = store.order(order.id).await.expect("order").expect("found");
+        let done = decided_at(
+            plan(&order, f.cashier(), "completed"),
+            placed_at + Duration::seconds(1_000 + i64::try_from(n).expect("small")),
+        );
+        store.apply_status_change(done).await.expect("complete");
+    }
+    let pending: Vec<i64> = kept(store, &f.shop)
+        .await
+        .into_iter()
+        .filter(|(state, _)| state == "pending")
+        .map(|(_, seconds)| seconds)
+        .collect();
+    assert_eq!(pending.len(), window);
+    // The three oldest (1,000 … 1,002 s) are gone.
+    assert_eq!(pending.first(), Some(&1_003));
+    assert_eq!(
+        pending.last(),
+        Some(&(1_000 + i64::try_from(window + 2).expect("small")))
+    );
 }
 
 pub async fn report_rows(store: Arc<dyn Repository>) {
