@@ -120,6 +120,7 @@ impl App {
                 .orders
         };
         let mut tickets = Vec::with_capacity(orders.len());
+        let durations = self.durations(store.id).await?;
         for order in orders.into_iter().filter(|order| {
             station.as_deref().is_none_or(|station| {
                 order
@@ -130,10 +131,12 @@ impl App {
         }) {
             // Each ticket shows the version of the workflow its order runs.
             let workflow = self.workflow_at(&store, order.workflow_version).await?;
+            let eta = crate::orders::eta_with(&durations, &order, &workflow);
             tickets.push(OrderView {
                 order,
                 workflow,
                 role: Some(role),
+                eta,
             });
         }
         let mut stations: Vec<String> = self
@@ -187,10 +190,12 @@ impl App {
         let workflow = self
             .workflow_at(&board.store, order.workflow_version)
             .await?;
+        let eta = self.eta_of(&order, &workflow).await?;
         Ok(Some(OrderView {
             order,
             workflow,
             role: Some(board.role),
+            eta,
         }))
     }
 

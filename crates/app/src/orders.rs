@@ -11,11 +11,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, HistoryEntry, ItemChangeError, ItemId, ItemStatus,
-    ItemStatusChange, Order, OrderId, OrderLine, OrderPlan, OrderRequestError, PaymentError,
-    PaymentMethod, PaymentRequest, RequestedLine, Role, StatusChange, StatusKey, StoreId,
-    TransitionDenied, TransitionError, UserId, Workflow, check_order_request, order_total,
-    plan_correction, plan_item_correction, plan_item_status, plan_payment, plan_transition,
+    Actor, Eta, Fulfilment, FulfilmentKind, HistoryEntry, ItemChangeError, ItemId, ItemStatus,
+    ItemStatusChange, NewEvent, Order, OrderId, OrderLine, OrderPlan, OrderRequestError,
+    PaymentError, PaymentMethod, PaymentRequest, PlanStep, RequestedLine, Role, StatusChange,
+    StatusKey, StoreDurations, StoreId, TransitionDenied, TransitionError, UserId, Workflow,
+    check_order_request, order_total, plan_correction, plan_item_correction, plan_item_status,
+    plan_payment, plan_transition,
 };
 use ordertrack_store::{
     NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, Repository, StoreError,
@@ -53,6 +54,8 @@ pub struct OrderView {
     pub workflow: Arc<Workflow>,
     /// The role the caller sees it in (`None` for a guest with the tracking link).
     pub role: Option<Role>,
+    /// When it will be done; `None` once terminal.
+    pub eta: Option<Eta>,
 }
 
 /// A placed order, as the customer who placed it sees it.
@@ -113,6 +116,9 @@ pub(crate) enum Decision<C> {
 pub(crate) trait PlannedChange: Send {
     /// Persists the change; a version conflict means the order moved on.
     fn write(self, repo: &dyn Repository) -> WriteFuture<'_>;
+
+    /// The events it writes, in order (their summaries get the ETA).
+    fn events_mut(&mut self) -> Vec<&mut NewEvent>;
 }
 
 /// What [`PlannedChange::write`] returns: the store's own future.
@@ -123,17 +129,60 @@ impl PlannedChange for StatusChange {
     fn write(self, repo: &dyn Repository) -> WriteFuture<'_> {
         repo.apply_status_change(self)
     }
+
+    fn events_mut(&mut self) -> Vec<&mut NewEvent> {
+        vec![&mut self.event]
+    }
 }
 
 impl PlannedChange for ItemStatusChange {
     fn write(self, repo: &dyn Repository) -> WriteFuture<'_> {
         repo.apply_item_change(self)
     }
+
+    fn events_mut(&mut self) -> Vec<&mut NewEvent> {
+        let mut events = vec![&mut self.event];
+        events.extend(self.then.as_mut().map(|then| &mut then.event));
+        events
+    }
 }
 
 impl PlannedChange for OrderPlan {
     fn write(self, repo: &dyn Repository) -> WriteFuture<'_> {
         repo.apply_plan(self)
+    }
+
+    fn events_mut(&mut self) -> Vec<&mut NewEvent> {
+        self.steps
+            .iter_mut()
+            .map(|step| match step {
+                PlanStep::Item(step) => &mut step.event,
+                PlanStep::Status(change) => &mut change.event,
+            })
+            .collect()
+    }
+}
+
+/// Puts the ETA window on each event's summary: of the status the event
+/// leaves the order in, from when it entered it (the event's time for a
+/// status change, else the order's `status_since`).
+fn stamp_eta(
+    events: Vec<&mut NewEvent>,
+    durations: &StoreDurations,
+    workflow: &Workflow,
+    order: &Order,
+) {
+    let mut since = order.status_since;
+    for event in events {
+        if event.to.is_some() {
+            since = event.at;
+        }
+        event.summary.eta = durations.eta(
+            workflow,
+            event.summary.status.as_str(),
+            order.fulfilment.kind,
+            since,
+        );
     }
 }
 
@@ -373,7 +422,7 @@ impl App {
                 FulfilmentKind::Pickup => None,
             },
         };
-        let new = NewOrder {
+        let mut new = NewOrder {
             store_id: store.id,
             customer_id: caller.user.id,
             placed_by: Actor {
@@ -398,15 +447,19 @@ impl App {
             idempotency,
             at: crate::now(),
         };
+        let durations = self.durations(store.id).await?;
+        new.summary.eta = durations.eta(&workflow, &new.status, new.fulfilment.kind, new.at);
         // The write returns the order it wrote (or, for a retry, the
         // original): that is the answer, nothing to read again.
         let placed = self.repo.place_order(new).await?;
         let role = self.access(caller, &placed.order)?;
+        let eta = eta_with(&durations, &placed.order, &workflow);
         Ok(Placed {
             view: OrderView {
                 order: placed.order,
                 workflow,
                 role: Some(role),
+                eta,
             },
             created: placed.created,
         })
@@ -450,10 +503,12 @@ impl App {
     pub async fn order(&self, caller: &Caller, id: OrderId) -> Result<OrderView, AppError> {
         let (order, workflow) = self.load(id).await?;
         let role = self.access(caller, &order)?;
+        let eta = self.eta_of(&order, &workflow).await?;
         Ok(OrderView {
             order,
             workflow,
             role: Some(role),
+            eta,
         })
     }
 
@@ -481,11 +536,13 @@ impl App {
         let role = self.staff_role_in(caller, &found, slug)?;
         let access = self.access(caller, &found.order)?;
         let history = self.repo.history(id).await?;
+        let eta = self.eta_of(&found.order, &workflow).await?;
         Ok(StaffOrder {
             view: OrderView {
                 order: found.order,
                 workflow,
                 role: Some(access),
+                eta,
             },
             history,
             role,
@@ -516,10 +573,12 @@ impl App {
         let (found, workflow) = self
             .load_in_store(OrderKey::TrackingToken(token.to_owned()))
             .await?;
+        let eta = self.eta_of(&found.order, &workflow).await?;
         Ok(OrderView {
             order: found.order,
             workflow,
             role: None,
+            eta,
         })
     }
 
@@ -901,16 +960,23 @@ impl App {
                 id: caller.user.id,
                 role,
             };
+            let durations = self.durations(order.store_id).await?;
+            let before = order.clone();
             let written = match decide(workflow.clone(), order, actor).await? {
-                Decision::Write(change) => change.write(self.repo.as_ref()).await,
+                Decision::Write(mut change) => {
+                    stamp_eta(change.events_mut(), &durations, &workflow, &before);
+                    change.write(self.repo.as_ref()).await
+                }
                 Decision::Keep(order) => Ok(*order),
             };
             match written {
                 Ok(order) => {
+                    let eta = eta_with(&durations, &order, &workflow);
                     return Ok(OrderView {
                         order,
                         workflow,
                         role: Some(role),
+                        eta,
                     });
                 }
                 Err(StoreError::VersionConflict { .. }) if retry => continue,
@@ -943,6 +1009,7 @@ impl App {
             stores.insert(store.id, store.clone());
         }
         let mut views = Vec::with_capacity(orders.len());
+        let mut durations: HashMap<StoreId, StoreDurations> = HashMap::new();
         for order in orders {
             let store = match stores.entry(order.store_id) {
                 Entry::Occupied(known) => known.into_mut(),
@@ -954,12 +1021,57 @@ impl App {
                 ),
             };
             let workflow = self.workflow_at(store, order.workflow_version).await?;
+            let durations = match durations.entry(order.store_id) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(unknown) => unknown.insert(self.durations(order.store_id).await?),
+            };
+            let eta = eta_with(durations, &order, &workflow);
             views.push(OrderView {
                 order,
                 workflow,
                 role: None,
+                eta,
             });
         }
         Ok(views)
     }
+}
+
+impl App {
+    /// A store's kept durations to done: one read.
+    pub(crate) async fn durations(&self, store: StoreId) -> Result<StoreDurations, AppError> {
+        Ok(StoreDurations::from_samples(
+            self.repo.store_durations(store).await?,
+        ))
+    }
+
+    /// The ETA window of `order` (no read once it is terminal).
+    pub(crate) async fn eta_of(
+        &self,
+        order: &Order,
+        workflow: &Workflow,
+    ) -> Result<Option<Eta>, AppError> {
+        if workflow.is_terminal(&order.status) {
+            return Ok(None);
+        }
+        Ok(eta_with(
+            &self.durations(order.store_id).await?,
+            order,
+            workflow,
+        ))
+    }
+}
+
+/// The ETA window of `order` from its store's `durations`.
+pub(crate) fn eta_with(
+    durations: &StoreDurations,
+    order: &Order,
+    workflow: &Workflow,
+) -> Option<Eta> {
+    durations.eta(
+        workflow,
+        &order.status,
+        order.fulfilment.kind,
+        order.status_since,
+    )
 }

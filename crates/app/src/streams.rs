@@ -296,12 +296,14 @@ impl App {
         let scope = match spec.topic {
             Topic::Order(id) => {
                 let (order, workflow) = self.load(id).await?;
+                let eta = self.eta_of(&order, &workflow).await?;
                 return Ok(Replay::Snapshot {
                     reason,
                     orders: vec![OrderView {
                         order,
                         workflow,
                         role: None,
+                        eta,
                     }],
                 });
             }

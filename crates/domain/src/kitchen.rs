@@ -464,6 +464,7 @@ mod tests {
             payment: crate::payment::Payment::unpaid(crate::payment::PaymentMethod::Cash),
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
+            status_since: OffsetDateTime::UNIX_EPOCH,
         }
     }
 

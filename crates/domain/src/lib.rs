@@ -4,6 +4,7 @@
 //! current time and the current state; functions answer with decisions and
 //! the changes to persist.
 
+pub mod eta;
 pub mod fulfilment;
 pub mod ids;
 pub mod kitchen;
@@ -18,6 +19,7 @@ pub mod store;
 pub mod text;
 pub mod workflow;
 
+pub use eta::{DurationSample, Eta, EtaBasis, StoreDurations};
 pub use fulfilment::FulfilmentKind;
 pub use kitchen::{
     ItemStep, KitchenError, OrderPlan, PlanStep, may_recall, plan_bump, plan_hand_off, plan_recall,

@@ -129,6 +129,9 @@ pub struct Order {
     pub payment: Payment,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// When the order entered its current status (the ETA is measured
+    /// from here).
+    pub status_since: OffsetDateTime,
 }
 
 impl Order {
@@ -222,6 +225,10 @@ pub struct OrderSummary {
     pub customer_message: String,
     /// Expected minutes until done, from the workflow; `None` once terminal.
     pub eta_minutes: Option<u32>,
+    /// When the order will be done (see [`crate::eta`]); `None` once
+    /// terminal, and in events written before summaries carried it.
+    #[serde(default)]
+    pub eta: Option<crate::Eta>,
     pub terminal: bool,
     /// Pickup or delivery (absent from events written before summaries
     /// carried it).
@@ -247,6 +254,7 @@ impl OrderSummary {
                 .map(|s| s.customer_message.clone())
                 .unwrap_or_default(),
             eta_minutes: workflow.expected_minutes_remaining(status, fulfilment),
+            eta: None,
             terminal: workflow.is_terminal(status),
             fulfilment: Some(fulfilment),
             payment_status: None,
@@ -392,6 +400,10 @@ pub struct StatusChange {
     pub event: NewEvent,
     /// The order's payment afterwards, when the change is a payment's.
     pub payment: Option<Payment>,
+    /// The order reaches a done state by the workflow's rules (not a
+    /// correction): the store keeps how long it took from each state it
+    /// entered, in the same write, for the ETA (see [`crate::eta`]).
+    pub finishes: bool,
 }
 
 /// Whether `order` may enter `state` as far as its payment goes: a state
@@ -521,6 +533,8 @@ pub fn plan_correction(
     );
     change.history.correction = true;
     change.event.correction = true;
+    // A correction's timing is not the store's usual pace.
+    change.finishes = false;
     Ok(change)
 }
 
@@ -570,6 +584,7 @@ pub(crate) fn status_change(
                 .with_payment(order.payment.status),
         },
         payment: None,
+        finishes: workflow.is_done(to),
     }
 }
 

@@ -407,6 +407,8 @@ pub fn plan_payment(
             payment: Some(step),
         },
         payment: Some(payment),
+        // The status stays: nothing finishes, the status clock runs on.
+        finishes: false,
     })
 }
 
@@ -444,6 +446,7 @@ mod tests {
             payment: Payment::unpaid(method),
             created_at: NOW,
             updated_at: NOW,
+            status_since: NOW,
         }
     }
 

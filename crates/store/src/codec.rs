@@ -271,7 +271,7 @@ macro_rules! order_columns {
         "o.id, o.number, o.store_id, s.slug AS store_slug, o.customer_id,
     u.name AS customer_name, o.status, o.version, o.workflow_version, o.total_minor, o.currency, o.fulfilment,
     o.address, o.notes, o.tracking_token, o.created_at, o.updated_at,
-    o.payment_method, o.payment_status, o.paid_at, o.refunded_minor"
+    o.payment_method, o.payment_status, o.paid_at, o.refunded_minor, o.status_at"
     };
 }
 pub(crate) use order_columns;
@@ -326,6 +326,7 @@ pub fn order(row: &(impl Columns + ?Sized), items: Vec<OrderItem>) -> Result<Ord
         },
         created_at: from_micros(row.int("created_at")?)?,
         updated_at: from_micros(row.int("updated_at")?)?,
+        status_since: from_micros(row.int("status_at")?)?,
     })
 }
 

@@ -126,6 +126,8 @@ macro_rules! conformance_tests {
             access_changes,
             last_event_position,
             report_rows,
+            eta_durations,
+            eta_durations_keep_the_most_recent,
             failed_requests_write_nothing,
             concurrent_writers_keep_events_gap_free,
             concurrent_changes_with_same_version,
@@ -2992,6 +2994,171 @@ pub async fn last_event_position(store: Arc<dyn Repository>) {
 /// Report rows: a store's orders placed in `[from, until)`, oldest first
 /// (`until` excluded, other stores' left out), with their history only
 /// when asked for, each order's oldest first.
+/// A store's kept durations to done, as (status, seconds), sorted; all
+/// of pickup orders.
+async fn kept(store: &dyn Repository, shop: &StoreRecord) -> Vec<(String, i64)> {
+    let mut kept: Vec<(String, i64)> = store
+        .store_durations(shop.id)
+        .await
+        .expect("store_durations")
+        .into_iter()
+        .map(|sample| {
+            assert_eq!(sample.fulfilment, FulfilmentKind::Pickup);
+            (sample.state.as_str().to_owned(), sample.seconds)
+        })
+        .collect();
+    kept.sort();
+    kept
+}
+
+/// The status change `change` as if decided at `at`.
+fn decided_at(mut change: StatusChange, at: OffsetDateTime) -> StatusChange {
+    change.history.at = at;
+    change.event.at = at;
+    change
+}
+
+/// An order's move to done keeps, in the same write, how long it took
+/// from each status it entered to done; the order knows when it entered
+/// its status; cancelled orders and corrections keep nothing.
+pub async fn eta_durations(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let cook = cook(store).await;
+    let base = now() - Duration::hours(1);
+    let placed = store
+        .place_order(crate::testing::order_placed_at(
+            &f.shop,
+            &restaurant(),
+            f.customer.id,
+            &f.lines(),
+            base,
+        ))
+        .await
+        .expect("place_order")
+        .order;
+    assert_eq!(placed.status_since, base);
+    assert!(kept(store, &f.shop).await.is_empty());
+    let mut order = placed;
+    for (to, seconds) in [("confirmed", 60), ("preparing", 120), ("cooking", 300)] {
+        let at = base + Duration::seconds(seconds);
+        order = store
+            .apply_status_change(decided_at(plan(&order, f.cashier(), to), at))
+            .await
+            .expect("apply_status_change");
+        assert_eq!(order.status_since, at);
+    }
+    // The kitchen's bump to ready (items ready on the way).
+    let mut ready = bump(&order, cook, None);
+    let ready_at = base + Duration::seconds(600);
+    for step in &mut ready.steps {
+        match step {
+            PlanStep::Item(item) => item.event.at = ready_at,
+            PlanStep::Status(change) => {
+                change.history.at = ready_at;
+                change.event.at = ready_at;
+            }
+        }
+    }
+    order = store.apply_plan(ready).await.expect("apply_plan");
+    assert_eq!(
+        (order.status.as_str(), order.status_since),
+        ("ready", ready_at)
+    );
+    // An item event does not move `status_since`; nothing kept before done.
+    assert!(kept(store, &f.shop).await.is_empty());
+    let done = decided_at(
+        plan(&order, f.cashier(), "completed"),
+        base + Duration::seconds(900),
+    );
+    assert!(done.finishes);
+    store.apply_status_change(done).await.expect("complete");
+    assert_eq!(
+        kept(store, &f.shop).await,
+        [
+            ("confirmed".to_owned(), 840),
+            ("cooking".to_owned(), 600),
+            ("pending".to_owned(), 900),
+            ("preparing".to_owned(), 780),
+            ("ready".to_owned(), 300),
+        ]
+    );
+
+    // A cancelled order and a correction to done keep nothing.
+    let second = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let cancelled = plan(&second, f.cashier(), "cancelled");
+    assert!(!cancelled.finishes);
+    store.apply_status_change(cancelled).await.expect("cancel");
+    let third = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let owner = Actor {
+        id: f.cashier.id,
+        role: Role::Manager,
+    };
+    let corrected = ordertrack_domain::plan_correction(
+        &restaurant(),
+        &third,
+        owner,
+        "completed",
+        "paid at the counter",
+        Some(third.version),
+        now(),
+    )
+    .expect("a manager may correct");
+    assert!(!corrected.finishes);
+    store.apply_status_change(corrected).await.expect("correct");
+    assert_eq!(kept(store, &f.shop).await.len(), 5);
+}
+
+/// Kept durations are bounded: the most recent
+/// [`WINDOW_SAMPLES`](ordertrack_domain::eta::WINDOW_SAMPLES) per store,
+/// fulfilment and status, the oldest dropped as new orders finish.
+pub async fn eta_durations_keep_the_most_recent(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let cook = cook(store).await;
+    let window = ordertrack_domain::eta::WINDOW_SAMPLES;
+    let base = now() - Duration::days(1);
+    for n in 0..window + 3 {
+        // Order n takes 1,000 + n seconds from placing to completed.
+        let placed_at = base + Duration::seconds(i64::try_from(n).expect("small"));
+        let mut order = store
+            .place_order(crate::testing::order_placed_at(
+                &f.shop,
+                &restaurant(),
+                f.customer.id,
+                &f.lines(),
+                placed_at,
+            ))
+            .await
+            .expect("place_order")
+            .order;
+        order = advance(store, &order, f.cashier(), "confirmed").await;
+        store
+            .apply_plan(bump(&order, cook, None))
+            .await
+            .expect("bump");
+        order = store.order(order.id).await.expect("order").expect("found");
+        let done = decided_at(
+            plan(&order, f.cashier(), "completed"),
+            placed_at + Duration::seconds(1_000 + i64::try_from(n).expect("small")),
+        );
+        store.apply_status_change(done).await.expect("complete");
+    }
+    let pending: Vec<i64> = kept(store, &f.shop)
+        .await
+        .into_iter()
+        .filter(|(state, _)| state == "pending")
+        .map(|(_, seconds)| seconds)
+        .collect();
+    assert_eq!(pending.len(), window);
+    // The three oldest (1,000 … 1,002 s) are gone.
+    assert_eq!(pending.first(), Some(&1_003));
+    assert_eq!(
+        pending.last(),
+        Some(&(1_000 + i64::try_from(window + 2).expect("small")))
+    );
+}
+
 pub async fn report_rows(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;

@@ -42,8 +42,8 @@ pub mod testing;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role,
-    StatusChange, StoreId, UserId,
+    DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan,
+    ProductId, Role, StatusChange, StoreId, UserId,
 };
 use time::OffsetDateTime;
 
@@ -242,4 +242,9 @@ pub trait Repository: Send + Sync + 'static {
     /// from. Reads only that range (an index on the store and the placing
     /// time), never the store's whole history.
     async fn report_rows(&self, query: ReportQuery) -> Result<ReportRows>;
+
+    /// A store's kept durations to done (the most recent per fulfilment
+    /// and status, written as orders reach a done state): what its ETA
+    /// windows are read from, in one indexed read.
+    async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>>;
 }

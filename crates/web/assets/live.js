@@ -112,6 +112,7 @@ async function refreshFragments() {
     } catch (_) { /* the stream's state tells the user */ }
   }));
   kitchenAges();
+  etas();
 }
 
 let refreshTimer = null;
@@ -317,6 +318,37 @@ function kitchenAges() {
   }
 }
 
+// ---- ETA windows ------------------------------------------------------------
+
+// The same rules as the server's `eta_text` (pages/layout.rs): the text
+// counts down between changes of the order; a change re-renders it.
+function etaText(earliest, latest, now) {
+  if (now >= earliest) return "any minute now";
+  const low = Math.ceil((earliest - now) / 60000);
+  const high = Math.max(low, Math.ceil((latest - now) / 60000));
+  const range = (a, b, unit) => (a === b ? `in about ${a} ${unit}` : `in about ${a}–${b} ${unit}`);
+  if (high <= 90) return range(low, high, "min");
+  if (high <= 24 * 60) return range(Math.max(1, Math.floor((low + 30) / 60)), Math.ceil(high / 60), "h");
+  return `by ${new Date(latest).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" })}`;
+}
+
+function etas() {
+  const now = Date.now();
+  for (const el of document.querySelectorAll("[data-eta-earliest]")) {
+    const text = el.querySelector("[data-eta-text]");
+    const earliest = new Date(el.dataset.etaEarliest).getTime();
+    const latest = new Date(el.dataset.etaLatest).getTime();
+    if (text && !isNaN(earliest) && !isNaN(latest)) text.textContent = etaText(earliest, latest, now);
+  }
+  for (const el of document.querySelectorAll("[data-due]")) {
+    el.classList.toggle("late", now > new Date(el.dataset.due).getTime());
+  }
+  for (const el of document.querySelectorAll("time[data-clock]")) {
+    const at = new Date(el.getAttribute("datetime"));
+    if (!isNaN(at)) el.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+}
+
 // ---- toggles ----------------------------------------------------------------
 
 function toggles() {
@@ -350,6 +382,7 @@ localTimes();
 cart();
 toggles();
 kitchenAges();
-setInterval(kitchenAges, 1000);
+etas();
+setInterval(() => { kitchenAges(); etas(); }, 1000);
 const anchor = document.querySelector("[data-stream]");
 if (anchor) live(anchor);

@@ -98,6 +98,7 @@ fn any_case() -> impl Strategy<Value = (Workflow, Order)> {
                     ),
                     created_at: OffsetDateTime::UNIX_EPOCH,
                     updated_at: OffsetDateTime::UNIX_EPOCH,
+                    status_since: OffsetDateTime::UNIX_EPOCH,
                 };
                 (workflow, order)
             })

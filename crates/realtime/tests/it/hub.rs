@@ -51,6 +51,7 @@ fn stored(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> 
                 progress: 15,
                 customer_message: "Your order is confirmed.".into(),
                 eta_minutes: Some(20),
+                eta: None,
                 terminal: false,
                 fulfilment: Some(FulfilmentKind::Pickup),
                 payment_status: None,

@@ -53,6 +53,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/postgres/0011_event_public_json.sql"),
     ),
+    (
+        12,
+        include_str!("../../migrations/postgres/0012_eta_durations.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

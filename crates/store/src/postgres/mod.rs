@@ -46,8 +46,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role,
-    StatusChange, StoreId, UserId,
+    DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan,
+    ProductId, Role, StatusChange, StoreId, UserId,
 };
 use sqlx::ConnectOptions;
 pub use sqlx::postgres::PgConnectOptions;
@@ -368,5 +368,9 @@ impl Repository for PostgresRepository {
 
     async fn report_rows(&self, query: ReportQuery) -> Result<ReportRows> {
         Ok(reports::report_rows(&mut *self.read().await?, query).await?)
+    }
+
+    async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>> {
+        Ok(orders::store_durations(&mut *self.read().await?, store).await?)
     }
 }

@@ -10,9 +10,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use ordertrack_domain::eta::WINDOW_SAMPLES;
 use ordertrack_domain::{
-    FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order, OrderId,
-    OrderPlan, Payment, PlanStep, StatusChange, StoreId, UserId, order_created, order_number,
+    DurationSample, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order,
+    OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, UserId, order_created,
+    order_number,
 };
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Connection, Postgres, QueryBuilder, Row};
@@ -340,8 +342,8 @@ async fn insert_order(
     let order_id: i64 = sqlx::query_scalar(
         "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
             fulfilment, address, notes, tracking_token, created_at, updated_at, workflow_version,
-            payment_method)
-         VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) RETURNING id",
+            payment_method, status_at)
+         VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $11) RETURNING id",
     )
     .bind(new.store_id.get())
     .bind(&number)
@@ -555,7 +557,10 @@ pub async fn write_changes(
                  updated_at = c.at,
                  payment_status = COALESCE(c.payment_status, o.payment_status),
                  paid_at = CASE WHEN c.payment_status IS NULL THEN o.paid_at ELSE c.paid_at END,
-                 refunded_minor = COALESCE(c.refunded_minor, o.refunded_minor)
+                 refunded_minor = COALESCE(c.refunded_minor, o.refunded_minor),
+                 -- Entering a status starts its clock; a payment keeps it.
+                 status_at = CASE WHEN c.to_status IS NULL OR c.to_status = o.status
+                                  THEN o.status_at ELSE c.at END
              FROM c
              WHERE o.id = c.id AND o.version = c.expected
                AND (c.item_id IS NULL OR EXISTS (
@@ -621,10 +626,12 @@ pub async fn write_changes(
 
     let mut outcomes = Vec::with_capacity(changes.len());
     let mut history = Vec::new();
+    let mut finished = Vec::new();
     for (n, change) in changes.iter().enumerate() {
         if applied.contains(&ids[n]) {
             log.events.extend(change.events().cloned());
             history.extend(change.status.map(|s| (s.order_id, &s.history)));
+            finished.extend(change.status.filter(|s| s.finishes));
             outcomes.push(Ok(()));
             continue;
         }
@@ -637,7 +644,71 @@ pub async fn write_changes(
         }));
     }
     append_history(conn, &history).await?;
+    if !finished.is_empty() {
+        keep_durations(conn, &finished).await?;
+    }
     Ok(outcomes)
+}
+
+/// Keeps how long each finished order took from each status it entered
+/// (its last entry into it) to done, from its own history (written just
+/// before), and trims the stores' kept durations to the most recent
+/// [`WINDOW_SAMPLES`] per fulfilment and status.
+async fn keep_durations(conn: &mut PgConnection, finished: &[&StatusChange]) -> Result<()> {
+    let ids: Vec<i64> = finished.iter().map(|c| c.order_id.get()).collect();
+    let times: Vec<i64> = finished.iter().map(|c| micros(c.history.at)).collect();
+    let done: Vec<&str> = finished.iter().map(|c| c.to.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO eta_samples (store_id, fulfilment, state, seconds, at)
+         SELECT o.store_id, o.fulfilment, h.to_status, (f.at - MAX(h.at)) / 1000000, f.at
+         FROM UNNEST($1::int8[], $2::int8[], $3::text[]) AS f(id, at, done)
+         JOIN orders o ON o.id = f.id
+         JOIN status_history h ON h.order_id = f.id
+         WHERE h.to_status <> f.done
+         GROUP BY f.id, f.at, o.store_id, o.fulfilment, h.to_status",
+    )
+    .bind(&ids)
+    .bind(&times)
+    .bind(&done)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "DELETE FROM eta_samples WHERE id IN (
+             SELECT id FROM (
+                 SELECT e.id, ROW_NUMBER() OVER (
+                     PARTITION BY e.store_id, e.fulfilment, e.state ORDER BY e.id DESC) AS n
+                 FROM eta_samples e
+                 WHERE e.store_id IN (SELECT store_id FROM orders WHERE id = ANY($1))
+             ) AS r WHERE n > $2)",
+    )
+    .bind(&ids)
+    .bind(WINDOW_SAMPLES as i64)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A store's kept durations to done (see [`keep_durations`]).
+pub async fn store_durations(
+    conn: &mut PgConnection,
+    store: StoreId,
+) -> Result<Vec<DurationSample>> {
+    let rows =
+        sqlx::query("SELECT fulfilment, state, seconds FROM eta_samples WHERE store_id = $1")
+            .bind(store.get())
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut samples = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let fulfilment: String = row.try_get("fulfilment")?;
+        samples.push(DurationSample {
+            fulfilment: FulfilmentKind::parse(&fulfilment)
+                .ok_or_else(|| codec::corrupt("fulfilment", &fulfilment))?,
+            state: row.try_get::<String, _>("state")?.into(),
+            seconds: row.try_get("seconds")?,
+        });
+    }
+    Ok(samples)
 }
 
 /// Applies changes of distinct orders (each one step) and reads the

@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan, ProductId, Role,
-    StatusChange, StoreId, UserId,
+    DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan,
+    ProductId, Role, StatusChange, StoreId, UserId,
 };
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, OpenFlags};
@@ -448,6 +448,11 @@ impl Repository for SqliteRepository {
 
     async fn report_rows(&self, query: ReportQuery) -> Result<ReportRows> {
         self.read(move |conn| reports::report_rows(conn, query))
+            .await
+    }
+
+    async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>> {
+        self.read(move |conn| orders::store_durations(conn, store))
             .await
     }
 }

@@ -1,8 +1,9 @@
 //! Orders: their items and history, placing them and changing them.
 
+use ordertrack_domain::eta::WINDOW_SAMPLES;
 use ordertrack_domain::{
-    FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order, OrderId,
-    OrderPlan, Payment, PlanStep, StatusChange, StoreId, order_created, order_number,
+    DurationSample, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order,
+    OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, order_created, order_number,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
@@ -249,8 +250,8 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
     conn.prepare_cached(
         "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
             fulfilment, address, notes, tracking_token, created_at, updated_at, workflow_version,
-            payment_method)
-         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)",
+            payment_method, status_at)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13, ?11)",
     )?
     .execute(params![
         new.store_id.get(),
@@ -326,7 +327,9 @@ fn bump_version(
             "UPDATE orders SET version = version + 1, status = COALESCE(?3, status), updated_at = ?4,
                 payment_status = COALESCE(?5, payment_status),
                 paid_at = CASE WHEN ?5 IS NULL THEN paid_at ELSE ?6 END,
-                refunded_minor = COALESCE(?7, refunded_minor)
+                refunded_minor = COALESCE(?7, refunded_minor),
+                -- Entering a status starts its clock; a payment keeps it.
+                status_at = CASE WHEN ?3 IS NULL OR ?3 = status THEN status_at ELSE ?4 END
              WHERE id = ?1 AND version = ?2",
         )?
         .execute(params![
@@ -358,7 +361,65 @@ fn write_status_change(tx: &mut WriteTx<'_>, change: StatusChange) -> Result<(),
         change.history.at,
     )?;
     append_history(tx.conn(), change.order_id, &change.history)?;
+    if change.finishes {
+        keep_durations(tx.conn(), change.order_id, &change.to, change.history.at)?;
+    }
     append_event(tx, change.event)
+}
+
+/// Keeps how long the order took from each status it entered (its last
+/// entry into it) to `done` at `at`, from its own history, and trims its
+/// store's kept durations to the most recent [`WINDOW_SAMPLES`] per
+/// fulfilment and status.
+fn keep_durations(
+    conn: &Connection,
+    order: OrderId,
+    done: &str,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO eta_samples (store_id, fulfilment, state, seconds, at)
+         SELECT o.store_id, o.fulfilment, h.to_status, (?2 - MAX(h.at)) / 1000000, ?2
+         FROM orders o JOIN status_history h ON h.order_id = o.id
+         WHERE o.id = ?1 AND h.to_status <> ?3
+         GROUP BY o.store_id, o.fulfilment, h.to_status",
+    )?
+    .execute(params![order.get(), micros(at), done])?;
+    conn.prepare_cached(
+        "DELETE FROM eta_samples WHERE id IN (
+             SELECT id FROM (
+                 SELECT e.id, ROW_NUMBER() OVER (PARTITION BY e.state ORDER BY e.id DESC) AS n
+                 FROM eta_samples e JOIN orders o
+                   ON o.id = ?1 AND e.store_id = o.store_id AND e.fulfilment = o.fulfilment
+             ) WHERE n > ?2)",
+    )?
+    .execute(params![order.get(), WINDOW_SAMPLES as i64])?;
+    Ok(())
+}
+
+/// A store's kept durations to done (see [`keep_durations`]).
+pub fn store_durations(
+    conn: &Connection,
+    store: StoreId,
+) -> Result<Vec<DurationSample>, StoreError> {
+    conn.prepare_cached("SELECT fulfilment, state, seconds FROM eta_samples WHERE store_id = ?1")?
+        .query_map([store.get()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        })?
+        .map(|row| {
+            let (fulfilment, state, seconds) = row?;
+            Ok(DurationSample {
+                fulfilment: FulfilmentKind::parse(&fulfilment)
+                    .ok_or_else(|| codec::corrupt("fulfilment", &fulfilment))?,
+                state: state.into(),
+                seconds,
+            })
+        })
+        .collect()
 }
 
 pub fn apply_status_change(

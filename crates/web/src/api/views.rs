@@ -159,6 +159,8 @@ pub struct OrderHeadBody {
     pub progress: u8,
     pub customer_message: String,
     pub eta_minutes: Option<u32>,
+    /// When the order will be done (see docs/eta.md); `null` once terminal.
+    pub eta: Option<ordertrack_domain::Eta>,
     pub version: i64,
     pub total_minor: i64,
     pub currency: Currency,
@@ -188,6 +190,7 @@ impl From<&OrderView> for OrderHeadBody {
             progress: summary.progress,
             customer_message: summary.customer_message,
             eta_minutes: summary.eta_minutes,
+            eta: view.eta,
             version: order.version,
             total_minor: order.total_minor,
             currency: order.currency.clone(),

@@ -14,7 +14,9 @@ use ordertrack_domain::{
 };
 use serde::Deserialize;
 
-use super::layout::{Flash, live_indicator, money, payment_badge, status_badge, time_tag};
+use super::layout::{
+    Flash, eta_line, live_indicator, money, payment_badge, status_badge, time_tag,
+};
 use super::{FlashQuery, PageContext, PageError, SignedIn, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
@@ -229,7 +231,6 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
         .unwrap_or(order.status.as_str());
     let icon = state.map(|s| s.icon.as_str()).unwrap_or("");
     let progress = state.map_or(0, |s| s.progress);
-    let eta = workflow.expected_minutes_remaining(&order.status, order.fulfilment.kind);
     html! {
         section #tracker.card.tracker data-fragment=(fragment_url) data-version=(order.version) data-status=(order.status) {
             div.status-card.{ "status-" (order.status) } {
@@ -243,10 +244,8 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
             progress.progress aria-label="Order progress" aria-valuemin="0" aria-valuemax="100" aria-valuenow=(progress) value=(progress) max="100" {
                 (progress) "%"
             }
-            @if let Some(minutes) = eta {
-                @if !workflow.is_terminal(&order.status) && minutes > 0 {
-                    p.eta { "Expected in about " strong { (minutes) " min" } }
-                }
+            @if let Some(eta) = &view.eta {
+                (eta_line(eta, ordertrack_app::now()))
             }
             p.payment data-payment-status=(order.payment.status.as_str()) {
                 "Payment: " (order.payment.method.label()) " · " (payment_badge(&order.payment))

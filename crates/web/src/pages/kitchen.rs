@@ -12,7 +12,7 @@ use ordertrack_domain::{ItemId, ItemStatus, OrderId, may_recall};
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 
-use super::layout::live_indicator;
+use super::layout::{due_tag, live_indicator};
 use super::{PageContext, PageError, encode_component, layout, same_site_path, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
@@ -131,6 +131,7 @@ fn ticket(
                 h2 { (order.number) }
                 span.age data-age { "" }
                 span.muted { (state.map(|s| s.label.as_str()).unwrap_or(&order.status)) " · " (order.fulfilment.kind.as_str()) }
+                @if let Some(eta) = &view.eta { (due_tag(eta, ordertrack_app::now())) }
             }
             @if let Some(notes) = &order.notes { p.note { (notes) } }
             @if expo {

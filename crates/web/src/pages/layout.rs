@@ -3,7 +3,7 @@
 
 use maud::{DOCTYPE, Markup, html};
 use ordertrack_app::Caller;
-use ordertrack_domain::Role;
+use ordertrack_domain::{Eta, EtaBasis, Role};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -184,5 +184,116 @@ pub fn status_badge(status: &str, label: &str, icon: &str) -> Markup {
         span.badge.{ "status-" (status) } data-status=(status) {
             span aria-hidden="true" { (icon) } " " (label)
         }
+    }
+}
+
+/// When an order will be done, as a customer reads it at `now`: "any
+/// minute now" once past the window's start; minutes up to an hour and a
+/// half ("in about 12–18 min"); hours up to a day ("in about 3–5 h");
+/// beyond, the window's end ("by Tue 14:00", UTC here — the page's script
+/// shows the reader's own clock). Never a raw count of many minutes.
+/// `live.js` (`etaText`) follows the same rules between page changes.
+pub fn eta_text(eta: &Eta, now: OffsetDateTime) -> String {
+    if now >= eta.earliest {
+        return "any minute now".to_owned();
+    }
+    // Whole minutes, rounded up: "in about 1 min" until it is due.
+    let minutes = |at: OffsetDateTime| ((at - now).whole_seconds() + 59) / 60;
+    let (low, high) = (minutes(eta.earliest), minutes(eta.latest));
+    let high = high.max(low);
+    let range = |low: i64, high: i64, unit: &str| {
+        if low == high {
+            format!("in about {low} {unit}")
+        } else {
+            format!("in about {low}–{high} {unit}")
+        }
+    };
+    if high <= 90 {
+        return range(low, high, "min");
+    }
+    if high <= 24 * 60 {
+        return range(((low + 30) / 60).max(1), (high + 59) / 60, "h");
+    }
+    let weekday = eta.latest.weekday().to_string();
+    format!(
+        "by {} {:02}:{:02} UTC",
+        &weekday[..3],
+        eta.latest.hour(),
+        eta.latest.minute()
+    )
+}
+
+/// The customer's line for an order's window; the page's script keeps the
+/// text counting down from the window's instants.
+pub fn eta_line(eta: &Eta, now: OffsetDateTime) -> Markup {
+    let earliest = eta.earliest.format(&Rfc3339).unwrap_or_default();
+    let latest = eta.latest.format(&Rfc3339).unwrap_or_default();
+    let basis = match eta.basis {
+        EtaBasis::Learned => "from this store's recent orders",
+        EtaBasis::Workflow => "from the store's usual times",
+    };
+    html! {
+        p.eta data-eta-earliest=(earliest) data-eta-latest=(latest) title=(basis) {
+            "Expected " strong data-eta-text { (eta_text(eta, now)) }
+        }
+    }
+}
+
+/// Staff's "due 12:48" (the window's end), marked late once past it (the
+/// page's script marks it when it passes).
+pub fn due_tag(eta: &Eta, now: OffsetDateTime) -> Markup {
+    let latest = eta.latest.format(&Rfc3339).unwrap_or_default();
+    html! {
+        span.due.late[now > eta.latest] data-due=(latest) {
+            "due "
+            time datetime=(latest) data-clock {
+                (format!("{:02}:{:02} UTC", eta.latest.hour(), eta.latest.minute()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn window(now: OffsetDateTime, low: i64, high: i64) -> Eta {
+        Eta {
+            earliest: now + Duration::seconds(low),
+            latest: now + Duration::seconds(high),
+            basis: EtaBasis::Learned,
+        }
+    }
+
+    #[test]
+    fn the_window_reads_as_minutes_hours_or_a_day_and_time() {
+        // A Monday.
+        let now = datetime!(2026-03-02 12:00 UTC);
+        let text = |low, high| eta_text(&window(now, low, high), now);
+        assert_eq!(text(12 * 60, 18 * 60), "in about 12–18 min");
+        assert_eq!(text(11 * 60 + 1, 12 * 60), "in about 12 min");
+        assert_eq!(text(0, 600), "any minute now");
+        assert_eq!(text(-60, 600), "any minute now");
+        assert_eq!(text(3 * 3600, 5 * 3600 - 60), "in about 3–5 h");
+        assert_eq!(text(60 * 60, 100 * 60), "in about 1–2 h");
+        // 1,770 minutes (the retail path) is hours, not "1770 min".
+        assert_eq!(text(1_770 * 60, 2_655 * 60), "by Wed 08:15 UTC");
+        assert_eq!(text(600 * 60, 1_000 * 60), "in about 10–17 h");
+    }
+
+    #[test]
+    fn due_is_late_only_past_the_window() {
+        let now = datetime!(2026-03-02 12:00 UTC);
+        let on_time = due_tag(&window(now, -600, 60), now).into_string();
+        assert!(
+            on_time.contains("due ") && !on_time.contains("late"),
+            "{on_time}"
+        );
+        assert!(on_time.contains("12:01 UTC"), "{on_time}");
+        let late = due_tag(&window(now, -600, -60), now).into_string();
+        assert!(late.contains("class=\"due late\""), "{late}");
     }
 }

@@ -12,7 +12,7 @@ use ordertrack_domain::{
 };
 use serde::Deserialize;
 
-use super::layout::{Flash, live_indicator, money, payment_badge, status_badge, time_tag};
+use super::layout::{Flash, due_tag, live_indicator, money, payment_badge, status_badge, time_tag};
 use super::{FlashQuery, PageContext, PageError, SignedIn, encode_component, layout, see_other};
 use crate::AppState;
 use crate::extract::ApiPath;
@@ -88,6 +88,7 @@ fn board_list(board: &Dashboard, query: &ListQuery, csrf: &str) -> Markup {
     let slug = &board.store.slug;
     let total: i64 = board.counts.iter().map(|(_, n)| n).sum();
     let current = query.status.clone().unwrap_or_default();
+    let now = ordertrack_app::now();
     html! {
         section #board data-fragment=(list_url(slug, query)) {
             nav.tabs aria-label="Filter by status" {
@@ -103,7 +104,7 @@ fn board_list(board: &Dashboard, query: &ListQuery, csrf: &str) -> Markup {
             }
             @if board.list.orders.is_empty() { p.muted { "No orders here." } }
             table.orders {
-                thead { tr { th { "Order" } th { "Customer" } th { "Status" } th { "Total" } th { "Payment" } th { "Type" } th { "Placed" } } }
+                thead { tr { th { "Order" } th { "Customer" } th { "Status" } th { "Total" } th { "Payment" } th { "Type" } th { "Placed" } th { "Due" } } }
                 tbody {
                     @for view in &board.list.orders {
                         @let order = &view.order;
@@ -121,6 +122,7 @@ fn board_list(board: &Dashboard, query: &ListQuery, csrf: &str) -> Markup {
                             }
                             td { (order.fulfilment.kind.as_str()) }
                             td { (time_tag(order.created_at)) }
+                            td { @if let Some(eta) = &view.eta { (due_tag(eta, now)) } }
                         }
                     }
                 }

@@ -1159,3 +1159,61 @@ async fn a_live_refresh_keeps_what_the_cashier_is_typing() {
     );
     chrome.close().await;
 }
+
+/// The customer's tracker shows the ETA window as text and, when the
+/// kitchen bumps the order, the new (shorter) window without a reload.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tracker_shows_the_eta_window_and_it_moves_when_the_kitchen_bumps() {
+    let Some(chrome) = Chrome::launch().await else {
+        return;
+    };
+    let server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
+    let cashier = server.login("cashier@demo.test").await;
+    let kitchen = server.login("kitchen@demo.test").await;
+    let order = server
+        .order_dishes(&alice_token, &[("Classic Burger", 1)], "pickup")
+        .await;
+    let id = id(&order);
+    let confirmed = server.move_order(&cashier, id, "confirmed").await;
+
+    let alice = chrome.person().await;
+    let customer = &alice.page;
+    sign_in(customer, &server, "alice@demo.test").await;
+    goto(customer, &server.page_url(&format!("/orders/{id}"))).await;
+    wait_for(customer, &tracker_shows("Confirmed", 2), PATIENCE).await;
+    wait_live(customer).await;
+    mark(customer).await;
+    // A window in minutes (the demo store's expected minutes: no
+    // finished orders yet), never a single raw number.
+    let eta = "document.querySelector('#tracker [data-eta-text]')?.textContent.trim()";
+    let latest = "new Date(document.querySelector('#tracker [data-eta-latest]').dataset.etaLatest).getTime()";
+    let before = text(customer, eta).await;
+    assert!(
+        eval(
+            customer,
+            &format!("/^in about \\d+–\\d+ min$/.test({})", js_string(&before))
+        )
+        .await
+            == Value::Bool(true),
+        "{before}"
+    );
+    let latest_before = eval(customer, latest).await.as_f64().expect("a time");
+
+    server
+        .post(
+            &format!("/orders/{id}/bump"),
+            &kitchen,
+            &serde_json::json!({"expected_version": version(&confirmed)}),
+        )
+        .await
+        .expect(200);
+    wait_for(customer, &tracker_shows("Ready", 4), PATIENCE).await;
+    // Bumped ahead of the usual pace: the window ends sooner, and says so.
+    let after = text(customer, eta).await;
+    assert_ne!(after, before);
+    let latest_after = eval(customer, latest).await.as_f64().expect("a time");
+    assert!(latest_after < latest_before, "{before} -> {after}");
+    assert_not_reloaded(customer).await;
+    chrome.close().await;
+}

@@ -7,8 +7,7 @@
 //! clock). Also: CSV says what JSON says, who may read reports, bad
 //! ranges, and the reports page with its charts and tables.
 
-use ordertrack_domain::{Actor, Order, Role, StoreZone, UserId, Workflow, plan_transition};
-use ordertrack_store::testing::order_placed_at;
+use ordertrack_domain::{Actor, Order, Role, StoreZone, UserId, Workflow};
 use ordertrack_store::{Product, StoreRecord, StoreSettingsPatch};
 use reqwest::header::ACCEPT;
 use serde_json::{Value, json};
@@ -92,9 +91,8 @@ enum Then {
     Cancelled(i64, Who, Option<&'static str>),
 }
 
-/// A status change of [`walk`]: the status, the seconds after the change
-/// before, and a note.
-type Step = (&'static str, i64, Option<&'static str>);
+/// A status change of [`TestApp::walk`].
+type Step = WalkStep<'static>;
 
 /// An order's lines: indices into [`Shop::products`] and quantities.
 type Lines = &'static [(usize, u32)];
@@ -105,31 +103,6 @@ enum Who {
     Cashier,
     Manager,
     Customer,
-}
-
-/// Moves `order` through `steps` — each a status, the seconds after the
-/// previous change it happens, and a note — as `actor`.
-async fn walk(app: &TestApp, mut order: Order, actor: Actor, steps: &[Step]) -> Order {
-    let mut at = order.updated_at;
-    for (to, after, note) in steps {
-        at += time::Duration::seconds(*after);
-        let change = plan_transition(
-            &retail(),
-            &order,
-            actor,
-            to,
-            note.map(str::to_owned),
-            Some(order.version),
-            at,
-        )
-        .unwrap_or_else(|e| panic!("{} -> {to}: {e}", order.status));
-        order = app
-            .store
-            .apply_status_change(change)
-            .await
-            .expect("apply a status change");
-    }
-    order
 }
 
 impl Shop {
@@ -148,17 +121,14 @@ impl Shop {
             .map(|(i, n)| (&self.products[*i], *n))
             .collect();
         let placed = app
-            .store
-            .place_order(order_placed_at(
+            .place_at(
                 &self.record,
                 &retail(),
                 UserId::new(customer.id),
                 &lines,
                 at,
-            ))
-            .await
-            .expect("place an order")
-            .order;
+            )
+            .await;
         let (actor, steps): (Actor, Vec<Step>) = match then {
             Then::Pending => return placed,
             Then::Confirmed(after) => (self.cashier(), vec![("confirmed", after, None)]),
@@ -179,7 +149,7 @@ impl Shop {
                 (actor, vec![("cancelled", after, reason)])
             }
         };
-        walk(app, placed, actor, &steps).await
+        app.walk(&retail(), placed, actor, &steps).await
     }
 }
 

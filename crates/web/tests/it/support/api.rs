@@ -3,11 +3,13 @@
 //! accounts, stores and orders, and small readers of JSON bodies.
 
 use ordertrack_app::Caller;
-use ordertrack_domain::Role;
+use ordertrack_domain::{Actor, Order, Role, UserId, Workflow, plan_transition};
+use ordertrack_store::testing::order_placed_at;
 use ordertrack_store::{NewProduct, NewStore, Product, StoreRecord};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderMap};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 
 use super::TestApp;
 
@@ -734,4 +736,62 @@ pub async fn page(app: &TestApp, token: &str, path: &str) -> (u16, String) {
     let response = request.send().await.expect("a page");
     let status = response.status().as_u16();
     (status, response.text().await.expect("the page"))
+}
+
+// ---- history at chosen instants ----
+
+/// A status change of [`TestApp::walk`]: the status, the seconds after the
+/// change before, and a note.
+pub type WalkStep<'a> = (&'a str, i64, Option<&'a str>);
+
+impl TestApp {
+    /// Places an order of `lines` for `customer` at `at`, written through
+    /// the store as the application would (the application reads the
+    /// clock; history tests choose their instants).
+    pub async fn place_at(
+        &self,
+        record: &StoreRecord,
+        workflow: &Workflow,
+        customer: UserId,
+        lines: &[(&Product, u32)],
+        at: OffsetDateTime,
+    ) -> Order {
+        self.store
+            .place_order(order_placed_at(record, workflow, customer, lines, at))
+            .await
+            .expect("place an order")
+            .order
+    }
+
+    /// Moves `order` through `steps` as `actor`, each step the given
+    /// seconds after the one before (the first after the order's last
+    /// change), written through the store.
+    pub async fn walk(
+        &self,
+        workflow: &Workflow,
+        mut order: Order,
+        actor: Actor,
+        steps: &[WalkStep<'_>],
+    ) -> Order {
+        let mut at = order.updated_at;
+        for (to, after, note) in steps {
+            at += time::Duration::seconds(*after);
+            let change = plan_transition(
+                workflow,
+                &order,
+                actor,
+                to,
+                note.map(str::to_owned),
+                Some(order.version),
+                at,
+            )
+            .unwrap_or_else(|e| panic!("{} -> {to}: {e}", order.status));
+            order = self
+                .store
+                .apply_status_change(change)
+                .await
+                .expect("apply a status change");
+        }
+        order
+    }
 }
