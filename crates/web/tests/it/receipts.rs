@@ -3,8 +3,9 @@
 //! number, lines, total, payment, the time on the store's wall clock — and
 //! nobody else; a station's ticket with only that station's lines; the
 //! `?paper=` choice (an unknown paper is a friendly 422 page). The PDF a
-//! browser prints is checked in `browser::a_receipt_prints_to_pdf_…`.
+//! receipt printed to PDF by Chromium holds them, on the paper asked for.
 
+use chromiumoxide::cdp::browser_protocol::page::PrintToPdfParams;
 use ordertrack_domain::StoreZone;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -351,4 +352,84 @@ async fn the_paper_is_chosen_by_query_and_an_unknown_one_is_refused() {
             ".no-print { display: none",
         ],
     );
+}
+
+/// The text of a PDF (all pages, whitespace removed: extraction splits and
+/// spaces words as the PDF places them) and its first page's width in
+/// points.
+fn pdf_text_and_width(pdf: &[u8]) -> (String, f32) {
+    let document = lopdf::Document::load_mem(pdf).expect("a PDF");
+    let pages = document.get_pages();
+    let numbers: Vec<u32> = pages.keys().copied().collect();
+    let text = document.extract_text(&numbers).expect("the PDF's text");
+    let first = *pages.values().next().expect("a page");
+    let media_box = document
+        .get_object(first)
+        .and_then(|page| page.as_dict())
+        .and_then(|page| page.get(b"MediaBox"))
+        .and_then(|media_box| media_box.as_array())
+        .expect("the page's MediaBox");
+    let width = media_box[2].as_float().expect("a width");
+    (text.split_whitespace().collect(), width)
+}
+
+/// Chromium prints the receipt (`Page.printToPDF`, the page's own `@page`
+/// size): the PDF's text holds the order number, lines and total, not the
+/// toolbar, on an 80 mm, 58 mm or A4 page as `?paper=` says. Then the
+/// receipt is shot for the README (`screenshots/receipt-*.png`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_prints_to_pdf_with_its_number_and_total_on_the_paper_asked_for() {
+    let Some(chrome) = Chrome::launch().await else {
+        return;
+    };
+    let scene = scene("receipts-b").await;
+    let customer = chrome.person().await;
+    let page = &customer.page;
+    sign_in(page, &scene.app, "alice@demo.test").await;
+    let number = number(&scene.order).to_owned();
+    for (paper, millimetres) in [("80mm", 80.0), ("58mm", 58.0), ("a4", 210.0)] {
+        let url = format!("{}?paper={paper}", scene.path);
+        goto(page, &scene.app.page_url(&url)).await;
+        // The script shows the Print button (the printer never sees it).
+        wait_for(
+            page,
+            "document.querySelector('[data-print]')?.hidden === false",
+            PATIENCE,
+        )
+        .await;
+        let pdf = page
+            .pdf(
+                PrintToPdfParams::builder()
+                    .print_background(true)
+                    .prefer_css_page_size(true)
+                    .build(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("print {url} to PDF: {e}"));
+        assert!(pdf.starts_with(b"%PDF"), "{paper}: not a PDF");
+        let (text, width) = pdf_text_and_width(&pdf);
+        for printed in [number.as_str(), "HouseBurger", "24.00EUR", "Total27.00EUR"] {
+            assert!(
+                text.contains(printed),
+                "{paper}: the PDF lacks {printed:?}: {text}"
+            );
+        }
+        for screen_only in ["Backtotheorder", "Paper:"] {
+            assert!(
+                !text.contains(screen_only),
+                "{paper}: the PDF shows {screen_only:?}: {text}"
+            );
+        }
+        let expected = millimetres * 72.0 / 25.4;
+        assert!(
+            (width - expected).abs() < 2.0,
+            "{paper}: the page is {width} pt wide, not {expected}"
+        );
+    }
+    goto(page, &scene.app.page_url(&scene.path)).await;
+    for path in screenshots(page, "receipt").await {
+        let size = std::fs::metadata(&path).expect("screenshot written").len();
+        assert!(size > 1000, "{} is only {size} bytes", path.display());
+    }
+    chrome.close().await;
 }
