@@ -275,6 +275,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_payment_line_says_how_when_and_what_was_refunded() {
+        use ordertrack_domain::PaymentMethod;
+        let zone = StoreZone::parse("Europe/Berlin").expect("a zone");
+        let at = time::macros::datetime!(2026-11-29 11:45 UTC);
+        let mut payment = Payment::unpaid(PaymentMethod::Cash);
+        assert_eq!(payment_line(&payment, "EUR", &zone), "Cash — unpaid");
+        payment.status = PaymentStatus::Paid;
+        payment.paid_at = Some(at);
+        assert_eq!(payment_line(&payment, "EUR", &zone), "Cash — paid 12:45");
+        payment.status = PaymentStatus::PartiallyRefunded;
+        payment.refunded_minor = 250;
+        assert_eq!(
+            payment_line(&payment, "EUR", &zone),
+            "Cash — paid 12:45, refunded 2.50 EUR"
+        );
+        payment.status = PaymentStatus::Refunded;
+        payment.refunded_minor = 1250;
+        assert_eq!(
+            payment_line(&payment, "EUR", &zone),
+            "Cash — refunded 12.50 EUR"
+        );
+    }
+
+    #[test]
     fn paper_is_80mm_by_default_and_refuses_what_it_does_not_know() {
         assert_eq!(Paper::parse(None).ok(), Some(Paper::Roll80));
         assert_eq!(Paper::parse(Some("58mm")).ok(), Some(Paper::Roll58));
