@@ -7,6 +7,8 @@
 //! through a named `@page`; any other value is refused with a friendly
 //! 422 page (`invalid_query`) rather than printed on a guessed size. A
 //! kitchen ticket is always 80 mm. Times are on the store's wall clock.
+//! A guest's receipt, like the tracking page, names nobody: no customer,
+//! no address, no notes.
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -213,7 +215,7 @@ fn receipt_page(printout: &Printout, paper: Paper, base: &str) -> Markup {
                             td.num { (item.quantity) }
                             td {
                                 (item.name)
-                                @if let Some(notes) = &item.notes { br; span.note { (notes) } }
+                                @if let (false, Some(notes)) = (guest, &item.notes) { br; span.note { (notes) } }
                             }
                             td.num { (money(item.unit_price_minor, currency)) }
                             td.num { (money(item.unit_price_minor.saturating_mul(i64::from(item.quantity)), currency)) }
@@ -224,7 +226,9 @@ fn receipt_page(printout: &Printout, paper: Paper, base: &str) -> Markup {
                     tr.total { th colspan="3" { "Total" } th.num data-total { (money(order.total_minor, currency)) } }
                 }
             }
-            @if let Some(notes) = &order.notes { p.notes data-notes { "Notes: " (notes) } }
+            // Notes are the customer's words to the store: not for a guest,
+            // as on the tracking page.
+            @if let (false, Some(notes)) = (guest, &order.notes) { p.notes data-notes { "Notes: " (notes) } }
             p.payment data-payment=(order.payment.status.as_str()) {
                 (payment_line(&order.payment, currency, &printout.zone))
             }

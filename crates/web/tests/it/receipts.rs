@@ -213,6 +213,8 @@ async fn a_guest_receipt_names_nobody() {
     let address = "17 Quiet Lane, Flat 3";
     let mut body = delivery(&store.slug, &[(store.product_ids()[1], 3)], address);
     body["payment"] = json!({"method": "cash"});
+    body["notes"] = json!("Leave it with the neighbour");
+    body["items"][0]["notes"] = json!("extra salt for Alice");
     let order = app.place(&alice.token, &body).await.expect(201);
     let token = order["tracking_token"].as_str().expect("a tracking token");
     let path = format!("/track/{token}/receipt");
@@ -231,12 +233,33 @@ async fn a_guest_receipt_names_nobody() {
             &in_berlin(&order["created_at"], StoreZone::receipt_time),
         ],
     );
-    for personal in [alice.name.as_str(), "alice@demo.test", address] {
+    for personal in [
+        alice.name.as_str(),
+        "alice@demo.test",
+        address,
+        "Leave it with the neighbour",
+        "extra salt for Alice",
+    ] {
         assert!(
             !html.contains(personal),
             "the guest receipt shows {personal:?}: {html}"
         );
     }
+    // The customer's own receipt of it does show them.
+    let (_, own) = page(
+        &app,
+        &alice.token,
+        &format!("/orders/{}/receipt", id(&order)),
+    )
+    .await;
+    shows(
+        &own,
+        &[
+            &format!("Delivery to {address}"),
+            "Leave it with the neighbour",
+            "extra salt for Alice",
+        ],
+    );
     // The tracking page links to it; a made-up token finds nothing.
     let (_, tracking) = page(&app, "", &format!("/track/{token}")).await;
     shows(&tracking, &[&path]);
