@@ -78,7 +78,7 @@ impl From<KitchenError> for AppError {
 
 /// A station as people type it: trimmed, lower case (as the catalog keeps
 /// stations); empty means every station.
-fn station_name(station: Option<&str>) -> Option<String> {
+pub(crate) fn station_name(station: Option<&str>) -> Option<String> {
     station
         .map(str::trim)
         .filter(|s| !s.is_empty())

@@ -11,6 +11,7 @@ mod error_code;
 pub mod invitations;
 pub mod kitchen;
 pub mod orders;
+pub mod receipts;
 pub mod reports;
 pub mod reviews;
 pub mod stores;

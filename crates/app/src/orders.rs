@@ -478,7 +478,7 @@ impl App {
 
     /// An order with its store and the store's workflow, read together,
     /// whoever asks (callers check access).
-    async fn load_in_store(
+    pub(crate) async fn load_in_store(
         &self,
         key: OrderKey,
     ) -> Result<(OrderInStore, Arc<Workflow>), AppError> {
@@ -551,7 +551,7 @@ impl App {
 
     /// The caller's staff role in the store `slug`, which `found` must
     /// belong to; otherwise the order does not exist for them (404).
-    fn staff_role_in(
+    pub(crate) fn staff_role_in(
         &self,
         caller: &Caller,
         found: &OrderInStore,
@@ -566,13 +566,7 @@ impl App {
 
     /// The guest view of one order, by its tracking token.
     pub async fn track(&self, token: &str) -> Result<OrderView, AppError> {
-        // Tokens are 32 hex characters; anything else cannot match.
-        if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(AppError::NotFound("order"));
-        }
-        let (found, workflow) = self
-            .load_in_store(OrderKey::TrackingToken(token.to_owned()))
-            .await?;
+        let (found, workflow) = self.load_tracked(token).await?;
         let eta = self.eta_of(&found.order, &workflow).await?;
         Ok(OrderView {
             order: found.order,
@@ -580,6 +574,20 @@ impl App {
             role: None,
             eta,
         })
+    }
+
+    /// The order a tracking token names, with its store and workflow
+    /// (the token is the guest's whole authorisation).
+    pub(crate) async fn load_tracked(
+        &self,
+        token: &str,
+    ) -> Result<(OrderInStore, Arc<Workflow>), AppError> {
+        // Tokens are 32 hex characters; anything else cannot match.
+        if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AppError::NotFound("order"));
+        }
+        self.load_in_store(OrderKey::TrackingToken(token.to_owned()))
+            .await
     }
 
     /// An order's status history, for those who may see the order.

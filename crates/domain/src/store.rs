@@ -87,6 +87,17 @@ impl StoreZone {
         timestamp.to_zoned(self.zone.clone()).datetime()
     }
 
+    /// `at` on this zone's wall clock as a receipt prints it:
+    /// `Sun 29 Nov 2026, 12:41`.
+    pub fn receipt_time(&self, at: OffsetDateTime) -> String {
+        self.local(at).strftime("%a %-d %b %Y, %H:%M").to_string()
+    }
+
+    /// The time of day at `at` on this zone's wall clock: `12:45`.
+    pub fn clock_time(&self, at: OffsetDateTime) -> String {
+        self.local(at).strftime("%H:%M").to_string()
+    }
+
     /// The instant a wall-clock time on `date` happens here (a time skipped
     /// by a DST change counts as the moment after the gap).
     pub(crate) fn instant(&self, date: Date, time: Time) -> Option<OffsetDateTime> {
@@ -473,6 +484,18 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
+
+    #[test]
+    fn receipts_print_the_store_s_wall_clock() {
+        let berlin = StoreZone::parse("Europe/Berlin").expect("a zone");
+        // 11:41 UTC is 12:41 in Berlin in winter (CET, UTC+1).
+        let at = datetime!(2026-11-29 11:41:30 UTC);
+        assert_eq!(berlin.receipt_time(at), "Sun 29 Nov 2026, 12:41");
+        assert_eq!(berlin.clock_time(at), "12:41");
+        let summer = datetime!(2026-07-05 08:05 UTC);
+        assert_eq!(berlin.receipt_time(summer), "Sun 5 Jul 2026, 10:05");
+        assert_eq!(StoreZone::utc().clock_time(summer), "08:05");
+    }
 
     fn opening(open: &str, close: &str) -> Opening {
         Opening {

@@ -378,9 +378,21 @@ function toggles() {
   }
 }
 
+// ---- printing ----------------------------------------------------------------
+
+// The receipt's and ticket's "Print" button: hidden until this script can
+// press it (the page's CSP refuses inline handlers).
+function printButtons() {
+  for (const button of document.querySelectorAll("[data-print]")) {
+    button.hidden = false;
+    button.addEventListener("click", () => window.print());
+  }
+}
+
 localTimes();
 cart();
 toggles();
+printButtons();
 kitchenAges();
 etas();
 setInterval(() => { kitchenAges(); etas(); }, 1000);

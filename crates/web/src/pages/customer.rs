@@ -337,6 +337,7 @@ async fn order_page(
                 "Share this private link to let someone follow the order without an account: "
                 a href={ "/track/" (order.tracking_token) } data-tracking-link { "/track/" (order.tracking_token) }
             }
+            p { a.button.secondary href={ "/orders/" (order.id) "/receipt" } data-receipt-link { "Receipt" } }
             button.secondary type="button" data-notify-toggle hidden { "Notify me when it's ready" }
             @if can_cancel {
                 form method="post" action={ "/orders/" (order.id) "/cancel" } data-confirm="Cancel this order?" {
@@ -572,6 +573,7 @@ async fn tracking_page(
         }
         div data-stream={ "/api/v1/track/" (token) "/events" } data-last-event-id=(position) data-notify {}
         (tracker(&view, &history, &format!("/track/{token}/tracker")))
+        p { a.button.secondary href={ "/track/" (token) "/receipt" } data-receipt-link { "Receipt" } }
         button.secondary type="button" data-notify-toggle hidden { "Notify me when it's ready" }
     };
     Ok(ctx.page(layout(

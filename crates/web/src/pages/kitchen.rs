@@ -132,6 +132,7 @@ fn ticket(
                 span.age data-age { "" }
                 span.muted { (state.map(|s| s.label.as_str()).unwrap_or(&order.status)) " · " (order.fulfilment.kind.as_str()) }
                 @if let Some(eta) = &view.eta { (due_tag(eta, ordertrack_app::now())) }
+                a.print-ticket href={ "/kitchen/" (slug) "/orders/" (order.id) "/ticket" (station.map(|s| format!("?station={}", encode_component(s))).unwrap_or_default()) } data-ticket-link { "Print ticket" }
             }
             @if let Some(notes) = &order.notes { p.note { (notes) } }
             @if expo {

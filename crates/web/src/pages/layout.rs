@@ -68,13 +68,7 @@ pub fn layout(
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · ordertrack" }
-                link rel="stylesheet" href="/static/app.css";
-                script type="module" src="/static/live.js" {}
-            }
+            (head(title, "/static/app.css"))
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.topbar {
@@ -117,6 +111,19 @@ pub fn layout(
                     (body)
                 }
             }
+        }
+    }
+}
+
+/// A page's `head`: its title, its stylesheet and the live script.
+pub fn head(title: &str, stylesheet: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · ordertrack" }
+            link rel="stylesheet" href=(stylesheet);
+            script type="module" src="/static/live.js" {}
         }
     }
 }

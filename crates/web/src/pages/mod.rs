@@ -9,6 +9,7 @@ mod invitations;
 mod kitchen;
 mod layout;
 mod manage;
+mod receipts;
 mod reports;
 mod seller;
 mod stores;
@@ -41,6 +42,7 @@ pub fn routes() -> Routes {
         .merge(kitchen::routes())
         .merge(manage::routes())
         .merge(reports::routes())
+        .merge(receipts::routes())
         .merge(invitations::routes())
         .merge(stores::routes())
         .merge(workflow::routes())

@@ -110,7 +110,10 @@ fn board_list(board: &Dashboard, query: &ListQuery, csrf: &str) -> Markup {
                         @let order = &view.order;
                         @let state = view.workflow.state(&order.status);
                         tr data-order-id=(order.id) {
-                            td { a href={ "/dashboard/" (slug) "/orders/" (order.id) } { strong { (order.number) } } }
+                            td {
+                                a href={ "/dashboard/" (slug) "/orders/" (order.id) } { strong { (order.number) } }
+                                " " a.muted href={ "/orders/" (order.id) "/receipt" } data-receipt-link { "receipt" }
+                            }
                             td { (order.customer_name) }
                             td { (status_badge(&order.status, state.map(|s| s.label.as_str()).unwrap_or(&order.status), state.map(|s| s.icon.as_str()).unwrap_or(""))) }
                             td { (money(order.total_minor, order.currency.code())) }
@@ -305,7 +308,10 @@ async fn detail(
             h1 { "Order " (order.number) }
             (live_indicator())
         }
-        p { a href={ "/dashboard/" (slug) } { "← All orders" } }
+        p {
+            a href={ "/dashboard/" (slug) } { "← All orders" }
+            " · " a href={ "/orders/" (order.id) "/receipt" } data-receipt-link { "Print receipt" }
+        }
         div data-stream={ "/api/v1/orders/" (order.id) "/events" } data-last-event-id=(position) {}
         section.card {
             h2 { "Customer" }

@@ -205,6 +205,7 @@ fn rows() -> Vec<Row> {
         row(GET, "/readyz", Page, all(200)),
         row(GET, "/static/app.css", Page, all(200)),
         row(GET, "/static/live.js", Page, all(200)),
+        row(GET, "/static/receipt.css", Page, all(200)),
         row(GET, "/", Page, all(200)),
         row(GET, "/login", Page, all(200)),
         row(POST, "/login", Page, all(303)).form(|_| {
@@ -233,6 +234,7 @@ fn rows() -> Vec<Row> {
         row(GET, "/stores/{slug}", Page, all(200)),
         row(GET, "/track/{token}", Page, all(200)),
         row(GET, "/track/{token}/tracker", Page, all(200)),
+        row(GET, "/track/{token}/receipt", Page, all(200)),
         row(GET, "/api/v1/stores", Api, all(200)),
         row(GET, "/api/v1/stores/{slug}", Api, all(200)),
         row(GET, "/api/v1/stores/{slug}/products", Api, all(200)),
@@ -338,6 +340,12 @@ fn rows() -> Vec<Row> {
         row(
             GET,
             "/orders/{id}/tracker",
+            Page,
+            [303, 200, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/orders/{id}/receipt",
             Page,
             [303, 200, 404, 200, 200, 200, 200, 200, 404, 200],
         ),
@@ -460,6 +468,12 @@ fn rows() -> Vec<Row> {
         row(
             GET,
             "/dashboard/{slug}/orders/{id}",
+            Page,
+            [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            GET,
+            "/kitchen/{slug}/orders/{id}/ticket",
             Page,
             [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
         ),

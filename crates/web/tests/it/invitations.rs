@@ -224,15 +224,8 @@ async fn the_pages_invite_and_join() {
     let invitee = app.register(INVITEE, "New Cook").await;
     let invitation = invite(&app, INVITEE).await;
     let path = format!("/invitations/{}", token(&invitation));
-    let signed_out = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client")
-        .get(app.page_url(&path))
-        .send()
-        .await
-        .expect("the page");
-    assert_eq!(signed_out.status().as_u16(), 303, "sign in first");
+    let (signed_out, _) = signed_out_get(&app, &path).await;
+    assert_eq!(signed_out, 303, "sign in first");
     let store_name = app.store_detail(RESTAURANT).await["name"]
         .as_str()
         .expect("a name")

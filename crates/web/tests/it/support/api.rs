@@ -718,13 +718,31 @@ pub async fn post_form(
         .send()
         .await
         .expect("a form post");
-    let location = response
+    (response.status().as_u16(), location(&response))
+}
+
+/// A page asked for signed out, redirects not followed: the status and
+/// the `Location` header (empty without one).
+pub async fn signed_out_get(app: &TestApp, path: &str) -> (u16, String) {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client")
+        .get(app.page_url(path))
+        .send()
+        .await
+        .expect("the page");
+    (response.status().as_u16(), location(&response))
+}
+
+/// A response's `Location` header (empty without one).
+fn location(response: &reqwest::Response) -> String {
+    response
         .headers()
         .get("location")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-        .to_owned();
-    (response.status().as_u16(), location)
+        .to_owned()
 }
 
 /// A page as the holder of `token` (or signed out): status and HTML.
