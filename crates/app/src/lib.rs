@@ -90,6 +90,11 @@ impl App {
         Ok(())
     }
 
+    /// How busy the database connections are (operators' metrics).
+    pub fn pool_status(&self) -> ordertrack_store::PoolStatus {
+        self.repo.pool_status()
+    }
+
     /// The live fan-out: its heartbeat, shutdown and counters. Streams
     /// subscribe through [`App::subscribe`] with an authorised
     /// [`StreamSpec`].

@@ -108,6 +108,11 @@ pub struct ServerArgs {
     /// peer is the client.
     #[arg(long, env = "ORDERTRACK_TRUSTED_PROXY", value_delimiter = ',')]
     pub trusted_proxy: Vec<std::net::IpAddr>,
+    /// Bearer token a Prometheus scraper sends to read `/metrics` from
+    /// another machine. Default: none — only clients on this machine
+    /// (loopback) may read it.
+    #[arg(long, env = "ORDERTRACK_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// The database to use.
@@ -192,6 +197,7 @@ impl ServerArgs {
             nats,
             seed_demo,
             store_signup: self.store_signup,
+            metrics_token: self.metrics_token.clone(),
             serving,
         })
     }

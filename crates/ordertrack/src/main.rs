@@ -25,8 +25,25 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[derive(Parser)]
 #[command(name = "ordertrack", version, about)]
 struct Cli {
+    /// How log lines are written: `text` for people, `json` (one object
+    /// a line, with the request id of the request it belongs to) for log
+    /// collectors.
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERTRACK_LOG_FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -37,6 +54,24 @@ enum Command {
     Demo(ServerArgs),
     /// Apply pending database migrations and exit.
     Migrate(ServerArgs),
+    /// Copy the embedded database to FILE while the order desk keeps
+    /// serving (a consistent snapshot; PostgreSQL: use pg_dump).
+    Backup {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// Where the copy goes (replaced if it exists).
+        #[arg(long)]
+        to: std::path::PathBuf,
+    },
+    /// Replace the embedded database with a copy made by `backup`, once
+    /// the copy passes SQLite's integrity check. Stop the server first.
+    Restore {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The copy to restore.
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -104,16 +139,37 @@ enum UserCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("ORDERTRACK_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn")),
-        )
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("ORDERTRACK_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        // The request's span (its id, method and route) on every line.
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .init(),
+    }
+    match cli.command {
         Command::Serve(args) => run_server(args, false).await,
         Command::Demo(args) => run_server(args.demo_defaults(), true).await,
         Command::Migrate(args) => migrate(args).await,
+        Command::Backup { server, to } => {
+            let path = sqlite_path(&server, "backup")?;
+            ordertrack_store::sqlite::backup::backup(&path, &to)
+                .with_context(|| format!("backing up {}", path.display()))?;
+            println!("{} backed up to {}", path.display(), to.display());
+            Ok(())
+        }
+        Command::Restore { server, from } => {
+            let path = sqlite_path(&server, "restore")?;
+            ordertrack_store::sqlite::backup::restore(&from, &path)
+                .with_context(|| format!("restoring {} from {}", path.display(), from.display()))?;
+            println!("{} restored from {}", path.display(), from.display());
+            Ok(())
+        }
         Command::User {
             command:
                 UserCommand::Create {
@@ -173,6 +229,18 @@ async fn main() -> anyhow::Result<()> {
                 opened.settings.timezone
             );
             Ok(())
+        }
+    }
+}
+
+/// The embedded database's file; `backup` and `restore` are for it only.
+fn sqlite_path(args: &ServerArgs, what: &str) -> anyhow::Result<std::path::PathBuf> {
+    match args.database()? {
+        Database::Sqlite(path) => Ok(path),
+        Database::Postgres(_) => {
+            bail!(
+                "`{what}` is for the embedded database; for PostgreSQL use pg_dump and pg_restore"
+            )
         }
     }
 }

@@ -247,4 +247,9 @@ pub trait Repository: Send + Sync + 'static {
     /// and status, written as orders reach a done state): what its ETA
     /// windows are read from, in one indexed read.
     async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>>;
+
+    // ---- operations ----
+
+    /// How busy the database connections are right now (for `/metrics`).
+    fn pool_status(&self) -> PoolStatus;
 }

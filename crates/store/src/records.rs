@@ -613,3 +613,16 @@ pub struct ReviewPage {
     /// The sum of their ratings.
     pub rating_sum: i64,
 }
+
+/// A snapshot of the database connections, as operators watch them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open for reading (the writer has its own).
+    pub connections: u32,
+    /// Of those, how many wait for work; `None` where the backend does not
+    /// tell (SQLite's readers are threads that take jobs from one queue).
+    pub idle: Option<u32>,
+    /// Reads and writes waiting for a connection; `None` where the backend
+    /// does not tell (PostgreSQL's pool hands connections out directly).
+    pub queued: Option<u32>,
+}

@@ -25,6 +25,7 @@ use tokio::task::JoinHandle;
 
 use crate::AppState;
 use crate::limits::{Limiter, Limits};
+use crate::metrics::Metrics;
 
 /// The binary's log target: these lines read the same whichever crate
 /// writes them, and operators filter on it.
@@ -52,6 +53,9 @@ pub struct Settings {
     pub seed_demo: bool,
     /// Who may open a store through the API and the pages.
     pub store_signup: StoreSignup,
+    /// The Bearer token that lets a scraper elsewhere than on this machine
+    /// read `/metrics` (`None`: only clients on this machine may).
+    pub metrics_token: Option<String>,
     /// This instance will serve clients. A PostgreSQL instance that serves
     /// without a bus is warned about: its live updates reach only its own
     /// clients.
@@ -112,6 +116,7 @@ pub struct Application {
     repo: Arc<dyn Repository>,
     trusted_proxies: Arc<[IpAddr]>,
     limits: Limits,
+    metrics: Arc<Metrics>,
 }
 
 impl Application {
@@ -128,6 +133,8 @@ impl Application {
             Some((_, listener, _)) => listener.clone(),
             None => Arc::new(hub.clone()),
         };
+        let metrics = Metrics::new(settings.metrics_token);
+        let listener = metrics.count_commits(listener);
         let store: Arc<dyn Repository> = match settings.database {
             Database::Sqlite(path) => {
                 if relay.is_some() {
@@ -202,6 +209,7 @@ impl Application {
             repo: store,
             trusted_proxies: settings.trusted_proxies.into(),
             limits: settings.limits,
+            metrics,
         })
     }
 
@@ -235,6 +243,7 @@ impl Application {
             app: self.app.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
             limits: Arc::new(Limiter::new(self.limits.clone())),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -278,6 +287,7 @@ mod tests {
             }),
             seed_demo: true,
             store_signup: StoreSignup::default(),
+            metrics_token: None,
             serving: true,
         })
         .await;

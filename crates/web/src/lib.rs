@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 mod health;
 pub mod limits;
+pub mod metrics;
 pub mod pages;
 pub mod routes;
 mod server;
@@ -25,11 +26,15 @@ use std::future::Future;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use ordertrack_app::App;
 use routes::Routes;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -48,6 +53,8 @@ pub struct AppState {
     pub trusted_proxies: std::sync::Arc<[std::net::IpAddr]>,
     /// Connections, live streams and writes counted against their limits.
     pub limits: std::sync::Arc<limits::Limiter>,
+    /// This instance's figures for `/metrics`.
+    pub metrics: std::sync::Arc<metrics::Metrics>,
 }
 
 /// Every route, in one table with the router that serves them
@@ -55,6 +62,7 @@ pub struct AppState {
 fn routes() -> Routes {
     Routes::new()
         .merge(health::routes())
+        .merge(metrics::routes())
         .merge(pages::routes())
         .nest("/api/v1", api::routes().merge(streams::routes()), |api| {
             api.fallback(error::not_found)
@@ -74,7 +82,16 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(error::panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::count_requests,
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        // The request id: the client's `X-Request-Id` if it sent one, else
+        // a fresh one; on every log line of the request (its span) and
+        // echoed in the response.
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, RandomRequestId))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
@@ -94,6 +111,42 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("DENY"),
         ))
         .with_state(state)
+}
+
+/// The header a request's id travels in.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A fresh random id for each request that brings none.
+#[derive(Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&ordertrack_app::token::random_token())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The span every log line of a request is written in: at `info`, so the
+/// request id is on every line the default filter lets through.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(|id| id.to_str().ok())
+        .unwrap_or("");
+    // The route template, not the path: paths carry tracking tokens.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |route| route.as_str());
+    tracing::info_span!(
+        "request",
+        request_id = id,
+        method = %request.method(),
+        route,
+    )
 }
 
 /// Serves the order desk on `listener` until `shutdown` resolves, then tells

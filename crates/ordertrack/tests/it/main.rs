@@ -8,4 +8,5 @@ mod support;
 mod crash;
 mod demo;
 mod multi_instance;
+mod operations;
 mod shop;

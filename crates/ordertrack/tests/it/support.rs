@@ -33,6 +33,8 @@ const ENV: &[&str] = &[
     "ORDERTRACK_NATS_URL",
     "ORDERTRACK_NATS_SUBJECT",
     "ORDERTRACK_STORE_SIGNUP",
+    "ORDERTRACK_LOG_FORMAT",
+    "ORDERTRACK_METRICS_TOKEN",
 ];
 
 /// `ordertrack <args> --data-dir <data_dir>`, without the caller's settings.

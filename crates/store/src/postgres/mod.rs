@@ -373,4 +373,12 @@ impl Repository for PostgresRepository {
     async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>> {
         Ok(orders::store_durations(&mut *self.read().await?, store).await?)
     }
+
+    fn pool_status(&self) -> PoolStatus {
+        PoolStatus {
+            connections: self.readers.size(),
+            idle: Some(u32::try_from(self.readers.num_idle()).unwrap_or(u32::MAX)),
+            queued: None,
+        }
+    }
 }

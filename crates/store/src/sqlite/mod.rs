@@ -14,6 +14,7 @@
 //! [`statements`](crate::statements)); otherwise no callback is registered.
 
 backend_modules!();
+pub mod backup;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,6 +58,8 @@ impl Default for SqliteOptions {
 pub struct SqliteRepository {
     writer: flume::Sender<WriteJob>,
     readers: flume::Sender<ReadJob>,
+    /// How many reader threads take jobs from `readers`.
+    reader_threads: u32,
     path: PathBuf,
 }
 
@@ -97,7 +100,8 @@ impl SqliteRepository {
             .map_err(|e| StoreError::Database(e.to_string()))?;
 
         let (readers, read_jobs) = flume::unbounded::<ReadJob>();
-        for n in 0..options.readers.max(1) {
+        let reader_threads = options.readers.max(1);
+        for n in 0..reader_threads {
             let mut conn = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -118,6 +122,7 @@ impl SqliteRepository {
         Ok(SqliteRepository {
             writer,
             readers,
+            reader_threads: u32::try_from(reader_threads).unwrap_or(u32::MAX),
             path: path.to_owned(),
         })
     }
@@ -454,5 +459,14 @@ impl Repository for SqliteRepository {
     async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>> {
         self.read(move |conn| orders::store_durations(conn, store))
             .await
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        let queued = self.readers.len() + self.writer.len();
+        PoolStatus {
+            connections: self.reader_threads,
+            idle: None,
+            queued: Some(u32::try_from(queued).unwrap_or(u32::MAX)),
+        }
     }
 }

@@ -18,6 +18,7 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, AuthCaller, ClientIp};
 use crate::limits::StreamPermit;
+use crate::metrics::StreamKind;
 use crate::routes::Routes;
 
 /// How long a client waits before reconnecting (the `retry:` hint), in ms.
@@ -138,8 +139,9 @@ async fn event_stream(
     permit: StreamPermit,
 ) -> Result<Response, ApiError> {
     let items = resume::open(&state.app, spec, after).await?;
+    let open = state.metrics.stream_opened(StreamKind::Sse);
     Ok(sse_response(items.map(move |item| {
-        let _held = &permit;
+        let _held = (&permit, &open);
         item
     })))
 }

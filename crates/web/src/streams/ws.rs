@@ -38,6 +38,7 @@ use super::resume::{self, StreamItem};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiWebSocketUpgrade, ClientIp, MaybeSession, cookie_authenticated};
+use crate::metrics::StreamKind;
 use crate::routes::Routes;
 
 /// Outgoing messages buffered per socket before subscriptions wait.
@@ -77,7 +78,7 @@ async fn upgrade(
     };
     ws.max_message_size(16 * 1024)
         .on_upgrade(move |socket| async move {
-            let _held = permit;
+            let _held = (permit, state.metrics.stream_opened(StreamKind::WebSocket));
             run(socket, state, session).await;
         })
 }

@@ -203,6 +203,9 @@ fn rows() -> Vec<Row> {
         // ---- public ----
         row(GET, "/healthz", Page, all(200)),
         row(GET, "/readyz", Page, all(200)),
+        // From this machine (these requests are); other clients need the
+        // operator's token (operations.rs).
+        row(GET, "/metrics", Page, all(200)),
         row(GET, "/static/app.css", Page, all(200)),
         row(GET, "/static/live.js", Page, all(200)),
         row(GET, "/static/receipt.css", Page, all(200)),

@@ -79,6 +79,7 @@ impl TestDb {
             nats: None,
             seed_demo: serving && !guards.no_demo,
             store_signup: guards.store_signup,
+            metrics_token: guards.metrics_token.clone(),
             serving,
         })
         .await
@@ -97,6 +98,8 @@ pub struct Guards {
     pub limits: Limits,
     /// Who may open a store (`--store-signup`).
     pub store_signup: StoreSignup,
+    /// The Bearer token for `/metrics` (`--metrics-token`).
+    pub metrics_token: Option<String>,
     /// Start from an empty database, as `serve` does: no demo stores or
     /// accounts.
     pub no_demo: bool,
