@@ -93,6 +93,8 @@ impl Desk {
                 // Any account may open a store: inputs reach that code too.
                 store_signup: StoreSignup::Open,
                 metrics_token: None,
+                tls: None,
+                public_https: false,
                 serving: false,
             }))
             .expect("build the order desk");

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 use ordertrack_app::{SignInLimits, StoreSignup};
-use ordertrack_web::{Limits, NatsSettings, Settings};
+use ordertrack_web::{Limits, NatsSettings, Settings, TlsFiles};
 
 /// How long a session lasts.
 const TOKEN_TTL: time::Duration = time::Duration::days(7);
@@ -113,6 +113,19 @@ pub struct ServerArgs {
     /// (loopback) may read it.
     #[arg(long, env = "ORDERTRACK_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this PEM certificate
+    /// chain; needs `--tls-key`. Default: plain HTTP (behind a proxy that
+    /// ends TLS).
+    #[arg(long, env = "ORDERTRACK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, env = "ORDERTRACK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The address clients reach the order desk at, e.g.
+    /// `https://orders.example.com`. An `https://` address makes cookies
+    /// `Secure` even where TLS ends at a proxy in front.
+    #[arg(long, env = "ORDERTRACK_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// The database to use.
@@ -198,8 +211,32 @@ impl ServerArgs {
             seed_demo,
             store_signup: self.store_signup,
             metrics_token: self.metrics_token.clone(),
+            tls: self.tls_files()?,
+            public_https: self.public_https()?,
             serving,
         })
+    }
+
+    /// The certificate and key to serve HTTPS with, if given.
+    fn tls_files(&self) -> anyhow::Result<Option<TlsFiles>> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            })),
+            (None, None) => Ok(None),
+            _ => bail!("--tls-cert and --tls-key go together"),
+        }
+    }
+
+    /// Whether `--public-url` says clients use HTTPS.
+    fn public_https(&self) -> anyhow::Result<bool> {
+        match self.public_url.as_deref() {
+            None => Ok(false),
+            Some(url) if url.starts_with("https://") => Ok(true),
+            Some(url) if url.starts_with("http://") => Ok(false),
+            Some(url) => bail!("--public-url must start with https:// or http://, not {url:?}"),
+        }
     }
 
     /// The sign-in limits these flags set.

@@ -273,7 +273,12 @@ async fn run_server(args: ServerArgs, demo: bool) -> anyhow::Result<()> {
     if address.port() == 0 {
         bail!("could not bind a port");
     }
-    println!("ordertrack listening on http://{address}");
+    let scheme = if application.serves_https() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("ordertrack listening on {scheme}://{address}");
     if demo {
         println!("demo logins (password `{DEMO_PASSWORD}` for every account):");
         for (email, _, what) in DEMO_ACCOUNTS {

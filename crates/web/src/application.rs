@@ -26,6 +26,8 @@ use tokio::task::JoinHandle;
 use crate::AppState;
 use crate::limits::{Limiter, Limits};
 use crate::metrics::Metrics;
+use crate::tls::TlsFiles;
+use tokio_rustls::TlsAcceptor;
 
 /// The binary's log target: these lines read the same whichever crate
 /// writes them, and operators filter on it.
@@ -53,6 +55,12 @@ pub struct Settings {
     pub seed_demo: bool,
     /// Who may open a store through the API and the pages.
     pub store_signup: StoreSignup,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this certificate; `None`:
+    /// plain HTTP/1.1 (behind a proxy that ends TLS).
+    pub tls: Option<TlsFiles>,
+    /// Clients reach the server over HTTPS even where TLS ends before it
+    /// (`--public-url https://…`): cookies are `Secure` then.
+    pub public_https: bool,
     /// The Bearer token that lets a scraper elsewhere than on this machine
     /// read `/metrics` (`None`: only clients on this machine may).
     pub metrics_token: Option<String>,
@@ -105,6 +113,9 @@ pub enum BuildError {
     /// The NATS connection could not be set up.
     #[error("starting the NATS event bus")]
     StartBus(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The certificate or key for HTTPS could not be used.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// Seeding the demo failed.
     #[error(transparent)]
     Seed(#[from] AppError),
@@ -117,12 +128,19 @@ pub struct Application {
     trusted_proxies: Arc<[IpAddr]>,
     limits: Limits,
     metrics: Arc<Metrics>,
+    tls: Option<TlsAcceptor>,
+    public_https: bool,
 }
 
 impl Application {
     /// Opens the store and the live fan-out (through NATS when the settings
     /// name a bus), builds the [`App`] over them and seeds the demo if asked.
     pub async fn build(settings: Settings) -> Result<Application, BuildError> {
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()?;
         let hub = Hub::new();
         let relay = settings.nats.as_ref().map(|nats| {
             let options = NatsOptions::new(nats.url.clone(), nats.subject.clone());
@@ -210,6 +228,8 @@ impl Application {
             trusted_proxies: settings.trusted_proxies.into(),
             limits: settings.limits,
             metrics,
+            tls,
+            public_https: settings.public_https,
         })
     }
 
@@ -223,6 +243,11 @@ impl Application {
     /// [`app`](Self::app), which authorises every read and write.
     pub fn repository(&self) -> &Arc<dyn Repository> {
         &self.repo
+    }
+
+    /// Whether it serves HTTPS itself (`Settings::tls`).
+    pub fn serves_https(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The live fan-out streams subscribe to.
@@ -244,6 +269,7 @@ impl Application {
             trusted_proxies: self.trusted_proxies.clone(),
             limits: Arc::new(Limiter::new(self.limits.clone())),
             metrics: self.metrics.clone(),
+            public_https: self.public_https,
         }
     }
 
@@ -253,7 +279,8 @@ impl Application {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        crate::serve(listener, self.state(), shutdown).await
+        let tls = self.tls.clone();
+        crate::serve(listener, self.state(), tls, shutdown).await
     }
 
     /// [`serve`](Self::serve) on a task of its own.
@@ -288,6 +315,8 @@ mod tests {
             seed_demo: true,
             store_signup: StoreSignup::default(),
             metrics_token: None,
+            tls: None,
+            public_https: false,
             serving: true,
         })
         .await;

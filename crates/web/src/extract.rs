@@ -223,10 +223,10 @@ fn peer(parts: &Parts) -> IpAddr {
         .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip())
 }
 
-/// Whether the client reached us over HTTPS. The server speaks plain HTTP
-/// (TLS ends at a proxy), so only a trusted proxy (`--trusted-proxy`) can
-/// say so, with `X-Forwarded-Proto: https` (the last value, the one it
-/// added). Cookies set over HTTPS are `Secure` ([`CookieName::set`]); on
+/// Whether the client reached us over HTTPS: the request came over this
+/// server's own TLS, or the operator said every client does
+/// (`--public-url https://…`), or a trusted proxy (`--trusted-proxy`) says
+/// so with `X-Forwarded-Proto: https` (the last value, the one it added). Cookies set over HTTPS are `Secure` ([`CookieName::set`]); on
 /// plain HTTP, e.g. the demo on localhost, they must not be, or the
 /// browser would never send them back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -239,13 +239,16 @@ impl FromRequestParts<AppState> for Https {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Https(https(parts, &state.trusted_proxies)))
+        Ok(Https(https(parts, state)))
     }
 }
 
 /// See [`Https`].
-pub fn https(parts: &Parts, trusted: &[IpAddr]) -> bool {
-    trusted.contains(&peer(parts))
+pub fn https(parts: &Parts, state: &AppState) -> bool {
+    if state.public_https || parts.extensions.get::<crate::tls::OverTls>().is_some() {
+        return true;
+    }
+    state.trusted_proxies.contains(&peer(parts))
         && header_list(parts, X_FORWARDED_PROTO)
             .next_back()
             .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))

@@ -17,10 +17,12 @@ pub mod pages;
 pub mod routes;
 mod server;
 pub mod streams;
+pub mod tls;
 
 pub use application::{Application, BuildError, Database, NatsSettings, Settings};
 pub use limits::Limits;
 pub use server::SHUTDOWN_GRACE;
+pub use tls::TlsFiles;
 
 use std::future::Future;
 
@@ -55,6 +57,9 @@ pub struct AppState {
     pub limits: std::sync::Arc<limits::Limiter>,
     /// This instance's figures for `/metrics`.
     pub metrics: std::sync::Arc<metrics::Metrics>,
+    /// Clients reach this instance over HTTPS whatever the connection
+    /// says (`--public-url https://…`: TLS ends before it).
+    pub public_https: bool,
 }
 
 /// Every route, in one table with the router that serves them
@@ -155,6 +160,7 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let hub = state.app.hub().clone();
@@ -162,6 +168,7 @@ pub async fn serve(
     let edge = server::Edge {
         limiter: state.limits.clone(),
         trusted_proxies: state.trusted_proxies.clone(),
+        tls,
     };
     // Streams never finish by themselves: on shutdown, tell their clients
     // to reconnect (elsewhere) and end them, so in-flight requests drain.

@@ -1,11 +1,14 @@
-//! The HTTP/1.1 server loop: one task per connection, graceful shutdown.
+//! The server loop: one task per connection, graceful shutdown.
 //!
 //! Connections are served by hyper's HTTP/1 connection builder around one
 //! shared router. Most of what this server holds at any time is idle live
 //! streams, so per-connection state is what its memory scales with: one
 //! router shared by reference (`axum::serve` with a `Router` rebuilds every
 //! route per connection) and no HTTP/1-or-2 detection buffers. Browsers
-//! speak HTTP/2 only over TLS, which the proxy in front terminates.
+//! speak HTTP/2 only over TLS: with a certificate ([`crate::tls`]) each
+//! connection's TLS handshake picks HTTP/2 or HTTP/1.1 by ALPN, so no
+//! bytes are sniffed either; without one (TLS ends at a proxy in front)
+//! every connection is HTTP/1.1.
 //! Each request carries its connection's peer address as axum's
 //! `ConnectInfo<SocketAddr>` (sign-in limits are kept per client address).
 //!
@@ -30,8 +33,8 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
 use hyper::body::{Frame, Incoming, SizeHint};
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -41,7 +44,9 @@ use tower::ServiceExt;
 
 use crate::error::ApiError;
 use crate::limits::{Limiter, Slot};
+use crate::tls::OverTls;
 use ordertrack_app::ErrorCode;
+use tokio_rustls::TlsAcceptor;
 
 /// How long in-flight requests get to finish after the shutdown signal.
 /// A client that never reads its socket would otherwise hold shutdown forever.
@@ -52,6 +57,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Edge {
     pub limiter: Arc<Limiter>,
     pub trusted_proxies: Arc<[IpAddr]>,
+    /// Serve HTTPS with this; `None`: plain HTTP/1.1.
+    pub tls: Option<TlsAcceptor>,
 }
 
 /// Accepts connections on `listener` until `shutdown` resolves; then calls
@@ -95,6 +102,7 @@ pub async fn run(
             peer,
             router.clone(),
             edge.limiter.clone(),
+            edge.tls.clone(),
             stopping.clone(),
         ));
     }
@@ -141,18 +149,20 @@ async fn connection(
     peer: SocketAddr,
     router: Router,
     limiter: Arc<Limiter>,
-    mut stopping: watch::Receiver<()>,
+    tls: Option<TlsAcceptor>,
+    stopping: watch::Receiver<()>,
 ) {
     // Live updates are small frames that must leave at once.
     let _ = stream.inner.set_nodelay(true);
     let activity = stream.activity.clone();
     let limits = limiter.limits();
-    let (header_timeout, idle_timeout) = (limits.header_read_timeout, limits.idle_timeout);
+    let header_timeout = limits.header_read_timeout;
     let body_timeout = limits.body_read_timeout;
     // A service around the shared router (not
     // `into_make_service_with_connect_info`, which would rebuild the router
     // for every connection): it hands each request its peer and a body
     // deadline, and tracks which requests are in progress.
+    let over_tls = tls.is_some();
     let service = tower::service_fn({
         let activity = activity.clone();
         move |request: Request<Incoming>| {
@@ -172,30 +182,124 @@ async fn connection(
                     }
                 });
                 request.extensions_mut().insert(ConnectInfo(peer));
+                if over_tls {
+                    request.extensions_mut().insert(OverTls);
+                }
                 let response = match router.oneshot(request).await {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
-                let response = if timed_out.load(Ordering::Relaxed) {
+                let mut response = if timed_out.load(Ordering::Relaxed) {
                     body_timed_out(body_timeout)
                 } else {
                     response
                 };
+                if over_tls {
+                    response
+                        .headers_mut()
+                        .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+                }
                 Ok::<_, std::convert::Infallible>(
                     response.map(|body| Body::new(EdgeBody::in_flight(body, in_flight))),
                 )
             }
         }
     });
+    let service = TowerToHyperService::new(service);
+    let Some(acceptor) = tls else {
+        let served = http1_builder()
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        return drive(served, &activity, limits, peer, stopping).await;
+    };
+    // The handshake is part of the first request's head: it has the
+    // header timeout.
+    let stream = match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake too slow; closed");
+            return;
+        }
+    };
+    if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        // WebSockets over HTTP/2 (RFC 8441).
+        builder.timer(TokioTimer::new()).enable_connect_protocol();
+        let served = builder.serve_connection(TokioIo::new(stream), service);
+        drive(served, &activity, limits, peer, stopping).await;
+    } else {
+        let served = http1_builder()
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        drive(served, &activity, limits, peer, stopping).await;
+    }
+}
+
+/// `Strict-Transport-Security` on every answer over TLS: a year, so a
+/// browser that has seen the site once never tries plain HTTP again.
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
+
+/// HTTP/1.1 as every connection speaks it without TLS.
+fn http1_builder() -> http1::Builder {
     let mut builder = http1::Builder::new();
     // The header timeout is ours (hyper's would also run while a
     // connection is idle between requests, which has its own timeout).
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(None::<Duration>);
-    let served = builder
-        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-        .with_upgrades();
+    builder
+}
+
+/// A connection being served, over either protocol: it runs to the end
+/// as a future and can be asked to finish its current requests.
+trait Served: Future<Output = Result<(), hyper::Error>> {
+    fn graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> Served for http1::UpgradeableConnection<I, S>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<axum::BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: HttpBody + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http1::UpgradeableConnection::graceful_shutdown(self);
+    }
+}
+
+impl<I, S, B> Served for http2::Connection<I, S, TokioExecutor>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<axum::BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    B: HttpBody + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<axum::BoxError>,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        http2::Connection::graceful_shutdown(self);
+    }
+}
+
+/// Serves a connection until it ends, shutdown asks it to finish its
+/// current requests, or it is idle for too long (see [`Activity`]).
+async fn drive<C>(
+    served: C,
+    activity: &Activity,
+    limits: &crate::limits::Limits,
+    peer: SocketAddr,
+    mut stopping: watch::Receiver<()>,
+) where
+    C: Served,
+{
+    let (header_timeout, idle_timeout) = (limits.header_read_timeout, limits.idle_timeout);
     let mut served = pin!(served);
     let result = tokio::select! {
         result = served.as_mut() => result,

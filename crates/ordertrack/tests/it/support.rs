@@ -35,6 +35,9 @@ const ENV: &[&str] = &[
     "ORDERTRACK_STORE_SIGNUP",
     "ORDERTRACK_LOG_FORMAT",
     "ORDERTRACK_METRICS_TOKEN",
+    "ORDERTRACK_TLS_CERT",
+    "ORDERTRACK_TLS_KEY",
+    "ORDERTRACK_PUBLIC_URL",
 ];
 
 /// `ordertrack <args> --data-dir <data_dir>`, without the caller's settings.

@@ -147,7 +147,7 @@ impl FromRequestParts<AppState> for PageContext {
             csrf,
             new_csrf_cookie,
             here,
-            https: Https(crate::extract::https(parts, &state.trusted_proxies)),
+            https: Https(crate::extract::https(parts, state)),
         })
     }
 }

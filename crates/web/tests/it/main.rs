@@ -29,3 +29,4 @@ mod receipts;
 mod reports;
 mod stores_admin;
 mod streams;
+mod tls;

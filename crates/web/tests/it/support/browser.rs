@@ -125,6 +125,8 @@ impl Chrome {
                 "--disable-component-update",
                 "--no-first-run",
                 "--disable-sync",
+                // The HTTPS test servers have self-signed certificates.
+                "--ignore-certificate-errors",
             ])
             .build()
             .expect("browser configuration");

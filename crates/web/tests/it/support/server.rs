@@ -14,7 +14,7 @@ use ordertrack_realtime::Hub;
 use ordertrack_store::Repository;
 use ordertrack_store::conformance::TestSchema;
 pub use ordertrack_web::Limits;
-use ordertrack_web::{Application, Database, Settings};
+use ordertrack_web::{Application, Database, Settings, TlsFiles};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, oneshot};
@@ -80,6 +80,8 @@ impl TestDb {
             seed_demo: serving && !guards.no_demo,
             store_signup: guards.store_signup,
             metrics_token: guards.metrics_token.clone(),
+            tls: guards.tls.clone(),
+            public_https: false,
             serving,
         })
         .await
@@ -100,6 +102,9 @@ pub struct Guards {
     pub store_signup: StoreSignup,
     /// The Bearer token for `/metrics` (`--metrics-token`).
     pub metrics_token: Option<String>,
+    /// Serve HTTPS with this certificate (`--tls-cert`, `--tls-key`); the
+    /// test client trusts it and calls `https://localhost:PORT`.
+    pub tls: Option<TlsFiles>,
     /// Start from an empty database, as `serve` does: no demo stores or
     /// accounts.
     pub no_demo: bool,
@@ -187,13 +192,20 @@ async fn start(token_ttl: time::Duration, guards: Guards) -> TestApp {
         .await
         .expect("bind an ephemeral port");
     let addr = listener.local_addr().expect("local address");
+    let mut client = reqwest::Client::builder().pool_max_idle_per_host(8);
+    let base = match &guards.tls {
+        None => format!("http://{addr}"),
+        Some(files) => {
+            let pem = std::fs::read(&files.cert).expect("read the test certificate");
+            let root = reqwest::Certificate::from_pem(&pem).expect("a PEM certificate");
+            client = client.add_root_certificate(root);
+            format!("https://localhost:{}", addr.port())
+        }
+    };
     TestApp {
-        base: format!("http://{addr}"),
+        base,
         addr,
-        client: reqwest::Client::builder()
-            .pool_max_idle_per_host(8)
-            .build()
-            .expect("build an HTTP client"),
+        client: client.build().expect("build an HTTP client"),
         app: application.app().clone(),
         store: application.repository().clone(),
         token_ttl,
