@@ -1295,6 +1295,9 @@ async fn the_customer_sees_the_driver_live_and_the_driver_works_the_delivery_fro
         Value::Bool(false),
         "the customer sees the first name only"
     );
+    // The counter's order page: the Unpaid badge with "Mark paid", and the
+    // driver with the "Assign driver" select.
+    let mut written = screenshots(counter, "assign-driver").await;
 
     // Dana, on her phone: the delivery with its address and note.
     let dana = chrome.person().await;
@@ -1316,7 +1319,8 @@ async fn the_customer_sees_the_driver_live_and_the_driver_works_the_delivery_fro
         "{card_text}"
     );
     assert!(card_text.contains("Paid (cash)"), "{card_text}");
-    let written = screenshots(phone, "driver").await;
+    written.extend(screenshots(phone, "driver").await);
+    assert_eq!(written.len(), 4);
     assert!(
         written
             .iter()
