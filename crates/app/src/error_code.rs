@@ -177,6 +177,14 @@ error_codes! {
     AlreadyReviewed => "already_reviewed",
     /// A rating is a whole number from 1 to 5.
     InvalidRating => "invalid_rating",
+    /// The user named as an order's driver is not a driver of its store.
+    NotADriver => "not_a_driver",
+    /// Only a delivery order has a driver.
+    NotADelivery => "not_a_delivery",
+    /// The order has a driver already (a driver takes only unassigned ones).
+    AlreadyAssigned => "already_assigned",
+    /// A `driver` filter other than `me`.
+    InvalidDriverFilter => "invalid_driver_filter",
 }
 
 impl fmt::Display for ErrorCode {

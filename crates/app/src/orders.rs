@@ -11,16 +11,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use ordertrack_domain::{
-    Actor, Eta, Fulfilment, FulfilmentKind, HistoryEntry, ItemChangeError, ItemId, ItemStatus,
-    ItemStatusChange, NewEvent, Order, OrderId, OrderLine, OrderPlan, OrderRequestError,
-    PaymentError, PaymentMethod, PaymentRequest, PlanStep, RequestedLine, Role, StatusChange,
-    StatusKey, StoreDurations, StoreId, TransitionDenied, TransitionError, UserId, Workflow,
-    check_order_request, order_total, plan_correction, plan_item_correction, plan_item_status,
-    plan_payment, plan_transition,
+    Actor, AssignedDriver, AssignmentError, Eta, Fulfilment, FulfilmentKind, HistoryEntry,
+    ItemChangeError, ItemId, ItemStatus, ItemStatusChange, NewEvent, Order, OrderId, OrderLine,
+    OrderPlan, OrderRequestError, PaymentError, PaymentMethod, PaymentRequest, PlanStep,
+    RequestedLine, Role, StatusChange, StatusKey, StoreDurations, StoreId, TransitionDenied,
+    TransitionError, UserId, Workflow, check_order_request, may_assign, order_total,
+    plan_assignment, plan_correction, plan_item_correction, plan_item_status, plan_payment,
+    plan_transition,
 };
 use ordertrack_store::{
-    NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, Repository, StoreError,
-    StoreRecord,
+    DriverScope, NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, Repository,
+    StoreError, StoreRecord,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -77,6 +78,9 @@ pub struct StaffOrder {
     pub history: Vec<HistoryEntry>,
     /// The caller's role in the store (platform admins: admin).
     pub role: Role,
+    /// The store's drivers, when the caller may assign one to this order
+    /// (a delivery, by counter staff); otherwise empty.
+    pub drivers: Vec<AssignedDriver>,
 }
 
 /// Which orders a caller asks for.
@@ -86,6 +90,8 @@ pub struct OrderListRequest {
     pub store: Option<String>,
     pub status: Option<String>,
     pub search: Option<String>,
+    /// Staff: only the orders assigned to the caller (`driver=me`).
+    pub assigned_to_me: bool,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }
@@ -255,6 +261,29 @@ impl From<TransitionError> for AppError {
             TransitionError::PaymentRequired { .. } => {
                 AppError::conflict(ErrorCode::PaymentRequired, message)
             }
+            TransitionError::NotAssigned => AppError::Forbidden(message),
+        }
+    }
+}
+
+impl From<AssignmentError> for AppError {
+    fn from(error: AssignmentError) -> Self {
+        let message = error.to_string();
+        match error {
+            AssignmentError::StaleVersion { current, .. } => AppError::Conflict {
+                code: ErrorCode::VersionConflict,
+                message,
+                current_version: Some(current),
+                pending_items: Vec::new(),
+            },
+            AssignmentError::RoleNotAllowed { .. }
+            | AssignmentError::SelfAssignmentOff
+            | AssignmentError::NotYourself => AppError::Forbidden(message),
+            AssignmentError::AlreadyAssigned => {
+                AppError::conflict(ErrorCode::AlreadyAssigned, message)
+            }
+            AssignmentError::NotADelivery => AppError::conflict(ErrorCode::NotADelivery, message),
+            AssignmentError::OrderFinished => AppError::conflict(ErrorCode::OrderFinished, message),
         }
     }
 }
@@ -537,6 +566,14 @@ impl App {
         let access = self.access(caller, &found.order)?;
         let history = self.repo.history(id).await?;
         let eta = self.eta_of(&found.order, &workflow).await?;
+        let drivers = if may_assign(role)
+            && found.order.fulfilment.kind == FulfilmentKind::Delivery
+            && !workflow.is_terminal(&found.order.status)
+        {
+            self.store_drivers(found.store.id).await?
+        } else {
+            Vec::new()
+        };
         Ok(StaffOrder {
             view: OrderView {
                 order: found.order,
@@ -546,6 +583,7 @@ impl App {
             },
             history,
             role,
+            drivers,
         })
     }
 
@@ -691,6 +729,9 @@ impl App {
         let query = match staff {
             Some((store, role)) => OrderQuery {
                 fulfilment: role.only_fulfilment(),
+                driver: self
+                    .driver_scope(caller, store, role, request.assigned_to_me)
+                    .await?,
                 search,
                 ..OrderQuery::newest(OrderScope::Store(store.id), limit)
             },
@@ -714,6 +755,48 @@ impl App {
             orders,
             next_cursor: page.next_before.map(|id| id.to_string()),
         })
+    }
+
+    /// Which of a store's orders `caller` (in `role`) lists as a driver:
+    /// with `assigned_to_me`, those assigned to them; a driver always sees
+    /// only theirs — and, where the store lets drivers assign themselves,
+    /// the unassigned ones waiting at the hand-off (e.g. `ready`).
+    async fn driver_scope(
+        &self,
+        caller: &Caller,
+        store: &StoreRecord,
+        role: Role,
+        assigned_to_me: bool,
+    ) -> Result<Option<DriverScope>, AppError> {
+        let mine = DriverScope {
+            driver: caller.user.id,
+            or_unassigned_in: Vec::new(),
+        };
+        if role != Role::Driver || assigned_to_me {
+            return Ok(assigned_to_me.then_some(mine));
+        }
+        if !self.driver_self_assign(&store.slug).await? {
+            return Ok(Some(mine));
+        }
+        let workflow = self.current_workflow(store).await?.workflow;
+        Ok(Some(DriverScope {
+            or_unassigned_in: workflow
+                .hand_off_state()
+                .map(|state| state.key.clone())
+                .into_iter()
+                .collect(),
+            ..mine
+        }))
+    }
+
+    /// Whether the store `slug` lets its drivers assign themselves (one
+    /// read).
+    async fn driver_self_assign(&self, slug: &str) -> Result<bool, AppError> {
+        Ok(self
+            .repo
+            .store_with_settings(slug)
+            .await?
+            .is_some_and(|found| found.settings.driver_self_assign))
     }
 
     /// Moves an order to `to`, if the workflow lets the caller's role do so.
@@ -863,6 +946,112 @@ impl App {
         });
         self.decide_and_write(caller, id, staff_of, retry, plan)
             .await
+    }
+
+    /// Assigns order `id` to `driver` (a driver of its store: 422
+    /// `not_a_driver` otherwise), or with `None` unassigns it. Counter
+    /// staff (cashiers, managers, owners) assign anyone; a driver only
+    /// themselves, where the store lets them (`driver_self_assign`).
+    /// Decided by `domain::plan_assignment`, written like a payment change
+    /// — version checked, a history entry and an event to every watcher,
+    /// in one write; the same driver again writes nothing.
+    pub async fn assign_driver(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        driver: Option<UserId>,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        self.assignment_as(caller, id, None, driver, expected_version)
+            .await
+    }
+
+    /// [`App::assign_driver`] from the dashboard of the store `slug`: only
+    /// for that store's staff, and only for its orders (anything else: 404).
+    pub async fn staff_assign_driver(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        id: OrderId,
+        driver: Option<UserId>,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        self.assignment_as(caller, id, Some(slug), driver, expected_version)
+            .await
+    }
+
+    async fn assignment_as(
+        &self,
+        caller: &Caller,
+        id: OrderId,
+        staff_of: Option<&str>,
+        driver: Option<UserId>,
+        expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
+        let retry = expected_version.is_none();
+        let decide = |workflow: Arc<Workflow>, order: Order, actor: Actor| async move {
+            // A role that may not assign learns so before anything is read
+            // about the driver it named.
+            if !may_assign(actor.role) && actor.role != Role::Driver {
+                return Err(AppError::Forbidden(format!(
+                    "a {} may not assign drivers",
+                    actor.role
+                )));
+            }
+            let driver = match driver {
+                Some(driver) => Some(self.store_driver(order.store_id, driver).await?),
+                None => None,
+            };
+            let self_assignment =
+                actor.role == Role::Driver && self.driver_self_assign(&order.store_slug).await?;
+            let now = crate::now();
+            Ok(
+                match plan_assignment(
+                    &workflow,
+                    &order,
+                    actor,
+                    driver,
+                    self_assignment,
+                    expected_version,
+                    now,
+                )? {
+                    Some(change) => Decision::Write(change),
+                    None => Decision::Keep(Box::new(order)),
+                },
+            )
+        };
+        self.decide_and_write(caller, id, staff_of, retry, decide)
+            .await
+    }
+
+    /// The user `id` as a driver of `store`; 422 `not_a_driver` when they
+    /// are not one (whoever they are: nothing more is said).
+    async fn store_driver(&self, store: StoreId, id: UserId) -> Result<AssignedDriver, AppError> {
+        self.store_drivers(store)
+            .await?
+            .into_iter()
+            .find(|driver| driver.id == id)
+            .ok_or_else(|| {
+                AppError::invalid(
+                    ErrorCode::NotADriver,
+                    format!("user {id} is not a driver of this store"),
+                )
+            })
+    }
+
+    /// The drivers of `store` (one read of its staff).
+    async fn store_drivers(&self, store: StoreId) -> Result<Vec<AssignedDriver>, AppError> {
+        Ok(self
+            .repo
+            .staff(store)
+            .await?
+            .into_iter()
+            .filter(|member| member.role == Role::Driver)
+            .map(|member| AssignedDriver {
+                id: member.user.id,
+                name: member.user.name,
+            })
+            .collect())
     }
 
     /// An item correction by a manager or owner (or admin): the item of

@@ -88,6 +88,8 @@ pub struct SettingsInput {
     pub opening_hours: Option<Option<OpeningHours>>,
     /// The payment methods offered, preferred first.
     pub payment_methods: Option<Vec<PaymentMethod>>,
+    /// Whether drivers may take unassigned ready deliveries themselves.
+    pub driver_self_assign: Option<bool>,
 }
 
 impl SettingsInput {
@@ -98,6 +100,7 @@ impl SettingsInput {
             && self.timezone.is_none()
             && self.fulfilment.is_none()
             && self.payment_methods.is_none()
+            && self.driver_self_assign.is_none()
     }
 }
 
@@ -406,6 +409,7 @@ impl App {
                     })
                 })
                 .transpose()?,
+            driver_self_assign: input.driver_self_assign,
         };
         self.repo
             .update_store_settings(found.store.id, patch)

@@ -372,6 +372,7 @@ impl<'a> Planner<'a> {
             item: Some(change.clone()),
             correction: false,
             payment: None,
+            assignment: None,
             at: self.now,
             summary: OrderSummary::of(
                 self.workflow,
@@ -462,6 +463,7 @@ mod tests {
             notes: None,
             tracking_token: "00".repeat(16),
             payment: crate::payment::Payment::unpaid(crate::payment::PaymentMethod::Cash),
+            driver: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
             updated_at: OffsetDateTime::UNIX_EPOCH,
             status_since: OffsetDateTime::UNIX_EPOCH,
@@ -699,6 +701,7 @@ mod tests {
             note: None,
             correction: false,
             payment: None,
+            assignment: None,
             at: OffsetDateTime::UNIX_EPOCH,
         }
     }

@@ -4,6 +4,7 @@
 //! current time and the current state; functions answer with decisions and
 //! the changes to persist.
 
+pub mod assignment;
 pub mod eta;
 pub mod fulfilment;
 pub mod ids;
@@ -19,6 +20,10 @@ pub mod store;
 pub mod text;
 pub mod workflow;
 
+pub use assignment::{
+    AssignedDriver, AssignmentError, AssignmentShown, AssignmentStep, DriverShown, may_assign,
+    plan_assignment,
+};
 pub use eta::{DurationSample, Eta, EtaBasis, StoreDurations};
 pub use fulfilment::FulfilmentKind;
 pub use kitchen::{
@@ -29,7 +34,7 @@ pub use names::{StatusKey, WorkflowName};
 pub use order::*;
 pub use payment::{
     NoPaymentMethod, Payment, PaymentError, PaymentMethod, PaymentMethods, PaymentRequest,
-    PaymentStatus, PaymentStep, may_mark_paid, may_refund, plan_payment,
+    PaymentStatus, PaymentStep, may_mark_order_paid, may_mark_paid, may_refund, plan_payment,
 };
 pub use review::{ReviewError, check_review};
 pub use role::Role;

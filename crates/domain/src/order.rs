@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::assignment::{AssignedDriver, AssignmentError, AssignmentShown, AssignmentStep};
 use crate::fulfilment::FulfilmentKind;
 pub use crate::ids::{ItemId, OrderId, ProductId, StoreId, UserId};
 use crate::money::Currency;
@@ -127,6 +128,9 @@ pub struct Order {
     pub tracking_token: String,
     /// How it is paid and whether it is.
     pub payment: Payment,
+    /// The driver taking it to the door (deliveries only); `None` until
+    /// one is assigned.
+    pub driver: Option<AssignedDriver>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     /// When the order entered its current status (the ETA is measured
@@ -185,6 +189,9 @@ pub struct HistoryEntry {
     /// A payment change (the status stays: `from` is `to`); `None` for a
     /// status change.
     pub payment: Option<PaymentStep>,
+    /// A driver assignment change (the status stays: `from` is `to`);
+    /// `None` for any other change.
+    pub assignment: Option<AssignmentStep>,
 }
 
 /// What kind of change an event records.
@@ -197,6 +204,8 @@ pub enum EventKind {
     NoteAdded,
     OrderCancelled,
     PaymentChanged,
+    DriverAssigned,
+    DriverUnassigned,
 }
 
 impl EventKind {
@@ -209,6 +218,8 @@ impl EventKind {
             EventKind::NoteAdded => "note_added",
             EventKind::OrderCancelled => "order_cancelled",
             EventKind::PaymentChanged => "payment_changed",
+            EventKind::DriverAssigned => "driver_assigned",
+            EventKind::DriverUnassigned => "driver_unassigned",
         }
     }
 }
@@ -306,6 +317,10 @@ pub struct NewEvent {
     /// What a payment change did; absent for other events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentStep>,
+    /// Who the order's driver is after an assignment change (first name
+    /// only); absent for other events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<AssignmentShown>,
 }
 
 impl NewEvent {
@@ -344,6 +359,9 @@ struct PublicBody<'a> {
     /// What a payment change did; absent for other events.
     #[serde(skip_serializing_if = "Option::is_none")]
     payment: Option<&'a PaymentStep>,
+    /// The driver after an assignment change; absent for other events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assignment: Option<&'a AssignmentShown>,
 }
 
 impl<'a> From<&'a NewEvent> for PublicBody<'a> {
@@ -364,6 +382,7 @@ impl<'a> From<&'a NewEvent> for PublicBody<'a> {
             summary: &event.summary,
             correction: event.correction,
             payment: event.payment.as_ref(),
+            assignment: event.assignment.as_ref(),
         }
     }
 }
@@ -385,6 +404,8 @@ pub enum TransitionError {
     ReasonRequired,
     #[error("the order must be paid before it can become `{to}`")]
     PaymentRequired { to: String },
+    #[error("a driver moves only the orders assigned to them")]
+    NotAssigned,
 }
 
 /// A decided status change, ready to persist with a version check.
@@ -400,6 +421,8 @@ pub struct StatusChange {
     pub event: NewEvent,
     /// The order's payment afterwards, when the change is a payment's.
     pub payment: Option<Payment>,
+    /// The order's driver afterwards, when the change is an assignment's.
+    pub assignment: Option<AssignmentStep>,
     /// The order reaches a done state by the workflow's rules (not a
     /// correction): the store keeps how long it took from each state it
     /// entered, in the same write, for the ETA (see [`crate::eta`]).
@@ -410,6 +433,12 @@ pub struct StatusChange {
 /// marked `requires_paid` only once it is paid.
 pub fn paid_enough(state: &crate::workflow::State, order: &Order) -> bool {
     !state.requires_paid || order.payment.status.is_paid()
+}
+
+/// Refuses a driver's move of an order that is not theirs.
+fn check_assigned_driver(order: &Order, actor: Actor) -> Result<(), TransitionError> {
+    crate::assignment::check_assigned_driver(order, actor)
+        .map_err(|_: AssignmentError| TransitionError::NotAssigned)
 }
 
 /// Refuses a change decided on another version than the order's.
@@ -449,6 +478,7 @@ pub fn plan_transition(
     // must see the fresh one whatever else is wrong with its request.
     check_version(order, expected_version)?;
     let target = workflow.check(actor.role, &order.status, to, order.fulfilment.kind)?;
+    check_assigned_driver(order, actor)?;
     if target.requires_items_ready {
         let pending = order.pending_items();
         if !pending.is_empty() {
@@ -564,6 +594,7 @@ pub(crate) fn status_change(
             at: now,
             correction: false,
             payment: None,
+            assignment: None,
         },
         event: NewEvent {
             kind,
@@ -579,11 +610,13 @@ pub(crate) fn status_change(
             stations: stations_of(&order.items),
             correction: false,
             payment: None,
+            assignment: None,
             at: now,
             summary: OrderSummary::of(workflow, &order.number, to, order.fulfilment.kind)
                 .with_payment(order.payment.status),
         },
         payment: None,
+        assignment: None,
         finishes: workflow.is_done(to),
     }
 }
@@ -744,6 +777,7 @@ fn item_event(
         stations: vec![item.station.clone()],
         correction: false,
         payment: None,
+        assignment: None,
         at: now,
         summary: OrderSummary::of(
             workflow,
@@ -889,6 +923,7 @@ pub fn order_created(
         note: None,
         correction: false,
         payment: None,
+        assignment: None,
         at: order.created_at,
     };
     let event = NewEvent {
@@ -905,6 +940,7 @@ pub fn order_created(
         stations: stations_of(&order.items),
         correction: false,
         payment: None,
+        assignment: None,
         at: order.created_at,
         summary,
     };

@@ -262,6 +262,17 @@ pub fn may_mark_paid(role: Role, method: PaymentMethod) -> bool {
     }
 }
 
+/// Whether `actor` may mark `order` paid: as [`may_mark_paid`] says for
+/// its method, and also the driver it is assigned to when it is a cash
+/// delivery (the driver takes the cash at the door).
+pub fn may_mark_order_paid(actor: Actor, order: &Order) -> bool {
+    may_mark_paid(actor.role, order.payment.method)
+        || (actor.role == Role::Driver
+            && order.payment.method == PaymentMethod::Cash
+            && order.fulfilment.kind == crate::fulfilment::FulfilmentKind::Delivery
+            && order.driver.as_ref().is_some_and(|d| d.id == actor.id))
+}
+
 /// Whether `role` may refund.
 pub fn may_refund(role: Role) -> bool {
     matches!(role, Role::Admin | Role::Owner | Role::Manager)
@@ -299,7 +310,7 @@ pub fn plan_payment(
     let before = &order.payment;
     let (payment, step, note) = match request {
         PaymentRequest::Paid { note } => {
-            if !may_mark_paid(actor.role, before.method) {
+            if !may_mark_order_paid(actor, order) {
                 return Err(PaymentError::MarkPaidNotAllowed {
                     role: actor.role,
                     method: before.method.as_str(),
@@ -388,6 +399,7 @@ pub fn plan_payment(
             at: now,
             correction: false,
             payment: Some(step),
+            assignment: None,
         },
         event: NewEvent {
             kind: EventKind::PaymentChanged,
@@ -405,15 +417,17 @@ pub fn plan_payment(
             summary,
             correction: false,
             payment: Some(step),
+            assignment: None,
         },
         payment: Some(payment),
+        assignment: None,
         // The status stays: nothing finishes, the status clock runs on.
         finishes: false,
     })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use time::macros::datetime;
 
     use super::*;
@@ -421,9 +435,10 @@ mod tests {
     use crate::ids::{OrderId, StoreId, UserId};
     use crate::order::{Fulfilment, TransitionError, plan_transition};
 
-    const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+    pub(crate) const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
 
-    fn order(method: PaymentMethod) -> Order {
+    /// A ready delivery of 10.00 (version 5), paid by `method`, unpaid.
+    pub(crate) fn order(method: PaymentMethod) -> Order {
         Order {
             id: OrderId::new(1),
             number: "R-000001".into(),
@@ -444,6 +459,7 @@ mod tests {
             notes: None,
             tracking_token: "00".repeat(16),
             payment: Payment::unpaid(method),
+            driver: None,
             created_at: NOW,
             updated_at: NOW,
             status_since: NOW,
@@ -457,7 +473,7 @@ mod tests {
         }
     }
 
-    fn restaurant() -> Workflow {
+    pub(crate) fn restaurant() -> Workflow {
         Workflow::builtin("restaurant").expect("built-in")
     }
 
@@ -523,6 +539,31 @@ mod tests {
         let payment = change.payment.expect("the new payment");
         assert_eq!(payment.status, PaymentStatus::Paid);
         assert_eq!(payment.paid_at, Some(NOW));
+    }
+
+    #[test]
+    fn the_assigned_driver_takes_cash_at_the_door() {
+        let mut order = order(PaymentMethod::Cash);
+        let driver = actor(Role::Driver);
+        let plan = |order: &Order| {
+            plan_payment(&restaurant(), order, driver, paid(), None, NOW).map(|_| ())
+        };
+        assert!(
+            matches!(plan(&order), Err(PaymentError::MarkPaidNotAllowed { .. })),
+            "not while the order has no driver"
+        );
+        order.driver = Some(crate::AssignedDriver {
+            id: UserId::new(10),
+            name: "Other Driver".into(),
+        });
+        assert!(plan(&order).is_err(), "not another driver's order");
+        order.driver = Some(crate::AssignedDriver {
+            id: driver.id,
+            name: "Dana Driver".into(),
+        });
+        assert_eq!(plan(&order), Ok(()));
+        order.fulfilment.kind = FulfilmentKind::Pickup;
+        assert!(plan(&order).is_err(), "a pickup is paid at the counter");
     }
 
     #[test]
@@ -621,6 +662,10 @@ mod tests {
         let mut order = order(PaymentMethod::Cash);
         order.status = "out_for_delivery".into();
         let driver = actor(Role::Driver);
+        order.driver = Some(crate::AssignedDriver {
+            id: driver.id,
+            name: "Dana Driver".into(),
+        });
         assert_eq!(
             plan_transition(&workflow, &order, driver, "delivered", None, None, NOW),
             Err(TransitionError::PaymentRequired {

@@ -713,6 +713,7 @@ mod tests {
                 at,
                 correction: false,
                 payment: None,
+                assignment: None,
             },
         }
     }

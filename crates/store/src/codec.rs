@@ -10,9 +10,9 @@
 
 use ordertrack_domain::report::{ReportOrder, ReportStep};
 use ordertrack_domain::{
-    Actor, Currency, Fulfilment, FulfilmentKind, HistoryEntry, ItemId, ItemStatus, NewEvent, Order,
-    OrderId, OrderItem, OrderLine, Payment, PaymentMethod, PaymentStatus, PaymentStep, ProductId,
-    Role, StatusKey, StoreId, UserId,
+    Actor, AssignedDriver, AssignmentStep, Currency, Fulfilment, FulfilmentKind, HistoryEntry,
+    ItemId, ItemStatus, NewEvent, Order, OrderId, OrderItem, OrderLine, Payment, PaymentMethod,
+    PaymentStatus, PaymentStep, ProductId, Role, StatusKey, StoreId, UserId,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -211,6 +211,7 @@ pub fn store_with_settings(row: &(impl Columns + ?Sized)) -> Result<StoreWithSet
             &row.text("fulfilment")?,
             row.text_opt("opening_hours")?.as_deref(),
             &row.text("payment_methods")?,
+            row.flag("driver_self_assign")?,
         )?,
     })
 }
@@ -265,13 +266,15 @@ macro_rules! product_columns {
 pub(crate) use product_columns;
 
 /// The order columns both backends select (read by [`order`]; `o` is the
-/// order, `s` its store, `u` its customer: see [`order_from`]).
+/// order, `s` its store, `u` its customer, `d` its driver if it has one:
+/// see [`order_from`]).
 macro_rules! order_columns {
     () => {
         "o.id, o.number, o.store_id, s.slug AS store_slug, o.customer_id,
     u.name AS customer_name, o.status, o.version, o.workflow_version, o.total_minor, o.currency, o.fulfilment,
     o.address, o.notes, o.tracking_token, o.created_at, o.updated_at,
-    o.payment_method, o.payment_status, o.paid_at, o.refunded_minor, o.status_at"
+    o.payment_method, o.payment_status, o.paid_at, o.refunded_minor, o.status_at,
+    o.driver_id, d.name AS driver_name"
     };
 }
 pub(crate) use order_columns;
@@ -289,7 +292,8 @@ pub(crate) use order_store_columns;
 /// The joins behind [`order_columns`].
 macro_rules! order_from {
     () => {
-        " FROM orders o JOIN stores s ON s.id = o.store_id JOIN users u ON u.id = o.customer_id"
+        " FROM orders o JOIN stores s ON s.id = o.store_id JOIN users u ON u.id = o.customer_id
+    LEFT JOIN users d ON d.id = o.driver_id"
     };
 }
 pub(crate) use order_from;
@@ -323,6 +327,13 @@ pub fn order(row: &(impl Columns + ?Sized), items: Vec<OrderItem>) -> Result<Ord
             status: payment_status(&row.text("payment_status")?)?,
             paid_at: row.int_opt("paid_at")?.map(from_micros).transpose()?,
             refunded_minor: row.int("refunded_minor")?,
+        },
+        driver: match row.int_opt("driver_id")? {
+            Some(id) => Some(AssignedDriver {
+                id: UserId::new(id),
+                name: row.text("driver_name")?,
+            }),
+            None => None,
         },
         created_at: from_micros(row.int("created_at")?)?,
         updated_at: from_micros(row.int("updated_at")?)?,
@@ -379,6 +390,14 @@ pub fn history_entry(row: &(impl Columns + ?Sized)) -> Result<HistoryEntry> {
             }),
             None => None,
         },
+        assignment: match row.text_opt("assignment")?.as_deref() {
+            Some("assigned") => Some(AssignmentStep {
+                driver: Some(UserId::new(row.int("assigned_driver_id")?)),
+            }),
+            Some("unassigned") => Some(AssignmentStep { driver: None }),
+            Some(other) => return Err(corrupt("assignment", other)),
+            None => None,
+        },
     })
 }
 
@@ -390,7 +409,8 @@ pub fn report_sql(with_history: bool) -> &'static str {
     if with_history {
         "SELECT o.id, o.number, o.created_at, o.total_minor, o.status, o.workflow_version,
             h.order_id, h.from_status, h.to_status, h.actor_id, h.actor_role, h.note, h.at,
-            h.correction, h.payment_status, h.payment_amount_minor
+            h.correction, h.payment_status, h.payment_amount_minor, h.assignment,
+            h.assigned_driver_id
         FROM orders o LEFT JOIN status_history h ON h.order_id = o.id
         WHERE o.store_id = $1 AND o.created_at >= $2 AND o.created_at < $3
         ORDER BY o.created_at, o.id, h.id"
@@ -443,7 +463,7 @@ pub fn add_report_row(rows: &mut ReportRows, row: &(impl Columns + ?Sized)) -> R
 macro_rules! history_columns {
     () => {
         "from_status, to_status, actor_id, actor_role, note, at, correction, payment_status,
-         payment_amount_minor"
+         payment_amount_minor, assignment, assigned_driver_id"
     };
 }
 pub(crate) use history_columns;

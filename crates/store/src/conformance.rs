@@ -30,20 +30,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use ordertrack_domain::{
-    Actor, EventKind, Fulfilment, FulfilmentKind, Fulfilments, ItemId, ItemStatus,
-    ItemStatusChange, KitchenError, OpeningHours, Order, OrderId, OrderPlan, Payment,
-    PaymentMethod, PaymentMethods, PaymentRequest, PaymentStatus, PaymentStep, PlanStep, ProductId,
-    Role, StatusChange, StoreId, StoreStatus, StoreZone, UserId, Workflow, order_created,
-    plan_bump, plan_hand_off, plan_item_status, plan_payment, plan_transition,
+    Actor, AssignedDriver, AssignmentStep, EventKind, Fulfilment, FulfilmentKind, Fulfilments,
+    ItemId, ItemStatus, ItemStatusChange, KitchenError, OpeningHours, Order, OrderId, OrderPlan,
+    Payment, PaymentMethod, PaymentMethods, PaymentRequest, PaymentStatus, PaymentStep, PlanStep,
+    ProductId, Role, StatusChange, StatusKey, StoreId, StoreStatus, StoreZone, UserId, Workflow,
+    order_created, plan_assignment, plan_bump, plan_hand_off, plan_item_status, plan_payment,
+    plan_transition,
 };
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    Acceptance, AccessChange, AccessEvent, EventFilter, Identity, Invitation, LogEntry,
-    NewInvitation, NewOrder, NewProduct, NewReview, NewSession, NewStore, NewStoreWorkflow,
-    NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, Product,
-    ProductPatch, ReportQuery, ReportRows, Repository, StoreError, StoreOpening, StoreRecord,
-    StoreSettings, StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
+    Acceptance, AccessChange, AccessEvent, DriverScope, EventFilter, Identity, Invitation,
+    LogEntry, NewInvitation, NewOrder, NewProduct, NewReview, NewSession, NewStore,
+    NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope,
+    PlacedOrder, Product, ProductPatch, ReportQuery, ReportRows, Repository, StoreError,
+    StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
 };
 
 /// A store under test plus whatever keeps its data alive (a temporary
@@ -116,6 +117,7 @@ macro_rules! conformance_tests {
             status_counts,
             apply_status_change,
             payment_changes,
+            driver_assignment,
             reviews,
             apply_item_change,
             orders_status_set_fulfilment_and_oldest_first,
@@ -836,12 +838,14 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
                     PaymentMethod::Cash,
                 ])
                 .expect("a set"),
+                driver_self_assign: true,
             },
             owner: Some(owner.id),
         })
         .await
         .expect("open_store");
     assert_eq!(opened.store.slug, "night-owl");
+    assert!(opened.settings.driver_self_assign);
     assert_eq!(opened.store.order_prefix, "N");
     assert_eq!(opened.settings.status, StoreStatus::PendingApproval);
     assert_eq!(opened.settings.timezone, berlin);
@@ -936,6 +940,7 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
                 fulfilment: Some(Fulfilments::both()),
                 opening_hours: Some(None),
                 payment_methods: Some(PaymentMethods::default()),
+                driver_self_assign: Some(false),
                 ..StoreSettingsPatch::default()
             },
         )
@@ -2244,6 +2249,122 @@ pub async fn reviews(store: Arc<dyn Repository>) {
         .await
         .expect("store_reviews");
     assert_eq!((none.reviews.len(), none.count, none.rating_sum), (0, 0, 0));
+}
+
+/// Driver assignment: through `apply_status_change` (the status stays),
+/// the order reads back with its driver's id and name, each change with
+/// its history entry and event, version checked; a driver's list holds
+/// their orders and, when asked, the unassigned ones in given statuses.
+pub async fn driver_assignment(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let workflow = restaurant();
+    let dana = user(store, "dana@example.test", "Dana Driver").await;
+    let delivery = || NewOrder {
+        fulfilment: Fulfilment {
+            kind: FulfilmentKind::Delivery,
+            address: Some("2 High Street".into()),
+        },
+        ..new_order(&f.shop, &f.customer, &f.lines())
+    };
+    let order = store.place_order(delivery()).await.expect("place").order;
+    let other = store.place_order(delivery()).await.expect("place").order;
+    assert_eq!(order.driver, None);
+    let driver = AssignedDriver {
+        id: dana.id,
+        name: dana.name.clone(),
+    };
+    let assign = plan_assignment(
+        &workflow,
+        &order,
+        f.cashier(),
+        Some(driver.clone()),
+        false,
+        Some(order.version),
+        now(),
+    )
+    .expect("a cashier assigns")
+    .expect("a change");
+    let assigned = store
+        .apply_status_change(assign.clone())
+        .await
+        .expect("assign");
+    assert_eq!(assigned.driver, Some(driver.clone()));
+    assert_eq!(assigned.status, order.status, "the status stays");
+    assert_eq!(assigned.version, order.version + 1);
+    assert_eq!(assigned.payment, order.payment, "the payment stays");
+    assert_eq!(
+        store.order(order.id).await.expect("order"),
+        Some(assigned.clone())
+    );
+    let stale = store.apply_status_change(assign.clone()).await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { current }) if current == assigned.version),
+        "{stale:?}"
+    );
+
+    let mine = |or_unassigned_in: Vec<StatusKey>| OrderQuery {
+        driver: Some(DriverScope {
+            driver: dana.id,
+            or_unassigned_in,
+        }),
+        ..OrderQuery::newest(OrderScope::Store(f.shop.id), 10)
+    };
+    let ids = |page: OrderPage| page.orders.iter().map(|o| o.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.orders(mine(Vec::new())).await.expect("orders")),
+        [order.id]
+    );
+    assert_eq!(
+        ids(store
+            .orders(mine(vec![other.status.clone()]))
+            .await
+            .expect("orders")),
+        [other.id, order.id],
+        "and the unassigned ones in the statuses asked for"
+    );
+    assert_eq!(
+        ids(store
+            .orders(mine(vec!["ready".into()]))
+            .await
+            .expect("orders")),
+        [order.id]
+    );
+
+    let unassign = plan_assignment(&workflow, &assigned, f.cashier(), None, false, None, now())
+        .expect("a cashier unassigns")
+        .expect("a change");
+    let unassigned = store
+        .apply_status_change(unassign.clone())
+        .await
+        .expect("unassign");
+    assert_eq!(unassigned.driver, None);
+    let history = store.history(order.id).await.expect("history");
+    assert_eq!(
+        history.iter().map(|e| e.assignment).collect::<Vec<_>>(),
+        [
+            None,
+            Some(AssignmentStep {
+                driver: Some(dana.id)
+            }),
+            Some(AssignmentStep { driver: None }),
+        ]
+    );
+    assert_eq!(history[1], assign.history);
+    let order_events = events(store, EventFilter::Order(order.id)).await;
+    assert_eq!(
+        order_events
+            .iter()
+            .map(|e| e.event.kind)
+            .collect::<Vec<_>>(),
+        [
+            EventKind::OrderCreated,
+            EventKind::DriverAssigned,
+            EventKind::DriverUnassigned
+        ]
+    );
+    assert_eq!(order_events[1].event, assign.event);
+    assert_eq!(order_events[2].event, unassign.event);
 }
 
 /// Item changes: item status, version, event; the automatic advance when

@@ -230,6 +230,9 @@ pub struct OrderQuery {
     pub statuses: Vec<StatusKey>,
     /// Only orders with this fulfilment (a driver's list: deliveries).
     pub fulfilment: Option<FulfilmentKind>,
+    /// Only the orders of one driver (and, if it says so, unassigned ones
+    /// they may take).
+    pub driver: Option<DriverScope>,
     /// Matches the order number or the customer's name (case-insensitive substring).
     pub search: Option<String>,
     /// Only orders older than this one (the previous page's cursor).
@@ -247,12 +250,22 @@ impl OrderQuery {
             scope,
             statuses: Vec::new(),
             fulfilment: None,
+            driver: None,
             search: None,
             before: None,
             limit,
             oldest_first: false,
         }
     }
+}
+
+/// A driver's orders: those assigned to `driver` and, when
+/// `or_unassigned_in` names statuses, the unassigned orders in them (what a
+/// driver may take where drivers assign themselves).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverScope {
+    pub driver: UserId,
+    pub or_unassigned_in: Vec<StatusKey>,
 }
 
 /// One page of orders.
@@ -399,6 +412,8 @@ pub struct StoreSettings {
     pub opening_hours: Option<OpeningHours>,
     /// The payment methods offered, preferred first.
     pub payment_methods: PaymentMethods,
+    /// Whether its drivers may take unassigned ready deliveries themselves.
+    pub driver_self_assign: bool,
 }
 
 impl Default for StoreSettings {
@@ -412,6 +427,7 @@ impl Default for StoreSettings {
             fulfilment: Fulfilments::both(),
             opening_hours: None,
             payment_methods: PaymentMethods::default(),
+            driver_self_assign: false,
         }
     }
 }
@@ -426,6 +442,7 @@ impl StoreSettings {
         fulfilment: &str,
         opening_hours: Option<&str>,
         payment_methods: &str,
+        driver_self_assign: bool,
     ) -> Result<Self, crate::StoreError> {
         let corrupt = |what: &str, value: &str| {
             crate::StoreError::Database(format!("unreadable stored {what} `{value}`"))
@@ -439,6 +456,7 @@ impl StoreSettings {
                 .map(|json| serde_json::from_str(json).map_err(|_| corrupt("opening hours", json)))
                 .transpose()?,
             payment_methods: PaymentMethods::from_stored(payment_methods),
+            driver_self_assign,
         })
     }
 }
@@ -461,6 +479,7 @@ pub struct StoreSettingsPatch {
     /// `Some(None)` removes the hours (open around the clock).
     pub opening_hours: Option<Option<OpeningHours>>,
     pub payment_methods: Option<PaymentMethods>,
+    pub driver_self_assign: Option<bool>,
 }
 
 impl StoreSettingsPatch {
@@ -486,6 +505,7 @@ impl From<&StoreSettings> for StoreSettingsPatch {
             fulfilment: Some(settings.fulfilment.clone()),
             opening_hours: Some(settings.opening_hours.clone()),
             payment_methods: Some(settings.payment_methods.clone()),
+            driver_self_assign: Some(settings.driver_self_assign),
         }
     }
 }

@@ -1,7 +1,7 @@
 // ordertrack live updates: one EventSource per page, HTML fragments
 // refreshed in place, no framework. Pages work without this file.
 
-const CHANGE_EVENTS = ["order_created", "status_changed", "item_status_changed", "note_added", "order_cancelled", "payment_changed"];
+const CHANGE_EVENTS = ["order_created", "status_changed", "item_status_changed", "note_added", "order_cancelled", "payment_changed", "driver_assigned", "driver_unassigned"];
 const KEY_STATES = ["ready", "out_for_delivery", "delivered"];
 
 // ---- small helpers -------------------------------------------------------

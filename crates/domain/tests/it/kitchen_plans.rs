@@ -96,6 +96,7 @@ fn any_case() -> impl Strategy<Value = (Workflow, Order)> {
                     payment: ordertrack_domain::Payment::unpaid(
                         ordertrack_domain::PaymentMethod::Cash,
                     ),
+                    driver: None,
                     created_at: OffsetDateTime::UNIX_EPOCH,
                     updated_at: OffsetDateTime::UNIX_EPOCH,
                     status_since: OffsetDateTime::UNIX_EPOCH,

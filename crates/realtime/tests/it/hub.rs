@@ -58,6 +58,7 @@ fn stored(id: i64, order: i64, customer: i64, store: i64, stations: &[&str]) -> 
             },
             correction: false,
             payment: None,
+            assignment: None,
         },
         public_json: None,
     }

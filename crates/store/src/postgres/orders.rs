@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use ordertrack_domain::eta::WINDOW_SAMPLES;
 use ordertrack_domain::{
-    DurationSample, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order,
+    AssignmentStep, DurationSample, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order,
     OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, UserId, order_created,
     order_number,
 };
@@ -122,6 +122,20 @@ pub async fn orders(conn: &mut PgConnection, request: &OrderQuery) -> Result<Ord
             .push(" AND o.fulfilment = ")
             .push_bind(fulfilment.as_str());
     }
+    if let Some(scope) = &request.driver {
+        query
+            .push(" AND (o.driver_id = ")
+            .push_bind(scope.driver.get())
+            .push(" OR (o.driver_id IS NULL AND o.status = ANY(")
+            .push_bind(
+                scope
+                    .or_unassigned_in
+                    .iter()
+                    .map(|status| status.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .push(")))");
+    }
     if let Some(search) = request
         .search
         .as_deref()
@@ -208,9 +222,11 @@ async fn append_history(
     };
     sqlx::query(
         "INSERT INTO status_history (order_id, from_status, to_status, actor_id, actor_role,
-            note, at, correction, payment_status, payment_amount_minor)
+            note, at, correction, payment_status, payment_amount_minor, assignment,
+            assigned_driver_id)
          SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[],
-                              $6::text[], $7::int8[], $8::bool[], $9::text[], $10::int8[])",
+                              $6::text[], $7::int8[], $8::bool[], $9::text[], $10::int8[],
+                              $11::text[], $12::int8[])",
     )
     .bind(
         entries
@@ -245,6 +261,13 @@ async fn append_history(
         entries
             .iter()
             .map(|(_, e)| e.payment.map(|p| p.amount_minor))
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(|e| e.assignment.map(|step| step.as_str().to_owned())))
+    .bind(
+        entries
+            .iter()
+            .map(|(_, e)| e.assignment.and_then(|a| a.driver).map(|d| d.get()))
             .collect::<Vec<_>>(),
     )
     .execute(&mut *conn)
@@ -541,6 +564,15 @@ pub async fn write_changes(
         .iter()
         .map(|p| p.map(|p| p.refunded_minor))
         .collect();
+    let assignments: Vec<Option<&AssignmentStep>> = changes
+        .iter()
+        .map(|c| c.status.and_then(|s| s.assignment.as_ref()))
+        .collect();
+    let assigns: Vec<bool> = assignments.iter().map(Option::is_some).collect();
+    let drivers: Vec<Option<i64>> = assignments
+        .iter()
+        .map(|a| a.and_then(|a| a.driver).map(|d| d.get()))
+        .collect();
     // The orders are updated only where the version matches and the item
     // (if any) belongs to the order; the items only of the orders updated.
     // A concurrent writer's uncommitted change to one of the orders makes
@@ -548,9 +580,10 @@ pub async fn write_changes(
     let rows = sqlx::query(
         "WITH c AS (
              SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[], $5::int8[],
-                                  $6::int8[], $7::text[], $8::text[], $9::int8[], $10::int8[])
+                                  $6::int8[], $7::text[], $8::text[], $9::int8[], $10::int8[],
+                                  $11::bool[], $12::int8[])
                  AS c(id, expected, bump, to_status, at, item_id, item_status, payment_status,
-                      paid_at, refunded_minor)
+                      paid_at, refunded_minor, assigns, driver_id)
          ), o AS (
              UPDATE orders AS o
              SET version = o.version + c.bump, status = COALESCE(c.to_status, o.status),
@@ -558,6 +591,7 @@ pub async fn write_changes(
                  payment_status = COALESCE(c.payment_status, o.payment_status),
                  paid_at = CASE WHEN c.payment_status IS NULL THEN o.paid_at ELSE c.paid_at END,
                  refunded_minor = COALESCE(c.refunded_minor, o.refunded_minor),
+                 driver_id = CASE WHEN c.assigns THEN c.driver_id ELSE o.driver_id END,
                  -- Entering a status starts its clock; a payment keeps it.
                  status_at = CASE WHEN c.to_status IS NULL OR c.to_status = o.status
                                   THEN o.status_at ELSE c.at END
@@ -584,6 +618,8 @@ pub async fn write_changes(
     .bind(&payment_statuses)
     .bind(&paid_at)
     .bind(&refunded)
+    .bind(&assigns)
+    .bind(&drivers)
     .fetch_all(&mut *conn)
     .await?;
     let mut applied: HashSet<i64> = HashSet::with_capacity(rows.len());

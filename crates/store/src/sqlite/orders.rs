@@ -3,7 +3,7 @@
 use ordertrack_domain::eta::WINDOW_SAMPLES;
 use ordertrack_domain::{
     DurationSample, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order,
-    OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, order_created, order_number,
+    AssignmentStep, OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, order_created, order_number,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
@@ -127,6 +127,14 @@ pub fn orders(conn: &Connection, query: &OrderQuery) -> Result<OrderPage, StoreE
         sql.push_str(" AND o.fulfilment = ?");
         values.push(Box::new(fulfilment.as_str()));
     }
+    if let Some(scope) = &query.driver {
+        sql.push_str(
+            " AND (o.driver_id = ? OR (o.driver_id IS NULL
+               AND o.status IN (SELECT value FROM json_each(?))))",
+        );
+        values.push(Box::new(scope.driver.get()));
+        values.push(Box::new(codec::to_json(&scope.or_unassigned_in)?));
+    }
     if let Some(search) = query
         .search
         .as_deref()
@@ -199,8 +207,8 @@ fn append_history(
     conn.prepare_cached(
         "INSERT INTO status_history
             (order_id, from_status, to_status, actor_id, actor_role, note, at, correction,
-             payment_status, payment_amount_minor)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             payment_status, payment_amount_minor, assignment, assigned_driver_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         order.get(),
@@ -212,7 +220,12 @@ fn append_history(
         micros(entry.at),
         entry.correction,
         entry.payment.map(|step| step.status.as_str()),
-        entry.payment.map(|step| step.amount_minor)
+        entry.payment.map(|step| step.amount_minor),
+        entry.assignment.map(AssignmentStep::as_str),
+        entry
+            .assignment
+            .and_then(|step| step.driver)
+            .map(|driver| driver.get())
     ])?;
     Ok(())
 }
@@ -312,14 +325,15 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
     })
 }
 
-/// Bumps the order's version if it is still `expected` (setting its status
-/// and payment, when given); otherwise reports the current version.
+/// Bumps the order's version if it is still `expected` (setting its status,
+/// payment and driver, when given); otherwise reports the current version.
 fn bump_version(
     conn: &Connection,
     order: OrderId,
     expected: i64,
     status: Option<&str>,
     payment: Option<&Payment>,
+    assignment: Option<&AssignmentStep>,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
     let changed = conn
@@ -328,6 +342,7 @@ fn bump_version(
                 payment_status = COALESCE(?5, payment_status),
                 paid_at = CASE WHEN ?5 IS NULL THEN paid_at ELSE ?6 END,
                 refunded_minor = COALESCE(?7, refunded_minor),
+                driver_id = CASE WHEN ?8 THEN ?9 ELSE driver_id END,
                 -- Entering a status starts its clock; a payment keeps it.
                 status_at = CASE WHEN ?3 IS NULL OR ?3 = status THEN status_at ELSE ?4 END
              WHERE id = ?1 AND version = ?2",
@@ -339,7 +354,9 @@ fn bump_version(
             micros(at),
             payment.map(|p| p.status.as_str()),
             payment.and_then(|p| p.paid_at).map(micros),
-            payment.map(|p| p.refunded_minor)
+            payment.map(|p| p.refunded_minor),
+            assignment.is_some(),
+            assignment.and_then(|a| a.driver).map(|driver| driver.get())
         ])?;
     if changed == 1 {
         return Ok(());
@@ -358,6 +375,7 @@ fn write_status_change(tx: &mut WriteTx<'_>, change: StatusChange) -> Result<(),
         change.expected_version,
         Some(&change.to),
         change.payment.as_ref(),
+        change.assignment.as_ref(),
         change.history.at,
     )?;
     append_history(tx.conn(), change.order_id, &change.history)?;
@@ -439,7 +457,15 @@ fn write_item_change(
     item: &ItemChange,
     event: NewEvent,
 ) -> Result<(), StoreError> {
-    bump_version(tx.conn(), order_id, expected_version, None, None, event.at)?;
+    bump_version(
+        tx.conn(),
+        order_id,
+        expected_version,
+        None,
+        None,
+        None,
+        event.at,
+    )?;
     let updated = tx
         .conn()
         .prepare_cached("UPDATE order_items SET status = ?1 WHERE id = ?2 AND order_id = ?3")?

@@ -10,7 +10,7 @@ use ordertrack_app::ErrorCode;
 use ordertrack_app::orders::{OrderListRequest, OrderRequest};
 use ordertrack_domain::{
     Fulfilment, FulfilmentKind, ItemId, ItemStatus, OrderId, PaymentMethod, PaymentRequest,
-    ProductId, RequestedLine,
+    ProductId, RequestedLine, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,8 @@ pub fn routes() -> Routes {
         .post("/orders/{id}/transitions", transition)
         .post("/orders/{id}/corrections", correct)
         .post("/orders/{id}/payment", set_payment)
+        .post("/orders/{id}/assignment", assign)
+        .delete("/orders/{id}/assignment", unassign)
         .post("/orders/{id}/review", review)
         .get("/orders/{id}/history", history)
         .patch("/orders/{id}/items/{item_id}", set_item_status)
@@ -120,6 +122,8 @@ struct ListQuery {
     store: Option<String>,
     status: Option<String>,
     q: Option<String>,
+    /// `me`: only the orders assigned to the caller (with `store`).
+    driver: Option<String>,
     cursor: Option<String>,
     limit: Option<u32>,
 }
@@ -136,6 +140,17 @@ async fn list(
     ApiQuery(query): ApiQuery<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let assigned_to_me = match query.driver.as_deref() {
+        None => false,
+        Some("me") if query.store.is_some() => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidDriverFilter,
+                "`driver` is `me`, with `store`: the orders of that store assigned to you",
+            ));
+        }
+    };
     let list = state
         .app
         .orders(
@@ -144,6 +159,7 @@ async fn list(
                 store: query.store,
                 status: query.status,
                 search: query.q,
+                assigned_to_me,
                 cursor: query.cursor,
                 limit: query.limit,
             },
@@ -331,6 +347,49 @@ async fn set_payment(
     let view = state
         .app
         .set_payment(&caller, id, request, body.expected_version)
+        .await?;
+    Ok(Json(OrderBody::from(&view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignmentBody {
+    /// The user id of one of the store's drivers.
+    driver: i64,
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+async fn assign(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiJson(body): ApiJson<AssignmentBody>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let driver = UserId::new(body.driver);
+    let view = state
+        .app
+        .assign_driver(&caller, id, Some(driver), body.expected_version)
+        .await?;
+    Ok(Json(OrderBody::from(&view)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnassignQuery {
+    #[serde(default)]
+    expected_version: Option<i64>,
+}
+
+async fn unassign(
+    State(state): State<AppState>,
+    AuthCaller(caller): AuthCaller,
+    ApiPath(id): ApiPath<OrderId>,
+    ApiQuery(query): ApiQuery<UnassignQuery>,
+) -> Result<Json<OrderBody>, ApiError> {
+    let view = state
+        .app
+        .assign_driver(&caller, id, None, query.expected_version)
         .await?;
     Ok(Json(OrderBody::from(&view)))
 }

@@ -5,9 +5,9 @@ use ordertrack_app::orders::OrderView;
 use ordertrack_app::reports::{HoursView, SalesView, TimesView};
 use ordertrack_domain::report::{SalesFigures, Spread};
 use ordertrack_domain::{
-    Currency, Fulfilment, FulfilmentKind, HistoryEntry, OpeningHours, OrderItem, OrderSummary,
-    Payment, PaymentMethod, PaymentStatus, PaymentStep, Role, State, StatusKey, StoreStatus,
-    WorkflowName,
+    AssignmentStep, Currency, DriverShown, Fulfilment, FulfilmentKind, HistoryEntry, OpeningHours,
+    OrderItem, OrderSummary, Payment, PaymentMethod, PaymentStatus, PaymentStep, Role, State,
+    StatusKey, StoreStatus, WorkflowName,
 };
 use ordertrack_store::{Product, Review, StoreRecord, StoreSettings, User};
 use serde::Serialize;
@@ -71,6 +71,8 @@ pub struct StoreSettingsBody {
     pub opening_hours: Option<OpeningHours>,
     /// How customers may pay, preferred (the default) first.
     pub payment_methods: Vec<PaymentMethod>,
+    /// Whether its drivers take unassigned ready deliveries themselves.
+    pub driver_self_assign: bool,
     /// Whether an order placed now is taken.
     pub taking_orders: bool,
     /// What its page says about ordering now, e.g. "Not taking orders
@@ -90,6 +92,7 @@ impl StoreSettingsBody {
             fulfilment: settings.fulfilment.kinds().to_vec(),
             opening_hours: settings.opening_hours.clone(),
             payment_methods: settings.payment_methods.methods().to_vec(),
+            driver_self_assign: settings.driver_self_assign,
             taking_orders: intake.is_open(),
             ordering_message: intake.to_string(),
         }
@@ -233,6 +236,9 @@ pub struct OrderBody {
     pub fulfilment: Fulfilment,
     pub notes: Option<String>,
     pub tracking_token: String,
+    /// The driver taking it to the door, `null` while none is assigned
+    /// (its customer sees the first name only).
+    pub driver: Option<DriverBody>,
     /// Statuses the caller may move this order to now.
     pub next_statuses: Vec<StatusKey>,
     /// The customer's review, once written (on the single order's view).
@@ -261,10 +267,25 @@ impl From<&OrderView> for OrderBody {
             fulfilment: order.fulfilment.clone(),
             notes: order.notes.clone(),
             tracking_token: order.tracking_token.clone(),
+            driver: order.driver.as_ref().map(|driver| DriverBody {
+                id: driver.id.get(),
+                name: if view.role == Some(Role::Customer) {
+                    driver.first_name().to_owned()
+                } else {
+                    driver.name.clone()
+                },
+            }),
             next_statuses,
             review: None,
         }
     }
+}
+
+/// An order's driver: who, by name.
+#[derive(Serialize)]
+pub struct DriverBody {
+    pub id: i64,
+    pub name: String,
 }
 
 /// A review, as it shows on its order.
@@ -335,6 +356,8 @@ pub struct TrackedOrderBody {
     pub head: OrderHeadBody,
     pub items: Vec<TrackedItemBody>,
     pub fulfilment: String,
+    /// The driver's first name, `null` while none is assigned.
+    pub driver: Option<DriverShown>,
     pub history: Vec<TrackedHistoryBody>,
 }
 
@@ -375,6 +398,9 @@ impl TrackedOrderBody {
                 })
                 .collect(),
             fulfilment: view.order.fulfilment.kind.as_str().to_owned(),
+            driver: view.order.driver.as_ref().map(|driver| DriverShown {
+                name: driver.first_name().to_owned(),
+            }),
             history: history
                 .iter()
                 .map(|entry| TrackedHistoryBody {
@@ -402,6 +428,10 @@ pub struct HistoryStepBody {
     /// status change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentStep>,
+    /// A driver assignment change, `assigned` or `unassigned` (the status
+    /// stays; who is on the order); absent for other changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<&'static str>,
 }
 
 impl From<&HistoryEntry> for HistoryStepBody {
@@ -413,6 +443,7 @@ impl From<&HistoryEntry> for HistoryStepBody {
             at: entry.at,
             correction: entry.correction,
             payment: entry.payment,
+            assignment: entry.assignment.map(AssignmentStep::as_str),
         }
     }
 }

@@ -253,6 +253,11 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
                     " · refunded " (money(order.payment.refunded_minor, order.currency.code()))
                 }
             }
+            // The driver by first name only: this part is the customer's
+            // and the guest's too.
+            @if let Some(driver) = &order.driver {
+                p.driver data-driver { "Your driver: " strong data-driver-name { (driver.first_name()) } }
+            }
             h2 { "Timeline" }
             ol.timeline {
                 @for entry in history {
@@ -264,6 +269,12 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
                             }
                             " · " (time_tag(entry.at))
                             @if let Some(note) = &entry.note { p.note { "“" (note) "”" } }
+                        }
+                    } @else if let Some(step) = entry.assignment {
+                        li data-assignment-entry=(step.as_str()) {
+                            span aria-hidden="true" { "🛵" } " "
+                            strong { @if step.driver.is_some() { "Driver assigned" } @else { "Driver unassigned" } }
+                            " · " (time_tag(entry.at))
                         }
                     } @else {
                     li {

@@ -32,6 +32,8 @@ impl Flash {
             "payment_required" => ("warn", "This order must be paid first."),
             "paid" => ("ok", "Marked paid."),
             "refunded" => ("ok", "Refund recorded."),
+            "assigned" => ("ok", "Driver assigned."),
+            "unassigned" => ("ok", "Driver unassigned."),
             "reviewed" => ("ok", "Thank you for your rating!"),
             "saved" => ("ok", "Saved."),
             "removed" => ("ok", "Removed."),

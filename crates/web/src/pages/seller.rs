@@ -8,7 +8,8 @@ use maud::{Markup, html};
 use ordertrack_app::orders::{Dashboard, OrderListRequest, StaffOrder};
 use ordertrack_app::{AppError, ErrorCode};
 use ordertrack_domain::{
-    FulfilmentKind, Order, OrderId, PaymentRequest, PaymentStatus, Role, may_mark_paid, may_refund,
+    Actor, FulfilmentKind, Order, OrderId, PaymentRequest, PaymentStatus, Role, UserId,
+    may_mark_order_paid, may_mark_paid, may_refund,
 };
 use serde::Deserialize;
 
@@ -17,6 +18,7 @@ use super::{FlashQuery, PageContext, PageError, SignedIn, encode_component, layo
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
+use ordertrack_app::Caller;
 
 pub fn routes() -> Routes {
     Routes::new()
@@ -26,6 +28,7 @@ pub fn routes() -> Routes {
         .get("/dashboard/{slug}/orders/{id}/panel", detail_panel)
         .post("/dashboard/{slug}/orders/{id}/transition", transition)
         .post("/dashboard/{slug}/orders/{id}/payment", payment)
+        .post("/dashboard/{slug}/orders/{id}/assignment", assignment)
         .post("/dashboard/{slug}/ordering", ordering)
 }
 
@@ -52,6 +55,7 @@ async fn board(
                 store: Some(slug.to_owned()),
                 status: query.status.clone().filter(|s| !s.is_empty()),
                 search: query.q.clone(),
+                assigned_to_me: false,
                 cursor: query.cursor.clone(),
                 limit: Some(50),
             },
@@ -73,13 +77,84 @@ fn list_url(slug: &str, query: &ListQuery) -> String {
 /// The one-click "Mark paid" button of an unpaid order (a plain form post;
 /// `back` says where to return: the list or the order).
 fn mark_paid_form(csrf: &str, slug: &str, order: &Order, back: &str) -> Markup {
+    paid_button(csrf, slug, order, back, "small", "Mark paid")
+}
+
+/// A form whose one button marks `order` paid, labelled `label`.
+fn paid_button(
+    csrf: &str,
+    slug: &str,
+    order: &Order,
+    back: &str,
+    class: &str,
+    label: &str,
+) -> Markup {
     html! {
         form.inline method="post" action={ "/dashboard/" (slug) "/orders/" (order.id) "/payment" } data-enhance {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="expected_version" value=(order.version);
             input type="hidden" name="status" value="paid";
             input type="hidden" name="back" value=(back);
-            button.small type="submit" data-mark-paid=(order.id) { "Mark paid" }
+            button class=(class) type="submit" data-mark-paid=(order.id) { (label) }
+        }
+    }
+}
+
+/// The driver's list, made for a phone: one card per delivery with the
+/// address and the customer's note, and one-tap buttons for the steps the
+/// driver takes ("Out for delivery", "Delivered") and for the cash taken at
+/// the door ("Paid (cash)"). Unassigned orders (where drivers take them
+/// themselves) have a "Take this delivery" button instead.
+fn driver_list(board: &Dashboard, query: &ListQuery, caller: UserId, csrf: &str) -> Markup {
+    let slug = &board.store.slug;
+    let me = Actor {
+        id: caller,
+        role: board.role,
+    };
+    html! {
+        section #board.driver-board data-fragment=(list_url(slug, query)) {
+            @if board.list.orders.is_empty() { p.muted { "No deliveries for you right now." } }
+            @for view in &board.list.orders {
+                @let order = &view.order;
+                @let state = view.workflow.state(&order.status);
+                @let mine = order.driver.as_ref().is_some_and(|d| d.id == caller);
+                article.card.delivery data-order-id=(order.id) {
+                    header.delivery-head {
+                        strong { (order.number) }
+                        (status_badge(&order.status, state.map(|s| s.label.as_str()).unwrap_or(&order.status), state.map(|s| s.icon.as_str()).unwrap_or("")))
+                    }
+                    p.address data-address { "📍 " (order.fulfilment.address.as_deref().unwrap_or("")) }
+                    p { (order.customer_name) " · " (money(order.total_minor, order.currency.code())) " · " (order.payment.method.label()) " " (payment_badge(&order.payment)) }
+                    @if let Some(notes) = &order.notes { p.note data-customer-note { "“" (notes) "”" } }
+                    div.actions.big {
+                        @if mine {
+                            @for step in view.workflow.next_states(board.role, &order.status, order.fulfilment.kind) {
+                                @if !view.workflow.is_cancelled(&step.key) {
+                                    form.inline method="post" action={ "/dashboard/" (slug) "/orders/" (order.id) "/transition" } data-enhance {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        input type="hidden" name="expected_version" value=(order.version);
+                                        input type="hidden" name="back" value="list";
+                                        button type="submit" name="to" value=(step.key) data-transition=(step.key) {
+                                            span aria-hidden="true" { (step.icon) } " " (step.label)
+                                        }
+                                    }
+                                }
+                            }
+                            @if order.payment.status == PaymentStatus::Unpaid && may_mark_order_paid(me, order) {
+                                (paid_button(csrf, slug, order, "list", "secondary", &format!("Paid ({})", order.payment.method.label().to_lowercase())))
+                            }
+                        } @else if order.driver.is_none() {
+                            form.inline method="post" action={ "/dashboard/" (slug) "/orders/" (order.id) "/assignment" } data-enhance {
+                                input type="hidden" name="csrf" value=(csrf);
+                                input type="hidden" name="expected_version" value=(order.version);
+                                input type="hidden" name="driver" value=(caller);
+                                input type="hidden" name="back" value="list";
+                                button type="submit" data-take=(order.id) { "Take this delivery" }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -178,7 +253,7 @@ async fn dashboard(
             button type="submit" { "Search" }
             button.secondary type="button" data-chime-toggle hidden { "Sound on new orders: off" }
         }
-        (board_list(&board, &query, &ctx.csrf))
+        (role_list(&board, &query, caller, &ctx.csrf))
     };
     Ok(ctx.page(layout(
         "Dashboard",
@@ -196,7 +271,18 @@ async fn dashboard_list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let board = board(&state, &ctx, &slug, &query).await?;
-    Ok(board_list(&board, &query, &ctx.csrf).into_response())
+    let caller = ctx.require_caller()?;
+    Ok(role_list(&board, &query, caller, &ctx.csrf).into_response())
+}
+
+/// The dashboard's list for the caller's role: a driver's cards, or the
+/// table of orders.
+fn role_list(board: &Dashboard, query: &ListQuery, caller: &Caller, csrf: &str) -> Markup {
+    if board.role == Role::Driver {
+        driver_list(board, query, caller.user.id, csrf)
+    } else {
+        board_list(board, query, csrf)
+    }
 }
 
 async fn load_detail(
@@ -214,11 +300,24 @@ fn panel(ctx: &PageContext, slug: &str, detail: &StaffOrder) -> Markup {
         view,
         history,
         role,
+        ..
     } = detail;
     let role = *role;
     let order = &view.order;
     let workflow = &view.workflow;
-    let next = workflow.next_states(role, &order.status, order.fulfilment.kind);
+    // A driver moves only the orders assigned to them.
+    let theirs = role != Role::Driver
+        || ctx.caller.as_ref().is_some_and(|caller| {
+            order
+                .driver
+                .as_ref()
+                .is_some_and(|d| d.id == caller.user.id)
+        });
+    let next = if theirs {
+        workflow.next_states(role, &order.status, order.fulfilment.kind)
+    } else {
+        Vec::new()
+    };
     let (cancels, steps): (Vec<_>, Vec<_>) = next
         .into_iter()
         .partition(|s| workflow.is_cancelled(&s.key));
@@ -255,7 +354,44 @@ fn panel(ctx: &PageContext, slug: &str, detail: &StaffOrder) -> Markup {
                 }
             }
             (payment_card(ctx, slug, order, role))
+            (driver_card(ctx, slug, detail))
             (super::customer::tracker(view, history, &format!("/dashboard/{slug}/orders/{}/panel", order.id)))
+        }
+    }
+}
+
+/// A delivery's driver, and for counter staff the "Assign driver" select
+/// (one of the store's drivers, or none).
+fn driver_card(ctx: &PageContext, slug: &str, detail: &StaffOrder) -> Markup {
+    let order = &detail.view.order;
+    if order.fulfilment.kind != FulfilmentKind::Delivery {
+        return html! {};
+    }
+    let current = order.driver.as_ref().map(|d| d.id);
+    html! {
+        section.card data-driver-card {
+            h2 { "Driver" }
+            p data-driver {
+                @match &order.driver {
+                    Some(driver) => { strong { (driver.name) } }
+                    None => { span.muted { "No driver assigned yet." } }
+                }
+            }
+            @if !detail.drivers.is_empty() {
+                form.inline method="post" action={ "/dashboard/" (slug) "/orders/" (order.id) "/assignment" } data-enhance {
+                    input type="hidden" name="csrf" value=(ctx.csrf);
+                    input type="hidden" name="expected_version" value=(order.version);
+                    label { "Assign driver "
+                        select name="driver" data-assign-driver {
+                            option value="" selected[current.is_none()] { "— none —" }
+                            @for driver in &detail.drivers {
+                                option value=(driver.id) selected[current == Some(driver.id)] { (driver.name) }
+                            }
+                        }
+                    }
+                    button.small type="submit" { "Assign" }
+                }
+            }
         }
     }
 }
@@ -274,7 +410,7 @@ fn payment_card(ctx: &PageContext, slug: &str, order: &Order, role: Role) -> Mar
                 @if let Some(at) = payment.paid_at { " · paid " (time_tag(at)) }
                 @if payment.refunded_minor > 0 { " · refunded " (money(payment.refunded_minor, currency)) }
             }
-            @if payment.status == PaymentStatus::Unpaid && may_mark_paid(role, payment.method) {
+            @if payment.status == PaymentStatus::Unpaid && ctx.caller.as_ref().is_some_and(|caller| may_mark_order_paid(Actor { id: caller.user.id, role }, order)) {
                 (mark_paid_form(&ctx.csrf, slug, order, "order"))
             }
             @if payment.status.is_paid() && may_refund(role) {
@@ -360,6 +496,18 @@ struct TransitionForm {
     to: String,
     expected_version: Option<i64>,
     note: Option<String>,
+    /// `list`: back to the dashboard (the driver's one-tap buttons);
+    /// otherwise to the order.
+    back: Option<String>,
+}
+
+/// Where a dashboard form returns to: the list (`back=list`) or the order,
+/// with a flash message.
+fn back_to(slug: &str, id: OrderId, back: Option<&str>, flash: &str) -> Response {
+    match back {
+        Some("list") => see_other(&format!("/dashboard/{slug}?flash={flash}")),
+        _ => see_other(&format!("/dashboard/{slug}/orders/{id}?flash={flash}")),
+    }
 }
 
 async fn transition(
@@ -369,7 +517,7 @@ async fn transition(
     Form(form): Form<TransitionForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
-    let back = |flash: &str| see_other(&format!("/dashboard/{slug}/orders/{id}?flash={flash}"));
+    let back = |flash: &str| back_to(&slug, id, form.back.as_deref(), flash);
     match state
         .app
         .staff_transition(
@@ -413,10 +561,7 @@ async fn payment(
     Form(form): Form<PaymentForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
-    let back = |flash: &str| match form.back.as_deref() {
-        Some("list") => see_other(&format!("/dashboard/{slug}?flash={flash}")),
-        _ => see_other(&format!("/dashboard/{slug}/orders/{id}?flash={flash}")),
-    };
+    let back = |flash: &str| back_to(&slug, id, form.back.as_deref(), flash);
     let request = match (form.status.as_str(), form.amount_minor) {
         ("paid", _) => PaymentRequest::Paid { note: None },
         ("refunded", Some(amount_minor)) => PaymentRequest::Refund {
@@ -432,6 +577,49 @@ async fn payment(
     {
         Ok(view) if view.order.payment.status == PaymentStatus::Paid => Ok(back("paid")),
         Ok(_) => Ok(back("refunded")),
+        Err(AppError::Conflict { code, .. }) => Ok(back(match code {
+            ErrorCode::VersionConflict => "conflict",
+            _ => "not_allowed",
+        })),
+        Err(AppError::Invalid { .. }) => Ok(back("invalid")),
+        Err(error) => Err(error.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct AssignmentForm {
+    csrf: String,
+    /// A driver's user id; empty: unassign.
+    driver: String,
+    expected_version: Option<i64>,
+    /// `list`: back to the dashboard; otherwise to the order.
+    back: Option<String>,
+}
+
+/// The order page's "Assign driver" select and the driver's "Take this
+/// delivery".
+async fn assignment(
+    State(state): State<AppState>,
+    SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
+    Form(form): Form<AssignmentForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let back = |flash: &str| back_to(&slug, id, form.back.as_deref(), flash);
+    let driver = match form.driver.trim() {
+        "" => None,
+        text => match text.parse::<i64>() {
+            Ok(raw) => Some(UserId::new(raw)),
+            Err(_) => return Ok(back("invalid")),
+        },
+    };
+    match state
+        .app
+        .staff_assign_driver(caller, &slug, id, driver, form.expected_version)
+        .await
+    {
+        Ok(_) if driver.is_some() => Ok(back("assigned")),
+        Ok(_) => Ok(back("unassigned")),
         Err(AppError::Conflict { code, .. }) => Ok(back(match code {
             ErrorCode::VersionConflict => "conflict",
             _ => "not_allowed",

@@ -594,6 +594,12 @@ async fn finding_7g_a_driver_sees_only_deliveries() {
     let delivery = app
         .place_delivery(&alice.token, RESTAURANT, &[(product, 1)], "1 Main St")
         .await;
+    // A driver lists the orders assigned to them.
+    let driver_id = app.user("driver@demo.test").await.id;
+    let owner = app.login("owner@demo.test").await;
+    app.assign_driver(&owner, &delivery, driver_id)
+        .await
+        .expect(200);
 
     let listed = ids(&app.store_orders(&driver, RESTAURANT).await);
     assert!(listed.contains(&id(&delivery)), "{listed:?}");

@@ -311,20 +311,10 @@ async fn a_stale_version_is_a_conflict_and_changes_nothing() {
 async fn every_payment_change_reaches_every_open_stream_and_the_history() {
     let (app, alice, store, order) = order_paid_by("paylive", "cash").await;
 
-    let (mut order_stream, _) = app
-        .ready_sse(
-            &format!("/orders/{}/events", id(&order)),
-            Some(&alice.token),
-        )
-        .await;
-    let (mut store_stream, _) = app
-        .ready_sse(
-            &format!("/stores/{}/events", store.slug),
-            Some(&store.owner.token),
-        )
+    let mut watchers = app
+        .order_watchers(&order, &store.slug, &alice.token, &store.owner.token)
         .await;
     let token = order["tracking_token"].as_str().expect("a tracking token");
-    let (mut guest_stream, _) = app.ready_sse(&format!("/track/{token}/events"), None).await;
 
     let paid = mark_paid(&app, &store.cashier.token, &order)
         .await
@@ -333,11 +323,7 @@ async fn every_payment_change_reaches_every_open_stream_and_the_history() {
         .await
         .expect(200);
 
-    for (who, stream) in [
-        ("the customer", &mut order_stream),
-        ("the store", &mut store_stream),
-        ("a guest", &mut guest_stream),
-    ] {
+    for (who, stream) in &mut watchers {
         let first = stream.next_event().await.expect("the payment");
         assert_eq!(first.event.as_deref(), Some("payment_changed"), "{who}");
         let first = first.json();

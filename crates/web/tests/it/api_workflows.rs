@@ -189,6 +189,20 @@ async fn restaurant_delivery_order_walks_the_whole_path_with_the_right_roles() {
     )
     .await;
     refused(&app, &driver.token, &order, "completed", 403, "forbidden").await;
+    // A driver moves only the orders assigned to them.
+    refused(
+        &app,
+        &driver.token,
+        &order,
+        "out_for_delivery",
+        403,
+        "forbidden",
+    )
+    .await;
+    let order = app
+        .assign_driver(&cashier.token, &order, driver.id)
+        .await
+        .expect(200);
     let seen = app.order(&driver.token, id(&order)).await;
     assert_eq!(seen["next_statuses"], json!(["out_for_delivery"]));
     let order = app.advance(&driver.token, &order, "out_for_delivery").await;
@@ -236,6 +250,8 @@ async fn restaurant_delivery_order_walks_the_whole_path_with_the_right_roles() {
             step(Some("confirmed"), "preparing", "kitchen", &kitchen),
             step(Some("preparing"), "cooking", "kitchen", &kitchen),
             step(Some("cooking"), "ready", "kitchen", &kitchen),
+            // The driver's assignment: the status stays.
+            step(Some("ready"), "ready", "cashier", &cashier),
             step(Some("ready"), "out_for_delivery", "driver", &driver),
             step(Some("out_for_delivery"), "delivered", "driver", &driver),
             step(Some("delivered"), "completed", "cashier", &cashier),
@@ -726,6 +742,10 @@ async fn retail_order_walks_end_to_end_by_the_seller_and_a_driver() {
         "transition_not_allowed",
     )
     .await;
+    let order = app
+        .assign_driver(&seller.token, &order, driver.id)
+        .await
+        .expect(200);
     let seen = app.order(&driver.token, id(&order)).await;
     assert_eq!(seen["next_statuses"], json!(["delivered"]));
     let order = app.advance(&driver.token, &order, "delivered").await;
@@ -742,6 +762,7 @@ async fn retail_order_walks_end_to_end_by_the_seller_and_a_driver() {
             step(Some("pending"), "confirmed", "owner", &seller),
             step(Some("confirmed"), "processing", "owner", &seller),
             step(Some("processing"), "shipped", "owner", &seller),
+            step(Some("shipped"), "shipped", "owner", &seller),
             step(Some("shipped"), "delivered", "driver", &driver),
         ]
     );

@@ -127,6 +127,8 @@ struct Cell {
     member: i64,
     /// An account that is nobody's staff yet, for the routes that add one.
     newcomer: String,
+    /// The demo restaurant's driver (a user id), for assigning one.
+    driver: i64,
     /// A fresh e-mail, for registering.
     fresh_email: String,
     /// A fresh store slug, for opening a store.
@@ -399,6 +401,21 @@ fn rows() -> Vec<Row> {
             [401, 403, 404, 200, 200, 200, 403, 403, 404, 200],
         )
         .json(|c| json!({"status": "paid", "expected_version": c.version})),
+        // Assigning a driver: the counter (a driver only themselves, where
+        // the store lets them; the demo's does not).
+        row(
+            POST,
+            "/api/v1/orders/{id}/assignment",
+            Api,
+            [401, 403, 404, 200, 200, 200, 403, 403, 404, 200],
+        )
+        .json(|c| json!({"driver": c.driver, "expected_version": c.version})),
+        row(
+            DELETE,
+            "/api/v1/orders/{id}/assignment",
+            Api,
+            [401, 403, 404, 200, 200, 200, 403, 403, 404, 200],
+        ),
         // The customer's cancel button: only the customer, only a cancel.
         row(
             POST,
@@ -497,6 +514,21 @@ fn rows() -> Vec<Row> {
                 "",
                 &[
                     ("status", "paid".into()),
+                    ("expected_version", c.version.to_string()),
+                ],
+            )
+        }),
+        row(
+            POST,
+            "/dashboard/{slug}/orders/{id}/assignment",
+            Page,
+            [303, 404, 404, 303, 303, 303, 403, 403, 404, 303],
+        )
+        .form(|c| {
+            form(
+                "",
+                &[
+                    ("driver", c.driver.to_string()),
                     ("expected_version", c.version.to_string()),
                 ],
             )
@@ -917,6 +949,8 @@ struct Setup {
     owner: String,
     product: i64,
     restaurant: i64,
+    /// The demo restaurant's driver.
+    driver: i64,
     /// The owner of [`INVITES`].
     inviter: ordertrack_app::Caller,
 }
@@ -929,6 +963,7 @@ impl Setup {
             owner: app.login("owner@demo.test").await,
             product: app.product_ids(RESTAURANT).await[0],
             restaurant: restaurant.id.get(),
+            driver: app.user("driver@demo.test").await.id,
             inviter: {
                 let store = app.create_store(INVITES, "restaurant", "MI").await;
                 let owner = app
@@ -1013,6 +1048,7 @@ impl Setup {
             product: self.product,
             member,
             newcomer,
+            driver: self.driver,
             fresh_email: format!("fresh{n}@matrix.test"),
             fresh_slug: format!("matrix-store-{n}"),
             invitation,

@@ -1217,3 +1217,174 @@ async fn the_tracker_shows_the_eta_window_and_it_moves_when_the_kitchen_bumps() 
     assert_not_reloaded(customer).await;
     chrome.close().await;
 }
+
+/// Issue 14, driver assignment: the cashier picks the driver on the order's
+/// page and the customer's open order page shows the driver's first name
+/// at once, through its live stream (no reload); the driver, on a phone,
+/// sees the delivery's address and the customer's note and works it with
+/// one tap per step — "Out for delivery", "Delivered", "Paid (cash)" — while
+/// the customer watches. The phone's view is shot for the README.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_customer_sees_the_driver_live_and_the_driver_works_the_delivery_from_a_phone() {
+    let Some(chrome) = Chrome::launch().await else {
+        return;
+    };
+    let server = spawn_app_alone().await;
+    let alice_token = server.login("alice@demo.test").await;
+    let cashier = server.login("cashier@demo.test").await;
+    let dana_id = server.user("driver@demo.test").await.id;
+    let ribs = server.product_id(RESTAURANT, "BBQ Ribs").await;
+    let mut body = delivery(RESTAURANT, &[(ribs, 1)], "12 Harbour Lane, Flat 3");
+    body["notes"] = serde_json::json!("Ring twice, the bell is weak");
+    let order = server.place(&alice_token, &body).await.expect(201);
+    let id = id(&order);
+    let order = server.move_order(&cashier, id, "confirmed").await;
+    server
+        .post(
+            &format!("/orders/{id}/bump"),
+            &cashier,
+            &serde_json::json!({"expected_version": version(&order)}),
+        )
+        .await
+        .expect(200);
+
+    // The customer's order page, live; nobody is bringing it yet.
+    let alice = chrome.person().await;
+    let mine = &alice.page;
+    sign_in(mine, &server, "alice@demo.test").await;
+    goto(mine, &server.page_url(&format!("/orders/{id}"))).await;
+    wait_live(mine).await;
+    mark(mine).await;
+    assert_eq!(
+        eval(mine, "!!document.querySelector('[data-driver-name]')").await,
+        Value::Bool(false)
+    );
+
+    // The cashier assigns Dana from the order's page.
+    let cass = chrome.person().await;
+    let counter = &cass.page;
+    sign_in(counter, &server, "cashier@demo.test").await;
+    goto(
+        counter,
+        &server.page_url(&format!("/dashboard/{RESTAURANT}/orders/{id}")),
+    )
+    .await;
+    wait_live(counter).await;
+    eval(
+        counter,
+        &format!("document.querySelector('select[data-assign-driver]').value = '{dana_id}'"),
+    )
+    .await;
+    click(counter, "[data-driver-card] button[type=submit]").await;
+    wait_for(
+        counter,
+        "document.querySelector('[data-driver-card] [data-driver]')?.textContent.trim() === 'Dana Driver'",
+        PATIENCE,
+    )
+    .await;
+    // The customer sees her first name, live, without a reload.
+    wait_for(
+        mine,
+        "document.querySelector('[data-driver-name]')?.textContent.trim() === 'Dana'",
+        LIVE,
+    )
+    .await;
+    assert_not_reloaded(mine).await;
+    assert_eq!(
+        eval(mine, "document.body.innerText.includes('Dana Driver')").await,
+        Value::Bool(false),
+        "the customer sees the first name only"
+    );
+    // The counter's order page: the Unpaid badge with "Mark paid", and the
+    // driver with the "Assign driver" select.
+    let mut written = screenshots(counter, "assign-driver").await;
+
+    // Dana, on her phone: the delivery with its address and note.
+    let dana = chrome.person().await;
+    let phone = &dana.page;
+    let (_, width, height, mobile) = SCREENS[0];
+    set_viewport(phone, width, height, mobile).await;
+    sign_in(phone, &server, "driver@demo.test").await;
+    goto(phone, &server.page_url(&format!("/dashboard/{RESTAURANT}"))).await;
+    wait_live(phone).await;
+    let card = format!("article.delivery[data-order-id='{id}']");
+    let card_text = text(
+        phone,
+        &format!("document.querySelector({})?.innerText", js_string(&card)),
+    )
+    .await;
+    assert!(card_text.contains("12 Harbour Lane, Flat 3"), "{card_text}");
+    assert!(
+        card_text.contains("Ring twice, the bell is weak"),
+        "{card_text}"
+    );
+    assert!(card_text.contains("Paid (cash)"), "{card_text}");
+    written.extend(screenshots(phone, "driver").await);
+    assert_eq!(written.len(), 4);
+    assert!(
+        written
+            .iter()
+            .all(|path| { std::fs::metadata(path).is_ok_and(|file| file.len() > 1000) })
+    );
+    set_viewport(phone, width, height, mobile).await;
+
+    // One tap per step; the customer's page follows each, live.
+    click(
+        phone,
+        &format!("{card} button[data-transition='out_for_delivery']"),
+    )
+    .await;
+    wait_for(
+        phone,
+        &format!(
+            "!!document.querySelector({})",
+            js_string(&format!("{card} button[data-transition='delivered']"))
+        ),
+        PATIENCE,
+    )
+    .await;
+    wait_for(
+        mine,
+        "document.querySelector('#tracker .status-label')?.textContent.trim() === 'Out for delivery'",
+        LIVE,
+    )
+    .await;
+    click(
+        phone,
+        &format!("{card} button[data-transition='delivered']"),
+    )
+    .await;
+    wait_for(
+        mine,
+        "document.querySelector('#tracker .status-label')?.textContent.trim() === 'Delivered'",
+        PATIENCE,
+    )
+    .await;
+    wait_for(
+        phone,
+        &format!(
+            "!document.querySelector({}) && !!document.querySelector({})",
+            js_string(&format!("{card} button[data-transition]")),
+            js_string(&format!("{card} button[data-mark-paid]")),
+        ),
+        PATIENCE,
+    )
+    .await;
+    click(phone, &format!("{card} button[data-mark-paid]")).await;
+    wait_for(
+        mine,
+        "document.querySelector('#tracker [data-payment-status]')?.dataset.paymentStatus === 'paid'",
+        PATIENCE,
+    )
+    .await;
+    assert_not_reloaded(mine).await;
+
+    let done = server.order(&cashier, id).await;
+    assert_eq!(done["status"], "delivered", "{done}");
+    assert_eq!(done["payment"]["status"], "paid", "{done}");
+    let history = server.history(&cashier, id).await;
+    let last = history.last().expect("an entry");
+    assert_eq!(last["actor"]["id"], dana_id, "{last}");
+    assert_eq!(last["payment"]["status"], "paid", "{last}");
+    chrome.close().await;
+}

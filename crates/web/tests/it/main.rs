@@ -10,6 +10,7 @@ mod api_bad_input;
 mod api_catalog;
 mod api_concurrency;
 mod api_corrections;
+mod api_drivers;
 mod api_eta;
 mod api_hygiene;
 mod api_kitchen;

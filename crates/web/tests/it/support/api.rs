@@ -635,6 +635,17 @@ impl TestApp {
         .await
     }
 
+    /// `POST /orders/{id}/assignment` of the user `driver` to `order`, at
+    /// its version.
+    pub async fn assign_driver(&self, token: &str, order: &Value, driver: i64) -> Resp {
+        self.post(
+            &format!("/orders/{}/assignment", id(order)),
+            token,
+            &json!({"driver": driver, "expected_version": version(order)}),
+        )
+        .await
+    }
+
     /// `GET /orders/{id}` (asserts 200).
     pub async fn order(&self, token: &str, order: i64) -> Value {
         self.get(&format!("/orders/{order}"), token)

@@ -50,6 +50,34 @@ impl TestApp {
         let position = ready.id_num();
         (sse, position)
     }
+
+    /// Everyone who watches `order` of the store `slug`, each on a fresh
+    /// ready stream: its customer (`customer`'s token), the store (`staff`'s
+    /// token) and a guest with its tracking link — named for messages.
+    pub async fn order_watchers(
+        &self,
+        order: &Value,
+        slug: &str,
+        customer: &str,
+        staff: &str,
+    ) -> [(&'static str, Sse); 3] {
+        let id = order["id"].as_i64().expect("an order id");
+        let token = order["tracking_token"].as_str().expect("a tracking token");
+        let (customer, _) = self
+            .ready_sse(&format!("/orders/{id}/events"), Some(customer))
+            .await;
+        let (store, _) = self
+            .ready_sse(&format!("/stores/{slug}/events"), Some(staff))
+            .await;
+        let (guest, _) = self
+            .ready_sse(&format!("/track/{token}/events"), None)
+            .await;
+        [
+            ("the customer", customer),
+            ("the store", store),
+            ("a guest", guest),
+        ]
+    }
 }
 
 /// One SSE frame as the client parsed it (fields per the SSE spec).
