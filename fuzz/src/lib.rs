@@ -92,6 +92,7 @@ impl Desk {
                 seed_demo: true,
                 // Any account may open a store: inputs reach that code too.
                 store_signup: StoreSignup::Open,
+                printing: Default::default(),
                 serving: false,
             }))
             .expect("build the order desk");

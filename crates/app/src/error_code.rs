@@ -177,6 +177,11 @@ error_codes! {
     AlreadyReviewed => "already_reviewed",
     /// A rating is a whole number from 1 to 5.
     InvalidRating => "invalid_rating",
+    /// A printer's name, address or stations are not acceptable.
+    InvalidPrinter => "invalid_printer",
+    /// A printer's host is not among those the operator allows
+    /// (`--printer-hosts`).
+    PrinterHostNotAllowed => "printer_host_not_allowed",
 }
 
 impl fmt::Display for ErrorCode {

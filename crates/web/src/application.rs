@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ordertrack_app::printing::spool::Spool;
+use ordertrack_app::printing::{PrintSettings, Printing};
 use ordertrack_app::{App, AppError, AuthConfig, SignInLimits, StoreSignup};
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
@@ -52,6 +54,8 @@ pub struct Settings {
     pub seed_demo: bool,
     /// Who may open a store through the API and the pages.
     pub store_signup: StoreSignup,
+    /// Where printers may be, and how print jobs are sent and retried.
+    pub printing: PrintSettings,
     /// This instance will serve clients. A PostgreSQL instance that serves
     /// without a bus is warned about: its live updates reach only its own
     /// clients.
@@ -112,6 +116,9 @@ pub struct Application {
     repo: Arc<dyn Repository>,
     trusted_proxies: Arc<[IpAddr]>,
     limits: Limits,
+    /// The print follower and worker of a serving instance; they stop when
+    /// it is dropped (when serving ends).
+    printing: Option<Spool>,
 }
 
 impl Application {
@@ -128,6 +135,9 @@ impl Application {
             Some((_, listener, _)) => listener.clone(),
             None => Arc::new(hub.clone()),
         };
+        // Each commit also wakes the print follower, so paper follows at once.
+        let printing = Arc::new(Printing::new(settings.printing));
+        let listener = printing.wake_on_commit(listener);
         let store: Arc<dyn Repository> = match settings.database {
             Database::Sqlite(path) => {
                 if relay.is_some() {
@@ -181,7 +191,8 @@ impl Application {
                 limits: settings.sign_in,
             },
         )
-        .with_store_signup(settings.store_signup);
+        .with_store_signup(settings.store_signup)
+        .with_printing(printing);
         if let Some((options, _, queue)) = relay {
             let subject = options.subject.clone();
             let bus = NatsBus::start(options, queue, store.clone(), hub)
@@ -197,11 +208,14 @@ impl Application {
         if settings.seed_demo && ordertrack_app::demo::seed(&app).await? {
             tracing::info!(target: LOG_TARGET, "demo stores and accounts created");
         }
+        // Only a serving instance prints; tools that open the database do not.
+        let printing = settings.serving.then(|| app.start_printing());
         Ok(Application {
             app,
             repo: store,
             trusted_proxies: settings.trusted_proxies.into(),
             limits: settings.limits,
+            printing,
         })
     }
 
@@ -244,7 +258,10 @@ impl Application {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        crate::serve(listener, self.state(), shutdown).await
+        let served = crate::serve(listener, self.state(), shutdown).await;
+        // Printing stops with serving.
+        drop(self.printing);
+        served
     }
 
     /// [`serve`](Self::serve) on a task of its own.
@@ -278,6 +295,7 @@ mod tests {
             }),
             seed_demo: true,
             store_signup: StoreSignup::default(),
+            printing: PrintSettings::default(),
             serving: true,
         })
         .await;

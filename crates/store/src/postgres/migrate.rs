@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../../migrations/postgres/0012_eta_durations.sql"),
     ),
+    (14, include_str!("../../migrations/postgres/0014_printing.sql")),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

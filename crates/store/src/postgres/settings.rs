@@ -15,7 +15,8 @@ use crate::{StoreError, StoreOpening, StoreSettingsPatch, StoreWithSettings};
 macro_rules! columns {
     () => {
         "id, slug, name, currency, workflow, order_prefix, \
-         status, timezone, accepting_orders, fulfilment, opening_hours, payment_methods"
+         status, timezone, accepting_orders, fulfilment, opening_hours, payment_methods, \
+         print_trigger"
     };
 }
 
@@ -62,7 +63,8 @@ pub async fn update_store_settings(
             accepting_orders = COALESCE($5, accepting_orders),
             fulfilment = COALESCE($6, fulfilment),
             opening_hours = CASE WHEN $7 THEN $8 ELSE opening_hours END,
-            payment_methods = COALESCE($9, payment_methods)
+            payment_methods = COALESCE($9, payment_methods),
+            print_trigger = COALESCE($10, print_trigger)
          WHERE id = $1
          RETURNING ",
         columns!()
@@ -81,6 +83,7 @@ pub async fn update_store_settings(
             .as_ref()
             .map(PaymentMethods::to_stored),
     )
+    .bind(patch.print_trigger.as_ref().map(|key| key.as_str()))
     .fetch_optional(&mut *conn)
     .await?
     .map(|found| codec::store_with_settings(&found))

@@ -12,7 +12,8 @@ use crate::codec::{self};
 use crate::{StoreError, StoreOpening, StoreSettingsPatch, StoreWithSettings};
 
 const COLUMNS: &str = "id, slug, name, currency, workflow, order_prefix, \
-                       status, timezone, accepting_orders, fulfilment, opening_hours, payment_methods";
+                       status, timezone, accepting_orders, fulfilment, opening_hours, payment_methods, \
+                       print_trigger";
 
 pub fn stores_with_settings(conn: &Connection) -> Result<Vec<StoreWithSettings>, StoreError> {
     all(
@@ -51,7 +52,8 @@ pub fn update_store_settings(
             accepting_orders = COALESCE(?5, accepting_orders),
             fulfilment = COALESCE(?6, fulfilment),
             opening_hours = CASE WHEN ?7 THEN ?8 ELSE opening_hours END,
-            payment_methods = COALESCE(?9, payment_methods)
+            payment_methods = COALESCE(?9, payment_methods),
+            print_trigger = COALESCE(?10, print_trigger)
          WHERE id = ?1
          RETURNING {COLUMNS}"
         ),
@@ -68,6 +70,7 @@ pub fn update_store_settings(
                 .payment_methods
                 .as_ref()
                 .map(PaymentMethods::to_stored),
+            patch.print_trigger.as_ref().map(|key| key.as_str()),
         ],
         |row| codec::store_with_settings(row),
     )

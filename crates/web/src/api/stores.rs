@@ -254,6 +254,7 @@ struct SettingsRequest {
     #[serde(default, deserialize_with = "present")]
     opening_hours: Option<Option<OpeningHours>>,
     payment_methods: Option<Vec<PaymentMethod>>,
+    print_trigger: Option<String>,
 }
 
 async fn update_settings(
@@ -274,6 +275,7 @@ async fn update_settings(
                 fulfilment: body.fulfilment,
                 opening_hours: body.opening_hours,
                 payment_methods: body.payment_methods,
+                print_trigger: body.print_trigger,
             },
         )
         .await?;

@@ -71,6 +71,9 @@ pub struct StoreSettingsBody {
     pub opening_hours: Option<OpeningHours>,
     /// How customers may pay, preferred (the default) first.
     pub payment_methods: Vec<PaymentMethod>,
+    /// The workflow state whose entry prints an order on the store's
+    /// printers.
+    pub print_trigger: StatusKey,
     /// Whether an order placed now is taken.
     pub taking_orders: bool,
     /// What its page says about ordering now, e.g. "Not taking orders
@@ -90,6 +93,7 @@ impl StoreSettingsBody {
             fulfilment: settings.fulfilment.kinds().to_vec(),
             opening_hours: settings.opening_hours.clone(),
             payment_methods: settings.payment_methods.methods().to_vec(),
+            print_trigger: settings.print_trigger.clone(),
             taking_orders: intake.is_open(),
             ordering_message: intake.to_string(),
         }

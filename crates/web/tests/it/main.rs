@@ -24,6 +24,7 @@ mod browser;
 mod guest_view;
 mod hardening;
 mod invitations;
+mod printing;
 mod receipts;
 mod reports;
 mod stores_admin;

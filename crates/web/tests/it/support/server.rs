@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ordertrack_app::printing::PrintSettings;
 use ordertrack_app::{App, SignInLimits, StoreSignup};
 use ordertrack_realtime::Hub;
 use ordertrack_store::Repository;
@@ -79,6 +80,7 @@ impl TestDb {
             nats: None,
             seed_demo: serving && !guards.no_demo,
             store_signup: guards.store_signup,
+            printing: guards.printing.clone(),
             serving,
         })
         .await
@@ -100,6 +102,8 @@ pub struct Guards {
     /// Start from an empty database, as `serve` does: no demo stores or
     /// accounts.
     pub no_demo: bool,
+    /// Where printers may be and how print jobs are retried.
+    pub printing: PrintSettings,
 }
 
 /// A running server, its database and a client. Dropping it stops the
