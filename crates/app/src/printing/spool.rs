@@ -7,9 +7,12 @@
 //! together with the cursor's new position, in one transaction and only if
 //! the cursor is still where it read it (`Repository::queue_print_jobs`).
 //! So a crash or restart never loses an event's jobs nor queues them twice,
-//! and instances sharing a database take turns instead of duplicating. It
-//! wakes on this instance's commits ([`Printing::wake_on_commit`]) and
-//! polls for other instances'.
+//! and instances sharing a database take turns instead of duplicating.
+//! Past entries that print nothing (most of them) the stored cursor moves
+//! every few seconds only, sparing the writer a write per commit; after a
+//! restart they are read again and print nothing again. It wakes on this
+//! instance's commits ([`Printing::wake_on_commit`]) and polls for other
+//! instances'.
 //!
 //! **Worker.** It claims due jobs (each attempt counted, the job leased
 //! for long enough to be sent so nobody else takes it meanwhile), sends
@@ -171,6 +174,49 @@ pub async fn deliver(
     Err(why)
 }
 
+/// How often at most the follower stores a cursor that moved past entries
+/// that printed nothing (one that made jobs is stored with them at once).
+const CURSOR_EVERY: Duration = Duration::from_secs(5);
+
+/// The follower's place in the event log: how far it has read, and the
+/// position stored in the database (which may lag behind only over entries
+/// that printed nothing).
+struct Cursor {
+    read: i64,
+    stored: i64,
+    stored_at: std::time::Instant,
+}
+
+impl Cursor {
+    fn at(position: i64) -> Cursor {
+        Cursor {
+            read: position,
+            stored: position,
+            stored_at: std::time::Instant::now(),
+        }
+    }
+
+    /// Stores the position read, with the jobs made since the stored one.
+    /// If another instance moved the stored cursor first, nothing is
+    /// written and reading resumes from where it is.
+    async fn store(&mut self, app: &App, jobs: Vec<NewPrintJob>) -> Result<(), AppError> {
+        let made = !jobs.is_empty();
+        if app
+            .repo
+            .queue_print_jobs(self.stored, self.read, jobs)
+            .await?
+        {
+            *self = Cursor::at(self.read);
+            if made {
+                app.printing.jobs_queued();
+            }
+        } else {
+            *self = Cursor::at(app.repo.print_cursor().await?);
+        }
+        Ok(())
+    }
+}
+
 /// One lock per printer: a printer takes one document at a time.
 #[derive(Default)]
 struct PrinterTurns(Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>);
@@ -198,11 +244,24 @@ impl App {
     }
 
     async fn follow(self) {
+        let mut cursor = None;
         loop {
-            match self.follow_once().await {
+            let found = match cursor.as_mut() {
+                Some(cursor) => self.follow_once(cursor).await,
+                None => match self.repo.print_cursor().await {
+                    Ok(at) => {
+                        cursor = Some(Cursor::at(at));
+                        continue;
+                    }
+                    Err(error) => Err(error.into()),
+                },
+            };
+            match found {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(error) => {
+                    // Start again from the stored cursor.
+                    cursor = None;
                     tracing::warn!(target: LOG_TARGET, %error, "print follower: reading the event log failed");
                 }
             }
@@ -211,12 +270,14 @@ impl App {
         }
     }
 
-    /// Reads the log after the print cursor and queues the jobs its entries
-    /// call for, moving the cursor with them; true if there were entries.
-    async fn follow_once(&self) -> Result<bool, AppError> {
-        let from = self.repo.print_cursor().await?;
-        let entries = self.repo.events_since(from, FOLLOW_BATCH).await?;
+    /// Reads the log after the cursor and queues the jobs its entries call
+    /// for, moving the stored cursor with them; true if there were entries.
+    async fn follow_once(&self, cursor: &mut Cursor) -> Result<bool, AppError> {
+        let entries = self.repo.events_since(cursor.read, FOLLOW_BATCH).await?;
         let Some(to) = entries.last().map(LogEntry::id) else {
+            if cursor.read != cursor.stored && cursor.stored_at.elapsed() >= CURSOR_EVERY {
+                cursor.store(self, Vec::new()).await?;
+            }
             return Ok(false);
         };
         let at = crate::now();
@@ -239,9 +300,11 @@ impl App {
                 jobs.extend(jobs_for(event, &setup.printers, at));
             }
         }
-        let made = !jobs.is_empty();
-        if self.repo.queue_print_jobs(from, to, jobs).await? && made {
-            self.printing.jobs_queued();
+        cursor.read = to;
+        // Entries that print nothing move the stored cursor now and then
+        // only: read again after a restart, they would print nothing again.
+        if !jobs.is_empty() || cursor.stored_at.elapsed() >= CURSOR_EVERY {
+            cursor.store(self, jobs).await?;
         }
         Ok(true)
     }
