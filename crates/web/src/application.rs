@@ -208,8 +208,18 @@ impl Application {
         if settings.seed_demo && ordertrack_app::demo::seed(&app).await? {
             tracing::info!(target: LOG_TARGET, "demo stores and accounts created");
         }
-        // Only a serving instance prints; tools that open the database do not.
-        let printing = settings.serving.then(|| app.start_printing());
+        // Only a serving instance prints (tools that open the database do
+        // not), and only when the operator allows some printer host: with
+        // none, no printer could be reached, so nothing runs.
+        let printing =
+            (settings.serving && !app.printing().settings().hosts.is_empty()).then(|| {
+                tracing::info!(
+                    target: LOG_TARGET,
+                    hosts = %app.printing().settings().hosts,
+                    "printing to network printers"
+                );
+                app.start_printing()
+            });
         Ok(Application {
             app,
             repo: store,

@@ -174,6 +174,11 @@ pub async fn deliver(
     Err(why)
 }
 
+/// How old a change may be and still print: catching up after printing
+/// was off (or the instance down) for long, the kitchen wants no stale
+/// tickets.
+const MAX_CATCH_UP: time::Duration = time::Duration::minutes(15);
+
 /// How often at most the follower stores a cursor that moved past entries
 /// that printed nothing (one that made jobs is stored with them at once).
 const CURSOR_EVERY: Duration = Duration::from_secs(5);
@@ -288,7 +293,8 @@ impl App {
             if !matches!(
                 event.kind,
                 EventKind::StatusChanged | EventKind::OrderCreated
-            ) {
+            ) || at - event.at > MAX_CATCH_UP
+            {
                 continue;
             }
             if let Entry::Vacant(vacant) = setups.entry(event.store_id) {
