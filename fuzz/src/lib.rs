@@ -95,6 +95,7 @@ impl Desk {
                 metrics_token: None,
                 tls: None,
                 public_https: false,
+                printing: Default::default(),
                 serving: false,
             }))
             .expect("build the order desk");

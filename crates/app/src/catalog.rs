@@ -193,15 +193,7 @@ impl App {
     /// The store `slug` as its owners and managers manage it (its other
     /// staff: 403; anyone else: 404), the store read once.
     pub async fn store_admin(&self, caller: &Caller, slug: &str) -> Result<StoreAdmin, AppError> {
-        let store = self.store_by_slug(slug).await?;
-        let role = self
-            .staff_role(caller, &store)
-            .map_err(|_| AppError::NotFound("store"))?;
-        if !role.manages_catalog() {
-            return Err(AppError::Forbidden(
-                "only owners and managers manage the store".into(),
-            ));
-        }
+        let (store, role) = self.managed_store(caller, slug).await?;
         let products = self.repo.products(store.id).await?;
         let staff = if role.manages_staff() {
             Some(self.repo.staff(store.id).await?)
@@ -214,6 +206,25 @@ impl App {
             products,
             staff,
         })
+    }
+
+    /// The store `slug` and the caller's role there, for its owners and
+    /// managers (and admins); its other staff get 403, anyone else 404.
+    pub(crate) async fn managed_store(
+        &self,
+        caller: &Caller,
+        slug: &str,
+    ) -> Result<(StoreRecord, Role), AppError> {
+        let store = self.store_by_slug(slug).await?;
+        let role = self
+            .staff_role(caller, &store)
+            .map_err(|_| AppError::NotFound("store"))?;
+        if !role.manages_catalog() {
+            return Err(AppError::Forbidden(
+                "only owners and managers manage the store".into(),
+            ));
+        }
+        Ok((store, role))
     }
 
     /// Creates a store without a caller (operator tools).

@@ -185,6 +185,11 @@ error_codes! {
     AlreadyAssigned => "already_assigned",
     /// A `driver` filter other than `me`.
     InvalidDriverFilter => "invalid_driver_filter",
+    /// A printer's name, address or stations are not acceptable.
+    InvalidPrinter => "invalid_printer",
+    /// A printer's host is not among those the operator allows
+    /// (`--printer-hosts`).
+    PrinterHostNotAllowed => "printer_host_not_allowed",
 }
 
 impl fmt::Display for ErrorCode {

@@ -8,9 +8,11 @@ pub mod catalog;
 pub mod demo;
 mod error;
 mod error_code;
+pub mod escpos;
 pub mod invitations;
 pub mod kitchen;
 pub mod orders;
+pub mod printing;
 pub mod receipts;
 pub mod reports;
 pub mod reviews;
@@ -52,6 +54,7 @@ pub struct App {
     hub: Hub,
     bus_ready: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
     store_signup: StoreSignup,
+    printing: Arc<printing::Printing>,
 }
 
 impl App {
@@ -64,7 +67,14 @@ impl App {
             hub,
             bus_ready: None,
             store_signup: StoreSignup::default(),
+            printing: Arc::default(),
         }
+    }
+
+    /// Printing's settings and wake-ups (default: no printer host allowed).
+    pub fn with_printing(mut self, printing: Arc<printing::Printing>) -> Self {
+        self.printing = printing;
+        self
     }
 
     /// Who may open a store through the API and the pages (default:

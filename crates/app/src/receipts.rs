@@ -7,7 +7,7 @@
 //! the store the path names. Both carry the store's time zone, because
 //! paper shows the store's wall clock, not the reader's.
 
-use ordertrack_domain::{OrderItem, StoreZone};
+use ordertrack_domain::{FulfilmentKind, Order, OrderItem, Payment, PaymentStatus, StoreZone};
 use ordertrack_store::{OrderInStore, OrderKey, StoreRecord};
 
 use crate::kitchen::station_name;
@@ -69,18 +69,23 @@ impl App {
         // A driver sees deliveries only, here as everywhere.
         let role = self.access(caller, &found.order)?;
         let station = station_name(station);
-        let items = found
-            .order
-            .items
-            .iter()
-            .filter(|item| station.as_deref().is_none_or(|s| item.station == s))
-            .cloned()
-            .collect();
+        let items = station_items(&found.order, station.as_deref());
         Ok(KitchenTicket {
             printout: self.printout(found, workflow, Some(role)).await?,
             station,
             items,
         })
+    }
+
+    /// An order as printed, for the print worker (no caller: printing
+    /// is the store's own doing; the printer was set up by its owners).
+    pub(crate) async fn printout_of(
+        &self,
+        id: ordertrack_domain::OrderId,
+    ) -> Result<Printout, AppError> {
+        let (found, workflow) = self.load_in_store(OrderKey::Id(id)).await?;
+        self.printout(found, workflow, Some(ordertrack_domain::Role::Admin))
+            .await
     }
 
     async fn printout(
@@ -109,5 +114,78 @@ impl App {
             store: found.store,
             zone,
         })
+    }
+}
+
+/// The lines of `order` a station prepares (all lines for no station).
+pub fn station_items(order: &Order, station: Option<&str>) -> Vec<OrderItem> {
+    order
+        .items
+        .iter()
+        .filter(|item| station.is_none_or(|s| item.station == s))
+        .cloned()
+        .collect()
+}
+
+/// How the order leaves the store, as paper says it: `Pickup at the
+/// counter`, `Delivery to …` — or only `Delivery` where the address must
+/// not show (a guest's receipt, a kitchen ticket).
+pub fn fulfilment_text(order: &Order, with_address: bool) -> String {
+    match order.fulfilment.kind {
+        FulfilmentKind::Pickup => "Pickup at the counter".to_owned(),
+        FulfilmentKind::Delivery if !with_address => "Delivery".to_owned(),
+        FulfilmentKind::Delivery => format!(
+            "Delivery to {}",
+            order.fulfilment.address.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+/// The payment as a receipt states it: `Cash — unpaid`,
+/// `Card at the counter — paid 12:45`, refunds with their amount.
+pub fn payment_line(payment: &Payment, currency: &str, zone: &StoreZone) -> String {
+    let method = payment.method.label();
+    let paid = match payment.paid_at {
+        Some(at) => format!("paid {}", zone.clock_time(at)),
+        None => "paid".to_owned(),
+    };
+    let refunded = money(payment.refunded_minor, currency);
+    match payment.status {
+        PaymentStatus::Unpaid => format!("{method} — unpaid"),
+        PaymentStatus::Paid => format!("{method} — {paid}"),
+        PaymentStatus::PartiallyRefunded => format!("{method} — {paid}, refunded {refunded}"),
+        PaymentStatus::Refunded => format!("{method} — refunded {refunded}"),
+    }
+}
+
+/// Money in minor units, e.g. `12.50 EUR`: on pages and on paper.
+pub use ordertrack_domain::format_amount as money;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_payment_line_says_how_when_and_what_was_refunded() {
+        use ordertrack_domain::PaymentMethod;
+        let zone = StoreZone::parse("Europe/Berlin").expect("a zone");
+        let at = time::macros::datetime!(2026-11-29 11:45 UTC);
+        let mut payment = Payment::unpaid(PaymentMethod::Cash);
+        assert_eq!(payment_line(&payment, "EUR", &zone), "Cash — unpaid");
+        payment.status = PaymentStatus::Paid;
+        payment.paid_at = Some(at);
+        assert_eq!(payment_line(&payment, "EUR", &zone), "Cash — paid 12:45");
+        payment.status = PaymentStatus::PartiallyRefunded;
+        payment.refunded_minor = 250;
+        assert_eq!(
+            payment_line(&payment, "EUR", &zone),
+            "Cash — paid 12:45, refunded 2.50 EUR"
+        );
+        payment.status = PaymentStatus::Refunded;
+        payment.refunded_minor = 1250;
+        assert_eq!(
+            payment_line(&payment, "EUR", &zone),
+            "Cash — refunded 12.50 EUR"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use ordertrack_domain::text::{check_line, normalise_email};
 use ordertrack_domain::{
     Currency, FulfilmentKind, Fulfilments, Intake, OpeningHours, PaymentMethod, PaymentMethods,
-    Role, StoreHours, StoreStatus, StoreZone, WorkflowName, ordering_at,
+    Role, StatusKey, StoreHours, StoreStatus, StoreZone, WorkflowName, ordering_at,
 };
 use ordertrack_store::{
     NewStore, StoreOpening, StoreSettings, StoreSettingsPatch, StoreWithSettings,
@@ -90,11 +90,13 @@ pub struct SettingsInput {
     pub payment_methods: Option<Vec<PaymentMethod>>,
     /// Whether drivers may take unassigned ready deliveries themselves.
     pub driver_self_assign: Option<bool>,
+    /// The workflow state whose entry prints an order.
+    pub print_trigger: Option<String>,
 }
 
 impl SettingsInput {
     /// Whether only the fields a manager may change are set: the pause
-    /// switch and the opening hours.
+    /// switch, the opening hours and what triggers printing.
     fn for_managers(&self) -> bool {
         self.name.is_none()
             && self.timezone.is_none()
@@ -375,11 +377,25 @@ impl App {
         let allowed = role.manages_staff() || (role == Role::Manager && input.for_managers());
         if !allowed {
             return Err(AppError::Forbidden(if role == Role::Manager {
-                "managers change the pause switch and the opening hours only".into()
+                "managers change the pause switch, the opening hours and the print trigger only"
+                    .into()
             } else {
                 "only owners and managers change a store's settings".into()
             }));
         }
+        let print_trigger = match &input.print_trigger {
+            Some(key) => {
+                let workflow = self.current_workflow(&found.store).await?.workflow;
+                if workflow.state(key).is_none() {
+                    return Err(AppError::invalid(
+                        ErrorCode::UnknownStatus,
+                        format!("the store's workflow has no state `{key}` to print on"),
+                    ));
+                }
+                Some(StatusKey::from(key.as_str()))
+            }
+            None => None,
+        };
         let patch = StoreSettingsPatch {
             name: input.name.as_deref().map(check_store_name).transpose()?,
             status: None,
@@ -410,6 +426,7 @@ impl App {
                 })
                 .transpose()?,
             driver_self_assign: input.driver_self_assign,
+            print_trigger,
         };
         self.repo
             .update_store_settings(found.store.id, patch)

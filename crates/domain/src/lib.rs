@@ -29,7 +29,7 @@ pub use fulfilment::FulfilmentKind;
 pub use kitchen::{
     ItemStep, KitchenError, OrderPlan, PlanStep, may_recall, plan_bump, plan_hand_off, plan_recall,
 };
-pub use money::{Currency, Money};
+pub use money::{Currency, Money, format_amount};
 pub use names::{StatusKey, WorkflowName};
 pub use order::*;
 pub use payment::{

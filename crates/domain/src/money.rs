@@ -106,9 +106,15 @@ impl Money {
 
 /// Formats minor units as `12.50 EUR`.
 pub fn format_minor(minor: i64, currency: &Currency) -> String {
+    format_amount(minor, currency.code())
+}
+
+/// Formats minor units of the currency coded `code` as `12.50 EUR`: what
+/// pages and paper show.
+pub fn format_amount(minor: i64, code: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
+    format!("{sign}{}.{:02} {code}", abs / 100, abs % 100)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use ordertrack_app::printing::{PrintSettings, PrinterHosts};
 use ordertrack_app::{SignInLimits, StoreSignup};
 use ordertrack_web::{Limits, NatsSettings, Settings, TlsFiles};
 
@@ -126,6 +127,25 @@ pub struct ServerArgs {
     /// `Secure` even where TLS ends at a proxy in front.
     #[arg(long, env = "ORDERTRACK_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Where stores' network printers may be: comma-separated networks,
+    /// addresses and host names, e.g. `10.0.0.0/8,192.168.1.50,printer.local`.
+    /// Default: none — adding a printer is refused until the operator
+    /// allows its host.
+    #[arg(long, env = "ORDERTRACK_PRINTER_HOSTS", default_value = "")]
+    pub printer_hosts: PrinterHosts,
+    /// Seconds to wait before retrying a failed print job: the first
+    /// failure waits the first, and so on; the last repeats.
+    #[arg(
+        long,
+        env = "ORDERTRACK_PRINT_RETRY_SECS",
+        value_delimiter = ',',
+        default_value = "2,10,30,120,300"
+    )]
+    pub print_retry_secs: Vec<u64>,
+    /// Attempts at a print job before it is given up (a reprint starts afresh).
+    #[arg(long, env = "ORDERTRACK_PRINT_ATTEMPTS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub print_attempts: u32,
 }
 
 /// The database to use.
@@ -213,6 +233,7 @@ impl ServerArgs {
             metrics_token: self.metrics_token.clone(),
             tls: self.tls_files()?,
             public_https: self.public_https()?,
+            printing: self.print_settings(),
             serving,
         })
     }
@@ -236,6 +257,26 @@ impl ServerArgs {
             Some(url) if url.starts_with("https://") => Ok(true),
             Some(url) if url.starts_with("http://") => Ok(false),
             Some(url) => bail!("--public-url must start with https:// or http://, not {url:?}"),
+        }
+    }
+
+    /// How printing behaves, as these flags say.
+    fn print_settings(&self) -> PrintSettings {
+        let defaults = PrintSettings::default();
+        let retry_delays: Vec<std::time::Duration> = self
+            .print_retry_secs
+            .iter()
+            .map(|secs| std::time::Duration::from_secs(*secs))
+            .collect();
+        PrintSettings {
+            hosts: self.printer_hosts.clone(),
+            retry_delays: if retry_delays.is_empty() {
+                defaults.retry_delays.clone()
+            } else {
+                retry_delays
+            },
+            max_attempts: self.print_attempts,
+            ..defaults
         }
     }
 
@@ -339,6 +380,33 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         server: ServerArgs,
+    }
+
+    #[test]
+    fn printing_allows_no_host_until_the_operator_names_some() {
+        let args = Cli::try_parse_from(["ordertrack"]).expect("no flags needed");
+        let printing = args.server.print_settings();
+        assert!(printing.hosts.is_empty());
+        let defaults = PrintSettings::default();
+        assert_eq!(printing.retry_delays, defaults.retry_delays);
+        assert_eq!(printing.max_attempts, defaults.max_attempts);
+        let args = Cli::try_parse_from([
+            "ordertrack",
+            "--printer-hosts",
+            "10.0.0.0/8,192.168.1.50,printer.local",
+            "--print-retry-secs",
+            "1,5",
+        ])
+        .expect("valid flags");
+        let printing = args.server.print_settings();
+        assert!(printing.hosts.allows_host("10.1.2.3"));
+        assert!(printing.hosts.allows_host("printer.local"));
+        assert!(!printing.hosts.allows_host("192.168.1.51"));
+        assert_eq!(
+            printing.retry_after(1),
+            Some(std::time::Duration::from_secs(1))
+        );
+        assert!(Cli::try_parse_from(["ordertrack", "--printer-hosts", "10.0.0.0/40"]).is_err());
     }
 
     #[test]

@@ -212,6 +212,7 @@ pub fn store_with_settings(row: &(impl Columns + ?Sized)) -> Result<StoreWithSet
             row.text_opt("opening_hours")?.as_deref(),
             &row.text("payment_methods")?,
             row.flag("driver_self_assign")?,
+            &row.text("print_trigger")?,
         )?,
     })
 }
@@ -554,6 +555,75 @@ macro_rules! review_select {
     };
 }
 pub(crate) use review_select;
+
+/// A store's printer ([`printer_select`]); its stations are a JSON array.
+pub fn printer(row: &(impl Columns + ?Sized)) -> Result<crate::Printer> {
+    let stations = row.text("stations")?;
+    Ok(crate::Printer {
+        id: row.int("id")?,
+        store_id: StoreId::new(row.int("store_id")?),
+        name: row.text("name")?,
+        host: row.text("host")?,
+        port: port(row.int("port")?)?,
+        stations: serde_json::from_str(&stations).map_err(|_| corrupt("stations", &stations))?,
+        receipts: row.flag("receipts")?,
+        enabled: row.flag("enabled")?,
+        created_at: from_micros(row.int("created_at")?)?,
+    })
+}
+
+fn port(value: i64) -> Result<u16> {
+    u16::try_from(value).map_err(|_| corrupt("port", &value.to_string()))
+}
+
+/// A printer's columns (read by [`printer`]), in both backends' SQL; a
+/// `WHERE` follows.
+macro_rules! printer_select {
+    () => {
+        "SELECT id, store_id, name, host, port, stations, receipts, enabled, created_at
+    FROM printers"
+    };
+}
+pub(crate) use printer_select;
+
+/// A print job with its printer ([`print_job_select`]).
+pub fn print_job(row: &(impl Columns + ?Sized)) -> Result<crate::PrintJob> {
+    let attempts = row.int("attempts")?;
+    Ok(crate::PrintJob {
+        id: row.int("id")?,
+        order_id: OrderId::new(row.int("order_id")?),
+        store_id: StoreId::new(row.int("store_id")?),
+        printer_id: row.int("printer_id")?,
+        printer_name: row.text("printer_name")?,
+        host: row.text("host")?,
+        port: port(row.int("port")?)?,
+        printer_enabled: row.flag("printer_enabled")?,
+        kind: crate::PrintKind::parse(&row.text("kind")?)?,
+        station: row.text_opt("station")?,
+        status: crate::PrintStatus::parse(&row.text("status")?)?,
+        attempts: u32::try_from(attempts)
+            .map_err(|_| corrupt("attempts", &attempts.to_string()))?,
+        last_error: row.text_opt("last_error")?,
+        next_attempt_at: row
+            .int_opt("next_attempt_at")?
+            .map(from_micros)
+            .transpose()?,
+        created_at: from_micros(row.int("created_at")?)?,
+        printed_at: row.int_opt("printed_at")?.map(from_micros).transpose()?,
+    })
+}
+
+/// A print job with its printer's name and address (read by
+/// [`print_job`]), in both backends' SQL; a `WHERE` on `j` follows.
+macro_rules! print_job_select {
+    () => {
+        "SELECT j.id, j.order_id, j.store_id, j.printer_id, p.name AS printer_name, p.host,
+    p.port, p.enabled AS printer_enabled, j.kind, j.station, j.status, j.attempts,
+    j.last_error, j.next_attempt_at, j.created_at, j.printed_at
+    FROM print_jobs j JOIN printers p ON p.id = j.printer_id"
+    };
+}
+pub(crate) use print_job_select;
 
 // ---- records written ----
 

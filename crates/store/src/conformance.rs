@@ -41,10 +41,11 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     Acceptance, AccessChange, AccessEvent, DriverScope, EventFilter, Identity, Invitation,
-    LogEntry, NewInvitation, NewOrder, NewProduct, NewReview, NewSession, NewStore,
-    NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope,
-    PlacedOrder, Product, ProductPatch, ReportQuery, ReportRows, Repository, StoreError,
-    StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
+    LogEntry, NewInvitation, NewOrder, NewPrintJob, NewPrinter, NewProduct, NewReview, NewSession,
+    NewStore, NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope,
+    PlacedOrder, PrintKind, PrintOutcome, PrintStatus, Product, ProductPatch, ReportQuery,
+    ReportRows, Repository, StoreError, StoreOpening, StoreRecord, StoreSettings,
+    StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
 };
 
 /// A store under test plus whatever keeps its data alive (a temporary
@@ -119,6 +120,7 @@ macro_rules! conformance_tests {
             payment_changes,
             driver_assignment,
             reviews,
+            printing,
             apply_item_change,
             orders_status_set_fulfilment_and_oldest_first,
             apply_plan,
@@ -839,6 +841,7 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
                 ])
                 .expect("a set"),
                 driver_self_assign: true,
+                print_trigger: "preparing".into(),
             },
             owner: Some(owner.id),
         })
@@ -941,6 +944,7 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
                 opening_hours: Some(None),
                 payment_methods: Some(PaymentMethods::default()),
                 driver_self_assign: Some(false),
+                print_trigger: Some(crate::DEFAULT_PRINT_TRIGGER.into()),
                 ..StoreSettingsPatch::default()
             },
         )
@@ -2365,6 +2369,176 @@ pub async fn driver_assignment(store: Arc<dyn Repository>) {
     );
     assert_eq!(order_events[1].event, assign.event);
     assert_eq!(order_events[2].event, unassign.event);
+}
+
+/// Printing: a store's printers (added, listed, removed with their jobs);
+/// the follower's cursor moves only from where it is, with the jobs it
+/// queues, all or nothing; due jobs are claimed once (an attempt counted,
+/// leased until the given time), finished as printed or failed with a
+/// retry time, and listed per order.
+pub async fn printing(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let order = place(store, &f.shop, &f.customer, &f.lines()).await;
+    let at = now();
+    let new_printer = |name: &str, stations: &[&str], receipts: bool| NewPrinter {
+        store_id: f.shop.id,
+        name: name.into(),
+        host: "10.0.0.7".into(),
+        port: 9100,
+        stations: stations.iter().map(|s| (*s).to_owned()).collect(),
+        receipts,
+        enabled: true,
+        at,
+    };
+    let grill = store
+        .add_printer(new_printer("Grill", &["grill", "fryer"], false))
+        .await
+        .expect("add_printer");
+    assert_eq!(
+        (
+            grill.name.as_str(),
+            grill.port,
+            grill.stations.len(),
+            grill.receipts
+        ),
+        ("Grill", 9100, 2, false)
+    );
+    let counter = store
+        .add_printer(new_printer("Counter", &[], true))
+        .await
+        .expect("add_printer");
+    assert_eq!(
+        store.printers(f.shop.id).await.expect("printers"),
+        vec![grill.clone(), counter.clone()]
+    );
+
+    let start = store.print_cursor().await.expect("print_cursor");
+    let job = |printer: i64, kind: PrintKind, station: Option<&str>| NewPrintJob {
+        order_id: order.id,
+        store_id: f.shop.id,
+        printer_id: printer,
+        kind,
+        station: station.map(str::to_owned),
+        at,
+    };
+    let jobs = vec![
+        job(grill.id, PrintKind::Ticket, Some("grill")),
+        job(counter.id, PrintKind::Receipt, None),
+    ];
+    assert!(
+        store
+            .queue_print_jobs(start, start + 5, jobs.clone())
+            .await
+            .expect("queue_print_jobs")
+    );
+    assert_eq!(store.print_cursor().await.expect("cursor"), start + 5);
+    // From a position the cursor has left: nothing is written.
+    assert!(
+        !store
+            .queue_print_jobs(start, start + 9, jobs)
+            .await
+            .expect("queue_print_jobs")
+    );
+    assert_eq!(store.print_cursor().await.expect("cursor"), start + 5);
+    let queued = store.print_jobs(order.id).await.expect("print_jobs");
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[0].printer_name, "Grill");
+    assert_eq!(queued[0].station.as_deref(), Some("grill"));
+    assert_eq!(queued[1].kind, PrintKind::Receipt);
+    assert!(
+        queued
+            .iter()
+            .all(|j| j.status == PrintStatus::Queued && j.attempts == 0)
+    );
+
+    let lease = at + Duration::minutes(2);
+    let claimed = store
+        .claim_print_jobs(at, lease, 10)
+        .await
+        .expect("claim_print_jobs");
+    assert_eq!(claimed.len(), 2);
+    assert!(
+        claimed
+            .iter()
+            .all(|j| j.attempts == 1 && j.next_attempt_at == Some(lease))
+    );
+    assert!(
+        store
+            .claim_print_jobs(at, lease, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a claimed job is not claimed again before its lease ends"
+    );
+    assert_eq!(store.next_print_attempt().await.expect("next"), Some(lease));
+
+    store
+        .finish_print_job(claimed[0].id, PrintOutcome::Printed { at })
+        .await
+        .expect("finish");
+    let retry = at + Duration::seconds(2);
+    store
+        .finish_print_job(
+            claimed[1].id,
+            PrintOutcome::Failed {
+                error: "connection refused".into(),
+                retry_at: Some(retry),
+            },
+        )
+        .await
+        .expect("finish");
+    let done = store.print_jobs(order.id).await.expect("print_jobs");
+    assert_eq!(
+        (done[0].status, done[0].printed_at, done[0].next_attempt_at),
+        (PrintStatus::Printed, Some(at), None)
+    );
+    assert_eq!(done[1].status, PrintStatus::Failed);
+    assert_eq!(done[1].last_error.as_deref(), Some("connection refused"));
+    assert_eq!(store.next_print_attempt().await.expect("next"), Some(retry));
+    let again = store
+        .claim_print_jobs(retry, lease, 10)
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (claimed[1].id, 2));
+
+    let reprint = store
+        .queue_print_job(job(grill.id, PrintKind::Ticket, Some("fryer")))
+        .await
+        .expect("queue_print_job");
+    assert_eq!(
+        (reprint.status, reprint.station.as_deref()),
+        (PrintStatus::Queued, Some("fryer"))
+    );
+
+    // Removing a printer removes its jobs; another store's id is no match.
+    let (verde, _, _) = verde_and_bob(store).await;
+    assert!(
+        !store
+            .remove_printer(verde.id, grill.id)
+            .await
+            .expect("remove")
+    );
+    assert!(
+        store
+            .remove_printer(f.shop.id, grill.id)
+            .await
+            .expect("remove")
+    );
+    assert!(
+        !store
+            .remove_printer(f.shop.id, grill.id)
+            .await
+            .expect("remove")
+    );
+    assert_eq!(
+        store.printers(f.shop.id).await.expect("printers"),
+        vec![counter]
+    );
+    let left = store.print_jobs(order.id).await.expect("print_jobs");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].printer_name, "Counter");
 }
 
 /// Item changes: item status, version, event; the automatic advance when

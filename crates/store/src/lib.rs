@@ -15,6 +15,7 @@ macro_rules! backend_modules {
         mod events;
         mod invitations;
         mod orders;
+        mod printing;
         mod reports;
         mod reviews;
         mod settings;
@@ -217,6 +218,41 @@ pub trait Repository: Send + Sync + 'static {
         before: Option<OrderId>,
         limit: u32,
     ) -> Result<ReviewPage>;
+
+    // ---- printing ----
+
+    /// Adds a printer to a store.
+    async fn add_printer(&self, new: NewPrinter) -> Result<Printer>;
+    /// A store's printers, oldest first.
+    async fn printers(&self, store: StoreId) -> Result<Vec<Printer>>;
+    /// Removes a store's printer and its print jobs; false if the store has
+    /// no such printer.
+    async fn remove_printer(&self, store: StoreId, printer: i64) -> Result<bool>;
+    /// The position in the event log up to which print jobs have been made.
+    async fn print_cursor(&self) -> Result<i64>;
+    /// Queues the print jobs made from the event log's entries after
+    /// `from` up to `to`, and moves the cursor to `to`, in one transaction
+    /// — only if the cursor is still at `from`: false (and nothing written)
+    /// if another instance moved it first.
+    async fn queue_print_jobs(&self, from: i64, to: i64, jobs: Vec<NewPrintJob>) -> Result<bool>;
+    /// Queues one print job (a reprint) outside the log's order.
+    async fn queue_print_job(&self, job: NewPrintJob) -> Result<PrintJob>;
+    /// Takes up to `limit` jobs due at `now` (queued or failed, with an
+    /// attempt due), oldest first, counting an attempt for each and putting
+    /// their next attempt at `lease_until`, so no other worker takes them
+    /// while this one sends them.
+    async fn claim_print_jobs(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<PrintJob>>;
+    /// Records how an attempt at a job ended.
+    async fn finish_print_job(&self, job: i64, outcome: PrintOutcome) -> Result<()>;
+    /// An order's print jobs, oldest first.
+    async fn print_jobs(&self, order: OrderId) -> Result<Vec<PrintJob>>;
+    /// When the next print job is due, if any is.
+    async fn next_print_attempt(&self) -> Result<Option<OffsetDateTime>>;
 
     // ---- events ----
 

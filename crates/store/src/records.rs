@@ -414,7 +414,13 @@ pub struct StoreSettings {
     pub payment_methods: PaymentMethods,
     /// Whether its drivers may take unassigned ready deliveries themselves.
     pub driver_self_assign: bool,
+    /// The workflow state whose entry prints an order's kitchen tickets
+    /// and receipt on the store's printers.
+    pub print_trigger: StatusKey,
 }
+
+/// What prints an order unless its store says otherwise: being confirmed.
+pub const DEFAULT_PRINT_TRIGGER: &str = "confirmed";
 
 impl Default for StoreSettings {
     /// Live, in UTC, taking orders around the clock, pickup and delivery:
@@ -428,13 +434,15 @@ impl Default for StoreSettings {
             opening_hours: None,
             payment_methods: PaymentMethods::default(),
             driver_self_assign: false,
+            print_trigger: StatusKey::from(DEFAULT_PRINT_TRIGGER),
         }
     }
 }
 
 impl StoreSettings {
     /// Reads the stored columns (`status`, `timezone`, `accepting_orders`,
-    /// `fulfilment`, `opening_hours`): the one decoding both backends use.
+    /// `fulfilment`, `opening_hours`, `payment_methods`, `print_trigger`):
+    /// the one decoding both backends use.
     pub(crate) fn from_columns(
         status: &str,
         timezone: &str,
@@ -443,6 +451,7 @@ impl StoreSettings {
         opening_hours: Option<&str>,
         payment_methods: &str,
         driver_self_assign: bool,
+        print_trigger: &str,
     ) -> Result<Self, crate::StoreError> {
         let corrupt = |what: &str, value: &str| {
             crate::StoreError::Database(format!("unreadable stored {what} `{value}`"))
@@ -457,6 +466,7 @@ impl StoreSettings {
                 .transpose()?,
             payment_methods: PaymentMethods::from_stored(payment_methods),
             driver_self_assign,
+            print_trigger: StatusKey::from(print_trigger),
         })
     }
 }
@@ -480,6 +490,7 @@ pub struct StoreSettingsPatch {
     pub opening_hours: Option<Option<OpeningHours>>,
     pub payment_methods: Option<PaymentMethods>,
     pub driver_self_assign: Option<bool>,
+    pub print_trigger: Option<StatusKey>,
 }
 
 impl StoreSettingsPatch {
@@ -506,6 +517,7 @@ impl From<&StoreSettings> for StoreSettingsPatch {
             opening_hours: Some(settings.opening_hours.clone()),
             payment_methods: Some(settings.payment_methods.clone()),
             driver_self_assign: Some(settings.driver_self_assign),
+            print_trigger: Some(settings.print_trigger.clone()),
         }
     }
 }
@@ -645,4 +657,143 @@ pub struct PoolStatus {
     /// Reads and writes waiting for a connection; `None` where the backend
     /// does not tell (PostgreSQL's pool hands connections out directly).
     pub queued: Option<u32>,
+}
+
+// ---- printing ----
+
+/// What a print job prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrintKind {
+    /// One station's kitchen ticket: only its items.
+    Ticket,
+    /// The order's receipt, for the counter.
+    Receipt,
+}
+
+impl PrintKind {
+    /// The stored (and JSON) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrintKind::Ticket => "ticket",
+            PrintKind::Receipt => "receipt",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<Self, crate::StoreError> {
+        match text {
+            "ticket" => Ok(PrintKind::Ticket),
+            "receipt" => Ok(PrintKind::Receipt),
+            other => Err(crate::codec::corrupt("print kind", other)),
+        }
+    }
+}
+
+/// Where a print job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrintStatus {
+    /// Not sent yet.
+    Queued,
+    /// The printer took it.
+    Printed,
+    /// The last attempt failed (`next_attempt_at` says whether another follows).
+    Failed,
+}
+
+impl PrintStatus {
+    /// The stored (and JSON) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrintStatus::Queued => "queued",
+            PrintStatus::Printed => "printed",
+            PrintStatus::Failed => "failed",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<Self, crate::StoreError> {
+        match text {
+            "queued" => Ok(PrintStatus::Queued),
+            "printed" => Ok(PrintStatus::Printed),
+            "failed" => Ok(PrintStatus::Failed),
+            other => Err(crate::codec::corrupt("print status", other)),
+        }
+    }
+}
+
+/// A store's network printer, to add (the application checked its address
+/// against the operator's allowed hosts).
+#[derive(Debug, Clone)]
+pub struct NewPrinter {
+    pub store_id: StoreId,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// The kitchen stations whose tickets it prints.
+    pub stations: Vec<String>,
+    /// Whether it prints the receipt (the counter's printer).
+    pub receipts: bool,
+    pub enabled: bool,
+    pub at: OffsetDateTime,
+}
+
+/// A store's network printer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Printer {
+    pub id: i64,
+    pub store_id: StoreId,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub stations: Vec<String>,
+    pub receipts: bool,
+    pub enabled: bool,
+    pub created_at: OffsetDateTime,
+}
+
+/// A print job to queue: one ticket or receipt of an order for a printer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPrintJob {
+    pub order_id: OrderId,
+    pub store_id: StoreId,
+    pub printer_id: i64,
+    pub kind: PrintKind,
+    /// The station of a ticket.
+    pub station: Option<String>,
+    pub at: OffsetDateTime,
+}
+
+/// A print job with its printer's name and address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintJob {
+    pub id: i64,
+    pub order_id: OrderId,
+    pub store_id: StoreId,
+    pub printer_id: i64,
+    pub printer_name: String,
+    pub host: String,
+    pub port: u16,
+    /// Whether the printer is still switched on.
+    pub printer_enabled: bool,
+    pub kind: PrintKind,
+    pub station: Option<String>,
+    pub status: PrintStatus,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    /// When it is tried next; `None`: never again.
+    pub next_attempt_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+    pub printed_at: Option<OffsetDateTime>,
+}
+
+/// How one attempt at a print job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrintOutcome {
+    /// The printer took every byte.
+    Printed { at: OffsetDateTime },
+    /// It did not: why, and when to try again (`None`: never).
+    Failed {
+        error: String,
+        retry_at: Option<OffsetDateTime>,
+    },
 }

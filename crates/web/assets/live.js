@@ -94,25 +94,41 @@ function refocus(fresh) {
   }
 }
 
+// Replaces `el` with its fragment fetched afresh from the server.
+async function refreshFragment(el) {
+  try {
+    const response = await fetch(el.dataset.fragment, { headers: { "X-Requested-With": "fetch" }, cache: "no-store" });
+    if (!response.ok) return;
+    const template = document.createElement("template");
+    template.innerHTML = (await response.text()).trim();
+    const fresh = template.content.firstElementChild;
+    if (fresh && el.isConnected) {
+      carryOver(el, fresh);
+      el.replaceWith(fresh);
+      refocus(fresh);
+      localTimes(fresh);
+    }
+  } catch (_) { /* the stream's state tells the user */ }
+}
+
 async function refreshFragments() {
-  const fragments = [...document.querySelectorAll("[data-fragment]")];
-  await Promise.all(fragments.map(async (el) => {
-    try {
-      const response = await fetch(el.dataset.fragment, { headers: { "X-Requested-With": "fetch" }, cache: "no-store" });
-      if (!response.ok) return;
-      const template = document.createElement("template");
-      template.innerHTML = (await response.text()).trim();
-      const fresh = template.content.firstElementChild;
-      if (fresh && el.isConnected) {
-        carryOver(el, fresh);
-        el.replaceWith(fresh);
-        refocus(fresh);
-        localTimes(fresh);
-      }
-    } catch (_) { /* the stream's state tells the user */ }
-  }));
+  await Promise.all([...document.querySelectorAll("[data-fragment]")].map(refreshFragment));
   kitchenAges();
   etas();
+}
+
+// Fragments whose state changes without an order event (a print job's
+// progress) refresh themselves every `data-poll` milliseconds.
+function pollFragments() {
+  for (const el of document.querySelectorAll("[data-poll]")) {
+    const every = Number(el.dataset.poll);
+    if (!(every > 0)) continue;
+    const selector = `[data-fragment="${CSS.escape(el.dataset.fragment)}"]`;
+    setInterval(() => {
+      const current = document.querySelector(selector);
+      if (current && !document.hidden) refreshFragment(current);
+    }, every);
+  }
 }
 
 let refreshTimer = null;
@@ -393,6 +409,7 @@ localTimes();
 cart();
 toggles();
 printButtons();
+pollFragments();
 kitchenAges();
 etas();
 setInterval(() => { kitchenAges(); etas(); }, 1000);

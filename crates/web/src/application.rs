@@ -13,6 +13,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ordertrack_app::printing::spool::Spool;
+use ordertrack_app::printing::{PrintSettings, Printing};
 use ordertrack_app::{App, AppError, AuthConfig, SignInLimits, StoreSignup};
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
@@ -64,6 +66,8 @@ pub struct Settings {
     /// The Bearer token that lets a scraper elsewhere than on this machine
     /// read `/metrics` (`None`: only clients on this machine may).
     pub metrics_token: Option<String>,
+    /// Where printers may be, and how print jobs are sent and retried.
+    pub printing: PrintSettings,
     /// This instance will serve clients. A PostgreSQL instance that serves
     /// without a bus is warned about: its live updates reach only its own
     /// clients.
@@ -130,6 +134,9 @@ pub struct Application {
     metrics: Arc<Metrics>,
     tls: Option<TlsAcceptor>,
     public_https: bool,
+    /// The print follower and worker of a serving instance; they stop when
+    /// it is dropped (when serving ends).
+    printing: Option<Spool>,
 }
 
 impl Application {
@@ -153,6 +160,9 @@ impl Application {
         };
         let metrics = Metrics::new(settings.metrics_token);
         let listener = metrics.count_commits(listener);
+        // Each commit also wakes the print follower, so paper follows at once.
+        let printing = Arc::new(Printing::new(settings.printing));
+        let listener = printing.wake_on_commit(listener);
         let store: Arc<dyn Repository> = match settings.database {
             Database::Sqlite(path) => {
                 if relay.is_some() {
@@ -206,7 +216,8 @@ impl Application {
                 limits: settings.sign_in,
             },
         )
-        .with_store_signup(settings.store_signup);
+        .with_store_signup(settings.store_signup)
+        .with_printing(printing);
         if let Some((options, _, queue)) = relay {
             let subject = options.subject.clone();
             let bus = NatsBus::start(options, queue, store.clone(), hub)
@@ -222,6 +233,18 @@ impl Application {
         if settings.seed_demo && ordertrack_app::demo::seed(&app).await? {
             tracing::info!(target: LOG_TARGET, "demo stores and accounts created");
         }
+        // Only a serving instance prints (tools that open the database do
+        // not), and only when the operator allows some printer host: with
+        // none, no printer could be reached, so nothing runs.
+        let printing =
+            (settings.serving && !app.printing().settings().hosts.is_empty()).then(|| {
+                tracing::info!(
+                    target: LOG_TARGET,
+                    hosts = %app.printing().settings().hosts,
+                    "printing to network printers"
+                );
+                app.start_printing()
+            });
         Ok(Application {
             app,
             repo: store,
@@ -230,6 +253,7 @@ impl Application {
             metrics,
             tls,
             public_https: settings.public_https,
+            printing,
         })
     }
 
@@ -280,7 +304,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let tls = self.tls.clone();
-        crate::serve(listener, self.state(), tls, shutdown).await
+        let served = crate::serve(listener, self.state(), tls, shutdown).await;
+        // Printing stops with serving.
+        drop(self.printing);
+        served
     }
 
     /// [`serve`](Self::serve) on a task of its own.
@@ -317,6 +344,7 @@ mod tests {
             metrics_token: None,
             tls: None,
             public_https: false,
+            printing: PrintSettings::default(),
             serving: true,
         })
         .await;

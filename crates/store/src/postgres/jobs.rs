@@ -14,11 +14,12 @@ use tokio::sync::oneshot;
 
 use super::orders::{self, Change};
 use super::rows::{Log, Result};
-use super::{invitations, reviews, settings, stores, users, workflows};
+use super::{invitations, printing, reviews, settings, stores, users, workflows};
 use crate::{
-    Acceptance, Invitation, NewInvitation, NewOrder, NewProduct, NewReview, NewSession, NewStore,
-    NewStoreWorkflow, NewUser, PlacedOrder, Product, ProductPatch, Review, StoreError,
-    StoreOpening, StoreRecord, StoreSettingsPatch, StoreWithSettings, StoreWorkflow, User,
+    Acceptance, Invitation, NewInvitation, NewOrder, NewPrintJob, NewPrinter, NewProduct,
+    NewReview, NewSession, NewStore, NewStoreWorkflow, NewUser, PlacedOrder, PrintJob,
+    PrintOutcome, Printer, Product, ProductPatch, Review, StoreError, StoreOpening, StoreRecord,
+    StoreSettingsPatch, StoreWithSettings, StoreWorkflow, User,
 };
 
 /// A future borrowing the writer's connection and log.
@@ -244,6 +245,60 @@ impl Request for NewReview {
     type Output = Review;
     fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, Review> {
         Box::pin(reviews::add_review(conn, self))
+    }
+}
+
+impl Request for NewPrinter {
+    type Output = Printer;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, Printer> {
+        Box::pin(printing::add_printer(conn, self))
+    }
+}
+
+/// Removes a store's printer.
+pub struct RemovePrinter(pub StoreId, pub i64);
+
+impl Request for RemovePrinter {
+    type Output = bool;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, bool> {
+        Box::pin(printing::remove_printer(conn, self.0, self.1))
+    }
+}
+
+/// Queues the jobs made from the log between two cursor positions.
+pub struct QueuePrintJobs(pub i64, pub i64, pub Vec<NewPrintJob>);
+
+impl Request for QueuePrintJobs {
+    type Output = bool;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, bool> {
+        Box::pin(printing::queue_print_jobs(conn, self.0, self.1, &self.2))
+    }
+}
+
+impl Request for NewPrintJob {
+    type Output = PrintJob;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, PrintJob> {
+        Box::pin(printing::queue_print_job(conn, self))
+    }
+}
+
+/// Takes due print jobs: now, the lease's end, how many at most.
+pub struct ClaimPrintJobs(pub OffsetDateTime, pub OffsetDateTime, pub u32);
+
+impl Request for ClaimPrintJobs {
+    type Output = Vec<PrintJob>;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, Vec<PrintJob>> {
+        Box::pin(printing::claim_print_jobs(conn, self.0, self.1, self.2))
+    }
+}
+
+/// Records how an attempt at a print job ended.
+pub struct FinishPrintJob(pub i64, pub PrintOutcome);
+
+impl Request for FinishPrintJob {
+    type Output = ();
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, ()> {
+        Box::pin(printing::finish_print_job(conn, self.0, &self.1))
     }
 }
 

@@ -58,8 +58,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::records::*;
 use crate::{CommitListener, Repository, Result, StoreError};
 use jobs::{
-    AcceptInvitation, CreateProduct, DeleteSession, Pending, RemoveMembership, Request,
-    SetMembership, UpdateProduct, UpdateStoreSettings,
+    AcceptInvitation, ClaimPrintJobs, CreateProduct, DeleteSession, FinishPrintJob, Pending,
+    QueuePrintJobs, RemoveMembership, RemovePrinter, Request, SetMembership, UpdateProduct,
+    UpdateStoreSettings,
 };
 pub use writer::MAX_BATCH;
 
@@ -347,6 +348,51 @@ impl Repository for PostgresRepository {
 
     async fn apply_plan(&self, plan: OrderPlan) -> Result<Order> {
         self.write(plan).await
+    }
+
+    async fn add_printer(&self, new: NewPrinter) -> Result<Printer> {
+        self.write(new).await
+    }
+
+    async fn printers(&self, store: StoreId) -> Result<Vec<Printer>> {
+        Ok(printing::printers(&mut *self.read().await?, store).await?)
+    }
+
+    async fn remove_printer(&self, store: StoreId, printer: i64) -> Result<bool> {
+        self.write(RemovePrinter(store, printer)).await
+    }
+
+    async fn print_cursor(&self) -> Result<i64> {
+        Ok(printing::print_cursor(&mut *self.read().await?).await?)
+    }
+
+    async fn queue_print_jobs(&self, from: i64, to: i64, jobs: Vec<NewPrintJob>) -> Result<bool> {
+        self.write(QueuePrintJobs(from, to, jobs)).await
+    }
+
+    async fn queue_print_job(&self, job: NewPrintJob) -> Result<PrintJob> {
+        self.write(job).await
+    }
+
+    async fn claim_print_jobs(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<PrintJob>> {
+        self.write(ClaimPrintJobs(now, lease_until, limit)).await
+    }
+
+    async fn finish_print_job(&self, job: i64, outcome: PrintOutcome) -> Result<()> {
+        self.write(FinishPrintJob(job, outcome)).await
+    }
+
+    async fn print_jobs(&self, order: OrderId) -> Result<Vec<PrintJob>> {
+        Ok(printing::print_jobs(&mut *self.read().await?, order).await?)
+    }
+
+    async fn next_print_attempt(&self) -> Result<Option<OffsetDateTime>> {
+        Ok(printing::next_print_attempt(&mut *self.read().await?).await?)
     }
 
     async fn events_after(

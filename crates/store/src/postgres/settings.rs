@@ -16,7 +16,8 @@ macro_rules! columns {
     () => {
         "id, slug, name, currency, workflow, order_prefix, \
          status, timezone, accepting_orders, fulfilment, opening_hours, payment_methods, \
-         driver_self_assign"
+         driver_self_assign,
+         print_trigger"
     };
 }
 
@@ -64,7 +65,8 @@ pub async fn update_store_settings(
             fulfilment = COALESCE($6, fulfilment),
             opening_hours = CASE WHEN $7 THEN $8 ELSE opening_hours END,
             payment_methods = COALESCE($9, payment_methods),
-            driver_self_assign = COALESCE($10, driver_self_assign)
+            driver_self_assign = COALESCE($10, driver_self_assign),
+            print_trigger = COALESCE($11, print_trigger)
          WHERE id = $1
          RETURNING ",
         columns!()
@@ -84,6 +86,7 @@ pub async fn update_store_settings(
             .map(PaymentMethods::to_stored),
     )
     .bind(patch.driver_self_assign)
+    .bind(patch.print_trigger.as_ref().map(|key| key.as_str()))
     .fetch_optional(&mut *conn)
     .await?
     .map(|found| codec::store_with_settings(&found))

@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../../migrations/sqlite/0013_driver_assignment.sql"),
     ),
+    (14, include_str!("../../migrations/sqlite/0014_printing.sql")),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -432,6 +432,58 @@ impl Repository for SqliteRepository {
         self.write(move |tx| orders::apply_plan(tx, plan)).await
     }
 
+    async fn add_printer(&self, new: NewPrinter) -> Result<Printer> {
+        self.write(move |tx| printing::add_printer(tx.conn(), &new))
+            .await
+    }
+
+    async fn printers(&self, store: StoreId) -> Result<Vec<Printer>> {
+        self.read(move |conn| printing::printers(conn, store)).await
+    }
+
+    async fn remove_printer(&self, store: StoreId, printer: i64) -> Result<bool> {
+        self.write(move |tx| printing::remove_printer(tx.conn(), store, printer))
+            .await
+    }
+
+    async fn print_cursor(&self) -> Result<i64> {
+        self.read(printing::print_cursor).await
+    }
+
+    async fn queue_print_jobs(&self, from: i64, to: i64, jobs: Vec<NewPrintJob>) -> Result<bool> {
+        self.write(move |tx| printing::queue_print_jobs(tx.conn(), from, to, &jobs))
+            .await
+    }
+
+    async fn queue_print_job(&self, job: NewPrintJob) -> Result<PrintJob> {
+        self.write(move |tx| printing::queue_print_job(tx.conn(), &job))
+            .await
+    }
+
+    async fn claim_print_jobs(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<PrintJob>> {
+        self.write(move |tx| printing::claim_print_jobs(tx.conn(), now, lease_until, limit))
+            .await
+    }
+
+    async fn finish_print_job(&self, job: i64, outcome: PrintOutcome) -> Result<()> {
+        self.write(move |tx| printing::finish_print_job(tx.conn(), job, &outcome))
+            .await
+    }
+
+    async fn print_jobs(&self, order: OrderId) -> Result<Vec<PrintJob>> {
+        self.read(move |conn| printing::print_jobs(conn, order))
+            .await
+    }
+
+    async fn next_print_attempt(&self) -> Result<Option<OffsetDateTime>> {
+        self.read(printing::next_print_attempt).await
+    }
+
     async fn events_after(
         &self,
         filter: EventFilter,

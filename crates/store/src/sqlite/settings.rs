@@ -13,7 +13,8 @@ use crate::{StoreError, StoreOpening, StoreSettingsPatch, StoreWithSettings};
 
 const COLUMNS: &str = "id, slug, name, currency, workflow, order_prefix, \
                        status, timezone, accepting_orders, fulfilment, opening_hours, payment_methods, \
-                       driver_self_assign";
+                       driver_self_assign,
+                       print_trigger";
 
 pub fn stores_with_settings(conn: &Connection) -> Result<Vec<StoreWithSettings>, StoreError> {
     all(
@@ -53,7 +54,8 @@ pub fn update_store_settings(
             fulfilment = COALESCE(?6, fulfilment),
             opening_hours = CASE WHEN ?7 THEN ?8 ELSE opening_hours END,
             payment_methods = COALESCE(?9, payment_methods),
-            driver_self_assign = COALESCE(?10, driver_self_assign)
+            driver_self_assign = COALESCE(?10, driver_self_assign),
+            print_trigger = COALESCE(?11, print_trigger)
          WHERE id = ?1
          RETURNING {COLUMNS}"
         ),
@@ -71,6 +73,7 @@ pub fn update_store_settings(
                 .as_ref()
                 .map(PaymentMethods::to_stored),
             patch.driver_self_assign,
+            patch.print_trigger.as_ref().map(|key| key.as_str()),
         ],
         |row| codec::store_with_settings(row),
     )

@@ -5,6 +5,7 @@ pub use auth::session_cookie;
 mod invitations;
 mod kitchen;
 mod orders;
+mod printing;
 mod reports;
 mod stores;
 pub mod views;
@@ -18,6 +19,7 @@ pub fn routes() -> Routes {
         .merge(auth::routes())
         .merge(stores::routes())
         .merge(orders::routes())
+        .merge(printing::routes())
         .merge(reports::routes())
         .merge(kitchen::routes())
         .merge(invitations::routes())

@@ -255,6 +255,7 @@ struct SettingsRequest {
     opening_hours: Option<Option<OpeningHours>>,
     payment_methods: Option<Vec<PaymentMethod>>,
     driver_self_assign: Option<bool>,
+    print_trigger: Option<String>,
 }
 
 async fn update_settings(
@@ -276,6 +277,7 @@ async fn update_settings(
                 opening_hours: body.opening_hours,
                 payment_methods: body.payment_methods,
                 driver_self_assign: body.driver_self_assign,
+                print_trigger: body.print_trigger,
             },
         )
         .await?;

@@ -73,6 +73,9 @@ pub struct StoreSettingsBody {
     pub payment_methods: Vec<PaymentMethod>,
     /// Whether its drivers take unassigned ready deliveries themselves.
     pub driver_self_assign: bool,
+    /// The workflow state whose entry prints an order on the store's
+    /// printers.
+    pub print_trigger: StatusKey,
     /// Whether an order placed now is taken.
     pub taking_orders: bool,
     /// What its page says about ordering now, e.g. "Not taking orders
@@ -93,6 +96,7 @@ impl StoreSettingsBody {
             opening_hours: settings.opening_hours.clone(),
             payment_methods: settings.payment_methods.methods().to_vec(),
             driver_self_assign: settings.driver_self_assign,
+            print_trigger: settings.print_trigger.clone(),
             taking_orders: intake.is_open(),
             ordering_message: intake.to_string(),
         }

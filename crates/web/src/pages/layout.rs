@@ -50,6 +50,12 @@ impl Flash {
             "paused" => ("ok", "New orders are paused."),
             "resumed" => ("ok", "Taking orders again."),
             "store_closed" => ("warn", "The store is not taking orders right now."),
+            "printer_host_not_allowed" => (
+                "warn",
+                "This server may not print to that address. Ask its operator to allow the \
+                 printer's host (--printer-hosts).",
+            ),
+            "reprint" => ("ok", "Sent to the printer again."),
             _ => return None,
         };
         Some(Flash {
@@ -158,12 +164,7 @@ pub fn live_indicator() -> Markup {
     }
 }
 
-/// Money in minor units, e.g. `12.50 EUR`.
-pub fn money(minor: i64, currency: &str) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
-}
+pub use ordertrack_app::receipts::money;
 
 /// A time the browser shows in local time (UTC without JS).
 pub fn time_tag(at: OffsetDateTime) -> Markup {

@@ -6,8 +6,10 @@ use axum::response::Response;
 use maud::{Markup, html};
 use ordertrack_app::catalog::{ProductInput, StoreAdmin};
 use ordertrack_app::invitations::invitation_path;
+use ordertrack_app::printing::{PrinterAddress, PrinterInput};
 use ordertrack_app::{AppError, ErrorCode};
 use ordertrack_domain::{ProductId, Role, UserId};
+use ordertrack_store::Printer;
 use serde::Deserialize;
 
 use super::layout::{Flash, money};
@@ -28,6 +30,11 @@ pub fn routes() -> Routes {
         .post("/manage/{slug}/invitations", |s, c, p, f| {
             staff(s, c, p, f, StaffAction::Invite)
         })
+        .post("/manage/{slug}/printers", add_printer)
+        .post(
+            "/manage/{slug}/printers/{printer_id}/remove",
+            remove_printer,
+        )
 }
 
 /// Parses a price typed as `9.50` (or `9,50`, or `9`) into minor units.
@@ -62,6 +69,8 @@ async fn manage(
         staff,
         ..
     } = state.app.store_admin(caller, &slug).await?;
+    let printers = state.app.printers(caller, &slug).await?;
+    let (settings, _) = state.app.store_settings(caller, &slug).await?;
     let body = html! {
         h1 { "Manage " (store.name) }
         @if staff.is_some() {
@@ -99,6 +108,7 @@ async fn manage(
                 button type="submit" { "Add" }
             }
         }
+        (printers_section(&slug, &ctx.csrf, &printers, settings.settings.print_trigger.as_str()))
         @if let Some(staff) = &staff {
             section.card {
                 h2 { "Staff" }
@@ -131,6 +141,42 @@ async fn manage(
         Flash::from_code(query.flash.as_deref()),
         body,
     )))
+}
+
+/// The store's network printers: each with its address and what it
+/// prints, a remove button, and a form to add one.
+fn printers_section(slug: &str, csrf: &str, printers: &[Printer], trigger: &str) -> Markup {
+    html! {
+        section.card data-printers {
+            h2 { "Printers" }
+            p.muted { "Kitchen tickets and receipts print on network printers (ESC/POS, port 9100) when an order enters "
+                strong { (trigger) } " (the store setting print_trigger)." }
+            @if printers.is_empty() { p.muted { "No printers yet." } }
+            ul.staff {
+                @for printer in printers {
+                    li data-printer=(printer.id) {
+                        strong { (printer.name) } " · " (PrinterAddress { host: printer.host.clone(), port: printer.port }.to_string())
+                        @if !printer.stations.is_empty() { " · tickets: " (printer.stations.join(", ")) }
+                        @if printer.receipts { " · receipts" }
+                        @if !printer.enabled { " · off" }
+                        form.inline method="post" action={ "/manage/" (slug) "/printers/" (printer.id) "/remove" } data-confirm="Remove this printer?" {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button.danger type="submit" { "Remove" }
+                        }
+                    }
+                }
+            }
+            h3 { "Add a printer" }
+            form.row method="post" action={ "/manage/" (slug) "/printers" } {
+                input type="hidden" name="csrf" value=(csrf);
+                label { "Name" input type="text" name="name" required maxlength="60" placeholder="Grill printer"; }
+                label { "Address" input type="text" name="address" required maxlength="300" placeholder="192.168.1.50:9100"; }
+                label { "Stations" input type="text" name="stations" maxlength="400" placeholder="grill, fryer"; }
+                label.choice { input type="checkbox" name="receipts" value="on"; " receipts" }
+                button type="submit" { "Add" }
+            }
+        }
+    }
 }
 
 /// A form naming an e-mail and a staff role ([`StaffForm`]), posted to `action`.
@@ -277,6 +323,59 @@ async fn staff(
         }
     };
     Ok(ctx.page(layout("Invitation", Some(caller), &ctx.csrf, None, body)))
+}
+
+#[derive(Deserialize)]
+struct PrinterForm {
+    csrf: String,
+    name: String,
+    address: String,
+    /// Comma-separated.
+    #[serde(default)]
+    stations: String,
+    receipts: Option<String>,
+}
+
+async fn add_printer(
+    State(state): State<AppState>,
+    SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(slug): ApiPath<String>,
+    Form(form): Form<PrinterForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    let input = PrinterInput {
+        name: form.name,
+        address: form.address,
+        stations: form
+            .stations
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        receipts: form.receipts.is_some(),
+        enabled: true,
+    };
+    match state.app.add_printer(caller, &slug, input).await {
+        Err(AppError::Invalid {
+            code: ErrorCode::PrinterHostNotAllowed,
+            ..
+        }) => Ok(see_other(&format!(
+            "/manage/{slug}?flash=printer_host_not_allowed"
+        ))),
+        result => saved(&slug, result.map(drop)),
+    }
+}
+
+async fn remove_printer(
+    State(state): State<AppState>,
+    SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath((slug, printer)): ApiPath<(String, i64)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    state.app.remove_printer(caller, &slug, printer).await?;
+    Ok(see_other(&format!("/manage/{slug}?flash=removed")))
 }
 
 async fn remove_staff(

@@ -13,9 +13,9 @@
 use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{DOCTYPE, Markup, html};
-use ordertrack_app::receipts::{KitchenTicket, Printout};
+use ordertrack_app::receipts::{KitchenTicket, Printout, fulfilment_text, payment_line};
 use ordertrack_app::{AppError, ErrorCode};
-use ordertrack_domain::{FulfilmentKind, OrderId, Payment, PaymentStatus, StoreZone};
+use ordertrack_domain::OrderId;
 use serde::Deserialize;
 
 use super::layout::{head, money};
@@ -153,32 +153,8 @@ fn sheet(title: &str, paper: Paper, toolbar: Markup, body: Markup) -> Markup {
 }
 
 fn fulfilment_line(printout: &Printout, guest: bool) -> Markup {
-    let order = &printout.view.order;
-    html! {
-        @match order.fulfilment.kind {
-            FulfilmentKind::Pickup => { "Pickup at the counter" }
-            // A guest's page never shows where the customer lives.
-            FulfilmentKind::Delivery if guest => { "Delivery" }
-            FulfilmentKind::Delivery => { "Delivery to " (order.fulfilment.address.as_deref().unwrap_or("")) }
-        }
-    }
-}
-
-/// The payment as a receipt states it: `Cash — unpaid`,
-/// `Card at the counter — paid 12:45`, refunds with their amount.
-fn payment_line(payment: &Payment, currency: &str, zone: &StoreZone) -> String {
-    let method = payment.method.label();
-    let paid = match payment.paid_at {
-        Some(at) => format!("paid {}", zone.clock_time(at)),
-        None => "paid".to_owned(),
-    };
-    let refunded = money(payment.refunded_minor, currency);
-    match payment.status {
-        PaymentStatus::Unpaid => format!("{method} — unpaid"),
-        PaymentStatus::Paid => format!("{method} — {paid}"),
-        PaymentStatus::PartiallyRefunded => format!("{method} — {paid}, refunded {refunded}"),
-        PaymentStatus::Refunded => format!("{method} — refunded {refunded}"),
-    }
+    // A guest's page never shows where the customer lives.
+    html! { (fulfilment_text(&printout.view.order, !guest)) }
 }
 
 fn receipt_page(printout: &Printout, paper: Paper, base: &str) -> Markup {
@@ -277,30 +253,6 @@ fn ticket_page(ticket: &KitchenTicket, slug: &str) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_payment_line_says_how_when_and_what_was_refunded() {
-        use ordertrack_domain::PaymentMethod;
-        let zone = StoreZone::parse("Europe/Berlin").expect("a zone");
-        let at = time::macros::datetime!(2026-11-29 11:45 UTC);
-        let mut payment = Payment::unpaid(PaymentMethod::Cash);
-        assert_eq!(payment_line(&payment, "EUR", &zone), "Cash — unpaid");
-        payment.status = PaymentStatus::Paid;
-        payment.paid_at = Some(at);
-        assert_eq!(payment_line(&payment, "EUR", &zone), "Cash — paid 12:45");
-        payment.status = PaymentStatus::PartiallyRefunded;
-        payment.refunded_minor = 250;
-        assert_eq!(
-            payment_line(&payment, "EUR", &zone),
-            "Cash — paid 12:45, refunded 2.50 EUR"
-        );
-        payment.status = PaymentStatus::Refunded;
-        payment.refunded_minor = 1250;
-        assert_eq!(
-            payment_line(&payment, "EUR", &zone),
-            "Cash — refunded 12.50 EUR"
-        );
-    }
 
     #[test]
     fn paper_is_80mm_by_default_and_refuses_what_it_does_not_know() {

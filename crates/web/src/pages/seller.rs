@@ -11,10 +11,13 @@ use ordertrack_domain::{
     Actor, FulfilmentKind, Order, OrderId, PaymentRequest, PaymentStatus, Role, UserId,
     may_mark_order_paid, may_mark_paid, may_refund,
 };
+use ordertrack_store::{PrintJob, PrintKind, PrintStatus};
 use serde::Deserialize;
 
 use super::layout::{Flash, due_tag, live_indicator, money, payment_badge, status_badge, time_tag};
-use super::{FlashQuery, PageContext, PageError, SignedIn, encode_component, layout, see_other};
+use super::{
+    CsrfForm, FlashQuery, PageContext, PageError, SignedIn, encode_component, layout, see_other,
+};
 use crate::AppState;
 use crate::extract::ApiPath;
 use crate::routes::Routes;
@@ -29,6 +32,11 @@ pub fn routes() -> Routes {
         .post("/dashboard/{slug}/orders/{id}/transition", transition)
         .post("/dashboard/{slug}/orders/{id}/payment", payment)
         .post("/dashboard/{slug}/orders/{id}/assignment", assignment)
+        .get("/dashboard/{slug}/orders/{id}/printing", printing)
+        .post(
+            "/dashboard/{slug}/orders/{id}/print-jobs/{job_id}/reprint",
+            reprint,
+        )
         .post("/dashboard/{slug}/ordering", ordering)
 }
 
@@ -430,6 +438,85 @@ fn payment_card(ctx: &PageContext, slug: &str, order: &Order, role: Role) -> Mar
     }
 }
 
+/// What was printed of the order: each ticket and receipt with its status
+/// (printed, failed with the reason, queued) and a "Reprint" button. It
+/// refreshes itself while the page is open: printing happens after the
+/// change that triggers it, and a job's progress is no order event.
+fn printing_card(
+    ctx: &PageContext,
+    slug: &str,
+    order: OrderId,
+    role: Role,
+    jobs: &[PrintJob],
+) -> Markup {
+    let base = format!("/dashboard/{slug}/orders/{order}");
+    html! {
+        section.card #printing data-fragment={ (base) "/printing" } data-poll="3000" {
+            h2 { "Printing" }
+            @if jobs.is_empty() {
+                p.muted { "Nothing sent to a printer yet." }
+            }
+            ul.print-jobs {
+                @for job in jobs {
+                    li data-print-job=(job.id) data-print-status=(job.status.as_str()) {
+                        @match (job.kind, &job.station) {
+                            (PrintKind::Ticket, Some(station)) => { "Ticket (" (station) ")" }
+                            (PrintKind::Ticket, None) => { "Ticket" }
+                            (PrintKind::Receipt, _) => { "Receipt" }
+                        }
+                        " on " strong { (job.printer_name) } " — "
+                        @match job.status {
+                            PrintStatus::Printed => {
+                                span.badge.print-printed { "printed" }
+                                @if let Some(at) = job.printed_at { " " (time_tag(at)) }
+                            }
+                            PrintStatus::Queued => { span.badge.print-queued { "queued" } }
+                            PrintStatus::Failed => {
+                                span.badge.print-failed { "failed" } " "
+                                span.print-error data-print-error { (job.last_error.as_deref().unwrap_or("")) }
+                                @match job.next_attempt_at {
+                                    Some(at) => { " · next try " (time_tag(at)) }
+                                    None => { " · gave up after " (job.attempts) " attempts" }
+                                }
+                            }
+                        }
+                        @if role != Role::Driver {
+                            " "
+                            form.inline method="post" action={ (base) "/print-jobs/" (job.id) "/reprint" } {
+                                input type="hidden" name="csrf" value=(ctx.csrf);
+                                button.small.secondary type="submit" data-reprint=(job.id) { "Reprint" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn printing(
+    State(state): State<AppState>,
+    SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
+) -> Result<Response, PageError> {
+    let (role, jobs) = state.app.print_jobs(caller, Some(&slug), id).await?;
+    Ok(printing_card(&ctx, &slug, id, role, &jobs).into_response())
+}
+
+/// The printing card's "Reprint": a fresh job like the one pressed.
+async fn reprint(
+    State(state): State<AppState>,
+    SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath((slug, id, job)): ApiPath<(String, OrderId, i64)>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    ctx.check_csrf(&form.csrf)?;
+    state.app.reprint(caller, Some(&slug), id, job).await?;
+    Ok(see_other(&format!(
+        "/dashboard/{slug}/orders/{id}?flash=reprint"
+    )))
+}
+
 async fn detail(
     State(state): State<AppState>,
     ctx: PageContext,
@@ -439,6 +526,7 @@ async fn detail(
     let position = state.app.event_position().await?;
     let detail = load_detail(&state, &ctx, &slug, id).await?;
     let order = &detail.view.order;
+    let jobs = state.app.print_jobs_of(order.id).await?;
     let body = html! {
         div.page-head {
             h1 { "Order " (order.number) }
@@ -471,6 +559,7 @@ async fn detail(
             }
         }
         (panel(&ctx, &slug, &detail))
+        (printing_card(&ctx, &slug, order.id, detail.role, &jobs))
     };
     Ok(ctx.page(layout(
         &format!("Order {}", order.number),

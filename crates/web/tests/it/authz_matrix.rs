@@ -14,7 +14,9 @@
 use std::collections::BTreeSet;
 
 use ordertrack_app::SignInLimits;
-use ordertrack_domain::{Role as StaffRole, StoreId};
+use ordertrack_app::printing::PrintSettings;
+use ordertrack_domain::{OrderId, Role as StaffRole, StoreId};
+use ordertrack_store::{NewPrintJob, NewPrinter, PrintKind};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
@@ -136,6 +138,11 @@ struct Cell {
     /// An invitation (its token) to [`INVITES`], addressed to the cell's
     /// caller, for the routes that show or accept one.
     invitation: String,
+    /// A printer of the demo restaurant (no station, no receipts: it is
+    /// never sent anything), for the routes about one.
+    printer: i64,
+    /// A print job of the cell's order on that printer, for the reprint.
+    job: i64,
 }
 
 /// The store the matrix's invitations are to: joining it changes nobody's
@@ -787,6 +794,75 @@ fn rows() -> Vec<Row> {
             Page,
             [303, 404, 404, 200, 403, 403, 403, 403, 404, 200],
         ),
+        // ---- printers: owners and managers set them up; the store's
+        // staff see an order's print jobs and reprint (drivers: not) ----
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            GET,
+            "/api/v1/stores/{slug}/printers",
+            Api,
+            [401, 404, 404, 200, 200, 403, 403, 403, 404, 200],
+        ),
+        row(
+            POST,
+            "/api/v1/stores/{slug}/printers",
+            Api,
+            [401, 404, 404, 201, 201, 403, 403, 403, 404, 201],
+        )
+        .json(|_| json!({"name": "Matrix printer", "address": "127.0.0.1:9"})),
+        row(
+            DELETE,
+            "/api/v1/stores/{slug}/printers/{printer_id}",
+            Api,
+            [401, 404, 404, 204, 204, 403, 403, 403, 404, 204],
+        ),
+        row(
+            POST,
+            "/manage/{slug}/printers",
+            Page,
+            [303, 404, 404, 303, 303, 403, 403, 403, 404, 303],
+        )
+        .form(|_| {
+            form(
+                "",
+                &[
+                    ("name", "Matrix printer".into()),
+                    ("address", "127.0.0.1:9".into()),
+                ],
+            )
+        }),
+        row(
+            POST,
+            "/manage/{slug}/printers/{printer_id}/remove",
+            Page,
+            [303, 404, 404, 303, 303, 403, 403, 403, 404, 303],
+        )
+        .form(|_| form("", &[])),
+        row(
+            GET,
+            "/api/v1/orders/{id}/print-jobs",
+            Api,
+            [401, 403, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            POST,
+            "/api/v1/orders/{id}/print-jobs/{job_id}/reprint",
+            Api,
+            [401, 403, 404, 201, 201, 201, 201, 403, 404, 201],
+        ),
+        row(
+            GET,
+            "/dashboard/{slug}/orders/{id}/printing",
+            Page,
+            [303, 404, 404, 200, 200, 200, 200, 200, 404, 200],
+        ),
+        row(
+            POST,
+            "/dashboard/{slug}/orders/{id}/print-jobs/{job_id}/reprint",
+            Page,
+            [303, 404, 404, 303, 303, 303, 303, 403, 404, 303],
+        )
+        .form(|_| form("", &[])),
         // ---- reports: owners and managers ----
         //                                              anon cust other owner mgr cash kitch drv  else admin
         row(
@@ -1037,7 +1113,42 @@ impl Setup {
                 .expect("an invitation")
                 .token;
         }
+        let (mut printer, mut job) = (0, 0);
+        if row.route.contains("{printer_id}") || row.route.contains("{job_id}") {
+            let added = app
+                .store
+                .add_printer(NewPrinter {
+                    store_id: StoreId::new(self.restaurant),
+                    name: format!("Matrix printer {n}"),
+                    host: "127.0.0.1".into(),
+                    port: 9,
+                    stations: Vec::new(),
+                    receipts: false,
+                    enabled: true,
+                    at: ordertrack_app::now(),
+                })
+                .await
+                .expect("a printer");
+            printer = added.id;
+            if row.route.contains("{job_id}") {
+                job = app
+                    .store
+                    .queue_print_job(NewPrintJob {
+                        order_id: OrderId::new(id(&order)),
+                        store_id: StoreId::new(self.restaurant),
+                        printer_id: added.id,
+                        kind: PrintKind::Receipt,
+                        station: None,
+                        at: ordertrack_app::now(),
+                    })
+                    .await
+                    .expect("a print job")
+                    .id;
+            }
+        }
         Cell {
+            printer,
+            job,
             order: id(&order),
             item: item_ids(&order)[0],
             version: version(&order),
@@ -1059,6 +1170,8 @@ impl Setup {
 /// The row's path for this cell.
 fn path(route: &str, cell: &Cell) -> String {
     route
+        .replace("{printer_id}", &cell.printer.to_string())
+        .replace("{job_id}", &cell.job.to_string())
         .replace(
             "/invitations/{token}",
             &format!("/invitations/{}", cell.invitation),
@@ -1159,6 +1272,11 @@ async fn every_route_answers_every_caller_as_the_rules_say() {
         sign_in: SignInLimits {
             registrations_per_ip: 100_000,
             ..SignInLimits::default()
+        },
+        // The printer rows add printers on the loopback interface.
+        printing: PrintSettings {
+            hosts: "127.0.0.1".parse().expect("a host list"),
+            ..PrintSettings::default()
         },
         ..Guards::default()
     })

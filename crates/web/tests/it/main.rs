@@ -26,6 +26,7 @@ mod guest_view;
 mod hardening;
 mod invitations;
 mod operations;
+mod printing;
 mod receipts;
 mod reports;
 mod stores_admin;

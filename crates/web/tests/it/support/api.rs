@@ -747,7 +747,7 @@ pub async fn signed_out_get(app: &TestApp, path: &str) -> (u16, String) {
 }
 
 /// A response's `Location` header (empty without one).
-fn location(response: &reqwest::Response) -> String {
+pub fn location(response: &reqwest::Response) -> String {
     response
         .headers()
         .get("location")

@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ordertrack_app::printing::PrintSettings;
 use ordertrack_app::{App, SignInLimits, StoreSignup};
 use ordertrack_realtime::Hub;
 use ordertrack_store::Repository;
@@ -82,6 +83,7 @@ impl TestDb {
             metrics_token: guards.metrics_token.clone(),
             tls: guards.tls.clone(),
             public_https: false,
+            printing: guards.printing.clone(),
             serving,
         })
         .await
@@ -108,6 +110,8 @@ pub struct Guards {
     /// Start from an empty database, as `serve` does: no demo stores or
     /// accounts.
     pub no_demo: bool,
+    /// Where printers may be and how print jobs are retried.
+    pub printing: PrintSettings,
 }
 
 /// A running server, its database and a client. Dropping it stops the
