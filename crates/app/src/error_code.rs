@@ -177,6 +177,15 @@ error_codes! {
     AlreadyReviewed => "already_reviewed",
     /// A rating is a whole number from 1 to 5.
     InvalidRating => "invalid_rating",
+    /// A webhook URL that is malformed, not http(s) or does not resolve.
+    InvalidWebhookUrl => "invalid_webhook_url",
+    /// A webhook URL whose host is (or resolves to) a loopback, private,
+    /// link-local or metadata address.
+    WebhookAddressRefused => "webhook_address_refused",
+    /// A webhook's events are not known event types (or `["*"]`).
+    InvalidWebhookEvents => "invalid_webhook_events",
+    /// A store has as many webhooks as it may.
+    TooManyWebhooks => "too_many_webhooks",
 }
 
 impl fmt::Display for ErrorCode {

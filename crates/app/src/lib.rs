@@ -18,6 +18,7 @@ pub mod stores;
 pub mod streams;
 pub mod throttle;
 pub mod token;
+pub mod webhooks;
 mod workflows;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use stores::StoreSignup;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
 pub use throttle::{FixedWindows, SignInLimits};
 pub use token::random_token;
+pub use webhooks::{WebhookConfig, WebhookRuntime};
 pub use workflows::{StoreWorkflowView, WorkflowUpload, Workflows};
 
 /// Why an instance cannot serve right now.
@@ -52,6 +54,7 @@ pub struct App {
     hub: Hub,
     bus_ready: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
     store_signup: StoreSignup,
+    webhooks: WebhookRuntime,
 }
 
 impl App {
@@ -64,7 +67,15 @@ impl App {
             hub,
             bus_ready: None,
             store_signup: StoreSignup::default(),
+            webhooks: WebhookRuntime::new(WebhookConfig::default()),
         }
+    }
+
+    /// Webhooks as the operator set them up; the runtime's listener should
+    /// be the store's, so commits wake its worker.
+    pub fn with_webhooks(mut self, webhooks: WebhookRuntime) -> Self {
+        self.webhooks = webhooks;
+        self
     }
 
     /// Who may open a store through the API and the pages (default:

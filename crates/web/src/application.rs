@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ordertrack_app::{App, AppError, AuthConfig, SignInLimits, StoreSignup};
+use ordertrack_app::webhooks::WebhookWorker;
+use ordertrack_app::{
+    App, AppError, AuthConfig, SignInLimits, StoreSignup, WebhookConfig, WebhookRuntime,
+};
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
 use ordertrack_store::sqlite::SqliteOptions;
@@ -56,6 +59,8 @@ pub struct Settings {
     /// without a bus is warned about: its live updates reach only its own
     /// clients.
     pub serving: bool,
+    /// Where webhooks may go, their retry schedule and timeout.
+    pub webhooks: WebhookConfig,
 }
 
 /// The database to open (migrations run on opening).
@@ -112,6 +117,7 @@ pub struct Application {
     repo: Arc<dyn Repository>,
     trusted_proxies: Arc<[IpAddr]>,
     limits: Limits,
+    webhooks: WebhookRuntime,
 }
 
 impl Application {
@@ -128,6 +134,9 @@ impl Application {
             Some((_, listener, _)) => listener.clone(),
             None => Arc::new(hub.clone()),
         };
+        // Commits wake the webhook worker too.
+        let webhooks = WebhookRuntime::new(settings.webhooks);
+        let listener = webhooks.listener(listener);
         let store: Arc<dyn Repository> = match settings.database {
             Database::Sqlite(path) => {
                 if relay.is_some() {
@@ -181,7 +190,8 @@ impl Application {
                 limits: settings.sign_in,
             },
         )
-        .with_store_signup(settings.store_signup);
+        .with_store_signup(settings.store_signup)
+        .with_webhooks(webhooks.clone());
         if let Some((options, _, queue)) = relay {
             let subject = options.subject.clone();
             let bus = NatsBus::start(options, queue, store.clone(), hub)
@@ -202,6 +212,7 @@ impl Application {
             repo: store,
             trusted_proxies: settings.trusted_proxies.into(),
             limits: settings.limits,
+            webhooks,
         })
     }
 
@@ -238,13 +249,17 @@ impl Application {
         }
     }
 
-    /// Serves on `listener` until `shutdown` resolves (see [`crate::serve`]).
+    /// Serves on `listener` until `shutdown` resolves (see [`crate::serve`]),
+    /// delivering webhooks meanwhile.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        crate::serve(listener, self.state(), shutdown).await
+        let worker = WebhookWorker::spawn(self.repo.clone(), &self.webhooks);
+        let served = crate::serve(listener, self.state(), shutdown).await;
+        worker.stop().await;
+        served
     }
 
     /// [`serve`](Self::serve) on a task of its own.
@@ -279,6 +294,7 @@ mod tests {
             seed_demo: true,
             store_signup: StoreSignup::default(),
             serving: true,
+            webhooks: WebhookConfig::default(),
         })
         .await;
         assert!(matches!(built, Err(BuildError::BusNeedsPostgres)));

@@ -57,6 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../../migrations/postgres/0012_eta_durations.sql"),
     ),
+    (
+        15,
+        include_str!("../../migrations/postgres/0015_webhooks.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -45,6 +45,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../../migrations/sqlite/0012_eta_durations.sql"),
     ),
+    (
+        15,
+        include_str!("../../migrations/sqlite/0015_webhooks.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -8,6 +8,7 @@ mod orders;
 mod reports;
 mod stores;
 pub mod views;
+mod webhooks;
 mod workflows;
 
 use crate::routes::Routes;
@@ -22,4 +23,5 @@ pub fn routes() -> Routes {
         .merge(kitchen::routes())
         .merge(invitations::routes())
         .merge(workflows::routes())
+        .merge(webhooks::routes())
 }

@@ -28,3 +28,4 @@ mod receipts;
 mod reports;
 mod stores_admin;
 mod streams;
+mod webhooks;

@@ -1,16 +1,18 @@
 //! What the tests of this crate share: a real server built like the
 //! binary's ([`server`]), its HTTP API ([`api`]), its live streams from a
-//! client's side ([`sse`]), load tooling ([`load`]) and a real browser
-//! ([`browser`]).
+//! client's side ([`sse`]), load tooling ([`load`]), a real browser
+//! ([`browser`]) and a webhook receiver ([`webhooks`]).
 
 pub mod api;
 pub mod browser;
 pub mod load;
 pub mod server;
 pub mod sse;
+pub mod webhooks;
 
 pub use api::*;
 pub use browser::*;
 pub use load::*;
 pub use server::*;
 pub use sse::*;
+pub use webhooks::*;
