@@ -149,6 +149,9 @@ impl WebhookWorker {
             // later skips what came before it anyway.
             return Ok(None);
         }
+        // Matched against the endpoints as they are now: one added on
+        // another instance since the last poll gets its events too.
+        self.endpoints = self.repo.enabled_webhooks().await?;
         self.follow().await?;
         loop {
             let now = crate::now();

@@ -278,6 +278,30 @@ async fn failures_are_retried_in_order_and_given_up_after_the_schedule() {
 }
 
 #[tokio::test]
+async fn an_endpoint_too_slow_to_answer_gets_the_event_again() {
+    let guards = Guards {
+        webhook_retries: Some(vec![Duration::from_millis(200)]),
+        webhook_timeout: Some(Duration::from_millis(500)),
+        ..Guards::default()
+    };
+    let Some((app, store, receiver)) = hooked("slow-diner", guards).await else {
+        return;
+    };
+    let webhook = add_webhook(&app, &store, &receiver.url, json!(["*"])).await;
+    receiver.answer_late(1, 3 * SECOND);
+    let alice = app.alice().await;
+    app.place_simple(&alice.token, &store.slug).await;
+    // The answer would come too late: the attempt fails at the timeout,
+    // and the second attempt is delivered.
+    let received = receiver.wait_for(2, 10 * SECOND).await;
+    assert_eq!(received[0].id(), received[1].id());
+    let event = arrival_ids(&received)[0];
+    let delivered = delivery_in(&app, &store, &webhook, event, "delivered").await;
+    assert_eq!(delivered["attempt"], 2);
+    verified(secret(&webhook), &received);
+}
+
+#[tokio::test]
 async fn a_gone_endpoint_is_turned_off() {
     let app = spawn_app().await;
     let store = app.staffed_store("gone-diner", "restaurant", "G").await;

@@ -23,6 +23,7 @@ pub struct Received {
     /// Every header, names lower-case.
     pub headers: BTreeMap<String, String>,
     pub body: String,
+    /// The status it answered (or would have, had the sender waited).
     pub answered: u16,
 }
 
@@ -39,6 +40,9 @@ struct Script {
     /// Answers for the next requests, in order; then `otherwise`.
     next: VecDeque<u16>,
     otherwise: Option<u16>,
+    /// Requests still to be answered only after a pause, and how long.
+    slow: usize,
+    pause: Duration,
 }
 
 /// A receiver listening on `http://127.0.0.1:PORT/hook`.
@@ -59,24 +63,34 @@ async fn hook(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let mut script = script.lock().expect("the receiver's script");
-    let answer = match script.next.pop_front() {
-        Some(status) => status,
-        None => script.otherwise.unwrap_or(200),
+    // Recorded as it arrives: a request the sender gives up on before the
+    // answer (a timeout) counts too.
+    let (answer, pause) = {
+        let mut script = script.lock().expect("the receiver's script");
+        let answer = match script.next.pop_front() {
+            Some(status) => status,
+            None => script.otherwise.unwrap_or(200),
+        };
+        let pause = (script.slow > 0).then_some(script.pause);
+        script.slow = script.slow.saturating_sub(1);
+        script.received.push(Received {
+            headers: headers
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        value.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+            body: String::from_utf8_lossy(&body).into_owned(),
+            answered: answer,
+        });
+        (answer, pause)
     };
-    script.received.push(Received {
-        headers: headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    value.to_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect(),
-        body: String::from_utf8_lossy(&body).into_owned(),
-        answered: answer,
-    });
+    if let Some(pause) = pause {
+        tokio::time::sleep(pause).await;
+    }
     StatusCode::from_u16(answer).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
@@ -108,6 +122,13 @@ impl Receiver {
     /// Answers the next requests with these statuses, in order.
     pub fn answer_next(&self, statuses: &[u16]) {
         self.script().next.extend(statuses);
+    }
+
+    /// Answers the next `count` requests only after `pause`.
+    pub fn answer_late(&self, count: usize, pause: Duration) {
+        let mut script = self.script();
+        script.slow = count;
+        script.pause = pause;
     }
 
     /// Answers every request (after the scripted ones) with `status`.
