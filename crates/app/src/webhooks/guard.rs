@@ -64,6 +64,9 @@ pub enum Refusal {
     NotPublic { host: String, address: IpAddr },
 }
 
+/// How long a name may take to resolve.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The addresses `host` (a name or an IP literal) resolves to on `port`,
 /// all of them public unless `allow_private`.
 pub async fn resolve(
@@ -74,13 +77,24 @@ pub async fn resolve(
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     let addresses: Vec<SocketAddr> = match literal.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        Err(_) => tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|error| Refusal::Unresolved {
-                host: host.to_owned(),
-                reason: error.to_string(),
-            })?
-            .collect(),
+        Err(_) => {
+            match tokio::time::timeout(RESOLVE_TIMEOUT, tokio::net::lookup_host((host, port))).await
+            {
+                Ok(Ok(found)) => found.collect(),
+                Ok(Err(error)) => {
+                    return Err(Refusal::Unresolved {
+                        host: host.to_owned(),
+                        reason: error.to_string(),
+                    });
+                }
+                Err(_) => {
+                    return Err(Refusal::Unresolved {
+                        host: host.to_owned(),
+                        reason: format!("no answer within {} s", RESOLVE_TIMEOUT.as_secs()),
+                    });
+                }
+            }
+        }
     };
     if addresses.is_empty() {
         return Err(Refusal::Unresolved {
