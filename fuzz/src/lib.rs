@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Method, Request, Response, header};
-use ordertrack_app::{SignInLimits, StoreSignup};
+use ordertrack_app::{SignInLimits, StoreSignup, WebhookConfig};
 use ordertrack_web::{Application, Database, Limits, Settings};
 use tower::ServiceExt as _;
 
@@ -97,6 +97,7 @@ impl Desk {
                 public_https: false,
                 printing: Default::default(),
                 serving: false,
+                webhooks: WebhookConfig::default(),
             }))
             .expect("build the order desk");
         let mut desk = Desk {

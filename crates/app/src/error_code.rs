@@ -190,6 +190,15 @@ error_codes! {
     /// A printer's host is not among those the operator allows
     /// (`--printer-hosts`).
     PrinterHostNotAllowed => "printer_host_not_allowed",
+    /// A webhook URL that is malformed, not http(s) or does not resolve.
+    InvalidWebhookUrl => "invalid_webhook_url",
+    /// A webhook URL whose host is (or resolves to) a loopback, private,
+    /// link-local or metadata address.
+    WebhookAddressRefused => "webhook_address_refused",
+    /// A webhook's events are not known event types (or `["*"]`).
+    InvalidWebhookEvents => "invalid_webhook_events",
+    /// A store has as many webhooks as it may.
+    TooManyWebhooks => "too_many_webhooks",
 }
 
 impl fmt::Display for ErrorCode {

@@ -20,6 +20,7 @@ pub mod stores;
 pub mod streams;
 pub mod throttle;
 pub mod token;
+pub mod webhooks;
 mod workflows;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use stores::StoreSignup;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
 pub use throttle::{FixedWindows, SignInLimits};
 pub use token::random_token;
+pub use webhooks::{WebhookConfig, WebhookRuntime};
 pub use workflows::{StoreWorkflowView, WorkflowUpload, Workflows};
 
 /// Why an instance cannot serve right now.
@@ -55,6 +57,7 @@ pub struct App {
     bus_ready: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
     store_signup: StoreSignup,
     printing: Arc<printing::Printing>,
+    webhooks: WebhookRuntime,
 }
 
 impl App {
@@ -68,12 +71,20 @@ impl App {
             bus_ready: None,
             store_signup: StoreSignup::default(),
             printing: Arc::default(),
+            webhooks: WebhookRuntime::new(WebhookConfig::default()),
         }
     }
 
     /// Printing's settings and wake-ups (default: no printer host allowed).
     pub fn with_printing(mut self, printing: Arc<printing::Printing>) -> Self {
         self.printing = printing;
+        self
+    }
+
+    /// Webhooks as the operator set them up; the runtime's listener should
+    /// be the store's, so commits wake its worker.
+    pub fn with_webhooks(mut self, webhooks: WebhookRuntime) -> Self {
+        self.webhooks = webhooks;
         self
     }
 

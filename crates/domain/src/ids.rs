@@ -63,6 +63,14 @@ id_type!(
     /// Database id of an order's line item.
     ItemId
 );
+id_type!(
+    /// Database id of a store's webhook endpoint.
+    WebhookId
+);
+id_type!(
+    /// Database id of one event's delivery to one webhook endpoint.
+    DeliveryId
+);
 
 #[cfg(test)]
 mod tests {

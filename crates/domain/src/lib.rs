@@ -26,6 +26,7 @@ pub use assignment::{
 };
 pub use eta::{DurationSample, Eta, EtaBasis, StoreDurations};
 pub use fulfilment::FulfilmentKind;
+pub use ids::{DeliveryId, WebhookId};
 pub use kitchen::{
     ItemStep, KitchenError, OrderPlan, PlanStep, may_recall, plan_bump, plan_hand_off, plan_recall,
 };

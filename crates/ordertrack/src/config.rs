@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 use ordertrack_app::printing::{PrintSettings, PrinterHosts};
-use ordertrack_app::{SignInLimits, StoreSignup};
+use ordertrack_app::{SignInLimits, StoreSignup, WebhookConfig};
 use ordertrack_web::{Limits, NatsSettings, Settings, TlsFiles};
 
 /// How long a session lasts.
@@ -146,6 +146,45 @@ pub struct ServerArgs {
     #[arg(long, env = "ORDERTRACK_PRINT_ATTEMPTS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub print_attempts: u32,
+    /// Let webhooks go to loopback, private and link-local addresses too
+    /// (a shop whose systems are on its own network). Default: only public
+    /// addresses, checked after DNS resolution.
+    #[arg(long, env = "ORDERTRACK_WEBHOOKS_ALLOW_PRIVATE")]
+    pub webhooks_allow_private: bool,
+    /// Delays before each webhook retry, comma-separated, each a number
+    /// with `ms`, `s`, `m` or `h` (jittered by up to a tenth either way;
+    /// after the last the delivery is given up).
+    #[arg(
+        long,
+        env = "ORDERTRACK_WEBHOOKS_RETRY_SCHEDULE",
+        default_value = "5s,5m,30m,2h,5h,10h,24h",
+        value_delimiter = ',',
+        value_parser = parse_delay
+    )]
+    pub webhooks_retry_schedule: Vec<std::time::Duration>,
+}
+
+/// A delay such as `500ms`, `5s`, `30m` or `2h`.
+fn parse_delay(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{text}` needs a unit: ms, s, m or h"))?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` does not start with a number"))?;
+    let millis = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("`{text}`: the unit is ms, s, m or h")),
+    };
+    number
+        .checked_mul(millis)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("`{text}` is too long"))
 }
 
 /// The database to use.
@@ -235,6 +274,11 @@ impl ServerArgs {
             public_https: self.public_https()?,
             printing: self.print_settings(),
             serving,
+            webhooks: WebhookConfig {
+                allow_private: self.webhooks_allow_private,
+                schedule: self.webhooks_retry_schedule.clone(),
+                ..WebhookConfig::default()
+            },
         })
     }
 
@@ -429,5 +473,28 @@ mod tests {
                 defaults.registrations_per_ip,
             )
         );
+        assert!(!args.server.webhooks_allow_private);
+        assert_eq!(
+            args.server.webhooks_retry_schedule,
+            ordertrack_app::webhooks::DEFAULT_SCHEDULE
+        );
+    }
+
+    #[test]
+    fn the_retry_schedule_reads_units() {
+        let args = Cli::try_parse_from([
+            "ordertrack",
+            "--webhooks-retry-schedule",
+            "500ms,2s,1m,1h",
+            "--webhooks-allow-private",
+        ])
+        .expect("a schedule");
+        assert_eq!(
+            args.server.webhooks_retry_schedule,
+            [500, 2_000, 60_000, 3_600_000].map(std::time::Duration::from_millis)
+        );
+        assert!(args.server.webhooks_allow_private);
+        assert!(Cli::try_parse_from(["ordertrack", "--webhooks-retry-schedule", "5"]).is_err());
+        assert!(Cli::try_parse_from(["ordertrack", "--webhooks-retry-schedule", "5d"]).is_err());
     }
 }

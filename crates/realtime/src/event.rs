@@ -48,7 +48,8 @@ fn raw_json(body: &impl Serialize) -> Box<RawValue> {
 /// The event's JSON as watchers get it: `id` first, then its public body
 /// ([`NewEvent::public_json`](ordertrack_domain::NewEvent::public_json)),
 /// as kept with the event or, for an event from before it was kept, made now.
-fn public_json(stored: &StoredEvent) -> Box<RawValue> {
+/// Streams and webhooks carry exactly this.
+pub fn public_json(stored: &StoredEvent) -> Box<RawValue> {
     let made;
     let body = match &stored.public_json {
         Some(kept) => kept.as_str(),

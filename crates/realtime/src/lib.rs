@@ -16,7 +16,7 @@ mod event;
 mod hub;
 pub mod nats;
 
-pub use event::LiveEvent;
+pub use event::{LiveEvent, public_json};
 pub use hub::{Delivery, Hub, QUEUE_CAPACITY, SubscribeOptions, Subscription, Topic};
 pub use nats::{Feeder, NatsBus, NatsOptions, RelayListener, RelayQueue, relay_channel};
 

@@ -10,9 +10,10 @@
 
 use ordertrack_domain::report::{ReportOrder, ReportStep};
 use ordertrack_domain::{
-    Actor, AssignedDriver, AssignmentStep, Currency, Fulfilment, FulfilmentKind, HistoryEntry,
-    ItemId, ItemStatus, NewEvent, Order, OrderId, OrderItem, OrderLine, Payment, PaymentMethod,
-    PaymentStatus, PaymentStep, ProductId, Role, StatusKey, StoreId, UserId,
+    Actor, AssignedDriver, AssignmentStep, Currency, Fulfilment, FulfilmentKind, Fulfilments,
+    HistoryEntry, ItemId, ItemStatus, NewEvent, Order, OrderId, OrderItem, OrderLine, Payment,
+    PaymentMethod, PaymentMethods, PaymentStatus, PaymentStep, ProductId, Role, StatusKey, StoreId,
+    StoreStatus, StoreZone, UserId,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -204,16 +205,28 @@ pub fn store(row: &(impl Columns + ?Sized)) -> Result<StoreRecord> {
 pub fn store_with_settings(row: &(impl Columns + ?Sized)) -> Result<StoreWithSettings> {
     Ok(StoreWithSettings {
         store: store(row)?,
-        settings: StoreSettings::from_columns(
-            &row.text("status")?,
-            &row.text("timezone")?,
-            row.flag("accepting_orders")?,
-            &row.text("fulfilment")?,
-            row.text_opt("opening_hours")?.as_deref(),
-            &row.text("payment_methods")?,
-            row.flag("driver_self_assign")?,
-            &row.text("print_trigger")?,
-        )?,
+        settings: store_settings(row)?,
+    })
+}
+
+/// A store's settings columns (`status`, `timezone`, `accepting_orders`,
+/// `fulfilment`, `opening_hours`, `payment_methods`, `driver_self_assign`,
+/// `print_trigger`): the one decoding both backends use.
+fn store_settings(row: &(impl Columns + ?Sized)) -> Result<StoreSettings> {
+    let status = row.text("status")?;
+    let timezone = row.text("timezone")?;
+    Ok(StoreSettings {
+        status: StoreStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        timezone: StoreZone::parse(&timezone).map_err(|_| corrupt("time zone", &timezone))?,
+        accepting_orders: row.flag("accepting_orders")?,
+        fulfilment: Fulfilments::from_stored(&row.text("fulfilment")?),
+        opening_hours: row
+            .text_opt("opening_hours")?
+            .map(|json| serde_json::from_str(&json).map_err(|_| corrupt("opening hours", &json)))
+            .transpose()?,
+        payment_methods: PaymentMethods::from_stored(&row.text("payment_methods")?),
+        driver_self_assign: row.flag("driver_self_assign")?,
+        print_trigger: StatusKey::from(row.text("print_trigger")?),
     })
 }
 
@@ -735,3 +748,171 @@ pub fn filter_column(filter: &EventFilter) -> (&'static str, i64) {
         EventFilter::Store(id) => ("store_id", id.get()),
     }
 }
+
+// ---- webhooks ----
+
+/// A webhook endpoint ([`webhook_columns`]).
+pub fn webhook(row: &(impl Columns + ?Sized)) -> Result<crate::Webhook> {
+    let events = row.text("events")?;
+    Ok(crate::Webhook {
+        id: ordertrack_domain::WebhookId::new(row.int("id")?),
+        store_id: StoreId::new(row.int("store_id")?),
+        url: row.text("url")?,
+        events: serde_json::from_str(&events).map_err(|_| corrupt("webhook events", &events))?,
+        enabled: row.flag("enabled")?,
+        secret: row.text("secret")?,
+        previous_secret: row.text_opt("previous_secret")?,
+        previous_secret_until: row
+            .int_opt("previous_secret_until")?
+            .map(from_micros)
+            .transpose()?,
+        disabled_reason: row.text_opt("disabled_reason")?,
+        after_event: row.int("after_event_id")?,
+        created_at: from_micros(row.int("created_at")?)?,
+    })
+}
+
+/// An endpoint's columns (read by [`webhook`]) from `webhook_endpoints`
+/// named `$t`, each with `$p` before its name.
+macro_rules! webhook_columns {
+    ($t:literal, $p:literal) => {
+        concat!(
+            $t,
+            ".id AS ",
+            $p,
+            "id, ",
+            $t,
+            ".store_id AS ",
+            $p,
+            "store_id, ",
+            $t,
+            ".url AS ",
+            $p,
+            "url, ",
+            $t,
+            ".events AS ",
+            $p,
+            "events, ",
+            $t,
+            ".enabled AS ",
+            $p,
+            "enabled, ",
+            $t,
+            ".secret AS ",
+            $p,
+            "secret, ",
+            $t,
+            ".previous_secret AS ",
+            $p,
+            "previous_secret, ",
+            $t,
+            ".previous_secret_until AS ",
+            $p,
+            "previous_secret_until, ",
+            $t,
+            ".disabled_reason AS ",
+            $p,
+            "disabled_reason, ",
+            $t,
+            ".after_event_id AS ",
+            $p,
+            "after_event_id, ",
+            $t,
+            ".created_at AS ",
+            $p,
+            "created_at"
+        )
+    };
+}
+pub(crate) use webhook_columns;
+
+/// A delivery ([`delivery_select`]).
+pub fn webhook_delivery(row: &(impl Columns + ?Sized)) -> Result<crate::WebhookDelivery> {
+    let state = row.text("state")?;
+    let time = |name: &str| row.int_opt(name)?.map(from_micros).transpose();
+    Ok(crate::WebhookDelivery {
+        id: ordertrack_domain::DeliveryId::new(row.int("id")?),
+        webhook_id: ordertrack_domain::WebhookId::new(row.int("webhook_id")?),
+        event_id: row.int("event_id")?,
+        event_kind: row.text("event_kind")?,
+        state: crate::DeliveryState::parse(&state)
+            .ok_or_else(|| corrupt("delivery state", &state))?,
+        attempts: row.int("attempts")?,
+        http_status: row.int_opt("http_status")?,
+        duration_ms: row.int_opt("duration_ms")?,
+        error: row.text_opt("error")?,
+        next_attempt_at: time("next_attempt_at")?,
+        last_attempt_at: time("last_attempt_at")?,
+        created_at: from_micros(row.int("created_at")?)?,
+    })
+}
+
+/// A delivery claimed with its endpoint (whose columns carry `w_`).
+pub fn claimed_delivery(row: &(impl Columns + ?Sized)) -> Result<crate::ClaimedDelivery> {
+    Ok(crate::ClaimedDelivery {
+        delivery: webhook_delivery(row)?,
+        webhook: webhook(&Prefixed { row, prefix: "w_" })?,
+    })
+}
+
+/// A delivery's columns with its event's kind (read by [`webhook_delivery`]).
+macro_rules! delivery_columns {
+    () => {
+        "d.id, d.webhook_id, d.event_id, e.kind AS event_kind, d.state, d.attempts,
+    d.http_status, d.duration_ms, d.error, d.next_attempt_at, d.last_attempt_at, d.created_at"
+    };
+}
+pub(crate) use delivery_columns;
+
+/// Deliveries (read by [`webhook_delivery`]), in both backends' SQL; a
+/// `WHERE` on `d` follows.
+macro_rules! delivery_select {
+    () => {
+        concat!(
+            "SELECT ",
+            $crate::codec::delivery_columns!(),
+            " FROM webhook_deliveries d JOIN events e ON e.id = d.event_id"
+        )
+    };
+}
+pub(crate) use delivery_select;
+
+/// Deliveries with their endpoints (read by [`claimed_delivery`]); a
+/// `WHERE` on `d` and `w` follows.
+macro_rules! claimed_select {
+    () => {
+        concat!(
+            "SELECT ",
+            $crate::codec::delivery_columns!(),
+            ", ",
+            $crate::codec::webhook_columns!("w", "w_"),
+            " FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+    JOIN webhook_endpoints w ON w.id = d.webhook_id"
+        )
+    };
+}
+pub(crate) use claimed_select;
+
+/// Endpoints (read by [`webhook`]); a `WHERE` on `w` follows.
+macro_rules! webhook_select {
+    () => {
+        concat!(
+            "SELECT ",
+            $crate::codec::webhook_columns!("w", ""),
+            " FROM webhook_endpoints w"
+        )
+    };
+}
+pub(crate) use webhook_select;
+
+/// The heads of the endpoints' queues — each enabled endpoint's pending
+/// delivery of its oldest event — in both backends' SQL, as a condition on
+/// `d` (a delivery) joined to `w` (its endpoint).
+macro_rules! delivery_is_head {
+    () => {
+        "d.state = 'pending' AND w.enabled
+    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+        WHERE p.webhook_id = d.webhook_id AND p.state = 'pending' AND p.event_id < d.event_id)"
+    };
+}
+pub(crate) use delivery_is_head;

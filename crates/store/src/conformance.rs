@@ -47,6 +47,7 @@ use crate::{
     ReportRows, Repository, StoreError, StoreOpening, StoreRecord, StoreSettings,
     StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
 };
+use crate::{AttemptOutcome, DeliveryState, NewWebhook, WebhookAttempt, WebhookEnqueue};
 
 /// A store under test plus whatever keeps its data alive (a temporary
 /// directory, a throw-away database schema, ...) until the test ends.
@@ -136,6 +137,8 @@ macro_rules! conformance_tests {
             concurrent_writers_keep_events_gap_free,
             concurrent_changes_with_same_version,
             concurrent_mixed_changes,
+            webhooks,
+            webhook_deliveries,
         );
     };
     (@cases $factory:path; $($case:ident),+ $(,)?) => {
@@ -4184,4 +4187,327 @@ impl Drop for TestSchema {
             eprintln!("could not drop test schema {}: {error}", self.name);
         }
     }
+}
+
+// ---- webhooks ----
+
+fn new_webhook(shop: &StoreRecord, url: &str, events: &[&str]) -> NewWebhook {
+    NewWebhook {
+        store_id: shop.id,
+        url: url.into(),
+        events: events.iter().map(|e| (*e).to_owned()).collect(),
+        enabled: true,
+        secret: format!("whsec_{url}"),
+        created_at: now(),
+    }
+}
+
+/// Endpoints: added after the log's position, listed per store, rotated
+/// (the old secret kept until a time), deleted with their deliveries.
+pub async fn webhooks(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    place(store, &f.shop, &f.customer, &f.lines()).await;
+    let before = store.last_event_position().await.expect("position");
+    let hook = store
+        .create_webhook(new_webhook(&f.shop, "http://a.test/hook", &["*"]))
+        .await
+        .expect("create_webhook");
+    assert_eq!(hook.after_event, before, "it gets what comes after it");
+    assert_eq!(
+        (
+            hook.store_id,
+            hook.url.as_str(),
+            hook.events.clone(),
+            hook.enabled
+        ),
+        (f.shop.id, "http://a.test/hook", vec!["*".to_owned()], true)
+    );
+    assert_eq!(
+        (hook.previous_secret.clone(), hook.disabled_reason.clone()),
+        (None, None)
+    );
+    let mut off = new_webhook(&f.shop, "http://b.test/hook", &["order.created"]);
+    off.enabled = false;
+    let off = store.create_webhook(off).await.expect("create_webhook");
+    let (verde, _, _) = verde_and_bob(store).await;
+    let elsewhere = store
+        .create_webhook(new_webhook(&verde, "http://c.test/hook", &["*"]))
+        .await
+        .expect("create_webhook");
+
+    assert_eq!(
+        store.webhooks(f.shop.id).await.expect("webhooks"),
+        vec![hook.clone(), off.clone()]
+    );
+    let enabled: Vec<_> = store
+        .enabled_webhooks()
+        .await
+        .expect("enabled_webhooks")
+        .into_iter()
+        .map(|w| w.id)
+        .collect();
+    assert_eq!(enabled, vec![hook.id, elsewhere.id]);
+
+    let until = now() + Duration::hours(24);
+    let rotated = store
+        .rotate_webhook_secret(f.shop.id, hook.id, "whsec_new".into(), until)
+        .await
+        .expect("rotate")
+        .expect("the endpoint");
+    assert_eq!(rotated.secret, "whsec_new");
+    assert_eq!(
+        rotated.previous_secret.as_deref(),
+        Some(hook.secret.as_str())
+    );
+    assert_eq!(rotated.previous_secret_until, Some(until));
+    assert_eq!(
+        rotated.signing_secrets(now()),
+        vec!["whsec_new", hook.secret.as_str()]
+    );
+    assert_eq!(rotated.signing_secrets(until), vec!["whsec_new"]);
+    // Another store's endpoint is not this store's to rotate or delete.
+    assert_eq!(
+        store
+            .rotate_webhook_secret(verde.id, hook.id, "whsec_x".into(), until)
+            .await
+            .expect("rotate"),
+        None
+    );
+    assert!(
+        !store
+            .delete_webhook(verde.id, hook.id)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        store
+            .delete_webhook(f.shop.id, off.id)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .delete_webhook(f.shop.id, off.id)
+            .await
+            .expect("delete")
+    );
+    assert_eq!(
+        store.webhooks(f.shop.id).await.expect("webhooks"),
+        vec![rotated]
+    );
+}
+
+/// Deliveries: written with the cursor's move (only from where it was),
+/// claimed one per endpoint in event order, recorded, retried; 410 turns
+/// the endpoint off; deleting it deletes them.
+pub async fn webhook_deliveries(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let start = store.webhook_cursor().await.expect("cursor");
+    assert_eq!(start, store.last_event_position().await.expect("position"));
+    let a = store
+        .create_webhook(new_webhook(&f.shop, "http://a.test/", &["*"]))
+        .await
+        .expect("create_webhook");
+    let b = store
+        .create_webhook(new_webhook(&f.shop, "http://b.test/", &["*"]))
+        .await
+        .expect("create_webhook");
+    place(store, &f.shop, &f.customer, &f.lines()).await;
+    place(store, &f.shop, &f.customer, &f.lines()).await;
+    let upto = store.last_event_position().await.expect("position");
+    let (e1, e2) = (upto - 1, upto);
+    let at = now();
+    let batch = WebhookEnqueue {
+        after: start,
+        upto,
+        deliveries: vec![(a.id, e1), (a.id, e2), (b.id, e2)],
+        at,
+    };
+    assert!(
+        store
+            .enqueue_webhook_deliveries(batch.clone())
+            .await
+            .expect("enqueue")
+    );
+    assert_eq!(store.webhook_cursor().await.expect("cursor"), upto);
+    // From a stale position: nothing written.
+    assert!(
+        !store
+            .enqueue_webhook_deliveries(batch)
+            .await
+            .expect("enqueue")
+    );
+    assert_eq!(
+        store.webhook_deliveries(a.id, 10).await.expect("log").len(),
+        2
+    );
+    assert_eq!(store.next_webhook_attempt().await.expect("next"), Some(at));
+
+    // One per endpoint, its oldest event first.
+    let until = at + Duration::seconds(30);
+    let claimed = store
+        .claim_webhook_deliveries(at, until, 10)
+        .await
+        .expect("claim");
+    let mut heads: Vec<_> = claimed
+        .iter()
+        .map(|c| (c.webhook.id, c.delivery.event_id))
+        .collect();
+    heads.sort();
+    assert_eq!(heads, vec![(a.id, e1), (b.id, e2)]);
+    let first = claimed
+        .iter()
+        .find(|c| c.webhook.id == a.id)
+        .expect("a's head");
+    assert_eq!(first.webhook, a);
+    assert_eq!(first.delivery.state, DeliveryState::Pending);
+    assert_eq!(first.delivery.event_kind, "order_created");
+    // Claimed: nobody else gets them until the claim runs out.
+    assert!(
+        store
+            .claim_webhook_deliveries(at, until, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert_eq!(
+        store.next_webhook_attempt().await.expect("next"),
+        Some(until)
+    );
+
+    // a's first fails and is due again later; its second waits behind it.
+    let retry_at = at + Duration::minutes(5);
+    store
+        .record_webhook_attempt(WebhookAttempt {
+            delivery: first.delivery.id,
+            at,
+            http_status: Some(500),
+            duration_ms: 12,
+            error: None,
+            outcome: AttemptOutcome::RetryAt(retry_at),
+        })
+        .await
+        .expect("record");
+    let b_head = claimed
+        .iter()
+        .find(|c| c.webhook.id == b.id)
+        .expect("b's head");
+    store
+        .record_webhook_attempt(WebhookAttempt {
+            delivery: b_head.delivery.id,
+            at,
+            http_status: Some(410),
+            duration_ms: 3,
+            error: None,
+            outcome: AttemptOutcome::EndpointGone,
+        })
+        .await
+        .expect("record");
+    let log = store.webhook_deliveries(a.id, 10).await.expect("log");
+    let retried = log.iter().find(|d| d.event_id == e1).expect("e1");
+    assert_eq!(
+        (
+            retried.state,
+            retried.attempts,
+            retried.http_status,
+            retried.duration_ms
+        ),
+        (DeliveryState::Pending, 1, Some(500), Some(12))
+    );
+    assert_eq!(retried.next_attempt_at, Some(retry_at));
+    assert_eq!(log[0].event_id, e2, "newest first");
+    let gone = &store.webhooks(f.shop.id).await.expect("webhooks")[1];
+    assert!(!gone.enabled);
+    assert_eq!(gone.disabled_reason.as_deref(), Some(crate::GONE_REASON));
+    assert_eq!(
+        store.webhook_deliveries(b.id, 10).await.expect("log")[0].state,
+        DeliveryState::Failed
+    );
+    assert_eq!(
+        store.next_webhook_attempt().await.expect("next"),
+        Some(retry_at)
+    );
+    assert!(
+        store
+            .claim_webhook_deliveries(at + Duration::minutes(1), until, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "not due yet, and e2 waits behind e1"
+    );
+
+    // Due now, on the owner's say: delivered; then e2 is the head.
+    let again = store
+        .retry_webhook_delivery(a.id, retried.id, at)
+        .await
+        .expect("retry")
+        .expect("the delivery");
+    assert_eq!(again.next_attempt_at, Some(at));
+    assert_eq!(
+        store
+            .retry_webhook_delivery(b.id, retried.id, at)
+            .await
+            .expect("retry"),
+        None,
+        "another endpoint's delivery"
+    );
+    let claimed = store
+        .claim_webhook_deliveries(at, until, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].delivery.event_id, e1);
+    store
+        .record_webhook_attempt(WebhookAttempt {
+            delivery: claimed[0].delivery.id,
+            at,
+            http_status: Some(204),
+            duration_ms: 5,
+            error: None,
+            outcome: AttemptOutcome::Delivered,
+        })
+        .await
+        .expect("record");
+    let claimed = store
+        .claim_webhook_deliveries(at, until, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].delivery.event_id, e2);
+    store
+        .record_webhook_attempt(WebhookAttempt {
+            delivery: claimed[0].delivery.id,
+            at,
+            http_status: None,
+            duration_ms: 10_000,
+            error: Some("timed out".into()),
+            outcome: AttemptOutcome::GaveUp,
+        })
+        .await
+        .expect("record");
+    let log = store.webhook_deliveries(a.id, 10).await.expect("log");
+    let states: Vec<_> = log
+        .iter()
+        .map(|d| (d.event_id, d.state, d.attempts))
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (e2, DeliveryState::Failed, 1),
+            (e1, DeliveryState::Delivered, 2)
+        ]
+    );
+    assert_eq!(log[0].error.as_deref(), Some("timed out"));
+    assert_eq!(store.next_webhook_attempt().await.expect("next"), None);
+
+    assert!(store.delete_webhook(f.shop.id, a.id).await.expect("delete"));
+    assert!(
+        store
+            .webhook_deliveries(a.id, 10)
+            .await
+            .expect("log")
+            .is_empty()
+    );
 }

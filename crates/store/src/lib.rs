@@ -21,6 +21,7 @@ macro_rules! backend_modules {
         mod settings;
         mod stores;
         mod users;
+        mod webhooks;
         mod workflows;
 
         mod migrate;
@@ -35,6 +36,7 @@ pub mod postgres;
 mod records;
 pub mod sqlite;
 pub mod statements;
+mod webhook_records;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -43,8 +45,8 @@ pub mod testing;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan,
-    ProductId, Role, StatusChange, StoreId, UserId,
+    DeliveryId, DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId,
+    OrderPlan, ProductId, Role, StatusChange, StoreId, UserId, WebhookId,
 };
 use time::OffsetDateTime;
 
@@ -55,6 +57,7 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub use postgres::PostgresRepository;
 pub use records::*;
 pub use sqlite::SqliteRepository;
+pub use webhook_records::*;
 
 /// Receives every committed batch of event-log entries (order events and
 /// access changes), in commit order, right after the commit and before the
@@ -288,4 +291,61 @@ pub trait Repository: Send + Sync + 'static {
 
     /// How busy the database connections are right now (for `/metrics`).
     fn pool_status(&self) -> PoolStatus;
+    // ---- webhooks ----
+
+    /// Adds a webhook endpoint to a store.
+    async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook>;
+    /// A store's endpoints, oldest first.
+    async fn webhooks(&self, store: StoreId) -> Result<Vec<Webhook>>;
+    /// Every enabled endpoint of every store: what new events are matched
+    /// against.
+    async fn enabled_webhooks(&self) -> Result<Vec<Webhook>>;
+    /// Deletes a store's endpoint and its deliveries; false if the store
+    /// has no such endpoint.
+    async fn delete_webhook(&self, store: StoreId, id: WebhookId) -> Result<bool>;
+    /// Gives a store's endpoint a new secret; the old one keeps signing
+    /// until `previous_until`. `None` if the store has no such endpoint.
+    async fn rotate_webhook_secret(
+        &self,
+        store: StoreId,
+        id: WebhookId,
+        secret: String,
+        previous_until: OffsetDateTime,
+    ) -> Result<Option<Webhook>>;
+    /// An endpoint's newest deliveries first, at most `limit`.
+    async fn webhook_deliveries(
+        &self,
+        webhook: WebhookId,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>>;
+    /// Makes an endpoint's delivery pending and due at `at` (whatever its
+    /// state); `None` if the endpoint has no such delivery.
+    async fn retry_webhook_delivery(
+        &self,
+        webhook: WebhookId,
+        delivery: DeliveryId,
+        at: OffsetDateTime,
+    ) -> Result<Option<WebhookDelivery>>;
+    /// The position in the event log up to which deliveries have been made.
+    async fn webhook_cursor(&self) -> Result<i64>;
+    /// Writes deliveries for the events in `(after, upto]` and moves the
+    /// cursor to `upto`, in one transaction — only if the cursor is still
+    /// at `after` (false, and nothing written, if another instance moved
+    /// it). A delivery that exists already is left as it is.
+    async fn enqueue_webhook_deliveries(&self, batch: WebhookEnqueue) -> Result<bool>;
+    /// Claims, until `until`, at most `limit` deliveries due at `now`: each
+    /// the oldest pending event of its enabled endpoint (so an endpoint
+    /// gets its events in order), not claimed by anyone else.
+    async fn claim_webhook_deliveries(
+        &self,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>>;
+    /// When the next delivery (the oldest pending event of an enabled
+    /// endpoint) is due, if any is pending.
+    async fn next_webhook_attempt(&self) -> Result<Option<OffsetDateTime>>;
+    /// Records an attempt on its delivery and lets go of the claim; an
+    /// [`AttemptOutcome::EndpointGone`] also turns the endpoint off.
+    async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<()>;
 }

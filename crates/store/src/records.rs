@@ -439,38 +439,6 @@ impl Default for StoreSettings {
     }
 }
 
-impl StoreSettings {
-    /// Reads the stored columns (`status`, `timezone`, `accepting_orders`,
-    /// `fulfilment`, `opening_hours`, `payment_methods`, `print_trigger`):
-    /// the one decoding both backends use.
-    pub(crate) fn from_columns(
-        status: &str,
-        timezone: &str,
-        accepting_orders: bool,
-        fulfilment: &str,
-        opening_hours: Option<&str>,
-        payment_methods: &str,
-        driver_self_assign: bool,
-        print_trigger: &str,
-    ) -> Result<Self, crate::StoreError> {
-        let corrupt = |what: &str, value: &str| {
-            crate::StoreError::Database(format!("unreadable stored {what} `{value}`"))
-        };
-        Ok(StoreSettings {
-            status: StoreStatus::parse(status).ok_or_else(|| corrupt("status", status))?,
-            timezone: StoreZone::parse(timezone).map_err(|_| corrupt("time zone", timezone))?,
-            accepting_orders,
-            fulfilment: Fulfilments::from_stored(fulfilment),
-            opening_hours: opening_hours
-                .map(|json| serde_json::from_str(json).map_err(|_| corrupt("opening hours", json)))
-                .transpose()?,
-            payment_methods: PaymentMethods::from_stored(payment_methods),
-            driver_self_assign,
-            print_trigger: StatusKey::from(print_trigger),
-        })
-    }
-}
-
 /// A store with its settings, read together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreWithSettings {

@@ -15,7 +15,10 @@ use std::time::Duration;
 
 use ordertrack_app::printing::spool::Spool;
 use ordertrack_app::printing::{PrintSettings, Printing};
-use ordertrack_app::{App, AppError, AuthConfig, SignInLimits, StoreSignup};
+use ordertrack_app::webhooks::WebhookWorker;
+use ordertrack_app::{
+    App, AppError, AuthConfig, SignInLimits, StoreSignup, WebhookConfig, WebhookRuntime,
+};
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
 use ordertrack_store::sqlite::SqliteOptions;
@@ -72,6 +75,8 @@ pub struct Settings {
     /// without a bus is warned about: its live updates reach only its own
     /// clients.
     pub serving: bool,
+    /// Where webhooks may go, their retry schedule and timeout.
+    pub webhooks: WebhookConfig,
 }
 
 /// The database to open (migrations run on opening).
@@ -137,6 +142,7 @@ pub struct Application {
     /// The print follower and worker of a serving instance; they stop when
     /// it is dropped (when serving ends).
     printing: Option<Spool>,
+    webhooks: WebhookRuntime,
 }
 
 impl Application {
@@ -163,6 +169,9 @@ impl Application {
         // Each commit also wakes the print follower, so paper follows at once.
         let printing = Arc::new(Printing::new(settings.printing));
         let listener = printing.wake_on_commit(listener);
+        // Commits wake the webhook worker too.
+        let webhooks = WebhookRuntime::new(settings.webhooks);
+        let listener = webhooks.listener(listener);
         let store: Arc<dyn Repository> = match settings.database {
             Database::Sqlite(path) => {
                 if relay.is_some() {
@@ -217,7 +226,8 @@ impl Application {
             },
         )
         .with_store_signup(settings.store_signup)
-        .with_printing(printing);
+        .with_printing(printing)
+        .with_webhooks(webhooks.clone());
         if let Some((options, _, queue)) = relay {
             let subject = options.subject.clone();
             let bus = NatsBus::start(options, queue, store.clone(), hub)
@@ -254,6 +264,7 @@ impl Application {
             tls,
             public_https: settings.public_https,
             printing,
+            webhooks,
         })
     }
 
@@ -297,14 +308,17 @@ impl Application {
         }
     }
 
-    /// Serves on `listener` until `shutdown` resolves (see [`crate::serve`]).
+    /// Serves on `listener` until `shutdown` resolves (see [`crate::serve`]),
+    /// delivering webhooks meanwhile.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let tls = self.tls.clone();
+        let worker = WebhookWorker::spawn(self.repo.clone(), &self.webhooks);
         let served = crate::serve(listener, self.state(), tls, shutdown).await;
+        worker.stop().await;
         // Printing stops with serving.
         drop(self.printing);
         served
@@ -346,6 +360,7 @@ mod tests {
             public_https: false,
             printing: PrintSettings::default(),
             serving: true,
+            webhooks: WebhookConfig::default(),
         })
         .await;
         assert!(matches!(built, Err(BuildError::BusNeedsPostgres)));

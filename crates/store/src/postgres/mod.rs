@@ -46,8 +46,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan,
-    ProductId, Role, StatusChange, StoreId, UserId,
+    DeliveryId, DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId,
+    OrderPlan, ProductId, Role, StatusChange, StoreId, UserId, WebhookId,
 };
 use sqlx::ConnectOptions;
 pub use sqlx::postgres::PgConnectOptions;
@@ -56,12 +56,14 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::records::*;
+use crate::webhook_records::*;
 use crate::{CommitListener, Repository, Result, StoreError};
 use jobs::{
     AcceptInvitation, ClaimPrintJobs, CreateProduct, DeleteSession, FinishPrintJob, Pending,
     QueuePrintJobs, RemoveMembership, RemovePrinter, Request, SetMembership, UpdateProduct,
     UpdateStoreSettings,
 };
+use webhooks::{ClaimWebhookDeliveries, DeleteWebhook, RetryWebhookDelivery, RotateWebhookSecret};
 pub use writer::MAX_BATCH;
 
 /// How to open a [`PostgresRepository`].
@@ -426,5 +428,75 @@ impl Repository for PostgresRepository {
             idle: Some(u32::try_from(self.readers.num_idle()).unwrap_or(u32::MAX)),
             queued: None,
         }
+    }
+
+    async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+        self.write(new).await
+    }
+
+    async fn webhooks(&self, store: StoreId) -> Result<Vec<Webhook>> {
+        Ok(webhooks::webhooks(&mut *self.read().await?, store).await?)
+    }
+
+    async fn enabled_webhooks(&self) -> Result<Vec<Webhook>> {
+        Ok(webhooks::enabled_webhooks(&mut *self.read().await?).await?)
+    }
+
+    async fn delete_webhook(&self, store: StoreId, id: WebhookId) -> Result<bool> {
+        self.write(DeleteWebhook(store, id)).await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        store: StoreId,
+        id: WebhookId,
+        secret: String,
+        previous_until: OffsetDateTime,
+    ) -> Result<Option<Webhook>> {
+        self.write(RotateWebhookSecret(store, id, secret, previous_until))
+            .await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        webhook: WebhookId,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>> {
+        Ok(webhooks::webhook_deliveries(&mut *self.read().await?, webhook, limit).await?)
+    }
+
+    async fn retry_webhook_delivery(
+        &self,
+        webhook: WebhookId,
+        delivery: DeliveryId,
+        at: OffsetDateTime,
+    ) -> Result<Option<WebhookDelivery>> {
+        self.write(RetryWebhookDelivery(webhook, delivery, at))
+            .await
+    }
+
+    async fn webhook_cursor(&self) -> Result<i64> {
+        Ok(webhooks::webhook_cursor(&mut *self.read().await?).await?)
+    }
+
+    async fn enqueue_webhook_deliveries(&self, batch: WebhookEnqueue) -> Result<bool> {
+        self.write(batch).await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        self.write(ClaimWebhookDeliveries(now, until, limit)).await
+    }
+
+    async fn next_webhook_attempt(&self) -> Result<Option<OffsetDateTime>> {
+        Ok(webhooks::next_webhook_attempt(&mut *self.read().await?).await?)
+    }
+
+    async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<()> {
+        self.write(attempt).await
     }
 }

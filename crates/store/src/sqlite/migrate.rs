@@ -50,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0013_driver_assignment.sql"),
     ),
     (14, include_str!("../../migrations/sqlite/0014_printing.sql")),
+    (
+        15,
+        include_str!("../../migrations/sqlite/0015_webhooks.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

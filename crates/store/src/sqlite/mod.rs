@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan,
-    ProductId, Role, StatusChange, StoreId, UserId,
+    DeliveryId, DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId,
+    OrderPlan, ProductId, Role, StatusChange, StoreId, UserId, WebhookId,
 };
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, OpenFlags};
@@ -31,6 +31,7 @@ use tokio::sync::oneshot;
 
 use crate::records::*;
 use crate::statements::STATEMENT_TARGET;
+use crate::webhook_records::*;
 use crate::{CommitListener, Repository, Result, StoreError};
 pub use writer::MAX_BATCH;
 use writer::{WriteJob, WriteTx};
@@ -520,5 +521,83 @@ impl Repository for SqliteRepository {
             idle: None,
             queued: Some(u32::try_from(queued).unwrap_or(u32::MAX)),
         }
+    }
+
+    async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {
+        self.write(move |tx| webhooks::create_webhook(tx.conn(), &new))
+            .await
+    }
+
+    async fn webhooks(&self, store: StoreId) -> Result<Vec<Webhook>> {
+        self.read(move |conn| webhooks::webhooks(conn, store)).await
+    }
+
+    async fn enabled_webhooks(&self) -> Result<Vec<Webhook>> {
+        self.read(webhooks::enabled_webhooks).await
+    }
+
+    async fn delete_webhook(&self, store: StoreId, id: WebhookId) -> Result<bool> {
+        self.write(move |tx| webhooks::delete_webhook(tx.conn(), store, id))
+            .await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        store: StoreId,
+        id: WebhookId,
+        secret: String,
+        previous_until: OffsetDateTime,
+    ) -> Result<Option<Webhook>> {
+        self.write(move |tx| {
+            webhooks::rotate_webhook_secret(tx.conn(), store, id, &secret, previous_until)
+        })
+        .await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        webhook: WebhookId,
+        limit: u32,
+    ) -> Result<Vec<WebhookDelivery>> {
+        self.read(move |conn| webhooks::webhook_deliveries(conn, webhook, limit))
+            .await
+    }
+
+    async fn retry_webhook_delivery(
+        &self,
+        webhook: WebhookId,
+        delivery: DeliveryId,
+        at: OffsetDateTime,
+    ) -> Result<Option<WebhookDelivery>> {
+        self.write(move |tx| webhooks::retry_webhook_delivery(tx.conn(), webhook, delivery, at))
+            .await
+    }
+
+    async fn webhook_cursor(&self) -> Result<i64> {
+        self.read(webhooks::webhook_cursor).await
+    }
+
+    async fn enqueue_webhook_deliveries(&self, batch: WebhookEnqueue) -> Result<bool> {
+        self.write(move |tx| webhooks::enqueue_webhook_deliveries(tx.conn(), &batch))
+            .await
+    }
+
+    async fn claim_webhook_deliveries(
+        &self,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        self.write(move |tx| webhooks::claim_webhook_deliveries(tx.conn(), now, until, limit))
+            .await
+    }
+
+    async fn next_webhook_attempt(&self) -> Result<Option<OffsetDateTime>> {
+        self.read(webhooks::next_webhook_attempt).await
+    }
+
+    async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<()> {
+        self.write(move |tx| webhooks::record_webhook_attempt(tx.conn(), &attempt))
+            .await
     }
 }

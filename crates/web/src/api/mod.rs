@@ -9,6 +9,7 @@ mod printing;
 mod reports;
 mod stores;
 pub mod views;
+mod webhooks;
 mod workflows;
 
 use crate::routes::Routes;
@@ -24,4 +25,5 @@ pub fn routes() -> Routes {
         .merge(kitchen::routes())
         .merge(invitations::routes())
         .merge(workflows::routes())
+        .merge(webhooks::routes())
 }

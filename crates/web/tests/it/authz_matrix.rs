@@ -143,11 +143,20 @@ struct Cell {
     printer: i64,
     /// A print job of the cell's order on that printer, for the reprint.
     job: i64,
+    /// A webhook of the demo restaurant (made for the cell where the row
+    /// deletes it).
+    webhook: i64,
+    /// A delivery of [`Setup::webhook`].
+    delivery: i64,
 }
 
 /// The store the matrix's invitations are to: joining it changes nobody's
 /// access to the demo restaurant the other rows are about.
 const INVITES: &str = "matrix-invites";
+
+/// Where the matrix's webhooks point: a loopback port nothing listens on
+/// (the test server allows loopback; nothing is ever answered).
+const MATRIX_HOOK: &str = "http://127.0.0.1:9/matrix";
 
 fn form(cell_csrf: &str, fields: &[(&str, String)]) -> Vec<(String, String)> {
     let mut all = vec![("csrf".to_owned(), cell_csrf.to_owned())];
@@ -929,6 +938,45 @@ fn rows() -> Vec<Row> {
                 &[("email", c.newcomer.clone()), ("role", "cashier".into())],
             )
         }),
+        // ---- webhooks: owners (and admins) ----
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            GET,
+            "/api/v1/stores/{slug}/webhooks",
+            Api,
+            [401, 404, 404, 200, 403, 403, 403, 403, 404, 200],
+        ),
+        row(
+            POST,
+            "/api/v1/stores/{slug}/webhooks",
+            Api,
+            [401, 404, 404, 201, 403, 403, 403, 403, 404, 201],
+        )
+        .json(|_| json!({"url": MATRIX_HOOK, "events": ["*"], "enabled": false})),
+        row(
+            DELETE,
+            "/api/v1/stores/{slug}/webhooks/{id}",
+            Api,
+            [401, 404, 404, 204, 403, 403, 403, 403, 404, 204],
+        ),
+        row(
+            POST,
+            "/api/v1/stores/{slug}/webhooks/{id}/rotate-secret",
+            Api,
+            [401, 404, 404, 200, 403, 403, 403, 403, 404, 200],
+        ),
+        row(
+            GET,
+            "/api/v1/stores/{slug}/webhooks/{id}/deliveries",
+            Api,
+            [401, 404, 404, 200, 403, 403, 403, 403, 404, 200],
+        ),
+        row(
+            POST,
+            "/api/v1/stores/{slug}/webhooks/{id}/deliveries/{delivery_id}/retry",
+            Api,
+            [401, 404, 404, 202, 403, 403, 403, 403, 404, 202],
+        ),
         row(
             POST,
             "/manage/{slug}/staff/{user_id}/remove",
@@ -1029,14 +1077,26 @@ struct Setup {
     driver: i64,
     /// The owner of [`INVITES`].
     inviter: ordertrack_app::Caller,
+    /// The demo restaurant's owner, for making webhooks.
+    owner_caller: ordertrack_app::Caller,
+    /// A webhook of the demo restaurant that has a delivery.
+    webhook: i64,
+    delivery: i64,
 }
 
 impl Setup {
     async fn new(app: &TestApp) -> Setup {
         let restaurant = app.store_record(RESTAURANT).await;
+        let owner = app.login("owner@demo.test").await;
+        let alice = app.login("alice@demo.test").await;
+        let owner_caller = app.caller(&owner).await;
+        let (webhook, delivery) = matrix_delivery(app, &owner_caller, &alice).await;
         Setup {
-            alice: app.login("alice@demo.test").await,
-            owner: app.login("owner@demo.test").await,
+            alice,
+            owner,
+            owner_caller,
+            webhook,
+            delivery,
             product: app.product_ids(RESTAURANT).await[0],
             restaurant: restaurant.id.get(),
             driver: app.user("driver@demo.test").await.id,
@@ -1146,9 +1206,16 @@ impl Setup {
                     .id;
             }
         }
+        let webhook = if row.method == DELETE && row.route.contains("/webhooks/") {
+            matrix_webhook(app, &self.owner_caller, false).await
+        } else {
+            self.webhook
+        };
         Cell {
             printer,
             job,
+            webhook,
+            delivery: self.delivery,
             order: id(&order),
             item: item_ids(&order)[0],
             version: version(&order),
@@ -1167,11 +1234,55 @@ impl Setup {
     }
 }
 
+/// A webhook of the demo restaurant to [`MATRIX_HOOK`]; its id.
+async fn matrix_webhook(app: &TestApp, owner: &ordertrack_app::Caller, enabled: bool) -> i64 {
+    app.app
+        .create_webhook(
+            owner,
+            RESTAURANT,
+            ordertrack_app::webhooks::WebhookInput {
+                url: MATRIX_HOOK.into(),
+                events: vec!["order.created".into()],
+                enabled: Some(enabled),
+            },
+        )
+        .await
+        .expect("a webhook")
+        .id
+        .get()
+}
+
+/// A webhook of the demo restaurant with one delivery (of an order placed
+/// for it); their ids.
+async fn matrix_delivery(app: &TestApp, owner: &ordertrack_app::Caller, alice: &str) -> (i64, i64) {
+    let webhook = matrix_webhook(app, owner, true).await;
+    app.place_simple(alice, RESTAURANT).await;
+    for _ in 0..500 {
+        let log = app
+            .app
+            .webhook_deliveries(
+                owner,
+                RESTAURANT,
+                ordertrack_domain::WebhookId::new(webhook),
+                None,
+            )
+            .await
+            .expect("the delivery log");
+        if let Some(delivery) = log.first() {
+            return (webhook, delivery.id.get());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the matrix's webhook never got a delivery");
+}
+
 /// The row's path for this cell.
 fn path(route: &str, cell: &Cell) -> String {
     route
         .replace("{printer_id}", &cell.printer.to_string())
         .replace("{job_id}", &cell.job.to_string())
+        .replace("/webhooks/{id}", &format!("/webhooks/{}", cell.webhook))
+        .replace("{delivery_id}", &cell.delivery.to_string())
         .replace(
             "/invitations/{token}",
             &format!("/invitations/{}", cell.invitation),

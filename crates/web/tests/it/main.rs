@@ -32,3 +32,4 @@ mod reports;
 mod stores_admin;
 mod streams;
 mod tls;
+mod webhooks;

@@ -1,7 +1,8 @@
 //! What the tests of this crate share: a real server built like the
 //! binary's ([`server`]), its HTTP API ([`api`]), its live streams from a
 //! client's side ([`sse`]), load tooling ([`load`]), a real browser
-//! ([`browser`]) and a network printer ([`printer`]).
+//! ([`browser`]), a network printer ([`printer`]) and a webhook receiver
+//! ([`webhooks`]).
 
 pub mod api;
 pub mod browser;
@@ -9,6 +10,7 @@ pub mod load;
 pub mod printer;
 pub mod server;
 pub mod sse;
+pub mod webhooks;
 
 pub use api::*;
 pub use browser::*;
@@ -16,3 +18,4 @@ pub use load::*;
 pub use printer::*;
 pub use server::*;
 pub use sse::*;
+pub use webhooks::*;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ordertrack_app::printing::PrintSettings;
-use ordertrack_app::{App, SignInLimits, StoreSignup};
+use ordertrack_app::{App, SignInLimits, StoreSignup, WebhookConfig};
 use ordertrack_realtime::Hub;
 use ordertrack_store::Repository;
 use ordertrack_store::conformance::TestSchema;
@@ -85,6 +85,16 @@ impl TestDb {
             public_https: false,
             printing: guards.printing.clone(),
             serving,
+            webhooks: WebhookConfig {
+                // Tests' receivers listen on loopback.
+                allow_private: !guards.refuse_private_webhooks,
+                schedule: guards
+                    .webhook_retries
+                    .clone()
+                    .unwrap_or_else(|| vec![Duration::from_millis(200); 3]),
+                timeout: guards.webhook_timeout.unwrap_or(Duration::from_secs(10)),
+                poll: Duration::from_secs(1),
+            },
         })
         .await
         .expect("build the order desk")
@@ -112,6 +122,14 @@ pub struct Guards {
     pub no_demo: bool,
     /// Where printers may be and how print jobs are retried.
     pub printing: PrintSettings,
+    /// Refuse webhooks to loopback and private addresses, as the binary
+    /// does without `--webhooks-allow-private` (test servers allow them:
+    /// their receivers are on loopback).
+    pub refuse_private_webhooks: bool,
+    /// The webhook retry schedule (default: three retries 200 ms apart).
+    pub webhook_retries: Option<Vec<Duration>>,
+    /// How long a webhook attempt may take (default: 10 s, as the binary).
+    pub webhook_timeout: Option<Duration>,
 }
 
 /// A running server, its database and a client. Dropping it stops the
