@@ -12,9 +12,7 @@ use time::OffsetDateTime;
 
 use crate::fulfilment::FulfilmentKind;
 use crate::ids::UserId;
-use crate::order::{
-    Actor, EventKind, HistoryEntry, NewEvent, Order, OrderSummary, StatusChange, stations_of,
-};
+use crate::order::{Actor, EventKind, HistoryEntry, NewEvent, Order, OrderSummary, StatusChange};
 use crate::role::Role;
 use crate::workflow::Workflow;
 
@@ -181,43 +179,17 @@ pub fn plan_assignment(
         order.fulfilment.kind,
     )
     .with_payment(order.payment.status);
-    Ok(Some(StatusChange {
-        order_id: order.id,
-        expected_version: order.version,
-        from: order.status.clone(),
-        to: order.status.clone(),
-        history: HistoryEntry {
-            from: Some(order.status.clone()),
-            to: order.status.clone(),
-            actor,
-            note: None,
-            at: now,
-            correction: false,
-            payment: None,
-            assignment: Some(step),
-        },
-        event: NewEvent {
-            kind,
-            store_id: order.store_id,
-            order_id: order.id,
-            customer_id: order.customer_id,
-            order_version: order.version + 1,
-            from: None,
-            to: None,
-            actor: Some(actor),
-            note: None,
-            item: None,
-            stations: stations_of(&order.items),
-            at: now,
-            summary,
-            correction: false,
-            payment: None,
-            assignment: Some(shown),
-        },
-        payment: None,
+    let history = HistoryEntry {
         assignment: Some(step),
-        // The status stays: nothing finishes, the status clock runs on.
-        finishes: false,
+        ..HistoryEntry::status_kept(order, actor, now)
+    };
+    let event = NewEvent {
+        assignment: Some(shown),
+        ..NewEvent::about(order, kind, order.version + 1, actor, now, summary)
+    };
+    Ok(Some(StatusChange {
+        assignment: Some(step),
+        ..StatusChange::status_kept(order, history, event)
     }))
 }
 

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::names::StatusKey;
 use crate::order::{
     Actor, EventKind, HistoryEntry, ItemChange, ItemChangeError, ItemId, ItemStatus, NewEvent,
-    Order, OrderId, OrderSummary, StatusChange, StoreId, paid_enough, status_change,
+    Order, OrderId, StatusChange, StoreId, paid_enough, status_change,
 };
 use crate::role::Role;
 use crate::workflow::{State, TransitionDenied, Workflow};
@@ -345,45 +345,21 @@ impl<'a> Planner<'a> {
 
     /// The item (which exists and is not ready) becomes ready.
     fn item_ready(&mut self, id: ItemId) {
-        let Some(item) = self.order.items.iter_mut().find(|item| item.id == id) else {
+        let Some(index) = self.order.items.iter().position(|item| item.id == id) else {
             return;
         };
-        let change = ItemChange {
-            id: item.id,
-            name: item.name.clone(),
-            station: item.station.clone(),
-            from: item.status,
-            to: ItemStatus::Ready,
-        };
-        item.status = ItemStatus::Ready;
-        let order = &mut self.order;
-        order.version += 1;
-        let event = NewEvent {
-            kind: EventKind::ItemStatusChanged,
-            store_id: order.store_id,
-            order_id: order.id,
-            customer_id: order.customer_id,
-            order_version: order.version,
-            from: None,
-            to: None,
-            actor: Some(self.actor),
-            note: None,
-            stations: vec![change.station.clone()],
-            item: Some(change.clone()),
-            correction: false,
-            payment: None,
-            assignment: None,
-            at: self.now,
-            summary: OrderSummary::of(
-                self.workflow,
-                &order.number,
-                &order.status,
-                order.fulfilment.kind,
-            )
-            .with_payment(order.payment.status),
-        };
+        let (change, event) = crate::order::item_event(
+            self.workflow,
+            &self.order,
+            self.actor,
+            &self.order.items[index],
+            ItemStatus::Ready,
+            self.now,
+        );
+        self.order.items[index].status = ItemStatus::Ready;
+        self.order.version += 1;
         self.steps.push(PlanStep::Item(ItemStep {
-            expected_version: order.version - 1,
+            expected_version: self.order.version - 1,
             item: change,
             event,
         }));

@@ -324,6 +324,38 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// An event of `kind` about `order` that makes its version
+    /// `order_version`, by `actor` at `at`: the stations of all its items,
+    /// and no status step, note, item, payment or assignment — a change
+    /// that has one sets it (`NewEvent { item: …, ..NewEvent::about(…) }`).
+    pub fn about(
+        order: &Order,
+        kind: EventKind,
+        order_version: i64,
+        actor: Actor,
+        at: OffsetDateTime,
+        summary: OrderSummary,
+    ) -> NewEvent {
+        NewEvent {
+            kind,
+            store_id: order.store_id,
+            order_id: order.id,
+            customer_id: order.customer_id,
+            order_version,
+            from: None,
+            to: None,
+            actor: Some(actor),
+            note: None,
+            item: None,
+            stations: stations_of(&order.items),
+            correction: false,
+            payment: None,
+            assignment: None,
+            at,
+            summary,
+        }
+    }
+
     /// The event as every watcher receives it (SSE `data:`, WebSocket
     /// `event`), serialised: a JSON object of everything but its resume
     /// position `id`, which comes first and is the store's to assign. The
@@ -427,6 +459,44 @@ pub struct StatusChange {
     /// correction): the store keeps how long it took from each state it
     /// entered, in the same write, for the ETA (see [`crate::eta`]).
     pub finishes: bool,
+}
+
+impl StatusChange {
+    /// A change that leaves `order` in its status (a payment, a driver
+    /// assignment), decided on its current version: its history entry
+    /// steps from the status to itself, and nothing finishes (the status
+    /// clock runs on). `history` and `event` are the caller's; `payment`
+    /// and `assignment` start empty.
+    pub fn status_kept(order: &Order, history: HistoryEntry, event: NewEvent) -> StatusChange {
+        StatusChange {
+            order_id: order.id,
+            expected_version: order.version,
+            from: order.status.clone(),
+            to: order.status.clone(),
+            history,
+            event,
+            payment: None,
+            assignment: None,
+            finishes: false,
+        }
+    }
+}
+
+impl HistoryEntry {
+    /// An entry of `order` staying in its status (a payment, a driver
+    /// assignment) by `actor` at `at`; the caller adds what changed.
+    pub fn status_kept(order: &Order, actor: Actor, at: OffsetDateTime) -> HistoryEntry {
+        HistoryEntry {
+            from: Some(order.status.clone()),
+            to: order.status.clone(),
+            actor,
+            note: None,
+            at,
+            correction: false,
+            payment: None,
+            assignment: None,
+        }
+    }
 }
 
 /// Whether `order` may enter `state` as far as its payment goes: a state
@@ -597,23 +667,18 @@ pub(crate) fn status_change(
             assignment: None,
         },
         event: NewEvent {
-            kind,
-            store_id: order.store_id,
-            order_id: order.id,
-            customer_id: order.customer_id,
-            order_version: new_version,
             from: Some(order.status.clone()),
             to: Some(to.into()),
-            actor: Some(actor),
             note,
-            item: None,
-            stations: stations_of(&order.items),
-            correction: false,
-            payment: None,
-            assignment: None,
-            at: now,
-            summary: OrderSummary::of(workflow, &order.number, to, order.fulfilment.kind)
-                .with_payment(order.payment.status),
+            ..NewEvent::about(
+                order,
+                kind,
+                new_version,
+                actor,
+                now,
+                OrderSummary::of(workflow, &order.number, to, order.fulfilment.kind)
+                    .with_payment(order.payment.status),
+            )
         },
         payment: None,
         assignment: None,
@@ -748,7 +813,7 @@ fn item_to_change(
 }
 
 /// The change of `item` of `order` to `to` and its event.
-fn item_event(
+pub(crate) fn item_event(
     workflow: &Workflow,
     order: &Order,
     actor: Actor,
@@ -763,29 +828,24 @@ fn item_event(
         from: item.status,
         to,
     };
+    let summary = OrderSummary::of(
+        workflow,
+        &order.number,
+        &order.status,
+        order.fulfilment.kind,
+    )
+    .with_payment(order.payment.status);
     let event = NewEvent {
-        kind: EventKind::ItemStatusChanged,
-        store_id: order.store_id,
-        order_id: order.id,
-        customer_id: order.customer_id,
-        order_version: order.version + 1,
-        from: None,
-        to: None,
-        actor: Some(actor),
-        note: None,
         item: Some(change.clone()),
         stations: vec![item.station.clone()],
-        correction: false,
-        payment: None,
-        assignment: None,
-        at: now,
-        summary: OrderSummary::of(
-            workflow,
-            &order.number,
-            &order.status,
-            order.fulfilment.kind,
+        ..NewEvent::about(
+            order,
+            EventKind::ItemStatusChanged,
+            order.version + 1,
+            actor,
+            now,
+            summary,
         )
-        .with_payment(order.payment.status),
     };
     (change, event)
 }
@@ -927,22 +987,15 @@ pub fn order_created(
         at: order.created_at,
     };
     let event = NewEvent {
-        kind: EventKind::OrderCreated,
-        store_id: order.store_id,
-        order_id: order.id,
-        customer_id: order.customer_id,
-        order_version: order.version,
-        from: None,
         to: Some(order.status.clone()),
-        actor: Some(actor),
-        note: None,
-        item: None,
-        stations: stations_of(&order.items),
-        correction: false,
-        payment: None,
-        assignment: None,
-        at: order.created_at,
-        summary,
+        ..NewEvent::about(
+            order,
+            EventKind::OrderCreated,
+            order.version,
+            actor,
+            order.created_at,
+            summary,
+        )
     };
     (history, event)
 }

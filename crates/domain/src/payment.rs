@@ -9,7 +9,6 @@ use time::OffsetDateTime;
 
 use crate::order::{
     Actor, EventKind, HistoryEntry, MAX_NOTE_CHARS, NewEvent, Order, OrderSummary, StatusChange,
-    stations_of,
 };
 use crate::role::Role;
 use crate::text::{UnsafeText, check_lines};
@@ -386,43 +385,26 @@ pub fn plan_payment(
         order.fulfilment.kind,
     )
     .with_payment(payment.status);
-    Ok(StatusChange {
-        order_id: order.id,
-        expected_version: order.version,
-        from: order.status.clone(),
-        to: order.status.clone(),
-        history: HistoryEntry {
-            from: Some(order.status.clone()),
-            to: order.status.clone(),
+    let history = HistoryEntry {
+        note: note.clone(),
+        payment: Some(step),
+        ..HistoryEntry::status_kept(order, actor, now)
+    };
+    let event = NewEvent {
+        note,
+        payment: Some(step),
+        ..NewEvent::about(
+            order,
+            EventKind::PaymentChanged,
+            new_version,
             actor,
-            note: note.clone(),
-            at: now,
-            correction: false,
-            payment: Some(step),
-            assignment: None,
-        },
-        event: NewEvent {
-            kind: EventKind::PaymentChanged,
-            store_id: order.store_id,
-            order_id: order.id,
-            customer_id: order.customer_id,
-            order_version: new_version,
-            from: None,
-            to: None,
-            actor: Some(actor),
-            note,
-            item: None,
-            stations: stations_of(&order.items),
-            at: now,
+            now,
             summary,
-            correction: false,
-            payment: Some(step),
-            assignment: None,
-        },
+        )
+    };
+    Ok(StatusChange {
         payment: Some(payment),
-        assignment: None,
-        // The status stays: nothing finishes, the status clock runs on.
-        finishes: false,
+        ..StatusChange::status_kept(order, history, event)
     })
 }
 

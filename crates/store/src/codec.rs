@@ -574,13 +574,16 @@ pub fn printer(row: &(impl Columns + ?Sized)) -> Result<crate::Printer> {
     let stations = row.text("stations")?;
     Ok(crate::Printer {
         id: row.int("id")?,
-        store_id: StoreId::new(row.int("store_id")?),
-        name: row.text("name")?,
-        host: row.text("host")?,
-        port: port(row.int("port")?)?,
-        stations: serde_json::from_str(&stations).map_err(|_| corrupt("stations", &stations))?,
-        receipts: row.flag("receipts")?,
-        enabled: row.flag("enabled")?,
+        setup: crate::PrinterSetup {
+            store_id: StoreId::new(row.int("store_id")?),
+            name: row.text("name")?,
+            host: row.text("host")?,
+            port: port(row.int("port")?)?,
+            stations: serde_json::from_str(&stations)
+                .map_err(|_| corrupt("stations", &stations))?,
+            receipts: row.flag("receipts")?,
+            enabled: row.flag("enabled")?,
+        },
         created_at: from_micros(row.int("created_at")?)?,
     })
 }

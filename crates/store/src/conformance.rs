@@ -2385,13 +2385,15 @@ pub async fn printing(store: Arc<dyn Repository>) {
     let order = place(store, &f.shop, &f.customer, &f.lines()).await;
     let at = now();
     let new_printer = |name: &str, stations: &[&str], receipts: bool| NewPrinter {
-        store_id: f.shop.id,
-        name: name.into(),
-        host: "10.0.0.7".into(),
-        port: 9100,
-        stations: stations.iter().map(|s| (*s).to_owned()).collect(),
-        receipts,
-        enabled: true,
+        setup: crate::PrinterSetup {
+            store_id: f.shop.id,
+            name: name.into(),
+            host: "10.0.0.7".into(),
+            port: 9100,
+            stations: stations.iter().map(|s| (*s).to_owned()).collect(),
+            receipts,
+            enabled: true,
+        },
         at,
     };
     let grill = store

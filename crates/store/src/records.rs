@@ -689,10 +689,10 @@ impl PrintStatus {
     }
 }
 
-/// A store's network printer, to add (the application checked its address
-/// against the operator's allowed hosts).
-#[derive(Debug, Clone)]
-pub struct NewPrinter {
+/// A store's network printer as it is set up: where it is and what it
+/// prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrinterSetup {
     pub store_id: StoreId,
     pub name: String,
     pub host: String,
@@ -702,6 +702,13 @@ pub struct NewPrinter {
     /// Whether it prints the receipt (the counter's printer).
     pub receipts: bool,
     pub enabled: bool,
+}
+
+/// A store's network printer, to add (the application checked its address
+/// against the operator's allowed hosts).
+#[derive(Debug, Clone)]
+pub struct NewPrinter {
+    pub setup: PrinterSetup,
     pub at: OffsetDateTime,
 }
 
@@ -709,14 +716,22 @@ pub struct NewPrinter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Printer {
     pub id: i64,
-    pub store_id: StoreId,
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    pub stations: Vec<String>,
-    pub receipts: bool,
-    pub enabled: bool,
+    pub setup: PrinterSetup,
     pub created_at: OffsetDateTime,
+}
+
+impl std::ops::Deref for NewPrinter {
+    type Target = PrinterSetup;
+    fn deref(&self) -> &PrinterSetup {
+        &self.setup
+    }
+}
+
+impl std::ops::Deref for Printer {
+    type Target = PrinterSetup;
+    fn deref(&self) -> &PrinterSetup {
+        &self.setup
+    }
 }
 
 /// A print job to queue: one ticket or receipt of an order for a printer.

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use ordertrack_domain::text::check_line;
 use ordertrack_domain::{OrderId, Role};
-use ordertrack_store::{NewPrintJob, NewPrinter, OrderKey, PrintJob, Printer, StoreRecord};
+use ordertrack_store::{
+    NewPrintJob, NewPrinter, OrderKey, PrintJob, Printer, PrinterSetup, StoreRecord,
+};
 use tokio::sync::Notify;
 
 pub use hosts::{DEFAULT_PORT, PrinterAddress, PrinterHosts};
@@ -205,13 +207,15 @@ impl App {
         Ok(self
             .repo
             .add_printer(NewPrinter {
-                store_id: store.id,
-                name: name.to_owned(),
-                host: address.host,
-                port: address.port,
-                stations,
-                receipts: input.receipts,
-                enabled: input.enabled,
+                setup: PrinterSetup {
+                    store_id: store.id,
+                    name: name.to_owned(),
+                    host: address.host,
+                    port: address.port,
+                    stations,
+                    receipts: input.receipts,
+                    enabled: input.enabled,
+                },
                 at: crate::now(),
             })
             .await?)

@@ -456,13 +456,15 @@ mod tests {
     fn printer(id: i64, stations: &[&str], receipts: bool) -> Printer {
         Printer {
             id,
-            store_id: StoreId::new(1),
-            name: format!("P{id}"),
-            host: "10.0.0.1".into(),
-            port: 9100,
-            stations: stations.iter().map(|s| (*s).to_owned()).collect(),
-            receipts,
-            enabled: true,
+            setup: ordertrack_store::PrinterSetup {
+                store_id: StoreId::new(1),
+                name: format!("P{id}"),
+                host: "10.0.0.1".into(),
+                port: 9100,
+                stations: stations.iter().map(|s| (*s).to_owned()).collect(),
+                receipts,
+                enabled: true,
+            },
             created_at: crate::now(),
         }
     }

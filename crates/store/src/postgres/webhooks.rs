@@ -37,16 +37,17 @@ pub async fn webhooks(conn: &mut PgConnection, store: StoreId) -> Result<Vec<Web
         .bind(store.get())
         .fetch_all(&mut *conn)
         .await?;
-    Ok(rows
-        .iter()
-        .map(codec::webhook)
-        .collect::<std::result::Result<_, _>>()?)
+    decode_webhooks(&rows)
 }
 
 pub async fn enabled_webhooks(conn: &mut PgConnection) -> Result<Vec<Webhook>> {
     let rows = sqlx::query(concat!(webhook_select!(), " WHERE w.enabled ORDER BY w.id"))
         .fetch_all(&mut *conn)
         .await?;
+    decode_webhooks(&rows)
+}
+
+fn decode_webhooks(rows: &[sqlx::postgres::PgRow]) -> Result<Vec<Webhook>> {
     Ok(rows
         .iter()
         .map(codec::webhook)

@@ -666,12 +666,22 @@ async fn payment(
     {
         Ok(view) if view.order.payment.status == PaymentStatus::Paid => Ok(back("paid")),
         Ok(_) => Ok(back("refunded")),
-        Err(AppError::Conflict { code, .. }) => Ok(back(match code {
-            ErrorCode::VersionConflict => "conflict",
-            _ => "not_allowed",
-        })),
-        Err(AppError::Invalid { .. }) => Ok(back("invalid")),
-        Err(error) => Err(error.into()),
+        Err(error) => refused_flash(error).map(back),
+    }
+}
+
+/// The flash a refused change of an order page comes back with: someone
+/// else changed the order first, or a rule refuses it; anything else is an
+/// error page.
+fn refused_flash(error: AppError) -> Result<&'static str, PageError> {
+    match error {
+        AppError::Conflict {
+            code: ErrorCode::VersionConflict,
+            ..
+        } => Ok("conflict"),
+        AppError::Conflict { .. } => Ok("not_allowed"),
+        AppError::Invalid { .. } => Ok("invalid"),
+        error => Err(error.into()),
     }
 }
 
@@ -709,12 +719,7 @@ async fn assignment(
     {
         Ok(_) if driver.is_some() => Ok(back("assigned")),
         Ok(_) => Ok(back("unassigned")),
-        Err(AppError::Conflict { code, .. }) => Ok(back(match code {
-            ErrorCode::VersionConflict => "conflict",
-            _ => "not_allowed",
-        })),
-        Err(AppError::Invalid { .. }) => Ok(back("invalid")),
-        Err(error) => Err(error.into()),
+        Err(error) => refused_flash(error).map(back),
     }
 }
 

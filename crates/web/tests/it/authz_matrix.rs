@@ -1178,13 +1178,15 @@ impl Setup {
             let added = app
                 .store
                 .add_printer(NewPrinter {
-                    store_id: StoreId::new(self.restaurant),
-                    name: format!("Matrix printer {n}"),
-                    host: "127.0.0.1".into(),
-                    port: 9,
-                    stations: Vec::new(),
-                    receipts: false,
-                    enabled: true,
+                    setup: ordertrack_store::PrinterSetup {
+                        store_id: StoreId::new(self.restaurant),
+                        name: format!("Matrix printer {n}"),
+                        host: "127.0.0.1".into(),
+                        port: 9,
+                        stations: Vec::new(),
+                        receipts: false,
+                        enabled: true,
+                    },
                     at: ordertrack_app::now(),
                 })
                 .await
