@@ -19,7 +19,7 @@ pub mod store;
 pub mod text;
 pub mod workflow;
 
-pub use eta::{DurationSample, Eta, EtaBasis, StoreDurations};
+pub use eta::{DurationSample, Eta, EtaBasis, KitchenQueue, StoreDurations};
 pub use fulfilment::FulfilmentKind;
 pub use kitchen::{
     ItemStep, KitchenError, OrderPlan, PlanStep, may_recall, plan_bump, plan_hand_off, plan_recall,

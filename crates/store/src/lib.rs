@@ -43,7 +43,7 @@ pub mod testing;
 use async_trait::async_trait;
 use ordertrack_domain::{
     DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan,
-    ProductId, Role, StatusChange, StoreId, UserId,
+    ProductId, Role, StatusChange, StatusKey, StoreId, UserId,
 };
 use time::OffsetDateTime;
 
@@ -247,4 +247,15 @@ pub trait Repository: Send + Sync + 'static {
     /// and status, written as orders reach a done state): what its ETA
     /// windows are read from, in one indexed read.
     async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>>;
+
+    /// The ids of a store's oldest `limit` orders in any of `statuses`,
+    /// oldest first: its kitchen's queue (what an ETA counts the orders
+    /// ahead from), in one statement reading at most `limit` index entries
+    /// per status, however many orders wait.
+    async fn queued_orders(
+        &self,
+        store: StoreId,
+        statuses: Vec<StatusKey>,
+        limit: usize,
+    ) -> Result<Vec<OrderId>>;
 }

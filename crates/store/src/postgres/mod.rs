@@ -47,7 +47,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ordertrack_domain::{
     DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan,
-    ProductId, Role, StatusChange, StoreId, UserId,
+    ProductId, Role, StatusChange, StatusKey, StoreId, UserId,
 };
 use sqlx::ConnectOptions;
 pub use sqlx::postgres::PgConnectOptions;
@@ -372,5 +372,14 @@ impl Repository for PostgresRepository {
 
     async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>> {
         Ok(orders::store_durations(&mut *self.read().await?, store).await?)
+    }
+
+    async fn queued_orders(
+        &self,
+        store: StoreId,
+        statuses: Vec<StatusKey>,
+        limit: usize,
+    ) -> Result<Vec<OrderId>> {
+        Ok(orders::queued_orders(&mut *self.read().await?, store, &statuses, limit).await?)
     }
 }

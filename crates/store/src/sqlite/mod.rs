@@ -21,7 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ordertrack_domain::{
     DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId, OrderPlan,
-    ProductId, Role, StatusChange, StoreId, UserId,
+    ProductId, Role, StatusChange, StatusKey, StoreId, UserId,
 };
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, OpenFlags};
@@ -453,6 +453,16 @@ impl Repository for SqliteRepository {
 
     async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>> {
         self.read(move |conn| orders::store_durations(conn, store))
+            .await
+    }
+
+    async fn queued_orders(
+        &self,
+        store: StoreId,
+        statuses: Vec<StatusKey>,
+        limit: usize,
+    ) -> Result<Vec<OrderId>> {
+        self.read(move |conn| orders::queued_orders(conn, store, &statuses, limit))
             .await
     }
 }
