@@ -130,8 +130,9 @@ struct Opts {
     /// history: timed requests per page.
     #[arg(long, global = true, default_value_t = 2_000)]
     samples: usize,
-    /// reports: timed requests per report and range (a tenth for 366 days).
-    #[arg(long, global = true, default_value_t = 200)]
+    /// reports: timed requests per report and range (a quarter for 31
+    /// days, a twentieth for 366, at least 5).
+    #[arg(long, global = true, default_value_t = 100)]
     report_samples: usize,
     /// statements: measured requests of each kind (after a warm-up of 3).
     #[arg(long, global = true, default_value_t = 20)]
