@@ -1160,16 +1160,16 @@ pub async fn reports(
                 "days": days,
             });
             let warm_up = 3;
-            let mut o = timed_gets(
-                api,
-                &name,
-                &owner,
-                &path,
-                (warm_up, samples),
-                params,
-                ceiling,
-            )
-            .await?;
+            let gets = (warm_up, samples);
+            // A range the server refuses (e.g. past its statement timeout)
+            // is reported as such; the other ranges still run.
+            let mut o = timed_gets(api, &name, &owner, &path, gets, params.clone(), ceiling)
+                .await
+                .unwrap_or_else(|e| {
+                    let mut failed = Outcome::new(&name, params);
+                    failed.notes.push(format!("FAILED: {e:#}"));
+                    failed
+                });
             load_metrics(&mut o, &loaded);
             o.metric(
                 "orders_in_range",
