@@ -120,7 +120,7 @@ impl App {
                 .orders
         };
         let mut tickets = Vec::with_capacity(orders.len());
-        let durations = self.durations(store.id).await?;
+        let pace = self.pace(store.id, &workflow).await?;
         for order in orders.into_iter().filter(|order| {
             station.as_deref().is_none_or(|station| {
                 order
@@ -131,7 +131,7 @@ impl App {
         }) {
             // Each ticket shows the version of the workflow its order runs.
             let workflow = self.workflow_at(&store, order.workflow_version).await?;
-            let eta = crate::orders::eta_with(&durations, &order, &workflow);
+            let eta = pace.eta(&order, &workflow);
             tickets.push(OrderView {
                 order,
                 workflow,

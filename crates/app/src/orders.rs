@@ -10,10 +10,11 @@ use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::sync::Arc;
 
+use ordertrack_domain::eta::QUEUE_CAP;
 use ordertrack_domain::{
     Actor, AssignedDriver, AssignmentError, Eta, Fulfilment, FulfilmentKind, HistoryEntry,
-    ItemChangeError, ItemId, ItemStatus, ItemStatusChange, NewEvent, Order, OrderId, OrderLine,
-    OrderPlan, OrderRequestError, PaymentError, PaymentMethod, PaymentRequest, PlanStep,
+    ItemChangeError, ItemId, ItemStatus, ItemStatusChange, KitchenQueue, NewEvent, Order, OrderId,
+    OrderLine, OrderPlan, OrderRequestError, PaymentError, PaymentMethod, PaymentRequest, PlanStep,
     RequestedLine, Role, StatusChange, StatusKey, StoreDurations, StoreId, TransitionDenied,
     TransitionError, UserId, Workflow, check_order_request, may_assign, order_total,
     plan_assignment, plan_correction, plan_item_correction, plan_item_status, plan_payment,
@@ -172,22 +173,19 @@ impl PlannedChange for OrderPlan {
 /// Puts the ETA window on each event's summary: of the status the event
 /// leaves the order in, from when it entered it (the event's time for a
 /// status change, else the order's `status_since`).
-fn stamp_eta(
-    events: Vec<&mut NewEvent>,
-    durations: &StoreDurations,
-    workflow: &Workflow,
-    order: &Order,
-) {
+fn stamp_eta(events: Vec<&mut NewEvent>, pace: &StorePace, workflow: &Workflow, order: &Order) {
     let mut since = order.status_since;
+    let ahead = pace.queue.ahead_of(Some(order.id));
     for event in events {
         if event.to.is_some() {
             since = event.at;
         }
-        event.summary.eta = durations.eta(
+        event.summary.eta = pace.durations.eta(
             workflow,
             event.summary.status.as_str(),
             order.fulfilment.kind,
             since,
+            ahead,
         );
     }
 }
@@ -476,13 +474,20 @@ impl App {
             idempotency,
             at: crate::now(),
         };
-        let durations = self.durations(store.id).await?;
-        new.summary.eta = durations.eta(&workflow, &new.status, new.fulfilment.kind, new.at);
+        let pace = self.pace(store.id, &workflow).await?;
+        // A new order is behind every order already queued.
+        new.summary.eta = pace.durations.eta(
+            &workflow,
+            &new.status,
+            new.fulfilment.kind,
+            new.at,
+            pace.queue.ahead_of(None),
+        );
         // The write returns the order it wrote (or, for a retry, the
         // original): that is the answer, nothing to read again.
         let placed = self.repo.place_order(new).await?;
         let role = self.access(caller, &placed.order)?;
-        let eta = eta_with(&durations, &placed.order, &workflow);
+        let eta = pace.eta(&placed.order, &workflow);
         Ok(Placed {
             view: OrderView {
                 order: placed.order,
@@ -1157,18 +1162,18 @@ impl App {
                 id: caller.user.id,
                 role,
             };
-            let durations = self.durations(order.store_id).await?;
+            let pace = self.pace(order.store_id, &workflow).await?;
             let before = order.clone();
             let written = match decide(workflow.clone(), order, actor).await? {
                 Decision::Write(mut change) => {
-                    stamp_eta(change.events_mut(), &durations, &workflow, &before);
+                    stamp_eta(change.events_mut(), &pace, &workflow, &before);
                     change.write(self.repo.as_ref()).await
                 }
                 Decision::Keep(order) => Ok(*order),
             };
             match written {
                 Ok(order) => {
-                    let eta = eta_with(&durations, &order, &workflow);
+                    let eta = pace.eta(&order, &workflow);
                     return Ok(OrderView {
                         order,
                         workflow,
@@ -1206,7 +1211,7 @@ impl App {
             stores.insert(store.id, store.clone());
         }
         let mut views = Vec::with_capacity(orders.len());
-        let mut durations: HashMap<StoreId, StoreDurations> = HashMap::new();
+        let mut paces: HashMap<StoreId, StorePace> = HashMap::new();
         for order in orders {
             let store = match stores.entry(order.store_id) {
                 Entry::Occupied(known) => known.into_mut(),
@@ -1218,11 +1223,15 @@ impl App {
                 ),
             };
             let workflow = self.workflow_at(store, order.workflow_version).await?;
-            let durations = match durations.entry(order.store_id) {
+            // The queue's statuses come from the workflow of the store's
+            // first order listed (a store's versions keep their kitchen).
+            let pace = match paces.entry(order.store_id) {
                 Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(unknown) => unknown.insert(self.durations(order.store_id).await?),
+                Entry::Vacant(unknown) => {
+                    unknown.insert(self.pace(order.store_id, &workflow).await?)
+                }
             };
-            let eta = eta_with(durations, &order, &workflow);
+            let eta = pace.eta(&order, &workflow);
             views.push(OrderView {
                 order,
                 workflow,
@@ -1234,12 +1243,48 @@ impl App {
     }
 }
 
+/// What a store's ETA windows are read from: its kept durations to done
+/// and its kitchen's queue.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StorePace {
+    pub(crate) durations: StoreDurations,
+    pub(crate) queue: KitchenQueue,
+}
+
+impl StorePace {
+    /// The ETA window of `order`, with the orders ahead of it in the queue.
+    pub(crate) fn eta(&self, order: &Order, workflow: &Workflow) -> Option<Eta> {
+        self.durations.eta(
+            workflow,
+            &order.status,
+            order.fulfilment.kind,
+            order.status_since,
+            self.queue.ahead_of(Some(order.id)),
+        )
+    }
+}
+
 impl App {
-    /// A store's kept durations to done: one read.
-    pub(crate) async fn durations(&self, store: StoreId) -> Result<StoreDurations, AppError> {
-        Ok(StoreDurations::from_samples(
-            self.repo.store_durations(store).await?,
-        ))
+    /// A store's pace: its kept durations (one read) and the oldest
+    /// [`QUEUE_CAP`] of its orders in `workflow`'s queue states (one read;
+    /// none for a workflow without a kitchen).
+    pub(crate) async fn pace(
+        &self,
+        store: StoreId,
+        workflow: &Workflow,
+    ) -> Result<StorePace, AppError> {
+        let durations = StoreDurations::from_samples(self.repo.store_durations(store).await?);
+        let statuses: Vec<StatusKey> = workflow
+            .queue_states()
+            .into_iter()
+            .map(|state| state.key.clone())
+            .collect();
+        let queue = if statuses.is_empty() {
+            KitchenQueue::default()
+        } else {
+            KitchenQueue::new(self.repo.queued_orders(store, statuses, QUEUE_CAP).await?)
+        };
+        Ok(StorePace { durations, queue })
     }
 
     /// The ETA window of `order` (no read once it is terminal).
@@ -1251,24 +1296,9 @@ impl App {
         if workflow.is_terminal(&order.status) {
             return Ok(None);
         }
-        Ok(eta_with(
-            &self.durations(order.store_id).await?,
-            order,
-            workflow,
-        ))
+        Ok(self
+            .pace(order.store_id, workflow)
+            .await?
+            .eta(order, workflow))
     }
-}
-
-/// The ETA window of `order` from its store's `durations`.
-pub(crate) fn eta_with(
-    durations: &StoreDurations,
-    order: &Order,
-    workflow: &Workflow,
-) -> Option<Eta> {
-    durations.eta(
-        workflow,
-        &order.status,
-        order.fulfilment.kind,
-        order.status_since,
-    )
 }

@@ -1,8 +1,12 @@
-//! Bulk-loads orders straight into the SQLite file (server stopped), mirroring
-//! `crates/store/migrations/sqlite/0001_init.sql`: `orders` and
-//! `order_items` rows (what order lists read), the store's order counter,
-//! and 999 extra customers. No `status_history`/`events` rows: lists never
-//! read them.
+//! Bulk-loads orders straight into the SQLite file (server stopped, schema
+//! migrated), mirroring what the server writes: `orders` (with `status_at`)
+//! and `order_items` rows (what order lists read), each order's
+//! `status_history` along the restaurant workflow up to its status (what
+//! the times report reads), the store's kept ETA durations (`eta_samples`,
+//! as the server keeps them: 200 per status), the store's order counter,
+//! and 999 extra customers. One order every [`ORDER_SPACING_S`] seconds up
+//! to now: 1,000,000 orders span 347 days. No `events` rows: neither lists
+//! nor reports read them.
 
 use std::path::Path;
 use std::time::Instant;
@@ -35,6 +39,65 @@ pub fn bulk_status(i: usize) -> &'static str {
         _ => "completed",
     }
 }
+
+/// Seconds between two bulk orders' placing (a busy store, day and night).
+pub const ORDER_SPACING_S: i64 = 30;
+
+/// The statuses the i-th bulk order entered, each with the seconds after
+/// its placing: the restaurant workflow's path up to [`bulk_status`], the
+/// time in each state varying a little with `i % 50` (so the pattern, like
+/// the status, repeats every 50 orders).
+pub fn bulk_steps(i: usize) -> Vec<(&'static str, i64)> {
+    let path: &[&str] = match bulk_status(i) {
+        "pending" => &["pending"],
+        "confirmed" => &["pending", "confirmed"],
+        "cooking" => &["pending", "confirmed", "preparing", "cooking"],
+        "cancelled" => &["pending", "cancelled"],
+        _ => &[
+            "pending",
+            "confirmed",
+            "preparing",
+            "cooking",
+            "ready",
+            "completed",
+        ],
+    };
+    // Seconds in pending, confirmed, preparing, cooking, ready.
+    let jitter = ((i % 50) % 7) as i64 * 20;
+    let stays = [60 + jitter, 120, 300 + jitter, 600 + 2 * jitter, 420];
+    let mut at = 0;
+    path.iter()
+        .enumerate()
+        .map(|(k, state)| {
+            if k > 0 {
+                at += stays[k - 1];
+            }
+            (*state, at)
+        })
+        .collect()
+}
+
+/// The store's kept ETA durations as the server keeps them: for each of
+/// the last [`ETA_SAMPLES`] completed bulk orders of `n`, seconds from
+/// entering each status to done.
+pub fn eta_samples(n: usize) -> Vec<(&'static str, i64)> {
+    (0..n)
+        .rev()
+        .filter(|&i| bulk_status(i) == "completed")
+        .take(ETA_SAMPLES)
+        .flat_map(|i| {
+            let steps = bulk_steps(i);
+            let done = steps.last().map_or(0, |&(_, at)| at);
+            steps
+                .into_iter()
+                .filter(|&(state, _)| state != "completed")
+                .map(move |(state, at)| (state, done - at))
+        })
+        .collect()
+}
+
+/// Durations kept per status (the server's `WINDOW_SAMPLES`).
+pub const ETA_SAMPLES: usize = 200;
 
 /// Whether the i-th bulk order is alice's.
 pub fn is_alice(i: usize) -> bool {
@@ -69,6 +132,11 @@ pub fn load(db: &Path, store_slug: &str, n: usize) -> anyhow::Result<BulkStats> 
         [],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
+    let cashier: i64 = conn.query_row(
+        "SELECT id FROM users WHERE email = 'cashier@demo.test'",
+        [],
+        |row| row.get(0),
+    )?;
     let now_us = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
 
     let mut customers = Vec::with_capacity(EXTRA_CUSTOMERS);
@@ -97,8 +165,14 @@ pub fn load(db: &Path, store_slug: &str, n: usize) -> anyhow::Result<BulkStats> 
         {
             let mut order_stmt = tx.prepare(
                 "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor,
-                    currency, fulfilment, address, notes, tracking_token, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pickup', NULL, NULL, ?8, ?9, ?9)",
+                    currency, fulfilment, address, notes, tracking_token, created_at, updated_at,
+                    status_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pickup', NULL, NULL, ?8, ?9, ?10, ?10)",
+            )?;
+            let mut history_stmt = tx.prepare(
+                "INSERT INTO status_history (order_id, from_status, to_status, actor_id,
+                    actor_role, note, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)",
             )?;
             let mut item_stmt = tx.prepare(
                 "INSERT INTO order_items (order_id, position, product_id, name, quantity,
@@ -122,13 +196,32 @@ pub fn load(db: &Path, store_slug: &str, n: usize) -> anyhow::Result<BulkStats> 
                 let total: i64 = (0..lines)
                     .map(|l| products[(i + l) % products.len()].2)
                     .sum();
-                let at = now_us - ((n - i) as i64) * 1_000_000;
+                let at = now_us - ((n - i) as i64) * ORDER_SPACING_S * 1_000_000;
                 let token = format!("b{:031x}", i);
-                let version = if status == "completed" { 5 } else { 2 };
+                let steps = bulk_steps(i);
+                let version = steps.len() as i64;
+                let status_at = at + steps.last().map_or(0, |&(_, s)| s) * 1_000_000;
                 order_stmt.execute(params![
-                    store_id, number, customer, status, version, total, currency, token, at
+                    store_id, number, customer, status, version, total, currency, token, at,
+                    status_at
                 ])?;
                 let order_id = tx.last_insert_rowid();
+                let mut from = None;
+                for (state, seconds) in steps {
+                    let (actor, role) = match from {
+                        None => (customer, "customer"),
+                        Some(_) => (cashier, "cashier"),
+                    };
+                    history_stmt.execute(params![
+                        order_id,
+                        from,
+                        state,
+                        actor,
+                        role,
+                        at + seconds * 1_000_000
+                    ])?;
+                    from = Some(state);
+                }
                 let item_status = if status == "completed" {
                     "ready"
                 } else {
@@ -155,6 +248,19 @@ pub fn load(db: &Path, store_slug: &str, n: usize) -> anyhow::Result<BulkStats> 
         )?;
         tx.commit()?;
         done = end;
+    }
+    {
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO eta_samples (store_id, fulfilment, state, seconds, at)
+                 VALUES (?1, 'pickup', ?2, ?3, ?4)",
+            )?;
+            for (state, seconds) in eta_samples(n) {
+                insert.execute(params![store_id, state, seconds, now_us])?;
+            }
+        }
+        tx.commit()?;
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
@@ -186,12 +292,12 @@ mod tests {
         // The migration is the server's; load into a copy of it.
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("t.db");
+        ordertrack_store::SqliteRepository::migrate(&db).unwrap();
         let conn = Connection::open(&db).unwrap();
-        conn.execute_batch(include_str!("../../store/migrations/sqlite/0001_init.sql"))
-            .unwrap();
         conn.execute_batch(
             "INSERT INTO users (email, name, password_hash, created_at)
-                 VALUES ('alice@demo.test', 'Alice', 'x', 0);
+                 VALUES ('alice@demo.test', 'Alice', 'x', 0),
+                        ('cashier@demo.test', 'Cashier', 'x', 0);
              INSERT INTO stores (slug, name, currency, workflow, order_prefix, created_at)
                  VALUES ('demo-restaurant', 'R', 'EUR', 'restaurant', 'R', 0);
              INSERT INTO products (store_id, name, price_minor, station, created_at)
@@ -219,5 +325,39 @@ mod tests {
             )
             .unwrap();
         assert_eq!(number, "R-000120");
+        // Every order has its history; a completed one its whole path,
+        // ending when it entered its status.
+        let (history, last_at, status_at, kept): (i64, i64, i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM status_history),
+                        (SELECT max(at) FROM status_history WHERE order_id = o.id),
+                        o.status_at, (SELECT count(*) FROM eta_samples)
+                 FROM orders o WHERE o.number = 'R-000005'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        let steps: usize = (0..120).map(|i| bulk_steps(i).len()).sum();
+        assert_eq!(history, steps as i64);
+        assert_eq!(last_at, status_at);
+        assert_eq!(kept, eta_samples(120).len() as i64);
+    }
+
+    #[test]
+    fn steps_follow_the_workflow_to_each_status() {
+        for i in 0..50 {
+            let steps = bulk_steps(i);
+            assert_eq!(steps.first().map(|s| s.0), Some("pending"));
+            assert_eq!(steps.last().map(|s| s.0), Some(bulk_status(i)), "{i}");
+            assert!(steps.windows(2).all(|w| w[0].1 < w[1].1), "{i}: {steps:?}");
+        }
+        // Order 7 (completed, no jitter): 60 + 120 + 300 + 600 + 420 s.
+        assert_eq!(bulk_steps(7).last(), Some(&("completed", 1_500)));
+        let kept = eta_samples(1_000);
+        assert_eq!(
+            kept.iter().filter(|s| s.0 == "pending").count(),
+            ETA_SAMPLES
+        );
+        assert_eq!(kept.len(), 5 * ETA_SAMPLES);
     }
 }

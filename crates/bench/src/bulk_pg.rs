@@ -1,13 +1,14 @@
-//! Bulk-loads orders straight into the PostgreSQL database (server stopped),
-//! mirroring `crates/store/migrations/postgres/0001_init.sql` and producing
-//! the same data shape as the SQLite loader (`bulk.rs`): `orders` and
-//! `order_items` rows (what order lists read), every tenth order alice's,
-//! the rest spread over 999 extra customers, the same status mix
-//! ([`bulk_status`]), 1–3 items per order, and the store's order counter
-//! moved on. No `status_history`/`events` rows: lists never read them.
+//! Bulk-loads orders straight into the PostgreSQL database (server stopped,
+//! schema migrated), producing the same data shape as the SQLite loader
+//! (`bulk.rs`): `orders` (with `status_at`) and `order_items` rows, every
+//! tenth order alice's, the rest spread over 999 extra customers, the same
+//! status mix ([`bulk_status`]) and history ([`bulk_steps`]), 1–3 items per
+//! order, one order every [`ORDER_SPACING_S`] seconds, the store's kept
+//! ETA durations, and the store's order counter moved on. No `events` rows.
 //!
 //! Set-based: each batch is one `INSERT … SELECT … FROM generate_series`
-//! for the orders and one for their items, in its own transaction with
+//! for the orders, one for their items and one for their history, in its
+//! own transaction with
 //! `synchronous_commit = off` (the final commit is durable as usual). The
 //! order ids are a block reserved from the `orders` identity sequence, so
 //! items can name their order without reading ids back and the server's own
@@ -25,7 +26,9 @@ use anyhow::Context;
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-use crate::bulk::{BulkStats, EXTRA_CUSTOMERS, bulk_status, is_alice};
+use crate::bulk::{
+    BulkStats, EXTRA_CUSTOMERS, ORDER_SPACING_S, bulk_status, bulk_steps, eta_samples, is_alice,
+};
 
 /// Orders per transaction.
 const BATCH: i64 = 250_000;
@@ -38,6 +41,23 @@ pub fn status_table() -> Vec<String> {
     (0..STATUS_PERIOD)
         .map(|i| bulk_status(i).to_owned())
         .collect()
+}
+
+/// [`bulk_steps`] over one period, for SQL: the states (comma-joined), the
+/// seconds after placing of each (comma-joined), the last of them, and how
+/// many (the order's version).
+pub fn step_tables() -> (Vec<String>, Vec<String>, Vec<i64>, Vec<i64>) {
+    let mut tables = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..STATUS_PERIOD {
+        let steps = bulk_steps(i);
+        let states: Vec<&str> = steps.iter().map(|s| s.0).collect();
+        let seconds: Vec<String> = steps.iter().map(|s| s.1.to_string()).collect();
+        tables.0.push(states.join(","));
+        tables.1.push(seconds.join(","));
+        tables.2.push(steps.last().map_or(0, |s| s.1));
+        tables.3.push(steps.len() as i64);
+    }
+    tables
 }
 
 /// Order totals by `i % (3 * products)`: order i has `1 + i % 3` lines, line
@@ -62,18 +82,44 @@ pub fn number_sql(prefix: &str, seq: &str) -> String {
 pub fn orders_sql() -> String {
     format!(
         "INSERT INTO orders (id, store_id, number, customer_id, status, version, total_minor,
-            currency, fulfilment, address, notes, tracking_token, created_at, updated_at)
+            currency, fulfilment, address, notes, tracking_token, created_at, updated_at,
+            status_at)
          SELECT $1 + i, $2, {number},
                 CASE WHEN i % 10 = 0 THEN $4 ELSE ($5::bigint[])[i % {customers} + 1] END,
-                s.status, CASE WHEN s.status = 'completed' THEN 5 ELSE 2 END,
+                s.status, ($16::bigint[])[i % {period} + 1],
                 ($6::bigint[])[i % $7 + 1], $8, 'pickup', NULL, NULL,
                 'b' || lpad(to_hex(i), 31, '0'),
-                $9 - ($10 - i) * 1000000, $9 - ($10 - i) * 1000000
+                s.placed, s.placed + s.entered, s.placed + s.entered
          FROM generate_series($11::bigint, $12::bigint) AS i,
-              LATERAL (SELECT ($13::text[])[i % {period} + 1] AS status) AS s",
+              LATERAL (SELECT ($13::text[])[i % {period} + 1] AS status,
+                              $9 - ($10 - i) * {spacing} AS placed,
+                              ($15::bigint[])[i % {period} + 1] * 1000000 AS entered) AS s",
         number = number_sql("$3", "$14 + 1 + i"),
         customers = EXTRA_CUSTOMERS,
         period = STATUS_PERIOD,
+        spacing = ORDER_SPACING_S * 1_000_000,
+    )
+}
+
+/// History of the batch `$7 ..= $8`: each order's [`bulk_steps`], the
+/// first by its customer, the rest by the cashier (`$4`).
+pub fn history_sql() -> String {
+    format!(
+        "INSERT INTO status_history (order_id, from_status, to_status, actor_id, actor_role,
+            note, at)
+         SELECT $1 + i, CASE WHEN k = 1 THEN NULL ELSE p.states[k - 1] END, p.states[k],
+                CASE WHEN k > 1 THEN $4 WHEN i % 10 = 0 THEN $2
+                     ELSE ($3::bigint[])[i % {customers} + 1] END,
+                CASE WHEN k = 1 THEN 'customer' ELSE 'cashier' END, NULL,
+                $5 - ($6 - i) * {spacing} + p.seconds[k] * 1000000
+         FROM generate_series($7::bigint, $8::bigint) AS i,
+              LATERAL (SELECT string_to_array(($9::text[])[i % {period} + 1], ',') AS states,
+                              string_to_array(($10::text[])[i % {period} + 1], ',')::bigint[]
+                                  AS seconds) AS p,
+              LATERAL generate_series(1, cardinality(p.states)) AS k",
+        customers = EXTRA_CUSTOMERS,
+        period = STATUS_PERIOD,
+        spacing = ORDER_SPACING_S * 1_000_000,
     )
 }
 
@@ -143,6 +189,10 @@ pub async fn load(url: &str, store_slug: &str, n: usize) -> anyhow::Result<BulkS
         .await
         .context("alice is missing")?;
     let (alice, hash): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+    let cashier: i64 = sqlx::query_scalar("SELECT id FROM users WHERE email = 'cashier@demo.test'")
+        .fetch_one(&mut conn)
+        .await
+        .context("the cashier is missing")?;
     let now_us = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000) as i64;
 
     // The extra customers, then their ids in customer order.
@@ -188,7 +238,8 @@ pub async fn load(url: &str, store_slug: &str, n: usize) -> anyhow::Result<BulkS
     let names: Vec<String> = products.iter().map(|p| p.name.clone()).collect();
     let prices: Vec<i64> = products.iter().map(|p| p.price).collect();
     let stations: Vec<String> = products.iter().map(|p| p.station.clone()).collect();
-    let (orders_sql, items_sql) = (orders_sql(), items_sql());
+    let (orders_sql, items_sql, history_sql) = (orders_sql(), items_sql(), history_sql());
+    let (step_states, step_seconds, entered, versions) = step_tables();
     let mut items = 0u64;
     let mut lo = 0i64;
     while lo < n64 {
@@ -209,6 +260,8 @@ pub async fn load(url: &str, store_slug: &str, n: usize) -> anyhow::Result<BulkS
             .bind(hi)
             .bind(&statuses)
             .bind(last_seq) // $14
+            .bind(&entered)
+            .bind(&versions) // $16
             .execute(&mut *tx)
             .await
             .context("inserting orders")?;
@@ -226,6 +279,20 @@ pub async fn load(url: &str, store_slug: &str, n: usize) -> anyhow::Result<BulkS
             .await
             .context("inserting order items")?
             .rows_affected();
+        sqlx::query(AssertSqlSafe(history_sql.clone()))
+            .bind(first) // $1
+            .bind(alice)
+            .bind(&customers)
+            .bind(cashier)
+            .bind(now_us) // $5
+            .bind(n64)
+            .bind(lo)
+            .bind(hi)
+            .bind(&step_states)
+            .bind(&step_seconds) // $10
+            .execute(&mut *tx)
+            .await
+            .context("inserting status history")?;
         sqlx::query("UPDATE stores SET last_order_seq = $2 WHERE id = $1")
             .bind(store_id)
             .bind(last_seq + hi + 1)
@@ -234,12 +301,25 @@ pub async fn load(url: &str, store_slug: &str, n: usize) -> anyhow::Result<BulkS
         tx.commit().await?;
         lo = hi + 1;
     }
+    let (kept_states, kept_seconds): (Vec<&str>, Vec<i64>) = eta_samples(n).into_iter().unzip();
+    sqlx::query(
+        "INSERT INTO eta_samples (store_id, fulfilment, state, seconds, at)
+         SELECT $1, 'pickup', s.state, s.seconds, $4
+         FROM UNNEST($2::text[], $3::bigint[]) AS s(state, seconds)",
+    )
+    .bind(store_id)
+    .bind(&kept_states)
+    .bind(&kept_seconds)
+    .bind(now_us)
+    .execute(&mut conn)
+    .await
+    .context("inserting kept durations")?;
     let loaded_s = started.elapsed().as_secs_f64();
     sqlx::raw_sql("SET synchronous_commit = on")
         .execute(&mut conn)
         .await?;
     // Not in one string with the SET: VACUUM refuses a transaction block.
-    sqlx::raw_sql("VACUUM (ANALYZE) users, orders, order_items")
+    sqlx::raw_sql("VACUUM (ANALYZE) users, orders, order_items, status_history, eta_samples")
         .execute(&mut conn)
         .await?;
     eprintln!(
@@ -314,7 +394,22 @@ mod tests {
                 .map(|c| c.trim().to_owned())
                 .collect()
         };
-        assert_eq!(listed(&orders_sql()), columns("orders"));
+        // Columns added by later migrations follow (the rest keep defaults).
+        let mut order_columns = columns("orders");
+        order_columns.push("status_at".into());
+        assert_eq!(listed(&orders_sql()), order_columns);
+        assert_eq!(
+            listed(&history_sql()),
+            [
+                "order_id",
+                "from_status",
+                "to_status",
+                "actor_id",
+                "actor_role",
+                "note",
+                "at"
+            ]
+        );
         // Items take their ids from the identity.
         let mut item_columns = columns("order_items");
         item_columns.retain(|c| c != "id");
@@ -336,15 +431,16 @@ mod tests {
         };
         let db = admin.create_db().await.unwrap();
         let result = async {
-            let mut conn = PgConnection::connect(&db.url).await?;
-            sqlx::raw_sql(include_str!(
-                "../../store/migrations/postgres/0001_init.sql"
-            ))
-            .execute(&mut conn)
+            ordertrack_store::PostgresRepository::migrate(
+                &db.url,
+                std::time::Duration::from_secs(30),
+            )
             .await?;
+            let mut conn = PgConnection::connect(&db.url).await?;
             sqlx::raw_sql(
                 "INSERT INTO users (email, name, password_hash, created_at)
-                     VALUES ('alice@demo.test', 'Alice', 'x', 0);
+                     VALUES ('alice@demo.test', 'Alice', 'x', 0),
+                            ('cashier@demo.test', 'Cashier', 'x', 0);
                  INSERT INTO stores (slug, name, currency, workflow, order_prefix, created_at)
                      VALUES ('demo-restaurant', 'R', 'EUR', 'restaurant', 'R', 0);
                  INSERT INTO products (store_id, name, price_minor, station, created_at)
@@ -381,6 +477,18 @@ mod tests {
             );
             // Order 3 is the bulk's i = 1: two lines, Lemonade + Fries.
             assert_eq!(counts, (121, 121, "R-000121".into(), 3, 740, 2));
+            let steps: usize = (0..120).map(|i| bulk_steps(i).len()).sum();
+            let row = sqlx::query(
+                "SELECT (SELECT count(*) FROM status_history),
+                        (SELECT max(h.at) = o.status_at FROM status_history h
+                         WHERE h.order_id = o.id),
+                        (SELECT count(*) FROM eta_samples)
+                 FROM orders o WHERE o.number = 'R-000006'",
+            )
+            .fetch_one(&mut conn)
+            .await?;
+            let history: (i64, bool, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            assert_eq!(history, (steps as i64, true, eta_samples(120).len() as i64));
             // The server's next order gets the id after the block.
             let next: i64 = sqlx::query_scalar(
                 "INSERT INTO orders (store_id, number, customer_id, status, version,

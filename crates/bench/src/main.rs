@@ -68,6 +68,9 @@ enum Scenario {
     Idle,
     /// Bulk-load orders, then time history pages.
     History,
+    /// Bulk-load orders with their history, then time the owner's sales
+    /// and times reports over 1, 7, 31 and 366 days.
+    Reports,
     /// Two instances over NATS (PostgreSQL only): fan-out to subscribers on
     /// the other instance vs on the publishing one.
     Nats,
@@ -127,6 +130,10 @@ struct Opts {
     /// history: timed requests per page.
     #[arg(long, global = true, default_value_t = 2_000)]
     samples: usize,
+    /// reports: timed requests per report and range (a quarter for 31
+    /// days, a twentieth for 366, at least 5).
+    #[arg(long, global = true, default_value_t = 100)]
+    report_samples: usize,
     /// statements: measured requests of each kind (after a warm-up of 3).
     #[arg(long, global = true, default_value_t = 20)]
     requests: usize,
@@ -450,6 +457,16 @@ async fn run_scenario(
             )
             .await
         }
+        Scenario::Reports => {
+            scenarios::reports(
+                &run.api,
+                &mut run.server,
+                opts.orders,
+                opts.report_samples,
+                ceiling,
+            )
+            .await
+        }
         Scenario::Nats => match &run.peer {
             Some((peer, peer_api)) => {
                 scenarios::nats(
@@ -659,6 +676,7 @@ async fn main() -> anyhow::Result<()> {
             Scenario::Nats,
             Scenario::Idle,
             Scenario::History,
+            Scenario::Reports,
             Scenario::Statements,
             Scenario::Logins,
         ],

@@ -1003,16 +1003,25 @@ pub async fn idle(
 
 // ---------------------------------------------------------------- history
 
-pub async fn history(
+/// A server restarted on a bulk-loaded database: the load's figures and
+/// the restart time.
+struct Loaded {
+    api: Api,
+    stats: crate::bulk::BulkStats,
+    restart_ms: f64,
+}
+
+/// Stops the server, bulk-loads `orders` straight into its database
+/// (SQLite or PostgreSQL) and starts it again.
+async fn bulk_loaded(
     api: &Api,
     server: &mut Server,
     orders: usize,
-    samples: usize,
-    ceiling: &Ceiling,
-) -> anyhow::Result<Vec<Outcome>> {
+    scenario: &str,
+) -> anyhow::Result<Loaded> {
     if !server.managed() {
         bail!(
-            "history bulk-loads the database file: let the benchmark start the server (no --url)"
+            "{scenario} bulk-loads the database file: let the benchmark start the server (no --url)"
         );
     }
     server.stop().await?;
@@ -1025,7 +1034,67 @@ pub async fn history(
     };
     server.start().await?;
     let restart_ms = server.start_times_ms.last().copied().unwrap_or(0.0);
-    let api = Api::new(api.client.clone(), server.base.clone());
+    Ok(Loaded {
+        api: Api::new(api.client.clone(), server.base.clone()),
+        stats,
+        restart_ms,
+    })
+}
+
+/// `samples` sequential GETs of `path` as `token` (after `warm_up`
+/// untimed): the outcome row, its ratio to the serial healthz p99.
+async fn timed_gets(
+    api: &Api,
+    name: &str,
+    token: &str,
+    path: &str,
+    (warm_up, samples): (usize, usize),
+    params: Value,
+    ceiling: &Ceiling,
+) -> anyhow::Result<Outcome> {
+    for _ in 0..warm_up {
+        api.get_ok(Some(token), path).await?;
+    }
+    let mut latencies = Vec::with_capacity(samples);
+    let started = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..samples {
+        let t = Instant::now();
+        bytes = api.get_ok(Some(token), path).await?;
+        latencies.push(t.elapsed().as_micros() as u64);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let summary = summarize(&mut latencies);
+    let mut o = Outcome::new(name, params);
+    o.throughput = Some(samples as f64 / elapsed);
+    o.unit = "pages/s".into();
+    o.latency = Some(summary);
+    o.ratio = Some(summary.p99_us as f64 / ceiling.healthz_serial_p99_us.max(1) as f64);
+    o.ratio_basis = "p99 ÷ serial healthz p99".into();
+    o.metric("body_bytes", bytes);
+    Ok(o)
+}
+
+/// The bulk load's figures on an outcome row.
+fn load_metrics(o: &mut Outcome, loaded: &Loaded) {
+    let stats = &loaded.stats;
+    o.metric("bulk_load_s", stats.seconds);
+    o.metric("db_bytes", stats.db_bytes);
+    o.metric("alice_orders", stats.alice_orders);
+    o.metric("confirmed_orders", stats.confirmed_orders);
+    o.metric("order_items", stats.items);
+    o.metric("restart_ms", loaded.restart_ms);
+}
+
+pub async fn history(
+    api: &Api,
+    server: &mut Server,
+    orders: usize,
+    samples: usize,
+    ceiling: &Ceiling,
+) -> anyhow::Result<Vec<Outcome>> {
+    let loaded = bulk_loaded(api, server, orders, "history").await?;
+    let api = &loaded.api;
     let alice = api.login("alice@demo.test").await?;
     let cashier = api.login("cashier@demo.test").await?;
     let pages = [
@@ -1042,36 +1111,72 @@ pub async fn history(
     ];
     let mut out = Vec::new();
     for (name, token, path) in pages {
-        for _ in 0..50 {
-            api.get_ok(Some(&token), &path).await?;
-        }
-        let mut latencies = Vec::with_capacity(samples);
-        let started = Instant::now();
-        let mut bytes = 0;
-        for _ in 0..samples {
-            let t = Instant::now();
-            bytes = api.get_ok(Some(&token), &path).await?;
-            latencies.push(t.elapsed().as_micros() as u64);
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        let summary = summarize(&mut latencies);
-        let mut o = Outcome::new(
-            name,
-            json!({ "path": path, "samples": samples, "orders_stored": orders, "concurrency": 1 }),
-        );
-        o.throughput = Some(samples as f64 / elapsed);
-        o.unit = "pages/s".into();
-        o.latency = Some(summary);
-        o.ratio = Some(summary.p99_us as f64 / ceiling.healthz_serial_p99_us.max(1) as f64);
-        o.ratio_basis = "p99 ÷ serial healthz p99".into();
-        o.metric("body_bytes", bytes);
-        o.metric("bulk_load_s", stats.seconds);
-        o.metric("db_bytes", stats.db_bytes);
-        o.metric("alice_orders", stats.alice_orders);
-        o.metric("confirmed_orders", stats.confirmed_orders);
-        o.metric("order_items", stats.items);
-        o.metric("restart_ms", restart_ms);
+        let params =
+            json!({ "path": path, "samples": samples, "orders_stored": orders, "concurrency": 1 });
+        let mut o = timed_gets(api, name, &token, &path, (50, samples), params, ceiling).await?;
+        load_metrics(&mut o, &loaded);
         out.push(o);
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- reports
+
+/// Report ranges timed: days ending today (UTC), and what the samples are
+/// divided by for it (the longer ranges read many more orders: fewer).
+const REPORT_RANGES: [(i64, usize); 4] = [(1, 1), (7, 1), (31, 4), (366, 20)];
+
+/// `from=…&to=…` for the `days` ending on `today`.
+pub fn report_range(today: time::Date, days: i64) -> String {
+    let from = today - time::Duration::days(days - 1);
+    format!("from={from}&to={today}")
+}
+
+/// Bulk-loads the store (history included), then times the owner's sales
+/// and times reports over ranges of 1, 7, 31 and 366 days, one request at
+/// a time.
+pub async fn reports(
+    api: &Api,
+    server: &mut Server,
+    orders: usize,
+    samples: usize,
+    ceiling: &Ceiling,
+) -> anyhow::Result<Vec<Outcome>> {
+    let loaded = bulk_loaded(api, server, orders, "reports").await?;
+    let api = &loaded.api;
+    let owner = api.login("owner@demo.test").await?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let mut out = Vec::new();
+    for report in ["sales", "times"] {
+        for (days, divisor) in REPORT_RANGES {
+            let path = format!(
+                "/api/v1/stores/{STORE}/reports/{report}?{}",
+                report_range(today, days)
+            );
+            let samples = (samples / divisor).max(5);
+            let name = format!("reports: {report}, {days} days");
+            let params = json!({
+                "path": path, "samples": samples, "orders_stored": orders, "concurrency": 1,
+                "days": days,
+            });
+            let warm_up = 3;
+            let gets = (warm_up, samples);
+            // A range the server refuses (e.g. past its statement timeout)
+            // is reported as such; the other ranges still run.
+            let mut o = timed_gets(api, &name, &owner, &path, gets, params.clone(), ceiling)
+                .await
+                .unwrap_or_else(|e| {
+                    let mut failed = Outcome::new(&name, params);
+                    failed.notes.push(format!("FAILED: {e:#}"));
+                    failed
+                });
+            load_metrics(&mut o, &loaded);
+            o.metric(
+                "orders_in_range",
+                (days * 86_400 / crate::bulk::ORDER_SPACING_S).min(orders as i64),
+            );
+            out.push(o);
+        }
     }
     Ok(out)
 }
@@ -1079,6 +1184,13 @@ pub async fn history(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_ranges_end_today_and_include_it() {
+        let today = time::macros::date!(2026 - 03 - 31);
+        assert_eq!(report_range(today, 1), "from=2026-03-31&to=2026-03-31");
+        assert_eq!(report_range(today, 31), "from=2026-03-01&to=2026-03-31");
+    }
 
     #[test]
     fn fixed_rate_schedule() {

@@ -8,6 +8,12 @@
 //! transaction as the order's move to done. The window is measured from
 //! when the order entered its current state, so it counts down while the
 //! order waits and does not move when nothing changes.
+//!
+//! While the kitchen is busy the window moves out: an order waiting for or
+//! in the kitchen with more orders of its store ahead of it than the
+//! kitchen works on at once ([`KITCHEN_LANES`]) waits for a share of an
+//! order's kitchen time per extra order ahead ([`KitchenQueue`]). So when
+//! the orders ahead are bumped, its window moves earlier.
 
 use std::collections::HashMap;
 
@@ -15,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::report::percentile;
-use crate::{FulfilmentKind, StatusKey, Workflow};
+use crate::{FulfilmentKind, OrderId, StatusKey, Workflow};
 
 /// How many finished orders (per store, fulfilment and state) make a
 /// learned window; fewer and the workflow's expected minutes are used.
@@ -27,6 +33,17 @@ pub const WINDOW_SAMPLES: usize = 200;
 /// The spread of a window from the workflow's expected minutes: `latest`
 /// is `earliest` plus this share (in percent) of the remaining path.
 pub const WORKFLOW_SPREAD_PERCENT: i64 = 50;
+
+/// How many orders a kitchen works on at once. Up to this many orders
+/// ahead are the usual wait, which the learned durations already hold;
+/// each order ahead beyond them adds `1 / KITCHEN_LANES` of an order's
+/// kitchen time.
+pub const KITCHEN_LANES: u32 = 3;
+
+/// The most orders ahead counted: the queue is read as the store's oldest
+/// this many queued orders, so the read stays small however many orders
+/// wait.
+pub const QUEUE_CAP: usize = 50;
 
 /// Where a window comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +76,36 @@ pub struct DurationSample {
     pub seconds: i64,
 }
 
+/// The store's orders waiting for or in its kitchen (in the initial state
+/// or a kitchen state, [`Workflow::queue_states`]), oldest first, at most
+/// [`QUEUE_CAP`] of them: one read per store serves every order of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KitchenQueue {
+    ids: Vec<OrderId>,
+}
+
+impl KitchenQueue {
+    /// The queue of these orders (any order; only the oldest
+    /// [`QUEUE_CAP`] count).
+    pub fn new(mut ids: Vec<OrderId>) -> Self {
+        ids.sort_unstable();
+        ids.dedup();
+        ids.truncate(QUEUE_CAP);
+        KitchenQueue { ids }
+    }
+
+    /// How many queued orders are ahead of `order` (placed before it; ids
+    /// grow with placing), at most [`QUEUE_CAP`]; `None` is an order not
+    /// placed yet, behind all of them.
+    pub fn ahead_of(&self, order: Option<OrderId>) -> u32 {
+        let ahead = match order {
+            Some(order) => self.ids.partition_point(|&id| id < order),
+            None => self.ids.len(),
+        };
+        u32::try_from(ahead).unwrap_or(u32::MAX)
+    }
+}
+
 /// A store's recent durations to done, per fulfilment and state, sorted
 /// (what the window is read from).
 #[derive(Debug, Clone, Default)]
@@ -83,35 +130,95 @@ impl StoreDurations {
     }
 
     /// The window of an order in `status` (entered at `entered`) under
-    /// `workflow`; `None` for a terminal (or unknown) state.
+    /// `workflow`, with `ahead` orders of its store ahead of it in the
+    /// kitchen's queue ([`KitchenQueue::ahead_of`]); `None` for a terminal
+    /// (or unknown) state.
     pub fn eta(
         &self,
         workflow: &Workflow,
         status: &str,
         fulfilment: FulfilmentKind,
         entered: OffsetDateTime,
+        ahead: u32,
     ) -> Option<Eta> {
         let minutes = workflow.expected_minutes_remaining(status, fulfilment)?;
-        let learned = self
-            .sorted
-            .get(&(fulfilment, status.to_owned()))
-            .filter(|seconds| seconds.len() >= LEARNED_MIN_SAMPLES);
-        if let Some(seconds) = learned {
-            let p50 = percentile(seconds, 50)?;
-            let p90 = percentile(seconds, 90)?;
-            return Some(Eta {
-                earliest: entered + Duration::seconds(p50),
-                latest: entered + Duration::seconds(p90),
-                basis: EtaBasis::Learned,
-            });
-        }
-        let path = i64::from(minutes) * 60;
+        let (p50, p90, basis) = match self.learned(fulfilment, status) {
+            Some(seconds) => (
+                percentile(seconds, 50)?,
+                percentile(seconds, 90)?,
+                EtaBasis::Learned,
+            ),
+            None => {
+                let path = i64::from(minutes) * 60;
+                (path, widened(path), EtaBasis::Workflow)
+            }
+        };
+        let (wait50, wait90) = self.queue_wait(workflow, status, fulfilment, ahead);
         Some(Eta {
-            earliest: entered + Duration::seconds(path),
-            latest: entered + Duration::seconds(path + path * WORKFLOW_SPREAD_PERCENT / 100),
-            basis: EtaBasis::Workflow,
+            earliest: entered + Duration::seconds(p50 + wait50),
+            latest: entered + Duration::seconds(p90 + wait90),
+            basis,
         })
     }
+
+    /// The kept durations from `state`, when there are enough to learn from.
+    fn learned(&self, fulfilment: FulfilmentKind, state: &str) -> Option<&Vec<i64>> {
+        self.sorted
+            .get(&(fulfilment, state.to_owned()))
+            .filter(|seconds| seconds.len() >= LEARNED_MIN_SAMPLES)
+    }
+
+    /// The extra wait (for the window's p50 and p90) of an order in
+    /// `status` with `ahead` orders ahead of it: none once it is past the
+    /// kitchen or while the kitchen works on all of them at once; else a
+    /// [`KITCHEN_LANES`]th of an order's kitchen time per order beyond.
+    fn queue_wait(
+        &self,
+        workflow: &Workflow,
+        status: &str,
+        fulfilment: FulfilmentKind,
+        ahead: u32,
+    ) -> (i64, i64) {
+        let queued = workflow
+            .queue_states()
+            .iter()
+            .any(|state| state.key == status);
+        let beyond = i64::from(ahead.saturating_add(1).saturating_sub(KITCHEN_LANES));
+        if !queued || beyond == 0 {
+            return (0, 0);
+        }
+        let (kitchen50, kitchen90) = self.kitchen_time(workflow, fulfilment).unwrap_or((0, 0));
+        let lanes = i64::from(KITCHEN_LANES);
+        (beyond * kitchen50 / lanes, beyond * kitchen90 / lanes)
+    }
+
+    /// How long one order spends in the kitchen (p50, p90 seconds): from
+    /// entering the first kitchen state to the hand-off — learned as the
+    /// difference of the two states' durations to done, else the
+    /// workflow's expected minutes (widened as a workflow window is).
+    fn kitchen_time(&self, workflow: &Workflow, fulfilment: FulfilmentKind) -> Option<(i64, i64)> {
+        let first = workflow
+            .kitchen_states()
+            .first()
+            .map(|state| state.key.clone())?;
+        let hand_off = workflow.hand_off_state()?;
+        if let (Some(from), Some(to)) = (
+            self.learned(fulfilment, first.as_str()),
+            self.learned(fulfilment, hand_off.key.as_str()),
+        ) {
+            let p50 = (percentile(from, 50)? - percentile(to, 50)?).max(0);
+            let p90 = (percentile(from, 90)? - percentile(to, 90)?).max(p50);
+            return Some((p50, p90));
+        }
+        let minutes = workflow.expected_minutes_in_kitchen(fulfilment)?;
+        let seconds = i64::from(minutes) * 60;
+        Some((seconds, widened(seconds)))
+    }
+}
+
+/// A workflow estimate's p90: the p50 plus [`WORKFLOW_SPREAD_PERCENT`].
+fn widened(seconds: i64) -> i64 {
+    seconds + seconds * WORKFLOW_SPREAD_PERCENT / 100
 }
 
 #[cfg(test)]
@@ -188,7 +295,7 @@ mod tests {
     fn the_learned_window_holds_the_true_p50_and_p90() {
         let kept = durations(&history(42, WINDOW_SAMPLES));
         let eta = kept
-            .eta(&kitchen(), "preparing", FulfilmentKind::Pickup, t0())
+            .eta(&kitchen(), "preparing", FulfilmentKind::Pickup, t0(), 0)
             .expect("not terminal");
         assert_eq!(eta.basis, EtaBasis::Learned);
         let earliest = (eta.earliest - t0()).whole_seconds();
@@ -207,7 +314,7 @@ mod tests {
     #[test]
     fn a_cold_start_uses_the_workflows_expected_minutes() {
         let eta = StoreDurations::default()
-            .eta(&kitchen(), "preparing", FulfilmentKind::Pickup, t0())
+            .eta(&kitchen(), "preparing", FulfilmentKind::Pickup, t0(), 0)
             .expect("not terminal");
         // preparing 12 + ready 5 minutes; latest half as much again.
         assert_eq!(eta.basis, EtaBasis::Workflow);
@@ -216,13 +323,13 @@ mod tests {
         // Too few finished orders are still a cold start.
         let few = durations(&history(42, LEARNED_MIN_SAMPLES - 1));
         let eta = few
-            .eta(&kitchen(), "preparing", FulfilmentKind::Pickup, t0())
+            .eta(&kitchen(), "preparing", FulfilmentKind::Pickup, t0(), 0)
             .expect("not terminal");
         assert_eq!(eta.basis, EtaBasis::Workflow);
         // Another fulfilment learns on its own.
         let kept = durations(&history(42, WINDOW_SAMPLES));
         let eta = kept
-            .eta(&kitchen(), "preparing", FulfilmentKind::Delivery, t0())
+            .eta(&kitchen(), "preparing", FulfilmentKind::Delivery, t0(), 0)
             .expect("not terminal");
         assert_eq!(eta.basis, EtaBasis::Workflow);
     }
@@ -232,7 +339,7 @@ mod tests {
         let kept = durations(&history(42, WINDOW_SAMPLES));
         for status in ["completed", "cancelled"] {
             assert_eq!(
-                kept.eta(&kitchen(), status, FulfilmentKind::Pickup, t0()),
+                kept.eta(&kitchen(), status, FulfilmentKind::Pickup, t0(), 0),
                 None
             );
         }
@@ -251,10 +358,10 @@ mod tests {
         for p in [10, 25, 50] {
             let moved = t0() + Duration::seconds(percentile(&in_preparing, p).expect("values"));
             let before = learned
-                .eta(&workflow, "preparing", FulfilmentKind::Pickup, t0())
+                .eta(&workflow, "preparing", FulfilmentKind::Pickup, t0(), 0)
                 .expect("not terminal");
             let after = learned
-                .eta(&workflow, "ready", FulfilmentKind::Pickup, moved)
+                .eta(&workflow, "ready", FulfilmentKind::Pickup, moved, 0)
                 .expect("not terminal");
             assert!(
                 after.latest <= before.latest,
@@ -267,7 +374,7 @@ mod tests {
         let cold = StoreDurations::default();
         let mut entered = t0();
         let mut before = cold
-            .eta(&workflow, "pending", FulfilmentKind::Pickup, entered)
+            .eta(&workflow, "pending", FulfilmentKind::Pickup, entered, 0)
             .expect("not terminal");
         for (state, next) in [
             ("pending", "confirmed"),
@@ -277,11 +384,127 @@ mod tests {
             let minutes = workflow.state(state).expect("a state").expected_minutes;
             entered += Duration::minutes(i64::from(minutes));
             let after = cold
-                .eta(&workflow, next, FulfilmentKind::Pickup, entered)
+                .eta(&workflow, next, FulfilmentKind::Pickup, entered, 0)
                 .expect("not terminal");
             assert!(after.latest <= before.latest, "{state} -> {next} widened");
             assert_eq!(after.earliest, before.earliest, "{state} -> {next}");
             before = after;
+        }
+    }
+
+    /// Seconds after [`t0`] of the window of a pickup order in `status`
+    /// with `ahead` orders ahead.
+    fn offsets(kept: &StoreDurations, workflow: &Workflow, status: &str, ahead: u32) -> (i64, i64) {
+        let eta = kept
+            .eta(workflow, status, FulfilmentKind::Pickup, t0(), ahead)
+            .expect("not terminal");
+        (
+            (eta.earliest - t0()).whole_seconds(),
+            (eta.latest - t0()).whole_seconds(),
+        )
+    }
+
+    #[test]
+    fn a_busy_kitchen_moves_the_window_out_by_a_share_of_kitchen_time_per_order_ahead() {
+        let workflow = kitchen();
+        let cold = StoreDurations::default();
+        // pending 3 + confirmed 5 + preparing 12 + ready 5 minutes; the
+        // kitchen's part is confirmed + preparing: 17 min (p90 25.5 min).
+        let alone = (25 * 60, 25 * 90);
+        for ahead in 0..KITCHEN_LANES {
+            assert_eq!(
+                offsets(&cold, &workflow, "pending", ahead),
+                alone,
+                "{ahead}"
+            );
+        }
+        // Each order beyond the lanes adds a third of 17 (25.5) minutes.
+        assert_eq!(
+            offsets(&cold, &workflow, "pending", KITCHEN_LANES),
+            (alone.0 + 340, alone.1 + 510)
+        );
+        assert_eq!(
+            offsets(&cold, &workflow, "preparing", KITCHEN_LANES + 2),
+            (17 * 60 + 3 * 340, 17 * 90 + 3 * 510)
+        );
+        // Past the kitchen, or without one, nothing is ahead.
+        assert_eq!(
+            offsets(&cold, &workflow, "ready", 40),
+            offsets(&cold, &workflow, "ready", 0)
+        );
+        let retail = Workflow::builtin("retail").expect("built in");
+        assert!(retail.queue_states().is_empty());
+        assert_eq!(
+            offsets(&cold, &retail, "pending", 40),
+            offsets(&cold, &retail, "pending", 0)
+        );
+    }
+
+    #[test]
+    fn a_learned_kitchen_time_is_the_difference_of_the_durations_to_done() {
+        let workflow = kitchen();
+        // confirmed → done takes 1,500 s, ready → done 300 s, every time:
+        // an order's kitchen time is 1,200 s, so each order beyond the
+        // lanes adds 400 s.
+        let kept = StoreDurations::from_samples((0..LEARNED_MIN_SAMPLES).flat_map(|_| {
+            [("confirmed", 1_500), ("ready", 300)].map(|(state, seconds)| DurationSample {
+                fulfilment: FulfilmentKind::Pickup,
+                state: state.into(),
+                seconds,
+            })
+        }));
+        assert_eq!(offsets(&kept, &workflow, "confirmed", 0), (1_500, 1_500));
+        assert_eq!(
+            offsets(&kept, &workflow, "confirmed", KITCHEN_LANES + 1),
+            (1_500 + 800, 1_500 + 800)
+        );
+    }
+
+    #[test]
+    fn the_queue_counts_the_oldest_orders_placed_before_and_stops_at_the_cap() {
+        let queue = KitchenQueue::new([9, 3, 5, 3].map(OrderId::new).to_vec());
+        assert_eq!(queue.ahead_of(Some(OrderId::new(3))), 0);
+        assert_eq!(queue.ahead_of(Some(OrderId::new(6))), 2);
+        assert_eq!(queue.ahead_of(None), 3);
+        let long = KitchenQueue::new((1..=500).map(OrderId::new).collect());
+        assert_eq!(long.ahead_of(Some(OrderId::new(1_000))), QUEUE_CAP as u32);
+    }
+
+    proptest::proptest! {
+        /// Bumping an order ahead (one fewer ahead) never moves either
+        /// bound later, and the window never narrows as the queue grows.
+        #[test]
+        fn fewer_orders_ahead_never_move_the_window_later(
+            ahead in 0u32..60,
+            status in proptest::sample::select(vec!["pending", "confirmed", "preparing", "ready"]),
+            learned in proptest::bool::ANY,
+        ) {
+            let workflow = kitchen();
+            let kept = if learned {
+                durations(&history(42, WINDOW_SAMPLES))
+            } else {
+                StoreDurations::default()
+            };
+            let more = offsets(&kept, &workflow, status, ahead + 1);
+            let fewer = offsets(&kept, &workflow, status, ahead);
+            proptest::prop_assert!(fewer.0 <= more.0 && fewer.1 <= more.1);
+            proptest::prop_assert!(fewer.1 - fewer.0 <= more.1 - more.0);
+        }
+
+        /// The count ahead is the number of queued orders with a smaller
+        /// id, capped.
+        #[test]
+        fn orders_ahead_are_counted_as_a_scan_would(
+            ids in proptest::collection::vec(1i64..400, 0..120),
+            order in 1i64..400,
+        ) {
+            let queue = KitchenQueue::new(ids.iter().copied().map(OrderId::new).collect());
+            let mut distinct = ids.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            distinct.truncate(QUEUE_CAP);
+            let expected = distinct.iter().filter(|&&id| id < order).count();
+            proptest::prop_assert_eq!(queue.ahead_of(Some(OrderId::new(order))) as usize, expected);
         }
     }
 }

@@ -24,7 +24,7 @@ pub use assignment::{
     AssignedDriver, AssignmentError, AssignmentShown, AssignmentStep, DriverShown, may_assign,
     plan_assignment,
 };
-pub use eta::{DurationSample, Eta, EtaBasis, StoreDurations};
+pub use eta::{DurationSample, Eta, EtaBasis, KitchenQueue, StoreDurations};
 pub use fulfilment::FulfilmentKind;
 pub use ids::{DeliveryId, WebhookId};
 pub use kitchen::{

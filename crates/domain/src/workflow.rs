@@ -476,6 +476,30 @@ impl Workflow {
             .collect()
     }
 
+    /// The states in which an order waits for or is in the kitchen (its
+    /// queue): the initial state and the kitchen states. Empty for a
+    /// workflow without a kitchen hand-off (it has no kitchen queue).
+    pub fn queue_states(&self) -> Vec<&State> {
+        if self.hand_off_state().is_none() {
+            return Vec::new();
+        }
+        let mut states = vec![self.initial()];
+        states.extend(self.kitchen_states());
+        states
+    }
+
+    /// Expected minutes an order (with this fulfilment) spends in the
+    /// kitchen: from entering the first kitchen state to the hand-off, on
+    /// the quickest path. `None` without kitchen states or a hand-off.
+    pub fn expected_minutes_in_kitchen(&self, fulfilment: FulfilmentKind) -> Option<u32> {
+        let hand_off = self.hand_off_state()?;
+        let first = self
+            .kitchen_states()
+            .first()
+            .map(|state| state.key.clone())?;
+        self.minutes_until(&first, fulfilment, |state| state.key == hand_off.key)
+    }
+
     /// The state an order is handed off to when the kitchen is done with
     /// it: the (first) state that requires every item to be ready. `None`
     /// for a workflow without a kitchen hand-off.

@@ -133,6 +133,7 @@ macro_rules! conformance_tests {
             report_rows,
             eta_durations,
             eta_durations_keep_the_most_recent,
+            queued_orders_are_the_oldest_in_the_statuses,
             failed_requests_write_nothing,
             concurrent_writers_keep_events_gap_free,
             concurrent_changes_with_same_version,
@@ -3407,6 +3408,61 @@ pub async fn eta_durations(store: Arc<dyn Repository>) {
     assert!(!corrected.finishes);
     store.apply_status_change(corrected).await.expect("correct");
     assert_eq!(kept(store, &f.shop).await.len(), 5);
+}
+
+/// A store's queue: the oldest orders in the given statuses, oldest
+/// first, at most the limit; other statuses and other stores' orders left
+/// out.
+pub async fn queued_orders_are_the_oldest_in_the_statuses(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let mut placed = Vec::new();
+    for _ in 0..5 {
+        placed.push(place(store, &f.shop, &f.customer, &f.lines()).await);
+    }
+    // The second is confirmed, the fourth cancelled.
+    store
+        .apply_status_change(plan(&placed[1], f.cashier(), "confirmed"))
+        .await
+        .expect("confirm");
+    store
+        .apply_status_change(plan(&placed[3], f.cashier(), "cancelled"))
+        .await
+        .expect("cancel");
+    let other = shop(store, "azzurro", "Azzurro", "A").await;
+    let tea = product(store, &other, "Tea", 200, "drinks").await;
+    place(store, &other, &f.customer, &[(&tea, 1)]).await;
+    let queue = |statuses: &[&str], limit| {
+        store.queued_orders(
+            f.shop.id,
+            statuses.iter().map(|&s| StatusKey::from(s)).collect(),
+            limit,
+        )
+    };
+    let ids = |picked: &[usize]| -> Vec<OrderId> { picked.iter().map(|&n| placed[n].id).collect() };
+    assert_eq!(
+        queue(&["pending", "confirmed"], 10)
+            .await
+            .expect("queued_orders"),
+        ids(&[0, 1, 2, 4])
+    );
+    assert_eq!(
+        queue(&["confirmed", "pending"], 3)
+            .await
+            .expect("queued_orders"),
+        ids(&[0, 1, 2])
+    );
+    assert_eq!(
+        queue(&["pending"], 10).await.expect("queued_orders"),
+        ids(&[0, 2, 4])
+    );
+    assert!(queue(&[], 10).await.expect("queued_orders").is_empty());
+    assert!(
+        queue(&["ready"], 10)
+            .await
+            .expect("queued_orders")
+            .is_empty()
+    );
 }
 
 /// Kept durations are bounded: the most recent

@@ -46,7 +46,7 @@ pub mod testing;
 use async_trait::async_trait;
 use ordertrack_domain::{
     DeliveryId, DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId,
-    OrderPlan, ProductId, Role, StatusChange, StoreId, UserId, WebhookId,
+    OrderPlan, ProductId, Role, StatusChange, StatusKey, StoreId, UserId, WebhookId,
 };
 use time::OffsetDateTime;
 
@@ -348,4 +348,14 @@ pub trait Repository: Send + Sync + 'static {
     /// Records an attempt on its delivery and lets go of the claim; an
     /// [`AttemptOutcome::EndpointGone`] also turns the endpoint off.
     async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<()>;
+    /// The ids of a store's oldest `limit` orders in any of `statuses`,
+    /// oldest first: its kitchen's queue (what an ETA counts the orders
+    /// ahead from), in one statement reading at most `limit` index entries
+    /// per status, however many orders wait.
+    async fn queued_orders(
+        &self,
+        store: StoreId,
+        statuses: Vec<StatusKey>,
+        limit: usize,
+    ) -> Result<Vec<OrderId>>;
 }

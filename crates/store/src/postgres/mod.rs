@@ -47,7 +47,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ordertrack_domain::{
     DeliveryId, DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId,
-    OrderPlan, ProductId, Role, StatusChange, StoreId, UserId, WebhookId,
+    OrderPlan, ProductId, Role, StatusChange, StatusKey, StoreId, UserId, WebhookId,
 };
 use sqlx::ConnectOptions;
 pub use sqlx::postgres::PgConnectOptions;
@@ -498,5 +498,14 @@ impl Repository for PostgresRepository {
 
     async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<()> {
         self.write(attempt).await
+    }
+
+    async fn queued_orders(
+        &self,
+        store: StoreId,
+        statuses: Vec<StatusKey>,
+        limit: usize,
+    ) -> Result<Vec<OrderId>> {
+        Ok(orders::queued_orders(&mut *self.read().await?, store, &statuses, limit).await?)
     }
 }

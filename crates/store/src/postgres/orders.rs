@@ -12,9 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use ordertrack_domain::eta::WINDOW_SAMPLES;
 use ordertrack_domain::{
-    AssignmentStep, DurationSample, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order,
-    OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, UserId, order_created,
-    order_number,
+    AssignmentStep, DurationSample, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order, OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, UserId, order_created, order_number, StatusKey,
 };
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Connection, Postgres, QueryBuilder, Row};
@@ -745,6 +743,34 @@ pub async fn store_durations(
         });
     }
     Ok(samples)
+}
+
+/// The ids of the store's oldest `limit` orders in any of `statuses`,
+/// oldest first: per status the oldest `limit` through
+/// `orders_store_status` (a lateral join), merged, in one statement.
+pub async fn queued_orders(
+    conn: &mut PgConnection,
+    store: StoreId,
+    statuses: &[StatusKey],
+    limit: usize,
+) -> Result<Vec<OrderId>> {
+    if statuses.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let statuses: Vec<&str> = statuses.iter().map(StatusKey::as_str).collect();
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT q.id FROM UNNEST($2::text[]) AS s(status)
+         CROSS JOIN LATERAL (
+             SELECT id FROM orders WHERE store_id = $1 AND status = s.status
+             ORDER BY id LIMIT $3) AS q
+         ORDER BY q.id LIMIT $3",
+    )
+    .bind(store.get())
+    .bind(&statuses)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ids.into_iter().map(OrderId::new).collect())
 }
 
 /// Applies changes of distinct orders (each one step) and reads the

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ordertrack_domain::{
     DeliveryId, DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId,
-    OrderPlan, ProductId, Role, StatusChange, StoreId, UserId, WebhookId,
+    OrderPlan, ProductId, Role, StatusChange, StatusKey, StoreId, UserId, WebhookId,
 };
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 use rusqlite::{Connection, OpenFlags};
@@ -598,6 +598,16 @@ impl Repository for SqliteRepository {
 
     async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<()> {
         self.write(move |tx| webhooks::record_webhook_attempt(tx.conn(), &attempt))
+            .await
+    }
+
+    async fn queued_orders(
+        &self,
+        store: StoreId,
+        statuses: Vec<StatusKey>,
+        limit: usize,
+    ) -> Result<Vec<OrderId>> {
+        self.read(move |conn| orders::queued_orders(conn, store, &statuses, limit))
             .await
     }
 }

@@ -3,7 +3,7 @@
 use ordertrack_domain::eta::WINDOW_SAMPLES;
 use ordertrack_domain::{
     DurationSample, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order,
-    AssignmentStep, OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, order_created, order_number,
+    AssignmentStep, OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, order_created, order_number, StatusKey,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use time::OffsetDateTime;
@@ -438,6 +438,42 @@ pub fn store_durations(
             })
         })
         .collect()
+}
+
+/// The ids of the store's oldest `limit` orders in any of `statuses`,
+/// oldest first: per status the oldest `limit` through
+/// `orders_store_status`, merged (one statement; its text depends only on
+/// how many statuses, so it stays cached).
+pub fn queued_orders(
+    conn: &Connection,
+    store: StoreId,
+    statuses: &[StatusKey],
+    limit: usize,
+) -> Result<Vec<OrderId>, StoreError> {
+    if statuses.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let per_status: Vec<String> = (0..statuses.len())
+        .map(|n| {
+            format!(
+                "SELECT id FROM (SELECT id FROM orders WHERE store_id = ?1 AND status = ?{} \
+                 ORDER BY id LIMIT ?2)",
+                n + 3
+            )
+        })
+        .collect();
+    let sql = format!("{} ORDER BY id LIMIT ?2", per_status.join(" UNION ALL "));
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let store = store.get();
+    let statuses: Vec<&str> = statuses.iter().map(StatusKey::as_str).collect();
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&store, &limit];
+    values.extend(statuses.iter().map(|status| status as &dyn rusqlite::ToSql));
+    let ids = conn
+        .prepare_cached(&sql)?
+        .query_map(values.as_slice(), |row| row.get::<_, i64>(0))?
+        .map(|id| Ok(OrderId::new(id?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(ids)
 }
 
 pub fn apply_status_change(

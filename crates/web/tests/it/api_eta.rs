@@ -250,3 +250,75 @@ async fn pages_show_the_window_as_text_and_staff_a_due_time_late_once_past() {
     assert!(board.contains("class=\"due\""), "{board}");
     assert!(board.contains("data-clock"), "{board}");
 }
+
+/// The kitchen bumps `order` (as last seen) to its hand-off.
+async fn bump(app: &TestApp, token: &str, order: &Value) -> Value {
+    app.post(
+        &format!("/orders/{}/bump", id(order)),
+        token,
+        &serde_json::json!({"expected_version": version(order)}),
+    )
+    .await
+    .expect(200)
+}
+
+#[tokio::test]
+async fn an_orders_latest_moves_earlier_as_the_orders_ahead_of_it_are_bumped() {
+    let app = spawn_app().await;
+    let shop = app.staffed_store("eta-queue", "kitchen", "Q").await;
+    let alice = app.alice().await;
+    let product = shop.products[0].id.get();
+    let mut ahead = Vec::new();
+    for _ in 0..4 {
+        ahead.push(
+            app.place_order(&alice.token, "eta-queue", &[(product, 1)])
+                .await,
+        );
+    }
+    let order = app
+        .place_order(&alice.token, "eta-queue", &[(product, 1)])
+        .await;
+    // The order waits in `pending`, so its window is measured from placing
+    // throughout and moves only with the queue. Alone: pending 3 +
+    // confirmed 5 + preparing 12 + ready 5 = 25 min, latest half as much
+    // again. The kitchen works on 3 orders at once; each order ahead
+    // beyond them adds a third of the kitchen's part (confirmed +
+    // preparing: 17 min, p90 25.5 min): 340 s to earliest, 510 s to latest.
+    let placed = instant(&order, "created_at");
+    let alone = (1_500, 2_250);
+    let queued = |beyond: i64| (alone.0 + 340 * beyond, alone.1 + 510 * beyond, "workflow");
+    assert_eq!(window(&order["eta"], placed), queued(2), "4 ahead: {order}");
+    let seen = app.order(&alice.token, id(&order)).await;
+    assert_eq!(window(&seen["eta"], placed), queued(2), "{seen}");
+
+    // Confirming an order ahead keeps it in the kitchen's queue.
+    let first = app
+        .advance(&shop.cashier.token, &ahead[0], "confirmed")
+        .await;
+    let seen = app.order(&alice.token, id(&order)).await;
+    assert_eq!(window(&seen["eta"], placed), queued(2), "{seen}");
+
+    // The kitchen bumps the orders ahead to their hand-off, one by one.
+    let mut latest = instant(&seen["eta"], "latest");
+    for (bumped, beyond) in [(first, 1), (ahead[1].clone(), 0)] {
+        let bumped = bump(&app, &shop.kitchen.token, &bumped).await;
+        assert_eq!(bumped["status"], "ready", "{bumped}");
+        let seen = app.order(&alice.token, id(&order)).await;
+        assert_eq!(window(&seen["eta"], placed), queued(beyond), "{seen}");
+        assert!(instant(&seen["eta"], "latest") < latest, "{seen}");
+        latest = instant(&seen["eta"], "latest");
+        // Staff see the same window on the store's list.
+        let listed = app
+            .list(&shop.cashier.token, "?store=eta-queue&status=pending")
+            .await;
+        let row = listed
+            .iter()
+            .find(|o| o["id"] == order["id"])
+            .expect("the order is listed");
+        assert_eq!(row["eta"], seen["eta"]);
+    }
+    // Within the lanes, bumping more moves nothing.
+    bump(&app, &shop.kitchen.token, &ahead[2]).await;
+    let seen = app.order(&alice.token, id(&order)).await;
+    assert_eq!(window(&seen["eta"], placed), queued(0), "{seen}");
+}
