@@ -32,6 +32,11 @@ pub enum AppError {
         /// When to try again.
         retry_after: std::time::Duration,
     },
+    /// The database could not answer in time; nothing was changed.
+    #[error(
+        "the database took too long to answer; ask for less (a shorter range) or try again shortly"
+    )]
+    TooSlow,
     /// The caller is known but may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -112,6 +117,7 @@ impl From<StoreError> for AppError {
             StoreError::IdempotencyMismatch => AppError::IdempotencyMismatch,
             StoreError::Database(message) => AppError::Internal(message),
             StoreError::Unavailable => AppError::Internal("store unavailable".into()),
+            StoreError::TimedOut => AppError::TooSlow,
         }
     }
 }

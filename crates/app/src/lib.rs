@@ -58,6 +58,8 @@ pub struct App {
     store_signup: StoreSignup,
     printing: Arc<printing::Printing>,
     webhooks: WebhookRuntime,
+    /// Stores' kept durations for ETA windows, reused for a few seconds.
+    durations: Arc<orders::DurationsCache>,
 }
 
 impl App {
@@ -72,6 +74,7 @@ impl App {
             store_signup: StoreSignup::default(),
             printing: Arc::default(),
             webhooks: WebhookRuntime::new(WebhookConfig::default()),
+            durations: Arc::default(),
         }
     }
 

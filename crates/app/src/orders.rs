@@ -1173,6 +1173,9 @@ impl App {
             };
             match written {
                 Ok(order) => {
+                    if workflow.is_done(&order.status) {
+                        self.durations.forget(order.store_id);
+                    }
                     let eta = pace.eta(&order, &workflow);
                     return Ok(OrderView {
                         order,
@@ -1243,11 +1246,52 @@ impl App {
     }
 }
 
+/// How long a store's kept durations are reused before they are read
+/// again. A window a few seconds old is as good an estimate, and reading
+/// every kept sample on every change cost most of a transition's time
+/// (BENCHMARKS.md, "ETA"). An order reaching done on this instance makes
+/// its store's be read afresh at once; other instances' within this time.
+const DURATIONS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Stores' kept durations, read at most once per [`DURATIONS_FRESH_FOR`].
+#[derive(Default)]
+pub(crate) struct DurationsCache {
+    stores: std::sync::Mutex<HashMap<StoreId, (std::time::Instant, Arc<StoreDurations>)>>,
+}
+
+impl DurationsCache {
+    fn stores(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<StoreId, (std::time::Instant, Arc<StoreDurations>)>>
+    {
+        // A poisoned lock only means another holder panicked mid-update;
+        // the worst it left is a stale entry, which expires.
+        self.stores.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fresh(&self, store: StoreId) -> Option<Arc<StoreDurations>> {
+        self.stores()
+            .get(&store)
+            .filter(|(read, _)| read.elapsed() < DURATIONS_FRESH_FOR)
+            .map(|(_, durations)| durations.clone())
+    }
+
+    fn keep(&self, store: StoreId, durations: Arc<StoreDurations>) {
+        self.stores()
+            .insert(store, (std::time::Instant::now(), durations));
+    }
+
+    /// An order of `store` reached done: its durations changed.
+    fn forget(&self, store: StoreId) {
+        self.stores().remove(&store);
+    }
+}
+
 /// What a store's ETA windows are read from: its kept durations to done
 /// and its kitchen's queue.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StorePace {
-    pub(crate) durations: StoreDurations,
+    pub(crate) durations: Arc<StoreDurations>,
     pub(crate) queue: KitchenQueue,
 }
 
@@ -1265,7 +1309,8 @@ impl StorePace {
 }
 
 impl App {
-    /// A store's pace: its kept durations (one read) and the oldest
+    /// A store's pace: its kept durations (one read, at most every
+    /// [`DURATIONS_FRESH_FOR`]) and the oldest
     /// [`QUEUE_CAP`] of its orders in `workflow`'s queue states (one read;
     /// none for a workflow without a kitchen).
     pub(crate) async fn pace(
@@ -1273,7 +1318,15 @@ impl App {
         store: StoreId,
         workflow: &Workflow,
     ) -> Result<StorePace, AppError> {
-        let durations = StoreDurations::from_samples(self.repo.store_durations(store).await?);
+        let durations = match self.durations.fresh(store) {
+            Some(durations) => durations,
+            None => {
+                let read = self.repo.store_durations(store).await?;
+                let durations = Arc::new(StoreDurations::from_samples(read));
+                self.durations.keep(store, durations.clone());
+                durations
+            }
+        };
         let statuses: Vec<StatusKey> = workflow
             .queue_states()
             .into_iter()

@@ -21,6 +21,10 @@ pub enum StoreError {
     /// The store is shutting down or its worker stopped.
     #[error("the store is not available")]
     Unavailable,
+    /// A statement ran past the database's time limit (a report over a
+    /// very long range, say); nothing was changed.
+    #[error("the database took too long to answer")]
+    TimedOut,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -37,6 +41,10 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Conflict("a record with the same key")
             }
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => StoreError::Unavailable,
+            // 57014: query_canceled (the statement timeout).
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
+                StoreError::TimedOut
+            }
             _ => StoreError::Database(error.to_string()),
         }
     }

@@ -103,6 +103,10 @@ impl From<AppError> for ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy, detail)
             },
+            AppError::TooSlow => ApiError {
+                retry_after: Some(std::time::Duration::from_secs(5)),
+                ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Busy, detail)
+            },
             AppError::Forbidden(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, detail)
             }

@@ -626,3 +626,26 @@ async fn data_survives_reconnect() {
             .is_some()
     );
 }
+
+/// A statement cut off by the server's statement timeout is the store's
+/// `TimedOut` (answered 503 with `Retry-After`, never a 500): what a report
+/// over a very long range meets.
+#[tokio::test]
+async fn a_statement_past_the_timeout_is_timed_out() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let mut conn = schema.raw().await;
+    sqlx::query("SET statement_timeout = '20ms'")
+        .execute(&mut conn)
+        .await
+        .expect("set a statement timeout");
+    let error = sqlx::query("SELECT pg_sleep(2)")
+        .execute(&mut conn)
+        .await
+        .expect_err("the timeout cuts it off");
+    assert!(
+        matches!(StoreError::from(error), StoreError::TimedOut),
+        "a timed-out statement"
+    );
+}
