@@ -229,11 +229,7 @@ impl Desk {
 
     /// A setup call: its JSON answer, if it succeeded.
     fn try_json(
-        &self,
-        method: Method,
-        path: &str,
-        caller: Option<u8>,
-        body: Option<serde_json::Value>,
+        &self, method: Method, path: &str, caller: Option<u8>, body: Option<serde_json::Value>,
     ) -> Option<serde_json::Value> {
         let request = match caller {
             Some(caller) => self.request(method, path, caller),

@@ -189,11 +189,7 @@ impl App {
     /// Creates an account (customers register themselves; staff accounts are
     /// made by an owner or the CLI and then given a role).
     pub async fn create_user(
-        &self,
-        email: &str,
-        password: &str,
-        name: &str,
-        is_admin: bool,
+        &self, email: &str, password: &str, name: &str, is_admin: bool,
     ) -> Result<User, AppError> {
         let email = check_email(email)?;
         check_password(password)?;
@@ -216,11 +212,7 @@ impl App {
     /// (see [`crate::throttle`]); input refused before the password is
     /// hashed does not count.
     pub async fn register(
-        &self,
-        email: &str,
-        password: &str,
-        name: &str,
-        client: IpAddr,
+        &self, email: &str, password: &str, name: &str, client: IpAddr,
     ) -> Result<SignedIn, AppError> {
         check_email(email)?;
         check_password(password)?;
@@ -241,8 +233,7 @@ impl App {
     /// Runs a password hash on the blocking pool, holding one of the
     /// bounded hashing permits (each hash takes ~19 MiB while it runs).
     async fn hashing<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
+        &self, f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
         let permit = self.auth.throttle.hashing_permit().await?;
         blocking(move || {
@@ -258,10 +249,7 @@ impl App {
     /// back if it succeeds), so concurrent wrong passwords cannot outrun
     /// the limits; see [`crate::throttle`].
     pub async fn login(
-        &self,
-        email: &str,
-        password: &str,
-        client: IpAddr,
+        &self, email: &str, password: &str, client: IpAddr,
     ) -> Result<SignedIn, AppError> {
         let email = normalise_email(email);
         let reservation = self.auth.throttle.reserve(&email, client)?;
@@ -282,9 +270,7 @@ impl App {
 
     /// The user these credentials belong to, `None` if they do not match.
     async fn check_credentials(
-        &self,
-        email: &str,
-        password: &str,
+        &self, email: &str, password: &str,
     ) -> Result<Option<User>, AppError> {
         let credentials = self.repo.user_credentials(email).await?;
         let password = password.to_owned();

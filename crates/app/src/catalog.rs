@@ -47,9 +47,7 @@ pub struct ProductInput {
 }
 
 fn check_text(
-    value: Option<String>,
-    field: &'static str,
-    max: usize,
+    value: Option<String>, field: &'static str, max: usize,
 ) -> Result<Option<String>, AppError> {
     match value.map(|v| v.trim().to_owned()) {
         Some(v) if v.is_empty() || v.chars().count() > max => Err(AppError::invalid(
@@ -211,9 +209,7 @@ impl App {
     /// The store `slug` and the caller's role there, for its owners and
     /// managers (and admins); its other staff get 403, anyone else 404.
     pub(crate) async fn managed_store(
-        &self,
-        caller: &Caller,
-        slug: &str,
+        &self, caller: &Caller, slug: &str,
     ) -> Result<(StoreRecord, Role), AppError> {
         let store = self.store_by_slug(slug).await?;
         let role = self
@@ -254,10 +250,7 @@ impl App {
 
     /// Adds a product (owner, manager).
     pub async fn create_product(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        input: ProductInput,
+        &self, caller: &Caller, slug: &str, input: ProductInput,
     ) -> Result<Product, AppError> {
         let store = self.store_by_slug(slug).await?;
         self.require_catalog_role(caller, &store)?;
@@ -277,11 +270,7 @@ impl App {
 
     /// Changes a product (owner, manager).
     pub async fn update_product(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        product: ProductId,
-        input: ProductInput,
+        &self, caller: &Caller, slug: &str, product: ProductId, input: ProductInput,
     ) -> Result<Product, AppError> {
         let store = self.store_by_slug(slug).await?;
         self.require_catalog_role(caller, &store)?;
@@ -324,11 +313,7 @@ impl App {
     /// role if they have one: the store logs the change, and every instance
     /// ends the streams the old role opened.
     pub async fn add_staff(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        email: &str,
-        role: Role,
+        &self, caller: &Caller, slug: &str, email: &str, role: Role,
     ) -> Result<StaffMember, AppError> {
         let store = self.store_to_staff(caller, slug, role).await?;
         let user = self
@@ -347,10 +332,7 @@ impl App {
     /// The store `caller` gives `role` in: owners (and platform admins)
     /// only, and only a staff role.
     pub(crate) async fn store_to_staff(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        role: Role,
+        &self, caller: &Caller, slug: &str, role: Role,
     ) -> Result<StoreRecord, AppError> {
         let store = self.store_by_slug(slug).await?;
         self.require_staff_manager(caller, &store)?;
@@ -366,10 +348,7 @@ impl App {
     /// Removes someone from a store's staff (owner); their access ends at
     /// once, their open streams on every instance too.
     pub async fn remove_staff(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        user_id: UserId,
+        &self, caller: &Caller, slug: &str, user_id: UserId,
     ) -> Result<(), AppError> {
         let store = self.store_by_slug(slug).await?;
         self.require_staff_manager(caller, &store)?;
@@ -392,9 +371,7 @@ impl App {
     /// Refuses to take `user_id`'s owner role away if they are the store's
     /// only owner: nobody could manage its staff any more.
     pub(crate) async fn keep_an_owner(
-        &self,
-        store: &StoreRecord,
-        user_id: UserId,
+        &self, store: &StoreRecord, user_id: UserId,
     ) -> Result<(), AppError> {
         let staff = self.repo.staff(store.id).await?;
         let owners: Vec<UserId> = staff
@@ -413,10 +390,7 @@ impl App {
 
     /// Gives a staff role without a caller (CLI, demo).
     pub async fn admin_set_membership(
-        &self,
-        user: UserId,
-        store: StoreId,
-        role: Role,
+        &self, user: UserId, store: StoreId, role: Role,
     ) -> Result<(), AppError> {
         if !role.is_staff() {
             return Err(AppError::invalid(

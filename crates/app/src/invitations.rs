@@ -41,11 +41,7 @@ impl App {
     /// other staff 403, anyone else as for adding staff). Every staff role
     /// may be given, owner included: only owners invite.
     pub async fn create_invitation(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        email: &str,
-        role: Role,
+        &self, caller: &Caller, slug: &str, email: &str, role: Role,
     ) -> Result<IssuedInvitation, AppError> {
         let store = self.store_to_staff(caller, slug, role).await?;
         let email = check_email(email)?;
@@ -88,9 +84,7 @@ impl App {
     /// addressed to, joins the store's staff in its role. Marking it used
     /// and the membership are one write.
     pub async fn accept_invitation(
-        &self,
-        caller: &Caller,
-        token: &str,
+        &self, caller: &Caller, token: &str,
     ) -> Result<Invitation, AppError> {
         let invitation = self.invitation(caller, token).await?;
         if invitation.role != Role::Owner {

@@ -90,10 +90,7 @@ impl App {
     /// 404): the orders in the workflow's kitchen states, oldest first, read
     /// with one query; for a station, those with its items still to do.
     pub async fn kitchen_board(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        station: Option<&str>,
+        &self, caller: &Caller, slug: &str, station: Option<&str>,
     ) -> Result<KitchenBoard, AppError> {
         let store = self.store_by_slug(slug).await?;
         let role = self
@@ -161,8 +158,7 @@ impl App {
     /// The order the board's station (or the kitchen) handed off last:
     /// what "recall last bumped" shows. `None` without a hand-off state.
     pub async fn last_handed_off(
-        &self,
-        board: &KitchenBoard,
+        &self, board: &KitchenBoard,
     ) -> Result<Option<OrderView>, AppError> {
         let Some(hand_off) = board.workflow.hand_off_state() else {
             return Ok(None);
@@ -202,10 +198,7 @@ impl App {
     /// A tap on the kitchen display: moves one item one step on (queued →
     /// preparing → ready). A ready item stays ready.
     pub async fn advance_item(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        item: ItemId,
+        &self, caller: &Caller, id: OrderId, item: ItemId,
     ) -> Result<OrderView, AppError> {
         // The step after the status the tap saw, kept when the change is
         // decided again on a fresher order.
@@ -246,11 +239,7 @@ impl App {
     /// `expected_version` is the version the caller saw; `None` decides on
     /// the current version (again, if someone else changes it meanwhile).
     pub async fn bump(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        station: Option<&str>,
-        expected_version: Option<i64>,
+        &self, caller: &Caller, id: OrderId, station: Option<&str>, expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         let station = station_name(station);
         let station = station.as_deref();
@@ -271,10 +260,7 @@ impl App {
     /// the steps the caller's role may take, in one write. Refused
     /// (`items_not_ready`) while any item is not ready.
     pub async fn hand_off(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        expected_version: Option<i64>,
+        &self, caller: &Caller, id: OrderId, expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         self.plan_and_write(caller, id, expected_version, |workflow, order, actor| {
             plan_hand_off(workflow, order, actor, expected_version, crate::now())

@@ -357,10 +357,7 @@ pub(crate) fn parse_cursor(cursor: Option<&str>) -> Result<Option<OrderId>, AppE
 /// hold), staff of its store whose role covers that fulfilment (a driver sees
 /// deliveries only), its customer; `None` for anyone else.
 pub(crate) fn order_role(
-    caller: &Caller,
-    store: StoreId,
-    customer: UserId,
-    fulfilment: FulfilmentKind,
+    caller: &Caller, store: StoreId, customer: UserId, fulfilment: FulfilmentKind,
 ) -> Option<Role> {
     if caller.user.is_admin {
         return Some(Role::Admin);
@@ -377,10 +374,7 @@ impl App {
     /// Places an order for the caller. The customer is always the caller;
     /// prices, names and stations come from the store's catalog.
     pub async fn place_order(
-        &self,
-        caller: &Caller,
-        request: OrderRequest,
-        idempotency_key: Option<&str>,
+        &self, caller: &Caller, request: OrderRequest, idempotency_key: Option<&str>,
     ) -> Result<Placed, AppError> {
         let idempotency = match idempotency_key {
             Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY => {
@@ -513,8 +507,7 @@ impl App {
     /// An order with its store and the store's workflow, read together,
     /// whoever asks (callers check access).
     pub(crate) async fn load_in_store(
-        &self,
-        key: OrderKey,
+        &self, key: OrderKey,
     ) -> Result<(OrderInStore, Arc<Workflow>), AppError> {
         let found = self
             .repo
@@ -548,9 +541,7 @@ impl App {
 
     /// An order the caller may see, with its status history.
     pub async fn order_with_history(
-        &self,
-        caller: &Caller,
-        id: OrderId,
+        &self, caller: &Caller, id: OrderId,
     ) -> Result<(OrderView, Vec<HistoryEntry>), AppError> {
         let view = self.order(caller, id).await?;
         let history = self.repo.history(id).await?;
@@ -561,10 +552,7 @@ impl App {
     /// store's staff (the dashboard's order page). For anyone else, and for
     /// another store's order, it does not exist (404).
     pub async fn staff_order(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        id: OrderId,
+        &self, caller: &Caller, slug: &str, id: OrderId,
     ) -> Result<StaffOrder, AppError> {
         let (found, workflow) = self.load_in_store(OrderKey::Id(id)).await?;
         let role = self.staff_role_in(caller, &found, slug)?;
@@ -595,10 +583,7 @@ impl App {
     /// The caller's staff role in the store `slug`, which `found` must
     /// belong to; otherwise the order does not exist for them (404).
     pub(crate) fn staff_role_in(
-        &self,
-        caller: &Caller,
-        found: &OrderInStore,
-        slug: &str,
+        &self, caller: &Caller, found: &OrderInStore, slug: &str,
     ) -> Result<Role, AppError> {
         if found.store.slug != slug {
             return Err(AppError::NotFound("order"));
@@ -622,8 +607,7 @@ impl App {
     /// The order a tracking token names, with its store and workflow
     /// (the token is the guest's whole authorisation).
     pub(crate) async fn load_tracked(
-        &self,
-        token: &str,
+        &self, token: &str,
     ) -> Result<(OrderInStore, Arc<Workflow>), AppError> {
         // Tokens are 32 hex characters; anything else cannot match.
         if token.len() != 32 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -635,17 +619,14 @@ impl App {
 
     /// An order's status history, for those who may see the order.
     pub async fn history(
-        &self,
-        caller: &Caller,
-        id: OrderId,
+        &self, caller: &Caller, id: OrderId,
     ) -> Result<Vec<HistoryEntry>, AppError> {
         Ok(self.order_with_history(caller, id).await?.1)
     }
 
     /// An order's status history by tracking token.
     pub async fn tracked_history(
-        &self,
-        token: &str,
+        &self, token: &str,
     ) -> Result<(OrderView, Vec<HistoryEntry>), AppError> {
         let view = self.track(token).await?;
         let history = self.repo.history(view.order.id).await?;
@@ -655,9 +636,7 @@ impl App {
     /// Lists orders: a customer's own across stores, or (staff) one store's;
     /// a driver sees the store's deliveries only.
     pub async fn orders(
-        &self,
-        caller: &Caller,
-        request: OrderListRequest,
+        &self, caller: &Caller, request: OrderListRequest,
     ) -> Result<OrderList, AppError> {
         match request.store.as_deref() {
             Some(slug) => {
@@ -675,9 +654,7 @@ impl App {
     /// its staff only; for anyone else the store's back office does not
     /// exist (404).
     pub async fn dashboard(
-        &self,
-        caller: &Caller,
-        request: OrderListRequest,
+        &self, caller: &Caller, request: OrderListRequest,
     ) -> Result<Dashboard, AppError> {
         let slug = request
             .store
@@ -707,10 +684,7 @@ impl App {
     /// One page of orders: of `staff`'s store (its staff member's role
     /// decides what they see), or else the caller's own.
     async fn list_orders(
-        &self,
-        caller: &Caller,
-        staff: Option<(&StoreRecord, Role)>,
-        request: OrderListRequest,
+        &self, caller: &Caller, staff: Option<(&StoreRecord, Role)>, request: OrderListRequest,
     ) -> Result<OrderList, AppError> {
         let limit = request.limit.unwrap_or(20).clamp(1, MAX_PAGE);
         let before = parse_cursor(request.cursor.as_deref())?;
@@ -767,11 +741,7 @@ impl App {
     /// only theirs — and, where the store lets drivers assign themselves,
     /// the unassigned ones waiting at the hand-off (e.g. `ready`).
     async fn driver_scope(
-        &self,
-        caller: &Caller,
-        store: &StoreRecord,
-        role: Role,
-        assigned_to_me: bool,
+        &self, caller: &Caller, store: &StoreRecord, role: Role, assigned_to_me: bool,
     ) -> Result<Option<DriverScope>, AppError> {
         let mine = DriverScope {
             driver: caller.user.id,
@@ -806,11 +776,7 @@ impl App {
 
     /// Moves an order to `to`, if the workflow lets the caller's role do so.
     pub async fn transition(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        to: &str,
-        note: Option<String>,
+        &self, caller: &Caller, id: OrderId, to: &str, note: Option<String>,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         self.transition_as(caller, id, None, to, note, expected_version)
@@ -820,12 +786,7 @@ impl App {
     /// [`App::transition`] from the dashboard of the store `slug`: only for
     /// that store's staff, and only for its orders (anything else: 404).
     pub async fn staff_transition(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        id: OrderId,
-        to: &str,
-        note: Option<String>,
+        &self, caller: &Caller, slug: &str, id: OrderId, to: &str, note: Option<String>,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         self.transition_as(caller, id, Some(slug), to, note, expected_version)
@@ -838,10 +799,7 @@ impl App {
     /// included). For anyone but the order's customer it does not exist here
     /// (404).
     pub async fn customer_cancel(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        expected_version: Option<i64>,
+        &self, caller: &Caller, id: OrderId, expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         self.plan_and_write(caller, id, expected_version, |workflow, order, actor| {
             if order.customer_id != actor.id {
@@ -885,12 +843,7 @@ impl App {
     /// platform admin): the order moves to `to`, any other state of its
     /// workflow, with `reason` in its history and on every watcher's screen.
     pub async fn correct(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        to: &str,
-        reason: &str,
-        expected_version: Option<i64>,
+        &self, caller: &Caller, id: OrderId, to: &str, reason: &str, expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         self.plan_and_write(caller, id, expected_version, |workflow, order, actor| {
             plan_correction(
@@ -912,11 +865,7 @@ impl App {
     /// transition — version checked, a history entry and an event to every
     /// watcher, in one write.
     pub async fn set_payment(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        request: PaymentRequest,
-        expected_version: Option<i64>,
+        &self, caller: &Caller, id: OrderId, request: PaymentRequest, expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         self.payment_as(caller, id, None, request, expected_version)
             .await
@@ -925,11 +874,7 @@ impl App {
     /// [`App::set_payment`] from the dashboard of the store `slug`: only for
     /// that store's staff, and only for its orders (anything else: 404).
     pub async fn staff_set_payment(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        id: OrderId,
-        request: PaymentRequest,
+        &self, caller: &Caller, slug: &str, id: OrderId, request: PaymentRequest,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         self.payment_as(caller, id, Some(slug), request, expected_version)
@@ -937,11 +882,7 @@ impl App {
     }
 
     async fn payment_as(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        staff_of: Option<&str>,
-        request: PaymentRequest,
+        &self, caller: &Caller, id: OrderId, staff_of: Option<&str>, request: PaymentRequest,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         let retry = expected_version.is_none();
@@ -961,11 +902,7 @@ impl App {
     /// — version checked, a history entry and an event to every watcher,
     /// in one write; the same driver again writes nothing.
     pub async fn assign_driver(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        driver: Option<UserId>,
-        expected_version: Option<i64>,
+        &self, caller: &Caller, id: OrderId, driver: Option<UserId>, expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         self.assignment_as(caller, id, None, driver, expected_version)
             .await
@@ -974,11 +911,7 @@ impl App {
     /// [`App::assign_driver`] from the dashboard of the store `slug`: only
     /// for that store's staff, and only for its orders (anything else: 404).
     pub async fn staff_assign_driver(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        id: OrderId,
-        driver: Option<UserId>,
+        &self, caller: &Caller, slug: &str, id: OrderId, driver: Option<UserId>,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         self.assignment_as(caller, id, Some(slug), driver, expected_version)
@@ -986,11 +919,7 @@ impl App {
     }
 
     async fn assignment_as(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        staff_of: Option<&str>,
-        driver: Option<UserId>,
+        &self, caller: &Caller, id: OrderId, staff_of: Option<&str>, driver: Option<UserId>,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         let retry = expected_version.is_none();
@@ -1062,12 +991,7 @@ impl App {
     /// An item correction by a manager or owner (or admin): the item of
     /// order `id` becomes `status` whatever the order's state, with `reason`.
     pub async fn correct_item(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        item: ItemId,
-        status: ItemStatus,
-        reason: &str,
+        &self, caller: &Caller, id: OrderId, item: ItemId, status: ItemStatus, reason: &str,
     ) -> Result<OrderView, AppError> {
         self.plan_and_write(caller, id, None, |workflow, order, actor| {
             plan_item_correction(workflow, order, actor, item, status, reason, crate::now())
@@ -1076,13 +1000,8 @@ impl App {
     }
 
     async fn transition_as(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        staff_of: Option<&str>,
-        to: &str,
-        note: Option<String>,
-        expected_version: Option<i64>,
+        &self, caller: &Caller, id: OrderId, staff_of: Option<&str>, to: &str,
+        note: Option<String>, expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         let note = note.filter(|n| !n.trim().is_empty());
         let retry = expected_version.is_none();
@@ -1097,11 +1016,7 @@ impl App {
     /// Changes one item's kitchen status; when the last item becomes ready
     /// the order may advance by itself (workflow `on_items_ready`).
     pub async fn set_item_status(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        item: ItemId,
-        status: ItemStatus,
+        &self, caller: &Caller, id: OrderId, item: ItemId, status: ItemStatus,
     ) -> Result<OrderView, AppError> {
         self.plan_and_write(caller, id, None, |workflow, order, actor| {
             plan_item_status(workflow, order, actor, item, status, crate::now())
@@ -1113,10 +1028,7 @@ impl App {
     /// (no further reads, always a write): decided again on a fresher order
     /// unless the client named the version it saw (`expected_version`).
     pub(crate) async fn plan_and_write<C, E>(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        expected_version: Option<i64>,
+        &self, caller: &Caller, id: OrderId, expected_version: Option<i64>,
         plan: impl Fn(&Workflow, &Order, Actor) -> Result<C, E>,
     ) -> Result<OrderView, AppError>
     where
@@ -1140,11 +1052,7 @@ impl App {
     /// in its future) and may read more before it decides; it may also
     /// decide there is nothing to write, and answer with the order as read.
     pub(crate) async fn decide_and_write<C, D>(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        staff_of: Option<&str>,
-        retry: bool,
+        &self, caller: &Caller, id: OrderId, staff_of: Option<&str>, retry: bool,
         decide: impl Fn(Arc<Workflow>, Order, Actor) -> D,
     ) -> Result<OrderView, AppError>
     where
@@ -1205,9 +1113,7 @@ impl App {
     /// Pairs orders with their stores' workflows, reading each store once
     /// — and not at all the store the caller already has (`known`).
     pub(crate) async fn views(
-        &self,
-        orders: Vec<Order>,
-        known: Option<&StoreRecord>,
+        &self, orders: Vec<Order>, known: Option<&StoreRecord>,
     ) -> Result<Vec<OrderView>, AppError> {
         let mut stores: HashMap<StoreId, StoreRecord> = HashMap::new();
         if let Some(store) = known {
@@ -1314,9 +1220,7 @@ impl App {
     /// [`QUEUE_CAP`] of its orders in `workflow`'s queue states (one read;
     /// none for a workflow without a kitchen).
     pub(crate) async fn pace(
-        &self,
-        store: StoreId,
-        workflow: &Workflow,
+        &self, store: StoreId, workflow: &Workflow,
     ) -> Result<StorePace, AppError> {
         let durations = match self.durations.fresh(store) {
             Some(durations) => durations,
@@ -1342,9 +1246,7 @@ impl App {
 
     /// The ETA window of `order` (no read once it is terminal).
     pub(crate) async fn eta_of(
-        &self,
-        order: &Order,
-        workflow: &Workflow,
+        &self, order: &Order, workflow: &Workflow,
     ) -> Result<Option<Eta>, AppError> {
         if workflow.is_terminal(&order.status) {
             return Ok(None);

@@ -38,9 +38,7 @@ pub struct KitchenTicket {
 impl App {
     /// The receipt of an order the caller may see (404 otherwise).
     pub async fn receipt(
-        &self,
-        caller: &Caller,
-        id: ordertrack_domain::OrderId,
+        &self, caller: &Caller, id: ordertrack_domain::OrderId,
     ) -> Result<Printout, AppError> {
         let (found, workflow) = self.load_in_store(OrderKey::Id(id)).await?;
         let role = self.access(caller, &found.order)?;
@@ -58,11 +56,7 @@ impl App {
     /// — the kitchen display's audience. For anyone else, and for another
     /// store's order, it does not exist (404).
     pub async fn kitchen_ticket(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        id: ordertrack_domain::OrderId,
-        station: Option<&str>,
+        &self, caller: &Caller, slug: &str, id: ordertrack_domain::OrderId, station: Option<&str>,
     ) -> Result<KitchenTicket, AppError> {
         let (found, workflow) = self.load_in_store(OrderKey::Id(id)).await?;
         self.staff_role_in(caller, &found, slug)?;
@@ -80,8 +74,7 @@ impl App {
     /// An order as printed, for the print worker (no caller: printing
     /// is the store's own doing; the printer was set up by its owners).
     pub(crate) async fn printout_of(
-        &self,
-        id: ordertrack_domain::OrderId,
+        &self, id: ordertrack_domain::OrderId,
     ) -> Result<Printout, AppError> {
         let (found, workflow) = self.load_in_store(OrderKey::Id(id)).await?;
         self.printout(found, workflow, Some(ordertrack_domain::Role::Admin))
@@ -89,9 +82,7 @@ impl App {
     }
 
     async fn printout(
-        &self,
-        found: OrderInStore,
-        workflow: std::sync::Arc<ordertrack_domain::Workflow>,
+        &self, found: OrderInStore, workflow: std::sync::Arc<ordertrack_domain::Workflow>,
         role: Option<ordertrack_domain::Role>,
     ) -> Result<Printout, AppError> {
         // The zone lives with the store's settings, which the order's read

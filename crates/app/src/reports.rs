@@ -133,11 +133,7 @@ impl App {
     /// 404 (before the dates are looked at). Bad dates are 422
     /// `invalid_date_range`.
     async fn read_report(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        request: &ReportRequest,
-        with_history: bool,
+        &self, caller: &Caller, slug: &str, request: &ReportRequest, with_history: bool,
     ) -> Result<(ReportScope, ReportRows), AppError> {
         let StoreWithSettings { store, settings } = self.store_with_settings(slug).await?;
         let role = self
@@ -178,9 +174,7 @@ impl App {
 
     /// The workflow of every version the orders of `rows` run under.
     async fn order_workflows(
-        &self,
-        store: &StoreRecord,
-        rows: &ReportRows,
+        &self, store: &StoreRecord, rows: &ReportRows,
     ) -> Result<OrderWorkflows, AppError> {
         let mut workflows = HashMap::new();
         for order in &rows.orders {
@@ -194,10 +188,7 @@ impl App {
     /// The timelines of the finished orders of `rows` and the state order
     /// (the store's current workflow's) to list them in.
     async fn timelines(
-        &self,
-        store: &StoreRecord,
-        rows: &ReportRows,
-        workflows: &OrderWorkflows,
+        &self, store: &StoreRecord, rows: &ReportRows, workflows: &OrderWorkflows,
     ) -> Result<(Vec<Timeline>, Vec<String>), AppError> {
         let steps = steps_by_order(&rows.steps);
         let timelines = rows
@@ -226,10 +217,7 @@ impl App {
 
     /// Sales per calendar day of the range (owners and managers).
     pub async fn sales_report(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        request: &ReportRequest,
+        &self, caller: &Caller, slug: &str, request: &ReportRequest,
     ) -> Result<SalesView, AppError> {
         let (scope, rows) = self.read_report(caller, slug, request, false).await?;
         let workflows = self.order_workflows(&scope.store, &rows).await?;
@@ -240,10 +228,7 @@ impl App {
     /// Time in each state and to done over the orders placed in the range
     /// that are done (owners and managers).
     pub async fn times_report(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        request: &ReportRequest,
+        &self, caller: &Caller, slug: &str, request: &ReportRequest,
     ) -> Result<TimesView, AppError> {
         let (scope, rows) = self.read_report(caller, slug, request, true).await?;
         let workflows = self.order_workflows(&scope.store, &rows).await?;
@@ -256,10 +241,7 @@ impl App {
     /// Orders placed in the range per weekday and hour (owners and
     /// managers).
     pub async fn hours_report(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        request: &ReportRequest,
+        &self, caller: &Caller, slug: &str, request: &ReportRequest,
     ) -> Result<HoursView, AppError> {
         let (scope, rows) = self.read_report(caller, slug, request, false).await?;
         let report = report::hours_report(&scope.zone, rows.orders.iter().map(|o| o.placed_at));
@@ -269,10 +251,7 @@ impl App {
     /// Every report of the range, the slowest orders and the cancellations,
     /// from one read (the reports page; owners and managers).
     pub async fn reports_overview(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        request: &ReportRequest,
+        &self, caller: &Caller, slug: &str, request: &ReportRequest,
     ) -> Result<ReportsOverview, AppError> {
         let (scope, rows) = self.read_report(caller, slug, request, true).await?;
         let workflows = self.order_workflows(&scope.store, &rows).await?;

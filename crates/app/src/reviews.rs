@@ -40,11 +40,7 @@ impl App {
     /// the order: 403; anyone else: 404), once it is done (409
     /// `order_not_done`), once (409 `already_reviewed`).
     pub async fn review_order(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        rating: i64,
-        comment: Option<&str>,
+        &self, caller: &Caller, id: OrderId, rating: i64, comment: Option<&str>,
     ) -> Result<Review, AppError> {
         let (order, workflow) = self.load(id).await?;
         self.access(caller, &order)?;
@@ -71,9 +67,7 @@ impl App {
     /// The review of an order the caller has (its view, read through an
     /// access-checked use case); checked again here, without a read.
     pub async fn review_of(
-        &self,
-        caller: &Caller,
-        view: &OrderView,
+        &self, caller: &Caller, view: &OrderView,
     ) -> Result<Option<Review>, AppError> {
         self.access(caller, &view.order)?;
         Ok(self.repo.review(view.order.id).await?)
@@ -83,11 +77,7 @@ impl App {
     /// of all of them: for its owners and managers (and admins); its other
     /// staff get 403, anyone else 404.
     pub async fn store_reviews(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        cursor: Option<&str>,
-        limit: Option<u32>,
+        &self, caller: &Caller, slug: &str, cursor: Option<&str>, limit: Option<u32>,
     ) -> Result<StoreReviews, AppError> {
         let store = self.store_by_slug(slug).await?;
         let role = self

@@ -122,9 +122,7 @@ pub fn intake(settings: &StoreSettings, at: OffsetDateTime) -> Intake {
 /// Refuses an order the store cannot take now: closed (paused, outside its
 /// hours) or a fulfilment it does not offer — 409 `store_closed`.
 pub(crate) fn check_open(
-    found: &StoreWithSettings,
-    fulfilment: FulfilmentKind,
-    at: OffsetDateTime,
+    found: &StoreWithSettings, fulfilment: FulfilmentKind, at: OffsetDateTime,
 ) -> Result<(), AppError> {
     match intake(&found.settings, at) {
         Intake::Open => {}
@@ -244,9 +242,7 @@ impl App {
     /// always may, and their stores are live; anyone else as the signup
     /// mode says (`approval`: the store waits for an admin).
     pub async fn open_store(
-        &self,
-        caller: &Caller,
-        setup: StoreSetup,
+        &self, caller: &Caller, setup: StoreSetup,
     ) -> Result<StoreWithSettings, AppError> {
         let status = match (caller.user.is_admin, self.store_signup) {
             (true, _) | (false, StoreSignup::Open) => StoreStatus::Active,
@@ -272,9 +268,7 @@ impl App {
     /// Opens a live store owned by an existing account (operator tools: the
     /// CLI). An unknown owner e-mail is [`AppError::NotFound`].
     pub async fn admin_open_store(
-        &self,
-        setup: StoreSetup,
-        owner_email: &str,
+        &self, setup: StoreSetup, owner_email: &str,
     ) -> Result<StoreWithSettings, AppError> {
         let (store, settings) = self.checked_opening(setup)?;
         let owner = self
@@ -295,8 +289,7 @@ impl App {
 
     /// A store with its settings, whoever asks (callers check access).
     pub(crate) async fn store_with_settings(
-        &self,
-        slug: &str,
+        &self, slug: &str,
     ) -> Result<StoreWithSettings, AppError> {
         self.repo
             .store_with_settings(slug)
@@ -317,8 +310,7 @@ impl App {
 
     /// The stores waiting for approval (platform admins).
     pub async fn pending_stores(
-        &self,
-        caller: &Caller,
+        &self, caller: &Caller,
     ) -> Result<Vec<StoreWithSettings>, AppError> {
         require_admin(caller)?;
         let mut stores = self.repo.stores_with_settings().await?;
@@ -329,9 +321,7 @@ impl App {
     /// Makes a store live (platform admins); approving a live store changes
     /// nothing.
     pub async fn approve_store(
-        &self,
-        caller: &Caller,
-        slug: &str,
+        &self, caller: &Caller, slug: &str,
     ) -> Result<StoreWithSettings, AppError> {
         require_admin(caller)?;
         let found = self.store_with_settings(slug).await?;
@@ -353,9 +343,7 @@ impl App {
     /// A store with its settings as its staff see it (the dashboard): its
     /// staff and platform admins; anyone else gets 404.
     pub async fn store_settings(
-        &self,
-        caller: &Caller,
-        slug: &str,
+        &self, caller: &Caller, slug: &str,
     ) -> Result<(StoreWithSettings, Role), AppError> {
         let found = self.store_with_settings(slug).await?;
         let role = self
@@ -367,10 +355,7 @@ impl App {
     /// Changes a store's settings: its owners (and platform admins) all of
     /// them, its managers the pause switch and the opening hours.
     pub async fn update_store_settings(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        input: SettingsInput,
+        &self, caller: &Caller, slug: &str, input: SettingsInput,
     ) -> Result<StoreWithSettings, AppError> {
         let found = self.store_with_settings(slug).await?;
         let role = self.staff_role(caller, &found.store)?;

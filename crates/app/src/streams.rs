@@ -139,9 +139,7 @@ fn watcher(caller: &Caller) -> SubscribeOptions {
 impl App {
     /// Authorises a stream of one order: for whoever may read the order.
     pub async fn order_stream(
-        &self,
-        caller: &Caller,
-        order: OrderId,
+        &self, caller: &Caller, order: OrderId,
     ) -> Result<StreamSpec, AppError> {
         let view = self.order(caller, order).await?;
         let store = view.order.store_id;
@@ -184,10 +182,7 @@ impl App {
     /// its staff in any role, who may list all its orders (for anyone else
     /// the store does not exist).
     pub async fn store_stream(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        station: Option<String>,
+        &self, caller: &Caller, slug: &str, station: Option<String>,
     ) -> Result<StreamSpec, AppError> {
         let store = self.store_by_slug(slug).await?;
         let role = self
@@ -255,11 +250,7 @@ impl App {
     /// events; further behind, or at a position past `position` (the newest
     /// the server has issued), a snapshot of the topic's orders.
     pub async fn replay(
-        &self,
-        spec: &StreamSpec,
-        after: i64,
-        position: i64,
-        limit: u32,
+        &self, spec: &StreamSpec, after: i64, position: i64, limit: u32,
     ) -> Result<Replay, AppError> {
         if after > position {
             return self.snapshot(spec, SnapshotReason::UnknownPosition).await;
@@ -289,9 +280,7 @@ impl App {
     /// The current state behind an authorised stream: its order, or the
     /// newest orders of its customer or store.
     async fn snapshot(
-        &self,
-        spec: &StreamSpec,
-        reason: SnapshotReason,
+        &self, spec: &StreamSpec, reason: SnapshotReason,
     ) -> Result<Replay, AppError> {
         let scope = match spec.topic {
             Topic::Order(id) => {

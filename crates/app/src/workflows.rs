@@ -90,9 +90,7 @@ pub enum WorkflowUpload {
 impl App {
     /// The workflow of `version` of `store` (what an order placed under it runs).
     pub async fn workflow_at(
-        &self,
-        store: &StoreRecord,
-        version: i64,
+        &self, store: &StoreRecord, version: i64,
     ) -> Result<Arc<Workflow>, AppError> {
         if version == 0 {
             return self.workflows.get(&store.workflow);
@@ -115,8 +113,7 @@ impl App {
 
     /// The newest workflow of `store` and its version: what new orders run.
     pub async fn current_workflow(
-        &self,
-        store: &StoreRecord,
+        &self, store: &StoreRecord,
     ) -> Result<StoreWorkflowView, AppError> {
         let Some(stored) = self.repo.latest_store_workflow(store.id).await? else {
             return Ok(StoreWorkflowView {
@@ -135,10 +132,7 @@ impl App {
     }
 
     fn load_version(
-        &self,
-        store: StoreId,
-        version: i64,
-        definition: &str,
+        &self, store: StoreId, version: i64, definition: &str,
     ) -> Result<Arc<Workflow>, AppError> {
         let workflow = Arc::new(Workflow::from_json(definition).map_err(|e| {
             AppError::Internal(format!(
@@ -151,9 +145,7 @@ impl App {
 
     /// The workflow a store runs now, for its staff (anyone else: 404).
     pub async fn store_workflow(
-        &self,
-        caller: &Caller,
-        slug: &str,
+        &self, caller: &Caller, slug: &str,
     ) -> Result<StoreWorkflowView, AppError> {
         let store = self.store_by_slug(slug).await?;
         self.staff_role(caller, &store)
@@ -164,9 +156,7 @@ impl App {
     /// The workflow a store runs now, for its owners to edit (its other
     /// staff: 403; anyone else: 404).
     pub async fn owned_store_workflow(
-        &self,
-        caller: &Caller,
-        slug: &str,
+        &self, caller: &Caller, slug: &str,
     ) -> Result<StoreWorkflowView, AppError> {
         let store = self.store_by_slug(slug).await?;
         let role = self
@@ -184,10 +174,7 @@ impl App {
     /// admins): a new version; orders placed before keep theirs. A
     /// definition with problems is refused with every one of them.
     pub async fn set_store_workflow(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        upload: WorkflowUpload,
+        &self, caller: &Caller, slug: &str, upload: WorkflowUpload,
     ) -> Result<StoreWorkflowView, AppError> {
         let store = self.store_by_slug(slug).await?;
         if !self.staff_role(caller, &store)?.manages_staff() {

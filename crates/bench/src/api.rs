@@ -120,11 +120,7 @@ impl Api {
     }
 
     pub async fn transition(
-        &self,
-        token: &str,
-        order: i64,
-        to: &str,
-        expected_version: i64,
+        &self, token: &str, order: i64, to: &str, expected_version: i64,
     ) -> anyhow::Result<OrderInfo> {
         let request = self.transition_request(token, order, to, expected_version);
         expect_order(request.send().await?).await
@@ -132,11 +128,7 @@ impl Api {
 
     /// The request [`transition`](Self::transition) sends.
     pub fn transition_request(
-        &self,
-        token: &str,
-        order: i64,
-        to: &str,
-        expected_version: i64,
+        &self, token: &str, order: i64, to: &str, expected_version: i64,
     ) -> RequestBuilder {
         self.client
             .post(self.url(&format!("/api/v1/orders/{order}/transitions")))
@@ -145,11 +137,7 @@ impl Api {
     }
 
     pub async fn item_status(
-        &self,
-        token: &str,
-        order: i64,
-        item: i64,
-        status: &str,
+        &self, token: &str, order: i64, item: i64, status: &str,
     ) -> anyhow::Result<OrderInfo> {
         let request = self.item_status_request(token, order, item, status);
         expect_order(request.send().await?).await
@@ -157,11 +145,7 @@ impl Api {
 
     /// The request [`item_status`](Self::item_status) sends.
     pub fn item_status_request(
-        &self,
-        token: &str,
-        order: i64,
-        item: i64,
-        status: &str,
+        &self, token: &str, order: i64, item: i64, status: &str,
     ) -> RequestBuilder {
         self.client
             .patch(self.url(&format!("/api/v1/orders/{order}/items/{item}")))

@@ -277,7 +277,7 @@ pub fn load(db: &Path, store_slug: &str, n: usize) -> anyhow::Result<BulkStats> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -287,6 +287,16 @@ mod tests {
         assert_eq!((0..1000).filter(|&i| is_alice(i)).count(), 100);
     }
 
+    /// The accounts, store and products a loader expects, as the demo has
+    /// them (both loaders' tests start from these rows).
+    pub(crate) const DEMO_ROWS: &str = "INSERT INTO users (email, name, password_hash, created_at)
+             VALUES ('alice@demo.test', 'Alice', 'x', 0),
+                    ('cashier@demo.test', 'Cashier', 'x', 0);
+         INSERT INTO stores (slug, name, currency, workflow, order_prefix, created_at)
+             VALUES ('demo-restaurant', 'R', 'EUR', 'restaurant', 'R', 0);
+         INSERT INTO products (store_id, name, price_minor, station, created_at)
+             VALUES (1, 'Fries', 390, 'fryer', 0), (1, 'Lemonade', 350, 'drinks', 0);";
+
     #[test]
     fn loads_into_the_real_schema() {
         // The migration is the server's; load into a copy of it.
@@ -294,16 +304,7 @@ mod tests {
         let db = dir.path().join("t.db");
         ordertrack_store::SqliteRepository::migrate(&db).unwrap();
         let conn = Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "INSERT INTO users (email, name, password_hash, created_at)
-                 VALUES ('alice@demo.test', 'Alice', 'x', 0),
-                        ('cashier@demo.test', 'Cashier', 'x', 0);
-             INSERT INTO stores (slug, name, currency, workflow, order_prefix, created_at)
-                 VALUES ('demo-restaurant', 'R', 'EUR', 'restaurant', 'R', 0);
-             INSERT INTO products (store_id, name, price_minor, station, created_at)
-                 VALUES (1, 'Fries', 390, 'fryer', 0), (1, 'Lemonade', 350, 'drinks', 0);",
-        )
-        .unwrap();
+        conn.execute_batch(DEMO_ROWS).unwrap();
         drop(conn);
         let stats = load(&db, "demo-restaurant", 120).unwrap();
         assert_eq!(stats.orders, 120);

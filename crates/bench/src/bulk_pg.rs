@@ -437,15 +437,11 @@ mod tests {
             )
             .await?;
             let mut conn = PgConnection::connect(&db.url).await?;
+            sqlx::raw_sql(crate::bulk::tests::DEMO_ROWS)
+                .execute(&mut conn)
+                .await?;
             sqlx::raw_sql(
-                "INSERT INTO users (email, name, password_hash, created_at)
-                     VALUES ('alice@demo.test', 'Alice', 'x', 0),
-                            ('cashier@demo.test', 'Cashier', 'x', 0);
-                 INSERT INTO stores (slug, name, currency, workflow, order_prefix, created_at)
-                     VALUES ('demo-restaurant', 'R', 'EUR', 'restaurant', 'R', 0);
-                 INSERT INTO products (store_id, name, price_minor, station, created_at)
-                     VALUES (1, 'Fries', 390, 'fryer', 0), (1, 'Lemonade', 350, 'drinks', 0);
-                 INSERT INTO orders (store_id, number, customer_id, status, version,
+                "INSERT INTO orders (store_id, number, customer_id, status, version,
                      total_minor, currency, fulfilment, tracking_token, created_at, updated_at)
                      VALUES (1, 'R-000001', 1, 'pending', 1, 390, 'EUR', 'pickup', 't', 0, 0);
                  UPDATE stores SET last_order_seq = 1;",

@@ -311,9 +311,7 @@ impl Run {
     }
 
     async fn start_servers(
-        opts: &Opts,
-        scratch: Option<&ScratchDb>,
-        scenario: Scenario,
+        opts: &Opts, scratch: Option<&ScratchDb>, scenario: Scenario,
     ) -> anyhow::Result<(Server, Option<(Server, Api)>)> {
         let mut launch = Launch {
             database_url: scratch.map(|db| db.url.clone()),
@@ -343,9 +341,7 @@ impl Run {
     }
 
     async fn ceiling(
-        &self,
-        seconds: u64,
-        backend: &Backend,
+        &self, seconds: u64, backend: &Backend,
     ) -> anyhow::Result<(Ceiling, Vec<Outcome>)> {
         std::fs::create_dir_all(&self.server.data_dir)?;
         scenarios::ceiling(
@@ -397,11 +393,7 @@ fn nats_unavailable(opts: &Opts, backend: &Backend) -> Option<String> {
 }
 
 async fn run_scenario(
-    scenario: Scenario,
-    opts: &Opts,
-    backend: &Backend,
-    ceiling: &Ceiling,
-    out: &mut Vec<Outcome>,
+    scenario: Scenario, opts: &Opts, backend: &Backend, ceiling: &Ceiling, out: &mut Vec<Outcome>,
     starts: &mut Vec<f64>,
 ) -> anyhow::Result<()> {
     let duration = Duration::from_secs(opts.duration);
@@ -451,8 +443,10 @@ async fn run_scenario(
             scenarios::history(
                 &run.api,
                 &mut run.server,
-                opts.orders,
-                opts.samples,
+                scenarios::BulkSize {
+                    orders: opts.orders,
+                    samples: opts.samples,
+                },
                 ceiling,
             )
             .await
@@ -461,8 +455,10 @@ async fn run_scenario(
             scenarios::reports(
                 &run.api,
                 &mut run.server,
-                opts.orders,
-                opts.report_samples,
+                scenarios::BulkSize {
+                    orders: opts.orders,
+                    samples: opts.report_samples,
+                },
                 ceiling,
             )
             .await

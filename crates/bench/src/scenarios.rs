@@ -334,11 +334,7 @@ pub async fn menu(api: &Api) -> anyhow::Result<(i64, i64)> {
 
 /// Places `n` orders of `items` with `concurrency` customers in parallel.
 pub async fn precreate(
-    api: &Api,
-    customers: &[String],
-    items: &[i64],
-    n: usize,
-    concurrency: usize,
+    api: &Api, customers: &[String], items: &[i64], n: usize, concurrency: usize,
 ) -> anyhow::Result<Vec<OrderInfo>> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -370,10 +366,7 @@ pub async fn customers(api: &Api) -> anyhow::Result<Vec<String>> {
 }
 
 pub async fn create(
-    api: &Api,
-    concurrency: usize,
-    duration: Duration,
-    ceiling: &Ceiling,
+    api: &Api, concurrency: usize, duration: Duration, ceiling: &Ceiling,
 ) -> anyhow::Result<Outcome> {
     let tokens = customers(api).await?;
     let (grill, drink) = menu(api).await?;
@@ -442,11 +435,7 @@ pub const STEPS: [&str; 5] = [
 ];
 
 pub async fn transitions(
-    api: &Api,
-    concurrency: usize,
-    duration: Duration,
-    orders: usize,
-    ceiling: &Ceiling,
+    api: &Api, concurrency: usize, duration: Duration, orders: usize, ceiling: &Ceiling,
 ) -> anyhow::Result<Outcome> {
     let cashier = api.login("cashier@demo.test").await?;
     let tokens = customers(api).await?;
@@ -583,11 +572,7 @@ struct SubResult {
 const MISSING: u32 = u32::MAX;
 
 async fn subscriber(
-    client: Client,
-    url: Url,
-    token: String,
-    shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    client: Client, url: Url, token: String, shared: Arc<Shared>, mut stop: watch::Receiver<bool>,
 ) -> SubResult {
     let mut result = SubResult {
         latencies: vec![MISSING; shared.events],
@@ -662,12 +647,7 @@ struct Subscribers {
 }
 
 async fn open_subscribers(
-    api: &Api,
-    token: &str,
-    n: usize,
-    per_address: usize,
-    index: HashMap<i64, u32>,
-    events: usize,
+    api: &Api, token: &str, n: usize, per_address: usize, index: HashMap<i64, u32>, events: usize,
 ) -> anyhow::Result<Subscribers> {
     let url = api.url(&format!("/api/v1/stores/{STORE}/events"));
     let loopback_v4 = matches!(api.base.host_str(), Some(h) if h.starts_with("127."));
@@ -738,10 +718,7 @@ pub struct FanoutArgs {
 }
 
 pub async fn fanout(
-    api: &Api,
-    server: &Server,
-    args: FanoutArgs,
-    ceiling: &Ceiling,
+    api: &Api, server: &Server, args: FanoutArgs, ceiling: &Ceiling,
 ) -> anyhow::Result<Outcome> {
     measure_fanout("fanout", api, api, server, &args, ceiling).await
 }
@@ -752,11 +729,7 @@ pub async fn fanout(
 /// is `listener_server`, for RSS and CPU); latency = arrival − the event's
 /// `at` (commit time, same clock).
 pub async fn measure_fanout(
-    name: &str,
-    publisher: &Api,
-    listener: &Api,
-    listener_server: &Server,
-    args: &FanoutArgs,
+    name: &str, publisher: &Api, listener: &Api, listener_server: &Server, args: &FanoutArgs,
     ceiling: &Ceiling,
 ) -> anyhow::Result<Outcome> {
     let (api, server) = (publisher, listener_server);
@@ -928,10 +901,7 @@ pub fn added_latency(single: &Summary, cross: &Summary) -> (f64, f64) {
 /// what reaching another instance adds; `fanout` on PostgreSQL is the
 /// no-NATS baseline.
 pub async fn nats(
-    a: (&Api, &Server),
-    b: (&Api, &Server),
-    args: FanoutArgs,
-    ceiling: &Ceiling,
+    a: (&Api, &Server), b: (&Api, &Server), args: FanoutArgs, ceiling: &Ceiling,
 ) -> anyhow::Result<Vec<Outcome>> {
     wait_ready(a.0, Duration::from_secs(30)).await?;
     wait_ready(b.0, Duration::from_secs(30)).await?;
@@ -959,10 +929,7 @@ pub async fn nats(
 }
 
 pub async fn idle(
-    api: &Api,
-    server: &Server,
-    connections: usize,
-    per_address: usize,
+    api: &Api, server: &Server, connections: usize, per_address: usize,
 ) -> anyhow::Result<Outcome> {
     let cashier = api.login("cashier@demo.test").await?;
     // Warm-up: one stream and a few requests, so one-time allocations
@@ -1014,10 +981,7 @@ struct Loaded {
 /// Stops the server, bulk-loads `orders` straight into its database
 /// (SQLite or PostgreSQL) and starts it again.
 async fn bulk_loaded(
-    api: &Api,
-    server: &mut Server,
-    orders: usize,
-    scenario: &str,
+    api: &Api, server: &mut Server, orders: usize, scenario: &str,
 ) -> anyhow::Result<Loaded> {
     if !server.managed() {
         bail!(
@@ -1044,13 +1008,8 @@ async fn bulk_loaded(
 /// `samples` sequential GETs of `path` as `token` (after `warm_up`
 /// untimed): the outcome row, its ratio to the serial healthz p99.
 async fn timed_gets(
-    api: &Api,
-    name: &str,
-    token: &str,
-    path: &str,
-    (warm_up, samples): (usize, usize),
-    params: Value,
-    ceiling: &Ceiling,
+    api: &Api, name: &str, token: &str, path: &str, (warm_up, samples): (usize, usize),
+    params: Value, ceiling: &Ceiling,
 ) -> anyhow::Result<Outcome> {
     for _ in 0..warm_up {
         api.get_ok(Some(token), path).await?;
@@ -1086,13 +1045,18 @@ fn load_metrics(o: &mut Outcome, loaded: &Loaded) {
     o.metric("restart_ms", loaded.restart_ms);
 }
 
+/// How big a bulk-loaded scenario runs: the orders loaded, and the timed
+/// requests per figure.
+#[derive(Debug, Clone, Copy)]
+pub struct BulkSize {
+    pub orders: usize,
+    pub samples: usize,
+}
+
 pub async fn history(
-    api: &Api,
-    server: &mut Server,
-    orders: usize,
-    samples: usize,
-    ceiling: &Ceiling,
+    api: &Api, server: &mut Server, size: BulkSize, ceiling: &Ceiling,
 ) -> anyhow::Result<Vec<Outcome>> {
+    let BulkSize { orders, samples } = size;
     let loaded = bulk_loaded(api, server, orders, "history").await?;
     let api = &loaded.api;
     let alice = api.login("alice@demo.test").await?;
@@ -1136,12 +1100,9 @@ pub fn report_range(today: time::Date, days: i64) -> String {
 /// and times reports over ranges of 1, 7, 31 and 366 days, one request at
 /// a time.
 pub async fn reports(
-    api: &Api,
-    server: &mut Server,
-    orders: usize,
-    samples: usize,
-    ceiling: &Ceiling,
+    api: &Api, server: &mut Server, size: BulkSize, ceiling: &Ceiling,
 ) -> anyhow::Result<Vec<Outcome>> {
+    let BulkSize { orders, samples } = size;
     let loaded = bulk_loaded(api, server, orders, "reports").await?;
     let api = &loaded.api;
     let owner = api.login("owner@demo.test").await?;
@@ -1326,10 +1287,7 @@ impl Statuses {
 }
 
 async fn sign_in(
-    client: &Client,
-    url: &Url,
-    email: &str,
-    password: &str,
+    client: &Client, url: &Url, email: &str, password: &str,
 ) -> Result<reqwest::StatusCode, reqwest::Error> {
     let response = client
         .post(url.clone())
@@ -1355,11 +1313,7 @@ async fn sign_in(
 ///
 /// Peak server RSS is sampled every 20 ms through both.
 pub async fn logins(
-    api: &Api,
-    server: &Server,
-    concurrency: usize,
-    duration: Duration,
-    per_address: usize,
+    api: &Api, server: &Server, concurrency: usize, duration: Duration, per_address: usize,
 ) -> anyhow::Result<Vec<Outcome>> {
     let pid = server
         .pid

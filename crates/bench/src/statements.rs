@@ -237,10 +237,7 @@ type Measured = Vec<(Request, Vec<Statements>)>;
 
 /// One round: `n` orders through every measured request.
 async fn round(
-    probe: &mut Probe,
-    people: &People,
-    n: usize,
-    measured: &mut Measured,
+    probe: &mut Probe, people: &People, n: usize, measured: &mut Measured,
 ) -> anyhow::Result<()> {
     let api = probe.api.clone();
     let mut record = |request: Request, ran: Statements| {
@@ -366,10 +363,7 @@ async fn people(api: &Api) -> anyhow::Result<People> {
 
 /// Starts a server with its statement log, measures, stops it.
 async fn measure_server(
-    bin: &std::path::Path,
-    data_root: &std::path::Path,
-    launch: Launch,
-    requests: usize,
+    bin: &std::path::Path, data_root: &std::path::Path, launch: Launch, requests: usize,
 ) -> anyhow::Result<Measured> {
     let mut server = Server::start_fresh(bin, data_root, launch).await?;
     let result = async {

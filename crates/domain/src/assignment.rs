@@ -116,13 +116,8 @@ pub fn check_assigned_driver(order: &Order, actor: Actor) -> Result<(), Assignme
 /// version checked. `expected_version` as in
 /// [`plan_transition`](crate::plan_transition).
 pub fn plan_assignment(
-    workflow: &Workflow,
-    order: &Order,
-    actor: Actor,
-    driver: Option<AssignedDriver>,
-    self_assignment: bool,
-    expected_version: Option<i64>,
-    now: OffsetDateTime,
+    workflow: &Workflow, order: &Order, actor: Actor, driver: Option<AssignedDriver>,
+    self_assignment: bool, expected_version: Option<i64>, now: OffsetDateTime,
 ) -> Result<Option<StatusChange>, AssignmentError> {
     if let Some(expected) = expected_version
         && expected != order.version
@@ -172,13 +167,7 @@ pub fn plan_assignment(
     } else {
         EventKind::DriverUnassigned
     };
-    let summary = OrderSummary::of(
-        workflow,
-        &order.number,
-        &order.status,
-        order.fulfilment.kind,
-    )
-    .with_payment(order.payment.status);
+    let summary = OrderSummary::of_order(workflow, order);
     let history = HistoryEntry {
         assignment: Some(step),
         ..HistoryEntry::status_kept(order, actor, now)

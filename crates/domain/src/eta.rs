@@ -134,12 +134,8 @@ impl StoreDurations {
     /// kitchen's queue ([`KitchenQueue::ahead_of`]); `None` for a terminal
     /// (or unknown) state.
     pub fn eta(
-        &self,
-        workflow: &Workflow,
-        status: &str,
-        fulfilment: FulfilmentKind,
-        entered: OffsetDateTime,
-        ahead: u32,
+        &self, workflow: &Workflow, status: &str, fulfilment: FulfilmentKind,
+        entered: OffsetDateTime, ahead: u32,
     ) -> Option<Eta> {
         let minutes = workflow.expected_minutes_remaining(status, fulfilment)?;
         let (p50, p90, basis) = match self.learned(fulfilment, status) {
@@ -173,11 +169,7 @@ impl StoreDurations {
     /// kitchen or while the kitchen works on all of them at once; else a
     /// [`KITCHEN_LANES`]th of an order's kitchen time per order beyond.
     fn queue_wait(
-        &self,
-        workflow: &Workflow,
-        status: &str,
-        fulfilment: FulfilmentKind,
-        ahead: u32,
+        &self, workflow: &Workflow, status: &str, fulfilment: FulfilmentKind, ahead: u32,
     ) -> (i64, i64) {
         let queued = workflow
             .queue_states()

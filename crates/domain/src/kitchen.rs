@@ -118,12 +118,8 @@ pub enum KitchenError {
 /// `expected_version` is the version the client saw; `None` means "whatever
 /// is current" (the store still guards against a concurrent change).
 pub fn plan_bump(
-    workflow: &Workflow,
-    order: &Order,
-    actor: Actor,
-    station: Option<&str>,
-    expected_version: Option<i64>,
-    now: OffsetDateTime,
+    workflow: &Workflow, order: &Order, actor: Actor, station: Option<&str>,
+    expected_version: Option<i64>, now: OffsetDateTime,
 ) -> Result<OrderPlan, KitchenError> {
     check_version(order, expected_version)?;
     if !actor.role.changes_items() {
@@ -168,10 +164,7 @@ pub fn plan_bump(
 /// Decides a hand-off by `actor`: the order moves to the hand-off state
 /// along the steps the actor may take; refused while any item is not ready.
 pub fn plan_hand_off(
-    workflow: &Workflow,
-    order: &Order,
-    actor: Actor,
-    expected_version: Option<i64>,
+    workflow: &Workflow, order: &Order, actor: Actor, expected_version: Option<i64>,
     now: OffsetDateTime,
 ) -> Result<OrderPlan, KitchenError> {
     check_version(order, expected_version)?;
@@ -206,12 +199,8 @@ pub fn plan_hand_off(
 /// it was handed off from (read from its `history`, oldest first), if the
 /// workflow has a way back that the actor may take. Items keep their status.
 pub fn plan_recall(
-    workflow: &Workflow,
-    order: &Order,
-    history: &[HistoryEntry],
-    actor: Actor,
-    expected_version: Option<i64>,
-    now: OffsetDateTime,
+    workflow: &Workflow, order: &Order, history: &[HistoryEntry], actor: Actor,
+    expected_version: Option<i64>, now: OffsetDateTime,
 ) -> Result<StatusChange, KitchenError> {
     check_version(order, expected_version)?;
     let hand_off = workflow
@@ -292,10 +281,7 @@ fn check_version(order: &Order, expected_version: Option<i64>) -> Result<(), Kit
 /// there is no such way: a step that is not the actor's to take (the first
 /// one on the workflow's own way), or no way at all.
 fn way_to<'w>(
-    workflow: &'w Workflow,
-    order: &Order,
-    actor: Actor,
-    hand_off: &State,
+    workflow: &'w Workflow, order: &Order, actor: Actor, hand_off: &State,
 ) -> Result<Vec<&'w State>, KitchenError> {
     let kind = order.fulfilment.kind;
     if let Some(path) = workflow.path(actor.role, &order.status, &hand_off.key, kind) {

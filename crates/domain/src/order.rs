@@ -252,6 +252,17 @@ pub struct OrderSummary {
 }
 
 impl OrderSummary {
+    /// The summary of `order` as it is now, with its payment status.
+    pub fn of_order(workflow: &Workflow, order: &Order) -> Self {
+        OrderSummary::of(
+            workflow,
+            &order.number,
+            &order.status,
+            order.fulfilment.kind,
+        )
+        .with_payment(order.payment.status)
+    }
+
     /// The summary of an order in `status` under `workflow`.
     pub fn of(workflow: &Workflow, number: &str, status: &str, fulfilment: FulfilmentKind) -> Self {
         let state = workflow.state(status);
@@ -329,11 +340,7 @@ impl NewEvent {
     /// and no status step, note, item, payment or assignment — a change
     /// that has one sets it (`NewEvent { item: …, ..NewEvent::about(…) }`).
     pub fn about(
-        order: &Order,
-        kind: EventKind,
-        order_version: i64,
-        actor: Actor,
-        at: OffsetDateTime,
+        order: &Order, kind: EventKind, order_version: i64, actor: Actor, at: OffsetDateTime,
         summary: OrderSummary,
     ) -> NewEvent {
         NewEvent {
@@ -535,13 +542,8 @@ fn check_note(note: &Option<String>) -> Result<(), TransitionError> {
 /// `expected_version` is the version the client saw; `None` means "whatever
 /// is current" (the store still guards against a concurrent change).
 pub fn plan_transition(
-    workflow: &Workflow,
-    order: &Order,
-    actor: Actor,
-    to: &str,
-    note: Option<String>,
-    expected_version: Option<i64>,
-    now: OffsetDateTime,
+    workflow: &Workflow, order: &Order, actor: Actor, to: &str, note: Option<String>,
+    expected_version: Option<i64>, now: OffsetDateTime,
 ) -> Result<StatusChange, TransitionError> {
     check_note(&note)?;
     // A stale version first: the client decided on a state that is gone, and
@@ -583,13 +585,8 @@ pub fn plan_transition(
 /// outside the workflow's rules, saying why. Recorded and pushed like any
 /// change, marked as a correction.
 pub fn plan_correction(
-    workflow: &Workflow,
-    order: &Order,
-    actor: Actor,
-    to: &str,
-    reason: &str,
-    expected_version: Option<i64>,
-    now: OffsetDateTime,
+    workflow: &Workflow, order: &Order, actor: Actor, to: &str, reason: &str,
+    expected_version: Option<i64>, now: OffsetDateTime,
 ) -> Result<StatusChange, TransitionError> {
     let reason = reason.trim();
     if reason.is_empty() {
@@ -642,14 +639,8 @@ pub fn plan_correction(
 /// `new_version`; the caller has checked that it is allowed.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn status_change(
-    workflow: &Workflow,
-    order: &Order,
-    actor: Actor,
-    to: &str,
-    note: Option<String>,
-    kind: EventKind,
-    new_version: i64,
-    now: OffsetDateTime,
+    workflow: &Workflow, order: &Order, actor: Actor, to: &str, note: Option<String>,
+    kind: EventKind, new_version: i64, now: OffsetDateTime,
 ) -> StatusChange {
     StatusChange {
         order_id: order.id,
@@ -730,11 +721,7 @@ pub struct ItemStatusChange {
 
 /// Decides an item status change by `actor` and what follows from it.
 pub fn plan_item_status(
-    workflow: &Workflow,
-    order: &Order,
-    actor: Actor,
-    item_id: ItemId,
-    to: ItemStatus,
+    workflow: &Workflow, order: &Order, actor: Actor, item_id: ItemId, to: ItemStatus,
     now: OffsetDateTime,
 ) -> Result<ItemStatusChange, ItemChangeError> {
     if !actor.role.changes_items() {
@@ -797,9 +784,7 @@ pub fn plan_item_status(
 
 /// The item `item_id` of `order`, when it is there and not `to` already.
 fn item_to_change(
-    order: &Order,
-    item_id: ItemId,
-    to: ItemStatus,
+    order: &Order, item_id: ItemId, to: ItemStatus,
 ) -> Result<&OrderItem, ItemChangeError> {
     let item = order
         .items
@@ -814,11 +799,7 @@ fn item_to_change(
 
 /// The change of `item` of `order` to `to` and its event.
 pub(crate) fn item_event(
-    workflow: &Workflow,
-    order: &Order,
-    actor: Actor,
-    item: &OrderItem,
-    to: ItemStatus,
+    workflow: &Workflow, order: &Order, actor: Actor, item: &OrderItem, to: ItemStatus,
     now: OffsetDateTime,
 ) -> (ItemChange, NewEvent) {
     let change = ItemChange {
@@ -828,13 +809,7 @@ pub(crate) fn item_event(
         from: item.status,
         to,
     };
-    let summary = OrderSummary::of(
-        workflow,
-        &order.number,
-        &order.status,
-        order.fulfilment.kind,
-    )
-    .with_payment(order.payment.status);
+    let summary = OrderSummary::of_order(workflow, order);
     let event = NewEvent {
         item: Some(change.clone()),
         stations: vec![item.station.clone()],
@@ -854,13 +829,8 @@ pub(crate) fn item_event(
 /// of `order` to `to` whatever the order's state, saying why. Nothing
 /// follows from it (no automatic advance): the order stays where it is.
 pub fn plan_item_correction(
-    workflow: &Workflow,
-    order: &Order,
-    actor: Actor,
-    item_id: ItemId,
-    to: ItemStatus,
-    reason: &str,
-    now: OffsetDateTime,
+    workflow: &Workflow, order: &Order, actor: Actor, item_id: ItemId, to: ItemStatus,
+    reason: &str, now: OffsetDateTime,
 ) -> Result<ItemStatusChange, ItemChangeError> {
     if !matches!(actor.role, Role::Admin | Role::Owner | Role::Manager) {
         return Err(ItemChangeError::NotACorrector);
@@ -919,9 +889,7 @@ pub struct RequestedLine {
 
 /// Checks the bounds of an order request (before products are looked up).
 pub fn check_order_request(
-    lines: &[RequestedLine],
-    fulfilment: &Fulfilment,
-    notes: &Option<String>,
+    lines: &[RequestedLine], fulfilment: &Fulfilment, notes: &Option<String>,
 ) -> Result<(), OrderRequestError> {
     if lines.is_empty() {
         return Err(OrderRequestError::NoItems);
@@ -968,9 +936,7 @@ pub fn check_order_request(
 /// `summary` is the order's summary in its initial state; its number is
 /// replaced by the order's.
 pub fn order_created(
-    order: &Order,
-    mut summary: OrderSummary,
-    actor: Actor,
+    order: &Order, mut summary: OrderSummary, actor: Actor,
 ) -> (HistoryEntry, NewEvent) {
     summary.number = order.number.clone();
     summary.payment_status = Some(order.payment.status);

@@ -291,12 +291,8 @@ fn check_text(text: &str) -> Result<(), PaymentError> {
 /// `expected_version` is the version the client saw; `None` means "whatever
 /// is current" (the store still guards against a concurrent change).
 pub fn plan_payment(
-    workflow: &Workflow,
-    order: &Order,
-    actor: Actor,
-    request: PaymentRequest,
-    expected_version: Option<i64>,
-    now: OffsetDateTime,
+    workflow: &Workflow, order: &Order, actor: Actor, request: PaymentRequest,
+    expected_version: Option<i64>, now: OffsetDateTime,
 ) -> Result<StatusChange, PaymentError> {
     if let Some(expected) = expected_version
         && expected != order.version

@@ -93,10 +93,7 @@ impl ReportRange {
     /// clock at `now`) and `from` (default: [`DEFAULT_REPORT_DAYS`] ending
     /// on `to`), each `YYYY-MM-DD`; an empty value counts as left out.
     pub fn from_query(
-        from: Option<&str>,
-        to: Option<&str>,
-        zone: &StoreZone,
-        now: OffsetDateTime,
+        from: Option<&str>, to: Option<&str>, zone: &StoreZone, now: OffsetDateTime,
     ) -> Result<Self, InvalidRange> {
         let to = match given(to) {
             Some(text) => parse_date(text)?,
@@ -246,8 +243,7 @@ pub fn average_minor(revenue: i64, count: u64) -> i64 {
 /// order's placing instant, total and outcome; orders placed outside the
 /// range are left out.
 pub fn sales_report(
-    range: &ReportRange,
-    zone: &StoreZone,
+    range: &ReportRange, zone: &StoreZone,
     orders: impl IntoIterator<Item = (OffsetDateTime, i64, Outcome)>,
 ) -> SalesReport {
     let starts = range.day_starts(zone).unwrap_or_default();
@@ -325,8 +321,7 @@ impl HoursReport {
 /// Orders per weekday and hour of their placing on `zone`'s wall clock
 /// (an hour a DST change repeats counts both times into that hour).
 pub fn hours_report(
-    zone: &StoreZone,
-    placed: impl IntoIterator<Item = OffsetDateTime>,
+    zone: &StoreZone, placed: impl IntoIterator<Item = OffsetDateTime>,
 ) -> HoursReport {
     let mut report = HoursReport::default();
     for at in placed {
@@ -362,9 +357,7 @@ pub struct Timeline {
 /// correction out of a done state restarts the clock's end). `None` unless
 /// its last step is into a done state.
 pub fn timeline(
-    order: OrderId,
-    steps: &[ReportStep],
-    is_done: impl Fn(&str) -> bool,
+    order: OrderId, steps: &[ReportStep], is_done: impl Fn(&str) -> bool,
 ) -> Option<Timeline> {
     let placed = steps.first()?;
     if !is_done(&steps.last()?.entry.to) {
@@ -486,8 +479,7 @@ pub fn slowest(timelines: &[Timeline], limit: usize) -> Vec<&Timeline> {
 /// The entry that cancelled an order (the last one into a cancelled
 /// state), with its reason and who; `None` if none did.
 pub fn cancellation(
-    steps: &[ReportStep],
-    is_cancelled: impl Fn(&str) -> bool,
+    steps: &[ReportStep], is_cancelled: impl Fn(&str) -> bool,
 ) -> Option<&HistoryEntry> {
     steps
         .iter()

@@ -36,11 +36,7 @@ pub fn is_done(workflow: &Workflow, order: &Order) -> bool {
 /// to 5 and a comment within bounds. Returns the rating and the trimmed
 /// comment (`None` when empty).
 pub fn check_review(
-    workflow: &Workflow,
-    order: &Order,
-    customer: UserId,
-    rating: i64,
-    comment: Option<&str>,
+    workflow: &Workflow, order: &Order, customer: UserId, rating: i64, comment: Option<&str>,
 ) -> Result<(u8, Option<String>), ReviewError> {
     if order.customer_id != customer {
         return Err(ReviewError::NotTheCustomer);

@@ -37,9 +37,7 @@ pub fn check_lines(field: &'static str, text: &str) -> Result<(), UnsafeText> {
 }
 
 fn check(
-    field: &'static str,
-    text: &str,
-    allowed: impl Fn(char) -> bool,
+    field: &'static str, text: &str, allowed: impl Fn(char) -> bool,
 ) -> Result<(), UnsafeText> {
     let unsafe_char = text
         .chars()

@@ -358,11 +358,7 @@ impl Workflow {
     /// Returns the target state, or why not (see [`TransitionDenied`] for the
     /// order in which reasons are checked).
     pub fn check(
-        &self,
-        role: Role,
-        from: &str,
-        to: &str,
-        fulfilment: FulfilmentKind,
+        &self, role: Role, from: &str, to: &str, fulfilment: FulfilmentKind,
     ) -> Result<&State, TransitionDenied> {
         let target = self
             .state(to)
@@ -445,9 +441,7 @@ impl Workflow {
     /// `Some(0)`. `None` if `from` is unknown or terminal, or no done state
     /// can be reached with this fulfilment.
     pub fn expected_minutes_remaining(
-        &self,
-        from: &str,
-        fulfilment: FulfilmentKind,
+        &self, from: &str, fulfilment: FulfilmentKind,
     ) -> Option<u32> {
         if self.state(from)?.terminal {
             return None;
@@ -537,11 +531,7 @@ impl Workflow {
     /// `None` when the role has no such way. Ties go to the rule first in
     /// the file.
     pub fn path(
-        &self,
-        role: Role,
-        from: &str,
-        to: &str,
-        fulfilment: FulfilmentKind,
+        &self, role: Role, from: &str, to: &str, fulfilment: FulfilmentKind,
     ) -> Option<Vec<&State>> {
         self.path_where(from, to, fulfilment, |rule| rule.allows(role))
     }
@@ -549,10 +539,7 @@ impl Workflow {
     /// Like [`Workflow::path`], for anyone: the shortest way the workflow
     /// has at all.
     pub(crate) fn path_for_anyone(
-        &self,
-        from: &str,
-        to: &str,
-        fulfilment: FulfilmentKind,
+        &self, from: &str, to: &str, fulfilment: FulfilmentKind,
     ) -> Option<Vec<&State>> {
         self.path_where(from, to, fulfilment, |_| true)
     }
@@ -565,10 +552,7 @@ impl Workflow {
 
     /// Breadth-first search over the rules `usable` accepts.
     fn path_where(
-        &self,
-        from: &str,
-        to: &str,
-        fulfilment: FulfilmentKind,
+        &self, from: &str, to: &str, fulfilment: FulfilmentKind,
         usable: impl Fn(&TransitionRule) -> bool,
     ) -> Option<Vec<&State>> {
         let start = self.index(from)?;
@@ -607,10 +591,7 @@ impl Workflow {
     /// from `from` until the first state `arrived` accepts (whose own
     /// minutes don't count); `None` if no such state can be reached.
     fn minutes_until(
-        &self,
-        from: &str,
-        fulfilment: FulfilmentKind,
-        arrived: impl Fn(&State) -> bool,
+        &self, from: &str, fulfilment: FulfilmentKind, arrived: impl Fn(&State) -> bool,
     ) -> Option<u32> {
         let start = self.index(from)?;
         // Workflows are a handful of states, so a linear scan for the
@@ -646,9 +627,7 @@ impl Workflow {
     }
 
     fn rules_from<'a>(
-        &'a self,
-        from: &'a str,
-        fulfilment: FulfilmentKind,
+        &'a self, from: &'a str, fulfilment: FulfilmentKind,
     ) -> impl Iterator<Item = &'a TransitionRule> + 'a {
         self.transitions
             .iter()
@@ -900,9 +879,7 @@ fn validate_all(file: WorkflowFile) -> Result<Workflow, Vec<WorkflowProblem>> {
 /// (later checks leave it out); unknown roles and fulfilments are reported
 /// and left out of the rule.
 fn parse_transition(
-    raw: &FileTransition,
-    keys: &HashSet<&str>,
-    path: &str,
+    raw: &FileTransition, keys: &HashSet<&str>, path: &str,
     problem: &mut impl FnMut(String, WorkflowError),
 ) -> Option<TransitionRule> {
     let mut known_states = true;
@@ -978,9 +955,7 @@ fn parse_transition(
 /// States reachable from `start`, following rules for `fulfilment` (or all
 /// rules when `None`).
 fn reachable_from<'a>(
-    start: &'a str,
-    transitions: &'a [TransitionRule],
-    fulfilment: Option<FulfilmentKind>,
+    start: &'a str, transitions: &'a [TransitionRule], fulfilment: Option<FulfilmentKind>,
 ) -> HashSet<&'a str> {
     let mut seen = HashSet::from([start]);
     let mut queue = VecDeque::from([start]);
@@ -1000,9 +975,7 @@ fn reachable_from<'a>(
 /// States from which some terminal state can be reached with `fulfilment`
 /// (searching backwards from the terminal states).
 fn can_reach_terminal<'a>(
-    states: &'a [State],
-    transitions: &'a [TransitionRule],
-    fulfilment: FulfilmentKind,
+    states: &'a [State], transitions: &'a [TransitionRule], fulfilment: FulfilmentKind,
 ) -> HashSet<&'a str> {
     let mut seen: HashSet<&str> = states
         .iter()

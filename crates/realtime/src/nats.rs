@@ -131,10 +131,7 @@ impl NatsBus {
     /// starts relaying `queue` and feeding `hub`. Only events committed
     /// after this call are fed live; streams replay older ones themselves.
     pub async fn start(
-        options: NatsOptions,
-        queue: RelayQueue,
-        store: Arc<dyn Repository>,
-        hub: Hub,
+        options: NatsOptions, queue: RelayQueue, store: Arc<dyn Repository>, hub: Hub,
     ) -> anyhow::Result<NatsBus> {
         let client = async_nats::ConnectOptions::new()
             .retry_on_initial_connect()
@@ -170,11 +167,8 @@ impl Drop for NatsBus {
 /// Publishes committed events in id order; on failure or overflow re-reads
 /// everything after the last id published from the database.
 async fn relay(
-    client: async_nats::Client,
-    options: NatsOptions,
-    mut queue: RelayQueue,
-    store: Arc<dyn Repository>,
-    mut published: i64,
+    client: async_nats::Client, options: NatsOptions, mut queue: RelayQueue,
+    store: Arc<dyn Repository>, mut published: i64,
 ) {
     let mut reread = false;
     let mut backoff = Duration::from_millis(50);

@@ -672,10 +672,7 @@ pub fn created_product(new: &NewProduct, id: ProductId, store: StoreId) -> Produ
 /// member (they had no streams to end) or the same role; a changed role
 /// ends the streams the old one opened.
 pub fn role_replaced(
-    user: UserId,
-    store: StoreId,
-    before: Option<&str>,
-    role: Role,
+    user: UserId, store: StoreId, before: Option<&str>, role: Role,
 ) -> Option<AccessChange> {
     before
         .is_some_and(|before| before != role.as_str())

@@ -221,9 +221,7 @@ pub async fn sign_kim_in_and_out(store: &dyn Repository) -> crate::AccessChange 
 /// order was placed and confirmed, a change was refused, and Kim signed in
 /// and out: exactly the log as stored, ending with the logout.
 pub fn assert_published_in_full(
-    published: &[LogEntry],
-    stored: &[LogEntry],
-    logged_out: crate::AccessChange,
+    published: &[LogEntry], stored: &[LogEntry], logged_out: crate::AccessChange,
 ) {
     assert_eq!(published, stored);
     assert_eq!(
@@ -257,11 +255,7 @@ async fn shop(store: &dyn Repository, slug: &str, name: &str, prefix: &str) -> S
 }
 
 async fn product(
-    store: &dyn Repository,
-    shop: &StoreRecord,
-    name: &str,
-    price_minor: i64,
-    station: &str,
+    store: &dyn Repository, shop: &StoreRecord, name: &str, price_minor: i64, station: &str,
 ) -> Product {
     store
         .create_product(
@@ -334,10 +328,7 @@ fn new_order(shop: &StoreRecord, customer: &User, lines: &[(&Product, u32)]) -> 
 }
 
 async fn place(
-    store: &dyn Repository,
-    shop: &StoreRecord,
-    customer: &User,
-    lines: &[(&Product, u32)],
+    store: &dyn Repository, shop: &StoreRecord, customer: &User, lines: &[(&Product, u32)],
 ) -> Order {
     let placed = store
         .place_order(new_order(shop, customer, lines))
@@ -389,10 +380,7 @@ async fn cook(store: &dyn Repository) -> Actor {
 /// Patches a store's product: the product afterwards, `None` if the store
 /// has no such product.
 async fn patch_product(
-    store: &dyn Repository,
-    shop: StoreId,
-    product: ProductId,
-    patch: ProductPatch,
+    store: &dyn Repository, shop: StoreId, product: ProductId, patch: ProductPatch,
 ) -> Option<Product> {
     store
         .update_product(shop, product, patch)
@@ -1094,11 +1082,7 @@ pub async fn memberships(store: Arc<dyn Repository>) {
 
 /// Products: create, partial update, tenant isolation, catalog order.
 fn invitation_to(
-    shop: &StoreRecord,
-    inviter: &User,
-    email: &str,
-    role: Role,
-    hash: &str,
+    shop: &StoreRecord, inviter: &User, email: &str, role: Role, hash: &str,
     expires_at: OffsetDateTime,
 ) -> NewInvitation {
     NewInvitation {
@@ -4193,9 +4177,7 @@ impl TestSchema {
     /// A migrated store in this schema, its connections named after the
     /// schema (so a test can find them).
     pub async fn open(
-        &self,
-        pool_size: u32,
-        listener: Option<Arc<dyn crate::CommitListener>>,
+        &self, pool_size: u32, listener: Option<Arc<dyn crate::CommitListener>>,
     ) -> crate::PostgresRepository {
         crate::PostgresRepository::connect_with(
             self.options().application_name(&self.name),

@@ -90,9 +90,7 @@ pub trait Repository: Send + Sync + 'static {
     /// The user behind a live session, with their current memberships:
     /// looked up on every request so a removed staff member loses access at once.
     async fn session_identity(
-        &self,
-        session_id: &str,
-        now: OffsetDateTime,
+        &self, session_id: &str, now: OffsetDateTime,
     ) -> Result<Option<Identity>>;
 
     // ---- stores, staff and products ----
@@ -118,10 +116,7 @@ pub trait Repository: Send + Sync + 'static {
     async fn create_product(&self, store: StoreId, new: NewProduct) -> Result<Product>;
     /// Changes a product; `None` if the store has no such product.
     async fn update_product(
-        &self,
-        store: StoreId,
-        product: ProductId,
-        patch: ProductPatch,
+        &self, store: StoreId, product: ProductId, patch: ProductPatch,
     ) -> Result<Option<Product>>;
     /// A store's catalog, in the order products were added.
     async fn products(&self, store: StoreId) -> Result<Vec<Product>>;
@@ -138,9 +133,7 @@ pub trait Repository: Send + Sync + 'static {
     async fn store_with_settings(&self, slug: &str) -> Result<Option<StoreWithSettings>>;
     /// Changes a store's name and settings; `None` if there is no such store.
     async fn update_store_settings(
-        &self,
-        store: StoreId,
-        patch: StoreSettingsPatch,
+        &self, store: StoreId, patch: StoreSettingsPatch,
     ) -> Result<Option<StoreWithSettings>>;
 
     // ---- staff invitations ----
@@ -156,10 +149,7 @@ pub trait Repository: Send + Sync + 'static {
     /// role is logged as there). Of two concurrent acceptances one wins;
     /// the other is [`Acceptance::Used`].
     async fn accept_invitation(
-        &self,
-        token_hash: &str,
-        user: UserId,
-        now: OffsetDateTime,
+        &self, token_hash: &str, user: UserId, now: OffsetDateTime,
     ) -> Result<Acceptance>;
 
     // ---- store workflows ----
@@ -187,9 +177,7 @@ pub trait Repository: Send + Sync + 'static {
     /// How many of a store's orders (with this fulfilment, if given) are
     /// in each status.
     async fn status_counts(
-        &self,
-        store: StoreId,
-        fulfilment: Option<FulfilmentKind>,
+        &self, store: StoreId, fulfilment: Option<FulfilmentKind>,
     ) -> Result<Vec<(String, i64)>>;
     /// An order's status history, oldest first.
     async fn history(&self, order: OrderId) -> Result<Vec<HistoryEntry>>;
@@ -216,10 +204,7 @@ pub trait Repository: Send + Sync + 'static {
     /// A page of a store's reviews, newest order first (`before` an order
     /// id, at most `limit`), with the count and rating sum of all of them.
     async fn store_reviews(
-        &self,
-        store: StoreId,
-        before: Option<OrderId>,
-        limit: u32,
+        &self, store: StoreId, before: Option<OrderId>, limit: u32,
     ) -> Result<ReviewPage>;
 
     // ---- printing ----
@@ -245,10 +230,7 @@ pub trait Repository: Send + Sync + 'static {
     /// their next attempt at `lease_until`, so no other worker takes them
     /// while this one sends them.
     async fn claim_print_jobs(
-        &self,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-        limit: u32,
+        &self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<PrintJob>>;
     /// Records how an attempt at a job ended.
     async fn finish_print_job(&self, job: i64, outcome: PrintOutcome) -> Result<()>;
@@ -262,10 +244,7 @@ pub trait Repository: Send + Sync + 'static {
     /// Order events after position `after` that match `filter`, oldest
     /// first (access changes match no filter).
     async fn events_after(
-        &self,
-        filter: EventFilter,
-        after: i64,
-        limit: u32,
+        &self, filter: EventFilter, after: i64, limit: u32,
     ) -> Result<Vec<StoredEvent>>;
     /// Every entry of the event log (all stores, access changes too) after
     /// position `after`, oldest first: what a bus subscriber backfills from
@@ -306,25 +285,16 @@ pub trait Repository: Send + Sync + 'static {
     /// Gives a store's endpoint a new secret; the old one keeps signing
     /// until `previous_until`. `None` if the store has no such endpoint.
     async fn rotate_webhook_secret(
-        &self,
-        store: StoreId,
-        id: WebhookId,
-        secret: String,
-        previous_until: OffsetDateTime,
+        &self, store: StoreId, id: WebhookId, secret: String, previous_until: OffsetDateTime,
     ) -> Result<Option<Webhook>>;
     /// An endpoint's newest deliveries first, at most `limit`.
     async fn webhook_deliveries(
-        &self,
-        webhook: WebhookId,
-        limit: u32,
+        &self, webhook: WebhookId, limit: u32,
     ) -> Result<Vec<WebhookDelivery>>;
     /// Makes an endpoint's delivery pending and due at `at` (whatever its
     /// state); `None` if the endpoint has no such delivery.
     async fn retry_webhook_delivery(
-        &self,
-        webhook: WebhookId,
-        delivery: DeliveryId,
-        at: OffsetDateTime,
+        &self, webhook: WebhookId, delivery: DeliveryId, at: OffsetDateTime,
     ) -> Result<Option<WebhookDelivery>>;
     /// The position in the event log up to which deliveries have been made.
     async fn webhook_cursor(&self) -> Result<i64>;
@@ -337,10 +307,7 @@ pub trait Repository: Send + Sync + 'static {
     /// the oldest pending event of its enabled endpoint (so an endpoint
     /// gets its events in order), not claimed by anyone else.
     async fn claim_webhook_deliveries(
-        &self,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-        limit: u32,
+        &self, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<ClaimedDelivery>>;
     /// When the next delivery (the oldest pending event of an enabled
     /// endpoint) is due, if any is pending.
@@ -353,9 +320,6 @@ pub trait Repository: Send + Sync + 'static {
     /// ahead from), in one statement reading at most `limit` index entries
     /// per status, however many orders wait.
     async fn queued_orders(
-        &self,
-        store: StoreId,
-        statuses: Vec<StatusKey>,
-        limit: usize,
+        &self, store: StoreId, statuses: Vec<StatusKey>, limit: usize,
     ) -> Result<Vec<OrderId>>;
 }

@@ -369,11 +369,7 @@ impl LogEntry {
 
     /// Reads an entry back from its row in the events table.
     pub(crate) fn from_row(
-        id: i64,
-        store_seq: Option<i64>,
-        kind: &str,
-        payload: &str,
-        public_json: Option<String>,
+        id: i64, store_seq: Option<i64>, kind: &str, payload: &str, public_json: Option<String>,
     ) -> Result<LogEntry, crate::StoreError> {
         let unreadable = || crate::StoreError::Database(format!("unreadable stored event {id}"));
         if kind == AccessChange::KIND {

@@ -29,10 +29,7 @@ fn tracking_token() -> String {
 /// `workflow`'s first state under the store's built-in workflow — placed
 /// at `at`.
 pub fn order_placed_at(
-    shop: &StoreRecord,
-    workflow: &Workflow,
-    customer: UserId,
-    lines: &[(&Product, u32)],
+    shop: &StoreRecord, workflow: &Workflow, customer: UserId, lines: &[(&Product, u32)],
     at: OffsetDateTime,
 ) -> NewOrder {
     let initial = workflow.initial().key.clone();

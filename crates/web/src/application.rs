@@ -311,9 +311,7 @@ impl Application {
     /// Serves on `listener` until `shutdown` resolves (see [`crate::serve`]),
     /// delivering webhooks meanwhile.
     pub async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let tls = self.tls.clone();
         let worker = WebhookWorker::spawn(self.repo.clone(), &self.webhooks);
@@ -326,9 +324,7 @@ impl Application {
 
     /// [`serve`](Self::serve) on a task of its own.
     pub fn spawn(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
+        self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> JoinHandle<std::io::Result<()>> {
         tokio::spawn(self.serve(listener, shutdown))
     }

@@ -57,9 +57,7 @@ impl ApiError {
 
     /// 429: a limit is used up; `Retry-After` says when to come back.
     pub fn too_many(
-        code: ErrorCode,
-        detail: impl Into<String>,
-        retry_after: std::time::Duration,
+        code: ErrorCode, detail: impl Into<String>, retry_after: std::time::Duration,
     ) -> Self {
         ApiError {
             retry_after: Some(retry_after),

@@ -161,8 +161,7 @@ impl FromRequestParts<AppState> for AuthCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
+        parts: &mut Parts, state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = presented_token(parts).ok_or(ordertrack_app::AppError::Unauthenticated)?;
         Ok(AuthCaller(state.app.authenticate(&token).await?))
@@ -179,8 +178,7 @@ impl FromRequestParts<AppState> for MaybeSession {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
+        parts: &mut Parts, state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(MaybeSession(
             presented_token(parts).and_then(|token| state.app.session_of(&token).ok()),
@@ -199,8 +197,7 @@ impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
+        parts: &mut Parts, state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let forwarded: Vec<&str> = header_list(parts, X_FORWARDED_FOR).collect();
         Ok(ClientIp(client_ip(
@@ -236,8 +233,7 @@ impl FromRequestParts<AppState> for Https {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
+        parts: &mut Parts, state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         Ok(Https(https(parts, state)))
     }

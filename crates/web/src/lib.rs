@@ -158,9 +158,7 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
 /// stream clients to reconnect and lets in-flight requests finish (for at
 /// most [`SHUTDOWN_GRACE`]).
 pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    listener: TcpListener, state: AppState, tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let hub = state.app.hub().clone();

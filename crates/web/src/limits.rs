@@ -107,9 +107,7 @@ impl Limiter {
     /// `ip`; held for as long as the stream is open. 429 when either has
     /// its share open.
     pub(crate) fn open_stream(
-        &self,
-        user: Option<i64>,
-        ip: IpAddr,
+        &self, user: Option<i64>, ip: IpAddr,
     ) -> Result<StreamPermit, ApiError> {
         let user = match user {
             Some(user) => Some(
@@ -231,9 +229,7 @@ impl<K: Hash + Eq> Drop for Slot<K> {
 /// against that session's write rate. Requests without one are left to
 /// the handler (which refuses them, or is a sign-in).
 pub(crate) async fn write_rate(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
+    State(state): State<AppState>, request: Request, next: Next,
 ) -> Response {
     if matches!(
         *request.method(),

@@ -178,8 +178,7 @@ impl Metrics {
     /// Wraps the listener the writer tells about commits, counting them on
     /// the way.
     pub fn count_commits(
-        self: &Arc<Self>,
-        inner: Arc<dyn CommitListener>,
+        self: &Arc<Self>, inner: Arc<dyn CommitListener>,
     ) -> Arc<dyn CommitListener> {
         Arc::new(CountedCommits {
             metrics: self.clone(),
@@ -262,9 +261,7 @@ impl CommitListener for CountedCommits {
 /// Middleware: counts every request by its route template and status, and
 /// how long it took to answer.
 pub async fn count_requests(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: Next,
+    State(metrics): State<Arc<Metrics>>, request: Request, next: Next,
 ) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -288,8 +285,7 @@ pub fn routes() -> Routes {
 }
 
 async fn scrape(
-    State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
+    State(state): State<AppState>, peer: Option<Extension<ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
 ) -> Response {
     let metrics = &state.metrics;

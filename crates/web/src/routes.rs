@@ -115,9 +115,7 @@ impl Routes {
     /// `other`'s routes under `prefix`; `finish` completes their router
     /// (e.g. with its own fallbacks) before it is nested.
     pub fn nest(
-        mut self,
-        prefix: &str,
-        other: Routes,
+        mut self, prefix: &str, other: Routes,
         finish: impl FnOnce(Router<AppState>) -> Router<AppState>,
     ) -> Routes {
         self.router = self.router.nest(prefix, finish(other.router));

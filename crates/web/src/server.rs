@@ -65,10 +65,7 @@ pub struct Edge {
 /// `on_shutdown` (which ends the live streams), lets in-flight requests
 /// finish for at most [`SHUTDOWN_GRACE`], and returns.
 pub async fn run(
-    listener: TcpListener,
-    router: Router,
-    edge: Edge,
-    shutdown: impl Future<Output = ()>,
+    listener: TcpListener, router: Router, edge: Edge, shutdown: impl Future<Output = ()>,
     on_shutdown: impl FnOnce(),
 ) {
     // Every connection holds a receiver: sending asks them to finish, and
@@ -145,12 +142,8 @@ fn refuse(stream: TcpStream, peer: SocketAddr) {
 /// Serves one connection until the client leaves, shutdown asks it to
 /// finish its current request, or it times out (see [`Activity`]).
 async fn connection(
-    stream: Watched,
-    peer: SocketAddr,
-    router: Router,
-    limiter: Arc<Limiter>,
-    tls: Option<TlsAcceptor>,
-    stopping: watch::Receiver<()>,
+    stream: Watched, peer: SocketAddr, router: Router, limiter: Arc<Limiter>,
+    tls: Option<TlsAcceptor>, stopping: watch::Receiver<()>,
 ) {
     // Live updates are small frames that must leave at once.
     let _ = stream.inner.set_nodelay(true);
@@ -291,10 +284,7 @@ where
 /// Serves a connection until it ends, shutdown asks it to finish its
 /// current requests, or it is idle for too long (see [`Activity`]).
 async fn drive<C>(
-    served: C,
-    activity: &Activity,
-    limits: &crate::limits::Limits,
-    peer: SocketAddr,
+    served: C, activity: &Activity, limits: &crate::limits::Limits, peer: SocketAddr,
     mut stopping: watch::Receiver<()>,
 ) where
     C: Served,
@@ -508,8 +498,7 @@ where
     type Error = axum::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
+        mut self: Pin<&mut Self>, cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         let this = &mut *self;
         if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
@@ -557,9 +546,7 @@ impl Watched {
 
 impl AsyncRead for Watched {
     fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
+        mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
@@ -572,17 +559,13 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
+        mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
+        mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }

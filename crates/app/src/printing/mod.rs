@@ -160,10 +160,7 @@ impl App {
     /// must be on a host the operator allows (422
     /// `printer_host_not_allowed`).
     pub async fn add_printer(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        input: PrinterInput,
+        &self, caller: &Caller, slug: &str, input: PrinterInput,
     ) -> Result<Printer, AppError> {
         let store = self.printer_store(caller, slug).await?;
         let name = input.name.trim();
@@ -224,10 +221,7 @@ impl App {
     /// Removes a printer of the store `slug` (owners, managers); another
     /// store's printer does not exist here (404).
     pub async fn remove_printer(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        printer: i64,
+        &self, caller: &Caller, slug: &str, printer: i64,
     ) -> Result<(), AppError> {
         let store = self.printer_store(caller, slug).await?;
         if self.repo.remove_printer(store.id, printer).await? {
@@ -242,10 +236,7 @@ impl App {
     /// customer gets 403; anyone else 404. From a dashboard (`slug`), the
     /// order must be that store's and the caller its staff (404 otherwise).
     async fn print_role(
-        &self,
-        caller: &Caller,
-        id: OrderId,
-        slug: Option<&str>,
+        &self, caller: &Caller, id: OrderId, slug: Option<&str>,
     ) -> Result<Role, AppError> {
         let found = self
             .repo
@@ -268,10 +259,7 @@ impl App {
     /// the caller has there (from a dashboard, `slug`: that store's order
     /// only).
     pub async fn print_jobs(
-        &self,
-        caller: &Caller,
-        slug: Option<&str>,
-        id: OrderId,
+        &self, caller: &Caller, slug: Option<&str>, id: OrderId,
     ) -> Result<(Role, Vec<PrintJob>), AppError> {
         let role = self.print_role(caller, id, slug).await?;
         Ok((role, self.repo.print_jobs(id).await?))
@@ -288,11 +276,7 @@ impl App {
     /// staff but drivers (403); the order's customer 403, anyone else 404.
     /// From a dashboard (`slug`), the order must be that store's.
     pub async fn reprint(
-        &self,
-        caller: &Caller,
-        slug: Option<&str>,
-        id: OrderId,
-        job: i64,
+        &self, caller: &Caller, slug: Option<&str>, id: OrderId, job: i64,
     ) -> Result<PrintJob, AppError> {
         if self.print_role(caller, id, slug).await? == Role::Driver {
             return Err(AppError::Forbidden("drivers do not reprint".into()));

@@ -79,8 +79,7 @@ impl Printing {
     /// `inner`, which also wakes this instance's print follower after each
     /// commit of order events (so paper follows a change at once).
     pub fn wake_on_commit(
-        self: &Arc<Self>,
-        inner: Arc<dyn CommitListener>,
+        self: &Arc<Self>, inner: Arc<dyn CommitListener>,
     ) -> Arc<dyn CommitListener> {
         Arc::new(WakeOnCommit {
             inner,
@@ -139,10 +138,7 @@ fn lease(settings: &PrintSettings) -> Duration {
 /// Sends `bytes` to `host:port` — only to addresses the allow-list admits
 /// after resolving `host` — within the settings' timeouts.
 pub async fn deliver(
-    settings: &PrintSettings,
-    host: &str,
-    port: u16,
-    bytes: &[u8],
+    settings: &PrintSettings, host: &str, port: u16, bytes: &[u8],
 ) -> Result<(), String> {
     let addrs = settings.hosts.resolve(host, port).await?;
     let mut why = format!("{host} has no address to print to");

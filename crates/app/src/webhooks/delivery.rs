@@ -138,8 +138,7 @@ impl WebhookWorker {
     /// One round: follow the log, send what is due; when the next
     /// delivery is due.
     async fn round(
-        &mut self,
-        polled: bool,
+        &mut self, polled: bool,
     ) -> Result<Option<OffsetDateTime>, ordertrack_store::StoreError> {
         if polled || self.webhooks.changed.swap(false, Ordering::AcqRel) {
             self.endpoints = self.repo.enabled_webhooks().await?;
@@ -270,10 +269,7 @@ impl WebhookWorker {
 
     /// Posts the event to the endpoint, signed; the HTTP status it answered.
     async fn send(
-        &self,
-        webhook: &Webhook,
-        event: &StoredEvent,
-        at: OffsetDateTime,
+        &self, webhook: &Webhook, event: &StoredEvent, at: OffsetDateTime,
     ) -> Result<u16, String> {
         let url = reqwest::Url::parse(&webhook.url).map_err(|e| format!("bad url: {e}"))?;
         // An IP literal never goes through the resolver: check it here.

@@ -70,9 +70,7 @@ const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The addresses `host` (a name or an IP literal) resolves to on `port`,
 /// all of them public unless `allow_private`.
 pub async fn resolve(
-    host: &str,
-    port: u16,
-    allow_private: bool,
+    host: &str, port: u16, allow_private: bool,
 ) -> Result<Vec<SocketAddr>, Refusal> {
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     let addresses: Vec<SocketAddr> = match literal.parse::<IpAddr>() {

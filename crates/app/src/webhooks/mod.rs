@@ -175,10 +175,7 @@ impl App {
 
     /// The store's endpoint `id`, for its manager.
     async fn webhook_of(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        id: WebhookId,
+        &self, caller: &Caller, slug: &str, id: WebhookId,
     ) -> Result<(StoreRecord, Webhook), AppError> {
         let store = self.webhook_store(caller, slug).await?;
         let webhook = self
@@ -195,10 +192,7 @@ impl App {
     /// only to public addresses (unless the operator allows private ones);
     /// its events known types or `["*"]`. The answer carries its secret.
     pub async fn create_webhook(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        input: WebhookInput,
+        &self, caller: &Caller, slug: &str, input: WebhookInput,
     ) -> Result<Webhook, AppError> {
         let store = self.webhook_store(caller, slug).await?;
         let events = check_events(input.events)?;
@@ -232,10 +226,7 @@ impl App {
 
     /// Deletes an endpoint and its delivery log; nothing more is sent to it.
     pub async fn delete_webhook(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        id: WebhookId,
+        &self, caller: &Caller, slug: &str, id: WebhookId,
     ) -> Result<(), AppError> {
         let store = self.webhook_store(caller, slug).await?;
         if !self.repo.delete_webhook(store.id, id).await? {
@@ -248,10 +239,7 @@ impl App {
     /// Gives an endpoint a new secret; the old one goes on signing (a
     /// second signature) for [`ROTATION_OVERLAP`].
     pub async fn rotate_webhook_secret(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        id: WebhookId,
+        &self, caller: &Caller, slug: &str, id: WebhookId,
     ) -> Result<Webhook, AppError> {
         let store = self.webhook_store(caller, slug).await?;
         let rotated = self
@@ -270,11 +258,7 @@ impl App {
 
     /// An endpoint's delivery log, newest first (at most `limit`, 1–100).
     pub async fn webhook_deliveries(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        id: WebhookId,
-        limit: Option<u32>,
+        &self, caller: &Caller, slug: &str, id: WebhookId, limit: Option<u32>,
     ) -> Result<Vec<WebhookDelivery>, AppError> {
         let (_, webhook) = self.webhook_of(caller, slug, id).await?;
         let limit = limit.unwrap_or(50).clamp(1, 100);
@@ -284,11 +268,7 @@ impl App {
     /// Sends a delivery again now, whatever its state (one more attempt;
     /// a failing one goes on with what is left of the retry schedule).
     pub async fn retry_webhook_delivery(
-        &self,
-        caller: &Caller,
-        slug: &str,
-        id: WebhookId,
-        delivery: DeliveryId,
+        &self, caller: &Caller, slug: &str, id: WebhookId, delivery: DeliveryId,
     ) -> Result<WebhookDelivery, AppError> {
         let (_, webhook) = self.webhook_of(caller, slug, id).await?;
         let retried = self

@@ -285,9 +285,7 @@ impl Load {
 
     /// Sends one write; a success is acknowledged (recorded as answered).
     async fn write(
-        &self,
-        what: &str,
-        request: impl Future<Output = reqwest::Result<reqwest::Response>>,
+        &self, what: &str, request: impl Future<Output = reqwest::Result<reqwest::Response>>,
     ) -> Result<Ack, Stopped> {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         let answer = async {

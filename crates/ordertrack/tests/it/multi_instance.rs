@@ -104,8 +104,7 @@ impl Desk {
 
 /// Receives until every expected (order, version) was seen (or times out).
 async fn collect(
-    events: &mut mpsc::UnboundedReceiver<Seen>,
-    seen: &mut Vec<Seen>,
+    events: &mut mpsc::UnboundedReceiver<Seen>, seen: &mut Vec<Seen>,
     expected: &BTreeSet<(i64, i64)>,
 ) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

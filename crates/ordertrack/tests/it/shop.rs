@@ -43,11 +43,7 @@ fn succeed(args: &[&str], data_dir: &Path) -> String {
 /// A request with a JSON body (or none), signed in with `token`: the
 /// status and JSON body.
 async fn send(
-    client: &reqwest::Client,
-    server: &Server,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
+    client: &reqwest::Client, server: &Server, method: reqwest::Method, path: &str, token: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
     let mut request = client.request(method, server.url(path)).bearer_auth(token);

@@ -67,9 +67,7 @@ pub struct Server {
 
 /// Copies the lines of `stream` to `lines` and `output`.
 fn forward(
-    stream: impl Read + Send + 'static,
-    lines: Sender<String>,
-    output: Arc<Mutex<Vec<String>>>,
+    stream: impl Read + Send + 'static, lines: Sender<String>, output: Arc<Mutex<Vec<String>>>,
 ) {
     std::thread::spawn(move || {
         // Keep draining so the child never blocks on a full pipe.
@@ -164,10 +162,7 @@ pub fn client() -> reqwest::Client {
 
 /// `POST /api/v1/auth/login`: the status and body.
 pub async fn login(
-    client: &reqwest::Client,
-    server: &Server,
-    email: &str,
-    password: &str,
+    client: &reqwest::Client, server: &Server, email: &str, password: &str,
 ) -> (StatusCode, Value) {
     let response = client
         .post(server.url("/api/v1/auth/login"))
@@ -181,10 +176,7 @@ pub async fn login(
 
 /// Signs in (asserts success) and returns the session token.
 pub async fn token(
-    client: &reqwest::Client,
-    server: &Server,
-    email: &str,
-    password: &str,
+    client: &reqwest::Client, server: &Server, email: &str, password: &str,
 ) -> String {
     let (status, body) = login(client, server, email, password).await;
     assert_eq!(status, StatusCode::OK, "login {email}: {body}");
@@ -196,10 +188,7 @@ pub async fn token(
 
 /// `GET path`, signed in with `token` or not: the status and body.
 pub async fn get(
-    client: &reqwest::Client,
-    server: &Server,
-    path: &str,
-    token: Option<&str>,
+    client: &reqwest::Client, server: &Server, path: &str, token: Option<&str>,
 ) -> (StatusCode, Value) {
     let mut request = client.get(server.url(path));
     if let Some(token) = token {
@@ -239,9 +228,7 @@ impl Desk {
 
     /// Alice places a pickup order of `(product, quantity)` lines.
     pub async fn place(
-        &self,
-        items: &[(i64, i64)],
-        notes: Option<&str>,
+        &self, items: &[(i64, i64)], notes: Option<&str>,
     ) -> reqwest::Result<reqwest::Response> {
         let items: Vec<Value> = items
             .iter()
@@ -268,11 +255,7 @@ impl Desk {
     /// The holder of `token` moves order `id` to `to`, expecting it at
     /// `version`.
     pub async fn transition(
-        &self,
-        token: &str,
-        id: i64,
-        to: &str,
-        version: i64,
+        &self, token: &str, id: i64, to: &str, version: i64,
     ) -> reqwest::Result<reqwest::Response> {
         self.client
             .post(format!("{}/api/v1/orders/{id}/transitions", self.base))
@@ -284,10 +267,7 @@ impl Desk {
 
     /// The cashier sets item `item` of order `id` to `status`.
     pub async fn set_item(
-        &self,
-        id: i64,
-        item: i64,
-        status: &str,
+        &self, id: i64, item: i64, status: &str,
     ) -> reqwest::Result<reqwest::Response> {
         self.client
             .patch(format!("{}/api/v1/orders/{id}/items/{item}", self.base))
@@ -329,10 +309,7 @@ pub struct Seen {
 /// missed. Then spawns a reader that sends every event, until the
 /// connection ends.
 pub async fn follow(
-    client: reqwest::Client,
-    base: String,
-    token: String,
-    after: Option<i64>,
+    client: reqwest::Client, base: String, token: String, after: Option<i64>,
     events: UnboundedSender<Seen>,
 ) -> tokio::task::JoinHandle<()> {
     let url = format!("{base}/api/v1/stores/{RESTAURANT}/events");
@@ -341,10 +318,7 @@ pub async fn follow(
 
 /// Opens the stream at `url`, as [`follow`] does.
 pub async fn follow_url(
-    client: reqwest::Client,
-    url: String,
-    token: String,
-    after: Option<i64>,
+    client: reqwest::Client, url: String, token: String, after: Option<i64>,
     events: UnboundedSender<Seen>,
 ) -> tokio::task::JoinHandle<()> {
     let mut request = client.get(&url).bearer_auth(&token);

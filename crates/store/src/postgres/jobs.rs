@@ -85,8 +85,7 @@ pub struct Pending<R: Request> {
 
 impl<R: Request> Pending<R> {
     pub fn new(
-        request: R,
-        reply: oneshot::Sender<std::result::Result<R::Output, StoreError>>,
+        request: R, reply: oneshot::Sender<std::result::Result<R::Output, StoreError>>,
     ) -> Box<Self> {
         Box::new(Pending {
             request,
@@ -305,9 +304,7 @@ impl Request for FinishPrintJob {
 impl Request for StoreOpening {
     type Output = StoreWithSettings;
     fn run<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        log: &'a mut Log,
+        &'a self, conn: &'a mut PgConnection, log: &'a mut Log,
     ) -> Run<'a, StoreWithSettings> {
         Box::pin(settings::open_store(conn, self, log))
     }
@@ -319,9 +316,7 @@ pub struct UpdateStoreSettings(pub StoreId, pub StoreSettingsPatch);
 impl Request for UpdateStoreSettings {
     type Output = Option<StoreWithSettings>;
     fn run<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        _: &'a mut Log,
+        &'a self, conn: &'a mut PgConnection, _: &'a mut Log,
     ) -> Run<'a, Option<StoreWithSettings>> {
         Box::pin(settings::update_store_settings(conn, self.0, &self.1))
     }

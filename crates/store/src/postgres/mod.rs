@@ -193,9 +193,7 @@ impl Repository for PostgresRepository {
     }
 
     async fn session_identity(
-        &self,
-        session_id: &str,
-        now: OffsetDateTime,
+        &self, session_id: &str, now: OffsetDateTime,
     ) -> Result<Option<Identity>> {
         Ok(users::session_identity(&mut *self.read().await?, session_id, now).await?)
     }
@@ -233,10 +231,7 @@ impl Repository for PostgresRepository {
     }
 
     async fn update_product(
-        &self,
-        store: StoreId,
-        product: ProductId,
-        patch: ProductPatch,
+        &self, store: StoreId, product: ProductId, patch: ProductPatch,
     ) -> Result<Option<Product>> {
         self.write(UpdateProduct(store, product, patch)).await
     }
@@ -262,10 +257,7 @@ impl Repository for PostgresRepository {
     }
 
     async fn store_reviews(
-        &self,
-        store: StoreId,
-        before: Option<OrderId>,
-        limit: u32,
+        &self, store: StoreId, before: Option<OrderId>, limit: u32,
     ) -> Result<ReviewPage> {
         Ok(reviews::store_reviews(&mut *self.read().await?, store, before, limit).await?)
     }
@@ -287,9 +279,7 @@ impl Repository for PostgresRepository {
     }
 
     async fn update_store_settings(
-        &self,
-        store: StoreId,
-        patch: StoreSettingsPatch,
+        &self, store: StoreId, patch: StoreSettingsPatch,
     ) -> Result<Option<StoreWithSettings>> {
         self.write(UpdateStoreSettings(store, patch)).await
     }
@@ -303,10 +293,7 @@ impl Repository for PostgresRepository {
     }
 
     async fn accept_invitation(
-        &self,
-        token_hash: &str,
-        user: UserId,
-        now: OffsetDateTime,
+        &self, token_hash: &str, user: UserId, now: OffsetDateTime,
     ) -> Result<Acceptance> {
         self.write(AcceptInvitation(token_hash.to_owned(), user, now))
             .await
@@ -329,9 +316,7 @@ impl Repository for PostgresRepository {
     }
 
     async fn status_counts(
-        &self,
-        store: StoreId,
-        fulfilment: Option<FulfilmentKind>,
+        &self, store: StoreId, fulfilment: Option<FulfilmentKind>,
     ) -> Result<Vec<(String, i64)>> {
         Ok(orders::status_counts(&mut *self.read().await?, store, fulfilment).await?)
     }
@@ -377,10 +362,7 @@ impl Repository for PostgresRepository {
     }
 
     async fn claim_print_jobs(
-        &self,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-        limit: u32,
+        &self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<PrintJob>> {
         self.write(ClaimPrintJobs(now, lease_until, limit)).await
     }
@@ -398,10 +380,7 @@ impl Repository for PostgresRepository {
     }
 
     async fn events_after(
-        &self,
-        filter: EventFilter,
-        after: i64,
-        limit: u32,
+        &self, filter: EventFilter, after: i64, limit: u32,
     ) -> Result<Vec<StoredEvent>> {
         Ok(events::events_after(&mut *self.read().await?, &filter, after, limit).await?)
     }
@@ -447,29 +426,20 @@ impl Repository for PostgresRepository {
     }
 
     async fn rotate_webhook_secret(
-        &self,
-        store: StoreId,
-        id: WebhookId,
-        secret: String,
-        previous_until: OffsetDateTime,
+        &self, store: StoreId, id: WebhookId, secret: String, previous_until: OffsetDateTime,
     ) -> Result<Option<Webhook>> {
         self.write(RotateWebhookSecret(store, id, secret, previous_until))
             .await
     }
 
     async fn webhook_deliveries(
-        &self,
-        webhook: WebhookId,
-        limit: u32,
+        &self, webhook: WebhookId, limit: u32,
     ) -> Result<Vec<WebhookDelivery>> {
         Ok(webhooks::webhook_deliveries(&mut *self.read().await?, webhook, limit).await?)
     }
 
     async fn retry_webhook_delivery(
-        &self,
-        webhook: WebhookId,
-        delivery: DeliveryId,
-        at: OffsetDateTime,
+        &self, webhook: WebhookId, delivery: DeliveryId, at: OffsetDateTime,
     ) -> Result<Option<WebhookDelivery>> {
         self.write(RetryWebhookDelivery(webhook, delivery, at))
             .await
@@ -484,10 +454,7 @@ impl Repository for PostgresRepository {
     }
 
     async fn claim_webhook_deliveries(
-        &self,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-        limit: u32,
+        &self, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<ClaimedDelivery>> {
         self.write(ClaimWebhookDeliveries(now, until, limit)).await
     }
@@ -501,10 +468,7 @@ impl Repository for PostgresRepository {
     }
 
     async fn queued_orders(
-        &self,
-        store: StoreId,
-        statuses: Vec<StatusKey>,
-        limit: usize,
+        &self, store: StoreId, statuses: Vec<StatusKey>, limit: usize,
     ) -> Result<Vec<OrderId>> {
         Ok(orders::queued_orders(&mut *self.read().await?, store, &statuses, limit).await?)
     }

@@ -248,9 +248,7 @@ impl Repository for SqliteRepository {
     }
 
     async fn session_identity(
-        &self,
-        session_id: &str,
-        now: OffsetDateTime,
+        &self, session_id: &str, now: OffsetDateTime,
     ) -> Result<Option<Identity>> {
         let id = session_id.to_owned();
         self.read(move |conn| users::session_identity(conn, &id, now))
@@ -296,10 +294,7 @@ impl Repository for SqliteRepository {
     }
 
     async fn update_product(
-        &self,
-        store: StoreId,
-        product: ProductId,
-        patch: ProductPatch,
+        &self, store: StoreId, product: ProductId, patch: ProductPatch,
     ) -> Result<Option<Product>> {
         self.write(move |tx| stores::update_product(tx.conn(), store, product, &patch))
             .await
@@ -328,10 +323,7 @@ impl Repository for SqliteRepository {
     }
 
     async fn store_reviews(
-        &self,
-        store: StoreId,
-        before: Option<OrderId>,
-        limit: u32,
+        &self, store: StoreId, before: Option<OrderId>, limit: u32,
     ) -> Result<ReviewPage> {
         self.read(move |conn| reviews::store_reviews(conn, store, before, limit))
             .await
@@ -359,9 +351,7 @@ impl Repository for SqliteRepository {
     }
 
     async fn update_store_settings(
-        &self,
-        store: StoreId,
-        patch: StoreSettingsPatch,
+        &self, store: StoreId, patch: StoreSettingsPatch,
     ) -> Result<Option<StoreWithSettings>> {
         self.write(move |tx| settings::update_store_settings(tx.conn(), store, &patch))
             .await
@@ -379,10 +369,7 @@ impl Repository for SqliteRepository {
     }
 
     async fn accept_invitation(
-        &self,
-        token_hash: &str,
-        user: UserId,
-        now: OffsetDateTime,
+        &self, token_hash: &str, user: UserId, now: OffsetDateTime,
     ) -> Result<Acceptance> {
         let hash = token_hash.to_owned();
         self.write(move |tx| invitations::accept_invitation(tx, &hash, user, now))
@@ -407,9 +394,7 @@ impl Repository for SqliteRepository {
     }
 
     async fn status_counts(
-        &self,
-        store: StoreId,
-        fulfilment: Option<FulfilmentKind>,
+        &self, store: StoreId, fulfilment: Option<FulfilmentKind>,
     ) -> Result<Vec<(String, i64)>> {
         self.read(move |conn| orders::status_counts(conn, store, fulfilment))
             .await
@@ -462,10 +447,7 @@ impl Repository for SqliteRepository {
     }
 
     async fn claim_print_jobs(
-        &self,
-        now: OffsetDateTime,
-        lease_until: OffsetDateTime,
-        limit: u32,
+        &self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<PrintJob>> {
         self.write(move |tx| printing::claim_print_jobs(tx.conn(), now, lease_until, limit))
             .await
@@ -486,10 +468,7 @@ impl Repository for SqliteRepository {
     }
 
     async fn events_after(
-        &self,
-        filter: EventFilter,
-        after: i64,
-        limit: u32,
+        &self, filter: EventFilter, after: i64, limit: u32,
     ) -> Result<Vec<StoredEvent>> {
         self.read(move |conn| events::events_after(conn, &filter, after, limit))
             .await
@@ -542,11 +521,7 @@ impl Repository for SqliteRepository {
     }
 
     async fn rotate_webhook_secret(
-        &self,
-        store: StoreId,
-        id: WebhookId,
-        secret: String,
-        previous_until: OffsetDateTime,
+        &self, store: StoreId, id: WebhookId, secret: String, previous_until: OffsetDateTime,
     ) -> Result<Option<Webhook>> {
         self.write(move |tx| {
             webhooks::rotate_webhook_secret(tx.conn(), store, id, &secret, previous_until)
@@ -555,19 +530,14 @@ impl Repository for SqliteRepository {
     }
 
     async fn webhook_deliveries(
-        &self,
-        webhook: WebhookId,
-        limit: u32,
+        &self, webhook: WebhookId, limit: u32,
     ) -> Result<Vec<WebhookDelivery>> {
         self.read(move |conn| webhooks::webhook_deliveries(conn, webhook, limit))
             .await
     }
 
     async fn retry_webhook_delivery(
-        &self,
-        webhook: WebhookId,
-        delivery: DeliveryId,
-        at: OffsetDateTime,
+        &self, webhook: WebhookId, delivery: DeliveryId, at: OffsetDateTime,
     ) -> Result<Option<WebhookDelivery>> {
         self.write(move |tx| webhooks::retry_webhook_delivery(tx.conn(), webhook, delivery, at))
             .await
@@ -583,10 +553,7 @@ impl Repository for SqliteRepository {
     }
 
     async fn claim_webhook_deliveries(
-        &self,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-        limit: u32,
+        &self, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
     ) -> Result<Vec<ClaimedDelivery>> {
         self.write(move |tx| webhooks::claim_webhook_deliveries(tx.conn(), now, until, limit))
             .await
@@ -602,10 +569,7 @@ impl Repository for SqliteRepository {
     }
 
     async fn queued_orders(
-        &self,
-        store: StoreId,
-        statuses: Vec<StatusKey>,
-        limit: usize,
+        &self, store: StoreId, statuses: Vec<StatusKey>, limit: usize,
     ) -> Result<Vec<OrderId>> {
         self.read(move |conn| orders::queued_orders(conn, store, &statuses, limit))
             .await

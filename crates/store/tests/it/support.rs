@@ -161,8 +161,7 @@ pub async fn place_and_confirm(store: &dyn Repository, f: &Shop) -> Order {
 /// committed events, in order; the refused change published nothing; a
 /// logout is published as an access change.
 pub async fn listener_sees_exactly_the_committed_events(
-    store: &dyn Repository,
-    recorder: &Recorder,
+    store: &dyn Repository, recorder: &Recorder,
 ) {
     let f = shop(store).await;
     let order = place_and_confirm(store, &f).await;

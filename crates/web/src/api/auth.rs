@@ -51,10 +51,7 @@ pub fn session_cookie(token: &str, max_age_seconds: i64, https: Https) -> Header
 }
 
 fn session_response(
-    status: StatusCode,
-    signed_in: SignedIn,
-    ttl: time::Duration,
-    https: Https,
+    status: StatusCode, signed_in: SignedIn, ttl: time::Duration, https: Https,
 ) -> Response {
     let cookie = session_cookie(&signed_in.token, ttl.whole_seconds(), https);
     let body = SessionBody {
@@ -68,9 +65,7 @@ fn session_response(
 }
 
 async fn register(
-    State(state): State<AppState>,
-    ClientIp(client): ClientIp,
-    https: Https,
+    State(state): State<AppState>, ClientIp(client): ClientIp, https: Https,
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<Response, ApiError> {
     let signed_in = state
@@ -86,9 +81,7 @@ async fn register(
 }
 
 async fn login(
-    State(state): State<AppState>,
-    ClientIp(client): ClientIp,
-    https: Https,
+    State(state): State<AppState>, ClientIp(client): ClientIp, https: Https,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let signed_in = state.app.login(&body.email, &body.password, client).await?;
@@ -101,9 +94,7 @@ async fn login(
 }
 
 async fn logout(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    https: Https,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, https: Https,
 ) -> Result<Response, ApiError> {
     state.app.logout(&caller).await?;
     let mut headers = HeaderMap::new();

@@ -28,9 +28,7 @@ struct InvitationRequest {
 }
 
 async fn create(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<InvitationRequest>,
 ) -> Result<(StatusCode, Json<InvitationBody>), ApiError> {
     let issued = state
@@ -41,9 +39,7 @@ async fn create(
 }
 
 async fn accept(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(token): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(token): ApiPath<String>,
 ) -> Result<Json<MembershipBody>, ApiError> {
     let accepted = state.app.accept_invitation(&caller, &token).await?;
     Ok(Json(MembershipBody {

@@ -31,9 +31,7 @@ struct BumpBody {
 }
 
 async fn bump(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<BumpBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state
@@ -55,9 +53,7 @@ struct HandOffBody {
 }
 
 async fn hand_off(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<HandOffBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state
@@ -68,9 +64,7 @@ async fn hand_off(
 }
 
 async fn recall(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state.app.recall(&caller, id).await?;
     Ok(Json(OrderBody::from(&view)))
@@ -83,9 +77,7 @@ struct BoardQuery {
 }
 
 async fn board(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiQuery(query): ApiQuery<BoardQuery>,
 ) -> Result<Json<KitchenBoardBody>, ApiError> {
     let board = state

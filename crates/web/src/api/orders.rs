@@ -74,9 +74,7 @@ struct FulfilmentBody {
 }
 
 async fn place(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    headers: HeaderMap,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, headers: HeaderMap,
     ApiJson(body): ApiJson<PlaceOrderBody>,
 ) -> Result<(StatusCode, Json<OrderBody>), ApiError> {
     let key = match headers.get("idempotency-key") {
@@ -135,10 +133,8 @@ struct OrderListBody {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiQuery(query): ApiQuery<ListQuery>,
-    headers: HeaderMap,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
+    ApiQuery(query): ApiQuery<ListQuery>, headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let assigned_to_me = match query.driver.as_deref() {
         None => false,
@@ -173,9 +169,7 @@ async fn list(
 }
 
 async fn show(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let view = state.app.order(&caller, id).await?;
@@ -198,9 +192,7 @@ struct ReviewRequest {
 }
 
 async fn review(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<ReviewRequest>,
 ) -> Result<(StatusCode, Json<ReviewBody>), ApiError> {
     let review = state
@@ -261,9 +253,7 @@ struct TransitionBody {
 }
 
 async fn transition(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state
@@ -283,9 +273,7 @@ struct CorrectionBody {
 }
 
 async fn correct(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<CorrectionBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state
@@ -318,9 +306,7 @@ struct PaymentChangeBody {
 }
 
 async fn set_payment(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<PaymentChangeBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let request = match (body.status, body.amount_minor) {
@@ -361,9 +347,7 @@ struct AssignmentBody {
 }
 
 async fn assign(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<AssignmentBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let driver = UserId::new(body.driver);
@@ -382,9 +366,7 @@ struct UnassignQuery {
 }
 
 async fn unassign(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiQuery(query): ApiQuery<UnassignQuery>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = state
@@ -395,9 +377,7 @@ async fn unassign(
 }
 
 async fn history(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Json<Vec<HistoryBody>>, ApiError> {
     let history = state.app.history(&caller, id).await?;
     Ok(Json(history.iter().map(HistoryBody::from).collect()))
@@ -416,10 +396,8 @@ struct ItemStatusBody {
 }
 
 async fn set_item_status(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath((id, item_id)): ApiPath<(OrderId, ItemId)>,
-    ApiJson(body): ApiJson<ItemStatusBody>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
+    ApiPath((id, item_id)): ApiPath<(OrderId, ItemId)>, ApiJson(body): ApiJson<ItemStatusBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let view = if body.correction {
         let reason = body.reason.as_deref().unwrap_or_default();
@@ -437,8 +415,7 @@ async fn set_item_status(
 }
 
 async fn track(
-    State(state): State<AppState>,
-    ApiPath(token): ApiPath<String>,
+    State(state): State<AppState>, ApiPath(token): ApiPath<String>,
 ) -> Result<Json<TrackedOrderBody>, ApiError> {
     let (view, history) = state.app.tracked_history(&token).await?;
     Ok(Json(TrackedOrderBody::new(&view, &history)))

@@ -93,9 +93,7 @@ impl From<&PrintJob> for PrintJobBody {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Vec<PrinterBody>>, ApiError> {
     let printers = state.app.printers(&caller, &slug).await?;
     Ok(Json(printers.iter().map(PrinterBody::from).collect()))
@@ -121,9 +119,7 @@ struct PrinterRequest {
 }
 
 async fn add(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<PrinterRequest>,
 ) -> Result<(StatusCode, Json<PrinterBody>), ApiError> {
     let printer = state
@@ -144,8 +140,7 @@ async fn add(
 }
 
 async fn remove(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, printer)): ApiPath<(String, i64)>,
 ) -> Result<StatusCode, ApiError> {
     state.app.remove_printer(&caller, &slug, printer).await?;
@@ -153,17 +148,14 @@ async fn remove(
 }
 
 async fn jobs(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Json<Vec<PrintJobBody>>, ApiError> {
     let (_, jobs) = state.app.print_jobs(&caller, None, id).await?;
     Ok(Json(jobs.iter().map(PrintJobBody::from).collect()))
 }
 
 async fn reprint(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((id, job)): ApiPath<(OrderId, i64)>,
 ) -> Result<(StatusCode, Json<PrintJobBody>), ApiError> {
     let queued = state.app.reprint(&caller, None, id, job).await?;

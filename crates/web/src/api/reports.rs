@@ -78,10 +78,7 @@ trait CsvReport: Serialize {
 /// Sends `body` as `format`: JSON, or CSV as a download named after the
 /// store and the range. Answers to a negotiated path vary on `Accept`.
 fn answer<B: CsvReport>(
-    format: Format,
-    negotiated: bool,
-    scope: &ReportScope,
-    body: B,
+    format: Format, negotiated: bool, scope: &ReportScope, body: B,
 ) -> Response {
     let mut response = match format {
         Format::Json => Json(body).into_response(),
@@ -210,10 +207,8 @@ impl Report {
 
 /// `GET /stores/{slug}/reports/{report}`.
 async fn report(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath((slug, name)): ApiPath<(String, String)>,
-    ApiQuery(query): ApiQuery<RangeQuery>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
+    ApiPath((slug, name)): ApiPath<(String, String)>, ApiQuery(query): ApiQuery<RangeQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (report, fixed) = Report::parse(&name).ok_or(AppError::NotFound("report"))?;

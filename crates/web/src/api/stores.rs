@@ -42,9 +42,7 @@ struct ReviewsQuery {
 
 /// A page of the store's reviews with their average (owners, managers).
 async fn reviews(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiQuery(query): ApiQuery<ReviewsQuery>,
 ) -> Result<Json<StoreReviewsBody>, ApiError> {
     let found = state
@@ -69,8 +67,7 @@ struct StoreDetailBody {
 }
 
 async fn show(
-    State(state): State<AppState>,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<StoreDetailBody>, ApiError> {
     let found = state.app.store_with_products(&slug).await?;
     let workflow = state.app.current_workflow(&found.store).await?.workflow;
@@ -82,8 +79,7 @@ async fn show(
 }
 
 async fn products(
-    State(state): State<AppState>,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Vec<ProductBody>>, ApiError> {
     let found = state.app.store_with_products(&slug).await?;
     Ok(Json(found.products.iter().map(ProductBody::from).collect()))
@@ -112,9 +108,7 @@ impl From<ProductRequest> for ProductInput {
 }
 
 async fn create_product(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<ProductRequest>,
 ) -> Result<(StatusCode, Json<ProductBody>), ApiError> {
     let product = state
@@ -125,10 +119,8 @@ async fn create_product(
 }
 
 async fn update_product(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath((slug, id)): ApiPath<(String, ProductId)>,
-    ApiJson(body): ApiJson<ProductRequest>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
+    ApiPath((slug, id)): ApiPath<(String, ProductId)>, ApiJson(body): ApiJson<ProductRequest>,
 ) -> Result<Json<ProductBody>, ApiError> {
     let product = state
         .app
@@ -144,9 +136,7 @@ struct StaffBody {
 }
 
 async fn staff(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Vec<StaffBody>>, ApiError> {
     let staff = state.app.staff(&caller, &slug).await?;
     Ok(Json(
@@ -168,9 +158,7 @@ struct AddStaffRequest {
 }
 
 async fn add_staff(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<AddStaffRequest>,
 ) -> Result<(StatusCode, Json<StaffBody>), ApiError> {
     let member = state
@@ -187,8 +175,7 @@ async fn add_staff(
 }
 
 async fn remove_staff(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, user_id)): ApiPath<(String, UserId)>,
 ) -> Result<StatusCode, ApiError> {
     state.app.remove_staff(&caller, &slug, user_id).await?;
@@ -215,8 +202,7 @@ fn settings_body(found: &StoreWithSettings) -> Json<StoreSettingsBody> {
 
 /// Opens a store; the caller becomes its owner (who may: `--store-signup`).
 async fn open_store(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiJson(body): ApiJson<OpenStoreRequest>,
 ) -> Result<(StatusCode, Json<StoreSettingsBody>), ApiError> {
     let opened = state
@@ -259,9 +245,7 @@ struct SettingsRequest {
 }
 
 async fn update_settings(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<SettingsRequest>,
 ) -> Result<Json<StoreSettingsBody>, ApiError> {
     let updated = state
@@ -285,9 +269,7 @@ async fn update_settings(
 }
 
 async fn approve(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<StoreSettingsBody>, ApiError> {
     let approved = state.app.approve_store(&caller, &slug).await?;
     Ok(settings_body(&approved))

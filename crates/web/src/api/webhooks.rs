@@ -142,18 +142,14 @@ struct DeliveriesQuery {
 }
 
 async fn list(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Vec<WebhookBody>>, ApiError> {
     let webhooks = state.app.webhooks(&caller, &slug).await?;
     Ok(Json(webhooks.iter().map(WebhookBody::from).collect()))
 }
 
 async fn create(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<WebhookRequest>,
 ) -> Result<(StatusCode, Json<WebhookWithSecretBody>), ApiError> {
     let webhook = state
@@ -175,8 +171,7 @@ async fn create(
 }
 
 async fn delete(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, id)): ApiPath<(String, WebhookId)>,
 ) -> Result<StatusCode, ApiError> {
     state.app.delete_webhook(&caller, &slug, id).await?;
@@ -184,8 +179,7 @@ async fn delete(
 }
 
 async fn rotate_secret(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, id)): ApiPath<(String, WebhookId)>,
 ) -> Result<Json<WebhookWithSecretBody>, ApiError> {
     let webhook = state.app.rotate_webhook_secret(&caller, &slug, id).await?;
@@ -193,10 +187,8 @@ async fn rotate_secret(
 }
 
 async fn deliveries(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath((slug, id)): ApiPath<(String, WebhookId)>,
-    ApiQuery(query): ApiQuery<DeliveriesQuery>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
+    ApiPath((slug, id)): ApiPath<(String, WebhookId)>, ApiQuery(query): ApiQuery<DeliveriesQuery>,
 ) -> Result<Json<DeliveriesBody>, ApiError> {
     let deliveries = state
         .app
@@ -208,8 +200,7 @@ async fn deliveries(
 }
 
 async fn retry(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, id, delivery)): ApiPath<(String, WebhookId, DeliveryId)>,
 ) -> Result<(StatusCode, Json<DeliveryBody>), ApiError> {
     let delivery = state

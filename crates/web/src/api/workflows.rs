@@ -40,9 +40,7 @@ impl From<StoreWorkflowView> for StoreWorkflowBody {
 
 /// The workflow the store runs now (its staff).
 async fn show(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<StoreWorkflowBody>, ApiError> {
     let view = state.app.store_workflow(&caller, &slug).await?;
     Ok(Json(view.into()))
@@ -61,9 +59,7 @@ pub fn upload_of(body: &Value) -> WorkflowUpload {
 
 /// Sets the workflow new orders run (owner): a new version.
 async fn replace(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<StoreWorkflowBody>, ApiError> {
     let view = state

@@ -64,18 +64,13 @@ struct LoginForm {
 }
 
 fn signed_in_redirect(
-    ctx: &PageContext,
-    signed_in: &SignedIn,
-    ttl: time::Duration,
-    next: &str,
+    ctx: &PageContext, signed_in: &SignedIn, ttl: time::Duration, next: &str,
 ) -> Response {
     ctx.sign_in(&signed_in.token, ttl, super::see_other(next))
 }
 
 async fn login(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ClientIp(client): ClientIp,
+    State(state): State<AppState>, ctx: PageContext, ClientIp(client): ClientIp,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
@@ -102,11 +97,7 @@ async fn login(
 }
 
 fn register_form(
-    ctx: &PageContext,
-    next: &str,
-    name: &str,
-    email: &str,
-    error: Option<&str>,
+    ctx: &PageContext, next: &str, name: &str, email: &str, error: Option<&str>,
 ) -> Markup {
     html! {
         section.card.narrow {
@@ -145,9 +136,7 @@ struct RegisterForm {
 }
 
 async fn register(
-    State(state): State<AppState>,
-    ClientIp(client): ClientIp,
-    ctx: PageContext,
+    State(state): State<AppState>, ClientIp(client): ClientIp, ctx: PageContext,
     Form(form): Form<RegisterForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
@@ -180,9 +169,7 @@ async fn register(
 }
 
 async fn logout(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    Form(form): Form<CsrfForm>,
+    State(state): State<AppState>, ctx: PageContext, Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     if let Some(caller) = &ctx.caller {

@@ -64,9 +64,7 @@ async fn stores(State(state): State<AppState>, ctx: PageContext) -> Result<Respo
 }
 
 async fn menu(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, ctx: PageContext, ApiPath(slug): ApiPath<String>,
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
     let found = state.app.store_with_products(&slug).await?;
@@ -154,10 +152,8 @@ async fn menu(
 }
 
 async fn checkout(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(slug): ApiPath<String>,
-    Form(form): Form<BTreeMap<String, String>>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(slug): ApiPath<String>, Form(form): Form<BTreeMap<String, String>>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(form.get("csrf").map(String::as_str).unwrap_or(""))?;
     let mut items = Vec::new();
@@ -306,10 +302,8 @@ pub fn tracker(view: &OrderView, history: &[HistoryEntry], fragment_url: &str) -
 }
 
 async fn order_page(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(id): ApiPath<OrderId>,
-    Query(query): Query<FlashQuery>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(id): ApiPath<OrderId>, Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
     // The position is read before the order: the stream resumes from it, so
     // nothing that happens after this read is missed.
@@ -369,8 +363,7 @@ async fn order_page(
 }
 
 async fn order_tracker(
-    State(state): State<AppState>,
-    SignedIn { ref caller, .. }: SignedIn,
+    State(state): State<AppState>, SignedIn { ref caller, .. }: SignedIn,
     ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Response, PageError> {
     let (view, history) = state.app.order_with_history(caller, id).await?;
@@ -381,9 +374,7 @@ async fn order_tracker(
 /// write it once the order is done; nothing before (the part refreshes
 /// live, so the form appears the moment the order is done).
 fn review_card(
-    ctx: &PageContext,
-    caller: &ordertrack_app::Caller,
-    view: &OrderView,
+    ctx: &PageContext, caller: &ordertrack_app::Caller, view: &OrderView,
     review: Option<&ordertrack_store::Review>,
 ) -> Markup {
     let order = &view.order;
@@ -416,8 +407,7 @@ fn review_card(
 }
 
 async fn review_fragment(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Response, PageError> {
     let view = state.app.order(caller, id).await?;
@@ -434,10 +424,8 @@ struct ReviewForm {
 
 /// The order page's rating form.
 async fn review(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(id): ApiPath<OrderId>,
-    Form(form): Form<ReviewForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(id): ApiPath<OrderId>, Form(form): Form<ReviewForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let back = |flash: &str| Ok(see_other(&format!("/orders/{id}?flash={flash}")));
@@ -467,10 +455,8 @@ struct CancelForm {
 }
 
 async fn cancel(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(id): ApiPath<OrderId>,
-    Form(form): Form<CancelForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(id): ApiPath<OrderId>, Form(form): Form<CancelForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     match state
@@ -517,9 +503,7 @@ fn orders_list(views: &[OrderView], next_cursor: Option<&str>, fragment_url: &st
 
 /// The caller's orders list (one page), as a refreshable fragment.
 async fn my_orders_section(
-    state: &AppState,
-    caller: &ordertrack_app::Caller,
-    cursor: Option<String>,
+    state: &AppState, caller: &ordertrack_app::Caller, cursor: Option<String>,
 ) -> Result<Markup, PageError> {
     let fragment = match &cursor {
         Some(cursor) => format!("/orders/list?cursor={}", super::encode_component(cursor)),
@@ -543,8 +527,7 @@ async fn my_orders_section(
 }
 
 async fn my_orders(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
     let position = state.app.event_position().await?;
@@ -561,8 +544,7 @@ async fn my_orders(
 }
 
 async fn my_orders_fragment(
-    State(state): State<AppState>,
-    SignedIn { ref caller, .. }: SignedIn,
+    State(state): State<AppState>, SignedIn { ref caller, .. }: SignedIn,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
     Ok(my_orders_section(&state, caller, query.cursor)
@@ -571,9 +553,7 @@ async fn my_orders_fragment(
 }
 
 async fn tracking_page(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(token): ApiPath<String>,
+    State(state): State<AppState>, ctx: PageContext, ApiPath(token): ApiPath<String>,
 ) -> Result<Response, PageError> {
     let position = state.app.event_position().await?;
     let (view, history) = state.app.tracked_history(&token).await?;
@@ -597,8 +577,7 @@ async fn tracking_page(
 }
 
 async fn tracking_tracker(
-    State(state): State<AppState>,
-    ApiPath(token): ApiPath<String>,
+    State(state): State<AppState>, ApiPath(token): ApiPath<String>,
 ) -> Result<Response, PageError> {
     let (view, history) = state.app.tracked_history(&token).await?;
     Ok(tracker(&view, &history, &format!("/track/{token}/tracker")).into_response())

@@ -19,8 +19,7 @@ pub fn routes() -> Routes {
 }
 
 async fn show(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Response, PageError> {
     let invitation = state.app.invitation(caller, &token).await?;
@@ -38,10 +37,8 @@ async fn show(
 }
 
 async fn accept(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(token): ApiPath<String>,
-    Form(form): Form<CsrfForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(token): ApiPath<String>, Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let accepted = state.app.accept_invitation(caller, &token).await?;

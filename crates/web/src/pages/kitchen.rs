@@ -71,10 +71,7 @@ struct Screen {
 }
 
 async fn screen(
-    state: &AppState,
-    ctx: &PageContext,
-    slug: &str,
-    query: &KitchenQuery,
+    state: &AppState, ctx: &PageContext, slug: &str, query: &KitchenQuery,
 ) -> Result<Screen, PageError> {
     let caller = ctx.require_caller()?;
     let board = state
@@ -89,11 +86,7 @@ async fn screen(
 }
 
 fn ticket(
-    ctx: &PageContext,
-    screen: &Screen,
-    view: &OrderView,
-    station: Option<&str>,
-    expo: bool,
+    ctx: &PageContext, screen: &Screen, view: &OrderView, station: Option<&str>, expo: bool,
     recalled: bool,
 ) -> Markup {
     let order = &view.order;
@@ -220,11 +213,7 @@ fn tickets(ctx: &PageContext, screen: &Screen, query: &KitchenQuery, expo: bool)
 }
 
 fn kitchen_page(
-    ctx: &PageContext,
-    screen: &Screen,
-    query: &KitchenQuery,
-    expo: bool,
-    position: i64,
+    ctx: &PageContext, screen: &Screen, query: &KitchenQuery, expo: bool, position: i64,
 ) -> Markup {
     let slug = &screen.board.store.slug;
     let station = query.station();
@@ -283,11 +272,8 @@ impl View {
 /// The handler behind the four screen routes; each names its view. The
 /// expo view has no station and no recall slot: it ignores the query.
 async fn show(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(slug): ApiPath<String>,
-    Query(query): Query<KitchenQuery>,
-    view: View,
+    State(state): State<AppState>, ctx: PageContext, ApiPath(slug): ApiPath<String>,
+    Query(query): Query<KitchenQuery>, view: View,
 ) -> Result<Response, PageError> {
     let query = if view.expo {
         KitchenQuery::default()
@@ -346,11 +332,7 @@ enum KitchenAction {
 /// Signs, checks and performs one kitchen action, then returns to the
 /// screen it came from.
 async fn act(
-    state: &AppState,
-    ctx: &PageContext,
-    slug: &str,
-    id: OrderId,
-    form: &KitchenForm,
+    state: &AppState, ctx: &PageContext, slug: &str, id: OrderId, form: &KitchenForm,
     action: KitchenAction,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
@@ -368,8 +350,7 @@ async fn act(
 }
 
 async fn tap_item(
-    State(state): State<AppState>,
-    ctx: PageContext,
+    State(state): State<AppState>, ctx: PageContext,
     ApiPath((slug, id, item_id)): ApiPath<(String, OrderId, ItemId)>,
     Form(form): Form<KitchenForm>,
 ) -> Result<Response, PageError> {
@@ -379,10 +360,8 @@ async fn tap_item(
 /// The handler behind the bump, hand-off and recall forms; each route
 /// names its action.
 async fn order_action(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
-    Form(form): Form<KitchenForm>,
+    State(state): State<AppState>, ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>, Form(form): Form<KitchenForm>,
     action: OrderAction,
 ) -> Result<Response, PageError> {
     act(&state, &ctx, &slug, id, &form, KitchenAction::Order(action)).await

@@ -67,11 +67,7 @@ impl Flash {
 
 /// The page frame.
 pub fn layout(
-    title: &str,
-    caller: Option<&Caller>,
-    csrf: &str,
-    flash: Option<Flash>,
-    body: Markup,
+    title: &str, caller: Option<&Caller>, csrf: &str, flash: Option<Flash>, body: Markup,
 ) -> Markup {
     html! {
         (DOCTYPE)

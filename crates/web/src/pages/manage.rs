@@ -58,10 +58,8 @@ fn parse_price(text: &str) -> Option<i64> {
 }
 
 async fn manage(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(slug): ApiPath<String>,
-    Query(query): Query<FlashQuery>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(slug): ApiPath<String>, Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
     let StoreAdmin {
         store,
@@ -225,30 +223,22 @@ fn saved(slug: &str, result: Result<(), AppError>) -> Result<Response, PageError
 }
 
 async fn add_product(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, ctx: PageContext, ApiPath(slug): ApiPath<String>,
     Form(form): Form<ProductForm>,
 ) -> Result<Response, PageError> {
     save_product(&state, &ctx, &slug, None, &form).await
 }
 
 async fn edit_product(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, ProductId)>,
-    Form(form): Form<ProductForm>,
+    State(state): State<AppState>, ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, ProductId)>, Form(form): Form<ProductForm>,
 ) -> Result<Response, PageError> {
     save_product(&state, &ctx, &slug, Some(id), &form).await
 }
 
 /// Adds a product (`id` none) or changes one, and says how it went.
 async fn save_product(
-    state: &AppState,
-    ctx: &PageContext,
-    slug: &str,
-    id: Option<ProductId>,
-    form: &ProductForm,
+    state: &AppState, ctx: &PageContext, slug: &str, id: Option<ProductId>, form: &ProductForm,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
@@ -292,11 +282,8 @@ enum StaffAction {
 /// The handler behind the staff form's two buttons; each route names its
 /// action.
 async fn staff(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(slug): ApiPath<String>,
-    Form(form): Form<StaffForm>,
-    action: StaffAction,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(slug): ApiPath<String>, Form(form): Form<StaffForm>, action: StaffAction,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     if let StaffAction::Add = action {
@@ -337,10 +324,8 @@ struct PrinterForm {
 }
 
 async fn add_printer(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(slug): ApiPath<String>,
-    Form(form): Form<PrinterForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(slug): ApiPath<String>, Form(form): Form<PrinterForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let input = PrinterInput {
@@ -368,10 +353,8 @@ async fn add_printer(
 }
 
 async fn remove_printer(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath((slug, printer)): ApiPath<(String, i64)>,
-    Form(form): Form<CsrfForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath((slug, printer)): ApiPath<(String, i64)>, Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     state.app.remove_printer(caller, &slug, printer).await?;
@@ -379,10 +362,8 @@ async fn remove_printer(
 }
 
 async fn remove_staff(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath((slug, user_id)): ApiPath<(String, UserId)>,
-    Form(form): Form<CsrfForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath((slug, user_id)): ApiPath<(String, UserId)>, Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     state.app.remove_staff(caller, &slug, user_id).await?;

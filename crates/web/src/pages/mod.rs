@@ -103,8 +103,7 @@ impl FromRequestParts<AppState> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
+        parts: &mut Parts, state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let mut ctx = PageContext::from_request_parts(parts, state).await?;
         match ctx.caller.clone() {
@@ -118,8 +117,7 @@ impl FromRequestParts<AppState> for PageContext {
     type Rejection = Response;
 
     async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
+        parts: &mut Parts, state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let caller = match presented_token(parts) {
             Some(token) => match state.app.authenticate(&token).await {

@@ -89,9 +89,7 @@ struct ReceiptQuery {
 }
 
 async fn receipt(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(id): ApiPath<OrderId>,
+    State(state): State<AppState>, ctx: PageContext, ApiPath(id): ApiPath<OrderId>,
     Query(query): Query<ReceiptQuery>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
@@ -102,9 +100,7 @@ async fn receipt(
 }
 
 async fn tracked_receipt(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(token): ApiPath<String>,
+    State(state): State<AppState>, ctx: PageContext, ApiPath(token): ApiPath<String>,
     Query(query): Query<ReceiptQuery>,
 ) -> Result<Response, PageError> {
     let printout = state.app.tracked_receipt(&token).await?;
@@ -119,10 +115,8 @@ struct TicketQuery {
 }
 
 async fn kitchen_ticket(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
-    Query(query): Query<TicketQuery>,
+    State(state): State<AppState>, ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>, Query(query): Query<TicketQuery>,
 ) -> Result<Response, PageError> {
     let caller = ctx.require_caller()?;
     let ticket = state

@@ -32,10 +32,8 @@ struct RangeForm {
 }
 
 async fn show(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(slug): ApiPath<String>,
-    Query(form): Query<RangeForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(slug): ApiPath<String>, Query(form): Query<RangeForm>,
 ) -> Result<Response, PageError> {
     let request = ReportRequest {
         from: form.from.clone(),

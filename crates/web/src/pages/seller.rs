@@ -49,10 +49,7 @@ struct ListQuery {
 }
 
 async fn board(
-    state: &AppState,
-    ctx: &PageContext,
-    slug: &str,
-    query: &ListQuery,
+    state: &AppState, ctx: &PageContext, slug: &str, query: &ListQuery,
 ) -> Result<Dashboard, PageError> {
     let caller = ctx.require_caller()?;
     Ok(state
@@ -90,12 +87,7 @@ fn mark_paid_form(csrf: &str, slug: &str, order: &Order, back: &str) -> Markup {
 
 /// A form whose one button marks `order` paid, labelled `label`.
 fn paid_button(
-    csrf: &str,
-    slug: &str,
-    order: &Order,
-    back: &str,
-    class: &str,
-    label: &str,
+    csrf: &str, slug: &str, order: &Order, back: &str, class: &str, label: &str,
 ) -> Markup {
     html! {
         form.inline method="post" action={ "/dashboard/" (slug) "/orders/" (order.id) "/payment" } data-enhance {
@@ -221,9 +213,7 @@ fn board_list(board: &Dashboard, query: &ListQuery, csrf: &str) -> Markup {
 }
 
 async fn dashboard(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, ctx: PageContext, ApiPath(slug): ApiPath<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let position = state.app.event_position().await?;
@@ -273,9 +263,7 @@ async fn dashboard(
 }
 
 async fn dashboard_list(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath(slug): ApiPath<String>,
+    State(state): State<AppState>, ctx: PageContext, ApiPath(slug): ApiPath<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
     let board = board(&state, &ctx, &slug, &query).await?;
@@ -294,10 +282,7 @@ fn role_list(board: &Dashboard, query: &ListQuery, caller: &Caller, csrf: &str) 
 }
 
 async fn load_detail(
-    state: &AppState,
-    ctx: &PageContext,
-    slug: &str,
-    id: OrderId,
+    state: &AppState, ctx: &PageContext, slug: &str, id: OrderId,
 ) -> Result<StaffOrder, PageError> {
     let caller = ctx.require_caller()?;
     Ok(state.app.staff_order(caller, slug, id).await?)
@@ -443,11 +428,7 @@ fn payment_card(ctx: &PageContext, slug: &str, order: &Order, role: Role) -> Mar
 /// refreshes itself while the page is open: printing happens after the
 /// change that triggers it, and a job's progress is no order event.
 fn printing_card(
-    ctx: &PageContext,
-    slug: &str,
-    order: OrderId,
-    role: Role,
-    jobs: &[PrintJob],
+    ctx: &PageContext, slug: &str, order: OrderId, role: Role, jobs: &[PrintJob],
 ) -> Markup {
     let base = format!("/dashboard/{slug}/orders/{order}");
     html! {
@@ -495,8 +476,7 @@ fn printing_card(
 }
 
 async fn printing(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
     ApiPath((slug, id)): ApiPath<(String, OrderId)>,
 ) -> Result<Response, PageError> {
     let (role, jobs) = state.app.print_jobs(caller, Some(&slug), id).await?;
@@ -505,10 +485,8 @@ async fn printing(
 
 /// The printing card's "Reprint": a fresh job like the one pressed.
 async fn reprint(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath((slug, id, job)): ApiPath<(String, OrderId, i64)>,
-    Form(form): Form<CsrfForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath((slug, id, job)): ApiPath<(String, OrderId, i64)>, Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     state.app.reprint(caller, Some(&slug), id, job).await?;
@@ -518,10 +496,8 @@ async fn reprint(
 }
 
 async fn detail(
-    State(state): State<AppState>,
-    ctx: PageContext,
-    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
-    Query(query): Query<FlashQuery>,
+    State(state): State<AppState>, ctx: PageContext,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>, Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
     let position = state.app.event_position().await?;
     let detail = load_detail(&state, &ctx, &slug, id).await?;
@@ -571,8 +547,7 @@ async fn detail(
 }
 
 async fn detail_panel(
-    State(state): State<AppState>,
-    ctx: PageContext,
+    State(state): State<AppState>, ctx: PageContext,
     ApiPath((slug, id)): ApiPath<(String, OrderId)>,
 ) -> Result<Response, PageError> {
     let detail = load_detail(&state, &ctx, &slug, id).await?;
@@ -600,10 +575,8 @@ fn back_to(slug: &str, id: OrderId, back: Option<&str>, flash: &str) -> Response
 }
 
 async fn transition(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
-    Form(form): Form<TransitionForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>, Form(form): Form<TransitionForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let back = |flash: &str| back_to(&slug, id, form.back.as_deref(), flash);
@@ -644,10 +617,8 @@ struct PaymentForm {
 
 /// The dashboard's "Mark paid" and refund buttons.
 async fn payment(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
-    Form(form): Form<PaymentForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>, Form(form): Form<PaymentForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let back = |flash: &str| back_to(&slug, id, form.back.as_deref(), flash);
@@ -698,10 +669,8 @@ struct AssignmentForm {
 /// The order page's "Assign driver" select and the driver's "Take this
 /// delivery".
 async fn assignment(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath((slug, id)): ApiPath<(String, OrderId)>,
-    Form(form): Form<AssignmentForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath((slug, id)): ApiPath<(String, OrderId)>, Form(form): Form<AssignmentForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let back = |flash: &str| back_to(&slug, id, form.back.as_deref(), flash);
@@ -731,10 +700,8 @@ struct OrderingForm {
 
 /// The dashboard's one-click "Pause new orders" / "Resume".
 async fn ordering(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(slug): ApiPath<String>,
-    Form(form): Form<OrderingForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(slug): ApiPath<String>, Form(form): Form<OrderingForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let input = ordertrack_app::stores::SettingsInput {

@@ -85,10 +85,7 @@ const ZONE_SUGGESTIONS: &[&str] = &[
 ];
 
 fn store_form(
-    state: &AppState,
-    ctx: &PageContext,
-    form: &StoreForm,
-    error: Option<&str>,
+    state: &AppState, ctx: &PageContext, form: &StoreForm, error: Option<&str>,
 ) -> Markup {
     let workflows = state.app.workflows();
     let chosen = if form.workflow.is_empty() {
@@ -135,8 +132,7 @@ fn store_form(
 }
 
 async fn new_store_page(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
 ) -> Result<Response, PageError> {
     if !state.app.may_open_store(caller) {
         return Err(
@@ -148,8 +144,7 @@ async fn new_store_page(
 }
 
 async fn open_store(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
     Form(form): Form<StoreForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
@@ -184,8 +179,7 @@ async fn open_store(
 }
 
 async fn pending_stores(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
     let pending = state.app.pending_stores(caller).await?;
@@ -215,10 +209,8 @@ async fn pending_stores(
 }
 
 async fn approve(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(slug): ApiPath<String>,
-    Form(form): Form<CsrfForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(slug): ApiPath<String>, Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     state.app.approve_store(caller, &slug).await?;

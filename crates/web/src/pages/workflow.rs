@@ -31,10 +31,7 @@ fn pretty(workflow: &Workflow) -> String {
 /// The page: the current version, the editor (with `text` and the
 /// `problems` of a refused save, if any) and the built-ins.
 fn page(
-    ctx: &PageContext,
-    slug: &str,
-    current: &StoreWorkflowView,
-    text: &str,
+    ctx: &PageContext, slug: &str, current: &StoreWorkflowView, text: &str,
     problems: &[WorkflowProblem],
 ) -> Markup {
     html! {
@@ -82,10 +79,8 @@ fn page(
 }
 
 async fn show(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(slug): ApiPath<String>,
-    Query(query): Query<FlashQuery>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(slug): ApiPath<String>, Query(query): Query<FlashQuery>,
 ) -> Result<Response, PageError> {
     let current = state.app.owned_store_workflow(caller, &slug).await?;
     let body = page(&ctx, &slug, &current, &pretty(&current.workflow), &[]);
@@ -106,10 +101,8 @@ struct WorkflowForm {
 }
 
 async fn save(
-    State(state): State<AppState>,
-    SignedIn { ctx, ref caller }: SignedIn,
-    ApiPath(slug): ApiPath<String>,
-    Form(form): Form<WorkflowForm>,
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(slug): ApiPath<String>, Form(form): Form<WorkflowForm>,
 ) -> Result<Response, PageError> {
     ctx.check_csrf(&form.csrf)?;
     let text = form.definition.unwrap_or_default();

@@ -44,9 +44,7 @@ struct SnapshotBody<'a> {
 /// Opens a stream: subscribes first, then replays from `last_event_id`, then
 /// follows the live tail, dropping replayed ids at the seam.
 pub async fn open(
-    app: &App,
-    spec: StreamSpec,
-    last_event_id: Option<i64>,
+    app: &App, spec: StreamSpec, last_event_id: Option<i64>,
 ) -> Result<impl Stream<Item = StreamItem> + Send + 'static, AppError> {
     let subscription = app.subscribe(&spec).await?;
     let guest = spec.is_guest();

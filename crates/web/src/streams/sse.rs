@@ -69,12 +69,8 @@ fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<i64>
 }
 
 async fn order_events(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ClientIp(client): ClientIp,
-    ApiPath(id): ApiPath<OrderId>,
-    ApiQuery(query): ApiQuery<ResumeQuery>,
-    headers: HeaderMap,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ClientIp(client): ClientIp,
+    ApiPath(id): ApiPath<OrderId>, ApiQuery(query): ApiQuery<ResumeQuery>, headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
     let spec = state.app.order_stream(&caller, id).await?;
@@ -85,11 +81,8 @@ async fn order_events(
 }
 
 async fn tracking_events(
-    State(state): State<AppState>,
-    ClientIp(client): ClientIp,
-    ApiPath(token): ApiPath<String>,
-    ApiQuery(query): ApiQuery<ResumeQuery>,
-    headers: HeaderMap,
+    State(state): State<AppState>, ClientIp(client): ClientIp, ApiPath(token): ApiPath<String>,
+    ApiQuery(query): ApiQuery<ResumeQuery>, headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
     let spec = state.app.tracking_stream(&token).await?;
@@ -98,11 +91,8 @@ async fn tracking_events(
 }
 
 async fn my_events(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ClientIp(client): ClientIp,
-    ApiQuery(query): ApiQuery<ResumeQuery>,
-    headers: HeaderMap,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ClientIp(client): ClientIp,
+    ApiQuery(query): ApiQuery<ResumeQuery>, headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
     let permit = state
@@ -112,11 +102,8 @@ async fn my_events(
 }
 
 async fn store_events(
-    State(state): State<AppState>,
-    AuthCaller(caller): AuthCaller,
-    ClientIp(client): ClientIp,
-    ApiPath(slug): ApiPath<String>,
-    ApiQuery(query): ApiQuery<StoreStreamQuery>,
+    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ClientIp(client): ClientIp,
+    ApiPath(slug): ApiPath<String>, ApiQuery(query): ApiQuery<StoreStreamQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let after = last_event_id(&headers, query.last_event_id.as_deref())?;
@@ -133,10 +120,7 @@ async fn store_events(
 /// The stream `spec` authorised, holding `permit` (its place in the
 /// per-user and per-address counts) for as long as it is open.
 async fn event_stream(
-    state: &AppState,
-    spec: StreamSpec,
-    after: Option<i64>,
-    permit: StreamPermit,
+    state: &AppState, spec: StreamSpec, after: Option<i64>, permit: StreamPermit,
 ) -> Result<Response, ApiError> {
     let items = resume::open(&state.app, spec, after).await?;
     let open = state.metrics.stream_opened(StreamKind::Sse);

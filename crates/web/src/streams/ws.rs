@@ -53,11 +53,8 @@ pub fn routes() -> Routes {
 /// A socket is one live stream in the per-user and per-address counts,
 /// however many subscriptions it holds; it keeps its place until it closes.
 async fn upgrade(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
-    ClientIp(client): ClientIp,
-    ApiWebSocketUpgrade(ws): ApiWebSocketUpgrade,
+    State(state): State<AppState>, headers: HeaderMap, MaybeSession(session): MaybeSession,
+    ClientIp(client): ClientIp, ApiWebSocketUpgrade(ws): ApiWebSocketUpgrade,
 ) -> Response {
     // Browsers attach cookies to a WebSocket opened by any site's script,
     // and no CORS check guards the socket: the session cookie opens one only
@@ -343,9 +340,7 @@ async fn run(socket: WebSocket, state: AppState, session: Option<SessionRef>) {
 
 /// Authorises a subscription as the socket's session stands *now*.
 async fn authorise(
-    state: &AppState,
-    session: Option<&SessionRef>,
-    request: &Subscribe,
+    state: &AppState, session: Option<&SessionRef>, request: &Subscribe,
 ) -> Result<StreamSpec, ApiError> {
     let app = &state.app;
     let spec = match request.topic()? {
@@ -374,8 +369,7 @@ async fn caller(state: &AppState, session: Option<&SessionRef>) -> Result<Caller
 }
 
 async fn forward(
-    id: String,
-    items: impl futures::Stream<Item = StreamItem> + Send + 'static,
+    id: String, items: impl futures::Stream<Item = StreamItem> + Send + 'static,
     outbox: mpsc::Sender<Utf8Bytes>,
 ) {
     let id = id.as_str();

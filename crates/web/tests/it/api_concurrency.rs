@@ -11,11 +11,7 @@ use crate::support::*;
 
 /// Places the same request `n` times at once with one Idempotency-Key.
 async fn place_in_parallel(
-    app: &TestApp,
-    token: &str,
-    key: &str,
-    body: &Value,
-    n: usize,
+    app: &TestApp, token: &str, key: &str, body: &Value, n: usize,
 ) -> Vec<Resp> {
     join_all((0..n).map(|_| {
         app.send(

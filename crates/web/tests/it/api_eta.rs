@@ -48,11 +48,7 @@ fn total_seconds(n: i64) -> i64 {
 /// 600 s, processing after 3,600 s, shipped after 3,600 s, delivered after
 /// the rest of [`total_seconds`].
 async fn finished_order(
-    app: &TestApp,
-    shop: &StaffedStore,
-    record: &StoreRecord,
-    customer: &User,
-    n: i64,
+    app: &TestApp, shop: &StaffedStore, record: &StoreRecord, customer: &User, n: i64,
 ) -> Order {
     let cashier = Actor {
         id: UserId::new(shop.cashier.id),

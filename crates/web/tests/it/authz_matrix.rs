@@ -1304,12 +1304,7 @@ fn path(route: &str, cell: &Cell) -> String {
 
 /// Sends one cell's request; its status.
 async fn request(
-    app: &TestApp,
-    client: &reqwest::Client,
-    row: &Row,
-    cell: &Cell,
-    token: &str,
-    csrf: &str,
+    app: &TestApp, client: &reqwest::Client, row: &Row, cell: &Cell, token: &str, csrf: &str,
     anonymous_cookie: &str,
 ) -> u16 {
     let url = format!("{}{}", app.base, path(row.route, cell));

@@ -33,10 +33,7 @@ async fn login_from(app: &TestApp, client: &reqwest::Client, email: &str, passwo
 
 /// A sign-in whose request says, in `X-Forwarded-For`, whom it is for.
 async fn login_forwarded(
-    app: &TestApp,
-    client: &reqwest::Client,
-    email: &str,
-    password: &str,
+    app: &TestApp, client: &reqwest::Client, email: &str, password: &str,
     forwarded_for: Option<&str>,
 ) -> Resp {
     let mut request = client
@@ -548,10 +545,7 @@ fn assert_limited(response: &Resp, code: &str) {
 
 /// Opens an SSE stream through `client` (whose source address it has).
 async fn sse_from(
-    app: &TestApp,
-    client: &reqwest::Client,
-    path: &str,
-    token: Option<&str>,
+    app: &TestApp, client: &reqwest::Client, path: &str, token: Option<&str>,
 ) -> Result<Sse, Resp> {
     let mut request = client
         .get(app.url(path))

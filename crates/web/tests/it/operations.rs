@@ -145,9 +145,7 @@ async fn metrics_parse_and_move_with_requests_commits_and_streams() {
 
 /// `GET /metrics` through the router in-process, as if from `peer`.
 async fn metrics_from(
-    router: &axum::Router,
-    peer: &str,
-    authorization: Option<&str>,
+    router: &axum::Router, peer: &str, authorization: Option<&str>,
 ) -> StatusCode {
     let mut request = Request::get("/metrics");
     if let Some(value) = authorization {

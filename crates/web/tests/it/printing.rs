@@ -42,11 +42,7 @@ async fn add_printer(app: &TestApp, slug: &str, token: &str, body: Value) -> Res
 
 /// Adds a printer at `addr` for `stations` (and the receipt) as the owner.
 async fn printer_at(
-    app: &TestApp,
-    store: &StaffedStore,
-    name: &str,
-    addr: std::net::SocketAddr,
-    stations: &[&str],
+    app: &TestApp, store: &StaffedStore, name: &str, addr: std::net::SocketAddr, stations: &[&str],
     receipts: bool,
 ) -> Value {
     add_printer(
@@ -78,11 +74,7 @@ async fn print_jobs(app: &TestApp, token: &str, order: &Value) -> Vec<Value> {
 
 /// Polls the order's print jobs until `done` holds (20 s at most).
 async fn jobs_until(
-    app: &TestApp,
-    token: &str,
-    order: &Value,
-    what: &str,
-    done: impl Fn(&[Value]) -> bool,
+    app: &TestApp, token: &str, order: &Value, what: &str, done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -109,11 +109,7 @@ impl Shop {
     /// Places an order of `lines` (product, quantity) for `customer` at
     /// `at`, then `then`.
     async fn order(
-        &self,
-        app: &TestApp,
-        customer: &User,
-        at: OffsetDateTime,
-        lines: &[(usize, u32)],
+        &self, app: &TestApp, customer: &User, at: OffsetDateTime, lines: &[(usize, u32)],
         then: Then,
     ) -> Order {
         let lines: Vec<(&Product, u32)> = lines

@@ -61,9 +61,7 @@ fn item(version: i64, id: i64, to: &'static str) -> Expect {
 /// Reads the next event of each watcher and checks it against `expect`;
 /// returns the events' JSON (the same bytes for every watcher).
 async fn expect_next(
-    watchers: &mut [(&str, &mut Sse, &mut i64)],
-    order: i64,
-    expect: &Expect,
+    watchers: &mut [(&str, &mut Sse, &mut i64)], order: i64, expect: &Expect,
 ) -> String {
     let mut data = None;
     for (name, sse, last_id) in watchers.iter_mut() {
@@ -210,13 +208,8 @@ async fn an_order_watcher_receives_creation_then_each_transition_and_item_change
 /// A watcher that drops its connection after a random number of events and
 /// resumes from the last id it saw, until it has caught up with `target`.
 async fn resuming_watcher(
-    server: Arc<TestApp>,
-    name: &'static str,
-    path: String,
-    token: String,
-    seed: u64,
-    ready: tokio::sync::oneshot::Sender<i64>,
-    mut target: watch::Receiver<Option<i64>>,
+    server: Arc<TestApp>, name: &'static str, path: String, token: String, seed: u64,
+    ready: tokio::sync::oneshot::Sender<i64>, mut target: watch::Receiver<Option<i64>>,
 ) -> (Vec<(i64, Value)>, usize) {
     let mut ready = Some(ready);
     let mut rng = Rng::new(seed);
@@ -978,9 +971,7 @@ async fn open_slow_reader(server: &TestApp, path: &str, token: &str) -> tokio::n
 /// slow subscriber; returns how many changes were made. Capped, in case it
 /// never does.
 async fn flood_until_a_slow_reader_is_dropped(
-    server: &Arc<TestApp>,
-    caller: &ordertrack_app::Caller,
-    orders: &[(i64, Vec<i64>)],
+    server: &Arc<TestApp>, caller: &ordertrack_app::Caller, orders: &[(i64, Vec<i64>)],
 ) -> u64 {
     let dropped_before = server.hub().dropped_slow();
     let stop = Arc::new(AtomicBool::new(false));

@@ -63,10 +63,7 @@ async fn deliveries(app: &TestApp, store: &StaffedStore, webhook: &Value) -> Vec
 /// Waits until the endpoint's log has a delivery matching `wanted`
 /// (described as `what`); that delivery.
 async fn wait_for_delivery(
-    app: &TestApp,
-    store: &StaffedStore,
-    webhook: &Value,
-    what: &str,
+    app: &TestApp, store: &StaffedStore, webhook: &Value, what: &str,
     wanted: impl Fn(&Value) -> bool,
 ) -> Value {
     let deadline = std::time::Instant::now() + 15 * SECOND;
@@ -85,11 +82,7 @@ async fn wait_for_delivery(
 
 /// Waits until the endpoint's delivery of `event` is in `state`; the delivery.
 async fn delivery_in(
-    app: &TestApp,
-    store: &StaffedStore,
-    webhook: &Value,
-    event: i64,
-    state: &str,
+    app: &TestApp, store: &StaffedStore, webhook: &Value, event: i64, state: &str,
 ) -> Value {
     wait_for_delivery(app, store, webhook, &format!("of {event} {state}"), |d| {
         d["event_id"] == json!(event) && d["state"] == json!(state)

@@ -320,11 +320,7 @@ impl TestApp {
 
     /// A request with a raw body and (optionally) a content type.
     pub async fn raw(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        content_type: Option<&str>,
+        &self, method: Method, path: &str, token: &str, content_type: Option<&str>,
         body: impl Into<reqwest::Body>,
     ) -> Resp {
         let mut builder = self.request(method, path, token).body(body);
@@ -444,11 +440,7 @@ impl TestApp {
 
     /// Adds a product to a store directly.
     pub async fn add_product(
-        &self,
-        store: &StoreRecord,
-        name: &str,
-        price_minor: i64,
-        station: &str,
+        &self, store: &StoreRecord, name: &str, price_minor: i64, station: &str,
     ) -> Product {
         self.store
             .create_product(
@@ -531,11 +523,7 @@ impl TestApp {
 
     /// Places a delivery order and returns it (asserts 201).
     pub async fn place_delivery(
-        &self,
-        token: &str,
-        store: &str,
-        items: &[(i64, i64)],
-        address: &str,
+        &self, token: &str, store: &str, items: &[(i64, i64)], address: &str,
     ) -> Value {
         self.place(token, &delivery(store, items, address))
             .await
@@ -550,11 +538,7 @@ impl TestApp {
 
     /// `POST /orders/{id}/transitions`; the raw response.
     pub async fn transition(
-        &self,
-        token: &str,
-        order: i64,
-        to: &str,
-        expected_version: i64,
+        &self, token: &str, order: i64, to: &str, expected_version: i64,
     ) -> Resp {
         self.post(
             &format!("/orders/{order}/transitions"),
@@ -589,10 +573,7 @@ impl TestApp {
     /// Posts a page form as the holder of `token` (CSRF token filled in),
     /// redirects not followed.
     pub async fn post_page_form(
-        &self,
-        token: &str,
-        path: &str,
-        fields: &[(&str, &str)],
+        &self, token: &str, path: &str, fields: &[(&str, &str)],
     ) -> reqwest::Response {
         let csrf = self.session_csrf(token).await;
         let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
@@ -711,10 +692,7 @@ fn user_of(session: &Value) -> User {
 /// Posts a page form as the holder of `token` (CSRF token filled in);
 /// the status and `Location`, redirects not followed.
 pub async fn post_form(
-    app: &TestApp,
-    token: &str,
-    path: &str,
-    fields: &[(&str, &str)],
+    app: &TestApp, token: &str, path: &str, fields: &[(&str, &str)],
 ) -> (u16, String) {
     let csrf = app.session_csrf(token).await;
     let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
@@ -778,12 +756,8 @@ impl TestApp {
     /// the store as the application would (the application reads the
     /// clock; history tests choose their instants).
     pub async fn place_at(
-        &self,
-        record: &StoreRecord,
-        workflow: &Workflow,
-        customer: UserId,
-        lines: &[(&Product, u32)],
-        at: OffsetDateTime,
+        &self, record: &StoreRecord, workflow: &Workflow, customer: UserId,
+        lines: &[(&Product, u32)], at: OffsetDateTime,
     ) -> Order {
         self.store
             .place_order(order_placed_at(record, workflow, customer, lines, at))
@@ -796,11 +770,7 @@ impl TestApp {
     /// seconds after the one before (the first after the order's last
     /// change), written through the store.
     pub async fn walk(
-        &self,
-        workflow: &Workflow,
-        mut order: Order,
-        actor: Actor,
-        steps: &[WalkStep<'_>],
+        &self, workflow: &Workflow, mut order: Order, actor: Actor, steps: &[WalkStep<'_>],
     ) -> Order {
         let mut at = order.updated_at;
         for (to, after, note) in steps {

@@ -35,10 +35,7 @@ impl TestApp {
     /// Places an order at the demo restaurant of `(product name, quantity)`
     /// lines, for `pickup` or `delivery` (to a test address).
     pub async fn order_dishes(
-        &self,
-        token: &str,
-        lines: &[(&str, i64)],
-        fulfilment: &str,
+        &self, token: &str, lines: &[(&str, i64)], fulfilment: &str,
     ) -> Value {
         let mut items = Vec::new();
         for (name, quantity) in lines {

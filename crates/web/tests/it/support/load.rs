@@ -15,10 +15,7 @@ use super::TestApp;
 impl TestApp {
     /// Places a pickup order through the App (fast, for bulk changes).
     pub async fn place_direct(
-        &self,
-        caller: &Caller,
-        store: &str,
-        products: &[i64],
+        &self, caller: &Caller, store: &str, products: &[i64],
     ) -> (i64, Vec<i64>) {
         let placed = self
             .app
@@ -54,11 +51,7 @@ impl TestApp {
 
     /// Sets an item's status through the App.
     pub async fn set_item_direct(
-        &self,
-        caller: &Caller,
-        order: i64,
-        item: i64,
-        status: ItemStatus,
+        &self, caller: &Caller, order: i64, item: i64, status: ItemStatus,
     ) {
         self.app
             .set_item_status(caller, OrderId::new(order), ItemId::new(item), status)

@@ -65,10 +65,7 @@ impl TestDb {
 
     /// The order desk over this database; a serving one has the demo seeded.
     async fn build(
-        &self,
-        token_ttl: time::Duration,
-        guards: &Guards,
-        serving: bool,
+        &self, token_ttl: time::Duration, guards: &Guards, serving: bool,
     ) -> Application {
         Application::build(Settings {
             database: self.database(),

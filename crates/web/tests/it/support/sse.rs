@@ -19,10 +19,7 @@ impl TestApp {
     /// Opens an SSE stream on an API path (`/me/events`), signed in with
     /// `token` or not at all; `Err` carries the refusal.
     pub async fn try_sse(
-        &self,
-        path: &str,
-        token: Option<&str>,
-        last_event_id: Option<i64>,
+        &self, path: &str, token: Option<&str>, last_event_id: Option<i64>,
     ) -> Result<Sse, Resp> {
         let mut builder = self
             .request(reqwest::Method::GET, path, token.unwrap_or(ANON))
@@ -55,11 +52,7 @@ impl TestApp {
     /// ready stream: its customer (`customer`'s token), the store (`staff`'s
     /// token) and a guest with its tracking link — named for messages.
     pub async fn order_watchers(
-        &self,
-        order: &Value,
-        slug: &str,
-        customer: &str,
-        staff: &str,
+        &self, order: &Value, slug: &str, customer: &str, staff: &str,
     ) -> [(&'static str, Sse); 3] {
         let id = order["id"].as_i64().expect("an order id");
         let token = order["tracking_token"].as_str().expect("a tracking token");

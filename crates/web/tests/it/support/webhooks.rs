@@ -59,9 +59,7 @@ impl Drop for Receiver {
 }
 
 async fn hook(
-    State(script): State<Arc<Mutex<Script>>>,
-    headers: HeaderMap,
-    body: Bytes,
+    State(script): State<Arc<Mutex<Script>>>, headers: HeaderMap, body: Bytes,
 ) -> StatusCode {
     // Recorded as it arrives: a request the sender gives up on before the
     // answer (a timeout) counts too.
