@@ -31,6 +31,7 @@ use ordertrack_store::Repository;
 pub use auth::{AuthConfig, Caller, SessionRef};
 pub use error::AppError;
 pub use error_code::ErrorCode;
+pub use orders::DurationsCache;
 pub use stores::StoreSignup;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
 pub use throttle::{FixedWindows, SignInLimits};
@@ -59,7 +60,7 @@ pub struct App {
     printing: Arc<printing::Printing>,
     webhooks: WebhookRuntime,
     /// Stores' kept durations for ETA windows, reused for a few seconds.
-    durations: Arc<orders::DurationsCache>,
+    durations: Arc<DurationsCache>,
 }
 
 impl App {
@@ -76,6 +77,14 @@ impl App {
             webhooks: WebhookRuntime::new(WebhookConfig::default()),
             durations: Arc::default(),
         }
+    }
+
+    /// The stores' durations cache whose [`DurationsCache::listener`]
+    /// wraps the store's commit listener (default: one no writer tells,
+    /// which only forgets by age).
+    pub fn with_durations(mut self, durations: Arc<DurationsCache>) -> Self {
+        self.durations = durations;
+        self
     }
 
     /// Printing's settings and wake-ups (default: no printer host allowed).

@@ -21,8 +21,8 @@ use ordertrack_domain::{
     plan_transition,
 };
 use ordertrack_store::{
-    DriverScope, NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, Repository,
-    StoreError, StoreRecord,
+    CommitListener, DriverScope, LogEntry, NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery,
+    OrderScope, Repository, StoreError, StoreRecord,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -1081,9 +1081,6 @@ impl App {
             };
             match written {
                 Ok(order) => {
-                    if workflow.is_done(&order.status) {
-                        self.durations.forget(order.store_id);
-                    }
                     let eta = pace.eta(&order, &workflow);
                     return Ok(OrderView {
                         order,
@@ -1155,13 +1152,15 @@ impl App {
 /// How long a store's kept durations are reused before they are read
 /// again. A window a few seconds old is as good an estimate, and reading
 /// every kept sample on every change cost most of a transition's time
-/// (BENCHMARKS.md, "ETA"). An order reaching done on this instance makes
-/// its store's be read afresh at once; other instances' within this time.
+/// (BENCHMARKS.md, "ETA"). An order of the store finishing through this
+/// instance's writer makes them be read afresh at once
+/// ([`DurationsCache::listener`]); through another instance's, within
+/// this time.
 const DURATIONS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Stores' kept durations, read at most once per [`DURATIONS_FRESH_FOR`].
 #[derive(Default)]
-pub(crate) struct DurationsCache {
+pub struct DurationsCache {
     stores: std::sync::Mutex<HashMap<StoreId, (std::time::Instant, Arc<StoreDurations>)>>,
 }
 
@@ -1187,9 +1186,38 @@ impl DurationsCache {
             .insert(store, (std::time::Instant::now(), durations));
     }
 
-    /// An order of `store` reached done: its durations changed.
-    fn forget(&self, store: StoreId) {
-        self.stores().remove(&store);
+    /// Wraps the listener the store's writer tells about commits: an
+    /// order that reaches a terminal status (done, when its durations are
+    /// kept, in the same commit) makes its store's be read afresh. Called
+    /// on the writer before the commit is acknowledged, so the next
+    /// request sees the new durations.
+    pub fn listener(self: &Arc<Self>, inner: Arc<dyn CommitListener>) -> Arc<dyn CommitListener> {
+        Arc::new(ForgetFinished {
+            cache: self.clone(),
+            inner,
+        })
+    }
+}
+
+/// Forgets the durations of stores whose orders finished, then tells the
+/// listener behind it.
+struct ForgetFinished {
+    cache: Arc<DurationsCache>,
+    inner: Arc<dyn CommitListener>,
+}
+
+impl CommitListener for ForgetFinished {
+    fn committed(&self, entries: &[LogEntry]) {
+        let mut stores = self.cache.stores();
+        for entry in entries {
+            if let LogEntry::Order(stored) = entry
+                && stored.event.summary.terminal
+            {
+                stores.remove(&stored.event.store_id);
+            }
+        }
+        drop(stores);
+        self.inner.committed(entries);
     }
 }
 

@@ -17,7 +17,8 @@ use ordertrack_app::printing::spool::Spool;
 use ordertrack_app::printing::{PrintSettings, Printing};
 use ordertrack_app::webhooks::WebhookWorker;
 use ordertrack_app::{
-    App, AppError, AuthConfig, SignInLimits, StoreSignup, WebhookConfig, WebhookRuntime,
+    App, AppError, AuthConfig, DurationsCache, SignInLimits, StoreSignup, WebhookConfig,
+    WebhookRuntime,
 };
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
@@ -166,6 +167,9 @@ impl Application {
         };
         let metrics = Metrics::new(settings.metrics_token);
         let listener = metrics.count_commits(listener);
+        // A finished order makes its store's ETA durations be read afresh.
+        let durations = Arc::new(DurationsCache::default());
+        let listener = durations.listener(listener);
         // Each commit also wakes the print follower, so paper follows at once.
         let printing = Arc::new(Printing::new(settings.printing));
         let listener = printing.wake_on_commit(listener);
@@ -226,6 +230,7 @@ impl Application {
             },
         )
         .with_store_signup(settings.store_signup)
+        .with_durations(durations)
         .with_printing(printing)
         .with_webhooks(webhooks.clone());
         if let Some((options, _, queue)) = relay {
