@@ -123,6 +123,23 @@ impl App {
         Ok(())
     }
 
+    /// How far each follower of the event log is behind its end, in
+    /// events: `webhooks` (events not yet turned into deliveries) and,
+    /// where printing runs (some printer host allowed), `printing`.
+    pub async fn follower_lags(&self) -> Result<Vec<(&'static str, i64)>, AppError> {
+        let last = self.repo.last_event_position().await?;
+        let mut lags = vec![("webhooks", last - self.repo.webhook_cursor().await?)];
+        if !self.printing.settings().hosts.is_empty() {
+            lags.push(("printing", last - self.repo.print_cursor().await?));
+        }
+        Ok(lags)
+    }
+
+    /// This instance's webhook delivery attempts by outcome.
+    pub fn webhook_delivery_outcomes(&self) -> [(&'static str, u64); 4] {
+        self.webhooks.delivery_outcomes()
+    }
+
     /// How busy the database connections are (operators' metrics).
     pub fn pool_status(&self) -> ordertrack_store::PoolStatus {
         self.repo.pool_status()

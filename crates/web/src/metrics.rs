@@ -69,6 +69,8 @@ pub struct Metrics {
     commit_batch: Histogram,
     db_connections: IntGaugeVec,
     db_queued: IntGauge,
+    outbox_lag: IntGaugeVec,
+    webhook_deliveries: IntCounterVec,
     /// Who may read `/metrics` from elsewhere than this machine.
     token: Option<String>,
 }
@@ -128,6 +130,24 @@ impl Metrics {
             "Reads and writes waiting for a database connection (SQLite).",
         )
         .expect("a valid metric");
+        let outbox_lag = IntGaugeVec::new(
+            Opts::new(
+                "ordertrack_outbox_lag_events",
+                "Events of the log a follower has not handled yet, by follower \
+                 (webhooks; printing where printer hosts are allowed).",
+            ),
+            &["follower"],
+        )
+        .expect("a valid metric");
+        let webhook_deliveries = IntCounterVec::new(
+            Opts::new(
+                "ordertrack_webhook_deliveries_total",
+                "Webhook delivery attempts by this instance, by outcome \
+                 (delivered, retried, gave_up, endpoint_gone).",
+            ),
+            &["outcome"],
+        )
+        .expect("a valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_seconds.clone()),
@@ -136,6 +156,8 @@ impl Metrics {
             Box::new(commit_batch.clone()),
             Box::new(db_connections.clone()),
             Box::new(db_queued.clone()),
+            Box::new(outbox_lag.clone()),
+            Box::new(webhook_deliveries.clone()),
         ] {
             registry.register(collector).expect("distinct metric names");
         }
@@ -152,6 +174,8 @@ impl Metrics {
             commit_batch,
             db_connections,
             db_queued,
+            outbox_lag,
+            webhook_deliveries,
             token,
         })
     }
@@ -186,8 +210,22 @@ impl Metrics {
         })
     }
 
-    /// The text exposition, with the database pool as it is now.
-    fn render(&self, pool: PoolStatus) -> String {
+    /// The text exposition, with the database pool, the followers' lag and
+    /// the webhook outcomes as they are now.
+    fn render(&self, now: Snapshot) -> String {
+        let Snapshot {
+            pool,
+            lags,
+            deliveries,
+        } = now;
+        for (follower, lag) in lags {
+            self.outbox_lag.with_label_values(&[follower]).set(lag);
+        }
+        for (outcome, attempts) in deliveries {
+            let counter = self.webhook_deliveries.with_label_values(&[outcome]);
+            // The app counts; the exposition catches up with it.
+            counter.inc_by(attempts.saturating_sub(counter.get()));
+        }
         self.db_connections
             .with_label_values(&["open"])
             .set(i64::from(pool.connections));
@@ -230,6 +268,13 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |diff, (x, y)| diff | (x ^ y))
             == 0
+}
+
+/// What `/metrics` reads from the app at scrape time.
+struct Snapshot {
+    pool: PoolStatus,
+    lags: Vec<(&'static str, i64)>,
+    deliveries: [(&'static str, u64); 4],
 }
 
 /// A live stream counted as open; dropping it counts it closed.
@@ -293,7 +338,18 @@ async fn scrape(
         // As if there were nothing here: the figures are for operators.
         return crate::error::not_found().await.into_response();
     }
-    let text = metrics.render(state.app.pool_status());
+    let lags = match state.app.follower_lags().await {
+        Ok(lags) => lags,
+        Err(error) => {
+            tracing::warn!(%error, "reading the followers' positions for /metrics");
+            Vec::new()
+        }
+    };
+    let text = metrics.render(Snapshot {
+        pool: state.app.pool_status(),
+        lags,
+        deliveries: state.app.webhook_delivery_outcomes(),
+    });
     (
         [(
             header::CONTENT_TYPE,

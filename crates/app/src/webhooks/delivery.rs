@@ -235,6 +235,7 @@ impl WebhookWorker {
             Ok(status) => (Some(status), None, retry()),
             Err(error) => (None, Some(error), retry()),
         };
+        self.webhooks.outcomes.count(&outcome);
         tracing::debug!(
             webhook = %webhook.id,
             event = delivery.event_id,

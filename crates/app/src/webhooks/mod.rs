@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use ordertrack_domain::{DeliveryId, EventKind, Role, WebhookId};
 use ordertrack_store::{
-    CommitListener, LogEntry, NewWebhook, StoreRecord, Webhook, WebhookDelivery,
+    AttemptOutcome, CommitListener, LogEntry, NewWebhook, StoreRecord, Webhook, WebhookDelivery,
 };
 use tokio::sync::Notify;
 
@@ -117,6 +117,40 @@ pub(crate) struct Webhooks {
     pub(crate) wake: Notify,
     /// The endpoints changed (on this instance): reread them.
     pub(crate) changed: AtomicBool,
+    /// Attempts made by this instance, by outcome (for `/metrics`).
+    pub(crate) outcomes: DeliveryOutcomes,
+}
+
+/// How this instance's delivery attempts ended, counted since it started.
+#[derive(Debug, Default)]
+pub(crate) struct DeliveryOutcomes {
+    delivered: std::sync::atomic::AtomicU64,
+    retried: std::sync::atomic::AtomicU64,
+    gave_up: std::sync::atomic::AtomicU64,
+    endpoint_gone: std::sync::atomic::AtomicU64,
+}
+
+impl DeliveryOutcomes {
+    /// Counts one attempt that ended so.
+    pub(crate) fn count(&self, outcome: &AttemptOutcome) {
+        let counter = match outcome {
+            AttemptOutcome::Delivered => &self.delivered,
+            AttemptOutcome::RetryAt(_) => &self.retried,
+            AttemptOutcome::GaveUp => &self.gave_up,
+            AttemptOutcome::EndpointGone => &self.endpoint_gone,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(outcome, attempts)` for each outcome, as `/metrics` names them.
+    fn snapshot(&self) -> [(&'static str, u64); 4] {
+        [
+            ("delivered", self.delivered.load(Ordering::Relaxed)),
+            ("retried", self.retried.load(Ordering::Relaxed)),
+            ("gave_up", self.gave_up.load(Ordering::Relaxed)),
+            ("endpoint_gone", self.endpoint_gone.load(Ordering::Relaxed)),
+        ]
+    }
 }
 
 impl Webhooks {
@@ -125,6 +159,7 @@ impl Webhooks {
             config,
             wake: Notify::new(),
             changed: AtomicBool::new(true),
+            outcomes: DeliveryOutcomes::default(),
         })
     }
 
@@ -351,6 +386,12 @@ impl WebhookRuntime {
     /// A runtime with these settings.
     pub fn new(config: WebhookConfig) -> Self {
         WebhookRuntime(Webhooks::new(config))
+    }
+
+    /// This instance's delivery attempts by outcome since it started:
+    /// `delivered`, `retried`, `gave_up`, `endpoint_gone`.
+    pub fn delivery_outcomes(&self) -> [(&'static str, u64); 4] {
+        self.0.outcomes.snapshot()
     }
 
     /// `inner`, waking this runtime's worker on every commit of order

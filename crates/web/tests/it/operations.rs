@@ -218,3 +218,56 @@ async fn every_response_carries_a_request_id_and_a_given_one_is_echoed() {
         .await;
     assert_eq!(given.header("x-request-id"), Some("from-the-proxy-42"));
 }
+
+#[tokio::test]
+async fn metrics_count_webhook_deliveries_and_show_how_far_the_outbox_is_behind() {
+    let app = spawn_app().await;
+    let store = app.staffed_store("metrics-hooks", "restaurant", "W").await;
+    let receiver = Receiver::start().await;
+    app.post(
+        &format!("/stores/{}/webhooks", store.slug),
+        &store.owner.token,
+        &serde_json::json!({"url": receiver.url, "events": ["*"]}),
+    )
+    .await
+    .expect(201);
+    let before = scrape(&app).await;
+    let delivered = [("outcome", "delivered")];
+    app.post(
+        "/orders",
+        &app.alice().await.token,
+        &pickup(&store.slug, &[(store.product_ids()[0], 1)]),
+    )
+    .await
+    .expect(201);
+    receiver
+        .wait_for(1, std::time::Duration::from_secs(15))
+        .await;
+
+    // The attempt is counted once the worker has recorded it.
+    let mut after = scrape(&app).await;
+    for _ in 0..100 {
+        let moved = sample(&after, "ordertrack_webhook_deliveries_total", &delivered)
+            - sample(&before, "ordertrack_webhook_deliveries_total", &delivered);
+        if moved >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        after = scrape(&app).await;
+    }
+    assert_eq!(
+        sample(&after, "ordertrack_webhook_deliveries_total", &delivered)
+            - sample(&before, "ordertrack_webhook_deliveries_total", &delivered),
+        1.0
+    );
+    let family = after
+        .families
+        .get("ordertrack_outbox_lag_events")
+        .expect("the outbox lag is exposed");
+    let lag = sample(
+        &after,
+        "ordertrack_outbox_lag_events",
+        &[("follower", "webhooks")],
+    );
+    assert!(family.iter_samples().count() >= 1 && lag >= 0.0, "{lag}");
+}
