@@ -1152,10 +1152,12 @@ impl App {
 /// How long a store's kept durations are reused before they are read
 /// again. A window a few seconds old is as good an estimate, and reading
 /// every kept sample on every change cost most of a transition's time
-/// (BENCHMARKS.md, "ETA"). An order of the store finishing through this
+/// (BENCHMARKS.md, "ETA"). While a store is still learning
+/// ([`StoreDurations::learning`]), an order of it finishing through this
 /// instance's writer makes them be read afresh at once
-/// ([`DurationsCache::listener`]); through another instance's, within
-/// this time.
+/// ([`DurationsCache::listener`]), so the window turns learned with the
+/// order that completes the sample; otherwise, and through another
+/// instance's writer, within this time.
 const DURATIONS_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Stores' kept durations, read at most once per [`DURATIONS_FRESH_FOR`].
@@ -1188,9 +1190,9 @@ impl DurationsCache {
 
     /// Wraps the listener the store's writer tells about commits: an
     /// order that reaches a terminal status (done, when its durations are
-    /// kept, in the same commit) makes its store's be read afresh. Called
-    /// on the writer before the commit is acknowledged, so the next
-    /// request sees the new durations.
+    /// kept, in the same commit) makes its store's be read afresh while
+    /// the store is still learning. Called on the writer before the commit
+    /// is acknowledged, so the next request sees the new durations.
     pub fn listener(self: &Arc<Self>, inner: Arc<dyn CommitListener>) -> Arc<dyn CommitListener> {
         Arc::new(ForgetFinished {
             cache: self.clone(),
@@ -1212,6 +1214,9 @@ impl CommitListener for ForgetFinished {
         for entry in entries {
             if let LogEntry::Order(stored) = entry
                 && stored.event.summary.terminal
+                && stores
+                    .get(&stored.event.store_id)
+                    .is_some_and(|(_, durations)| durations.learning())
             {
                 stores.remove(&stored.event.store_id);
             }

@@ -129,6 +129,18 @@ impl StoreDurations {
         StoreDurations { sorted }
     }
 
+    /// Whether one more finished order could still change a window's basis:
+    /// nothing is kept yet, or some kept series has fewer than
+    /// [`LEARNED_MIN_SAMPLES`]. Past that, one more sample moves a p50 or
+    /// p90 by little, so a window a few seconds stale is as good.
+    pub fn learning(&self) -> bool {
+        self.sorted.is_empty()
+            || self
+                .sorted
+                .values()
+                .any(|seconds| seconds.len() < LEARNED_MIN_SAMPLES)
+    }
+
     /// The window of an order in `status` (entered at `entered`) under
     /// `workflow`, with `ahead` orders of its store ahead of it in the
     /// kitchen's queue ([`KitchenQueue::ahead_of`]); `None` for a terminal
@@ -301,6 +313,13 @@ mod tests {
             (latest - p90).abs() <= TOLERANCE_SECONDS,
             "latest {latest}s vs true p90 {p90}s"
         );
+    }
+
+    #[test]
+    fn a_store_is_learning_until_every_kept_series_has_enough_samples() {
+        assert!(StoreDurations::default().learning());
+        assert!(durations(&history(42, LEARNED_MIN_SAMPLES - 1)).learning());
+        assert!(!durations(&history(42, LEARNED_MIN_SAMPLES)).learning());
     }
 
     #[test]
