@@ -420,14 +420,8 @@ mod tests {
     /// real migration in a scratch database, 120 orders.
     #[tokio::test]
     async fn loads_into_the_real_schema() {
-        let admin = std::env::var("ORDERTRACK_BENCH_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let (admin, _) = match crate::pg::PgAdmin::new(&admin).await {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("SKIPPED bulk_pg::loads_into_the_real_schema: {e:#}");
-                return;
-            }
+        let Some(admin) = crate::pg::test_admin("bulk_pg::loads_into_the_real_schema").await else {
+            return;
         };
         let db = admin.create_db().await.unwrap();
         let result = async {

@@ -17,6 +17,8 @@
 //! PostgreSQL (no ceiling: the counts do not depend on the machine).
 
 mod api;
+mod bare_broadcast;
+mod bare_writer;
 mod bulk;
 mod bulk_pg;
 mod pg;
@@ -39,6 +41,11 @@ use pg::{PgAdmin, ScratchDb};
 use scenarios::{Ceiling, CeilingArgs, FanoutArgs, Outcome};
 use server::{Launch, Server};
 use stats::ms;
+
+/// The same allocator as the server, for the bare broadcast server that
+/// runs from this binary (and the client, which does not mind).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser)]
 #[command(
@@ -81,6 +88,9 @@ enum Scenario {
     /// while its owner signs in from elsewhere: server RSS, statuses. The
     /// only scenario run with the server's abuse limits in force.
     Logins,
+    /// Runs the bare broadcast server (`fanout`'s ceiling) until killed.
+    #[command(name = "bare-broadcast", hide = true)]
+    BareBroadcast,
 }
 
 #[derive(Args, Clone)]
@@ -148,6 +158,12 @@ struct Opts {
     /// one for pgbench, e.g. postgres://postgres@127.0.0.1:5432/postgres.
     #[arg(long, global = true, conflicts_with = "url")]
     database_url: Option<String>,
+    /// bare-broadcast: the address to listen on.
+    #[arg(long, global = true, default_value = "127.0.0.1:0", hide = true)]
+    bind: String,
+    /// bare-broadcast: the length of each event's `data:` line.
+    #[arg(long, global = true, default_value_t = 512, hide = true)]
+    data_bytes: usize,
     /// nats: the NATS server both instances use (loopback only).
     #[arg(long, global = true, default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
@@ -431,9 +447,9 @@ async fn run_scenario(
         )
         .await
         .map(|o| vec![o]),
-        Scenario::Fanout => scenarios::fanout(&run.api, &run.server, fanout_args, ceiling)
-            .await
-            .map(|o| vec![o]),
+        Scenario::Fanout => {
+            scenarios::fanout(&run.api, &run.server, fanout_args, ceiling, &opts.data_root).await
+        }
         Scenario::Idle => {
             scenarios::idle(&run.api, &run.server, opts.connections, opts.per_address)
                 .await
@@ -485,7 +501,9 @@ async fn run_scenario(
             )
             .await
         }
-        Scenario::All | Scenario::Ceiling | Scenario::Statements => Ok(Vec::new()),
+        Scenario::All | Scenario::Ceiling | Scenario::Statements | Scenario::BareBroadcast => {
+            Ok(Vec::new())
+        }
     };
     starts.extend(run.stop(backend).await?);
     match result {
@@ -531,7 +549,7 @@ fn print_table(report: &Report, backend: &str) {
     );
     println!("backend: {backend}");
     println!(
-        "{:<34} {:>16} {:<14} {:>9} {:>9} {:>9} {:>9}  notes",
+        "{:<40} {:>16} {:<14} {:>9} {:>9} {:>9} {:>9}  notes",
         "scenario", "throughput", "unit", "p50 ms", "p99 ms", "max ms", "ratio"
     );
     for o in &report.results {
@@ -554,6 +572,11 @@ fn print_table(report: &Report, backend: &str) {
                         | "restart_ms"
                         | "publish_errors"
                         | "per_pgbench_tps"
+                        | "per_healthz"
+                        | "mean_batch"
+                        | "per_engine"
+                        | "publish_p99_ms"
+                        | "publish_unwatched_p99_ms"
                         | "added_p50_ms"
                         | "added_p99_ms"
                         | "peak_rss_mib"
@@ -566,7 +589,7 @@ fn print_table(report: &Report, backend: &str) {
             .collect();
         notes.extend(o.notes.iter().cloned());
         println!(
-            "{:<34} {:>16} {:<14} {:>9} {:>9} {:>9} {:>9}  {}",
+            "{:<40} {:>16} {:<14} {:>9} {:>9} {:>9} {:>9}  {}",
             o.scenario,
             o.throughput.map(|t| format!("{t:.1}")).unwrap_or_default(),
             o.unit,
@@ -578,11 +601,12 @@ fn print_table(report: &Report, backend: &str) {
         );
     }
     println!(
-        "ceiling: {:.0} req/s /healthz (p50 {} ms), serial p99 {} ms, {:.0} fsync/s{}; server start {:?} ms",
+        "ceiling: {:.0} req/s /healthz (p50 {} ms), serial p99 {} ms, {:.0} fsync/s, bare write engine {:.0} writes/s{}; server start {:?} ms",
         report.ceiling.healthz_per_s,
         ms(report.ceiling.healthz_p50_us),
         ms(report.ceiling.healthz_serial_p99_us),
         report.ceiling.fsync_per_s,
+        report.ceiling.engine_writes_per_s,
         report
             .ceiling
             .pgbench_tps
@@ -600,6 +624,10 @@ fn print_table(report: &Report, backend: &str) {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let opts = cli.opts.clone();
+    if cli.scenario == Scenario::BareBroadcast {
+        server::raise_nofile(65_536);
+        return bare_broadcast::serve(&opts.bind, opts.data_bytes).await;
+    }
     if let Some(url) = &opts.url {
         server::check_loopback(url)?;
     }

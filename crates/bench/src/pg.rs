@@ -51,6 +51,25 @@ pub fn unique_subject(pid: u32, unix_ms: u128, n: usize) -> String {
     format!("ordertrack.bench.{pid}.{unix_ms}.{n}")
 }
 
+/// The local PostgreSQL for a test (`ORDERTRACK_BENCH_PG_URL`, else the
+/// standard loopback port): `None`, said loudly, when it does not answer —
+/// except under `CI=true`, where it must.
+#[cfg(test)]
+pub async fn test_admin(test: &str) -> Option<PgAdmin> {
+    let url = std::env::var("ORDERTRACK_BENCH_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    match PgAdmin::new(&url).await {
+        Ok((admin, _)) => Some(admin),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{test}: PostgreSQL is required under CI=true: {e:#}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED {test}: no PostgreSQL ({e:#})");
+            None
+        }
+    }
+}
+
 /// The admin connection URL and a counter for scratch database names.
 pub struct PgAdmin {
     pub url: String,

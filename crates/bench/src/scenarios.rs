@@ -14,8 +14,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{Mutex, Semaphore, watch};
 
 use crate::api::{Api, OrderInfo, STORE};
+use crate::bare_writer;
 use crate::pg::PgAdmin;
-use crate::server::Server;
+use crate::server::{Launch, Server};
 use crate::sse::{FrameParser, event_stamp, now_micros};
 use crate::stats::{Summary, summarize};
 
@@ -66,6 +67,9 @@ pub struct Ceiling {
     pub fsync_per_s: f64,
     /// pgbench TPC-B (8 clients) when it ran: the PostgreSQL ceiling.
     pub pgbench_tps: Option<f64>,
+    /// The bare write engine on the run's backend, `concurrency` clients:
+    /// what durable writes are compared with.
+    pub engine_writes_per_s: f64,
 }
 
 /// When the k-th of a fixed-rate series is due, from the series' start.
@@ -230,6 +234,30 @@ pub async fn ceiling(api: &Api, args: CeilingArgs<'_>) -> anyhow::Result<(Ceilin
     o.ratio_basis = "disk ceiling".into();
     out.push(o);
 
+    let engine = match args.pg_admin {
+        Some(admin) => {
+            let db = admin.create_db().await?;
+            let measured = bare_writer::measure(
+                bare_writer::Target::Postgres(&db.url),
+                args.concurrency,
+                args.duration,
+            )
+            .await;
+            admin.drop_quietly(&db).await;
+            measured?
+        }
+        None => {
+            bare_writer::measure(
+                bare_writer::Target::Sqlite(args.fsync_dir),
+                args.concurrency,
+                args.duration,
+            )
+            .await?
+        }
+    };
+    let engine_writes_per_s = engine.throughput.unwrap_or(0.0);
+    out.push(engine);
+
     if let Some(admin) = args.pg_admin {
         let db = admin.create_db().await?;
         let mut o = pgbench(Some(&db.url), args.duration).await;
@@ -252,6 +280,7 @@ pub async fn ceiling(api: &Api, args: CeilingArgs<'_>) -> anyhow::Result<(Ceilin
             healthz_serial_p99_us: serial.p99_us,
             fsync_per_s: fsync,
             pgbench_tps,
+            engine_writes_per_s,
         },
         out,
     ))
@@ -404,6 +433,10 @@ pub async fn create(
     o.latency = Some(summarize(&mut all));
     o.ratio = Some(o.throughput.unwrap_or(0.0) / ceiling.healthz_per_s);
     o.ratio_basis = "÷ healthz req/s".into();
+    o.metric(
+        "per_engine",
+        o.throughput.unwrap_or(0.0) / ceiling.engine_writes_per_s.max(1.0),
+    );
     o.metric("errors", errors.len());
     if let Some(first) = errors.first() {
         o.notes.push(format!("first error: {first}"));
@@ -511,8 +544,9 @@ pub async fn transitions(
     o.throughput = Some(rate);
     o.unit = "transitions/s".into();
     o.latency = Some(summarize(&mut all));
-    o.ratio = Some(rate / ceiling.healthz_per_s);
-    o.ratio_basis = "÷ healthz req/s".into();
+    o.ratio = Some(rate / ceiling.engine_writes_per_s.max(1.0));
+    o.ratio_basis = "÷ the bare write engine's writes/s (same run, same clients)".into();
+    o.metric("per_healthz", rate / ceiling.healthz_per_s.max(1.0));
     o.metric("errors", errors.len());
     o.metric("elapsed_s", elapsed);
     o.metric("precreate_s", precreate_s);
@@ -559,6 +593,8 @@ struct Shared {
     ready: AtomicUsize,
     received: AtomicU64,
     connect: Semaphore,
+    /// The length of the first order event's `data:` line seen.
+    data_bytes: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -617,6 +653,9 @@ async fn subscriber(
                             continue;
                         }
                         if let Some(&i) = shared.index.get(&stamp.order_id) {
+                            if shared.data_bytes.load(Ordering::Relaxed) == 0 {
+                                shared.data_bytes.store(frame.data.len(), Ordering::Relaxed);
+                            }
                             let slot = &mut result.latencies[i as usize];
                             if *slot == MISSING {
                                 let d = now - stamp.at_us;
@@ -666,6 +705,7 @@ async fn open_subscribers(
         ready: AtomicUsize::new(0),
         received: AtomicU64::new(0),
         connect: Semaphore::new(256),
+        data_bytes: AtomicUsize::new(0),
     });
     let (stop, stop_rx) = watch::channel(false);
     let started = Instant::now();
@@ -717,10 +757,99 @@ pub struct FanoutArgs {
     pub per_address: usize,
 }
 
+/// Who publishes a fan-out's events.
+#[derive(Clone)]
+enum Publisher {
+    /// ordertrack: the cashier moves each order `pending → confirmed`
+    /// (committed, authorised, then fanned out).
+    Ordertrack { api: Api, cashier: String },
+    /// The bare broadcast server: `POST /publish/{store}/{order}`.
+    Bare { api: Api },
+}
+
+impl Publisher {
+    fn api(&self) -> &Api {
+        match self {
+            Publisher::Ordertrack { api, .. } | Publisher::Bare { api } => api,
+        }
+    }
+
+    /// Publishes the event of `order`; whether the server accepted it.
+    async fn publish(&self, order: i64) -> bool {
+        match self {
+            Publisher::Ordertrack { api, cashier } => {
+                api.transition(cashier, order, "confirmed", 1).await.is_ok()
+            }
+            Publisher::Bare { api } => api
+                .client
+                .post(api.url(&format!("/publish/{STORE}/{order}")))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success()),
+        }
+    }
+}
+
+/// The subscribers' side of a fan-out: their server (for RSS and CPU) and
+/// the token they subscribe with.
+struct Audience<'a> {
+    api: &'a Api,
+    token: &'a str,
+    server: &'a Server,
+}
+
+/// `fanout`: the bare broadcast server and ordertrack, one after the other
+/// with the same client, subscribers and rate; ordertrack's ratio is its
+/// p99 over the bare server's. The bare server's events are padded to the
+/// size of ordertrack's, so both put the same bytes on the wire.
 pub async fn fanout(
-    api: &Api, server: &Server, args: FanoutArgs, ceiling: &Ceiling,
+    api: &Api, server: &Server, args: FanoutArgs, ceiling: &Ceiling, data_root: &Path,
+) -> anyhow::Result<Vec<Outcome>> {
+    let mut real = measure_fanout("fanout", api, api, server, &args, ceiling).await?;
+    let data_bytes = real
+        .metrics
+        .get("event_data_bytes")
+        .and_then(Value::as_u64)
+        .unwrap_or(512) as usize;
+    let bare = bare_fanout(&args, ceiling, data_root, data_bytes).await?;
+    if let (Some(r), Some(b)) = (real.latency, bare.latency) {
+        if let Some(healthz) = real.ratio {
+            real.metric("per_serial_healthz_p99", healthz);
+        }
+        real.ratio = Some(r.p99_us as f64 / b.p99_us.max(1) as f64);
+        real.ratio_basis = "p99 ÷ the bare broadcast server's p99 (same run, same client)".into();
+    }
+    Ok(vec![bare, real])
+}
+
+/// The bare broadcast server (this binary, as a child process) under the
+/// fan-out's load.
+async fn bare_fanout(
+    args: &FanoutArgs, ceiling: &Ceiling, data_root: &Path, data_bytes: usize,
 ) -> anyhow::Result<Outcome> {
-    measure_fanout("fanout", api, api, server, &args, ceiling).await
+    let exe = std::env::current_exe().context("the bench binary's path")?;
+    let mut server =
+        Server::start_fresh(&exe, data_root, Launch::bare_broadcast(data_bytes)).await?;
+    let api = Api::new(crate::api::client(None), server.base.clone());
+    let events = events_for(args.rate, args.duration.as_secs()) as i64;
+    let orders: Vec<i64> = (1..=events).collect();
+    let audience = Audience {
+        api: &api,
+        token: "bare",
+        server: &server,
+    };
+    let source = Publisher::Bare { api: api.clone() };
+    let measured = deliver(
+        "fanout bare broadcast",
+        &source,
+        &orders,
+        audience,
+        args,
+        ceiling,
+    )
+    .await;
+    server.stop().await?;
+    measured
 }
 
 /// The fan-out measurement behind `fanout` and `nats`: orders placed and
@@ -732,26 +861,108 @@ pub async fn measure_fanout(
     name: &str, publisher: &Api, listener: &Api, listener_server: &Server, args: &FanoutArgs,
     ceiling: &Ceiling,
 ) -> anyhow::Result<Outcome> {
-    let (api, server) = (publisher, listener_server);
-    let cashier = api.login("cashier@demo.test").await?;
+    let cashier = publisher.login("cashier@demo.test").await?;
     let listener_cashier = if listener.base == publisher.base {
         cashier.clone()
     } else {
         listener.login("cashier@demo.test").await?
     };
-    let tokens = customers(api).await?;
-    let (grill, _) = menu(api).await?;
+    let tokens = customers(publisher).await?;
+    let (grill, _) = menu(publisher).await?;
     let events = events_for(args.rate, args.duration.as_secs());
-    let orders = precreate(api, &tokens, &[grill], events, 16).await?;
+    let orders: Vec<i64> = precreate(publisher, &tokens, &[grill], 2 * events, 16)
+        .await?
+        .iter()
+        .map(|o| o.id)
+        .collect();
+    let (alone, watched) = orders.split_at(events);
+    let source = Publisher::Ordertrack {
+        api: publisher.clone(),
+        cashier,
+    };
+    // The same transitions at the same rate with nobody watching first: what
+    // a fan-out adds to the cashier's own request.
+    let mut unwatched = publish_on_schedule(&source, alone, args.rate)
+        .await?
+        .latencies;
+    let unwatched = summarize(&mut unwatched);
+    let audience = Audience {
+        api: listener,
+        token: &listener_cashier,
+        server: listener_server,
+    };
+    let mut o = deliver(name, &source, watched, audience, args, ceiling).await?;
+    o.metric("publish_unwatched_p50_ms", millis(unwatched.p50_us));
+    o.metric("publish_unwatched_p99_ms", millis(unwatched.p99_us));
+    if let Some(watched_p99) = o.metrics.get("publish_p99_ms").and_then(Value::as_f64) {
+        o.metric(
+            "publish_p99_per_unwatched",
+            watched_p99 / millis(unwatched.p99_us).max(0.001),
+        );
+    }
+    Ok(o)
+}
+
+fn millis(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// What [`publish_on_schedule`] did: the indexes of the accepted
+/// publications and each one's request latency (µs).
+struct Publishing {
+    accepted: Vec<usize>,
+    latencies: Vec<u64>,
+}
+
+/// Publishes one event per order of `orders`, `rate` per second on a fixed
+/// schedule (each in its own task, so a slow answer never delays the next).
+async fn publish_on_schedule(
+    source: &Publisher, orders: &[i64], rate: f64,
+) -> anyhow::Result<Publishing> {
+    let started = tokio::time::Instant::now();
+    let mut sends = Vec::with_capacity(orders.len());
+    for (k, &order) in orders.iter().enumerate() {
+        tokio::time::sleep_until(started + scheduled_offset(k as u64, rate)).await;
+        let source = source.clone();
+        sends.push(tokio::spawn(async move {
+            let t = Instant::now();
+            source
+                .publish(order)
+                .await
+                .then(|| t.elapsed().as_micros() as u64)
+        }));
+    }
+    let mut publishing = Publishing {
+        accepted: Vec::new(),
+        latencies: Vec::new(),
+    };
+    for (k, send) in sends.into_iter().enumerate() {
+        if let Some(us) = send.await? {
+            publishing.accepted.push(k);
+            publishing.latencies.push(us);
+        }
+    }
+    Ok(publishing)
+}
+
+/// Subscribes `args.subscribers` clients, publishes one event per order of
+/// `orders` on schedule and measures each delivery: arrival − the event's
+/// `at` (stamped by the server, same clock).
+async fn deliver(
+    name: &str, source: &Publisher, orders: &[i64], audience: Audience<'_>, args: &FanoutArgs,
+    ceiling: &Ceiling,
+) -> anyhow::Result<Outcome> {
+    let (listener, server) = (audience.api, audience.server);
+    let events = orders.len();
     let index: HashMap<i64, u32> = orders
         .iter()
         .enumerate()
-        .map(|(i, o)| (o.id, i as u32))
+        .map(|(i, &id)| (id, i as u32))
         .collect();
     let rss_before = server.rss_kib().ok();
     let subs = open_subscribers(
         listener,
-        &listener_cashier,
+        audience.token,
         args.subscribers,
         args.per_address,
         index,
@@ -772,30 +983,14 @@ pub async fn measure_fanout(
     }
     let rss_connected = server.rss_kib().ok();
 
-    // Publisher: one transition (pending → confirmed) per order, on schedule.
-    let published: Arc<Vec<AtomicBool>> =
-        Arc::new((0..events).map(|_| AtomicBool::new(false)).collect());
     let server_cpu0 = server.pid.and_then(cpu_seconds);
     let bench_cpu0 = cpu_seconds(std::process::id());
     let started = tokio::time::Instant::now();
-    let mut sends = Vec::with_capacity(events);
-    for (k, order) in orders.iter().enumerate() {
-        tokio::time::sleep_until(started + scheduled_offset(k as u64, args.rate)).await;
-        let (api, token, published, id) =
-            (api.clone(), cashier.clone(), published.clone(), order.id);
-        sends.push(tokio::spawn(async move {
-            if api.transition(&token, id, "confirmed", 1).await.is_ok() {
-                published[k].store(true, Ordering::Relaxed);
-            }
-        }));
-    }
-    for send in sends {
-        send.await?;
-    }
+    let publishing = publish_on_schedule(source, orders, args.rate).await?;
     let publish_s = started.elapsed().as_secs_f64();
-    let ok: Vec<usize> = (0..events)
-        .filter(|&k| published[k].load(Ordering::Relaxed))
-        .collect();
+    let ok = publishing.accepted;
+    let mut publish_latencies = publishing.latencies;
+    let publish = summarize(&mut publish_latencies);
     let expected = (ok.len() * subs.connected) as u64;
     let drain_limit = Instant::now() + Duration::from_secs(15);
     while subs.shared.received.load(Ordering::Relaxed) < expected && Instant::now() < drain_limit {
@@ -813,6 +1008,7 @@ pub async fn measure_fanout(
         .map(|(b, a)| b - a);
     let connect_s = subs.connect_s;
     let connected = subs.connected;
+    let subs_data_bytes = subs.shared.data_bytes.load(Ordering::Relaxed);
     let results = subs.close().await;
 
     let mut latencies = Vec::with_capacity(expected as usize);
@@ -833,7 +1029,7 @@ pub async fn measure_fanout(
         name,
         json!({ "subscribers": args.subscribers, "rate_per_s": args.rate,
                 "seconds": args.duration.as_secs_f64(), "stream": format!("/api/v1/stores/{STORE}/events"),
-                "publisher": publisher.base.as_str(), "subscribers_on": listener.base.as_str() }),
+                "publisher": source.api().base.as_str(), "subscribers_on": listener.base.as_str() }),
     );
     let deliveries_per_s = latencies.len() as f64 / publish_s;
     o.throughput = Some(deliveries_per_s);
@@ -843,12 +1039,15 @@ pub async fn measure_fanout(
     o.ratio_basis = "p99 ÷ serial healthz p99".into();
     o.metric("missed", missed);
     o.metric("published", ok.len());
+    o.metric("publish_p50_ms", millis(publish.p50_us));
+    o.metric("publish_p99_ms", millis(publish.p99_us));
     o.metric("publish_errors", events - ok.len());
     o.metric("connected", connected);
     o.metric("connect_s", connect_s);
     o.metric("subscriber_errors", failed);
     o.metric("streams_ended", ended);
     o.metric("negative_latencies", negative);
+    o.metric("event_data_bytes", subs_data_bytes);
     if let Some(cpu) = server_cpu {
         o.metric("server_cpu_cores", cpu / busy_s);
     }

@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-use crate::statements;
+use crate::{bare_broadcast, statements};
 
 /// Parses `url` and refuses anything that is not loopback (127.0.0.0/8, ::1,
 /// `localhost`): the benchmark must never load someone else's server.
@@ -78,6 +78,9 @@ pub struct Launch {
     /// one cashier, tens of thousands of writes a second with one token);
     /// the sign-in limits stay on either way.
     pub abuse_limits: bool,
+    /// With the bare broadcast server's command: the length of each
+    /// event's `data:` line.
+    pub bare_data_bytes: usize,
 }
 
 impl Default for Launch {
@@ -89,13 +92,33 @@ impl Default for Launch {
             secret: None,
             log_statements: false,
             abuse_limits: false,
+            bare_data_bytes: 0,
         }
     }
 }
 
 impl Launch {
+    /// The bare broadcast server (this bench binary), events of
+    /// `data_bytes` each.
+    pub fn bare_broadcast(data_bytes: usize) -> Self {
+        Launch {
+            command: bare_broadcast::COMMAND,
+            bare_data_bytes: data_bytes,
+            ..Launch::default()
+        }
+    }
+
     /// The arguments after the binary (the data dir comes from the server).
     pub fn args(&self, data_dir: &Path) -> Vec<std::ffi::OsString> {
+        if self.command == bare_broadcast::COMMAND {
+            return vec![
+                self.command.into(),
+                "--bind".into(),
+                "127.0.0.1:0".into(),
+                "--data-bytes".into(),
+                self.bare_data_bytes.to_string().into(),
+            ];
+        }
         let mut args: Vec<std::ffi::OsString> = vec![
             self.command.into(),
             "--bind".into(),
@@ -406,6 +429,17 @@ mod tests {
         // client on purpose.
         let lifted = strings(&Launch::default());
         assert_eq!(lifted.len(), 5 + 8, "{lifted:?}");
+        // The bare broadcast server takes only its address and event size.
+        assert_eq!(
+            strings(&Launch::bare_broadcast(640)),
+            [
+                "bare-broadcast",
+                "--bind",
+                "127.0.0.1:0",
+                "--data-bytes",
+                "640"
+            ]
+        );
         assert!(lifted.windows(2).any(|w| w == ["--streams-per-user", "0"]));
         let full = Launch {
             command: "serve",
@@ -414,6 +448,7 @@ mod tests {
             secret: Some("k".repeat(40)),
             log_statements: true,
             abuse_limits: false,
+            bare_data_bytes: 0,
         };
         let args: Vec<String> = full
             .args(dir)
