@@ -1,7 +1,9 @@
 //! The server loop: one task per connection, graceful shutdown.
 //!
 //! Connections are served by hyper's HTTP/1 connection builder around one
-//! shared router. Most of what this server holds at any time is idle live
+//! shared router — except a fresh connection whose first request is a live
+//! stream, which is answered on the socket itself ([`live`]: no hyper
+//! buffers held for as long as the stream lasts). Most of what this server holds at any time is idle live
 //! streams, so per-connection state is what its memory scales with: one
 //! router shared by reference (`axum::serve` with a `Router` rebuilds every
 //! route per connection) and no HTTP/1-or-2 detection buffers. Browsers
@@ -45,6 +47,8 @@ use tower::ServiceExt;
 use crate::error::ApiError;
 use crate::limits::{Limiter, Slot};
 use crate::tls::OverTls;
+
+mod live;
 use ordertrack_app::ErrorCode;
 use tokio_rustls::TlsAcceptor;
 
@@ -150,56 +154,34 @@ async fn connection(
     let activity = stream.activity.clone();
     let limits = limiter.limits();
     let header_timeout = limits.header_read_timeout;
-    let body_timeout = limits.body_read_timeout;
+    let edge = Arc::new(EdgeService {
+        router,
+        activity: activity.clone(),
+        peer,
+        over_tls: tls.is_some(),
+        body_timeout: limits.body_read_timeout,
+    });
     // A service around the shared router (not
     // `into_make_service_with_connect_info`, which would rebuild the router
-    // for every connection): it hands each request its peer and a body
-    // deadline, and tracks which requests are in progress.
-    let over_tls = tls.is_some();
-    let service = tower::service_fn({
-        let activity = activity.clone();
+    // for every connection).
+    let service = TowerToHyperService::new(tower::service_fn({
+        let edge = edge.clone();
         move |request: Request<Incoming>| {
-            let (router, activity) = (router.clone(), activity.clone());
-            async move {
-                let in_flight = activity.request_started();
-                let timed_out = Arc::new(AtomicBool::new(false));
-                let mut request = request.map(|body| {
-                    if body.is_end_stream() {
-                        Body::new(body)
-                    } else {
-                        Body::new(EdgeBody::with_deadline(
-                            body,
-                            body_timeout,
-                            timed_out.clone(),
-                        ))
-                    }
-                });
-                request.extensions_mut().insert(ConnectInfo(peer));
-                if over_tls {
-                    request.extensions_mut().insert(OverTls);
-                }
-                let response = match router.oneshot(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                };
-                let mut response = if timed_out.load(Ordering::Relaxed) {
-                    body_timed_out(body_timeout)
-                } else {
-                    response
-                };
-                if over_tls {
-                    response
-                        .headers_mut()
-                        .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
-                }
-                Ok::<_, std::convert::Infallible>(
-                    response.map(|body| Body::new(EdgeBody::in_flight(body, in_flight))),
-                )
-            }
+            let edge = edge.clone();
+            async move { Ok::<_, std::convert::Infallible>(edge.respond_to_hyper(request).await) }
         }
-    });
-    let service = TowerToHyperService::new(service);
+    }));
     let Some(acceptor) = tls else {
+        let mut stream = stream;
+        match live::first_request(&stream.inner, header_timeout).await {
+            live::FirstRequest::Gone => return,
+            live::FirstRequest::Stream { request, head_len } => {
+                // `stopping` stays held: shutdown waits for the stream,
+                // which the hub ends.
+                return live::serve(&mut stream.inner, &edge, request, head_len).await;
+            }
+            live::FirstRequest::Other => {}
+        }
         let served = http1_builder()
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
@@ -229,6 +211,65 @@ async fn connection(
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();
         drive(served, &activity, limits, peer, stopping).await;
+    }
+}
+
+/// What every request of one connection goes through: the shared router,
+/// with the connection's peer (`ConnectInfo`), TLS mark and activity.
+struct EdgeService {
+    router: Router,
+    activity: Arc<Activity>,
+    peer: SocketAddr,
+    over_tls: bool,
+    /// How long a request body may take to arrive.
+    body_timeout: Duration,
+}
+
+impl EdgeService {
+    /// A request read by hyper: its body gets the body deadline, and a body
+    /// that missed it turns the answer into a 408.
+    async fn respond_to_hyper(&self, request: Request<Incoming>) -> Response<Body> {
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let request = request.map(|body| {
+            if body.is_end_stream() {
+                Body::new(body)
+            } else {
+                Body::new(EdgeBody::with_deadline(
+                    body,
+                    self.body_timeout,
+                    timed_out.clone(),
+                ))
+            }
+        });
+        self.respond(request, Some(&timed_out)).await
+    }
+
+    /// Runs `request` through the router; the response body keeps the
+    /// request counted as in progress until it is done.
+    async fn respond(
+        &self, mut request: Request<Body>, timed_out: Option<&AtomicBool>,
+    ) -> Response<Body> {
+        let in_flight = self.activity.request_started();
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        if self.over_tls {
+            request.extensions_mut().insert(OverTls);
+        }
+        let response = match self.router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let mut response = match timed_out {
+            Some(timed_out) if timed_out.load(Ordering::Relaxed) => {
+                body_timed_out(self.body_timeout)
+            }
+            _ => response,
+        };
+        if self.over_tls {
+            response
+                .headers_mut()
+                .insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+        }
+        response.map(|body| Body::new(EdgeBody::in_flight(body, in_flight)))
     }
 }
 

@@ -2075,3 +2075,158 @@ async fn shutting_down_does_not_wait_forever_for_a_client_that_never_reads() {
     );
     drop(slow);
 }
+
+/// Reads what the server sent next into `raw`; false once it closed the
+/// connection.
+async fn read_some(socket: &mut tokio::net::TcpStream, raw: &mut RawResponse) -> bool {
+    let mut buffer = vec![0u8; 16 * 1024];
+    let n = tokio::time::timeout(WAIT, socket.read(&mut buffer))
+        .await
+        .expect("the server sends in time")
+        .expect("read");
+    raw.push(&buffer[..n]);
+    n > 0
+}
+
+/// Reads events until one of `kind` arrives.
+async fn next_of_kind(
+    socket: &mut tokio::net::TcpStream, raw: &mut RawResponse, kind: &str,
+) -> Frame {
+    loop {
+        while let Some(frame) = raw.frames.next_frame() {
+            if frame.event.as_deref() == Some(kind) {
+                return frame;
+            }
+        }
+        assert!(
+            read_some(socket, raw).await,
+            "the stream ended before {kind}"
+        );
+    }
+}
+
+fn stream_request(server: &TestApp, token: &str) -> String {
+    format!(
+        "GET /api/v1{ME} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Accept: text/event-stream\r\n\r\n",
+        server.addr
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_on_a_fresh_connection_is_written_straight_to_its_socket_and_ends_with_it() {
+    let server = spawn_app().await;
+    let alice = server.login("alice@demo.test").await;
+    let burger = server.product_id(RESTAURANT, "Classic Burger").await;
+
+    // The stream's head says it is the connection's last answer; events
+    // arrive as chunks.
+    let before = server.hub().subscriber_count();
+    let mut socket = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    socket
+        .write_all(stream_request(&server, &alice).as_bytes())
+        .await
+        .expect("send");
+    let mut raw = RawResponse::default();
+    while raw.head.is_none() {
+        assert!(
+            read_some(&mut socket, &mut raw).await,
+            "closed before a head"
+        );
+    }
+    let head = raw.head.clone().unwrap_or_default().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    for line in [
+        "content-type: text/event-stream",
+        "transfer-encoding: chunked",
+        "connection: close",
+    ] {
+        assert!(head.contains(line), "{line:?} missing from {head}");
+    }
+    next_of_kind(&mut socket, &mut raw, "ready").await;
+    let order = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
+    let created = next_of_kind(&mut socket, &mut raw, "order_created").await;
+    assert_eq!(created.json()["order_id"], order);
+
+    // The client leaving ends the subscription: nothing is held for it.
+    assert!(server.hub().subscriber_count() > before);
+    drop(socket);
+    let deadline = Instant::now() + WAIT;
+    while server.hub().subscriber_count() > before {
+        assert!(
+            Instant::now() < deadline,
+            "the closed stream is still subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // Refused the same way: a whole problem+json, then the server closes.
+    let mut socket = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    socket
+        .write_all(stream_request(&server, "not-a-token").as_bytes())
+        .await
+        .expect("send");
+    let mut everything = Vec::new();
+    tokio::time::timeout(WAIT, socket.read_to_end(&mut everything))
+        .await
+        .expect("the server closes the connection after its answer")
+        .expect("read");
+    let text = String::from_utf8_lossy(&everything).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 401 unauthorized\r\n"), "{head}");
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("content-length: {}\r\n", body.len())),
+        "{head}"
+    );
+    let problem: Value = serde_json::from_str(body).expect("problem json");
+    assert_eq!(problem["status"], 401);
+
+    // Asked for on a kept-alive connection after another request, a stream
+    // is served as before, without closing the connection after it.
+    let mut socket = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    socket
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", server.addr).as_bytes())
+        .await
+        .expect("send");
+    let mut answer = Vec::new();
+    while !String::from_utf8_lossy(&answer).contains("\r\n\r\n")
+        || !String::from_utf8_lossy(&answer).ends_with("ok")
+    {
+        let mut buffer = [0u8; 1024];
+        let n = tokio::time::timeout(WAIT, socket.read(&mut buffer))
+            .await
+            .expect("healthz answers")
+            .expect("read");
+        assert!(n > 0, "closed after /healthz");
+        answer.extend_from_slice(&buffer[..n]);
+    }
+    socket
+        .write_all(stream_request(&server, &alice).as_bytes())
+        .await
+        .expect("send");
+    let mut raw = RawResponse::default();
+    while raw.head.is_none() {
+        assert!(
+            read_some(&mut socket, &mut raw).await,
+            "closed before a head"
+        );
+    }
+    let head = raw.head.clone().unwrap_or_default().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+    next_of_kind(&mut socket, &mut raw, "ready").await;
+    let second = id(&server.place_order(&alice, RESTAURANT, &[(burger, 1)]).await);
+    let created = next_of_kind(&mut socket, &mut raw, "order_created").await;
+    assert_eq!(created.json()["order_id"], second);
+}

@@ -1,0 +1,280 @@
+//! Live streams served on the socket itself.
+//!
+//! An idle live stream is most of what this server holds, and hyper keeps
+//! an 8 KiB read buffer and an 8 KiB write buffer for every connection as
+//! long as it is open — for a stream, forever, though after its head not
+//! one more byte is read and every event is written whole. So a fresh
+//! plain-HTTP connection whose first request is a live stream (`GET
+//! /api/v1/…/events`, arrived whole in the first segment, no body, no
+//! upgrade) is answered here instead: the request goes through the same
+//! router as any other, and its response is written straight to the
+//! socket — the head once, then each frame of the body as one HTTP/1.1
+//! chunk in one vectored write — and the connection closes when the body
+//! ends (`connection: close`). Everything else, and every later request on
+//! a kept-alive connection, is hyper's.
+
+use std::io::{self, IoSlice};
+use std::time::Duration;
+
+use axum::body::{Body, HttpBody};
+use axum::http::{HeaderValue, Method, Request, Response, Version, header};
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::EdgeService;
+
+/// Most header lines a live stream request may carry here (more: hyper
+/// answers it).
+const MAX_HEADERS: usize = 48;
+
+/// The most of a first request this looks at; a longer head is hyper's.
+const PEEK_BYTES: usize = 8 * 1024;
+
+/// What a fresh connection's first bytes are.
+pub(super) enum FirstRequest {
+    /// A live stream request, whole: `head_len` bytes, still unread.
+    Stream {
+        request: Box<Request<Body>>,
+        head_len: usize,
+    },
+    /// Anything else (or a head not yet whole): hyper serves it.
+    Other,
+    /// The client closed, or sent nothing within the header timeout.
+    Gone,
+}
+
+/// Looks at (without reading) a fresh connection's first bytes.
+pub(super) async fn first_request(stream: &TcpStream, header_timeout: Duration) -> FirstRequest {
+    let mut buf = vec![0; PEEK_BYTES];
+    let peeked = match tokio::time::timeout(header_timeout, stream.peek(&mut buf)).await {
+        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return FirstRequest::Gone,
+        Ok(Ok(n)) => n,
+    };
+    match parse_stream_request(&buf[..peeked]) {
+        Some((request, head_len)) => FirstRequest::Stream {
+            request: Box::new(request),
+            head_len,
+        },
+        None => FirstRequest::Other,
+    }
+}
+
+/// The request, if `bytes` begin with a whole live stream request head:
+/// `GET` over HTTP/1.1 of a path under `/api/v1/` ending in `/events`, with
+/// no body and no `Upgrade`.
+fn parse_stream_request(bytes: &[u8]) -> Option<(Request<Body>, usize)> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let httparse::Status::Complete(head_len) = parsed.parse(bytes).ok()? else {
+        return None;
+    };
+    if parsed.method != Some("GET") || parsed.version != Some(1) {
+        return None;
+    }
+    let target = parsed.path?;
+    let path = target.split('?').next().unwrap_or(target);
+    if !(path.starts_with("/api/v1/") && path.ends_with("/events")) {
+        return None;
+    }
+    let mut request = Request::builder()
+        .method(Method::GET)
+        .uri(target)
+        .version(Version::HTTP_11);
+    for line in parsed.headers.iter() {
+        let name = line.name;
+        if name.eq_ignore_ascii_case("upgrade")
+            || name.eq_ignore_ascii_case("content-length")
+            || name.eq_ignore_ascii_case("transfer-encoding")
+        {
+            return None;
+        }
+        request = request.header(name, line.value);
+    }
+    // An invalid name, value or target: hyper gives the proper answer.
+    let request = request.body(Body::empty()).ok()?;
+    Some((request, head_len))
+}
+
+/// Serves the live stream request [`first_request`] found: reads its head
+/// (peeked at so far), runs it through the router and writes the answer.
+pub(super) async fn serve(
+    stream: &mut TcpStream, edge: &EdgeService, request: Box<Request<Body>>, head_len: usize,
+) {
+    if skip_head(stream, head_len).await.is_ok() {
+        let response = edge.respond(*request, None).await;
+        write_response(stream, response).await;
+    }
+}
+
+/// Consumes the request head [`first_request`] peeked at.
+async fn skip_head(stream: &mut TcpStream, head_len: usize) -> io::Result<()> {
+    use tokio::io::AsyncReadExt;
+    let mut head = vec![0; head_len];
+    stream.read_exact(&mut head).await.map(drop)
+}
+
+/// Writes `response` to the socket: its head, then its body (as chunks
+/// unless its length is known), until the body ends, fails, or the client
+/// leaves. The connection is not reused.
+async fn write_response(stream: &mut TcpStream, response: Response<Body>) {
+    let (parts, mut body) = response.into_parts();
+    let length = body.size_hint().exact();
+    let chunked = length.is_none();
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(parts.status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("Unknown")
+            .as_bytes(),
+    );
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        if [
+            header::CONNECTION,
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+        ]
+        .contains(name)
+        {
+            continue;
+        }
+        push_header(&mut head, name.as_str(), value);
+    }
+    match length {
+        Some(length) => push_header(&mut head, "content-length", &HeaderValue::from(length)),
+        None => push_header(
+            &mut head,
+            "transfer-encoding",
+            &HeaderValue::from_static("chunked"),
+        ),
+    }
+    push_header(&mut head, "connection", &HeaderValue::from_static("close"));
+    head.extend_from_slice(b"\r\n");
+    if stream.write_all(&head).await.is_err() {
+        return;
+    }
+    drop(head);
+
+    let (mut reader, mut writer) = stream.split();
+    loop {
+        let frame = tokio::select! {
+            frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)) => frame,
+            () = client_gone(&mut reader) => return,
+        };
+        let data = match frame {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => data,
+                // Trailers: none are sent over HTTP/1.1 here.
+                Err(_) => continue,
+            },
+            // A failed body: cut the stream short, as hyper would.
+            Some(Err(_)) => return,
+            None => break,
+        };
+        if data.is_empty() {
+            continue;
+        }
+        let written = if chunked {
+            write_chunk(&mut writer, &data).await
+        } else {
+            writer.write_all(&data).await
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+    if chunked {
+        let _ = writer.write_all(b"0\r\n\r\n").await;
+    }
+    let _ = writer.shutdown().await;
+}
+
+fn push_header(head: &mut Vec<u8>, name: &str, value: &HeaderValue) {
+    head.extend_from_slice(name.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value.as_bytes());
+    head.extend_from_slice(b"\r\n");
+}
+
+/// Resolves when the client closes its side (or resets). Bytes it sends
+/// meanwhile are read and dropped: nothing more is expected on a stream.
+async fn client_gone(reader: &mut tokio::net::tcp::ReadHalf<'_>) {
+    let mut sink = [0u8; 64];
+    loop {
+        if reader.readable().await.is_err() {
+            return;
+        }
+        match reader.try_read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// One chunk: its size line, the data and the closing line in one
+/// vectored write (usually one system call).
+async fn write_chunk(writer: &mut tokio::net::tcp::WriteHalf<'_>, data: &Bytes) -> io::Result<()> {
+    let size = format!("{:x}\r\n", data.len());
+    let mut parts = [
+        IoSlice::new(size.as_bytes()),
+        IoSlice::new(data),
+        IoSlice::new(b"\r\n"),
+    ];
+    let mut parts: &mut [IoSlice<'_>] = &mut parts;
+    while !parts.is_empty() {
+        let n = writer.write_vectored(parts).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut parts, n);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(head: &str) -> Option<(Request<Body>, usize)> {
+        parse_stream_request(head.as_bytes())
+    }
+
+    #[test]
+    fn only_a_whole_get_of_a_live_stream_is_taken() {
+        let (request, len) = parse(
+            "GET /api/v1/stores/demo/events?station=grill HTTP/1.1\r\nHost: x\r\n\
+             Authorization: Bearer t\r\nLast-Event-ID: 7\r\n\r\n",
+        )
+        .expect("a live stream request");
+        assert_eq!(request.uri().path(), "/api/v1/stores/demo/events");
+        assert_eq!(request.uri().query(), Some("station=grill"));
+        assert_eq!(request.headers()["authorization"], "Bearer t");
+        assert_eq!(request.headers()["last-event-id"], "7");
+        assert_eq!(len, 109);
+
+        for other in [
+            // Not whole yet.
+            "GET /api/v1/me/events HTTP/1.1\r\nHost: x\r\n",
+            // Not a stream, not GET, not HTTP/1.1.
+            "GET /api/v1/orders/1 HTTP/1.1\r\nHost: x\r\n\r\n",
+            "POST /api/v1/me/events HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /api/v1/me/events HTTP/1.0\r\n\r\n",
+            // A WebSocket, or a body.
+            "GET /api/v1/me/events HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+            "GET /api/v1/me/events HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            // Pages are hyper's too.
+            "GET /track/abc/events HTTP/1.1\r\n\r\n",
+            // Garbage.
+            "\u{0}\u{1}GET",
+        ] {
+            assert!(parse(other).is_none(), "{other:?}");
+        }
+    }
+}
