@@ -166,6 +166,126 @@ function notify(title, body) {
   try { new Notification(title, { body }); } catch (_) { /* ignored */ }
 }
 
+// ---- one live connection per browser ------------------------------------
+
+// Every tab of this origin shares the live connections of one tab, the
+// leader (elected with the Web Locks API: whoever holds the lock), which
+// opens one stream per screen asked for and relays its events over a
+// BroadcastChannel; each tab takes only its own stream's events. Over plain
+// HTTP/1.1 a browser allows six connections per host: with sharing, ten
+// dashboards hold one. When the leader closes, the next tab in line for the
+// lock takes over and resumes each stream from the last event the tabs saw.
+// Without the two APIs each tab opens its own stream.
+const sharedStreams = (() => {
+  if (!("BroadcastChannel" in window) || !navigator.locks) return null;
+  const channel = new BroadcastChannel("ordertrack-live");
+  const mine = new Map(); // url → { lastId, handlers }
+  let leading = false;
+  const sources = new Map(); // url → { source, lastId, wantedAt, timer }
+
+  function deliver(message) {
+    const want = mine.get(message.url);
+    if (!want) return;
+    if (message.t === "state") { want.handlers.state(message.state); return; }
+    if (message.id) {
+      // Resumed streams may repeat what a tab already has.
+      if (want.lastId !== "" && Number(message.id) <= Number(want.lastId)) return;
+      want.lastId = message.id;
+    }
+    want.handlers.event({ type: message.type, lastEventId: message.id || "", data: message.data });
+  }
+
+  function relay(message) {
+    channel.postMessage(message);
+    deliver(message);
+  }
+
+  function open(url, lastId) {
+    const entry = sources.get(url) || { lastId, wantedAt: Date.now() };
+    if (entry.lastId === "" || (lastId !== "" && Number(lastId) > Number(entry.lastId))) entry.lastId = lastId;
+    sources.set(url, entry);
+    if (entry.source) return;
+    const target = new URL(url, location.href);
+    if (entry.lastId !== "") target.searchParams.set("last_event_id", entry.lastId);
+    const source = new EventSource(target);
+    entry.source = source;
+    source.onopen = () => relay({ t: "state", url, state: "open" });
+    source.onerror = () => {
+      relay({ t: "state", url, state: "error" });
+      if (source.readyState === EventSource.CLOSED) reopen(url);
+    };
+    const forward = (event) => {
+      if (event.lastEventId) entry.lastId = event.lastEventId;
+      relay({ t: "event", url, type: event.type, id: event.lastEventId, data: event.data });
+    };
+    for (const kind of [...CHANGE_EVENTS, "ready", "snapshot"]) source.addEventListener(kind, forward);
+    source.addEventListener("reconnect", () => { relay({ t: "state", url, state: "error" }); reopen(url); });
+  }
+
+  function reopen(url) {
+    const entry = sources.get(url);
+    if (!entry) return;
+    entry.source?.close();
+    entry.source = null;
+    clearTimeout(entry.timer);
+    entry.timer = setTimeout(() => open(url, entry.lastId), 2000);
+  }
+
+  function lead() {
+    leading = true;
+    document.documentElement.dataset.liveLeader = "";
+    // Every tab says again what it watches, and from where.
+    channel.postMessage({ t: "leader" });
+    for (const [url, want] of mine) open(url, want.lastId);
+    // A screen nobody has asked for in a while is closed.
+    setInterval(() => {
+      for (const [url, entry] of sources) {
+        if (!mine.has(url) && Date.now() - entry.wantedAt > 30000) {
+          entry.source?.close();
+          clearTimeout(entry.timer);
+          sources.delete(url);
+        }
+      }
+    }, 10000);
+  }
+
+  function announce() {
+    for (const [url, want] of mine) {
+      if (leading) open(url, want.lastId);
+      else channel.postMessage({ t: "want", url, lastId: want.lastId });
+    }
+  }
+
+  channel.onmessage = ({ data: message }) => {
+    if (message.t === "want") {
+      if (!leading) return;
+      open(message.url, message.lastId);
+      sources.get(message.url).wantedAt = Date.now();
+      // A tab that arrives late learns the stream is already open.
+      if (sources.get(message.url).source?.readyState === EventSource.OPEN) channel.postMessage({ t: "state", url: message.url, state: "open" });
+    } else if (message.t === "leader") {
+      announce();
+    } else {
+      deliver(message);
+    }
+  };
+
+  navigator.locks.request("ordertrack-live-leader", () => {
+    lead();
+    return new Promise(() => { /* held while this tab lives */ });
+  });
+  setInterval(announce, 10000);
+
+  return {
+    subscribe(url, lastId, handlers) {
+      mine.set(url, { lastId, handlers });
+      announce();
+      if (leading && sources.get(url)?.source?.readyState === EventSource.OPEN) handlers.state("open");
+      return { close() { mine.delete(url); } };
+    },
+  };
+})();
+
 // ---- the live stream ------------------------------------------------------
 
 function live(anchor) {
@@ -193,48 +313,61 @@ function live(anchor) {
     for (const el of document.querySelectorAll("[data-fragment]")) el.classList.toggle("stale", state !== "on");
   }
 
+  function opened() {
+    state = "on";
+    lastUpdate = Date.now();
+    if (wasDown) { wasDown = false; scheduleRefresh(); }
+    show();
+    backOnline();
+    offlineQueue.send();
+  }
+
+  function failed(closed) {
+    if (state === "paused") return;
+    state = "down";
+    wasDown = true;
+    show();
+    if (closed) reopenLater();
+  }
+
   function open() {
     clearTimeout(reopenTimer);
+    if (sharedStreams) {
+      // The browser's one connection, shared with the other tabs.
+      source = sharedStreams.subscribe(anchor.dataset.stream, lastId, {
+        state: (now) => (now === "open" ? opened() : failed(false)),
+        event: onEvent,
+      });
+      return;
+    }
     const url = new URL(anchor.dataset.stream, location.href);
     if (lastId !== "") url.searchParams.set("last_event_id", lastId);
     source = new EventSource(url);
-    source.onopen = () => {
-      state = "on";
-      lastUpdate = Date.now();
-      if (wasDown) { wasDown = false; scheduleRefresh(); }
-      show();
-      backOnline();
-      offlineQueue.send();
-    };
-    source.onerror = () => {
-      if (state === "paused") return;
-      state = "down";
-      wasDown = true;
-      show();
-      if (source.readyState === EventSource.CLOSED) reopenLater();
-    };
-    const onEvent = (event) => {
-      if (event.lastEventId) { lastId = event.lastEventId; anchor.dataset.lastEventId = lastId; }
-      lastUpdate = Date.now();
-      if (state !== "on") { state = "on"; show(); }
-      let data = null;
-      try { data = JSON.parse(event.data); } catch (_) { /* ready has no body we need */ }
-      if (event.type === "snapshot") { scheduleRefresh(); return; }
-      if (!CHANGE_EVENTS.includes(event.type) || !data) return;
-      scheduleRefresh();
-      const summary = data.summary || {};
-      let message = `${summary.number}: ${summary.icon || ""} ${summary.label || ""}`;
-      if (data.item) message = `${summary.number}: ${data.item.name} ${data.item.to}`;
-      if (event.type === "order_created") message = `New order ${summary.number}`;
-      if (data.payment) message = `${summary.number}: payment ${data.payment.status.replace("_", " ")}`;
-      toast(message);
-      if (anchor.hasAttribute("data-notify") && data.to && KEY_STATES.includes(data.to)) {
-        notify(`Order ${summary.number}`, `${summary.label}. ${summary.customer_message || ""}`);
-      }
-      if (chimeKind && event.type === chimeKind) chime();
-    };
+    source.onopen = opened;
+    source.onerror = () => failed(source.readyState === EventSource.CLOSED);
     for (const kind of [...CHANGE_EVENTS, "ready", "snapshot"]) source.addEventListener(kind, onEvent);
     source.addEventListener("reconnect", () => { source.close(); state = "down"; wasDown = true; show(); reopenLater(); });
+  }
+
+  function onEvent(event) {
+    if (event.lastEventId) { lastId = event.lastEventId; anchor.dataset.lastEventId = lastId; }
+    lastUpdate = Date.now();
+    if (state !== "on") { state = "on"; show(); }
+    let data = null;
+    try { data = JSON.parse(event.data); } catch (_) { /* ready has no body we need */ }
+    if (event.type === "snapshot") { scheduleRefresh(); return; }
+    if (!CHANGE_EVENTS.includes(event.type) || !data) return;
+    scheduleRefresh();
+    const summary = data.summary || {};
+    let message = `${summary.number}: ${summary.icon || ""} ${summary.label || ""}`;
+    if (data.item) message = `${summary.number}: ${data.item.name} ${data.item.to}`;
+    if (event.type === "order_created") message = `New order ${summary.number}`;
+    if (data.payment) message = `${summary.number}: payment ${data.payment.status.replace("_", " ")}`;
+    toast(message);
+    if (anchor.hasAttribute("data-notify") && data.to && KEY_STATES.includes(data.to)) {
+      notify(`Order ${summary.number}`, `${summary.label}. ${summary.customer_message || ""}`);
+    }
+    if (chimeKind && event.type === chimeKind) chime();
   }
 
   function reopenLater() {

@@ -5,7 +5,8 @@
 //! exactly once when the network is back — a change someone else made
 //! meanwhile is shown as a conflict on the card, never overwritten. And an
 //! upgrade of the server: the page runs the new build's assets, and the
-//! service worker drops the old build's caches.
+//! service worker drops the old build's caches. And ten tabs of one
+//! browser share one live connection, handed over when its tab closes.
 
 use std::time::Duration;
 
@@ -28,21 +29,6 @@ async fn let_workers_run(page: &Page) {
     page.execute(SetAutoAttachParams::new(false, false))
         .await
         .expect("stop holding new workers");
-}
-
-/// Signs `email` in through the login form at `base`.
-async fn sign_in_at(page: &Page, base: &str, email: &str) {
-    goto(page, &format!("{base}/login")).await;
-    fill(page, "input[name=email]", email).await;
-    fill(page, "input[name=password]", PASSWORD).await;
-    click(page, "form[action='/login'] button[type=submit]").await;
-    wait_for(
-        page,
-        "location.pathname !== '/login' && document.readyState === 'complete' \
-         && !!document.querySelector('form[action=\"/logout\"]')",
-        PATIENCE,
-    )
-    .await;
 }
 
 /// JS: the service worker controls the page and keeps a copy of it.
@@ -388,5 +374,100 @@ async fn after_an_upgrade_the_page_runs_the_new_build_s_assets() {
         .await
         .contains(&b.url("app.css"))
     );
+    chrome.close().await;
+}
+
+/// The `/metrics` gauge of open SSE streams.
+async fn open_sse_streams(server: &TestApp) -> i64 {
+    let text = server
+        .client
+        .get(server.page_url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|line| line.starts_with("ordertrack_open_streams{") && line.contains("sse"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| value as i64)
+        .sum()
+}
+
+/// Waits until the server holds exactly `n` open SSE streams.
+async fn wait_streams(server: &TestApp, n: i64) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let open = open_sse_streams(server).await;
+        if open == n {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{open} streams open, expected {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_dashboard_tabs_share_one_stream_and_survive_the_leader_closing() {
+    let Some(chrome) = Chrome::launch().await else {
+        return;
+    };
+    let server = spawn_app_alone().await;
+    let alice = server.login("alice@demo.test").await;
+    let cashier = server.login("cashier@demo.test").await;
+    let order = server.place_simple(&alice, RESTAURANT).await;
+    let order_id = id(&order);
+    let casey = chrome.person().await;
+    sign_in(&casey.page, &server, "cashier@demo.test").await;
+    let dashboard = server.page_url(&format!("/dashboard/{RESTAURANT}"));
+    let mut tabs = vec![casey.page.clone()];
+    for _ in 1..10 {
+        tabs.push(chrome.window(&casey).await);
+    }
+    for tab in &tabs {
+        goto(tab, &dashboard).await;
+        wait_live(tab).await;
+    }
+    wait_streams(&server, 1).await;
+
+    let shows = |to: &str| {
+        format!(
+            "document.querySelector(\"tr[data-order-id='{order_id}'] [data-status]\")?.dataset.status === '{to}'"
+        )
+    };
+    server.move_order(&cashier, order_id, "confirmed").await;
+    for tab in &tabs {
+        wait_for(tab, &shows("confirmed"), LIVE).await;
+    }
+    assert_eq!(
+        open_sse_streams(&server).await,
+        1,
+        "one stream for ten tabs"
+    );
+
+    // Closing the tab that holds the connection hands it over.
+    let mut leading = None;
+    for (n, tab) in tabs.iter().enumerate() {
+        if eval(tab, "'liveLeader' in document.documentElement.dataset").await == Value::Bool(true)
+        {
+            assert!(leading.is_none(), "one leader");
+            leading = Some(n);
+        }
+    }
+    let leader = tabs.remove(leading.expect("a leading tab"));
+    leader.close().await.expect("close the leading tab");
+    wait_streams(&server, 1).await;
+    for tab in &tabs {
+        wait_live(tab).await;
+    }
+    server.move_order(&cashier, order_id, "preparing").await;
+    for tab in &tabs {
+        wait_for(tab, &shows("preparing"), LIVE).await;
+    }
+    assert_eq!(open_sse_streams(&server).await, 1);
     chrome.close().await;
 }
