@@ -209,7 +209,11 @@ const sharedStreams = (() => {
     if (entry.lastId !== "") target.searchParams.set("last_event_id", entry.lastId);
     const source = new EventSource(target);
     entry.source = source;
-    source.onopen = () => relay({ t: "state", url, state: "open" });
+    source.onopen = () => {
+      // Marked for the tests: this tab holds an open connection.
+      document.documentElement.dataset.liveLeader = "open";
+      relay({ t: "state", url, state: "open" });
+    };
     source.onerror = () => {
       relay({ t: "state", url, state: "error" });
       if (source.readyState === EventSource.CLOSED) reopen(url);
@@ -233,7 +237,7 @@ const sharedStreams = (() => {
 
   function lead() {
     leading = true;
-    document.documentElement.dataset.liveLeader = "";
+    document.documentElement.dataset.liveLeader = "elected";
     // Every tab says again what it watches, and from where.
     channel.postMessage({ t: "leader" });
     for (const [url, want] of mine) open(url, want.lastId);
