@@ -84,6 +84,8 @@ error_codes! {
     ReasonRequired => "reason_required",
     /// The idempotency key was already used for another request.
     IdempotencyKeyReused => "idempotency_key_reused",
+    /// The first request with this idempotency key is still running.
+    IdempotencyKeyInProgress => "idempotency_key_in_progress",
     /// The idempotency key is not acceptable.
     InvalidIdempotencyKey => "invalid_idempotency_key",
     /// The cursor is not one we gave out.

@@ -197,8 +197,11 @@ impl App {
 
     /// A tap on the kitchen display: moves one item one step on (queued →
     /// preparing → ready). A ready item stays ready.
+    ///
+    /// `expected_version` is the version the tap saw (a stale one is a
+    /// version conflict); `None` decides on the current version.
     pub async fn advance_item(
-        &self, caller: &Caller, id: OrderId, item: ItemId,
+        &self, caller: &Caller, id: OrderId, item: ItemId, expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         // The step after the status the tap saw, kept when the change is
         // decided again on a fresher order.
@@ -208,8 +211,9 @@ impl App {
             caller,
             id,
             None,
-            true,
+            expected_version.is_none(),
             |workflow, order, actor| async move {
+                crate::orders::check_expected_version(&order, expected_version)?;
                 let current = order
                     .items
                     .iter()
@@ -271,13 +275,26 @@ impl App {
     /// Recalls a handed-off order: back to the kitchen state it was handed
     /// off from, if the workflow has that way back for the caller's role
     /// (409 `transition_not_allowed` if it has none).
-    pub async fn recall(&self, caller: &Caller, id: OrderId) -> Result<OrderView, AppError> {
+    ///
+    /// `expected_version` is the version the caller saw; `None` decides on
+    /// the current version.
+    pub async fn recall(
+        &self, caller: &Caller, id: OrderId, expected_version: Option<i64>,
+    ) -> Result<OrderView, AppError> {
         // The way back is read from the history, again on each attempt.
         let decide = |workflow: Arc<Workflow>, order: Order, actor: Actor| async move {
             let history = self.repo.history(order.id).await?;
-            let plan = plan_recall(&workflow, &order, &history, actor, None, crate::now())?;
+            let plan = plan_recall(
+                &workflow,
+                &order,
+                &history,
+                actor,
+                expected_version,
+                crate::now(),
+            )?;
             Ok(Decision::Write(plan))
         };
-        self.decide_and_write(caller, id, None, true, decide).await
+        let retry = expected_version.is_none();
+        self.decide_and_write(caller, id, None, retry, decide).await
     }
 }

@@ -9,6 +9,7 @@ pub mod demo;
 mod error;
 mod error_code;
 pub mod escpos;
+pub mod idempotency;
 pub mod invitations;
 pub mod kitchen;
 pub mod orders;

@@ -31,7 +31,7 @@ use crate::ErrorCode;
 use crate::{App, AppError, Caller};
 
 /// Longest accepted Idempotency-Key.
-const MAX_IDEMPOTENCY_KEY: usize = 255;
+pub(crate) const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// Largest page of orders.
 pub const MAX_PAGE: u32 = 100;
 /// How often a change without an expected version is re-decided after
@@ -377,13 +377,8 @@ impl App {
         &self, caller: &Caller, request: OrderRequest, idempotency_key: Option<&str>,
     ) -> Result<Placed, AppError> {
         let idempotency = match idempotency_key {
-            Some(key) if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY => {
-                return Err(AppError::invalid(
-                    ErrorCode::InvalidIdempotencyKey,
-                    "Idempotency-Key must have 1 to 255 characters",
-                ));
-            }
             Some(key) => {
+                crate::idempotency::check_key(key)?;
                 let body =
                     serde_json::to_vec(&request).map_err(|e| AppError::Internal(e.to_string()))?;
                 Some((key.to_owned(), hex::encode(Sha256::digest(&body))))
@@ -1015,11 +1010,17 @@ impl App {
 
     /// Changes one item's kitchen status; when the last item becomes ready
     /// the order may advance by itself (workflow `on_items_ready`).
+    ///
+    /// `expected_version` is the version the caller saw (a stale one is a
+    /// version conflict); `None` decides on the current version.
     pub async fn set_item_status(
         &self, caller: &Caller, id: OrderId, item: ItemId, status: ItemStatus,
+        expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
-        self.plan_and_write(caller, id, None, |workflow, order, actor| {
+        self.plan_and_write(caller, id, expected_version, |workflow, order, actor| {
+            check_expected_version(order, expected_version)?;
             plan_item_status(workflow, order, actor, item, status, crate::now())
+                .map_err(AppError::from)
         })
         .await
     }
@@ -1288,5 +1289,24 @@ impl App {
             .pace(order.store_id, workflow)
             .await?
             .eta(order, workflow))
+    }
+}
+
+/// A version conflict when the client named a version the order is no
+/// longer at.
+pub(crate) fn check_expected_version(
+    order: &Order, expected_version: Option<i64>,
+) -> Result<(), AppError> {
+    match expected_version {
+        Some(expected) if expected != order.version => Err(AppError::Conflict {
+            code: ErrorCode::VersionConflict,
+            message: format!(
+                "the order has changed: version {} is current, not {expected}",
+                order.version
+            ),
+            current_version: Some(order.version),
+            pending_items: Vec::new(),
+        }),
+        _ => Ok(()),
     }
 }

@@ -279,6 +279,7 @@ impl ServerArgs {
                 schedule: self.webhooks_retry_schedule.clone(),
                 ..WebhookConfig::default()
             },
+            asset_salt: None,
         })
     }
 

@@ -40,12 +40,13 @@ use ordertrack_domain::{
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    Acceptance, AccessChange, AccessEvent, DriverScope, EventFilter, Identity, Invitation,
-    LogEntry, NewInvitation, NewOrder, NewPrintJob, NewPrinter, NewProduct, NewReview, NewSession,
-    NewStore, NewStoreWorkflow, NewUser, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope,
-    PlacedOrder, PrintKind, PrintOutcome, PrintStatus, Product, ProductPatch, ReportQuery,
-    ReportRows, Repository, StoreError, StoreOpening, StoreRecord, StoreSettings,
-    StoreSettingsPatch, StoreWorkflow, StoredEvent, User,
+    Acceptance, AccessChange, AccessEvent, DriverScope, EventFilter, IdempotencyClaim,
+    IdempotencyOutcome, Identity, Invitation, LogEntry, NewInvitation, NewOrder, NewPrintJob,
+    NewPrinter, NewProduct, NewReview, NewSession, NewStore, NewStoreWorkflow, NewUser,
+    OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, PrintKind,
+    PrintOutcome, PrintStatus, Product, ProductPatch, ReportQuery, ReportRows, Repository,
+    StoreError, StoreOpening, StoreRecord, StoreSettings, StoreSettingsPatch, StoreWorkflow,
+    StoredEvent, StoredResponse, User,
 };
 use crate::{AttemptOutcome, DeliveryState, NewWebhook, WebhookAttempt, WebhookEnqueue};
 
@@ -111,6 +112,7 @@ macro_rules! conformance_tests {
             products,
             place_order,
             idempotency,
+            change_idempotency_keys,
             orders_scopes,
             orders_status_filter,
             orders_search,
@@ -1538,6 +1540,78 @@ pub async fn place_order(store: Arc<dyn Repository>) {
     assert!(
         unknown_store.is_err(),
         "an order for an unknown store fails"
+    );
+}
+
+/// Idempotency keys of changes: a claim runs once, its recorded response is
+/// replayed, another request under the key is refused, a released key runs
+/// again, keys are per scope and forgotten past their retention.
+pub async fn change_idempotency_keys(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let now = OffsetDateTime::now_utc();
+    let claim = |scope: &str, key: &str, fingerprint: &str, at: OffsetDateTime| IdempotencyClaim {
+        scope: scope.into(),
+        key: key.into(),
+        fingerprint: fingerprint.into(),
+        at,
+        forget_before: at - Duration::hours(24),
+    };
+    let claimed = |c| async move { store.claim_idempotency_key(c).await.expect("claim") };
+    assert_eq!(
+        claimed(claim("s1", "k", "f1", now)).await,
+        IdempotencyOutcome::Claimed
+    );
+    assert_eq!(
+        claimed(claim("s1", "k", "f1", now)).await,
+        IdempotencyOutcome::InProgress,
+        "the same request while the first runs"
+    );
+    assert_eq!(
+        claimed(claim("s1", "k", "f2", now)).await,
+        IdempotencyOutcome::Mismatch
+    );
+    assert_eq!(
+        claimed(claim("s2", "k", "f2", now)).await,
+        IdempotencyOutcome::Claimed,
+        "another scope's key is its own"
+    );
+    let response = StoredResponse {
+        status: 303,
+        content_type: None,
+        location: Some("/kitchen/x?flash=moved".into()),
+        body: b"\x00binary\xff".to_vec(),
+    };
+    store
+        .complete_idempotency_key("s1".into(), "k".into(), response.clone())
+        .await
+        .expect("complete");
+    for _ in 0..2 {
+        assert_eq!(
+            claimed(claim("s1", "k", "f1", now)).await,
+            IdempotencyOutcome::Replay(response.clone())
+        );
+    }
+    // Releasing a completed key keeps it; releasing a running one frees it.
+    store
+        .release_idempotency_key("s1".into(), "k".into())
+        .await
+        .expect("release");
+    assert_eq!(
+        claimed(claim("s1", "k", "f1", now)).await,
+        IdempotencyOutcome::Replay(response.clone())
+    );
+    store
+        .release_idempotency_key("s2".into(), "k".into())
+        .await
+        .expect("release");
+    assert_eq!(
+        claimed(claim("s2", "k", "f3", now)).await,
+        IdempotencyOutcome::Claimed
+    );
+    // A day later the key is forgotten: it may be used again.
+    assert_eq!(
+        claimed(claim("s1", "k", "f9", now + Duration::hours(25))).await,
+        IdempotencyOutcome::Claimed
     );
 }
 

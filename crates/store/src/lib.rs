@@ -13,6 +13,7 @@
 macro_rules! backend_modules {
     () => {
         mod events;
+        mod idempotency;
         mod invitations;
         mod orders;
         mod printing;
@@ -58,6 +59,26 @@ pub use postgres::PostgresRepository;
 pub use records::*;
 pub use sqlite::SqliteRepository;
 pub use webhook_records::*;
+
+/// What a held idempotency key means for a request with `fingerprint`:
+/// the one decision both backends make on the row they read.
+fn idempotency_outcome(
+    fingerprint: &str, held_fingerprint: String, status: Option<i64>, content_type: Option<String>,
+    location: Option<String>, body: Option<Vec<u8>>,
+) -> IdempotencyOutcome {
+    if held_fingerprint != fingerprint {
+        return IdempotencyOutcome::Mismatch;
+    }
+    match status.and_then(|status| u16::try_from(status).ok()) {
+        None => IdempotencyOutcome::InProgress,
+        Some(status) => IdempotencyOutcome::Replay(StoredResponse {
+            status,
+            content_type,
+            location,
+            body: body.unwrap_or_default(),
+        }),
+    }
+}
 
 /// Receives every committed batch of event-log entries (order events and
 /// access changes), in commit order, right after the commit and before the
@@ -322,4 +343,20 @@ pub trait Repository: Send + Sync + 'static {
     async fn queued_orders(
         &self, store: StoreId, statuses: Vec<StatusKey>, limit: usize,
     ) -> Result<Vec<OrderId>>;
+
+    // ---- idempotency keys (changes other than placing an order) ----
+
+    /// Claims an idempotency key for a request, in one write: first drops
+    /// every key created before `forget_before`, then either records the
+    /// key as running ([`IdempotencyOutcome::Claimed`]) or reports what
+    /// holds it — the response of the same request, the same request still
+    /// running, or another request.
+    async fn claim_idempotency_key(&self, claim: IdempotencyClaim) -> Result<IdempotencyOutcome>;
+    /// Records the response of a claimed key.
+    async fn complete_idempotency_key(
+        &self, scope: String, key: String, response: StoredResponse,
+    ) -> Result<()>;
+    /// Lets go of a claimed key whose request had no lasting answer (a
+    /// server error, no valid session), so that a retry runs again.
+    async fn release_idempotency_key(&self, scope: String, key: String) -> Result<()>;
 }

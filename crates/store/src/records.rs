@@ -776,3 +776,38 @@ pub enum PrintOutcome {
         retry_at: Option<OffsetDateTime>,
     },
 }
+
+/// A request's claim on an idempotency key ([`crate::Repository::claim_idempotency_key`]).
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    /// Whose key it is (a session's); keys of different scopes never meet.
+    pub scope: String,
+    pub key: String,
+    /// A hash of the request the key is used for.
+    pub fingerprint: String,
+    pub at: OffsetDateTime,
+    /// Keys created before this are forgotten (dropped by the claim).
+    pub forget_before: OffsetDateTime,
+}
+
+/// A response kept for an idempotency key, replayed on a retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub location: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyOutcome {
+    /// The key is new: the request runs, then its response is recorded.
+    Claimed,
+    /// The same request ran already: its response.
+    Replay(StoredResponse),
+    /// The same request is still running.
+    InProgress,
+    /// The key was used for another request.
+    Mismatch,
+}

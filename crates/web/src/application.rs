@@ -78,6 +78,9 @@ pub struct Settings {
     pub serving: bool,
     /// Where webhooks may go, their retry schedule and timeout.
     pub webhooks: WebhookConfig,
+    /// Tests only: mixed into the embedded assets, standing in for another
+    /// build of the binary (see [`crate::pages::Assets::embedded`]).
+    pub asset_salt: Option<String>,
 }
 
 /// The database to open (migrations run on opening).
@@ -140,6 +143,7 @@ pub struct Application {
     metrics: Arc<Metrics>,
     tls: Option<TlsAcceptor>,
     public_https: bool,
+    assets: Arc<crate::pages::Assets>,
     /// The print follower and worker of a serving instance; they stop when
     /// it is dropped (when serving ends).
     printing: Option<Spool>,
@@ -268,6 +272,9 @@ impl Application {
             metrics,
             tls,
             public_https: settings.public_https,
+            assets: Arc::new(crate::pages::Assets::embedded(
+                settings.asset_salt.as_deref(),
+            )),
             printing,
             webhooks,
         })
@@ -310,6 +317,7 @@ impl Application {
             limits: Arc::new(Limiter::new(self.limits.clone())),
             metrics: self.metrics.clone(),
             public_https: self.public_https,
+            assets: self.assets.clone(),
         }
     }
 
@@ -362,6 +370,7 @@ mod tests {
             printing: PrintSettings::default(),
             serving: true,
             webhooks: WebhookConfig::default(),
+            asset_salt: None,
         })
         .await;
         assert!(matches!(built, Err(BuildError::BusNeedsPostgres)));

@@ -23,6 +23,8 @@ pub struct ApiError {
     errors: Vec<WorkflowProblem>,
     /// Sent as `Retry-After` (whole seconds).
     retry_after: Option<std::time::Duration>,
+    /// The order as it is now, on a version conflict of an order change.
+    order: Option<Box<serde_json::Value>>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +41,8 @@ struct Problem<'a> {
     pending_items: &'a [ItemId],
     #[serde(skip_serializing_if = "<[WorkflowProblem]>::is_empty")]
     errors: &'a [WorkflowProblem],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order: Option<&'a serde_json::Value>,
 }
 
 impl ApiError {
@@ -52,6 +56,15 @@ impl ApiError {
             pending_items: Vec::new(),
             errors: Vec::new(),
             retry_after: None,
+            order: None,
+        }
+    }
+
+    /// The same problem carrying the order as it is now (`order`).
+    pub fn with_order(self, order: serde_json::Value) -> Self {
+        ApiError {
+            order: Some(Box::new(order)),
+            ..self
         }
     }
 
@@ -212,6 +225,7 @@ impl IntoResponse for ApiError {
             current_version: self.current_version,
             pending_items: &self.pending_items,
             errors: &self.errors,
+            order: self.order.as_deref(),
         };
         let mut response = (self.status, Json(problem)).into_response();
         response.headers_mut().insert(

@@ -11,6 +11,7 @@ mod application;
 pub mod error;
 pub mod extract;
 mod health;
+mod idempotency;
 pub mod limits;
 pub mod metrics;
 pub mod pages;
@@ -60,6 +61,8 @@ pub struct AppState {
     /// Clients reach this instance over HTTPS whatever the connection
     /// says (`--public-url https://…`: TLS ends before it).
     pub public_https: bool,
+    /// The embedded assets with their versioned names.
+    pub assets: std::sync::Arc<pages::Assets>,
 }
 
 /// Every route, in one table with the router that serves them
@@ -81,6 +84,14 @@ pub fn router(state: AppState) -> Router {
         .into_router()
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::keyed,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::with_assets,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::write_rate,

@@ -472,4 +472,19 @@ impl Repository for PostgresRepository {
     ) -> Result<Vec<OrderId>> {
         Ok(orders::queued_orders(&mut *self.read().await?, store, &statuses, limit).await?)
     }
+
+    async fn claim_idempotency_key(&self, claim: IdempotencyClaim) -> Result<IdempotencyOutcome> {
+        self.write(claim).await
+    }
+
+    async fn complete_idempotency_key(
+        &self, scope: String, key: String, response: StoredResponse,
+    ) -> Result<()> {
+        self.write(idempotency::CompleteKey(scope, key, response))
+            .await
+    }
+
+    async fn release_idempotency_key(&self, scope: String, key: String) -> Result<()> {
+        self.write(idempotency::ReleaseKey(scope, key)).await
+    }
 }

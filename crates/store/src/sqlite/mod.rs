@@ -574,4 +574,21 @@ impl Repository for SqliteRepository {
         self.read(move |conn| orders::queued_orders(conn, store, &statuses, limit))
             .await
     }
+
+    async fn claim_idempotency_key(&self, claim: IdempotencyClaim) -> Result<IdempotencyOutcome> {
+        self.write(move |tx| idempotency::claim(tx.conn(), &claim))
+            .await
+    }
+
+    async fn complete_idempotency_key(
+        &self, scope: String, key: String, response: StoredResponse,
+    ) -> Result<()> {
+        self.write(move |tx| idempotency::complete(tx.conn(), &scope, &key, &response))
+            .await
+    }
+
+    async fn release_idempotency_key(&self, scope: String, key: String) -> Result<()> {
+        self.write(move |tx| idempotency::release(tx.conn(), &scope, &key))
+            .await
+    }
 }

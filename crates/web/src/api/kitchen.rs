@@ -7,6 +7,7 @@ use axum::extract::State;
 use ordertrack_domain::OrderId;
 use serde::Deserialize;
 
+use super::orders::changed;
 use super::views::{KitchenBoardBody, OrderBody};
 use crate::AppState;
 use crate::error::ApiError;
@@ -34,7 +35,7 @@ async fn bump(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<BumpBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
-    let view = state
+    let result = state
         .app
         .bump(
             &caller,
@@ -42,8 +43,8 @@ async fn bump(
             body.station.as_deref(),
             Some(body.expected_version),
         )
-        .await?;
-    Ok(Json(OrderBody::from(&view)))
+        .await;
+    changed(&state, &caller, id, result).await
 }
 
 #[derive(Deserialize)]
@@ -56,18 +57,27 @@ async fn hand_off(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<HandOffBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
-    let view = state
+    let result = state
         .app
         .hand_off(&caller, id, Some(body.expected_version))
-        .await?;
-    Ok(Json(OrderBody::from(&view)))
+        .await;
+    changed(&state, &caller, id, result).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecallQuery {
+    /// The version the client saw; a stale one is a 409 with the order.
+    #[serde(default)]
+    expected_version: Option<i64>,
 }
 
 async fn recall(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
+    ApiQuery(query): ApiQuery<RecallQuery>,
 ) -> Result<Json<OrderBody>, ApiError> {
-    let view = state.app.recall(&caller, id).await?;
-    Ok(Json(OrderBody::from(&view)))
+    let result = state.app.recall(&caller, id, query.expected_version).await;
+    changed(&state, &caller, id, result).await
 }
 
 #[derive(Deserialize)]

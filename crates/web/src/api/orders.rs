@@ -256,11 +256,11 @@ async fn transition(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
-    let view = state
+    let result = state
         .app
         .transition(&caller, id, &body.to, body.note, body.expected_version)
-        .await?;
-    Ok(Json(OrderBody::from(&view)))
+        .await;
+    changed(&state, &caller, id, result).await
 }
 
 #[derive(Deserialize)]
@@ -276,11 +276,11 @@ async fn correct(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<CorrectionBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
-    let view = state
+    let result = state
         .app
         .correct(&caller, id, &body.to, &body.reason, body.expected_version)
-        .await?;
-    Ok(Json(OrderBody::from(&view)))
+        .await;
+    changed(&state, &caller, id, result).await
 }
 
 /// The payment change asked for: only these two are recorded by hand.
@@ -330,11 +330,11 @@ async fn set_payment(
             reason: body.reason.unwrap_or_default(),
         },
     };
-    let view = state
+    let result = state
         .app
         .set_payment(&caller, id, request, body.expected_version)
-        .await?;
-    Ok(Json(OrderBody::from(&view)))
+        .await;
+    changed(&state, &caller, id, result).await
 }
 
 #[derive(Deserialize)]
@@ -351,11 +351,11 @@ async fn assign(
     ApiJson(body): ApiJson<AssignmentBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let driver = UserId::new(body.driver);
-    let view = state
+    let result = state
         .app
         .assign_driver(&caller, id, Some(driver), body.expected_version)
-        .await?;
-    Ok(Json(OrderBody::from(&view)))
+        .await;
+    changed(&state, &caller, id, result).await
 }
 
 #[derive(Deserialize)]
@@ -369,11 +369,34 @@ async fn unassign(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiQuery(query): ApiQuery<UnassignQuery>,
 ) -> Result<Json<OrderBody>, ApiError> {
-    let view = state
+    let result = state
         .app
         .assign_driver(&caller, id, None, query.expected_version)
-        .await?;
-    Ok(Json(OrderBody::from(&view)))
+        .await;
+    changed(&state, &caller, id, result).await
+}
+
+/// The answer to a change of order `id`: the order as it is after the
+/// change — or, when the order had moved on from the version the client
+/// named (409 `version_conflict`), the problem carrying the order as it is
+/// now (`order`), so the client shows the fresh state without asking again.
+pub(super) async fn changed(
+    state: &AppState, caller: &ordertrack_app::Caller, id: OrderId,
+    result: Result<ordertrack_app::orders::OrderView, ordertrack_app::AppError>,
+) -> Result<Json<OrderBody>, ApiError> {
+    match result {
+        Ok(view) => Ok(Json(OrderBody::from(&view))),
+        Err(error) => {
+            let error = ApiError::from(error);
+            if error.code() != ErrorCode::VersionConflict {
+                return Err(error);
+            }
+            let fresh = state.app.order(caller, id).await?;
+            let order = serde_json::to_value(OrderBody::from(&fresh))
+                .map_err(|e| ApiError::from(ordertrack_app::AppError::Internal(e.to_string())))?;
+            Err(error.with_order(order))
+        }
+    }
 }
 
 async fn history(
@@ -393,25 +416,28 @@ struct ItemStatusBody {
     correction: bool,
     #[serde(default)]
     reason: Option<String>,
+    /// The version the client saw; a stale one is a 409 with the order.
+    #[serde(default)]
+    expected_version: Option<i64>,
 }
 
 async fn set_item_status(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((id, item_id)): ApiPath<(OrderId, ItemId)>, ApiJson(body): ApiJson<ItemStatusBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
-    let view = if body.correction {
+    let result = if body.correction {
         let reason = body.reason.as_deref().unwrap_or_default();
         state
             .app
             .correct_item(&caller, id, item_id, body.status, reason)
-            .await?
+            .await
     } else {
         state
             .app
-            .set_item_status(&caller, id, item_id, body.status)
-            .await?
+            .set_item_status(&caller, id, item_id, body.status, body.expected_version)
+            .await
     };
-    Ok(Json(OrderBody::from(&view)))
+    changed(&state, &caller, id, result).await
 }
 
 async fn track(

@@ -119,7 +119,7 @@ fn ticket(
         )
     };
     html! {
-        article.ticket.recalled[recalled] data-order-id=(order.id) data-created-at=(created) data-expected-minutes=[expected_minutes] {
+        article.ticket.recalled[recalled] data-order-id=(order.id) data-version=(order.version) data-created-at=(created) data-expected-minutes=[expected_minutes] {
             header {
                 h2 { (order.number) }
                 span.age data-age { "" }
@@ -140,7 +140,7 @@ fn ticket(
             ul.ticket-items {
                 @for item in &items {
                     li {
-                        form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/items/" (item.id) } data-enhance {
+                        form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/items/" (item.id) } data-enhance data-offline={ (item.name) " → " (item.status.next().map_or("ready", |s| s.as_str())) } {
                             input type="hidden" name="csrf" value=(ctx.csrf);
                             input type="hidden" name="back" value=(back);
                             button.item.{ "item-" (item.status.as_str()) } type="submit" disabled[recalled || item.status == ItemStatus::Ready] data-item-id=(item.id) data-item-status=(item.status.as_str()) {
@@ -154,7 +154,7 @@ fn ticket(
                 }
             }
             @if recalled && may_recall(workflow, order, board.role) {
-                form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/recall" } data-enhance {
+                form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/recall" } data-enhance data-offline="Recall" {
                     input type="hidden" name="csrf" value=(ctx.csrf);
                     input type="hidden" name="back" value=(back);
                     button.bump type="submit" data-recall { "Recall to the kitchen" }
@@ -162,13 +162,13 @@ fn ticket(
             }
             @if !recalled {
                 @if expo {
-                    form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/handoff" } data-enhance {
+                    form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/handoff" } data-enhance data-offline="Hand off" {
                         input type="hidden" name="csrf" value=(ctx.csrf);
                         input type="hidden" name="back" value=(back);
                         button.bump type="submit" disabled[!all_ready] data-handoff { @if all_ready { "Hand off" } @else { "Waiting for every station" } }
                     }
                 } @else {
-                    form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/bump" } data-enhance {
+                    form method="post" action={ "/kitchen/" (slug) "/orders/" (order.id) "/bump" } data-enhance data-offline="Bump" {
                         input type="hidden" name="csrf" value=(ctx.csrf);
                         input type="hidden" name="back" value=(back);
                         @if let Some(s) = station { input type="hidden" name="station" value=(s); }
@@ -303,6 +303,10 @@ struct KitchenForm {
     csrf: String,
     back: Option<String>,
     station: Option<String>,
+    /// The version the screen showed: sent by a tap replayed after the
+    /// connection came back, so a ticket moved meanwhile is not changed
+    /// blindly (a live tap leaves it out and acts on the current order).
+    expected_version: Option<i64>,
 }
 
 fn back_to(form: &KitchenForm, slug: &str) -> Response {
@@ -338,13 +342,14 @@ async fn act(
     let caller = ctx.require_caller()?;
     ctx.check_csrf(&form.csrf)?;
     let app = &state.app;
+    let seen = form.expected_version;
     match action {
-        KitchenAction::Item(item_id) => drop(app.advance_item(caller, id, item_id).await?),
+        KitchenAction::Item(item_id) => drop(app.advance_item(caller, id, item_id, seen).await?),
         KitchenAction::Order(OrderAction::Bump) => {
-            drop(app.bump(caller, id, form.station.as_deref(), None).await?)
+            drop(app.bump(caller, id, form.station.as_deref(), seen).await?)
         }
-        KitchenAction::Order(OrderAction::HandOff) => drop(app.hand_off(caller, id, None).await?),
-        KitchenAction::Order(OrderAction::Recall) => drop(app.recall(caller, id).await?),
+        KitchenAction::Order(OrderAction::HandOff) => drop(app.hand_off(caller, id, seen).await?),
+        KitchenAction::Order(OrderAction::Recall) => drop(app.recall(caller, id, seen).await?),
     }
     Ok(back_to(form, slug))
 }

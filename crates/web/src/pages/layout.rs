@@ -72,7 +72,7 @@ pub fn layout(
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title, "/static/app.css"))
+            (head(title, &super::asset_url("app.css")))
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.topbar {
@@ -127,7 +127,10 @@ pub fn head(title: &str, stylesheet: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · ordertrack" }
             link rel="stylesheet" href=(stylesheet);
-            script type="module" src="/static/live.js" {}
+            link rel="manifest" href="/manifest.webmanifest";
+            link rel="icon" href=(super::asset_url("icon.svg")) type="image/svg+xml";
+            meta name="theme-color" content="#1f6f5c";
+            script type="module" src=(super::asset_url("live.js")) {}
         }
     }
 }

@@ -4,6 +4,7 @@
 //! (double-submit: a cookie and a hidden field that must match).
 
 mod account;
+mod assets;
 mod customer;
 mod invitations;
 mod kitchen;
@@ -26,6 +27,8 @@ use crate::AppState;
 use crate::extract::{CookieName, Https, presented_token};
 use crate::routes::Routes;
 
+pub(crate) use assets::with_assets;
+pub use assets::{Assets, asset_url};
 pub use layout::{Flash, layout};
 
 /// The CSRF cookie of signed-out visitors (see [`PageContext`]).
@@ -36,6 +39,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .get("/static/app.css", stylesheet)
         .get("/static/live.js", script)
+        .merge(assets::routes())
         .merge(account::routes())
         .merge(customer::routes())
         .merge(seller::routes())

@@ -132,7 +132,7 @@ fn sheet(title: &str, paper: Paper, toolbar: Markup, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            (head(title, "/static/receipt.css"))
+            (head(title, &super::asset_url("receipt.css")))
             body.{ "paper-" (paper.as_str()) } data-paper=(paper.as_str()) {
                 nav.toolbar.no-print aria-label="Printing" {
                     // Shown by live.js, which calls `window.print()`: an

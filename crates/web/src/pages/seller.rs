@@ -90,7 +90,7 @@ fn paid_button(
     csrf: &str, slug: &str, order: &Order, back: &str, class: &str, label: &str,
 ) -> Markup {
     html! {
-        form.inline method="post" action={ "/dashboard/" (slug) "/orders/" (order.id) "/payment" } data-enhance {
+        form.inline method="post" action={ "/dashboard/" (slug) "/orders/" (order.id) "/payment" } data-enhance data-offline="Mark paid" {
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="expected_version" value=(order.version);
             input type="hidden" name="status" value="paid";
@@ -118,7 +118,7 @@ fn driver_list(board: &Dashboard, query: &ListQuery, caller: UserId, csrf: &str)
                 @let order = &view.order;
                 @let state = view.workflow.state(&order.status);
                 @let mine = order.driver.as_ref().is_some_and(|d| d.id == caller);
-                article.card.delivery data-order-id=(order.id) {
+                article.card.delivery data-order-id=(order.id) data-version=(order.version) {
                     header.delivery-head {
                         strong { (order.number) }
                         (status_badge(&order.status, state.map(|s| s.label.as_str()).unwrap_or(&order.status), state.map(|s| s.icon.as_str()).unwrap_or("")))
@@ -130,7 +130,7 @@ fn driver_list(board: &Dashboard, query: &ListQuery, caller: UserId, csrf: &str)
                         @if mine {
                             @for step in view.workflow.next_states(board.role, &order.status, order.fulfilment.kind) {
                                 @if !view.workflow.is_cancelled(&step.key) {
-                                    form.inline method="post" action={ "/dashboard/" (slug) "/orders/" (order.id) "/transition" } data-enhance {
+                                    form.inline method="post" action={ "/dashboard/" (slug) "/orders/" (order.id) "/transition" } data-enhance data-offline=(step.label) {
                                         input type="hidden" name="csrf" value=(csrf);
                                         input type="hidden" name="expected_version" value=(order.version);
                                         input type="hidden" name="back" value="list";
@@ -184,7 +184,7 @@ fn board_list(board: &Dashboard, query: &ListQuery, csrf: &str) -> Markup {
                     @for view in &board.list.orders {
                         @let order = &view.order;
                         @let state = view.workflow.state(&order.status);
-                        tr data-order-id=(order.id) {
+                        tr data-order-id=(order.id) data-version=(order.version) {
                             td {
                                 a href={ "/dashboard/" (slug) "/orders/" (order.id) } { strong { (order.number) } }
                                 " " a.muted href={ "/orders/" (order.id) "/receipt" } data-receipt-link { "receipt" }
@@ -323,7 +323,7 @@ fn panel(ctx: &PageContext, slug: &str, detail: &StaffOrder) -> Markup {
                     p.muted { "Nothing for you to do on this order right now." }
                 }
                 @if !steps.is_empty() {
-                    form method="post" action=(action) data-enhance {
+                    form method="post" action=(action) data-enhance data-offline="Move" {
                         input type="hidden" name="csrf" value=(ctx.csrf);
                         input type="hidden" name="expected_version" value=(order.version);
                         label { "Note " span.muted { "(optional, the customer sees it)" } input type="text" name="note" maxlength="500"; }

@@ -227,6 +227,10 @@ fn rows() -> Vec<Row> {
         row(GET, "/static/app.css", Page, all(200)),
         row(GET, "/static/live.js", Page, all(200)),
         row(GET, "/static/receipt.css", Page, all(200)),
+        // Every asset by its plain or versioned name (here: an icon).
+        row(GET, "/static/{file}", Page, all(200)),
+        row(GET, "/sw.js", Page, all(200)),
+        row(GET, "/manifest.webmanifest", Page, all(200)),
         row(GET, "/", Page, all(200)),
         row(GET, "/login", Page, all(200)),
         row(POST, "/login", Page, all(303)).form(|_| {
@@ -1295,6 +1299,7 @@ fn path(route: &str, cell: &Cell) -> String {
         .replace("{token}", &cell.tracking)
         .replace("{user_id}", &cell.member.to_string())
         .replace("{report}", "sales")
+        .replace("{file}", "icon.svg")
         // `/stores/{slug}/products/{id}` and `/manage/{slug}/products/{id}`: a product.
         .replace(
             &format!("/products/{}", cell.order),

@@ -111,7 +111,7 @@ async fn the_customer_and_staff_receipt_shows_lines_total_payment_and_the_store_
             "Notes: Ring twice",
             "Card at the counter — unpaid",
             "data-print",
-            "/static/receipt.css",
+            "/static/receipt.",
             "paper-80mm",
         ],
     );

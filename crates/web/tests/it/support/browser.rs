@@ -161,6 +161,12 @@ impl Chrome {
         new_tab(&self.browser, &person.context).await
     }
 
+    /// Another window for the same person (shares cookies): unlike a
+    /// background tab, its page counts as shown, so its timers run on time.
+    pub async fn window(&self, person: &Person) -> Page {
+        open_target(&self.browser, &person.context, true).await
+    }
+
     /// Closes Chromium and waits for it to exit.
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.browser.close()).await;
@@ -170,11 +176,19 @@ impl Chrome {
 }
 
 async fn new_tab(browser: &Browser, context: &BrowserContextId) -> Page {
-    let params = CreateTargetParams::builder()
+    open_target(browser, context, false).await
+}
+
+async fn open_target(browser: &Browser, context: &BrowserContextId, window: bool) -> Page {
+    let mut params = CreateTargetParams::builder()
         .url("about:blank")
-        .browser_context_id(context.clone())
-        .build()
-        .expect("target parameters");
+        .browser_context_id(context.clone());
+    // A new context's first page opens its window; asking for a window
+    // only where one is wanted keeps that.
+    if window {
+        params = params.new_window(true);
+    }
+    let params = params.build().expect("target parameters");
     let page = browser.new_page(params).await.expect("open a tab");
     set_viewport(&page, 1280, 900, false).await;
     page
@@ -328,7 +342,13 @@ pub async fn click(page: &Page, selector: &str) {
 
 /// Signs in through the login form and waits for the signed-in page.
 pub async fn sign_in(page: &Page, server: &TestApp, email: &str) {
-    goto(page, &server.page_url("/login")).await;
+    sign_in_at(page, &server.base, email).await;
+}
+
+/// Signs in through the login form of the site at `base` (the server's
+/// own, or a way to it such as a [`super::NetLink`]).
+pub async fn sign_in_at(page: &Page, base: &str, email: &str) {
+    goto(page, &format!("{base}/login")).await;
     fill(page, "input[name=email]", email).await;
     fill(page, "input[name=password]", PASSWORD).await;
     click(page, "form[action='/login'] button[type=submit]").await;

@@ -54,7 +54,7 @@ impl TestApp {
         &self, caller: &Caller, order: i64, item: i64, status: ItemStatus,
     ) {
         self.app
-            .set_item_status(caller, OrderId::new(order), ItemId::new(item), status)
+            .set_item_status(caller, OrderId::new(order), ItemId::new(item), status, None)
             .await
             .expect("set the item status");
     }

@@ -1,12 +1,13 @@
 //! What the tests of this crate share: a real server built like the
 //! binary's ([`server`]), its HTTP API ([`api`]), its live streams from a
 //! client's side ([`sse`]), load tooling ([`load`]), a real browser
-//! ([`browser`]), a network printer ([`printer`]) and a webhook receiver
+//! ([`browser`]) and a network it can lose ([`netlink`]), a network printer ([`printer`]) and a webhook receiver
 //! ([`webhooks`]).
 
 pub mod api;
 pub mod browser;
 pub mod load;
+pub mod netlink;
 pub mod printer;
 pub mod server;
 pub mod sse;
@@ -15,6 +16,7 @@ pub mod webhooks;
 pub use api::*;
 pub use browser::*;
 pub use load::*;
+pub use netlink::*;
 pub use printer::*;
 pub use server::*;
 pub use sse::*;

@@ -92,6 +92,7 @@ impl TestDb {
                 timeout: guards.webhook_timeout.unwrap_or(Duration::from_secs(10)),
                 poll: Duration::from_secs(1),
             },
+            asset_salt: guards.asset_salt.clone(),
         })
         .await
         .expect("build the order desk")
@@ -117,6 +118,8 @@ pub struct Guards {
     /// Start from an empty database, as `serve` does: no demo stores or
     /// accounts.
     pub no_demo: bool,
+    /// Serve another build of the assets (see `Settings::asset_salt`).
+    pub asset_salt: Option<String>,
     /// Where printers may be and how print jobs are retried.
     pub printing: PrintSettings,
     /// Refuse webhooks to loopback and private addresses, as the binary
@@ -277,6 +280,12 @@ impl TestApp {
             .expect("the server stops within 20 s")
             .expect("the server task ends cleanly")
             .expect("serve returns Ok");
+    }
+
+    /// Serves another build of the assets (`None`: the binary's own) from
+    /// the next [`restart`](Self::restart) on.
+    pub fn set_asset_salt(&mut self, salt: Option<&str>) {
+        self.guards.asset_salt = salt.map(str::to_owned);
     }
 
     /// Starts a new server over the same database on the same port.
