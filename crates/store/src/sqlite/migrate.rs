@@ -54,6 +54,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_webhooks.sql"),
     ),
+    (
+        16,
+        include_str!("../../migrations/sqlite/0016_email_notifications.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -13,6 +13,7 @@ mod receipts;
 mod reports;
 mod seller;
 mod stores;
+mod unsubscribe;
 mod workflow;
 
 use axum::extract::FromRequestParts;
@@ -46,6 +47,7 @@ pub fn routes() -> Routes {
         .merge(invitations::routes())
         .merge(stores::routes())
         .merge(workflow::routes())
+        .merge(unsubscribe::routes())
 }
 
 async fn stylesheet() -> Response {

@@ -1,14 +1,15 @@
 //! What the tests of this crate share: a real server built like the
 //! binary's ([`server`]), its HTTP API ([`api`]), its live streams from a
 //! client's side ([`sse`]), load tooling ([`load`]), a real browser
-//! ([`browser`]), a network printer ([`printer`]) and a webhook receiver
-//! ([`webhooks`]).
+//! ([`browser`]), a network printer ([`printer`]), a webhook receiver
+//! ([`webhooks`]) and an SMTP sink ([`smtp`]).
 
 pub mod api;
 pub mod browser;
 pub mod load;
 pub mod printer;
 pub mod server;
+pub mod smtp;
 pub mod sse;
 pub mod webhooks;
 
@@ -17,5 +18,6 @@ pub use browser::*;
 pub use load::*;
 pub use printer::*;
 pub use server::*;
+pub use smtp::*;
 pub use sse::*;
 pub use webhooks::*;
