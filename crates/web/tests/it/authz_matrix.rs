@@ -789,6 +789,25 @@ fn rows() -> Vec<Row> {
         )
         .form(|_| form("", &[])),
         row(
+            POST,
+            "/manage/{slug}/email",
+            Page,
+            // As `PATCH /api/v1/stores/{slug}` (the same use case): the
+            // store is public, changing it is forbidden.
+            [303, 403, 403, 303, 303, 403, 403, 403, 403, 303],
+        )
+        .form(|_| {
+            form(
+                "",
+                &[
+                    ("states", "confirmed".into()),
+                    ("states", "ready".into()),
+                    ("subject", "{order_number}: {status}".into()),
+                    ("body", String::new()),
+                ],
+            )
+        }),
+        row(
             GET,
             "/unsubscribe/{token}",
             Page,

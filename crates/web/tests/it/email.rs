@@ -359,3 +359,80 @@ async fn mail_waits_for_a_server_that_is_down_and_arrives_once() {
     );
     assert!(figure("ordertrack_email_deliveries_total{outcome=\"retried\"}") >= 4.0);
 }
+
+#[tokio::test]
+async fn the_manage_page_edits_what_the_store_mails() {
+    let app = spawn_app().await;
+    let store = app.staffed_store("page-diner", "restaurant", "P").await;
+    let manage = format!("/manage/{}", store.slug);
+    let (status, html) = page(&app, &store.manager.token, &manage).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-email-settings"), "{html}");
+    assert!(
+        html.contains(r#"name="states" value="out_for_delivery" checked"#),
+        "the default states are ticked: {html}"
+    );
+
+    let saved = app
+        .post_page_form(
+            &store.manager.token,
+            &format!("{manage}/email"),
+            &[
+                ("states", "ready"),
+                ("states", "delivered"),
+                ("subject", "{order_number} is {status}"),
+                ("body", "Hello!\r\n\r\n{tracking_url}"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), 303);
+    assert!(
+        saved.headers()["location"]
+            .to_str()
+            .is_ok_and(|to| to.ends_with("?flash=saved"))
+    );
+    let detail = app.store_detail(&store.slug).await;
+    assert_eq!(
+        detail["email"],
+        json!({
+            "states": ["ready", "delivered"],
+            "subject": "{order_number} is {status}",
+            "body": "Hello!\n\n{tracking_url}",
+            "custom_subject": true,
+            "custom_body": true,
+        })
+    );
+
+    // A bad template is refused with a message, and nothing changes.
+    let refused = app
+        .post_page_form(
+            &store.manager.token,
+            &format!("{manage}/email"),
+            &[("states", "ready"), ("subject", "{nope}"), ("body", "")],
+        )
+        .await;
+    assert!(
+        refused.headers()["location"]
+            .to_str()
+            .is_ok_and(|to| to.ends_with("?flash=invalid"))
+    );
+    assert_eq!(
+        app.store_detail(&store.slug).await["email"]["subject"],
+        "{order_number} is {status}"
+    );
+
+    // Blank templates go back to the built-in ones.
+    app.post_page_form(
+        &store.owner.token,
+        &format!("{manage}/email"),
+        &[("states", "ready"), ("subject", ""), ("body", "")],
+    )
+    .await;
+    let email = &app.store_detail(&store.slug).await["email"];
+    assert_eq!(email["custom_subject"], json!(false));
+    assert_eq!(email["custom_body"], json!(false));
+    assert_eq!(
+        email["subject"],
+        ordertrack_app::email::template::DEFAULT_SUBJECT
+    );
+}
