@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Method, Request, Response, header};
-use ordertrack_app::{SignInLimits, StoreSignup, WebhookConfig};
+use ordertrack_app::{EmailConfig, SignInLimits, StoreSignup, WebhookConfig};
 use ordertrack_web::{Application, Database, Limits, Settings};
 use tower::ServiceExt as _;
 
@@ -98,6 +98,7 @@ impl Desk {
                 printing: Default::default(),
                 serving: false,
                 webhooks: WebhookConfig::default(),
+                email: EmailConfig::default(),
             }))
             .expect("build the order desk");
         let mut desk = Desk {

@@ -39,7 +39,7 @@ pub struct AuthConfig {
 }
 
 pub(crate) struct Auth {
-    config: AuthConfig,
+    pub(crate) config: AuthConfig,
     encoding: EncodingKey,
     decoding: DecodingKey,
     throttle: Throttle,

@@ -201,6 +201,9 @@ error_codes! {
     InvalidWebhookEvents => "invalid_webhook_events",
     /// A store has as many webhooks as it may.
     TooManyWebhooks => "too_many_webhooks",
+    /// A store's e-mail template uses an unknown placeholder, has an
+    /// unbalanced brace or is too long.
+    InvalidEmailTemplate => "invalid_email_template",
 }
 
 impl fmt::Display for ErrorCode {

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod demo;
+pub mod email;
 mod error;
 mod error_code;
 pub mod escpos;
@@ -13,6 +14,7 @@ pub mod idempotency;
 pub mod invitations;
 pub mod kitchen;
 pub mod orders;
+pub mod outbox;
 pub mod printing;
 pub mod receipts;
 pub mod reports;
@@ -30,6 +32,7 @@ use ordertrack_realtime::Hub;
 use ordertrack_store::Repository;
 
 pub use auth::{AuthConfig, Caller, SessionRef};
+pub use email::{EmailConfig, EmailRuntime};
 pub use error::AppError;
 pub use error_code::ErrorCode;
 pub use orders::DurationsCache;
@@ -60,6 +63,8 @@ pub struct App {
     store_signup: StoreSignup,
     printing: Arc<printing::Printing>,
     webhooks: WebhookRuntime,
+    /// Customer e-mail: the operator's SMTP settings and the sender's doorbell.
+    email: EmailRuntime,
     /// Stores' kept durations for ETA windows, reused for a few seconds.
     durations: Arc<DurationsCache>,
 }
@@ -76,6 +81,7 @@ impl App {
             store_signup: StoreSignup::default(),
             printing: Arc::default(),
             webhooks: WebhookRuntime::new(WebhookConfig::default()),
+            email: EmailRuntime::default(),
             durations: Arc::default(),
         }
     }
@@ -125,13 +131,17 @@ impl App {
     }
 
     /// How far each follower of the event log is behind its end, in
-    /// events: `webhooks` (events not yet turned into deliveries) and,
-    /// where printing runs (some printer host allowed), `printing`.
+    /// events: `webhooks` (events not yet turned into deliveries),
+    /// where printing runs (some printer host allowed) `printing`, and
+    /// where e-mail is sent (an SMTP server given) `email`.
     pub async fn follower_lags(&self) -> Result<Vec<(&'static str, i64)>, AppError> {
         let last = self.repo.last_event_position().await?;
         let mut lags = vec![("webhooks", last - self.repo.webhook_cursor().await?)];
         if !self.printing.settings().hosts.is_empty() {
             lags.push(("printing", last - self.repo.print_cursor().await?));
+        }
+        if self.email.enabled() {
+            lags.push(("email", last - self.repo.email_cursor().await?));
         }
         Ok(lags)
     }

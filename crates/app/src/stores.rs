@@ -92,11 +92,14 @@ pub struct SettingsInput {
     pub driver_self_assign: Option<bool>,
     /// The workflow state whose entry prints an order.
     pub print_trigger: Option<String>,
+    /// What the store mails its customers, and on which states.
+    pub email: Option<crate::email::EmailInput>,
 }
 
 impl SettingsInput {
     /// Whether only the fields a manager may change are set: the pause
-    /// switch, the opening hours and what triggers printing.
+    /// switch, the opening hours, what triggers printing and the customer
+    /// e-mail.
     fn for_managers(&self) -> bool {
         self.name.is_none()
             && self.timezone.is_none()
@@ -362,15 +365,23 @@ impl App {
         let allowed = role.manages_staff() || (role == Role::Manager && input.for_managers());
         if !allowed {
             return Err(AppError::Forbidden(if role == Role::Manager {
-                "managers change the pause switch, the opening hours and the print trigger only"
+                "managers change the pause switch, the opening hours, the print trigger \
+                 and the customer e-mail only"
                     .into()
             } else {
                 "only owners and managers change a store's settings".into()
             }));
         }
-        let print_trigger = match &input.print_trigger {
-            Some(key) => {
-                let workflow = self.current_workflow(&found.store).await?.workflow;
+        let workflow = match input.print_trigger.is_some() || input.email.is_some() {
+            true => Some(self.current_workflow(&found.store).await?.workflow),
+            false => None,
+        };
+        let email = match (input.email, &workflow) {
+            (Some(email), Some(workflow)) => Some(email.check(workflow)?),
+            _ => None,
+        };
+        let print_trigger = match (&input.print_trigger, &workflow) {
+            (Some(key), Some(workflow)) => {
                 if workflow.state(key).is_none() {
                     return Err(AppError::invalid(
                         ErrorCode::UnknownStatus,
@@ -379,7 +390,11 @@ impl App {
                 }
                 Some(StatusKey::from(key.as_str()))
             }
-            None => None,
+            _ => None,
+        };
+        let (email_states, email_subject, email_body) = match email {
+            Some(email) => (email.states, email.subject, email.body),
+            None => (None, None, None),
         };
         let patch = StoreSettingsPatch {
             name: input.name.as_deref().map(check_store_name).transpose()?,
@@ -412,6 +427,9 @@ impl App {
                 .transpose()?,
             driver_self_assign: input.driver_self_assign,
             print_trigger,
+            email_states,
+            email_subject,
+            email_body,
         };
         self.repo
             .update_store_settings(found.store.id, patch)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 use ordertrack_app::printing::{PrintSettings, PrinterHosts};
-use ordertrack_app::{SignInLimits, StoreSignup, WebhookConfig};
+use ordertrack_app::{EmailConfig, SignInLimits, StoreSignup, WebhookConfig};
 use ordertrack_web::{Limits, NatsSettings, Settings, TlsFiles};
 
 /// How long a session lasts.
@@ -162,6 +162,35 @@ pub struct ServerArgs {
         value_parser = parse_delay
     )]
     pub webhooks_retry_schedule: Vec<std::time::Duration>,
+    /// SMTP server for customer e-mail: `smtp://user:pass@host:587` (no
+    /// TLS), `smtp://…?tls=required` (STARTTLS), `smtps://…:465` (TLS from
+    /// the start). Needs `--public-url` (links in mails point there).
+    /// Default: none — no mail is sent.
+    #[arg(
+        long,
+        env = "ORDERTRACK_SMTP_URL",
+        hide_env_values = true,
+        requires = "public_url"
+    )]
+    pub smtp_url: Option<String>,
+    /// The sender of customer e-mail, e.g. `Orders <orders@example.com>`.
+    #[arg(
+        long,
+        env = "ORDERTRACK_SMTP_FROM",
+        default_value = "ordertrack <ordertrack@localhost>"
+    )]
+    pub smtp_from: String,
+    /// Delays before each retry of a mail the SMTP server did not take,
+    /// comma-separated, each with `ms`, `s`, `m` or `h` (jittered by up to
+    /// a tenth; after the last the mail is given up).
+    #[arg(
+        long,
+        env = "ORDERTRACK_SMTP_RETRY_SCHEDULE",
+        default_value = "30s,2m,10m,30m,1h,3h,6h,12h",
+        value_delimiter = ',',
+        value_parser = parse_delay
+    )]
+    pub smtp_retry_schedule: Vec<std::time::Duration>,
 }
 
 /// A delay such as `500ms`, `5s`, `30m` or `2h`.
@@ -280,7 +309,25 @@ impl ServerArgs {
                 ..WebhookConfig::default()
             },
             asset_salt: None,
+            email: self.email_config(),
         })
+    }
+
+    /// How customer e-mail is sent, as these flags say.
+    fn email_config(&self) -> EmailConfig {
+        let defaults = EmailConfig::default();
+        EmailConfig {
+            smtp_url: self.smtp_url.clone(),
+            from: self.smtp_from.clone(),
+            public_url: self
+                .public_url
+                .as_deref()
+                .map_or(defaults.public_url.clone(), |url| {
+                    url.trim_end_matches('/').to_owned()
+                }),
+            schedule: self.smtp_retry_schedule.clone(),
+            ..defaults
+        }
     }
 
     /// The certificate and key to serve HTTPS with, if given.
@@ -478,6 +525,33 @@ mod tests {
         assert_eq!(
             args.server.webhooks_retry_schedule,
             ordertrack_app::webhooks::DEFAULT_SCHEDULE
+        );
+        let email = args.server.email_config();
+        assert_eq!(
+            email.smtp_url, None,
+            "no mail unless an SMTP server is given"
+        );
+        assert_eq!(email.schedule, ordertrack_app::email::DEFAULT_SCHEDULE);
+    }
+
+    #[test]
+    fn an_smtp_server_needs_the_public_url_links_point_at() {
+        assert!(Cli::try_parse_from(["ordertrack", "--smtp-url", "smtp://localhost:25"]).is_err());
+        let args = Cli::try_parse_from([
+            "ordertrack",
+            "--smtp-url",
+            "smtps://user:pass@mail.example.com",
+            "--public-url",
+            "https://orders.example.com/",
+            "--smtp-retry-schedule",
+            "1s,1m",
+        ])
+        .expect("valid flags");
+        let email = args.server.email_config();
+        assert_eq!(email.public_url, "https://orders.example.com");
+        assert_eq!(
+            email.schedule,
+            [1_000, 60_000].map(std::time::Duration::from_millis)
         );
     }
 

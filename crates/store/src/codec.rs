@@ -227,6 +227,14 @@ fn store_settings(row: &(impl Columns + ?Sized)) -> Result<StoreSettings> {
         payment_methods: PaymentMethods::from_stored(&row.text("payment_methods")?),
         driver_self_assign: row.flag("driver_self_assign")?,
         print_trigger: StatusKey::from(row.text("print_trigger")?),
+        email: crate::EmailSettings {
+            states: {
+                let json = row.text("email_states")?;
+                serde_json::from_str(&json).map_err(|_| corrupt("e-mail states", &json))?
+            },
+            subject: row.text_opt("email_subject")?,
+            body: row.text_opt("email_body")?,
+        },
     })
 }
 
@@ -916,3 +924,25 @@ macro_rules! delivery_is_head {
     };
 }
 pub(crate) use delivery_is_head;
+
+/// A claimed mail job (`id`, `event_id`, `user_id`, `attempts`).
+pub fn email_job(row: &(impl Columns + ?Sized)) -> Result<crate::EmailJob> {
+    Ok(crate::EmailJob {
+        id: row.int("id")?,
+        event_id: row.int("event_id")?,
+        user_id: UserId::new(row.int("user_id")?),
+        attempts: row.int("attempts")?,
+    })
+}
+
+/// A mail job as kept ([`email_job`]'s columns with `state` and `error`).
+pub fn email_job_record(row: &(impl Columns + ?Sized)) -> Result<crate::EmailJobRecord> {
+    Ok(crate::EmailJobRecord {
+        id: row.int("id")?,
+        event_id: row.int("event_id")?,
+        user_id: UserId::new(row.int("user_id")?),
+        state: row.text("state")?,
+        attempts: row.int("attempts")?,
+        error: row.text_opt("error")?,
+    })
+}

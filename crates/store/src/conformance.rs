@@ -142,6 +142,7 @@ macro_rules! conformance_tests {
             concurrent_mixed_changes,
             webhooks,
             webhook_deliveries,
+            email_outbox,
         );
     };
     (@cases $factory:path; $($case:ident),+ $(,)?) => {
@@ -836,6 +837,11 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
                 .expect("a set"),
                 driver_self_assign: true,
                 print_trigger: "preparing".into(),
+                email: crate::EmailSettings {
+                    states: vec!["ready".into(), "completed".into()],
+                    subject: Some("{order_number} is {status}".into()),
+                    body: Some("Hello,\n{tracking_url}".into()),
+                },
             },
             owner: Some(owner.id),
         })
@@ -847,6 +853,11 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
     assert_eq!(opened.settings.status, StoreStatus::PendingApproval);
     assert_eq!(opened.settings.timezone, berlin);
     assert_eq!(opened.settings.opening_hours, Some(hours.clone()));
+    assert_eq!(opened.settings.email.states, ["ready", "completed"]);
+    assert_eq!(
+        opened.settings.email.body.as_deref(),
+        Some("Hello,\n{tracking_url}")
+    );
     assert!(!opened.settings.fulfilment.offers(FulfilmentKind::Delivery));
     assert_eq!(
         opened.settings.payment_methods.methods(),
@@ -939,6 +950,9 @@ pub async fn store_settings(store: Arc<dyn Repository>) {
                 payment_methods: Some(PaymentMethods::default()),
                 driver_self_assign: Some(false),
                 print_trigger: Some(crate::DEFAULT_PRINT_TRIGGER.into()),
+                email_states: Some(crate::EmailSettings::default().states),
+                email_subject: Some(None),
+                email_body: Some(None),
                 ..StoreSettingsPatch::default()
             },
         )
@@ -4624,4 +4638,124 @@ pub async fn webhook_deliveries(store: Arc<dyn Repository>) {
             .expect("log")
             .is_empty()
     );
+}
+
+// ---- customer e-mail ----
+
+/// Mail jobs: made with the cursor's move (only from where it was), one
+/// per event and recipient however often they are made, claimed once
+/// until the claim runs out, recorded; opt-outs.
+pub async fn email_outbox(store: Arc<dyn Repository>) {
+    use crate::{EmailAttempt, EmailEnqueue, EmailOutcome};
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let start = store.email_cursor().await.expect("cursor");
+    assert_eq!(start, store.last_event_position().await.expect("position"));
+    place(store, &f.shop, &f.customer, &f.lines()).await;
+    place(store, &f.shop, &f.customer, &f.lines()).await;
+    let upto = store.last_event_position().await.expect("position");
+    let (e1, e2) = (upto - 1, upto);
+    let at = now();
+    let batch = EmailEnqueue {
+        after: start,
+        upto,
+        jobs: vec![
+            (e1, f.customer.id),
+            (e2, f.customer.id),
+            (e2, f.customer.id),
+        ],
+        at,
+    };
+    assert!(store.enqueue_emails(batch.clone()).await.expect("enqueue"));
+    assert_eq!(store.email_cursor().await.expect("cursor"), upto);
+    // From a stale position: nothing written.
+    assert!(!store.enqueue_emails(batch).await.expect("enqueue"));
+    // The same (event, recipient) again, from the right position: kept once.
+    let again = EmailEnqueue {
+        after: upto,
+        upto,
+        jobs: vec![(e2, f.customer.id)],
+        at,
+    };
+    assert!(store.enqueue_emails(again).await.expect("enqueue"));
+    let jobs = store.email_jobs(e2).await.expect("jobs");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!((jobs[0].state.as_str(), jobs[0].attempts), ("pending", 0));
+    assert_eq!(store.next_email_attempt().await.expect("next"), Some(at));
+
+    let until = at + Duration::seconds(30);
+    let claimed = store.claim_emails(at, until, 10).await.expect("claim");
+    assert_eq!(
+        claimed.iter().map(|j| j.event_id).collect::<Vec<_>>(),
+        [e1, e2],
+        "oldest event first"
+    );
+    assert!(claimed.iter().all(|j| j.user_id == f.customer.id));
+    // Claimed: nobody else gets them until the claim runs out.
+    assert!(
+        store
+            .claim_emails(at, until, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert_eq!(store.next_email_attempt().await.expect("next"), Some(until));
+
+    // The first is retried later, the second sent.
+    let retry_at = at + Duration::minutes(2);
+    for (job, outcome) in [
+        (&claimed[0], EmailOutcome::RetryAt(retry_at)),
+        (&claimed[1], EmailOutcome::Sent),
+    ] {
+        store
+            .record_email_attempt(EmailAttempt {
+                job: job.id,
+                at,
+                error: None,
+                outcome,
+            })
+            .await
+            .expect("record");
+    }
+    assert_eq!(
+        store.next_email_attempt().await.expect("next"),
+        Some(retry_at)
+    );
+    assert!(
+        store
+            .claim_emails(at + Duration::minutes(1), until, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "not due yet"
+    );
+    let again = store
+        .claim_emails(retry_at, retry_at + Duration::seconds(30), 10)
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].event_id, again[0].attempts), (e1, 1));
+    let sent = store.email_jobs(e2).await.expect("jobs");
+    assert_eq!((sent[0].state.as_str(), sent[0].attempts), ("sent", 1));
+
+    // Opting out and back in; an unknown user is not found.
+    assert!(!store.email_opted_out(f.customer.id).await.expect("read"));
+    for _ in 0..2 {
+        store
+            .set_email_opt_out(f.customer.id, true, at)
+            .await
+            .expect("opt out");
+    }
+    assert!(store.email_opted_out(f.customer.id).await.expect("read"));
+    assert!(!store.email_opted_out(f.cashier.id).await.expect("read"));
+    store
+        .set_email_opt_out(f.customer.id, false, at)
+        .await
+        .expect("opt in");
+    assert!(!store.email_opted_out(f.customer.id).await.expect("read"));
+    let unknown = UserId::new(f.customer.id.get() + 1000);
+    assert!(matches!(
+        store.set_email_opt_out(unknown, true, at).await,
+        Err(StoreError::NotFound(_))
+    ));
 }

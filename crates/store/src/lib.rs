@@ -12,6 +12,7 @@
 /// area the other lacks.
 macro_rules! backend_modules {
     () => {
+        mod email;
         mod events;
         mod idempotency;
         mod invitations;
@@ -32,6 +33,7 @@ macro_rules! backend_modules {
 }
 
 mod codec;
+mod email_records;
 mod error;
 pub mod postgres;
 mod records;
@@ -55,6 +57,7 @@ pub use error::StoreError;
 
 /// What store operations return: their error is a [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+pub use email_records::*;
 pub use postgres::PostgresRepository;
 pub use records::*;
 pub use sqlite::SqliteRepository;
@@ -78,6 +81,14 @@ fn idempotency_outcome(
             body: body.unwrap_or_default(),
         }),
     }
+}
+
+/// The stored position of an outbox follower of the event log: how far it
+/// has turned events into its jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutboxCursor {
+    Webhooks,
+    Email,
 }
 
 /// Receives every committed batch of event-log entries (order events and
@@ -336,6 +347,35 @@ pub trait Repository: Send + Sync + 'static {
     /// Records an attempt on its delivery and lets go of the claim; an
     /// [`AttemptOutcome::EndpointGone`] also turns the endpoint off.
     async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<()>;
+    // ---- customer e-mail ----
+
+    /// The position in the event log up to which mail jobs have been made.
+    async fn email_cursor(&self) -> Result<i64>;
+    /// Writes the mail jobs for the events in `(after, upto]` and moves the
+    /// cursor to `upto`, in one transaction — only if the cursor is still
+    /// at `after` (false, and nothing written, if another instance moved
+    /// it). A job for an (event, recipient) pair that has one is left as
+    /// it is: one mail per event and recipient.
+    async fn enqueue_emails(&self, batch: EmailEnqueue) -> Result<bool>;
+    /// Claims, until `until`, at most `limit` pending mail jobs due at
+    /// `now` that nobody else holds, oldest event first.
+    async fn claim_emails(
+        &self, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
+    ) -> Result<Vec<EmailJob>>;
+    /// When the next pending mail job is due, if any is.
+    async fn next_email_attempt(&self) -> Result<Option<OffsetDateTime>>;
+    /// Records an attempt on its job and lets go of the claim.
+    async fn record_email_attempt(&self, attempt: EmailAttempt) -> Result<()>;
+    /// The mail jobs made for an event, by recipient.
+    async fn email_jobs(&self, event: i64) -> Result<Vec<EmailJobRecord>>;
+    /// Stops (`opted_out`) or resumes mail to a customer; an unknown user
+    /// is [`StoreError::NotFound`].
+    async fn set_email_opt_out(
+        &self, user: UserId, opted_out: bool, at: OffsetDateTime,
+    ) -> Result<()>;
+    /// Whether a customer asked for no more mail.
+    async fn email_opted_out(&self, user: UserId) -> Result<bool>;
+
     /// The ids of a store's oldest `limit` orders in any of `statuses`,
     /// oldest first: its kitchen's queue (what an ETA counts the orders
     /// ahead from), in one statement reading at most `limit` index entries

@@ -413,6 +413,37 @@ pub struct StoreSettings {
     /// The workflow state whose entry prints an order's kitchen tickets
     /// and receipt on the store's printers.
     pub print_trigger: StatusKey,
+    /// What the store mails its customers, and when.
+    pub email: EmailSettings,
+}
+
+/// A store's customer e-mail: the workflow states whose entry mails the
+/// order's customer (matched by key) and its own templates (`None`: the
+/// built-in one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSettings {
+    pub states: Vec<StatusKey>,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+}
+
+/// The states that mail the customer unless the store says otherwise.
+pub const DEFAULT_EMAIL_STATES: [&str; 5] = [
+    "confirmed",
+    "ready",
+    "out_for_delivery",
+    "delivered",
+    "cancelled",
+];
+
+impl Default for EmailSettings {
+    fn default() -> Self {
+        EmailSettings {
+            states: DEFAULT_EMAIL_STATES.map(StatusKey::from).to_vec(),
+            subject: None,
+            body: None,
+        }
+    }
 }
 
 /// What prints an order unless its store says otherwise: being confirmed.
@@ -431,6 +462,7 @@ impl Default for StoreSettings {
             payment_methods: PaymentMethods::default(),
             driver_self_assign: false,
             print_trigger: StatusKey::from(DEFAULT_PRINT_TRIGGER),
+            email: EmailSettings::default(),
         }
     }
 }
@@ -455,6 +487,11 @@ pub struct StoreSettingsPatch {
     pub payment_methods: Option<PaymentMethods>,
     pub driver_self_assign: Option<bool>,
     pub print_trigger: Option<StatusKey>,
+    pub email_states: Option<Vec<StatusKey>>,
+    /// `Some(None)` goes back to the built-in template.
+    pub email_subject: Option<Option<String>>,
+    /// `Some(None)` goes back to the built-in template.
+    pub email_body: Option<Option<String>>,
 }
 
 impl StoreSettingsPatch {
@@ -466,6 +503,14 @@ impl StoreSettingsPatch {
                 .map_err(|e| crate::StoreError::Database(e.to_string())),
             _ => Ok(None),
         }
+    }
+
+    /// The stored form of the new e-mail states, if they change.
+    pub(crate) fn email_states_json(&self) -> Result<Option<String>, crate::StoreError> {
+        self.email_states
+            .as_ref()
+            .map(crate::codec::to_json)
+            .transpose()
     }
 }
 
@@ -482,6 +527,9 @@ impl From<&StoreSettings> for StoreSettingsPatch {
             payment_methods: Some(settings.payment_methods.clone()),
             driver_self_assign: Some(settings.driver_self_assign),
             print_trigger: Some(settings.print_trigger.clone()),
+            email_states: Some(settings.email.states.clone()),
+            email_subject: Some(settings.email.subject.clone()),
+            email_body: Some(settings.email.body.clone()),
         }
     }
 }

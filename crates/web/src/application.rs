@@ -13,12 +13,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ordertrack_app::email::{EmailHandle, EmailSetupError};
 use ordertrack_app::printing::spool::Spool;
 use ordertrack_app::printing::{PrintSettings, Printing};
 use ordertrack_app::webhooks::WebhookWorker;
 use ordertrack_app::{
-    App, AppError, AuthConfig, DurationsCache, SignInLimits, StoreSignup, WebhookConfig,
-    WebhookRuntime,
+    App, AppError, AuthConfig, DurationsCache, EmailConfig, EmailRuntime, SignInLimits,
+    StoreSignup, WebhookConfig, WebhookRuntime,
 };
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
@@ -81,6 +82,9 @@ pub struct Settings {
     /// Tests only: mixed into the embedded assets, standing in for another
     /// build of the binary (see [`crate::pages::Assets::embedded`]).
     pub asset_salt: Option<String>,
+    /// Customer e-mail: the SMTP server (none: no mail), the sender, the
+    /// address links point at, the retry schedule.
+    pub email: EmailConfig,
 }
 
 /// The database to open (migrations run on opening).
@@ -132,6 +136,9 @@ pub enum BuildError {
     /// Seeding the demo failed.
     #[error(transparent)]
     Seed(#[from] AppError),
+    /// The SMTP server or sender address cannot be used.
+    #[error(transparent)]
+    Email(#[from] EmailSetupError),
 }
 
 /// The running pieces of one instance, ready to serve.
@@ -148,6 +155,8 @@ pub struct Application {
     /// it is dropped (when serving ends).
     printing: Option<Spool>,
     webhooks: WebhookRuntime,
+    /// The e-mail sender of a serving instance with an SMTP server.
+    email: Option<EmailHandle>,
 }
 
 impl Application {
@@ -180,6 +189,9 @@ impl Application {
         // Commits wake the webhook worker too.
         let webhooks = WebhookRuntime::new(settings.webhooks);
         let listener = webhooks.listener(listener);
+        // And the e-mail follower.
+        let email = EmailRuntime::new(settings.email);
+        let listener = email.listener(listener);
         let store: Arc<dyn Repository> = match settings.database {
             Database::Sqlite(path) => {
                 if relay.is_some() {
@@ -236,7 +248,8 @@ impl Application {
         .with_store_signup(settings.store_signup)
         .with_durations(durations)
         .with_printing(printing)
-        .with_webhooks(webhooks.clone());
+        .with_webhooks(webhooks.clone())
+        .with_email(email);
         if let Some((options, _, queue)) = relay {
             let subject = options.subject.clone();
             let bus = NatsBus::start(options, queue, store.clone(), hub)
@@ -264,6 +277,12 @@ impl Application {
                 );
                 app.start_printing()
             });
+        // Only a serving instance mails; without an SMTP server nothing
+        // is sent (and the log says so once).
+        let email = match settings.serving {
+            true => app.start_email()?,
+            false => None,
+        };
         Ok(Application {
             app,
             repo: store,
@@ -277,6 +296,7 @@ impl Application {
             )),
             printing,
             webhooks,
+            email,
         })
     }
 
@@ -330,6 +350,9 @@ impl Application {
         let worker = WebhookWorker::spawn(self.repo.clone(), &self.webhooks);
         let served = crate::serve(listener, self.state(), tls, shutdown).await;
         worker.stop().await;
+        if let Some(email) = self.email {
+            email.stop().await;
+        }
         // Printing stops with serving.
         drop(self.printing);
         served
@@ -371,6 +394,7 @@ mod tests {
             serving: true,
             webhooks: WebhookConfig::default(),
             asset_salt: None,
+            email: EmailConfig::default(),
         })
         .await;
         assert!(matches!(built, Err(BuildError::BusNeedsPostgres)));

@@ -71,6 +71,7 @@ pub struct Metrics {
     db_queued: IntGauge,
     outbox_lag: IntGaugeVec,
     webhook_deliveries: IntCounterVec,
+    email_deliveries: IntCounterVec,
     /// Who may read `/metrics` from elsewhere than this machine.
     token: Option<String>,
 }
@@ -134,7 +135,8 @@ impl Metrics {
             Opts::new(
                 "ordertrack_outbox_lag_events",
                 "Events of the log a follower has not handled yet, by follower \
-                 (webhooks; printing where printer hosts are allowed).",
+                 (webhooks; printing where printer hosts are allowed; email \
+                 where an SMTP server is given).",
             ),
             &["follower"],
         )
@@ -144,6 +146,15 @@ impl Metrics {
                 "ordertrack_webhook_deliveries_total",
                 "Webhook delivery attempts by this instance, by outcome \
                  (delivered, retried, gave_up, endpoint_gone).",
+            ),
+            &["outcome"],
+        )
+        .expect("a valid metric");
+        let email_deliveries = IntCounterVec::new(
+            Opts::new(
+                "ordertrack_email_deliveries_total",
+                "Customer e-mail attempts by this instance, by outcome \
+                 (sent, retried, gave_up, suppressed).",
             ),
             &["outcome"],
         )
@@ -158,6 +169,7 @@ impl Metrics {
             Box::new(db_queued.clone()),
             Box::new(outbox_lag.clone()),
             Box::new(webhook_deliveries.clone()),
+            Box::new(email_deliveries.clone()),
         ] {
             registry.register(collector).expect("distinct metric names");
         }
@@ -176,6 +188,7 @@ impl Metrics {
             db_queued,
             outbox_lag,
             webhook_deliveries,
+            email_deliveries,
             token,
         })
     }
@@ -217,12 +230,21 @@ impl Metrics {
             pool,
             lags,
             deliveries,
+            emails,
         } = now;
         for (follower, lag) in lags {
             self.outbox_lag.with_label_values(&[follower]).set(lag);
         }
-        for (outcome, attempts) in deliveries {
-            let counter = self.webhook_deliveries.with_label_values(&[outcome]);
+        let counted = deliveries
+            .iter()
+            .map(|(outcome, n)| (&self.webhook_deliveries, outcome, n))
+            .chain(
+                emails
+                    .iter()
+                    .map(|(outcome, n)| (&self.email_deliveries, outcome, n)),
+            );
+        for (metric, outcome, attempts) in counted {
+            let counter = metric.with_label_values(&[*outcome]);
             // The app counts; the exposition catches up with it.
             counter.inc_by(attempts.saturating_sub(counter.get()));
         }
@@ -275,6 +297,7 @@ struct Snapshot {
     pool: PoolStatus,
     lags: Vec<(&'static str, i64)>,
     deliveries: [(&'static str, u64); 4],
+    emails: [(&'static str, u64); 4],
 }
 
 /// A live stream counted as open; dropping it counts it closed.
@@ -347,6 +370,7 @@ async fn scrape(
         pool: state.app.pool_status(),
         lags,
         deliveries: state.app.webhook_delivery_outcomes(),
+        emails: state.app.email_outcomes(),
     });
     (
         [(

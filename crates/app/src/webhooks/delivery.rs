@@ -17,15 +17,14 @@ use ordertrack_store::{
     AttemptOutcome, ClaimedDelivery, LogEntry, Repository, StoredEvent, Webhook, WebhookAttempt,
     WebhookEnqueue,
 };
-use rand::Rng;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::guard::{self, GuardedResolver};
 use super::{WebhookRuntime, Webhooks, event_type, signing, wants};
+use crate::outbox::{FollowerHandle, retry_delay};
 
 /// Events read from the log at a time.
 const FOLLOW_BATCH: u32 = 500;
@@ -57,20 +56,8 @@ pub struct WebhookWorker {
     endpoints: Vec<Webhook>,
 }
 
-/// A running worker; [`stop`](Self::stop) ends it.
-pub struct WorkerHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl WorkerHandle {
-    /// Stops the worker: it finishes the attempts under way (each within
-    /// its timeout), then ends.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-}
+/// A running worker; [`stop`](FollowerHandle::stop) ends it.
+pub type WorkerHandle = FollowerHandle;
 
 impl WebhookWorker {
     /// Starts a worker over `repo` with `runtime`'s settings.
@@ -95,9 +82,7 @@ impl WebhookWorker {
             client,
             endpoints: Vec::new(),
         };
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(worker.run(stopped));
-        WorkerHandle { stop, task }
+        FollowerHandle::spawn(|stopped| worker.run(stopped))
     }
 
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
@@ -306,31 +291,22 @@ impl WebhookWorker {
         Ok(response.status().as_u16())
     }
 
-    /// The delay before the retry after attempt number `attempts`, jittered
-    /// by up to a tenth either way; `None` once the schedule is spent.
+    /// The delay before the retry after attempt number `attempts`; `None`
+    /// once the schedule is spent.
     fn delay(&self, attempts: i64) -> Option<time::Duration> {
-        let index = usize::try_from(attempts - 1).ok()?;
-        let base = *self.webhooks.config.schedule.get(index)?;
-        let factor = rand::rng().random_range(0.9..=1.1);
-        time::Duration::try_from(base.mul_f64(factor)).ok()
+        retry_delay(&self.webhooks.config.schedule, attempts)
     }
 }
 
 /// What went wrong with a request, in a line (its causes included: reqwest's
 /// own text says little).
 fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        "timed out".to_owned()
+    let text = if error.is_timeout() {
+        "timed out"
     } else if error.is_connect() {
-        "could not connect".to_owned()
+        "could not connect"
     } else {
-        "request failed".to_owned()
+        "request failed"
     };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    crate::outbox::with_causes(text.to_owned(), error)
 }

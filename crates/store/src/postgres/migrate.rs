@@ -67,6 +67,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0015_webhooks.sql"),
     ),
     (
+        16,
+        include_str!("../../migrations/postgres/0016_email_notifications.sql"),
         19,
         include_str!("../../migrations/postgres/0019_change_keys.sql"),
     ),

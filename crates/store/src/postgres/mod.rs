@@ -55,9 +55,11 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::email_records::*;
 use crate::records::*;
 use crate::webhook_records::*;
 use crate::{CommitListener, Repository, Result, StoreError};
+use email::{ClaimEmails, SetEmailOptOut};
 use jobs::{
     AcceptInvitation, ClaimPrintJobs, CreateProduct, DeleteSession, FinishPrintJob, Pending,
     QueuePrintJobs, RemoveMembership, RemovePrinter, Request, SetMembership, UpdateProduct,
@@ -465,6 +467,42 @@ impl Repository for PostgresRepository {
 
     async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<()> {
         self.write(attempt).await
+    }
+
+    async fn email_cursor(&self) -> Result<i64> {
+        Ok(email::email_cursor(&mut *self.read().await?).await?)
+    }
+
+    async fn enqueue_emails(&self, batch: EmailEnqueue) -> Result<bool> {
+        self.write(batch).await
+    }
+
+    async fn claim_emails(
+        &self, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
+    ) -> Result<Vec<EmailJob>> {
+        self.write(ClaimEmails(now, until, limit)).await
+    }
+
+    async fn next_email_attempt(&self) -> Result<Option<OffsetDateTime>> {
+        Ok(email::next_email_attempt(&mut *self.read().await?).await?)
+    }
+
+    async fn record_email_attempt(&self, attempt: EmailAttempt) -> Result<()> {
+        self.write(attempt).await
+    }
+
+    async fn email_jobs(&self, event: i64) -> Result<Vec<EmailJobRecord>> {
+        Ok(email::email_jobs(&mut *self.read().await?, event).await?)
+    }
+
+    async fn set_email_opt_out(
+        &self, user: UserId, opted_out: bool, at: OffsetDateTime,
+    ) -> Result<()> {
+        self.write(SetEmailOptOut(user, opted_out, at)).await
+    }
+
+    async fn email_opted_out(&self, user: UserId) -> Result<bool> {
+        Ok(email::email_opted_out(&mut *self.read().await?, user).await?)
     }
 
     async fn queued_orders(

@@ -17,7 +17,7 @@ macro_rules! columns {
         "id, slug, name, currency, workflow, order_prefix, \
          status, timezone, accepting_orders, fulfilment, opening_hours, payment_methods, \
          driver_self_assign,
-         print_trigger"
+         print_trigger, email_states, email_subject, email_body"
     };
 }
 
@@ -66,7 +66,10 @@ pub async fn update_store_settings(
             opening_hours = CASE WHEN $7 THEN $8 ELSE opening_hours END,
             payment_methods = COALESCE($9, payment_methods),
             driver_self_assign = COALESCE($10, driver_self_assign),
-            print_trigger = COALESCE($11, print_trigger)
+            print_trigger = COALESCE($11, print_trigger),
+            email_states = COALESCE($12, email_states),
+            email_subject = CASE WHEN $13 THEN $14 ELSE email_subject END,
+            email_body = CASE WHEN $15 THEN $16 ELSE email_body END
          WHERE id = $1
          RETURNING ",
         columns!()
@@ -87,6 +90,11 @@ pub async fn update_store_settings(
     )
     .bind(patch.driver_self_assign)
     .bind(patch.print_trigger.as_ref().map(|key| key.as_str()))
+    .bind(patch.email_states_json()?)
+    .bind(patch.email_subject.is_some())
+    .bind(patch.email_subject.clone().flatten())
+    .bind(patch.email_body.is_some())
+    .bind(patch.email_body.clone().flatten())
     .fetch_optional(&mut *conn)
     .await?
     .map(|found| codec::store_with_settings(&found))

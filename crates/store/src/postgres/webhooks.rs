@@ -200,15 +200,8 @@ impl Request for WebhookEnqueue {
     type Output = bool;
     fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, bool> {
         Box::pin(async move {
-            let moved = sqlx::query(
-                "UPDATE webhook_cursor SET last_event_id = $2 WHERE id = 1 AND last_event_id = $1",
-            )
-            .bind(self.after)
-            .bind(self.upto)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if moved == 0 {
+            let cursor = crate::OutboxCursor::Webhooks;
+            if !super::events::move_cursor(conn, cursor, self.after, self.upto).await? {
                 return Ok(false);
             }
             if !self.deliveries.is_empty() {

@@ -55,6 +55,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0015_webhooks.sql"),
     ),
     (
+        16,
+        include_str!("../../migrations/sqlite/0016_email_notifications.sql"),
         19,
         include_str!("../../migrations/sqlite/0019_change_keys.sql"),
     ),

@@ -29,6 +29,7 @@ use rusqlite::{Connection, OpenFlags};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
+use crate::email_records::*;
 use crate::records::*;
 use crate::statements::STATEMENT_TARGET;
 use crate::webhook_records::*;
@@ -565,6 +566,47 @@ impl Repository for SqliteRepository {
 
     async fn record_webhook_attempt(&self, attempt: WebhookAttempt) -> Result<()> {
         self.write(move |tx| webhooks::record_webhook_attempt(tx.conn(), &attempt))
+            .await
+    }
+
+    async fn email_cursor(&self) -> Result<i64> {
+        self.read(email::email_cursor).await
+    }
+
+    async fn enqueue_emails(&self, batch: EmailEnqueue) -> Result<bool> {
+        self.write(move |tx| email::enqueue_emails(tx.conn(), &batch))
+            .await
+    }
+
+    async fn claim_emails(
+        &self, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
+    ) -> Result<Vec<EmailJob>> {
+        self.write(move |tx| email::claim_emails(tx.conn(), now, until, limit))
+            .await
+    }
+
+    async fn next_email_attempt(&self) -> Result<Option<OffsetDateTime>> {
+        self.read(email::next_email_attempt).await
+    }
+
+    async fn record_email_attempt(&self, attempt: EmailAttempt) -> Result<()> {
+        self.write(move |tx| email::record_email_attempt(tx.conn(), &attempt))
+            .await
+    }
+
+    async fn email_jobs(&self, event: i64) -> Result<Vec<EmailJobRecord>> {
+        self.read(move |conn| email::email_jobs(conn, event)).await
+    }
+
+    async fn set_email_opt_out(
+        &self, user: UserId, opted_out: bool, at: OffsetDateTime,
+    ) -> Result<()> {
+        self.write(move |tx| email::set_email_opt_out(tx.conn(), user, opted_out, at))
+            .await
+    }
+
+    async fn email_opted_out(&self, user: UserId) -> Result<bool> {
+        self.read(move |conn| email::email_opted_out(conn, user))
             .await
     }
 

@@ -14,7 +14,7 @@ use crate::{StoreError, StoreOpening, StoreSettingsPatch, StoreWithSettings};
 const COLUMNS: &str = "id, slug, name, currency, workflow, order_prefix, \
                        status, timezone, accepting_orders, fulfilment, opening_hours, payment_methods, \
                        driver_self_assign,
-                       print_trigger";
+                       print_trigger, email_states, email_subject, email_body";
 
 pub fn stores_with_settings(conn: &Connection) -> Result<Vec<StoreWithSettings>, StoreError> {
     all(
@@ -55,7 +55,10 @@ pub fn update_store_settings(
             opening_hours = CASE WHEN ?7 THEN ?8 ELSE opening_hours END,
             payment_methods = COALESCE(?9, payment_methods),
             driver_self_assign = COALESCE(?10, driver_self_assign),
-            print_trigger = COALESCE(?11, print_trigger)
+            print_trigger = COALESCE(?11, print_trigger),
+            email_states = COALESCE(?12, email_states),
+            email_subject = CASE WHEN ?13 THEN ?14 ELSE email_subject END,
+            email_body = CASE WHEN ?15 THEN ?16 ELSE email_body END
          WHERE id = ?1
          RETURNING {COLUMNS}"
         ),
@@ -74,6 +77,11 @@ pub fn update_store_settings(
                 .map(PaymentMethods::to_stored),
             patch.driver_self_assign,
             patch.print_trigger.as_ref().map(|key| key.as_str()),
+            patch.email_states_json()?,
+            patch.email_subject.is_some(),
+            patch.email_subject.clone().flatten(),
+            patch.email_body.is_some(),
+            patch.email_body.clone().flatten(),
         ],
         |row| codec::store_with_settings(row),
     )

@@ -126,12 +126,7 @@ pub fn enqueue_webhook_deliveries(
     conn: &Connection,
     batch: &WebhookEnqueue,
 ) -> Result<bool, StoreError> {
-    let moved = conn
-        .prepare_cached(
-            "UPDATE webhook_cursor SET last_event_id = ?2 WHERE id = 1 AND last_event_id = ?1",
-        )?
-        .execute(params![batch.after, batch.upto])?;
-    if moved == 0 {
+    if !super::events::move_cursor(conn, crate::OutboxCursor::Webhooks, batch.after, batch.upto)? {
         return Ok(false);
     }
     let mut insert = conn.prepare_cached(

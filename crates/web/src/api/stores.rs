@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ordertrack_app::catalog::ProductInput;
+use ordertrack_app::email::EmailInput;
 use ordertrack_app::stores::{SettingsInput, StoreSetup};
 use ordertrack_domain::{FulfilmentKind, OpeningHours, PaymentMethod, ProductId, Role, UserId};
 use ordertrack_store::StoreWithSettings;
@@ -242,6 +243,19 @@ struct SettingsRequest {
     payment_methods: Option<Vec<PaymentMethod>>,
     driver_self_assign: Option<bool>,
     print_trigger: Option<String>,
+    email: Option<EmailRequest>,
+}
+
+/// A store's customer e-mail settings; a field left out stays, a `null`
+/// template goes back to the built-in one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailRequest {
+    states: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    subject: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    body: Option<Option<String>>,
 }
 
 async fn update_settings(
@@ -262,6 +276,11 @@ async fn update_settings(
                 payment_methods: body.payment_methods,
                 driver_self_assign: body.driver_self_assign,
                 print_trigger: body.print_trigger,
+                email: body.email.map(|email| EmailInput {
+                    states: email.states,
+                    subject: email.subject,
+                    body: email.body,
+                }),
             },
         )
         .await?;

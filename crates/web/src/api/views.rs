@@ -76,6 +76,8 @@ pub struct StoreSettingsBody {
     /// The workflow state whose entry prints an order on the store's
     /// printers.
     pub print_trigger: StatusKey,
+    /// What it mails its customers, and when.
+    pub email: EmailSettingsBody,
     /// Whether an order placed now is taken.
     pub taking_orders: bool,
     /// What its page says about ordering now, e.g. "Not taking orders
@@ -97,8 +99,37 @@ impl StoreSettingsBody {
             payment_methods: settings.payment_methods.methods().to_vec(),
             driver_self_assign: settings.driver_self_assign,
             print_trigger: settings.print_trigger.clone(),
+            email: EmailSettingsBody::from(&settings.email),
             taking_orders: intake.is_open(),
             ordering_message: intake.to_string(),
+        }
+    }
+}
+
+/// A store's customer e-mail: the states whose entry mails the customer
+/// and the templates in force (the built-in ones unless `custom_*`).
+#[derive(Serialize)]
+pub struct EmailSettingsBody {
+    pub states: Vec<StatusKey>,
+    pub subject: String,
+    pub body: String,
+    pub custom_subject: bool,
+    pub custom_body: bool,
+}
+
+impl From<&ordertrack_store::EmailSettings> for EmailSettingsBody {
+    fn from(email: &ordertrack_store::EmailSettings) -> Self {
+        use ordertrack_app::email::template::{DEFAULT_BODY, DEFAULT_SUBJECT};
+        EmailSettingsBody {
+            states: email.states.clone(),
+            subject: email
+                .subject
+                .as_deref()
+                .unwrap_or(DEFAULT_SUBJECT)
+                .to_owned(),
+            body: email.body.as_deref().unwrap_or(DEFAULT_BODY).to_owned(),
+            custom_subject: email.subject.is_some(),
+            custom_body: email.body.is_some(),
         }
     }
 }

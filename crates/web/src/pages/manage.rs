@@ -31,6 +31,7 @@ pub fn routes() -> Routes {
             staff(s, c, p, f, StaffAction::Invite)
         })
         .post("/manage/{slug}/printers", add_printer)
+        .post("/manage/{slug}/email", save_email)
         .post(
             "/manage/{slug}/printers/{printer_id}/remove",
             remove_printer,
@@ -69,6 +70,7 @@ async fn manage(
     } = state.app.store_admin(caller, &slug).await?;
     let printers = state.app.printers(caller, &slug).await?;
     let (settings, _) = state.app.store_settings(caller, &slug).await?;
+    let workflow = state.app.current_workflow(&store).await?.workflow;
     let body = html! {
         h1 { "Manage " (store.name) }
         @if staff.is_some() {
@@ -107,6 +109,7 @@ async fn manage(
             }
         }
         (printers_section(&slug, &ctx.csrf, &printers, settings.settings.print_trigger.as_str()))
+        (email_section(&slug, &ctx.csrf, &settings.settings.email, &workflow))
         @if let Some(staff) = &staff {
             section.card {
                 h2 { "Staff" }
@@ -139,6 +142,74 @@ async fn manage(
         Flash::from_code(query.flash.as_deref()),
         body,
     )))
+}
+
+/// The store's customer e-mail: the states that mail the customer and the
+/// templates (blank: the built-in one).
+fn email_section(
+    slug: &str, csrf: &str, email: &ordertrack_store::EmailSettings,
+    workflow: &ordertrack_domain::Workflow,
+) -> Markup {
+    use ordertrack_app::email::template::{DEFAULT_BODY, DEFAULT_SUBJECT, PLACEHOLDERS};
+    html! {
+        section.card data-email-settings {
+            h2 { "E-mail to customers" }
+            p.muted { "Sent when an order enters a ticked state, if the server has a mail server set up. Placeholders: "
+                @for (i, name) in PLACEHOLDERS.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    code { "{" (name) "}" }
+                }
+                ". Leave a template blank for the built-in one." }
+            form method="post" action={ "/manage/" (slug) "/email" } {
+                input type="hidden" name="csrf" value=(csrf);
+                fieldset {
+                    legend { "Mail on" }
+                    @for state in workflow.states() {
+                        label.choice {
+                            input type="checkbox" name="states" value=(state.key)
+                                checked[email.states.iter().any(|s| s == state.key.as_str())];
+                            " " (state.label)
+                        }
+                    }
+                }
+                label { "Subject"
+                    input type="text" name="subject" maxlength="200" value=(email.subject.as_deref().unwrap_or("")) placeholder=(DEFAULT_SUBJECT); }
+                label { "Body"
+                    textarea name="body" rows="8" maxlength="5000" placeholder=(DEFAULT_BODY) { (email.body.as_deref().unwrap_or("")) } }
+                button type="submit" { "Save e-mail settings" }
+            }
+        }
+    }
+}
+
+/// Saves the e-mail form: the ticked states (repeated `states` fields) and
+/// the templates.
+async fn save_email(
+    State(state): State<AppState>, SignedIn { ctx, ref caller }: SignedIn,
+    ApiPath(slug): ApiPath<String>, Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    ctx.check_csrf(&field("csrf").unwrap_or_default())?;
+    let states = fields
+        .iter()
+        .filter(|(key, _)| key == "states")
+        .map(|(_, value)| value.clone())
+        .collect();
+    let input = ordertrack_app::stores::SettingsInput {
+        email: Some(ordertrack_app::email::EmailInput {
+            states: Some(states),
+            subject: Some(field("subject")),
+            body: Some(field("body").map(|body| body.replace("\r\n", "\n"))),
+        }),
+        ..Default::default()
+    };
+    let result = state.app.update_store_settings(caller, &slug, input).await;
+    saved(&slug, result.map(drop))
 }
 
 /// The store's network printers: each with its address and what it

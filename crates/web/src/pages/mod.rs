@@ -14,6 +14,7 @@ mod receipts;
 mod reports;
 mod seller;
 mod stores;
+mod unsubscribe;
 mod workflow;
 
 use axum::extract::FromRequestParts;
@@ -50,6 +51,7 @@ pub fn routes() -> Routes {
         .merge(invitations::routes())
         .merge(stores::routes())
         .merge(workflow::routes())
+        .merge(unsubscribe::routes())
 }
 
 async fn stylesheet() -> Response {

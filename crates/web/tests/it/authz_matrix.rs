@@ -138,6 +138,9 @@ struct Cell {
     /// An invitation (its token) to [`INVITES`], addressed to the cell's
     /// caller, for the routes that show or accept one.
     invitation: String,
+    /// A genuine unsubscribe token (the customer's): the link is the
+    /// whole authorisation, whoever follows it.
+    unsubscribe: String,
     /// A printer of the demo restaurant (no station, no receipts: it is
     /// never sent anything), for the routes about one.
     printer: i64,
@@ -791,6 +794,38 @@ fn rows() -> Vec<Row> {
         .form(|_| form("", &[])),
         row(
             POST,
+            "/manage/{slug}/email",
+            Page,
+            // As `PATCH /api/v1/stores/{slug}` (the same use case): the
+            // store is public, changing it is forbidden.
+            [303, 403, 403, 303, 303, 403, 403, 403, 403, 303],
+        )
+        .form(|_| {
+            form(
+                "",
+                &[
+                    ("states", "confirmed".into()),
+                    ("states", "ready".into()),
+                    ("subject", "{order_number}: {status}".into()),
+                    ("body", String::new()),
+                ],
+            )
+        }),
+        row(
+            GET,
+            "/unsubscribe/{token}",
+            Page,
+            [200, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+        ),
+        row(
+            POST,
+            "/unsubscribe/{token}",
+            Page,
+            [200, 200, 200, 200, 200, 200, 200, 200, 200, 200],
+        )
+        .form(|_| form("", &[])),
+        row(
+            POST,
             "/api/v1/invitations/{token}/accept",
             Api,
             [401, 200, 200, 200, 200, 200, 200, 200, 200, 200],
@@ -1177,6 +1212,16 @@ impl Setup {
                 .expect("an invitation")
                 .token;
         }
+        let mut unsubscribe = String::new();
+        if row.route.starts_with("/unsubscribe/") {
+            let alice = app
+                .store
+                .user_credentials("alice@demo.test")
+                .await
+                .expect("read a user")
+                .expect("the demo customer");
+            unsubscribe = app.app.unsubscribe_token(alice.user.id);
+        }
         let (mut printer, mut job) = (0, 0);
         if row.route.contains("{printer_id}") || row.route.contains("{job_id}") {
             let added = app
@@ -1236,6 +1281,7 @@ impl Setup {
             fresh_email: format!("fresh{n}@matrix.test"),
             fresh_slug: format!("matrix-store-{n}"),
             invitation,
+            unsubscribe,
         }
     }
 }
@@ -1292,6 +1338,10 @@ fn path(route: &str, cell: &Cell) -> String {
         .replace(
             "/invitations/{token}",
             &format!("/invitations/{}", cell.invitation),
+        )
+        .replace(
+            "/unsubscribe/{token}",
+            &format!("/unsubscribe/{}", cell.unsubscribe),
         )
         .replace("{slug}", RESTAURANT)
         .replace("{id}", &cell.order.to_string())

@@ -23,6 +23,7 @@ mod api_store_workflows;
 mod api_workflows;
 mod authz_matrix;
 mod browser;
+mod email;
 mod guest_view;
 mod hardening;
 mod invitations;

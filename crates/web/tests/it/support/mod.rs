@@ -1,8 +1,9 @@
 //! What the tests of this crate share: a real server built like the
 //! binary's ([`server`]), its HTTP API ([`api`]), its live streams from a
 //! client's side ([`sse`]), load tooling ([`load`]), a real browser
-//! ([`browser`]) and a network it can lose ([`netlink`]), a network printer ([`printer`]) and a webhook receiver
-//! ([`webhooks`]).
+//! ([`browser`]) and a network it can lose ([`netlink`]), a network
+//! printer ([`printer`]), a webhook receiver ([`webhooks`]) and an SMTP
+//! sink ([`smtp`]).
 
 pub mod api;
 pub mod browser;
@@ -10,6 +11,7 @@ pub mod load;
 pub mod netlink;
 pub mod printer;
 pub mod server;
+pub mod smtp;
 pub mod sse;
 pub mod webhooks;
 
@@ -19,5 +21,6 @@ pub use load::*;
 pub use netlink::*;
 pub use printer::*;
 pub use server::*;
+pub use smtp::*;
 pub use sse::*;
 pub use webhooks::*;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ordertrack_app::printing::PrintSettings;
-use ordertrack_app::{App, SignInLimits, StoreSignup, WebhookConfig};
+use ordertrack_app::{App, EmailConfig, SignInLimits, StoreSignup, WebhookConfig};
 use ordertrack_realtime::Hub;
 use ordertrack_store::Repository;
 use ordertrack_store::conformance::TestSchema;
@@ -93,6 +93,20 @@ impl TestDb {
                 poll: Duration::from_secs(1),
             },
             asset_salt: guards.asset_salt.clone(),
+            email: EmailConfig {
+                smtp_url: guards.smtp_url.clone(),
+                from: "Test Orders <orders@ordertrack.test>".into(),
+                public_url: guards
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| EmailConfig::default().public_url),
+                schedule: guards
+                    .email_retries
+                    .clone()
+                    .unwrap_or_else(|| vec![Duration::from_millis(200); 20]),
+                timeout: Duration::from_secs(10),
+                poll: Duration::from_secs(1),
+            },
         })
         .await
         .expect("build the order desk")
@@ -130,6 +144,14 @@ pub struct Guards {
     pub webhook_retries: Option<Vec<Duration>>,
     /// How long a webhook attempt may take (default: 10 s, as the binary).
     pub webhook_timeout: Option<Duration>,
+    /// The SMTP server customers are mailed through (`--smtp-url`;
+    /// default: none, no mail).
+    pub smtp_url: Option<String>,
+    /// The e-mail retry schedule (default: retries 200 ms apart).
+    pub email_retries: Option<Vec<Duration>>,
+    /// Where links in mails point (`--public-url`): set to the server's
+    /// own address when it starts.
+    pub public_url: Option<String>,
 }
 
 /// A running server, its database and a client. Dropping it stops the
@@ -207,9 +229,8 @@ pub async fn spawn_app_alone() -> TestApp {
     app
 }
 
-async fn start(token_ttl: time::Duration, guards: Guards) -> TestApp {
+async fn start(token_ttl: time::Duration, mut guards: Guards) -> TestApp {
     let db = TestDb::create().await;
-    let application = db.build(token_ttl, &guards, true).await;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind an ephemeral port");
@@ -224,6 +245,8 @@ async fn start(token_ttl: time::Duration, guards: Guards) -> TestApp {
             format!("https://localhost:{}", addr.port())
         }
     };
+    guards.public_url.get_or_insert_with(|| base.clone());
+    let application = db.build(token_ttl, &guards, true).await;
     TestApp {
         base,
         addr,

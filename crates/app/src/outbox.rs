@@ -1,0 +1,73 @@
+//! What the event log's outbox followers share (the webhook worker and the
+//! e-mail sender): the handle that stops one, and the jittered retry
+//! delay on an operator's schedule.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A running follower; [`stop`](Self::stop) ends it.
+pub struct FollowerHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl FollowerHandle {
+    /// Spawns `run`, handing it the receiver that turns `true` on stop.
+    pub(crate) fn spawn<F>(run: impl FnOnce(watch::Receiver<bool>) -> F) -> FollowerHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(stopped));
+        FollowerHandle { stop, task }
+    }
+
+    /// Stops the follower: it finishes the attempts under way (each within
+    /// its timeout), then ends.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// The delay before the retry after attempt number `attempts` on
+/// `schedule`, jittered by up to a tenth either way (so retries of many
+/// deliveries spread out); `None` once the schedule is spent.
+pub(crate) fn retry_delay(schedule: &[Duration], attempts: i64) -> Option<time::Duration> {
+    let index = usize::try_from(attempts - 1).ok()?;
+    let base = *schedule.get(index)?;
+    let factor = rand::rng().random_range(0.9..=1.1);
+    time::Duration::try_from(base.mul_f64(factor)).ok()
+}
+
+/// `text`, then each cause of `error` after a colon: what went wrong with
+/// an attempt, in one line for its log.
+pub(crate) fn with_causes(mut text: String, error: &dyn std::error::Error) -> String {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_follow_the_schedule_within_a_tenth_then_stop() {
+        let schedule = [Duration::from_secs(10), Duration::from_secs(100)];
+        let first = retry_delay(&schedule, 1).expect("a first retry");
+        assert!((9..=11).contains(&first.whole_seconds()), "{first}");
+        let second = retry_delay(&schedule, 2).expect("a second retry");
+        assert!((90..=110).contains(&second.whole_seconds()), "{second}");
+        assert_eq!(retry_delay(&schedule, 3), None);
+        assert_eq!(retry_delay(&schedule, 0), None);
+    }
+}
