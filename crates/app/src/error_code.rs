@@ -199,6 +199,11 @@ error_codes! {
     InvalidWebhookEvents => "invalid_webhook_events",
     /// A store has as many webhooks as it may.
     TooManyWebhooks => "too_many_webhooks",
+    /// A Web Push subscription whose endpoint or keys are unusable.
+    InvalidPushSubscription => "invalid_push_subscription",
+    /// A push endpoint whose host is (or resolves to) a loopback, private,
+    /// link-local or metadata address.
+    PushAddressRefused => "push_address_refused",
 }
 
 impl fmt::Display for ErrorCode {

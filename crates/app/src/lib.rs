@@ -13,6 +13,7 @@ pub mod invitations;
 pub mod kitchen;
 pub mod orders;
 pub mod printing;
+pub mod push;
 pub mod receipts;
 pub mod reports;
 pub mod reviews;
@@ -32,6 +33,7 @@ pub use auth::{AuthConfig, Caller, SessionRef};
 pub use error::AppError;
 pub use error_code::ErrorCode;
 pub use orders::DurationsCache;
+pub use push::{PushConfig, PushRuntime};
 pub use stores::StoreSignup;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
 pub use throttle::{FixedWindows, SignInLimits};
@@ -59,6 +61,7 @@ pub struct App {
     store_signup: StoreSignup,
     printing: Arc<printing::Printing>,
     webhooks: WebhookRuntime,
+    push: PushRuntime,
     /// Stores' kept durations for ETA windows, reused for a few seconds.
     durations: Arc<DurationsCache>,
 }
@@ -75,6 +78,7 @@ impl App {
             store_signup: StoreSignup::default(),
             printing: Arc::default(),
             webhooks: WebhookRuntime::new(WebhookConfig::default()),
+            push: PushRuntime::new(PushConfig::default()),
             durations: Arc::default(),
         }
     }
@@ -124,11 +128,15 @@ impl App {
     }
 
     /// How far each follower of the event log is behind its end, in
-    /// events: `webhooks` (events not yet turned into deliveries) and,
+    /// events: `webhooks` (events not yet turned into deliveries), `push`
+    /// where Web Push is on, and,
     /// where printing runs (some printer host allowed), `printing`.
     pub async fn follower_lags(&self) -> Result<Vec<(&'static str, i64)>, AppError> {
         let last = self.repo.last_event_position().await?;
         let mut lags = vec![("webhooks", last - self.repo.webhook_cursor().await?)];
+        if self.push.enabled() {
+            lags.push(("push", last - self.repo.push_cursor().await?));
+        }
         if !self.printing.settings().hosts.is_empty() {
             lags.push(("printing", last - self.repo.print_cursor().await?));
         }

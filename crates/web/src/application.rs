@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use ordertrack_app::printing::spool::Spool;
 use ordertrack_app::printing::{PrintSettings, Printing};
+use ordertrack_app::push::PushWorker;
 use ordertrack_app::webhooks::WebhookWorker;
 use ordertrack_app::{
-    App, AppError, AuthConfig, DurationsCache, SignInLimits, StoreSignup, WebhookConfig,
-    WebhookRuntime,
+    App, AppError, AuthConfig, DurationsCache, PushConfig, PushRuntime, SignInLimits, StoreSignup,
+    WebhookConfig, WebhookRuntime,
 };
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
@@ -78,6 +79,9 @@ pub struct Settings {
     pub serving: bool,
     /// Where webhooks may go, their retry schedule and timeout.
     pub webhooks: WebhookConfig,
+    /// Web Push to customers: the VAPID key (none: off), where pushes may
+    /// go, retries.
+    pub push: PushConfig,
 }
 
 /// The database to open (migrations run on opening).
@@ -144,6 +148,7 @@ pub struct Application {
     /// it is dropped (when serving ends).
     printing: Option<Spool>,
     webhooks: WebhookRuntime,
+    push: PushRuntime,
 }
 
 impl Application {
@@ -176,6 +181,9 @@ impl Application {
         // Commits wake the webhook worker too.
         let webhooks = WebhookRuntime::new(settings.webhooks);
         let listener = webhooks.listener(listener);
+        // And the push worker.
+        let push = PushRuntime::new(settings.push);
+        let listener = push.listener(listener);
         let store: Arc<dyn Repository> = match settings.database {
             Database::Sqlite(path) => {
                 if relay.is_some() {
@@ -232,7 +240,8 @@ impl Application {
         .with_store_signup(settings.store_signup)
         .with_durations(durations)
         .with_printing(printing)
-        .with_webhooks(webhooks.clone());
+        .with_webhooks(webhooks.clone())
+        .with_push(push.clone());
         if let Some((options, _, queue)) = relay {
             let subject = options.subject.clone();
             let bus = NatsBus::start(options, queue, store.clone(), hub)
@@ -270,6 +279,7 @@ impl Application {
             public_https: settings.public_https,
             printing,
             webhooks,
+            push,
         })
     }
 
@@ -314,14 +324,18 @@ impl Application {
     }
 
     /// Serves on `listener` until `shutdown` resolves (see [`crate::serve`]),
-    /// delivering webhooks meanwhile.
+    /// delivering webhooks and Web Push meanwhile.
     pub async fn serve(
         self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let tls = self.tls.clone();
         let worker = WebhookWorker::spawn(self.repo.clone(), &self.webhooks);
+        let pusher = PushWorker::spawn(self.repo.clone(), &self.push);
         let served = crate::serve(listener, self.state(), tls, shutdown).await;
         worker.stop().await;
+        if let Some(pusher) = pusher {
+            pusher.stop().await;
+        }
         // Printing stops with serving.
         drop(self.printing);
         served
@@ -362,6 +376,7 @@ mod tests {
             printing: PrintSettings::default(),
             serving: true,
             webhooks: WebhookConfig::default(),
+            push: PushConfig::default(),
         })
         .await;
         assert!(matches!(built, Err(BuildError::BusNeedsPostgres)));

@@ -66,6 +66,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/postgres/0015_webhooks.sql"),
     ),
+    (
+        17,
+        include_str!("../../migrations/postgres/0017_push_subscriptions.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -27,6 +27,7 @@ mod hardening;
 mod invitations;
 mod operations;
 mod printing;
+mod push;
 mod receipts;
 mod reports;
 mod stores_admin;
