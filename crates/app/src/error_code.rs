@@ -204,6 +204,11 @@ error_codes! {
     /// A store's e-mail template uses an unknown placeholder, has an
     /// unbalanced brace or is too long.
     InvalidEmailTemplate => "invalid_email_template",
+    /// A Web Push subscription whose endpoint or keys are unusable.
+    InvalidPushSubscription => "invalid_push_subscription",
+    /// A push endpoint whose host is (or resolves to) a loopback, private,
+    /// link-local or metadata address.
+    PushAddressRefused => "push_address_refused",
 }
 
 impl fmt::Display for ErrorCode {

@@ -16,6 +16,7 @@ pub mod kitchen;
 pub mod orders;
 pub mod outbox;
 pub mod printing;
+pub mod push;
 pub mod receipts;
 pub mod reports;
 pub mod reviews;
@@ -36,6 +37,7 @@ pub use email::{EmailConfig, EmailRuntime};
 pub use error::AppError;
 pub use error_code::ErrorCode;
 pub use orders::DurationsCache;
+pub use push::{PushConfig, PushRuntime};
 pub use stores::StoreSignup;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
 pub use throttle::{FixedWindows, SignInLimits};
@@ -65,6 +67,7 @@ pub struct App {
     webhooks: WebhookRuntime,
     /// Customer e-mail: the operator's SMTP settings and the sender's doorbell.
     email: EmailRuntime,
+    push: PushRuntime,
     /// Stores' kept durations for ETA windows, reused for a few seconds.
     durations: Arc<DurationsCache>,
 }
@@ -82,6 +85,7 @@ impl App {
             printing: Arc::default(),
             webhooks: WebhookRuntime::new(WebhookConfig::default()),
             email: EmailRuntime::default(),
+            push: PushRuntime::new(PushConfig::default()),
             durations: Arc::default(),
         }
     }
@@ -131,12 +135,16 @@ impl App {
     }
 
     /// How far each follower of the event log is behind its end, in
-    /// events: `webhooks` (events not yet turned into deliveries),
-    /// where printing runs (some printer host allowed) `printing`, and
-    /// where e-mail is sent (an SMTP server given) `email`.
+    /// events: `webhooks` (events not yet turned into deliveries), `push`
+    /// where Web Push is on, where printing runs (some printer host
+    /// allowed) `printing`, and where e-mail is sent (an SMTP server given)
+    /// `email`.
     pub async fn follower_lags(&self) -> Result<Vec<(&'static str, i64)>, AppError> {
         let last = self.repo.last_event_position().await?;
         let mut lags = vec![("webhooks", last - self.repo.webhook_cursor().await?)];
+        if self.push.enabled() {
+            lags.push(("push", last - self.repo.push_cursor().await?));
+        }
         if !self.printing.settings().hosts.is_empty() {
             lags.push(("printing", last - self.repo.print_cursor().await?));
         }

@@ -1,11 +1,13 @@
 //! Settings: one clap struct, each flag also an `ORDERTRACK_*` variable.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use ordertrack_app::printing::{PrintSettings, PrinterHosts};
-use ordertrack_app::{EmailConfig, SignInLimits, StoreSignup, WebhookConfig};
+use ordertrack_app::push::VapidKey;
+use ordertrack_app::{EmailConfig, PushConfig, SignInLimits, StoreSignup, WebhookConfig};
 use ordertrack_web::{Limits, NatsSettings, Settings, TlsFiles};
 
 /// How long a session lasts.
@@ -191,6 +193,36 @@ pub struct ServerArgs {
         value_parser = parse_delay
     )]
     pub smtp_retry_schedule: Vec<std::time::Duration>,
+    /// The VAPID private key that signs Web Push requests: a PEM file
+    /// (PKCS#8 or SEC1) or one holding the base64url of the 32-byte key.
+    /// Default: generated on first run and kept in the data dir
+    /// (`vapid-private-key.pem`).
+    #[arg(long, env = "ORDERTRACK_VAPID_PRIVATE_KEY")]
+    pub vapid_private_key: Option<PathBuf>,
+    /// The contact push services see in the VAPID token: `mailto:…` or
+    /// `https://…`.
+    #[arg(
+        long,
+        env = "ORDERTRACK_VAPID_SUBJECT",
+        default_value = "mailto:admin@localhost",
+        value_parser = parse_vapid_subject
+    )]
+    pub vapid_subject: String,
+    /// Let Web Push go to loopback, private and link-local addresses too
+    /// (a push service on the operator's own network, tests). Default:
+    /// only public addresses, checked after DNS resolution.
+    #[arg(long, env = "ORDERTRACK_PUSH_ALLOW_PRIVATE")]
+    pub push_allow_private: bool,
+}
+
+/// A VAPID subject: a `mailto:` or `https:` URI (RFC 8292 §2.1).
+fn parse_vapid_subject(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if (text.starts_with("mailto:") && text.len() > 7) || text.starts_with("https://") {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("`{text}` is neither a mailto: nor an https:// URI"))
+    }
 }
 
 /// A delay such as `500ms`, `5s`, `30m` or `2h`.
@@ -310,6 +342,12 @@ impl ServerArgs {
             },
             asset_salt: None,
             email: self.email_config(),
+            push: PushConfig {
+                vapid: Some(Arc::new(self.vapid_key()?)),
+                subject: self.vapid_subject.clone(),
+                allow_private: self.push_allow_private,
+                ..PushConfig::default()
+            },
         })
     }
 
@@ -328,6 +366,26 @@ impl ServerArgs {
             schedule: self.smtp_retry_schedule.clone(),
             ..defaults
         }
+    }
+
+    /// The VAPID key: the operator's file, or the one kept in the data dir
+    /// (made on first run).
+    pub fn vapid_key(&self) -> anyhow::Result<VapidKey> {
+        let read = |path: &std::path::Path| -> anyhow::Result<VapidKey> {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            VapidKey::parse(&text).with_context(|| format!("{}", path.display()))
+        };
+        if let Some(path) = &self.vapid_private_key {
+            return read(path);
+        }
+        let path = self.data_dir()?.join("vapid-private-key.pem");
+        if path.exists() {
+            return read(&path);
+        }
+        let key = VapidKey::generate();
+        write_private(&path, &key.to_pem())?;
+        Ok(key)
     }
 
     /// The certificate and key to serve HTTPS with, if given.

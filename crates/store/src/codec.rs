@@ -946,3 +946,54 @@ pub fn email_job_record(row: &(impl Columns + ?Sized)) -> Result<crate::EmailJob
         error: row.text_opt("error")?,
     })
 }
+// ---- Web Push ----
+
+/// A push subscription ([`push_subscription_select`]).
+pub fn push_subscription(row: &(impl Columns + ?Sized)) -> Result<crate::PushSubscription> {
+    let owner = match (row.int_opt("user_id")?, row.int_opt("order_id")?) {
+        (Some(user), None) => crate::PushOwner::User(UserId::new(user)),
+        (None, Some(order)) => crate::PushOwner::Order(OrderId::new(order)),
+        _ => return Err(corrupt("push subscription owner", "both or neither")),
+    };
+    Ok(crate::PushSubscription {
+        id: row.int("id")?,
+        owner,
+        endpoint: row.text("endpoint")?,
+        p256dh: row.text("p256dh")?,
+        auth: row.text("auth")?,
+        after_event: row.int("after_event_id")?,
+        created_at: from_micros(row.int("created_at")?)?,
+    })
+}
+
+/// Push subscriptions (read by [`push_subscription`]); a `WHERE` on `s`
+/// follows.
+macro_rules! push_subscription_select {
+    () => {
+        "SELECT s.id, s.user_id, s.order_id, s.endpoint, s.p256dh, s.auth, s.after_event_id,
+            s.created_at FROM push_subscriptions s"
+    };
+}
+pub(crate) use push_subscription_select;
+
+/// A claimed push job with its subscription ([`push_job_select`]).
+pub fn push_job(row: &(impl Columns + ?Sized)) -> Result<crate::PushJob> {
+    Ok(crate::PushJob {
+        id: row.int("job_id")?,
+        event_id: row.int("job_event_id")?,
+        attempts: row.int("job_attempts")?,
+        subscription: push_subscription(row)?,
+    })
+}
+
+/// Push jobs with their subscriptions (read by [`push_job`]); a `WHERE`
+/// on `j` follows.
+macro_rules! push_job_select {
+    () => {
+        "SELECT j.id AS job_id, j.event_id AS job_event_id, j.attempts AS job_attempts,
+            s.id, s.user_id, s.order_id, s.endpoint, s.p256dh, s.auth, s.after_event_id,
+            s.created_at
+         FROM push_jobs j JOIN push_subscriptions s ON s.id = j.subscription_id"
+    };
+}
+pub(crate) use push_job_select;

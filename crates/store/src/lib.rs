@@ -18,6 +18,7 @@ macro_rules! backend_modules {
         mod invitations;
         mod orders;
         mod printing;
+        mod push;
         mod reports;
         mod reviews;
         mod settings;
@@ -36,6 +37,7 @@ mod codec;
 mod email_records;
 mod error;
 pub mod postgres;
+mod push_records;
 mod records;
 pub mod sqlite;
 pub mod statements;
@@ -59,6 +61,7 @@ pub use error::StoreError;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub use email_records::*;
 pub use postgres::PostgresRepository;
+pub use push_records::*;
 pub use records::*;
 pub use sqlite::SqliteRepository;
 pub use webhook_records::*;
@@ -376,6 +379,35 @@ pub trait Repository: Send + Sync + 'static {
     /// Whether a customer asked for no more mail.
     async fn email_opted_out(&self, user: UserId) -> Result<bool>;
 
+
+    // ---- Web Push ----
+
+    /// Saves a push subscription, replacing its owner's subscription with
+    /// the same endpoint (a browser subscribing again with new keys).
+    async fn save_push_subscription(&self, new: NewPushSubscription) -> Result<PushSubscription>;
+    /// Deletes the owner's subscription with this endpoint and its jobs;
+    /// false if there was none.
+    async fn delete_push_subscription(&self, owner: PushOwner, endpoint: String) -> Result<bool>;
+    /// The owner's subscriptions, oldest first.
+    async fn push_subscriptions(&self, owner: PushOwner) -> Result<Vec<PushSubscription>>;
+    /// The position in the event log up to which push jobs have been made.
+    async fn push_cursor(&self) -> Result<i64>;
+    /// Writes the jobs of `batch.events` — one per subscription of the
+    /// event's customer or order made before the event — and moves the
+    /// cursor to `upto`, in one transaction, only if the cursor is still at
+    /// `after` (false, and nothing written, otherwise). A job that exists
+    /// already is left as it is.
+    async fn enqueue_push_jobs(&self, batch: PushEnqueue) -> Result<bool>;
+    /// Claims, until `until`, at most `limit` pending jobs due at `now`
+    /// that nobody else holds.
+    async fn claim_push_jobs(
+        &self, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
+    ) -> Result<Vec<PushJob>>;
+    /// When the next pending job is due, if any is pending.
+    async fn next_push_attempt(&self) -> Result<Option<OffsetDateTime>>;
+    /// Records an attempt on its job and lets go of the claim; a
+    /// [`PushOutcome::SubscriptionGone`] deletes the subscription and its jobs.
+    async fn record_push_attempt(&self, attempt: PushAttempt) -> Result<()>;
     /// The ids of a store's oldest `limit` orders in any of `statuses`,
     /// oldest first: its kitchen's queue (what an ETA counts the orders
     /// ahead from), in one statement reading at most `limit` index entries

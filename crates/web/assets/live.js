@@ -554,6 +554,77 @@ function toggles() {
   }
 }
 
+// ---- Web Push ------------------------------------------------------------------
+
+// The VAPID key as PushManager takes it.
+function keyBytes(base64url) {
+  const text = atob(base64url.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - base64url.length % 4) % 4));
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
+}
+
+// Subscribes this browser (the service worker at /sw.js shows what comes)
+// and hands the subscription to the server: for the signed-in customer's
+// orders, or with `tracking` for that one order.
+async function enablePush(tracking) {
+  const registration = await navigator.serviceWorker.register("/sw.js");
+  await navigator.serviceWorker.ready;
+  if (await Notification.requestPermission() !== "granted") throw new Error("notifications are blocked in this browser");
+  const key = await fetch("/api/v1/push/public-key").then((r) => (r.ok ? r.json() : Promise.reject(new Error("push is off"))));
+  const subscription = (await registration.pushManager.getSubscription())
+    || await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key.public_key) });
+  const { endpoint, keys } = subscription.toJSON();
+  const body = { endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth } };
+  if (tracking) body.tracking_token = tracking;
+  const response = await fetch("/api/v1/push/subscriptions", {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail || "could not subscribe");
+}
+
+// Opts out: the server forgets this browser for the account or the order.
+// The browser's subscription stays (another order may use it).
+async function disablePush(tracking) {
+  const registration = await navigator.serviceWorker.getRegistration("/");
+  const subscription = await registration?.pushManager.getSubscription();
+  if (!subscription) return;
+  const body = { endpoint: subscription.endpoint };
+  if (tracking) body.tracking_token = tracking;
+  await fetch("/api/v1/push/subscriptions", {
+    method: "DELETE", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+}
+
+// "Notify me" buttons: shown where the browser can take pushes.
+function pushButtons() {
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) return;
+  for (const button of document.querySelectorAll("[data-push-toggle]")) {
+    const tracking = button.dataset.pushTracking || "";
+    const stored = `ordertrack.push.${tracking || "account"}`;
+    const label = () => {
+      button.textContent = localStorage.getItem(stored) === "on" ? "Notifications on (turn off)" : "Notify me";
+    };
+    button.hidden = false;
+    label();
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        if (localStorage.getItem(stored) === "on") {
+          await disablePush(tracking);
+          localStorage.removeItem(stored);
+        } else {
+          await enablePush(tracking);
+          localStorage.setItem(stored, "on");
+          toast("We will notify you when your order moves on, even with this page closed.");
+        }
+      } catch (error) {
+        toast(`Notifications: ${error.message}`);
+      }
+      button.disabled = false;
+      label();
+    });
+  }
+}
+
 // ---- printing ----------------------------------------------------------------
 
 // The receipt's and ticket's "Print" button: hidden until this script can
@@ -823,6 +894,7 @@ offlineQueue.show();
 cart();
 toggles();
 printButtons();
+pushButtons();
 pollFragments();
 kitchenAges();
 etas();

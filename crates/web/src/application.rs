@@ -16,10 +16,11 @@ use std::time::Duration;
 use ordertrack_app::email::{EmailHandle, EmailSetupError};
 use ordertrack_app::printing::spool::Spool;
 use ordertrack_app::printing::{PrintSettings, Printing};
+use ordertrack_app::push::PushWorker;
 use ordertrack_app::webhooks::WebhookWorker;
 use ordertrack_app::{
-    App, AppError, AuthConfig, DurationsCache, EmailConfig, EmailRuntime, SignInLimits,
-    StoreSignup, WebhookConfig, WebhookRuntime,
+    App, AppError, AuthConfig, DurationsCache, EmailConfig, EmailRuntime, PushConfig,
+    PushRuntime, SignInLimits, StoreSignup, WebhookConfig, WebhookRuntime,
 };
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;
@@ -85,6 +86,9 @@ pub struct Settings {
     /// Customer e-mail: the SMTP server (none: no mail), the sender, the
     /// address links point at, the retry schedule.
     pub email: EmailConfig,
+    /// Web Push to customers: the VAPID key (none: off), where pushes may
+    /// go, retries.
+    pub push: PushConfig,
 }
 
 /// The database to open (migrations run on opening).
@@ -157,6 +161,7 @@ pub struct Application {
     webhooks: WebhookRuntime,
     /// The e-mail sender of a serving instance with an SMTP server.
     email: Option<EmailHandle>,
+    push: PushRuntime,
 }
 
 impl Application {
@@ -192,6 +197,9 @@ impl Application {
         // And the e-mail follower.
         let email = EmailRuntime::new(settings.email);
         let listener = email.listener(listener);
+        // And the push worker.
+        let push = PushRuntime::new(settings.push);
+        let listener = push.listener(listener);
         let store: Arc<dyn Repository> = match settings.database {
             Database::Sqlite(path) => {
                 if relay.is_some() {
@@ -249,7 +257,8 @@ impl Application {
         .with_durations(durations)
         .with_printing(printing)
         .with_webhooks(webhooks.clone())
-        .with_email(email);
+        .with_email(email)
+        .with_push(push.clone());
         if let Some((options, _, queue)) = relay {
             let subject = options.subject.clone();
             let bus = NatsBus::start(options, queue, store.clone(), hub)
@@ -297,6 +306,7 @@ impl Application {
             printing,
             webhooks,
             email,
+            push,
         })
     }
 
@@ -342,16 +352,20 @@ impl Application {
     }
 
     /// Serves on `listener` until `shutdown` resolves (see [`crate::serve`]),
-    /// delivering webhooks meanwhile.
+    /// delivering webhooks and Web Push meanwhile.
     pub async fn serve(
         self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let tls = self.tls.clone();
         let worker = WebhookWorker::spawn(self.repo.clone(), &self.webhooks);
+        let pusher = PushWorker::spawn(self.repo.clone(), &self.push);
         let served = crate::serve(listener, self.state(), tls, shutdown).await;
         worker.stop().await;
         if let Some(email) = self.email {
             email.stop().await;
+        }
+        if let Some(pusher) = pusher {
+            pusher.stop().await;
         }
         // Printing stops with serving.
         drop(self.printing);
@@ -395,6 +409,7 @@ mod tests {
             webhooks: WebhookConfig::default(),
             asset_salt: None,
             email: EmailConfig::default(),
+            push: PushConfig::default(),
         })
         .await;
         assert!(matches!(built, Err(BuildError::BusNeedsPostgres)));

@@ -23,6 +23,7 @@ use ordertrack_store::{
 use tokio::sync::Notify;
 
 pub use delivery::{WebhookWorker, WorkerHandle};
+pub(crate) use delivery::{describe, retry_delay};
 
 use crate::{App, AppError, Caller, ErrorCode};
 

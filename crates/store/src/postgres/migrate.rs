@@ -69,6 +69,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         16,
         include_str!("../../migrations/postgres/0016_email_notifications.sql"),
+    ),
+    (
+        17,
+        include_str!("../../migrations/postgres/0017_push_subscriptions.sql"),
+    ),
+    (
         19,
         include_str!("../../migrations/postgres/0019_change_keys.sql"),
     ),

@@ -56,6 +56,7 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::email_records::*;
+use crate::push_records::*;
 use crate::records::*;
 use crate::webhook_records::*;
 use crate::{CommitListener, Repository, Result, StoreError};
@@ -65,6 +66,7 @@ use jobs::{
     QueuePrintJobs, RemoveMembership, RemovePrinter, Request, SetMembership, UpdateProduct,
     UpdateStoreSettings,
 };
+use push::{ClaimPushJobs, DeletePushSubscription};
 use webhooks::{ClaimWebhookDeliveries, DeleteWebhook, RetryWebhookDelivery, RotateWebhookSecret};
 pub use writer::MAX_BATCH;
 
@@ -409,6 +411,40 @@ impl Repository for PostgresRepository {
             idle: Some(u32::try_from(self.readers.num_idle()).unwrap_or(u32::MAX)),
             queued: None,
         }
+    }
+
+    async fn save_push_subscription(&self, new: NewPushSubscription) -> Result<PushSubscription> {
+        self.write(new).await
+    }
+
+    async fn delete_push_subscription(&self, owner: PushOwner, endpoint: String) -> Result<bool> {
+        self.write(DeletePushSubscription(owner, endpoint)).await
+    }
+
+    async fn push_subscriptions(&self, owner: PushOwner) -> Result<Vec<PushSubscription>> {
+        Ok(push::push_subscriptions(&mut *self.read().await?, owner).await?)
+    }
+
+    async fn push_cursor(&self) -> Result<i64> {
+        Ok(push::push_cursor(&mut *self.read().await?).await?)
+    }
+
+    async fn enqueue_push_jobs(&self, batch: PushEnqueue) -> Result<bool> {
+        self.write(batch).await
+    }
+
+    async fn claim_push_jobs(
+        &self, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
+    ) -> Result<Vec<PushJob>> {
+        self.write(ClaimPushJobs(now, until, limit)).await
+    }
+
+    async fn next_push_attempt(&self) -> Result<Option<OffsetDateTime>> {
+        Ok(push::next_push_attempt(&mut *self.read().await?).await?)
+    }
+
+    async fn record_push_attempt(&self, attempt: PushAttempt) -> Result<()> {
+        self.write(attempt).await
     }
 
     async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {

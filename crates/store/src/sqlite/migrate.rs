@@ -57,6 +57,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         16,
         include_str!("../../migrations/sqlite/0016_email_notifications.sql"),
+    ),
+    (
+        17,
+        include_str!("../../migrations/sqlite/0017_push_subscriptions.sql"),
+    ),
+    (
         19,
         include_str!("../../migrations/sqlite/0019_change_keys.sql"),
     ),

@@ -30,6 +30,7 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use crate::email_records::*;
+use crate::push_records::*;
 use crate::records::*;
 use crate::statements::STATEMENT_TARGET;
 use crate::webhook_records::*;
@@ -501,6 +502,46 @@ impl Repository for SqliteRepository {
             idle: None,
             queued: Some(u32::try_from(queued).unwrap_or(u32::MAX)),
         }
+    }
+
+    async fn save_push_subscription(&self, new: NewPushSubscription) -> Result<PushSubscription> {
+        self.write(move |tx| push::save_push_subscription(tx.conn(), &new))
+            .await
+    }
+
+    async fn delete_push_subscription(&self, owner: PushOwner, endpoint: String) -> Result<bool> {
+        self.write(move |tx| push::delete_push_subscription(tx.conn(), owner, &endpoint))
+            .await
+    }
+
+    async fn push_subscriptions(&self, owner: PushOwner) -> Result<Vec<PushSubscription>> {
+        self.read(move |conn| push::push_subscriptions(conn, owner))
+            .await
+    }
+
+    async fn push_cursor(&self) -> Result<i64> {
+        self.read(push::push_cursor).await
+    }
+
+    async fn enqueue_push_jobs(&self, batch: PushEnqueue) -> Result<bool> {
+        self.write(move |tx| push::enqueue_push_jobs(tx.conn(), &batch))
+            .await
+    }
+
+    async fn claim_push_jobs(
+        &self, now: OffsetDateTime, until: OffsetDateTime, limit: u32,
+    ) -> Result<Vec<PushJob>> {
+        self.write(move |tx| push::claim_push_jobs(tx.conn(), now, until, limit))
+            .await
+    }
+
+    async fn next_push_attempt(&self) -> Result<Option<OffsetDateTime>> {
+        self.read(push::next_push_attempt).await
+    }
+
+    async fn record_push_attempt(&self, attempt: PushAttempt) -> Result<()> {
+        self.write(move |tx| push::record_push_attempt(tx.conn(), &attempt))
+            .await
     }
 
     async fn create_webhook(&self, new: NewWebhook) -> Result<Webhook> {

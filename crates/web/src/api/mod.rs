@@ -6,6 +6,7 @@ mod invitations;
 mod kitchen;
 mod orders;
 mod printing;
+mod push;
 mod reports;
 mod stores;
 pub mod views;
@@ -21,6 +22,7 @@ pub fn routes() -> Routes {
         .merge(stores::routes())
         .merge(orders::routes())
         .merge(printing::routes())
+        .merge(push::routes())
         .merge(reports::routes())
         .merge(kitchen::routes())
         .merge(invitations::routes())

@@ -344,6 +344,7 @@ async fn order_page(
             }
             p { a.button.secondary href={ "/orders/" (order.id) "/receipt" } data-receipt-link { "Receipt" } }
             button.secondary type="button" data-notify-toggle hidden { "Notify me when it's ready" }
+            button.secondary type="button" data-push-toggle hidden { "Notify me" }
             @if can_cancel {
                 form method="post" action={ "/orders/" (order.id) "/cancel" } data-confirm="Cancel this order?" {
                     input type="hidden" name="csrf" value=(ctx.csrf);
@@ -538,6 +539,7 @@ async fn my_orders(
             (live_indicator())
         }
         div data-stream="/api/v1/me/events" data-last-event-id=(position) {}
+        p { button.secondary type="button" data-push-toggle hidden { "Notify me" } }
         (list)
     };
     Ok(ctx.page(layout("My orders", Some(caller), &ctx.csrf, None, body)))
@@ -566,6 +568,7 @@ async fn tracking_page(
         (tracker(&view, &history, &format!("/track/{token}/tracker")))
         p { a.button.secondary href={ "/track/" (token) "/receipt" } data-receipt-link { "Receipt" } }
         button.secondary type="button" data-notify-toggle hidden { "Notify me when it's ready" }
+        button.secondary type="button" data-push-toggle data-push-tracking=(token) hidden { "Notify me" }
     };
     Ok(ctx.page(layout(
         &format!("Order {}", view.order.number),

@@ -161,6 +161,9 @@ const INVITES: &str = "matrix-invites";
 /// (the test server allows loopback; nothing is ever answered).
 const MATRIX_HOOK: &str = "http://127.0.0.1:9/matrix";
 
+/// Where the matrix's push subscriptions point (nothing is sent to them).
+const MATRIX_PUSH: &str = "http://127.0.0.1:9/push";
+
 fn form(cell_csrf: &str, fields: &[(&str, String)]) -> Vec<(String, String)> {
     let mut all = vec![("csrf".to_owned(), cell_csrf.to_owned())];
     all.extend(fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
@@ -229,6 +232,8 @@ fn rows() -> Vec<Row> {
         row(GET, "/metrics", Page, all(200)),
         row(GET, "/static/app.css", Page, all(200)),
         row(GET, "/static/live.js", Page, all(200)),
+        row(GET, "/static/sw-push.js", Page, all(200)),
+        row(GET, "/sw.js", Page, all(200)),
         row(GET, "/static/receipt.css", Page, all(200)),
         // Every asset by its plain or versioned name (here: an icon).
         row(GET, "/static/{file}", Page, all(200)),
@@ -977,6 +982,23 @@ fn rows() -> Vec<Row> {
                 &[("email", c.newcomer.clone()), ("role", "cashier".into())],
             )
         }),
+        // ---- Web Push: any signed-in customer for their account ----
+        row(GET, "/api/v1/push/public-key", Api, all(200)),
+        //                                              anon cust other owner mgr cash kitch drv  else admin
+        row(
+            POST,
+            "/api/v1/push/subscriptions",
+            Api,
+            [401, 201, 201, 201, 201, 201, 201, 201, 201, 201],
+        )
+        .json(|_| json!({"endpoint": MATRIX_PUSH, "keys": {"p256dh": VAPID.public_key(), "auth": "AAAAAAAAAAAAAAAAAAAAAA"}})),
+        row(
+            DELETE,
+            "/api/v1/push/subscriptions",
+            Api,
+            [401, 204, 204, 204, 204, 204, 204, 204, 204, 204],
+        )
+        .json(|_| json!({"endpoint": MATRIX_PUSH})),
         // ---- webhooks: owners (and admins) ----
         //                                              anon cust other owner mgr cash kitch drv  else admin
         row(

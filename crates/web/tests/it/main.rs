@@ -30,6 +30,7 @@ mod invitations;
 mod offline;
 mod operations;
 mod printing;
+mod push;
 mod receipts;
 mod reports;
 mod stores_admin;

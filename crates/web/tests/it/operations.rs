@@ -270,4 +270,11 @@ async fn metrics_count_webhook_deliveries_and_show_how_far_the_outbox_is_behind(
         &[("follower", "webhooks")],
     );
     assert!(family.iter_samples().count() >= 1 && lag >= 0.0, "{lag}");
+    // The Web Push follower is behind by nothing once it has caught up.
+    let push_lag = sample(
+        &after,
+        "ordertrack_outbox_lag_events",
+        &[("follower", "push")],
+    );
+    assert!(push_lag >= 0.0, "{push_lag}");
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ordertrack_app::printing::PrintSettings;
-use ordertrack_app::{App, EmailConfig, SignInLimits, StoreSignup, WebhookConfig};
+use ordertrack_app::push::VapidKey;
+use ordertrack_app::{App, EmailConfig, PushConfig, SignInLimits, StoreSignup, WebhookConfig};
 use ordertrack_realtime::Hub;
 use ordertrack_store::Repository;
 use ordertrack_store::conformance::TestSchema;
@@ -22,6 +23,13 @@ use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard, oneshot};
 use tokio::task::JoinHandle;
 
 const SECRET: &[u8] = b"integration-tests-secret-0123456789-abcdefghij";
+
+/// The VAPID key every test server signs its pushes with.
+pub static VAPID: std::sync::LazyLock<Arc<VapidKey>> =
+    std::sync::LazyLock::new(|| Arc::new(VapidKey::generate()));
+
+/// The contact test servers name in their VAPID tokens.
+pub const PUSH_SUBJECT: &str = "mailto:ops@ordertrack.test";
 
 /// A test that measures this process (every server runs in it), or holds a
 /// browser to a deadline, runs alone: its server holds this exclusively,
@@ -104,6 +112,15 @@ impl TestDb {
                     .email_retries
                     .clone()
                     .unwrap_or_else(|| vec![Duration::from_millis(200); 20]),
+                timeout: Duration::from_secs(10),
+                poll: Duration::from_secs(1),
+            },
+            push: PushConfig {
+                vapid: Some(VAPID.clone()),
+                subject: PUSH_SUBJECT.into(),
+                // Tests' push services listen on loopback.
+                allow_private: true,
+                schedule: vec![Duration::from_millis(200); 3],
                 timeout: Duration::from_secs(10),
                 poll: Duration::from_secs(1),
             },

@@ -23,6 +23,8 @@ pub struct Received {
     /// Every header, names lower-case.
     pub headers: BTreeMap<String, String>,
     pub body: String,
+    /// The body as it came (a push request's is binary).
+    pub raw: Vec<u8>,
     /// The status it answered (or would have, had the sender waited).
     pub answered: u16,
 }
@@ -82,6 +84,7 @@ async fn hook(
                 })
                 .collect(),
             body: String::from_utf8_lossy(&body).into_owned(),
+            raw: body.to_vec(),
             answered: answer,
         });
         (answer, pause)
