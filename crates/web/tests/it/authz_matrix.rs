@@ -227,6 +227,12 @@ fn rows() -> Vec<Row> {
         row(GET, "/static/app.css", Page, all(200)),
         row(GET, "/static/live.js", Page, all(200)),
         row(GET, "/static/receipt.css", Page, all(200)),
+        // The API's description and its reading page (openapi.rs).
+        row(GET, "/api/openapi.json", Page, all(200)),
+        row(GET, "/api/docs", Page, all(200)),
+        row(GET, "/api/docs/swagger-ui.css", Page, all(200)),
+        row(GET, "/api/docs/swagger-ui-bundle.js", Page, all(200)),
+        row(GET, "/api/docs/docs.js", Page, all(200)),
         row(GET, "/", Page, all(200)),
         row(GET, "/login", Page, all(200)),
         row(POST, "/login", Page, all(303)).form(|_| {

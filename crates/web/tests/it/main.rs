@@ -25,6 +25,7 @@ mod browser;
 mod guest_view;
 mod hardening;
 mod invitations;
+mod openapi;
 mod operations;
 mod printing;
 mod receipts;
