@@ -98,10 +98,14 @@ PY
 # Left out: the streams (SSE and the WebSocket never end by themselves, so
 # no single response can be checked), and signing out (it would end the
 # session every later call is made with).
+# Every check but `positive_data_acceptance`: input the schema allows is
+# still refused by rules no schema states (an unknown product, a move the
+# workflow forbids), with a documented 4xx. From the temporary folder:
+# schemathesis keeps a cache where it runs.
 status=0
-schemathesis --config-file "$work/schemathesis.toml" run "$base/api/openapi.json" \
+(cd "$work" && schemathesis --config-file "$work/schemathesis.toml" run "$base/api/openapi.json" \
   --checks all \
-  --exclude-checks ignored_auth,use_after_free,ensure_resource_availability,positive_data_acceptance,object_level_authorization \
+  --exclude-checks positive_data_acceptance \
   --exclude-path-regex '/events$' \
   --exclude-path /api/v1/ws \
   --exclude-path /api/v1/auth/logout \
@@ -112,7 +116,7 @@ schemathesis --config-file "$work/schemathesis.toml" run "$base/api/openapi.json
   --generation-database none \
   --suppress-health-check all \
   --no-color \
-  --report junit --report-dir "$work/report" || status=$?
+  --report junit --report-dir "$work/report") || status=$?
 if [ "$status" -ne 0 ]; then
   echo "== server log (last 50 lines)"
   tail -n 50 "$work/server.log"
