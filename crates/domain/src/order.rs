@@ -88,6 +88,9 @@ pub struct OrderLine {
 /// One line of a placed order: its [`OrderLine`] (read through it:
 /// `item.name`), its id and its kitchen status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "One line of a placed order: the product's name, price and station as ordered, its id and its kitchen status."
+)]
 pub struct OrderItem {
     pub id: ItemId,
     #[serde(flatten)]

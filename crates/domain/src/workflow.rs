@@ -218,6 +218,9 @@ pub enum WorkflowError {
 /// validates, and serializing gives back the file format.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "WorkflowFile")]
+#[schema(
+    description = "A workflow: its states, its done and cancelled states, and who may move orders between states (the file format, as JSON)."
+)]
 pub struct Workflow {
     name: WorkflowName,
     label: String,

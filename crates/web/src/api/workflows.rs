@@ -71,7 +71,7 @@ pub fn upload_of(body: &Value) -> WorkflowUpload {
 }
 
 /// What a workflow upload is: `{"builtin": name}` alone, or a whole
-/// workflow (as [`upload_of`] reads the body).
+/// workflow (as `upload_of` reads the body).
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)] // Only described: the body is read as JSON by `upload_of`.
