@@ -64,7 +64,7 @@ pub struct AssignmentShown {
 }
 
 /// A driver as every watcher sees them: the first name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DriverShown {
     pub name: String,
 }

@@ -46,7 +46,7 @@ pub const KITCHEN_LANES: u32 = 3;
 pub const QUEUE_CAP: usize = 50;
 
 /// Where a window comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EtaBasis {
     /// The store's own recent finished orders.
@@ -56,7 +56,7 @@ pub enum EtaBasis {
 }
 
 /// When an order will be done: a window of two instants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Eta {
     /// The median: half of such orders were done by then.
     #[serde(with = "time::serde::rfc3339")]

@@ -13,6 +13,7 @@ macro_rules! name_type {
         $(#[$doc])*
         #[derive(
             Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+            utoipa::ToSchema,
         )]
         #[serde(transparent)]
         pub struct $name(String);

@@ -24,7 +24,7 @@ pub const MAX_NOTE_CHARS: usize = 500;
 pub const MAX_ADDRESS_CHARS: usize = 300;
 
 /// Kitchen progress of one line item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
     Queued,
@@ -64,7 +64,7 @@ impl ItemStatus {
 }
 
 /// How the order reaches the customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Fulfilment {
     #[serde(rename = "type")]
     pub kind: FulfilmentKind,
@@ -75,7 +75,7 @@ pub struct Fulfilment {
 /// What one line of an order is. Name, price and station are copied from
 /// the product when the order is placed, so later catalog edits never
 /// change old orders.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OrderLine {
     pub product: ProductId,
     pub name: String,
@@ -87,7 +87,10 @@ pub struct OrderLine {
 
 /// One line of a placed order: its [`OrderLine`] (read through it:
 /// `item.name`), its id and its kitchen status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "One line of a placed order: the product's name, price and station as ordered, its id and its kitchen status."
+)]
 pub struct OrderItem {
     pub id: ItemId,
     #[serde(flatten)]

@@ -15,7 +15,7 @@ use crate::text::{UnsafeText, check_lines};
 use crate::workflow::Workflow;
 
 /// How an order is paid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentMethod {
     /// Cash, at the counter or to the driver.
@@ -136,7 +136,7 @@ impl PaymentMethods {
 }
 
 /// Where an order's payment stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Unpaid,
@@ -209,7 +209,7 @@ impl Payment {
 }
 
 /// What one payment change did, as its history entry and event carry it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentStep {
     /// The payment's status afterwards.
     pub status: PaymentStatus,

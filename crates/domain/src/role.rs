@@ -9,7 +9,19 @@ use crate::fulfilment::FulfilmentKind;
 
 /// A role. `Admin` is platform-wide; `Owner`…`Driver` are held per store
 /// (a membership); `Customer` is anyone who places orders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use crate::FulfilmentKind;
 
 /// Whether a store is live on the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StoreStatus {
     /// Listed and taking orders (subject to its settings).
@@ -184,6 +184,19 @@ impl Serialize for TimeOfDay {
     }
 }
 
+/// Described as its text, `HH:MM`, as it is read and written.
+impl utoipa::PartialSchema for TimeOfDay {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some("^([01][0-9]|2[0-3]):[0-5][0-9]$"))
+            .examples(["09:30"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TimeOfDay {}
+
 impl<'de> Deserialize<'de> for TimeOfDay {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -193,7 +206,7 @@ impl<'de> Deserialize<'de> for TimeOfDay {
 
 /// One opening on a weekday. A `close` before `open` runs past midnight
 /// into the next day (`18:00`–`02:00`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Opening {
     pub open: TimeOfDay,
@@ -221,7 +234,7 @@ pub const MAX_OPENINGS_PER_DAY: usize = 6;
 
 /// A store's week: for each weekday its openings, in the store's time zone.
 /// A weekday left out (or empty) is closed all day.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpeningHours {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

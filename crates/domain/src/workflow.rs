@@ -19,7 +19,7 @@ use crate::role::Role;
 const FULFILMENTS: [FulfilmentKind; 2] = [FulfilmentKind::Pickup, FulfilmentKind::Delivery];
 
 /// One state an order can be in.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct State {
     /// Stable key stored on orders and used in APIs (`"ready"`).
@@ -58,7 +58,7 @@ pub struct State {
 }
 
 /// Who may move an order from one state to another.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionRule {
     /// Key of the state the order is in.
@@ -216,8 +216,11 @@ pub enum WorkflowError {
 /// A validated order state machine. Build one with [`Workflow::from_toml`],
 /// [`Workflow::from_json`] or [`Workflow::builtin`]; deserializing also
 /// validates, and serializing gives back the file format.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "WorkflowFile")]
+#[schema(
+    description = "A workflow: its states, its done and cancelled states, and who may move orders between states (the file format, as JSON)."
+)]
 pub struct Workflow {
     name: WorkflowName,
     label: String,
@@ -643,10 +646,11 @@ fn validate(file: WorkflowFile) -> Result<Workflow, WorkflowError> {
 
 /// One problem of a workflow file and where it is (`states[2].progress`,
 /// `transitions[0].roles[1]`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WorkflowProblem {
     pub path: String,
     #[serde(rename = "message", serialize_with = "as_message")]
+    #[schema(value_type = String)]
     pub error: WorkflowError,
 }
 

@@ -674,7 +674,7 @@ pub struct PoolStatus {
 // ---- printing ----
 
 /// What a print job prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PrintKind {
     /// One station's kitchen ticket: only its items.
@@ -702,7 +702,7 @@ impl PrintKind {
 }
 
 /// Where a print job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PrintStatus {
     /// Not sent yet.

@@ -27,22 +27,43 @@ pub struct ApiError {
     order: Option<Box<serde_json::Value>>,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: every refusal of the API, as
+/// `application/problem+json`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem<'a> {
+    /// A URI naming the kind of problem.
     #[serde(rename = "type")]
     kind: String,
+    /// The status's reason phrase.
     title: &'a str,
+    /// The HTTP status.
     status: u16,
+    /// What went wrong, for people.
     detail: &'a str,
+    /// What went wrong, for programs (stable).
+    #[schema(schema_with = error_code_schema)]
     code: ErrorCode,
+    /// The order's version now (`version_conflict`).
     #[serde(skip_serializing_if = "Option::is_none")]
     current_version: Option<i64>,
+    /// The items not ready yet (`items_not_ready`).
     #[serde(skip_serializing_if = "<[ItemId]>::is_empty")]
+    #[schema(value_type = Vec<ItemId>)]
     pending_items: &'a [ItemId],
+    /// Every problem of a refused workflow.
     #[serde(skip_serializing_if = "<[WorkflowProblem]>::is_empty")]
+    #[schema(value_type = Vec<WorkflowProblem>)]
     errors: &'a [WorkflowProblem],
     #[serde(skip_serializing_if = "Option::is_none")]
     order: Option<&'a serde_json::Value>,
+}
+
+/// `code`: one of the stable codes, all of them listed.
+fn error_code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.as_str())))
+        .build()
 }
 
 impl ApiError {

@@ -72,6 +72,7 @@ fn routes() -> Routes {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(pages::routes())
+        .merge(api::openapi::routes())
         .nest("/api/v1", api::routes().merge(streams::routes()), |api| {
             api.fallback(error::not_found)
                 .method_not_allowed_fallback(error::method_not_allowed)

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ordertrack_app::auth::SignedIn;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::views::UserBody;
 use crate::AppState;
@@ -21,7 +22,12 @@ pub fn routes() -> Routes {
         .get("/auth/me", me)
 }
 
-#[derive(Deserialize)]
+/// This module's operations in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(register, login, logout, me))]
+pub(crate) struct Doc;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterBody {
     email: String,
@@ -29,14 +35,14 @@ struct RegisterBody {
     name: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SessionBody {
     token: String,
     user: UserBody,
@@ -64,6 +70,14 @@ fn session_response(
     (status, headers, Json(body)).into_response()
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    tag = "auth",
+    request_body = RegisterBody,
+    responses((status = 201, description = "Registered and signed in", body = SessionBody, headers(("Set-Cookie" = String, description = "The session cookie, for pages")))),
+    security(())
+)]
 async fn register(
     State(state): State<AppState>, ClientIp(client): ClientIp, https: Https,
     ApiJson(body): ApiJson<RegisterBody>,
@@ -80,6 +94,14 @@ async fn register(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    request_body = LoginBody,
+    responses((status = 200, description = "Signed in", body = SessionBody, headers(("Set-Cookie" = String, description = "The session cookie, for pages")))),
+    security(())
+)]
 async fn login(
     State(state): State<AppState>, ClientIp(client): ClientIp, https: Https,
     ApiJson(body): ApiJson<LoginBody>,
@@ -93,6 +115,12 @@ async fn login(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    responses((status = 204, description = "Signed out; the session is ended", headers(("Set-Cookie" = String, description = "The session cookie, for pages"))))
+)]
 async fn logout(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, https: Https,
 ) -> Result<Response, ApiError> {
@@ -102,7 +130,7 @@ async fn logout(
     Ok((StatusCode::NO_CONTENT, headers).into_response())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct MeBody {
     id: i64,
     email: String,
@@ -111,13 +139,20 @@ struct MeBody {
     memberships: Vec<MembershipBody>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = MeMembershipBody)]
 struct MembershipBody {
     store: String,
     store_id: i64,
     role: ordertrack_domain::Role,
 }
 
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    tag = "auth",
+    responses((status = 200, description = "The caller and their memberships", body = MeBody))
+)]
 async fn me(AuthCaller(caller): AuthCaller) -> Json<MeBody> {
     Json(MeBody {
         id: caller.user.id.get(),

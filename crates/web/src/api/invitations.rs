@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ordertrack_domain::Role;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::views::{InvitationBody, MembershipBody, StoreBody};
 use crate::AppState;
@@ -20,13 +21,26 @@ pub fn routes() -> Routes {
         .post("/invitations/{token}/accept", accept)
 }
 
-#[derive(Deserialize)]
+/// This module's operations in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(create, accept))]
+pub(crate) struct Doc;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InvitationRequest {
     email: String,
     role: Role,
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{slug}/invitations",
+    tag = "staff",
+    params(("slug" = String, Path, description = "The store's slug")),
+    request_body = InvitationRequest,
+    responses((status = 201, description = "Issued; the token is shown only now", body = InvitationBody))
+)]
 async fn create(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<InvitationRequest>,
@@ -38,6 +52,13 @@ async fn create(
     Ok((StatusCode::CREATED, Json(InvitationBody::from(&issued))))
 }
 
+#[utoipa::path(
+    post,
+    path = "/invitations/{token}/accept",
+    tag = "staff",
+    params(("token" = String, Path, description = "The invitation's token")),
+    responses((status = 200, description = "Accepted: the caller is staff of the store", body = MembershipBody))
+)]
 async fn accept(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(token): ApiPath<String>,
 ) -> Result<Json<MembershipBody>, ApiError> {

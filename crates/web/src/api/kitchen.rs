@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use ordertrack_domain::OrderId;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::orders::changed;
 use super::views::{KitchenBoardBody, OrderBody};
@@ -22,7 +23,12 @@ pub fn routes() -> Routes {
         .get("/stores/{slug}/kitchen", board)
 }
 
-#[derive(Deserialize)]
+/// This module's operations in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(bump, hand_off, recall, board))]
+pub(crate) struct Doc;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct BumpBody {
     /// Only this station's items; without it the whole order, handed off.
@@ -31,6 +37,14 @@ struct BumpBody {
     expected_version: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/bump",
+    tag = "kitchen",
+    params(("id" = i64, Path, description = "The order's id")),
+    request_body = BumpBody,
+    responses((status = 200, description = "Bumped", body = OrderBody))
+)]
 async fn bump(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<BumpBody>,
@@ -47,12 +61,20 @@ async fn bump(
     changed(&state, &caller, id, result).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct HandOffBody {
     expected_version: i64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/handoff",
+    tag = "kitchen",
+    params(("id" = i64, Path, description = "The order's id")),
+    request_body = HandOffBody,
+    responses((status = 200, description = "Handed off", body = OrderBody))
+)]
 async fn hand_off(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<HandOffBody>,
@@ -72,6 +94,13 @@ struct RecallQuery {
     expected_version: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/recall",
+    tag = "kitchen",
+    params(("id" = i64, Path, description = "The order's id")),
+    responses((status = 200, description = "Recalled to the kitchen", body = OrderBody))
+)]
 async fn recall(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiQuery(query): ApiQuery<RecallQuery>,
@@ -80,12 +109,20 @@ async fn recall(
     changed(&state, &caller, id, result).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct BoardQuery {
     station: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/kitchen",
+    tag = "kitchen",
+    params(("slug" = String, Path, description = "The store's slug"), BoardQuery),
+    responses((status = 200, description = "The board", body = KitchenBoardBody))
+)]
 async fn board(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiQuery(query): ApiQuery<BoardQuery>,

@@ -4,6 +4,7 @@ mod auth;
 pub use auth::session_cookie;
 mod invitations;
 mod kitchen;
+pub mod openapi;
 mod orders;
 mod printing;
 mod push;
@@ -28,4 +29,24 @@ pub fn routes() -> Routes {
         .merge(invitations::routes())
         .merge(workflows::routes())
         .merge(webhooks::routes())
+}
+
+/// The OpenAPI description of [`routes`], paths as they are routed here
+/// (under `/api/v1`: [`openapi::document`] puts them there).
+fn doc() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = auth::Doc::openapi();
+    for part in [
+        stores::Doc::openapi(),
+        orders::Doc::openapi(),
+        printing::Doc::openapi(),
+        reports::Doc::openapi(),
+        kitchen::Doc::openapi(),
+        invitations::Doc::openapi(),
+        workflows::Doc::openapi(),
+        webhooks::Doc::openapi(),
+    ] {
+        doc.merge(part);
+    }
+    doc
 }

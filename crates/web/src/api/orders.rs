@@ -13,6 +13,7 @@ use ordertrack_domain::{
     ProductId, RequestedLine, UserId,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::views::{HistoryBody, OrderBody, ReviewBody, TrackedOrderBody};
 use crate::AppState;
@@ -36,7 +37,25 @@ pub fn routes() -> Routes {
         .get("/track/{token}", track)
 }
 
-#[derive(Deserialize)]
+/// This module's operations in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    place,
+    list,
+    show,
+    transition,
+    correct,
+    set_payment,
+    assign,
+    unassign,
+    review,
+    history,
+    set_item_status,
+    track
+))]
+pub(crate) struct Doc;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PlaceOrderBody {
     store: String,
@@ -49,13 +68,13 @@ struct PlaceOrderBody {
     payment: Option<PaymentChoiceBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PaymentChoiceBody {
     method: PaymentMethod,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LineBody {
     product: i64,
@@ -64,7 +83,7 @@ struct LineBody {
     notes: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FulfilmentBody {
     #[serde(rename = "type")]
@@ -73,6 +92,14 @@ struct FulfilmentBody {
     address: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    params(("Idempotency-Key" = Option<String>, Header, description = "The same key again answers the order it placed (200)")),
+    request_body = PlaceOrderBody,
+    responses((status = 201, description = "Placed", body = OrderBody), (status = 200, description = "Placed before under this Idempotency-Key", body = OrderBody))
+)]
 async fn place(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, headers: HeaderMap,
     ApiJson(body): ApiJson<PlaceOrderBody>,
@@ -114,8 +141,9 @@ async fn place(
     Ok((status, Json(OrderBody::from(&placed.view))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     store: Option<String>,
     status: Option<String>,
@@ -123,15 +151,24 @@ struct ListQuery {
     /// `me`: only the orders assigned to the caller (with `store`).
     driver: Option<String>,
     cursor: Option<String>,
+    /// How many to send: at most 100 are (0 counts as 1).
+    #[param(value_type = Option<u64>, maximum = 4294967295.0)]
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct OrderListBody {
     items: Vec<OrderBody>,
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/orders",
+    tag = "orders",
+    params(ListQuery, ("If-None-Match" = Option<String>, Header, description = "An `ETag` already held: 304 if it is still current")),
+    responses((status = 200, description = "A page of orders, newest first", body = OrderListBody, headers(("ETag" = String, description = "A strong tag of the body, for `If-None-Match`"))), (status = 304, description = "Unchanged since the `ETag` sent"))
+)]
 async fn list(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiQuery(query): ApiQuery<ListQuery>, headers: HeaderMap,
@@ -168,6 +205,13 @@ async fn list(
     json_with_etag(&headers, &body)
 }
 
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "orders",
+    params(("id" = i64, Path, description = "The order's id"), ("If-None-Match" = Option<String>, Header, description = "An `ETag` already held: 304 if it is still current")),
+    responses((status = 200, description = "The order", body = OrderBody, headers(("ETag" = String, description = "A strong tag of the body, for `If-None-Match`"))), (status = 304, description = "Unchanged since the `ETag` sent"))
+)]
 async fn show(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     headers: HeaderMap,
@@ -183,7 +227,7 @@ async fn show(
     json_with_etag(&headers, &body)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReviewRequest {
     rating: i64,
@@ -191,6 +235,14 @@ struct ReviewRequest {
     comment: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/review",
+    tag = "orders",
+    params(("id" = i64, Path, description = "The order's id")),
+    request_body = ReviewRequest,
+    responses((status = 201, description = "Written", body = ReviewBody))
+)]
 async fn review(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<ReviewRequest>,
@@ -242,7 +294,7 @@ fn json_with_etag<T: Serialize>(request: &HeaderMap, body: &T) -> Result<Respons
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransitionBody {
     to: String,
@@ -252,6 +304,14 @@ struct TransitionBody {
     expected_version: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/transitions",
+    tag = "orders",
+    params(("id" = i64, Path, description = "The order's id")),
+    request_body = TransitionBody,
+    responses((status = 200, description = "Moved", body = OrderBody))
+)]
 async fn transition(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<TransitionBody>,
@@ -263,7 +323,7 @@ async fn transition(
     changed(&state, &caller, id, result).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CorrectionBody {
     to: String,
@@ -272,6 +332,14 @@ struct CorrectionBody {
     expected_version: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/corrections",
+    tag = "orders",
+    params(("id" = i64, Path, description = "The order's id")),
+    request_body = CorrectionBody,
+    responses((status = 200, description = "Corrected", body = OrderBody))
+)]
 async fn correct(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<CorrectionBody>,
@@ -284,14 +352,14 @@ async fn correct(
 }
 
 /// The payment change asked for: only these two are recorded by hand.
-#[derive(Deserialize, Clone, Copy)]
+#[derive(Deserialize, Clone, Copy, ToSchema)]
 #[serde(rename_all = "snake_case")]
 enum PaymentChangeStatus {
     Paid,
     Refunded,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PaymentChangeBody {
     status: PaymentChangeStatus,
@@ -305,6 +373,14 @@ struct PaymentChangeBody {
     expected_version: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/payment",
+    tag = "orders",
+    params(("id" = i64, Path, description = "The order's id")),
+    request_body = PaymentChangeBody,
+    responses((status = 200, description = "Recorded", body = OrderBody))
+)]
 async fn set_payment(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<PaymentChangeBody>,
@@ -337,7 +413,7 @@ async fn set_payment(
     changed(&state, &caller, id, result).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AssignmentBody {
     /// The user id of one of the store's drivers.
@@ -346,6 +422,14 @@ struct AssignmentBody {
     expected_version: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/assignment",
+    tag = "orders",
+    params(("id" = i64, Path, description = "The order's id")),
+    request_body = AssignmentBody,
+    responses((status = 200, description = "Assigned", body = OrderBody))
+)]
 async fn assign(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiJson(body): ApiJson<AssignmentBody>,
@@ -358,13 +442,21 @@ async fn assign(
     changed(&state, &caller, id, result).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct UnassignQuery {
     #[serde(default)]
     expected_version: Option<i64>,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/orders/{id}/assignment",
+    tag = "orders",
+    params(("id" = i64, Path, description = "The order's id"), UnassignQuery),
+    responses((status = 200, description = "Unassigned", body = OrderBody))
+)]
 async fn unassign(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
     ApiQuery(query): ApiQuery<UnassignQuery>,
@@ -399,6 +491,13 @@ pub(super) async fn changed(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/orders/{id}/history",
+    tag = "orders",
+    params(("id" = i64, Path, description = "The order's id")),
+    responses((status = 200, description = "Its history, oldest first", body = Vec<HistoryBody>))
+)]
 async fn history(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Json<Vec<HistoryBody>>, ApiError> {
@@ -406,7 +505,7 @@ async fn history(
     Ok(Json(history.iter().map(HistoryBody::from).collect()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ItemStatusBody {
     status: ItemStatus,
@@ -421,6 +520,14 @@ struct ItemStatusBody {
     expected_version: Option<i64>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/orders/{id}/items/{item_id}",
+    tag = "orders",
+    params(("id" = i64, Path, description = "The order's id"), ("item_id" = i64, Path, description = "The item's id")),
+    request_body = ItemStatusBody,
+    responses((status = 200, description = "Changed", body = OrderBody))
+)]
 async fn set_item_status(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((id, item_id)): ApiPath<(OrderId, ItemId)>, ApiJson(body): ApiJson<ItemStatusBody>,
@@ -440,6 +547,14 @@ async fn set_item_status(
     changed(&state, &caller, id, result).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/track/{token}",
+    tag = "orders",
+    params(("token" = String, Path, description = "The order's tracking token")),
+    responses((status = 200, description = "The order as its tracking link shows it", body = TrackedOrderBody)),
+    security(())
+)]
 async fn track(
     State(state): State<AppState>, ApiPath(token): ApiPath<String>,
 ) -> Result<Json<TrackedOrderBody>, ApiError> {

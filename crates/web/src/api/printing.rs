@@ -9,6 +9,7 @@ use ordertrack_domain::OrderId;
 use ordertrack_store::{PrintJob, PrintKind, PrintStatus, Printer};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -24,8 +25,13 @@ pub fn routes() -> Routes {
         .post("/orders/{id}/print-jobs/{job_id}/reprint", reprint)
 }
 
+/// This module's operations in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, add, remove, jobs, reprint))]
+pub(crate) struct Doc;
+
 /// A printer as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PrinterBody {
     pub id: i64,
     pub name: String,
@@ -54,7 +60,7 @@ impl From<&Printer> for PrinterBody {
 }
 
 /// A print job as the API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PrintJobBody {
     pub id: i64,
     pub order_id: OrderId,
@@ -92,6 +98,13 @@ impl From<&PrintJob> for PrintJobBody {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/printers",
+    tag = "printing",
+    params(("slug" = String, Path, description = "The store's slug")),
+    responses((status = 200, description = "The store's printers", body = Vec<PrinterBody>))
+)]
 async fn list(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Vec<PrinterBody>>, ApiError> {
@@ -103,7 +116,7 @@ fn enabled_by_default() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PrinterRequest {
     name: String,
@@ -118,6 +131,14 @@ struct PrinterRequest {
     enabled: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{slug}/printers",
+    tag = "printing",
+    params(("slug" = String, Path, description = "The store's slug")),
+    request_body = PrinterRequest,
+    responses((status = 201, description = "Added", body = PrinterBody))
+)]
 async fn add(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<PrinterRequest>,
@@ -139,6 +160,13 @@ async fn add(
     Ok((StatusCode::CREATED, Json(PrinterBody::from(&printer))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/stores/{slug}/printers/{printer_id}",
+    tag = "printing",
+    params(("slug" = String, Path, description = "The store's slug"), ("printer_id" = i64, Path, description = "The printer's id")),
+    responses((status = 204, description = "Removed"))
+)]
 async fn remove(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, printer)): ApiPath<(String, i64)>,
@@ -147,6 +175,13 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/orders/{id}/print-jobs",
+    tag = "printing",
+    params(("id" = i64, Path, description = "The order's id")),
+    responses((status = 200, description = "The order's print jobs", body = Vec<PrintJobBody>))
+)]
 async fn jobs(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
 ) -> Result<Json<Vec<PrintJobBody>>, ApiError> {
@@ -154,6 +189,13 @@ async fn jobs(
     Ok(Json(jobs.iter().map(PrintJobBody::from).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/print-jobs/{job_id}/reprint",
+    tag = "printing",
+    params(("id" = i64, Path, description = "The order's id"), ("job_id" = i64, Path, description = "The print job's id")),
+    responses((status = 201, description = "Queued again", body = PrintJobBody))
+)]
 async fn reprint(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((id, job)): ApiPath<(OrderId, i64)>,

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use ordertrack_app::AppError;
 use ordertrack_app::reports::{ReportRequest, ReportScope};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::views::{HoursBody, SalesBody, SpreadBody, TimesBody};
 use crate::AppState;
@@ -23,9 +24,15 @@ pub fn routes() -> Routes {
     Routes::new().get("/stores/{slug}/reports/{report}", report)
 }
 
+/// This module's operations in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(report))]
+pub(crate) struct Doc;
+
 /// `?from=YYYY-MM-DD&to=YYYY-MM-DD`, both optional.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct RangeQuery {
     from: Option<String>,
     to: Option<String>,
@@ -38,6 +45,34 @@ impl From<RangeQuery> for ReportRequest {
             to: query.to,
         }
     }
+}
+
+/// The reports a path may name (`{report}`), as the document lists them.
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // Only described: the path is read by `Report::parse`.
+enum ReportName {
+    #[serde(rename = "sales")]
+    Sales,
+    #[serde(rename = "times")]
+    Times,
+    #[serde(rename = "hours")]
+    Hours,
+    #[serde(rename = "sales.csv")]
+    SalesCsv,
+    #[serde(rename = "times.csv")]
+    TimesCsv,
+    #[serde(rename = "hours.csv")]
+    HoursCsv,
+}
+
+/// A report's JSON body: the one its path names.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Only described: each report is sent as its own body.
+enum ReportBody {
+    Sales(SalesBody),
+    Times(TimesBody),
+    Hours(HoursBody),
 }
 
 /// How a report is sent.
@@ -206,6 +241,13 @@ impl Report {
 }
 
 /// `GET /stores/{slug}/reports/{report}`.
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/reports/{report}",
+    tag = "reports",
+    params(("slug" = String, Path, description = "The store's slug"), ("report" = inline(ReportName), Path, description = "`sales`, `times` or `hours`; with `.csv`, CSV whatever `Accept` says"), RangeQuery),
+    responses((status = 200, description = "The report, as JSON or (asked for by `Accept: text/csv` or a `.csv` path) as CSV", content((ReportBody = "application/json"), (String = "text/csv"))))
+)]
 async fn report(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, name)): ApiPath<(String, String)>, ApiQuery(query): ApiQuery<RangeQuery>,

@@ -9,6 +9,7 @@ use ordertrack_app::stores::{SettingsInput, StoreSetup};
 use ordertrack_domain::{FulfilmentKind, OpeningHours, PaymentMethod, ProductId, Role, UserId};
 use ordertrack_store::StoreWithSettings;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::views::{
     ProductBody, StatusBody, StoreBody, StoreReviewsBody, StoreSettingsBody, UserBody,
@@ -34,14 +35,42 @@ pub fn routes() -> Routes {
         .get("/stores/{slug}/reviews", reviews)
 }
 
-#[derive(Deserialize)]
+/// This module's operations in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    list,
+    open_store,
+    show,
+    update_settings,
+    approve,
+    products,
+    create_product,
+    update_product,
+    staff,
+    add_staff,
+    remove_staff,
+    reviews
+))]
+pub(crate) struct Doc;
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ReviewsQuery {
     cursor: Option<String>,
+    /// How many to send: at most 100 are (0 counts as 1).
+    #[param(value_type = Option<u64>, maximum = 4294967295.0)]
     limit: Option<u32>,
 }
 
 /// A page of the store's reviews with their average (owners, managers).
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/reviews",
+    tag = "stores",
+    params(("slug" = String, Path, description = "The store's slug"), ReviewsQuery),
+    responses((status = 200, description = "A page of reviews, newest first", body = StoreReviewsBody))
+)]
 async fn reviews(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiQuery(query): ApiQuery<ReviewsQuery>,
@@ -53,12 +82,19 @@ async fn reviews(
     Ok(Json(StoreReviewsBody::from(&found)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores",
+    tag = "stores",
+    responses((status = 200, description = "The stores taking part", body = Vec<StoreBody>)),
+    security(())
+)]
 async fn list(State(state): State<AppState>) -> Result<Json<Vec<StoreBody>>, ApiError> {
     let stores = state.app.stores().await?;
     Ok(Json(stores.iter().map(StoreBody::from).collect()))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StoreDetailBody {
     #[serde(flatten)]
     store: StoreSettingsBody,
@@ -67,6 +103,14 @@ struct StoreDetailBody {
     statuses: Vec<StatusBody>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}",
+    tag = "stores",
+    params(("slug" = String, Path, description = "The store's slug")),
+    responses((status = 200, description = "The store, its catalog and its workflow states", body = StoreDetailBody)),
+    security(())
+)]
 async fn show(
     State(state): State<AppState>, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<StoreDetailBody>, ApiError> {
@@ -79,6 +123,14 @@ async fn show(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/products",
+    tag = "stores",
+    params(("slug" = String, Path, description = "The store's slug")),
+    responses((status = 200, description = "The catalog", body = Vec<ProductBody>)),
+    security(())
+)]
 async fn products(
     State(state): State<AppState>, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Vec<ProductBody>>, ApiError> {
@@ -86,7 +138,7 @@ async fn products(
     Ok(Json(found.products.iter().map(ProductBody::from).collect()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ProductRequest {
     name: Option<String>,
@@ -108,6 +160,14 @@ impl From<ProductRequest> for ProductInput {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{slug}/products",
+    tag = "stores",
+    params(("slug" = String, Path, description = "The store's slug")),
+    request_body = ProductRequest,
+    responses((status = 201, description = "Added", body = ProductBody))
+)]
 async fn create_product(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<ProductRequest>,
@@ -119,6 +179,14 @@ async fn create_product(
     Ok((StatusCode::CREATED, Json(ProductBody::from(&product))))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/stores/{slug}/products/{id}",
+    tag = "stores",
+    params(("slug" = String, Path, description = "The store's slug"), ("id" = i64, Path, description = "The product's id")),
+    request_body = ProductRequest,
+    responses((status = 200, description = "Changed", body = ProductBody))
+)]
 async fn update_product(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, id)): ApiPath<(String, ProductId)>, ApiJson(body): ApiJson<ProductRequest>,
@@ -130,12 +198,19 @@ async fn update_product(
     Ok(Json(ProductBody::from(&product)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StaffBody {
     user: UserBody,
     role: Role,
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/staff",
+    tag = "stores",
+    params(("slug" = String, Path, description = "The store's slug")),
+    responses((status = 200, description = "The staff", body = Vec<StaffBody>))
+)]
 async fn staff(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Vec<StaffBody>>, ApiError> {
@@ -151,13 +226,21 @@ async fn staff(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddStaffRequest {
     email: String,
     role: Role,
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{slug}/staff",
+    tag = "stores",
+    params(("slug" = String, Path, description = "The store's slug")),
+    request_body = AddStaffRequest,
+    responses((status = 201, description = "Added", body = StaffBody))
+)]
 async fn add_staff(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<AddStaffRequest>,
@@ -175,6 +258,13 @@ async fn add_staff(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/stores/{slug}/staff/{user_id}",
+    tag = "stores",
+    params(("slug" = String, Path, description = "The store's slug"), ("user_id" = i64, Path, description = "The staff member's user id")),
+    responses((status = 204, description = "Removed; their streams of the store end"))
+)]
 async fn remove_staff(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, user_id)): ApiPath<(String, UserId)>,
@@ -183,7 +273,7 @@ async fn remove_staff(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OpenStoreRequest {
     slug: String,
@@ -202,6 +292,13 @@ fn settings_body(found: &StoreWithSettings) -> Json<StoreSettingsBody> {
 }
 
 /// Opens a store; the caller becomes its owner (who may: `--store-signup`).
+#[utoipa::path(
+    post,
+    path = "/stores",
+    tag = "stores",
+    request_body = OpenStoreRequest,
+    responses((status = 201, description = "Opened; the caller is its owner", body = StoreSettingsBody))
+)]
 async fn open_store(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiJson(body): ApiJson<OpenStoreRequest>,
@@ -231,14 +328,16 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SettingsRequest {
     name: Option<String>,
     accepting_orders: Option<bool>,
     timezone: Option<String>,
     fulfilment: Option<Vec<FulfilmentKind>>,
+    /// `null` for open around the clock; left out: unchanged.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<OpeningHours>)]
     opening_hours: Option<Option<OpeningHours>>,
     payment_methods: Option<Vec<PaymentMethod>>,
     driver_self_assign: Option<bool>,
@@ -258,6 +357,14 @@ struct EmailRequest {
     body: Option<Option<String>>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/stores/{slug}",
+    tag = "stores",
+    params(("slug" = String, Path, description = "The store's slug")),
+    request_body = SettingsRequest,
+    responses((status = 200, description = "The settings now", body = StoreSettingsBody))
+)]
 async fn update_settings(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<SettingsRequest>,
@@ -287,6 +394,13 @@ async fn update_settings(
     Ok(settings_body(&updated))
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{slug}/approve",
+    tag = "stores",
+    params(("slug" = String, Path, description = "The store's slug")),
+    responses((status = 200, description = "Approved", body = StoreSettingsBody))
+)]
 async fn approve(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<StoreSettingsBody>, ApiError> {

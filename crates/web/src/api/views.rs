@@ -12,9 +12,10 @@ use ordertrack_domain::{
 use ordertrack_store::{Product, Review, StoreRecord, StoreSettings, User};
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 /// A user, as shown to themselves.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserBody {
     pub id: i64,
     pub email: String,
@@ -34,7 +35,7 @@ impl From<&User> for UserBody {
 }
 
 /// A store in the public list.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StoreBody {
     pub id: i64,
     pub slug: String,
@@ -56,7 +57,7 @@ impl From<&StoreRecord> for StoreBody {
 }
 
 /// A store with its settings, and whether it takes orders now.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StoreSettingsBody {
     #[serde(flatten)]
     pub store: StoreBody,
@@ -135,7 +136,7 @@ impl From<&ordertrack_store::EmailSettings> for EmailSettingsBody {
 }
 
 /// A product of a catalog.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProductBody {
     pub id: i64,
     pub name: String,
@@ -159,7 +160,7 @@ impl From<&Product> for ProductBody {
 }
 
 /// A workflow state, as clients need it to draw trackers and buttons.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StatusBody {
     pub key: StatusKey,
     pub label: String,
@@ -186,7 +187,7 @@ impl From<&State> for StatusBody {
 
 /// What every view of an order shows: which order, where it stands, what it
 /// costs.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrderHeadBody {
     pub id: i64,
     pub number: String,
@@ -240,7 +241,7 @@ impl From<&OrderView> for OrderHeadBody {
 }
 
 /// An order's payment: how, whether, and what was refunded.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PaymentBody {
     pub method: PaymentMethod,
     pub status: PaymentStatus,
@@ -261,7 +262,7 @@ impl From<&Payment> for PaymentBody {
 }
 
 /// An order, as its customer and the store's staff see it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrderBody {
     #[serde(flatten)]
     pub head: OrderHeadBody,
@@ -317,14 +318,14 @@ impl From<&OrderView> for OrderBody {
 }
 
 /// An order's driver: who, by name.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DriverBody {
     pub id: i64,
     pub name: String,
 }
 
 /// A review, as it shows on its order.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ReviewBody {
     pub rating: u8,
     pub comment: Option<String>,
@@ -343,7 +344,7 @@ impl From<&Review> for ReviewBody {
 }
 
 /// A review in a store's list: which order, whose.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StoreReviewBody {
     pub order_id: i64,
     pub order_number: String,
@@ -353,7 +354,7 @@ pub struct StoreReviewBody {
 }
 
 /// A page of a store's reviews with the average and count of all of them.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StoreReviewsBody {
     pub items: Vec<StoreReviewBody>,
     pub next_cursor: Option<String>,
@@ -385,7 +386,7 @@ impl From<&ordertrack_app::reviews::StoreReviews> for StoreReviewsBody {
 
 /// An order as a guest with the tracking link sees it: progress and items,
 /// no customer identity, address or notes.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TrackedOrderBody {
     #[serde(flatten)]
     pub head: OrderHeadBody,
@@ -397,7 +398,7 @@ pub struct TrackedOrderBody {
 }
 
 /// A line item in the guest view.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TrackedItemBody {
     pub id: i64,
     pub name: String,
@@ -408,7 +409,7 @@ pub struct TrackedItemBody {
 
 /// A history entry as a guest with the tracking link sees it: the actor's
 /// role, never who.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TrackedHistoryBody {
     #[serde(flatten)]
     pub step: HistoryStepBody,
@@ -448,7 +449,7 @@ impl TrackedOrderBody {
 }
 
 /// What a history entry records, as staff and guests both see it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct HistoryStepBody {
     pub from: Option<StatusKey>,
     pub to: StatusKey,
@@ -484,7 +485,7 @@ impl From<&HistoryEntry> for HistoryStepBody {
 }
 
 /// One status history entry, as staff and the order's customer see it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct HistoryBody {
     #[serde(flatten)]
     pub step: HistoryStepBody,
@@ -492,7 +493,7 @@ pub struct HistoryBody {
 }
 
 /// Who made a change.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ActorBody {
     pub id: i64,
     pub role: Role,
@@ -511,7 +512,7 @@ impl From<&HistoryEntry> for HistoryBody {
 }
 
 /// An order's current state in a stream snapshot.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct OrderSnapshotBody {
     #[serde(flatten)]
     pub head: OrderHeadBody,
@@ -519,7 +520,7 @@ pub struct OrderSnapshotBody {
 }
 
 /// An item's status in a stream snapshot.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SnapshotItemBody {
     pub id: i64,
     pub status: ordertrack_domain::ItemStatus,
@@ -543,7 +544,7 @@ impl From<&OrderView> for OrderSnapshotBody {
 }
 
 /// A kitchen board: the orders on the kitchen's screen, oldest first.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct KitchenBoardBody {
     pub store: String,
     /// The station the board is for; `null` for every station.
@@ -567,7 +568,7 @@ impl From<&KitchenBoard> for KitchenBoardBody {
 
 /// A new staff invitation, as its owner sees it once: the token is not
 /// stored and cannot be shown again.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct InvitationBody {
     pub token: String,
     /// The invitee's page on this server (a path: the server does not
@@ -592,14 +593,14 @@ impl From<&ordertrack_app::invitations::IssuedInvitation> for InvitationBody {
 }
 
 /// A membership just taken by accepting an invitation.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct MembershipBody {
     pub store: StoreBody,
     pub role: Role,
 }
 
 /// One day's (or the whole range's) sales figures.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SalesFiguresBody {
     pub orders: u64,
     pub completed: u64,
@@ -621,7 +622,7 @@ impl From<&SalesFigures> for SalesFiguresBody {
 }
 
 /// One calendar day of the sales report.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SalesDayBody {
     /// `YYYY-MM-DD`, on the store's wall clock.
     pub date: String,
@@ -630,7 +631,7 @@ pub struct SalesDayBody {
 }
 
 /// `GET /stores/{slug}/reports/sales`: every day of the range, and totals.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SalesBody {
     pub currency: Currency,
     pub days: Vec<SalesDayBody>,
@@ -656,7 +657,7 @@ impl From<&SalesView> for SalesBody {
 }
 
 /// How many durations, their median and 90th percentile (`null` with none).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SpreadBody {
     pub count: u64,
     pub p50_seconds: Option<i64>,
@@ -674,7 +675,7 @@ impl From<&Spread> for SpreadBody {
 }
 
 /// The time finished orders spent in one state.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StateTimesBody {
     pub status: String,
     #[serde(flatten)]
@@ -682,7 +683,7 @@ pub struct StateTimesBody {
 }
 
 /// `GET /stores/{slug}/reports/times`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TimesBody {
     pub states: Vec<StateTimesBody>,
     pub to_done: SpreadBody,
@@ -706,7 +707,7 @@ impl From<&TimesView> for TimesBody {
 }
 
 /// One weekday × hour of the hours report.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct HourCellBody {
     /// `mon` … `sun`.
     pub weekday: &'static str,
@@ -716,7 +717,7 @@ pub struct HourCellBody {
 }
 
 /// `GET /stores/{slug}/reports/hours`: 168 cells, Monday 0:00 first.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct HoursBody {
     pub cells: Vec<HourCellBody>,
 }

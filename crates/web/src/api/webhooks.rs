@@ -10,6 +10,7 @@ use ordertrack_domain::{DeliveryId, StoreId, WebhookId};
 use ordertrack_store::{Webhook, WebhookDelivery};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -29,7 +30,12 @@ pub fn routes() -> Routes {
         )
 }
 
-#[derive(Deserialize)]
+/// This module's operations in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, create, delete, rotate_secret, deliveries, retry))]
+pub(crate) struct Doc;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WebhookRequest {
     url: String,
@@ -38,7 +44,7 @@ struct WebhookRequest {
 }
 
 /// An endpoint as its owners see it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct WebhookBody {
     id: WebhookId,
     store_id: StoreId,
@@ -72,7 +78,7 @@ impl From<&Webhook> for WebhookBody {
 }
 
 /// An endpoint with its signing secret: shown when added or rotated.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct WebhookWithSecretBody {
     #[serde(flatten)]
     webhook: WebhookBody,
@@ -89,7 +95,7 @@ impl From<&Webhook> for WebhookWithSecretBody {
 }
 
 /// One event's delivery to the endpoint, with its last attempt.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct DeliveryBody {
     id: DeliveryId,
     /// The event's position (its `webhook-id`).
@@ -130,17 +136,27 @@ impl From<&WebhookDelivery> for DeliveryBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct DeliveriesBody {
     items: Vec<DeliveryBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DeliveriesQuery {
+    /// How many to send: at most 100 are (0 counts as 1).
+    #[param(value_type = Option<u64>, maximum = 4294967295.0)]
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/webhooks",
+    tag = "webhooks",
+    params(("slug" = String, Path, description = "The store's slug")),
+    responses((status = 200, description = "The store's endpoints", body = Vec<WebhookBody>))
+)]
 async fn list(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<Vec<WebhookBody>>, ApiError> {
@@ -148,6 +164,14 @@ async fn list(
     Ok(Json(webhooks.iter().map(WebhookBody::from).collect()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{slug}/webhooks",
+    tag = "webhooks",
+    params(("slug" = String, Path, description = "The store's slug")),
+    request_body = WebhookRequest,
+    responses((status = 201, description = "Added, with its signing secret", body = WebhookWithSecretBody))
+)]
 async fn create(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<WebhookRequest>,
@@ -170,6 +194,13 @@ async fn create(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/stores/{slug}/webhooks/{id}",
+    tag = "webhooks",
+    params(("slug" = String, Path, description = "The store's slug"), ("id" = i64, Path, description = "The endpoint's id")),
+    responses((status = 204, description = "Removed"))
+)]
 async fn delete(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, id)): ApiPath<(String, WebhookId)>,
@@ -178,6 +209,13 @@ async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{slug}/webhooks/{id}/rotate-secret",
+    tag = "webhooks",
+    params(("slug" = String, Path, description = "The store's slug"), ("id" = i64, Path, description = "The endpoint's id")),
+    responses((status = 200, description = "A new secret; the old one signs for 24 hours more", body = WebhookWithSecretBody))
+)]
 async fn rotate_secret(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, id)): ApiPath<(String, WebhookId)>,
@@ -186,6 +224,13 @@ async fn rotate_secret(
     Ok(Json(WebhookWithSecretBody::from(&webhook)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    params(("slug" = String, Path, description = "The store's slug"), ("id" = i64, Path, description = "The endpoint's id"), DeliveriesQuery),
+    responses((status = 200, description = "The delivery log, newest first", body = DeliveriesBody))
+)]
 async fn deliveries(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, id)): ApiPath<(String, WebhookId)>, ApiQuery(query): ApiQuery<DeliveriesQuery>,
@@ -199,6 +244,13 @@ async fn deliveries(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/stores/{slug}/webhooks/{id}/deliveries/{delivery_id}/retry",
+    tag = "webhooks",
+    params(("slug" = String, Path, description = "The store's slug"), ("id" = i64, Path, description = "The endpoint's id"), ("delivery_id" = i64, Path, description = "The delivery's id")),
+    responses((status = 202, description = "Queued to be sent again", body = DeliveryBody))
+)]
 async fn retry(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller,
     ApiPath((slug, id, delivery)): ApiPath<(String, WebhookId, DeliveryId)>,

@@ -7,6 +7,7 @@ use ordertrack_app::{StoreWorkflowView, WorkflowUpload};
 use ordertrack_domain::Workflow;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -20,9 +21,14 @@ pub fn routes() -> Routes {
         .put("/stores/{slug}/workflow", replace)
 }
 
+/// This module's operations in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(builtins, show, replace))]
+pub(crate) struct Doc;
+
 /// A version of a store's workflow: `{version, name, label, states, …}`
 /// (the workflow's own fields beside its version).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct StoreWorkflowBody {
     version: i64,
     #[serde(flatten)]
@@ -39,6 +45,13 @@ impl From<StoreWorkflowView> for StoreWorkflowBody {
 }
 
 /// The workflow the store runs now (its staff).
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/workflow",
+    tag = "workflows",
+    params(("slug" = String, Path, description = "The store's slug")),
+    responses((status = 200, description = "The workflow the store runs now", body = StoreWorkflowBody))
+)]
 async fn show(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
 ) -> Result<Json<StoreWorkflowBody>, ApiError> {
@@ -57,7 +70,33 @@ pub fn upload_of(body: &Value) -> WorkflowUpload {
     WorkflowUpload::Definition(body.to_string())
 }
 
+/// What a workflow upload is: `{"builtin": name}` alone, or a whole
+/// workflow (as `upload_of` reads the body).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Only described: the body is read as JSON by `upload_of`.
+enum WorkflowUploadBody {
+    Builtin(BuiltinChoice),
+    Definition(Workflow),
+}
+
+/// A built-in workflow by name.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Only described, as part of `WorkflowUploadBody`.
+struct BuiltinChoice {
+    builtin: String,
+}
+
 /// Sets the workflow new orders run (owner): a new version.
+#[utoipa::path(
+    put,
+    path = "/stores/{slug}/workflow",
+    tag = "workflows",
+    params(("slug" = String, Path, description = "The store's slug")),
+    request_body = WorkflowUploadBody,
+    responses((status = 200, description = "The new version", body = StoreWorkflowBody))
+)]
 async fn replace(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<Value>,
@@ -70,7 +109,7 @@ async fn replace(
 }
 
 /// A built-in workflow with its definition (the schema an upload uses).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct BuiltinBody {
     name: String,
     label: String,
@@ -78,6 +117,13 @@ struct BuiltinBody {
 }
 
 /// The built-in workflows, each with its JSON definition (public).
+#[utoipa::path(
+    get,
+    path = "/workflows",
+    tag = "workflows",
+    responses((status = 200, description = "The built-in workflows", body = Vec<BuiltinBody>)),
+    security(())
+)]
 async fn builtins(State(state): State<AppState>) -> Json<Vec<BuiltinBody>> {
     Json(
         state

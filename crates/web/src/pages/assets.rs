@@ -40,7 +40,7 @@ pub struct Assets {
 }
 
 /// The files compiled in: name, content type, bytes.
-const EMBEDDED: [(&str, &str, &[u8]); 6] = [
+const EMBEDDED: [(&str, &str, &[u8]); 7] = [
     (
         "app.css",
         "text/css; charset=utf-8",
@@ -55,6 +55,11 @@ const EMBEDDED: [(&str, &str, &[u8]); 6] = [
         "live.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/live.js"),
+    ),
+    (
+        "sw-push.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/sw-push.js"),
     ),
     (
         "icon.svg",
@@ -113,13 +118,21 @@ impl Assets {
         let version = hex::encode(&all.finalize()[..6]);
         let shell: Vec<String> = files
             .iter()
-            .filter(|file| file.name != "receipt.css")
+            .filter(|file| !matches!(file.name, "receipt.css" | "sw-push.js"))
             .map(|file| format!("/static/{}", file.versioned))
             .collect();
+        // Web Push's handlers (`assets/sw-push.js`) by their versioned URL:
+        // a new build of them is a new service worker too.
+        let push_handlers = files
+            .iter()
+            .find(|file| file.name == "sw-push.js")
+            .map(|file| format!("/static/{}", file.versioned))
+            .unwrap_or_else(|| "/static/sw-push.js".to_owned());
         let service_worker = format!(
-            "// ordertrack service worker, build {version}.\nconst VERSION = {};\nconst SHELL = {};\n{SERVICE_WORKER}",
+            "// ordertrack service worker, build {version}.\nconst VERSION = {};\nconst SHELL = {};\nimportScripts({});\n{SERVICE_WORKER}",
             serde_json::Value::from(version.clone()),
             serde_json::Value::from(shell),
+            serde_json::Value::from(push_handlers),
         );
         Assets {
             files,

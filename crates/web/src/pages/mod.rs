@@ -41,8 +41,6 @@ pub fn routes() -> Routes {
         .get("/static/app.css", stylesheet)
         .get("/static/live.js", script)
         .merge(assets::routes())
-        .get("/static/sw-push.js", push_script)
-        .get("/sw.js", service_worker)
         .merge(account::routes())
         .merge(customer::routes())
         .merge(seller::routes())
@@ -67,23 +65,6 @@ async fn script() -> Response {
     asset(
         "text/javascript; charset=utf-8",
         include_str!("../../assets/live.js"),
-    )
-}
-
-/// Web Push's handlers for the service worker (`push`, `notificationclick`).
-async fn push_script() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        include_str!("../../assets/sw-push.js"),
-    )
-}
-
-/// The site's service worker, at the root so its scope is every page: it
-/// only loads Web Push's handlers.
-async fn service_worker() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        "importScripts('/static/sw-push.js');\n",
     )
 }
 

@@ -17,3 +17,11 @@ use crate::routes::Routes;
 pub fn routes() -> Routes {
     sse::routes().merge(ws::routes())
 }
+
+/// The OpenAPI description of [`routes`], paths as they are routed here.
+pub(crate) fn doc() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    let mut doc = sse::Doc::openapi();
+    doc.merge(ws::Doc::openapi());
+    doc
+}

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use ordertrack_app::{ErrorCode, StreamSpec};
 use ordertrack_domain::OrderId;
@@ -32,14 +33,21 @@ pub fn routes() -> Routes {
         .get("/stores/{slug}/events", store_events)
 }
 
-#[derive(Deserialize)]
+/// This module's operations in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(order_events, tracking_events, my_events, store_events))]
+pub(crate) struct Doc;
+
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ResumeQuery {
     last_event_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct StoreStreamQuery {
     last_event_id: Option<String>,
     station: Option<String>,
@@ -68,6 +76,13 @@ fn last_event_id(headers: &HeaderMap, query: Option<&str>) -> Result<Option<i64>
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/orders/{id}/events",
+    tag = "streams",
+    params(("id" = i64, Path, description = "The order's id"), ResumeQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (as the `last_event_id` query parameter)")),
+    responses((status = 200, description = "Server-Sent Events: `snapshot`, order events, `reconnect`; each `id` is the event position", content_type = "text/event-stream", body = String))
+)]
 async fn order_events(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ClientIp(client): ClientIp,
     ApiPath(id): ApiPath<OrderId>, ApiQuery(query): ApiQuery<ResumeQuery>, headers: HeaderMap,
@@ -80,6 +95,14 @@ async fn order_events(
     event_stream(&state, spec, after, permit).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/track/{token}/events",
+    tag = "streams",
+    params(("token" = String, Path, description = "The order's tracking token"), ResumeQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (as the `last_event_id` query parameter)")),
+    responses((status = 200, description = "Server-Sent Events: `snapshot`, order events, `reconnect`; each `id` is the event position", content_type = "text/event-stream", body = String)),
+    security(())
+)]
 async fn tracking_events(
     State(state): State<AppState>, ClientIp(client): ClientIp, ApiPath(token): ApiPath<String>,
     ApiQuery(query): ApiQuery<ResumeQuery>, headers: HeaderMap,
@@ -90,6 +113,13 @@ async fn tracking_events(
     event_stream(&state, spec, after, permit).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/me/events",
+    tag = "streams",
+    params(ResumeQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (as the `last_event_id` query parameter)")),
+    responses((status = 200, description = "Server-Sent Events: `snapshot`, order events, `reconnect`; each `id` is the event position", content_type = "text/event-stream", body = String))
+)]
 async fn my_events(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ClientIp(client): ClientIp,
     ApiQuery(query): ApiQuery<ResumeQuery>, headers: HeaderMap,
@@ -101,6 +131,13 @@ async fn my_events(
     event_stream(&state, state.app.customer_stream(&caller), after, permit).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/stores/{slug}/events",
+    tag = "streams",
+    params(("slug" = String, Path, description = "The store's slug"), StoreStreamQuery, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id (as the `last_event_id` query parameter)")),
+    responses((status = 200, description = "Server-Sent Events: `snapshot`, order events, `reconnect`; each `id` is the event position", content_type = "text/event-stream", body = String))
+)]
 async fn store_events(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ClientIp(client): ClientIp,
     ApiPath(slug): ApiPath<String>, ApiQuery(query): ApiQuery<StoreStreamQuery>,

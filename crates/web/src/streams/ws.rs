@@ -50,8 +50,20 @@ pub fn routes() -> Routes {
     Routes::new().get("/ws", upgrade)
 }
 
+/// This module's operations in the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(upgrade))]
+pub(crate) struct Doc;
+
 /// A socket is one live stream in the per-user and per-address counts,
 /// however many subscriptions it holds; it keeps its place until it closes.
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "streams",
+    responses((status = 101, description = "A WebSocket: JSON messages `subscribe`/`unsubscribe` in, events and snapshots out (docs/realtime.md)")),
+    security((), ("bearer" = []), ("session_cookie" = []))
+)]
 async fn upgrade(
     State(state): State<AppState>, headers: HeaderMap, MaybeSession(session): MaybeSession,
     ClientIp(client): ClientIp, ApiWebSocketUpgrade(ws): ApiWebSocketUpgrade,

@@ -232,13 +232,17 @@ fn rows() -> Vec<Row> {
         row(GET, "/metrics", Page, all(200)),
         row(GET, "/static/app.css", Page, all(200)),
         row(GET, "/static/live.js", Page, all(200)),
-        row(GET, "/static/sw-push.js", Page, all(200)),
-        row(GET, "/sw.js", Page, all(200)),
         row(GET, "/static/receipt.css", Page, all(200)),
         // Every asset by its plain or versioned name (here: an icon).
         row(GET, "/static/{file}", Page, all(200)),
         row(GET, "/sw.js", Page, all(200)),
         row(GET, "/manifest.webmanifest", Page, all(200)),
+        // The API's description and its reading page (openapi.rs).
+        row(GET, "/api/openapi.json", Page, all(200)),
+        row(GET, "/api/docs", Page, all(200)),
+        row(GET, "/api/docs/swagger-ui.css", Page, all(200)),
+        row(GET, "/api/docs/swagger-ui-bundle.js", Page, all(200)),
+        row(GET, "/api/docs/docs.js", Page, all(200)),
         row(GET, "/", Page, all(200)),
         row(GET, "/login", Page, all(200)),
         row(POST, "/login", Page, all(303)).form(|_| {

@@ -28,6 +28,7 @@ mod guest_view;
 mod hardening;
 mod invitations;
 mod offline;
+mod openapi;
 mod operations;
 mod printing;
 mod push;
