@@ -379,7 +379,6 @@ pub trait Repository: Send + Sync + 'static {
     /// Whether a customer asked for no more mail.
     async fn email_opted_out(&self, user: UserId) -> Result<bool>;
 
-
     // ---- Web Push ----
 
     /// Saves a push subscription, replacing its owner's subscription with

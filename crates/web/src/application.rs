@@ -19,8 +19,8 @@ use ordertrack_app::printing::{PrintSettings, Printing};
 use ordertrack_app::push::PushWorker;
 use ordertrack_app::webhooks::WebhookWorker;
 use ordertrack_app::{
-    App, AppError, AuthConfig, DurationsCache, EmailConfig, EmailRuntime, PushConfig,
-    PushRuntime, SignInLimits, StoreSignup, WebhookConfig, WebhookRuntime,
+    App, AppError, AuthConfig, DurationsCache, EmailConfig, EmailRuntime, PushConfig, PushRuntime,
+    SignInLimits, StoreSignup, WebhookConfig, WebhookRuntime,
 };
 use ordertrack_realtime::{Hub, NatsBus, NatsOptions, relay_channel};
 use ordertrack_store::postgres::PostgresOptions;

@@ -339,6 +339,6 @@ impl PushWorker {
 
     /// The delay before the retry after attempt number `attempts`.
     fn delay(&self, attempts: i64) -> Option<time::Duration> {
-        crate::webhooks::retry_delay(&self.push.config.schedule, attempts)
+        crate::outbox::retry_delay(&self.push.config.schedule, attempts)
     }
 }

@@ -298,21 +298,11 @@ impl WebhookWorker {
     }
 }
 
-/// The delay in `schedule` before the retry after attempt number
-/// `attempts`, jittered by up to a tenth either way (so receivers that
-/// failed together are not retried together); `None` once it is spent.
-pub(crate) fn retry_delay(schedule: &[Duration], attempts: i64) -> Option<time::Duration> {
-    let index = usize::try_from(attempts - 1).ok()?;
-    let base = *schedule.get(index)?;
-    let factor = rand::rng().random_range(0.9..=1.1);
-    time::Duration::try_from(base.mul_f64(factor)).ok()
-}
-
 /// What went wrong with a request, in a line (its causes included: reqwest's
 /// own text says little).
 pub(crate) fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        "timed out".to_owned()
+    let text = if error.is_timeout() {
+        "timed out"
     } else if error.is_connect() {
         "could not connect"
     } else {

@@ -22,8 +22,8 @@ use ordertrack_store::{
 };
 use tokio::sync::Notify;
 
+pub(crate) use delivery::describe;
 pub use delivery::{WebhookWorker, WorkerHandle};
-pub(crate) use delivery::{describe, retry_delay};
 
 use crate::{App, AppError, Caller, ErrorCode};
 

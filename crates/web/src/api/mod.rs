@@ -45,6 +45,7 @@ fn doc() -> utoipa::openapi::OpenApi {
         invitations::Doc::openapi(),
         workflows::Doc::openapi(),
         webhooks::Doc::openapi(),
+        push::Doc::openapi(),
     ] {
         doc.merge(part);
     }

@@ -10,6 +10,7 @@ use ordertrack_app::push::{Subscriber, SubscriptionInput};
 use ordertrack_app::{AppError, Caller};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -23,7 +24,11 @@ pub fn routes() -> Routes {
         .delete("/push/subscriptions", unsubscribe)
 }
 
-#[derive(Serialize)]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(public_key, subscribe, unsubscribe))]
+pub(crate) struct Doc;
+
+#[derive(Serialize, ToSchema)]
 struct PublicKeyBody {
     /// The VAPID public key, base64url of the uncompressed P-256 point:
     /// `PushManager.subscribe`'s `applicationServerKey`.
@@ -31,14 +36,14 @@ struct PublicKeyBody {
 }
 
 /// The keys of a browser's subscription (`PushSubscription.toJSON().keys`).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Keys {
     p256dh: String,
     auth: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SubscribeRequest {
     endpoint: String,
@@ -48,14 +53,14 @@ struct SubscribeRequest {
     tracking_token: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UnsubscribeRequest {
     endpoint: String,
     tracking_token: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SubscriptionBody {
     endpoint: String,
     /// `account` (every order of the customer) or `order` (one order,
@@ -65,6 +70,13 @@ struct SubscriptionBody {
     created_at: OffsetDateTime,
 }
 
+#[utoipa::path(
+    get,
+    path = "/push/public-key",
+    tag = "push",
+    responses((status = 200, description = "The server's VAPID public key", body = PublicKeyBody)),
+    security(())
+)]
 async fn public_key(State(state): State<AppState>) -> Result<Json<PublicKeyBody>, ApiError> {
     Ok(Json(PublicKeyBody {
         public_key: state.app.push_public_key()?,
@@ -77,6 +89,14 @@ async fn caller(state: &AppState, session: MaybeSession) -> Result<Caller, ApiEr
     Ok(state.app.session_caller(&session).await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/push/subscriptions",
+    tag = "push",
+    request_body = SubscribeRequest,
+    responses((status = 201, description = "Subscribed: the browser gets this account's (or this order's) notifications", body = SubscriptionBody)),
+    security((), ("bearer" = []), ("session_cookie" = []))
+)]
 async fn subscribe(
     State(state): State<AppState>, session: MaybeSession, ApiJson(body): ApiJson<SubscribeRequest>,
 ) -> Result<(StatusCode, Json<SubscriptionBody>), ApiError> {
@@ -113,6 +133,14 @@ async fn subscribe(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/push/subscriptions",
+    tag = "push",
+    request_body = UnsubscribeRequest,
+    responses((status = 204, description = "Unsubscribed (also when there was nothing to remove)")),
+    security((), ("bearer" = []), ("session_cookie" = []))
+)]
 async fn unsubscribe(
     State(state): State<AppState>, session: MaybeSession,
     ApiJson(body): ApiJson<UnsubscribeRequest>,

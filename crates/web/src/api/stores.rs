@@ -347,13 +347,15 @@ struct SettingsRequest {
 
 /// A store's customer e-mail settings; a field left out stays, a `null`
 /// template goes back to the built-in one.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct EmailRequest {
     states: Option<Vec<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     subject: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     body: Option<Option<String>>,
 }
 

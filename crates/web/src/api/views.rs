@@ -109,7 +109,7 @@ impl StoreSettingsBody {
 
 /// A store's customer e-mail: the states whose entry mails the customer
 /// and the templates in force (the built-in ones unless `custom_*`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EmailSettingsBody {
     pub states: Vec<StatusKey>,
     pub subject: String,
