@@ -54,6 +54,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite/0015_webhooks.sql"),
     ),
+    (
+        18,
+        include_str!("../../migrations/sqlite/0018_report_rollups.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute
