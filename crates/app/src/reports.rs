@@ -3,9 +3,10 @@
 //! and, for the reports page, the slowest orders and the cancellations of
 //! the range. Who may read them is decided here (owners, managers and
 //! platform admins; the store's other staff get 403, anyone else 404); the
-//! range is read from the store in one query over the placing-time index
-//! and the figures are computed by `domain::report`, on the store's wall
-//! clock.
+//! sales and times reports read the store's per-day rollups
+//! (`domain::rollup`, at most 366 rows), the hours report and the page the
+//! orders of the range in one query over the placing-time index; the
+//! figures are computed by `domain::report`, on the store's wall clock.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -15,8 +16,11 @@ use ordertrack_domain::report::{
     self, HoursReport, Outcome, ReportOrder, ReportRange, ReportStep, SalesReport, Timeline,
     TimesReport,
 };
+use ordertrack_domain::rollup::{self, DayRollup, OutcomeRules};
 use ordertrack_domain::{OrderId, Role, StoreZone, Workflow};
-use ordertrack_store::{ReportQuery, ReportRows, StoreRecord, StoreWithSettings};
+use ordertrack_store::{
+    ReportDaysQuery, ReportQuery, ReportRows, RollupRebuild, StoreRecord, StoreWithSettings,
+};
 use time::OffsetDateTime;
 
 use crate::{App, AppError, Caller, ErrorCode};
@@ -132,9 +136,9 @@ impl App {
     /// managers and platform admins; its other staff get 403, anyone else
     /// 404 (before the dates are looked at). Bad dates are 422
     /// `invalid_date_range`.
-    async fn read_report(
-        &self, caller: &Caller, slug: &str, request: &ReportRequest, with_history: bool,
-    ) -> Result<(ReportScope, ReportRows), AppError> {
+    async fn report_scope(
+        &self, caller: &Caller, slug: &str, request: &ReportRequest,
+    ) -> Result<ReportScope, AppError> {
         let StoreWithSettings { store, settings } = self.store_with_settings(slug).await?;
         let role = self
             .staff_role(caller, &store)
@@ -153,23 +157,116 @@ impl App {
             crate::now(),
         )
         .map_err(|e| invalid(e.to_string()))?;
-        let (from, until) = range.bounds(&zone).ok_or_else(|| {
-            invalid(format!(
+        if range.bounds(&zone).is_none() {
+            return Err(invalid(format!(
                 "{} to {} is out of reach",
                 range.from(),
                 range.to()
-            ))
-        })?;
-        let rows = self
+            )));
+        }
+        Ok(ReportScope { store, zone, range })
+    }
+
+    /// The raw rows of a report's range (every order placed in it, and
+    /// with `with_history` their history).
+    async fn scope_rows(
+        &self, scope: &ReportScope, with_history: bool,
+    ) -> Result<ReportRows, AppError> {
+        let (from, until) = scope
+            .range
+            .bounds(&scope.zone)
+            .ok_or_else(|| AppError::Internal("a checked range is out of reach".into()))?;
+        Ok(self
             .repo
             .report_rows(ReportQuery {
-                store: store.id,
+                store: scope.store.id,
                 from,
                 until,
                 with_history,
             })
+            .await?)
+    }
+
+    /// Authorises a report and reads its raw rows (see
+    /// [`App::report_scope`]).
+    async fn read_report(
+        &self, caller: &Caller, slug: &str, request: &ReportRequest, with_history: bool,
+    ) -> Result<(ReportScope, ReportRows), AppError> {
+        let scope = self.report_scope(caller, slug, request).await?;
+        let rows = self.scope_rows(&scope, with_history).await?;
+        Ok((scope, rows))
+    }
+
+    /// The per-day rollups of a report's range (one read of at most 366
+    /// rows), or `None` while the store's are not built in its current
+    /// time zone (then the report reads the orders).
+    async fn scope_days(
+        &self, scope: &ReportScope, with_times: bool,
+    ) -> Result<Option<HashMap<rollup::Date, DayRollup>>, AppError> {
+        let found = self
+            .repo
+            .report_days(ReportDaysQuery {
+                store: scope.store.id,
+                from: scope.range.from().to_string(),
+                to: scope.range.to().to_string(),
+                with_times,
+            })
             .await?;
-        Ok((ReportScope { store, zone, range }, rows))
+        if found.built_in.as_deref() != Some(scope.zone.name()) {
+            return Ok(None);
+        }
+        Ok(Some(rollup::days_by_date(found.days)))
+    }
+
+    /// Rebuilds a store's per-day rollups from all its orders, in its
+    /// current time zone (after the zone changed, or when an older
+    /// database has none). Writes of the store's orders wait meanwhile.
+    pub async fn rebuild_report_rollups(&self, store: &StoreRecord) -> Result<(), AppError> {
+        let latest = self
+            .repo
+            .latest_store_workflow(store.id)
+            .await?
+            .map_or(0, |stored| stored.version);
+        let mut rules = Vec::new();
+        for version in 0..=latest {
+            // A version that cannot be read classifies its orders as open,
+            // as the reports read from the orders do.
+            if let Ok(workflow) = self.workflow_at(store, version).await {
+                rules.push((version, OutcomeRules::of(&workflow)));
+            }
+        }
+        self.repo
+            .rebuild_report_days(RollupRebuild {
+                store: store.id,
+                rules,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Builds the rollups of every store that has none in its current time
+    /// zone (at start: a database from before rollups, or a zone change
+    /// whose rebuild did not finish). Returns how many were rebuilt.
+    pub async fn ensure_report_rollups(&self) -> Result<usize, AppError> {
+        let mut rebuilt = 0;
+        for StoreWithSettings { store, settings } in self.repo.stores_with_settings().await? {
+            // An empty range: only the zone they were built in is read.
+            let built_in = self
+                .repo
+                .report_days(ReportDaysQuery {
+                    store: store.id,
+                    from: "1".into(),
+                    to: "0".into(),
+                    with_times: false,
+                })
+                .await?
+                .built_in;
+            if built_in.as_deref() != Some(settings.timezone.name()) {
+                self.rebuild_report_rollups(&store).await?;
+                rebuilt += 1;
+            }
+        }
+        Ok(rebuilt)
     }
 
     /// The workflow of every version the orders of `rows` run under.
@@ -219,7 +316,12 @@ impl App {
     pub async fn sales_report(
         &self, caller: &Caller, slug: &str, request: &ReportRequest,
     ) -> Result<SalesView, AppError> {
-        let (scope, rows) = self.read_report(caller, slug, request, false).await?;
+        let scope = self.report_scope(caller, slug, request).await?;
+        if let Some(days) = self.scope_days(&scope, false).await? {
+            let report = rollup::sales_from_days(&scope.range, &days);
+            return Ok(SalesView { scope, report });
+        }
+        let rows = self.scope_rows(&scope, false).await?;
         let workflows = self.order_workflows(&scope.store, &rows).await?;
         let report = Self::sales_of(&rows, &scope, &workflows);
         Ok(SalesView { scope, report })
@@ -230,7 +332,14 @@ impl App {
     pub async fn times_report(
         &self, caller: &Caller, slug: &str, request: &ReportRequest,
     ) -> Result<TimesView, AppError> {
-        let (scope, rows) = self.read_report(caller, slug, request, true).await?;
+        let scope = self.report_scope(caller, slug, request).await?;
+        if let Some(days) = self.scope_days(&scope, true).await? {
+            let current = self.current_workflow(&scope.store).await?.workflow;
+            let order: Vec<&str> = current.states().iter().map(|s| s.key.as_str()).collect();
+            let report = rollup::times_from_days(days.values().map(|day| &day.times), &order);
+            return Ok(TimesView { scope, report });
+        }
+        let rows = self.scope_rows(&scope, true).await?;
         let workflows = self.order_workflows(&scope.store, &rows).await?;
         let (timelines, order) = self.timelines(&scope.store, &rows, &workflows).await?;
         let order: Vec<&str> = order.iter().map(String::as_str).collect();

@@ -431,10 +431,21 @@ impl App {
             email_subject,
             email_body,
         };
-        self.repo
+        let zone_changes = patch
+            .timezone
+            .as_ref()
+            .is_some_and(|zone| zone.name() != found.settings.timezone.name());
+        let updated = self
+            .repo
             .update_store_settings(found.store.id, patch)
             .await?
-            .ok_or(AppError::NotFound("store"))
+            .ok_or(AppError::NotFound("store"))?;
+        if zone_changes {
+            // The reports' days are the store's calendar days: rebuild
+            // them on the new clock (until done, reports read the orders).
+            self.rebuild_report_rollups(&updated.store).await?;
+        }
+        Ok(updated)
     }
 }
 

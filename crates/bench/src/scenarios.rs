@@ -1195,6 +1195,9 @@ async fn bulk_loaded(
             tokio::task::spawn_blocking(move || crate::bulk::load(&db, STORE, orders)).await??
         }
     };
+    let rollups_s =
+        crate::bulk::build_rollups(server.database_url(), &server.db_path(), STORE).await?;
+    eprintln!("report rollups built from the loaded orders in {rollups_s:.1} s");
     server.start().await?;
     let restart_ms = server.start_times_ms.last().copied().unwrap_or(0.0);
     Ok(Loaded {

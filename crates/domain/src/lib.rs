@@ -16,6 +16,7 @@ pub mod payment;
 pub mod report;
 pub mod review;
 pub mod role;
+pub mod rollup;
 pub mod store;
 pub mod text;
 pub mod workflow;

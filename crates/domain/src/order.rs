@@ -469,6 +469,10 @@ pub struct StatusChange {
     /// correction): the store keeps how long it took from each state it
     /// entered, in the same write, for the ETA (see [`crate::eta`]).
     pub finishes: bool,
+    /// The change moves the order between open, done and cancelled: the
+    /// store applies it to the per-day report rollups in the same write
+    /// (see [`crate::rollup`]). `None` within one outcome.
+    pub outcomes: Option<Box<crate::rollup::OrderOutcomes>>,
 }
 
 impl StatusChange {
@@ -488,6 +492,7 @@ impl StatusChange {
             payment: None,
             assignment: None,
             finishes: false,
+            outcomes: None,
         }
     }
 }
@@ -677,6 +682,7 @@ pub(crate) fn status_change(
         payment: None,
         assignment: None,
         finishes: workflow.is_done(to),
+        outcomes: crate::rollup::OrderOutcomes::of(workflow, &order.status, to).map(Box::new),
     }
 }
 

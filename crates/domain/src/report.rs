@@ -199,6 +199,17 @@ pub struct SalesFigures {
 }
 
 impl SalesFigures {
+    /// The figures of these counts, with their average.
+    pub fn of_counts(orders: u64, completed: u64, cancelled: u64, revenue_minor: i64) -> Self {
+        SalesFigures {
+            orders,
+            completed,
+            cancelled,
+            revenue_minor,
+            average_minor: average_minor(revenue_minor, orders.saturating_sub(cancelled)),
+        }
+    }
+
     fn add(&mut self, total_minor: i64, outcome: Outcome) {
         self.orders += 1;
         match outcome {
@@ -430,13 +441,13 @@ pub struct StateTimes {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TimesReport {
     /// States any of the orders spent time in: those of `state_order`
-    /// first, in its order, then others as first met.
+    /// first, in its order, then others by name.
     pub states: Vec<StateTimes>,
     pub to_done: Spread,
 }
 
 /// Time in each state and to done over `timelines`; states listed in
-/// `state_order` (the workflow's) first.
+/// `state_order` (the workflow's) first, then any others by name.
 pub fn times_report(timelines: &[Timeline], state_order: &[&str]) -> TimesReport {
     let mut states: Vec<(String, Vec<i64>)> = state_order
         .iter()
@@ -450,6 +461,10 @@ pub fn times_report(timelines: &[Timeline], state_order: &[&str]) -> TimesReport
             }
         }
     }
+    // States of older workflow versions, by name (the per-day rollups
+    // list them the same way).
+    let known = state_order.len().min(states.len());
+    states[known..].sort_by(|(a, _), (b, _)| a.cmp(b));
     TimesReport {
         states: states
             .into_iter()

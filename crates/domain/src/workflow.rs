@@ -346,6 +346,16 @@ impl Workflow {
         self.cancelled.iter().any(|k| k == key)
     }
 
+    /// The states orders count as done in.
+    pub fn done_states(&self) -> &[StatusKey] {
+        &self.done
+    }
+
+    /// The states orders count as cancelled in.
+    pub fn cancelled_states(&self) -> &[StatusKey] {
+        &self.cancelled
+    }
+
     /// Whether orders in this state count as done (successfully finished).
     pub fn is_done(&self, key: &str) -> bool {
         self.done.iter().any(|k| k == key)

@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 
 use crate::{
     AccessChange, Credentials, EventFilter, Invitation, LogEntry, Membership, NewProduct, NewStore,
-    OrderQuery, Product, ReportRows, StaffMember, StoreError, StoreRecord, StoreSettings,
-    StoreWithSettings, StoreWorkflow, StoredEvent, User,
+    OrderQuery, Product, ReportQuery, ReportRows, StaffMember, StoreError, StoreRecord,
+    StoreSettings, StoreWithSettings, StoreWorkflow, StoredEvent, User,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -946,6 +946,7 @@ pub fn email_job_record(row: &(impl Columns + ?Sized)) -> Result<crate::EmailJob
         error: row.text_opt("error")?,
     })
 }
+
 // ---- Web Push ----
 
 /// A push subscription ([`push_subscription_select`]).
@@ -997,3 +998,125 @@ macro_rules! push_job_select {
     };
 }
 pub(crate) use push_job_select;
+// ---- per-day report rollups (both backends' SQL) ----
+
+/// An order as its rollup day needs it: its store, placing time, total and
+/// the store's time zone.
+pub const ROLLUP_ORDER_SQL: &str = "SELECT o.store_id, o.created_at, o.total_minor, s.timezone
+     FROM orders o JOIN stores s ON s.id = o.store_id WHERE o.id = $1";
+
+/// A day's kept times.
+pub const DAY_TIMES_SQL: &str = "SELECT times FROM report_days WHERE store_id = $1 AND day = $2";
+
+/// Adds counts to a day's rollup (creating it); with `$8` true its times
+/// become `$7`.
+pub const DAY_UPSERT_SQL: &str =
+    "INSERT INTO report_days (store_id, day, orders, completed, cancelled, revenue_minor, times)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (store_id, day) DO UPDATE SET
+         orders = report_days.orders + excluded.orders,
+         completed = report_days.completed + excluded.completed,
+         cancelled = report_days.cancelled + excluded.cancelled,
+         revenue_minor = report_days.revenue_minor + excluded.revenue_minor,
+         times = CASE WHEN $8 THEN excluded.times ELSE report_days.times END";
+
+/// The days of a range (`day` text compares as dates), with or without
+/// their times.
+pub fn report_days_sql(with_times: bool) -> &'static str {
+    if with_times {
+        "SELECT day, orders, completed, cancelled, revenue_minor, times FROM report_days
+         WHERE store_id = $1 AND day >= $2 AND day <= $3"
+    } else {
+        "SELECT day, orders, completed, cancelled, revenue_minor FROM report_days
+         WHERE store_id = $1 AND day >= $2 AND day <= $3"
+    }
+}
+
+/// The zone a store's rollups were built in.
+pub const ROLLUP_ZONE_SQL: &str = "SELECT timezone FROM report_rollups WHERE store_id = $1";
+
+/// Marks a store's rollups as built in its current zone.
+pub const ROLLUP_BUILT_SQL: &str = "INSERT INTO report_rollups (store_id, timezone)
+     SELECT id, timezone FROM stores WHERE id = $1
+     ON CONFLICT (store_id) DO UPDATE SET timezone = excluded.timezone";
+
+/// The placing times of a store's first and last orders.
+pub const ORDER_SPAN_SQL: &str =
+    "SELECT MIN(created_at) AS first, MAX(created_at) AS last FROM orders WHERE store_id = $1";
+
+/// A stored time zone.
+pub fn zone(text: &str) -> Result<StoreZone> {
+    StoreZone::parse(text).map_err(|_| corrupt("time zone", text))
+}
+
+/// A day's sales counts from its row (`orders`, `completed`, `cancelled`,
+/// `revenue_minor`) and its decoded times.
+pub fn day_rollup(
+    row: &(impl Columns + ?Sized), times: Option<&[u8]>,
+) -> Result<ordertrack_domain::rollup::DayRollup> {
+    Ok(ordertrack_domain::rollup::DayRollup {
+        orders: row.int("orders")?,
+        completed: row.int("completed")?,
+        cancelled: row.int("cancelled")?,
+        revenue_minor: row.int("revenue_minor")?,
+        times: match times {
+            Some(bytes) => decode_times(bytes)?,
+            None => Default::default(),
+        },
+    })
+}
+
+/// A day's kept times from their stored form.
+pub fn decode_times(bytes: &[u8]) -> Result<ordertrack_domain::rollup::DayTimes> {
+    ordertrack_domain::rollup::DayTimes::decode(bytes)
+        .ok_or_else(|| corrupt("report day times", &format!("{} bytes", bytes.len())))
+}
+
+/// The width of the chunks a rebuild reads a store's orders in: a week
+/// of a busy store is a few tens of thousands of orders in memory.
+pub const REBUILD_CHUNK_MICROS: i64 = 7 * 24 * 3_600 * 1_000_000;
+
+/// The queries a rebuild reads a store's orders placed from `first` to
+/// `last` (micros) in, a [`REBUILD_CHUNK_MICROS`] chunk each.
+pub fn rebuild_queries(
+    store: StoreId, first: Option<i64>, last: Option<i64>,
+) -> Result<Vec<ReportQuery>> {
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(Vec::new());
+    };
+    let mut queries = Vec::new();
+    let mut from = first;
+    while from <= last {
+        let until = from.saturating_add(REBUILD_CHUNK_MICROS);
+        queries.push(ReportQuery {
+            store,
+            from: from_micros(from)?,
+            until: from_micros(until)?,
+            with_history: true,
+        });
+        from = until;
+    }
+    Ok(queries)
+}
+
+/// Adds a chunk of a store's raw rows to a rebuild.
+pub fn rebuild_chunk(
+    builder: &mut ordertrack_domain::rollup::RollupBuilder, zone: &StoreZone,
+    rules: &std::collections::HashMap<i64, ordertrack_domain::rollup::OutcomeRules>,
+    rows: &ReportRows,
+) {
+    let none = ordertrack_domain::rollup::OutcomeRules::default();
+    let mut steps = rows.steps.as_slice();
+    for order in &rows.orders {
+        // Steps come grouped by order, in the orders' order.
+        let own = steps.iter().take_while(|s| s.order_id == order.id).count();
+        let (mine, rest) = steps.split_at(own);
+        steps = rest;
+        builder.add(
+            zone,
+            rules.get(&order.workflow_version).unwrap_or(&none),
+            order,
+            mine,
+        );
+    }
+}

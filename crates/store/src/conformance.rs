@@ -133,6 +133,7 @@ macro_rules! conformance_tests {
             access_changes,
             last_event_position,
             report_rows,
+            report_rollups_match_the_history,
             eta_durations,
             eta_durations_keep_the_most_recent,
             queued_orders_are_the_oldest_in_the_statuses,
@@ -3700,6 +3701,272 @@ pub async fn report_rows(store: Arc<dyn Repository>) {
         .await
         .expect("an empty range");
     assert_eq!(empty, ReportRows::default());
+}
+
+/// A small seeded generator (xorshift64*), so a failing fixture can be
+/// replayed from its seed.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// The sales and times reports of `range` on `zone` computed from the raw
+/// orders and history, as the reports did before rollups.
+async fn raw_reports(
+    store: &dyn Repository, shop: &StoreRecord, zone: &StoreZone,
+    range: &ordertrack_domain::report::ReportRange, order: &[&str],
+) -> (
+    ordertrack_domain::report::SalesReport,
+    ordertrack_domain::report::TimesReport,
+) {
+    use ordertrack_domain::report::{self, Outcome};
+    let (from, until) = range.bounds(zone).expect("a range in reach");
+    let rows = store
+        .report_rows(ReportQuery {
+            store: shop.id,
+            from,
+            until,
+            with_history: true,
+        })
+        .await
+        .expect("report_rows");
+    let rules = ordertrack_domain::rollup::OutcomeRules::of(&restaurant());
+    let sales = report::sales_report(
+        range,
+        zone,
+        rows.orders
+            .iter()
+            .map(|o| (o.placed_at, o.total_minor, rules.outcome(&o.status))),
+    );
+    let timelines: Vec<_> = rows
+        .orders
+        .iter()
+        .filter(|o| rules.outcome(&o.status) == Outcome::Done)
+        .filter_map(|o| {
+            let steps: Vec<_> = rows
+                .steps
+                .iter()
+                .filter(|s| s.order_id == o.id)
+                .cloned()
+                .collect();
+            report::timeline(o.id, &steps, |s| rules.is_done(s))
+        })
+        .collect();
+    (sales, report::times_report(&timelines, order))
+}
+
+/// The same reports from the store's per-day rollups; `None` while they
+/// are not built in `zone`.
+async fn rollup_reports(
+    store: &dyn Repository, shop: &StoreRecord, zone: &StoreZone,
+    range: &ordertrack_domain::report::ReportRange, order: &[&str],
+) -> Option<(
+    ordertrack_domain::report::SalesReport,
+    ordertrack_domain::report::TimesReport,
+)> {
+    use ordertrack_domain::rollup;
+    let found = store
+        .report_days(crate::ReportDaysQuery {
+            store: shop.id,
+            from: range.from().to_string(),
+            to: range.to().to_string(),
+            with_times: true,
+        })
+        .await
+        .expect("report_days");
+    if found.built_in.as_deref() != Some(zone.name()) {
+        return None;
+    }
+    let days = rollup::days_by_date(found.days);
+    Some((
+        rollup::sales_from_days(range, &days),
+        rollup::times_from_days(days.values().map(|d| &d.times), order),
+    ))
+}
+
+/// Rebuilds the shop's rollups under the restaurant workflow.
+async fn rebuild_rollups(store: &dyn Repository, shop: &StoreRecord) {
+    store
+        .rebuild_report_days(crate::RollupRebuild {
+            store: shop.id,
+            rules: vec![(
+                0,
+                ordertrack_domain::rollup::OutcomeRules::of(&restaurant()),
+            )],
+        })
+        .await
+        .expect("rebuild_report_days");
+}
+
+/// The per-day rollups kept as orders are placed and change (workflow
+/// steps, cancellations, a manager's corrections — out of done, done after
+/// cancelled, cancelled after completed) give exactly the sales and times
+/// the orders' history gives, over a random fixture spanning a DST change;
+/// a rebuild gives the same; a zone change needs a rebuild, after which
+/// the days are the new zone's.
+pub async fn report_rollups_match_the_history(store: Arc<dyn Repository>) {
+    use ordertrack_domain::report::ReportRange;
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let berlin = StoreZone::parse("Europe/Berlin").expect("a zone");
+    let zone_patch = |zone: &StoreZone| StoreSettingsPatch {
+        timezone: Some(zone.clone()),
+        ..StoreSettingsPatch::default()
+    };
+    store
+        .update_store_settings(f.shop.id, zone_patch(&berlin))
+        .await
+        .expect("set the zone");
+    // Built (empty) in the zone the store opened with; now stale.
+    let day = |text: &str| text.parse().expect("a date");
+    let range = ReportRange::new(day("2026-03-24"), day("2026-04-03")).expect("a range");
+    let workflow = restaurant();
+    let order: Vec<&str> = workflow.states().iter().map(|s| s.key.as_str()).collect();
+    assert!(
+        rollup_reports(store, &f.shop, &berlin, &range, &order)
+            .await
+            .is_none()
+    );
+    rebuild_rollups(store, &f.shop).await;
+
+    let seed = std::env::var("ORDERTRACK_ROLLUP_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(7, |d| d.as_nanos() as u64)
+                | 1
+        });
+    eprintln!("report rollups fixture seed {seed} (ORDERTRACK_ROLLUP_SEED repeats it)");
+    let mut rng = Seeded(seed);
+    // Around Berlin's spring-forward (2026-03-29 02:00 → 03:00 local).
+    let start = OffsetDateTime::from_unix_timestamp(1_774_483_200).expect("2026-03-26 UTC");
+    let manager = Actor {
+        id: f.cashier.id,
+        role: Role::Manager,
+    };
+    let states: Vec<String> = workflow
+        .states()
+        .iter()
+        .map(|s| s.key.to_string())
+        .collect();
+    // The first orders take set paths, so every run has them: completed
+    // then cancelled by a manager; completed, corrected back to cooking,
+    // completed again; cancelled, then corrected to completed.
+    let usual = ["confirmed", "preparing", "cooking", "ready", "completed"];
+    let scripted: [Vec<&str>; 3] = [
+        [&usual[..], &["cancelled"]].concat(),
+        [&usual[..], &["cooking", "ready", "completed"]].concat(),
+        vec!["cancelled", "completed"],
+    ];
+    for n in 0..60 {
+        let at = start + Duration::seconds(rng.below(6 * 86_400) as i64);
+        let mut new = new_order(
+            &f.shop,
+            &f.customer,
+            &f.lines()[..1 + rng.below(2) as usize],
+        );
+        new.at = at;
+        let mut order = store.place_order(new).await.expect("place_order").order;
+        let mut clock = at;
+        // Mostly the usual path to done; sometimes a correction anywhere.
+        let path: Vec<String> = match scripted.get(n) {
+            Some(path) => path.iter().map(|s| (*s).to_owned()).collect(),
+            None => (0..rng.below(9) as usize)
+                .map(|step| match usual.get(step) {
+                    Some(next) if rng.below(5) > 0 => (*next).to_owned(),
+                    _ => states[rng.below(states.len() as u64) as usize].clone(),
+                })
+                .collect(),
+        };
+        for to in path {
+            clock += Duration::seconds(1 + rng.below(600) as i64);
+            if to == order.status.as_str() {
+                continue;
+            }
+            let change = plan_transition(&workflow, &order, f.cashier(), &to, None, None, clock)
+                .or_else(|_| {
+                    ordertrack_domain::plan_correction(
+                        &workflow,
+                        &order,
+                        manager,
+                        &to,
+                        "fixing the board",
+                        None,
+                        clock,
+                    )
+                });
+            let Ok(change) = change else {
+                assert!(
+                    n >= scripted.len(),
+                    "{} -> {to} is a set step",
+                    order.status
+                );
+                continue;
+            };
+            order = store
+                .apply_status_change(change)
+                .await
+                .expect("apply_status_change");
+        }
+    }
+
+    let raw = raw_reports(store, &f.shop, &berlin, &range, &order).await;
+    let kept = rollup_reports(store, &f.shop, &berlin, &range, &order)
+        .await
+        .expect("built in the store's zone");
+    assert_eq!(kept.0, raw.0, "sales, seed {seed}");
+    assert_eq!(kept.1, raw.1, "times, seed {seed}");
+    assert!(
+        raw.0.totals.orders == 60 && raw.1.to_done.count > 0,
+        "seed {seed}"
+    );
+    // A sub-range (days cut at the store's midnights).
+    let part = ReportRange::new(day("2026-03-28"), day("2026-03-30")).expect("a range");
+    assert_eq!(
+        rollup_reports(store, &f.shop, &berlin, &part, &order).await,
+        Some(raw_reports(store, &f.shop, &berlin, &part, &order).await),
+        "seed {seed}"
+    );
+
+    // A rebuild from the orders gives the same days.
+    rebuild_rollups(store, &f.shop).await;
+    assert_eq!(
+        rollup_reports(store, &f.shop, &berlin, &range, &order).await,
+        Some(raw.clone()),
+        "rebuilt, seed {seed}"
+    );
+
+    // Another zone: stale until rebuilt, then that zone's days.
+    let auckland = StoreZone::parse("Pacific/Auckland").expect("a zone");
+    store
+        .update_store_settings(f.shop.id, zone_patch(&auckland))
+        .await
+        .expect("change the zone");
+    assert!(
+        rollup_reports(store, &f.shop, &auckland, &range, &order)
+            .await
+            .is_none()
+    );
+    rebuild_rollups(store, &f.shop).await;
+    let moved = raw_reports(store, &f.shop, &auckland, &range, &order).await;
+    assert_ne!(moved.0.days, raw.0.days, "the days moved with the zone");
+    assert_eq!(
+        rollup_reports(store, &f.shop, &auckland, &range, &order).await,
+        Some(moved),
+        "seed {seed}"
+    );
 }
 
 /// A failing request writes nothing: no order, history, event or sequence number.

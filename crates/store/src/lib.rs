@@ -21,6 +21,7 @@ macro_rules! backend_modules {
         mod push;
         mod reports;
         mod reviews;
+        mod rollups;
         mod settings;
         mod stores;
         mod users;
@@ -295,6 +296,15 @@ pub trait Repository: Send + Sync + 'static {
     /// from. Reads only that range (an index on the store and the placing
     /// time), never the store's whole history.
     async fn report_rows(&self, query: ReportQuery) -> Result<ReportRows>;
+
+    /// A store's per-day report rollups over a range of days, and the zone
+    /// they were built in (one indexed read, at most 366 rows).
+    async fn report_days(&self, query: ReportDaysQuery) -> Result<ReportDays>;
+
+    /// Rebuilds a store's per-day rollups from all its orders, in its
+    /// current time zone, in one write (nothing else is written meanwhile,
+    /// so no change is lost or counted twice); marks them built in it.
+    async fn rebuild_report_days(&self, rebuild: RollupRebuild) -> Result<()>;
 
     /// A store's kept durations to done (the most recent per fulfilment
     /// and status, written as orders reach a done state): what its ETA

@@ -619,6 +619,36 @@ pub struct ReportRows {
     pub steps: Vec<ordertrack_domain::report::ReportStep>,
 }
 
+/// Which days of a store's per-day rollups a report reads: `from` to `to`
+/// (both included, `YYYY-MM-DD` in the store's time zone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportDaysQuery {
+    pub store: StoreId,
+    pub from: String,
+    pub to: String,
+    /// Read (and decode) the days' times too.
+    pub with_times: bool,
+}
+
+/// A store's per-day rollups of a range.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportDays {
+    /// The time zone the rollups were built in (`None`: not built yet);
+    /// they are the store's figures only while it is the store's zone.
+    pub built_in: Option<String>,
+    /// The days that have a rollup (`YYYY-MM-DD`), in no particular order.
+    pub days: Vec<(String, ordertrack_domain::rollup::DayRollup)>,
+}
+
+/// Rebuilds a store's per-day rollups from its orders and history in its
+/// current time zone, each order classified by the rules of its workflow
+/// version (an order of a version not listed counts as open).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupRebuild {
+    pub store: StoreId,
+    pub rules: Vec<(i64, ordertrack_domain::rollup::OutcomeRules)>,
+}
+
 // ---- reviews ----
 
 /// A customer's review of one finished order, to write (the application

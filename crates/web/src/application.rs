@@ -274,6 +274,19 @@ impl Application {
         if settings.seed_demo && ordertrack_app::demo::seed(&app).await? {
             tracing::info!(target: LOG_TARGET, "demo stores and accounts created");
         }
+        // A database from before the per-day report rollups (or a zone
+        // change whose rebuild did not finish) gets them once, before
+        // anything is served.
+        let started = std::time::Instant::now();
+        let rebuilt = app.ensure_report_rollups().await?;
+        if rebuilt > 0 {
+            tracing::info!(
+                target: LOG_TARGET,
+                stores = rebuilt,
+                millis = started.elapsed().as_millis() as u64,
+                "report rollups built from the stores' orders"
+            );
+        }
         // Only a serving instance prints (tools that open the database do
         // not), and only when the operator allows some printer host: with
         // none, no printer could be reached, so nothing runs.

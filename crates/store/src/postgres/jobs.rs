@@ -322,6 +322,17 @@ impl Request for UpdateStoreSettings {
     }
 }
 
+impl Request for crate::RollupRebuild {
+    type Output = ();
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, ()> {
+        Box::pin(super::rollups::rebuild_report_days(conn, self))
+    }
+    // The store's lock: no order of it changes while its days are rebuilt.
+    fn store(&self) -> Option<StoreId> {
+        Some(self.store)
+    }
+}
+
 impl Request for NewInvitation {
     type Output = Invitation;
     fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, Invitation> {

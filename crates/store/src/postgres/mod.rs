@@ -401,6 +401,14 @@ impl Repository for PostgresRepository {
         Ok(reports::report_rows(&mut *self.read().await?, query).await?)
     }
 
+    async fn report_days(&self, query: ReportDaysQuery) -> Result<ReportDays> {
+        Ok(rollups::report_days(&mut *self.read().await?, &query).await?)
+    }
+
+    async fn rebuild_report_days(&self, rebuild: RollupRebuild) -> Result<()> {
+        self.write(rebuild).await
+    }
+
     async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>> {
         Ok(orders::store_durations(&mut *self.read().await?, store).await?)
     }

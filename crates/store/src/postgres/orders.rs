@@ -349,7 +349,7 @@ async fn insert_order(
 ) -> Result<PlacedOrder> {
     let numbered = sqlx::query(
         "UPDATE stores SET last_order_seq = last_order_seq + 1 WHERE id = $1
-         RETURNING last_order_seq, order_prefix",
+         RETURNING last_order_seq, order_prefix, timezone",
     )
     .bind(new.store_id.get())
     .fetch_optional(&mut *conn)
@@ -421,6 +421,8 @@ async fn insert_order(
     .execute(&mut *conn)
     .await?;
 
+    let timezone: String = numbered.try_get("timezone")?;
+    super::rollups::order_placed(conn, new.store_id, &timezone, new.at, new.total_minor).await?;
     let order_id = OrderId::new(order_id);
     let order = written_order(conn, order_id).await?;
     let (history, event) = order_created(&order, new.summary.clone(), new.placed_by);
@@ -661,11 +663,17 @@ pub async fn write_changes(
     let mut outcomes = Vec::with_capacity(changes.len());
     let mut history = Vec::new();
     let mut finished = Vec::new();
+    let mut outcomes_changed = Vec::new();
     for (n, change) in changes.iter().enumerate() {
         if applied.contains(&ids[n]) {
             log.events.extend(change.events().cloned());
             history.extend(change.status.map(|s| (s.order_id, &s.history)));
             finished.extend(change.status.filter(|s| s.finishes));
+            outcomes_changed.extend(
+                change
+                    .status
+                    .and_then(|s| s.outcomes.as_ref().map(|o| (s.order_id, o))),
+            );
             outcomes.push(Ok(()));
             continue;
         }
@@ -678,6 +686,9 @@ pub async fn write_changes(
         }));
     }
     append_history(conn, &history).await?;
+    for (order, change) in outcomes_changed {
+        super::rollups::outcome_changed(conn, order, change).await?;
+    }
     if !finished.is_empty() {
         keep_durations(conn, &finished).await?;
     }

@@ -113,7 +113,13 @@ pub async fn open_store(
         stores::set_membership(conn, owner, store.id, Role::Owner, log).await?;
     }
     let patch = StoreSettingsPatch::from(&opening.settings);
-    update_store_settings(conn, store.id, &patch)
+    let opened = update_store_settings(conn, store.id, &patch)
         .await?
-        .ok_or_else(|| StoreError::NotFound("store").into())
+        .ok_or(StoreError::NotFound("store"))?;
+    // A new store has no orders: its (empty) rollups are built.
+    sqlx::query(crate::codec::ROLLUP_BUILT_SQL)
+        .bind(store.id.get())
+        .execute(&mut *conn)
+        .await?;
+    Ok(opened)
 }

@@ -63,6 +63,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0017_push_subscriptions.sql"),
     ),
     (
+        18,
+        include_str!("../../migrations/sqlite/0018_report_rollups.sql"),
+    ),
+    (
         19,
         include_str!("../../migrations/sqlite/0019_change_keys.sql"),
     ),

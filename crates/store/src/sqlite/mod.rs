@@ -490,6 +490,16 @@ impl Repository for SqliteRepository {
             .await
     }
 
+    async fn report_days(&self, query: ReportDaysQuery) -> Result<ReportDays> {
+        self.read(move |conn| rollups::report_days(conn, &query))
+            .await
+    }
+
+    async fn rebuild_report_days(&self, rebuild: RollupRebuild) -> Result<()> {
+        self.write(move |tx| rollups::rebuild_report_days(tx.conn(), &rebuild))
+            .await
+    }
+
     async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>> {
         self.read(move |conn| orders::store_durations(conn, store))
             .await

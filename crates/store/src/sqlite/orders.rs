@@ -250,12 +250,14 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
         }
     }
 
-    let (sequence, prefix): (i64, String) = conn
+    let (sequence, prefix, timezone): (i64, String, String) = conn
         .prepare_cached(
             "UPDATE stores SET last_order_seq = last_order_seq + 1 WHERE id = ?1
-             RETURNING last_order_seq, order_prefix",
+             RETURNING last_order_seq, order_prefix, timezone",
         )?
-        .query_row([new.store_id.get()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row([new.store_id.get()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?
         .ok_or(StoreError::NotFound("store"))?;
     let number = order_number(&prefix, sequence);
@@ -315,6 +317,7 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
             at
         ])?;
     }
+    super::rollups::order_placed(conn, new.store_id, &timezone, new.at, new.total_minor)?;
     let order = written_order(conn, order_id)?;
     let (history, event) = order_created(&order, new.summary, new.placed_by);
     append_history(conn, order_id, &history)?;
@@ -379,6 +382,9 @@ fn write_status_change(tx: &mut WriteTx<'_>, change: StatusChange) -> Result<(),
         change.history.at,
     )?;
     append_history(tx.conn(), change.order_id, &change.history)?;
+    if let Some(outcomes) = &change.outcomes {
+        super::rollups::outcome_changed(tx.conn(), change.order_id, outcomes)?;
+    }
     if change.finishes {
         keep_durations(tx.conn(), change.order_id, &change.to, change.history.at)?;
     }

@@ -98,5 +98,11 @@ pub fn open_store(
         stores::set_membership(tx, owner, store.id, Role::Owner)?;
     }
     let patch = StoreSettingsPatch::from(&opening.settings);
-    update_store_settings(tx.conn(), store.id, &patch)?.ok_or(StoreError::NotFound("store"))
+    let opened =
+        update_store_settings(tx.conn(), store.id, &patch)?.ok_or(StoreError::NotFound("store"))?;
+    // A new store has no orders: its (empty) rollups are built.
+    tx.conn()
+        .prepare_cached(codec::ROLLUP_BUILT_SQL)?
+        .execute([store.id.get()])?;
+    Ok(opened)
 }

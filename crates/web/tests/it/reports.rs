@@ -8,7 +8,7 @@
 //! ranges, and the reports page with its charts and tables.
 
 use ordertrack_domain::{Actor, Order, Role, StoreZone, UserId, Workflow};
-use ordertrack_store::{Product, StoreRecord, StoreSettingsPatch};
+use ordertrack_store::{Product, ReportDaysQuery, StoreRecord, StoreSettingsPatch};
 use reqwest::header::ACCEPT;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -52,6 +52,14 @@ impl Shop {
             .await
             .expect("set the time zone")
             .expect("the store exists");
+        // Set straight in the store, the zone leaves the per-day rollups
+        // stale (the reports would read the orders): rebuild them as the
+        // settings API does, so the reports below read the rollups.
+        app.app
+            .rebuild_report_rollups(&record)
+            .await
+            .expect("rebuild the rollups");
+        assert_eq!(rollups_zone(app, &record).await.as_deref(), Some(zone));
         let mut products = staff.products.clone();
         products.push(app.add_product(&record, "Bookmark", 105, "counter").await);
         Shop {
@@ -245,6 +253,29 @@ fn day(date: &str, figures: [i64; 5]) -> Value {
     value
 }
 
+/// A sales report in euros: its days and totals.
+fn sales(days: &[(&str, [i64; 5])], all: [i64; 5]) -> Value {
+    json!({
+        "currency": "EUR",
+        "days": days.iter().map(|(date, figures)| day(date, *figures)).collect::<Vec<_>>(),
+        "totals": totals(all),
+    })
+}
+
+/// The zone a store's per-day rollups are built in (`None`: not built).
+async fn rollups_zone(app: &TestApp, store: &StoreRecord) -> Option<String> {
+    app.store
+        .report_days(ReportDaysQuery {
+            store: store.id,
+            from: "1".into(),
+            to: "0".into(),
+            with_times: false,
+        })
+        .await
+        .expect("report_days")
+        .built_in
+}
+
 fn totals(figures: [i64; 5]) -> Value {
     json!({
         "orders": figures[0],
@@ -265,16 +296,15 @@ async fn sales_follow_each_stores_calendar_days_across_dst() {
     // rounded half up. 30th: 16.00 delivered, 4.00 open. 31st: nothing.
     assert_eq!(
         report(&app, owner, BERLIN, "sales", BERLIN_RANGE).await,
-        json!({
-            "currency": "EUR",
-            "days": [
-                day("2026-03-28", [2, 1, 1, 1200, 1200]),
-                day("2026-03-29", [3, 1, 1, 1305, 653]),
-                day("2026-03-30", [2, 1, 0, 2000, 1000]),
-                day("2026-03-31", [0, 0, 0, 0, 0]),
+        sales(
+            &[
+                ("2026-03-28", [2, 1, 1, 1200, 1200]),
+                ("2026-03-29", [3, 1, 1, 1305, 653]),
+                ("2026-03-30", [2, 1, 0, 2000, 1000]),
+                ("2026-03-31", [0, 0, 0, 0, 0]),
             ],
-            "totals": totals([7, 3, 2, 4505, 901]),
-        })
+            [7, 3, 2, 4505, 901],
+        )
     );
 
     // New York: 7th 12.00 delivered; 8th (23 hours) 3.00 cancelled, 1.05
@@ -306,6 +336,41 @@ async fn sales_follow_each_stores_calendar_days_across_dst() {
         json!([day("2026-03-29", [3, 1, 1, 1305, 653])])
     );
     assert_eq!(sunday["totals"], totals([3, 1, 1, 1305, 653]));
+}
+
+#[tokio::test]
+async fn a_time_zone_change_moves_the_orders_to_the_new_calendar_days() {
+    let (app, f) = with_history().await;
+    let owner = owner_of(&f.berlin);
+    app.patch(
+        &format!("/stores/{BERLIN}"),
+        owner,
+        &json!({"timezone": "UTC"}),
+    )
+    .await
+    .expect(200);
+    // On UTC's calendar: the 28th gains the Bookmark placed at Berlin's
+    // midnight (23:00 UTC); the 29th the 16.00 placed at 22:00 UTC; the
+    // 31st the Cola placed at 22:00 UTC (1 April in Berlin). 28th: 12.00
+    // delivered, 4.00 cancelled, 1.05 delivered; 29th: 12.00 open, 3.00
+    // cancelled, 16.00 delivered; 30th: 4.00 open; 31st: 3.00 open.
+    assert_eq!(
+        report(&app, owner, BERLIN, "sales", BERLIN_RANGE).await,
+        sales(
+            &[
+                ("2026-03-28", [3, 2, 1, 1305, 653]),
+                ("2026-03-29", [3, 1, 1, 2800, 1400]),
+                ("2026-03-30", [1, 0, 0, 400, 400]),
+                ("2026-03-31", [1, 0, 0, 300, 300]),
+            ],
+            [8, 3, 2, 4805, 801],
+        )
+    );
+    assert_eq!(
+        rollups_zone(&app, &f.berlin.record).await.as_deref(),
+        Some("UTC"),
+        "rebuilt on the new clock"
+    );
 }
 
 fn spread(count: i64, p50: i64, p90: i64) -> Value {
