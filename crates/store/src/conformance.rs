@@ -4561,6 +4561,7 @@ impl Drop for TestSchema {
         // thread with its own.
         let server = self.server.clone();
         let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+        let name = self.name.clone();
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -4569,10 +4570,37 @@ impl Drop for TestSchema {
             runtime.block_on(async move {
                 use sqlx::Connection as _;
                 let mut conn = connect_server(&server).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                // The test's own connections may still hold locks in the
+                // schema (a worker's transaction when the test ended), and
+                // their tasks cannot run while this thread is joined: wait
+                // a little, then end those sessions and try again.
+                sqlx::raw_sql("SET lock_timeout = '2s'")
                     .execute(&mut conn)
                     .await
                     .map_err(|e| e.to_string())?;
+                let mut attempts = 0;
+                loop {
+                    attempts += 1;
+                    match sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                        .execute(&mut conn)
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(error) if attempts >= 5 => return Err(error.to_string()),
+                        Err(_) => {
+                            sqlx::query(
+                                "SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+                                 JOIN pg_class c ON c.oid = l.relation
+                                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                                 WHERE n.nspname = $1 AND l.pid <> pg_backend_pid()",
+                            )
+                            .bind(&name)
+                            .execute(&mut conn)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        }
+                    }
+                }
                 let _ = conn.close().await;
                 Ok::<(), String>(())
             })
