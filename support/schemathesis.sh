@@ -113,7 +113,8 @@ status=0
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-15}" \
   --max-time "${SCHEMATHESIS_MAX_TIME:-240}" \
   --request-timeout 10 \
-  --generation-database none \
+  --seed "${SCHEMATHESIS_SEED:-20261129}" \
+  --generation-deterministic \
   --suppress-health-check all \
   --no-color \
   --report junit --report-dir "$work/report") || status=$?

@@ -57,7 +57,10 @@ async fn create(
     path = "/invitations/{token}/accept",
     tag = "staff",
     params(("token" = String, Path, description = "The invitation's token")),
-    responses((status = 200, description = "Accepted: the caller is staff of the store", body = MembershipBody))
+    responses(
+        (status = 200, description = "Accepted: the caller is staff of the store", body = MembershipBody),
+        (status = 410, description = "The invitation was used already or has expired", body = crate::error::Problem, content_type = "application/problem+json")
+    )
 )]
 async fn accept(
     State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(token): ApiPath<String>,
