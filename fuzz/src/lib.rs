@@ -99,6 +99,8 @@ impl Desk {
                 serving: false,
                 webhooks: WebhookConfig::default(),
                 email: EmailConfig::default(),
+                push: Default::default(),
+                asset_salt: None,
             }))
             .expect("build the order desk");
         let mut desk = Desk {
