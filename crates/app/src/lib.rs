@@ -17,6 +17,7 @@ pub mod orders;
 pub mod outbox;
 pub mod printing;
 pub mod push;
+mod queues;
 pub mod receipts;
 pub mod reports;
 pub mod reviews;
@@ -70,11 +71,15 @@ pub struct App {
     push: PushRuntime,
     /// Stores' kept durations for ETA windows, reused for a few seconds.
     durations: Arc<DurationsCache>,
+    /// Stores' kitchen queues for ETA windows, following the hub's feed.
+    queues: Arc<queues::KitchenQueues>,
 }
 
 impl App {
     /// Builds the application over a repository whose commits feed `hub`.
     pub fn new(repo: Arc<dyn Repository>, hub: Hub, auth: AuthConfig) -> Self {
+        let queues = Arc::new(queues::KitchenQueues::default());
+        hub.follow(queues.clone());
         App {
             repo,
             workflows: Arc::new(Workflows::builtin()),
@@ -87,6 +92,7 @@ impl App {
             email: EmailRuntime::default(),
             push: PushRuntime::new(PushConfig::default()),
             durations: Arc::default(),
+            queues,
         }
     }
 

@@ -10,7 +10,6 @@ use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::sync::Arc;
 
-use ordertrack_domain::eta::QUEUE_CAP;
 use ordertrack_domain::{
     Actor, AssignedDriver, AssignmentError, Eta, Fulfilment, FulfilmentKind, HistoryEntry,
     ItemChangeError, ItemId, ItemStatus, ItemStatusChange, KitchenQueue, NewEvent, Order, OrderId,
@@ -1251,8 +1250,9 @@ impl StorePace {
 impl App {
     /// A store's pace: its kept durations (one read, at most every
     /// [`DURATIONS_FRESH_FOR`]) and the oldest
-    /// [`QUEUE_CAP`] of its orders in `workflow`'s queue states (one read;
-    /// none for a workflow without a kitchen).
+    /// [`QUEUE_CAP`](ordertrack_domain::eta::QUEUE_CAP) of its orders
+    /// in `workflow`'s queue states (kept in memory, [`crate::queues`]; one
+    /// read the first time; none for a workflow without a kitchen).
     pub(crate) async fn pace(
         &self, store: StoreId, workflow: &Workflow,
     ) -> Result<StorePace, AppError> {
@@ -1273,7 +1273,7 @@ impl App {
         let queue = if statuses.is_empty() {
             KitchenQueue::default()
         } else {
-            KitchenQueue::new(self.repo.queued_orders(store, statuses, QUEUE_CAP).await?)
+            self.queues.queue(&*self.repo, store, statuses).await?
         };
         Ok(StorePace { durations, queue })
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use flume::TrySendError;
 use ordertrack_domain::{FulfilmentKind, OrderId, StoreId, UserId};
-use ordertrack_store::{AccessChange, LogEntry};
+use ordertrack_store::{AccessChange, CommitListener, LogEntry};
 use time::OffsetDateTime;
 
 use crate::LiveEvent;
@@ -87,6 +87,8 @@ struct Subscriber {
 #[derive(Default)]
 struct Inner {
     topics: Mutex<HashMap<Topic, HashMap<u64, Subscriber>>>,
+    /// Told every entry the hub publishes, before its watchers are.
+    followers: Mutex<Vec<Arc<dyn CommitListener>>>,
     next_id: AtomicU64,
     closed: AtomicBool,
     dropped_slow: AtomicU64,
@@ -177,9 +179,32 @@ impl Hub {
         })
     }
 
-    /// Applies committed event-log entries, in commit order: order events
-    /// go to their watchers, access changes end the streams they invalidate.
+    /// Has `follower` told every entry this hub publishes from now on, in
+    /// commit order, gap-free — on one instance from the writer before the
+    /// commit is acknowledged, scaled out from the bus's feeder — so state
+    /// kept in memory (a store's kitchen queue) follows the log as the
+    /// live streams do.
+    pub fn follow(&self, follower: Arc<dyn CommitListener>) {
+        self.inner
+            .followers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(follower);
+    }
+
+    /// Applies committed event-log entries, in commit order: followers are
+    /// told, order events go to their watchers, access changes end the
+    /// streams they invalidate.
     pub fn publish(&self, entries: &[LogEntry]) {
+        for follower in self
+            .inner
+            .followers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+        {
+            follower.committed(entries);
+        }
         for entry in entries {
             match entry {
                 LogEntry::Order(stored) => self.publish_live(Arc::new(LiveEvent::new(stored))),
@@ -297,7 +322,7 @@ impl Hub {
     }
 }
 
-impl ordertrack_store::CommitListener for Hub {
+impl CommitListener for Hub {
     fn committed(&self, events: &[LogEntry]) {
         self.publish(events);
     }

@@ -3505,37 +3505,29 @@ pub async fn queued_orders_are_the_oldest_in_the_statuses(store: Arc<dyn Reposit
     let other = shop(store, "azzurro", "Azzurro", "A").await;
     let tea = product(store, &other, "Tea", 200, "drinks").await;
     place(store, &other, &f.customer, &[(&tea, 1)]).await;
-    let queue = |statuses: &[&str], limit| {
-        store.queued_orders(
-            f.shop.id,
-            statuses.iter().map(|&s| StatusKey::from(s)).collect(),
-            limit,
-        )
+    let last = store.last_event_position().await.expect("last event");
+    let queue = async |statuses: &[&str], limit| {
+        let queued = store
+            .queued_orders(
+                f.shop.id,
+                statuses.iter().map(|&s| StatusKey::from(s)).collect(),
+                limit,
+            )
+            .await
+            .expect("queued_orders");
+        // Every read says which point of the log it is as of.
+        assert_eq!(queued.as_of, last, "as of the log's last entry");
+        queued.ids
     };
     let ids = |picked: &[usize]| -> Vec<OrderId> { picked.iter().map(|&n| placed[n].id).collect() };
     assert_eq!(
-        queue(&["pending", "confirmed"], 10)
-            .await
-            .expect("queued_orders"),
+        queue(&["pending", "confirmed"], 10).await,
         ids(&[0, 1, 2, 4])
     );
-    assert_eq!(
-        queue(&["confirmed", "pending"], 3)
-            .await
-            .expect("queued_orders"),
-        ids(&[0, 1, 2])
-    );
-    assert_eq!(
-        queue(&["pending"], 10).await.expect("queued_orders"),
-        ids(&[0, 2, 4])
-    );
-    assert!(queue(&[], 10).await.expect("queued_orders").is_empty());
-    assert!(
-        queue(&["ready"], 10)
-            .await
-            .expect("queued_orders")
-            .is_empty()
-    );
+    assert_eq!(queue(&["confirmed", "pending"], 3).await, ids(&[0, 1, 2]));
+    assert_eq!(queue(&["pending"], 10).await, ids(&[0, 2, 4]));
+    assert!(queue(&[], 10).await.is_empty());
+    assert!(queue(&["ready"], 10).await.is_empty());
 }
 
 /// Kept durations are bounded: the most recent

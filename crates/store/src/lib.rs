@@ -418,12 +418,13 @@ pub trait Repository: Send + Sync + 'static {
     /// [`PushOutcome::SubscriptionGone`] deletes the subscription and its jobs.
     async fn record_push_attempt(&self, attempt: PushAttempt) -> Result<()>;
     /// The ids of a store's oldest `limit` orders in any of `statuses`,
-    /// oldest first: its kitchen's queue (what an ETA counts the orders
-    /// ahead from), in one statement reading at most `limit` index entries
-    /// per status, however many orders wait.
+    /// oldest first — its kitchen's queue, what an ETA counts the orders
+    /// ahead from — with the last event-log id they are as of, in one
+    /// statement (one snapshot) reading at most `limit` index entries per
+    /// status, however many orders wait.
     async fn queued_orders(
         &self, store: StoreId, statuses: Vec<StatusKey>, limit: usize,
-    ) -> Result<Vec<OrderId>>;
+    ) -> Result<QueuedOrders>;
 
     // ---- idempotency keys (changes other than placing an order) ----
 

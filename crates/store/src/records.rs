@@ -630,6 +630,17 @@ pub struct ReportDaysQuery {
     pub with_times: bool,
 }
 
+/// A store's orders waiting in some statuses, as of a point of the event
+/// log: what an in-memory queue starts from before it follows the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueuedOrders {
+    /// The orders' ids, oldest first.
+    pub ids: Vec<OrderId>,
+    /// The last event-log id the read saw: every later entry is a change
+    /// the ids do not hold yet.
+    pub as_of: i64,
+}
+
 /// A store's per-day rollups of a range.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportDays {

@@ -551,7 +551,7 @@ impl Repository for PostgresRepository {
 
     async fn queued_orders(
         &self, store: StoreId, statuses: Vec<StatusKey>, limit: usize,
-    ) -> Result<Vec<OrderId>> {
+    ) -> Result<QueuedOrders> {
         Ok(orders::queued_orders(&mut *self.read().await?, store, &statuses, limit).await?)
     }
 

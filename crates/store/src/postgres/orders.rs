@@ -20,7 +20,8 @@ use sqlx::{Connection, Postgres, QueryBuilder, Row};
 use super::rows::{Fail, Log, Result, listed, unique};
 use crate::codec::{self, history_columns, micros, order_columns, order_from, order_store_columns};
 use crate::{
-    NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, StoreError,
+    NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, QueuedOrders,
+    StoreError,
 };
 
 /// An order with its items (as JSON objects, in line order): one statement,
@@ -757,31 +758,37 @@ pub async fn store_durations(
 }
 
 /// The ids of the store's oldest `limit` orders in any of `statuses`,
-/// oldest first: per status the oldest `limit` through
-/// `orders_store_status` (a lateral join), merged, in one statement.
+/// oldest first — per status the oldest `limit` through
+/// `orders_store_status` (a lateral join), merged — and the event log's
+/// last id, in one statement, so one snapshot.
 pub async fn queued_orders(
     conn: &mut PgConnection,
     store: StoreId,
     statuses: &[StatusKey],
     limit: usize,
-) -> Result<Vec<OrderId>> {
-    if statuses.is_empty() || limit == 0 {
-        return Ok(Vec::new());
-    }
+) -> Result<QueuedOrders> {
     let statuses: Vec<&str> = statuses.iter().map(StatusKey::as_str).collect();
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT q.id FROM UNNEST($2::text[]) AS s(status)
-         CROSS JOIN LATERAL (
-             SELECT id FROM orders WHERE store_id = $1 AND status = s.status
-             ORDER BY id LIMIT $3) AS q
-         ORDER BY q.id LIMIT $3",
+    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "WITH mark AS (SELECT last_id AS as_of FROM event_log_head),
+         queue AS (
+             SELECT q.id FROM UNNEST($2::text[]) AS s(status)
+             CROSS JOIN LATERAL (
+                 SELECT id FROM orders WHERE store_id = $1 AND status = s.status
+                 ORDER BY id LIMIT $3) AS q
+             ORDER BY q.id LIMIT $3)
+         SELECT mark.as_of, queue.id FROM mark LEFT JOIN queue ON true ORDER BY queue.id",
     )
     .bind(store.get())
     .bind(&statuses)
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(&mut *conn)
     .await?;
-    Ok(ids.into_iter().map(OrderId::new).collect())
+    let mut queued = QueuedOrders::default();
+    for (as_of, id) in rows {
+        queued.as_of = as_of;
+        queued.ids.extend(id.map(OrderId::new));
+    }
+    Ok(queued)
 }
 
 /// Applies changes of distinct orders (each one step) and reads the

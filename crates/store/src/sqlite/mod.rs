@@ -663,7 +663,7 @@ impl Repository for SqliteRepository {
 
     async fn queued_orders(
         &self, store: StoreId, statuses: Vec<StatusKey>, limit: usize,
-    ) -> Result<Vec<OrderId>> {
+    ) -> Result<QueuedOrders> {
         self.read(move |conn| orders::queued_orders(conn, store, &statuses, limit))
             .await
     }

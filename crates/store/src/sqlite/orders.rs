@@ -14,7 +14,8 @@ use super::users::unique;
 use super::writer::WriteTx;
 use crate::codec::{self, history_columns, micros, order_columns, order_from, order_store_columns};
 use crate::{
-    NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, StoreError,
+    NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, QueuedOrders,
+    StoreError,
 };
 
 /// An order's own columns.
@@ -447,17 +448,23 @@ pub fn store_durations(
 }
 
 /// The ids of the store's oldest `limit` orders in any of `statuses`,
-/// oldest first: per status the oldest `limit` through
-/// `orders_store_status`, merged (one statement; its text depends only on
-/// how many statuses, so it stays cached).
+/// oldest first — per status the oldest `limit` through
+/// `orders_store_status`, merged — and the event log's last id, in one
+/// statement, so one snapshot (its text depends only on how many
+/// statuses, so it stays cached).
 pub fn queued_orders(
     conn: &Connection,
     store: StoreId,
     statuses: &[StatusKey],
     limit: usize,
-) -> Result<Vec<OrderId>, StoreError> {
+) -> Result<QueuedOrders, StoreError> {
+    const MARK: &str = "SELECT COALESCE(MAX(id), 0) FROM events";
     if statuses.is_empty() || limit == 0 {
-        return Ok(Vec::new());
+        let as_of = conn.prepare_cached(MARK)?.query_row([], |row| row.get(0))?;
+        return Ok(QueuedOrders {
+            ids: Vec::new(),
+            as_of,
+        });
     }
     let per_status: Vec<String> = (0..statuses.len())
         .map(|n| {
@@ -468,18 +475,26 @@ pub fn queued_orders(
             )
         })
         .collect();
-    let sql = format!("{} ORDER BY id LIMIT ?2", per_status.join(" UNION ALL "));
+    let sql = format!(
+        "WITH mark (as_of) AS ({MARK}), queue (id) AS ({} ORDER BY id LIMIT ?2) \
+         SELECT mark.as_of, queue.id FROM mark LEFT JOIN queue ON 1 ORDER BY queue.id",
+        per_status.join(" UNION ALL ")
+    );
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let store = store.get();
     let statuses: Vec<&str> = statuses.iter().map(StatusKey::as_str).collect();
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![&store, &limit];
     values.extend(statuses.iter().map(|status| status as &dyn rusqlite::ToSql));
-    let ids = conn
-        .prepare_cached(&sql)?
-        .query_map(values.as_slice(), |row| row.get::<_, i64>(0))?
-        .map(|id| Ok(OrderId::new(id?)))
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(ids)
+    let mut queued = QueuedOrders::default();
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut rows = statement.query(values.as_slice())?;
+    while let Some(row) = rows.next()? {
+        queued.as_of = row.get(0)?;
+        if let Some(id) = row.get::<_, Option<i64>>(1)? {
+            queued.ids.push(OrderId::new(id));
+        }
+    }
+    Ok(queued)
 }
 
 pub fn apply_status_change(
