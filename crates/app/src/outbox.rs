@@ -1,8 +1,11 @@
-//! What the event log's outbox followers share (the webhook worker and the
-//! e-mail sender): the handle that stops one, and the jittered retry
-//! delay on an operator's schedule.
+//! What the event log's outbox followers share (the webhook worker, the
+//! e-mail sender and the push worker): the handle that stops one, the
+//! jittered retry delay on an operator's schedule, and their attempts
+//! counted by outcome.
 
 use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
@@ -54,6 +57,42 @@ pub(crate) fn with_causes(mut text: String, error: &dyn std::error::Error) -> St
         source = cause.source();
     }
     text
+}
+
+/// How a worker's attempts end, as `/metrics` labels them.
+pub(crate) trait Outcome {
+    /// Every label, in the order `/metrics` lists them.
+    const LABELS: [&'static str; 4];
+    /// This outcome's place in [`LABELS`](Self::LABELS).
+    fn index(&self) -> usize;
+}
+
+/// A worker's attempts by outcome, counted since the instance started.
+#[derive(Debug)]
+pub(crate) struct OutcomeCounts<O> {
+    counts: [AtomicU64; 4],
+    kind: PhantomData<fn(&O)>,
+}
+
+impl<O> Default for OutcomeCounts<O> {
+    fn default() -> Self {
+        OutcomeCounts {
+            counts: Default::default(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<O: Outcome> OutcomeCounts<O> {
+    /// Counts one attempt that ended so.
+    pub(crate) fn count(&self, outcome: &O) {
+        self.counts[outcome.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(outcome, attempts)` for each outcome, as `/metrics` names them.
+    pub(crate) fn snapshot(&self) -> [(&'static str, u64); 4] {
+        std::array::from_fn(|i| (O::LABELS[i], self.counts[i].load(Ordering::Relaxed)))
+    }
 }
 
 #[cfg(test)]

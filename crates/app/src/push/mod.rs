@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 pub use vapid::{VapidError, VapidKey};
 pub use worker::{PushWorker, PushWorkerHandle};
 
+use crate::outbox::{Outcome, OutcomeCounts};
 use crate::webhooks::guard;
 use crate::{App, AppError, Caller, ErrorCode};
 
@@ -98,27 +99,20 @@ pub(crate) struct Push {
     pub(crate) config: PushConfig,
     /// Rung on every commit of order events.
     pub(crate) wake: Notify,
-    pub(crate) outcomes: PushOutcomes,
+    pub(crate) outcomes: OutcomeCounts<PushOutcome>,
 }
 
-/// This instance's push attempts by outcome (for `/metrics` later).
-#[derive(Debug, Default)]
-pub(crate) struct PushOutcomes {
-    sent: std::sync::atomic::AtomicU64,
-    retried: std::sync::atomic::AtomicU64,
-    gave_up: std::sync::atomic::AtomicU64,
-    gone: std::sync::atomic::AtomicU64,
-}
-
-impl PushOutcomes {
-    pub(crate) fn count(&self, outcome: &PushOutcome) {
-        let counter = match outcome {
-            PushOutcome::Sent => &self.sent,
-            PushOutcome::RetryAt(_) => &self.retried,
-            PushOutcome::GaveUp => &self.gave_up,
-            PushOutcome::SubscriptionGone => &self.gone,
-        };
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+/// `removed`: the push service said the subscription is gone (404/410),
+/// so it was deleted.
+impl Outcome for PushOutcome {
+    const LABELS: [&'static str; 4] = ["sent", "retried", "gave_up", "removed"];
+    fn index(&self) -> usize {
+        match self {
+            PushOutcome::Sent => 0,
+            PushOutcome::RetryAt(_) => 1,
+            PushOutcome::GaveUp => 2,
+            PushOutcome::SubscriptionGone => 3,
+        }
     }
 }
 
@@ -134,7 +128,7 @@ impl PushRuntime {
         PushRuntime(Arc::new(Push {
             config,
             wake: Notify::new(),
-            outcomes: PushOutcomes::default(),
+            outcomes: OutcomeCounts::default(),
         }))
     }
 
