@@ -132,6 +132,11 @@ impl PushRuntime {
         }))
     }
 
+    /// `(outcome, attempts)` for each outcome, as `/metrics` names them.
+    pub fn outcomes(&self) -> [(&'static str, u64); 4] {
+        self.0.outcomes.snapshot()
+    }
+
     /// Whether Web Push is on (a VAPID key is set).
     pub fn enabled(&self) -> bool {
         self.0.config.vapid.is_some()
