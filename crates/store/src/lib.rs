@@ -408,6 +408,11 @@ pub trait Repository: Send + Sync + 'static {
     async fn record_email_attempt(&self, attempt: EmailAttempt) -> Result<()>;
     /// The mail jobs made for an event, by recipient.
     async fn email_jobs(&self, event: i64) -> Result<Vec<EmailJobRecord>>;
+    /// Deletes `outbox`'s jobs that are done with (sent, delivered, given
+    /// up, suppressed) and were made before `before`, at most `limit`,
+    /// oldest first; how many. Pending jobs stay, however old.
+    async fn prune_outbox(&self, outbox: Outbox, before: OffsetDateTime, limit: u32)
+    -> Result<u64>;
     /// Stops (`opted_out`) or resumes mail to a customer; an unknown user
     /// is [`StoreError::NotFound`].
     async fn set_email_opt_out(

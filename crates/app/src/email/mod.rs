@@ -53,6 +53,9 @@ pub struct EmailConfig {
     /// How often the follower looks at the log even if nothing woke it
     /// (other instances' commits, retries coming due).
     pub poll: Duration,
+    /// How long delivered and given-up jobs are kept before the worker
+    /// deletes them (`--outbox-retention-days`).
+    pub retention: Duration,
 }
 
 impl Default for EmailConfig {
@@ -64,6 +67,7 @@ impl Default for EmailConfig {
             schedule: DEFAULT_SCHEDULE.to_vec(),
             timeout: Duration::from_secs(30),
             poll: Duration::from_secs(5),
+            retention: crate::outbox::DEFAULT_RETENTION,
         }
     }
 }

@@ -69,6 +69,9 @@ pub struct PushConfig {
     pub timeout: Duration,
     /// How often the worker looks at the database even if nothing woke it.
     pub poll: Duration,
+    /// How long delivered and given-up jobs are kept before the worker
+    /// deletes them (`--outbox-retention-days`).
+    pub retention: Duration,
 }
 
 impl Default for PushConfig {
@@ -80,6 +83,7 @@ impl Default for PushConfig {
             schedule: DEFAULT_SCHEDULE.to_vec(),
             timeout: Duration::from_secs(10),
             poll: Duration::from_secs(5),
+            retention: crate::outbox::DEFAULT_RETENTION,
         }
     }
 }

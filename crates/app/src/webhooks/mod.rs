@@ -98,6 +98,9 @@ pub struct WebhookConfig {
     /// How often the worker looks at the database even if nothing woke it
     /// (events committed by other instances, their retries).
     pub poll: Duration,
+    /// How long delivered and given-up jobs are kept before the worker
+    /// deletes them (`--outbox-retention-days`).
+    pub retention: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -107,6 +110,7 @@ impl Default for WebhookConfig {
             schedule: DEFAULT_SCHEDULE.to_vec(),
             timeout: Duration::from_secs(10),
             poll: Duration::from_secs(5),
+            retention: crate::outbox::DEFAULT_RETENTION,
         }
     }
 }

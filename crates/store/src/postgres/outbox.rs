@@ -12,7 +12,8 @@ use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgConnection, PgRow};
 use time::OffsetDateTime;
 
-use super::rows::Result;
+use super::jobs::{Request, Run};
+use super::rows::{Log, Result};
 use crate::Outbox;
 use crate::codec::{self, micros};
 
@@ -109,4 +110,25 @@ pub async fn next_attempt(conn: &mut PgConnection, outbox: Outbox) -> Result<Opt
     );
     let next: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(&mut *conn).await?;
     Ok(next.map(codec::from_micros).transpose()?)
+}
+
+/// Deletes an outbox's jobs done with and made before a time, at most so
+/// many, oldest first; how many.
+pub struct PruneOutbox(pub Outbox, pub OffsetDateTime, pub u32);
+
+impl Request for PruneOutbox {
+    type Output = u64;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, u64> {
+        let PruneOutbox(outbox, before, limit) = *self;
+        Box::pin(async move {
+            let sql = codec::prune_sql(outbox, "$1", "$2");
+            let deleted = sqlx::query(AssertSqlSafe(sql))
+                .bind(micros(before))
+                .bind(i64::from(limit))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            Ok(deleted)
+        })
+    }
 }

@@ -95,3 +95,18 @@ pub fn next_attempt(conn: &Connection, outbox: Outbox) -> Result<Option<OffsetDa
     let next: Option<i64> = conn.prepare_cached(&sql)?.query_row([], |row| row.get(0))?;
     next.map(codec::from_micros).transpose()
 }
+
+/// Deletes `outbox`'s jobs done with and made before `before`, at most
+/// `limit`, oldest first; how many.
+pub fn prune(
+    conn: &Connection,
+    outbox: Outbox,
+    before: OffsetDateTime,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let sql = codec::prune_sql(outbox, "?1", "?2");
+    let deleted = conn
+        .prepare_cached(&sql)?
+        .execute(params![micros(before), limit])?;
+    Ok(deleted as u64)
+}
