@@ -165,6 +165,11 @@ impl App {
         self.webhooks.delivery_outcomes()
     }
 
+    /// This instance's Web Push attempts by outcome.
+    pub fn push_outcomes(&self) -> [(&'static str, u64); 4] {
+        self.push.outcomes()
+    }
+
     /// How busy the database connections are (operators' metrics).
     pub fn pool_status(&self) -> ordertrack_store::PoolStatus {
         self.repo.pool_status()

@@ -164,6 +164,17 @@ pub struct ServerArgs {
         value_parser = parse_delay
     )]
     pub webhooks_retry_schedule: Vec<std::time::Duration>,
+    /// Days that sent or given-up e-mail jobs, push jobs and webhook
+    /// deliveries are kept (the delivery log owners see goes back as far);
+    /// each worker deletes older ones every hour, a bounded batch at a
+    /// time. Pending ones are kept whatever their age.
+    #[arg(
+        long,
+        env = "ORDERTRACK_OUTBOX_RETENTION_DAYS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..=3650)
+    )]
+    pub outbox_retention_days: u32,
     /// SMTP server for customer e-mail: `smtp://user:pass@host:587` (no
     /// TLS), `smtp://…?tls=required` (STARTTLS), `smtps://…:465` (TLS from
     /// the start). Needs `--public-url` (links in mails point there).
@@ -338,6 +349,7 @@ impl ServerArgs {
             webhooks: WebhookConfig {
                 allow_private: self.webhooks_allow_private,
                 schedule: self.webhooks_retry_schedule.clone(),
+                retention: self.outbox_retention(),
                 ..WebhookConfig::default()
             },
             asset_salt: None,
@@ -346,6 +358,7 @@ impl ServerArgs {
                 vapid: Some(Arc::new(self.vapid_key()?)),
                 subject: self.vapid_subject.clone(),
                 allow_private: self.push_allow_private,
+                retention: self.outbox_retention(),
                 ..PushConfig::default()
             },
         })
@@ -364,8 +377,14 @@ impl ServerArgs {
                     url.trim_end_matches('/').to_owned()
                 }),
             schedule: self.smtp_retry_schedule.clone(),
+            retention: self.outbox_retention(),
             ..defaults
         }
+    }
+
+    /// How long finished outbox jobs are kept (`--outbox-retention-days`).
+    fn outbox_retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(u64::from(self.outbox_retention_days) * 24 * 60 * 60)
     }
 
     /// The VAPID key: the operator's file, or the one kept in the data dir
@@ -590,6 +609,22 @@ mod tests {
             "no mail unless an SMTP server is given"
         );
         assert_eq!(email.schedule, ordertrack_app::email::DEFAULT_SCHEDULE);
+        assert_eq!(email.retention, ordertrack_app::outbox::DEFAULT_RETENTION);
+    }
+
+    #[test]
+    fn finished_outbox_jobs_are_kept_for_the_days_given() {
+        let args =
+            Cli::try_parse_from(["ordertrack", "--outbox-retention-days", "7"]).expect("parse");
+        let week = std::time::Duration::from_secs(7 * 24 * 60 * 60);
+        assert_eq!(args.server.email_config().retention, week);
+        assert_eq!(args.server.outbox_retention(), week);
+        for days in ["0", "-1", "many"] {
+            assert!(
+                Cli::try_parse_from(["ordertrack", "--outbox-retention-days", days]).is_err(),
+                "{days}"
+            );
+        }
     }
 
     #[test]

@@ -1120,3 +1120,23 @@ pub fn rebuild_chunk(
         );
     }
 }
+
+// ---- outbox pruning (both backends' SQL) ----
+
+/// Deletes an outbox's jobs that are done with (not `pending`) and were
+/// made before the time bound to `before`, at most as many as `limit`,
+/// oldest first. Ids grow with `created_at`, so the old rows are those
+/// below the first recent one: found from the start of the primary key
+/// without scanning what is kept.
+pub(crate) fn prune_sql(outbox: crate::Outbox, before: &str, limit: &str) -> String {
+    let table = outbox.jobs_table();
+    format!(
+        "DELETE FROM {table} WHERE id IN (
+             SELECT id FROM {table}
+             WHERE state <> 'pending'
+               AND id < COALESCE(
+                   (SELECT id FROM {table} WHERE created_at >= {before} ORDER BY id LIMIT 1),
+                   9223372036854775807)
+             ORDER BY id LIMIT {limit})"
+    )
+}

@@ -144,6 +144,7 @@ macro_rules! conformance_tests {
             webhooks,
             webhook_deliveries,
             email_outbox,
+            outbox_pruning,
         );
     };
     (@cases $factory:path; $($case:ident),+ $(,)?) => {
@@ -5045,4 +5046,210 @@ pub async fn email_outbox(store: Arc<dyn Repository>) {
         store.set_email_opt_out(unknown, true, at).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// Finished outbox jobs made before the retention's start are deleted, a
+/// bounded batch at a time; recent ones, and pending ones however old,
+/// stay.
+pub async fn outbox_pruning(store: Arc<dyn Repository>) {
+    use crate::{
+        EmailAttempt, EmailEnqueue, EmailOutcome, NewPushSubscription, Outbox, PushAttempt,
+        PushEnqueue, PushEvent, PushOutcome, PushOwner,
+    };
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let hook = store
+        .create_webhook(new_webhook(&f.shop, "http://a.test/", &["*"]))
+        .await
+        .expect("create_webhook");
+    let other_hook = store
+        .create_webhook(new_webhook(&f.shop, "http://b.test/", &["*"]))
+        .await
+        .expect("create_webhook");
+    store
+        .save_push_subscription(NewPushSubscription {
+            owner: PushOwner::User(f.customer.id),
+            endpoint: "https://push.test/a".into(),
+            p256dh: "key".into(),
+            auth: "secret".into(),
+            created_at: now(),
+        })
+        .await
+        .expect("subscribe");
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        let order = place(store, &f.shop, &f.customer, &f.lines()).await;
+        events.push(PushEvent {
+            event_id: store.last_event_position().await.expect("position"),
+            order_id: order.id,
+            customer_id: f.customer.id,
+        });
+    }
+    let (e1, e2, e3) = (events[0].event_id, events[1].event_id, events[2].event_id);
+    let upto = e3;
+    let at = now();
+    // Made 40 days ago (events 1 and 2) and yesterday (event 3).
+    let (old, recent) = (at - Duration::days(40), at - Duration::days(1));
+    let cutoff = at - Duration::days(30);
+    let later = at + Duration::hours(1);
+
+    let (c, k) = (f.customer.id, f.cashier.id);
+    let after = store.email_cursor().await.expect("cursor");
+    for (after, jobs, made) in [
+        (after, vec![(e1, c), (e1, k), (e2, c)], old),
+        (upto, vec![(e3, c)], recent),
+    ] {
+        let batch = EmailEnqueue {
+            after,
+            upto,
+            jobs,
+            at: made,
+        };
+        assert!(store.enqueue_emails(batch).await.expect("enqueue"));
+    }
+    let after = store.push_cursor().await.expect("cursor");
+    for (after, events, made) in [
+        (after, events[..2].to_vec(), old),
+        (upto, events[2..].to_vec(), recent),
+    ] {
+        let batch = PushEnqueue {
+            after,
+            upto,
+            events,
+            at: made,
+        };
+        assert!(store.enqueue_push_jobs(batch).await.expect("enqueue"));
+    }
+    let after = store.webhook_cursor().await.expect("cursor");
+    for (after, deliveries, made) in [
+        (after, vec![(hook.id, e1), (hook.id, e2)], old),
+        (upto, vec![(other_hook.id, e3)], recent),
+    ] {
+        let batch = WebhookEnqueue {
+            after,
+            upto,
+            deliveries,
+            at: made,
+        };
+        assert!(
+            store
+                .enqueue_webhook_deliveries(batch)
+                .await
+                .expect("enqueue")
+        );
+    }
+
+    // Event 2's jobs stay pending (a retry is due later); the rest finish.
+    for job in store.claim_emails(at, later, 10).await.expect("claim") {
+        let outcome = match (job.event_id, job.user_id == c) {
+            (e, _) if e == e2 => EmailOutcome::RetryAt(later),
+            (_, true) => EmailOutcome::Sent,
+            (_, false) => EmailOutcome::GaveUp,
+        };
+        let attempt = EmailAttempt {
+            job: job.id,
+            at,
+            error: None,
+            outcome,
+        };
+        store.record_email_attempt(attempt).await.expect("record");
+    }
+    for job in store.claim_push_jobs(at, later, 10).await.expect("claim") {
+        let outcome = match job.event_id {
+            e if e == e2 => PushOutcome::RetryAt(later),
+            e if e == e1 => PushOutcome::Sent,
+            _ => PushOutcome::GaveUp,
+        };
+        let attempt = PushAttempt {
+            job: job.id,
+            at,
+            http_status: None,
+            error: None,
+            outcome,
+        };
+        store.record_push_attempt(attempt).await.expect("record");
+    }
+    // One endpoint's queue: event 1 delivered, then event 2 retried later.
+    for round in 0..2 {
+        let claimed = store
+            .claim_webhook_deliveries(at, later, 10)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 2 - round, "{claimed:?}");
+        for head in claimed {
+            let outcome = if head.delivery.event_id == e2 {
+                AttemptOutcome::RetryAt(later)
+            } else {
+                AttemptOutcome::Delivered
+            };
+            let attempt = WebhookAttempt {
+                delivery: head.delivery.id,
+                at,
+                http_status: Some(200),
+                duration_ms: 1,
+                error: None,
+                outcome,
+            };
+            store.record_webhook_attempt(attempt).await.expect("record");
+        }
+    }
+
+    // Bounded: one at a time, until none is left.
+    let prune = |outbox, before, limit| async move {
+        store
+            .prune_outbox(outbox, before, limit)
+            .await
+            .expect("prune")
+    };
+    assert_eq!(prune(Outbox::Email, cutoff, 1).await, 1);
+    assert_eq!(prune(Outbox::Email, cutoff, 1).await, 1);
+    assert_eq!(prune(Outbox::Email, cutoff, 1).await, 0);
+    assert_eq!(prune(Outbox::Push, cutoff, 10).await, 1);
+    assert_eq!(prune(Outbox::Webhooks, cutoff, 10).await, 1);
+    for outbox in [Outbox::Email, Outbox::Push, Outbox::Webhooks] {
+        assert_eq!(prune(outbox, cutoff, 10).await, 0, "{outbox:?}");
+    }
+    let states = |jobs: Vec<crate::EmailJobRecord>| {
+        jobs.into_iter().map(|job| job.state).collect::<Vec<_>>()
+    };
+    assert!(store.email_jobs(e1).await.expect("jobs").is_empty());
+    assert_eq!(
+        states(store.email_jobs(e2).await.expect("jobs")),
+        ["pending"]
+    );
+    assert_eq!(states(store.email_jobs(e3).await.expect("jobs")), ["sent"]);
+    let log = |webhook| async move {
+        store
+            .webhook_deliveries(webhook, 10)
+            .await
+            .expect("log")
+            .into_iter()
+            .map(|d| (d.event_id, d.state))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(log(hook.id).await, [(e2, DeliveryState::Pending)]);
+    assert_eq!(log(other_hook.id).await, [(e3, DeliveryState::Delivered)]);
+
+    // With the retention's start after them, the recent finished ones go
+    // too; the pending ones are still there to be sent.
+    let everything = at + Duration::minutes(1);
+    for outbox in [Outbox::Email, Outbox::Push, Outbox::Webhooks] {
+        assert_eq!(prune(outbox, everything, 10).await, 1, "{outbox:?}");
+    }
+    assert_eq!(
+        states(store.email_jobs(e2).await.expect("jobs")),
+        ["pending"]
+    );
+    assert!(store.email_jobs(e3).await.expect("jobs").is_empty());
+    assert_eq!(log(hook.id).await, [(e2, DeliveryState::Pending)]);
+    assert!(log(other_hook.id).await.is_empty());
+    assert_eq!(store.next_push_attempt().await.expect("next"), Some(later));
+    let retried = store
+        .claim_push_jobs(later, later, 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        retried.iter().map(|job| job.event_id).collect::<Vec<_>>(),
+        [e2]
+    );
 }

@@ -17,6 +17,7 @@ macro_rules! backend_modules {
         mod idempotency;
         mod invitations;
         mod orders;
+        mod outbox;
         mod printing;
         mod push;
         mod reports;
@@ -87,12 +88,38 @@ fn idempotency_outcome(
     }
 }
 
-/// The stored position of an outbox follower of the event log: how far it
-/// has turned events into its jobs.
+/// An outbox follower of the event log that keeps jobs with a retry state
+/// (its cursor is how far it has turned events into its jobs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum OutboxCursor {
+pub enum Outbox {
+    /// Webhook deliveries.
     Webhooks,
+    /// Customer e-mail jobs.
     Email,
+    /// Web Push jobs.
+    Push,
+}
+
+impl Outbox {
+    /// The cursor's one-row table (`id = 1`, `last_event_id`), named alike
+    /// on both backends.
+    pub(crate) fn cursor_table(self) -> &'static str {
+        match self {
+            Outbox::Webhooks => "webhook_cursor",
+            Outbox::Email => "email_cursor",
+            Outbox::Push => "push_cursor",
+        }
+    }
+
+    /// The jobs' table: each row has an `id`, a `state` (`pending` until it
+    /// is done with) and its `created_at`.
+    pub(crate) fn jobs_table(self) -> &'static str {
+        match self {
+            Outbox::Webhooks => "webhook_deliveries",
+            Outbox::Email => "email_jobs",
+            Outbox::Push => "push_jobs",
+        }
+    }
 }
 
 /// Receives every committed batch of event-log entries (order events and
@@ -381,6 +408,11 @@ pub trait Repository: Send + Sync + 'static {
     async fn record_email_attempt(&self, attempt: EmailAttempt) -> Result<()>;
     /// The mail jobs made for an event, by recipient.
     async fn email_jobs(&self, event: i64) -> Result<Vec<EmailJobRecord>>;
+    /// Deletes `outbox`'s jobs that are done with (sent, delivered, given
+    /// up, suppressed) and were made before `before`, at most `limit`,
+    /// oldest first; how many. Pending jobs stay, however old.
+    async fn prune_outbox(&self, outbox: Outbox, before: OffsetDateTime, limit: u32)
+    -> Result<u64>;
     /// Stops (`opted_out`) or resumes mail to a customer; an unknown user
     /// is [`StoreError::NotFound`].
     async fn set_email_opt_out(

@@ -72,6 +72,7 @@ pub struct Metrics {
     outbox_lag: IntGaugeVec,
     webhook_deliveries: IntCounterVec,
     email_deliveries: IntCounterVec,
+    push_deliveries: IntCounterVec,
     /// Who may read `/metrics` from elsewhere than this machine.
     token: Option<String>,
 }
@@ -159,6 +160,16 @@ impl Metrics {
             &["outcome"],
         )
         .expect("a valid metric");
+        let push_deliveries = IntCounterVec::new(
+            Opts::new(
+                "ordertrack_push_deliveries_total",
+                "Web Push attempts by this instance, by outcome (sent; failed: \
+                 retried or gave_up; removed: the push service said the \
+                 subscription is gone, so it was deleted).",
+            ),
+            &["outcome"],
+        )
+        .expect("a valid metric");
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(request_seconds.clone()),
@@ -170,6 +181,7 @@ impl Metrics {
             Box::new(outbox_lag.clone()),
             Box::new(webhook_deliveries.clone()),
             Box::new(email_deliveries.clone()),
+            Box::new(push_deliveries.clone()),
         ] {
             registry.register(collector).expect("distinct metric names");
         }
@@ -189,6 +201,7 @@ impl Metrics {
             outbox_lag,
             webhook_deliveries,
             email_deliveries,
+            push_deliveries,
             token,
         })
     }
@@ -224,29 +237,29 @@ impl Metrics {
     }
 
     /// The text exposition, with the database pool, the followers' lag and
-    /// the webhook outcomes as they are now.
+    /// the webhook, e-mail and push outcomes as they are now.
     fn render(&self, now: Snapshot) -> String {
         let Snapshot {
             pool,
             lags,
             deliveries,
             emails,
+            pushes,
         } = now;
         for (follower, lag) in lags {
             self.outbox_lag.with_label_values(&[follower]).set(lag);
         }
-        let counted = deliveries
-            .iter()
-            .map(|(outcome, n)| (&self.webhook_deliveries, outcome, n))
-            .chain(
-                emails
-                    .iter()
-                    .map(|(outcome, n)| (&self.email_deliveries, outcome, n)),
-            );
-        for (metric, outcome, attempts) in counted {
-            let counter = metric.with_label_values(&[*outcome]);
-            // The app counts; the exposition catches up with it.
-            counter.inc_by(attempts.saturating_sub(counter.get()));
+        let counted = [
+            (&self.webhook_deliveries, deliveries),
+            (&self.email_deliveries, emails),
+            (&self.push_deliveries, pushes),
+        ];
+        for (metric, outcomes) in counted {
+            for (outcome, attempts) in outcomes {
+                let counter = metric.with_label_values(&[outcome]);
+                // The app counts; the exposition catches up with it.
+                counter.inc_by(attempts.saturating_sub(counter.get()));
+            }
         }
         self.db_connections
             .with_label_values(&["open"])
@@ -298,6 +311,7 @@ struct Snapshot {
     lags: Vec<(&'static str, i64)>,
     deliveries: [(&'static str, u64); 4],
     emails: [(&'static str, u64); 4],
+    pushes: [(&'static str, u64); 4],
 }
 
 /// A live stream counted as open; dropping it counts it closed.
@@ -371,6 +385,7 @@ async fn scrape(
         lags,
         deliveries: state.app.webhook_delivery_outcomes(),
         emails: state.app.email_outcomes(),
+        pushes: state.app.push_outcomes(),
     });
     (
         [(

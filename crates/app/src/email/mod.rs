@@ -9,7 +9,6 @@ pub mod sender;
 pub mod template;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ordertrack_domain::{StatusKey, UserId};
@@ -18,6 +17,7 @@ use tokio::sync::Notify;
 
 pub use sender::EmailHandle;
 
+use crate::outbox::{Outcome, OutcomeCounts};
 use crate::{App, AppError, ErrorCode};
 
 /// The delays before each retry of a mail the SMTP server did not take
@@ -53,6 +53,9 @@ pub struct EmailConfig {
     /// How often the follower looks at the log even if nothing woke it
     /// (other instances' commits, retries coming due).
     pub poll: Duration,
+    /// How long delivered and given-up jobs are kept before the worker
+    /// deletes them (`--outbox-retention-days`).
+    pub retention: Duration,
 }
 
 impl Default for EmailConfig {
@@ -64,6 +67,7 @@ impl Default for EmailConfig {
             schedule: DEFAULT_SCHEDULE.to_vec(),
             timeout: Duration::from_secs(30),
             poll: Duration::from_secs(5),
+            retention: crate::outbox::DEFAULT_RETENTION,
         }
     }
 }
@@ -77,24 +81,15 @@ pub enum EmailSetupError {
     From(String),
 }
 
-/// This instance's mail attempts, by outcome, since it started.
-#[derive(Debug, Default)]
-struct Outcomes {
-    sent: AtomicU64,
-    retried: AtomicU64,
-    gave_up: AtomicU64,
-    suppressed: AtomicU64,
-}
-
-impl Outcomes {
-    fn count(&self, outcome: &EmailOutcome) {
-        let counter = match outcome {
-            EmailOutcome::Sent => &self.sent,
-            EmailOutcome::RetryAt(_) => &self.retried,
-            EmailOutcome::GaveUp => &self.gave_up,
-            EmailOutcome::Suppressed => &self.suppressed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+impl Outcome for EmailOutcome {
+    const LABELS: [&'static str; 4] = ["sent", "retried", "gave_up", "suppressed"];
+    fn index(&self) -> usize {
+        match self {
+            EmailOutcome::Sent => 0,
+            EmailOutcome::RetryAt(_) => 1,
+            EmailOutcome::GaveUp => 2,
+            EmailOutcome::Suppressed => 3,
+        }
     }
 }
 
@@ -103,7 +98,7 @@ pub(crate) struct Emails {
     pub(crate) config: EmailConfig,
     /// Rung on every commit of order events.
     pub(crate) wake: Notify,
-    outcomes: Outcomes,
+    outcomes: OutcomeCounts<EmailOutcome>,
 }
 
 /// Customer e-mail as the operator set it up; clones share one doorbell.
@@ -116,7 +111,7 @@ impl EmailRuntime {
         EmailRuntime(Arc::new(Emails {
             config,
             wake: Notify::new(),
-            outcomes: Outcomes::default(),
+            outcomes: OutcomeCounts::default(),
         }))
     }
 
@@ -141,13 +136,7 @@ impl EmailRuntime {
 
     /// `(outcome, attempts)` for each outcome, as `/metrics` names them.
     pub fn outcomes(&self) -> [(&'static str, u64); 4] {
-        let o = &self.0.outcomes;
-        [
-            ("sent", o.sent.load(Ordering::Relaxed)),
-            ("retried", o.retried.load(Ordering::Relaxed)),
-            ("gave_up", o.gave_up.load(Ordering::Relaxed)),
-            ("suppressed", o.suppressed.load(Ordering::Relaxed)),
-        ]
+        self.0.outcomes.snapshot()
     }
 }
 

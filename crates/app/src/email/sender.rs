@@ -31,8 +31,9 @@ use tokio::sync::watch;
 
 use super::template::{self, Values};
 use super::{EmailSetupError, Emails};
-use crate::outbox::{FollowerHandle, retry_delay};
+use crate::outbox::{FollowerHandle, Pruner, retry_delay};
 use crate::{App, AppError};
+use ordertrack_store::Outbox;
 
 /// Where e-mail logs: the binary's target, which operators filter on.
 const LOG_TARGET: &str = "ordertrack";
@@ -125,6 +126,7 @@ struct Sender {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     cursor: Option<Cursor>,
+    pruner: Pruner,
 }
 
 impl App {
@@ -153,6 +155,7 @@ impl App {
             .unwrap_or_default();
         let sender = Sender {
             app: self.clone(),
+            pruner: Pruner::new(Outbox::Email, emails.config.retention),
             emails,
             transport,
             from,
@@ -169,6 +172,7 @@ impl Sender {
             if *stopped.borrow() {
                 return;
             }
+            self.pruner.maybe_prune(&*self.app.repo).await;
             if let Err(error) = self.follow().await {
                 // Start again from the stored cursor.
                 self.cursor = None;

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 pub use vapid::{VapidError, VapidKey};
 pub use worker::{PushWorker, PushWorkerHandle};
 
+use crate::outbox::{Outcome, OutcomeCounts};
 use crate::webhooks::guard;
 use crate::{App, AppError, Caller, ErrorCode};
 
@@ -68,6 +69,9 @@ pub struct PushConfig {
     pub timeout: Duration,
     /// How often the worker looks at the database even if nothing woke it.
     pub poll: Duration,
+    /// How long delivered and given-up jobs are kept before the worker
+    /// deletes them (`--outbox-retention-days`).
+    pub retention: Duration,
 }
 
 impl Default for PushConfig {
@@ -79,6 +83,7 @@ impl Default for PushConfig {
             schedule: DEFAULT_SCHEDULE.to_vec(),
             timeout: Duration::from_secs(10),
             poll: Duration::from_secs(5),
+            retention: crate::outbox::DEFAULT_RETENTION,
         }
     }
 }
@@ -98,27 +103,20 @@ pub(crate) struct Push {
     pub(crate) config: PushConfig,
     /// Rung on every commit of order events.
     pub(crate) wake: Notify,
-    pub(crate) outcomes: PushOutcomes,
+    pub(crate) outcomes: OutcomeCounts<PushOutcome>,
 }
 
-/// This instance's push attempts by outcome (for `/metrics` later).
-#[derive(Debug, Default)]
-pub(crate) struct PushOutcomes {
-    sent: std::sync::atomic::AtomicU64,
-    retried: std::sync::atomic::AtomicU64,
-    gave_up: std::sync::atomic::AtomicU64,
-    gone: std::sync::atomic::AtomicU64,
-}
-
-impl PushOutcomes {
-    pub(crate) fn count(&self, outcome: &PushOutcome) {
-        let counter = match outcome {
-            PushOutcome::Sent => &self.sent,
-            PushOutcome::RetryAt(_) => &self.retried,
-            PushOutcome::GaveUp => &self.gave_up,
-            PushOutcome::SubscriptionGone => &self.gone,
-        };
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+/// `removed`: the push service said the subscription is gone (404/410),
+/// so it was deleted.
+impl Outcome for PushOutcome {
+    const LABELS: [&'static str; 4] = ["sent", "retried", "gave_up", "removed"];
+    fn index(&self) -> usize {
+        match self {
+            PushOutcome::Sent => 0,
+            PushOutcome::RetryAt(_) => 1,
+            PushOutcome::GaveUp => 2,
+            PushOutcome::SubscriptionGone => 3,
+        }
     }
 }
 
@@ -134,8 +132,13 @@ impl PushRuntime {
         PushRuntime(Arc::new(Push {
             config,
             wake: Notify::new(),
-            outcomes: PushOutcomes::default(),
+            outcomes: OutcomeCounts::default(),
         }))
+    }
+
+    /// `(outcome, attempts)` for each outcome, as `/metrics` names them.
+    pub fn outcomes(&self) -> [(&'static str, u64); 4] {
+        self.0.outcomes.snapshot()
     }
 
     /// Whether Web Push is on (a VAPID key is set).

@@ -25,7 +25,9 @@ use tokio::task::JoinHandle;
 use web_push_native::WebPushBuilder;
 
 use super::{DEFAULT_NOTIFY_STATES, Push, PushRuntime, VapidKey, decode_base64url};
+use crate::outbox::Pruner;
 use crate::webhooks::guard::{self, GuardedResolver};
+use ordertrack_store::Outbox;
 
 /// Events read from the log at a time.
 const FOLLOW_BATCH: u32 = 500;
@@ -75,6 +77,7 @@ pub struct PushWorker {
     client: reqwest::Client,
     /// Store names, read once.
     stores: HashMap<StoreId, String>,
+    pruner: Pruner,
 }
 
 /// A running worker; [`stop`](Self::stop) ends it.
@@ -112,6 +115,7 @@ impl PushWorker {
             });
         let worker = PushWorker {
             repo,
+            pruner: Pruner::new(Outbox::Push, push.config.retention),
             push,
             key,
             client,
@@ -127,6 +131,7 @@ impl PushWorker {
             if *stopped.borrow() {
                 return;
             }
+            self.pruner.maybe_prune(&*self.repo).await;
             let next = self.round().await.unwrap_or_else(|error| {
                 tracing::warn!(%error, "push worker round failed; trying again");
                 None

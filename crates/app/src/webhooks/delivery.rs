@@ -24,7 +24,8 @@ use tokio::sync::watch;
 
 use super::guard::{self, GuardedResolver};
 use super::{WebhookRuntime, Webhooks, event_type, signing, wants};
-use crate::outbox::{FollowerHandle, retry_delay};
+use crate::outbox::{FollowerHandle, Pruner, retry_delay};
+use ordertrack_store::Outbox;
 
 /// Events read from the log at a time.
 const FOLLOW_BATCH: u32 = 500;
@@ -54,6 +55,7 @@ pub struct WebhookWorker {
     client: reqwest::Client,
     /// The enabled endpoints, reread when they change and on every poll.
     endpoints: Vec<Webhook>,
+    pruner: Pruner,
 }
 
 /// A running worker; [`stop`](FollowerHandle::stop) ends it.
@@ -78,6 +80,7 @@ impl WebhookWorker {
             });
         let worker = WebhookWorker {
             repo,
+            pruner: Pruner::new(Outbox::Webhooks, webhooks.config.retention),
             webhooks,
             client,
             endpoints: Vec::new(),
@@ -91,6 +94,7 @@ impl WebhookWorker {
             if *stopped.borrow() {
                 return;
             }
+            self.pruner.maybe_prune(&*self.repo).await;
             let polled = last_poll.elapsed() >= self.webhooks.config.poll;
             if polled {
                 last_poll = Instant::now();

@@ -25,6 +25,7 @@ use tokio::sync::Notify;
 pub(crate) use delivery::describe;
 pub use delivery::{WebhookWorker, WorkerHandle};
 
+use crate::outbox::{Outcome, OutcomeCounts};
 use crate::{App, AppError, Caller, ErrorCode};
 
 /// Every event type an endpoint may ask for, with the kind it names.
@@ -97,6 +98,9 @@ pub struct WebhookConfig {
     /// How often the worker looks at the database even if nothing woke it
     /// (events committed by other instances, their retries).
     pub poll: Duration,
+    /// How long delivered and given-up jobs are kept before the worker
+    /// deletes them (`--outbox-retention-days`).
+    pub retention: Duration,
 }
 
 impl Default for WebhookConfig {
@@ -106,6 +110,7 @@ impl Default for WebhookConfig {
             schedule: DEFAULT_SCHEDULE.to_vec(),
             timeout: Duration::from_secs(10),
             poll: Duration::from_secs(5),
+            retention: crate::outbox::DEFAULT_RETENTION,
         }
     }
 }
@@ -119,38 +124,18 @@ pub(crate) struct Webhooks {
     /// The endpoints changed (on this instance): reread them.
     pub(crate) changed: AtomicBool,
     /// Attempts made by this instance, by outcome (for `/metrics`).
-    pub(crate) outcomes: DeliveryOutcomes,
+    pub(crate) outcomes: OutcomeCounts<AttemptOutcome>,
 }
 
-/// How this instance's delivery attempts ended, counted since it started.
-#[derive(Debug, Default)]
-pub(crate) struct DeliveryOutcomes {
-    delivered: std::sync::atomic::AtomicU64,
-    retried: std::sync::atomic::AtomicU64,
-    gave_up: std::sync::atomic::AtomicU64,
-    endpoint_gone: std::sync::atomic::AtomicU64,
-}
-
-impl DeliveryOutcomes {
-    /// Counts one attempt that ended so.
-    pub(crate) fn count(&self, outcome: &AttemptOutcome) {
-        let counter = match outcome {
-            AttemptOutcome::Delivered => &self.delivered,
-            AttemptOutcome::RetryAt(_) => &self.retried,
-            AttemptOutcome::GaveUp => &self.gave_up,
-            AttemptOutcome::EndpointGone => &self.endpoint_gone,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// `(outcome, attempts)` for each outcome, as `/metrics` names them.
-    fn snapshot(&self) -> [(&'static str, u64); 4] {
-        [
-            ("delivered", self.delivered.load(Ordering::Relaxed)),
-            ("retried", self.retried.load(Ordering::Relaxed)),
-            ("gave_up", self.gave_up.load(Ordering::Relaxed)),
-            ("endpoint_gone", self.endpoint_gone.load(Ordering::Relaxed)),
-        ]
+impl Outcome for AttemptOutcome {
+    const LABELS: [&'static str; 4] = ["delivered", "retried", "gave_up", "endpoint_gone"];
+    fn index(&self) -> usize {
+        match self {
+            AttemptOutcome::Delivered => 0,
+            AttemptOutcome::RetryAt(_) => 1,
+            AttemptOutcome::GaveUp => 2,
+            AttemptOutcome::EndpointGone => 3,
+        }
     }
 }
 
@@ -160,7 +145,7 @@ impl Webhooks {
             config,
             wake: Notify::new(),
             changed: AtomicBool::new(true),
-            outcomes: DeliveryOutcomes::default(),
+            outcomes: OutcomeCounts::default(),
         })
     }
 

@@ -10,26 +10,17 @@ use sqlx::postgres::PgConnection;
 use time::OffsetDateTime;
 
 use super::jobs::{Request, Run};
+use super::outbox::{self, Claim};
 use super::rows::{Log, Result};
 use crate::codec::{self, micros};
-use crate::{EmailAttempt, EmailEnqueue, EmailJob, EmailJobRecord, StoreError};
+use crate::{Outbox, EmailAttempt, EmailEnqueue, EmailJob, EmailJobRecord, StoreError};
 
 pub async fn email_cursor(conn: &mut PgConnection) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT last_event_id FROM email_cursor WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await?,
-    )
+    outbox::read_cursor(conn, Outbox::Email).await
 }
 
 pub async fn next_email_attempt(conn: &mut PgConnection) -> Result<Option<OffsetDateTime>> {
-    let next: Option<i64> = sqlx::query_scalar(
-        "SELECT MIN(GREATEST(next_attempt_at, COALESCE(claimed_until, 0)))
-         FROM email_jobs WHERE state = 'pending'",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(next.map(codec::from_micros).transpose()?)
+    outbox::next_attempt(conn, Outbox::Email).await
 }
 
 pub async fn email_jobs(conn: &mut PgConnection, event: i64) -> Result<Vec<EmailJobRecord>> {
@@ -61,8 +52,7 @@ impl Request for EmailEnqueue {
     type Output = bool;
     fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, bool> {
         Box::pin(async move {
-            let cursor = crate::OutboxCursor::Email;
-            if !super::events::move_cursor(conn, cursor, self.after, self.upto).await? {
+            if !outbox::move_cursor(conn, Outbox::Email, self.after, self.upto).await? {
                 return Ok(false);
             }
             if !self.jobs.is_empty() {
@@ -96,27 +86,17 @@ impl Request for ClaimEmails {
     fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, Vec<EmailJob>> {
         let ClaimEmails(now, until, limit) = *self;
         Box::pin(async move {
-            let rows = sqlx::query(
-                "WITH due AS (
-                     SELECT id FROM email_jobs
-                     WHERE state = 'pending' AND next_attempt_at <= $1
-                       AND (claimed_until IS NULL OR claimed_until <= $1)
-                     ORDER BY event_id, id LIMIT $2
-                     FOR UPDATE SKIP LOCKED)
-                 UPDATE email_jobs j SET claimed_until = $3 FROM due WHERE j.id = due.id
-                 RETURNING j.id, j.event_id, j.user_id, j.attempts",
-            )
-            .bind(micros(now))
-            .bind(i64::from(limit))
-            .bind(micros(until))
-            .fetch_all(&mut *conn)
-            .await?;
-            let mut jobs: Vec<EmailJob> = rows
+            const CLAIM: Claim = Claim {
+                outbox: Outbox::Email,
+                due: outbox::due_jobs!("email_jobs", "event_id, id"),
+                read: "SELECT id, event_id, user_id, attempts FROM email_jobs
+                       WHERE id = ANY($1) ORDER BY event_id, id",
+            };
+            let rows = outbox::claim(conn, &CLAIM, now, until, limit).await?;
+            Ok(rows
                 .iter()
                 .map(codec::email_job)
-                .collect::<std::result::Result<_, _>>()?;
-            jobs.sort_by_key(|job| (job.event_id, job.id));
-            Ok(jobs)
+                .collect::<std::result::Result<_, _>>()?)
         })
     }
 }

@@ -12,31 +12,6 @@ use super::rows::{Log, Result};
 use crate::codec::{self, micros};
 use crate::{AccessChange, AccessEvent, EventFilter, LogEntry, StoreError, StoredEvent};
 
-/// Moves an outbox follower's cursor from `after` to `upto`; false (and
-/// nothing changed) if it is no longer at `after`.
-pub async fn move_cursor(
-    conn: &mut PgConnection,
-    cursor: crate::OutboxCursor,
-    after: i64,
-    upto: i64,
-) -> Result<bool> {
-    let sql = match cursor {
-        crate::OutboxCursor::Webhooks => {
-            "UPDATE webhook_cursor SET last_event_id = $2 WHERE id = 1 AND last_event_id = $1"
-        }
-        crate::OutboxCursor::Email => {
-            "UPDATE email_cursor SET last_event_id = $2 WHERE id = 1 AND last_event_id = $1"
-        }
-    };
-    let moved = sqlx::query(sql)
-        .bind(after)
-        .bind(upto)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    Ok(moved > 0)
-}
-
 /// Locks the rows of `stores` (sorted) until the end of the transaction.
 pub async fn lock_stores(conn: &mut PgConnection, stores: &[StoreId]) -> Result<()> {
     if !stores.is_empty() {

@@ -539,6 +539,12 @@ impl Repository for PostgresRepository {
         Ok(email::email_jobs(&mut *self.read().await?, event).await?)
     }
 
+    async fn prune_outbox(
+        &self, outbox: crate::Outbox, before: OffsetDateTime, limit: u32,
+    ) -> Result<u64> {
+        self.write(outbox::PruneOutbox(outbox, before, limit)).await
+    }
+
     async fn set_email_opt_out(
         &self, user: UserId, opted_out: bool, at: OffsetDateTime,
     ) -> Result<()> {

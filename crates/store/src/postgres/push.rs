@@ -9,10 +9,11 @@ use sqlx::postgres::PgConnection;
 use time::OffsetDateTime;
 
 use super::jobs::{Request, Run};
+use super::outbox::{self, Claim};
 use super::rows::{Log, Result};
 use crate::codec::{self, micros, push_job_select, push_subscription_select};
 use crate::{
-    NewPushSubscription, PushAttempt, PushEnqueue, PushJob, PushOwner, PushSubscription,
+    NewPushSubscription, Outbox, PushAttempt, PushEnqueue, PushJob, PushOwner, PushSubscription,
     StoreError,
 };
 
@@ -46,21 +47,11 @@ pub async fn push_subscriptions(
 }
 
 pub async fn push_cursor(conn: &mut PgConnection) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT last_event_id FROM push_cursor WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await?,
-    )
+    outbox::read_cursor(conn, Outbox::Push).await
 }
 
 pub async fn next_push_attempt(conn: &mut PgConnection) -> Result<Option<OffsetDateTime>> {
-    let next: Option<i64> = sqlx::query_scalar(
-        "SELECT MIN(GREATEST(next_attempt_at, COALESCE(claimed_until, 0)))
-         FROM push_jobs WHERE state = 'pending'",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(next.map(codec::from_micros).transpose()?)
+    outbox::next_attempt(conn, Outbox::Push).await
 }
 
 // ---- writes, as requests for the writer ----
@@ -126,15 +117,7 @@ impl Request for PushEnqueue {
     type Output = bool;
     fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, bool> {
         Box::pin(async move {
-            let moved = sqlx::query(
-                "UPDATE push_cursor SET last_event_id = $2 WHERE id = 1 AND last_event_id = $1",
-            )
-            .bind(self.after)
-            .bind(self.upto)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if moved == 0 {
+            if !outbox::move_cursor(conn, Outbox::Push, self.after, self.upto).await? {
                 return Ok(false);
             }
             if !self.events.is_empty() {
@@ -172,32 +155,15 @@ impl Request for ClaimPushJobs {
     fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, Vec<PushJob>> {
         let ClaimPushJobs(now, until, limit) = *self;
         Box::pin(async move {
-            let due: Vec<i64> = sqlx::query_scalar(
-                "SELECT id FROM push_jobs
-                 WHERE state = 'pending' AND next_attempt_at <= $1
-                   AND (claimed_until IS NULL OR claimed_until <= $1)
-                 ORDER BY next_attempt_at, id LIMIT $2
-                 FOR UPDATE SKIP LOCKED",
-            )
-            .bind(micros(now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *conn)
-            .await?;
-            if due.is_empty() {
-                return Ok(Vec::new());
-            }
-            sqlx::query("UPDATE push_jobs SET claimed_until = $2 WHERE id = ANY($1)")
-                .bind(&due)
-                .bind(micros(until))
-                .execute(&mut *conn)
-                .await?;
-            let rows = sqlx::query(concat!(
-                push_job_select!(),
-                " WHERE j.id = ANY($1) ORDER BY j.next_attempt_at, j.id"
-            ))
-            .bind(&due)
-            .fetch_all(&mut *conn)
-            .await?;
+            const CLAIM: Claim = Claim {
+                outbox: Outbox::Push,
+                due: outbox::due_jobs!("push_jobs", "next_attempt_at, id"),
+                read: concat!(
+                    push_job_select!(),
+                    " WHERE j.id = ANY($1) ORDER BY j.next_attempt_at, j.id"
+                ),
+            };
+            let rows = outbox::claim(conn, &CLAIM, now, until, limit).await?;
             Ok(rows
                 .iter()
                 .map(codec::push_job)

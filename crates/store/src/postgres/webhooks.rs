@@ -10,12 +10,13 @@ use sqlx::postgres::PgConnection;
 use time::OffsetDateTime;
 
 use super::jobs::{Request, Run};
+use super::outbox::{self, Claim};
 use super::rows::{Log, Result};
 use crate::codec::{
     self, claimed_select, delivery_is_head, delivery_select, micros, webhook_select,
 };
 use crate::{
-    AttemptOutcome, ClaimedDelivery, NewWebhook, StoreError, Webhook, WebhookAttempt,
+    Outbox, AttemptOutcome, ClaimedDelivery, NewWebhook, StoreError, Webhook, WebhookAttempt,
     WebhookDelivery, WebhookEnqueue,
 };
 
@@ -74,11 +75,7 @@ pub async fn webhook_deliveries(
 }
 
 pub async fn webhook_cursor(conn: &mut PgConnection) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT last_event_id FROM webhook_cursor WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await?,
-    )
+    outbox::read_cursor(conn, Outbox::Webhooks).await
 }
 
 pub async fn next_webhook_attempt(conn: &mut PgConnection) -> Result<Option<OffsetDateTime>> {
@@ -200,8 +197,7 @@ impl Request for WebhookEnqueue {
     type Output = bool;
     fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, bool> {
         Box::pin(async move {
-            let cursor = crate::OutboxCursor::Webhooks;
-            if !super::events::move_cursor(conn, cursor, self.after, self.upto).await? {
+            if !outbox::move_cursor(conn, Outbox::Webhooks, self.after, self.upto).await? {
                 return Ok(false);
             }
             if !self.deliveries.is_empty() {
@@ -240,35 +236,24 @@ impl Request for ClaimWebhookDeliveries {
     ) -> Run<'a, Vec<ClaimedDelivery>> {
         let ClaimWebhookDeliveries(now, until, limit) = *self;
         Box::pin(async move {
-            let due: Vec<i64> = sqlx::query_scalar(concat!(
-                "SELECT d.id FROM webhook_deliveries d
-                 JOIN webhook_endpoints w ON w.id = d.webhook_id
-                 WHERE ",
-                delivery_is_head!(),
-                " AND d.next_attempt_at <= $1
-                   AND (d.claimed_until IS NULL OR d.claimed_until <= $1)
-                 ORDER BY d.next_attempt_at, d.id LIMIT $2
-                 FOR UPDATE OF d SKIP LOCKED"
-            ))
-            .bind(micros(now))
-            .bind(i64::from(limit))
-            .fetch_all(&mut *conn)
-            .await?;
-            if due.is_empty() {
-                return Ok(Vec::new());
-            }
-            sqlx::query("UPDATE webhook_deliveries SET claimed_until = $2 WHERE id = ANY($1)")
-                .bind(&due)
-                .bind(micros(until))
-                .execute(&mut *conn)
-                .await?;
-            let rows = sqlx::query(concat!(
-                claimed_select!(),
-                " WHERE d.id = ANY($1) ORDER BY d.next_attempt_at, d.id"
-            ))
-            .bind(&due)
-            .fetch_all(&mut *conn)
-            .await?;
+            const CLAIM: Claim = Claim {
+                outbox: Outbox::Webhooks,
+                due: concat!(
+                    "SELECT d.id FROM webhook_deliveries d
+                     JOIN webhook_endpoints w ON w.id = d.webhook_id
+                     WHERE ",
+                    delivery_is_head!(),
+                    " AND d.next_attempt_at <= $1
+                       AND (d.claimed_until IS NULL OR d.claimed_until <= $1)
+                     ORDER BY d.next_attempt_at, d.id LIMIT $2
+                     FOR UPDATE OF d SKIP LOCKED"
+                ),
+                read: concat!(
+                    claimed_select!(),
+                    " WHERE d.id = ANY($1) ORDER BY d.next_attempt_at, d.id"
+                ),
+            };
+            let rows = outbox::claim(conn, &CLAIM, now, until, limit).await?;
             Ok(rows
                 .iter()
                 .map(codec::claimed_delivery)

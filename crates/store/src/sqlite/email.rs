@@ -6,18 +6,17 @@ use ordertrack_domain::UserId;
 use rusqlite::{Connection, OptionalExtension, params};
 use time::OffsetDateTime;
 
+use super::outbox::{self, Claim};
 use super::rows::all;
 use crate::codec::{self, micros};
-use crate::{EmailAttempt, EmailEnqueue, EmailJob, EmailJobRecord, StoreError};
+use crate::{Outbox, EmailAttempt, EmailEnqueue, EmailJob, EmailJobRecord, StoreError};
 
 pub fn email_cursor(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT last_event_id FROM email_cursor WHERE id = 1")?
-        .query_row([], |row| row.get(0))?)
+    outbox::read_cursor(conn, Outbox::Email)
 }
 
 pub fn enqueue_emails(conn: &Connection, batch: &EmailEnqueue) -> Result<bool, StoreError> {
-    if !super::events::move_cursor(conn, crate::OutboxCursor::Email, batch.after, batch.upto)? {
+    if !outbox::move_cursor(conn, Outbox::Email, batch.after, batch.upto)? {
         return Ok(false);
     }
     let mut insert = conn.prepare_cached(
@@ -36,30 +35,16 @@ pub fn claim_emails(
     until: OffsetDateTime,
     limit: u32,
 ) -> Result<Vec<EmailJob>, StoreError> {
-    let due = all(
-        conn,
-        "SELECT id, event_id, user_id, attempts FROM email_jobs
-         WHERE state = 'pending' AND next_attempt_at <= ?1
-           AND (claimed_until IS NULL OR claimed_until <= ?1)
-         ORDER BY event_id, id LIMIT ?2",
-        params![micros(now), limit],
-        |row| codec::email_job(row),
-    )?;
-    let mut claim = conn.prepare_cached("UPDATE email_jobs SET claimed_until = ?2 WHERE id = ?1")?;
-    for job in &due {
-        claim.execute(params![job.id, micros(until)])?;
-    }
-    Ok(due)
+    const CLAIM: Claim = Claim {
+        outbox: Outbox::Email,
+        due: outbox::due_jobs!("email_jobs", "event_id, id"),
+        read: "SELECT id, event_id, user_id, attempts FROM email_jobs WHERE id = ?1",
+    };
+    outbox::claim(conn, &CLAIM, now, until, limit, |row| codec::email_job(row))
 }
 
 pub fn next_email_attempt(conn: &Connection) -> Result<Option<OffsetDateTime>, StoreError> {
-    let next: Option<i64> = conn
-        .prepare_cached(
-            "SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until, 0)))
-             FROM email_jobs WHERE state = 'pending'",
-        )?
-        .query_row([], |row| row.get(0))?;
-    next.map(codec::from_micros).transpose()
+    outbox::next_attempt(conn, Outbox::Email)
 }
 
 pub fn record_email_attempt(conn: &Connection, attempt: &EmailAttempt) -> Result<(), StoreError> {

@@ -10,25 +10,6 @@ use super::writer::WriteTx;
 use crate::codec::{self, micros};
 use crate::{AccessChange, AccessEvent, EventFilter, LogEntry, StoreError, StoredEvent};
 
-/// Moves an outbox follower's cursor from `after` to `upto`; false (and
-/// nothing changed) if it is no longer at `after`.
-pub fn move_cursor(
-    conn: &Connection,
-    cursor: crate::OutboxCursor,
-    after: i64,
-    upto: i64,
-) -> Result<bool, StoreError> {
-    let sql = match cursor {
-        crate::OutboxCursor::Webhooks => {
-            "UPDATE webhook_cursor SET last_event_id = ?2 WHERE id = 1 AND last_event_id = ?1"
-        }
-        crate::OutboxCursor::Email => {
-            "UPDATE email_cursor SET last_event_id = ?2 WHERE id = 1 AND last_event_id = ?1"
-        }
-    };
-    Ok(conn.prepare_cached(sql)?.execute(params![after, upto])? > 0)
-}
-
 /// Logs an order event, numbered in its store's sequence.
 pub fn append_event(tx: &mut WriteTx<'_>, event: NewEvent) -> Result<(), StoreError> {
     let conn = tx.conn();

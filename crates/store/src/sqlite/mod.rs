@@ -649,6 +649,13 @@ impl Repository for SqliteRepository {
         self.read(move |conn| email::email_jobs(conn, event)).await
     }
 
+    async fn prune_outbox(
+        &self, outbox: crate::Outbox, before: OffsetDateTime, limit: u32,
+    ) -> Result<u64> {
+        self.write(move |tx| outbox::prune(tx.conn(), outbox, before, limit))
+            .await
+    }
+
     async fn set_email_opt_out(
         &self, user: UserId, opted_out: bool, at: OffsetDateTime,
     ) -> Result<()> {

@@ -6,10 +6,11 @@
 use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
+use super::outbox::{self, Claim};
 use super::rows::{all, first};
 use crate::codec::{self, micros, push_job_select, push_subscription_select};
 use crate::{
-    NewPushSubscription, PushAttempt, PushEnqueue, PushJob, PushOwner, PushSubscription,
+    NewPushSubscription, Outbox, PushAttempt, PushEnqueue, PushJob, PushOwner, PushSubscription,
     StoreError,
 };
 
@@ -76,18 +77,11 @@ pub fn push_subscriptions(
 }
 
 pub fn push_cursor(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT last_event_id FROM push_cursor WHERE id = 1")?
-        .query_row([], |row| row.get(0))?)
+    outbox::read_cursor(conn, Outbox::Push)
 }
 
 pub fn enqueue_push_jobs(conn: &Connection, batch: &PushEnqueue) -> Result<bool, StoreError> {
-    let moved = conn
-        .prepare_cached(
-            "UPDATE push_cursor SET last_event_id = ?2 WHERE id = 1 AND last_event_id = ?1",
-        )?
-        .execute(params![batch.after, batch.upto])?;
-    if moved == 0 {
+    if !outbox::move_cursor(conn, Outbox::Push, batch.after, batch.upto)? {
         return Ok(false);
     }
     let mut insert = conn.prepare_cached(
@@ -113,37 +107,16 @@ pub fn claim_push_jobs(
     until: OffsetDateTime,
     limit: u32,
 ) -> Result<Vec<PushJob>, StoreError> {
-    let due: Vec<i64> = all(
-        conn,
-        "SELECT id FROM push_jobs
-         WHERE state = 'pending' AND next_attempt_at <= ?1
-           AND (claimed_until IS NULL OR claimed_until <= ?1)
-         ORDER BY next_attempt_at, id LIMIT ?2",
-        params![micros(now), limit],
-        |row| Ok(row.get("id")?),
-    )?;
-    let mut claimed = Vec::with_capacity(due.len());
-    for id in due {
-        conn.prepare_cached("UPDATE push_jobs SET claimed_until = ?2 WHERE id = ?1")?
-            .execute(params![id, micros(until)])?;
-        claimed.extend(first(
-            conn,
-            concat!(push_job_select!(), " WHERE j.id = ?1"),
-            [id],
-            |row| codec::push_job(row),
-        )?);
-    }
-    Ok(claimed)
+    const CLAIM: Claim = Claim {
+        outbox: Outbox::Push,
+        due: outbox::due_jobs!("push_jobs", "next_attempt_at, id"),
+        read: concat!(push_job_select!(), " WHERE j.id = ?1"),
+    };
+    outbox::claim(conn, &CLAIM, now, until, limit, |row| codec::push_job(row))
 }
 
 pub fn next_push_attempt(conn: &Connection) -> Result<Option<OffsetDateTime>, StoreError> {
-    let next: Option<i64> = conn
-        .prepare_cached(
-            "SELECT MIN(MAX(next_attempt_at, COALESCE(claimed_until, 0)))
-             FROM push_jobs WHERE state = 'pending'",
-        )?
-        .query_row([], |row| row.get(0))?;
-    next.map(codec::from_micros).transpose()
+    outbox::next_attempt(conn, Outbox::Push)
 }
 
 pub fn record_push_attempt(conn: &Connection, attempt: &PushAttempt) -> Result<(), StoreError> {

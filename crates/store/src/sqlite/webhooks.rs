@@ -6,12 +6,13 @@ use ordertrack_domain::{DeliveryId, StoreId, WebhookId};
 use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
+use super::outbox::{self, Claim};
 use super::rows::{all, first};
 use crate::codec::{
     self, claimed_select, delivery_is_head, delivery_select, micros, webhook_select,
 };
 use crate::{
-    ClaimedDelivery, NewWebhook, StoreError, Webhook, WebhookAttempt,
+    ClaimedDelivery, Outbox, NewWebhook, StoreError, Webhook, WebhookAttempt,
     WebhookDelivery, WebhookEnqueue,
 };
 
@@ -117,16 +118,14 @@ pub fn retry_webhook_delivery(
 }
 
 pub fn webhook_cursor(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT last_event_id FROM webhook_cursor WHERE id = 1")?
-        .query_row([], |row| row.get(0))?)
+    outbox::read_cursor(conn, Outbox::Webhooks)
 }
 
 pub fn enqueue_webhook_deliveries(
     conn: &Connection,
     batch: &WebhookEnqueue,
 ) -> Result<bool, StoreError> {
-    if !super::events::move_cursor(conn, crate::OutboxCursor::Webhooks, batch.after, batch.upto)? {
+    if !outbox::move_cursor(conn, Outbox::Webhooks, batch.after, batch.upto)? {
         return Ok(false);
     }
     let mut insert = conn.prepare_cached(
@@ -145,30 +144,18 @@ pub fn claim_webhook_deliveries(
     until: OffsetDateTime,
     limit: u32,
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-    let due: Vec<i64> = all(
-        conn,
-        concat!(
+    const CLAIM: Claim = Claim {
+        outbox: Outbox::Webhooks,
+        due: concat!(
             "SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.webhook_id
              WHERE ",
             delivery_is_head!(),
             " AND d.next_attempt_at <= ?1 AND (d.claimed_until IS NULL OR d.claimed_until <= ?1)
              ORDER BY d.next_attempt_at, d.id LIMIT ?2"
         ),
-        params![micros(now), limit],
-        |row| Ok(row.get("id")?),
-    )?;
-    let mut claimed = Vec::with_capacity(due.len());
-    for id in due {
-        conn.prepare_cached("UPDATE webhook_deliveries SET claimed_until = ?2 WHERE id = ?1")?
-            .execute(params![id, micros(until)])?;
-        claimed.extend(first(
-            conn,
-            concat!(claimed_select!(), " WHERE d.id = ?1"),
-            [id],
-            |row| codec::claimed_delivery(row),
-        )?);
-    }
-    Ok(claimed)
+        read: concat!(claimed_select!(), " WHERE d.id = ?1"),
+    };
+    outbox::claim(conn, &CLAIM, now, until, limit, |row| codec::claimed_delivery(row))
 }
 
 pub fn next_webhook_attempt(conn: &Connection) -> Result<Option<OffsetDateTime>, StoreError> {

@@ -17,6 +17,20 @@ use crate::support::*;
 /// The figures as a Prometheus text-format parser reads them.
 type Scrape = MetricsExposition<PrometheusType, PrometheusValue>;
 
+/// `/metrics` once `moved` holds of it (a worker counts an attempt once it
+/// has recorded it), or after 5 s as it is then.
+async fn scrape_until(app: &TestApp, moved: impl Fn(&Scrape) -> bool) -> Scrape {
+    let mut figures = scrape(app).await;
+    for _ in 0..100 {
+        if moved(&figures) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        figures = scrape(app).await;
+    }
+    figures
+}
+
 /// `/metrics` as a Prometheus server reads it.
 async fn scrape(app: &TestApp) -> Scrape {
     let response = app
@@ -245,16 +259,12 @@ async fn metrics_count_webhook_deliveries_and_show_how_far_the_outbox_is_behind(
         .await;
 
     // The attempt is counted once the worker has recorded it.
-    let mut after = scrape(&app).await;
-    for _ in 0..100 {
-        let moved = sample(&after, "ordertrack_webhook_deliveries_total", &delivered)
-            - sample(&before, "ordertrack_webhook_deliveries_total", &delivered);
-        if moved >= 1.0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        after = scrape(&app).await;
-    }
+    let after = scrape_until(&app, |after| {
+        sample(after, "ordertrack_webhook_deliveries_total", &delivered)
+            - sample(&before, "ordertrack_webhook_deliveries_total", &delivered)
+            >= 1.0
+    })
+    .await;
     assert_eq!(
         sample(&after, "ordertrack_webhook_deliveries_total", &delivered)
             - sample(&before, "ordertrack_webhook_deliveries_total", &delivered),
@@ -277,4 +287,59 @@ async fn metrics_count_webhook_deliveries_and_show_how_far_the_outbox_is_behind(
         &[("follower", "push")],
     );
     assert!(push_lag >= 0.0, "{push_lag}");
+}
+
+#[tokio::test]
+async fn metrics_count_web_push_sent_failed_and_removed() {
+    let app = spawn_app().await;
+    let store = app.staffed_store("metrics-push", "restaurant", "P").await;
+    let alice = app.alice().await;
+    let gone = Receiver::start().await;
+    gone.answer_always(410);
+    let flaky = Receiver::start().await;
+    flaky.answer_next(&[500]);
+    for service in [&gone, &flaky] {
+        app.post(
+            "/push/subscriptions",
+            &alice.token,
+            &BrowserSubscription::new(&service.url).body(),
+        )
+        .await
+        .expect(201);
+    }
+    let pushes = |outcome| {
+        move |figures: &Scrape| {
+            sample(
+                figures,
+                "ordertrack_push_deliveries_total",
+                &[("outcome", outcome)],
+            )
+        }
+    };
+    let (sent, retried, gave_up, removed) = (
+        pushes("sent"),
+        pushes("retried"),
+        pushes("gave_up"),
+        pushes("removed"),
+    );
+    let before = scrape(&app).await;
+
+    // Confirming the order pushes to both: the gone service's subscription
+    // is removed, the flaky one's first attempt fails and the retry is sent.
+    let order = app
+        .place_order(&alice.token, &store.slug, &[(store.product_ids()[0], 1)])
+        .await;
+    app.advance(&store.owner.token, &order, "confirmed").await;
+    gone.wait_for(1, std::time::Duration::from_secs(10)).await;
+    flaky.wait_for(2, std::time::Duration::from_secs(10)).await;
+    let after = scrape_until(&app, |after| {
+        sent(after) - sent(&before) >= 1.0
+            && retried(after) - retried(&before) >= 1.0
+            && removed(after) - removed(&before) >= 1.0
+    })
+    .await;
+    assert_eq!(sent(&after) - sent(&before), 1.0);
+    assert_eq!(retried(&after) - retried(&before), 1.0);
+    assert_eq!(removed(&after) - removed(&before), 1.0);
+    assert_eq!(gave_up(&after) - gave_up(&before), 0.0);
 }

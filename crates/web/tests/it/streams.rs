@@ -2113,6 +2113,23 @@ fn stream_request(server: &TestApp, token: &str) -> String {
     )
 }
 
+/// Asks for `token`'s stream on `socket` and reads the answer's head: what
+/// was read so far, and the head in lower case.
+async fn open_stream(
+    socket: &mut tokio::net::TcpStream, server: &TestApp, token: &str,
+) -> (RawResponse, String) {
+    socket
+        .write_all(stream_request(server, token).as_bytes())
+        .await
+        .expect("send");
+    let mut raw = RawResponse::default();
+    while raw.head.is_none() {
+        assert!(read_some(socket, &mut raw).await, "closed before a head");
+    }
+    let head = raw.head.clone().unwrap_or_default().to_ascii_lowercase();
+    (raw, head)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_on_a_fresh_connection_is_written_straight_to_its_socket_and_ends_with_it() {
     let server = spawn_app().await;
@@ -2125,18 +2142,7 @@ async fn a_stream_on_a_fresh_connection_is_written_straight_to_its_socket_and_en
     let mut socket = tokio::net::TcpStream::connect(server.addr)
         .await
         .expect("connect");
-    socket
-        .write_all(stream_request(&server, &alice).as_bytes())
-        .await
-        .expect("send");
-    let mut raw = RawResponse::default();
-    while raw.head.is_none() {
-        assert!(
-            read_some(&mut socket, &mut raw).await,
-            "closed before a head"
-        );
-    }
-    let head = raw.head.clone().unwrap_or_default().to_ascii_lowercase();
+    let (mut raw, head) = open_stream(&mut socket, &server, &alice).await;
     assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
     for line in [
         "content-type: text/event-stream",
@@ -2211,18 +2217,7 @@ async fn a_stream_on_a_fresh_connection_is_written_straight_to_its_socket_and_en
         assert!(n > 0, "closed after /healthz");
         answer.extend_from_slice(&buffer[..n]);
     }
-    socket
-        .write_all(stream_request(&server, &alice).as_bytes())
-        .await
-        .expect("send");
-    let mut raw = RawResponse::default();
-    while raw.head.is_none() {
-        assert!(
-            read_some(&mut socket, &mut raw).await,
-            "closed before a head"
-        );
-    }
-    let head = raw.head.clone().unwrap_or_default().to_ascii_lowercase();
+    let (mut raw, head) = open_stream(&mut socket, &server, &alice).await;
     assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
     assert!(!head.contains("connection: close"), "{head}");
     next_of_kind(&mut socket, &mut raw, "ready").await;

@@ -5,9 +5,6 @@
 //! the check of each request by `verify_push.py` — the `py_vapid` and
 //! `http_ece` packages, implementations independent of the server's.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ordertrack_app::push::VapidKey;
@@ -43,27 +40,14 @@ impl BrowserSubscription {
     }
 }
 
-fn verifier() -> String {
-    format!(
-        "{}/tests/it/support/verify_push.py",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
 /// Whether the push verifier runs here (Python 3 with `http_ece` and
 /// `py_vapid`); when it does not, the caller skips (and under `CI=true`
 /// fails).
 pub fn push_verifier_available() -> bool {
-    let found = Command::new("python3")
-        .args(["-c", "import http_ece, py_vapid"])
-        .status()
-        .is_ok_and(|status| status.success());
-    if !found {
-        ordertrack_store::testing::skip(
-            "python3 with the http_ece and py_vapid packages (pip install http_ece py_vapid)",
-        );
-    }
-    found
+    super::python_has(
+        "http_ece, py_vapid",
+        "python3 with the http_ece and py_vapid packages (pip install http_ece py_vapid)",
+    )
 }
 
 /// Each push request checked and decrypted for `browser` by the verifier,
@@ -71,18 +55,11 @@ pub fn push_verifier_available() -> bool {
 pub fn verify_pushes(
     browser: &BrowserSubscription, vapid_public_key: &str, received: &[Received],
 ) -> Vec<Result<Value, String>> {
-    let mut child = Command::new("python3")
-        .arg(verifier())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run the push verifier");
-    {
-        let mut stdin = child.stdin.take().expect("the verifier's stdin");
-        for request in received {
+    let lines: Vec<Value> = received
+        .iter()
+        .map(|request| {
             let header = |name: &str| request.headers.get(name).cloned().unwrap_or_default();
-            let line = json!({
+            json!({
                 "authorization": header("authorization"),
                 "content_encoding": header("content-encoding"),
                 "ttl": header("ttl"),
@@ -92,25 +69,17 @@ pub fn verify_pushes(
                 "vapid_public_key": vapid_public_key,
                 "browser_key": browser.key.to_pem(),
                 "auth": browser.auth,
-            });
-            writeln!(stdin, "{line}").expect("write to the verifier");
-        }
-    }
-    let output = child.wait_with_output().expect("the verifier's answer");
-    assert!(output.status.success(), "the verifier failed: {output:?}");
-    let answers: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON answer"))
+            })
+        })
         .collect();
-    assert_eq!(answers.len(), received.len(), "one answer per request");
-    answers
+    super::run_verifier("verify_push.py", &lines)
         .into_iter()
-        .map(|answer| match answer["ok"].as_bool() {
-            Some(true) => answer["payload"]
+        .map(|answer| {
+            let payload = answer?;
+            payload
                 .as_str()
                 .and_then(|text| serde_json::from_str(text).ok())
-                .ok_or_else(|| format!("the payload is not JSON: {answer}")),
-            _ => Err(answer["error"].as_str().unwrap_or("?").to_owned()),
+                .ok_or_else(|| format!("the payload is not JSON: {payload}"))
         })
         .collect()
 }

@@ -99,6 +99,7 @@ impl TestDb {
                     .unwrap_or_else(|| vec![Duration::from_millis(200); 3]),
                 timeout: guards.webhook_timeout.unwrap_or(Duration::from_secs(10)),
                 poll: Duration::from_secs(1),
+                retention: ordertrack_app::outbox::DEFAULT_RETENTION,
             },
             asset_salt: guards.asset_salt.clone(),
             email: EmailConfig {
@@ -114,6 +115,7 @@ impl TestDb {
                     .unwrap_or_else(|| vec![Duration::from_millis(200); 20]),
                 timeout: Duration::from_secs(10),
                 poll: Duration::from_secs(1),
+                retention: ordertrack_app::outbox::DEFAULT_RETENTION,
             },
             push: PushConfig {
                 vapid: Some(VAPID.clone()),
@@ -123,6 +125,7 @@ impl TestDb {
                 schedule: vec![Duration::from_millis(200); 3],
                 timeout: Duration::from_secs(10),
                 poll: Duration::from_secs(1),
+                retention: ordertrack_app::outbox::DEFAULT_RETENTION,
             },
         })
         .await

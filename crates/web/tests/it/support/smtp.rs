@@ -67,24 +67,13 @@ pub struct SmtpSink {
     child: Option<Child>,
 }
 
-fn script() -> String {
-    format!(
-        "{}/tests/it/support/smtp_sink.py",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
 /// Whether the sink runs here (Python 3 with `aiosmtpd`); when it does
 /// not, the caller skips (and under `CI=true` fails).
 pub fn smtp_sink_available() -> bool {
-    let found = std::process::Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|status| status.success());
-    if !found {
-        ordertrack_store::testing::skip("python3 with the aiosmtpd package (pip install aiosmtpd)");
-    }
-    found
+    super::python_has(
+        "aiosmtpd",
+        "python3 with the aiosmtpd package (pip install aiosmtpd)",
+    )
 }
 
 impl SmtpSink {
@@ -114,7 +103,7 @@ impl SmtpSink {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let mut child = Command::new("python3")
-                .arg(script())
+                .arg(super::python_script("smtp_sink.py"))
                 .arg("127.0.0.1")
                 .arg(self.port.to_string())
                 .arg(self.dir.path())

@@ -5,8 +5,6 @@
 //! the server's.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -172,60 +170,23 @@ impl Receiver {
     }
 }
 
-/// The verifier script beside this file.
-fn verifier() -> String {
-    format!(
-        "{}/tests/it/support/verify_webhook.py",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
-
 /// Whether the verifier runs here (Python 3 with `standardwebhooks`); when
 /// it does not, the caller skips (and under `CI=true` fails).
 pub fn verifier_available() -> bool {
-    let found = Command::new("python3")
-        .args(["-c", "import standardwebhooks"])
-        .status()
-        .is_ok_and(|status| status.success());
-    if !found {
-        ordertrack_store::testing::skip(
-            "python3 with the standardwebhooks package (pip install standardwebhooks)",
-        );
-    }
-    found
+    super::python_has(
+        "standardwebhooks",
+        "python3 with the standardwebhooks package (pip install standardwebhooks)",
+    )
 }
 
 /// Each request checked by the `standardwebhooks` package with `secret`:
 /// its payload when the signature verifies, else why not.
 pub fn verify(secret: &str, received: &[Received]) -> Vec<Result<Value, String>> {
-    let mut child = Command::new("python3")
-        .arg(verifier())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("run the verifier");
-    {
-        let mut stdin = child.stdin.take().expect("the verifier's stdin");
-        for request in received {
-            let line = json!({"secret": secret, "headers": request.headers, "body": request.body});
-            writeln!(stdin, "{line}").expect("write to the verifier");
-        }
-    }
-    let output = child.wait_with_output().expect("the verifier's answer");
-    assert!(output.status.success(), "the verifier failed: {output:?}");
-    let answers: Vec<Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("a JSON answer"))
+    let lines: Vec<Value> = received
+        .iter()
+        .map(|request| json!({"secret": secret, "headers": request.headers, "body": request.body}))
         .collect();
-    assert_eq!(answers.len(), received.len(), "one answer per request");
-    answers
-        .into_iter()
-        .map(|answer| match answer["ok"].as_bool() {
-            Some(true) => Ok(answer["payload"].clone()),
-            _ => Err(answer["error"].as_str().unwrap_or("?").to_owned()),
-        })
-        .collect()
+    super::run_verifier("verify_webhook.py", &lines)
 }
 
 /// The payloads of requests that must all verify under `secret`.
