@@ -1260,7 +1260,7 @@ impl App {
             Some(durations) => durations,
             None => {
                 let read = self.repo.store_durations(store).await?;
-                let durations = Arc::new(StoreDurations::from_samples(read));
+                let durations = Arc::new(StoreDurations::from_kept(read));
                 self.durations.keep(store, durations.clone());
                 durations
             }

@@ -14,6 +14,12 @@
 //! kitchen works on at once ([`KITCHEN_LANES`]) waits for a share of an
 //! order's kitchen time per extra order ahead ([`KitchenQueue`]). So when
 //! the orders ahead are bumped, its window moves earlier.
+//!
+//! Each sample also records the band of the day ([`DayBand`], the store's
+//! wall clock) in which the order entered the sampled state: a lunch rush
+//! and a quiet afternoon take different times. An order's window uses the
+//! samples of the band it entered its state in when that band alone has
+//! [`LEARNED_MIN_SAMPLES`], else all bands together.
 
 use std::collections::HashMap;
 
@@ -21,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use crate::report::percentile;
-use crate::{FulfilmentKind, OrderId, StatusKey, Workflow};
+use crate::{FulfilmentKind, OrderId, StatusKey, StoreZone, Workflow};
 
 /// How many finished orders (per store, fulfilment and state) make a
 /// learned window; fewer and the workflow's expected minutes are used.
@@ -45,6 +51,82 @@ pub const KITCHEN_LANES: u32 = 3;
 /// wait.
 pub const QUEUE_CAP: usize = 50;
 
+/// A band of the day on the store's wall clock (its time zone), by the
+/// hour an order entered a state: the usual meal times of a food business
+/// (breakfast, the lunch rush, the quiet afternoon, dinner, late night).
+/// Shops without meal peaks lose nothing: a band learns on its own only
+/// once it has [`LEARNED_MIN_SAMPLES`], else all bands count together.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum DayBand {
+    /// 06:00–11:00.
+    Morning,
+    /// 11:00–14:00.
+    Lunch,
+    /// 14:00–17:00.
+    Afternoon,
+    /// 17:00–21:00.
+    Evening,
+    /// 21:00–06:00.
+    Night,
+}
+
+impl DayBand {
+    /// Every band, in the order of the day.
+    pub const ALL: [DayBand; 5] = [
+        DayBand::Morning,
+        DayBand::Lunch,
+        DayBand::Afternoon,
+        DayBand::Evening,
+        DayBand::Night,
+    ];
+
+    /// The band of an hour of the wall clock (0–23).
+    pub fn of_hour(hour: u8) -> DayBand {
+        match hour {
+            6..=10 => DayBand::Morning,
+            11..=13 => DayBand::Lunch,
+            14..=16 => DayBand::Afternoon,
+            17..=20 => DayBand::Evening,
+            _ => DayBand::Night,
+        }
+    }
+
+    /// The band `at` falls in on the wall clock of `zone`.
+    pub fn at(zone: &StoreZone, at: OffsetDateTime) -> DayBand {
+        let hour = zone.local(at).hour();
+        DayBand::of_hour(u8::try_from(hour).unwrap_or(0))
+    }
+
+    /// The stable name used in APIs and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DayBand::Morning => "morning",
+            DayBand::Lunch => "lunch",
+            DayBand::Afternoon => "afternoon",
+            DayBand::Evening => "evening",
+            DayBand::Night => "night",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        DayBand::ALL.into_iter().find(|band| band.as_str() == s)
+    }
+}
+
 /// Where a window comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -65,15 +147,32 @@ pub struct Eta {
     #[serde(with = "time::serde::rfc3339")]
     pub latest: OffsetDateTime,
     pub basis: EtaBasis,
+    /// The band of the day whose samples alone made a learned window
+    /// (the band the order entered its state in); absent when the window
+    /// comes from all bands or from the workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub band: Option<DayBand>,
 }
 
-/// One kept duration: a finished order entered `state` and was done
-/// `seconds` later.
+/// One kept duration: a finished order entered `state` (in `band` of the
+/// store's day) and was done `seconds` later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurationSample {
     pub fulfilment: FulfilmentKind,
     pub state: StatusKey,
+    /// `None` for a sample whose band is not known (its store's time zone
+    /// could not be read when it was back-filled): it counts only with all
+    /// bands together.
+    pub band: Option<DayBand>,
     pub seconds: i64,
+}
+
+/// A store's kept durations as read from storage, with the time zone its
+/// bands are read in.
+#[derive(Debug, Clone)]
+pub struct KeptDurations {
+    pub zone: StoreZone,
+    pub samples: Vec<DurationSample>,
 }
 
 /// The store's orders waiting for or in its kitchen (in the initial state
@@ -107,32 +206,67 @@ impl KitchenQueue {
 }
 
 /// A store's recent durations to done, per fulfilment and state, sorted
-/// (what the window is read from).
-#[derive(Debug, Clone, Default)]
+/// — all bands together and per band of the day (what the window is read
+/// from).
+#[derive(Debug, Clone)]
 pub struct StoreDurations {
+    zone: StoreZone,
     sorted: HashMap<(FulfilmentKind, String), Vec<i64>>,
+    banded: HashMap<(FulfilmentKind, String, DayBand), Vec<i64>>,
 }
 
+impl Default for StoreDurations {
+    fn default() -> Self {
+        StoreDurations::from_samples(StoreZone::utc(), [])
+    }
+}
+
+/// The series a window is read from: the band's own when it has enough
+/// samples, else all bands', with the band it was read from.
+type Series<'a> = (&'a [i64], Option<DayBand>);
+
 impl StoreDurations {
-    /// Groups and sorts samples (at most [`WINDOW_SAMPLES`] each, as kept).
-    pub fn from_samples(samples: impl IntoIterator<Item = DurationSample>) -> Self {
+    /// Groups and sorts samples (at most [`WINDOW_SAMPLES`] each, as kept)
+    /// of a store in `zone`.
+    pub fn from_samples(
+        zone: StoreZone, samples: impl IntoIterator<Item = DurationSample>,
+    ) -> Self {
         let mut sorted: HashMap<(FulfilmentKind, String), Vec<i64>> = HashMap::new();
+        let mut banded: HashMap<(FulfilmentKind, String, DayBand), Vec<i64>> = HashMap::new();
         for sample in samples {
+            let state = sample.state.as_str();
+            if let Some(band) = sample.band {
+                banded
+                    .entry((sample.fulfilment, state.to_owned(), band))
+                    .or_default()
+                    .push(sample.seconds);
+            }
             sorted
-                .entry((sample.fulfilment, sample.state.as_str().to_owned()))
+                .entry((sample.fulfilment, state.to_owned()))
                 .or_default()
                 .push(sample.seconds);
         }
-        for seconds in sorted.values_mut() {
+        for seconds in sorted.values_mut().chain(banded.values_mut()) {
             seconds.sort_unstable();
         }
-        StoreDurations { sorted }
+        StoreDurations {
+            zone,
+            sorted,
+            banded,
+        }
+    }
+
+    /// The kept durations as read from storage.
+    pub fn from_kept(kept: KeptDurations) -> Self {
+        StoreDurations::from_samples(kept.zone, kept.samples)
     }
 
     /// Whether one more finished order could still change a window's basis:
-    /// nothing is kept yet, or some kept series has fewer than
-    /// [`LEARNED_MIN_SAMPLES`]. Past that, one more sample moves a p50 or
-    /// p90 by little, so a window a few seconds stale is as good.
+    /// nothing is kept yet, or some kept series (all bands together) has
+    /// fewer than [`LEARNED_MIN_SAMPLES`]. Past that, one more sample moves
+    /// a p50 or p90 by little, and a band reaching its own
+    /// [`LEARNED_MIN_SAMPLES`] only refines a learned window, so a window a
+    /// few seconds stale is as good.
     pub fn learning(&self) -> bool {
         self.sorted.is_empty()
             || self
@@ -144,21 +278,25 @@ impl StoreDurations {
     /// The window of an order in `status` (entered at `entered`) under
     /// `workflow`, with `ahead` orders of its store ahead of it in the
     /// kitchen's queue ([`KitchenQueue::ahead_of`]); `None` for a terminal
-    /// (or unknown) state.
+    /// (or unknown) state. Learned from the samples of the band of the day
+    /// `entered` falls in when that band has enough of them, else from all
+    /// bands.
     pub fn eta(
         &self, workflow: &Workflow, status: &str, fulfilment: FulfilmentKind,
         entered: OffsetDateTime, ahead: u32,
     ) -> Option<Eta> {
         let minutes = workflow.expected_minutes_remaining(status, fulfilment)?;
-        let (p50, p90, basis) = match self.learned(fulfilment, status) {
-            Some(seconds) => (
+        let band = DayBand::at(&self.zone, entered);
+        let (p50, p90, basis, band) = match self.learned(fulfilment, status, band) {
+            Some((seconds, band)) => (
                 percentile(seconds, 50)?,
                 percentile(seconds, 90)?,
                 EtaBasis::Learned,
+                band,
             ),
             None => {
                 let path = i64::from(minutes) * 60;
-                (path, widened(path), EtaBasis::Workflow)
+                (path, widened(path), EtaBasis::Workflow, None)
             }
         };
         let (wait50, wait90) = self.queue_wait(workflow, status, fulfilment, ahead);
@@ -166,14 +304,34 @@ impl StoreDurations {
             earliest: entered + Duration::seconds(p50 + wait50),
             latest: entered + Duration::seconds(p90 + wait90),
             basis,
+            band,
         })
     }
 
-    /// The kept durations from `state`, when there are enough to learn from.
-    fn learned(&self, fulfilment: FulfilmentKind, state: &str) -> Option<&Vec<i64>> {
+    /// The kept durations from `state` in `band` when that band alone has
+    /// enough to learn from, else those of all bands when they have.
+    fn learned(
+        &self, fulfilment: FulfilmentKind, state: &str, band: DayBand,
+    ) -> Option<Series<'_>> {
+        let enough = |seconds: &&Vec<i64>| seconds.len() >= LEARNED_MIN_SAMPLES;
+        if let Some(seconds) = self
+            .banded
+            .get(&(fulfilment, state.to_owned(), band))
+            .filter(enough)
+        {
+            return Some((seconds.as_slice(), Some(band)));
+        }
+        self.pooled(fulfilment, state)
+            .map(|seconds| (seconds, None))
+    }
+
+    /// The kept durations from `state` of all bands, when there are enough
+    /// to learn from.
+    fn pooled(&self, fulfilment: FulfilmentKind, state: &str) -> Option<&[i64]> {
         self.sorted
             .get(&(fulfilment, state.to_owned()))
             .filter(|seconds| seconds.len() >= LEARNED_MIN_SAMPLES)
+            .map(Vec::as_slice)
     }
 
     /// The extra wait (for the window's p50 and p90) of an order in
@@ -207,8 +365,8 @@ impl StoreDurations {
             .map(|state| state.key.clone())?;
         let hand_off = workflow.hand_off_state()?;
         if let (Some(from), Some(to)) = (
-            self.learned(fulfilment, first.as_str()),
-            self.learned(fulfilment, hand_off.key.as_str()),
+            self.pooled(fulfilment, first.as_str()),
+            self.pooled(fulfilment, hand_off.key.as_str()),
         ) {
             let p50 = (percentile(from, 50)? - percentile(to, 50)?).max(0);
             let p90 = (percentile(from, 90)? - percentile(to, 90)?).max(p50);
@@ -267,20 +425,30 @@ mod tests {
     /// The samples a store keeps for those orders: from entering each
     /// state to done.
     fn durations(orders: &[(i64, i64)]) -> StoreDurations {
-        StoreDurations::from_samples(orders.iter().flat_map(|&(preparing, ready)| {
-            [
-                DurationSample {
-                    fulfilment: FulfilmentKind::Pickup,
-                    state: "preparing".into(),
-                    seconds: preparing + ready,
-                },
-                DurationSample {
-                    fulfilment: FulfilmentKind::Pickup,
-                    state: "ready".into(),
-                    seconds: ready,
-                },
-            ]
-        }))
+        StoreDurations::from_samples(StoreZone::utc(), samples(orders, None))
+    }
+
+    /// The samples of those orders (in `band`).
+    fn samples(orders: &[(i64, i64)], band: Option<DayBand>) -> Vec<DurationSample> {
+        orders
+            .iter()
+            .flat_map(|&(preparing, ready)| {
+                [
+                    DurationSample {
+                        fulfilment: FulfilmentKind::Pickup,
+                        state: "preparing".into(),
+                        band,
+                        seconds: preparing + ready,
+                    },
+                    DurationSample {
+                        fulfilment: FulfilmentKind::Pickup,
+                        state: "ready".into(),
+                        band,
+                        seconds: ready,
+                    },
+                ]
+            })
+            .collect()
     }
 
     /// The true quantile of the remaining time from `preparing`, from a
@@ -313,6 +481,155 @@ mod tests {
             (latest - p90).abs() <= TOLERANCE_SECONDS,
             "latest {latest}s vs true p90 {p90}s"
         );
+    }
+
+    fn berlin() -> StoreZone {
+        StoreZone::parse("Europe/Berlin").expect("a time zone")
+    }
+
+    /// 2026-03-02 at `hour`:`minute` in Berlin (UTC+1).
+    fn berlin_at(hour: i64, minute: i64) -> OffsetDateTime {
+        // 2026-03-02T00:00:00Z.
+        OffsetDateTime::from_unix_timestamp(1_772_409_600).expect("a valid instant")
+            + Duration::hours(hour - 1)
+            + Duration::minutes(minute)
+    }
+
+    /// Synthetic lunch orders take about 10 minutes (`preparing` U[420,
+    /// 600] s, `ready` U[0, 120] s), evening orders about 30 (U[1,500,
+    /// 1,900] s and U[0, 300] s).
+    fn lunch(seed: u64, orders: usize) -> Vec<(i64, i64)> {
+        let mut rng = Lcg(seed);
+        (0..orders)
+            .map(|_| (rng.uniform(420, 600), rng.uniform(0, 120)))
+            .collect()
+    }
+
+    fn evening(seed: u64, orders: usize) -> Vec<(i64, i64)> {
+        let mut rng = Lcg(seed);
+        (0..orders)
+            .map(|_| (rng.uniform(1_500, 1_900), rng.uniform(0, 300)))
+            .collect()
+    }
+
+    /// The `p`th percentile of the remaining time from `preparing` over
+    /// `orders`.
+    fn quantile(orders: &[(i64, i64)], p: u32) -> i64 {
+        let mut sums: Vec<i64> = orders.iter().map(|&(a, b)| a + b).collect();
+        sums.sort_unstable();
+        percentile(&sums, p).expect("values")
+    }
+
+    /// The window of a pickup order that entered `preparing` at `entered`,
+    /// as seconds after it, and the band it was learned from.
+    fn banded_window(
+        kept: &StoreDurations, entered: OffsetDateTime,
+    ) -> (i64, i64, Option<DayBand>) {
+        let eta = kept
+            .eta(&kitchen(), "preparing", FulfilmentKind::Pickup, entered, 0)
+            .expect("not terminal");
+        assert_eq!(eta.basis, EtaBasis::Learned);
+        (
+            (eta.earliest - entered).whole_seconds(),
+            (eta.latest - entered).whole_seconds(),
+            eta.band,
+        )
+    }
+
+    #[test]
+    fn bands_follow_the_stores_wall_clock() {
+        assert_eq!(DayBand::of_hour(5), DayBand::Night);
+        assert_eq!(DayBand::of_hour(6), DayBand::Morning);
+        assert_eq!(DayBand::of_hour(11), DayBand::Lunch);
+        assert_eq!(DayBand::of_hour(13), DayBand::Lunch);
+        assert_eq!(DayBand::of_hour(14), DayBand::Afternoon);
+        assert_eq!(DayBand::of_hour(17), DayBand::Evening);
+        assert_eq!(DayBand::of_hour(21), DayBand::Night);
+        // 10:30 UTC is 11:30 in Berlin in winter, 12:30 in summer.
+        let winter = berlin_at(11, 30);
+        assert_eq!(DayBand::at(&StoreZone::utc(), winter), DayBand::Morning);
+        assert_eq!(DayBand::at(&berlin(), winter), DayBand::Lunch);
+        for band in DayBand::ALL {
+            assert_eq!(DayBand::parse(band.as_str()), Some(band));
+        }
+        assert_eq!(DayBand::parse("brunch"), None);
+    }
+
+    #[test]
+    fn an_order_learns_from_its_own_band_of_the_day() {
+        let lunches = lunch(42, 80);
+        let evenings = evening(43, 80);
+        let kept = StoreDurations::from_samples(
+            berlin(),
+            samples(&lunches, Some(DayBand::Lunch))
+                .into_iter()
+                .chain(samples(&evenings, Some(DayBand::Evening))),
+        );
+        // The true quantiles of each band, from a large draw of the same
+        // distribution.
+        let (lunch_true, evening_true) = (lunch(7, 100_000), evening(8, 100_000));
+        for (entered, truth, band) in [
+            (berlin_at(12, 30), &lunch_true, DayBand::Lunch),
+            (berlin_at(19, 45), &evening_true, DayBand::Evening),
+        ] {
+            let (earliest, latest, learned_from) = banded_window(&kept, entered);
+            assert_eq!(learned_from, Some(band));
+            let (p50, p90) = (quantile(truth, 50), quantile(truth, 90));
+            assert!(
+                (earliest - p50).abs() <= TOLERANCE_SECONDS,
+                "{band:?}: earliest {earliest}s vs true p50 {p50}s"
+            );
+            assert!(
+                (latest - p90).abs() <= TOLERANCE_SECONDS,
+                "{band:?}: latest {latest}s vs true p90 {p90}s"
+            );
+        }
+        // All bands together would have promised a lunch order far too
+        // late: the evening's samples are half of them.
+        let all = [lunches, evenings].concat();
+        assert!(quantile(&all, 90) > 2 * quantile(&lunch_true, 90));
+    }
+
+    #[test]
+    fn a_band_with_too_few_samples_uses_all_bands() {
+        let lunches = lunch(42, 80);
+        let afternoons = evening(44, LEARNED_MIN_SAMPLES - 1);
+        let kept = StoreDurations::from_samples(
+            berlin(),
+            samples(&lunches, Some(DayBand::Lunch))
+                .into_iter()
+                .chain(samples(&afternoons, Some(DayBand::Afternoon))),
+        );
+        let all = [lunches.clone(), afternoons].concat();
+        assert_eq!(
+            banded_window(&kept, berlin_at(15, 0)),
+            (quantile(&all, 50), quantile(&all, 90), None)
+        );
+        // A band without any sample, and samples without a band, too.
+        assert_eq!(
+            banded_window(&kept, berlin_at(8, 0)),
+            (quantile(&all, 50), quantile(&all, 90), None)
+        );
+        let unbanded = StoreDurations::from_samples(berlin(), samples(&lunches, None));
+        assert_eq!(
+            banded_window(&unbanded, berlin_at(12, 0)),
+            (quantile(&lunches, 50), quantile(&lunches, 90), None)
+        );
+        // Too few of all bands together: the workflow's minutes.
+        let few = StoreDurations::from_samples(
+            berlin(),
+            samples(&lunch(42, LEARNED_MIN_SAMPLES - 1), Some(DayBand::Lunch)),
+        );
+        let eta = few
+            .eta(
+                &kitchen(),
+                "preparing",
+                FulfilmentKind::Pickup,
+                berlin_at(12, 0),
+                0,
+            )
+            .expect("not terminal");
+        assert_eq!((eta.basis, eta.band), (EtaBasis::Workflow, None));
     }
 
     #[test]
@@ -457,13 +774,17 @@ mod tests {
         // confirmed → done takes 1,500 s, ready → done 300 s, every time:
         // an order's kitchen time is 1,200 s, so each order beyond the
         // lanes adds 400 s.
-        let kept = StoreDurations::from_samples((0..LEARNED_MIN_SAMPLES).flat_map(|_| {
-            [("confirmed", 1_500), ("ready", 300)].map(|(state, seconds)| DurationSample {
-                fulfilment: FulfilmentKind::Pickup,
-                state: state.into(),
-                seconds,
-            })
-        }));
+        let kept = StoreDurations::from_samples(
+            StoreZone::utc(),
+            (0..LEARNED_MIN_SAMPLES).flat_map(|_| {
+                [("confirmed", 1_500), ("ready", 300)].map(|(state, seconds)| DurationSample {
+                    fulfilment: FulfilmentKind::Pickup,
+                    state: state.into(),
+                    band: None,
+                    seconds,
+                })
+            }),
+        );
         assert_eq!(offsets(&kept, &workflow, "confirmed", 0), (1_500, 1_500));
         assert_eq!(
             offsets(&kept, &workflow, "confirmed", KITCHEN_LANES + 1),

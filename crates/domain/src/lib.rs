@@ -25,7 +25,9 @@ pub use assignment::{
     AssignedDriver, AssignmentError, AssignmentShown, AssignmentStep, DriverShown, may_assign,
     plan_assignment,
 };
-pub use eta::{DurationSample, Eta, EtaBasis, KitchenQueue, StoreDurations};
+pub use eta::{
+    DayBand, DurationSample, Eta, EtaBasis, KeptDurations, KitchenQueue, StoreDurations,
+};
 pub use fulfilment::FulfilmentKind;
 pub use ids::{DeliveryId, WebhookId};
 pub use kitchen::{

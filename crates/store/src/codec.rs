@@ -10,10 +10,10 @@
 
 use ordertrack_domain::report::{ReportOrder, ReportStep};
 use ordertrack_domain::{
-    Actor, AssignedDriver, AssignmentStep, Currency, Fulfilment, FulfilmentKind, Fulfilments,
-    HistoryEntry, ItemId, ItemStatus, NewEvent, Order, OrderId, OrderItem, OrderLine, Payment,
-    PaymentMethod, PaymentMethods, PaymentStatus, PaymentStep, ProductId, Role, StatusKey, StoreId,
-    StoreStatus, StoreZone, UserId,
+    Actor, AssignedDriver, AssignmentStep, Currency, DayBand, DurationSample, Fulfilment,
+    FulfilmentKind, Fulfilments, HistoryEntry, ItemId, ItemStatus, KeptDurations, NewEvent, Order,
+    OrderId, OrderItem, OrderLine, Payment, PaymentMethod, PaymentMethods, PaymentStatus,
+    PaymentStep, ProductId, Role, StatusKey, StoreId, StoreStatus, StoreZone, UserId,
 };
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -1140,3 +1140,56 @@ pub(crate) fn prune_sql(outbox: crate::Outbox, before: &str, limit: &str) -> Str
              ORDER BY id LIMIT {limit})"
     )
 }
+// ---- kept ETA durations (both backends' SQL) ----
+
+/// A store's kept durations to done, each row with the store's time zone
+/// (the bands are read in it; a store without samples needs none).
+pub const STORE_DURATIONS_SQL: &str =
+    "SELECT (SELECT timezone FROM stores WHERE id = $1) AS timezone,
+            fulfilment, state, band, seconds
+     FROM eta_samples WHERE store_id = $1";
+
+/// One kept duration from a [`STORE_DURATIONS_SQL`] row.
+pub fn duration_sample(row: &(impl Columns + ?Sized)) -> Result<DurationSample> {
+    let fulfilment = row.text("fulfilment")?;
+    let band = match row.text_opt("band")? {
+        Some(band) => Some(DayBand::parse(&band).ok_or_else(|| corrupt("band", &band))?),
+        None => None,
+    };
+    Ok(DurationSample {
+        fulfilment: FulfilmentKind::parse(&fulfilment)
+            .ok_or_else(|| corrupt("fulfilment", &fulfilment))?,
+        state: row.text("state")?.into(),
+        band,
+        seconds: row.int("seconds")?,
+    })
+}
+
+/// A store's kept durations: `samples` and the `timezone` of its
+/// [`STORE_DURATIONS_SQL`] rows (none without samples, when no band is
+/// read).
+pub fn kept_durations(
+    timezone: Option<String>, samples: Vec<DurationSample>,
+) -> Result<KeptDurations> {
+    let zone = match timezone {
+        Some(timezone) => zone(&timezone)?,
+        None => StoreZone::utc(),
+    };
+    Ok(KeptDurations { zone, samples })
+}
+
+/// The band of the day a sample's order entered its state in (`entered`,
+/// stored micros), on the wall clock of the store's zone (`timezone`);
+/// `None` when either cannot be read, so a sample is still kept (for all
+/// bands together) rather than the order's step refused.
+pub fn sample_band(timezone: &str, entered: i64) -> Option<DayBand> {
+    let zone = StoreZone::parse(timezone).ok()?;
+    Some(DayBand::at(&zone, from_micros(entered).ok()?))
+}
+
+/// The kept samples of every store with the store's zone and when each
+/// sample's order entered its state (`at` less `seconds`): what migration
+/// 20 gives each kept sample its band from.
+pub const SAMPLES_TO_BAND_SQL: &str =
+    "SELECT e.id, s.timezone, e.at - e.seconds * 1000000 AS entered
+     FROM eta_samples e JOIN stores s ON s.id = e.store_id WHERE e.band IS NULL";

@@ -30,12 +30,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use ordertrack_domain::{
-    Actor, AssignedDriver, AssignmentStep, EventKind, Fulfilment, FulfilmentKind, Fulfilments,
-    ItemId, ItemStatus, ItemStatusChange, KitchenError, OpeningHours, Order, OrderId, OrderPlan,
-    Payment, PaymentMethod, PaymentMethods, PaymentRequest, PaymentStatus, PaymentStep, PlanStep,
-    ProductId, Role, StatusChange, StatusKey, StoreId, StoreStatus, StoreZone, UserId, Workflow,
-    order_created, plan_assignment, plan_bump, plan_hand_off, plan_item_status, plan_payment,
-    plan_transition,
+    Actor, AssignedDriver, AssignmentStep, DayBand, EventKind, Fulfilment, FulfilmentKind,
+    Fulfilments, ItemId, ItemStatus, ItemStatusChange, KitchenError, OpeningHours, Order, OrderId,
+    OrderPlan, Payment, PaymentMethod, PaymentMethods, PaymentRequest, PaymentStatus, PaymentStep,
+    PlanStep, ProductId, Role, StatusChange, StatusKey, StoreId, StoreStatus, StoreZone, UserId,
+    Workflow, order_created, plan_assignment, plan_bump, plan_hand_off, plan_item_status,
+    plan_payment, plan_transition,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -3376,6 +3376,7 @@ async fn kept(store: &dyn Repository, shop: &StoreRecord) -> Vec<(String, i64)> 
         .store_durations(shop.id)
         .await
         .expect("store_durations")
+        .samples
         .into_iter()
         .map(|sample| {
             assert_eq!(sample.fulfilment, FulfilmentKind::Pickup);
@@ -3386,6 +3387,21 @@ async fn kept(store: &dyn Repository, shop: &StoreRecord) -> Vec<(String, i64)> 
     kept
 }
 
+/// The kitchen's bump of `order` (all its stations) as if decided at `at`.
+fn bump_at(order: &Order, cook: Actor, at: OffsetDateTime) -> OrderPlan {
+    let mut plan = bump(order, cook, None);
+    for step in &mut plan.steps {
+        match step {
+            PlanStep::Item(item) => item.event.at = at,
+            PlanStep::Status(change) => {
+                change.history.at = at;
+                change.event.at = at;
+            }
+        }
+    }
+    plan
+}
+
 /// The status change `change` as if decided at `at`.
 fn decided_at(mut change: StatusChange, at: OffsetDateTime) -> StatusChange {
     change.history.at = at;
@@ -3394,13 +3410,18 @@ fn decided_at(mut change: StatusChange, at: OffsetDateTime) -> StatusChange {
 }
 
 /// An order's move to done keeps, in the same write, how long it took
-/// from each status it entered to done; the order knows when it entered
-/// its status; cancelled orders and corrections keep nothing.
+/// from each status it entered to done, and the band of the store's day
+/// it entered it in; the order knows when it entered its status;
+/// cancelled orders and corrections keep nothing.
 pub async fn eta_durations(store: Arc<dyn Repository>) {
     let store = &*store;
     let f = Fixture::new(store).await;
     let cook = cook(store).await;
-    let base = now() - Duration::hours(1);
+    crate::testing::set_zone(store, f.shop.id, "Europe/Berlin").await;
+    // 2026-03-02 13:50 in Berlin (12:50 UTC): the order enters every
+    // status at lunch but `ready`, at 14:00 in Berlin's afternoon (13:00
+    // UTC would still be lunch).
+    let base = OffsetDateTime::from_unix_timestamp(1_772_455_800).expect("an instant");
     let placed = store
         .place_order(crate::testing::order_placed_at(
             &f.shop,
@@ -3424,18 +3445,11 @@ pub async fn eta_durations(store: Arc<dyn Repository>) {
         assert_eq!(order.status_since, at);
     }
     // The kitchen's bump to ready (items ready on the way).
-    let mut ready = bump(&order, cook, None);
     let ready_at = base + Duration::seconds(600);
-    for step in &mut ready.steps {
-        match step {
-            PlanStep::Item(item) => item.event.at = ready_at,
-            PlanStep::Status(change) => {
-                change.history.at = ready_at;
-                change.event.at = ready_at;
-            }
-        }
-    }
-    order = store.apply_plan(ready).await.expect("apply_plan");
+    order = store
+        .apply_plan(bump_at(&order, cook, ready_at))
+        .await
+        .expect("apply_plan");
     assert_eq!(
         (order.status.as_str(), order.status_since),
         ("ready", ready_at)
@@ -3456,6 +3470,29 @@ pub async fn eta_durations(store: Arc<dyn Repository>) {
             ("pending".to_owned(), 900),
             ("preparing".to_owned(), 780),
             ("ready".to_owned(), 300),
+        ]
+    );
+    // Each with the band of the store's day its status was entered in.
+    let kept_with_bands = store
+        .store_durations(f.shop.id)
+        .await
+        .expect("store_durations");
+    assert_eq!(kept_with_bands.zone.name(), "Europe/Berlin");
+    let mut bands: Vec<(String, Option<DayBand>)> = kept_with_bands
+        .samples
+        .into_iter()
+        .map(|sample| (sample.state.as_str().to_owned(), sample.band))
+        .collect();
+    bands.sort();
+    let lunch = Some(DayBand::Lunch);
+    assert_eq!(
+        bands,
+        [
+            ("confirmed".to_owned(), lunch),
+            ("cooking".to_owned(), lunch),
+            ("pending".to_owned(), lunch),
+            ("preparing".to_owned(), lunch),
+            ("ready".to_owned(), Some(DayBand::Afternoon)),
         ]
     );
 
@@ -3531,54 +3568,128 @@ pub async fn queued_orders_are_the_oldest_in_the_statuses(store: Arc<dyn Reposit
     assert!(queue(&["ready"], 10).await.is_empty());
 }
 
+/// Places an order of `shop` at `placed_at`, confirms it (as `staff.0`),
+/// has the kitchen (`staff.1`) bump it, and plans its completion
+/// `seconds` after placing.
+async fn finished_at(
+    store: &dyn Repository, shop: &StoreRecord, customer: &User, lines: &[(&Product, u32)],
+    staff: (Actor, Actor), placed_at: OffsetDateTime, seconds: i64,
+) -> StatusChange {
+    let (cashier, cook) = staff;
+    let mut order = store
+        .place_order(crate::testing::order_placed_at(
+            shop,
+            &restaurant(),
+            customer.id,
+            lines,
+            placed_at,
+        ))
+        .await
+        .expect("place_order")
+        .order;
+    order = advance(store, &order, cashier, "confirmed").await;
+    store
+        .apply_plan(bump(&order, cook, None))
+        .await
+        .expect("bump");
+    order = store.order(order.id).await.expect("order").expect("found");
+    decided_at(
+        plan(&order, cashier, "completed"),
+        placed_at + Duration::seconds(seconds),
+    )
+}
+
+/// How many durations `shop` keeps per status.
+async fn kept_per_status(store: &dyn Repository, shop: &StoreRecord) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (state, _) in kept(store, shop).await {
+        *counts.entry(state).or_default() += 1;
+    }
+    counts
+}
+
 /// Kept durations are bounded: the most recent
 /// [`WINDOW_SAMPLES`](ordertrack_domain::eta::WINDOW_SAMPLES) per store,
-/// fulfilment and status, the oldest dropped as new orders finish.
+/// fulfilment and status, the oldest dropped as new orders finish — also
+/// when several finish at once — and other stores' untouched.
 pub async fn eta_durations_keep_the_most_recent(store: Arc<dyn Repository>) {
+    let shared = store.clone();
     let store = &*store;
     let f = Fixture::new(store).await;
     let cook = cook(store).await;
     let window = ordertrack_domain::eta::WINDOW_SAMPLES;
     let base = now() - Duration::days(1);
+    let (verde, salad, bob) = verde_and_bob(store).await;
+    let other = finished_at(
+        store,
+        &verde,
+        &bob,
+        &[(&salad, 1)],
+        (f.cashier(), cook),
+        base,
+        500,
+    )
+    .await;
+    store.apply_status_change(other).await.expect("complete");
+    let verde_kept = kept(store, &verde).await;
+    assert!(!verde_kept.is_empty());
+    let small = |n: usize| i64::try_from(n).expect("small");
+    let lines = f.lines();
+    // Order n, placed n seconds after `base`, takes 1,000 + n seconds from
+    // placing to completed.
+    let nth = |n: usize| {
+        let placed_at = base + Duration::seconds(small(n));
+        let (shop, customer) = (&f.shop, &f.customer);
+        finished_at(
+            store,
+            shop,
+            customer,
+            &lines,
+            (f.cashier(), cook),
+            placed_at,
+            1_000 + small(n),
+        )
+    };
     for n in 0..window + 3 {
-        // Order n takes 1,000 + n seconds from placing to completed.
-        let placed_at = base + Duration::seconds(i64::try_from(n).expect("small"));
-        let mut order = store
-            .place_order(crate::testing::order_placed_at(
-                &f.shop,
-                &restaurant(),
-                f.customer.id,
-                &f.lines(),
-                placed_at,
-            ))
-            .await
-            .expect("place_order")
-            .order;
-        order = advance(store, &order, f.cashier(), "confirmed").await;
-        store
-            .apply_plan(bump(&order, cook, None))
-            .await
-            .expect("bump");
-        order = store.order(order.id).await.expect("order").expect("found");
-        let done = decided_at(
-            plan(&order, f.cashier(), "completed"),
-            placed_at + Duration::seconds(1_000 + i64::try_from(n).expect("small")),
-        );
+        let done = nth(n).await;
         store.apply_status_change(done).await.expect("complete");
     }
-    let pending: Vec<i64> = kept(store, &f.shop)
-        .await
-        .into_iter()
-        .filter(|(state, _)| state == "pending")
-        .map(|(_, seconds)| seconds)
-        .collect();
-    assert_eq!(pending.len(), window);
+    let pending = |kept: Vec<(String, i64)>| -> Vec<i64> {
+        kept.into_iter()
+            .filter(|(state, _)| state == "pending")
+            .map(|(_, seconds)| seconds)
+            .collect()
+    };
+    let first = pending(kept(store, &f.shop).await);
+    assert_eq!(first.len(), window);
     // The three oldest (1,000 … 1,002 s) are gone.
-    assert_eq!(pending.first(), Some(&1_003));
-    assert_eq!(
-        pending.last(),
-        Some(&(1_000 + i64::try_from(window + 2).expect("small")))
-    );
+    assert_eq!(first.first(), Some(&1_003));
+    assert_eq!(first.last(), Some(&(1_000 + small(window + 2))));
+    let per_status = kept_per_status(store, &f.shop).await;
+    assert!(per_status.len() >= 3, "{per_status:?}");
+    assert!(per_status.values().all(|&n| n == window), "{per_status:?}");
+
+    // More finish, several at once (a batch of the writer): still the
+    // newest WINDOW_SAMPLES of every status.
+    let mut more = Vec::new();
+    for n in window + 3..window + 9 {
+        more.push(nth(n).await);
+    }
+    let finishing: Vec<_> = more
+        .into_iter()
+        .map(|done| {
+            let store = shared.clone();
+            tokio::spawn(async move { store.apply_status_change(done).await })
+        })
+        .collect();
+    for finished in finishing {
+        finished.await.expect("the task").expect("complete");
+    }
+    assert_eq!(kept_per_status(store, &f.shop).await, per_status);
+    let last = pending(kept(store, &f.shop).await);
+    assert_eq!(last.first(), Some(&1_009));
+    assert_eq!(last.last(), Some(&(1_000 + small(window + 8))));
+    assert_eq!(kept(store, &verde).await, verde_kept, "another store's");
 }
 
 pub async fn report_rows(store: Arc<dyn Repository>) {

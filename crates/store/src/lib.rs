@@ -52,7 +52,7 @@ pub mod testing;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    DeliveryId, DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId,
+    DeliveryId, FulfilmentKind, HistoryEntry, ItemStatusChange, KeptDurations, Order, OrderId,
     OrderPlan, ProductId, Role, StatusChange, StatusKey, StoreId, UserId, WebhookId,
 };
 use time::OffsetDateTime;
@@ -334,9 +334,10 @@ pub trait Repository: Send + Sync + 'static {
     async fn rebuild_report_days(&self, rebuild: RollupRebuild) -> Result<()>;
 
     /// A store's kept durations to done (the most recent per fulfilment
-    /// and status, written as orders reach a done state): what its ETA
-    /// windows are read from, in one indexed read.
-    async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>>;
+    /// and status, each with the band of the day its order entered the
+    /// status in, written as orders reach a done state) and the store's
+    /// time zone: what its ETA windows are read from, in one indexed read.
+    async fn store_durations(&self, store: StoreId) -> Result<KeptDurations>;
 
     // ---- operations ----
 

@@ -89,3 +89,18 @@ pub fn skip(missing: &str) {
     );
     let _ = std::io::stderr().lock().write_all(banner.as_bytes());
 }
+
+/// Puts store `id` in time zone `zone` (an IANA name).
+pub async fn set_zone(store: &dyn crate::Repository, id: ordertrack_domain::StoreId, zone: &str) {
+    store
+        .update_store_settings(
+            id,
+            crate::StoreSettingsPatch {
+                timezone: Some(ordertrack_domain::StoreZone::parse(zone).expect("a time zone")),
+                ..crate::StoreSettingsPatch::default()
+            },
+        )
+        .await
+        .expect("update the store's settings")
+        .expect("the store exists");
+}

@@ -82,11 +82,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../../migrations/postgres/0019_change_keys.sql"),
     ),
+    (
+        ETA_BANDS,
+        include_str!("../../migrations/postgres/0020_eta_bands.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute
 /// skeletons, so the existing rows get theirs from [`backfill_email_skeletons`].
 const EMAIL_SKELETONS: i64 = 3;
+
+/// The migration that adds `eta_samples.band`; SQL cannot read time-zone
+/// rules, so the kept rows get theirs from [`backfill_eta_bands`].
+const ETA_BANDS: i64 = 20;
 
 /// The advisory lock held while migrating ("ordertrk" in ASCII). Advisory
 /// locks are per database, so stores in other schemas of the same database
@@ -148,6 +156,9 @@ async fn apply(conn: &mut PgConnection) -> Result<usize, StoreError> {
             if version == EMAIL_SKELETONS {
                 backfill_email_skeletons(&mut tx).await?;
             }
+            if version == ETA_BANDS {
+                backfill_eta_bands(&mut tx).await?;
+            }
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(version)
                 .bind(micros(time::OffsetDateTime::now_utc()))
@@ -179,5 +190,34 @@ async fn backfill_email_skeletons(conn: &mut PgConnection) -> Result<(), StoreEr
         .execute(&mut *conn)
         .await?;
     }
+    Ok(())
+}
+
+/// Gives every kept ETA duration the band of the day its order entered its
+/// state in, in its store's zone (at most [`WINDOW_SAMPLES`] rows per
+/// store, fulfilment and state), in one update.
+///
+/// [`WINDOW_SAMPLES`]: ordertrack_domain::eta::WINDOW_SAMPLES
+async fn backfill_eta_bands(conn: &mut PgConnection) -> Result<(), StoreError> {
+    let samples = sqlx::query(crate::codec::SAMPLES_TO_BAND_SQL)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut ids = Vec::with_capacity(samples.len());
+    let mut bands = Vec::with_capacity(samples.len());
+    for row in samples {
+        let timezone: String = row.try_get("timezone")?;
+        if let Some(band) = crate::codec::sample_band(&timezone, row.try_get("entered")?) {
+            ids.push(row.try_get::<i64, _>("id")?);
+            bands.push(band.as_str());
+        }
+    }
+    sqlx::query(
+        "UPDATE eta_samples e SET band = b.band
+         FROM UNNEST($1::int8[], $2::text[]) AS b(id, band) WHERE e.id = b.id",
+    )
+    .bind(&ids)
+    .bind(&bands)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

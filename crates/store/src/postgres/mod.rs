@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    DeliveryId, DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId,
+    DeliveryId, FulfilmentKind, HistoryEntry, ItemStatusChange, KeptDurations, Order, OrderId,
     OrderPlan, ProductId, Role, StatusChange, StatusKey, StoreId, UserId, WebhookId,
 };
 use sqlx::ConnectOptions;
@@ -409,7 +409,7 @@ impl Repository for PostgresRepository {
         self.write(rebuild).await
     }
 
-    async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>> {
+    async fn store_durations(&self, store: StoreId) -> Result<KeptDurations> {
         Ok(orders::store_durations(&mut *self.read().await?, store).await?)
     }
 

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use ordertrack_domain::eta::WINDOW_SAMPLES;
 use ordertrack_domain::{
-    AssignmentStep, DurationSample, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order, OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, UserId, order_created, order_number, StatusKey,
+    AssignmentStep, FulfilmentKind, HistoryEntry, KeptDurations, ItemChange, ItemStatusChange, NewEvent, Order, OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, UserId, order_created, order_number, StatusKey,
 };
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Connection, Postgres, QueryBuilder, Row};
@@ -698,63 +698,139 @@ pub async fn write_changes(
 
 /// Keeps how long each finished order took from each status it entered
 /// (its last entry into it) to done, from its own history (written just
-/// before), and trims the stores' kept durations to the most recent
-/// [`WINDOW_SAMPLES`] per fulfilment and status.
+/// before), with the band of the store's day it entered it in, and trims
+/// the stores' kept durations of those statuses to the most recent
+/// [`WINDOW_SAMPLES`] per fulfilment and status. Two statements for the
+/// whole batch, whatever the number of rows kept: one read of the orders'
+/// own history, then the insert with the trim by an indexed bound per
+/// (store, fulfilment, status).
 async fn keep_durations(conn: &mut PgConnection, finished: &[&StatusChange]) -> Result<()> {
     let ids: Vec<i64> = finished.iter().map(|c| c.order_id.get()).collect();
     let times: Vec<i64> = finished.iter().map(|c| micros(c.history.at)).collect();
     let done: Vec<&str> = finished.iter().map(|c| c.to.as_str()).collect();
-    sqlx::query(
-        "INSERT INTO eta_samples (store_id, fulfilment, state, seconds, at)
-         SELECT o.store_id, o.fulfilment, h.to_status, (f.at - MAX(h.at)) / 1000000, f.at
+    let entered = sqlx::query(
+        "SELECT o.store_id, o.fulfilment, s.timezone, h.to_status AS state, f.at,
+                MAX(h.at) AS entered
          FROM UNNEST($1::int8[], $2::int8[], $3::text[]) AS f(id, at, done)
          JOIN orders o ON o.id = f.id
+         JOIN stores s ON s.id = o.store_id
          JOIN status_history h ON h.order_id = f.id
          WHERE h.to_status <> f.done
-         GROUP BY f.id, f.at, o.store_id, o.fulfilment, h.to_status",
+         GROUP BY f.id, f.at, o.store_id, o.fulfilment, s.timezone, h.to_status
+         ORDER BY f.id, h.to_status",
     )
     .bind(&ids)
     .bind(&times)
     .bind(&done)
-    .execute(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
+    let mut rows = KeptRows::default();
+    for row in &entered {
+        let (since, at): (i64, i64) = (row.try_get("entered")?, row.try_get("at")?);
+        let timezone: String = row.try_get("timezone")?;
+        rows.push(
+            row.try_get("store_id")?,
+            row.try_get("fulfilment")?,
+            row.try_get("state")?,
+            codec::sample_band(&timezone, since),
+            (at - since) / 1_000_000,
+            at,
+        );
+    }
+    let (keys, keep) = rows.keys();
+    // The trim sees the rows as they were before this statement (one
+    // snapshot), so it keeps the newest `keep` old rows of each key: with
+    // the new ones, the key's newest WINDOW_SAMPLES.
     sqlx::query(
-        "DELETE FROM eta_samples WHERE id IN (
-             SELECT id FROM (
-                 SELECT e.id, ROW_NUMBER() OVER (
-                     PARTITION BY e.store_id, e.fulfilment, e.state ORDER BY e.id DESC) AS n
-                 FROM eta_samples e
-                 WHERE e.store_id IN (SELECT store_id FROM orders WHERE id = ANY($1))
-             ) AS r WHERE n > $2)",
+        "WITH trimmed AS (
+             DELETE FROM eta_samples e USING (
+                 SELECT k.store_id, k.fulfilment, k.state, (
+                     SELECT x.id FROM eta_samples x
+                     WHERE x.store_id = k.store_id AND x.fulfilment = k.fulfilment
+                       AND x.state = k.state
+                     ORDER BY x.id DESC OFFSET k.keep LIMIT 1) AS bound
+                 FROM UNNEST($7::int8[], $8::text[], $9::text[], $10::int8[])
+                     AS k(store_id, fulfilment, state, keep)
+             ) b
+             WHERE e.store_id = b.store_id AND e.fulfilment = b.fulfilment
+               AND e.state = b.state AND e.id <= b.bound)
+         INSERT INTO eta_samples (store_id, fulfilment, state, band, seconds, at)
+         SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::int8[],
+                              $6::int8[])",
     )
-    .bind(&ids)
-    .bind(WINDOW_SAMPLES as i64)
+    .bind(&rows.stores)
+    .bind(&rows.fulfilments)
+    .bind(&rows.states)
+    .bind(&rows.bands)
+    .bind(&rows.seconds)
+    .bind(&rows.at)
+    .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.1.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.2.as_str()).collect::<Vec<_>>())
+    .bind(&keep)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// A store's kept durations to done (see [`keep_durations`]).
-pub async fn store_durations(
-    conn: &mut PgConnection,
-    store: StoreId,
-) -> Result<Vec<DurationSample>> {
-    let rows =
-        sqlx::query("SELECT fulfilment, state, seconds FROM eta_samples WHERE store_id = $1")
-            .bind(store.get())
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut samples = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let fulfilment: String = row.try_get("fulfilment")?;
-        samples.push(DurationSample {
-            fulfilment: FulfilmentKind::parse(&fulfilment)
-                .ok_or_else(|| codec::corrupt("fulfilment", &fulfilment))?,
-            state: row.try_get::<String, _>("state")?.into(),
-            seconds: row.try_get("seconds")?,
-        });
+/// The kept duration rows of a batch, as columns to bind.
+#[derive(Default)]
+struct KeptRows {
+    stores: Vec<i64>,
+    fulfilments: Vec<String>,
+    states: Vec<String>,
+    bands: Vec<Option<&'static str>>,
+    seconds: Vec<i64>,
+    at: Vec<i64>,
+}
+
+impl KeptRows {
+    fn push(
+        &mut self, store: i64, fulfilment: String, state: String,
+        band: Option<ordertrack_domain::DayBand>, seconds: i64, at: i64,
+    ) {
+        self.stores.push(store);
+        self.fulfilments.push(fulfilment);
+        self.states.push(state);
+        self.bands.push(band.map(|band| band.as_str()));
+        self.seconds.push(seconds);
+        self.at.push(at);
     }
-    Ok(samples)
+
+    /// Each (store, fulfilment, status) the rows add to, with how many of
+    /// its old rows to keep: [`WINDOW_SAMPLES`] less the rows added.
+    fn keys(&self) -> (Vec<(i64, String, String)>, Vec<i64>) {
+        let mut added: HashMap<(i64, &str, &str), i64> = HashMap::new();
+        for n in 0..self.stores.len() {
+            *added
+                .entry((self.stores[n], &self.fulfilments[n], &self.states[n]))
+                .or_default() += 1;
+        }
+        added
+            .into_iter()
+            .map(|((store, fulfilment, state), count)| {
+                let keep = (WINDOW_SAMPLES as i64 - count).max(0);
+                ((store, fulfilment.to_owned(), state.to_owned()), keep)
+            })
+            .unzip()
+    }
+}
+
+/// A store's kept durations to done (see [`keep_durations`]) and its zone.
+pub async fn store_durations(conn: &mut PgConnection, store: StoreId) -> Result<KeptDurations> {
+    let rows = sqlx::query(codec::STORE_DURATIONS_SQL)
+        .bind(store.get())
+        .fetch_all(&mut *conn)
+        .await?;
+    let timezone = match rows.first() {
+        Some(row) => Some(row.try_get("timezone")?),
+        None => None,
+    };
+    let samples = rows
+        .iter()
+        .map(codec::duration_sample)
+        .collect::<std::result::Result<_, _>>()?;
+    Ok(codec::kept_durations(timezone, samples)?)
 }
 
 /// The ids of the store's oldest `limit` orders in any of `statuses`,

@@ -70,11 +70,19 @@ const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../../migrations/sqlite/0019_change_keys.sql"),
     ),
+    (
+        ETA_BANDS,
+        include_str!("../../migrations/sqlite/0020_eta_bands.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute
 /// skeletons, so the existing rows get theirs from [`backfill_email_skeletons`].
 const EMAIL_SKELETONS: i64 = 3;
+
+/// The migration that adds `eta_samples.band`; SQL cannot read time-zone
+/// rules, so the kept rows get theirs from [`backfill_eta_bands`].
+const ETA_BANDS: i64 = 20;
 
 /// Applies the migrations the database has not seen; returns how many ran.
 pub fn run(conn: &mut Connection) -> Result<usize, StoreError> {
@@ -96,6 +104,9 @@ pub fn run(conn: &mut Connection) -> Result<usize, StoreError> {
             tx.execute_batch(sql)?;
             if *version == EMAIL_SKELETONS {
                 backfill_email_skeletons(&tx)?;
+            }
+            if *version == ETA_BANDS {
+                backfill_eta_bands(&tx)?;
             }
             tx.execute(
                 "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
@@ -128,6 +139,25 @@ fn backfill_email_skeletons(conn: &Connection) -> Result<(), StoreError> {
             ordertrack_domain::text::email_skeleton(&email),
             id
         ])?;
+    }
+    Ok(())
+}
+
+/// Gives every kept ETA duration the band of the day its order entered its
+/// state in, in its store's zone (at most [`WINDOW_SAMPLES`] rows per
+/// store, fulfilment and state).
+///
+/// [`WINDOW_SAMPLES`]: ordertrack_domain::eta::WINDOW_SAMPLES
+fn backfill_eta_bands(conn: &Connection) -> Result<(), StoreError> {
+    let samples: Vec<(i64, String, i64)> = conn
+        .prepare(crate::codec::SAMPLES_TO_BAND_SQL)?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = conn.prepare("UPDATE eta_samples SET band = ?1 WHERE id = ?2")?;
+    for (id, timezone, entered) in samples {
+        if let Some(band) = crate::codec::sample_band(&timezone, entered) {
+            update.execute(rusqlite::params![band.as_str(), id])?;
+        }
     }
     Ok(())
 }

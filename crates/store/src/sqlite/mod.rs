@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ordertrack_domain::{
-    DeliveryId, DurationSample, FulfilmentKind, HistoryEntry, ItemStatusChange, Order, OrderId,
+    DeliveryId, FulfilmentKind, HistoryEntry, ItemStatusChange, KeptDurations, Order, OrderId,
     OrderPlan, ProductId, Role, StatusChange, StatusKey, StoreId, UserId, WebhookId,
 };
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
@@ -500,7 +500,7 @@ impl Repository for SqliteRepository {
             .await
     }
 
-    async fn store_durations(&self, store: StoreId) -> Result<Vec<DurationSample>> {
+    async fn store_durations(&self, store: StoreId) -> Result<KeptDurations> {
         self.read(move |conn| orders::store_durations(conn, store))
             .await
     }

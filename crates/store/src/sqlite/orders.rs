@@ -2,7 +2,7 @@
 
 use ordertrack_domain::eta::WINDOW_SAMPLES;
 use ordertrack_domain::{
-    DurationSample, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order,
+    FulfilmentKind, KeptDurations, HistoryEntry, ItemChange, ItemStatusChange, NewEvent, Order,
     AssignmentStep, OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, order_created, order_number, StatusKey,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -12,7 +12,7 @@ use super::events::append_event;
 use super::rows::{all, first};
 use super::users::unique;
 use super::writer::WriteTx;
-use crate::codec::{self, history_columns, micros, order_columns, order_from, order_store_columns};
+use crate::codec::{self, Columns, history_columns, micros, order_columns, order_from, order_store_columns};
 use crate::{
     NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, QueuedOrders,
     StoreError,
@@ -393,58 +393,72 @@ fn write_status_change(tx: &mut WriteTx<'_>, change: StatusChange) -> Result<(),
 }
 
 /// Keeps how long the order took from each status it entered (its last
-/// entry into it) to `done` at `at`, from its own history, and trims its
-/// store's kept durations to the most recent [`WINDOW_SAMPLES`] per
-/// fulfilment and status.
+/// entry into it) to `done` at `at`, with the band of the store's day it
+/// entered it in, and trims its store's kept durations of those statuses
+/// to the most recent [`WINDOW_SAMPLES`] per fulfilment and status. One
+/// read of the order's own history, then per status one insert and one
+/// trim by an indexed bound: the work does not grow with the kept rows.
 fn keep_durations(
     conn: &Connection,
     order: OrderId,
     done: &str,
     at: OffsetDateTime,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO eta_samples (store_id, fulfilment, state, seconds, at)
-         SELECT o.store_id, o.fulfilment, h.to_status, (?2 - MAX(h.at)) / 1000000, ?2
-         FROM orders o JOIN status_history h ON h.order_id = o.id
-         WHERE o.id = ?1 AND h.to_status <> ?3
-         GROUP BY o.store_id, o.fulfilment, h.to_status",
-    )?
-    .execute(params![order.get(), micros(at), done])?;
-    conn.prepare_cached(
-        "DELETE FROM eta_samples WHERE id IN (
-             SELECT id FROM (
-                 SELECT e.id, ROW_NUMBER() OVER (PARTITION BY e.state ORDER BY e.id DESC) AS n
-                 FROM eta_samples e JOIN orders o
-                   ON o.id = ?1 AND e.store_id = o.store_id AND e.fulfilment = o.fulfilment
-             ) WHERE n > ?2)",
-    )?
-    .execute(params![order.get(), WINDOW_SAMPLES as i64])?;
+    let entered = all(
+        conn,
+        "SELECT o.store_id, o.fulfilment, s.timezone, h.to_status, MAX(h.at) AS entered
+         FROM orders o JOIN stores s ON s.id = o.store_id
+         JOIN status_history h ON h.order_id = o.id
+         WHERE o.id = ?1 AND h.to_status <> ?2
+         GROUP BY h.to_status",
+        params![order.get(), done],
+        |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, i64>(4)?,
+            ))
+        },
+    )?;
+    let done_at = micros(at);
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO eta_samples (store_id, fulfilment, state, band, seconds, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut trim = conn.prepare_cached(
+        "DELETE FROM eta_samples
+         WHERE store_id = ?1 AND fulfilment = ?2 AND state = ?3 AND id <= (
+             SELECT id FROM eta_samples
+             WHERE store_id = ?1 AND fulfilment = ?2 AND state = ?3
+             ORDER BY id DESC LIMIT 1 OFFSET ?4)",
+    )?;
+    for (store, fulfilment, timezone, state, since) in entered {
+        let band = codec::sample_band(&timezone, since).map(|band| band.as_str());
+        insert.execute(params![
+            store,
+            fulfilment,
+            state,
+            band,
+            (done_at - since) / 1_000_000,
+            done_at
+        ])?;
+        trim.execute(params![store, fulfilment, state, WINDOW_SAMPLES as i64])?;
+    }
     Ok(())
 }
 
-/// A store's kept durations to done (see [`keep_durations`]).
-pub fn store_durations(
-    conn: &Connection,
-    store: StoreId,
-) -> Result<Vec<DurationSample>, StoreError> {
-    conn.prepare_cached("SELECT fulfilment, state, seconds FROM eta_samples WHERE store_id = ?1")?
-        .query_map([store.get()], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, i64>(2)?,
-            ))
-        })?
-        .map(|row| {
-            let (fulfilment, state, seconds) = row?;
-            Ok(DurationSample {
-                fulfilment: FulfilmentKind::parse(&fulfilment)
-                    .ok_or_else(|| codec::corrupt("fulfilment", &fulfilment))?,
-                state: state.into(),
-                seconds,
-            })
-        })
-        .collect()
+/// A store's kept durations to done (see [`keep_durations`]) and its zone.
+pub fn store_durations(conn: &Connection, store: StoreId) -> Result<KeptDurations, StoreError> {
+    let mut timezone = None;
+    let samples = all(conn, codec::STORE_DURATIONS_SQL, [store.get()], |row| {
+        if timezone.is_none() {
+            timezone = Some(row.text("timezone")?);
+        }
+        codec::duration_sample(row)
+    })?;
+    codec::kept_durations(timezone, samples)
 }
 
 /// The ids of the store's oldest `limit` orders in any of `statuses`,

@@ -100,6 +100,30 @@ async fn migrations_are_idempotent() {
     assert_eq!(recorded, first as i64);
 }
 
+#[tokio::test]
+async fn migration_20_gives_kept_durations_their_band_of_the_day() {
+    let Some(schema) = Schema::create().await else {
+        return;
+    };
+    let store = schema.open(None).await;
+    let f = shop(&store).await;
+    let sql = samples_before_bands(&store, &f).await;
+    drop(store);
+    let mut raw = schema.raw().await;
+    for statement in sql {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut raw)
+            .await
+            .expect("back to before migration 20");
+    }
+    let timeout = Duration::from_secs(10);
+    let ran = PostgresRepository::migrate_with(&schema.options(), timeout)
+        .await
+        .expect("migrate");
+    assert_eq!(ran, 1);
+    samples_have_their_bands(&schema.open(None).await, &f).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn instances_starting_together_migrate_once() {
     let Some(schema) = Schema::create().await else {

@@ -75,6 +75,24 @@ async fn migrations_are_idempotent() {
 }
 
 #[tokio::test]
+async fn migration_20_gives_kept_durations_their_band_of_the_day() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ordertrack.db");
+    let store = open(&path);
+    let f = shop(&store).await;
+    let sql = samples_before_bands(&store, &f).await;
+    drop(store);
+    let raw = raw(&path);
+    for statement in sql {
+        raw.execute_batch(&statement)
+            .expect("back to before migration 20");
+    }
+    drop(raw);
+    assert_eq!(SqliteRepository::migrate(&path).expect("migrate"), 1);
+    samples_have_their_bands(&open(&path), &f).await;
+}
+
+#[tokio::test]
 async fn data_survives_close_and_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ordertrack.db");

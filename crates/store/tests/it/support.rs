@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ordertrack_domain::{
-    Actor, Fulfilment, FulfilmentKind, Order, OrderLine, OrderSummary, Role, Workflow,
+    Actor, DayBand, Fulfilment, FulfilmentKind, Order, OrderLine, OrderSummary, Role, Workflow,
     plan_transition,
 };
 use ordertrack_store::conformance::{assert_published_in_full, sign_kim_in_and_out};
@@ -191,4 +191,50 @@ pub async fn listener_sees_exactly_the_committed_events(
     let stored = store.events_since(0, 100).await.expect("events");
     let published = recorder.0.lock().expect("lock").clone();
     assert_published_in_full(&published, &stored, logged_out);
+}
+
+/// Kept durations as migration 20 finds them (no band column yet), for
+/// the shop once in Berlin: `(entered, band)` — when each sample's order
+/// entered its state (seconds since the epoch; every sample is 600 s long)
+/// and the band it must get. 2026-03-02 05:30, 13:30 and 20:30 UTC are
+/// 06:30, 14:30 and 21:30 in Berlin: each in another band than in UTC.
+pub const SAMPLES_BEFORE_BANDS: [(i64, DayBand); 3] = [
+    (1_772_429_400, DayBand::Morning),
+    (1_772_458_200, DayBand::Afternoon),
+    (1_772_483_400, DayBand::Night),
+];
+
+/// Puts the shop in Berlin; returns the statements that take the database
+/// back to before migration 20 with [`SAMPLES_BEFORE_BANDS`] kept.
+pub async fn samples_before_bands(store: &dyn Repository, f: &Shop) -> Vec<String> {
+    ordertrack_store::testing::set_zone(store, f.shop.id, "Europe/Berlin").await;
+    let mut sql = vec![
+        "ALTER TABLE eta_samples DROP COLUMN band".to_owned(),
+        "DELETE FROM schema_migrations WHERE version = 20".to_owned(),
+    ];
+    for (entered, _) in SAMPLES_BEFORE_BANDS {
+        sql.push(format!(
+            "INSERT INTO eta_samples (store_id, fulfilment, state, seconds, at)
+             VALUES ({}, 'pickup', 'pending', 600, {})",
+            f.shop.id.get(),
+            (entered + 600) * 1_000_000
+        ));
+    }
+    sql
+}
+
+/// After migration 20 ran again: every kept sample has its band.
+pub async fn samples_have_their_bands(store: &dyn Repository, f: &Shop) {
+    let kept = store
+        .store_durations(f.shop.id)
+        .await
+        .expect("store_durations");
+    let mut bands: Vec<Option<DayBand>> = kept.samples.iter().map(|s| s.band).collect();
+    bands.sort();
+    let mut expected: Vec<Option<DayBand>> = SAMPLES_BEFORE_BANDS
+        .iter()
+        .map(|&(_, band)| Some(band))
+        .collect();
+    expected.sort();
+    assert_eq!(bands, expected, "{kept:?}");
 }

@@ -274,6 +274,7 @@ mod tests {
             earliest: now + Duration::seconds(low),
             latest: now + Duration::seconds(high),
             basis: EtaBasis::Learned,
+            band: None,
         }
     }
 

@@ -318,3 +318,69 @@ async fn an_orders_latest_moves_earlier_as_the_orders_ahead_of_it_are_bumped() {
     let seen = app.order(&alice.token, id(&order)).await;
     assert_eq!(window(&seen["eta"], placed), queued(0), "{seen}");
 }
+
+/// 2026-03-02 (a Monday) plus `day` days at `hour`:`minute` in Berlin
+/// (UTC+1 throughout: summer time starts on the 29th).
+fn berlin(day: i64, hour: i64, minute: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_772_409_600).expect("2026-03-02T00:00:00Z")
+        + Duration::days(day)
+        + Duration::hours(hour - 1)
+        + Duration::minutes(minute)
+}
+
+#[tokio::test]
+async fn an_order_gets_the_window_of_its_band_of_the_day_once_that_band_has_enough_orders() {
+    let app = spawn_app().await;
+    let shop = app.staffed_store(ETA_SHOP, "retail", "E").await;
+    app.patch(
+        &format!("/stores/{ETA_SHOP}"),
+        &shop.owner.token,
+        &serde_json::json!({"timezone": "Europe/Berlin"}),
+    )
+    .await
+    .expect(200);
+    let record = app.store_record(ETA_SHOP).await;
+    let alice = app.alice().await;
+    let cashier = Actor {
+        id: UserId::new(shop.cashier.id),
+        role: Role::Cashier,
+    };
+    let lines = [(&shop.products[0], 1)];
+    let workflow = retail();
+    let place = |at| app.place_at(&record, &workflow, UserId::new(alice.id), &lines, at);
+    // A history on a fixed clock: 20 lunch orders (placed at 12:00 in
+    // Berlin) take 600 + 10·n seconds to delivered, 20 evening orders
+    // (19:00) 1,800 + 10·n.
+    for n in 0..20 {
+        for (hour, total) in [(12, 600), (19, 1_800)] {
+            let placed = place(berlin(n, hour, 0)).await;
+            let steps = [
+                ("confirmed", 60, None),
+                ("processing", 60, None),
+                ("shipped", 60, None),
+                ("delivered", total + 10 * n - 180, None),
+            ];
+            app.walk(&retail(), placed, cashier, &steps).await;
+        }
+    }
+
+    // Nearest-rank p50 and p90 of 20: the 10th and 18th.
+    let at_lunch = place(berlin(30, 12, 30)).await;
+    let at_dinner = place(berlin(30, 19, 30)).await;
+    let afternoon = place(berlin(30, 15, 0)).await;
+    for (order, expected, band) in [
+        (&at_lunch, (690, 770), Some("lunch")),
+        (&at_dinner, (1_890, 1_970), Some("evening")),
+        // No afternoon orders yet: all 40 together (the 20th and 36th).
+        (&afternoon, (790, 1_950), None),
+    ] {
+        let seen = app.order(&alice.token, order.id.get()).await;
+        let (earliest, latest, basis) = window(&seen["eta"], order.status_since);
+        assert_eq!(
+            (earliest, latest, basis),
+            (expected.0, expected.1, "learned"),
+            "{seen}"
+        );
+        assert_eq!(seen["eta"]["band"].as_str(), band, "{seen}");
+    }
+}
