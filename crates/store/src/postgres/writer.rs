@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ordertrack_domain::{OrderId, StoreId};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Connection, Postgres};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::events;
 use super::jobs::Job;
@@ -31,6 +32,7 @@ pub async fn run(
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut conn: Option<PoolConnection<Postgres>> = None;
+    let mut idle_since = Instant::now();
     while let Some(first) = jobs.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -40,7 +42,21 @@ pub async fn run(
             }
         }
 
-        let outcome = commit(&pool, &mut conn, &mut batch).await;
+        // The batch's statements (sqlx's DEBUG events) come inside this
+        // span, so a log filtered on `[batch]=debug` shows where the
+        // writer's time goes, statement by statement.
+        let started = Instant::now();
+        let span = tracing::debug_span!("batch", requests = batch.len());
+        let outcome = commit(&pool, &mut conn, &mut batch)
+            .instrument(span.clone())
+            .await;
+        tracing::debug!(
+            parent: &span,
+            requests = batch.len(),
+            busy_us = started.elapsed().as_micros() as u64,
+            idle_us = started.duration_since(idle_since).as_micros() as u64,
+            "batch written"
+        );
         match outcome {
             Ok(events) => {
                 // Committed: publish in commit order, then answer.
@@ -58,6 +74,7 @@ pub async fn run(
                 }
             }
         }
+        idle_since = Instant::now();
     }
     pool.close().await;
 }
