@@ -141,6 +141,7 @@ macro_rules! conformance_tests {
             concurrent_writers_keep_events_gap_free,
             concurrent_changes_with_same_version,
             concurrent_mixed_changes,
+            concurrent_creations,
             webhooks,
             webhook_deliveries,
             email_outbox,
@@ -4513,6 +4514,122 @@ pub async fn concurrent_mixed_changes(store: Arc<dyn Repository>) {
     for pair in all.windows(2) {
         assert_eq!(pair[0].id() + 1, pair[1].id(), "event ids are gap-free");
     }
+}
+
+/// New orders placed at once (a server store places them in one batch):
+/// each request gets its own result. The good ones are numbered
+/// consecutively, each with its event, history entry and place in the
+/// day's rollup; one with a line of an unknown product fails alone and
+/// writes nothing; one of an unknown store is refused; two requests with
+/// one idempotency key make one order.
+pub async fn concurrent_creations(store: Arc<dyn Repository>) {
+    let f = Fixture::new(&*store).await;
+    enum Want {
+        Created,
+        Keyed,
+        Refused,
+        NoStore,
+    }
+    let mut requests: Vec<(NewOrder, Want)> = Vec::new();
+    for n in 0..10 {
+        let mut request = new_order(&f.shop, &f.customer, &f.lines());
+        let want = match n {
+            3 => {
+                request.lines[1].product =
+                    ProductId::new(f.menu.iter().map(|p| p.id.get()).max().unwrap_or(0) + 1000);
+                Want::Refused
+            }
+            5 | 8 => {
+                request.idempotency = Some(("twice".into(), "same request".into()));
+                Want::Keyed
+            }
+            6 => {
+                request.store_id = StoreId::new(f.shop.id.get() + 1000);
+                Want::NoStore
+            }
+            _ => Want::Created,
+        };
+        requests.push((request, want));
+    }
+    let total = requests[0].0.total_minor;
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|(request, want)| {
+            let store = store.clone();
+            tokio::spawn(async move { (store.place_order(request).await, want) })
+        })
+        .collect();
+    let mut placed: Vec<Order> = Vec::new();
+    let mut keyed: Vec<PlacedOrder> = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            (Ok(order), Want::Created) => {
+                assert!(order.created);
+                placed.push(order.order);
+            }
+            (Ok(order), Want::Keyed) => keyed.push(order),
+            (Err(StoreError::NotFound("store")), Want::NoStore) => {}
+            (Err(_), Want::Refused) => {}
+            (result, _) => panic!("unexpected {result:?}"),
+        }
+    }
+    assert_eq!(keyed.len(), 2);
+    assert_eq!(
+        keyed[0].order.id, keyed[1].order.id,
+        "one order for one key"
+    );
+    assert_eq!(
+        keyed.iter().filter(|k| k.created).count(),
+        1,
+        "the other is a replay"
+    );
+    let original = keyed.into_iter().find(|k| k.created).expect("created");
+    placed.push(original.order);
+    assert_eq!(placed.len(), 7);
+
+    let mut numbers: Vec<&str> = placed.iter().map(|o| o.number.as_str()).collect();
+    numbers.sort_unstable();
+    let want: Vec<String> = (1..=7).map(|n| format!("R-{n:06}")).collect();
+    assert_eq!(numbers, want, "consecutive numbers, none used by a failure");
+    assert_eq!(order_count(&*store, OrderScope::Store(f.shop.id)).await, 7);
+    for order in &placed {
+        assert_eq!(
+            store.order(order.id).await.expect("order").as_ref(),
+            Some(order),
+            "the result is the order as stored"
+        );
+        assert_eq!(order.items.len(), 2);
+        assert_eq!(store.history(order.id).await.expect("history").len(), 1);
+    }
+    let stored = events(&*store, EventFilter::Store(f.shop.id)).await;
+    assert_eq!(stored.len(), 7, "one event per order placed");
+    assert!(
+        stored
+            .iter()
+            .all(|e| e.event.kind == EventKind::OrderCreated)
+    );
+    assert_store_seq_gap_free(&stored);
+    let all = store.events_since(0, 100_000).await.expect("events_since");
+    for pair in all.windows(2) {
+        assert_eq!(pair[0].id() + 1, pair[1].id(), "event ids are gap-free");
+    }
+    let days = store
+        .report_days(crate::ReportDaysQuery {
+            store: f.shop.id,
+            from: "0000-01-01".into(),
+            to: "9999-12-31".into(),
+            with_times: false,
+        })
+        .await
+        .expect("report_days");
+    let (orders, revenue) = days.days.iter().fold((0, 0), |(n, r), (_, day)| {
+        (n + day.orders, r + day.revenue_minor)
+    });
+    assert_eq!(
+        (orders, revenue),
+        (7, 7 * total),
+        "every order counted once"
+    );
 }
 
 // ---- Throw-away PostgreSQL schemas, for tests against a real server ----

@@ -29,6 +29,10 @@ pub type Run<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 /// request.
 pub type Together<'a, T> = (Change<'a>, fn(Order) -> T);
 
+/// A new order to place with others, and how the placed order answers its
+/// request.
+pub type Creation<'a, T> = (&'a NewOrder, fn(PlacedOrder) -> T);
+
 /// A write request the writer can run (and run again) in a batch.
 pub trait Request: Send + 'static {
     /// What the caller gets back.
@@ -53,6 +57,12 @@ pub trait Request: Send + 'static {
     fn change(&self) -> Option<Together<'_, Self::Output>> {
         None
     }
+
+    /// The request as a new order the writer may place together with the
+    /// batch's other new orders, and how the placed order answers it.
+    fn creation(&self) -> Option<Creation<'_, Self::Output>> {
+        None
+    }
 }
 
 /// A request in a batch: its result so far, and where the answer goes.
@@ -60,6 +70,7 @@ pub trait Job: Send {
     fn store(&self) -> Option<StoreId>;
     fn changed_order(&self) -> Option<OrderId>;
     fn change(&self) -> Option<Change<'_>>;
+    fn creation(&self) -> Option<&NewOrder>;
     /// Forgets the result of an earlier try of the batch.
     fn reset(&mut self);
     /// Whether the request has its result in this try.
@@ -69,6 +80,8 @@ pub trait Job: Send {
     fn run<'a>(&'a mut self, conn: &'a mut PgConnection, log: &'a mut Log) -> Run<'a, ()>;
     /// Takes the outcome of [`change`](Self::change), applied with others.
     fn changed(&mut self, outcome: std::result::Result<Order, StoreError>);
+    /// Takes the outcome of [`creation`](Self::creation), placed with others.
+    fn created(&mut self, outcome: std::result::Result<PlacedOrder, StoreError>);
     /// Whether the request failed by itself (its error is its answer even
     /// if the batch fails).
     fn failed(&self) -> bool;
@@ -108,6 +121,10 @@ impl<R: Request> Job for Pending<R> {
         self.request.change().map(|(change, _)| change)
     }
 
+    fn creation(&self) -> Option<&NewOrder> {
+        self.request.creation().map(|(new, _)| new)
+    }
+
     fn reset(&mut self) {
         self.result = None;
     }
@@ -134,6 +151,12 @@ impl<R: Request> Job for Pending<R> {
 
     fn changed(&mut self, outcome: std::result::Result<Order, StoreError>) {
         if let Some((_, answer)) = self.request.change() {
+            self.result = Some(outcome.map(answer));
+        }
+    }
+
+    fn created(&mut self, outcome: std::result::Result<PlacedOrder, StoreError>) {
+        if let Some((_, answer)) = self.request.creation() {
             self.result = Some(outcome.map(answer));
         }
     }
@@ -365,6 +388,9 @@ impl Request for NewOrder {
     }
     fn store(&self) -> Option<StoreId> {
         Some(self.store_id)
+    }
+    fn creation(&self) -> Option<Creation<'_, PlacedOrder>> {
+        Some((self, std::convert::identity))
     }
 }
 

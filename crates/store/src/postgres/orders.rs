@@ -8,11 +8,13 @@
 //! changes of a whole batch at once; a single request is the same call with
 //! one change.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ordertrack_domain::eta::WINDOW_SAMPLES;
 use ordertrack_domain::{
-    AssignmentStep, FulfilmentKind, HistoryEntry, KeptDurations, ItemChange, ItemStatusChange, NewEvent, Order, OrderId, OrderPlan, Payment, PlanStep, StatusChange, StoreId, UserId, order_created, order_number, StatusKey,
+    AssignmentStep, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, KeptDurations,
+    NewEvent, Order, OrderId, OrderLine, OrderPlan, Payment, PlanStep, StatusChange, StatusKey,
+    StoreId, UserId, order_created, order_number,
 };
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Connection, Postgres, QueryBuilder, Row};
@@ -343,96 +345,316 @@ pub async fn place_order(
         .ok_or_else(|| StoreError::Database("an idempotency key vanished".into()).into())
 }
 
+/// Places several new orders together (a batch's), for
+/// [`insert_orders`]'s fixed number of statements plus, when some carry an
+/// idempotency key, one read of the keys and one write. An order whose key
+/// is already known, or repeats an earlier one of the same call, is left
+/// out (`None`): the caller places it alone, as a replay or a mismatch.
+/// An error (a key another instance placed meanwhile included) means
+/// nothing may be kept: the caller rolls back and places each alone.
+pub async fn place_orders(
+    conn: &mut PgConnection,
+    news: &[&NewOrder],
+    log: &mut Log,
+) -> Result<Vec<Option<std::result::Result<PlacedOrder, StoreError>>>> {
+    let keyed: Vec<(i64, &str)> = news
+        .iter()
+        .filter_map(|new| {
+            new.idempotency
+                .as_ref()
+                .map(|(key, _)| (new.customer_id.get(), key.as_str()))
+        })
+        .collect();
+    let mut known: HashSet<(i64, String)> = HashSet::new();
+    if !keyed.is_empty() {
+        let (customers, keys): (Vec<i64>, Vec<&str>) = keyed.iter().copied().unzip();
+        for row in sqlx::query(
+            "SELECT k.customer_id, k.key FROM idempotency_keys k
+             JOIN UNNEST($1::int8[], $2::text[]) AS q(customer_id, key)
+               ON k.customer_id = q.customer_id AND k.key = q.key",
+        )
+        .bind(&customers)
+        .bind(&keys)
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            known.insert((row.try_get("customer_id")?, row.try_get("key")?));
+        }
+    }
+    let mut placing: Vec<usize> = Vec::with_capacity(news.len());
+    for (n, new) in news.iter().enumerate() {
+        if let Some((key, _)) = &new.idempotency
+            && !known.insert((new.customer_id.get(), key.clone()))
+        {
+            continue;
+        }
+        placing.push(n);
+    }
+    let chosen: Vec<&NewOrder> = placing.iter().map(|&n| news[n]).collect();
+    let placed = insert_orders(conn, &chosen, log).await?;
+
+    let mut keys = KeyColumns::default();
+    for (new, outcome) in chosen.iter().zip(&placed) {
+        if let (Some((key, hash)), Ok(placed)) = (&new.idempotency, outcome) {
+            keys.customers.push(new.customer_id.get());
+            keys.keys.push(key);
+            keys.hashes.push(hash);
+            keys.orders.push(placed.order.id.get());
+            keys.created.push(micros(new.at));
+        }
+    }
+    if !keys.customers.is_empty() {
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (customer_id, key, request_hash, order_id, created_at)
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::int8[], $5::int8[])
+             ON CONFLICT (customer_id, key) DO NOTHING",
+        )
+        .bind(&keys.customers)
+        .bind(&keys.keys)
+        .bind(&keys.hashes)
+        .bind(&keys.orders)
+        .bind(&keys.created)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if usize::try_from(inserted).ok() != Some(keys.customers.len()) {
+            return Err(StoreError::Database("an idempotency key was placed meanwhile".into()).into());
+        }
+    }
+    let mut outcomes: Vec<Option<_>> = news.iter().map(|_| None).collect();
+    for (n, outcome) in placing.into_iter().zip(placed) {
+        outcomes[n] = Some(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Idempotency keys as columns, for one multi-row insert.
+#[derive(Default)]
+struct KeyColumns<'a> {
+    customers: Vec<i64>,
+    keys: Vec<&'a str>,
+    hashes: Vec<&'a str>,
+    orders: Vec<i64>,
+    created: Vec<i64>,
+}
+
 async fn insert_order(
     conn: &mut PgConnection,
     new: &NewOrder,
     log: &mut Log,
 ) -> Result<PlacedOrder> {
-    let numbered = sqlx::query(
-        "UPDATE stores SET last_order_seq = last_order_seq + 1 WHERE id = $1
-         RETURNING last_order_seq, order_prefix, timezone",
-    )
-    .bind(new.store_id.get())
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(StoreError::NotFound("store"))?;
-    let number = order_number(
-        &numbered.try_get::<String, _>("order_prefix")?,
-        numbered.try_get("last_order_seq")?,
-    );
-    let at = micros(new.at);
-    let order_id: i64 = sqlx::query_scalar(
-        "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor, currency,
-            fulfilment, address, notes, tracking_token, created_at, updated_at, workflow_version,
-            payment_method, status_at)
-         VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $11) RETURNING id",
-    )
-    .bind(new.store_id.get())
-    .bind(&number)
-    .bind(new.customer_id.get())
-    .bind(new.status.as_str())
-    .bind(new.total_minor)
-    .bind(new.currency.code())
-    .bind(new.fulfilment.kind.as_str())
-    .bind(&new.fulfilment.address)
-    .bind(&new.notes)
-    .bind(&new.tracking_token)
-    .bind(at)
-    .bind(new.workflow_version)
-    .bind(new.payment_method.as_str())
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(unique("an order with this number or tracking token"))?;
+    let [placed] = <[_; 1]>::try_from(insert_orders(conn, &[new], log).await?)
+        .map_err(|_| StoreError::Database("one order, several outcomes".into()))?;
+    Ok(placed?)
+}
 
-    let count = new.lines.len();
-    let mut positions = Vec::with_capacity(count);
-    let mut products = Vec::with_capacity(count);
-    let mut names = Vec::with_capacity(count);
-    let mut quantities = Vec::with_capacity(count);
-    let mut prices = Vec::with_capacity(count);
-    let mut notes = Vec::with_capacity(count);
-    let mut stations = Vec::with_capacity(count);
-    for (position, line) in new.lines.iter().enumerate() {
-        positions.push(
-            i32::try_from(position)
-                .map_err(|_| Fail::from(StoreError::Database("too many order lines".into())))?,
-        );
-        products.push(line.product.get());
-        names.push(line.name.as_str());
-        quantities.push(i64::from(line.quantity));
-        prices.push(line.unit_price_minor);
-        notes.push(line.notes.as_deref());
-        stations.push(line.station.as_str());
+/// Places new orders (the keys of those that have one are the caller's):
+/// a fixed number of statements whatever their number — the stores'
+/// order counters, the orders, their items, the days' rollups, the orders
+/// read back, their history. Each store numbers its orders in the given
+/// order. Returns each order's outcome, in order (a refusal: no such
+/// store), and logs the events of those placed. An error means nothing may
+/// be kept (roll back).
+async fn insert_orders(
+    conn: &mut PgConnection,
+    news: &[&NewOrder],
+    log: &mut Log,
+) -> Result<Vec<std::result::Result<PlacedOrder, StoreError>>> {
+    // Each store's counter moves once, by its number of new orders.
+    let mut per_store: BTreeMap<i64, i64> = BTreeMap::new();
+    for new in news {
+        *per_store.entry(new.store_id.get()).or_default() += 1;
     }
-    sqlx::query(
-        "INSERT INTO order_items (order_id, position, product_id, name, quantity, unit_price_minor,
-            notes, station, status)
-         SELECT $1, line.*, 'queued'
-         FROM UNNEST($2::int4[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::text[],
-                     $8::text[]) AS line",
+    // Per store: its next number, its prefix and time zone.
+    let mut stores: HashMap<i64, (i64, String, String)> = HashMap::with_capacity(per_store.len());
+    for row in sqlx::query(
+        "UPDATE stores SET last_order_seq = stores.last_order_seq + bump.n
+         FROM UNNEST($1::int8[], $2::int8[]) AS bump(id, n)
+         WHERE stores.id = bump.id
+         RETURNING stores.id, stores.last_order_seq, stores.order_prefix, stores.timezone",
     )
-    .bind(order_id)
-    .bind(&positions)
-    .bind(&products)
-    .bind(&names)
-    .bind(&quantities)
-    .bind(&prices)
-    .bind(&notes)
-    .bind(&stations)
-    .execute(&mut *conn)
-    .await?;
+    .bind(per_store.keys().copied().collect::<Vec<_>>())
+    .bind(per_store.values().copied().collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let id: i64 = row.try_get("id")?;
+        let last: i64 = row.try_get("last_order_seq")?;
+        stores.insert(
+            id,
+            (
+                last - per_store[&id] + 1,
+                row.try_get("order_prefix")?,
+                row.try_get("timezone")?,
+            ),
+        );
+    }
 
-    let timezone: String = numbered.try_get("timezone")?;
-    super::rollups::order_placed(conn, new.store_id, &timezone, new.at, new.total_minor).await?;
-    let order_id = OrderId::new(order_id);
-    let order = written_order(conn, order_id).await?;
-    let (history, event) = order_created(&order, new.summary.clone(), new.placed_by);
-    append_history(conn, &[(order_id, &history)]).await?;
-    log.events.push(event);
-    Ok(PlacedOrder {
-        order,
-        created: true,
-    })
+    // The orders of known stores, numbered.
+    let mut placing: Vec<(usize, String)> = Vec::with_capacity(news.len());
+    for (n, new) in news.iter().enumerate() {
+        if let Some((next, prefix, _)) = stores.get_mut(&new.store_id.get()) {
+            placing.push((n, order_number(prefix, *next)));
+            *next += 1;
+        }
+    }
+    let mut ids: HashMap<String, i64> = HashMap::with_capacity(placing.len());
+    if !placing.is_empty() {
+        let column = |f: fn(&NewOrder) -> Option<&str>| -> Vec<Option<&str>> {
+            placing.iter().map(|&(n, _)| f(news[n])).collect()
+        };
+        let ints = |f: fn(&NewOrder) -> i64| -> Vec<i64> {
+            placing.iter().map(|&(n, _)| f(news[n])).collect()
+        };
+        for row in sqlx::query(
+            "INSERT INTO orders (store_id, number, customer_id, status, version, total_minor,
+                currency, fulfilment, address, notes, tracking_token, created_at, updated_at,
+                workflow_version, payment_method, status_at)
+             SELECT o.store_id, o.number, o.customer_id, o.status, 1, o.total_minor, o.currency,
+                    o.fulfilment, o.address, o.notes, o.tracking_token, o.at, o.at,
+                    o.workflow_version, o.payment_method, o.at
+             FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::text[], $5::int8[], $6::text[],
+                         $7::text[], $8::text[], $9::text[], $10::text[], $11::int8[],
+                         $12::int8[], $13::text[])
+                 AS o(store_id, number, customer_id, status, total_minor, currency, fulfilment,
+                      address, notes, tracking_token, at, workflow_version, payment_method)
+             RETURNING id, tracking_token",
+        )
+        .bind(ints(|o| o.store_id.get()))
+        .bind(
+            placing
+                .iter()
+                .map(|(_, number)| number.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(ints(|o| o.customer_id.get()))
+        .bind(column(|o| Some(o.status.as_str())))
+        .bind(ints(|o| o.total_minor))
+        .bind(column(|o| Some(o.currency.code())))
+        .bind(column(|o| Some(o.fulfilment.kind.as_str())))
+        .bind(column(|o| o.fulfilment.address.as_deref()))
+        .bind(column(|o| o.notes.as_deref()))
+        .bind(column(|o| Some(o.tracking_token.as_str())))
+        .bind(ints(|o| micros(o.at)))
+        .bind(ints(|o| o.workflow_version))
+        .bind(column(|o| Some(o.payment_method.as_str())))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(unique("an order with this number or tracking token"))?
+        {
+            ids.insert(row.try_get("tracking_token")?, row.try_get("id")?);
+        }
+        let id_of = |n: usize| -> Result<i64> {
+            ids.get(&news[n].tracking_token)
+                .copied()
+                .ok_or_else(|| StoreError::Database("an order was not inserted".into()).into())
+        };
+
+        let mut items = ItemColumns::default();
+        for &(n, _) in &placing {
+            items.push(id_of(n)?, &news[n].lines)?;
+        }
+        sqlx::query(
+            "INSERT INTO order_items (order_id, position, product_id, name, quantity,
+                unit_price_minor, notes, station, status)
+             SELECT line.*, 'queued'
+             FROM UNNEST($1::int8[], $2::int4[], $3::int8[], $4::text[], $5::int8[], $6::int8[],
+                         $7::text[], $8::text[]) AS line",
+        )
+        .bind(&items.orders)
+        .bind(&items.positions)
+        .bind(&items.products)
+        .bind(&items.names)
+        .bind(&items.quantities)
+        .bind(&items.prices)
+        .bind(&items.notes)
+        .bind(&items.stations)
+        .execute(&mut *conn)
+        .await?;
+
+        let placed: Vec<super::rollups::Placed<'_>> = placing
+            .iter()
+            .map(|&(n, _)| super::rollups::Placed {
+                store: news[n].store_id,
+                timezone: &stores[&news[n].store_id.get()].2,
+                at: news[n].at,
+                total_minor: news[n].total_minor,
+            })
+            .collect();
+        super::rollups::orders_placed(conn, &placed).await?;
+    }
+
+    let mut orders = read_orders(conn, ids.values().copied().collect()).await?;
+    let mut outcomes = Vec::with_capacity(news.len());
+    let mut history = Vec::with_capacity(ids.len());
+    for new in news {
+        let Some(id) = ids.get(&new.tracking_token) else {
+            outcomes.push(Err(StoreError::NotFound("store")));
+            continue;
+        };
+        let order = orders
+            .remove(&OrderId::new(*id))
+            .ok_or(StoreError::NotFound("order"))?;
+        let (entry, event) = order_created(&order, new.summary.clone(), new.placed_by);
+        history.push((order.id, entry));
+        log.events.push(event);
+        outcomes.push(Ok(PlacedOrder {
+            order,
+            created: true,
+        }));
+    }
+    let history: Vec<(OrderId, &HistoryEntry)> =
+        history.iter().map(|(id, entry)| (*id, entry)).collect();
+    append_history(conn, &history).await?;
+    Ok(outcomes)
+}
+
+/// Order lines of several orders as columns, for one multi-row insert.
+#[derive(Default)]
+struct ItemColumns<'a> {
+    orders: Vec<i64>,
+    positions: Vec<i32>,
+    products: Vec<i64>,
+    names: Vec<&'a str>,
+    quantities: Vec<i64>,
+    prices: Vec<i64>,
+    notes: Vec<Option<&'a str>>,
+    stations: Vec<&'a str>,
+}
+
+impl<'a> ItemColumns<'a> {
+    /// Adds an order's lines, in their order.
+    fn push(&mut self, order: i64, lines: &'a [OrderLine]) -> Result<()> {
+        for (position, line) in lines.iter().enumerate() {
+            self.orders.push(order);
+            self.positions.push(
+                i32::try_from(position)
+                    .map_err(|_| Fail::from(StoreError::Database("too many order lines".into())))?,
+            );
+            self.products.push(line.product.get());
+            self.names.push(line.name.as_str());
+            self.quantities.push(i64::from(line.quantity));
+            self.prices.push(line.unit_price_minor);
+            self.notes.push(line.notes.as_deref());
+            self.stations.push(line.station.as_str());
+        }
+        Ok(())
+    }
+}
+
+/// Orders by id (those that exist), each read with its items.
+async fn read_orders(conn: &mut PgConnection, ids: Vec<i64>) -> Result<HashMap<OrderId, Order>> {
+    let mut orders = HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(orders);
+    }
+    let mut query = QueryBuilder::<Postgres>::new(ORDER_SELECT);
+    query.push(" WHERE o.id = ANY(").push_bind(ids).push(")");
+    for row in query.build().fetch_all(&mut *conn).await? {
+        let order = order_row(&row)?;
+        orders.insert(order.id, order);
+    }
+    Ok(orders)
 }
 
 /// One version step of one order: an item status change, a status change,
@@ -673,7 +895,7 @@ pub async fn write_changes(
             outcomes_changed.extend(
                 change
                     .status
-                    .and_then(|s| s.outcomes.as_ref().map(|o| (s.order_id, o))),
+                    .and_then(|s| s.outcomes.as_deref().map(|o| (s.order_id, o))),
             );
             outcomes.push(Ok(()));
             continue;
@@ -687,9 +909,7 @@ pub async fn write_changes(
         }));
     }
     append_history(conn, &history).await?;
-    for (order, change) in outcomes_changed {
-        super::rollups::outcome_changed(conn, order, change).await?;
-    }
+    super::rollups::outcomes_changed(conn, &outcomes_changed).await?;
     if !finished.is_empty() {
         keep_durations(conn, &finished).await?;
     }
@@ -881,18 +1101,7 @@ pub async fn apply_changes(
         .filter(|(_, outcome)| outcome.is_ok())
         .map(|(change, _)| change.order_id.get())
         .collect();
-    let mut orders: HashMap<OrderId, Order> = HashMap::with_capacity(applied.len());
-    if !applied.is_empty() {
-        let mut query = QueryBuilder::<Postgres>::new(ORDER_SELECT);
-        query
-            .push(" WHERE o.id = ANY(")
-            .push_bind(applied)
-            .push(")");
-        for row in query.build().fetch_all(&mut *conn).await? {
-            let order = order_row(&row)?;
-            orders.insert(order.id, order);
-        }
-    }
+    let mut orders = read_orders(conn, applied).await?;
     changes
         .iter()
         .zip(outcomes)

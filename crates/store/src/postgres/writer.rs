@@ -2,19 +2,20 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ordertrack_domain::{OrderId, StoreId};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool};
 use sqlx::{Connection, Postgres};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::events;
 use super::jobs::Job;
 use super::orders::{self, Change};
 use super::rows::{Fail, Log};
-use crate::{CommitListener, LogEntry};
+use crate::{CommitListener, LogEntry, NewOrder};
 
 /// Most requests committed together. Bounds the latency a request waits
 /// behind others, and the work redone when a batch has to be retried.
@@ -31,6 +32,7 @@ pub async fn run(
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     let mut conn: Option<PoolConnection<Postgres>> = None;
+    let mut idle_since = Instant::now();
     while let Some(first) = jobs.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -40,7 +42,21 @@ pub async fn run(
             }
         }
 
-        let outcome = commit(&pool, &mut conn, &mut batch).await;
+        // The batch's statements (sqlx's DEBUG events) come inside this
+        // span, so a log filtered on `[batch]=debug` shows where the
+        // writer's time goes, statement by statement.
+        let started = Instant::now();
+        let span = tracing::debug_span!("batch", requests = batch.len());
+        let outcome = commit(&pool, &mut conn, &mut batch)
+            .instrument(span.clone())
+            .await;
+        tracing::debug!(
+            parent: &span,
+            requests = batch.len(),
+            busy_us = started.elapsed().as_micros() as u64,
+            idle_us = started.duration_since(idle_since).as_micros() as u64,
+            "batch written"
+        );
         match outcome {
             Ok(events) => {
                 // Committed: publish in commit order, then answer.
@@ -58,6 +74,7 @@ pub async fn run(
                 }
             }
         }
+        idle_since = Instant::now();
     }
     pool.close().await;
 }
@@ -128,8 +145,10 @@ async fn run_batch(
 /// Status and item status changes (the hot path: one per tap on a kitchen
 /// screen) of orders nothing else in the batch touches are applied
 /// together, by the same routine that applies one
-/// ([`orders::apply_changes`]). Every other request, and any change that
-/// could not go with the others, runs alone inside a savepoint, so that a
+/// ([`orders::apply_changes`]); new orders are placed together likewise
+/// ([`orders::place_orders`]). Each group is a fixed number of multi-row
+/// statements whatever its size. Every other request, and any that could
+/// not go with the others, runs alone inside a savepoint, so that a
 /// failing request undoes only its own writes.
 async fn run_requests(
     tx: &mut PgConnection,
@@ -157,6 +176,7 @@ async fn run_requests(
         .filter(|(_, change)| touches.get(&change.order_id()) == Some(&1))
         .unzip();
     if together.len() >= 2 {
+        let mark = log.mark();
         savepoint(tx, "SAVEPOINT together").await?;
         match orders::apply_changes(tx, &changes, &mut log).await {
             Ok(outcomes) => {
@@ -166,18 +186,32 @@ async fn run_requests(
                 }
                 savepoint(tx, "RELEASE SAVEPOINT together").await?;
             }
-            Err(failure) if failure.retry => return Err(failure),
-            Err(failure) => {
-                // Something in there is bad (say, an unknown actor): undo
-                // the lot and run each alone, to fail only the bad one.
-                tracing::debug!(error = %failure.error, "changes fall back to one by one");
-                log = Log::default();
-                savepoint(
-                    tx,
-                    "ROLLBACK TO SAVEPOINT together; RELEASE SAVEPOINT together",
-                )
-                .await?;
+            Err(failure) => fall_back(tx, failure, &mut log, mark).await?,
+        }
+    }
+
+    // New orders go together too: they touch no existing order, and each
+    // store numbers them in batch order.
+    let (placing, news): (Vec<usize>, Vec<&NewOrder>) = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(n, job)| job.creation().map(|new| (n, new)))
+        .unzip();
+    if placing.len() >= 2 {
+        let mark = log.mark();
+        savepoint(tx, "SAVEPOINT together").await?;
+        match orders::place_orders(tx, &news, &mut log).await {
+            Ok(outcomes) => {
+                drop(news);
+                for (&n, outcome) in placing.iter().zip(outcomes) {
+                    // Left out (an idempotency key already used): alone.
+                    if let Some(outcome) = outcome {
+                        batch[n].created(outcome);
+                    }
+                }
+                savepoint(tx, "RELEASE SAVEPOINT together").await?;
             }
+            Err(failure) => fall_back(tx, failure, &mut log, mark).await?,
         }
     }
     // Everything not done together, in batch order.
@@ -201,6 +235,27 @@ async fn run_requests(
         }
     }
     events::append_events(tx, log).await
+}
+
+/// After requests that went together failed: a deadlock fails the batch
+/// (it goes again); anything else (say, an unknown actor) undoes the lot,
+/// and each of them runs alone, to fail only the bad one.
+async fn fall_back(
+    tx: &mut PgConnection,
+    failure: Fail,
+    log: &mut Log,
+    mark: (usize, usize),
+) -> Result<(), Fail> {
+    if failure.retry {
+        return Err(failure);
+    }
+    tracing::debug!(error = %failure.error, "requests fall back to one by one");
+    log.undo(mark);
+    savepoint(
+        tx,
+        "ROLLBACK TO SAVEPOINT together; RELEASE SAVEPOINT together",
+    )
+    .await
 }
 
 /// Savepoint commands, sent as one simple query (one round trip).
