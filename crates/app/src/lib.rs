@@ -20,6 +20,7 @@ pub mod push;
 pub mod receipts;
 pub mod reports;
 pub mod reviews;
+mod sessions;
 pub mod stores;
 pub mod streams;
 pub mod throttle;
@@ -32,12 +33,13 @@ use std::sync::Arc;
 use ordertrack_realtime::Hub;
 use ordertrack_store::Repository;
 
-pub use auth::{AuthConfig, Caller, SessionRef};
+pub use auth::{Asker, AuthConfig, Caller, SessionRef};
 pub use email::{EmailConfig, EmailRuntime};
 pub use error::AppError;
 pub use error_code::ErrorCode;
 pub use orders::DurationsCache;
 pub use push::{PushConfig, PushRuntime};
+pub use sessions::SessionCacheStats;
 pub use stores::StoreSignup;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
 pub use throttle::{FixedWindows, SignInLimits};
@@ -70,6 +72,8 @@ pub struct App {
     push: PushRuntime,
     /// Stores' kept durations for ETA windows, reused for a few seconds.
     durations: Arc<DurationsCache>,
+    /// Resolved sessions, used while the access mark stands (`sessions.rs`).
+    sessions: Arc<sessions::SessionCache>,
 }
 
 impl App {
@@ -87,6 +91,7 @@ impl App {
             email: EmailRuntime::default(),
             push: PushRuntime::new(PushConfig::default()),
             durations: Arc::default(),
+            sessions: Arc::default(),
         }
     }
 
@@ -157,6 +162,13 @@ impl App {
     /// This instance's webhook delivery attempts by outcome.
     pub fn webhook_delivery_outcomes(&self) -> [(&'static str, u64); 4] {
         self.webhooks.delivery_outcomes()
+    }
+
+    /// How often this instance's requests found their session kept, and
+    /// how often they read it (operators' metrics, and tests showing that
+    /// requests do not read their session each time).
+    pub fn session_cache_stats(&self) -> SessionCacheStats {
+        self.sessions.stats()
     }
 
     /// How busy the database connections are (operators' metrics).

@@ -70,6 +70,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../../migrations/sqlite/0019_change_keys.sql"),
     ),
+    (
+        22,
+        include_str!("../../migrations/sqlite/0022_cache_marks.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute
