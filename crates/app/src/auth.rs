@@ -3,9 +3,12 @@
 //! Passwords are hashed with argon2id. A session is a row in the store plus
 //! a signed, expiring token (HS256) that names it; the same token works as a
 //! Bearer token for the API and as an HttpOnly cookie for pages. Every
-//! request re-reads the session and the user's memberships, so logging out
-//! or losing a staff role takes effect at once.
+//! request checks the session and the user's memberships as of now: it
+//! reads the store's access mark, and reads the session again unless this
+//! instance resolved it at that very mark (`sessions.rs`), so logging out
+//! or losing a staff role takes effect at once, on every instance.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
@@ -14,7 +17,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ordertrack_domain::UserId;
 use ordertrack_domain::text::{check_line, normalise_email};
-use ordertrack_store::{NewSession, NewUser, User};
+use ordertrack_store::{CacheMarks, NewSession, NewUser, User};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -89,6 +92,29 @@ impl SessionRef {
             session_id: caller.session_id.clone(),
             user_id: caller.user.id,
         }
+    }
+}
+
+/// Who asks for a change of an order: a caller resolved already, or a
+/// session, resolved by the change itself against the cache marks its
+/// one read of the order returns (so a kept session costs no read).
+#[derive(Debug, Clone, Copy)]
+pub enum Asker<'a> {
+    /// Resolved (and checked) before.
+    Caller(&'a Caller),
+    /// Named by a valid token; not yet checked against the store.
+    Session(&'a SessionRef),
+}
+
+impl<'a> From<&'a Caller> for Asker<'a> {
+    fn from(caller: &'a Caller) -> Self {
+        Asker::Caller(caller)
+    }
+}
+
+impl<'a> From<&'a SessionRef> for Asker<'a> {
+    fn from(session: &'a SessionRef) -> Self {
+        Asker::Session(session)
     }
 }
 
@@ -316,6 +342,7 @@ impl App {
     /// with it (see [`ordertrack_store::AccessChange`]).
     pub async fn logout(&self, caller: &Caller) -> Result<(), AppError> {
         self.repo.delete_session(&caller.session_id).await?;
+        self.sessions.forget(&caller.session_id);
         Ok(())
     }
 
@@ -340,13 +367,56 @@ impl App {
     }
 
     /// Who holds `session`, as of now: the session must still be open, and
-    /// the memberships are read afresh, as for every request.
+    /// the memberships current. One read of the store's access mark; the
+    /// session and memberships are read too unless this instance resolved
+    /// them at that same mark (any logout or staff change since, on any
+    /// instance, has moved it) and the session has not expired.
     pub async fn session_caller(&self, session: &SessionRef) -> Result<Caller, AppError> {
-        let identity = self
-            .repo
-            .session_identity(&session.session_id, crate::now())
-            .await?
-            .ok_or(AppError::Unauthenticated)?;
+        let marks = self.repo.cache_marks().await?;
+        self.session_at(session, marks).await
+    }
+
+    /// The caller `asker` stands for, as of now (a session is checked as
+    /// by [`App::session_caller`]).
+    pub async fn caller_of<'a>(&self, asker: Asker<'a>) -> Result<Cow<'a, Caller>, AppError> {
+        match asker {
+            Asker::Caller(caller) => Ok(Cow::Borrowed(caller)),
+            Asker::Session(session) => Ok(Cow::Owned(self.session_caller(session).await?)),
+        }
+    }
+
+    /// The caller `asker` stands for, checked against `marks` — read by
+    /// this request, after it began, in the same statement as what it
+    /// decides on.
+    pub(crate) async fn caller_at<'a>(
+        &self, asker: Asker<'a>, marks: CacheMarks,
+    ) -> Result<Cow<'a, Caller>, AppError> {
+        match asker {
+            Asker::Caller(caller) => Ok(Cow::Borrowed(caller)),
+            Asker::Session(session) => Ok(Cow::Owned(self.session_at(session, marks).await?)),
+        }
+    }
+
+    /// Who holds `session`, given `marks` read by this request: the kept
+    /// identity if it was read at the same access mark, else a fresh read.
+    async fn session_at(
+        &self, session: &SessionRef, marks: CacheMarks,
+    ) -> Result<Caller, AppError> {
+        let now = crate::now();
+        let identity = match self.sessions.current(&session.session_id, marks, now) {
+            Some(identity) => identity,
+            None => {
+                // Read after the mark: a change the mark does not show yet
+                // is in this read or moves the mark past the kept one.
+                let Some(identity) = self.repo.session_identity(&session.session_id, now).await?
+                else {
+                    self.sessions.forget(&session.session_id);
+                    return Err(AppError::Unauthenticated);
+                };
+                self.sessions.keep(marks, identity.clone(), now);
+                identity
+            }
+        };
         if identity.user.id != session.user_id {
             return Err(AppError::Unauthenticated);
         }

@@ -21,6 +21,7 @@ mod queues;
 pub mod receipts;
 pub mod reports;
 pub mod reviews;
+mod sessions;
 pub mod stores;
 pub mod streams;
 pub mod throttle;
@@ -33,12 +34,13 @@ use std::sync::Arc;
 use ordertrack_realtime::Hub;
 use ordertrack_store::Repository;
 
-pub use auth::{AuthConfig, Caller, SessionRef};
+pub use auth::{Asker, AuthConfig, Caller, SessionRef};
 pub use email::{EmailConfig, EmailRuntime};
 pub use error::AppError;
 pub use error_code::ErrorCode;
 pub use orders::DurationsCache;
 pub use push::{PushConfig, PushRuntime};
+pub use sessions::SessionCacheStats;
 pub use stores::StoreSignup;
 pub use streams::{Replay, SnapshotReason, StreamSpec};
 pub use throttle::{FixedWindows, SignInLimits};
@@ -73,6 +75,8 @@ pub struct App {
     durations: Arc<DurationsCache>,
     /// Stores' kitchen queues for ETA windows, following the hub's feed.
     queues: Arc<queues::KitchenQueues>,
+    /// Resolved sessions, used while the access mark stands (`sessions.rs`).
+    sessions: Arc<sessions::SessionCache>,
 }
 
 impl App {
@@ -93,6 +97,7 @@ impl App {
             push: PushRuntime::new(PushConfig::default()),
             durations: Arc::default(),
             queues,
+            sessions: Arc::default(),
         }
     }
 
@@ -168,6 +173,13 @@ impl App {
     /// This instance's Web Push attempts by outcome.
     pub fn push_outcomes(&self) -> [(&'static str, u64); 4] {
         self.push.outcomes()
+    }
+
+    /// How often this instance's requests found their session kept, and
+    /// how often they read it (operators' metrics, and tests showing that
+    /// requests do not read their session each time).
+    pub fn session_cache_stats(&self) -> SessionCacheStats {
+        self.sessions.stats()
     }
 
     /// How busy the database connections are (operators' metrics).

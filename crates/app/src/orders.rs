@@ -27,6 +27,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::ErrorCode;
+use crate::auth::Asker;
 use crate::{App, AppError, Caller};
 
 /// Longest accepted Idempotency-Key.
@@ -770,7 +771,7 @@ impl App {
 
     /// Moves an order to `to`, if the workflow lets the caller's role do so.
     pub async fn transition(
-        &self, caller: &Caller, id: OrderId, to: &str, note: Option<String>,
+        &self, caller: impl Into<Asker<'_>>, id: OrderId, to: &str, note: Option<String>,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         self.transition_as(caller, id, None, to, note, expected_version)
@@ -994,7 +995,7 @@ impl App {
     }
 
     async fn transition_as(
-        &self, caller: &Caller, id: OrderId, staff_of: Option<&str>, to: &str,
+        &self, caller: impl Into<Asker<'_>>, id: OrderId, staff_of: Option<&str>, to: &str,
         note: Option<String>, expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         let note = note.filter(|n| !n.trim().is_empty());
@@ -1013,7 +1014,7 @@ impl App {
     /// `expected_version` is the version the caller saw (a stale one is a
     /// version conflict); `None` decides on the current version.
     pub async fn set_item_status(
-        &self, caller: &Caller, id: OrderId, item: ItemId, status: ItemStatus,
+        &self, caller: impl Into<Asker<'_>>, id: OrderId, item: ItemId, status: ItemStatus,
         expected_version: Option<i64>,
     ) -> Result<OrderView, AppError> {
         self.plan_and_write(caller, id, expected_version, |workflow, order, actor| {
@@ -1028,7 +1029,7 @@ impl App {
     /// (no further reads, always a write): decided again on a fresher order
     /// unless the client named the version it saw (`expected_version`).
     pub(crate) async fn plan_and_write<C, E>(
-        &self, caller: &Caller, id: OrderId, expected_version: Option<i64>,
+        &self, caller: impl Into<Asker<'_>>, id: OrderId, expected_version: Option<i64>,
         plan: impl Fn(&Workflow, &Order, Actor) -> Result<C, E>,
     ) -> Result<OrderView, AppError>
     where
@@ -1043,7 +1044,11 @@ impl App {
     /// Decides a change of order `id` as the caller (in the role they see
     /// it in; 404 if they may not — or, with `staff_of`, if they are not
     /// staff of that store or the order is not its) and writes it. The
-    /// order and its store's workflow are one read. When someone else
+    /// order and its store's workflow are one read, which also returns the
+    /// cache marks: a caller given as a session ([`Asker::Session`]) is
+    /// resolved against them, so a kept session needs no read of its own
+    /// (and one revoked since it was kept is read again and refused).
+    /// When someone else
     /// changed the order between our read and write, the change is decided
     /// again on the fresh order — unless `retry` is false because the client
     /// named the version it decided on: then it must see the conflict.
@@ -1052,15 +1057,26 @@ impl App {
     /// in its future) and may read more before it decides; it may also
     /// decide there is nothing to write, and answer with the order as read.
     pub(crate) async fn decide_and_write<C, D>(
-        &self, caller: &Caller, id: OrderId, staff_of: Option<&str>, retry: bool,
+        &self, caller: impl Into<Asker<'_>>, id: OrderId, staff_of: Option<&str>, retry: bool,
         decide: impl Fn(Arc<Workflow>, Order, Actor) -> D,
     ) -> Result<OrderView, AppError>
     where
         C: PlannedChange,
         D: Future<Output = Result<Decision<C>, AppError>>,
     {
+        let asker = caller.into();
         for _ in 0..RETRIES {
-            let (found, workflow) = self.load_in_store(OrderKey::Id(id)).await?;
+            let (found, workflow) = match self.load_in_store(OrderKey::Id(id)).await {
+                Ok(found) => found,
+                // Whether an order exists is told to signed-in callers only.
+                Err(AppError::NotFound(what)) => {
+                    self.caller_of(asker).await?;
+                    return Err(AppError::NotFound(what));
+                }
+                Err(error) => return Err(error),
+            };
+            let resolved = self.caller_at(asker, found.marks).await?;
+            let caller: &Caller = &resolved;
             if let Some(slug) = staff_of {
                 self.staff_role_in(caller, &found, slug)?;
             }

@@ -19,9 +19,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::{
-    AccessChange, Credentials, EventFilter, Invitation, LogEntry, Membership, NewProduct, NewStore,
-    OrderQuery, Product, ReportQuery, ReportRows, StaffMember, StoreError, StoreRecord,
-    StoreSettings, StoreWithSettings, StoreWorkflow, StoredEvent, User,
+    AccessChange, CacheMarks, Credentials, EventFilter, Invitation, LogEntry, Membership,
+    NewProduct, NewStore, OrderQuery, Product, ReportQuery, ReportRows, StaffMember, StoreError,
+    StoreRecord, StoreSettings, StoreWithSettings, StoreWorkflow, StoredEvent, User,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -302,11 +302,14 @@ macro_rules! order_columns {
 pub(crate) use order_columns;
 
 /// The store columns of an order read with its store (read by
-/// [`order_store`]), after [`order_columns`].
+/// [`order_store`]), after [`order_columns`], and the cache marks (read by
+/// [`marks`]) in the same statement.
 macro_rules! order_store_columns {
     () => {
         ", s.name AS store_name, s.currency AS store_currency,
-    s.workflow AS store_workflow, s.order_prefix AS store_order_prefix"
+    s.workflow AS store_workflow, s.order_prefix AS store_order_prefix,
+    (SELECT access FROM cache_marks WHERE id = 1) AS marks_access,
+    (SELECT config FROM cache_marks WHERE id = 1) AS marks_config"
     };
 }
 pub(crate) use order_store_columns;
@@ -370,6 +373,14 @@ pub fn order_store(row: &(impl Columns + ?Sized)) -> Result<StoreRecord> {
     store(&Prefixed {
         row,
         prefix: "store_",
+    })
+}
+
+/// The cache marks read beside a row ([`order_store_columns`]).
+pub fn marks(row: &(impl Columns + ?Sized)) -> Result<CacheMarks> {
+    Ok(CacheMarks {
+        access: row.int("marks_access")?,
+        config: row.int("marks_config")?,
     })
 }
 
@@ -1034,6 +1045,17 @@ pub fn report_days_sql(with_times: bool) -> &'static str {
 
 /// The zone a store's rollups were built in.
 pub const ROLLUP_ZONE_SQL: &str = "SELECT timezone FROM report_rollups WHERE store_id = $1";
+
+/// Moves the access mark ([`crate::CacheMarks::access`]), in the
+/// transaction of a change to who a session is.
+pub const BUMP_ACCESS_MARK_SQL: &str = "UPDATE cache_marks SET access = access + 1 WHERE id = 1";
+
+/// Moves the configuration mark ([`crate::CacheMarks::config`]), in the
+/// transaction of a change to a store's settings or workflow.
+pub const BUMP_CONFIG_MARK_SQL: &str = "UPDATE cache_marks SET config = config + 1 WHERE id = 1";
+
+/// Reads both marks (one primary-key row).
+pub const CACHE_MARKS_SQL: &str = "SELECT access, config FROM cache_marks WHERE id = 1";
 
 /// Marks a store's rollups as built in its current zone.
 pub const ROLLUP_BUILT_SQL: &str = "INSERT INTO report_rollups (store_id, timezone)

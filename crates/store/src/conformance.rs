@@ -40,7 +40,7 @@ use ordertrack_domain::{
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    Acceptance, AccessChange, AccessEvent, DriverScope, EventFilter, IdempotencyClaim,
+    Acceptance, AccessChange, AccessEvent, CacheMarks, DriverScope, EventFilter, IdempotencyClaim,
     IdempotencyOutcome, Identity, Invitation, LogEntry, NewInvitation, NewOrder, NewPrintJob,
     NewPrinter, NewProduct, NewReview, NewSession, NewStore, NewStoreWorkflow, NewUser,
     OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, PrintKind,
@@ -131,6 +131,7 @@ macro_rules! conformance_tests {
             events_after,
             events_since,
             access_changes,
+            cache_marks,
             last_event_position,
             report_rows,
             report_rollups_match_the_history,
@@ -1488,6 +1489,7 @@ pub async fn place_order(store: Arc<dyn Repository>) {
     let with_store = OrderInStore {
         order: first.clone(),
         store: rosso,
+        marks: store.cache_marks().await.expect("cache_marks"),
     };
     assert_eq!(
         store
@@ -3317,6 +3319,118 @@ pub async fn access_changes(store: Arc<dyn Repository>) {
         store.last_event_position().await.expect("position"),
         start + 4
     );
+}
+
+/// The cache marks move with exactly the changes caches depend on, in
+/// their transactions: the access mark with every logout and staff role
+/// given, changed or taken away; the configuration mark with every store
+/// settings change and workflow version. Orders, sign-ins and changes that
+/// change nothing leave both where they are.
+pub async fn cache_marks(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let kim = kim_signed_in(store, now()).await;
+    let marks = || async { store.cache_marks().await.expect("cache_marks") };
+    let start = marks().await;
+    let moved = |access: i64, config: i64| CacheMarks {
+        access: start.access + access,
+        config: start.config + config,
+    };
+
+    // Placing and changing orders, signing in: nothing a cache keeps.
+    let order = place(store, &f.shop, &f.customer, &f.lines()).await;
+    advance(store, &order, f.cashier(), "confirmed").await;
+    store
+        .create_session(NewSession {
+            id: "kim-second-session".into(),
+            user_id: kim.id,
+            expires_at: now() + Duration::hours(1),
+        })
+        .await
+        .expect("create_session");
+    assert_eq!(marks().await, moved(0, 0));
+
+    // A role given, the same role again (no change), another role, taken away.
+    let access = |n: i64| moved(n, 0);
+    store
+        .set_membership(kim.id, f.shop.id, Role::Kitchen)
+        .await
+        .expect("give");
+    assert_eq!(marks().await, access(1), "a role given");
+    store
+        .set_membership(kim.id, f.shop.id, Role::Kitchen)
+        .await
+        .expect("give again");
+    assert_eq!(marks().await, access(1), "the same role changes nothing");
+    store
+        .set_membership(kim.id, f.shop.id, Role::Driver)
+        .await
+        .expect("change");
+    assert_eq!(marks().await, access(2), "a role changed");
+    assert!(
+        store
+            .remove_membership(kim.id, f.shop.id)
+            .await
+            .expect("remove")
+    );
+    assert_eq!(marks().await, access(3), "a role taken away");
+    assert!(
+        !store
+            .remove_membership(kim.id, f.shop.id)
+            .await
+            .expect("again")
+    );
+    store.delete_session("kim-session").await.expect("logout");
+    assert_eq!(marks().await, access(4), "a logout");
+    store.delete_session("kim-session").await.expect("again");
+    assert_eq!(marks().await, access(4), "nothing to end, nothing moved");
+    // A failed change (an unknown user) moves nothing.
+    let failed = store
+        .set_membership(UserId::new(kim.id.get() + 1000), f.shop.id, Role::Cashier)
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(marks().await, access(4));
+
+    // A store's settings and workflow.
+    let before = marks().await;
+    let paused = StoreSettingsPatch {
+        accepting_orders: Some(false),
+        ..StoreSettingsPatch::default()
+    };
+    let updated = store.update_store_settings(f.shop.id, paused).await;
+    assert!(updated.expect("update").is_some());
+    assert_eq!(marks().await.config, before.config + 1, "settings changed");
+    let unknown_store = StoreId::new(f.shop.id.get() + 1000);
+    let missing = store
+        .update_store_settings(unknown_store, StoreSettingsPatch::default())
+        .await
+        .expect("update unknown");
+    assert!(missing.is_none());
+    assert_eq!(marks().await.config, before.config + 1, "no such store");
+    store
+        .add_store_workflow(NewStoreWorkflow {
+            store_id: f.shop.id,
+            name: "mine".into(),
+            definition: r#"{"name":"mine"}"#.into(),
+            at: now(),
+        })
+        .await
+        .expect("add workflow");
+    assert_eq!(
+        marks().await,
+        CacheMarks {
+            access: before.access,
+            config: before.config + 2
+        },
+        "a workflow version added"
+    );
+    // An order read with its store carries the marks of its snapshot.
+    let found = store
+        .order_in_store(OrderKey::Id(order.id))
+        .await
+        .expect("order_in_store")
+        .expect("the order");
+    assert_eq!(found.marks, marks().await);
 }
 
 pub async fn last_event_position(store: Arc<dyn Repository>) {

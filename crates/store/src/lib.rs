@@ -155,6 +155,11 @@ pub trait Repository: Send + Sync + 'static {
     async fn session_identity(
         &self, session_id: &str, now: OffsetDateTime,
     ) -> Result<Option<Identity>>;
+    /// The marks caches are checked against (one primary-key row): the
+    /// access mark moves in the transaction of every logout and staff role
+    /// given, changed or taken away; the configuration mark in that of
+    /// every store settings change and workflow version added.
+    async fn cache_marks(&self) -> Result<CacheMarks>;
 
     // ---- stores, staff and products ----
 

@@ -50,6 +50,19 @@ pub struct Membership {
     pub role: Role,
 }
 
+/// Where the changes that in-memory caches depend on stand: each mark
+/// moves in the transaction of every such change (on any instance), so a
+/// cache entry read at the marks a request sees is as current as a read
+/// made by that request. Marks only grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CacheMarks {
+    /// Moves with every logout and every staff role given, changed or
+    /// taken away: what a session's identity and memberships depend on.
+    pub access: i64,
+    /// Moves with every change of a store's settings or workflow.
+    pub config: i64,
+}
+
 /// Who is calling, as of this request.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -211,6 +224,9 @@ pub struct OrderInStore {
     pub order: Order,
     /// The store it belongs to.
     pub store: StoreRecord,
+    /// The cache marks, read in the same statement: a request whose one
+    /// read is this one checks its cached session against them.
+    pub marks: CacheMarks,
 }
 
 /// Which orders to list.

@@ -168,6 +168,23 @@ impl FromRequestParts<AppState> for AuthCaller {
     }
 }
 
+/// The session a valid token names, not yet looked up: for the order
+/// changes, which check it against the cache marks their one read of the
+/// order returns ([`ordertrack_app::Asker::Session`]). Without a token, or
+/// with a bad or expired one, the request is 401.
+pub struct AuthSession(pub SessionRef);
+
+impl FromRequestParts<AppState> for AuthSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts, state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = presented_token(parts).ok_or(ordertrack_app::AppError::Unauthenticated)?;
+        Ok(AuthSession(state.app.session_of(&token)?))
+    }
+}
+
 /// The session a request's token names, if it presents a valid one (bad or
 /// expired tokens count as signed out). Not looked up in the store: a
 /// WebSocket keeps it and resolves the caller afresh for each subscription

@@ -476,58 +476,70 @@ async fn changes_commit_while_nats_is_stopped_and_subscribers_catch_up_when_it_r
     assert_eq!(expected.len(), 30, "15 orders placed and confirmed");
 }
 
+/// Two instances (`demo`) on a fresh schema, A on the bus and B on
+/// `b_nats` (waited for only when it is the bus), with the schema and data
+/// folder that must outlive them; `None` when the services are missing.
+async fn two_instances(
+    topic: &str, b_nats: &str,
+) -> Option<(TestSchema, tempfile::TempDir, Server, Server)> {
+    let schema = services().await?;
+    let subject = format!(
+        "ordertrack.test.{topic}.{}.{}",
+        std::process::id(),
+        time_nanos()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = start(&schema, &subject, dir.path(), NATS);
+    let b = start(&schema, &subject, dir.path(), b_nats);
+    let client = client();
+    wait_ready(&client, &a).await;
+    if b_nats == NATS {
+        wait_ready(&client, &b).await;
+    }
+    Some((schema, dir, a, b))
+}
+
+/// Registers `email` through `server` and makes it `role` of the
+/// restaurant (as `owner`): its first session's token and its user id.
+async fn new_staff_member(
+    client: &reqwest::Client, server: &Server, owner: &str, email: &str, role: &str,
+) -> (String, i64) {
+    let registered = client
+        .post(server.url("/api/v1/auth/register"))
+        .json(&json!({"email": email, "password": DEMO_PASSWORD, "name": "Staff Member"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), StatusCode::CREATED, "register {email}");
+    let body: Value = registered.json().await.expect("register body");
+    let added = client
+        .post(server.url(&format!("/api/v1/stores/{RESTAURANT}/staff")))
+        .bearer_auth(owner)
+        .json(&json!({"email": email, "role": role}))
+        .send()
+        .await
+        .expect("add staff");
+    assert_eq!(added.status(), StatusCode::CREATED, "add {email}");
+    (
+        body["token"].as_str().expect("token").to_owned(),
+        body["user"]["id"].as_i64().expect("id"),
+    )
+}
+
 /// Access ends on every instance: a staff member removed through A loses
 /// the store and order streams they hold open on B, a staff member demoted
 /// through A loses their store stream on B, and a session logged out
 /// through A loses its streams on B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_staff_member_removed_through_a_loses_their_open_stream_on_b() {
-    let Some(schema) = services().await else {
+    let Some((_schema, _dir, a, b)) = two_instances("access", NATS).await else {
         return;
     };
-    let subject = format!(
-        "ordertrack.test.access.{}.{}",
-        std::process::id(),
-        time_nanos()
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let a = start(&schema, &subject, dir.path(), NATS);
-    let b = start(&schema, &subject, dir.path(), NATS);
     let client = client();
-    for server in [&a, &b] {
-        wait_ready(&client, server).await;
-    }
     let owner = token(&client, &a, "owner@demo.test", DEMO_PASSWORD).await;
     let staff = a.url(&format!("/api/v1/stores/{RESTAURANT}/staff"));
-    let mut kim = (String::new(), 0);
-    for (email, role) in [
-        ("kim@kitchen.test", "kitchen"),
-        ("olga@owner.test", "owner"),
-    ] {
-        let registered = client
-            .post(a.url("/api/v1/auth/register"))
-            .json(&json!({"email": email, "password": DEMO_PASSWORD, "name": "Staff Member"}))
-            .send()
-            .await
-            .expect("register");
-        assert_eq!(registered.status(), StatusCode::CREATED, "register {email}");
-        let body: Value = registered.json().await.expect("register body");
-        if role == "kitchen" {
-            kim = (
-                body["token"].as_str().expect("token").to_owned(),
-                body["user"]["id"].as_i64().expect("id"),
-            );
-        }
-        let added = client
-            .post(&staff)
-            .bearer_auth(&owner)
-            .json(&json!({"email": email, "role": role}))
-            .send()
-            .await
-            .expect("add staff");
-        assert_eq!(added.status(), StatusCode::CREATED, "add {email}");
-    }
-    let (kim, kim_id) = kim;
+    let (kim, kim_id) = new_staff_member(&client, &a, &owner, "kim@kitchen.test", "kitchen").await;
+    new_staff_member(&client, &a, &owner, "olga@owner.test", "owner").await;
     let olga = token(&client, &a, "olga@owner.test", DEMO_PASSWORD).await;
     let through_a = Desk::signed_in(&client, &a).await;
     let (order, _) = through_a.change(0).await.expect("an order").remove(0);
@@ -622,4 +634,133 @@ async fn a_staff_member_removed_through_a_loses_their_open_stream_on_b() {
         }
     }
     assert!(!cashiers.is_finished());
+}
+
+/// A revocation acknowledged by A is refused by B on the very next request,
+/// sent the moment A answered — whatever B's bus delivered: B resolves
+/// sessions from its cache only at the store's current access mark. The
+/// streams the revoked access holds open on B end too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_revoked_through_a_is_refused_on_b_at_once() {
+    revoked_through_a_refused_on_b(NATS).await;
+}
+
+/// The same with B cut off from the bus (its NATS address answers nobody):
+/// the refusal comes from the mark B reads with each request, not from
+/// the bus; B's streams end when it catches up from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_revoked_through_a_is_refused_on_b_at_once_without_the_bus() {
+    revoked_through_a_refused_on_b("nats://127.0.0.1:9").await;
+}
+
+async fn revoked_through_a_refused_on_b(b_nats: &str) {
+    let Some((_schema, _dir, a, b)) = two_instances("revoked", b_nats).await else {
+        return;
+    };
+    let client = client();
+    let owner = token(&client, &a, "owner@demo.test", DEMO_PASSWORD).await;
+    let staff = a.url(&format!("/api/v1/stores/{RESTAURANT}/staff"));
+    let (_, kim_id) = new_staff_member(&client, &a, &owner, "kim@kitchen.test", "kitchen").await;
+    new_staff_member(&client, &a, &owner, "olga@owner.test", "owner").await;
+    // Sessions of their own (not the one registering made).
+    let kim = token(&client, &a, "kim@kitchen.test", DEMO_PASSWORD).await;
+    let olga = token(&client, &a, "olga@owner.test", DEMO_PASSWORD).await;
+    let alice = token(&client, &a, "alice@demo.test", DEMO_PASSWORD).await;
+    let streams = reqwest::Client::new();
+    let status_on = async |server: &Server, path: &str, token: &str| {
+        client
+            .get(server.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+            .status()
+    };
+
+    // Each case: who, the request B must refuse, the stream on B that must
+    // end, and the revocation made through A.
+    let kitchen = format!("/api/v1/stores/{RESTAURANT}/kitchen");
+    let staff_list = format!("/api/v1/stores/{RESTAURANT}/staff");
+    let store_stream = format!("/api/v1/stores/{RESTAURANT}/events");
+    let cases = [
+        (
+            "removed staff member",
+            &kim,
+            kitchen.as_str(),
+            store_stream.as_str(),
+        ),
+        (
+            "demoted owner",
+            &olga,
+            staff_list.as_str(),
+            store_stream.as_str(),
+        ),
+        (
+            "logged-out session",
+            &alice,
+            "/api/v1/auth/me",
+            "/api/v1/me/events",
+        ),
+    ];
+    for (what, who, path, stream_path) in cases {
+        // B has resolved (and kept) the session before the revocation.
+        for _ in 0..2 {
+            assert_eq!(status_on(&b, path, who).await, StatusCode::OK, "{what}");
+        }
+        let (sender, _events) = mpsc::unbounded_channel();
+        let stream = follow_url(
+            streams.clone(),
+            b.url(stream_path),
+            who.to_string(),
+            None,
+            sender,
+        )
+        .await;
+
+        let revoked = match what {
+            "removed staff member" => client
+                .delete(format!("{staff}/{kim_id}"))
+                .bearer_auth(&owner)
+                .send()
+                .await
+                .expect("remove"),
+            "demoted owner" => client
+                .post(&staff)
+                .bearer_auth(&owner)
+                .json(&json!({"email": "olga@owner.test", "role": "driver"}))
+                .send()
+                .await
+                .expect("demote"),
+            _ => client
+                .post(a.url("/api/v1/auth/logout"))
+                .bearer_auth(who)
+                .send()
+                .await
+                .expect("logout"),
+        };
+        assert!(
+            revoked.status().is_success(),
+            "{what}: {}",
+            revoked.status()
+        );
+
+        // No pause: the very next request on B.
+        let on_b = status_on(&b, path, who).await;
+        let on_a = status_on(&a, path, who).await;
+        assert_ne!(on_b, StatusCode::OK, "{what}: B still serves it");
+        assert_eq!(on_b, on_a, "{what}: B refuses as A does");
+        if what == "logged-out session" {
+            assert_eq!(on_b, StatusCode::UNAUTHORIZED);
+        }
+
+        let started = Instant::now();
+        tokio::time::timeout(Duration::from_secs(10), stream)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: stream on B still open 10 s later"))
+            .expect("reader");
+        println!(
+            "{what}: stream on B ended {:?} after B refused",
+            started.elapsed()
+        );
+    }
 }

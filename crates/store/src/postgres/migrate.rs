@@ -86,6 +86,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         ETA_BANDS,
         include_str!("../../migrations/postgres/0020_eta_bands.sql"),
     ),
+    (
+        21,
+        include_str!("../../migrations/postgres/0021_cache_marks.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

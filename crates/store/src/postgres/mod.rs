@@ -202,6 +202,10 @@ impl Repository for PostgresRepository {
         Ok(users::session_identity(&mut *self.read().await?, session_id, now).await?)
     }
 
+    async fn cache_marks(&self) -> Result<CacheMarks> {
+        Ok(users::cache_marks(&mut *self.read().await?).await?)
+    }
+
     async fn create_store(&self, new: NewStore) -> Result<StoreRecord> {
         self.write(new).await
     }

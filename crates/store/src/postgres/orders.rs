@@ -93,6 +93,7 @@ pub async fn order_in_store(
             Ok(OrderInStore {
                 order: order_row(&row)?,
                 store: codec::order_store(&row)?,
+                marks: codec::marks(&row)?,
             })
         })
         .transpose()

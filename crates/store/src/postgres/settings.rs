@@ -56,7 +56,7 @@ pub async fn update_store_settings(
     patch: &StoreSettingsPatch,
 ) -> Result<Option<StoreWithSettings>> {
     let hours = patch.opening_hours_json()?;
-    Ok(sqlx::query(concat!(
+    let updated = sqlx::query(concat!(
         "UPDATE stores SET
             name = COALESCE($2, name),
             status = COALESCE($3, status),
@@ -98,7 +98,11 @@ pub async fn update_store_settings(
     .fetch_optional(&mut *conn)
     .await?
     .map(|found| codec::store_with_settings(&found))
-    .transpose()?)
+    .transpose()?;
+    if updated.is_some() {
+        super::users::bump_mark(conn, codec::BUMP_CONFIG_MARK_SQL).await?;
+    }
+    Ok(updated)
 }
 
 /// Creates the store, gives it its settings and its owner, in the

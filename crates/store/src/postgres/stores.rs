@@ -91,6 +91,10 @@ pub async fn set_membership(
     .await
     // 23503: foreign_key_violation.
     .map_err(violation("23503", StoreError::NotFound("user or store")))?;
+    if before.as_deref() != Some(role.as_str()) {
+        // A role given counts too: a cached identity without it is stale.
+        super::users::bump_mark(conn, codec::BUMP_ACCESS_MARK_SQL).await?;
+    }
     log.access
         .extend(codec::role_replaced(user, store, before.as_deref(), role));
     Ok(())
@@ -111,6 +115,7 @@ pub async fn remove_membership(
         .rows_affected()
         > 0;
     if removed {
+        super::users::bump_mark(conn, codec::BUMP_ACCESS_MARK_SQL).await?;
         log.access.push(codec::staff_removed(user, store));
     }
     Ok(removed)

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::rows::{Log, Result, listed, unique};
 use crate::codec::{self, micros};
-use crate::{AccessChange, Credentials, Identity, NewSession, NewUser, User};
+use crate::{AccessChange, CacheMarks, Credentials, Identity, NewSession, NewUser, User};
 
 pub async fn create_user(conn: &mut PgConnection, new: &NewUser) -> Result<User> {
     let email = new.email.to_lowercase();
@@ -70,11 +70,30 @@ pub async fn delete_session(conn: &mut PgConnection, id: &str, log: &mut Log) ->
         .execute(&mut *conn)
         .await?;
     if deleted.rows_affected() > 0 {
+        bump_mark(conn, codec::BUMP_ACCESS_MARK_SQL).await?;
         log.access.push(AccessChange::SessionEnded {
             session_id: id.to_owned(),
         });
     }
     Ok(())
+}
+
+/// Moves a cache mark (`codec::BUMP_*_MARK_SQL`) in the transaction of the
+/// change it stands for; the row stays locked until that commits.
+pub async fn bump_mark(conn: &mut PgConnection, sql: &'static str) -> Result<()> {
+    sqlx::query(sql).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Where the cache marks stand.
+pub async fn cache_marks(conn: &mut PgConnection) -> Result<CacheMarks> {
+    let row = sqlx::query(codec::CACHE_MARKS_SQL)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(CacheMarks {
+        access: row.try_get("access")?,
+        config: row.try_get("config")?,
+    })
 }
 
 /// The session's user and memberships in one statement (one snapshot).

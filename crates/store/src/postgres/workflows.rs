@@ -27,6 +27,7 @@ pub async fn add_store_workflow(
     .fetch_one(&mut *conn)
     .await
     .map_err(unique("this workflow version"))?;
+    super::users::bump_mark(conn, codec::BUMP_CONFIG_MARK_SQL).await?;
     Ok(codec::store_workflow(&row)?)
 }
 

@@ -74,6 +74,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         ETA_BANDS,
         include_str!("../../migrations/sqlite/0020_eta_bands.sql"),
     ),
+    (
+        21,
+        include_str!("../../migrations/sqlite/0021_cache_marks.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -257,6 +257,10 @@ impl Repository for SqliteRepository {
             .await
     }
 
+    async fn cache_marks(&self) -> Result<CacheMarks> {
+        self.read(users::cache_marks).await
+    }
+
     async fn create_store(&self, new: NewStore) -> Result<StoreRecord> {
         self.write(move |tx| stores::create_store(tx.conn(), &new))
             .await

@@ -100,9 +100,13 @@ pub fn order_in_store(
     key: &OrderKey,
 ) -> Result<Option<OrderInStore>, StoreError> {
     Ok(load_order(conn, ORDER_IN_STORE_SELECT, key, |row| {
-        codec::order_store(row)
+        Ok((codec::order_store(row)?, codec::marks(row)?))
     })?
-    .map(|(order, store)| OrderInStore { order, store }))
+    .map(|(order, (store, marks))| OrderInStore {
+        order,
+        store,
+        marks,
+    }))
 }
 
 pub fn orders(conn: &Connection, query: &OrderQuery) -> Result<OrderPage, StoreError> {

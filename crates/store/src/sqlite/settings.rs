@@ -43,7 +43,7 @@ pub fn update_store_settings(
     patch: &StoreSettingsPatch,
 ) -> Result<Option<StoreWithSettings>, StoreError> {
     let hours = patch.opening_hours_json()?;
-    first(
+    let updated = first(
         conn,
         &format!(
             "UPDATE stores SET
@@ -84,7 +84,11 @@ pub fn update_store_settings(
             patch.email_body.clone().flatten(),
         ],
         |row| codec::store_with_settings(row),
-    )
+    )?;
+    if updated.is_some() {
+        super::users::bump_mark(conn, codec::BUMP_CONFIG_MARK_SQL)?;
+    }
+    Ok(updated)
 }
 
 /// Creates the store, gives it its settings and its owner, in the

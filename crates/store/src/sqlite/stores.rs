@@ -88,6 +88,10 @@ pub fn set_membership(
         Some(ErrorCode::ConstraintViolation) => StoreError::NotFound("user or store"),
         _ => e.into(),
     })?;
+    if before.as_deref() != Some(role.as_str()) {
+        // A role given counts too: a cached identity without it is stale.
+        super::users::bump_mark(tx.conn(), codec::BUMP_ACCESS_MARK_SQL)?;
+    }
     if let Some(change) = codec::role_replaced(user, store, before.as_deref(), role) {
         append_access(tx, change)?;
     }
@@ -105,6 +109,7 @@ pub fn remove_membership(
         .prepare_cached("DELETE FROM memberships WHERE user_id = ?1 AND store_id = ?2")?
         .execute([user.get(), store.get()])?;
     if removed > 0 {
+        super::users::bump_mark(tx.conn(), codec::BUMP_ACCESS_MARK_SQL)?;
         append_access(tx, codec::staff_removed(user, store))?;
     }
     Ok(removed > 0)

@@ -8,7 +8,9 @@ use super::events::append_access;
 use super::rows::{all, first};
 use super::writer::WriteTx;
 use crate::codec::{self, micros};
-use crate::{AccessChange, Credentials, Identity, NewSession, NewUser, StoreError, User};
+use crate::{
+    AccessChange, CacheMarks, Credentials, Identity, NewSession, NewUser, StoreError, User,
+};
 
 /// Maps a uniqueness violation to [`StoreError::Conflict`].
 pub(super) fn unique(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
@@ -79,6 +81,7 @@ pub fn delete_session(tx: &mut WriteTx<'_>, id: &str) -> Result<(), StoreError> 
         .prepare_cached("DELETE FROM sessions WHERE id = ?1")?
         .execute([id])?;
     if deleted > 0 {
+        bump_mark(tx.conn(), codec::BUMP_ACCESS_MARK_SQL)?;
         append_access(
             tx,
             AccessChange::SessionEnded {
@@ -87,6 +90,25 @@ pub fn delete_session(tx: &mut WriteTx<'_>, id: &str) -> Result<(), StoreError> 
         )?;
     }
     Ok(())
+}
+
+/// Moves a cache mark (`codec::BUMP_*_MARK_SQL`) in the transaction of the
+/// change it stands for.
+pub fn bump_mark(conn: &Connection, sql: &'static str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Where the cache marks stand.
+pub fn cache_marks(conn: &Connection) -> Result<CacheMarks, StoreError> {
+    Ok(conn
+        .prepare_cached(codec::CACHE_MARKS_SQL)?
+        .query_row([], |row| {
+            Ok(CacheMarks {
+                access: row.get("access")?,
+                config: row.get("config")?,
+            })
+        })?)
 }
 
 /// The session's user and memberships: one row per membership (one row

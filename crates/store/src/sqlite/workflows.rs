@@ -29,10 +29,14 @@ pub fn add_store_workflow(
             micros(new.at)
         ])
         .map_err(unique("this workflow version"))?;
-    match rows.next().map_err(unique("this workflow version"))? {
-        Some(row) => codec::store_workflow(row),
-        None => Err(StoreError::NotFound("store")),
-    }
+    let added = match rows.next().map_err(unique("this workflow version"))? {
+        Some(row) => codec::store_workflow(row)?,
+        None => return Err(StoreError::NotFound("store")),
+    };
+    drop(rows);
+    drop(statement);
+    super::users::bump_mark(conn, codec::BUMP_CONFIG_MARK_SQL)?;
+    Ok(added)
 }
 
 /// One version of a store's workflow.

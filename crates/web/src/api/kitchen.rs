@@ -58,7 +58,7 @@ async fn bump(
             Some(body.expected_version),
         )
         .await;
-    changed(&state, &caller, id, result).await
+    changed(&state, (&caller).into(), id, result).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -83,7 +83,7 @@ async fn hand_off(
         .app
         .hand_off(&caller, id, Some(body.expected_version))
         .await;
-    changed(&state, &caller, id, result).await
+    changed(&state, (&caller).into(), id, result).await
 }
 
 #[derive(Deserialize)]
@@ -106,7 +106,7 @@ async fn recall(
     ApiQuery(query): ApiQuery<RecallQuery>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let result = state.app.recall(&caller, id, query.expected_version).await;
-    changed(&state, &caller, id, result).await
+    changed(&state, (&caller).into(), id, result).await
 }
 
 #[derive(Deserialize, IntoParams)]

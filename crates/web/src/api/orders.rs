@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::views::{HistoryBody, OrderBody, ReviewBody, TrackedOrderBody};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthCaller};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, AuthCaller, AuthSession};
 use crate::routes::Routes;
 
 pub fn routes() -> Routes {
@@ -313,14 +313,14 @@ struct TransitionBody {
     responses((status = 200, description = "Moved", body = OrderBody))
 )]
 async fn transition(
-    State(state): State<AppState>, AuthCaller(caller): AuthCaller, ApiPath(id): ApiPath<OrderId>,
-    ApiJson(body): ApiJson<TransitionBody>,
+    State(state): State<AppState>, AuthSession(session): AuthSession,
+    ApiPath(id): ApiPath<OrderId>, ApiJson(body): ApiJson<TransitionBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let result = state
         .app
-        .transition(&caller, id, &body.to, body.note, body.expected_version)
+        .transition(&session, id, &body.to, body.note, body.expected_version)
         .await;
-    changed(&state, &caller, id, result).await
+    changed(&state, (&session).into(), id, result).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -348,7 +348,7 @@ async fn correct(
         .app
         .correct(&caller, id, &body.to, &body.reason, body.expected_version)
         .await;
-    changed(&state, &caller, id, result).await
+    changed(&state, (&caller).into(), id, result).await
 }
 
 /// The payment change asked for: only these two are recorded by hand.
@@ -410,7 +410,7 @@ async fn set_payment(
         .app
         .set_payment(&caller, id, request, body.expected_version)
         .await;
-    changed(&state, &caller, id, result).await
+    changed(&state, (&caller).into(), id, result).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -439,7 +439,7 @@ async fn assign(
         .app
         .assign_driver(&caller, id, Some(driver), body.expected_version)
         .await;
-    changed(&state, &caller, id, result).await
+    changed(&state, (&caller).into(), id, result).await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -465,7 +465,7 @@ async fn unassign(
         .app
         .assign_driver(&caller, id, None, query.expected_version)
         .await;
-    changed(&state, &caller, id, result).await
+    changed(&state, (&caller).into(), id, result).await
 }
 
 /// The answer to a change of order `id`: the order as it is after the
@@ -473,7 +473,7 @@ async fn unassign(
 /// named (409 `version_conflict`), the problem carrying the order as it is
 /// now (`order`), so the client shows the fresh state without asking again.
 pub(super) async fn changed(
-    state: &AppState, caller: &ordertrack_app::Caller, id: OrderId,
+    state: &AppState, caller: ordertrack_app::Asker<'_>, id: OrderId,
     result: Result<ordertrack_app::orders::OrderView, ordertrack_app::AppError>,
 ) -> Result<Json<OrderBody>, ApiError> {
     match result {
@@ -483,7 +483,8 @@ pub(super) async fn changed(
             if error.code() != ErrorCode::VersionConflict {
                 return Err(error);
             }
-            let fresh = state.app.order(caller, id).await?;
+            let caller = state.app.caller_of(caller).await?;
+            let fresh = state.app.order(&caller, id).await?;
             let order = serde_json::to_value(OrderBody::from(&fresh))
                 .map_err(|e| ApiError::from(ordertrack_app::AppError::Internal(e.to_string())))?;
             Err(error.with_order(order))
@@ -529,11 +530,12 @@ struct ItemStatusBody {
     responses((status = 200, description = "Changed", body = OrderBody))
 )]
 async fn set_item_status(
-    State(state): State<AppState>, AuthCaller(caller): AuthCaller,
+    State(state): State<AppState>, AuthSession(session): AuthSession,
     ApiPath((id, item_id)): ApiPath<(OrderId, ItemId)>, ApiJson(body): ApiJson<ItemStatusBody>,
 ) -> Result<Json<OrderBody>, ApiError> {
     let result = if body.correction {
         let reason = body.reason.as_deref().unwrap_or_default();
+        let caller = state.app.session_caller(&session).await?;
         state
             .app
             .correct_item(&caller, id, item_id, body.status, reason)
@@ -541,10 +543,10 @@ async fn set_item_status(
     } else {
         state
             .app
-            .set_item_status(&caller, id, item_id, body.status, body.expected_version)
+            .set_item_status(&session, id, item_id, body.status, body.expected_version)
             .await
     };
-    changed(&state, &caller, id, result).await
+    changed(&state, (&session).into(), id, result).await
 }
 
 #[utoipa::path(

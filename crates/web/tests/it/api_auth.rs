@@ -218,3 +218,101 @@ async fn expired_tokens_are_refused() {
         .await
         .expect_problem(401, "unauthenticated");
 }
+
+/// An instance keeps the sessions it resolved, so a transition reads no
+/// session of its own; yet every access change — a role given, changed or
+/// taken away, a logout — is seen by the very next request.
+#[tokio::test]
+async fn kept_sessions_save_reads_and_follow_every_access_change() {
+    let app = spawn_app().await;
+    let alice = app.alice().await;
+    let cashier = app.user("cashier@demo.test").await;
+    let owner = app.user("owner@demo.test").await;
+    let stats = || app.app.session_cache_stats();
+
+    // Warm: the cashier's session is read once, then kept.
+    let mut orders = Vec::new();
+    for _ in 0..3 {
+        orders.push(id(&app.place_simple(&alice.token, RESTAURANT).await));
+    }
+    app.get("/auth/me", &cashier.token).await.expect(200);
+    let before = stats();
+    for order in orders {
+        app.move_order(&cashier.token, order, "confirmed").await;
+    }
+    let after = stats();
+    assert_eq!(
+        after.reads, before.reads,
+        "kept sessions are not read again"
+    );
+    assert!(after.hits >= before.hits + 3, "{before:?} → {after:?}");
+
+    // A role given is seen by the next request (a kept session without it
+    // is not used).
+    let newcomer = app.register("newcomer@example.test", "Newcomer").await;
+    let second = id(&app.place_simple(&alice.token, RESTAURANT).await);
+    app.get("/auth/me", &newcomer.token).await.expect(200);
+    app.get(&format!("/orders/{second}"), &newcomer.token)
+        .await
+        .expect(404);
+    app.post(
+        &format!("/stores/{RESTAURANT}/staff"),
+        &owner.token,
+        &json!({"email": "newcomer@example.test", "role": "cashier"}),
+    )
+    .await
+    .expect(201);
+    app.move_order(&newcomer.token, second, "confirmed").await;
+
+    // A role changed: a driver may not confirm.
+    let third = id(&app.place_simple(&alice.token, RESTAURANT).await);
+    app.post(
+        &format!("/stores/{RESTAURANT}/staff"),
+        &owner.token,
+        &json!({"email": "newcomer@example.test", "role": "driver"}),
+    )
+    .await
+    .expect(201);
+    let refused = app
+        .post(
+            &format!("/orders/{third}/transitions"),
+            &newcomer.token,
+            &json!({"to": "confirmed"}),
+        )
+        .await;
+    assert!(
+        matches!(refused.status.as_u16(), 403 | 404),
+        "a driver confirmed: {}",
+        refused.status
+    );
+
+    // A role taken away.
+    app.delete(
+        &format!("/stores/{RESTAURANT}/staff/{}", newcomer.id),
+        &owner.token,
+    )
+    .await
+    .expect(204);
+    app.post(
+        &format!("/orders/{third}/transitions"),
+        &newcomer.token,
+        &json!({"to": "confirmed"}),
+    )
+    .await
+    .expect(404);
+
+    // A logout, through another instance's store write as through this one:
+    // the session ends in the store, and the kept copy is not used.
+    app.store
+        .delete_session(&app.caller(&cashier.token).await.session_id)
+        .await
+        .expect("end the session in the store");
+    app.post(
+        &format!("/orders/{third}/transitions"),
+        &cashier.token,
+        &json!({"to": "confirmed"}),
+    )
+    .await
+    .expect(401);
+    app.get("/auth/me", &cashier.token).await.expect(401);
+}
