@@ -11,6 +11,7 @@
 #   bash support/bench/durations-ab.sh [extra ordertrack-bench arguments]
 #   AB_ROUNDS=3 AB_CLIENTS=64 AB_ORDERS=20000 AB_SECS=10   (defaults)
 #   e.g. … --database-url postgres://postgres@127.0.0.1:5432/postgres
+#   AB_SKIP_BUILD=1 runs the binaries already in AB_OUT again.
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
@@ -18,15 +19,17 @@ out=${AB_OUT:-$CARGO_TARGET_DIR/ab-durations}
 rounds=${AB_ROUNDS:-3}
 mkdir -p "$out"
 
-(cd "$root" && cargo build --release -p ordertrack -p ordertrack-bench)
-cp "$CARGO_TARGET_DIR/release/ordertrack" "$out/ordertrack-kept"
-cp "$CARGO_TARGET_DIR/release/ordertrack-bench" "$out/ordertrack-bench"
-tree=$(mktemp -d)
-trap 'git -C "$root" worktree remove --force "$tree" >/dev/null 2>&1 || true' EXIT
-git -C "$root" worktree add --detach "$tree" HEAD >/dev/null
-(cd "$tree" && git apply "$root/support/bench/no-durations.patch" \
-  && cargo build --release -p ordertrack)
-cp "$CARGO_TARGET_DIR/release/ordertrack" "$out/ordertrack-unkept"
+if [ -z "${AB_SKIP_BUILD:-}" ]; then
+  (cd "$root" && cargo build --release -p ordertrack -p ordertrack-bench)
+  cp "$CARGO_TARGET_DIR/release/ordertrack" "$out/ordertrack-kept"
+  cp "$CARGO_TARGET_DIR/release/ordertrack-bench" "$out/ordertrack-bench"
+  tree=$(mktemp -d)
+  trap 'git -C "$root" worktree remove --force "$tree" >/dev/null 2>&1 || true' EXIT
+  git -C "$root" worktree add --detach "$tree" HEAD >/dev/null
+  (cd "$tree" && git apply "$root/support/bench/no-durations.patch" \
+    && cargo build --release -p ordertrack)
+  cp "$CARGO_TARGET_DIR/release/ordertrack" "$out/ordertrack-unkept"
+fi
 
 for round in $(seq "$rounds"); do
   for side in kept unkept; do
