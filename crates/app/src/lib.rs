@@ -10,6 +10,7 @@ pub mod email;
 mod error;
 mod error_code;
 pub mod escpos;
+mod eta_follower;
 pub mod idempotency;
 pub mod invitations;
 pub mod kitchen;
@@ -77,6 +78,8 @@ pub struct App {
     queues: Arc<queues::KitchenQueues>,
     /// Resolved sessions, used while the access mark stands (`sessions.rs`).
     sessions: Arc<sessions::SessionCache>,
+    /// Wakes the ETA durations follower (`eta_follower.rs`).
+    finished_orders: Arc<eta_follower::FinishedOrders>,
 }
 
 impl App {
@@ -84,6 +87,8 @@ impl App {
     pub fn new(repo: Arc<dyn Repository>, hub: Hub, auth: AuthConfig) -> Self {
         let queues = Arc::new(queues::KitchenQueues::default());
         hub.follow(queues.clone());
+        let finished_orders = Arc::new(eta_follower::FinishedOrders::default());
+        hub.follow(finished_orders.clone());
         App {
             repo,
             workflows: Arc::new(Workflows::builtin()),
@@ -98,6 +103,7 @@ impl App {
             durations: Arc::default(),
             queues,
             sessions: Arc::default(),
+            finished_orders,
         }
     }
 

@@ -126,6 +126,10 @@ pub(crate) trait PlannedChange: Send {
 
     /// The events it writes, in order (their summaries get the ETA).
     fn events_mut(&mut self) -> Vec<&mut NewEvent>;
+
+    /// Its status changes, in order (a finishing one may keep its
+    /// durations at once).
+    fn status_changes_mut(&mut self) -> Vec<&mut StatusChange>;
 }
 
 /// What [`PlannedChange::write`] returns: the store's own future.
@@ -140,6 +144,10 @@ impl PlannedChange for StatusChange {
     fn events_mut(&mut self) -> Vec<&mut NewEvent> {
         vec![&mut self.event]
     }
+
+    fn status_changes_mut(&mut self) -> Vec<&mut StatusChange> {
+        vec![self]
+    }
 }
 
 impl PlannedChange for ItemStatusChange {
@@ -151,6 +159,10 @@ impl PlannedChange for ItemStatusChange {
         let mut events = vec![&mut self.event];
         events.extend(self.then.as_mut().map(|then| &mut then.event));
         events
+    }
+
+    fn status_changes_mut(&mut self) -> Vec<&mut StatusChange> {
+        self.then.iter_mut().collect()
     }
 }
 
@@ -165,6 +177,16 @@ impl PlannedChange for OrderPlan {
             .map(|step| match step {
                 PlanStep::Item(step) => &mut step.event,
                 PlanStep::Status(change) => &mut change.event,
+            })
+            .collect()
+    }
+
+    fn status_changes_mut(&mut self) -> Vec<&mut StatusChange> {
+        self.steps
+            .iter_mut()
+            .filter_map(|step| match step {
+                PlanStep::Item(_) => None,
+                PlanStep::Status(change) => Some(change),
             })
             .collect()
     }
@@ -1091,6 +1113,14 @@ impl App {
             let written = match decide(workflow.clone(), order, actor).await? {
                 Decision::Write(mut change) => {
                     stamp_eta(change.events_mut(), &pace, &workflow, &before);
+                    if pace.durations.cold(before.fulfilment.kind) {
+                        // Its durations may turn the store's windows
+                        // learned: with this change, not a follower's
+                        // round later.
+                        for status in change.status_changes_mut() {
+                            status.durations_at_once = true;
+                        }
+                    }
                     change.write(self.repo.as_ref()).await
                 }
                 Decision::Keep(order) => Ok(*order),
@@ -1202,6 +1232,11 @@ impl DurationsCache {
     fn keep(&self, store: StoreId, durations: Arc<StoreDurations>) {
         self.stores()
             .insert(store, (std::time::Instant::now(), durations));
+    }
+
+    /// Forgets a store's durations: the next ETA reads them afresh.
+    pub(crate) fn forget(&self, store: StoreId) {
+        self.stores().remove(&store);
     }
 
     /// Wraps the listener the store's writer tells about commits: an

@@ -275,6 +275,23 @@ impl StoreDurations {
                 .any(|seconds| seconds.len() < LEARNED_MIN_SAMPLES)
     }
 
+    /// Whether the store is still in its cold start for `fulfilment`:
+    /// fewer than [`LEARNED_MIN_SAMPLES`] of its orders of that fulfilment
+    /// have finished (as far as kept). Every finished order keeps a
+    /// duration from the status it was placed in, so its longest series
+    /// counts them; a status few orders pass through does not keep a store
+    /// cold.
+    pub fn cold(&self, fulfilment: FulfilmentKind) -> bool {
+        let finished = self
+            .sorted
+            .iter()
+            .filter(|((kind, _), _)| *kind == fulfilment)
+            .map(|(_, seconds)| seconds.len())
+            .max()
+            .unwrap_or(0);
+        finished < LEARNED_MIN_SAMPLES
+    }
+
     /// The window of an order in `status` (entered at `entered`) under
     /// `workflow`, with `ahead` orders of its store ahead of it in the
     /// kitchen's queue ([`KitchenQueue::ahead_of`]); `None` for a terminal
@@ -633,10 +650,26 @@ mod tests {
     }
 
     #[test]
-    fn a_store_is_learning_until_every_kept_series_has_enough_samples() {
+    fn a_store_is_learning_until_every_kept_series_has_enough_samples_and_cold_until_enough_orders()
+    {
         assert!(StoreDurations::default().learning());
         assert!(durations(&history(42, LEARNED_MIN_SAMPLES - 1)).learning());
         assert!(!durations(&history(42, LEARNED_MIN_SAMPLES)).learning());
+        assert!(StoreDurations::default().cold(FulfilmentKind::Pickup));
+        assert!(durations(&history(42, LEARNED_MIN_SAMPLES - 1)).cold(FulfilmentKind::Pickup));
+        assert!(!durations(&history(42, LEARNED_MIN_SAMPLES)).cold(FulfilmentKind::Pickup));
+        assert!(durations(&history(42, LEARNED_MIN_SAMPLES)).cold(FulfilmentKind::Delivery));
+        // A status few orders pass through keeps it learning, not cold.
+        let mut kept = samples(&history(42, LEARNED_MIN_SAMPLES), None);
+        kept.push(DurationSample {
+            fulfilment: FulfilmentKind::Pickup,
+            state: "on_hold".into(),
+            band: None,
+            seconds: 60,
+        });
+        let rare = StoreDurations::from_samples(StoreZone::utc(), kept);
+        assert!(rare.learning());
+        assert!(!rare.cold(FulfilmentKind::Pickup));
     }
 
     #[test]

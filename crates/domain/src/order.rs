@@ -467,8 +467,17 @@ pub struct StatusChange {
     pub assignment: Option<AssignmentStep>,
     /// The order reaches a done state by the workflow's rules (not a
     /// correction): the store keeps how long it took from each state it
-    /// entered, in the same write, for the ETA (see [`crate::eta`]).
+    /// entered, for the ETA (see [`crate::eta`]) — by default a moment
+    /// later, in bulk, by the follower of the event log the write marks
+    /// the change's event for; in the same write with
+    /// [`durations_at_once`](Self::durations_at_once).
     pub finishes: bool,
+    /// A finishing change keeps its durations in its own write rather than
+    /// leaving them to the follower: chosen while the store is still
+    /// learning, so the order that completes its sample turns its windows
+    /// learned at once. Costs the write a few pages, which is why a
+    /// learned store leaves it to the follower.
+    pub durations_at_once: bool,
     /// The change moves the order between open, done and cancelled: the
     /// store applies it to the per-day report rollups in the same write
     /// (see [`crate::rollup`]). `None` within one outcome.
@@ -492,6 +501,7 @@ impl StatusChange {
             payment: None,
             assignment: None,
             finishes: false,
+            durations_at_once: false,
             outcomes: None,
         }
     }
@@ -682,6 +692,7 @@ pub(crate) fn status_change(
         payment: None,
         assignment: None,
         finishes: workflow.is_done(to),
+        durations_at_once: false,
         outcomes: crate::rollup::OrderOutcomes::of(workflow, &order.status, to).map(Box::new),
     }
 }

@@ -1171,6 +1171,24 @@ pub const STORE_DURATIONS_SQL: &str =
             fulfilment, state, band, seconds
      FROM eta_samples WHERE store_id = $1";
 
+/// The ETA durations follower's position in the event log: the last event
+/// it has kept the durations of.
+pub const FOLLOWER_POSITION_SQL: &str = "SELECT last_event_id FROM eta_follower WHERE id = 1";
+
+/// The follower's next range of the log: the last id of the (at most `$2`)
+/// events after `$1`, and how many there are. Event ids are handed out in
+/// commit order, so a committed id is never passed over.
+pub const FOLLOWER_RANGE_SQL: &str = "SELECT MAX(id), COUNT(*) FROM (
+         SELECT id FROM events WHERE id > $1 ORDER BY id LIMIT $2) AS range_of_log";
+
+/// The events of a range that finish an order and leave its durations to
+/// the follower: the order, the done status, when.
+pub const FOLLOWER_FINISHED_SQL: &str = "SELECT order_id, finished_in, created_at FROM events
+     WHERE id > $1 AND id <= $2 AND finished_in IS NOT NULL ORDER BY id";
+
+/// Moves the follower's position to the end of the range it kept.
+pub const FOLLOWER_MOVE_SQL: &str = "UPDATE eta_follower SET last_event_id = $1 WHERE id = 1";
+
 /// One kept duration from a [`STORE_DURATIONS_SQL`] row.
 pub fn duration_sample(row: &(impl Columns + ?Sized)) -> Result<DurationSample> {
     let fulfilment = row.text("fulfilment")?;

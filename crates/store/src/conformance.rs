@@ -3576,7 +3576,24 @@ pub async fn eta_durations(store: Arc<dyn Repository>) {
         base + Duration::seconds(900),
     );
     assert!(done.finishes);
+    assert!(!done.durations_at_once);
     store.apply_status_change(done).await.expect("complete");
+    // The write leaves them to the follower of the event log, whose round
+    // keeps them (once).
+    assert!(kept(store, &f.shop).await.is_empty());
+    let round = store
+        .keep_followed_durations(1_000)
+        .await
+        .expect("a follower round");
+    assert_eq!(
+        (round.orders, &round.stores[..], round.more),
+        (1, &[f.shop.id][..], false)
+    );
+    let again = store
+        .keep_followed_durations(1_000)
+        .await
+        .expect("a follower round");
+    assert_eq!((again.orders, again.stores.len()), (0, 0));
     assert_eq!(
         kept(store, &f.shop).await,
         [
@@ -3633,7 +3650,39 @@ pub async fn eta_durations(store: Arc<dyn Repository>) {
     .expect("a manager may correct");
     assert!(!corrected.finishes);
     store.apply_status_change(corrected).await.expect("correct");
+    let round = store
+        .keep_followed_durations(1_000)
+        .await
+        .expect("a follower round");
+    assert_eq!(round.orders, 0);
     assert_eq!(kept(store, &f.shop).await.len(), 5);
+
+    // A change told to keep its durations at once (its store still
+    // learning) has them kept by its own write, and not again by the
+    // follower.
+    let mut fourth = finished_at(
+        store,
+        &f.shop,
+        &f.customer,
+        &f.lines(),
+        (f.cashier(), cook),
+        base,
+        1_200,
+    )
+    .await;
+    fourth.durations_at_once = true;
+    store.apply_status_change(fourth).await.expect("complete");
+    let with_fourth = kept(store, &f.shop).await;
+    assert!(
+        with_fourth.contains(&("pending".to_owned(), 1_200)),
+        "{with_fourth:?}"
+    );
+    let round = store
+        .keep_followed_durations(1_000)
+        .await
+        .expect("a follower round");
+    assert_eq!(round.orders, 0);
+    assert_eq!(kept(store, &f.shop).await, with_fourth);
 }
 
 /// A store's queue: the oldest orders in the given statuses, oldest
@@ -3746,6 +3795,10 @@ pub async fn eta_durations_keep_the_most_recent(store: Arc<dyn Repository>) {
     )
     .await;
     store.apply_status_change(other).await.expect("complete");
+    store
+        .keep_followed_durations(1_000)
+        .await
+        .expect("a follower round");
     let verde_kept = kept(store, &verde).await;
     assert!(!verde_kept.is_empty());
     let small = |n: usize| i64::try_from(n).expect("small");
@@ -3765,8 +3818,10 @@ pub async fn eta_durations_keep_the_most_recent(store: Arc<dyn Repository>) {
             1_000 + small(n),
         )
     };
+    // Kept by each order's own write (a store still learning).
     for n in 0..window + 3 {
-        let done = nth(n).await;
+        let mut done = nth(n).await;
+        done.durations_at_once = true;
         store.apply_status_change(done).await.expect("complete");
     }
     let pending = |kept: Vec<(String, i64)>| -> Vec<i64> {
@@ -3784,8 +3839,13 @@ pub async fn eta_durations_keep_the_most_recent(store: Arc<dyn Repository>) {
     assert!(per_status.len() >= 3, "{per_status:?}");
     assert!(per_status.values().all(|&n| n == window), "{per_status:?}");
 
-    // More finish, several at once (a batch of the writer): still the
+    // More finish, several at once (a batch of the writer), left to the
+    // follower, whose rounds read a few events at a time: still the
     // newest WINDOW_SAMPLES of every status.
+    store
+        .keep_followed_durations(100_000)
+        .await
+        .expect("a follower round");
     let mut more = Vec::new();
     for n in window + 3..window + 9 {
         more.push(nth(n).await);
@@ -3800,6 +3860,21 @@ pub async fn eta_durations_keep_the_most_recent(store: Arc<dyn Repository>) {
     for finished in finishing {
         finished.await.expect("the task").expect("complete");
     }
+    let mut followed = 0;
+    let mut rounds = 0;
+    loop {
+        let round = store
+            .keep_followed_durations(5)
+            .await
+            .expect("a follower round");
+        followed += round.orders;
+        rounds += 1;
+        if !round.more {
+            break;
+        }
+    }
+    assert_eq!(followed, 6, "every finished order kept once");
+    assert!(rounds > 1, "rounds of at most 5 events: {rounds}");
     assert_eq!(kept_per_status(store, &f.shop).await, per_status);
     let last = pending(kept(store, &f.shop).await);
     assert_eq!(last.first(), Some(&1_009));

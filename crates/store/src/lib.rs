@@ -344,6 +344,14 @@ pub trait Repository: Send + Sync + 'static {
     /// time zone: what its ETA windows are read from, in one indexed read.
     async fn store_durations(&self, store: StoreId) -> Result<KeptDurations>;
 
+    /// One round of the ETA durations follower: keeps the durations of
+    /// the orders finished by the events after its position in the event
+    /// log (those whose write left them to it), reading at most `limit`
+    /// events, and moves the position past them — all in one write, so a
+    /// round is kept whole or not at all. Safe from several instances at
+    /// once: a round another one is running is not run twice.
+    async fn keep_followed_durations(&self, limit: u32) -> Result<FollowedDurations>;
+
     // ---- operations ----
 
     /// How busy the database connections are right now (for `/metrics`).

@@ -657,6 +657,21 @@ pub struct QueuedOrders {
     pub as_of: i64,
 }
 
+/// What one round of the ETA durations follower did
+/// ([`crate::Repository::keep_followed_durations`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FollowedDurations {
+    /// The stores whose kept durations changed.
+    pub stores: Vec<StoreId>,
+    /// How many finished orders' durations were kept.
+    pub orders: usize,
+    /// The round stopped at its limit: more of the log is waiting.
+    pub more: bool,
+    /// Another instance's round held the follower's position: this one
+    /// did nothing.
+    pub busy: bool,
+}
+
 /// A store's per-day rollups of a range.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportDays {

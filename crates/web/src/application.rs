@@ -365,14 +365,17 @@ impl Application {
     }
 
     /// Serves on `listener` until `shutdown` resolves (see [`crate::serve`]),
-    /// delivering webhooks and Web Push meanwhile.
+    /// delivering webhooks and Web Push and keeping finished orders' ETA
+    /// durations meanwhile.
     pub async fn serve(
         self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let tls = self.tls.clone();
         let worker = WebhookWorker::spawn(self.repo.clone(), &self.webhooks);
         let pusher = PushWorker::spawn(self.repo.clone(), &self.push);
+        let eta_follower = self.app.start_eta_follower();
         let served = crate::serve(listener, self.state(), tls, shutdown).await;
+        eta_follower.stop().await;
         worker.stop().await;
         if let Some(email) = self.email {
             email.stop().await;

@@ -32,6 +32,7 @@ pub async fn append_events(conn: &mut PgConnection, log: Log) -> Result<Vec<LogE
     let Log {
         events: pending,
         access,
+        finishing,
     } = log;
     if pending.is_empty() && access.is_empty() {
         return Ok(Vec::new());
@@ -81,7 +82,11 @@ pub async fn append_events(conn: &mut PgConnection, log: Log) -> Result<Vec<LogE
         *seq += 1;
         let payload = codec::to_json(&event)?;
         let public_json = event.public_json();
-        columns.push(id, store_seq, &event, payload, public_json.clone());
+        let finished_in = finishing
+            .iter()
+            .find(|(order, version, _)| *order == event.order_id && *version == event.order_version)
+            .map(|(_, _, done)| done.to_string());
+        columns.push(id, store_seq, &event, payload, public_json.clone(), finished_in);
         stored.push(LogEntry::Order(StoredEvent::written(
             id,
             store_seq,
@@ -92,9 +97,10 @@ pub async fn append_events(conn: &mut PgConnection, log: Log) -> Result<Vec<LogE
     if !columns.ids.is_empty() {
         sqlx::query(
             "INSERT INTO events (id, store_id, store_seq, order_id, customer_id, kind, order_version,
-                payload, created_at, public_json)
+                payload, created_at, public_json, finished_in)
              SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::int8[], $5::int8[],
-                                  $6::text[], $7::int8[], $8::text[], $9::int8[], $10::text[])",
+                                  $6::text[], $7::int8[], $8::text[], $9::int8[], $10::text[],
+                                  $11::text[])",
         )
         .bind(&columns.ids)
         .bind(&columns.stores)
@@ -106,6 +112,7 @@ pub async fn append_events(conn: &mut PgConnection, log: Log) -> Result<Vec<LogE
         .bind(&columns.payloads)
         .bind(&columns.created)
         .bind(&columns.public_jsons)
+        .bind(&columns.finished_in)
         .execute(&mut *conn)
         .await?;
     }
@@ -145,6 +152,7 @@ struct EventColumns {
     payloads: Vec<String>,
     created: Vec<i64>,
     public_jsons: Vec<String>,
+    finished_in: Vec<Option<String>>,
 }
 
 impl EventColumns {
@@ -155,6 +163,7 @@ impl EventColumns {
         event: &NewEvent,
         payload: String,
         public_json: String,
+        finished_in: Option<String>,
     ) {
         self.ids.push(id);
         self.stores.push(event.store_id.get());
@@ -166,6 +175,7 @@ impl EventColumns {
         self.payloads.push(payload);
         self.created.push(micros(event.at));
         self.public_jsons.push(public_json);
+        self.finished_in.push(finished_in);
     }
 }
 

@@ -16,8 +16,8 @@ use super::orders::{self, Change};
 use super::rows::{Log, Result};
 use super::{invitations, printing, reviews, settings, stores, users, workflows};
 use crate::{
-    Acceptance, Invitation, NewInvitation, NewOrder, NewPrintJob, NewPrinter, NewProduct,
-    NewReview, NewSession, NewStore, NewStoreWorkflow, NewUser, PlacedOrder, PrintJob,
+    Acceptance, FollowedDurations, Invitation, NewInvitation, NewOrder, NewPrintJob, NewPrinter,
+    NewProduct, NewReview, NewSession, NewStore, NewStoreWorkflow, NewUser, PlacedOrder, PrintJob,
     PrintOutcome, Printer, Product, ProductPatch, Review, StoreError, StoreOpening, StoreRecord,
     StoreSettingsPatch, StoreWithSettings, StoreWorkflow, User,
 };
@@ -301,6 +301,17 @@ impl Request for NewPrintJob {
     type Output = PrintJob;
     fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, PrintJob> {
         Box::pin(printing::queue_print_job(conn, self))
+    }
+}
+
+/// One round of the ETA durations follower, reading at most this many
+/// events.
+pub struct KeepFollowedDurations(pub u32);
+
+impl Request for KeepFollowedDurations {
+    type Output = FollowedDurations;
+    fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, FollowedDurations> {
+        Box::pin(orders::keep_followed_durations(conn, self.0))
     }
 }
 

@@ -62,9 +62,9 @@ use crate::webhook_records::*;
 use crate::{CommitListener, Repository, Result, StoreError};
 use email::{ClaimEmails, SetEmailOptOut};
 use jobs::{
-    AcceptInvitation, ClaimPrintJobs, CreateProduct, DeleteSession, FinishPrintJob, Pending,
-    QueuePrintJobs, RemoveMembership, RemovePrinter, Request, SetMembership, UpdateProduct,
-    UpdateStoreSettings,
+    AcceptInvitation, ClaimPrintJobs, CreateProduct, DeleteSession, FinishPrintJob,
+    KeepFollowedDurations, Pending, QueuePrintJobs, RemoveMembership, RemovePrinter, Request,
+    SetMembership, UpdateProduct, UpdateStoreSettings,
 };
 use push::{ClaimPushJobs, DeletePushSubscription};
 use webhooks::{ClaimWebhookDeliveries, DeleteWebhook, RetryWebhookDelivery, RotateWebhookSecret};
@@ -415,6 +415,10 @@ impl Repository for PostgresRepository {
 
     async fn store_durations(&self, store: StoreId) -> Result<KeptDurations> {
         Ok(orders::store_durations(&mut *self.read().await?, store).await?)
+    }
+
+    async fn keep_followed_durations(&self, limit: u32) -> Result<FollowedDurations> {
+        self.write(KeepFollowedDurations(limit)).await
     }
 
     fn pool_status(&self) -> PoolStatus {

@@ -22,7 +22,7 @@ use sqlx::{Connection, Postgres, QueryBuilder, Row};
 use super::rows::{Fail, Log, Result, listed, unique};
 use crate::codec::{self, history_columns, micros, order_columns, order_from, order_store_columns};
 use crate::{
-    NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, QueuedOrders,
+    FollowedDurations, NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, QueuedOrders,
     StoreError,
 };
 
@@ -892,7 +892,13 @@ pub async fn write_changes(
         if applied.contains(&ids[n]) {
             log.events.extend(change.events().cloned());
             history.extend(change.status.map(|s| (s.order_id, &s.history)));
-            finished.extend(change.status.filter(|s| s.finishes));
+            if let Some(status) = change.status.filter(|s| s.finishes) {
+                if status.durations_at_once {
+                    finished.push((status.order_id, status.to.as_str(), micros(status.history.at)));
+                } else {
+                    log.finishing.push((status.order_id, status.event.order_version, status.to.clone()));
+                }
+            }
             outcomes_changed.extend(
                 change
                     .status
@@ -917,18 +923,21 @@ pub async fn write_changes(
     Ok(outcomes)
 }
 
-/// Keeps how long each finished order took from each status it entered
-/// (its last entry into it) to done, from its own history (written just
-/// before), with the band of the store's day it entered it in, and trims
-/// the stores' kept durations of those statuses to the most recent
-/// [`WINDOW_SAMPLES`] per fulfilment and status. Two statements for the
-/// whole batch, whatever the number of rows kept: one read of the orders'
-/// own history, then the insert with the trim by an indexed bound per
-/// (store, fulfilment, status).
-async fn keep_durations(conn: &mut PgConnection, finished: &[&StatusChange]) -> Result<()> {
-    let ids: Vec<i64> = finished.iter().map(|c| c.order_id.get()).collect();
-    let times: Vec<i64> = finished.iter().map(|c| micros(c.history.at)).collect();
-    let done: Vec<&str> = finished.iter().map(|c| c.to.as_str()).collect();
+/// Keeps how long each of the `finished` orders (id, the done status it
+/// reached, when) took from each status it entered before (its last entry
+/// into it) to done, from its own history, with the band of the store's
+/// day it entered it in, and trims the stores' kept durations of those
+/// statuses to the most recent [`WINDOW_SAMPLES`] per fulfilment and
+/// status. Two statements whatever the number of rows kept: one read of
+/// the orders' own history, then the insert with the trim by an indexed
+/// bound per (store, fulfilment, status). Returns the stores whose
+/// durations changed.
+async fn keep_durations(
+    conn: &mut PgConnection, finished: &[(OrderId, &str, i64)],
+) -> Result<Vec<StoreId>> {
+    let ids: Vec<i64> = finished.iter().map(|f| f.0.get()).collect();
+    let done: Vec<&str> = finished.iter().map(|f| f.1).collect();
+    let times: Vec<i64> = finished.iter().map(|f| f.2).collect();
     let entered = sqlx::query(
         "SELECT o.store_id, o.fulfilment, s.timezone, h.to_status AS state, f.at,
                 MAX(h.at) AS entered
@@ -937,6 +946,9 @@ async fn keep_durations(conn: &mut PgConnection, finished: &[&StatusChange]) -> 
          JOIN stores s ON s.id = o.store_id
          JOIN status_history h ON h.order_id = f.id
          WHERE h.to_status <> f.done
+           -- Not a status entered after it finished (reopened since).
+           AND h.id < (SELECT MAX(d.id) FROM status_history d
+                       WHERE d.order_id = f.id AND d.to_status = f.done AND d.at = f.at)
          GROUP BY f.id, f.at, o.store_id, o.fulfilment, s.timezone, h.to_status
          ORDER BY f.id, h.to_status",
     )
@@ -991,7 +1003,62 @@ async fn keep_durations(conn: &mut PgConnection, finished: &[&StatusChange]) -> 
     .bind(&keep)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    let mut stores: Vec<StoreId> = keys.iter().map(|k| StoreId::new(k.0)).collect();
+    stores.sort_unstable();
+    stores.dedup();
+    Ok(stores)
+}
+
+/// One round of the ETA durations follower (see
+/// [`crate::Repository::keep_followed_durations`]). Its position row is
+/// locked until the round commits; a round finding it locked (another
+/// instance's) does nothing.
+pub async fn keep_followed_durations(
+    conn: &mut PgConnection, limit: u32,
+) -> Result<FollowedDurations> {
+    let after: Option<i64> = sqlx::query_scalar(concat!(
+        "SELECT last_event_id FROM eta_follower WHERE id = 1",
+        " FOR UPDATE SKIP LOCKED"
+    ))
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(after) = after else {
+        return Ok(FollowedDurations {
+            busy: true,
+            ..FollowedDurations::default()
+        });
+    };
+    let (upto, scanned): (Option<i64>, i64) = sqlx::query_as(codec::FOLLOWER_RANGE_SQL)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_one(&mut *conn)
+        .await?;
+    let Some(upto) = upto else {
+        return Ok(FollowedDurations::default());
+    };
+    let finished: Vec<(i64, String, i64)> = sqlx::query_as(codec::FOLLOWER_FINISHED_SQL)
+        .bind(after)
+        .bind(upto)
+        .fetch_all(&mut *conn)
+        .await?;
+    let orders: Vec<(OrderId, &str, i64)> = finished
+        .iter()
+        .map(|(order, done, at)| (OrderId::new(*order), done.as_str(), *at))
+        .collect();
+    let stores = match orders.is_empty() {
+        true => Vec::new(),
+        false => keep_durations(conn, &orders).await?,
+    };
+    sqlx::query(codec::FOLLOWER_MOVE_SQL)
+        .bind(upto)
+        .execute(&mut *conn)
+        .await?;
+    Ok(FollowedDurations {
+        stores,
+        orders: orders.len(),
+        more: scanned >= i64::from(limit),
+        busy: false,
+    })
 }
 
 /// The kept duration rows of a batch, as columns to bind.

@@ -1,7 +1,7 @@
 //! PostgreSQL rows as [`Columns`], and how a failed statement is reported
 //! to the writer ([`Fail`]).
 
-use ordertrack_domain::NewEvent;
+use ordertrack_domain::{NewEvent, OrderId, StatusKey};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -49,18 +49,26 @@ pub fn listed<T>(
 pub struct Log {
     pub events: Vec<NewEvent>,
     pub access: Vec<AccessChange>,
+    /// The status changes among the events that finish their order and
+    /// leave its durations to the ETA follower: the order, the version its
+    /// event makes, the done status (the event's `finished_in`).
+    pub finishing: Vec<(OrderId, i64, StatusKey)>,
 }
+
+/// Where a [`Log`] stood, to undo back to.
+pub type LogMark = (usize, usize, usize);
 
 impl Log {
     /// Where the log stands now, to [`undo`](Self::undo) back to.
-    pub fn mark(&self) -> (usize, usize) {
-        (self.events.len(), self.access.len())
+    pub fn mark(&self) -> LogMark {
+        (self.events.len(), self.access.len(), self.finishing.len())
     }
 
     /// Forgets what was logged since `mark`.
-    pub fn undo(&mut self, mark: (usize, usize)) {
+    pub fn undo(&mut self, mark: LogMark) {
         self.events.truncate(mark.0);
         self.access.truncate(mark.1);
+        self.finishing.truncate(mark.2);
     }
 }
 

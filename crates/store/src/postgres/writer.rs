@@ -14,7 +14,7 @@ use tracing::Instrument;
 use super::events;
 use super::jobs::Job;
 use super::orders::{self, Change};
-use super::rows::{Fail, Log};
+use super::rows::{Fail, Log, LogMark};
 use crate::{CommitListener, LogEntry, NewOrder};
 
 /// Most requests committed together. Bounds the latency a request waits
@@ -244,7 +244,7 @@ async fn fall_back(
     tx: &mut PgConnection,
     failure: Fail,
     log: &mut Log,
-    mark: (usize, usize),
+    mark: LogMark,
 ) -> Result<(), Fail> {
     if failure.retry {
         return Err(failure);

@@ -10,8 +10,14 @@ use super::writer::WriteTx;
 use crate::codec::{self, micros};
 use crate::{AccessChange, AccessEvent, EventFilter, LogEntry, StoreError, StoredEvent};
 
-/// Logs an order event, numbered in its store's sequence.
-pub fn append_event(tx: &mut WriteTx<'_>, event: NewEvent) -> Result<(), StoreError> {
+/// Logs an order event, numbered in its store's sequence; `finished_in`,
+/// the done status of a change that finishes its order and leaves its
+/// durations to the ETA follower.
+pub fn append_event(
+    tx: &mut WriteTx<'_>,
+    event: NewEvent,
+    finished_in: Option<&str>,
+) -> Result<(), StoreError> {
     let conn = tx.conn();
     let store_seq: i64 = conn
         .prepare_cached(
@@ -22,8 +28,8 @@ pub fn append_event(tx: &mut WriteTx<'_>, event: NewEvent) -> Result<(), StoreEr
     let public_json = event.public_json();
     conn.prepare_cached(
         "INSERT INTO events (store_id, store_seq, order_id, customer_id, kind, order_version, payload,
-            created_at, public_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            created_at, public_json, finished_in)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         event.store_id.get(),
@@ -35,6 +41,7 @@ pub fn append_event(tx: &mut WriteTx<'_>, event: NewEvent) -> Result<(), StoreEr
         payload,
         micros(event.at),
         public_json,
+        finished_in,
     ])?;
     let id = conn.last_insert_rowid();
     tx.published(LogEntry::Order(StoredEvent::written(

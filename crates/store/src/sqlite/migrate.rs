@@ -78,6 +78,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../../migrations/sqlite/0021_cache_marks.sql"),
     ),
+    (
+        22,
+        include_str!("../../migrations/sqlite/0022_eta_follower.sql"),
+    ),
 ];
 
 /// The migration that adds `users.email_skeleton`; SQL cannot compute

@@ -509,6 +509,11 @@ impl Repository for SqliteRepository {
             .await
     }
 
+    async fn keep_followed_durations(&self, limit: u32) -> Result<FollowedDurations> {
+        self.write(move |tx| orders::keep_followed_durations(tx.conn(), limit))
+            .await
+    }
+
     fn pool_status(&self) -> PoolStatus {
         let queued = self.readers.len() + self.writer.len();
         PoolStatus {

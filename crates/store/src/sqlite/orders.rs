@@ -14,8 +14,8 @@ use super::users::unique;
 use super::writer::WriteTx;
 use crate::codec::{self, Columns, history_columns, micros, order_columns, order_from, order_store_columns};
 use crate::{
-    NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope, PlacedOrder, QueuedOrders,
-    StoreError,
+    FollowedDurations, NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery, OrderScope,
+    PlacedOrder, QueuedOrders, StoreError,
 };
 
 /// An order's own columns.
@@ -326,7 +326,7 @@ pub fn place_order(tx: &mut WriteTx<'_>, new: NewOrder) -> Result<PlacedOrder, S
     let order = written_order(conn, order_id)?;
     let (history, event) = order_created(&order, new.summary, new.placed_by);
     append_history(conn, order_id, &history)?;
-    append_event(tx, event)?;
+    append_event(tx, event, None)?;
     Ok(PlacedOrder {
         order,
         created: true,
@@ -390,47 +390,70 @@ fn write_status_change(tx: &mut WriteTx<'_>, change: StatusChange) -> Result<(),
     if let Some(outcomes) = &change.outcomes {
         super::rollups::outcome_changed(tx.conn(), change.order_id, outcomes)?;
     }
-    if change.finishes {
-        keep_durations(tx.conn(), change.order_id, &change.to, change.history.at)?;
+    let mut finished_in = None;
+    if change.finishes && change.durations_at_once {
+        keep_durations(
+            tx.conn(),
+            &[(change.order_id, change.to.as_str(), micros(change.history.at))],
+        )?;
+    } else if change.finishes {
+        finished_in = Some(change.to.as_str());
     }
-    append_event(tx, change.event)
+    append_event(tx, change.event, finished_in)
 }
 
-/// Keeps how long the order took from each status it entered (its last
-/// entry into it) to `done` at `at`, with the band of the store's day it
-/// entered it in, and trims its store's kept durations of those statuses
-/// to the most recent [`WINDOW_SAMPLES`] per fulfilment and status. One
-/// read of the order's own history, then per status one insert and one
-/// trim by an indexed bound: the work does not grow with the kept rows.
+/// Keeps how long each of the `finished` orders (id, the done status it
+/// reached, when) took from each status it entered before (its last
+/// entry into it) to done, with the band of the store's day it entered it
+/// in, and trims the stores' kept durations of those statuses to the most
+/// recent [`WINDOW_SAMPLES`] per fulfilment and status. Per order one read
+/// of its own history and one insert per status; then one trim by an
+/// indexed bound per (store, fulfilment, status) touched: the work does
+/// not grow with the kept rows. Returns the stores whose durations changed.
 fn keep_durations(
     conn: &Connection,
-    order: OrderId,
-    done: &str,
-    at: OffsetDateTime,
-) -> Result<(), StoreError> {
-    let entered = all(
-        conn,
+    finished: &[(OrderId, &str, i64)],
+) -> Result<Vec<StoreId>, StoreError> {
+    let mut entered_before = conn.prepare_cached(
         "SELECT o.store_id, o.fulfilment, s.timezone, h.to_status, MAX(h.at) AS entered
          FROM orders o JOIN stores s ON s.id = o.store_id
          JOIN status_history h ON h.order_id = o.id
          WHERE o.id = ?1 AND h.to_status <> ?2
+           -- Not a status entered after it finished (reopened since).
+           AND h.id < (SELECT MAX(d.id) FROM status_history d
+                       WHERE d.order_id = ?1 AND d.to_status = ?2 AND d.at = ?3)
          GROUP BY h.to_status",
-        params![order.get(), done],
-        |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, i64>(4)?,
-            ))
-        },
     )?;
-    let done_at = micros(at);
     let mut insert = conn.prepare_cached(
         "INSERT INTO eta_samples (store_id, fulfilment, state, band, seconds, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
+    let mut keys = std::collections::BTreeSet::new();
+    for &(order, done, done_at) in finished {
+        let entered = entered_before
+            .query_map(params![order.get(), done, done_at], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        for (store, fulfilment, timezone, state, since) in entered {
+            let band = codec::sample_band(&timezone, since).map(|band| band.as_str());
+            insert.execute(params![
+                store,
+                fulfilment,
+                state,
+                band,
+                (done_at - since) / 1_000_000,
+                done_at
+            ])?;
+            keys.insert((store, fulfilment, state));
+        }
+    }
     let mut trim = conn.prepare_cached(
         "DELETE FROM eta_samples
          WHERE store_id = ?1 AND fulfilment = ?2 AND state = ?3 AND id <= (
@@ -438,19 +461,58 @@ fn keep_durations(
              WHERE store_id = ?1 AND fulfilment = ?2 AND state = ?3
              ORDER BY id DESC LIMIT 1 OFFSET ?4)",
     )?;
-    for (store, fulfilment, timezone, state, since) in entered {
-        let band = codec::sample_band(&timezone, since).map(|band| band.as_str());
-        insert.execute(params![
-            store,
-            fulfilment,
-            state,
-            band,
-            (done_at - since) / 1_000_000,
-            done_at
-        ])?;
+    let mut stores = Vec::new();
+    for (store, fulfilment, state) in keys {
         trim.execute(params![store, fulfilment, state, WINDOW_SAMPLES as i64])?;
+        stores.push(StoreId::new(store));
     }
-    Ok(())
+    stores.dedup();
+    Ok(stores)
+}
+
+/// One round of the ETA durations follower (see
+/// [`crate::Repository::keep_followed_durations`]): the events after its
+/// position, at most `limit`, are read by primary key (the log's newest,
+/// so a short range); those marked as finishing an order have their
+/// order's durations kept; the position moves past the range.
+pub fn keep_followed_durations(
+    conn: &Connection,
+    limit: u32,
+) -> Result<FollowedDurations, StoreError> {
+    let after: i64 = conn
+        .prepare_cached(codec::FOLLOWER_POSITION_SQL)?
+        .query_row([], |row| row.get(0))?;
+    let (upto, scanned): (Option<i64>, i64) = conn
+        .prepare_cached(codec::FOLLOWER_RANGE_SQL)?
+        .query_row(params![after, limit], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let Some(upto) = upto else {
+        return Ok(FollowedDurations::default());
+    };
+    let finished = all(
+        conn,
+        codec::FOLLOWER_FINISHED_SQL,
+        params![after, upto],
+        |row| {
+            Ok((
+                OrderId::new(row.get(0)?),
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
+        },
+    )?;
+    let orders: Vec<(OrderId, &str, i64)> = finished
+        .iter()
+        .map(|(order, done, at)| (*order, done.as_str(), *at))
+        .collect();
+    let stores = keep_durations(conn, &orders)?;
+    conn.prepare_cached(codec::FOLLOWER_MOVE_SQL)?
+        .execute([upto])?;
+    Ok(FollowedDurations {
+        stores,
+        orders: orders.len(),
+        more: scanned >= i64::from(limit),
+        busy: false,
+    })
 }
 
 /// A store's kept durations to done (see [`keep_durations`]) and its zone.
@@ -548,7 +610,7 @@ fn write_item_change(
     if updated != 1 {
         return Err(StoreError::NotFound("order item"));
     }
-    append_event(tx, event)
+    append_event(tx, event, None)
 }
 
 pub fn apply_item_change(

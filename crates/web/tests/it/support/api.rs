@@ -785,11 +785,20 @@ impl TestApp {
                 at,
             )
             .unwrap_or_else(|e| panic!("{} -> {to}: {e}", order.status));
+            let finishes = change.finishes;
             order = self
                 .store
                 .apply_status_change(change)
                 .await
                 .expect("apply a status change");
+            if finishes {
+                // Its durations, as the follower of the event log keeps
+                // them a moment later (now, so the test need not wait).
+                self.app
+                    .keep_followed_durations()
+                    .await
+                    .expect("the ETA follower's round");
+            }
         }
         order
     }
