@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ordertrack_domain::{StoreDurations, StoreId};
 use ordertrack_store::{CommitListener, LogEntry};
 use tokio::sync::Notify;
 
@@ -74,8 +75,9 @@ impl App {
     }
 
     /// Runs rounds of the follower until it has caught up with the event
-    /// log; returns how many finished orders' durations it kept. The kept
-    /// durations of the stores it changed are read afresh by the next ETA.
+    /// log; returns how many finished orders' durations it kept. The
+    /// stores whose durations it changed and this instance keeps in
+    /// memory have them read afresh, here.
     pub async fn keep_followed_durations(&self) -> Result<usize, AppError> {
         let mut kept = 0;
         let mut waits = 0;
@@ -88,13 +90,25 @@ impl App {
                 tokio::time::sleep(BUSY_WAIT).await;
                 continue;
             }
-            for store in &round.stores {
-                self.durations.forget(*store);
+            for &store in &round.stores {
+                self.refresh_durations(store).await?;
             }
             kept += round.orders;
             if !round.more {
                 return Ok(kept);
             }
         }
+    }
+
+    /// Reads a store's kept durations afresh into the cache, if it holds
+    /// them: off the request path, and once, rather than every request
+    /// that finds them gone reading them at the same moment.
+    async fn refresh_durations(&self, store: StoreId) -> Result<(), AppError> {
+        if self.durations.holds(store) {
+            let read = self.repo.store_durations(store).await?;
+            self.durations
+                .keep(store, Arc::new(StoreDurations::from_kept(read)));
+        }
+        Ok(())
     }
 }

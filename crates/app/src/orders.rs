@@ -1229,14 +1229,14 @@ impl DurationsCache {
             .map(|(_, durations)| durations.clone())
     }
 
-    fn keep(&self, store: StoreId, durations: Arc<StoreDurations>) {
+    pub(crate) fn keep(&self, store: StoreId, durations: Arc<StoreDurations>) {
         self.stores()
             .insert(store, (std::time::Instant::now(), durations));
     }
 
-    /// Forgets a store's durations: the next ETA reads them afresh.
-    pub(crate) fn forget(&self, store: StoreId) {
-        self.stores().remove(&store);
+    /// Whether it holds a store's durations (fresh or not).
+    pub(crate) fn holds(&self, store: StoreId) -> bool {
+        self.stores().contains_key(&store)
     }
 
     /// Wraps the listener the store's writer tells about commits: an
