@@ -84,9 +84,19 @@ struct Subscriber {
     options: SubscribeOptions,
 }
 
+/// What the fan-out thread is handed, in order.
+enum Fanout {
+    /// Committed events, for their watchers.
+    Events(Vec<Arc<LiveEvent>>),
+    /// Everything before has been handed out: say so.
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
 #[derive(Default)]
 struct Inner {
     topics: Mutex<HashMap<Topic, HashMap<u64, Subscriber>>>,
+    /// Hands committed events to the fan-out thread, in commit order.
+    fanout: Option<flume::Sender<Fanout>>,
     /// Told every entry the hub publishes, before its watchers are.
     followers: Mutex<Vec<Arc<dyn CommitListener>>>,
     next_id: AtomicU64,
@@ -104,9 +114,15 @@ impl Inner {
 }
 
 /// The in-process fan-out. Cheap to clone (shared).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Hub {
     inner: Arc<Inner>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new()
+    }
 }
 
 /// A live subscription; dropping it unsubscribes.
@@ -145,9 +161,50 @@ impl Drop for Subscription {
 }
 
 impl Hub {
-    /// An empty hub.
+    /// An empty hub, with its fan-out thread.
+    ///
+    /// Events are handed to watchers' queues by a thread of the hub's own,
+    /// not by the thread that publishes them (on one instance the store's
+    /// writer, before it acknowledges the commit): handing one event to
+    /// 10,000 watchers wakes 10,000 tasks, and neither the writer's next
+    /// batch nor the acknowledgement of this one should wait for that (nor
+    /// the request task queue behind the watchers' tasks it woke). The
+    /// thread ends with the hub.
     pub fn new() -> Self {
-        Hub::default()
+        let (fanout, batches) = flume::unbounded::<Fanout>();
+        let inner = Arc::new(Inner {
+            fanout: Some(fanout),
+            ..Inner::default()
+        });
+        let hub = Arc::downgrade(&inner);
+        let started = std::thread::Builder::new()
+            .name("ordertrack-fanout".into())
+            .spawn(move || {
+                while let Ok(next) = batches.recv() {
+                    match next {
+                        Fanout::Events(events) => {
+                            let Some(inner) = hub.upgrade() else { return };
+                            let hub = Hub { inner };
+                            for event in events {
+                                hub.publish_live(event);
+                            }
+                        }
+                        Fanout::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            });
+        match started {
+            Ok(_) => Hub { inner },
+            Err(error) => {
+                // Without a thread, the publisher delivers itself.
+                tracing::warn!(%error, "no fan-out thread; events are delivered inline");
+                Hub {
+                    inner: Arc::new(Inner::default()),
+                }
+            }
+        }
     }
 
     /// Starts the one task that sends heartbeats to every subscriber and
@@ -193,8 +250,11 @@ impl Hub {
     }
 
     /// Applies committed event-log entries, in commit order: followers are
-    /// told, order events go to their watchers, access changes end the
-    /// streams they invalidate.
+    /// told, access changes end the streams they invalidate, and the order
+    /// events go to the fan-out thread, which hands them to their watchers
+    /// in the same order (see [`Hub::new`]). Followers and access changes
+    /// are done when this returns; a stream an access change ends gets no
+    /// later delivery (its client resumes from the last id it saw).
     pub fn publish(&self, entries: &[LogEntry]) {
         for follower in self
             .inner
@@ -205,10 +265,39 @@ impl Hub {
         {
             follower.committed(entries);
         }
+        let mut live = Vec::with_capacity(entries.len());
         for entry in entries {
             match entry {
-                LogEntry::Order(stored) => self.publish_live(Arc::new(LiveEvent::new(stored))),
+                LogEntry::Order(stored) => live.push(Arc::new(LiveEvent::new(stored))),
                 LogEntry::Access(access) => self.apply_access(&access.change),
+            }
+        }
+        if live.is_empty() {
+            return;
+        }
+        let undelivered = match &self.inner.fanout {
+            Some(fanout) => match fanout.send(Fanout::Events(live)) {
+                Ok(()) => None,
+                Err(unsent) => match unsent.into_inner() {
+                    Fanout::Events(live) => Some(live),
+                    Fanout::Flush(_) => None,
+                },
+            },
+            None => Some(live),
+        };
+        for event in undelivered.into_iter().flatten() {
+            self.publish_live(event);
+        }
+    }
+
+    /// Waits until the fan-out thread has handed out every event published
+    /// before: blocks the calling thread (briefly), so not for a task on
+    /// a busy runtime.
+    pub fn flush(&self) {
+        if let Some(fanout) = &self.inner.fanout {
+            let (done, handed_out) = std::sync::mpsc::sync_channel(1);
+            if fanout.send(Fanout::Flush(done)).is_ok() {
+                let _ = handed_out.recv();
             }
         }
     }
@@ -300,9 +389,11 @@ impl Hub {
         topics.retain(|_, subscribers| !subscribers.is_empty());
     }
 
-    /// Shutting down: tells every subscriber to reconnect and ends all streams.
+    /// Shutting down: tells every subscriber to reconnect (after the events
+    /// published before) and ends all streams.
     pub fn close_all(&self) {
         self.inner.closed.store(true, Ordering::Release);
+        self.flush();
         let mut topics = self.inner.topics();
         for (_, subscribers) in topics.drain() {
             for (_, subscriber) in subscribers {
