@@ -510,8 +510,16 @@ impl Repository for SqliteRepository {
     }
 
     async fn keep_followed_durations(&self, limit: u32) -> Result<FollowedDurations> {
-        self.write(move |tx| orders::keep_followed_durations(tx.conn(), limit))
-            .await
+        let round = self
+            .read(move |conn| orders::read_followed_round(conn, limit))
+            .await?;
+        match round {
+            Some(round) => {
+                self.write(move |tx| orders::keep_followed_round(tx.conn(), &round))
+                    .await
+            }
+            None => Ok(FollowedDurations::default()),
+        }
     }
 
     fn pool_status(&self) -> PoolStatus {

@@ -403,17 +403,30 @@ fn write_status_change(tx: &mut WriteTx<'_>, change: StatusChange) -> Result<(),
 }
 
 /// Keeps how long each of the `finished` orders (id, the done status it
-/// reached, when) took from each status it entered before (its last
-/// entry into it) to done, with the band of the store's day it entered it
-/// in, and trims the stores' kept durations of those statuses to the most
-/// recent [`WINDOW_SAMPLES`] per fulfilment and status. Per order one read
-/// of its own history and one insert per status; then one trim by an
-/// indexed bound per (store, fulfilment, status) touched: the work does
-/// not grow with the kept rows. Returns the stores whose durations changed.
+/// reached, when) took from each status it entered before to done (see
+/// [`finished_samples`], [`keep_samples`]), in the writer's transaction.
+/// Returns the stores whose durations changed.
 fn keep_durations(
     conn: &Connection,
     finished: &[(OrderId, &str, i64)],
 ) -> Result<Vec<StoreId>, StoreError> {
+    let samples = finished_samples(conn, finished)?;
+    keep_samples(conn, &samples)
+}
+
+/// One kept duration to write: store, fulfilment, status, band, seconds,
+/// when the order was done.
+type Sample = (i64, String, String, Option<&'static str>, i64, i64);
+
+/// The durations of the `finished` orders: per order, one read of its own
+/// history — its last entry into each status before the entry that
+/// finished it, with its store's fulfilment and zone — and the band of
+/// the store's day each status was entered in (told in Rust: SQL cannot
+/// read zone rules). Reads only, so a reader can do it.
+fn finished_samples(
+    conn: &Connection,
+    finished: &[(OrderId, &str, i64)],
+) -> Result<Vec<Sample>, StoreError> {
     let mut entered_before = conn.prepare_cached(
         "SELECT o.store_id, o.fulfilment, s.timezone, h.to_status, MAX(h.at) AS entered
          FROM orders o JOIN stores s ON s.id = o.store_id
@@ -424,36 +437,57 @@ fn keep_durations(
                        WHERE d.order_id = ?1 AND d.to_status = ?2 AND d.at = ?3)
          GROUP BY h.to_status",
     )?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO eta_samples (store_id, fulfilment, state, band, seconds, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let mut keys = std::collections::BTreeSet::new();
+    let mut samples = Vec::new();
     for &(order, done, done_at) in finished {
-        let entered = entered_before
-            .query_map(params![order.get(), done, done_at], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, i64>(4)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        for (store, fulfilment, timezone, state, since) in entered {
-            let band = codec::sample_band(&timezone, since).map(|band| band.as_str());
-            insert.execute(params![
-                store,
+        let mut rows = entered_before.query(params![order.get(), done, done_at])?;
+        while let Some(row) = rows.next()? {
+            let timezone: String = row.get(2)?;
+            let since: i64 = row.get(4)?;
+            samples.push((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(3)?,
+                codec::sample_band(&timezone, since).map(|band| band.as_str()),
+                (done_at - since) / 1_000_000,
+                done_at,
+            ));
+        }
+    }
+    Ok(samples)
+}
+
+/// Rows kept by one multi-row insert (six values each, well under
+/// SQLite's limit on values per statement).
+const SAMPLES_PER_INSERT: usize = 200;
+
+/// Writes kept durations, a few hundred rows per statement, and trims
+/// each (store, fulfilment, status) they add to, once, to the most recent
+/// [`WINDOW_SAMPLES`] by an indexed bound: the work does not grow with
+/// the rows kept. Returns the stores whose durations changed.
+fn keep_samples(conn: &Connection, samples: &[Sample]) -> Result<Vec<StoreId>, StoreError> {
+    for chunk in samples.chunks(SAMPLES_PER_INSERT) {
+        let rows = vec!["(?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!(
+            "INSERT INTO eta_samples (store_id, fulfilment, state, band, seconds, at) VALUES {rows}"
+        );
+        let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 6);
+        for (store, fulfilment, state, band, seconds, at) in chunk {
+            values.extend([
+                store as &dyn rusqlite::ToSql,
                 fulfilment,
                 state,
                 band,
-                (done_at - since) / 1_000_000,
-                done_at
-            ])?;
-            keys.insert((store, fulfilment, state));
+                seconds,
+                at,
+            ]);
         }
+        // A full chunk's text is always the same, so it stays cached.
+        conn.prepare_cached(&sql)?.execute(values.as_slice())?;
     }
+    let keys: std::collections::BTreeSet<(i64, &str, &str)> = samples
+        .iter()
+        .map(|(store, fulfilment, state, ..)| (*store, fulfilment.as_str(), state.as_str()))
+        .collect();
     let mut trim = conn.prepare_cached(
         "DELETE FROM eta_samples
          WHERE store_id = ?1 AND fulfilment = ?2 AND state = ?3 AND id <= (
@@ -470,15 +504,26 @@ fn keep_durations(
     Ok(stores)
 }
 
-/// One round of the ETA durations follower (see
-/// [`crate::Repository::keep_followed_durations`]): the events after its
-/// position, at most `limit`, are read by primary key (the log's newest,
-/// so a short range); those marked as finishing an order have their
-/// order's durations kept; the position moves past the range.
-pub fn keep_followed_durations(
+/// What a round of the ETA durations follower read: from where, to where,
+/// and the durations to keep.
+pub struct FollowedRound {
+    after: i64,
+    upto: i64,
+    orders: usize,
+    more: bool,
+    samples: Vec<Sample>,
+}
+
+/// The reading half of a round of the ETA durations follower (see
+/// [`crate::Repository::keep_followed_durations`]), on a reader: the
+/// events after its position, at most `limit`, read by primary key (the
+/// log's newest, so a short range); the durations of the orders those
+/// marked as finishing. `None` when nothing was written since. The
+/// writer's time goes only to [`keep_followed_round`].
+pub fn read_followed_round(
     conn: &Connection,
     limit: u32,
-) -> Result<FollowedDurations, StoreError> {
+) -> Result<Option<FollowedRound>, StoreError> {
     let after: i64 = conn
         .prepare_cached(codec::FOLLOWER_POSITION_SQL)?
         .query_row([], |row| row.get(0))?;
@@ -486,7 +531,7 @@ pub fn keep_followed_durations(
         .prepare_cached(codec::FOLLOWER_RANGE_SQL)?
         .query_row(params![after, limit], |row| Ok((row.get(0)?, row.get(1)?)))?;
     let Some(upto) = upto else {
-        return Ok(FollowedDurations::default());
+        return Ok(None);
     };
     let finished = all(
         conn,
@@ -504,13 +549,38 @@ pub fn keep_followed_durations(
         .iter()
         .map(|(order, done, at)| (*order, done.as_str(), *at))
         .collect();
-    let stores = keep_durations(conn, &orders)?;
-    conn.prepare_cached(codec::FOLLOWER_MOVE_SQL)?
-        .execute([upto])?;
-    Ok(FollowedDurations {
-        stores,
+    Ok(Some(FollowedRound {
+        after,
+        upto,
         orders: orders.len(),
         more: scanned >= i64::from(limit),
+        samples: finished_samples(conn, &orders)?,
+    }))
+}
+
+/// The writing half of a round: moves the follower's position from where
+/// the round read it to the end of its range — unless another round moved
+/// it meanwhile (then this one keeps nothing: `busy`) — and keeps the
+/// round's durations, in one write.
+pub fn keep_followed_round(
+    conn: &Connection,
+    round: &FollowedRound,
+) -> Result<FollowedDurations, StoreError> {
+    let moved = conn
+        .prepare_cached(
+            "UPDATE eta_follower SET last_event_id = ?2 WHERE id = 1 AND last_event_id = ?1",
+        )?
+        .execute(params![round.after, round.upto])?;
+    if moved == 0 {
+        return Ok(FollowedDurations {
+            busy: true,
+            ..FollowedDurations::default()
+        });
+    }
+    Ok(FollowedDurations {
+        stores: keep_samples(conn, &round.samples)?,
+        orders: round.orders,
+        more: round.more,
         busy: false,
     })
 }
