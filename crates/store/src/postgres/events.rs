@@ -1,9 +1,9 @@
 //! The event log: order events and access changes, written last in each
 //! batch; reads for replays and backfills.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use ordertrack_domain::{NewEvent, StoreId};
+use ordertrack_domain::{NewEvent, OrderId, StatusKey, StoreId};
 use sqlx::Row;
 use sqlx::postgres::PgConnection;
 use time::OffsetDateTime;
@@ -37,6 +37,11 @@ pub async fn append_events(conn: &mut PgConnection, log: Log) -> Result<Vec<LogE
     if pending.is_empty() && access.is_empty() {
         return Ok(Vec::new());
     }
+    // A status change's event is the one making its version of its order.
+    let finishing: HashMap<(OrderId, i64), StatusKey> = finishing
+        .into_iter()
+        .map(|(order, version, done)| ((order, version), done))
+        .collect();
     // Each store's sequence moves once per batch, by its number of events.
     let mut per_store: BTreeMap<StoreId, i64> = BTreeMap::new();
     for event in &pending {
@@ -83,9 +88,8 @@ pub async fn append_events(conn: &mut PgConnection, log: Log) -> Result<Vec<LogE
         let payload = codec::to_json(&event)?;
         let public_json = event.public_json();
         let finished_in = finishing
-            .iter()
-            .find(|(order, version, _)| *order == event.order_id && *version == event.order_version)
-            .map(|(_, _, done)| done.to_string());
+            .get(&(event.order_id, event.order_version))
+            .map(|done| done.to_string());
         columns.push(id, store_seq, &event, payload, public_json.clone(), finished_in);
         stored.push(LogEntry::Order(StoredEvent::written(
             id,
