@@ -75,6 +75,7 @@ pub async fn run(
     // Every connection holds a receiver: sending asks them to finish, and
     // `closed()` resolves once the last one has.
     let (stop, stopping) = watch::channel(());
+    let streams = live::StreamRuntime::start();
     let mut shutdown = pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -105,6 +106,7 @@ pub async fn run(
             edge.limiter.clone(),
             edge.tls.clone(),
             stopping.clone(),
+            streams.handle().clone(),
         ));
     }
     drop(listener);
@@ -117,6 +119,8 @@ pub async fn run(
     {
         tracing::warn!("shutdown grace period over; closing the remaining connections");
     }
+    // Ends the live streams still open, and the stream runtime's threads.
+    drop(streams);
 }
 
 /// The answer to a connection over its address's share: written without
@@ -147,7 +151,7 @@ fn refuse(stream: TcpStream, peer: SocketAddr) {
 /// finish its current request, or it times out (see [`Activity`]).
 async fn connection(
     stream: Watched, peer: SocketAddr, router: Router, limiter: Arc<Limiter>,
-    tls: Option<TlsAcceptor>, stopping: watch::Receiver<()>,
+    tls: Option<TlsAcceptor>, stopping: watch::Receiver<()>, streams: tokio::runtime::Handle,
 ) {
     // Live updates are small frames that must leave at once.
     let _ = stream.inner.set_nodelay(true);
@@ -176,9 +180,14 @@ async fn connection(
         match live::first_request(&stream.inner, header_timeout).await {
             live::FirstRequest::Gone => return,
             live::FirstRequest::Stream { request, head_len } => {
-                // `stopping` stays held: shutdown waits for the stream,
-                // which the hub ends.
-                return live::serve(&mut stream.inner, &edge, request, head_len).await;
+                if let Some(response) =
+                    live::answer(&mut stream.inner, &edge, request, head_len).await
+                {
+                    // `stopping` goes with it: shutdown waits for the
+                    // stream, which the hub ends.
+                    live::write_on(&streams, stream, response, stopping);
+                }
+                return;
             }
             live::FirstRequest::Other => {}
         }

@@ -12,6 +12,15 @@
 //! chunk in one vectored write — and the connection closes when the body
 //! ends (`connection: close`). Everything else, and every later request on
 //! a kept-alive connection, is hyper's.
+//!
+//! The request is answered on the runtime that serves requests; the
+//! answer is then written from a runtime of its own ([`StreamRuntime`]).
+//! Tokio has no priorities: when one change goes out to 10,000 watchers,
+//! 10,000 stream tasks wake at once, and a request arriving then would
+//! wait behind all of them on the same workers. On threads of their own,
+//! the streams share the cores with the request workers as the operating
+//! system shares them, and a cashier's status change is answered while its
+//! fan-out is still being written.
 
 use std::io::{self, IoSlice};
 use std::time::Duration;
@@ -21,8 +30,10 @@ use axum::http::{HeaderValue, Method, Request, Response, Version, header};
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::watch;
 
-use super::EdgeService;
+use super::{EdgeService, Watched};
 
 /// Most header lines a live stream request may carry here (more: hyper
 /// answers it).
@@ -96,15 +107,80 @@ fn parse_stream_request(bytes: &[u8]) -> Option<(Request<Body>, usize)> {
     Some((request, head_len))
 }
 
-/// Serves the live stream request [`first_request`] found: reads its head
-/// (peeked at so far), runs it through the router and writes the answer.
-pub(super) async fn serve(
-    stream: &mut TcpStream, edge: &EdgeService, request: Box<Request<Body>>, head_len: usize,
-) {
-    if skip_head(stream, head_len).await.is_ok() {
-        let response = edge.respond(*request, None).await;
-        write_response(stream, response).await;
+/// The threads live streams are written from, apart from the request
+/// workers; dropping it ends the streams still open.
+pub(super) struct StreamRuntime {
+    handle: Handle,
+    /// `None` when no runtime could be started: streams are then written
+    /// from the request workers.
+    runtime: Option<Runtime>,
+}
+
+impl StreamRuntime {
+    /// Starts as many stream threads as there are cores.
+    pub(super) fn start() -> Self {
+        let built = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("ordertrack-streams")
+            .enable_all()
+            .build();
+        match built {
+            Ok(runtime) => StreamRuntime {
+                handle: runtime.handle().clone(),
+                runtime: Some(runtime),
+            },
+            Err(error) => {
+                tracing::warn!(%error, "no stream threads; streams share the request workers");
+                StreamRuntime {
+                    handle: Handle::current(),
+                    runtime: None,
+                }
+            }
+        }
     }
+
+    /// Where stream tasks are spawned.
+    pub(super) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl Drop for StreamRuntime {
+    fn drop(&mut self) {
+        // Dropped on an async worker: a blocking shutdown would panic.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Answers the live stream request [`first_request`] found: reads its head
+/// (peeked at so far) and runs it through the router. `None`: the client
+/// left.
+pub(super) async fn answer(
+    stream: &mut TcpStream, edge: &EdgeService, request: Box<Request<Body>>, head_len: usize,
+) -> Option<Response<Body>> {
+    skip_head(stream, head_len).await.ok()?;
+    Some(edge.respond(*request, None).await)
+}
+
+/// Writes `response` to the connection from the stream runtime; the task
+/// holds the connection's place in the per-address count and `stopping`
+/// (shutdown waits for it) until the stream ends.
+pub(super) fn write_on(
+    streams: &Handle, stream: Watched, response: Response<Body>, stopping: watch::Receiver<()>,
+) {
+    let Watched { inner, _slot, .. } = stream;
+    // Moved to the stream runtime's own reactor, so its readiness is
+    // watched there too.
+    let Ok(socket) = inner.into_std() else {
+        return;
+    };
+    streams.spawn(async move {
+        let _held = (_slot, stopping);
+        if let Ok(mut socket) = TcpStream::from_std(socket) {
+            write_response(&mut socket, response).await;
+        }
+    });
 }
 
 /// Consumes the request head [`first_request`] peeked at.
@@ -155,6 +231,8 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>) {
     }
     push_header(&mut head, "connection", &HeaderValue::from_static("close"));
     head.extend_from_slice(b"\r\n");
+    // Nothing of the head is kept while the stream lasts.
+    drop(parts);
     if stream.write_all(&head).await.is_err() {
         return;
     }
