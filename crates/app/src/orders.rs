@@ -130,6 +130,11 @@ pub(crate) trait PlannedChange: Send {
     /// Its status changes, in order (a finishing one may keep its
     /// durations at once).
     fn status_changes_mut(&mut self) -> Vec<&mut StatusChange>;
+
+    /// Notes how the change leaves `before`, the order it was decided on,
+    /// where that can be told: the store then answers without reading the
+    /// order back.
+    fn decided_on(&mut self, before: &Order);
 }
 
 /// What [`PlannedChange::write`] returns: the store's own future.
@@ -148,6 +153,10 @@ impl PlannedChange for StatusChange {
     fn status_changes_mut(&mut self) -> Vec<&mut StatusChange> {
         vec![self]
     }
+
+    fn decided_on(&mut self, before: &Order) {
+        self.after = before.after_status_change(self).map(Box::new);
+    }
 }
 
 impl PlannedChange for ItemStatusChange {
@@ -163,6 +172,10 @@ impl PlannedChange for ItemStatusChange {
 
     fn status_changes_mut(&mut self) -> Vec<&mut StatusChange> {
         self.then.iter_mut().collect()
+    }
+
+    fn decided_on(&mut self, before: &Order) {
+        self.after = before.after_item_change(self).map(Box::new);
     }
 }
 
@@ -190,6 +203,9 @@ impl PlannedChange for OrderPlan {
             })
             .collect()
     }
+
+    /// A plan's steps are read back: it has several versions to check.
+    fn decided_on(&mut self, _before: &Order) {}
 }
 
 /// Puts the ETA window on each event's summary: of the status the event
@@ -1121,6 +1137,7 @@ impl App {
                             status.durations_at_once = true;
                         }
                     }
+                    change.decided_on(&before);
                     change.write(self.repo.as_ref()).await
                 }
                 Decision::Keep(order) => Ok(*order),

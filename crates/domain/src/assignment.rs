@@ -210,6 +210,32 @@ mod tests {
     }
 
     #[test]
+    fn an_unassignment_tells_how_it_leaves_the_order_on_its_version_only() {
+        let mut assigned = order(FulfilmentKind::Delivery);
+        assigned.driver = Some(dana());
+        let cashier = actor(3, Role::Cashier);
+        let unassign =
+            plan_assignment(&restaurant(), &assigned, cashier, None, false, Some(5), NOW)
+                .expect("a cashier unassigns")
+                .expect("a change");
+        let after = assigned
+            .after_status_change(&unassign)
+            .expect("an unassignment tells");
+        assert_eq!(after.driver, None);
+        assert_eq!(after.version, 6);
+        assert_eq!(after.status, assigned.status);
+        assert_eq!(
+            after.status_since, assigned.status_since,
+            "the status clock runs on"
+        );
+        assert_eq!(after.updated_at, NOW);
+
+        let mut moved_on = assigned.clone();
+        moved_on.version = 6;
+        assert_eq!(moved_on.after_status_change(&unassign), None);
+    }
+
+    #[test]
     fn the_counter_assigns_and_watchers_see_the_first_name() {
         let order = order(FulfilmentKind::Delivery);
         let cashier = actor(3, Role::Cashier);
@@ -242,6 +268,11 @@ mod tests {
             })
         );
         assert!(!change.event.public_json().contains("Driver\""));
+        assert_eq!(
+            order.after_status_change(&change),
+            None,
+            "an assignment does not tell how it leaves the order: the driver's name is not in it"
+        );
 
         let mut assigned = order.clone();
         assigned.driver = Some(dana());

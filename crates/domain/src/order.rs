@@ -142,6 +142,69 @@ pub struct Order {
 }
 
 impl Order {
+    /// This order as `change`, decided on this very version of it, leaves
+    /// it — exactly what a store writes (see [`StatusChange::after`]).
+    /// `None` when the change was decided on another version, or assigns a
+    /// driver (the order shows the driver's name, which the change does not
+    /// carry).
+    pub fn after_status_change(&self, change: &StatusChange) -> Option<Order> {
+        if change.order_id != self.id || change.expected_version != self.version {
+            return None;
+        }
+        let mut after = self.clone();
+        after.apply_status_change(change)?;
+        Some(after)
+    }
+
+    /// This order as the item change (and its automatic advance), decided
+    /// on this very version of it, leave it (see [`ItemStatusChange::after`]).
+    /// `None` when it was decided on another version, or the advance does
+    /// not follow the item change directly.
+    pub fn after_item_change(&self, change: &ItemStatusChange) -> Option<Order> {
+        if change.order_id != self.id || change.expected_version != self.version {
+            return None;
+        }
+        let mut after = self.clone();
+        let item = after
+            .items
+            .iter_mut()
+            .find(|item| item.id == change.item.id)?;
+        item.status = change.item.to;
+        after.version += 1;
+        after.updated_at = change.event.at;
+        if let Some(then) = &change.then {
+            if then.order_id != after.id || then.expected_version != after.version {
+                return None;
+            }
+            after.apply_status_change(then)?;
+        }
+        Some(after)
+    }
+
+    /// Applies a status change in place, as the stores write it: the next
+    /// version, the status (its clock restarts only when it moves), the
+    /// time of the change, the payment afterwards; an unassignment.
+    fn apply_status_change(&mut self, change: &StatusChange) -> Option<()> {
+        if let Some(step) = change.assignment {
+            if step.driver.is_some() {
+                return None;
+            }
+            self.driver = None;
+        }
+        self.version += 1;
+        if change.to != self.status {
+            self.status = change.to.clone();
+            self.status_since = change.history.at;
+        }
+        self.updated_at = change.history.at;
+        if let Some(payment) = &change.payment {
+            self.payment.status = payment.status;
+            self.payment.paid_at = payment.paid_at;
+            self.payment.refunded_minor = payment.refunded_minor;
+        }
+        Some(())
+    }
+
     /// Items that are not ready yet.
     pub fn pending_items(&self) -> Vec<ItemId> {
         self.items
@@ -482,6 +545,13 @@ pub struct StatusChange {
     /// store applies it to the per-day report rollups in the same write
     /// (see [`crate::rollup`]). `None` within one outcome.
     pub outcomes: Option<Box<crate::rollup::OrderOutcomes>>,
+    /// The order as this change leaves it, when the one who decided it
+    /// knew (set by [`Order::after_status_change`] and
+    /// [`Order::after_item_change`]): a store that applies the change
+    /// answers with it instead of reading the order back. Its version check
+    /// is what makes it exact — the change applies only to the version it
+    /// was worked out from.
+    pub after: Option<Box<Order>>,
 }
 
 impl StatusChange {
@@ -503,6 +573,7 @@ impl StatusChange {
             finishes: false,
             durations_at_once: false,
             outcomes: None,
+            after: None,
         }
     }
 }
@@ -694,6 +765,7 @@ pub(crate) fn status_change(
         finishes: workflow.is_done(to),
         durations_at_once: false,
         outcomes: crate::rollup::OrderOutcomes::of(workflow, &order.status, to).map(Box::new),
+        after: None,
     }
 }
 
@@ -737,6 +809,13 @@ pub struct ItemStatusChange {
     pub item: ItemChange,
     pub event: NewEvent,
     pub then: Option<StatusChange>,
+    /// The order as this change (and its automatic advance) leave it, when the one who decided it
+    /// knew (set by [`Order::after_status_change`] and
+    /// [`Order::after_item_change`]): a store that applies the change
+    /// answers with it instead of reading the order back. Its version check
+    /// is what makes it exact — the change applies only to the version it
+    /// was worked out from.
+    pub after: Option<Box<Order>>,
 }
 
 /// Decides an item status change by `actor` and what follows from it.
@@ -799,6 +878,7 @@ pub fn plan_item_status(
         item: change,
         event,
         then,
+        after: None,
     })
 }
 
@@ -873,6 +953,7 @@ pub fn plan_item_correction(
         item: change,
         event,
         then: None,
+        after: None,
     })
 }
 

@@ -121,6 +121,7 @@ macro_rules! conformance_tests {
             status_counts,
             apply_status_change,
             payment_changes,
+            answers_as_the_change_leaves_the_order,
             driver_assignment,
             reviews,
             printing,
@@ -357,6 +358,19 @@ fn plan(order: &Order, actor: Actor, to: &str) -> StatusChange {
         now(),
     )
     .unwrap_or_else(|e| panic!("{} -> {to} must be allowed: {e}", order.status))
+}
+
+/// Decides marking an order paid the way the application does.
+fn plan_paid(order: &Order, actor: Actor) -> StatusChange {
+    plan_payment(
+        &restaurant(),
+        order,
+        actor,
+        PaymentRequest::Paid { note: None },
+        Some(order.version),
+        now(),
+    )
+    .expect("the order can be marked paid")
 }
 
 /// Decides and applies a status change.
@@ -2165,15 +2179,7 @@ pub async fn payment_changes(store: Arc<dyn Repository>) {
         .expect("place_order")
         .order;
     assert_eq!(order.payment, Payment::unpaid(PaymentMethod::CardAtCounter));
-    let paid = plan_payment(
-        &workflow,
-        &order,
-        f.cashier(),
-        PaymentRequest::Paid { note: None },
-        Some(order.version),
-        now(),
-    )
-    .expect("a cashier marks paid");
+    let paid = plan_paid(&order, f.cashier());
     let after = store
         .apply_status_change(paid.clone())
         .await
@@ -2269,6 +2275,77 @@ pub async fn payment_changes(store: Arc<dyn Repository>) {
         ]
     );
     assert_eq!(history[3].note.as_deref(), Some("cold"));
+}
+
+/// A change that says how it leaves the order (as the application's do) is
+/// answered with exactly what a read of the order gives afterwards: status
+/// changes, payments, item changes with and without their automatic
+/// advance. A stale one is refused all the same.
+pub async fn answers_as_the_change_leaves_the_order(store: Arc<dyn Repository>) {
+    let store = &*store;
+    let f = Fixture::new(store).await;
+    let workflow = restaurant();
+    let cook = cook(store).await;
+    let order = place(store, &f.shop, &f.customer, &f.lines()).await;
+
+    /// The answer is the order the change said it leaves, and what a read
+    /// gives afterwards.
+    async fn answered(
+        store: &dyn Repository, said: Option<Box<Order>>, answer: Result<Order, StoreError>,
+    ) -> Order {
+        let said = said.expect("the change tells how it leaves the order");
+        let answer = answer.expect("the change applies");
+        assert_eq!(answer, *said);
+        assert_eq!(
+            store.order(answer.id).await.expect("order"),
+            Some(answer.clone())
+        );
+        answer
+    }
+    async fn status(store: &dyn Repository, order: &Order, mut change: StatusChange) -> Order {
+        change.after = order.after_status_change(&change).map(Box::new);
+        let said = change.after.clone();
+        answered(store, said, store.apply_status_change(change).await).await
+    }
+    async fn item(store: &dyn Repository, order: &Order, mut change: ItemStatusChange) -> Order {
+        change.after = order.after_item_change(&change).map(Box::new);
+        let said = change.after.clone();
+        answered(store, said, store.apply_item_change(change).await).await
+    }
+
+    let order = status(store, &order, plan(&order, f.cashier(), "confirmed")).await;
+    assert_eq!(order.status, "confirmed");
+    let order = status(store, &order, plan(&order, cook, "preparing")).await;
+    let (burger, fries) = (order.items[0].id, order.items[1].id);
+    let stale_base = order.clone();
+    let change = plan_item_status(&workflow, &order, cook, burger, ItemStatus::Ready, now())
+        .expect("queued -> ready");
+    assert!(change.then.is_none());
+    let order = item(store, &order, change).await;
+    assert_eq!(order.items[0].status, ItemStatus::Ready);
+    let change = plan_item_status(&workflow, &order, cook, fries, ItemStatus::Ready, now())
+        .expect("queued -> ready");
+    assert!(
+        change.then.is_some(),
+        "the last item ready advances the order"
+    );
+    let order = item(store, &order, change).await;
+    assert_eq!(order.status, "ready");
+    let paid = plan_paid(&order, f.cashier());
+    let order = status(store, &order, paid).await;
+    assert_eq!(order.payment.status, PaymentStatus::Paid);
+    assert_eq!(order.status, "ready", "a payment keeps the status");
+
+    // Decided on a version the order has left: refused, whatever it says.
+    let mut stale = plan(&stale_base, f.cashier(), "cancelled");
+    stale.after = stale_base.after_status_change(&stale).map(Box::new);
+    assert!(stale.after.is_some());
+    let refused = store.apply_status_change(stale).await;
+    assert!(
+        matches!(refused, Err(StoreError::VersionConflict { current }) if current == order.version),
+        "{refused:?}"
+    );
+    assert_eq!(store.order(order.id).await.expect("order"), Some(order));
 }
 
 /// Reviews: one per order (a second is a conflict), read back with the

@@ -667,6 +667,9 @@ pub struct Change<'a> {
     expected_version: i64,
     item: Option<(&'a ItemChange, &'a NewEvent)>,
     status: Option<&'a StatusChange>,
+    /// The order as the change leaves it, when the request says: the answer
+    /// without reading the order back.
+    after: Option<&'a Order>,
 }
 
 impl<'a> Change<'a> {
@@ -677,6 +680,7 @@ impl<'a> Change<'a> {
             expected_version: change.expected_version,
             item: None,
             status: Some(change),
+            after: change.after.as_deref(),
         }
     }
 
@@ -688,19 +692,28 @@ impl<'a> Change<'a> {
             expected_version: change.expected_version,
             item: Some((&change.item, &change.event)),
             status: None,
+            after: None,
         };
+        let after = change.after.as_deref();
         match &change.then {
-            None => vec![item],
+            None => vec![Change { after, ..item }],
             Some(then)
                 if then.order_id == change.order_id
                     && then.expected_version == change.expected_version + 1 =>
             {
                 vec![Change {
                     status: Some(then),
+                    after,
                     ..item
                 }]
             }
-            Some(then) => vec![item, Change::status(then)],
+            Some(then) => vec![
+                item,
+                Change {
+                    after: None,
+                    ..Change::status(then)
+                },
+            ],
         }
     }
 
@@ -714,8 +727,12 @@ impl<'a> Change<'a> {
                     expected_version: step.expected_version,
                     item: Some((&step.item, &step.event)),
                     status: None,
+                    after: None,
                 },
-                PlanStep::Status(change) => Change::status(change),
+                PlanStep::Status(change) => Change {
+                    after: None,
+                    ..Change::status(change)
+                },
             })
             .collect()
     }
@@ -1163,22 +1180,25 @@ pub async fn apply_changes(
     log: &mut Log,
 ) -> Result<Vec<std::result::Result<Order, StoreError>>> {
     let outcomes = write_changes(conn, changes, log).await?;
-    let applied: Vec<i64> = changes
+    // Read back only the orders whose request did not say how the change
+    // leaves them.
+    let unknown: Vec<i64> = changes
         .iter()
         .zip(&outcomes)
-        .filter(|(_, outcome)| outcome.is_ok())
+        .filter(|(change, outcome)| outcome.is_ok() && change.after.is_none())
         .map(|(change, _)| change.order_id.get())
         .collect();
-    let mut orders = read_orders(conn, applied).await?;
+    let mut orders = read_orders(conn, unknown).await?;
     changes
         .iter()
         .zip(outcomes)
-        .map(|(change, outcome)| match outcome {
-            Ok(()) => orders
+        .map(|(change, outcome)| match (outcome, change.after) {
+            (Ok(()), Some(after)) => Ok(Ok(after.clone())),
+            (Ok(()), None) => orders
                 .remove(&change.order_id)
                 .map(Ok)
                 .ok_or_else(|| StoreError::NotFound("order").into()),
-            Err(refused) => Ok(Err(refused)),
+            (Err(refused), _) => Ok(Err(refused)),
         })
         .collect()
 }

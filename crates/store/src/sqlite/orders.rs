@@ -649,11 +649,23 @@ pub fn queued_orders(
 
 pub fn apply_status_change(
     tx: &mut WriteTx<'_>,
-    change: StatusChange,
+    mut change: StatusChange,
 ) -> Result<Order, StoreError> {
     let order_id = change.order_id;
+    let after = change.after.take();
     write_status_change(tx, change)?;
-    written_order(tx.conn(), order_id)
+    answer(tx, order_id, after)
+}
+
+/// The order a change left: as its request said (the write's version
+/// check makes that exact), else read back.
+fn answer(
+    tx: &mut WriteTx<'_>, order_id: OrderId, after: Option<Box<Order>>,
+) -> Result<Order, StoreError> {
+    match after {
+        Some(after) => Ok(*after),
+        None => written_order(tx.conn(), order_id),
+    }
 }
 
 /// Writes one item's status change: version check, the item, its event.
@@ -685,9 +697,10 @@ fn write_item_change(
 
 pub fn apply_item_change(
     tx: &mut WriteTx<'_>,
-    change: ItemStatusChange,
+    mut change: ItemStatusChange,
 ) -> Result<Order, StoreError> {
     let order_id = change.order_id;
+    let after = change.after.take();
     write_item_change(
         tx,
         order_id,
@@ -698,7 +711,7 @@ pub fn apply_item_change(
     if let Some(then) = change.then {
         write_status_change(tx, then)?;
     }
-    written_order(tx.conn(), order_id)
+    answer(tx, order_id, after)
 }
 
 /// Writes every step of a plan in the request's savepoint: a failing step
