@@ -12,18 +12,6 @@ use super::rows::{Log, Result};
 use crate::codec::{self, micros};
 use crate::{AccessChange, AccessEvent, EventFilter, LogEntry, StoreError, StoredEvent};
 
-/// Locks the rows of `stores` (sorted) until the end of the transaction.
-pub async fn lock_stores(conn: &mut PgConnection, stores: &[StoreId]) -> Result<()> {
-    if !stores.is_empty() {
-        let ids: Vec<i64> = stores.iter().map(|id| id.get()).collect();
-        sqlx::query("SELECT id FROM stores WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(ids)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
 /// Writes a batch's events and access changes, last thing before its
 /// commit, and returns them with their positions (the order events first).
 /// The counter rows are locked from here until the commit: positions are
@@ -47,33 +35,39 @@ pub async fn append_events(conn: &mut PgConnection, log: Log) -> Result<Vec<LogE
     for event in &pending {
         *per_store.entry(event.store_id).or_default() += 1;
     }
-    let mut next_seq: BTreeMap<StoreId, i64> = BTreeMap::new();
-    if !per_store.is_empty() {
-        let stores: Vec<i64> = per_store.keys().map(|id| id.get()).collect();
-        let counts: Vec<i64> = per_store.values().copied().collect();
-        let bumped = sqlx::query(
-            "UPDATE stores SET last_event_seq = stores.last_event_seq + bump.n
+    // Each store's sequence and the log's head move in one statement.
+    let stores: Vec<i64> = per_store.keys().map(|id| id.get()).collect();
+    let counts: Vec<i64> = per_store.values().copied().collect();
+    let total = i64::try_from(pending.len() + access.len()).unwrap_or(i64::MAX);
+    let bumped = sqlx::query(
+        "WITH s AS (
+             UPDATE stores SET last_event_seq = stores.last_event_seq + bump.n
              FROM UNNEST($1::int8[], $2::int8[]) AS bump(id, n)
              WHERE stores.id = bump.id
-             RETURNING stores.id, stores.last_event_seq",
-        )
-        .bind(&stores)
-        .bind(&counts)
-        .fetch_all(&mut *conn)
-        .await?;
-        // The next free store_seq of each store.
-        for row in &bumped {
-            let store = StoreId::new(row.try_get("id")?);
+             RETURNING stores.id, stores.last_event_seq
+         ), h AS (
+             UPDATE event_log_head SET last_id = last_id + $3 RETURNING last_id
+         )
+         SELECT h.last_id, s.id, s.last_event_seq FROM h LEFT JOIN s ON true",
+    )
+    .bind(&stores)
+    .bind(&counts)
+    .bind(total)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut last_id: Option<i64> = None;
+    // The next free store_seq of each store.
+    let mut next_seq: BTreeMap<StoreId, i64> = BTreeMap::new();
+    for row in &bumped {
+        last_id = Some(row.try_get("last_id")?);
+        if let Some(store) = row.try_get::<Option<i64>, _>("id")? {
+            let store = StoreId::new(store);
             let last: i64 = row.try_get("last_event_seq")?;
-            next_seq.insert(store, last - per_store[&store] + 1);
+            let count = per_store.get(&store).ok_or(StoreError::NotFound("store"))?;
+            next_seq.insert(store, last - count + 1);
         }
     }
-    let total = i64::try_from(pending.len() + access.len()).unwrap_or(i64::MAX);
-    let last_id: i64 =
-        sqlx::query_scalar("UPDATE event_log_head SET last_id = last_id + $1 RETURNING last_id")
-            .bind(total)
-            .fetch_one(&mut *conn)
-            .await?;
+    let last_id = last_id.ok_or(StoreError::NotFound("event log head"))?;
     // Handed out in order: the order events', then the access changes'.
     let mut ids = (last_id - total + 1)..=last_id;
 

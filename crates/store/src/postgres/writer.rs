@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use ordertrack_domain::{OrderId, StoreId};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool};
-use sqlx::{Connection, Postgres};
+use sqlx::{AssertSqlSafe, Connection, Postgres};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -121,9 +121,10 @@ async fn run_batch(
     conn: &mut PgConnection,
     batch: &mut [Box<dyn Job>],
 ) -> Result<Vec<LogEntry>, Fail> {
-    let mut tx = conn.begin().await?;
-    super::opened("BEGIN");
-    let events = match run_requests(&mut tx, batch).await {
+    let opening = Opening::of(batch);
+    let mut tx = conn.begin_with(AssertSqlSafe(opening.sql())).await?;
+    opening.count();
+    let events = match run_requests(&mut tx, batch, &opening.together).await {
         Ok(events) => events,
         Err(failure) => {
             let _ = tx.rollback().await;
@@ -139,11 +140,78 @@ async fn run_batch(
     Ok(events)
 }
 
+/// How a batch's transaction opens, in one round trip (one simple query
+/// of several statements): `BEGIN`; the rows of every store the batch
+/// changes orders in, locked in id order — two instances' batches that
+/// share a store (and so possibly an order) then queue on it instead of
+/// deadlocking; and, when some of its changes go together, their savepoint.
+struct Opening {
+    stores: Vec<StoreId>,
+    /// The batch's changes that go together ([`together`]).
+    together: Vec<usize>,
+}
+
+impl Opening {
+    fn of(batch: &[Box<dyn Job>]) -> Self {
+        let mut stores: Vec<StoreId> = batch.iter().filter_map(|job| job.store()).collect();
+        stores.sort_unstable();
+        stores.dedup();
+        Opening {
+            stores,
+            together: together(batch),
+        }
+    }
+
+    /// The statements; store ids are numbers, written out as such.
+    fn sql(&self) -> String {
+        let mut sql = String::from("BEGIN");
+        if !self.stores.is_empty() {
+            let ids: Vec<String> = self.stores.iter().map(|id| id.get().to_string()).collect();
+            sql.push_str("; SELECT id FROM stores WHERE id IN (");
+            sql.push_str(&ids.join(","));
+            sql.push_str(") ORDER BY id FOR UPDATE");
+        }
+        if self.together.len() >= 2 {
+            sql.push_str("; SAVEPOINT together");
+        }
+        sql
+    }
+
+    /// Tells the statement count what ran (sqlx reports none of it).
+    fn count(&self) {
+        super::opened("BEGIN");
+        if !self.stores.is_empty() {
+            super::opened("SELECT id FROM stores WHERE id IN (…) ORDER BY id FOR UPDATE");
+        }
+        if self.together.len() >= 2 {
+            super::opened("SAVEPOINT together");
+        }
+    }
+}
+
+/// The status and item status changes of a batch that go together: those
+/// whose order nothing else in the batch touches (so nothing can depend on
+/// running before or after them).
+fn together(batch: &[Box<dyn Job>]) -> Vec<usize> {
+    let mut touches: HashMap<OrderId, usize> = HashMap::new();
+    for order in batch.iter().filter_map(|job| job.changed_order()) {
+        *touches.entry(order).or_default() += 1;
+    }
+    batch
+        .iter()
+        .enumerate()
+        .filter_map(|(n, job)| job.change().map(|change| (n, change)))
+        .filter(|(_, change)| touches.get(&change.order_id()) == Some(&1))
+        .map(|(n, _)| n)
+        .collect()
+}
+
 /// Runs the batch's requests, then writes the events of those that
 /// succeeded. An error returned here fails the whole batch.
 ///
 /// Status and item status changes (the hot path: one per tap on a kitchen
-/// screen) of orders nothing else in the batch touches are applied
+/// screen) that go `together` (their savepoint already open, when there
+/// are two or more: [`Opening`]) are applied
 /// together, by the same routine that applies one
 /// ([`orders::apply_changes`]); new orders are placed together likewise
 /// ([`orders::place_orders`]). Each group is a fixed number of multi-row
@@ -153,31 +221,12 @@ async fn run_batch(
 async fn run_requests(
     tx: &mut PgConnection,
     batch: &mut [Box<dyn Job>],
+    together: &[usize],
 ) -> Result<Vec<LogEntry>, Fail> {
-    // Lock the rows of every store the batch changes orders in, in id order,
-    // before anything else: two instances' batches that share a store (and
-    // so possibly an order) then queue on it instead of deadlocking.
-    let mut stores: Vec<StoreId> = batch.iter().filter_map(|job| job.store()).collect();
-    stores.sort_unstable();
-    stores.dedup();
-    events::lock_stores(tx, &stores).await?;
-
     let mut log = Log::default();
-    // Changes go together only when nothing else in the batch touches their
-    // order (so nothing can depend on running before or after them).
-    let mut touches: HashMap<OrderId, usize> = HashMap::new();
-    for order in batch.iter().filter_map(|job| job.changed_order()) {
-        *touches.entry(order).or_default() += 1;
-    }
-    let (together, changes): (Vec<usize>, Vec<Change<'_>>) = batch
-        .iter()
-        .enumerate()
-        .filter_map(|(n, job)| job.change().map(|change| (n, change)))
-        .filter(|(_, change)| touches.get(&change.order_id()) == Some(&1))
-        .unzip();
     if together.len() >= 2 {
+        let changes: Vec<Change<'_>> = together.iter().filter_map(|&n| batch[n].change()).collect();
         let mark = log.mark();
-        savepoint(tx, "SAVEPOINT together").await?;
         match orders::apply_changes(tx, &changes, &mut log).await {
             Ok(outcomes) => {
                 drop(changes);
