@@ -111,6 +111,11 @@ pub fn micros(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
 }
 
+/// `at` as it reads back once stored (to the microsecond).
+pub fn stored_time(at: OffsetDateTime) -> OffsetDateTime {
+    from_micros(micros(at)).unwrap_or(at)
+}
+
 /// A stored time.
 pub fn from_micros(value: i64) -> Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000)

@@ -1404,6 +1404,11 @@ pub async fn place_order(store: Arc<dyn Repository>) {
     let placed = store.place_order(request).await.expect("place_order");
     assert!(placed.created);
     let first = placed.order;
+    assert_eq!(
+        store.order(first.id).await.expect("order").as_ref(),
+        Some(&first),
+        "the answer is the order as stored"
+    );
 
     assert_eq!(first.number, "R-000001");
     assert_eq!(first.store_id, f.shop.id);

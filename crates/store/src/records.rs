@@ -198,6 +198,56 @@ pub struct NewOrder {
     pub at: OffsetDateTime,
 }
 
+/// What the store gives a new order as it writes it: with the request,
+/// the whole order ([`NewOrder::placed`]).
+pub(crate) struct Numbered<'a> {
+    pub id: OrderId,
+    pub number: String,
+    pub store_slug: &'a str,
+    pub customer_name: String,
+    /// The ids of its lines, in line order.
+    pub item_ids: Vec<ordertrack_domain::ItemId>,
+}
+
+impl NewOrder {
+    /// The order as placing it writes it: version 1, every item queued,
+    /// nothing paid, no driver, every clock at its time.
+    pub(crate) fn placed(&self, numbered: Numbered<'_>) -> Order {
+        let at = crate::codec::stored_time(self.at);
+        Order {
+            id: numbered.id,
+            number: numbered.number,
+            store_id: self.store_id,
+            store_slug: numbered.store_slug.to_owned(),
+            customer_id: self.customer_id,
+            customer_name: numbered.customer_name,
+            status: self.status.clone(),
+            version: 1,
+            workflow_version: self.workflow_version,
+            items: self
+                .lines
+                .iter()
+                .zip(numbered.item_ids)
+                .map(|(line, id)| ordertrack_domain::OrderItem {
+                    id,
+                    line: line.clone(),
+                    status: ordertrack_domain::ItemStatus::Queued,
+                })
+                .collect(),
+            total_minor: self.total_minor,
+            currency: self.currency.clone(),
+            fulfilment: self.fulfilment.clone(),
+            notes: self.notes.clone(),
+            tracking_token: self.tracking_token.clone(),
+            payment: ordertrack_domain::Payment::unpaid(self.payment_method),
+            driver: None,
+            created_at: at,
+            updated_at: at,
+            status_since: at,
+        }
+    }
+}
+
 /// The result of placing an order.
 #[derive(Debug, Clone)]
 pub struct PlacedOrder {

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ordertrack_domain::eta::WINDOW_SAMPLES;
 use ordertrack_domain::{
-    AssignmentStep, FulfilmentKind, HistoryEntry, ItemChange, ItemStatusChange, KeptDurations,
+    AssignmentStep, FulfilmentKind, HistoryEntry, ItemChange, ItemId, ItemStatusChange, KeptDurations,
     NewEvent, Order, OrderId, OrderLine, OrderPlan, Payment, PlanStep, StatusChange, StatusKey,
     StoreId, UserId, order_created, order_number,
 };
@@ -466,13 +466,15 @@ async fn insert_orders(
     for new in news {
         *per_store.entry(new.store_id.get()).or_default() += 1;
     }
-    // Per store: its next number, its prefix and time zone.
-    let mut stores: HashMap<i64, (i64, String, String)> = HashMap::with_capacity(per_store.len());
+    // Per store: its next number, its prefix, time zone and slug.
+    let mut stores: HashMap<i64, (i64, String, String, String)> =
+        HashMap::with_capacity(per_store.len());
     for row in sqlx::query(
         "UPDATE stores SET last_order_seq = stores.last_order_seq + bump.n
          FROM UNNEST($1::int8[], $2::int8[]) AS bump(id, n)
          WHERE stores.id = bump.id
-         RETURNING stores.id, stores.last_order_seq, stores.order_prefix, stores.timezone",
+         RETURNING stores.id, stores.last_order_seq, stores.order_prefix, stores.timezone,
+                   stores.slug",
     )
     .bind(per_store.keys().copied().collect::<Vec<_>>())
     .bind(per_store.values().copied().collect::<Vec<_>>())
@@ -487,6 +489,7 @@ async fn insert_orders(
                 last - per_store[&id] + 1,
                 row.try_get("order_prefix")?,
                 row.try_get("timezone")?,
+                row.try_get("slug")?,
             ),
         );
     }
@@ -494,12 +497,15 @@ async fn insert_orders(
     // The orders of known stores, numbered.
     let mut placing: Vec<(usize, String)> = Vec::with_capacity(news.len());
     for (n, new) in news.iter().enumerate() {
-        if let Some((next, prefix, _)) = stores.get_mut(&new.store_id.get()) {
+        if let Some((next, prefix, _, _)) = stores.get_mut(&new.store_id.get()) {
             placing.push((n, order_number(prefix, *next)));
             *next += 1;
         }
     }
-    let mut ids: HashMap<String, i64> = HashMap::with_capacity(placing.len());
+    // By tracking token: the new order's id and its customer's name.
+    let mut ids: HashMap<String, (i64, String)> = HashMap::with_capacity(placing.len());
+    // By order id: its items' ids, in line order.
+    let mut item_ids: HashMap<i64, Vec<ItemId>> = HashMap::with_capacity(placing.len());
     if !placing.is_empty() {
         let column = |f: fn(&NewOrder) -> Option<&str>| -> Vec<Option<&str>> {
             placing.iter().map(|&(n, _)| f(news[n])).collect()
@@ -519,7 +525,8 @@ async fn insert_orders(
                          $12::int8[], $13::text[])
                  AS o(store_id, number, customer_id, status, total_minor, currency, fulfilment,
                       address, notes, tracking_token, at, workflow_version, payment_method)
-             RETURNING id, tracking_token",
+             RETURNING id, tracking_token,
+                 (SELECT u.name FROM users u WHERE u.id = customer_id) AS customer_name",
         )
         .bind(ints(|o| o.store_id.get()))
         .bind(
@@ -543,11 +550,16 @@ async fn insert_orders(
         .await
         .map_err(unique("an order with this number or tracking token"))?
         {
-            ids.insert(row.try_get("tracking_token")?, row.try_get("id")?);
+            // No such customer fails the insert (a foreign key) first.
+            let name: Option<String> = row.try_get("customer_name")?;
+            ids.insert(
+                row.try_get("tracking_token")?,
+                (row.try_get("id")?, name.unwrap_or_default()),
+            );
         }
         let id_of = |n: usize| -> Result<i64> {
             ids.get(&news[n].tracking_token)
-                .copied()
+                .map(|(id, _)| *id)
                 .ok_or_else(|| StoreError::Database("an order was not inserted".into()).into())
         };
 
@@ -555,12 +567,13 @@ async fn insert_orders(
         for &(n, _) in &placing {
             items.push(id_of(n)?, &news[n].lines)?;
         }
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO order_items (order_id, position, product_id, name, quantity,
                 unit_price_minor, notes, station, status)
              SELECT line.*, 'queued'
              FROM UNNEST($1::int8[], $2::int4[], $3::int8[], $4::text[], $5::int8[], $6::int8[],
-                         $7::text[], $8::text[]) AS line",
+                         $7::text[], $8::text[]) AS line
+             RETURNING id, order_id, position",
         )
         .bind(&items.orders)
         .bind(&items.positions)
@@ -570,8 +583,20 @@ async fn insert_orders(
         .bind(&items.prices)
         .bind(&items.notes)
         .bind(&items.stations)
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
+        let mut positioned: Vec<(i64, i32, i64)> = Vec::with_capacity(inserted.len());
+        for row in &inserted {
+            positioned.push((
+                row.try_get("order_id")?,
+                row.try_get("position")?,
+                row.try_get("id")?,
+            ));
+        }
+        positioned.sort_unstable();
+        for (order, _, item) in positioned {
+            item_ids.entry(order).or_default().push(ItemId::new(item));
+        }
 
         let placed: Vec<super::rollups::Placed<'_>> = placing
             .iter()
@@ -585,17 +610,27 @@ async fn insert_orders(
         super::rollups::orders_placed(conn, &placed).await?;
     }
 
-    let mut orders = read_orders(conn, ids.values().copied().collect()).await?;
+    // Each order as written: the request, and what the store gave it.
     let mut outcomes = Vec::with_capacity(news.len());
     let mut history = Vec::with_capacity(ids.len());
+    let mut numbers = placing.into_iter();
     for new in news {
-        let Some(id) = ids.get(&new.tracking_token) else {
+        let Some((id, customer_name)) = ids.remove(&new.tracking_token) else {
             outcomes.push(Err(StoreError::NotFound("store")));
             continue;
         };
-        let order = orders
-            .remove(&OrderId::new(*id))
-            .ok_or(StoreError::NotFound("order"))?;
+        let (Some((_, number)), Some((_, _, _, store_slug))) =
+            (numbers.next(), stores.get(&new.store_id.get()))
+        else {
+            return Err(StoreError::Database("a placed order lost its number".into()).into());
+        };
+        let order = new.placed(crate::records::Numbered {
+            id: OrderId::new(id),
+            number,
+            store_slug,
+            customer_name,
+            item_ids: item_ids.remove(&id).unwrap_or_default(),
+        });
         let (entry, event) = order_created(&order, new.summary.clone(), new.placed_by);
         history.push((order.id, entry));
         log.events.push(event);
