@@ -239,10 +239,16 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>) {
     drop(head);
 
     let (mut reader, mut writer) = stream.split();
+    // One wait for the client to leave, for the whole stream: made afresh
+    // for every event, it would join and leave the socket's waiters each
+    // time.
+    let gone = client_gone(&mut reader);
+    tokio::pin!(gone);
     loop {
         let frame = tokio::select! {
+            biased;
             frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)) => frame,
-            () = client_gone(&mut reader) => return,
+            () = &mut gone => return,
         };
         let data = match frame {
             Some(Ok(frame)) => match frame.into_data() {
