@@ -809,12 +809,8 @@ pub struct ItemStatusChange {
     pub item: ItemChange,
     pub event: NewEvent,
     pub then: Option<StatusChange>,
-    /// The order as this change (and its automatic advance) leave it, when the one who decided it
-    /// knew (set by [`Order::after_status_change`] and
-    /// [`Order::after_item_change`]): a store that applies the change
-    /// answers with it instead of reading the order back. Its version check
-    /// is what makes it exact — the change applies only to the version it
-    /// was worked out from.
+    /// The order as this change and its automatic advance leave it
+    /// ([`Order::after_item_change`]); as [`StatusChange::after`].
     pub after: Option<Box<Order>>,
 }
 

@@ -466,9 +466,7 @@ async fn insert_orders(
     for new in news {
         *per_store.entry(new.store_id.get()).or_default() += 1;
     }
-    // Per store: its next number, its prefix, time zone and slug.
-    let mut stores: HashMap<i64, (i64, String, String, String)> =
-        HashMap::with_capacity(per_store.len());
+    let mut stores: HashMap<i64, Numbering> = HashMap::with_capacity(per_store.len());
     for row in sqlx::query(
         "UPDATE stores SET last_order_seq = stores.last_order_seq + bump.n
          FROM UNNEST($1::int8[], $2::int8[]) AS bump(id, n)
@@ -485,21 +483,21 @@ async fn insert_orders(
         let last: i64 = row.try_get("last_order_seq")?;
         stores.insert(
             id,
-            (
-                last - per_store[&id] + 1,
-                row.try_get("order_prefix")?,
-                row.try_get("timezone")?,
-                row.try_get("slug")?,
-            ),
+            Numbering {
+                next: last - per_store[&id] + 1,
+                prefix: row.try_get("order_prefix")?,
+                timezone: row.try_get("timezone")?,
+                slug: row.try_get("slug")?,
+            },
         );
     }
 
     // The orders of known stores, numbered.
     let mut placing: Vec<(usize, String)> = Vec::with_capacity(news.len());
     for (n, new) in news.iter().enumerate() {
-        if let Some((next, prefix, _, _)) = stores.get_mut(&new.store_id.get()) {
-            placing.push((n, order_number(prefix, *next)));
-            *next += 1;
+        if let Some(store) = stores.get_mut(&new.store_id.get()) {
+            placing.push((n, order_number(&store.prefix, store.next)));
+            store.next += 1;
         }
     }
     // By tracking token: the new order's id and its customer's name.
@@ -602,7 +600,7 @@ async fn insert_orders(
             .iter()
             .map(|&(n, _)| super::rollups::Placed {
                 store: news[n].store_id,
-                timezone: &stores[&news[n].store_id.get()].2,
+                timezone: &stores[&news[n].store_id.get()].timezone,
                 at: news[n].at,
                 total_minor: news[n].total_minor,
             })
@@ -619,15 +617,14 @@ async fn insert_orders(
             outcomes.push(Err(StoreError::NotFound("store")));
             continue;
         };
-        let (Some((_, number)), Some((_, _, _, store_slug))) =
-            (numbers.next(), stores.get(&new.store_id.get()))
+        let (Some((_, number)), Some(store)) = (numbers.next(), stores.get(&new.store_id.get()))
         else {
             return Err(StoreError::Database("a placed order lost its number".into()).into());
         };
         let order = new.placed(crate::records::Numbered {
             id: OrderId::new(id),
             number,
-            store_slug,
+            store_slug: &store.slug,
             customer_name,
             item_ids: item_ids.remove(&id).unwrap_or_default(),
         });
@@ -643,6 +640,15 @@ async fn insert_orders(
         history.iter().map(|(id, entry)| (*id, entry)).collect();
     append_history(conn, &history).await?;
     Ok(outcomes)
+}
+
+/// A store placing orders in a batch: the number its next order gets,
+/// and what numbering and answering them needs.
+struct Numbering {
+    next: i64,
+    prefix: String,
+    timezone: String,
+    slug: String,
 }
 
 /// Order lines of several orders as columns, for one multi-row insert.
