@@ -79,24 +79,152 @@ impl SubscribeOptions {
     }
 }
 
+/// Why a subscriber could not take a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Too far behind: it is dropped and resumes from its last id.
+    TooSlow,
+    /// Its stream has ended.
+    Gone,
+}
+
+/// Takes a subscriber's deliveries from the thread that hands them out,
+/// without waiting, instead of the subscriber's queue: a stream that can
+/// write a frame to its socket at once saves the wake-up of its task and
+/// the queue hop (see [`Subscription::write_directly`]).
+pub trait DirectWriter: Send + Sync {
+    /// Writes `delivery`, or keeps it to be written in order after what is
+    /// already waiting; never blocks.
+    fn deliver(&self, delivery: &Delivery) -> Result<(), Refused>;
+}
+
 struct Subscriber {
     queue: flume::Sender<Delivery>,
     options: SubscribeOptions,
+    /// Set once the stream writes its deliveries itself.
+    direct: Option<Arc<dyn DirectWriter>>,
 }
 
-/// What the fan-out thread is handed, in order.
+impl Subscriber {
+    fn deliver(&self, delivery: Delivery) -> Result<(), Refused> {
+        if let Some(direct) = &self.direct {
+            return direct.deliver(&delivery);
+        }
+        self.queue.try_send(delivery).map_err(|error| match error {
+            TrySendError::Full(_) => Refused::TooSlow,
+            TrySendError::Disconnected(_) => Refused::Gone,
+        })
+    }
+}
+
+/// What a fan-out thread is handed, in order.
 enum Fanout {
     /// Committed events, for their watchers.
-    Events(Vec<Arc<LiveEvent>>),
+    Events(Arc<[Arc<LiveEvent>]>),
+    /// Send every subscriber a heartbeat.
+    Heartbeat,
     /// Everything before has been handed out: say so.
     Flush(std::sync::mpsc::SyncSender<()>),
 }
 
-#[derive(Default)]
-struct Inner {
-    topics: Mutex<HashMap<Topic, HashMap<u64, Subscriber>>>,
-    /// Hands committed events to the fan-out thread, in commit order.
+type Topics = HashMap<Topic, HashMap<u64, Subscriber>>;
+
+/// A share of the subscribers (those whose id it is given by
+/// [`Inner::shard`]), with the thread that hands them their deliveries.
+struct Shard {
+    topics: Mutex<Topics>,
+    /// Hands committed events to the shard's fan-out thread, in commit
+    /// order; `None` (or its thread gone), they are handed out inline.
     fanout: Option<flume::Sender<Fanout>>,
+}
+
+impl Shard {
+    fn topics(&self) -> MutexGuard<'_, Topics> {
+        // A panic while holding the lock leaves the map itself consistent.
+        self.topics
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Hands `work` to the shard's thread; gives it back if there is none.
+    fn hand_out(&self, work: Fanout) -> Option<Fanout> {
+        match &self.fanout {
+            Some(fanout) => fanout.send(work).err().map(|unsent| unsent.into_inner()),
+            None => Some(work),
+        }
+    }
+
+    /// Routes one serialised event to this shard's subscribers of its
+    /// order, its customer and its store.
+    fn publish_live(&self, event: &Arc<LiveEvent>, dropped_slow: &AtomicU64) {
+        let mut topics = self.topics();
+        for topic in [
+            Topic::Order(event.order_id),
+            Topic::Customer(event.customer_id),
+            Topic::Store(event.store_id),
+        ] {
+            let Some(subscribers) = topics.get_mut(&topic) else {
+                continue;
+            };
+            subscribers.retain(|_, subscriber| {
+                if !subscriber
+                    .options
+                    .wants(&event.stations, event.summary_fulfilment)
+                {
+                    return true;
+                }
+                match subscriber.deliver(Delivery::Event(event.clone())) {
+                    Ok(()) => true,
+                    Err(Refused::TooSlow) => {
+                        // Too slow: drop it; it resumes from its last id.
+                        dropped_slow.fetch_add(1, Ordering::Relaxed);
+                        false
+                    }
+                    Err(Refused::Gone) => false,
+                }
+            });
+            if subscribers.is_empty() {
+                topics.remove(&topic);
+            }
+        }
+    }
+
+    /// Sends every subscriber a heartbeat and ends the streams whose
+    /// session expired.
+    fn heartbeat(&self) {
+        let now = OffsetDateTime::now_utc();
+        let mut topics = self.topics();
+        for subscribers in topics.values_mut() {
+            subscribers.retain(|_, subscriber| {
+                if subscriber.options.expires_at.is_some_and(|at| at <= now) {
+                    return false;
+                }
+                // A full queue means the subscriber is busy anyway.
+                subscriber.deliver(Delivery::Heartbeat) != Err(Refused::Gone)
+            });
+        }
+        topics.retain(|_, subscribers| !subscribers.is_empty());
+    }
+
+    /// Does `work` here, on the calling thread.
+    fn run(&self, work: Fanout, dropped_slow: &AtomicU64) {
+        match work {
+            Fanout::Events(events) => {
+                for event in events.iter() {
+                    self.publish_live(event, dropped_slow);
+                }
+            }
+            Fanout::Heartbeat => self.heartbeat(),
+            Fanout::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+struct Inner {
+    /// At least one.
+    shards: Vec<Shard>,
     /// Told every entry the hub publishes, before its watchers are.
     followers: Mutex<Vec<Arc<dyn CommitListener>>>,
     next_id: AtomicU64,
@@ -105,11 +233,21 @@ struct Inner {
 }
 
 impl Inner {
-    fn topics(&self) -> MutexGuard<'_, HashMap<Topic, HashMap<u64, Subscriber>>> {
-        // A panic while holding the lock leaves the map itself consistent.
-        self.topics
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The shard subscriber `id` belongs to.
+    fn shard(&self, id: u64) -> &Shard {
+        let count = self.shards.len() as u64;
+        // The remainder is below the shard count, a usize.
+        &self.shards[usize::try_from(id % count).unwrap_or(0)]
+    }
+
+    /// Hands `work` to every shard's thread, or does it inline for a shard
+    /// without one.
+    fn hand_out_to_all(&self, work: impl Fn() -> Fanout) {
+        for shard in &self.shards {
+            if let Some(undone) = shard.hand_out(work()) {
+                shard.run(undone, &self.dropped_slow);
+            }
+        }
     }
 }
 
@@ -144,12 +282,39 @@ impl Subscription {
     pub fn topic(&self) -> Topic {
         self.topic
     }
+
+    /// From now on the hub hands this subscription's deliveries to
+    /// `writer` instead of its queue; what is still queued goes to `writer`
+    /// first, so the order holds. [`Subscription::recv`] then only tells
+    /// when the hub drops the subscriber (`None`).
+    pub fn write_directly(&mut self, writer: Arc<dyn DirectWriter>) {
+        let Some(inner) = self.hub.upgrade() else {
+            return;
+        };
+        // Under the shard's lock no delivery is being handed out to it.
+        let mut topics = inner.shard(self.id).topics();
+        let mut refused = false;
+        while let Ok(delivery) = self.queue.try_recv() {
+            refused |= writer.deliver(&delivery).is_err();
+        }
+        let Some(subscribers) = topics.get_mut(&self.topic) else {
+            return;
+        };
+        if refused {
+            subscribers.remove(&self.id);
+        } else if let Some(subscriber) = subscribers.get_mut(&self.id) {
+            subscriber.direct = Some(writer);
+        }
+        if subscribers.is_empty() {
+            topics.remove(&self.topic);
+        }
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(inner) = self.hub.upgrade() {
-            let mut topics = inner.topics();
+            let mut topics = inner.shard(self.id).topics();
             if let Some(subscribers) = topics.get_mut(&self.topic) {
                 subscribers.remove(&self.id);
                 if subscribers.is_empty() {
@@ -161,54 +326,64 @@ impl Drop for Subscription {
 }
 
 impl Hub {
-    /// An empty hub, with its fan-out thread.
+    /// An empty hub, with its fan-out threads: one per core, each handing
+    /// out every event to its share of the subscribers.
     ///
-    /// Events are handed to watchers' queues by a thread of the hub's own,
-    /// not by the thread that publishes them (on one instance the store's
-    /// writer, before it acknowledges the commit): handing one event to
-    /// 10,000 watchers wakes 10,000 tasks, and neither the writer's next
-    /// batch nor the acknowledgement of this one should wait for that (nor
-    /// the request task queue behind the watchers' tasks it woke). The
-    /// thread ends with the hub.
+    /// Events are handed to watchers by threads of the hub's own, not by
+    /// the thread that publishes them (on one instance the store's writer,
+    /// before it acknowledges the commit): handing one event to 10,000
+    /// watchers is 10,000 socket writes or task wake-ups, and neither the
+    /// writer's next batch nor the acknowledgement of this one should wait
+    /// for that. Each subscriber belongs to one shard, so its deliveries
+    /// keep commit order; the shards share the cores. The threads end with
+    /// the hub.
     pub fn new() -> Self {
-        let (fanout, batches) = flume::unbounded::<Fanout>();
-        let inner = Arc::new(Inner {
-            fanout: Some(fanout),
-            ..Inner::default()
-        });
-        let hub = Arc::downgrade(&inner);
-        let started = std::thread::Builder::new()
-            .name("ordertrack-fanout".into())
-            .spawn(move || {
-                while let Ok(next) = batches.recv() {
-                    match next {
-                        Fanout::Events(events) => {
-                            let Some(inner) = hub.upgrade() else { return };
-                            let hub = Hub { inner };
-                            for event in events {
-                                hub.publish_live(event);
-                            }
-                        }
-                        Fanout::Flush(done) => {
-                            let _ = done.send(());
-                        }
-                    }
-                }
-            });
-        match started {
-            Ok(_) => Hub { inner },
-            Err(error) => {
-                // Without a thread, the publisher delivers itself.
-                tracing::warn!(%error, "no fan-out thread; events are delivered inline");
-                Hub {
-                    inner: Arc::new(Inner::default()),
-                }
-            }
-        }
+        let count = std::thread::available_parallelism().map_or(1, usize::from);
+        Hub::with_shards(count)
     }
 
-    /// Starts the one task that sends heartbeats to every subscriber and
-    /// ends streams whose session expired (no per-connection timers).
+    /// A hub with `count` shards (at least one), each with its thread.
+    pub fn with_shards(count: usize) -> Self {
+        let mut shards = Vec::new();
+        let mut receivers = Vec::new();
+        for _ in 0..count.max(1) {
+            let (fanout, work) = flume::unbounded::<Fanout>();
+            shards.push(Shard {
+                topics: Mutex::new(HashMap::new()),
+                fanout: Some(fanout),
+            });
+            receivers.push(work);
+        }
+        let inner = Arc::new(Inner {
+            shards,
+            followers: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            dropped_slow: AtomicU64::new(0),
+        });
+        for (index, work) in receivers.into_iter().enumerate() {
+            let hub = Arc::downgrade(&inner);
+            let started = std::thread::Builder::new()
+                .name(format!("ordertrack-fanout-{index}"))
+                .spawn(move || {
+                    while let Ok(next) = work.recv() {
+                        let Some(inner) = hub.upgrade() else { return };
+                        inner.shards[index].run(next, &inner.dropped_slow);
+                    }
+                });
+            if let Err(error) = started {
+                // Its receiver is gone with the closure: the publisher
+                // hands this shard's deliveries out itself.
+                tracing::warn!(%error, "no fan-out thread; events are delivered inline");
+            }
+        }
+        Hub { inner }
+    }
+
+    /// Starts the one task that has heartbeats sent to every subscriber and
+    /// ends streams whose session expired (no per-connection timers). The
+    /// fan-out threads send them, in turn with the events: a stream may be
+    /// written from there.
     pub fn start_heartbeat(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let hub = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
@@ -217,21 +392,7 @@ impl Hub {
             loop {
                 ticks.tick().await;
                 let Some(inner) = hub.upgrade() else { return };
-                let now = OffsetDateTime::now_utc();
-                let mut topics = inner.topics();
-                for subscribers in topics.values_mut() {
-                    subscribers.retain(|_, subscriber| {
-                        if subscriber.options.expires_at.is_some_and(|at| at <= now) {
-                            return false;
-                        }
-                        // A full queue means the subscriber is busy anyway.
-                        !matches!(
-                            subscriber.queue.try_send(Delivery::Heartbeat),
-                            Err(TrySendError::Disconnected(_))
-                        )
-                    });
-                }
-                topics.retain(|_, subscribers| !subscribers.is_empty());
+                inner.hand_out_to_all(|| Fanout::Heartbeat);
             }
         })
     }
@@ -275,28 +436,18 @@ impl Hub {
         if live.is_empty() {
             return;
         }
-        let undelivered = match &self.inner.fanout {
-            Some(fanout) => match fanout.send(Fanout::Events(live)) {
-                Ok(()) => None,
-                Err(unsent) => match unsent.into_inner() {
-                    Fanout::Events(live) => Some(live),
-                    Fanout::Flush(_) => None,
-                },
-            },
-            None => Some(live),
-        };
-        for event in undelivered.into_iter().flatten() {
-            self.publish_live(event);
-        }
+        let live: Arc<[Arc<LiveEvent>]> = live.into();
+        self.inner
+            .hand_out_to_all(|| Fanout::Events(Arc::clone(&live)));
     }
 
-    /// Waits until the fan-out thread has handed out every event published
-    /// before: blocks the calling thread (briefly), so not for a task on
-    /// a busy runtime.
+    /// Waits until the fan-out threads have handed out every event
+    /// published before: blocks the calling thread (briefly), so not for a
+    /// task on a busy runtime.
     pub fn flush(&self) {
-        if let Some(fanout) = &self.inner.fanout {
+        for shard in &self.inner.shards {
             let (done, handed_out) = std::sync::mpsc::sync_channel(1);
-            if fanout.send(Fanout::Flush(done)).is_ok() {
+            if shard.hand_out(Fanout::Flush(done)).is_none() {
                 let _ = handed_out.recv();
             }
         }
@@ -313,41 +464,6 @@ impl Hub {
         }
     }
 
-    /// Routes one serialised event to the subscribers of its order, its
-    /// customer and its store.
-    pub fn publish_live(&self, event: Arc<LiveEvent>) {
-        let mut topics = self.inner.topics();
-        for topic in [
-            Topic::Order(event.order_id),
-            Topic::Customer(event.customer_id),
-            Topic::Store(event.store_id),
-        ] {
-            let Some(subscribers) = topics.get_mut(&topic) else {
-                continue;
-            };
-            subscribers.retain(|_, subscriber| {
-                if !subscriber
-                    .options
-                    .wants(&event.stations, event.summary_fulfilment)
-                {
-                    return true;
-                }
-                match subscriber.queue.try_send(Delivery::Event(event.clone())) {
-                    Ok(()) => true,
-                    Err(TrySendError::Full(_)) => {
-                        // Too slow: drop it; it resumes from its last id.
-                        self.inner.dropped_slow.fetch_add(1, Ordering::Relaxed);
-                        false
-                    }
-                    Err(TrySendError::Disconnected(_)) => false,
-                }
-            });
-            if subscribers.is_empty() {
-                topics.remove(&topic);
-            }
-        }
-    }
-
     /// Subscribes to a topic. Subscribe *before* reading the replay from the
     /// database, then drop replayed ids at the seam: nothing falls between.
     pub fn subscribe(&self, topic: Topic, options: SubscribeOptions) -> Subscription {
@@ -355,10 +471,18 @@ impl Hub {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         if !self.inner.closed.load(Ordering::Acquire) {
             self.inner
+                .shard(id)
                 .topics()
                 .entry(topic)
                 .or_default()
-                .insert(id, Subscriber { queue, options });
+                .insert(
+                    id,
+                    Subscriber {
+                        queue,
+                        options,
+                        direct: None,
+                    },
+                );
         }
         Subscription {
             id,
@@ -382,11 +506,13 @@ impl Hub {
     }
 
     fn close_where(&self, ends: impl Fn(&SubscribeOptions) -> bool) {
-        let mut topics = self.inner.topics();
-        for subscribers in topics.values_mut() {
-            subscribers.retain(|_, s| !ends(&s.options));
+        for shard in &self.inner.shards {
+            let mut topics = shard.topics();
+            for subscribers in topics.values_mut() {
+                subscribers.retain(|_, s| !ends(&s.options));
+            }
+            topics.retain(|_, subscribers| !subscribers.is_empty());
         }
-        topics.retain(|_, subscribers| !subscribers.is_empty());
     }
 
     /// Shutting down: tells every subscriber to reconnect (after the events
@@ -394,17 +520,22 @@ impl Hub {
     pub fn close_all(&self) {
         self.inner.closed.store(true, Ordering::Release);
         self.flush();
-        let mut topics = self.inner.topics();
-        for (_, subscribers) in topics.drain() {
-            for (_, subscriber) in subscribers {
-                let _ = subscriber.queue.try_send(Delivery::Reconnect);
+        for shard in &self.inner.shards {
+            for (_, subscribers) in shard.topics().drain() {
+                for (_, subscriber) in subscribers {
+                    let _ = subscriber.deliver(Delivery::Reconnect);
+                }
             }
         }
     }
 
     /// Current number of subscriptions.
     pub fn subscriber_count(&self) -> usize {
-        self.inner.topics().values().map(HashMap::len).sum()
+        self.inner
+            .shards
+            .iter()
+            .map(|shard| shard.topics().values().map(HashMap::len).sum::<usize>())
+            .sum()
     }
 
     /// How many subscribers were dropped for falling behind, since start.

@@ -3,10 +3,13 @@
 //! The store hands every committed batch to [`Hub::publish`] in commit
 //! order. The hub serialises each event once ([`LiveEvent`]: the JSON and
 //! the ready-to-send SSE frame, shared by reference) and routes it to the
-//! subscribers of its topics: the order, its customer, its store. Every
-//! subscriber has a bounded queue; one that falls behind is dropped (its
-//! stream ends and the client resumes from its last event id), so a slow
-//! reader never grows server memory or delays anyone else.
+//! subscribers of its topics: the order, its customer, its store. The
+//! subscribers are spread over shards, one fan-out thread each. Every
+//! subscriber has a bounded queue, or writes its deliveries itself from the
+//! fan-out thread ([`DirectWriter`], a live SSE connection); one that falls
+//! behind is dropped (its stream ends and the client resumes from its last
+//! event id), so a slow reader never grows server memory or delays anyone
+//! else.
 //!
 //! Access changes travel the same way: the store logs a logout or a staff
 //! change in the event log with the change itself, and the hub that reads
@@ -17,7 +20,9 @@ mod hub;
 pub mod nats;
 
 pub use event::{LiveEvent, public_json};
-pub use hub::{Delivery, Hub, QUEUE_CAPACITY, SubscribeOptions, Subscription, Topic};
+pub use hub::{
+    Delivery, DirectWriter, Hub, QUEUE_CAPACITY, Refused, SubscribeOptions, Subscription, Topic,
+};
 pub use nats::{Feeder, NatsBus, NatsOptions, RelayListener, RelayQueue, relay_channel};
 
 use ordertrack_store::LogEntry;

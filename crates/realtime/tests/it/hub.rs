@@ -2,14 +2,15 @@
 //! a slow subscriber (and only it), ending streams when access ends (a staff
 //! change, a logout) and on shutdown, heartbeats, and unsubscribing on drop.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ordertrack_domain::{
     Actor, EventKind, FulfilmentKind, NewEvent, OrderId, OrderSummary, Role, StoreId, UserId,
 };
 use ordertrack_realtime::{
-    Delivery, EventBus, Hub, LiveEvent, QUEUE_CAPACITY, SubscribeOptions, Subscription, Topic,
+    Delivery, DirectWriter, EventBus, Hub, LiveEvent, QUEUE_CAPACITY, Refused, SubscribeOptions,
+    Subscription, Topic,
 };
 use ordertrack_store::{AccessChange, AccessEvent, CommitListener, LogEntry, StoredEvent};
 use time::OffsetDateTime;
@@ -191,18 +192,127 @@ async fn events_reach_the_subscribers_of_their_order_customer_and_store_only() {
 
 #[tokio::test]
 async fn one_event_reaches_every_subscriber_of_a_topic_in_publish_order() {
-    let hub = Hub::new();
-    let mut subscribers: Vec<_> = (0..50)
-        .map(|_| hub.subscribe(Topic::Store(StoreId::new(7)), SubscribeOptions::default()))
-        .collect();
-    // Published one batch at a time and in one batch: order is kept either way.
-    hub.publish(&[event(1, 1, 1, 7, &[])]);
-    hub.publish(&[event(2, 1, 1, 7, &[]), event(3, 2, 1, 7, &[])]);
-    for subscriber in &mut subscribers {
-        assert_eq!(next_id(subscriber).await, 1);
-        assert_eq!(next_id(subscriber).await, 2);
-        assert_eq!(next_id(subscriber).await, 3);
+    // One fan-out thread, or several each with its share of the subscribers.
+    for hub in [Hub::with_shards(1), Hub::with_shards(4)] {
+        let mut subscribers: Vec<_> = (0..50)
+            .map(|_| hub.subscribe(Topic::Store(StoreId::new(7)), SubscribeOptions::default()))
+            .collect();
+        // Published one batch at a time and in one batch: order is kept either way.
+        hub.publish(&[event(1, 1, 1, 7, &[])]);
+        hub.publish(&[event(2, 1, 1, 7, &[]), event(3, 2, 1, 7, &[])]);
+        for subscriber in &mut subscribers {
+            assert_eq!(next_id(subscriber).await, 1);
+            assert_eq!(next_id(subscriber).await, 2);
+            assert_eq!(next_id(subscriber).await, 3);
+        }
     }
+}
+
+/// A stream that writes its deliveries itself, as a live SSE connection
+/// does: records what it is handed (events by id, a heartbeat as 0, a
+/// reconnect as -1), or refuses as told.
+#[derive(Default)]
+struct Recorder {
+    handed: Mutex<Vec<i64>>,
+    refuse: Mutex<Option<Refused>>,
+}
+
+impl Recorder {
+    fn handed(&self) -> Vec<i64> {
+        self.handed.lock().expect("recorder").clone()
+    }
+}
+
+impl DirectWriter for Recorder {
+    fn deliver(&self, delivery: &Delivery) -> Result<(), Refused> {
+        if let Some(refused) = *self.refuse.lock().expect("recorder") {
+            return Err(refused);
+        }
+        self.handed.lock().expect("recorder").push(match delivery {
+            Delivery::Event(event) => event.id,
+            Delivery::Heartbeat => 0,
+            Delivery::Reconnect => -1,
+        });
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_subscription_written_directly_gets_what_was_queued_first_then_every_delivery_in_order() {
+    let hub = Hub::with_shards(2);
+    let mut direct = hub.subscribe(Topic::Store(StoreId::new(1)), user(1, "a"));
+    let mut queued = hub.subscribe(Topic::Store(StoreId::new(1)), user(2, "b"));
+    hub.publish(&[event(1, 1, 1, 1, &[]), event(2, 2, 1, 1, &[])]);
+    hub.flush();
+
+    let recorder = Arc::new(Recorder::default());
+    direct.write_directly(recorder.clone());
+    assert_eq!(recorder.handed(), [1, 2], "what was queued is handed over");
+    hub.publish(&[event(3, 1, 1, 1, &[]), event(4, 3, 1, 1, &[])]);
+    hub.publish(&[event(5, 3, 1, 1, &[])]);
+    hub.flush();
+    assert_eq!(recorder.handed(), [1, 2, 3, 4, 5]);
+    // The other subscriber keeps its queue.
+    for id in 1..=5 {
+        assert_eq!(next_id(&mut queued).await, id);
+    }
+    // Nothing reaches the direct subscription's queue: it only ends.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), direct.recv())
+            .await
+            .is_err()
+    );
+
+    // Shutting down: the reconnect is written too, then the end.
+    hub.close_all();
+    assert_eq!(recorder.handed(), [1, 2, 3, 4, 5, -1]);
+    assert!(next(&mut direct).await.is_none());
+    assert_eq!(hub.subscriber_count(), 0);
+}
+
+#[tokio::test]
+async fn a_direct_writer_that_cannot_keep_up_or_lost_its_client_ends_its_subscription() {
+    let hub = Hub::with_shards(2);
+    let mut too_slow = hub.subscribe(Topic::Store(StoreId::new(1)), SubscribeOptions::default());
+    let mut gone = hub.subscribe(Topic::Store(StoreId::new(1)), SubscribeOptions::default());
+    let mut fine = hub.subscribe(Topic::Store(StoreId::new(1)), SubscribeOptions::default());
+    for (subscription, refuse) in [
+        (&mut too_slow, Some(Refused::TooSlow)),
+        (&mut gone, Some(Refused::Gone)),
+        (&mut fine, None),
+    ] {
+        let recorder = Arc::new(Recorder::default());
+        *recorder.refuse.lock().expect("recorder") = refuse;
+        subscription.write_directly(recorder);
+    }
+    hub.publish(&[event(1, 1, 1, 1, &[])]);
+    hub.flush();
+    assert!(next(&mut too_slow).await.is_none());
+    assert!(next(&mut gone).await.is_none());
+    assert_eq!(
+        hub.dropped_slow(),
+        1,
+        "only the one too slow counts as slow"
+    );
+    assert_eq!(hub.subscriber_count(), 1);
+    drop(fine);
+    assert_eq!(hub.subscriber_count(), 0);
+}
+
+#[tokio::test]
+async fn a_subscription_whose_access_ended_before_it_wrote_directly_still_gets_what_was_queued() {
+    let hub = Hub::with_shards(2);
+    let mut revoked = hub.subscribe(Topic::Customer(UserId::new(1)), user(1, "a"));
+    hub.publish(&[event(1, 1, 1, 1, &[])]);
+    hub.flush();
+    hub.close_session("a");
+    let recorder = Arc::new(Recorder::default());
+    revoked.write_directly(recorder.clone());
+    assert_eq!(recorder.handed(), [1]);
+    assert!(next(&mut revoked).await.is_none());
+    hub.publish(&[event(2, 1, 1, 1, &[])]);
+    hub.flush();
+    assert_eq!(recorder.handed(), [1], "nothing after its access ended");
 }
 
 #[tokio::test]
@@ -247,6 +357,8 @@ async fn a_subscriber_whose_queue_is_full_is_dropped_while_others_keep_receiving
         hub.publish(&[event(id, id, 1, 1, &[])]);
         assert_eq!(next_id(&mut fast).await, id);
     }
+    // The slow one may be another fan-out thread's.
+    hub.flush();
     assert_eq!(hub.subscriber_count(), 2);
     assert_eq!(hub.dropped_slow(), 0);
 
@@ -256,6 +368,7 @@ async fn a_subscriber_whose_queue_is_full_is_dropped_while_others_keep_receiving
         hub.publish(&[event(id, id, 1, 1, &[])]);
         assert_eq!(next_id(&mut fast).await, id);
     }
+    hub.flush();
     assert_eq!(hub.dropped_slow(), 1, "dropped once, not once per event");
     assert_eq!(hub.subscriber_count(), 1);
 
@@ -278,6 +391,7 @@ async fn a_slow_subscriber_of_one_topic_does_not_affect_other_topics() {
     }
     hub.publish(&[event(QUEUE_CAPACITY as i64 + 2, 5, 1, 2, &[])]);
     assert_eq!(next_id(&mut order).await, QUEUE_CAPACITY as i64 + 2);
+    hub.flush();
     assert_eq!(hub.dropped_slow(), 1);
     assert_eq!(hub.subscriber_count(), 1);
 }

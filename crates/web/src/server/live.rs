@@ -22,18 +22,23 @@
 //! system shares them, and a cashier's status change is answered while its
 //! fan-out is still being written.
 
-use std::io::{self, IoSlice};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
 use axum::http::{HeaderValue, Method, Request, Response, Version, header};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use ordertrack_realtime::{Delivery, DirectWriter, Refused};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::runtime::{Handle, Runtime};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::{EdgeService, Watched};
+use crate::streams::{DirectStream, LiveFrames, SseParts};
 
 /// Most header lines a live stream request may carry here (more: hyper
 /// answers it).
@@ -165,9 +170,10 @@ pub(super) async fn answer(
 
 /// Writes `response` to the connection from the stream runtime; the task
 /// holds the connection's place in the per-address count and `stopping`
-/// (shutdown waits for it) until the stream ends.
+/// (shutdown waits for it) until the stream ends. An SSE stream is written
+/// directly (see [`write_direct`]), anything else as its body yields.
 pub(super) fn write_on(
-    streams: &Handle, stream: Watched, response: Response<Body>, stopping: watch::Receiver<()>,
+    streams: &Handle, stream: Watched, mut response: Response<Body>, stopping: watch::Receiver<()>,
 ) {
     let Watched { inner, _slot, .. } = stream;
     // Moved to the stream runtime's own reactor, so its readiness is
@@ -175,10 +181,18 @@ pub(super) fn write_on(
     let Ok(socket) = inner.into_std() else {
         return;
     };
+    let direct = response
+        .extensions_mut()
+        .remove::<DirectStream>()
+        .and_then(|direct| direct.take());
     streams.spawn(async move {
         let _held = (_slot, stopping);
-        if let Ok(mut socket) = TcpStream::from_std(socket) {
-            write_response(&mut socket, response).await;
+        let Ok(mut socket) = TcpStream::from_std(socket) else {
+            return;
+        };
+        match direct {
+            Some(sse) => write_direct(socket, response, sse.into_parts()).await,
+            None => write_response(&mut socket, response).await,
         }
     });
 }
@@ -190,13 +204,9 @@ async fn skip_head(stream: &mut TcpStream, head_len: usize) -> io::Result<()> {
     stream.read_exact(&mut head).await.map(drop)
 }
 
-/// Writes `response` to the socket: its head, then its body (as chunks
-/// unless its length is known), until the body ends, fails, or the client
-/// leaves. The connection is not reused.
-async fn write_response(stream: &mut TcpStream, response: Response<Body>) {
-    let (parts, mut body) = response.into_parts();
-    let length = body.size_hint().exact();
-    let chunked = length.is_none();
+/// The response's head as written on a connection that is not reused:
+/// its length if the body's is known, else chunked.
+fn response_head(parts: &axum::http::response::Parts, length: Option<u64>) -> Vec<u8> {
     let mut head = Vec::with_capacity(256);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(parts.status.as_str().as_bytes());
@@ -231,6 +241,17 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>) {
     }
     push_header(&mut head, "connection", &HeaderValue::from_static("close"));
     head.extend_from_slice(b"\r\n");
+    head
+}
+
+/// Writes `response` to the socket: its head, then its body (as chunks
+/// unless its length is known), until the body ends, fails, or the client
+/// leaves. The connection is not reused.
+async fn write_response(stream: &mut TcpStream, response: Response<Body>) {
+    let (parts, mut body) = response.into_parts();
+    let length = body.size_hint().exact();
+    let chunked = length.is_none();
+    let head = response_head(&parts, length);
     // Nothing of the head is kept while the stream lasts.
     drop(parts);
     if stream.write_all(&head).await.is_err() {
@@ -238,11 +259,11 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>) {
     }
     drop(head);
 
-    let (mut reader, mut writer) = stream.split();
+    let (reader, mut writer) = stream.split();
     // One wait for the client to leave, for the whole stream: made afresh
     // for every event, it would join and leave the socket's waiters each
     // time.
-    let gone = client_gone(&mut reader);
+    let gone = client_gone(reader.as_ref());
     tokio::pin!(gone);
     loop {
         let frame = tokio::select! {
@@ -273,9 +294,249 @@ async fn write_response(stream: &mut TcpStream, response: Response<Body>) {
         }
     }
     if chunked {
-        let _ = writer.write_all(b"0\r\n\r\n").await;
+        let _ = writer.write_all(LAST_CHUNK).await;
     }
     let _ = writer.shutdown().await;
+}
+
+/// The chunk that ends a chunked body.
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// What ends every chunk.
+const CHUNK_END: &[u8] = b"\r\n";
+
+/// Chunk pieces a stream may have waiting (three per frame: size line,
+/// frame, line end) before its watcher counts as too slow, as many frames
+/// as a watcher's queue holds.
+const MOST_WAITING: usize = 3 * ordertrack_realtime::QUEUE_CAPACITY;
+
+/// Most pieces handed to one vectored write.
+const MOST_SLICES: usize = 64;
+
+/// Writes a live SSE stream with its deliveries written by whoever has
+/// them first: the hub's fan-out thread writes a frame straight to the
+/// socket when nothing is waiting and the socket takes it whole, without
+/// waking this task; what the socket cannot take at once waits, in order,
+/// for this task to write when the socket is writable again. So a change
+/// going out to 10,000 watchers costs 10,000 writes from one thread, not
+/// 10,000 task wake-ups and queue hops. The head and the first frames wait
+/// first, so nothing live overtakes them.
+async fn write_direct(socket: TcpStream, response: Response<Body>, parts: SseParts) {
+    let (head, body) = response.into_parts();
+    drop(body);
+    let SseParts {
+        first,
+        mut subscription,
+        frames,
+        held,
+    } = parts;
+    let _held = held;
+    let mut waiting = Waiting::default();
+    waiting.0.push_back(Bytes::from(response_head(&head, None)));
+    drop(head);
+    for frame in first {
+        waiting.push_chunk(&frame, chunk_size(&mut [0; 20], frame.len()));
+    }
+    let socket = Arc::new(socket);
+    let writer = Arc::new(DirectSse {
+        socket: Arc::clone(&socket),
+        outgoing: Mutex::new(Outgoing {
+            frames,
+            waiting,
+            failed: false,
+        }),
+        more: Notify::new(),
+    });
+    subscription.write_directly(writer.clone());
+
+    let gone = client_gone(&socket);
+    tokio::pin!(gone);
+    loop {
+        if !writer.flush(gone.as_mut()).await {
+            return;
+        }
+        tokio::select! {
+            biased;
+            () = &mut gone => return,
+            () = writer.more.notified() => {}
+            delivery = subscription.recv() => match delivery {
+                // Only before the hub took the writer: hand it on.
+                Some(delivery) => {
+                    if writer.deliver(&delivery).is_err() {
+                        return;
+                    }
+                }
+                // The hub ended the stream: what it handed out is written, then the end.
+                None => break,
+            },
+        }
+    }
+    writer
+        .lock()
+        .waiting
+        .0
+        .push_back(Bytes::from_static(LAST_CHUNK));
+    writer.flush(gone.as_mut()).await;
+}
+
+/// A live SSE stream's socket and what is waiting to be written to it.
+struct DirectSse {
+    socket: Arc<TcpStream>,
+    outgoing: Mutex<Outgoing>,
+    /// Told when something starts waiting, or the socket failed.
+    more: Notify,
+}
+
+struct Outgoing {
+    frames: LiveFrames,
+    waiting: Waiting,
+    /// The socket failed: the client is gone.
+    failed: bool,
+}
+
+/// Chunk pieces not yet written, in order; the first may be partly
+/// written already (advanced past what was).
+#[derive(Default)]
+struct Waiting(VecDeque<Bytes>);
+
+impl Waiting {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Queues `frame` as one chunk whose size line is `size`.
+    fn push_chunk(&mut self, frame: &Bytes, size: &[u8]) {
+        self.0.push_back(Bytes::copy_from_slice(size));
+        self.0.push_back(frame.clone());
+        self.0.push_back(Bytes::from_static(CHUNK_END));
+    }
+
+    /// The first pieces, for one vectored write.
+    fn slices(&self) -> Vec<IoSlice<'_>> {
+        self.0
+            .iter()
+            .take(MOST_SLICES)
+            .map(|piece| IoSlice::new(piece))
+            .collect()
+    }
+
+    /// Drops the first `written` bytes.
+    fn written(&mut self, mut written: usize) {
+        while written > 0 {
+            let Some(front) = self.0.front_mut() else {
+                return;
+            };
+            if front.len() > written {
+                front.advance(written);
+                return;
+            }
+            written -= front.len();
+            self.0.pop_front();
+        }
+    }
+}
+
+impl DirectSse {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Outgoing> {
+        // Every change to `Outgoing` leaves it whole.
+        self.outgoing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes what is waiting, waiting for the socket as it must. `false`:
+    /// the client is gone.
+    async fn flush(&self, mut gone: Pin<&mut impl Future<Output = ()>>) -> bool {
+        loop {
+            {
+                let mut outgoing = self.lock();
+                if outgoing.failed {
+                    return false;
+                }
+                if outgoing.waiting.is_empty() {
+                    return true;
+                }
+                let slices = outgoing.waiting.slices();
+                let result = self.socket.try_write_vectored(&slices);
+                drop(slices);
+                match result {
+                    Ok(0) => {
+                        outgoing.failed = true;
+                        return false;
+                    }
+                    Ok(written) => {
+                        outgoing.waiting.written(written);
+                        continue;
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        outgoing.failed = true;
+                        return false;
+                    }
+                }
+            }
+            tokio::select! {
+                biased;
+                () = &mut gone => return false,
+                ready = self.socket.writable() => if ready.is_err() {
+                    return false;
+                },
+            }
+        }
+    }
+}
+
+impl DirectWriter for DirectSse {
+    fn deliver(&self, delivery: &Delivery) -> Result<(), Refused> {
+        let mut outgoing = self.lock();
+        if outgoing.failed {
+            return Err(Refused::Gone);
+        }
+        if matches!(delivery, Delivery::Heartbeat) && !outgoing.waiting.is_empty() {
+            // Busy writing anyway: the connection is warm.
+            return Ok(());
+        }
+        let Some(frame) = outgoing.frames.frame(delivery) else {
+            return Ok(());
+        };
+        let mut size_line = [0; 20];
+        let size = chunk_size(&mut size_line, frame.len());
+        let mut written = 0;
+        if outgoing.waiting.is_empty() {
+            let pieces = [
+                IoSlice::new(size),
+                IoSlice::new(&frame),
+                IoSlice::new(CHUNK_END),
+            ];
+            match self.socket.try_write_vectored(&pieces) {
+                Ok(n) if n == size.len() + frame.len() + CHUNK_END.len() => return Ok(()),
+                Ok(n) => written = n,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    outgoing.failed = true;
+                    drop(outgoing);
+                    self.more.notify_one();
+                    return Err(Refused::Gone);
+                }
+            }
+        } else if outgoing.waiting.0.len() >= MOST_WAITING {
+            return Err(Refused::TooSlow);
+        }
+        outgoing.waiting.push_chunk(&frame, size);
+        outgoing.waiting.written(written);
+        drop(outgoing);
+        self.more.notify_one();
+        Ok(())
+    }
+}
+
+/// The size line of a chunk of `len` bytes, written into `buf`.
+fn chunk_size(buf: &mut [u8; 20], len: usize) -> &[u8] {
+    let mut cursor = io::Cursor::new(&mut buf[..]);
+    // 16 hex digits and the line end fit in 20 bytes.
+    let _ = write!(cursor, "{len:x}\r\n");
+    let end = usize::try_from(cursor.position()).unwrap_or(0);
+    &buf[..end]
 }
 
 fn push_header(head: &mut Vec<u8>, name: &str, value: &HeaderValue) {
@@ -287,13 +548,13 @@ fn push_header(head: &mut Vec<u8>, name: &str, value: &HeaderValue) {
 
 /// Resolves when the client closes its side (or resets). Bytes it sends
 /// meanwhile are read and dropped: nothing more is expected on a stream.
-async fn client_gone(reader: &mut tokio::net::tcp::ReadHalf<'_>) {
+async fn client_gone(socket: &TcpStream) {
     let mut sink = [0u8; 64];
     loop {
-        if reader.readable().await.is_err() {
+        if socket.readable().await.is_err() {
             return;
         }
-        match reader.try_read(&mut sink) {
+        match socket.try_read(&mut sink) {
             Ok(0) => return,
             Ok(_) => {}
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
@@ -305,11 +566,11 @@ async fn client_gone(reader: &mut tokio::net::tcp::ReadHalf<'_>) {
 /// One chunk: its size line, the data and the closing line in one
 /// vectored write (usually one system call).
 async fn write_chunk(writer: &mut tokio::net::tcp::WriteHalf<'_>, data: &Bytes) -> io::Result<()> {
-    let size = format!("{:x}\r\n", data.len());
+    let mut size_line = [0; 20];
     let mut parts = [
-        IoSlice::new(size.as_bytes()),
+        IoSlice::new(chunk_size(&mut size_line, data.len())),
         IoSlice::new(data),
-        IoSlice::new(b"\r\n"),
+        IoSlice::new(CHUNK_END),
     ];
     let mut parts: &mut [IoSlice<'_>] = &mut parts;
     while !parts.is_empty() {
@@ -328,6 +589,37 @@ mod tests {
 
     fn parse(head: &str) -> Option<(Request<Body>, usize)> {
         parse_stream_request(head.as_bytes())
+    }
+
+    #[test]
+    fn chunks_wait_whole_and_in_order_and_leave_as_they_are_written() {
+        let mut size_line = [0; 20];
+        assert_eq!(chunk_size(&mut size_line, 0x1a2), b"1a2\r\n");
+        assert_eq!(chunk_size(&mut size_line, usize::MAX).len(), 18);
+
+        let mut waiting = Waiting::default();
+        for frame in ["first\n\n", "second event\n\n"] {
+            let frame = Bytes::from_static(frame.as_bytes());
+            waiting.push_chunk(&frame, chunk_size(&mut size_line, frame.len()));
+        }
+        let wire = b"7\r\nfirst\n\n\r\ne\r\nsecond event\n\n\r\n";
+        let joined = |waiting: &Waiting| -> Vec<u8> {
+            waiting
+                .slices()
+                .iter()
+                .flat_map(|slice| slice.iter().copied())
+                .collect()
+        };
+        assert_eq!(joined(&waiting), wire);
+        // A write that stops inside a piece, one that ends on a piece's
+        // end, then the rest.
+        for (written, total) in [(4, 4), (8, 12), (wire.len() - 12, wire.len())] {
+            waiting.written(written);
+            assert_eq!(joined(&waiting), &wire[total..]);
+        }
+        assert!(waiting.is_empty());
+        waiting.written(3);
+        assert!(waiting.is_empty());
     }
 
     #[test]

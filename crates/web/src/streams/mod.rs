@@ -9,6 +9,7 @@ pub mod resume;
 mod sse;
 mod ws;
 
+pub(crate) use sse::{DirectStream, LiveFrames, SseParts};
 pub use ws::{ClientMessage, Subscribe, TopicRequest};
 
 use crate::routes::Routes;

@@ -41,21 +41,65 @@ struct SnapshotBody<'a> {
     orders: Vec<OrderSnapshotBody>,
 }
 
+/// A stream [`open`] opened: what it sends first (the ready mark, or what
+/// the client missed), then its live tail.
+pub struct Opened {
+    /// Sent before anything live.
+    pub first: VecDeque<StreamItem>,
+    /// Everything after.
+    pub tail: LiveTail,
+}
+
+/// The live part of a stream: its subscription and what turns each
+/// delivery into what this watcher is sent.
+pub struct LiveTail {
+    pub subscription: Subscription,
+    pub seam: Seam,
+}
+
+/// Turns deliveries into stream items at the seam between replay and live:
+/// drops what was already replayed and shows each event as this watcher
+/// may see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Seam {
+    /// Highest event id already sent (replayed or snapshotted).
+    last_sent: i64,
+    /// A guest with a tracking link watches.
+    guest: bool,
+}
+
+impl Seam {
+    /// What `delivery` sends this watcher; `None`: nothing (already sent).
+    pub fn item(&mut self, delivery: &Delivery) -> Option<StreamItem> {
+        match delivery {
+            Delivery::Event(event) => {
+                if event.id <= self.last_sent {
+                    return None; // already replayed
+                }
+                self.last_sent = event.id;
+                Some(StreamItem::Event(for_watcher(event.clone(), self.guest)))
+            }
+            Delivery::Heartbeat => Some(StreamItem::Heartbeat),
+            Delivery::Reconnect => Some(StreamItem::Reconnect),
+        }
+    }
+}
+
 /// Opens a stream: subscribes first, then replays from `last_event_id`, then
 /// follows the live tail, dropping replayed ids at the seam.
 pub async fn open(
     app: &App, spec: StreamSpec, last_event_id: Option<i64>,
-) -> Result<impl Stream<Item = StreamItem> + Send + 'static, AppError> {
+) -> Result<Opened, AppError> {
     let subscription = app.subscribe(&spec).await?;
     let guest = spec.is_guest();
     let position = app.event_position().await?;
-    let mut queue = VecDeque::new();
+    let mut first = VecDeque::new();
     let mut last_sent = position;
     match last_event_id {
-        None => queue.push_back(StreamItem::Ready { position }),
+        None => first.push_back(StreamItem::Ready { position }),
         Some(after) => match app.replay(&spec, after, position, REPLAY_LIMIT).await? {
             Replay::Events { events, through } => {
-                queue.extend(
+                first.extend(
                     events
                         .into_iter()
                         .map(|event| StreamItem::Event(for_watcher(event, guest))),
@@ -71,29 +115,37 @@ pub async fn open(
                 };
                 let json = serde_json::value::to_raw_value(&body)
                     .map_err(|e| AppError::Internal(e.to_string()))?;
-                queue.push_back(StreamItem::Snapshot { position, json });
+                first.push_back(StreamItem::Snapshot { position, json });
             }
         },
     }
-    Ok(futures::stream::unfold(
-        Tail {
-            queue,
+    Ok(Opened {
+        first,
+        tail: LiveTail {
             subscription,
-            last_sent,
-            guest,
-            finished: false,
+            seam: Seam { last_sent, guest },
         },
-        Tail::next,
-    ))
+    })
+}
+
+impl Opened {
+    /// The stream's items, in order, until the hub ends the subscription
+    /// (after a `Reconnect`, nothing more).
+    pub fn into_stream(self) -> impl Stream<Item = StreamItem> + Send + 'static {
+        futures::stream::unfold(
+            Tail {
+                first: self.first,
+                tail: self.tail,
+                finished: false,
+            },
+            Tail::next,
+        )
+    }
 }
 
 struct Tail {
-    queue: VecDeque<StreamItem>,
-    subscription: Subscription,
-    /// Highest event id already sent (replayed or snapshotted).
-    last_sent: i64,
-    /// A guest with a tracking link watches.
-    guest: bool,
+    first: VecDeque<StreamItem>,
+    tail: LiveTail,
     finished: bool,
 }
 
@@ -104,27 +156,17 @@ fn for_watcher(event: Arc<LiveEvent>, guest: bool) -> Arc<LiveEvent> {
 
 impl Tail {
     async fn next(mut self) -> Option<(StreamItem, Tail)> {
-        if let Some(item) = self.queue.pop_front() {
+        if let Some(item) = self.first.pop_front() {
             return Some((item, self));
         }
         if self.finished {
             return None;
         }
         loop {
-            match self.subscription.recv().await? {
-                Delivery::Event(event) => {
-                    if event.id <= self.last_sent {
-                        continue; // already replayed
-                    }
-                    self.last_sent = event.id;
-                    let event = for_watcher(event, self.guest);
-                    return Some((StreamItem::Event(event), self));
-                }
-                Delivery::Heartbeat => return Some((StreamItem::Heartbeat, self)),
-                Delivery::Reconnect => {
-                    self.finished = true;
-                    return Some((StreamItem::Reconnect, self));
-                }
+            let delivery = self.tail.subscription.recv().await?;
+            if let Some(item) = self.tail.seam.item(&delivery) {
+                self.finished = matches!(item, StreamItem::Reconnect);
+                return Some((item, self));
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Server-Sent Events endpoints.
 
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -13,13 +14,14 @@ use utoipa::IntoParams;
 
 use ordertrack_app::{ErrorCode, StreamSpec};
 use ordertrack_domain::OrderId;
+use ordertrack_realtime::{Delivery, Subscription};
 
-use super::resume::{self, StreamItem};
+use super::resume::{self, Seam, StreamItem};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery, AuthCaller, ClientIp};
 use crate::limits::StreamPermit;
-use crate::metrics::StreamKind;
+use crate::metrics::{OpenStream, StreamKind};
 use crate::routes::Routes;
 
 /// How long a client waits before reconnecting (the `retry:` hint), in ms.
@@ -159,12 +161,89 @@ async fn store_events(
 async fn event_stream(
     state: &AppState, spec: StreamSpec, after: Option<i64>, permit: StreamPermit,
 ) -> Result<Response, ApiError> {
-    let items = resume::open(&state.app, spec, after).await?;
+    let opened = resume::open(&state.app, spec, after).await?;
     let open = state.metrics.stream_opened(StreamKind::Sse);
-    Ok(sse_response(items.map(move |item| {
-        let _held = (&permit, &open);
-        item
-    })))
+    Ok(sse_response(SseStream {
+        opened,
+        _held: (permit, open),
+    }))
+}
+
+/// An open SSE stream, before its first frame: what it sends and what it
+/// holds (its place in the stream counts) for as long as it is open.
+pub(crate) struct SseStream {
+    opened: resume::Opened,
+    _held: (StreamPermit, OpenStream),
+}
+
+/// The parts of an SSE stream its connection writes itself
+/// ([`SseStream::into_parts`]).
+pub(crate) struct SseParts {
+    /// The frames before anything live: the retry hint, then the ready
+    /// mark or what the client missed.
+    pub first: Vec<Bytes>,
+    /// The live tail: ends when the hub drops it.
+    pub subscription: Subscription,
+    /// Turns each of its deliveries into a frame.
+    pub frames: LiveFrames,
+    /// Kept until the stream ends.
+    pub held: Box<dyn Send>,
+}
+
+/// Turns a live stream's deliveries into SSE frames.
+pub(crate) struct LiveFrames(Seam);
+
+impl LiveFrames {
+    /// The frame `delivery` sends; `None`: nothing (already replayed).
+    pub fn frame(&mut self, delivery: &Delivery) -> Option<Bytes> {
+        self.0.item(delivery).map(frame)
+    }
+}
+
+impl SseStream {
+    /// The stream's parts, for a connection that writes them itself.
+    pub fn into_parts(self) -> SseParts {
+        let resume::Opened { first, tail } = self.opened;
+        SseParts {
+            first: std::iter::once(retry_frame())
+                .chain(first.into_iter().map(frame))
+                .collect(),
+            subscription: tail.subscription,
+            frames: LiveFrames(tail.seam),
+            held: Box::new(self._held),
+        }
+    }
+
+    /// The stream's frames, as a response body writes them.
+    fn into_frames(self) -> impl Stream<Item = Bytes> + Send + 'static {
+        let held = self._held;
+        futures::stream::once(async { retry_frame() }).chain(self.opened.into_stream().map(
+            move |item| {
+                let _held = &held;
+                frame(item)
+            },
+        ))
+    }
+}
+
+/// An SSE response's stream, for the connection to take and write itself
+/// (see `server::live`); untaken, the response's body writes it. Shared
+/// with the body, which takes it when first polled.
+#[derive(Clone)]
+pub(crate) struct DirectStream(Arc<Mutex<Option<SseStream>>>);
+
+impl DirectStream {
+    /// The stream, unless the body (or another taker) has it already.
+    pub fn take(&self) -> Option<SseStream> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+}
+
+fn retry_frame() -> Bytes {
+    Bytes::from(format!("retry: {RETRY_MS}\n\n"))
 }
 
 /// Encodes stream items as SSE frames; event frames are shared bytes,
@@ -186,12 +265,14 @@ fn frame(item: StreamItem) -> Bytes {
     }
 }
 
-fn sse_response(items: impl Stream<Item = StreamItem> + Send + 'static) -> Response {
-    let retry = Bytes::from(format!("retry: {RETRY_MS}\n\n"));
-    let body = futures::stream::once(async move { retry })
-        .chain(items.map(frame))
+fn sse_response(stream: SseStream) -> Response {
+    let direct = DirectStream(Arc::new(Mutex::new(Some(stream))));
+    let taken = direct.clone();
+    let body = futures::stream::once(async move { taken.take() })
+        .flat_map(|stream| futures::stream::iter(stream).flat_map(SseStream::into_frames))
         .map(Ok::<_, Infallible>);
     let mut response = Body::from_stream(body).into_response();
+    response.extensions_mut().insert(direct);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

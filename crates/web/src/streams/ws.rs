@@ -323,6 +323,7 @@ async fn run(socket: WebSocket, state: AppState, session: Option<SessionRef>) {
                 let opened = match authorise(&state, session.as_ref(), &request).await {
                     Ok(spec) => resume::open(&state.app, spec, request.last_event_id)
                         .await
+                        .map(resume::Opened::into_stream)
                         .map_err(ApiError::from),
                     Err(error) => Err(error),
                 };

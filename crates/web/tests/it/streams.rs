@@ -1119,6 +1119,7 @@ async fn a_reader_that_never_reads_is_dropped_without_holding_back_others_or_gro
     let mut raw = RawResponse::default();
     let mut buffer = vec![0u8; 64 * 1024];
     let mut last_seen = None;
+    let mut slow_ids = Vec::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     while !raw.finished {
         let n = tokio::time::timeout_at(deadline, slow.read(&mut buffer))
@@ -1130,9 +1131,19 @@ async fn a_reader_that_never_reads_is_dropped_without_holding_back_others_or_gro
         while let Some(frame) = raw.frames.next_frame() {
             if frame.id.is_some() {
                 last_seen = Some(frame.id_num());
+                if frame.event.as_deref() != Some("ready") {
+                    slow_ids.push(frame.id_num());
+                }
             }
         }
     }
+    // What reached it, partly written while its socket was full, is the
+    // flood's first events, whole, in order, none twice.
+    assert_eq!(
+        slow_ids,
+        truth[..slow_ids.len()],
+        "the slow reader's events are a prefix of the flood"
+    );
     let head = raw.head.clone().unwrap_or_default();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let last_seen = last_seen.expect("the slow reader got some events");
