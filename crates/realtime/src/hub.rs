@@ -117,6 +117,21 @@ impl Subscriber {
     }
 }
 
+/// The nice value of the fan-out threads: above the request workers' (0),
+/// so a request that wakes while a change goes out to thousands of
+/// watchers runs first.
+const FANOUT_NICE: i32 = 4;
+
+/// Lowers the calling thread's scheduling priority to [`FANOUT_NICE`] (on
+/// Linux the nice value is per thread). Where it cannot, the thread runs
+/// at the process's priority.
+fn yield_to_requests() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::process::setpriority_process(None, FANOUT_NICE) {
+        tracing::debug!(%error, "fan-out thread keeps the process's priority");
+    }
+}
+
 /// What a fan-out thread is handed, in order.
 enum Fanout {
     /// Committed events, for their watchers.
@@ -366,6 +381,7 @@ impl Hub {
             let started = std::thread::Builder::new()
                 .name(format!("ordertrack-fanout-{index}"))
                 .spawn(move || {
+                    yield_to_requests();
                     while let Ok(next) = work.recv() {
                         let Some(inner) = hub.upgrade() else { return };
                         inner.shards[index].run(next, &inner.dropped_slow);

@@ -594,3 +594,40 @@ fn a_live_event_is_one_sse_frame_carrying_the_public_json() {
     assert_eq!(frame, expected);
     assert_eq!(frame.matches('\n').count(), 4, "the data is one line");
 }
+
+/// The nice value of each of this process's threads named `name`.
+#[cfg(target_os = "linux")]
+fn nice_of_threads(name: &str) -> Vec<i64> {
+    let mut nice = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").expect("the process's threads") {
+        let path = task.expect("a thread").path();
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue; // ended meanwhile
+        };
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).expect("the thread's stat");
+        // Fields after the name (which may hold spaces): state is field 3,
+        // the nice value field 19.
+        let after_name = &stat[stat.rfind(')').expect("a stat line") + 2..];
+        let field = after_name.split(' ').nth(19 - 3).expect("the nice field");
+        nice.push(field.parse().expect("a number"));
+    }
+    nice
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_fan_out_threads_yield_the_cores_to_requests() {
+    let hub = Hub::with_shards(3);
+    // Each thread lowers its priority before it takes any work.
+    hub.flush();
+    // Thread names are cut to 15 bytes: "ordertrack-fanout-N".
+    let nice = nice_of_threads("ordertrack-fano");
+    assert!(nice.len() >= 3, "the hub's three threads: {nice:?}");
+    assert!(
+        nice.iter().all(|n| *n > 0),
+        "below the request workers' priority: {nice:?}"
+    );
+}
