@@ -342,6 +342,7 @@ async fn write_direct(socket: TcpStream, response: Response<Body>, parts: SsePar
         socket: Arc::clone(&socket),
         outgoing: Mutex::new(Outgoing {
             frames,
+            most_waiting: waiting.0.len() + MOST_WAITING,
             waiting,
             failed: false,
         }),
@@ -390,6 +391,10 @@ struct DirectSse {
 struct Outgoing {
     frames: LiveFrames,
     waiting: Waiting,
+    /// Most pieces that may wait: [`MOST_WAITING`] beyond what the stream
+    /// started with (a replay may be long), so a watcher falls behind as
+    /// it did with a queue.
+    most_waiting: usize,
     /// The socket failed: the client is gone.
     failed: bool,
 }
@@ -519,7 +524,7 @@ impl DirectWriter for DirectSse {
                     return Err(Refused::Gone);
                 }
             }
-        } else if outgoing.waiting.0.len() >= MOST_WAITING {
+        } else if outgoing.waiting.0.len() >= outgoing.most_waiting {
             return Err(Refused::TooSlow);
         }
         outgoing.waiting.push_chunk(&frame, size);
