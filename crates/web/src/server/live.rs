@@ -361,7 +361,8 @@ async fn write_direct(socket: TcpStream, response: Response<Body>, parts: SsePar
             () = &mut gone => return,
             () = writer.more.notified() => {}
             delivery = subscription.recv() => match delivery {
-                // Only before the hub took the writer: hand it on.
+                // Only when the hub was gone before it could take the
+                // writer (shutting down): hand on what it had queued.
                 Some(delivery) => {
                     if writer.deliver(&delivery).is_err() {
                         return;

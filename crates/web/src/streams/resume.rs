@@ -59,8 +59,9 @@ pub struct LiveTail {
 
 /// Turns deliveries into stream items at the seam between replay and live:
 /// drops what was already replayed and shows each event as this watcher
-/// may see it.
-#[derive(Debug, Clone, Copy)]
+/// may see it. Not `Clone`: it is the stream's own record of what it
+/// sent, and a copy would drift from it.
+#[derive(Debug)]
 pub struct Seam {
     /// Highest event id already sent (replayed or snapshotted).
     last_sent: i64,

@@ -165,7 +165,7 @@ async fn event_stream(
     let open = state.metrics.stream_opened(StreamKind::Sse);
     Ok(sse_response(SseStream {
         opened,
-        _held: (permit, open),
+        held: (permit, open),
     }))
 }
 
@@ -173,7 +173,7 @@ async fn event_stream(
 /// holds (its place in the stream counts) for as long as it is open.
 pub(crate) struct SseStream {
     opened: resume::Opened,
-    _held: (StreamPermit, OpenStream),
+    held: (StreamPermit, OpenStream),
 }
 
 /// The parts of an SSE stream its connection writes itself
@@ -210,13 +210,13 @@ impl SseStream {
                 .collect(),
             subscription: tail.subscription,
             frames: LiveFrames(tail.seam),
-            held: Box::new(self._held),
+            held: Box::new(self.held),
         }
     }
 
     /// The stream's frames, as a response body writes them.
     fn into_frames(self) -> impl Stream<Item = Bytes> + Send + 'static {
-        let held = self._held;
+        let held = self.held;
         futures::stream::once(async { retry_frame() }).chain(self.opened.into_stream().map(
             move |item| {
                 let _held = &held;
