@@ -14,10 +14,10 @@ use ordertrack_domain::{
     Actor, AssignedDriver, AssignmentError, Eta, Fulfilment, FulfilmentKind, HistoryEntry,
     ItemChangeError, ItemId, ItemStatus, ItemStatusChange, KitchenQueue, NewEvent, Order, OrderId,
     OrderLine, OrderPlan, OrderRequestError, PaymentError, PaymentMethod, PaymentRequest, PlanStep,
-    RequestedLine, Role, StatusChange, StatusKey, StoreDurations, StoreId, TransitionDenied,
-    TransitionError, UserId, Workflow, check_order_request, may_assign, order_total,
-    plan_assignment, plan_correction, plan_item_correction, plan_item_status, plan_payment,
-    plan_transition,
+    RequestedLine, Role, StatusChange, StatusKey, StoreDurations, StoreId, StoreStatus,
+    TransitionDenied, TransitionError, UserId, Workflow, check_order_request, may_assign,
+    order_total, plan_assignment, plan_correction, plan_item_correction, plan_item_status,
+    plan_payment, plan_transition,
 };
 use ordertrack_store::{
     CommitListener, DriverScope, LogEntry, NewOrder, OrderInStore, OrderKey, OrderPage, OrderQuery,
@@ -411,9 +411,15 @@ pub(crate) fn order_role(
 impl App {
     /// Places an order for the caller. The customer is always the caller;
     /// prices, names and stations come from the store's catalog.
+    ///
+    /// The store, its settings, workflow and products are one read, which
+    /// also returns the cache marks: a caller given as a session
+    /// ([`Asker::Session`]) is resolved against them, so a kept session
+    /// needs no read of its own.
     pub async fn place_order(
-        &self, caller: &Caller, request: OrderRequest, idempotency_key: Option<&str>,
+        &self, caller: impl Into<Asker<'_>>, request: OrderRequest, idempotency_key: Option<&str>,
     ) -> Result<Placed, AppError> {
+        let asker = caller.into();
         let idempotency = match idempotency_key {
             Some(key) => {
                 crate::idempotency::check_key(key)?;
@@ -424,7 +430,17 @@ impl App {
             None => None,
         };
         check_order_request(&request.items, &request.fulfilment, &request.notes)?;
-        let found = self.live_store(&request.store).await?;
+        let menu = match self.repo.store_menu(&request.store).await? {
+            Some(menu) if menu.store.settings.status == StoreStatus::Active => menu,
+            // Whether a store exists is told to signed-in callers only.
+            _ => {
+                self.caller_of(asker).await?;
+                return Err(AppError::NotFound("store"));
+            }
+        };
+        let resolved = self.caller_at(asker, menu.marks).await?;
+        let caller: &Caller = &resolved;
+        let found = menu.store;
         crate::stores::check_open(&found, request.fulfilment.kind, crate::now())?;
         let offered = &found.settings.payment_methods;
         let payment_method = match request.payment_method {
@@ -438,15 +454,9 @@ impl App {
             }
         };
         let store = found.store;
-        let current = self.current_workflow(&store).await?;
+        let current = self.workflow_view(&store, menu.workflow)?;
         let workflow = current.workflow;
-        let catalog: HashMap<_, _> = self
-            .repo
-            .products(store.id)
-            .await?
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
+        let catalog: HashMap<_, _> = menu.products.into_iter().map(|p| (p.id, p)).collect();
         let mut lines = Vec::with_capacity(request.items.len());
         for line in &request.items {
             let product = catalog

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use ordertrack_domain::{StoreId, Workflow, WorkflowProblem};
-use ordertrack_store::{NewStoreWorkflow, StoreRecord};
+use ordertrack_store::{NewStoreWorkflow, StoreRecord, StoreWorkflow};
 
 use crate::{App, AppError, Caller, ErrorCode};
 
@@ -115,7 +115,16 @@ impl App {
     pub async fn current_workflow(
         &self, store: &StoreRecord,
     ) -> Result<StoreWorkflowView, AppError> {
-        let Some(stored) = self.repo.latest_store_workflow(store.id).await? else {
+        let stored = self.repo.latest_store_workflow(store.id).await?;
+        self.workflow_view(store, stored)
+    }
+
+    /// The workflow `store` runs given its newest stored version (`None`:
+    /// its built-in), parsed once per version.
+    pub(crate) fn workflow_view(
+        &self, store: &StoreRecord, stored: Option<StoreWorkflow>,
+    ) -> Result<StoreWorkflowView, AppError> {
+        let Some(stored) = stored else {
             return Ok(StoreWorkflowView {
                 version: 0,
                 workflow: self.workflows.get(&store.workflow)?,

@@ -110,6 +110,7 @@ macro_rules! conformance_tests {
             memberships,
             invitations,
             products,
+            store_menu,
             place_order,
             idempotency,
             change_idempotency_keys,
@@ -1289,6 +1290,75 @@ pub async fn invitations(store: Arc<dyn Repository>) {
         "{outcomes:?}"
     );
     assert_eq!(outcomes[1], Acceptance::Used);
+}
+
+/// Placing an order's one read: the store with its settings, its newest
+/// workflow, every product and the cache marks, each as its own read
+/// gives it.
+pub async fn store_menu(store: Arc<dyn Repository>) {
+    let store = &*store;
+    assert_eq!(store.store_menu("nowhere").await.expect("menu"), None);
+    let rosso = shop(store, "rosso", "Rosso", "R").await;
+    let verde = shop(store, "verde", "Verde", "V").await;
+    let empty = store
+        .store_menu("rosso")
+        .await
+        .expect("menu")
+        .expect("rosso");
+    assert_eq!(empty.workflow, None, "no workflow uploaded: the built-in");
+    assert!(empty.products.is_empty());
+
+    let pizza = product(store, &rosso, "Pizza", 900, "oven").await;
+    let bread = product(store, &rosso, "Bread", 300, "oven").await;
+    product(store, &verde, "Salad", 700, "cold").await;
+    let bread = patch_product(
+        store,
+        rosso.id,
+        bread.id,
+        ProductPatch {
+            available: Some(false),
+            ..ProductPatch::default()
+        },
+    )
+    .await
+    .expect("the product exists");
+    let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).expect("time");
+    for (shop, name) in [(&rosso, "first"), (&rosso, "second"), (&verde, "theirs")] {
+        store
+            .add_store_workflow(NewStoreWorkflow {
+                store_id: shop.id,
+                name: name.into(),
+                definition: format!(r#"{{"name":"{name}","note":"it's \"quoted\""}}"#),
+                at,
+            })
+            .await
+            .expect("add");
+    }
+
+    let menu = store
+        .store_menu("rosso")
+        .await
+        .expect("menu")
+        .expect("rosso");
+    assert_eq!(
+        Some(menu.store),
+        store.store_with_settings("rosso").await.expect("store")
+    );
+    assert_eq!(
+        menu.workflow,
+        store.latest_store_workflow(rosso.id).await.expect("latest")
+    );
+    assert_eq!(menu.workflow.as_ref().map(|w| w.version), Some(2));
+    assert_eq!(
+        menu.products,
+        vec![pizza, bread],
+        "every product of the store, unavailable ones too, by id"
+    );
+    assert_eq!(menu.marks, store.cache_marks().await.expect("marks"));
+    assert!(
+        menu.marks.config > empty.marks.config,
+        "a new workflow moves the config mark the menu carries"
+    );
 }
 
 pub async fn products(store: Arc<dyn Repository>) {

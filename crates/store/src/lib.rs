@@ -199,6 +199,9 @@ pub trait Repository: Send + Sync + 'static {
     async fn stores_with_settings(&self) -> Result<Vec<StoreWithSettings>>;
     /// A store with its settings, by slug.
     async fn store_with_settings(&self, slug: &str) -> Result<Option<StoreWithSettings>>;
+    /// What placing an order in the store `slug` needs, in one read
+    /// ([`StoreMenu`]); `None` if there is no such store.
+    async fn store_menu(&self, slug: &str) -> Result<Option<StoreMenu>>;
     /// Changes a store's name and settings; `None` if there is no such store.
     async fn update_store_settings(
         &self, store: StoreId, patch: StoreSettingsPatch,

@@ -279,6 +279,19 @@ pub struct OrderInStore {
     pub marks: CacheMarks,
 }
 
+/// What placing an order in a store needs, read together in one
+/// statement: the store with its settings, its newest workflow version
+/// (`None`: it runs its built-in), its products, and the cache marks the
+/// customer's kept session is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreMenu {
+    pub store: StoreWithSettings,
+    pub workflow: Option<StoreWorkflow>,
+    /// Every product of the store, available or not, by id.
+    pub products: Vec<Product>,
+    pub marks: CacheMarks,
+}
+
 /// Which orders to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderScope {

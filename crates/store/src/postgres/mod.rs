@@ -286,6 +286,10 @@ impl Repository for PostgresRepository {
         Ok(settings::store_with_settings(&mut *self.read().await?, slug).await?)
     }
 
+    async fn store_menu(&self, slug: &str) -> Result<Option<StoreMenu>> {
+        Ok(settings::store_menu(&mut *self.read().await?, slug).await?)
+    }
+
     async fn update_store_settings(
         &self, store: StoreId, patch: StoreSettingsPatch,
     ) -> Result<Option<StoreWithSettings>> {

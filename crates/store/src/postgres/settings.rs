@@ -5,10 +5,12 @@
 use ordertrack_domain::{Fulfilments, PaymentMethods, Role, StoreId, StoreStatus, StoreZone};
 use sqlx::postgres::PgConnection;
 
-use super::rows::{Log, Result};
+use sqlx::Row;
+
+use super::rows::{Log, Result, listed};
 use super::stores;
 use crate::codec::{self};
-use crate::{StoreError, StoreOpening, StoreSettingsPatch, StoreWithSettings};
+use crate::{StoreError, StoreMenu, StoreOpening, StoreSettingsPatch, StoreWithSettings};
 
 /// The columns of a store with its settings, as a literal (sqlx takes
 /// literal SQL only).
@@ -48,6 +50,48 @@ pub async fn store_with_settings(
     .await?
     .map(|found| codec::store_with_settings(&found))
     .transpose()?)
+}
+
+/// A store with its settings, its newest workflow, its products and the
+/// cache marks: one statement, so the customer's session, the store's state
+/// and its menu are all as of the same moment.
+pub async fn store_menu(conn: &mut PgConnection, slug: &str) -> Result<Option<StoreMenu>> {
+    let Some(row) = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        ",
+         (SELECT COALESCE(json_agg(json_build_object('id', p.id, 'store_id', p.store_id,
+                     'name', p.name, 'description', p.description, 'price_minor', p.price_minor,
+                     'station', p.station, 'available', p.available) ORDER BY p.id), '[]')::text
+            FROM products p WHERE p.store_id = stores.id) AS menu,
+         (SELECT json_build_object('store_id', w.store_id, 'version', w.version, 'name', w.name,
+                     'definition', w.definition, 'created_at', w.created_at)::text
+            FROM store_workflows w WHERE w.store_id = stores.id
+            ORDER BY w.version DESC LIMIT 1) AS newest_workflow,
+         (SELECT access FROM cache_marks WHERE id = 1) AS marks_access,
+         (SELECT config FROM cache_marks WHERE id = 1) AS marks_config
+         FROM stores WHERE slug = $1"
+    ))
+    .bind(slug)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let workflow = match row.try_get::<Option<String>, _>("newest_workflow")? {
+        Some(json) => {
+            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json)
+                .map_err(|_| codec::corrupt("store workflow", &json))?;
+            Some(codec::store_workflow(&object)?)
+        }
+        None => None,
+    };
+    Ok(Some(StoreMenu {
+        store: codec::store_with_settings(&row)?,
+        workflow,
+        products: listed(&row, "menu", "products", codec::product)?,
+        marks: codec::marks(&row)?,
+    }))
 }
 
 pub async fn update_store_settings(

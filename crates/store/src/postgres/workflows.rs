@@ -49,20 +49,30 @@ pub async fn latest_store_workflow(
 }
 
 /// Version `version` of a store's workflow, or (`None`) its newest.
+///
+/// Two statements rather than one with `$2 IS NULL OR version = $2`:
+/// PostgreSQL cannot use one generic plan for that form, so it planned it
+/// again on every call.
 async fn version_or_latest(
     conn: &mut PgConnection,
     store: StoreId,
     version: Option<i64>,
 ) -> Result<Option<StoreWorkflow>> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        store_workflow_columns!(),
-        " FROM store_workflows WHERE store_id = $1 AND ($2::BIGINT IS NULL OR version = $2)
-          ORDER BY version DESC LIMIT 1"
-    ))
-    .bind(store.get())
-    .bind(version)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let query = match version {
+        Some(version) => sqlx::query(concat!(
+            "SELECT ",
+            store_workflow_columns!(),
+            " FROM store_workflows WHERE store_id = $1 AND version = $2"
+        ))
+        .bind(store.get())
+        .bind(version),
+        None => sqlx::query(concat!(
+            "SELECT ",
+            store_workflow_columns!(),
+            " FROM store_workflows WHERE store_id = $1 ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(store.get()),
+    };
+    let row = query.fetch_optional(&mut *conn).await?;
     Ok(row.as_ref().map(codec::store_workflow).transpose()?)
 }

@@ -356,6 +356,12 @@ impl Repository for SqliteRepository {
             .await
     }
 
+    async fn store_menu(&self, slug: &str) -> Result<Option<StoreMenu>> {
+        let slug = slug.to_owned();
+        self.read(move |conn| settings::store_menu(conn, &slug))
+            .await
+    }
+
     async fn update_store_settings(
         &self, store: StoreId, patch: StoreSettingsPatch,
     ) -> Result<Option<StoreWithSettings>> {

@@ -9,7 +9,7 @@ use super::rows::{all, first};
 use super::stores;
 use super::writer::WriteTx;
 use crate::codec::{self};
-use crate::{StoreError, StoreOpening, StoreSettingsPatch, StoreWithSettings};
+use crate::{StoreError, StoreMenu, StoreOpening, StoreSettingsPatch, StoreWithSettings};
 
 const COLUMNS: &str = "id, slug, name, currency, workflow, order_prefix, \
                        status, timezone, accepting_orders, fulfilment, opening_hours, payment_methods, \
@@ -35,6 +35,24 @@ pub fn store_with_settings(
         [slug],
         |row| codec::store_with_settings(row),
     )
+}
+
+/// A store with its settings, its newest workflow, its products and the
+/// cache marks, read in one transaction (one snapshot).
+pub fn store_menu(conn: &Connection, slug: &str) -> Result<Option<StoreMenu>, StoreError> {
+    let snapshot = conn.unchecked_transaction()?;
+    let marks = super::users::cache_marks(&snapshot)?;
+    let Some(store) = store_with_settings(&snapshot, slug)? else {
+        return Ok(None);
+    };
+    let workflow = super::workflows::latest_store_workflow(&snapshot, store.store.id)?;
+    let products = stores::products(&snapshot, store.store.id)?;
+    Ok(Some(StoreMenu {
+        store,
+        workflow,
+        products,
+        marks,
+    }))
 }
 
 pub fn update_store_settings(

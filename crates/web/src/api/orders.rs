@@ -101,7 +101,7 @@ struct FulfilmentBody {
     responses((status = 201, description = "Placed", body = OrderBody), (status = 200, description = "Placed before under this Idempotency-Key", body = OrderBody))
 )]
 async fn place(
-    State(state): State<AppState>, AuthCaller(caller): AuthCaller, headers: HeaderMap,
+    State(state): State<AppState>, AuthSession(session): AuthSession, headers: HeaderMap,
     ApiJson(body): ApiJson<PlaceOrderBody>,
 ) -> Result<(StatusCode, Json<OrderBody>), ApiError> {
     let key = match headers.get("idempotency-key") {
@@ -132,7 +132,7 @@ async fn place(
         notes: body.notes,
         payment_method: body.payment.map(|payment| payment.method),
     };
-    let placed = state.app.place_order(&caller, request, key).await?;
+    let placed = state.app.place_order(&session, request, key).await?;
     let status = if placed.created {
         StatusCode::CREATED
     } else {

@@ -316,3 +316,52 @@ async fn kept_sessions_save_reads_and_follow_every_access_change() {
     .expect(401);
     app.get("/auth/me", &cashier.token).await.expect(401);
 }
+
+/// Placing an order reads the store, its workflow, its products and the
+/// cache marks in one read, and checks a kept session against those marks:
+/// no session read of its own, yet a session ended elsewhere is refused by
+/// the very next order — before anything is told about the store.
+#[tokio::test]
+async fn placing_orders_uses_kept_sessions_and_sees_a_logout_at_once() {
+    let app = spawn_app().await;
+    let alice = app.alice().await;
+    let stats = || app.app.session_cache_stats();
+    let product = app.product_ids(RESTAURANT).await[0];
+
+    app.place_order(&alice.token, RESTAURANT, &[(product, 1)])
+        .await;
+    let before = stats();
+    for _ in 0..3 {
+        app.place_order(&alice.token, RESTAURANT, &[(product, 1)])
+            .await;
+    }
+    let after = stats();
+    assert_eq!(
+        after.reads, before.reads,
+        "kept sessions are not read again"
+    );
+    assert!(after.hits >= before.hits + 3, "{before:?} → {after:?}");
+
+    // Unknown stores are 404 to a signed-in customer.
+    app.place(&alice.token, &pickup("nowhere", &[(product, 1)]))
+        .await
+        .expect_problem(404, "not_found");
+
+    // A logout through another instance's store write.
+    app.store
+        .delete_session(&app.caller(&alice.token).await.session_id)
+        .await
+        .expect("end the session in the store");
+    let placed_before = app.store.last_event_position().await.expect("position");
+    app.place(&alice.token, &pickup(RESTAURANT, &[(product, 1)]))
+        .await
+        .expect_problem(401, "unauthenticated");
+    app.place(&alice.token, &pickup("nowhere", &[(product, 1)]))
+        .await
+        .expect_problem(401, "unauthenticated");
+    assert_eq!(
+        app.store.last_event_position().await.expect("position"),
+        placed_before,
+        "nothing was placed"
+    );
+}
