@@ -1621,6 +1621,26 @@ pub async fn place_order(store: Arc<dyn Repository>) {
         );
     }
 
+    // Many reads at once, the same orders several times among them and one
+    // that does not exist (PostgreSQL gathers concurrent reads into one
+    // statement): each gets what it would alone.
+    let unknown = OrderId::new(fifth.id.get() + 1000);
+    let asked: Vec<OrderId> = (0..200)
+        .map(|n| [first.id, third.id, fifth.id, unknown][n % 4])
+        .collect();
+    let reads = asked
+        .iter()
+        .map(|&id| store.order_in_store(OrderKey::Id(id)));
+    let found = futures::future::join_all(reads).await;
+    for (id, found) in asked.iter().zip(found) {
+        let found = found.expect("order_in_store").map(|found| found.order);
+        let alone = [&first, &third, &fifth]
+            .into_iter()
+            .find(|order| order.id == *id)
+            .cloned();
+        assert_eq!(found, alone, "order {id:?}");
+    }
+
     // The total is the domain's: the store keeps what it is given.
     let given = store
         .place_order(NewOrder {

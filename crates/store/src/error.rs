@@ -1,7 +1,7 @@
 //! The store's error type.
 
 /// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken (e.g. an email or slug already taken).
     #[error("{0} already exists")]

@@ -39,6 +39,7 @@
 //! [`statements`](crate::statements)).
 
 mod jobs;
+mod order_reads;
 backend_modules!();
 
 use std::sync::Arc;
@@ -94,6 +95,8 @@ impl Default for PostgresOptions {
 pub struct PostgresRepository {
     writer: mpsc::UnboundedSender<Box<dyn jobs::Job>>,
     readers: PgPool,
+    /// Reads of orders by id, gathered on the readers' connections.
+    order_reads: order_reads::OrderReads,
 }
 
 impl PostgresRepository {
@@ -132,7 +135,12 @@ impl PostgresRepository {
             .await?;
         let (writer, jobs) = mpsc::unbounded_channel();
         tokio::spawn(writer::run(write_pool, jobs, options.listener));
-        Ok(PostgresRepository { writer, readers })
+        let order_reads = order_reads::OrderReads::start(readers.clone());
+        Ok(PostgresRepository {
+            writer,
+            readers,
+            order_reads,
+        })
     }
 
     /// Runs pending migrations on the database at `url` and returns how many
@@ -320,7 +328,10 @@ impl Repository for PostgresRepository {
     }
 
     async fn order_in_store(&self, key: OrderKey) -> Result<Option<OrderInStore>> {
-        Ok(orders::order_in_store(&mut *self.read().await?, &key).await?)
+        match key {
+            OrderKey::Id(id) => self.order_reads.read(id).await,
+            key => Ok(orders::order_in_store(&mut *self.read().await?, &key).await?),
+        }
     }
 
     async fn orders(&self, query: OrderQuery) -> Result<OrderPage> {

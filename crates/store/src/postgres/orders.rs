@@ -99,6 +99,31 @@ pub async fn order_in_store(
         .transpose()
 }
 
+/// Several orders by id, each with its store and the cache marks, in one
+/// statement (see [`super::order_reads`]); those that do not exist are
+/// left out.
+pub async fn orders_in_store(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<HashMap<OrderId, OrderInStore>> {
+    let mut query = QueryBuilder::<Postgres>::new(ORDER_IN_STORE_SELECT);
+    query.push(" WHERE o.id = ANY(").push_bind(ids).push(")");
+    let rows = query.build().fetch_all(&mut *conn).await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let order = order_row(row)?;
+        found.insert(
+            order.id,
+            OrderInStore {
+                order,
+                store: codec::order_store(row)?,
+                marks: codec::marks(row)?,
+            },
+        );
+    }
+    Ok(found)
+}
+
 pub async fn orders(conn: &mut PgConnection, request: &OrderQuery) -> Result<OrderPage> {
     let mut query = QueryBuilder::<Postgres>::new(ORDER_SELECT);
     match request.scope {
