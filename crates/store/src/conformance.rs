@@ -1341,7 +1341,7 @@ pub async fn store_menu(store: Arc<dyn Repository>) {
         .expect("menu")
         .expect("rosso");
     assert_eq!(
-        Some(menu.store),
+        Some(menu.store.clone()),
         store.store_with_settings("rosso").await.expect("store")
     );
     assert_eq!(
@@ -1359,6 +1359,23 @@ pub async fn store_menu(store: Arc<dyn Repository>) {
         menu.marks.config > empty.marks.config,
         "a new workflow moves the config mark the menu carries"
     );
+
+    // Many at once, of several stores and of none (PostgreSQL gathers
+    // concurrent reads into one statement): each gets what it would alone.
+    let verde_menu = store.store_menu("verde").await.expect("menu");
+    let asked: Vec<&str> = (0..120)
+        .map(|n| ["rosso", "verde", "nowhere"][n % 3])
+        .collect();
+    let reads = asked.iter().map(|slug| store.store_menu(slug));
+    let found = futures::future::join_all(reads).await;
+    for (slug, found) in asked.iter().zip(found) {
+        let alone = match *slug {
+            "rosso" => Some(menu.clone()),
+            "verde" => verde_menu.clone(),
+            _ => None,
+        };
+        assert_eq!(found.expect("menu"), alone, "{slug}");
+    }
 }
 
 pub async fn products(store: Arc<dyn Repository>) {

@@ -38,8 +38,8 @@
 //! SAVEPOINT, which sqlx sends without a report, by the store itself (see
 //! [`statements`](crate::statements)).
 
+mod gathered;
 mod jobs;
-mod order_reads;
 backend_modules!();
 
 use std::sync::Arc;
@@ -55,6 +55,8 @@ pub use sqlx::postgres::PgConnectOptions;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
+
+use gathered::Gathered;
 
 use crate::email_records::*;
 use crate::push_records::*;
@@ -96,7 +98,9 @@ pub struct PostgresRepository {
     writer: mpsc::UnboundedSender<Box<dyn jobs::Job>>,
     readers: PgPool,
     /// Reads of orders by id, gathered on the readers' connections.
-    order_reads: order_reads::OrderReads,
+    order_reads: Gathered<OrderId, OrderInStore>,
+    /// Reads of stores' menus by slug, likewise.
+    menu_reads: Gathered<String, StoreMenu>,
 }
 
 impl PostgresRepository {
@@ -135,11 +139,17 @@ impl PostgresRepository {
             .await?;
         let (writer, jobs) = mpsc::unbounded_channel();
         tokio::spawn(writer::run(write_pool, jobs, options.listener));
-        let order_reads = order_reads::OrderReads::start(readers.clone());
+        let order_reads = Gathered::start(readers.clone(), |conn, ids| {
+            Box::pin(orders::orders_in_store(conn, ids))
+        });
+        let menu_reads = Gathered::start(readers.clone(), |conn, slugs| {
+            Box::pin(async move { settings::store_menus(conn, &slugs).await })
+        });
         Ok(PostgresRepository {
             writer,
             readers,
             order_reads,
+            menu_reads,
         })
     }
 
@@ -295,7 +305,7 @@ impl Repository for PostgresRepository {
     }
 
     async fn store_menu(&self, slug: &str) -> Result<Option<StoreMenu>> {
-        Ok(settings::store_menu(&mut *self.read().await?, slug).await?)
+        self.menu_reads.read(slug.to_owned()).await
     }
 
     async fn update_store_settings(

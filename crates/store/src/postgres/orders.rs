@@ -100,12 +100,13 @@ pub async fn order_in_store(
 }
 
 /// Several orders by id, each with its store and the cache marks, in one
-/// statement (see [`super::order_reads`]); those that do not exist are
+/// statement (see [`super::gathered`]); those that do not exist are
 /// left out.
 pub async fn orders_in_store(
     conn: &mut PgConnection,
-    ids: &[i64],
+    ids: Vec<OrderId>,
 ) -> Result<HashMap<OrderId, OrderInStore>> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
     let mut query = QueryBuilder::<Postgres>::new(ORDER_IN_STORE_SELECT);
     query.push(" WHERE o.id = ANY(").push_bind(ids).push(")");
     let rows = query.build().fetch_all(&mut *conn).await?;

@@ -2,6 +2,8 @@
 //! opening hours) on PostgreSQL: opening a store with them, reading a store
 //! with them, changing them. Columns are read by name.
 
+use std::collections::HashMap;
+
 use ordertrack_domain::{Fulfilments, PaymentMethods, Role, StoreId, StoreStatus, StoreZone};
 use sqlx::postgres::PgConnection;
 
@@ -52,11 +54,15 @@ pub async fn store_with_settings(
     .transpose()?)
 }
 
-/// A store with its settings, its newest workflow, its products and the
-/// cache marks: one statement, so the customer's session, the store's state
-/// and its menu are all as of the same moment.
-pub async fn store_menu(conn: &mut PgConnection, slug: &str) -> Result<Option<StoreMenu>> {
-    let Some(row) = sqlx::query(concat!(
+/// Stores by slug, each with its settings, its newest workflow, its
+/// products and the cache marks: one statement, so a customer's session,
+/// the store's state and its menu are all as of the same moment. Slugs
+/// with no store are left out.
+pub async fn store_menus(
+    conn: &mut PgConnection,
+    slugs: &[String],
+) -> Result<HashMap<String, StoreMenu>> {
+    let rows = sqlx::query(concat!(
         "SELECT ",
         columns!(),
         ",
@@ -70,28 +76,31 @@ pub async fn store_menu(conn: &mut PgConnection, slug: &str) -> Result<Option<St
             ORDER BY w.version DESC LIMIT 1) AS newest_workflow,
          (SELECT access FROM cache_marks WHERE id = 1) AS marks_access,
          (SELECT config FROM cache_marks WHERE id = 1) AS marks_config
-         FROM stores WHERE slug = $1"
+         FROM stores WHERE slug = ANY($1)"
     ))
-    .bind(slug)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let workflow = match row.try_get::<Option<String>, _>("newest_workflow")? {
-        Some(json) => {
-            let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&json)
-                .map_err(|_| codec::corrupt("store workflow", &json))?;
-            Some(codec::store_workflow(&object)?)
-        }
-        None => None,
-    };
-    Ok(Some(StoreMenu {
-        store: codec::store_with_settings(&row)?,
-        workflow,
-        products: listed(&row, "menu", "products", codec::product)?,
-        marks: codec::marks(&row)?,
-    }))
+    .bind(slugs)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut menus = HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let workflow = match row.try_get::<Option<String>, _>("newest_workflow")? {
+            Some(json) => {
+                let object: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&json)
+                        .map_err(|_| codec::corrupt("store workflow", &json))?;
+                Some(codec::store_workflow(&object)?)
+            }
+            None => None,
+        };
+        let menu = StoreMenu {
+            store: codec::store_with_settings(row)?,
+            workflow,
+            products: listed(row, "menu", "products", codec::product)?,
+            marks: codec::marks(row)?,
+        };
+        menus.insert(menu.store.store.slug.clone(), menu);
+    }
+    Ok(menus)
 }
 
 pub async fn update_store_settings(
