@@ -89,14 +89,17 @@ pub async fn order_in_store(
 ) -> Result<Option<OrderInStore>> {
     order_where(conn, ORDER_IN_STORE_SELECT, key)
         .await?
-        .map(|row| {
-            Ok(OrderInStore {
-                order: order_row(&row)?,
-                store: codec::order_store(&row)?,
-                marks: codec::marks(&row)?,
-            })
-        })
+        .map(|row| order_in_store_row(&row))
         .transpose()
+}
+
+/// An order read with [`ORDER_IN_STORE_SELECT`].
+fn order_in_store_row(row: &PgRow) -> Result<OrderInStore> {
+    Ok(OrderInStore {
+        order: order_row(row)?,
+        store: codec::order_store(row)?,
+        marks: codec::marks(row)?,
+    })
 }
 
 /// Several orders by id, each with its store and the cache marks, in one
@@ -110,19 +113,9 @@ pub async fn orders_in_store(
     let mut query = QueryBuilder::<Postgres>::new(ORDER_IN_STORE_SELECT);
     query.push(" WHERE o.id = ANY(").push_bind(ids).push(")");
     let rows = query.build().fetch_all(&mut *conn).await?;
-    let mut found = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let order = order_row(row)?;
-        found.insert(
-            order.id,
-            OrderInStore {
-                order,
-                store: codec::order_store(row)?,
-                marks: codec::marks(row)?,
-            },
-        );
-    }
-    Ok(found)
+    rows.iter()
+        .map(|row| order_in_store_row(row).map(|found| (found.order.id, found)))
+        .collect()
 }
 
 pub async fn orders(conn: &mut PgConnection, request: &OrderQuery) -> Result<OrderPage> {

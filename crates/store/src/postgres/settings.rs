@@ -5,9 +5,8 @@
 use std::collections::HashMap;
 
 use ordertrack_domain::{Fulfilments, PaymentMethods, Role, StoreId, StoreStatus, StoreZone};
-use sqlx::postgres::PgConnection;
-
 use sqlx::Row;
+use sqlx::postgres::PgConnection;
 
 use super::rows::{Log, Result, listed};
 use super::stores;
