@@ -1232,6 +1232,40 @@ pub fn sample_band(timezone: &str, entered: i64) -> Option<DayBand> {
     Some(DayBand::at(&zone, from_micros(entered).ok()?))
 }
 
+/// One kept duration to write: store, fulfilment, status, band, seconds,
+/// when the order was done (stored micros).
+pub type KeptSample = (i64, String, String, Option<&'static str>, i64, i64);
+
+/// Of kept durations about to be written, in the order they are written,
+/// the ones the trim after them leaves: the last
+/// [`WINDOW_SAMPLES`](ordertrack_domain::eta::WINDOW_SAMPLES) of each
+/// (store, fulfilment, status). A round that follows a busy spell holds
+/// several windows' worth, and writing the rest only to delete them again
+/// was most of what a round cost.
+pub fn outliving_trim(samples: Vec<KeptSample>) -> Vec<KeptSample> {
+    let window = ordertrack_domain::eta::WINDOW_SAMPLES;
+    let outlives: Vec<bool> = {
+        let mut left: std::collections::HashMap<(i64, &str, &str), usize> =
+            std::collections::HashMap::new();
+        for (store, fulfilment, state, ..) in &samples {
+            *left.entry((*store, fulfilment, state)).or_default() += 1;
+        }
+        samples
+            .iter()
+            .map(|(store, fulfilment, state, ..)| {
+                let count = left.entry((*store, fulfilment, state)).or_default();
+                *count -= 1;
+                *count < window
+            })
+            .collect()
+    };
+    samples
+        .into_iter()
+        .zip(outlives)
+        .filter_map(|(sample, outlives)| outlives.then_some(sample))
+        .collect()
+}
+
 /// The kept samples of every store with the store's zone and when each
 /// sample's order entered its state (`at` less `seconds`): what migration
 /// 20 gives each kept sample its band from.

@@ -4068,6 +4068,25 @@ pub async fn eta_durations_keep_the_most_recent(store: Arc<dyn Repository>) {
     let last = pending(kept(store, &f.shop).await);
     assert_eq!(last.first(), Some(&1_009));
     assert_eq!(last.last(), Some(&(1_000 + small(window + 8))));
+
+    // More than a window's worth finishes before one round: the round
+    // keeps the newest WINDOW_SAMPLES of each status, as if it had kept
+    // them all and trimmed.
+    for n in window + 9..2 * window + 13 {
+        let done = nth(n).await;
+        store.apply_status_change(done).await.expect("complete");
+    }
+    let round = store
+        .keep_followed_durations(100_000)
+        .await
+        .expect("a follower round");
+    assert_eq!(round.orders, window + 4);
+    assert_eq!(kept_per_status(store, &f.shop).await, per_status);
+    let newest = pending(kept(store, &f.shop).await);
+    let expected: Vec<i64> = (window + 13..2 * window + 13)
+        .map(|n| 1_000 + small(n))
+        .collect();
+    assert_eq!(newest, expected);
     assert_eq!(kept(store, &verde).await, verde_kept, "another store's");
 }
 

@@ -1034,18 +1034,22 @@ async fn keep_durations(
     .bind(&done)
     .fetch_all(&mut *conn)
     .await?;
-    let mut rows = KeptRows::default();
+    let mut samples = Vec::with_capacity(entered.len());
     for row in &entered {
         let (since, at): (i64, i64) = (row.try_get("entered")?, row.try_get("at")?);
         let timezone: String = row.try_get("timezone")?;
-        rows.push(
+        samples.push((
             row.try_get("store_id")?,
             row.try_get("fulfilment")?,
             row.try_get("state")?,
-            codec::sample_band(&timezone, since),
+            codec::sample_band(&timezone, since).map(|band| band.as_str()),
             (at - since) / 1_000_000,
             at,
-        );
+        ));
+    }
+    let mut rows = KeptRows::default();
+    for sample in codec::outliving_trim(samples) {
+        rows.push(sample);
     }
     let (keys, keep) = rows.keys();
     // The trim sees the rows as they were before this statement (one
@@ -1150,14 +1154,11 @@ struct KeptRows {
 }
 
 impl KeptRows {
-    fn push(
-        &mut self, store: i64, fulfilment: String, state: String,
-        band: Option<ordertrack_domain::DayBand>, seconds: i64, at: i64,
-    ) {
+    fn push(&mut self, (store, fulfilment, state, band, seconds, at): codec::KeptSample) {
         self.stores.push(store);
         self.fulfilments.push(fulfilment);
         self.states.push(state);
-        self.bands.push(band.map(|band| band.as_str()));
+        self.bands.push(band);
         self.seconds.push(seconds);
         self.at.push(at);
     }

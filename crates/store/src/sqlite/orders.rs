@@ -410,19 +410,18 @@ fn keep_durations(
     conn: &Connection,
     finished: &[(OrderId, &str, i64)],
 ) -> Result<Vec<StoreId>, StoreError> {
-    let samples = finished_samples(conn, finished)?;
-    keep_samples(conn, &samples)
+    keep_samples(conn, &finished_samples(conn, finished)?)
 }
 
-/// One kept duration to write: store, fulfilment, status, band, seconds,
-/// when the order was done.
-type Sample = (i64, String, String, Option<&'static str>, i64, i64);
+/// One kept duration to write.
+type Sample = codec::KeptSample;
 
 /// The durations of the `finished` orders: per order, one read of its own
 /// history — its last entry into each status before the entry that
 /// finished it, with its store's fulfilment and zone — and the band of
 /// the store's day each status was entered in (told in Rust: SQL cannot
-/// read zone rules). Reads only, so a reader can do it.
+/// read zone rules); only those the trim after them leaves
+/// ([`codec::outliving_trim`]). Reads only, so a reader can do it.
 fn finished_samples(
     conn: &Connection,
     finished: &[(OrderId, &str, i64)],
@@ -453,7 +452,7 @@ fn finished_samples(
             ));
         }
     }
-    Ok(samples)
+    Ok(codec::outliving_trim(samples))
 }
 
 /// Rows kept by one multi-row insert (six values each, well under
