@@ -31,10 +31,10 @@ use ordertrack_store::{
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::AppState;
 use crate::limits::{Limiter, Limits};
 use crate::metrics::Metrics;
 use crate::tls::TlsFiles;
+use crate::{AppState, SharedState};
 use tokio_rustls::TlsAcceptor;
 
 /// The binary's log target: these lines read the same whichever crate
@@ -354,14 +354,14 @@ impl Application {
     }
 
     fn state(&self) -> AppState {
-        AppState {
+        AppState::new(SharedState {
             app: self.app.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
             limits: Arc::new(Limiter::new(self.limits.clone())),
             metrics: self.metrics.clone(),
             public_https: self.public_https,
             assets: self.assets.clone(),
-        }
+        })
     }
 
     /// Serves on `listener` until `shutdown` resolves (see [`crate::serve`]),
