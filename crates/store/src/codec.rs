@@ -1191,8 +1191,10 @@ pub const FOLLOWER_RANGE_SQL: &str = "SELECT MAX(id), COUNT(*) FROM (
 pub const FOLLOWER_FINISHED_SQL: &str = "SELECT order_id, finished_in, created_at FROM events
      WHERE id > $1 AND id <= $2 AND finished_in IS NOT NULL ORDER BY id";
 
-/// Moves the follower's position to the end of the range it kept.
-pub const FOLLOWER_MOVE_SQL: &str = "UPDATE eta_follower SET last_event_id = $1 WHERE id = 1";
+/// Moves the follower's position (`$2`, where its round read from) to the
+/// end of the range it kept; moves nothing if another round moved it.
+pub const FOLLOWER_MOVE_SQL: &str =
+    "UPDATE eta_follower SET last_event_id = $1 WHERE id = 1 AND last_event_id = $2";
 
 /// One kept duration from a [`STORE_DURATIONS_SQL`] row.
 pub fn duration_sample(row: &(impl Columns + ?Sized)) -> Result<DurationSample> {

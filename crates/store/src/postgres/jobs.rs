@@ -304,14 +304,14 @@ impl Request for NewPrintJob {
     }
 }
 
-/// One round of the ETA durations follower, reading at most this many
-/// events.
-pub struct KeepFollowedDurations(pub u32);
+/// The writing half of a round of the ETA durations follower, its
+/// reading half done on a reader.
+pub struct KeepFollowedRound(pub orders::FollowedRound);
 
-impl Request for KeepFollowedDurations {
+impl Request for KeepFollowedRound {
     type Output = FollowedDurations;
     fn run<'a>(&'a self, conn: &'a mut PgConnection, _: &'a mut Log) -> Run<'a, FollowedDurations> {
-        Box::pin(orders::keep_followed_durations(conn, self.0))
+        Box::pin(orders::keep_followed_round(conn, &self.0))
     }
 }
 

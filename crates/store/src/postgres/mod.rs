@@ -66,7 +66,7 @@ use crate::{CommitListener, Repository, Result, StoreError};
 use email::{ClaimEmails, SetEmailOptOut};
 use jobs::{
     AcceptInvitation, ClaimPrintJobs, CreateProduct, DeleteSession, FinishPrintJob,
-    KeepFollowedDurations, Pending, QueuePrintJobs, RemoveMembership, RemovePrinter, Request,
+    KeepFollowedRound, Pending, QueuePrintJobs, RemoveMembership, RemovePrinter, Request,
     SetMembership, UpdateProduct, UpdateStoreSettings,
 };
 use push::{ClaimPushJobs, DeletePushSubscription};
@@ -443,7 +443,11 @@ impl Repository for PostgresRepository {
     }
 
     async fn keep_followed_durations(&self, limit: u32) -> Result<FollowedDurations> {
-        self.write(KeepFollowedDurations(limit)).await
+        let round = orders::read_followed_round(&mut *self.read().await?, limit).await?;
+        match round {
+            Some(round) => self.write(KeepFollowedRound(round)).await,
+            None => Ok(FollowedDurations::default()),
+        }
     }
 
     fn pool_status(&self) -> PoolStatus {

@@ -1002,16 +1002,24 @@ pub async fn write_changes(
 
 /// Keeps how long each of the `finished` orders (id, the done status it
 /// reached, when) took from each status it entered before (its last entry
-/// into it) to done, from its own history, with the band of the store's
-/// day it entered it in, and trims the stores' kept durations of those
-/// statuses to the most recent [`WINDOW_SAMPLES`] per fulfilment and
-/// status. Two statements whatever the number of rows kept: one read of
-/// the orders' own history, then the insert with the trim by an indexed
-/// bound per (store, fulfilment, status). Returns the stores whose
+/// into it) to done ([`finished_samples`]), and trims the stores' kept
+/// durations of those statuses to the most recent [`WINDOW_SAMPLES`] per
+/// fulfilment and status ([`keep_samples`]). Returns the stores whose
 /// durations changed.
 async fn keep_durations(
     conn: &mut PgConnection, finished: &[(OrderId, &str, i64)],
 ) -> Result<Vec<StoreId>> {
+    let samples = finished_samples(conn, finished).await?;
+    keep_samples(conn, samples).await
+}
+
+/// The durations of the `finished` orders, from their own history in one
+/// read, with the band of the store's day each status was entered in
+/// (told in Rust: SQL cannot read zone rules); only those the trim after
+/// them leaves ([`codec::outliving_trim`]). A read, so a reader can do it.
+async fn finished_samples(
+    conn: &mut PgConnection, finished: &[(OrderId, &str, i64)],
+) -> Result<Vec<codec::KeptSample>> {
     let ids: Vec<i64> = finished.iter().map(|f| f.0.get()).collect();
     let done: Vec<&str> = finished.iter().map(|f| f.1).collect();
     let times: Vec<i64> = finished.iter().map(|f| f.2).collect();
@@ -1047,8 +1055,17 @@ async fn keep_durations(
             at,
         ));
     }
+    Ok(codec::outliving_trim(samples))
+}
+
+/// Writes kept durations with the trim of each (store, fulfilment,
+/// status) they add to, by an indexed bound, in one statement whatever
+/// their number. Returns the stores whose durations changed.
+async fn keep_samples(
+    conn: &mut PgConnection, samples: Vec<codec::KeptSample>,
+) -> Result<Vec<StoreId>> {
     let mut rows = KeptRows::default();
-    for sample in codec::outliving_trim(samples) {
+    for sample in samples {
         rows.push(sample);
     }
     let (keys, keep) = rows.keys();
@@ -1090,32 +1107,34 @@ async fn keep_durations(
     Ok(stores)
 }
 
-/// One round of the ETA durations follower (see
-/// [`crate::Repository::keep_followed_durations`]). Its position row is
-/// locked until the round commits; a round finding it locked (another
-/// instance's) does nothing.
-pub async fn keep_followed_durations(
+/// What a round of the ETA durations follower read: from where, to where,
+/// and the durations to keep.
+pub struct FollowedRound {
+    after: i64,
+    upto: i64,
+    orders: usize,
+    more: bool,
+    samples: Vec<codec::KeptSample>,
+}
+
+/// The reading half of a round of the ETA durations follower (see
+/// [`crate::Repository::keep_followed_durations`]), on a reader: the
+/// events after its position, at most `limit`; the durations of the
+/// orders those marked as finishing. `None` when nothing was written
+/// since. The writer's time goes only to [`keep_followed_round`].
+pub async fn read_followed_round(
     conn: &mut PgConnection, limit: u32,
-) -> Result<FollowedDurations> {
-    let after: Option<i64> = sqlx::query_scalar(concat!(
-        "SELECT last_event_id FROM eta_follower WHERE id = 1",
-        " FOR UPDATE SKIP LOCKED"
-    ))
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(after) = after else {
-        return Ok(FollowedDurations {
-            busy: true,
-            ..FollowedDurations::default()
-        });
-    };
+) -> Result<Option<FollowedRound>> {
+    let after: i64 = sqlx::query_scalar(codec::FOLLOWER_POSITION_SQL)
+        .fetch_one(&mut *conn)
+        .await?;
     let (upto, scanned): (Option<i64>, i64) = sqlx::query_as(codec::FOLLOWER_RANGE_SQL)
         .bind(after)
         .bind(i64::from(limit))
         .fetch_one(&mut *conn)
         .await?;
     let Some(upto) = upto else {
-        return Ok(FollowedDurations::default());
+        return Ok(None);
     };
     let finished: Vec<(i64, String, i64)> = sqlx::query_as(codec::FOLLOWER_FINISHED_SQL)
         .bind(after)
@@ -1126,18 +1145,47 @@ pub async fn keep_followed_durations(
         .iter()
         .map(|(order, done, at)| (OrderId::new(*order), done.as_str(), *at))
         .collect();
-    let stores = match orders.is_empty() {
+    let samples = match orders.is_empty() {
         true => Vec::new(),
-        false => keep_durations(conn, &orders).await?,
+        false => finished_samples(conn, &orders).await?,
     };
-    sqlx::query(codec::FOLLOWER_MOVE_SQL)
-        .bind(upto)
-        .execute(&mut *conn)
-        .await?;
-    Ok(FollowedDurations {
-        stores,
+    Ok(Some(FollowedRound {
+        after,
+        upto,
         orders: orders.len(),
         more: scanned >= i64::from(limit),
+        samples,
+    }))
+}
+
+/// The writing half of a round: moves the follower's position from where
+/// the round read it to the end of its range — unless another instance's
+/// round moved it meanwhile (then this one keeps nothing: `busy`; the
+/// position's row lock makes the two queue, and the second sees the
+/// first's move) — and keeps the round's durations, in the writer's batch.
+pub async fn keep_followed_round(
+    conn: &mut PgConnection, round: &FollowedRound,
+) -> Result<FollowedDurations> {
+    let moved = sqlx::query(codec::FOLLOWER_MOVE_SQL)
+        .bind(round.upto)
+        .bind(round.after)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if moved == 0 {
+        return Ok(FollowedDurations {
+            busy: true,
+            ..FollowedDurations::default()
+        });
+    }
+    let stores = match round.samples.is_empty() {
+        true => Vec::new(),
+        false => keep_samples(conn, round.samples.clone()).await?,
+    };
+    Ok(FollowedDurations {
+        stores,
+        orders: round.orders,
+        more: round.more,
         busy: false,
     })
 }
