@@ -4,9 +4,11 @@
 //! The server is the real binary, started with its statement events on
 //! ([`LOG_FILTER`]): each statement it runs is one line of its log (see
 //! `ordertrack_store::statements` for what the backends report), and
-//! tower-http logs each answered request with its URI. Requests run one at
-//! a time. Around each measured request the bench sends a marker,
-//! `GET /healthz?mark=N`, and reads the log up to the marker's answer; the
+//! tower-http logs each answered request inside the server's request span,
+//! which carries the request's id (never its path: paths carry tracking
+//! tokens). Requests run one at a time. Around each measured request the
+//! bench sends a marker, `GET /healthz` with `X-Request-Id: mark-N`, and
+//! reads the log up to the marker's answer; the
 //! server writes a request's statements before its answer, so the
 //! statements between two markers are exactly those of the request between
 //! them.
@@ -26,9 +28,10 @@ use crate::scenarios::{Outcome, customers, menu};
 use crate::server::{Launch, Server};
 
 /// The server's log filter for this scenario: statements (both backends)
-/// and tower-http's request spans and answers, at DEBUG; warnings.
-pub const LOG_FILTER: &str =
-    "warn,sqlx::query=debug,ordertrack_store::sql=debug,tower_http::trace=debug";
+/// and tower-http's answers, at DEBUG, inside the server's request spans
+/// (INFO, with the request id); warnings.
+pub const LOG_FILTER: &str = "warn,ordertrack_web=info,sqlx::query=debug,\
+     ordertrack_store::sql=debug,tower_http::trace=debug";
 
 /// Warm-up requests of each kind before the measured ones.
 const WARM_UP: usize = 3;
@@ -133,20 +136,31 @@ impl Probe {
     /// The statements logged since the last marker, up to a new one.
     async fn settle(&mut self) -> anyhow::Result<Statements> {
         self.marks += 1;
-        let path = format!("/healthz?mark={}", self.marks);
-        self.api.get_ok(None, &path).await?;
+        let mark = format!("mark-{}", self.marks);
+        self.api
+            .client
+            .get(self.api.url("/healthz"))
+            .header("x-request-id", &mark)
+            .send()
+            .await?
+            .error_for_status()?;
         let mut ran = Statements::new();
-        loop {
-            let line = tokio::time::timeout(Duration::from_secs(10), self.lines.recv())
-                .await
-                .with_context(|| format!("no log line for {path} within 10 s"))?
-                .context("the server's output ended")?;
-            match parse_line(&line) {
-                LogLine::Statement(sql) => ran.record(&sql),
-                LogLine::Answered(uri) if uri == path => return Ok(ran),
-                LogLine::Answered(_) | LogLine::Other => {}
+        // The server logs on its own (background work polls), so the
+        // marker's answer is waited for as a whole, not line by line.
+        let answered = async {
+            while let Some(line) = self.lines.recv().await {
+                match parse_line(&line) {
+                    LogLine::Statement(sql) => ran.record(&sql),
+                    LogLine::Answered(id) if id == mark => return Ok(()),
+                    LogLine::Answered(_) | LogLine::Other => {}
+                }
             }
-        }
+            bail!("the server's output ended")
+        };
+        tokio::time::timeout(Duration::from_secs(10), answered)
+            .await
+            .with_context(|| format!("no answer to marker {mark} in the log within 10 s"))??;
+        Ok(ran)
     }
 }
 
@@ -155,7 +169,7 @@ impl Probe {
 enum LogLine {
     /// A statement ran (its SQL).
     Statement(String),
-    /// A request (its URI) was answered.
+    /// A request (its request id) was answered.
     Answered(String),
     Other,
 }
@@ -173,20 +187,19 @@ fn parse_line(line: &str) -> LogLine {
     if line.contains(" ordertrack_store::sql: ") {
         return quoted_field(line, "statement").map_or(LogLine::Other, LogLine::Statement);
     }
-    if line.contains(" tower_http::trace::on_response: ")
-        && let Some(start) = line.find(" uri=").or_else(|| line.find("{uri="))
-    {
-        let uri = &line[start + " uri=".len()..];
-        let end = uri.find([' ', '}']).unwrap_or(uri.len());
-        return LogLine::Answered(uri[..end].to_owned());
+    if line.contains(" tower_http::trace::on_response: ") {
+        return quoted_field(line, "request_id").map_or(LogLine::Other, LogLine::Answered);
     }
     LogLine::Other
 }
 
-/// The value of `name="…"` in a log line, unescaped.
+/// The value of `name="…"` in a log line (an event's field, or the first
+/// of a span's), unescaped.
 fn quoted_field(line: &str, name: &str) -> Option<String> {
-    let key = format!(" {name}=\"");
-    let start = line.find(&key)? + key.len();
+    let start = [' ', '{'].into_iter().find_map(|before| {
+        let key = format!("{before}{name}=\"");
+        line.find(&key).map(|at| at + key.len())
+    })?;
     let mut value = String::new();
     let mut chars = line[start..].chars();
     while let Some(c) = chars.next() {
@@ -558,12 +571,9 @@ mod tests {
 
     #[test]
     fn reads_which_request_was_answered() {
-        let line = "2026-01-01T00:00:00.000000Z DEBUG request{method=GET uri=/healthz?mark=7 version=HTTP/1.1}: tower_http::trace::on_response: finished processing request latency=0 ms status=200";
-        assert_eq!(
-            parse_line(line),
-            LogLine::Answered("/healthz?mark=7".into())
-        );
-        let started = "2026-01-01T00:00:00.000000Z DEBUG request{method=GET uri=/healthz?mark=7 version=HTTP/1.1}: tower_http::trace::on_request: started processing request";
+        let line = r#"2026-01-01T00:00:00.000000Z DEBUG request{request_id="mark-7" method=GET route="/healthz"}: tower_http::trace::on_response: finished processing request latency=0 ms status=200"#;
+        assert_eq!(parse_line(line), LogLine::Answered("mark-7".into()));
+        let started = r#"2026-01-01T00:00:00.000000Z DEBUG request{request_id="mark-7" method=GET route="/healthz"}: tower_http::trace::on_request: started processing request"#;
         assert_eq!(parse_line(started), LogLine::Other);
         assert_eq!(
             parse_line("ordertrack listening on http://127.0.0.1:1"),
