@@ -249,28 +249,34 @@ pub async fn spawn_app_alone() -> TestApp {
     app
 }
 
+/// The test's HTTP client: connections kept for reuse; trusting the test
+/// certificate when the server speaks TLS.
+fn client(guards: &Guards) -> reqwest::Client {
+    let mut client = reqwest::Client::builder().pool_max_idle_per_host(8);
+    if let Some(files) = &guards.tls {
+        let pem = std::fs::read(&files.cert).expect("read the test certificate");
+        let root = reqwest::Certificate::from_pem(&pem).expect("a PEM certificate");
+        client = client.add_root_certificate(root);
+    }
+    client.build().expect("build an HTTP client")
+}
+
 async fn start(token_ttl: time::Duration, mut guards: Guards) -> TestApp {
     let db = TestDb::create().await;
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind an ephemeral port");
     let addr = listener.local_addr().expect("local address");
-    let mut client = reqwest::Client::builder().pool_max_idle_per_host(8);
     let base = match &guards.tls {
         None => format!("http://{addr}"),
-        Some(files) => {
-            let pem = std::fs::read(&files.cert).expect("read the test certificate");
-            let root = reqwest::Certificate::from_pem(&pem).expect("a PEM certificate");
-            client = client.add_root_certificate(root);
-            format!("https://localhost:{}", addr.port())
-        }
+        Some(_) => format!("https://localhost:{}", addr.port()),
     };
     guards.public_url.get_or_insert_with(|| base.clone());
     let application = db.build(token_ttl, &guards, true).await;
     TestApp {
         base,
         addr,
-        client: client.build().expect("build an HTTP client"),
+        client: client(&guards),
         app: application.app().clone(),
         store: application.repository().clone(),
         token_ttl,
@@ -350,5 +356,9 @@ impl TestApp {
         self.app = application.app().clone();
         self.store = application.repository().clone();
         self.running = Some(Running::start(application, listener));
+        // A fresh client, as a browser would open fresh connections: a
+        // kept connection to the stopped server may not have seen its
+        // close yet, and the next request on it would fail half-sent.
+        self.client = client(&self.guards);
     }
 }
